@@ -1,0 +1,98 @@
+// Package api is the wire contract of Lodestone's WebSocket API: the three
+// message envelopes, method and event names, task states, error codes and the
+// params, result and event payload types.
+//
+// It depends on the standard library only, so that any Go program can import
+// it to speak to a daemon. Every wire name is an explicit constant: renaming a
+// Go identifier never changes the protocol. docs/API.md is the prose
+// reference; this package is its machine-readable twin.
+package api
+
+import "encoding/json"
+
+// Version is the API version reported to clients. It grows when methods,
+// events or fields are added; existing messages never change meaning.
+const Version = 1
+
+// Path is the HTTP path of the WebSocket endpoint.
+const Path = "/ws"
+
+// Request is a message from client to server asking for an action.
+type Request struct {
+	// ID is chosen by the client and echoed in the Response.
+	ID string `json:"id"`
+	// Method names the action, e.g. MethodTaskAdd.
+	Method string `json:"method"`
+	// Params holds the method's parameters, a JSON object.
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// Response answers one Request.
+type Response struct {
+	// ID is the ID of the request answered; "" when none could be read.
+	ID string `json:"id"`
+	// Error is 0 on success, else one of the Code constants.
+	Error Code `json:"error"`
+	// Message explains a non-zero Error in words; absent on success.
+	Message string `json:"message,omitempty"`
+	// Result is the method's result; JSON null when Error is non-zero.
+	Result json.RawMessage `json:"result"`
+}
+
+// Event is a message pushed by the server.
+type Event struct {
+	// ID is unique for the daemon's data directory, across restarts. It is
+	// the decimal form of an increasing sequence number.
+	ID string `json:"id"`
+	// Name is one of the Event* constants.
+	Name string `json:"name"`
+	// Data is the event's payload, a JSON object.
+	Data json.RawMessage `json:"data"`
+}
+
+// Method names.
+const (
+	MethodTaskAdd  = "task.add"
+	MethodTaskList = "task.list"
+	MethodTaskGet  = "task.get"
+)
+
+// Event names.
+const (
+	EventEngineAlert  = "engine.alert"
+	EventTaskFinished = "task.finished"
+	EventTaskMetadata = "task.metadata"
+	EventTaskState    = "task.state"
+)
+
+// Task types accepted by task.add.
+const (
+	TaskTypeMagnet  = "magnet"
+	TaskTypeTorrent = "torrent"
+)
+
+// TaskState is the state of a task as seen on the wire.
+type TaskState string
+
+// Task states.
+const (
+	// StateMetadata: a magnet task waiting for the torrent's metadata.
+	StateMetadata TaskState = "metadata"
+	// StateChecking: verifying data already on disk.
+	StateChecking TaskState = "checking"
+	// StateDownloading: fetching data.
+	StateDownloading TaskState = "downloading"
+	// StateSeeding: all data verified on disk; uploading to others.
+	StateSeeding TaskState = "seeding"
+	// StatePaused: stopped by the user.
+	StatePaused TaskState = "paused"
+	// StateError: stopped by an error; Task.Error says which.
+	StateError TaskState = "error"
+)
+
+// Alert levels of engine.alert.
+const (
+	LevelInfo    = "info"
+	LevelWarning = "warning"
+	LevelError   = "error"
+)

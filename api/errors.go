@@ -1,0 +1,58 @@
+package api
+
+// Code is a response error code. The numbers are stable: they never change
+// meaning once released. 0 means success.
+type Code int
+
+// Error codes. 1xx: the message itself; 2xx: the task or its content;
+// 4xx: access; 5xx: the daemon.
+const (
+	CodeOK             Code = 0
+	CodeParseError     Code = 100 // the frame is not valid JSON
+	CodeInvalidRequest Code = 101 // valid JSON but not a request envelope
+	CodeUnknownMethod  Code = 102 // no such method
+	CodeInvalidParams  Code = 103 // params missing, of the wrong type, or out of range
+	CodeBadTorrent     Code = 200 // torrent data is not valid base64 or not a valid .torrent
+	CodeBadMagnet      Code = 201 // not a valid magnet URI
+	CodeTaskNotFound   Code = 202 // no task with that task_id
+	CodeUnauthorized   Code = 401 // missing or wrong token
+	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
+	CodeUnavailable    Code = 503 // the daemon is shutting down
+)
+
+// String returns the code's stable short name, as used in docs and logs.
+func (c Code) String() string {
+	switch c {
+	case CodeOK:
+		return "ok"
+	case CodeParseError:
+		return "parse_error"
+	case CodeInvalidRequest:
+		return "invalid_request"
+	case CodeUnknownMethod:
+		return "unknown_method"
+	case CodeInvalidParams:
+		return "invalid_params"
+	case CodeBadTorrent:
+		return "bad_torrent"
+	case CodeBadMagnet:
+		return "bad_magnet"
+	case CodeTaskNotFound:
+		return "task_not_found"
+	case CodeUnauthorized:
+		return "unauthorized"
+	case CodeInternal:
+		return "internal"
+	case CodeUnavailable:
+		return "unavailable"
+	}
+	return "unknown"
+}
+
+// Error is a failed response as a Go error, as returned by the client package.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code.String() + ": " + e.Message }

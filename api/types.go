@@ -1,0 +1,86 @@
+package api
+
+// TaskAddParams are the params of task.add.
+type TaskAddParams struct {
+	// Type is TaskTypeMagnet or TaskTypeTorrent.
+	Type string `json:"type"`
+	// Data is a magnet URI, or base64 (standard encoding) .torrent data.
+	Data string `json:"data"`
+}
+
+// TaskAddResult is the result of task.add.
+type TaskAddResult struct {
+	TaskID string `json:"task_id"`
+	Name   string `json:"name"`
+	// Size is the total size of all files; 0 for a magnet until its
+	// metadata arrives (see EventTaskMetadata).
+	Size int64 `json:"size"`
+}
+
+// TaskGetParams are the params of task.get.
+type TaskGetParams struct {
+	TaskID string `json:"task_id"`
+}
+
+// TaskListParams are the params of task.list.
+type TaskListParams struct{}
+
+// TaskListResult is the result of task.list.
+type TaskListResult struct {
+	Tasks []Task `json:"tasks"`
+}
+
+// Task is a task as returned by task.get and task.list.
+type Task struct {
+	// TaskID is the lowercase hex v1 info-hash: stable across restarts.
+	TaskID string `json:"task_id"`
+	Name   string `json:"name"`
+	// Size is the total size of all files; 0 until metadata is known.
+	Size int64 `json:"size"`
+	// Completed is the number of bytes verified on disk.
+	Completed int64     `json:"completed"`
+	State     TaskState `json:"state"`
+	// Error explains StateError; absent otherwise.
+	Error string `json:"error,omitempty"`
+	// AddedAt is when the task was added, RFC 3339 UTC.
+	AddedAt string `json:"added_at"`
+	// FinishedAt is when all data was first verified, RFC 3339 UTC; absent
+	// until then.
+	FinishedAt string `json:"finished_at,omitempty"`
+	// DownloadRate and UploadRate are bytes per second, averaged over the
+	// last few seconds.
+	DownloadRate int64 `json:"download_rate"`
+	UploadRate   int64 `json:"upload_rate"`
+	// Peers is the number of connected peers.
+	Peers int `json:"peers"`
+}
+
+// EngineAlertData is the data of engine.alert.
+type EngineAlertData struct {
+	Message string `json:"message"`
+	// TaskID is the task the alert is about, when there is one.
+	TaskID string `json:"task_id,omitempty"`
+	// Level is LevelInfo, LevelWarning or LevelError.
+	Level string `json:"level,omitempty"`
+}
+
+// TaskFinishedData is the data of task.finished.
+type TaskFinishedData struct {
+	TaskID string `json:"task_id"`
+}
+
+// TaskMetadataData is the data of task.metadata.
+type TaskMetadataData struct {
+	TaskID string `json:"task_id"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+}
+
+// TaskStateData is the data of task.state.
+type TaskStateData struct {
+	TaskID string    `json:"task_id"`
+	From   TaskState `json:"from"`
+	To     TaskState `json:"to"`
+	// Error explains a change to StateError.
+	Error string `json:"error,omitempty"`
+}

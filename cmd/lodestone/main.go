@@ -1,0 +1,91 @@
+// Command lodestone is the Lodestone BitTorrent daemon and its tools.
+// `lodestone serve` runs the daemon; see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/lodestone-bt/lodestone/internal/daemon"
+)
+
+const usage = `usage: lodestone <command> [flags]
+
+commands:
+  serve    run the daemon (lodestone serve -h for flags)
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "lodestone:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// hostList is a repeatable flag.
+type hostList []string
+
+func (h *hostList) String() string     { return strings.Join(*h, ",") }
+func (h *hostList) Set(v string) error { *h = append(*h, v); return nil }
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	cfg := daemon.Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "API (WebSocket) listen address")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "state directory (store, token, piece completion)")
+	fs.StringVar(&cfg.DownloadDir, "download-dir", cfg.DownloadDir, "where downloaded data is written")
+	fs.StringVar(&cfg.PeerAddr, "peer-addr", cfg.PeerAddr, "BitTorrent listen address (default: all interfaces, a random high port kept across restarts)")
+	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "use the mainline DHT")
+	fs.BoolVar(&cfg.UPnP, "upnp", cfg.UPnP, "forward the peer port with UPnP/NAT-PMP")
+	fs.BoolVar(&cfg.UTP, "utp", cfg.UTP, "use uTP besides TCP")
+	fs.StringVar(&cfg.Token, "token", os.Getenv("LODESTONE_TOKEN"), "API token (default: $LODESTONE_TOKEN, else generated and kept in the data dir)")
+	fs.Var((*hostList)(&cfg.AllowedHosts), "allow-host", "extra host name accepted in the HTTP Host header (repeatable)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("log-level: %w", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Lodestone is running.\n  API:   ws://%s/ws\n  Token: %s\n  URL:   %s\n", d.APIAddr(), d.Token(), d.URL())
+	return d.Run(ctx)
+}

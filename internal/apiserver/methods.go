@@ -1,0 +1,150 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/service"
+)
+
+// handler runs one method with its raw params (never nil: "{}" when absent).
+type handler func(ctx context.Context, params json.RawMessage) (any, error)
+
+// methodTable is the one place that maps wire names to handlers.
+func (s *Server) methodTable() map[string]handler {
+	m := make(map[string]handler)
+	register := func(name string, h handler) {
+		if _, dup := m[name]; dup {
+			panic("apiserver: method registered twice: " + name)
+		}
+		m[name] = h
+	}
+	register(api.MethodTaskAdd, method(s.svc.Add))
+	register(api.MethodTaskGet, method(func(_ context.Context, p api.TaskGetParams) (api.Task, error) {
+		return s.svc.Get(p.TaskID)
+	}))
+	register(api.MethodTaskList, method(func(_ context.Context, _ api.TaskListParams) (api.TaskListResult, error) {
+		return api.TaskListResult{Tasks: s.svc.List()}, nil
+	}))
+	return m
+}
+
+// paramsError is a params object that does not decode into the method's
+// params type.
+type paramsError struct{ err error }
+
+func (e *paramsError) Error() string { return "invalid params: " + e.err.Error() }
+func (e *paramsError) Unwrap() error { return e.err }
+
+// method adapts a typed function to a handler, decoding params into P.
+// Unknown fields are ignored, so clients may send fields of later versions.
+func method[P, R any](fn func(context.Context, P) (R, error)) handler {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var p P
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, &paramsError{describeJSONError(err)}
+		}
+		return fn(ctx, p)
+	}
+}
+
+// errorCode maps an error from a handler to its wire code and message.
+func errorCode(err error) (api.Code, string) {
+	var pe *paramsError
+	switch {
+	case errors.As(err, &pe):
+		return api.CodeInvalidParams, pe.Error()
+	case errors.Is(err, service.ErrInvalidParams):
+		return api.CodeInvalidParams, err.Error()
+	case errors.Is(err, service.ErrBadTorrent):
+		return api.CodeBadTorrent, err.Error()
+	case errors.Is(err, service.ErrBadMagnet):
+		return api.CodeBadMagnet, err.Error()
+	case errors.Is(err, service.ErrTaskNotFound):
+		return api.CodeTaskNotFound, err.Error()
+	case errors.Is(err, service.ErrClosed):
+		return api.CodeUnavailable, "daemon is shutting down"
+	}
+	return api.CodeInternal, "internal error: " + err.Error()
+}
+
+// describeJSONError words a params decoding error for a user.
+func describeJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Errorf("field %q must be of type %s, not %s", te.Field, jsonType(te.Type.Kind().String()), te.Value)
+		}
+		return fmt.Errorf("params must be an object, not %s", te.Value)
+	}
+	return err
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "int", "int64", "int32", "uint64", "float64":
+		return "number"
+	case "bool":
+		return "boolean"
+	}
+	return kind
+}
+
+// decodeRequest parses a frame into a request. On failure it returns the
+// code and message to answer with; the request's ID is set whenever it
+// could be read.
+func decodeRequest(data []byte) (api.Request, api.Code, string) {
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(data, &env); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || !json.Valid(data) {
+			return api.Request{}, api.CodeParseError, "message is not valid JSON"
+		}
+		return api.Request{}, api.CodeInvalidRequest, "message must be a JSON object {id, method, params}"
+	}
+	var req api.Request
+	rawID, ok := env["id"]
+	if !ok {
+		return req, api.CodeInvalidRequest, `"id" is required`
+	}
+	if err := json.Unmarshal(rawID, &req.ID); err != nil {
+		return req, api.CodeInvalidRequest, `"id" must be a string`
+	}
+	rawMethod, ok := env["method"]
+	if !ok {
+		return req, api.CodeInvalidRequest, `"method" is required`
+	}
+	if err := json.Unmarshal(rawMethod, &req.Method); err != nil || req.Method == "" {
+		return req, api.CodeInvalidRequest, `"method" must be a non-empty string`
+	}
+	req.Params = env["params"]
+	switch {
+	case len(req.Params) == 0 || bytes.Equal(req.Params, []byte("null")):
+		req.Params = json.RawMessage("{}")
+	case req.Params[0] != '{':
+		return req, api.CodeInvalidParams, `"params" must be an object`
+	}
+	return req, api.CodeOK, ""
+}
+
+func resultResponse(id string, result any) []byte {
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return errorResponse(id, api.CodeInternal, "internal error: encode result: "+err.Error())
+	}
+	b, _ := json.Marshal(api.Response{ID: id, Result: raw})
+	return b
+}
+
+func errorResponse(id string, code api.Code, msg string) []byte {
+	b, _ := json.Marshal(api.Response{ID: id, Error: code, Message: msg, Result: json.RawMessage("null")})
+	return b
+}

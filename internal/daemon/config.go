@@ -1,0 +1,107 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+)
+
+// DefaultAPIAddr is where the API listens unless told otherwise: loopback
+// only.
+const DefaultAPIAddr = "127.0.0.1:6810"
+
+// Config is everything the daemon is told at start.
+type Config struct {
+	// APIAddr is the HTTP/WebSocket listen address, host:port.
+	APIAddr string
+	// DataDir holds the store, the piece-completion database and the token.
+	DataDir string
+	// DownloadDir is where torrent data is written.
+	DownloadDir string
+	// PeerAddr is the BitTorrent listen address. Empty means all
+	// interfaces on a random high port chosen at first start and kept.
+	PeerAddr string
+	// DHT, UPnP and UTP switch the mainline DHT, UPnP/NAT-PMP port
+	// forwarding and uTP on or off.
+	DHT, UPnP, UTP bool
+	// Token is the API token; empty means the one stored in DataDir,
+	// generated on first start.
+	Token string
+	// AllowedHosts are host names accepted in the HTTP Host header besides
+	// loopback names and IP literals.
+	AllowedHosts []string
+	// Logger receives all logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Default returns the configuration of a user's daemon with no flags:
+// XDG-style directories, loopback API, DHT, UPnP and uTP on.
+func Default() Config {
+	return Config{
+		APIAddr:     DefaultAPIAddr,
+		DataDir:     defaultDataDir(),
+		DownloadDir: defaultDownloadDir(),
+		DHT:         true,
+		UPnP:        true,
+		UTP:         true,
+	}
+}
+
+// Validate checks the configuration for mistakes that would fail later.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+		errs = append(errs, fmt.Errorf("api-addr %q: %w", c.APIAddr, err))
+	}
+	if c.PeerAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
+			errs = append(errs, fmt.Errorf("peer-addr %q: %w", c.PeerAddr, err))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir is required"))
+	}
+	if c.DownloadDir == "" {
+		errs = append(errs, errors.New("download-dir is required"))
+	}
+	if c.DataDir != "" && c.DownloadDir != "" {
+		data, _ := filepath.Abs(c.DataDir)
+		dl, _ := filepath.Abs(c.DownloadDir)
+		if data == dl || isWithin(dl, data) {
+			errs = append(errs, fmt.Errorf("data-dir %s must not be inside download-dir %s: a torrent could overwrite the daemon's state", data, dl))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isWithin(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !filepath.IsAbs(rel) && !startsWithDotDot(rel)
+}
+
+func startsWithDotDot(rel string) bool {
+	return len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator)
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "lodestone")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "lodestone")
+	}
+	return "lodestone-data"
+}
+
+func defaultDownloadDir() string {
+	if d := os.Getenv("XDG_DOWNLOAD_DIR"); d != "" {
+		return d
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, "Downloads")
+	}
+	return "downloads"
+}

@@ -1,0 +1,214 @@
+// Package daemon is the composition root of `lodestone serve`: it builds the
+// store, the engine, the event hub, the service and the API server, mounts
+// the HTTP routes, and runs and stops them in order.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/apiserver"
+	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/service"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// Daemon is a running Lodestone. Create it with New, run it with Run.
+type Daemon struct {
+	cfg   Config
+	log   *slog.Logger
+	token string
+
+	store *store.Store
+	eng   *engine.Engine
+	hub   *events.Hub
+	svc   *service.Service
+	api   *apiserver.Server
+	ln    net.Listener
+	http  *http.Server
+
+	apiAddr string // d.ln's address, kept after Close
+}
+
+// New validates cfg and starts every part except serving, which Run does.
+// On failure it closes whatever it had opened.
+func New(cfg Config) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.closeParts())
+		}
+	}()
+
+	d.token = cfg.Token
+	if d.token == "" {
+		if d.token, err = LoadOrCreateToken(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	if d.store, err = store.Open(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	peerAddr, err := d.peerAddr()
+	if err != nil {
+		return nil, err
+	}
+	d.eng, err = engine.New(engine.Config{
+		DownloadDir: cfg.DownloadDir,
+		StateDir:    filepath.Join(cfg.DataDir, "engine"),
+		PeerAddr:    peerAddr,
+		DHT:         cfg.DHT,
+		UPnP:        cfg.UPnP,
+		UTP:         cfg.UTP,
+		Logger:      d.log.With("component", "engine"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.hub = events.New(d.store, events.Options{})
+	d.svc, err = service.New(d.store, d.eng, d.hub, service.Options{Logger: d.log.With("component", "service")})
+	if err != nil {
+		return nil, err
+	}
+	d.api, err = apiserver.New(apiserver.Config{
+		Token:  d.token,
+		Hosts:  cfg.AllowedHosts,
+		Logger: d.log.With("component", "api"),
+	}, d.svc, d.hub)
+	if err != nil {
+		return nil, err
+	}
+	if d.ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+		return nil, fmt.Errorf("listen on api-addr: %w", err)
+	}
+	d.apiAddr = d.ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("GET "+api.Path, d.api)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	d.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	return d, nil
+}
+
+// peerAddr returns the configured peer address, or all interfaces on a
+// random high port picked on first start and kept in the store, so port
+// forwarding rules stay valid across restarts.
+func (d *Daemon) peerAddr() (string, error) {
+	if d.cfg.PeerAddr != "" {
+		return d.cfg.PeerAddr, nil
+	}
+	const key = "peer_port"
+	v, err := d.store.Setting(key)
+	if err != nil {
+		return "", err
+	}
+	port, err := strconv.Atoi(string(v))
+	if err != nil || port <= 0 {
+		port = 49152 + rand.IntN(65535-49152)
+		if err := d.store.PutSetting(key, []byte(strconv.Itoa(port))); err != nil {
+			return "", err
+		}
+	}
+	return ":" + strconv.Itoa(port), nil
+}
+
+// APIAddr returns the address the API listens on.
+func (d *Daemon) APIAddr() string { return d.apiAddr }
+
+// Token returns the API token in force.
+func (d *Daemon) Token() string { return d.token }
+
+// URL returns a ready-to-use WebSocket URL, token included.
+func (d *Daemon) URL() string {
+	return "ws://" + d.APIAddr() + api.Path + "?token=" + d.token
+}
+
+// PeerAddrs returns the BitTorrent listen addresses.
+func (d *Daemon) PeerAddrs() []net.Addr { return d.eng.PeerAddrs() }
+
+// Run serves until ctx ends, then shuts everything down in order and
+// returns. It returns early with an error if serving fails.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() {
+		if err := d.http.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve api: %w", err)
+		}
+	}()
+	go func() { errc <- d.svc.Run(ctx) }()
+	d.log.Info("serving", "api", "ws://"+d.APIAddr()+api.Path, "peer", fmt.Sprint(d.PeerAddrs()))
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	return errors.Join(runErr, d.Close())
+}
+
+// Close stops serving and closes every part: API connections first, then
+// the service, the engine (flushing piece completion), the hub and the
+// store. It is safe to call more than once.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, d.http.Shutdown(ctx))
+		cancel()
+		d.http = nil
+	}
+	errs = append(errs, d.closeParts())
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) closeParts() error {
+	var errs []error
+	if d.api != nil {
+		errs = append(errs, d.api.Close())
+		d.api = nil
+	}
+	if d.ln != nil {
+		d.ln.Close()
+		d.ln = nil
+	}
+	if d.svc != nil {
+		errs = append(errs, d.svc.Close())
+		d.svc = nil
+	}
+	if d.eng != nil {
+		errs = append(errs, d.eng.Close())
+		d.eng = nil
+	}
+	if d.hub != nil {
+		errs = append(errs, d.hub.Close())
+		d.hub = nil
+	}
+	if d.store != nil {
+		errs = append(errs, d.store.Close())
+		d.store = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,244 @@
+// Package daemontest runs Lodestone daemons on loopback for black-box
+// tests: in-process, or as a real `lodestone serve` process that a test can
+// SIGKILL. Every daemon binds 127.0.0.1 only, with DHT, UPnP and (unless
+// asked) uTP off.
+package daemontest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/client"
+	"github.com/lodestone-bt/lodestone/internal/daemon"
+)
+
+// Token is the API token test daemons use.
+const Token = "test-token-0123456789"
+
+// Dirs are a daemon's directories; reuse them to restart "the same" daemon.
+type Dirs struct {
+	Data, Download string
+}
+
+// NewDirs makes fresh directories under t.TempDir().
+func NewDirs(t testing.TB) Dirs {
+	base := t.TempDir()
+	return Dirs{Data: filepath.Join(base, "data"), Download: filepath.Join(base, "downloads")}
+}
+
+// Options tune a test daemon.
+type Options struct {
+	Dirs Dirs // zero: NewDirs
+	UTP  bool
+}
+
+// Daemon is an in-process daemon.
+type Daemon struct {
+	*daemon.Daemon
+	Dirs Dirs
+	URL  string // ws://127.0.0.1:port/ws (no token)
+
+	stop context.CancelFunc
+	done chan error
+	once sync.Once
+}
+
+// Config returns the test configuration for dirs.
+func Config(t testing.TB, dirs Dirs, utp bool) daemon.Config {
+	return daemon.Config{
+		APIAddr:     "127.0.0.1:0",
+		PeerAddr:    "127.0.0.1:0",
+		DataDir:     dirs.Data,
+		DownloadDir: dirs.Download,
+		UTP:         utp,
+		Token:       Token,
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+}
+
+// Start runs a daemon until the test ends (or Stop).
+func Start(t testing.TB, opts Options) *Daemon {
+	t.Helper()
+	if opts.Dirs == (Dirs{}) {
+		opts.Dirs = NewDirs(t)
+	}
+	d, err := daemon.New(Config(t, opts.Dirs, opts.UTP))
+	if err != nil {
+		t.Fatalf("start daemon: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	td := &Daemon{Daemon: d, Dirs: opts.Dirs, URL: "ws://" + d.APIAddr() + "/ws", stop: cancel, done: make(chan error, 1)}
+	go func() { td.done <- d.Run(ctx) }()
+	t.Cleanup(func() { td.Stop(t) })
+	return td
+}
+
+// Stop shuts the daemon down cleanly and waits for it.
+func (d *Daemon) Stop(t testing.TB) {
+	d.once.Do(func() {
+		d.stop()
+		select {
+		case err := <-d.done:
+			if err != nil {
+				t.Errorf("daemon run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("daemon did not stop within 30s")
+		}
+	})
+}
+
+// Client connects to d with the test token, closing it when the test ends.
+func (d *Daemon) Client(t testing.TB) *client.Client {
+	return Dial(t, d.URL)
+}
+
+// Dial connects a client to url with the test token.
+func Dial(t testing.TB, url string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, Token)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// testWriter sends log lines to t.Log, dropping them once the test is over.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	defer func() { recover() }() // t.Log after the test ends panics
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary builds cmd/lodestone once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lodestone-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "lodestone")
+		args := []string{"build", "-o", buildPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "github.com/lodestone-bt/lodestone/cmd/lodestone")...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// Process is a `lodestone serve` child process.
+type Process struct {
+	Dirs Dirs
+	URL  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// StartProcess runs `lodestone serve` on dirs (loopback, DHT and UPnP off)
+// and waits until it serves. The process is killed when the test ends.
+func StartProcess(t testing.TB, dirs Dirs) *Process {
+	t.Helper()
+	cmd := exec.Command(Binary(t), "serve",
+		"--api-addr", "127.0.0.1:0",
+		"--peer-addr", "127.0.0.1:0",
+		"--data-dir", dirs.Data,
+		"--download-dir", dirs.Download,
+		"--dht=false", "--upnp=false", "--utp=false",
+		"--token", Token,
+	)
+	cmd.Stderr = testWriter{t}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start lodestone: %v", err)
+	}
+	p := &Process{Dirs: dirs, cmd: cmd, done: make(chan error, 1)}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if rest, ok := strings.CutPrefix(line, "API:"); ok {
+				urlc <- strings.TrimSpace(rest)
+			}
+		}
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() { p.Kill(t) })
+	select {
+	case p.URL = <-urlc:
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("lodestone exited before serving: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("lodestone did not start within 60s")
+	}
+	return p
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Process) Kill(t testing.TB) {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.wait(t)
+}
+
+// Terminate sends SIGTERM and returns how long the process took to exit;
+// it fails the test if the exit was not clean.
+func (p *Process) Terminate(t testing.TB) time.Duration {
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	err := p.wait(t)
+	if err != nil {
+		t.Errorf("lodestone exit after SIGTERM: %v", err)
+	}
+	return time.Since(start)
+}
+
+func (p *Process) wait(t testing.TB) error {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
+			return fmt.Errorf("killed by %v", ee.ProcessState.Sys().(syscall.WaitStatus).Signal())
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Errorf("lodestone did not exit within 30s")
+		return errors.New("timeout")
+	}
+}

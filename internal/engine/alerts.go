@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Alert levels.
+const (
+	LevelInfo    = "info"
+	LevelWarning = "warning"
+	LevelError   = "error"
+)
+
+// Alert is something the engine warns about: a tracker that fails, a storage
+// error, a metadata or hash failure.
+type Alert struct {
+	// TaskID is the info-hash of the torrent concerned, "" for the client.
+	TaskID  string
+	Level   string
+	Message string
+}
+
+// alertQueueLen bounds alerts waiting for the daemon.
+const alertQueueLen = 256
+
+// alertRepeatWindow suppresses the same alert repeating within it, such as
+// a tracker failing on every retry.
+const alertRepeatWindow = time.Minute
+
+type alertSink struct {
+	c       chan Alert
+	dropped atomic.Uint64
+
+	mu   sync.Mutex
+	seen map[Alert]time.Time
+}
+
+func newAlertSink() *alertSink {
+	return &alertSink{c: make(chan Alert, alertQueueLen), seen: make(map[Alert]time.Time)}
+}
+
+// push queues a, never blocking: it may run under the engine's lock.
+func (s *alertSink) push(a Alert) {
+	now := time.Now()
+	s.mu.Lock()
+	if last, ok := s.seen[a]; ok && now.Sub(last) < alertRepeatWindow {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.seen) > 4*alertQueueLen {
+		clear(s.seen)
+	}
+	s.seen[a] = now
+	s.mu.Unlock()
+	select {
+	case s.c <- a:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// alertHandler passes the engine's log records to the daemon's handler and
+// turns the ones worth telling a user about into alerts. The engine reports
+// HTTP and UDP tracker failures only as log records ("announced" with an
+// err attribute), so this is where they are caught.
+type alertHandler struct {
+	next  slog.Handler
+	attrs []slog.Attr // attributes added with WithAttrs, flattened
+	push  func(Alert)
+}
+
+func newAlertHandler(next slog.Handler, push func(Alert)) *alertHandler {
+	return &alertHandler{next: next, push: push}
+}
+
+func (h *alertHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	// Announce results are logged at Debug; we must see them whatever the
+	// daemon's level.
+	return true
+}
+
+func (h *alertHandler) Handle(ctx context.Context, r slog.Record) error {
+	if a, ok := h.alertFor(r); ok {
+		h.push(a)
+	}
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *alertHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &alertHandler{next: h.next.WithAttrs(as), attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...), push: h.push}
+}
+
+func (h *alertHandler) WithGroup(name string) slog.Handler {
+	return &alertHandler{next: h.next.WithGroup(name), attrs: h.attrs, push: h.push}
+}
+
+// alertFor decides whether r is an alert.
+func (h *alertHandler) alertFor(r slog.Record) (Alert, bool) {
+	var errVal, url, ih string
+	visit := func(a slog.Attr) {
+		switch a.Key {
+		case "err", "error":
+			if v := a.Value.Any(); v != nil {
+				errVal = fmt.Sprint(v)
+			}
+		case "url":
+			url = a.Value.String()
+		case "short infohash", "infohash", "infoHash", "ih":
+			ih = infohashString(a.Value.Any())
+		}
+	}
+	for _, a := range h.attrs {
+		walkAttr(a, visit)
+	}
+	r.Attrs(func(a slog.Attr) bool { walkAttr(a, visit); return true })
+	switch {
+	case r.Message == "announced":
+		if errVal == "" {
+			return Alert{}, false
+		}
+		return Alert{TaskID: ih, Level: LevelWarning, Message: fmt.Sprintf("tracker announce failed: %s: %s", url, errVal)}, true
+	case r.Level >= slog.LevelWarn:
+		msg := r.Message
+		if errVal != "" {
+			msg += ": " + errVal
+		}
+		level := LevelWarning
+		if r.Level >= slog.LevelError {
+			level = LevelError
+		}
+		return Alert{TaskID: ih, Level: level, Message: msg}, true
+	}
+	return Alert{}, false
+}
+
+func walkAttr(a slog.Attr, visit func(slog.Attr)) {
+	if a.Value.Kind() == slog.KindGroup {
+		for _, ga := range a.Value.Group() {
+			walkAttr(ga, visit)
+		}
+		return
+	}
+	visit(a)
+}
+
+// infohashString renders the engine's info-hash attribute values as hex.
+func infohashString(v any) string {
+	switch x := v.(type) {
+	case [20]byte:
+		return hex.EncodeToString(x[:])
+	case interface{ HexString() string }:
+		return x.HexString()
+	case fmt.Stringer:
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,244 @@
+// Package enginetest builds loopback BitTorrent swarms for tests: generated
+// content with awkward shapes, .torrent data and magnets for it, and an
+// in-process seeder (the engine's own client) on 127.0.0.1.
+package enginetest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
+)
+
+// File is one file of generated content: a slash-separated path inside the
+// torrent and its size.
+type File struct {
+	Path string
+	Size int64
+}
+
+// Content describes a torrent to generate. A single file has one File whose
+// Path is the torrent's Name.
+type Content struct {
+	Name  string
+	Files []File // for a multi-file torrent; empty for a single file
+	Size  int64  // for a single file
+	// PieceLength defaults to 32 KiB, small so tests cross many pieces.
+	PieceLength int64
+	// Trackers are announce URLs put in the torrent.
+	Trackers []string
+	Seed     uint64 // seeds the pseudo-random bytes
+}
+
+// Torrent is generated content on disk with its metainfo.
+type Torrent struct {
+	// Root is the directory holding the content (Root/Name is the file or
+	// folder).
+	Root     string
+	Name     string
+	MetaInfo []byte
+	InfoHash string // lowercase hex
+}
+
+// Generate writes c under a new temporary directory and builds its torrent.
+// The bytes are pseudo-random with runs of NUL bytes; sizes need not divide
+// into pieces.
+func Generate(t testing.TB, c Content) *Torrent {
+	t.Helper()
+	root := t.TempDir()
+	rng := rand.New(rand.NewPCG(c.Seed, 0x10de57))
+	top := filepath.Join(root, c.Name)
+	if len(c.Files) == 0 {
+		writeRandom(t, top, c.Size, rng)
+	} else {
+		for _, f := range c.Files {
+			writeRandom(t, filepath.Join(top, filepath.FromSlash(f.Path)), f.Size, rng)
+		}
+	}
+	pl := c.PieceLength
+	if pl == 0 {
+		pl = 32 << 10
+	}
+	info := metainfo.Info{PieceLength: pl}
+	if err := info.BuildFromFilePath(top); err != nil {
+		t.Fatalf("build info: %v", err)
+	}
+	mi := metainfo.MetaInfo{}
+	if len(c.Trackers) > 0 {
+		mi.Announce = c.Trackers[0]
+		mi.AnnounceList = metainfo.AnnounceList{c.Trackers}
+	}
+	var err error
+	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+		t.Fatalf("encode info: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := mi.Write(&buf); err != nil {
+		t.Fatalf("encode metainfo: %v", err)
+	}
+	return &Torrent{Root: root, Name: c.Name, MetaInfo: buf.Bytes(), InfoHash: mi.HashInfoBytes().HexString()}
+}
+
+func writeRandom(t testing.TB, path string, size int64, rng *rand.Rand) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	// A run of NUL bytes in every file that has room for one.
+	if size > 64 {
+		clear(b[size/3 : size/3+32])
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Magnet returns a magnet URI for tr with the given peers (x.pe) and
+// trackers (tr), and dn set to its name.
+func (tr *Torrent) Magnet(peers []string, trackers ...string) string {
+	v := url.Values{}
+	v.Set("dn", tr.Name)
+	for _, p := range peers {
+		v.Add("x.pe", p)
+	}
+	for _, u := range trackers {
+		v.Add("tr", u)
+	}
+	return "magnet:?xt=urn:btih:" + tr.InfoHash + "&" + v.Encode()
+}
+
+// Hashes returns the sha256 of every file under dir/name, keyed by path
+// relative to dir, for comparing a download with its source.
+func Hashes(t testing.TB, dir, name string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	base := filepath.Join(dir, name)
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[filepath.ToSlash(rel)] = sha256.Sum256(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("hash %s: %v", base, err)
+	}
+	return out
+}
+
+// SeederOptions tune StartSeeder.
+type SeederOptions struct {
+	// UTP makes the seeder speak uTP only (no TCP).
+	UTP bool
+	// UploadRate caps the seeder's upload in bytes per second; 0 is
+	// unlimited.
+	UploadRate int
+}
+
+// Seeder is an engine client on 127.0.0.1 seeding generated torrents.
+type Seeder struct {
+	cl       *torrent.Client
+	torrents []*torrent.Torrent
+	// Addr is the seeder's 127.0.0.1:port.
+	Addr string
+}
+
+// StartSeeder starts a seeder for trs on loopback (DHT, UPnP, LSD, IPv6
+// off) and stops it when the test ends.
+func StartSeeder(t testing.TB, opts SeederOptions, trs ...*Torrent) *Seeder {
+	t.Helper()
+	cc := torrent.NewDefaultClientConfig()
+	cc.ListenHost = func(string) string { return "127.0.0.1" }
+	cc.ListenPort = 0
+	cc.NoDHT = true
+	cc.NoDefaultPortForwarding = true
+	cc.DisableIPv6 = true
+	cc.DisableWebtorrent = true
+	cc.Seed = true
+	cc.DisableUTP = !opts.UTP
+	cc.DisableTCP = opts.UTP
+	cc.MaxAllocPeerRequestDataPerConn = 16 << 20
+	cc.UploadRateLimiter = rate.NewLimiter(rate.Inf, 16<<20)
+	if opts.UploadRate > 0 {
+		cc.UploadRateLimiter = rate.NewLimiter(rate.Limit(opts.UploadRate), 256<<10)
+	}
+	cc.DataDir = t.TempDir()
+	cc.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir:   cc.DataDir,
+		PieceCompletion: storage.NewMapPieceCompletion(),
+		UsePartFiles:    generics.Some(false),
+	})
+	cl, err := torrent.NewClient(cc)
+	if err != nil {
+		t.Fatalf("start seeder: %v", err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	s := &Seeder{cl: cl, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(cl.LocalPort()))}
+	for _, tr := range trs {
+		s.Seed(t, tr)
+	}
+	return s
+}
+
+// Seed adds tr, reading its data from tr.Root, and waits until every piece
+// is verified.
+func (s *Seeder) Seed(t testing.TB, tr *Torrent) {
+	t.Helper()
+	mi, err := metainfo.Load(bytes.NewReader(tr.MetaInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Storage = storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir:   tr.Root,
+		PieceCompletion: storage.NewMapPieceCompletion(),
+		UsePartFiles:    generics.Some(false),
+	})
+	tt, _, err := s.cl.AddTorrentSpec(spec)
+	if err != nil {
+		t.Fatalf("seed %s: %v", tr.Name, err)
+	}
+	<-tt.GotInfo()
+	if err := tt.VerifyData(); err != nil {
+		t.Fatalf("verify seed data: %v", err)
+	}
+	select {
+	case <-tt.Complete().On():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("seeder: %s incomplete after verification", tr.Name)
+	}
+	s.torrents = append(s.torrents, tt)
+}
+
+// String names the seeder for test logs.
+func (s *Seeder) String() string { return fmt.Sprintf("seeder@%s", s.Addr) }
+
+// Close stops the seeder now (it also stops when the test ends).
+func (s *Seeder) Close() { s.cl.Close() }

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+func optionOf[T any](v T) g.Option[T] { return g.Some(v) }
+
+// torrentSpec turns a validated Spec into the engine's spec. Web seeds and
+// metainfo "sources" (xs/as) of magnets are not used: they make the engine
+// fetch arbitrary URLs.
+func torrentSpec(spec Spec) (*torrent.TorrentSpec, error) {
+	var ts *torrent.TorrentSpec
+	if len(spec.MetaInfo) > 0 {
+		mi, err := metainfo.Load(bytes.NewReader(spec.MetaInfo))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadTorrent, err)
+		}
+		ts, err = torrent.TorrentSpecFromMetaInfoErr(mi)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadTorrent, err)
+		}
+	}
+	if spec.Magnet != "" {
+		ms, err := torrent.TorrentSpecFromMagnetUri(spec.Magnet)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadMagnet, err)
+		}
+		ms.Sources = nil
+		if ts == nil {
+			ts = ms
+		} else {
+			// Metadata known from an earlier session: keep the magnet's
+			// trackers and peers too.
+			ts.Trackers = append(ts.Trackers, ms.Trackers...)
+			ts.PeerAddrs = append(ts.PeerAddrs, ms.PeerAddrs...)
+		}
+	}
+	if ts == nil {
+		return nil, fmt.Errorf("%w: neither metainfo nor magnet", ErrBadTorrent)
+	}
+	ts.Sources = nil
+	return ts, nil
+}
+
+func newTorrent(id string, t *torrent.Torrent, alert func(Alert)) *Torrent {
+	tt := &Torrent{id: id, t: t}
+	t.SetOnWriteChunkError(func(err error) {
+		// Runs under the engine's lock: record and hand off only.
+		tt.werr.Store(err)
+		alert(Alert{TaskID: id, Level: LevelError, Message: "storage write failed: " + err.Error()})
+	})
+	return tt
+}
+
+func encodeMetaInfo(mi *metainfo.MetaInfo) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := mi.Write(&buf); err != nil {
+		return nil, fmt.Errorf("encode metainfo: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func ipPortAddr(ap netip.AddrPort) net.Addr {
+	return &net.TCPAddr{IP: ap.Addr().AsSlice(), Port: int(ap.Port())}
+}
+
+// atomicError holds an error for concurrent readers.
+type atomicError struct{ v atomic.Pointer[error] }
+
+func (a *atomicError) Store(err error) {
+	if err == nil {
+		a.v.Store(nil)
+		return
+	}
+	a.v.Store(&err)
+}
+
+func (a *atomicError) Load() error {
+	if p := a.v.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

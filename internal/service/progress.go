@@ -1,0 +1,115 @@
+package service
+
+import (
+	"math"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// poll reads every task's progress, updates states and publishes the
+// resulting events.
+func (s *Service) poll(now time.Time) {
+	type pending struct {
+		name string
+		data any
+	}
+	var out []pending
+	s.mu.Lock()
+	for _, tk := range s.tasks {
+		if tk.t == nil {
+			continue
+		}
+		tk.stats = tk.t.Stats()
+		tk.down.sample(now, tk.stats.BytesRead)
+		tk.up.sample(now, tk.stats.BytesWritten)
+		if werr := tk.t.WriteError(); werr != nil {
+			tk.errText = "storage: " + werr.Error()
+		}
+		if tk.stats.HasInfo && tk.stats.Completed == tk.stats.Size && tk.rec.FinishedAt.IsZero() {
+			if s.markFinishedLocked(tk, now) {
+				out = append(out, pending{api.EventTaskFinished, api.TaskFinishedData{TaskID: tk.rec.ID}})
+			}
+		}
+		if to := s.stateLocked(tk); to != tk.state {
+			d := api.TaskStateData{TaskID: tk.rec.ID, From: tk.state, To: to}
+			if to == api.StateError {
+				d.Error = tk.errText
+			}
+			tk.state = to
+			out = append(out, pending{api.EventTaskState, d})
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range out {
+		s.publish(p.name, p.data)
+	}
+}
+
+// markFinishedLocked durably records that tk finished. It reports false
+// when the record could not be written; the next poll tries again, so the
+// finish is never lost nor announced before it is on disk.
+func (s *Service) markFinishedLocked(tk *task, now time.Time) bool {
+	at := now.UTC()
+	if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.FinishedAt = at }); err != nil {
+		s.log.Error("store finish", "task_id", tk.rec.ID, "err", err)
+		return false
+	}
+	tk.rec.FinishedAt = at
+	s.log.Info("task finished", "task_id", tk.rec.ID, "name", tk.rec.Name)
+	return true
+}
+
+// stateLocked derives tk's state. Service.mu must be held.
+func (s *Service) stateLocked(tk *task) api.TaskState {
+	switch {
+	case tk.errText != "" || tk.t == nil:
+		return api.StateError
+	case tk.rec.Paused:
+		return api.StatePaused
+	case !tk.stats.HasInfo && len(tk.rec.MetaInfo) == 0:
+		return api.StateMetadata
+	case tk.stats.Checking:
+		return api.StateChecking
+	case tk.stats.HasInfo && tk.stats.Completed == tk.stats.Size:
+		return api.StateSeeding
+	case !tk.stats.HasInfo:
+		return api.StateChecking
+	default:
+		return api.StateDownloading
+	}
+}
+
+// rateMeter turns a growing byte counter into a rate smoothed over a few
+// seconds.
+type rateMeter struct {
+	last   int64
+	lastAt time.Time
+	ema    float64
+}
+
+const rateHalfLife = 2 * time.Second
+
+func (m *rateMeter) sample(now time.Time, total int64) {
+	if m.lastAt.IsZero() {
+		m.last, m.lastAt = total, now
+		return
+	}
+	dt := now.Sub(m.lastAt)
+	if dt <= 0 {
+		return
+	}
+	inst := float64(total-m.last) / dt.Seconds()
+	// Weight of the new sample for a half-life of rateHalfLife.
+	w := 1 - math.Exp2(-dt.Seconds()/rateHalfLife.Seconds())
+	m.ema += w * (inst - m.ema)
+	m.last, m.lastAt = total, now
+}
+
+func (m *rateMeter) rate() int64 {
+	if m.ema < 1 {
+		return 0
+	}
+	return int64(m.ema)
+}

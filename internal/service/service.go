@@ -1,0 +1,325 @@
+// Package service is the domain of the daemon: the set of tasks, their
+// states and the operations on them. It is the one source of truth about a
+// task. Each operation persists first (store), then acts on the engine, then
+// publishes events (hub), so an answer that says "done" is on disk.
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// Errors returned by Service methods; wrap-checked with errors.Is.
+var (
+	// ErrInvalidParams: a parameter is missing or malformed.
+	ErrInvalidParams = errors.New("invalid params")
+	// ErrTaskNotFound: no task has the given ID.
+	ErrTaskNotFound = errors.New("task not found")
+	// ErrBadTorrent: torrent data is not valid base64 or not a .torrent.
+	ErrBadTorrent = engine.ErrBadTorrent
+	// ErrBadMagnet: not a valid magnet URI.
+	ErrBadMagnet = engine.ErrBadMagnet
+	// ErrClosed: the service is shutting down.
+	ErrClosed = errors.New("service closed")
+)
+
+// DefaultTick is how often task progress is polled when Options leaves it 0.
+const DefaultTick = 500 * time.Millisecond
+
+// Options configure a Service.
+type Options struct {
+	// Tick is the progress polling interval.
+	Tick time.Duration
+	// Logger receives the service's logs.
+	Logger *slog.Logger
+}
+
+// Service owns the tasks. Create it with New, start it with Run.
+type Service struct {
+	store *store.Store
+	eng   *engine.Engine
+	hub   *events.Hub
+	log   *slog.Logger
+	tick  time.Duration
+
+	ctx    context.Context // ends when the service closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards the fields below it.
+	mu     sync.Mutex
+	tasks  map[string]*task
+	closed bool
+}
+
+// task is the live state of one task. Its fields are guarded by Service.mu.
+type task struct {
+	rec     store.Task
+	t       *engine.Torrent // nil when it could not be added to the engine
+	state   api.TaskState
+	errText string
+	stats   engine.Stats
+	down    rateMeter
+	up      rateMeter
+}
+
+// New restores every stored task into the engine. Call Run to start
+// tracking them, and Close when done.
+func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*Service, error) {
+	if opts.Tick <= 0 {
+		opts.Tick = DefaultTick
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
+		ctx: ctx, cancel: cancel,
+		tasks: make(map[string]*task),
+	}
+	recs, err := st.Tasks()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rec := range recs {
+		tk := &task{rec: rec}
+		s.tasks[rec.ID] = tk
+		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet}
+		if err := s.startLocked(tk, spec); err != nil {
+			s.log.Error("restore task", "task_id", rec.ID, "err", err)
+			tk.errText = err.Error()
+		}
+		tk.state = s.stateLocked(tk)
+	}
+	s.log.Info("tasks restored", "count", len(recs))
+	return s, nil
+}
+
+// Run tracks task progress and engine alerts, publishing events, until ctx
+// ends or Close is called.
+func (s *Service) Run(ctx context.Context) error {
+	ticker := time.NewTicker(s.tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.ctx.Done():
+			return nil
+		case a := <-s.eng.Alerts():
+			s.publish(api.EventEngineAlert, api.EngineAlertData{Message: a.Message, TaskID: a.TaskID, Level: a.Level})
+		case now := <-ticker.C:
+			s.poll(now)
+		}
+	}
+}
+
+// Close stops background work. It does not close the engine, store or hub.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// Add adds a task from a magnet URI or base64 .torrent data and returns it
+// once it is durably stored. Adding a task that exists returns it; the
+// trackers and peers of a magnet added again are used for the running
+// session but not stored.
+func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResult, error) {
+	spec, err := parseAdd(p)
+	if err != nil {
+		return api.TaskAddResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return api.TaskAddResult{}, ErrClosed
+	}
+	if tk, ok := s.tasks[spec.ID]; ok {
+		// A magnet added again may name new trackers or peers: use them
+		// for this session.
+		if tk.t != nil {
+			if err := tk.t.Merge(spec); err != nil {
+				return api.TaskAddResult{}, err
+			}
+		}
+		return api.TaskAddResult{TaskID: tk.rec.ID, Name: tk.rec.Name, Size: tk.rec.Size}, nil
+	}
+	rec := store.Task{
+		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
+		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
+	}
+	if err := s.store.PutTask(rec); err != nil {
+		return api.TaskAddResult{}, err
+	}
+	tk := &task{rec: rec}
+	if err := s.startLocked(tk, spec); err != nil {
+		// Not acknowledged: undo the record so the store matches the answer.
+		return api.TaskAddResult{}, errors.Join(err, s.store.DeleteTask(spec.ID))
+	}
+	s.tasks[spec.ID] = tk
+	tk.state = s.stateLocked(tk)
+	s.log.Info("task added", "task_id", spec.ID, "name", spec.Name)
+	return api.TaskAddResult{TaskID: rec.ID, Name: rec.Name, Size: rec.Size}, nil
+}
+
+func parseAdd(p api.TaskAddParams) (engine.Spec, error) {
+	switch p.Type {
+	case api.TaskTypeMagnet:
+		return engine.ParseMagnet(strings.TrimSpace(p.Data))
+	case api.TaskTypeTorrent:
+		if p.Data == "" {
+			return engine.Spec{}, fmt.Errorf("%w: data is empty", ErrBadTorrent)
+		}
+		if base64.StdEncoding.DecodedLen(len(p.Data)) > engine.MaxTorrentSize+3 {
+			return engine.Spec{}, fmt.Errorf("%w: larger than %d bytes", ErrBadTorrent, engine.MaxTorrentSize)
+		}
+		raw, err := base64.StdEncoding.DecodeString(p.Data)
+		if err != nil {
+			return engine.Spec{}, fmt.Errorf("%w: data is not base64: %w", ErrBadTorrent, err)
+		}
+		return engine.ParseTorrent(raw)
+	case "":
+		return engine.Spec{}, fmt.Errorf("%w: type is required", ErrInvalidParams)
+	default:
+		return engine.Spec{}, fmt.Errorf("%w: type %q is not %q or %q", ErrInvalidParams, p.Type, api.TaskTypeMagnet, api.TaskTypeTorrent)
+	}
+}
+
+// startLocked adds tk to the engine and starts it, now if its metadata is
+// known, else once it arrives. s.mu must be held.
+func (s *Service) startLocked(tk *task, spec engine.Spec) error {
+	t, err := s.eng.Add(spec)
+	if err != nil {
+		return err
+	}
+	tk.t = t
+	tk.stats = t.Stats()
+	if len(tk.rec.MetaInfo) > 0 {
+		if !tk.rec.Paused {
+			t.Start()
+		}
+		return nil
+	}
+	s.wg.Add(1)
+	go s.awaitMetadata(tk, t)
+	return nil
+}
+
+// awaitMetadata waits for a magnet's metadata, stores it so a restart needs
+// no peer for it, announces it, and starts the download.
+func (s *Service) awaitMetadata(tk *task, t *engine.Torrent) {
+	defer s.wg.Done()
+	select {
+	case <-t.GotInfo():
+	case <-t.Closed():
+		return
+	case <-s.ctx.Done():
+		return
+	}
+	mi, err := t.MetaInfo()
+	if err != nil {
+		s.log.Error("encode metadata", "task_id", t.ID(), "err", err)
+		return
+	}
+	st := t.Stats()
+	s.mu.Lock()
+	if s.closed || tk.t != t {
+		s.mu.Unlock()
+		return
+	}
+	err = s.store.UpdateTask(t.ID(), func(r *store.Task) {
+		r.MetaInfo, r.Name, r.Size = mi, st.Name, st.Size
+	})
+	if err != nil {
+		s.log.Error("store metadata", "task_id", t.ID(), "err", err)
+	} else {
+		tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
+	}
+	if !tk.rec.Paused {
+		t.Start()
+	}
+	s.mu.Unlock()
+	s.publish(api.EventTaskMetadata, api.TaskMetadataData{TaskID: t.ID(), Name: st.Name, Size: st.Size})
+}
+
+// Get returns the task id.
+func (s *Service) Get(id string) (api.Task, error) {
+	id = strings.ToLower(strings.TrimSpace(id))
+	if id == "" {
+		return api.Task{}, fmt.Errorf("%w: task_id is required", ErrInvalidParams)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tk, ok := s.tasks[id]
+	if !ok {
+		return api.Task{}, fmt.Errorf("%w: %s", ErrTaskNotFound, id)
+	}
+	return tk.view(), nil
+}
+
+// List returns every task, oldest first.
+func (s *Service) List() []api.Task {
+	s.mu.Lock()
+	ts := make([]api.Task, 0, len(s.tasks))
+	for _, tk := range s.tasks {
+		ts = append(ts, tk.view())
+	}
+	s.mu.Unlock()
+	sort.Slice(ts, func(i, j int) bool {
+		if ts[i].AddedAt != ts[j].AddedAt {
+			return ts[i].AddedAt < ts[j].AddedAt
+		}
+		return ts[i].TaskID < ts[j].TaskID
+	})
+	return ts
+}
+
+// view renders tk for the wire. Service.mu must be held.
+func (tk *task) view() api.Task {
+	v := api.Task{
+		TaskID:       tk.rec.ID,
+		Name:         tk.rec.Name,
+		Size:         tk.rec.Size,
+		Completed:    tk.stats.Completed,
+		State:        tk.state,
+		AddedAt:      tk.rec.AddedAt.Format(time.RFC3339Nano),
+		DownloadRate: tk.down.rate(),
+		UploadRate:   tk.up.rate(),
+		Peers:        tk.stats.Peers,
+	}
+	if tk.state == api.StateError {
+		v.Error = tk.errText
+	}
+	if !tk.rec.FinishedAt.IsZero() {
+		v.FinishedAt = tk.rec.FinishedAt.Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+// publish sends an event, logging a failure: an event that cannot be
+// numbered durably is not sent rather than sent with a reused ID.
+func (s *Service) publish(name string, data any) {
+	if _, err := s.hub.Publish(name, data); err != nil && !errors.Is(err, events.ErrClosed) {
+		s.log.Error("publish event", "event", name, "err", err)
+	}
+}
