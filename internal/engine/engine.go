@@ -279,6 +279,8 @@ type Stats struct {
 	Peers int
 	// BytesRead and BytesWritten count payload data received and sent.
 	BytesRead, BytesWritten int64
+	// HashFailures counts pieces whose data failed verification.
+	HashFailures int64
 }
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
@@ -288,6 +290,7 @@ func (t *Torrent) Stats() Stats {
 	st.Peers = ts.ActivePeers
 	st.BytesRead = ts.BytesReadUsefulData.Int64()
 	st.BytesWritten = ts.BytesWrittenData.Int64()
+	st.HashFailures = ts.PiecesDirtiedBad.Int64()
 	info := t.t.Info()
 	if info == nil {
 		return st

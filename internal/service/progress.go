@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -21,7 +22,15 @@ func (s *Service) poll(now time.Time) {
 		if tk.t == nil {
 			continue
 		}
+		prevFailures := tk.stats.HashFailures
 		tk.stats = tk.t.Stats()
+		if n := tk.stats.HashFailures - prevFailures; n > 0 {
+			out = append(out, pending{api.EventEngineAlert, api.EngineAlertData{
+				TaskID:  tk.rec.ID,
+				Level:   api.LevelWarning,
+				Message: fmt.Sprintf("%d piece(s) failed hash verification; their data is downloaded again", n),
+			}})
+		}
 		tk.down.sample(now, tk.stats.BytesRead)
 		tk.up.sample(now, tk.stats.BytesWritten)
 		if werr := tk.t.WriteError(); werr != nil {

@@ -1,0 +1,63 @@
+// Package deptest checks that dependencies stay in their room: only the
+// engine package talks to the BitTorrent engine, only the store to bbolt,
+// and the public api package uses the standard library alone.
+package deptest
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestImportsStayInTheirRoom(t *testing.T) {
+	rules := []struct {
+		prefix  string
+		allowed []string // directories (relative to the repo) that may import it
+	}{
+		{"github.com/anacrolix/", []string{"internal/engine", "goutp"}},
+		{"go.etcd.io/bbolt", []string{"internal/store"}},
+	}
+	root := "../.."
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(rel, "api/") && strings.Contains(strings.Split(p, "/")[0], ".") {
+				t.Errorf("%s imports %s: package api must use the standard library only", rel, p)
+			}
+			for _, r := range rules {
+				if !strings.HasPrefix(p, r.prefix) {
+					continue
+				}
+				ok := false
+				for _, a := range r.allowed {
+					if strings.HasPrefix(rel, a+"/") {
+						ok = true
+					}
+				}
+				if !ok {
+					t.Errorf("%s imports %s: only %v may", rel, p, r.allowed)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
