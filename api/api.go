@@ -52,9 +52,18 @@ type Event struct {
 
 // Method names.
 const (
-	MethodTaskAdd  = "task.add"
-	MethodTaskList = "task.list"
-	MethodTaskGet  = "task.get"
+	MethodTaskAdd     = "task.add"
+	MethodTaskList    = "task.list"
+	MethodTaskGet     = "task.get"
+	MethodTaskPause   = "task.pause"
+	MethodTaskResume  = "task.resume"
+	MethodTaskRemove  = "task.remove"
+	MethodTaskRecheck = "task.recheck"
+
+	MethodEventsSubscribe = "events.subscribe"
+	MethodEventsReplay    = "events.replay"
+
+	MethodServerInfo = "server.info"
 )
 
 // Event names.
@@ -63,7 +72,15 @@ const (
 	EventTaskFinished = "task.finished"
 	EventTaskMetadata = "task.metadata"
 	EventTaskState    = "task.state"
+	EventTaskAdded    = "task.added"
+	EventTaskRemoved  = "task.removed"
 )
+
+// EventNames lists every event name, for events.subscribe.
+var EventNames = []string{
+	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
+	EventTaskAdded, EventTaskRemoved,
+}
 
 // Task types accepted by task.add.
 const (

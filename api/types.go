@@ -84,3 +84,70 @@ type TaskStateData struct {
 	// Error explains a change to StateError.
 	Error string `json:"error,omitempty"`
 }
+
+// TaskIDParams are the params of methods that act on one task:
+// task.pause, task.resume, task.recheck.
+type TaskIDParams struct {
+	TaskID string `json:"task_id"`
+}
+
+// TaskRemoveParams are the params of task.remove.
+type TaskRemoveParams struct {
+	TaskID string `json:"task_id"`
+	// DeleteData also deletes the task's own files (only those) from disk.
+	DeleteData bool `json:"delete_data"`
+}
+
+// Empty is the result of methods that return nothing: {}.
+type Empty struct{}
+
+// TaskAddedData is the data of task.added.
+type TaskAddedData struct {
+	TaskID string `json:"task_id"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+}
+
+// TaskRemovedData is the data of task.removed.
+type TaskRemovedData struct {
+	TaskID string `json:"task_id"`
+	// DataDeleted reports that the task's files were deleted.
+	DataDeleted bool `json:"data_deleted"`
+}
+
+// EventsSubscribeParams are the params of events.subscribe.
+type EventsSubscribeParams struct {
+	// Names are the event names the connection receives from now on.
+	Names []string `json:"names"`
+}
+
+// EventsSubscribeResult is the result of events.subscribe.
+type EventsSubscribeResult struct {
+	Names []string `json:"names"`
+}
+
+// EventsReplayParams are the params of events.replay.
+type EventsReplayParams struct {
+	// After is the id of the last event the client saw; "0" (or "") replays
+	// the whole log.
+	After string `json:"after"`
+}
+
+// EventsReplayResult is the result of events.replay. The replayed events
+// follow this response, in order, then live events.
+type EventsReplayResult struct {
+	// Replayed is how many logged events follow.
+	Replayed int `json:"replayed"`
+	// Complete is false when events after After were already dropped from
+	// the log (it keeps the last 10,000): re-read state with task.list.
+	Complete bool `json:"complete"`
+}
+
+// ServerInfo is the result of server.info.
+type ServerInfo struct {
+	Version       string `json:"version"`
+	APIVersion    int    `json:"api_version"`
+	EngineVersion string `json:"engine_version"`
+	// UptimeSeconds since the daemon started.
+	UptimeSeconds int64 `json:"uptime_seconds"`
+}

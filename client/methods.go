@@ -26,3 +26,44 @@ func (c *Client) ListTasks(ctx context.Context) ([]api.Task, error) {
 	err := c.Call(ctx, api.MethodTaskList, api.TaskListParams{}, &r)
 	return r.Tasks, err
 }
+
+// PauseTask calls task.pause.
+func (c *Client) PauseTask(ctx context.Context, taskID string) error {
+	return c.Call(ctx, api.MethodTaskPause, api.TaskIDParams{TaskID: taskID}, nil)
+}
+
+// ResumeTask calls task.resume.
+func (c *Client) ResumeTask(ctx context.Context, taskID string) error {
+	return c.Call(ctx, api.MethodTaskResume, api.TaskIDParams{TaskID: taskID}, nil)
+}
+
+// RecheckTask calls task.recheck.
+func (c *Client) RecheckTask(ctx context.Context, taskID string) error {
+	return c.Call(ctx, api.MethodTaskRecheck, api.TaskIDParams{TaskID: taskID}, nil)
+}
+
+// RemoveTask calls task.remove.
+func (c *Client) RemoveTask(ctx context.Context, taskID string, deleteData bool) error {
+	return c.Call(ctx, api.MethodTaskRemove, api.TaskRemoveParams{TaskID: taskID, DeleteData: deleteData}, nil)
+}
+
+// Subscribe calls events.subscribe: from now on only the named events are
+// delivered.
+func (c *Client) Subscribe(ctx context.Context, names ...string) error {
+	return c.Call(ctx, api.MethodEventsSubscribe, api.EventsSubscribeParams{Names: names}, nil)
+}
+
+// Replay calls events.replay: the logged events after the event id after
+// are delivered on Events, in order, before any live event.
+func (c *Client) Replay(ctx context.Context, after string) (api.EventsReplayResult, error) {
+	var r api.EventsReplayResult
+	err := c.Call(ctx, api.MethodEventsReplay, api.EventsReplayParams{After: after}, &r)
+	return r, err
+}
+
+// ServerInfo calls server.info.
+func (c *Client) ServerInfo(ctx context.Context) (api.ServerInfo, error) {
+	var r api.ServerInfo
+	err := c.Call(ctx, api.MethodServerInfo, struct{}{}, &r)
+	return r, err
+}

@@ -21,18 +21,20 @@ type conn struct {
 	ws     *websocket.Conn
 	log    *slog.Logger
 	sub    *events.Subscription
-	out    chan []byte   // responses, written by the writer
+	out    chan []byte // responses, written by the writer
+	replay chan replayRequest
 	slots  chan struct{} // request concurrency limit
 	cancel context.CancelCauseFunc
 }
 
 func newConn(s *Server, ws *websocket.Conn, remote string) *conn {
 	return &conn{
-		s:     s,
-		ws:    ws,
-		log:   s.log.With("remote", remote),
-		out:   make(chan []byte, s.cfg.Inflight),
-		slots: make(chan struct{}, s.cfg.Inflight),
+		s:      s,
+		ws:     ws,
+		log:    s.log.With("remote", remote),
+		out:    make(chan []byte, s.cfg.Inflight),
+		replay: make(chan replayRequest),
+		slots:  make(chan struct{}, s.cfg.Inflight),
 	}
 }
 
@@ -54,7 +56,7 @@ var (
 func (c *conn) run(parent context.Context) {
 	ctx, cancel := context.WithCancelCause(parent)
 	c.cancel = cancel
-	c.sub = c.s.hub.Subscribe()
+	c.sub = c.s.hub.Subscribe(defaultEvents)
 	defer c.sub.Close()
 	c.log.Debug("client connected")
 
@@ -64,33 +66,36 @@ func (c *conn) run(parent context.Context) {
 		c.writeLoop(ctx)
 	}()
 	go c.pingLoop(ctx)
+	// A cause (lagging, no pong, shutdown) is sent as a close frame; that
+	// ends the read below. The reader's own context is not cancelled, as
+	// that would drop the TCP connection before the close frame.
+	stopWatch := context.AfterFunc(ctx, func() {
+		reason := context.Cause(ctx)
+		var cr *closeReason
+		if !errors.As(reason, &cr) {
+			cr = reasonShutdown
+		}
+		c.log.Info("closing client", "reason", cr.msg)
+		c.ws.Close(cr.code, cr.msg)
+	})
 	c.readLoop(ctx)
+	if stopWatch() {
+		// The client went away by itself.
+		c.log.Debug("client disconnected")
+	}
 	cancel(nil)
 	<-done
 	// Wait for handlers to finish before the connection is gone.
 	for range cap(c.slots) {
 		c.slots <- struct{}{}
 	}
-	reason := context.Cause(ctx)
-	var cr *closeReason
-	switch {
-	case errors.As(reason, &cr):
-	case parent.Err() != nil:
-		cr = reasonShutdown
-	}
-	if cr != nil {
-		c.ws.Close(cr.code, cr.msg)
-		c.log.Info("client closed", "reason", cr.msg)
-	} else {
-		c.ws.CloseNow()
-		c.log.Debug("client disconnected")
-	}
+	c.ws.CloseNow()
 }
 
 // readLoop reads requests until the connection fails or ctx ends.
 func (c *conn) readLoop(ctx context.Context) {
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		typ, data, err := c.ws.Read(context.WithoutCancel(ctx))
 		if err != nil {
 			if st := websocket.CloseStatus(err); st == -1 && ctx.Err() == nil {
 				c.log.Debug("read", "err", err)
@@ -108,7 +113,9 @@ func (c *conn) readLoop(ctx context.Context) {
 		}
 		go func() {
 			defer func() { <-c.slots }()
-			c.send(ctx, c.handle(ctx, data))
+			if resp := c.handle(ctx, data); resp != nil {
+				c.send(ctx, resp)
+			}
 		}()
 	}
 }
@@ -131,7 +138,10 @@ func (c *conn) handle(ctx context.Context, data []byte) (resp []byte) {
 	if !ok {
 		return errorResponse(id, api.CodeUnknownMethod, fmt.Sprintf("unknown method %q", req.Method))
 	}
-	result, err := h(ctx, req.Params)
+	result, err := h(context.WithValue(ctx, requestIDKey{}, id), c, req.Params)
+	if errors.Is(err, errDeferred) {
+		return nil // the writer answers (events.replay)
+	}
 	if err != nil {
 		code, msg := errorCode(err)
 		if code == api.CodeInternal {
@@ -154,18 +164,11 @@ func (c *conn) send(ctx context.Context, frame []byte) {
 // writeLoop writes responses and events until ctx ends or a write fails.
 func (c *conn) writeLoop(ctx context.Context) {
 	for {
-		var frame []byte
-		select {
-		case <-ctx.Done():
-			return
-		case frame = <-c.out:
-		case frame = <-c.sub.C():
-		case <-c.sub.Done():
-			if errors.Is(c.sub.Err(), events.ErrLagging) {
-				c.cancel(reasonLagging)
-			} else {
-				c.cancel(reasonShutdown)
-			}
+		frame, ok := c.sub.Next() // replayed events first
+		if !ok {
+			frame = c.nextFrame(ctx)
+		}
+		if frame == nil {
 			return
 		}
 		wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
@@ -178,6 +181,29 @@ func (c *conn) writeLoop(ctx context.Context) {
 			}
 			return
 		}
+	}
+}
+
+// nextFrame waits for the next response or live event; nil means stop.
+func (c *conn) nextFrame(ctx context.Context) []byte {
+	select {
+	case <-ctx.Done():
+		return nil
+	case frame := <-c.out:
+		return frame
+	case frame := <-c.sub.C():
+		return frame
+	case rq := <-c.replay:
+		// Here, in the only consumer of the subscription, no event is
+		// in flight: the replay cannot duplicate or reorder one.
+		return c.doReplay(rq)
+	case <-c.sub.Done():
+		if errors.Is(c.sub.Err(), events.ErrLagging) {
+			c.cancel(reasonLagging)
+		} else {
+			c.cancel(reasonShutdown)
+		}
+		return nil
 	}
 }
 

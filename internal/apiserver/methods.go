@@ -11,8 +11,9 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
-// handler runs one method with its raw params (never nil: "{}" when absent).
-type handler func(ctx context.Context, params json.RawMessage) (any, error)
+// handler runs one method for connection c with its raw params (never nil:
+// "{}" when absent).
+type handler func(ctx context.Context, c *conn, params json.RawMessage) (any, error)
 
 // methodTable is the one place that maps wire names to handlers.
 func (s *Server) methodTable() map[string]handler {
@@ -30,6 +31,23 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskList, method(func(_ context.Context, _ api.TaskListParams) (api.TaskListResult, error) {
 		return api.TaskListResult{Tasks: s.svc.List()}, nil
 	}))
+	register(api.MethodTaskPause, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.Pause(ctx, p.TaskID)
+	}))
+	register(api.MethodTaskResume, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.Resume(ctx, p.TaskID)
+	}))
+	register(api.MethodTaskRecheck, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.Recheck(ctx, p.TaskID)
+	}))
+	register(api.MethodTaskRemove, method(func(ctx context.Context, p api.TaskRemoveParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.Remove(ctx, p.TaskID, p.DeleteData)
+	}))
+	register(api.MethodServerInfo, method(func(context.Context, struct{}) (api.ServerInfo, error) {
+		return s.svc.Info(), nil
+	}))
+	register(api.MethodEventsSubscribe, connMethod(subscribe))
+	register(api.MethodEventsReplay, connMethod(replay))
 	return m
 }
 
@@ -43,12 +61,17 @@ func (e *paramsError) Unwrap() error { return e.err }
 // method adapts a typed function to a handler, decoding params into P.
 // Unknown fields are ignored, so clients may send fields of later versions.
 func method[P, R any](fn func(context.Context, P) (R, error)) handler {
-	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+	return connMethod(func(ctx context.Context, _ *conn, p P) (R, error) { return fn(ctx, p) })
+}
+
+// connMethod is method for functions that act on the connection itself.
+func connMethod[P, R any](fn func(context.Context, *conn, P) (R, error)) handler {
+	return func(ctx context.Context, c *conn, raw json.RawMessage) (any, error) {
 		var p P
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return nil, &paramsError{describeJSONError(err)}
 		}
-		return fn(ctx, p)
+		return fn(ctx, c, p)
 	}
 }
 
@@ -115,7 +138,7 @@ func decodeRequest(data []byte) (api.Request, api.Code, string) {
 	if !ok {
 		return req, api.CodeInvalidRequest, `"id" is required`
 	}
-	if err := json.Unmarshal(rawID, &req.ID); err != nil {
+	if err := json.Unmarshal(rawID, &req.ID); err != nil || bytes.Equal(bytes.TrimSpace(rawID), []byte("null")) {
 		return req, api.CodeInvalidRequest, `"id" must be a string`
 	}
 	rawMethod, ok := env["method"]

@@ -148,11 +148,7 @@ func (s *Server) checkHandshake(r *http.Request) *handshakeError {
 // comparing in constant time.
 func (s *Server) tokenOK(r *http.Request) bool {
 	got := r.URL.Query().Get("token")
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return false
-		}
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		got = strings.TrimSpace(tok)
 	}
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1

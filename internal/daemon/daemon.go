@@ -23,6 +23,9 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
+// Version is Lodestone's version.
+const Version = "0.1.0-dev"
+
 // Daemon is a running Lodestone. Create it with New, run it with Run.
 type Daemon struct {
 	cfg   Config
@@ -82,7 +85,11 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.hub = events.New(d.store, events.Options{})
-	d.svc, err = service.New(d.store, d.eng, d.hub, service.Options{Logger: d.log.With("component", "service")})
+	d.svc, err = service.New(d.store, d.eng, d.hub, service.Options{
+		DownloadDir: cfg.DownloadDir,
+		Version:     Version,
+		Logger:      d.log.With("component", "service"),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/anacrolix/torrent"
@@ -108,8 +109,10 @@ func New(cfg Config) (*Engine, error) {
 	cc.NoDefaultPortForwarding = !cfg.UPnP
 	cc.DisableUTP = !cfg.UTP || !utpAvailable
 	cc.LocalServiceDiscovery = nil // no LAN multicast
-	// WebTorrent would reach out to public STUN servers; off.
+	// WebTorrent would reach out to public STUN servers; off. Web seeds
+	// are URLs chosen by whoever made the torrent; off (see torrentSpec).
 	cc.DisableWebtorrent = true
+	cc.DisableWebseeds = true
 	cc.ListenHost = func(string) string { return host }
 	cc.ListenPort = port
 	if ip, err := netip.ParseAddr(host); err == nil {
@@ -206,6 +209,46 @@ func (t *Torrent) Start() {
 // Stop disallows data download; the torrent still uploads what it has.
 func (t *Torrent) Stop() {
 	t.t.DisallowDataDownload()
+}
+
+// Pause stops both download and upload.
+func (t *Torrent) Pause() {
+	t.t.DisallowDataDownload()
+	t.t.DisallowDataUpload()
+}
+
+// Resume allows upload again and, once the metadata is known, download.
+func (t *Torrent) Resume() {
+	t.t.AllowDataUpload()
+	if t.t.Info() != nil {
+		t.Start()
+	}
+}
+
+// Verify hashes every piece again, blocking until done or ctx ends. Pieces
+// that fail are downloaded again.
+func (t *Torrent) Verify(ctx context.Context) error {
+	select {
+	case <-t.t.GotInfo():
+	default:
+		return nil
+	}
+	return t.t.VerifyDataContext(ctx)
+}
+
+// Files returns the paths, relative to the download dir, of the files of
+// the torrent (empty until the metadata is known). The storage has already
+// refused any path that escapes the torrent's folder.
+func (t *Torrent) Files() []string {
+	info := t.t.Info()
+	if info == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range t.t.Files() {
+		out = append(out, filepath.FromSlash(f.Path()))
+	}
+	return out
 }
 
 // Drop removes the torrent from the engine, leaving its files on disk.

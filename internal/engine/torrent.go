@@ -14,9 +14,10 @@ import (
 
 func optionOf[T any](v T) g.Option[T] { return g.Some(v) }
 
-// torrentSpec turns a validated Spec into the engine's spec. Web seeds and
-// metainfo "sources" (xs/as) of magnets are not used: they make the engine
-// fetch arbitrary URLs.
+// torrentSpec turns a validated Spec into the engine's spec. Web seeds
+// (url-list, ws=) and metainfo sources (xs=, as=) are not used: they make
+// the engine fetch arbitrary URLs, which a torrent from a stranger should
+// not be able to direct.
 func torrentSpec(spec Spec) (*torrent.TorrentSpec, error) {
 	var ts *torrent.TorrentSpec
 	if len(spec.MetaInfo) > 0 {
@@ -48,6 +49,7 @@ func torrentSpec(spec Spec) (*torrent.TorrentSpec, error) {
 		return nil, fmt.Errorf("%w: neither metainfo nor magnet", ErrBadTorrent)
 	}
 	ts.Sources = nil
+	ts.Webseeds = nil
 	return ts, nil
 }
 

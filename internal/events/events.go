@@ -1,11 +1,17 @@
 // Package events is the daemon's event hub: it numbers events with an
-// increasing, durable sequence, encodes each once, and fans it out to
-// subscribers through bounded queues.
+// increasing, durable sequence, encodes each once, keeps a durable log of
+// recent ones for replay, and fans them out to subscribers through bounded
+// queues.
 //
 // Publishing never blocks on a subscriber. A subscriber whose queue is full
 // has fallen behind: it is cut off with ErrLagging and its consumer is
 // expected to close the connection it serves, so one stuck client can never
 // stall the engine or the other clients.
+//
+// A subscriber that reconnects names the last sequence number it saw; it
+// receives the logged events after it, then live events, with no gap and no
+// duplicate, because the log is read and the subscriber registered under
+// the same lock that publishing takes.
 package events
 
 import (
@@ -24,10 +30,16 @@ var ErrLagging = errors.New("event queue overflow: client is not reading fast en
 // ErrClosed ends the subscriptions of a closed hub.
 var ErrClosed = errors.New("event hub closed")
 
-// SeqSource durably reserves blocks of sequence numbers, so that event IDs
-// stay unique across restarts. store.Store implements it.
-type SeqSource interface {
+// Log is the durable side of the hub: sequence numbers and the replay log.
+// store.Store implements it.
+type Log interface {
+	// ReserveSeq durably reserves n sequence numbers and returns the first.
 	ReserveSeq(n uint64) (first uint64, err error)
+	// AppendEvent durably logs an encoded event.
+	AppendEvent(seq uint64, frame []byte) error
+	// EventsAfter calls fn for logged events above after, in order, and
+	// returns the highest sequence number dropped from the log.
+	EventsAfter(after uint64, fn func(seq uint64, frame []byte) bool) (dropped uint64, err error)
 }
 
 // seqBlock is how many sequence numbers are reserved per store write.
@@ -42,14 +54,20 @@ type Options struct {
 	// QueueLen is the number of events a subscriber may have waiting before
 	// it is cut off. Zero means DefaultQueueLen.
 	QueueLen int
+	// Ephemeral names events that are not logged for replay (high-rate
+	// snapshots such as task.progress, superseded by the next one).
+	Ephemeral []string
 }
 
-// Hub numbers and fans out events. Its methods are safe for concurrent use.
+// Hub numbers, logs and fans out events. Its methods are safe for
+// concurrent use.
 type Hub struct {
-	seqs     SeqSource
-	queueLen int
+	log       Log
+	queueLen  int
+	ephemeral map[string]bool
 
-	// mu guards the fields below it.
+	// mu guards the fields below it; it is held while logging an event so
+	// that log order, sequence order and delivery order agree.
 	mu      sync.Mutex
 	next    uint64 // next sequence number to hand out
 	limit   uint64 // first number not reserved
@@ -58,18 +76,23 @@ type Hub struct {
 	dropped uint64 // subscribers cut off for lagging
 }
 
-// New returns a hub drawing sequence numbers from seqs.
-func New(seqs SeqSource, opts Options) *Hub {
+// New returns a hub on log.
+func New(log Log, opts Options) *Hub {
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = DefaultQueueLen
 	}
-	return &Hub{seqs: seqs, queueLen: opts.QueueLen, subs: make(map[*Subscription]struct{})}
+	eph := make(map[string]bool)
+	for _, n := range opts.Ephemeral {
+		eph[n] = true
+	}
+	return &Hub{log: log, queueLen: opts.QueueLen, ephemeral: eph, subs: make(map[*Subscription]struct{})}
 }
 
 // Publish assigns the next sequence number to an event named name with
-// payload data, and queues it to every subscriber. It returns the event, or
-// an error when data cannot be encoded or no sequence number can be
-// reserved, in which case nothing is sent.
+// payload data, logs it unless it is ephemeral, and queues it to every
+// subscriber that wants it. It returns the event, or an error when nothing
+// was sent: data cannot be encoded, or the log cannot be written (an event
+// that is not durable is not announced).
 func (h *Hub) Publish(name string, data any) (api.Event, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -81,19 +104,28 @@ func (h *Hub) Publish(name string, data any) (api.Event, error) {
 		return api.Event{}, ErrClosed
 	}
 	if h.next == h.limit {
-		first, err := h.seqs.ReserveSeq(seqBlock)
+		first, err := h.log.ReserveSeq(seqBlock)
 		if err != nil {
 			return api.Event{}, fmt.Errorf("publish %s: %w", name, err)
 		}
 		h.next, h.limit = first, first+seqBlock
 	}
-	ev := api.Event{ID: strconv.FormatUint(h.next, 10), Name: name, Data: raw}
-	h.next++
+	seq := h.next
+	ev := api.Event{ID: strconv.FormatUint(seq, 10), Name: name, Data: raw}
 	frame, err := json.Marshal(ev)
 	if err != nil {
 		return api.Event{}, fmt.Errorf("encode event %s: %w", name, err)
 	}
+	if !h.ephemeral[name] {
+		if err := h.log.AppendEvent(seq, frame); err != nil {
+			return api.Event{}, fmt.Errorf("publish %s: %w", name, err)
+		}
+	}
+	h.next++
 	for s := range h.subs {
+		if !s.wants(name) {
+			continue
+		}
 		select {
 		case s.c <- frame:
 		default:
@@ -104,19 +136,113 @@ func (h *Hub) Publish(name string, data any) (api.Event, error) {
 	return ev, nil
 }
 
-// Subscribe registers a new subscriber that receives every event published
+// Filter selects events by name. A nil Filter passes every event.
+type Filter func(name string) bool
+
+// Names returns a Filter passing exactly the given names.
+func Names(names ...string) Filter {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return func(name string) bool { return set[name] }
+}
+
+// Subscribe registers a subscriber for events passing filter, published
 // after this call. The caller must Close it.
-func (h *Hub) Subscribe() *Subscription {
-	s := &Subscription{hub: h, c: make(chan []byte, h.queueLen), done: make(chan struct{})}
+func (h *Hub) Subscribe(filter Filter) *Subscription {
+	s, _ := h.SubscribeAfter(filter, 0, false)
+	return s
+}
+
+// ErrGap reports that a replay could not start where asked: events after
+// the requested sequence number were already dropped from the log. The
+// subscription still delivers every logged event that remains.
+var ErrGap = errors.New("events after the requested id are no longer in the log")
+
+// SubscribeAfter registers a subscriber that first receives the logged
+// events above after (when replay is true), then live ones. It returns
+// ErrGap, with a working subscription, when the log no longer reaches back
+// to after. Ephemeral events are never replayed.
+func (h *Hub) SubscribeAfter(filter Filter, after uint64, replay bool) (*Subscription, error) {
+	s := &Subscription{hub: h, filter: filter, c: make(chan []byte, h.queueLen), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		s.err = ErrClosed
 		close(s.done)
-		return s
+		return s, nil
+	}
+	var err error
+	if replay {
+		err = h.backlogLocked(s, after)
 	}
 	h.subs[s] = struct{}{}
-	return s
+	return s, err
+}
+
+// Replay gives s the logged events above after, to be delivered before any
+// live event not yet delivered; live events already queued are discarded
+// when the log holds them too, so there is no duplicate. Only the consumer
+// of s may call it (so that no frame is in flight). It returns how many
+// events will be replayed, and ErrGap as SubscribeAfter does.
+func (h *Hub) Replay(s *Subscription, after uint64) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; !ok {
+		return 0, ErrClosed
+	}
+	// Keep queued ephemeral events; logged ones come back from the log.
+	var keep [][]byte
+	for len(s.c) > 0 {
+		f := <-s.c
+		var ev struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(f, &ev) == nil && h.ephemeral[ev.Name] {
+			keep = append(keep, f)
+		}
+	}
+	err := h.backlogLocked(s, after)
+	for _, f := range keep {
+		s.c <- f
+	}
+	s.bmu.Lock()
+	n := len(s.backlog)
+	s.bmu.Unlock()
+	return n, err
+}
+
+// backlogLocked loads the logged events above after that s wants. h.mu
+// must be held.
+func (h *Hub) backlogLocked(s *Subscription, after uint64) error {
+	var backlog [][]byte
+	dropped, err := h.log.EventsAfter(after, func(seq uint64, frame []byte) bool {
+		var ev struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(frame, &ev) == nil && s.wants(ev.Name) {
+			backlog = append(backlog, frame)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	s.bmu.Lock()
+	s.backlog = backlog
+	s.bmu.Unlock()
+	if dropped > after {
+		return ErrGap
+	}
+	return nil
+}
+
+// SetFilter changes which events s receives from now on.
+func (h *Hub) SetFilter(s *Subscription, filter Filter) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.filter = filter
 }
 
 // Dropped returns how many subscribers were cut off for lagging.
@@ -152,14 +278,36 @@ func (h *Hub) endLocked(s *Subscription, err error) {
 
 // Subscription is one subscriber's queue of encoded event frames.
 type Subscription struct {
-	hub  *Hub
-	c    chan []byte
-	done chan struct{}
-	err  error // set before done is closed
+	hub    *Hub
+	filter Filter // guarded by hub.mu
+	c      chan []byte
+	done   chan struct{}
+	err    error // set before done is closed
+
+	bmu     sync.Mutex
+	backlog [][]byte // replayed frames, delivered before c
 }
 
-// C delivers encoded api.Event frames in sequence order. It is never
-// closed; select on Done as well.
+func (s *Subscription) wants(name string) bool { return s.filter == nil || s.filter(name) }
+
+// Next returns the next frame to deliver: a replayed one if any remain,
+// else one from the live queue when ready. ok is false when nothing is
+// ready now; then wait on C or Done.
+func (s *Subscription) Next() (frame []byte, ok bool) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if len(s.backlog) > 0 {
+		frame = s.backlog[0]
+		s.backlog[0] = nil
+		s.backlog = s.backlog[1:]
+		return frame, true
+	}
+	return nil, false
+}
+
+// C delivers live encoded api.Event frames in sequence order, after the
+// replayed ones (drain Next first). It is never closed; select on Done as
+// well.
 func (s *Subscription) C() <-chan []byte { return s.c }
 
 // Done is closed when the subscription ends: by Close, by the hub closing,

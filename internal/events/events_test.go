@@ -23,8 +23,8 @@ func newHub(t *testing.T, queue int) (*Hub, *store.Store) {
 // keep receiving every event, and Publish never blocks.
 func TestLaggingSubscriberIsCutOff(t *testing.T) {
 	h, _ := newHub(t, 4)
-	slow := h.Subscribe()
-	fast := h.Subscribe()
+	slow := h.Subscribe(nil)
+	fast := h.Subscribe(nil)
 	defer fast.Close()
 	var got []string
 	for i := range 10 {
@@ -89,7 +89,7 @@ func TestSequenceSurvivesRestart(t *testing.T) {
 
 func TestClosedHub(t *testing.T) {
 	h, _ := newHub(t, 4)
-	s := h.Subscribe()
+	s := h.Subscribe(nil)
 	h.Close()
 	<-s.Done()
 	if !errors.Is(s.Err(), ErrClosed) {

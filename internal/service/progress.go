@@ -12,10 +12,6 @@ import (
 // poll reads every task's progress, updates states and publishes the
 // resulting events.
 func (s *Service) poll(now time.Time) {
-	type pending struct {
-		name string
-		data any
-	}
 	var out []pending
 	s.mu.Lock()
 	for _, tk := range s.tasks {
@@ -41,19 +37,10 @@ func (s *Service) poll(now time.Time) {
 				out = append(out, pending{api.EventTaskFinished, api.TaskFinishedData{TaskID: tk.rec.ID}})
 			}
 		}
-		if to := s.stateLocked(tk); to != tk.state {
-			d := api.TaskStateData{TaskID: tk.rec.ID, From: tk.state, To: to}
-			if to == api.StateError {
-				d.Error = tk.errText
-			}
-			tk.state = to
-			out = append(out, pending{api.EventTaskState, d})
-		}
+		out = append(out, s.stateChangeLocked(tk)...)
 	}
 	s.mu.Unlock()
-	for _, p := range out {
-		s.publish(p.name, p.data)
-	}
+	s.publishAll(out)
 }
 
 // markFinishedLocked durably records that tk finished. It reports false

@@ -40,6 +40,11 @@ const DefaultTick = 500 * time.Millisecond
 
 // Options configure a Service.
 type Options struct {
+	// DownloadDir is where the engine writes task data; Remove deletes
+	// files only inside it.
+	DownloadDir string
+	// Version is the daemon's version, for server.info.
+	Version string
 	// Tick is the progress polling interval.
 	Tick time.Duration
 	// Logger receives the service's logs.
@@ -53,6 +58,10 @@ type Service struct {
 	hub   *events.Hub
 	log   *slog.Logger
 	tick  time.Duration
+
+	downloadDir string
+	version     string
+	started     time.Time
 
 	ctx    context.Context // ends when the service closes
 	cancel context.CancelFunc
@@ -87,6 +96,7 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
+		downloadDir: opts.DownloadDir, version: opts.Version, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task),
 	}
@@ -179,6 +189,9 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	s.tasks[spec.ID] = tk
 	tk.state = s.stateLocked(tk)
 	s.log.Info("task added", "task_id", spec.ID, "name", spec.Name)
+	// Published under s.mu so that task.added precedes any event of the
+	// task's progress.
+	s.publish(api.EventTaskAdded, api.TaskAddedData{TaskID: rec.ID, Name: rec.Name, Size: rec.Size})
 	return api.TaskAddResult{TaskID: rec.ID, Name: rec.Name, Size: rec.Size}, nil
 }
 
@@ -214,6 +227,9 @@ func (s *Service) startLocked(tk *task, spec engine.Spec) error {
 	}
 	tk.t = t
 	tk.stats = t.Stats()
+	if tk.rec.Paused {
+		t.Pause()
+	}
 	if len(tk.rec.MetaInfo) > 0 {
 		if !tk.rec.Paused {
 			t.Start()
@@ -251,28 +267,27 @@ func (s *Service) awaitMetadata(tk *task, t *engine.Torrent) {
 		r.MetaInfo, r.Name, r.Size = mi, st.Name, st.Size
 	})
 	if err != nil {
+		// The download goes on; after a restart the metadata is fetched
+		// from peers again.
 		s.log.Error("store metadata", "task_id", t.ID(), "err", err)
-	} else {
-		tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
+		s.publish(api.EventEngineAlert, api.EngineAlertData{TaskID: t.ID(), Level: api.LevelError,
+			Message: "could not save the metadata; it will be fetched again after a restart: " + err.Error()})
 	}
+	tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
 	if !tk.rec.Paused {
 		t.Start()
 	}
-	s.mu.Unlock()
 	s.publish(api.EventTaskMetadata, api.TaskMetadataData{TaskID: t.ID(), Name: st.Name, Size: st.Size})
+	s.mu.Unlock()
 }
 
 // Get returns the task id.
 func (s *Service) Get(id string) (api.Task, error) {
-	id = strings.ToLower(strings.TrimSpace(id))
-	if id == "" {
-		return api.Task{}, fmt.Errorf("%w: task_id is required", ErrInvalidParams)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tk, ok := s.tasks[id]
-	if !ok {
-		return api.Task{}, fmt.Errorf("%w: %s", ErrTaskNotFound, id)
+	tk, err := s.lookupLocked(id)
+	if err != nil {
+		return api.Task{}, err
 	}
 	return tk.view(), nil
 }
@@ -280,17 +295,22 @@ func (s *Service) Get(id string) (api.Task, error) {
 // List returns every task, oldest first.
 func (s *Service) List() []api.Task {
 	s.mu.Lock()
-	ts := make([]api.Task, 0, len(s.tasks))
+	tks := make([]*task, 0, len(s.tasks))
 	for _, tk := range s.tasks {
-		ts = append(ts, tk.view())
+		tks = append(tks, tk)
+	}
+	sort.Slice(tks, func(i, j int) bool {
+		a, b := tks[i].rec, tks[j].rec
+		if !a.AddedAt.Equal(b.AddedAt) {
+			return a.AddedAt.Before(b.AddedAt)
+		}
+		return a.ID < b.ID
+	})
+	ts := make([]api.Task, len(tks))
+	for i, tk := range tks {
+		ts[i] = tk.view()
 	}
 	s.mu.Unlock()
-	sort.Slice(ts, func(i, j int) bool {
-		if ts[i].AddedAt != ts[j].AddedAt {
-			return ts[i].AddedAt < ts[j].AddedAt
-		}
-		return ts[i].TaskID < ts[j].TaskID
-	})
 	return ts
 }
 

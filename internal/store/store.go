@@ -233,3 +233,79 @@ func (s *Store) PutSetting(key string, value []byte) error {
 	}
 	return nil
 }
+
+// EventLogCap is how many events the store keeps for replay; older ones
+// are dropped as new ones arrive.
+const EventLogCap = 10_000
+
+var (
+	bucketEvents = []byte("events")
+	keyEventN    = []byte("event_count")
+	keyDropped   = []byte("event_dropped_max")
+)
+
+// AppendEvent durably appends an encoded event with sequence number seq
+// (increasing) to the replay log, dropping the oldest beyond EventLogCap.
+func (s *Store) AppendEvent(seq uint64, frame []byte) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketEvents)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(u64(seq), frame); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		var n uint64
+		if v := meta.Get(keyEventN); v != nil {
+			n = binary.BigEndian.Uint64(v)
+		}
+		n++
+		c := b.Cursor()
+		var dropped []byte
+		for k, _ := c.First(); k != nil && n > EventLogCap; k, _ = c.First() {
+			dropped = append(dropped[:0], k...)
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n--
+		}
+		if dropped != nil {
+			if err := meta.Put(keyDropped, dropped); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyEventN, u64(n))
+	})
+	if err != nil {
+		return fmt.Errorf("append event %d: %w", seq, err)
+	}
+	return nil
+}
+
+// EventsAfter calls fn, in order, for each logged event whose sequence
+// number is above after, until fn returns false. It returns the highest
+// sequence number ever dropped from the log (0 if none), so a caller can
+// tell whether events after `after` are missing.
+func (s *Store) EventsAfter(after uint64, fn func(seq uint64, frame []byte) bool) (dropped uint64, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyDropped); v != nil {
+			dropped = binary.BigEndian.Uint64(v)
+		}
+		b := tx.Bucket(bucketEvents)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
+			if !fn(binary.BigEndian.Uint64(k), append([]byte(nil), v...)) {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read event log: %w", err)
+	}
+	return dropped, nil
+}

@@ -1,0 +1,211 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// lookupLocked returns the task id. s.mu must be held.
+func (s *Service) lookupLocked(id string) (*task, error) {
+	id = strings.ToLower(strings.TrimSpace(id))
+	if id == "" {
+		return nil, fmt.Errorf("%w: task_id is required", ErrInvalidParams)
+	}
+	if s.closed {
+		return nil, ErrClosed
+	}
+	tk, ok := s.tasks[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrTaskNotFound, id)
+	}
+	return tk, nil
+}
+
+// Pause stops a task's download and upload, durably. Pausing a paused task
+// is not an error.
+func (s *Service) Pause(_ context.Context, id string) error {
+	return s.setPaused(id, true)
+}
+
+// Resume undoes Pause, durably, and clears a storage error so the task
+// tries again.
+func (s *Service) Resume(_ context.Context, id string) error {
+	return s.setPaused(id, false)
+}
+
+func (s *Service) setPaused(id string, paused bool) error {
+	s.mu.Lock()
+	tk, err := s.lookupLocked(id)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if tk.rec.Paused != paused {
+		if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.Paused = paused }); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		tk.rec.Paused = paused
+	}
+	if tk.t != nil {
+		if paused {
+			tk.t.Pause()
+		} else {
+			tk.t.ClearWriteError()
+			tk.errText = ""
+			tk.t.Resume()
+		}
+	}
+	ev := s.stateChangeLocked(tk)
+	s.mu.Unlock()
+	s.publishAll(ev)
+	return nil
+}
+
+// Recheck verifies the task's data on disk again, in the background; the
+// task is in state checking meanwhile.
+func (s *Service) Recheck(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tk, err := s.lookupLocked(id)
+	if err != nil {
+		return err
+	}
+	if tk.t == nil {
+		return fmt.Errorf("%w: task %s is not loaded: %s", ErrInvalidParams, tk.rec.ID, tk.errText)
+	}
+	t := tk.t
+	t.ClearWriteError()
+	tk.errText = ""
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := t.Verify(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("recheck", "task_id", t.ID(), "err", err)
+		}
+	}()
+	return nil
+}
+
+// Remove deletes the task durably, drops it from the engine and, when
+// deleteData is set, deletes the task's own files (and the folders they
+// leave empty) from the download dir — nothing else.
+func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
+	s.mu.Lock()
+	tk, err := s.lookupLocked(id)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if err := s.store.DeleteTask(tk.rec.ID); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	delete(s.tasks, tk.rec.ID)
+	t := tk.t
+	tk.t = nil // stops awaitMetadata from acting on it
+	s.mu.Unlock()
+
+	var files []string
+	if t != nil {
+		files = t.Files()
+		t.Drop()
+	}
+	var delErr error
+	if deleteData {
+		delErr = s.deleteFiles(files)
+	}
+	s.log.Info("task removed", "task_id", tk.rec.ID, "delete_data", deleteData)
+	s.publish(api.EventTaskRemoved, api.TaskRemovedData{TaskID: tk.rec.ID, DataDeleted: deleteData && delErr == nil})
+	if delErr != nil {
+		return fmt.Errorf("task removed, but deleting its data failed: %w", delErr)
+	}
+	return nil
+}
+
+// deleteFiles removes the given paths (relative to the download dir) and
+// then the directories they leave empty, never leaving the download dir.
+func (s *Service) deleteFiles(rel []string) error {
+	root := s.downloadDir
+	var errs []error
+	dirs := map[string]bool{}
+	for _, r := range rel {
+		p := filepath.Join(root, r)
+		if !within(root, p) {
+			errs = append(errs, fmt.Errorf("refusing to delete %s: outside %s", p, root))
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		for d := filepath.Dir(p); within(root, d); d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	// Deepest first; os.Remove refuses non-empty directories, which is the
+	// point: anything else in them stays.
+	for len(dirs) > 0 {
+		deepest := ""
+		for d := range dirs {
+			if len(d) > len(deepest) {
+				deepest = d
+			}
+		}
+		delete(dirs, deepest)
+		os.Remove(deepest)
+	}
+	return errors.Join(errs...)
+}
+
+// within reports whether p is strictly inside dir.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && !filepath.IsAbs(rel) && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// Info returns what server.info reports.
+func (s *Service) Info() api.ServerInfo {
+	return api.ServerInfo{
+		Version:       s.version,
+		APIVersion:    api.Version,
+		EngineVersion: engine.Version,
+		UptimeSeconds: int64(time.Since(s.started).Seconds()),
+	}
+}
+
+// stateChangeLocked recomputes tk's state and returns the task.state event
+// to publish, if it changed. s.mu must be held.
+func (s *Service) stateChangeLocked(tk *task) []pending {
+	to := s.stateLocked(tk)
+	if to == tk.state {
+		return nil
+	}
+	d := api.TaskStateData{TaskID: tk.rec.ID, From: tk.state, To: to}
+	if to == api.StateError {
+		d.Error = tk.errText
+	}
+	tk.state = to
+	return []pending{{api.EventTaskState, d}}
+}
+
+// pending is an event to publish once s.mu is released.
+type pending struct {
+	name string
+	data any
+}
+
+func (s *Service) publishAll(ps []pending) {
+	for _, p := range ps {
+		s.publish(p.name, p.data)
+	}
+}
