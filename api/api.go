@@ -59,6 +59,9 @@ const (
 	MethodTaskResume  = "task.resume"
 	MethodTaskRemove  = "task.remove"
 	MethodTaskRecheck = "task.recheck"
+	MethodTaskSet     = "task.set"
+
+	MethodSessionStats = "session.stats"
 
 	MethodEventsSubscribe = "events.subscribe"
 	MethodEventsReplay    = "events.replay"
@@ -74,12 +77,21 @@ const (
 	EventTaskState    = "task.state"
 	EventTaskAdded    = "task.added"
 	EventTaskRemoved  = "task.removed"
+	EventTaskProgress = "task.progress"
+	EventTaskError    = "task.error"
 )
 
 // EventNames lists every event name, for events.subscribe.
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
-	EventTaskAdded, EventTaskRemoved,
+	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
+}
+
+// DefaultEvents are the events a new connection receives: all but
+// EventTaskProgress, which a client asks for with events.subscribe.
+var DefaultEvents = []string{
+	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
+	EventTaskAdded, EventTaskRemoved, EventTaskError,
 }
 
 // Task types accepted by task.add.

@@ -22,10 +22,19 @@ type TaskGetParams struct {
 	TaskID string `json:"task_id"`
 }
 
-// TaskListParams are the params of task.list.
-type TaskListParams struct{}
+// TaskListParams are the params of task.list. Every field is optional.
+type TaskListParams struct {
+	// State keeps only tasks in this state.
+	State TaskState `json:"state,omitempty"`
+	// Label keeps only tasks with this label.
+	Label string `json:"label,omitempty"`
+	// Fields selects the task fields returned (task_id is always
+	// included); empty means all.
+	Fields []string `json:"fields,omitempty"`
+}
 
-// TaskListResult is the result of task.list.
+// TaskListResult is the result of task.list. With Fields set, each task
+// holds only the selected fields.
 type TaskListResult struct {
 	Tasks []Task `json:"tasks"`
 }
@@ -53,6 +62,69 @@ type Task struct {
 	UploadRate   int64 `json:"upload_rate"`
 	// Peers is the number of connected peers.
 	Peers int `json:"peers"`
+	// Downloaded and Uploaded are payload bytes received and sent since
+	// the daemon started.
+	Downloaded int64 `json:"downloaded"`
+	Uploaded   int64 `json:"uploaded"`
+	// Ratio is Uploaded / Completed (0 when nothing is completed).
+	Ratio float64 `json:"ratio"`
+	// ETASeconds estimates the time to finish at the current rate; -1 when
+	// unknown or not downloading.
+	ETASeconds int64 `json:"eta_seconds"`
+	// Pieces is the number of pieces and PieceSize their size; 0 until
+	// the metadata is known.
+	Pieces    int   `json:"pieces"`
+	PieceSize int64 `json:"piece_size"`
+	// Labels are the user's labels of the task.
+	Labels []string `json:"labels"`
+}
+
+// TaskFieldNames lists the JSON names of Task's fields, for
+// TaskListParams.Fields.
+var TaskFieldNames = []string{
+	"task_id", "name", "size", "completed", "state", "error", "added_at",
+	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
+	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
+}
+
+// TaskProgressData is the data of task.progress: a snapshot of an active
+// task, sent at most once a second per task.
+type TaskProgressData struct {
+	TaskID       string    `json:"task_id"`
+	State        TaskState `json:"state"`
+	Size         int64     `json:"size"`
+	Completed    int64     `json:"completed"`
+	DownloadRate int64     `json:"download_rate"`
+	UploadRate   int64     `json:"upload_rate"`
+	Peers        int       `json:"peers"`
+	ETASeconds   int64     `json:"eta_seconds"`
+}
+
+// TaskErrorData is the data of task.error: a task entered StateError.
+type TaskErrorData struct {
+	TaskID string `json:"task_id"`
+	Error  string `json:"error"`
+}
+
+// TaskSetParams are the params of task.set; absent fields are unchanged.
+type TaskSetParams struct {
+	TaskID string `json:"task_id"`
+	// Labels replaces the task's labels.
+	Labels *[]string `json:"labels,omitempty"`
+}
+
+// SessionStats is the result of session.stats.
+type SessionStats struct {
+	DownloadRate int64 `json:"download_rate"`
+	UploadRate   int64 `json:"upload_rate"`
+	// Downloaded and Uploaded are payload bytes since the daemon started.
+	Downloaded int64 `json:"downloaded"`
+	Uploaded   int64 `json:"uploaded"`
+	Tasks      int   `json:"tasks"`
+	// TasksByState counts tasks per state.
+	TasksByState map[TaskState]int `json:"tasks_by_state"`
+	// FreeDiskBytes is the free space of the download dir's filesystem.
+	FreeDiskBytes int64 `json:"free_disk_bytes"`
 }
 
 // EngineAlertData is the data of engine.alert.

@@ -67,3 +67,25 @@ func (c *Client) ServerInfo(ctx context.Context) (api.ServerInfo, error) {
 	err := c.Call(ctx, api.MethodServerInfo, struct{}{}, &r)
 	return r, err
 }
+
+// ListTasksWith calls task.list with filters and a field selection (fields
+// not selected are left zero).
+func (c *Client) ListTasksWith(ctx context.Context, p api.TaskListParams) ([]api.Task, error) {
+	var r api.TaskListResult
+	err := c.Call(ctx, api.MethodTaskList, p, &r)
+	return r.Tasks, err
+}
+
+// SetTask calls task.set and returns the updated task.
+func (c *Client) SetTask(ctx context.Context, p api.TaskSetParams) (api.Task, error) {
+	var r api.Task
+	err := c.Call(ctx, api.MethodTaskSet, p, &r)
+	return r, err
+}
+
+// SessionStats calls session.stats.
+func (c *Client) SessionStats(ctx context.Context) (api.SessionStats, error) {
+	var r api.SessionStats
+	err := c.Call(ctx, api.MethodSessionStats, struct{}{}, &r)
+	return r, err
+}

@@ -164,7 +164,7 @@ func (c *conn) send(ctx context.Context, frame []byte) {
 // writeLoop writes responses and events until ctx ends or a write fails.
 func (c *conn) writeLoop(ctx context.Context) {
 	for {
-		frame, ok := c.sub.Next() // replayed events first
+		frame, ok := c.sub.Next() // replayed events and snapshots first
 		if !ok {
 			frame = c.nextFrame(ctx)
 		}
@@ -184,26 +184,32 @@ func (c *conn) writeLoop(ctx context.Context) {
 	}
 }
 
-// nextFrame waits for the next response or live event; nil means stop.
+// nextFrame waits for the next response or event; nil means stop.
 func (c *conn) nextFrame(ctx context.Context) []byte {
-	select {
-	case <-ctx.Done():
-		return nil
-	case frame := <-c.out:
-		return frame
-	case frame := <-c.sub.C():
-		return frame
-	case rq := <-c.replay:
-		// Here, in the only consumer of the subscription, no event is
-		// in flight: the replay cannot duplicate or reorder one.
-		return c.doReplay(rq)
-	case <-c.sub.Done():
-		if errors.Is(c.sub.Err(), events.ErrLagging) {
-			c.cancel(reasonLagging)
-		} else {
-			c.cancel(reasonShutdown)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case frame := <-c.out:
+			return frame
+		case frame := <-c.sub.C():
+			return frame
+		case <-c.sub.Kick():
+			if frame, ok := c.sub.Next(); ok {
+				return frame
+			}
+		case rq := <-c.replay:
+			// Here, in the only consumer of the subscription, no event is
+			// in flight: the replay cannot duplicate or reorder one.
+			return c.doReplay(rq)
+		case <-c.sub.Done():
+			if errors.Is(c.sub.Err(), events.ErrLagging) {
+				c.cancel(reasonLagging)
+			} else {
+				c.cancel(reasonShutdown)
+			}
+			return nil
 		}
-		return nil
 	}
 }
 

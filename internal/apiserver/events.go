@@ -12,8 +12,8 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
-// defaultEvents is what a new connection receives: every event.
-var defaultEvents events.Filter = nil
+// defaultEvents is what a new connection receives.
+var defaultEvents = events.Names(api.DefaultEvents...)
 
 // errDeferred tells the reader that the writer will send the response.
 var errDeferred = errors.New("response deferred to the writer")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/service"
@@ -28,8 +29,12 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskGet, method(func(_ context.Context, p api.TaskGetParams) (api.Task, error) {
 		return s.svc.Get(p.TaskID)
 	}))
-	register(api.MethodTaskList, method(func(_ context.Context, _ api.TaskListParams) (api.TaskListResult, error) {
-		return api.TaskListResult{Tasks: s.svc.List()}, nil
+	register(api.MethodTaskList, method(s.taskList))
+	register(api.MethodTaskSet, method(func(_ context.Context, p api.TaskSetParams) (api.Task, error) {
+		return s.svc.Set(p.TaskID, p)
+	}))
+	register(api.MethodSessionStats, method(func(context.Context, struct{}) (api.SessionStats, error) {
+		return s.svc.Stats(), nil
 	}))
 	register(api.MethodTaskPause, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
 		return api.Empty{}, s.svc.Pause(ctx, p.TaskID)
@@ -170,4 +175,52 @@ func resultResponse(id string, result any) []byte {
 func errorResponse(id string, code api.Code, msg string) []byte {
 	b, _ := json.Marshal(api.Response{ID: id, Error: code, Message: msg, Result: json.RawMessage("null")})
 	return b
+}
+
+// projectedList is task.list's result with a field selection.
+type projectedList struct {
+	Tasks []map[string]json.RawMessage `json:"tasks"`
+}
+
+// taskList filters tasks and, when fields are given, keeps only those.
+func (s *Server) taskList(_ context.Context, p api.TaskListParams) (any, error) {
+	if p.State != "" && !validState(p.State) {
+		return nil, fmt.Errorf("%w: unknown state %q", service.ErrInvalidParams, p.State)
+	}
+	tasks := s.svc.List(service.ListFilter{State: p.State, Label: p.Label})
+	if len(p.Fields) == 0 {
+		return api.TaskListResult{Tasks: tasks}, nil
+	}
+	for _, f := range p.Fields {
+		if !slices.Contains(api.TaskFieldNames, f) {
+			return nil, fmt.Errorf("%w: unknown field %q", service.ErrInvalidParams, f)
+		}
+	}
+	out := projectedList{Tasks: make([]map[string]json.RawMessage, len(tasks))}
+	for i, t := range tasks {
+		var all map[string]json.RawMessage
+		b, err := json.Marshal(t)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &all); err != nil {
+			return nil, err
+		}
+		m := map[string]json.RawMessage{"task_id": all["task_id"]}
+		for _, f := range p.Fields {
+			if v, ok := all[f]; ok {
+				m[f] = v
+			}
+		}
+		out.Tasks[i] = m
+	}
+	return out, nil
+}
+
+func validState(s api.TaskState) bool {
+	switch s {
+	case api.StateMetadata, api.StateChecking, api.StateDownloading, api.StateSeeding, api.StatePaused, api.StateError:
+		return true
+	}
+	return false
 }

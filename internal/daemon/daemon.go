@@ -84,7 +84,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d.hub = events.New(d.store, events.Options{})
+	d.hub = events.New(d.store, events.Options{Ephemeral: []string{api.EventTaskProgress}})
 	d.svc, err = service.New(d.store, d.eng, d.hub, service.Options{
 		DownloadDir: cfg.DownloadDir,
 		Version:     Version,

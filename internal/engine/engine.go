@@ -324,6 +324,9 @@ type Stats struct {
 	BytesRead, BytesWritten int64
 	// HashFailures counts pieces whose data failed verification.
 	HashFailures int64
+	// Pieces and PieceSize describe the pieces; 0 without metadata.
+	Pieces    int
+	PieceSize int64
 }
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
@@ -342,6 +345,7 @@ func (t *Torrent) Stats() Stats {
 	st.Size = info.TotalLength()
 	pieceLen := info.PieceLength
 	numPieces := info.NumPieces()
+	st.Pieces, st.PieceSize = numPieces, pieceLen
 	index := 0
 	for _, run := range t.t.PieceStateRuns() {
 		if run.Hashing || run.QueuedForHash || run.Checking {

@@ -136,6 +136,41 @@ func (h *Hub) Publish(name string, data any) (api.Event, error) {
 	return ev, nil
 }
 
+// PublishCoalesced publishes an ephemeral snapshot event (such as
+// task.progress) keyed by key. A subscriber holds at most one undelivered
+// snapshot per key: a newer one replaces it, so a slow client never
+// receives stale snapshots and never lags because of them. Snapshots are
+// not logged and may be delivered after events numbered later.
+func (h *Hub) PublishCoalesced(name, key string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", name, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	if h.next == h.limit {
+		first, err := h.log.ReserveSeq(seqBlock)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", name, err)
+		}
+		h.next, h.limit = first, first+seqBlock
+	}
+	frame, err := json.Marshal(api.Event{ID: strconv.FormatUint(h.next, 10), Name: name, Data: raw})
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", name, err)
+	}
+	h.next++
+	for s := range h.subs {
+		if s.wants(name) {
+			s.putLatest(key, frame)
+		}
+	}
+	return nil
+}
+
 // Filter selects events by name. A nil Filter passes every event.
 type Filter func(name string) bool
 
@@ -165,7 +200,7 @@ var ErrGap = errors.New("events after the requested id are no longer in the log"
 // ErrGap, with a working subscription, when the log no longer reaches back
 // to after. Ephemeral events are never replayed.
 func (h *Hub) SubscribeAfter(filter Filter, after uint64, replay bool) (*Subscription, error) {
-	s := &Subscription{hub: h, filter: filter, c: make(chan []byte, h.queueLen), done: make(chan struct{})}
+	s := &Subscription{hub: h, filter: filter, c: make(chan []byte, h.queueLen), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -284,15 +319,38 @@ type Subscription struct {
 	done   chan struct{}
 	err    error // set before done is closed
 
+	kick chan struct{} // signalled when latest gains an entry
+
 	bmu     sync.Mutex
-	backlog [][]byte // replayed frames, delivered before c
+	backlog [][]byte          // replayed frames, delivered before c
+	latest  map[string][]byte // coalesced snapshots by key
+	order   []string          // keys of latest, oldest first
 }
+
+func (s *Subscription) putLatest(key string, frame []byte) {
+	s.bmu.Lock()
+	if s.latest == nil {
+		s.latest = make(map[string][]byte)
+	}
+	if _, ok := s.latest[key]; !ok {
+		s.order = append(s.order, key)
+	}
+	s.latest[key] = frame
+	s.bmu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Kick is signalled when a coalesced snapshot is waiting; call Next.
+func (s *Subscription) Kick() <-chan struct{} { return s.kick }
 
 func (s *Subscription) wants(name string) bool { return s.filter == nil || s.filter(name) }
 
-// Next returns the next frame to deliver: a replayed one if any remain,
-// else one from the live queue when ready. ok is false when nothing is
-// ready now; then wait on C or Done.
+// Next returns the next frame to deliver that is not on C: a replayed one
+// if any remain, else a coalesced snapshot. ok is false when there is none;
+// then wait on C, Kick or Done.
 func (s *Subscription) Next() (frame []byte, ok bool) {
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
@@ -300,6 +358,13 @@ func (s *Subscription) Next() (frame []byte, ok bool) {
 		frame = s.backlog[0]
 		s.backlog[0] = nil
 		s.backlog = s.backlog[1:]
+		return frame, true
+	}
+	if len(s.order) > 0 {
+		key := s.order[0]
+		s.order = s.order[1:]
+		frame = s.latest[key]
+		delete(s.latest, key)
 		return frame, true
 	}
 	return nil, false

@@ -191,11 +191,14 @@ func (s *Service) stateChangeLocked(tk *task) []pending {
 		return nil
 	}
 	d := api.TaskStateData{TaskID: tk.rec.ID, From: tk.state, To: to}
+	tk.state = to
+	out := []pending{{api.EventTaskState, d}}
 	if to == api.StateError {
 		d.Error = tk.errText
+		out[0].data = d
+		out = append(out, pending{api.EventTaskError, api.TaskErrorData{TaskID: tk.rec.ID, Error: tk.errText}})
 	}
-	tk.state = to
-	return []pending{{api.EventTaskState, d}}
+	return out
 }
 
 // pending is an event to publish once s.mu is released.

@@ -1,11 +1,13 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
@@ -13,6 +15,7 @@ import (
 // resulting events.
 func (s *Service) poll(now time.Time) {
 	var out []pending
+	var progress []api.TaskProgressData
 	s.mu.Lock()
 	for _, tk := range s.tasks {
 		if tk.t == nil {
@@ -38,9 +41,41 @@ func (s *Service) poll(now time.Time) {
 			}
 		}
 		out = append(out, s.stateChangeLocked(tk)...)
+		if tk.active() && now.Sub(tk.progressAt) >= progressInterval {
+			tk.progressAt = now
+			progress = append(progress, tk.progress())
+		}
 	}
 	s.mu.Unlock()
 	s.publishAll(out)
+	for _, p := range progress {
+		if err := s.hub.PublishCoalesced(api.EventTaskProgress, p.TaskID, p); err != nil && !errors.Is(err, events.ErrClosed) {
+			s.log.Error("publish progress", "err", err)
+		}
+	}
+}
+
+// progressInterval is the least time between two task.progress events of
+// one task.
+const progressInterval = time.Second
+
+// active reports whether tk's progress is worth sending: it is fetching
+// metadata, checking, downloading, or uploading. Service.mu must be held.
+func (tk *task) active() bool {
+	switch tk.state {
+	case api.StateMetadata, api.StateChecking, api.StateDownloading:
+		return true
+	case api.StateSeeding:
+		return tk.up.rate() > 0
+	}
+	return false
+}
+
+func (tk *task) progress() api.TaskProgressData {
+	return api.TaskProgressData{
+		TaskID: tk.rec.ID, State: tk.state, Size: tk.stats.Size, Completed: tk.stats.Completed,
+		DownloadRate: tk.down.rate(), UploadRate: tk.up.rate(), Peers: tk.stats.Peers, ETASeconds: tk.eta(),
+	}
 }
 
 // markFinishedLocked durably records that tk finished. It reports false

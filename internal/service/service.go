@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +81,8 @@ type task struct {
 	stats   engine.Stats
 	down    rateMeter
 	up      rateMeter
+
+	progressAt time.Time // when task.progress was last sent
 }
 
 // New restores every stored task into the engine. Call Run to start
@@ -290,50 +291,6 @@ func (s *Service) Get(id string) (api.Task, error) {
 		return api.Task{}, err
 	}
 	return tk.view(), nil
-}
-
-// List returns every task, oldest first.
-func (s *Service) List() []api.Task {
-	s.mu.Lock()
-	tks := make([]*task, 0, len(s.tasks))
-	for _, tk := range s.tasks {
-		tks = append(tks, tk)
-	}
-	sort.Slice(tks, func(i, j int) bool {
-		a, b := tks[i].rec, tks[j].rec
-		if !a.AddedAt.Equal(b.AddedAt) {
-			return a.AddedAt.Before(b.AddedAt)
-		}
-		return a.ID < b.ID
-	})
-	ts := make([]api.Task, len(tks))
-	for i, tk := range tks {
-		ts[i] = tk.view()
-	}
-	s.mu.Unlock()
-	return ts
-}
-
-// view renders tk for the wire. Service.mu must be held.
-func (tk *task) view() api.Task {
-	v := api.Task{
-		TaskID:       tk.rec.ID,
-		Name:         tk.rec.Name,
-		Size:         tk.rec.Size,
-		Completed:    tk.stats.Completed,
-		State:        tk.state,
-		AddedAt:      tk.rec.AddedAt.Format(time.RFC3339Nano),
-		DownloadRate: tk.down.rate(),
-		UploadRate:   tk.up.rate(),
-		Peers:        tk.stats.Peers,
-	}
-	if tk.state == api.StateError {
-		v.Error = tk.errText
-	}
-	if !tk.rec.FinishedAt.IsZero() {
-		v.FinishedAt = tk.rec.FinishedAt.Format(time.RFC3339Nano)
-	}
-	return v
 }
 
 // publish sends an event, logging a failure: an event that cannot be

@@ -59,6 +59,8 @@ type Task struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Paused records that the user paused the task.
 	Paused bool `json:"paused,omitempty"`
+	// Labels are the user's labels.
+	Labels []string `json:"labels,omitempty"`
 }
 
 // Store is an open store. Its methods are safe for concurrent use.

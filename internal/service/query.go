@@ -1,0 +1,142 @@
+package service
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// ListFilter selects tasks for List. Zero fields select everything.
+type ListFilter struct {
+	State api.TaskState
+	Label string
+}
+
+// List returns the tasks passing f, oldest first.
+func (s *Service) List(f ListFilter) []api.Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tks := make([]*task, 0, len(s.tasks))
+	for _, tk := range s.tasks {
+		if f.State != "" && tk.state != f.State {
+			continue
+		}
+		if f.Label != "" && !slices.Contains(tk.rec.Labels, f.Label) {
+			continue
+		}
+		tks = append(tks, tk)
+	}
+	sort.Slice(tks, func(i, j int) bool {
+		a, b := tks[i].rec, tks[j].rec
+		if !a.AddedAt.Equal(b.AddedAt) {
+			return a.AddedAt.Before(b.AddedAt)
+		}
+		return a.ID < b.ID
+	})
+	ts := make([]api.Task, len(tks))
+	for i, tk := range tks {
+		ts[i] = tk.view()
+	}
+	return ts
+}
+
+// Set changes a task's settings durably: labels.
+func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tk, err := s.lookupLocked(id)
+	if err != nil {
+		return api.Task{}, err
+	}
+	var labels []string
+	if p.Labels != nil {
+		for _, l := range *p.Labels {
+			l = strings.TrimSpace(l)
+			if l == "" || len(l) > 64 {
+				return api.Task{}, fmt.Errorf("%w: a label must have 1 to 64 characters", ErrInvalidParams)
+			}
+			if !slices.Contains(labels, l) {
+				labels = append(labels, l)
+			}
+		}
+		if len(labels) > 32 {
+			return api.Task{}, fmt.Errorf("%w: at most 32 labels", ErrInvalidParams)
+		}
+	}
+	err = s.store.UpdateTask(tk.rec.ID, func(r *store.Task) {
+		if p.Labels != nil {
+			r.Labels = labels
+		}
+	})
+	if err != nil {
+		return api.Task{}, err
+	}
+	if p.Labels != nil {
+		tk.rec.Labels = labels
+	}
+	return tk.view(), nil
+}
+
+// view renders tk for the wire. Service.mu must be held.
+func (tk *task) view() api.Task {
+	v := api.Task{
+		TaskID:       tk.rec.ID,
+		Name:         tk.rec.Name,
+		Size:         tk.rec.Size,
+		Completed:    tk.stats.Completed,
+		State:        tk.state,
+		AddedAt:      tk.rec.AddedAt.Format(time.RFC3339Nano),
+		DownloadRate: tk.down.rate(),
+		UploadRate:   tk.up.rate(),
+		Peers:        tk.stats.Peers,
+		Downloaded:   tk.stats.BytesRead,
+		Uploaded:     tk.stats.BytesWritten,
+		ETASeconds:   tk.eta(),
+		Pieces:       tk.stats.Pieces,
+		PieceSize:    tk.stats.PieceSize,
+		Labels:       tk.rec.Labels,
+	}
+	if v.Labels == nil {
+		v.Labels = []string{}
+	}
+	if tk.stats.Completed > 0 {
+		v.Ratio = float64(tk.stats.BytesWritten) / float64(tk.stats.Completed)
+	}
+	if tk.state == api.StateError {
+		v.Error = tk.errText
+	}
+	if !tk.rec.FinishedAt.IsZero() {
+		v.FinishedAt = tk.rec.FinishedAt.Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+// eta estimates seconds to finish; -1 when unknown or not downloading.
+func (tk *task) eta() int64 {
+	r := tk.down.rate()
+	if tk.state != api.StateDownloading || r <= 0 || !tk.stats.HasInfo {
+		return -1
+	}
+	return (tk.stats.Size - tk.stats.Completed + r - 1) / r
+}
+
+// Stats returns what session.stats reports.
+func (s *Service) Stats() api.SessionStats {
+	s.mu.Lock()
+	st := api.SessionStats{Tasks: len(s.tasks), TasksByState: map[api.TaskState]int{}}
+	for _, tk := range s.tasks {
+		st.DownloadRate += tk.down.rate()
+		st.UploadRate += tk.up.rate()
+		st.Downloaded += tk.stats.BytesRead
+		st.Uploaded += tk.stats.BytesWritten
+		st.TasksByState[tk.state]++
+	}
+	s.mu.Unlock()
+	st.FreeDiskBytes = freeBytes(s.downloadDir)
+	return st
+}
