@@ -60,6 +60,7 @@ const (
 	MethodTaskRemove  = "task.remove"
 	MethodTaskRecheck = "task.recheck"
 	MethodTaskSet     = "task.set"
+	MethodTaskFiles   = "task.files"
 
 	MethodSessionStats = "session.stats"
 

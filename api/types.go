@@ -6,6 +6,13 @@ type TaskAddParams struct {
 	Type string `json:"type"`
 	// Data is a magnet URI, or base64 (standard encoding) .torrent data.
 	Data string `json:"data"`
+	// Paused adds the task without starting it. Optional.
+	Paused bool `json:"paused,omitempty"`
+	// Labels are the task's labels. Optional.
+	Labels []string `json:"labels,omitempty"`
+	// Files are the indices (as in task.files) of the files to download;
+	// the others are skipped. Optional: all files by default.
+	Files []int `json:"files,omitempty"`
 }
 
 // TaskAddResult is the result of task.add.
@@ -111,6 +118,27 @@ type TaskSetParams struct {
 	TaskID string `json:"task_id"`
 	// Labels replaces the task's labels.
 	Labels *[]string `json:"labels,omitempty"`
+	// FilePriorities sets the priority of files by index: "skip",
+	// "normal" or "high".
+	FilePriorities map[int]string `json:"file_priorities,omitempty"`
+}
+
+// TaskFilesResult is the result of task.files.
+type TaskFilesResult struct {
+	Files []TaskFile `json:"files"`
+}
+
+// TaskFile is one file of a task.
+type TaskFile struct {
+	Index int `json:"index"`
+	// Path is relative to the download dir, slash-separated, starting with
+	// the torrent's name.
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// Completed counts the file's bytes in verified pieces.
+	Completed int64 `json:"completed"`
+	// Priority is "skip", "normal" or "high".
+	Priority string `json:"priority"`
 }
 
 // SessionStats is the result of session.stats.

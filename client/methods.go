@@ -89,3 +89,10 @@ func (c *Client) SessionStats(ctx context.Context) (api.SessionStats, error) {
 	err := c.Call(ctx, api.MethodSessionStats, struct{}{}, &r)
 	return r, err
 }
+
+// TaskFiles calls task.files.
+func (c *Client) TaskFiles(ctx context.Context, taskID string) ([]api.TaskFile, error) {
+	var r api.TaskFilesResult
+	err := c.Call(ctx, api.MethodTaskFiles, api.TaskIDParams{TaskID: taskID}, &r)
+	return r.Files, err
+}

@@ -33,6 +33,9 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskSet, method(func(_ context.Context, p api.TaskSetParams) (api.Task, error) {
 		return s.svc.Set(p.TaskID, p)
 	}))
+	register(api.MethodTaskFiles, method(func(_ context.Context, p api.TaskIDParams) (api.TaskFilesResult, error) {
+		return s.svc.Files(p.TaskID)
+	}))
 	register(api.MethodSessionStats, method(func(context.Context, struct{}) (api.SessionStats, error) {
 		return s.svc.Stats(), nil
 	}))

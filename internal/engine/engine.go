@@ -217,13 +217,14 @@ func (t *Torrent) Pause() {
 	t.t.DisallowDataUpload()
 }
 
-// Resume allows upload again and, once the metadata is known, download.
+// Resume allows upload again; download is allowed again by Start or
+// SetPriorities.
 func (t *Torrent) Resume() {
 	t.t.AllowDataUpload()
-	if t.t.Info() != nil {
-		t.Start()
-	}
 }
+
+// HasInfo reports whether the metadata is known.
+func (t *Torrent) HasInfo() bool { return t.t.Info() != nil }
 
 // Verify hashes every piece again, blocking until done or ctx ends. Pieces
 // that fail are downloaded again.

@@ -34,6 +34,8 @@ type Spec struct {
 	MetaInfo []byte
 	// Magnet is the magnet URI, for a magnet.
 	Magnet string
+	// NumFiles is the number of files, 0 when unknown (a magnet).
+	NumFiles int
 }
 
 // ParseTorrent validates .torrent data and returns its Spec. The error wraps
@@ -68,6 +70,7 @@ func ParseTorrent(data []byte) (Spec, error) {
 		Name:     info.BestName(),
 		Size:     info.TotalLength(),
 		MetaInfo: data,
+		NumFiles: len(info.UpvertedFiles()),
 	}, nil
 }
 

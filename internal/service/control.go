@@ -64,6 +64,9 @@ func (s *Service) setPaused(id string, paused bool) error {
 			tk.t.ClearWriteError()
 			tk.errText = ""
 			tk.t.Resume()
+			if tk.t.HasInfo() {
+				s.startDownloadLocked(tk)
+			}
 		}
 	}
 	ev := s.stateChangeLocked(tk)

@@ -35,7 +35,8 @@ func (s *Service) poll(now time.Time) {
 		if werr := tk.t.WriteError(); werr != nil {
 			tk.errText = "storage: " + werr.Error()
 		}
-		if tk.stats.HasInfo && tk.stats.Completed == tk.stats.Size && tk.rec.FinishedAt.IsZero() {
+		tk.done = tk.wantedDone()
+		if tk.done && tk.rec.FinishedAt.IsZero() {
 			if s.markFinishedLocked(tk, now) {
 				out = append(out, pending{api.EventTaskFinished, api.TaskFinishedData{TaskID: tk.rec.ID}})
 			}
@@ -103,7 +104,7 @@ func (s *Service) stateLocked(tk *task) api.TaskState {
 		return api.StateMetadata
 	case tk.stats.Checking:
 		return api.StateChecking
-	case tk.stats.HasInfo && tk.stats.Completed == tk.stats.Size:
+	case tk.done:
 		return api.StateSeeding
 	case !tk.stats.HasInfo:
 		return api.StateChecking

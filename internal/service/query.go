@@ -55,17 +55,13 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	var labels []string
 	if p.Labels != nil {
-		for _, l := range *p.Labels {
-			l = strings.TrimSpace(l)
-			if l == "" || len(l) > 64 {
-				return api.Task{}, fmt.Errorf("%w: a label must have 1 to 64 characters", ErrInvalidParams)
-			}
-			if !slices.Contains(labels, l) {
-				labels = append(labels, l)
-			}
+		if labels, err = cleanLabels(*p.Labels); err != nil {
+			return api.Task{}, err
 		}
-		if len(labels) > 32 {
-			return api.Task{}, fmt.Errorf("%w: at most 32 labels", ErrInvalidParams)
+	}
+	if len(p.FilePriorities) > 0 {
+		if err := s.setPrioritiesLocked(tk, p.FilePriorities); err != nil {
+			return api.Task{}, err
 		}
 	}
 	err = s.store.UpdateTask(tk.rec.ID, func(r *store.Task) {
@@ -139,4 +135,22 @@ func (s *Service) Stats() api.SessionStats {
 	s.mu.Unlock()
 	st.FreeDiskBytes = freeBytes(s.downloadDir)
 	return st
+}
+
+// cleanLabels trims and de-duplicates labels, refusing empty or long ones.
+func cleanLabels(in []string) ([]string, error) {
+	var labels []string
+	for _, l := range in {
+		l = strings.TrimSpace(l)
+		if l == "" || len(l) > 64 {
+			return nil, fmt.Errorf("%w: a label must have 1 to 64 characters", ErrInvalidParams)
+		}
+		if !slices.Contains(labels, l) {
+			labels = append(labels, l)
+		}
+	}
+	if len(labels) > 32 {
+		return nil, fmt.Errorf("%w: at most 32 labels", ErrInvalidParams)
+	}
+	return labels, nil
 }

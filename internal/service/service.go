@@ -83,6 +83,7 @@ type task struct {
 	up      rateMeter
 
 	progressAt time.Time // when task.progress was last sent
+	done       bool      // every wanted file is verified
 }
 
 // New restores every stored task into the engine. Call Run to start
@@ -175,9 +176,21 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		}
 		return api.TaskAddResult{TaskID: tk.rec.ID, Name: tk.rec.Name, Size: tk.rec.Size}, nil
 	}
+	labels, err := cleanLabels(p.Labels)
+	if err != nil {
+		return api.TaskAddResult{}, err
+	}
 	rec := store.Task{
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
+		Paused: p.Paused, Labels: labels,
+	}
+	if len(p.Files) > 0 {
+		if spec.NumFiles == 0 {
+			rec.WantFiles = p.Files // checked when the metadata arrives
+		} else if rec.FilePriorities, err = selectionPriorities(p.Files, spec.NumFiles); err != nil {
+			return api.TaskAddResult{}, err
+		}
 	}
 	if err := s.store.PutTask(rec); err != nil {
 		return api.TaskAddResult{}, err
@@ -228,12 +241,13 @@ func (s *Service) startLocked(tk *task, spec engine.Spec) error {
 	}
 	tk.t = t
 	tk.stats = t.Stats()
+	tk.done = tk.wantedDone()
 	if tk.rec.Paused {
 		t.Pause()
 	}
 	if len(tk.rec.MetaInfo) > 0 {
 		if !tk.rec.Paused {
-			t.Start()
+			s.startDownloadLocked(tk)
 		}
 		return nil
 	}
@@ -264,8 +278,14 @@ func (s *Service) awaitMetadata(tk *task, t *engine.Torrent) {
 		s.mu.Unlock()
 		return
 	}
+	prios, perr := selectionPriorities(tk.rec.WantFiles, len(t.FileStats()))
+	if perr != nil {
+		s.publish(api.EventEngineAlert, api.EngineAlertData{TaskID: t.ID(), Level: api.LevelWarning,
+			Message: "file selection ignored: " + perr.Error()})
+	}
 	err = s.store.UpdateTask(t.ID(), func(r *store.Task) {
 		r.MetaInfo, r.Name, r.Size = mi, st.Name, st.Size
+		r.FilePriorities, r.WantFiles = prios, nil
 	})
 	if err != nil {
 		// The download goes on; after a restart the metadata is fetched
@@ -275,8 +295,9 @@ func (s *Service) awaitMetadata(tk *task, t *engine.Torrent) {
 			Message: "could not save the metadata; it will be fetched again after a restart: " + err.Error()})
 	}
 	tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
+	tk.rec.FilePriorities, tk.rec.WantFiles = prios, nil
 	if !tk.rec.Paused {
-		t.Start()
+		s.startDownloadLocked(tk)
 	}
 	s.publish(api.EventTaskMetadata, api.TaskMetadataData{TaskID: t.ID(), Name: st.Name, Size: st.Size})
 	s.mu.Unlock()

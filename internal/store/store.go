@@ -61,6 +61,12 @@ type Task struct {
 	Paused bool `json:"paused,omitempty"`
 	// Labels are the user's labels.
 	Labels []string `json:"labels,omitempty"`
+	// FilePriorities are per-file priorities by file index ("skip",
+	// "high"); files not listed are normal.
+	FilePriorities map[int]string `json:"file_priorities,omitempty"`
+	// WantFiles, for a magnet added with a file selection, lists the files
+	// to download once the metadata is known.
+	WantFiles []int `json:"want_files,omitempty"`
 }
 
 // Store is an open store. Its methods are safe for concurrent use.

@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"github.com/anacrolix/torrent"
+)
+
+// Priority is a file's download priority.
+type Priority string
+
+// File priorities, as on the wire.
+const (
+	PrioritySkip   Priority = "skip"
+	PriorityNormal Priority = "normal"
+	PriorityHigh   Priority = "high"
+)
+
+// ValidPriority reports whether p is a known priority.
+func ValidPriority(p Priority) bool {
+	return p == PrioritySkip || p == PriorityNormal || p == PriorityHigh
+}
+
+func (p Priority) engine() torrent.PiecePriority {
+	switch p {
+	case PrioritySkip:
+		return torrent.PiecePriorityNone
+	case PriorityHigh:
+		return torrent.PiecePriorityHigh
+	}
+	return torrent.PiecePriorityNormal
+}
+
+// FileStat is one file of a torrent.
+type FileStat struct {
+	// Path is relative to the download dir, slash-separated as in the
+	// torrent (the torrent's name first).
+	Path string
+	Size int64
+	// Completed counts bytes of the file in verified pieces.
+	Completed int64
+	Priority  Priority
+}
+
+// FileStats returns the torrent's files, nil until the metadata is known.
+func (t *Torrent) FileStats() []FileStat {
+	info := t.t.Info()
+	if info == nil {
+		return nil
+	}
+	pl := info.PieceLength
+	total := info.TotalLength()
+	// Byte ranges of verified pieces.
+	type span struct{ from, to int64 }
+	var done []span
+	index := 0
+	for _, run := range t.t.PieceStateRuns() {
+		if run.Complete && run.Ok {
+			done = append(done, span{int64(index) * pl, min(int64(index+run.Length)*pl, total)})
+		}
+		index += run.Length
+	}
+	files := t.t.Files()
+	out := make([]FileStat, len(files))
+	for i, f := range files {
+		from, to := f.Offset(), f.Offset()+f.Length()
+		var c int64
+		for _, s := range done {
+			if lo, hi := max(from, s.from), min(to, s.to); hi > lo {
+				c += hi - lo
+			}
+		}
+		p := PriorityNormal
+		switch f.Priority() {
+		case torrent.PiecePriorityNone:
+			p = PrioritySkip
+		case torrent.PiecePriorityHigh:
+			p = PriorityHigh
+		}
+		out[i] = FileStat{Path: f.Path(), Size: f.Length(), Completed: c, Priority: p}
+	}
+	return out
+}
+
+// SetPriorities applies a priority per file index (missing indices are
+// normal) and allows download. Use it instead of Start when files are
+// selected: the engine's DownloadAll would override skips.
+func (t *Torrent) SetPriorities(prios map[int]Priority) {
+	for i, f := range t.t.Files() {
+		p, ok := prios[i]
+		if !ok {
+			p = PriorityNormal
+		}
+		f.SetPriority(p.engine())
+	}
+	t.t.AllowDataDownload()
+}
