@@ -10,8 +10,9 @@ package api
 
 import "encoding/json"
 
-// Version is the API version reported to clients. It grows when methods,
-// events or fields are added; existing messages never change meaning.
+// Version is the API version reported by server.info. Version 1 is the
+// first release; later versions will only add methods, events and fields:
+// existing messages never change meaning.
 const Version = 1
 
 // Path is the HTTP path of the WebSocket endpoint.
@@ -63,6 +64,8 @@ const (
 	MethodTaskFiles   = "task.files"
 
 	MethodSessionStats = "session.stats"
+	MethodSessionGet   = "session.get"
+	MethodSessionSet   = "session.set"
 
 	MethodEventsSubscribe = "events.subscribe"
 	MethodEventsReplay    = "events.replay"
@@ -118,7 +121,18 @@ const (
 	StatePaused TaskState = "paused"
 	// StateError: stopped by an error; Task.Error says which.
 	StateError TaskState = "error"
+	// StateQueued: waiting for a download slot (max_active_downloads).
+	StateQueued TaskState = "queued"
+	// StateFinished: all wanted data verified and the seeding limit
+	// (ratio or time) reached: no longer uploading.
+	StateFinished TaskState = "finished"
 )
+
+// TaskStates lists every state.
+var TaskStates = []TaskState{
+	StateMetadata, StateChecking, StateDownloading, StateSeeding,
+	StatePaused, StateError, StateQueued, StateFinished,
+}
 
 // Alert levels of engine.alert.
 const (

@@ -15,6 +15,7 @@ const (
 	CodeBadTorrent     Code = 200 // torrent data is not valid base64 or not a valid .torrent
 	CodeBadMagnet      Code = 201 // not a valid magnet URI
 	CodeTaskNotFound   Code = 202 // no task with that task_id
+	CodeTaskState      Code = 203 // the task's state does not allow the operation
 	CodeUnauthorized   Code = 401 // missing or wrong token
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
 	CodeUnavailable    Code = 503 // the daemon is shutting down
@@ -39,6 +40,8 @@ func (c Code) String() string {
 		return "bad_magnet"
 	case CodeTaskNotFound:
 		return "task_not_found"
+	case CodeTaskState:
+		return "task_state"
 	case CodeUnauthorized:
 		return "unauthorized"
 	case CodeInternal:

@@ -251,3 +251,31 @@ type ServerInfo struct {
 	// UptimeSeconds since the daemon started.
 	UptimeSeconds int64 `json:"uptime_seconds"`
 }
+
+// Settings are the daemon-wide settings of session.get and session.set.
+// They persist across restarts. 0 means "no limit" for every limit.
+type Settings struct {
+	// DownloadRateLimit and UploadRateLimit cap the whole daemon, in bytes
+	// per second.
+	DownloadRateLimit int64 `json:"download_rate_limit"`
+	UploadRateLimit   int64 `json:"upload_rate_limit"`
+	// MaxActiveDownloads is how many tasks download at once; the others
+	// wait in state queued, oldest first.
+	MaxActiveDownloads int `json:"max_active_downloads"`
+	// SeedRatioLimit stops uploading a finished task (state finished) once
+	// uploaded/completed reaches it.
+	SeedRatioLimit float64 `json:"seed_ratio_limit"`
+	// SeedTimeLimit stops uploading a finished task this many seconds
+	// after it finished.
+	SeedTimeLimit int64 `json:"seed_time_limit"`
+}
+
+// SessionSetParams are the params of session.set: absent fields are
+// unchanged. The result is the new Settings.
+type SessionSetParams struct {
+	DownloadRateLimit  *int64   `json:"download_rate_limit,omitempty"`
+	UploadRateLimit    *int64   `json:"upload_rate_limit,omitempty"`
+	MaxActiveDownloads *int     `json:"max_active_downloads,omitempty"`
+	SeedRatioLimit     *float64 `json:"seed_ratio_limit,omitempty"`
+	SeedTimeLimit      *int64   `json:"seed_time_limit,omitempty"`
+}

@@ -96,3 +96,17 @@ func (c *Client) TaskFiles(ctx context.Context, taskID string) ([]api.TaskFile, 
 	err := c.Call(ctx, api.MethodTaskFiles, api.TaskIDParams{TaskID: taskID}, &r)
 	return r.Files, err
 }
+
+// Settings calls session.get.
+func (c *Client) Settings(ctx context.Context) (api.Settings, error) {
+	var r api.Settings
+	err := c.Call(ctx, api.MethodSessionGet, struct{}{}, &r)
+	return r, err
+}
+
+// SetSettings calls session.set and returns the new settings.
+func (c *Client) SetSettings(ctx context.Context, p api.SessionSetParams) (api.Settings, error) {
+	var r api.Settings
+	err := c.Call(ctx, api.MethodSessionSet, p, &r)
+	return r, err
+}

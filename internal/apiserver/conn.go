@@ -164,7 +164,7 @@ func (c *conn) send(ctx context.Context, frame []byte) {
 // writeLoop writes responses and events until ctx ends or a write fails.
 func (c *conn) writeLoop(ctx context.Context) {
 	for {
-		frame, ok := c.sub.Next() // replayed events and snapshots first
+		frame, ok := c.sub.Next() // anything ready, in delivery order
 		if !ok {
 			frame = c.nextFrame(ctx)
 		}
@@ -195,6 +195,7 @@ func (c *conn) nextFrame(ctx context.Context) []byte {
 		case frame := <-c.sub.C():
 			return frame
 		case <-c.sub.Kick():
+			// A snapshot; Next also takes any live event queued before it.
 			if frame, ok := c.sub.Next(); ok {
 				return frame
 			}

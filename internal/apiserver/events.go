@@ -26,9 +26,11 @@ func subscribe(_ context.Context, c *conn, p api.EventsSubscribeParams) (api.Eve
 			return api.EventsSubscribeResult{}, fmt.Errorf("%w: unknown event name %q", service.ErrInvalidParams, n)
 		}
 	}
-	names := slices.Clone(p.Names)
-	if names == nil {
-		names = []string{}
+	names := []string{}
+	for _, n := range p.Names {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
 	c.s.hub.SetFilter(c.sub, events.Names(names...))
 	return api.EventsSubscribeResult{Names: names}, nil

@@ -33,6 +33,12 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskSet, method(func(_ context.Context, p api.TaskSetParams) (api.Task, error) {
 		return s.svc.Set(p.TaskID, p)
 	}))
+	register(api.MethodSessionGet, method(func(context.Context, struct{}) (api.Settings, error) {
+		return s.svc.Settings(), nil
+	}))
+	register(api.MethodSessionSet, method(func(_ context.Context, p api.SessionSetParams) (api.Settings, error) {
+		return s.svc.SetSettings(p)
+	}))
 	register(api.MethodTaskFiles, method(func(_ context.Context, p api.TaskIDParams) (api.TaskFilesResult, error) {
 		return s.svc.Files(p.TaskID)
 	}))
@@ -97,6 +103,8 @@ func errorCode(err error) (api.Code, string) {
 		return api.CodeBadMagnet, err.Error()
 	case errors.Is(err, service.ErrTaskNotFound):
 		return api.CodeTaskNotFound, err.Error()
+	case errors.Is(err, service.ErrTaskState):
+		return api.CodeTaskState, err.Error()
 	case errors.Is(err, service.ErrClosed):
 		return api.CodeUnavailable, "daemon is shutting down"
 	}
@@ -220,10 +228,4 @@ func (s *Server) taskList(_ context.Context, p api.TaskListParams) (any, error) 
 	return out, nil
 }
 
-func validState(s api.TaskState) bool {
-	switch s {
-	case api.StateMetadata, api.StateChecking, api.StateDownloading, api.StateSeeding, api.StatePaused, api.StateError:
-		return true
-	}
-	return false
-}
+func validState(s api.TaskState) bool { return slices.Contains(api.TaskStates, s) }

@@ -46,10 +46,11 @@ type Config struct {
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
 type Engine struct {
-	cl     *torrent.Client
-	pc     storage.PieceCompletion
-	alerts *alertSink
-	log    *slog.Logger
+	cl       *torrent.Client
+	down, up *rate.Limiter
+	pc       storage.PieceCompletion
+	alerts   *alertSink
+	log      *slog.Logger
 }
 
 // MaxAllocPeerRequestDataPerConn bounds the data one peer's requests may have
@@ -132,7 +133,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
 	}
-	return &Engine{cl: cl, pc: pc, alerts: alerts, log: log}, nil
+	return &Engine{cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc, alerts: alerts, log: log}, nil
 }
 
 // Version is the engine release Lodestone is built against.
@@ -157,6 +158,25 @@ func splitPeerAddr(addr string) (string, int, error) {
 // bounded; alerts that find it full are counted and dropped, never block
 // the engine.
 func (e *Engine) Alerts() <-chan Alert { return e.alerts.c }
+
+// SetRateLimits caps the engine's total download and upload, in bytes per
+// second; 0 means unlimited.
+func (e *Engine) SetRateLimits(down, up int64) {
+	setLimit(e.down, down)
+	setLimit(e.up, up)
+}
+
+func setLimit(l *rate.Limiter, bps int64) {
+	if bps <= 0 {
+		l.SetLimit(rate.Inf)
+		l.SetBurst(MaxAllocPeerRequestDataPerConn)
+		return
+	}
+	// The burst bounds one read or one uploaded chunk (16 KiB); small
+	// enough that short averages stay near the limit.
+	l.SetBurst(int(max(16<<10, min(bps/4, 1<<20))))
+	l.SetLimit(rate.Limit(bps))
+}
 
 // PeerAddrs returns the addresses the engine accepts peers on.
 func (e *Engine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
@@ -251,6 +271,9 @@ func (t *Torrent) Files() []string {
 	}
 	return out
 }
+
+// StopUpload disallows upload (download is left as is).
+func (t *Torrent) StopUpload() { t.t.DisallowDataUpload() }
 
 // Drop removes the torrent from the engine, leaving its files on disk.
 func (t *Torrent) Drop() { t.t.Drop() }

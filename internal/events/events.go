@@ -348,9 +348,12 @@ func (s *Subscription) Kick() <-chan struct{} { return s.kick }
 
 func (s *Subscription) wants(name string) bool { return s.filter == nil || s.filter(name) }
 
-// Next returns the next frame to deliver that is not on C: a replayed one
-// if any remain, else a coalesced snapshot. ok is false when there is none;
-// then wait on C, Kick or Done.
+// Next returns the next frame to deliver, if one is ready: replayed
+// frames first, then the live queue, then coalesced snapshots. Taking the
+// live queue before snapshots means that when a snapshot numbered N is
+// delivered, every logged event below N already was: a client may resume
+// from the highest id it has seen. ok is false when nothing is ready; then
+// wait on C, Kick or Done. Only one goroutine may consume a subscription.
 func (s *Subscription) Next() (frame []byte, ok bool) {
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
@@ -359,6 +362,11 @@ func (s *Subscription) Next() (frame []byte, ok bool) {
 		s.backlog[0] = nil
 		s.backlog = s.backlog[1:]
 		return frame, true
+	}
+	select {
+	case frame = <-s.c:
+		return frame, true
+	default:
 	}
 	if len(s.order) > 0 {
 		key := s.order[0]

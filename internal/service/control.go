@@ -69,9 +69,12 @@ func (s *Service) setPaused(id string, paused bool) error {
 			}
 		}
 	}
-	ev := s.stateChangeLocked(tk)
+	if paused && tk.queued {
+		tk.queued = false
+	}
+	s.requeueLocked()
+	s.publishAll(s.stateChangeLocked(tk))
 	s.mu.Unlock()
-	s.publishAll(ev)
 	return nil
 }
 
@@ -85,7 +88,7 @@ func (s *Service) Recheck(_ context.Context, id string) error {
 		return err
 	}
 	if tk.t == nil {
-		return fmt.Errorf("%w: task %s is not loaded: %s", ErrInvalidParams, tk.rec.ID, tk.errText)
+		return fmt.Errorf("%w: task %s could not be loaded: %s", ErrTaskState, tk.rec.ID, tk.errText)
 	}
 	t := tk.t
 	t.ClearWriteError()
@@ -102,23 +105,22 @@ func (s *Service) Recheck(_ context.Context, id string) error {
 
 // Remove deletes the task durably, drops it from the engine and, when
 // deleteData is set, deletes the task's own files (and the folders they
-// leave empty) from the download dir — nothing else.
+// leave empty) from the download dir — nothing else. It holds s.mu
+// throughout, so the same torrent added again meanwhile cannot have its
+// new data deleted or its engine torrent dropped.
 func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	tk, err := s.lookupLocked(id)
 	if err != nil {
-		s.mu.Unlock()
 		return err
 	}
 	if err := s.store.DeleteTask(tk.rec.ID); err != nil {
-		s.mu.Unlock()
 		return err
 	}
 	delete(s.tasks, tk.rec.ID)
 	t := tk.t
 	tk.t = nil // stops awaitMetadata from acting on it
-	s.mu.Unlock()
-
 	var files []string
 	if t != nil {
 		files = t.Files()
@@ -129,7 +131,8 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 		delErr = s.deleteFiles(files)
 	}
 	s.log.Info("task removed", "task_id", tk.rec.ID, "delete_data", deleteData)
-	s.publish(api.EventTaskRemoved, api.TaskRemovedData{TaskID: tk.rec.ID, DataDeleted: deleteData && delErr == nil})
+	s.requeueLocked()
+	s.publish(api.EventTaskRemoved, api.TaskRemovedData{TaskID: tk.rec.ID, DataDeleted: deleteData && delErr == nil && len(files) > 0})
 	if delErr != nil {
 		return fmt.Errorf("task removed, but deleting its data failed: %w", delErr)
 	}
@@ -204,7 +207,7 @@ func (s *Service) stateChangeLocked(tk *task) []pending {
 	return out
 }
 
-// pending is an event to publish once s.mu is released.
+// pending is an event to publish.
 type pending struct {
 	name string
 	data any

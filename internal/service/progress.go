@@ -41,20 +41,38 @@ func (s *Service) poll(now time.Time) {
 				out = append(out, pending{api.EventTaskFinished, api.TaskFinishedData{TaskID: tk.rec.ID}})
 			}
 		}
+		if !tk.rec.SeedingDone && s.seedLimitReachedLocked(tk, now) {
+			if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.SeedingDone = true }); err != nil {
+				s.log.Error("store seeding limit", "task_id", tk.rec.ID, "err", err)
+			} else {
+				tk.rec.SeedingDone = true
+				tk.t.StopUpload()
+			}
+		}
+	}
+	s.requeueLocked()
+	for _, tk := range s.tasks {
 		out = append(out, s.stateChangeLocked(tk)...)
 		if tk.active() && now.Sub(tk.progressAt) >= progressInterval {
 			tk.progressAt = now
 			progress = append(progress, tk.progress())
 		}
 	}
-	s.mu.Unlock()
+	if now.Sub(s.flushedAt) >= totalsFlushInterval {
+		s.flushTotalsLocked()
+		s.flushedAt = now
+	}
 	s.publishAll(out)
+	s.mu.Unlock()
 	for _, p := range progress {
 		if err := s.hub.PublishCoalesced(api.EventTaskProgress, p.TaskID, p); err != nil && !errors.Is(err, events.ErrClosed) {
 			s.log.Error("publish progress", "err", err)
 		}
 	}
 }
+
+// totalsFlushInterval is how often byte totals are stored.
+const totalsFlushInterval = time.Minute
 
 // progressInterval is the least time between two task.progress events of
 // one task.
@@ -100,10 +118,14 @@ func (s *Service) stateLocked(tk *task) api.TaskState {
 		return api.StateError
 	case tk.rec.Paused:
 		return api.StatePaused
+	case tk.queued:
+		return api.StateQueued
 	case !tk.stats.HasInfo && len(tk.rec.MetaInfo) == 0:
 		return api.StateMetadata
 	case tk.stats.Checking:
 		return api.StateChecking
+	case tk.done && tk.rec.SeedingDone:
+		return api.StateFinished
 	case tk.done:
 		return api.StateSeeding
 	case !tk.stats.HasInfo:

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/store"
@@ -142,7 +143,7 @@ func cleanLabels(in []string) ([]string, error) {
 	var labels []string
 	for _, l := range in {
 		l = strings.TrimSpace(l)
-		if l == "" || len(l) > 64 {
+		if l == "" || utf8.RuneCountInString(l) > 64 {
 			return nil, fmt.Errorf("%w: a label must have 1 to 64 characters", ErrInvalidParams)
 		}
 		if !slices.Contains(labels, l) {

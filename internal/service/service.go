@@ -30,6 +30,8 @@ var (
 	ErrBadTorrent = engine.ErrBadTorrent
 	// ErrBadMagnet: not a valid magnet URI.
 	ErrBadMagnet = engine.ErrBadMagnet
+	// ErrTaskState: the task's state does not allow the operation.
+	ErrTaskState = errors.New("task state does not allow this")
 	// ErrClosed: the service is shutting down.
 	ErrClosed = errors.New("service closed")
 )
@@ -67,9 +69,11 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	// mu guards the fields below it.
-	mu     sync.Mutex
-	tasks  map[string]*task
-	closed bool
+	mu        sync.Mutex
+	tasks     map[string]*task
+	closed    bool
+	settings  api.Settings
+	flushedAt time.Time // when byte totals were last stored
 }
 
 // task is the live state of one task. Its fields are guarded by Service.mu.
@@ -84,6 +88,11 @@ type task struct {
 
 	progressAt time.Time // when task.progress was last sent
 	done       bool      // every wanted file is verified
+	queued     bool      // waiting for a download slot
+
+	// Session byte counters already folded into rec.Uploaded and
+	// rec.Downloaded.
+	flushedUp, flushedDown int64
 }
 
 // New restores every stored task into the engine. Call Run to start
@@ -107,6 +116,11 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 		cancel()
 		return nil, err
 	}
+	if s.settings, err = loadSettings(st); err != nil {
+		cancel()
+		return nil, err
+	}
+	eng.SetRateLimits(s.settings.DownloadRateLimit, s.settings.UploadRateLimit)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rec := range recs {
@@ -117,8 +131,12 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 			s.log.Error("restore task", "task_id", rec.ID, "err", err)
 			tk.errText = err.Error()
 		}
+	}
+	s.requeueLocked()
+	for _, tk := range s.tasks {
 		tk.state = s.stateLocked(tk)
 	}
+	s.flushedAt = time.Now()
 	s.log.Info("tasks restored", "count", len(recs))
 	return s, nil
 }
@@ -135,16 +153,24 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-s.ctx.Done():
 			return nil
 		case a := <-s.eng.Alerts():
+			// Under s.mu, like every task event, so an alert cannot
+			// overtake its task's task.added.
+			s.mu.Lock()
 			s.publish(api.EventEngineAlert, api.EngineAlertData{Message: a.Message, TaskID: a.TaskID, Level: a.Level})
+			s.mu.Unlock()
 		case now := <-ticker.C:
 			s.poll(now)
 		}
 	}
 }
 
-// Close stops background work. It does not close the engine, store or hub.
+// Close stops background work and stores byte totals. It does not close
+// the engine, store or hub.
 func (s *Service) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		s.flushTotalsLocked()
+	}
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
@@ -201,6 +227,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		return api.TaskAddResult{}, errors.Join(err, s.store.DeleteTask(spec.ID))
 	}
 	s.tasks[spec.ID] = tk
+	s.requeueLocked()
 	tk.state = s.stateLocked(tk)
 	s.log.Info("task added", "task_id", spec.ID, "name", spec.Name)
 	// Published under s.mu so that task.added precedes any event of the
@@ -244,6 +271,9 @@ func (s *Service) startLocked(tk *task, spec engine.Spec) error {
 	tk.done = tk.wantedDone()
 	if tk.rec.Paused {
 		t.Pause()
+	}
+	if tk.rec.SeedingDone {
+		t.StopUpload()
 	}
 	if len(tk.rec.MetaInfo) > 0 {
 		if !tk.rec.Paused {
@@ -315,7 +345,8 @@ func (s *Service) Get(id string) (api.Task, error) {
 }
 
 // publish sends an event, logging a failure: an event that cannot be
-// numbered durably is not sent rather than sent with a reused ID.
+// numbered durably is not sent rather than sent with a reused ID. Callers
+// hold s.mu, so that events leave in the order of the changes they report.
 func (s *Service) publish(name string, data any) {
 	if _, err := s.hub.Publish(name, data); err != nil && !errors.Is(err, events.ErrClosed) {
 		s.log.Error("publish event", "event", name, "err", err)

@@ -67,6 +67,12 @@ type Task struct {
 	// WantFiles, for a magnet added with a file selection, lists the files
 	// to download once the metadata is known.
 	WantFiles []int `json:"want_files,omitempty"`
+	// Downloaded and Uploaded are payload byte totals over all sessions,
+	// as of the last flush.
+	Downloaded int64 `json:"downloaded,omitempty"`
+	Uploaded   int64 `json:"uploaded,omitempty"`
+	// SeedingDone records that the seeding limit was reached.
+	SeedingDone bool `json:"seeding_done,omitempty"`
 }
 
 // Store is an open store. Its methods are safe for concurrent use.

@@ -1,0 +1,129 @@
+package daemon_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// A global download limit caps the measured average rate.
+func TestDownloadRateLimit(t *testing.T) {
+	const limit = 1 << 20 // 1 MiB/s
+	const size = 5 << 20
+	tr := enginetest.Generate(t, enginetest.Content{Name: "limited.bin", Size: size, PieceLength: 64 << 10, Seed: 80})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{DownloadRateLimit: ptr[int64](limit)}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	took := time.Since(start)
+	rate := float64(size) / took.Seconds()
+	t.Logf("5 MiB at a 1 MiB/s limit: %v, %.0f KiB/s", took, rate/1024)
+	// The first second's burst lets it run a little above; never far.
+	if rate > 1.3*limit {
+		t.Errorf("average %.0f KiB/s exceeds the 1024 KiB/s limit by more than 30%%", rate/1024)
+	}
+	if rate < 0.5*limit {
+		t.Errorf("average %.0f KiB/s: far below the limit, the test says nothing", rate/1024)
+	}
+	sameFiles(t, tr, d.Dirs.Download)
+}
+
+// max_active_downloads queues the rest, oldest first, and starts them as
+// others finish; settings persist.
+func TestQueue(t *testing.T) {
+	var trs []*enginetest.Torrent
+	for i := range 3 {
+		trs = append(trs, enginetest.Generate(t, enginetest.Content{Name: "q" + string(rune('a'+i)) + ".bin", Size: 2 << 20, Seed: uint64(81 + i)}))
+	}
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 4 << 20}, trs...)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{MaxActiveDownloads: ptr(1)}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tr := range trs {
+		ids = append(ids, addTorrent(t, c, tr).TaskID)
+		time.Sleep(5 * time.Millisecond) // distinct added_at
+	}
+	for _, tr := range trs {
+		addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	}
+	queued, err := c.ListTasksWith(ctxT(t, 5*time.Second), api.TaskListParams{State: api.StateQueued})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != 2 || queued[0].TaskID != ids[1] || queued[1].TaskID != ids[2] {
+		t.Fatalf("queued %+v, want the 2nd and 3rd task", queued)
+	}
+	// They finish in the order added.
+	var order []string
+	deadline := time.After(90 * time.Second)
+	for len(order) < 3 {
+		select {
+		case ev := <-c.Events():
+			if ev.Name == api.EventTaskFinished {
+				var fd api.TaskFinishedData
+				json.Unmarshal(ev.Data, &fd)
+				order = append(order, fd.TaskID)
+			}
+		case <-deadline:
+			t.Fatalf("finished only %v", order)
+		}
+	}
+	for i := range ids {
+		if order[i] != ids[i] {
+			t.Fatalf("finish order %v, want %v", order, ids)
+		}
+	}
+	d.Stop(t)
+	d2 := daemontest.Start(t, daemontest.Options{Dirs: d.Dirs})
+	set, err := d2.Client(t).Settings(ctxT(t, 5*time.Second))
+	if err != nil || set.MaxActiveDownloads != 1 {
+		t.Errorf("settings after restart: %+v, %v", set, err)
+	}
+}
+
+// Seeding stops at the ratio limit: the task goes to finished.
+func TestSeedRatioLimit(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.Content{Name: "ratio.bin", Size: 1 << 20, Seed: 90})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	// A second leecher takes the data from the daemon, pushing its ratio
+	// past 0.5.
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{SeedRatioLimit: ptr(0.5)}); err != nil {
+		t.Fatal(err)
+	}
+	leech := daemontest.Start(t, daemontest.Options{})
+	lc := leech.Client(t)
+	lres := addMagnet(t, lc, tr.Magnet([]string{peerAddr(t, d)}))
+	waitEvent(t, lc, api.EventTaskFinished, 60*time.Second, forTask(lres.TaskID))
+	ev := waitEvent(t, c, api.EventTaskState, 30*time.Second, func(raw json.RawMessage) bool {
+		var sd api.TaskStateData
+		return json.Unmarshal(raw, &sd) == nil && sd.TaskID == res.TaskID && sd.To == api.StateFinished
+	})
+	_ = ev
+	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+	if task.Ratio < 0.5 || task.State != api.StateFinished {
+		t.Errorf("task %+v: want finished at ratio >= 0.5", task)
+	}
+	var ae *api.Error
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{UploadRateLimit: ptr[int64](-1)}); !errors.As(err, &ae) || ae.Code != api.CodeInvalidParams {
+		t.Errorf("negative limit: %v", err)
+	}
+}

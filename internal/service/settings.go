@@ -1,0 +1,148 @@
+package service
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// settingsKey is where Settings live in the store.
+const settingsKey = "session"
+
+// loadSettings reads the stored settings (zero value when none).
+func loadSettings(st *store.Store) (api.Settings, error) {
+	var set api.Settings
+	b, err := st.Setting(settingsKey)
+	if err != nil || b == nil {
+		return set, err
+	}
+	if err := json.Unmarshal(b, &set); err != nil {
+		return set, fmt.Errorf("decode settings: %w", err)
+	}
+	return set, nil
+}
+
+// Settings returns the daemon-wide settings.
+func (s *Service) Settings() api.Settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settings
+}
+
+// SetSettings validates p, stores the result durably and applies it.
+func (s *Service) SetSettings(p api.SessionSetParams) (api.Settings, error) {
+	s.mu.Lock()
+	set := s.settings
+	s.mu.Unlock()
+	if p.DownloadRateLimit != nil {
+		set.DownloadRateLimit = *p.DownloadRateLimit
+	}
+	if p.UploadRateLimit != nil {
+		set.UploadRateLimit = *p.UploadRateLimit
+	}
+	if p.MaxActiveDownloads != nil {
+		set.MaxActiveDownloads = *p.MaxActiveDownloads
+	}
+	if p.SeedRatioLimit != nil {
+		set.SeedRatioLimit = *p.SeedRatioLimit
+	}
+	if p.SeedTimeLimit != nil {
+		set.SeedTimeLimit = *p.SeedTimeLimit
+	}
+	switch {
+	case set.DownloadRateLimit < 0, set.UploadRateLimit < 0:
+		return api.Settings{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
+	case set.MaxActiveDownloads < 0:
+		return api.Settings{}, fmt.Errorf("%w: max_active_downloads must be 0 (none) or positive", ErrInvalidParams)
+	case set.SeedRatioLimit < 0 || set.SeedRatioLimit != set.SeedRatioLimit:
+		return api.Settings{}, fmt.Errorf("%w: seed_ratio_limit must be 0 (none) or positive", ErrInvalidParams)
+	case set.SeedTimeLimit < 0:
+		return api.Settings{}, fmt.Errorf("%w: seed_time_limit must be 0 (none) or positive", ErrInvalidParams)
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return api.Settings{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.store.PutSetting(settingsKey, b); err != nil {
+		return api.Settings{}, err
+	}
+	s.settings = set
+	s.eng.SetRateLimits(set.DownloadRateLimit, set.UploadRateLimit)
+	s.requeueLocked()
+	return set, nil
+}
+
+// requeueLocked starts the oldest waiting downloads up to
+// max_active_downloads and queues the rest. s.mu must be held.
+func (s *Service) requeueLocked() {
+	var want []*task
+	for _, tk := range s.tasks {
+		if tk.t != nil && !tk.rec.Paused && tk.errText == "" && !tk.done && tk.t.HasInfo() {
+			want = append(want, tk)
+		} else if tk.queued {
+			tk.queued = false
+		}
+	}
+	sort.Slice(want, func(i, j int) bool {
+		a, b := want[i].rec, want[j].rec
+		if !a.AddedAt.Equal(b.AddedAt) {
+			return a.AddedAt.Before(b.AddedAt)
+		}
+		return a.ID < b.ID
+	})
+	max := s.settings.MaxActiveDownloads
+	for i, tk := range want {
+		queue := max > 0 && i >= max
+		if queue == tk.queued {
+			continue
+		}
+		tk.queued = queue
+		if queue {
+			tk.t.Stop()
+		} else {
+			s.startDownloadLocked(tk)
+		}
+	}
+}
+
+// seedLimitReachedLocked reports whether a finished task has seeded
+// enough. s.mu must be held.
+func (s *Service) seedLimitReachedLocked(tk *task, now time.Time) bool {
+	if !tk.done || tk.rec.FinishedAt.IsZero() {
+		return false
+	}
+	set := s.settings
+	if set.SeedRatioLimit > 0 && tk.stats.Completed > 0 &&
+		float64(tk.uploaded())/float64(tk.stats.Completed) >= set.SeedRatioLimit {
+		return true
+	}
+	return set.SeedTimeLimit > 0 && now.Sub(tk.rec.FinishedAt) >= time.Duration(set.SeedTimeLimit)*time.Second
+}
+
+// uploaded and downloaded are totals over all sessions.
+func (tk *task) uploaded() int64   { return tk.rec.Uploaded - tk.flushedUp + tk.stats.BytesWritten }
+func (tk *task) downloaded() int64 { return tk.rec.Downloaded - tk.flushedDown + tk.stats.BytesRead }
+
+// flushTotalsLocked stores byte totals that changed since the last flush.
+// s.mu must be held.
+func (s *Service) flushTotalsLocked() {
+	for _, tk := range s.tasks {
+		up, down := tk.uploaded(), tk.downloaded()
+		if up == tk.rec.Uploaded && down == tk.rec.Downloaded {
+			continue
+		}
+		err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.Uploaded, r.Downloaded = up, down })
+		if err != nil {
+			s.log.Warn("store totals", "task_id", tk.rec.ID, "err", err)
+			continue
+		}
+		tk.rec.Uploaded, tk.rec.Downloaded = up, down
+		tk.flushedUp, tk.flushedDown = tk.stats.BytesWritten, tk.stats.BytesRead
+	}
+}
