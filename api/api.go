@@ -62,6 +62,11 @@ const (
 	MethodTaskRecheck = "task.recheck"
 	MethodTaskSet     = "task.set"
 	MethodTaskFiles   = "task.files"
+	MethodTaskPeers   = "task.peers"
+
+	MethodTaskTrackers       = "task.trackers"
+	MethodTaskAddTrackers    = "task.add_trackers"
+	MethodTaskRemoveTrackers = "task.remove_trackers"
 
 	MethodSessionStats = "session.stats"
 	MethodSessionGet   = "session.get"

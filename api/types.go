@@ -279,3 +279,56 @@ type SessionSetParams struct {
 	SeedRatioLimit     *float64 `json:"seed_ratio_limit,omitempty"`
 	SeedTimeLimit      *int64   `json:"seed_time_limit,omitempty"`
 }
+
+// TaskPeersResult is the result of task.peers.
+type TaskPeersResult struct {
+	Peers []TaskPeer `json:"peers"`
+}
+
+// TaskPeer is one connected peer of a task.
+type TaskPeer struct {
+	// Address is ip:port.
+	Address string `json:"address"`
+	// Client is the peer's self-reported client name, "" if unknown.
+	Client string `json:"client"`
+	// Network is the transport: "tcp4", "tcp6", "udp4" (uTP), ...
+	Network string `json:"network"`
+	// Source is how the peer was found: tracker, incoming, dht, pex, lan,
+	// holepunch, direct, unknown.
+	Source string `json:"source"`
+	// Downloaded and Uploaded are payload bytes from and to this peer.
+	Downloaded int64 `json:"downloaded"`
+	Uploaded   int64 `json:"uploaded"`
+	// DownloadRate and UploadRate are bytes per second.
+	DownloadRate int64 `json:"download_rate"`
+	UploadRate   int64 `json:"upload_rate"`
+	// Progress is the fraction of the torrent the peer has, 0 to 1.
+	Progress float64 `json:"progress"`
+}
+
+// TaskTrackersResult is the result of task.trackers.
+type TaskTrackersResult struct {
+	Trackers []TaskTracker `json:"trackers"`
+}
+
+// TaskTracker is one tracker of a task.
+type TaskTracker struct {
+	URL string `json:"url"`
+	// Status is "not_contacted", "working" or "error".
+	Status string `json:"status"`
+	// LastError is the error of the last announce, "" after a success.
+	LastError string `json:"last_error,omitempty"`
+	// LastAnnounce and NextAnnounce are RFC 3339 times, "" when unknown.
+	LastAnnounce string `json:"last_announce,omitempty"`
+	NextAnnounce string `json:"next_announce,omitempty"`
+	// Seeders and Leechers are as reported by the tracker; -1 when unknown.
+	Seeders  int `json:"seeders"`
+	Leechers int `json:"leechers"`
+}
+
+// TaskTrackersParams are the params of task.add_trackers and
+// task.remove_trackers.
+type TaskTrackersParams struct {
+	TaskID string   `json:"task_id"`
+	URLs   []string `json:"urls"`
+}

@@ -110,3 +110,32 @@ func (c *Client) SetSettings(ctx context.Context, p api.SessionSetParams) (api.S
 	err := c.Call(ctx, api.MethodSessionSet, p, &r)
 	return r, err
 }
+
+// TaskPeers calls task.peers.
+func (c *Client) TaskPeers(ctx context.Context, taskID string) ([]api.TaskPeer, error) {
+	var r api.TaskPeersResult
+	err := c.Call(ctx, api.MethodTaskPeers, api.TaskIDParams{TaskID: taskID}, &r)
+	return r.Peers, err
+}
+
+// TaskTrackers calls task.trackers.
+func (c *Client) TaskTrackers(ctx context.Context, taskID string) ([]api.TaskTracker, error) {
+	var r api.TaskTrackersResult
+	err := c.Call(ctx, api.MethodTaskTrackers, api.TaskIDParams{TaskID: taskID}, &r)
+	return r.Trackers, err
+}
+
+// AddTrackers calls task.add_trackers and returns the task's trackers.
+func (c *Client) AddTrackers(ctx context.Context, taskID string, urls ...string) ([]api.TaskTracker, error) {
+	var r api.TaskTrackersResult
+	err := c.Call(ctx, api.MethodTaskAddTrackers, api.TaskTrackersParams{TaskID: taskID, URLs: urls}, &r)
+	return r.Trackers, err
+}
+
+// RemoveTrackers calls task.remove_trackers and returns the task's
+// trackers.
+func (c *Client) RemoveTrackers(ctx context.Context, taskID string, urls ...string) ([]api.TaskTracker, error) {
+	var r api.TaskTrackersResult
+	err := c.Call(ctx, api.MethodTaskRemoveTrackers, api.TaskTrackersParams{TaskID: taskID, URLs: urls}, &r)
+	return r.Trackers, err
+}

@@ -39,6 +39,18 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodSessionSet, method(func(_ context.Context, p api.SessionSetParams) (api.Settings, error) {
 		return s.svc.SetSettings(p)
 	}))
+	register(api.MethodTaskPeers, method(func(_ context.Context, p api.TaskIDParams) (api.TaskPeersResult, error) {
+		return s.svc.Peers(p.TaskID)
+	}))
+	register(api.MethodTaskTrackers, method(func(_ context.Context, p api.TaskIDParams) (api.TaskTrackersResult, error) {
+		return s.svc.Trackers(p.TaskID)
+	}))
+	register(api.MethodTaskAddTrackers, method(func(_ context.Context, p api.TaskTrackersParams) (api.TaskTrackersResult, error) {
+		return s.svc.AddTrackers(p.TaskID, p.URLs)
+	}))
+	register(api.MethodTaskRemoveTrackers, method(func(_ context.Context, p api.TaskTrackersParams) (api.TaskTrackersResult, error) {
+		return s.svc.RemoveTrackers(p.TaskID, p.URLs)
+	}))
 	register(api.MethodTaskFiles, method(func(_ context.Context, p api.TaskIDParams) (api.TaskFilesResult, error) {
 		return s.svc.Files(p.TaskID)
 	}))

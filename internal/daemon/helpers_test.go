@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -108,4 +109,9 @@ func peerAddr(t *testing.T, d *daemontest.Daemon) string {
 	}
 	t.Fatalf("daemon has no TCP peer address: %v", d.PeerAddrs())
 	return ""
+}
+
+// asCode reports whether err is an *api.Error with the given code.
+func asCode(err error, ae **api.Error, code api.Code) bool {
+	return errors.As(err, ae) && (*ae).Code == code
 }

@@ -73,10 +73,11 @@ type alertHandler struct {
 	next  slog.Handler
 	attrs []slog.Attr // attributes added with WithAttrs, flattened
 	push  func(Alert)
+	book  *trackerBook
 }
 
-func newAlertHandler(next slog.Handler, push func(Alert)) *alertHandler {
-	return &alertHandler{next: next, push: push}
+func newAlertHandler(next slog.Handler, push func(Alert), book *trackerBook) *alertHandler {
+	return &alertHandler{next: next, push: push, book: book}
 }
 
 func (h *alertHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -96,18 +97,21 @@ func (h *alertHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *alertHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &alertHandler{next: h.next.WithAttrs(as), attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...), push: h.push}
+	return &alertHandler{next: h.next.WithAttrs(as), attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...), push: h.push, book: h.book}
 }
 
 func (h *alertHandler) WithGroup(name string) slog.Handler {
-	return &alertHandler{next: h.next.WithGroup(name), attrs: h.attrs, push: h.push}
+	return &alertHandler{next: h.next.WithGroup(name), attrs: h.attrs, push: h.push, book: h.book}
 }
 
 // alertFor decides whether r is an alert.
 func (h *alertHandler) alertFor(r slog.Record) (Alert, bool) {
 	var errVal, url, ih string
+	var resp slog.Value
 	visit := func(a slog.Attr) {
 		switch a.Key {
+		case "resp":
+			resp = a.Value
 		case "err", "error":
 			if v := a.Value.Any(); v != nil {
 				errVal = fmt.Sprint(v)
@@ -124,6 +128,7 @@ func (h *alertHandler) alertFor(r slog.Record) (Alert, bool) {
 	r.Attrs(func(a slog.Attr) bool { walkAttr(a, visit); return true })
 	switch {
 	case r.Message == "announced":
+		h.book.record(ih, url, resp, errVal)
 		if errVal == "" {
 			return Alert{}, false
 		}

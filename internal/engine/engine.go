@@ -50,6 +50,7 @@ type Engine struct {
 	down, up *rate.Limiter
 	pc       storage.PieceCompletion
 	alerts   *alertSink
+	book     *trackerBook
 	log      *slog.Logger
 }
 
@@ -88,7 +89,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	log := cfg.Logger
 	alerts := newAlertSink()
-	engineLog := slog.New(newAlertHandler(log.Handler(), alerts.push))
+	book := &trackerBook{}
+	engineLog := slog.New(newAlertHandler(log.Handler(), alerts.push, book))
 
 	cc := torrent.NewDefaultClientConfig()
 	// Storage: plain files with classic read/write IO. Part files are off:
@@ -133,7 +135,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
 	}
-	return &Engine{cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc, alerts: alerts, log: log}, nil
+	return &Engine{cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc, alerts: alerts, book: book, log: log}, nil
 }
 
 // Version is the engine release Lodestone is built against.
@@ -201,13 +203,14 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
 	}
-	return newTorrent(spec.ID, t, e.alerts.push), nil
+	return newTorrent(spec.ID, t, e.alerts.push, e.book), nil
 }
 
 // Torrent is an added torrent. Its methods are safe for concurrent use.
 type Torrent struct {
 	id   string
 	t    *torrent.Torrent
+	book *trackerBook
 	werr atomicError
 }
 

@@ -275,6 +275,9 @@ func (s *Service) startLocked(tk *task, spec engine.Spec) error {
 	if tk.rec.SeedingDone {
 		t.StopUpload()
 	}
+	if tk.rec.Trackers != nil {
+		t.SetTrackers(tk.rec.Trackers)
+	}
 	if len(tk.rec.MetaInfo) > 0 {
 		if !tk.rec.Paused {
 			s.startDownloadLocked(tk)

@@ -71,6 +71,9 @@ type Task struct {
 	// as of the last flush.
 	Downloaded int64 `json:"downloaded,omitempty"`
 	Uploaded   int64 `json:"uploaded,omitempty"`
+	// Trackers, when not nil, replaces the trackers of the task's source
+	// (edited with task.add_trackers / task.remove_trackers).
+	Trackers []string `json:"trackers,omitempty"`
 	// SeedingDone records that the seeding limit was reached.
 	SeedingDone bool `json:"seeding_done,omitempty"`
 }

@@ -1,0 +1,135 @@
+package service
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// MaxTrackers caps the trackers of one task.
+const MaxTrackers = 64
+
+// torrentOf returns the engine torrent of task id, or nil when the task
+// could not be loaded.
+func (s *Service) torrentOf(id string) (*engine.Torrent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tk, err := s.lookupLocked(id)
+	if err != nil {
+		return nil, err
+	}
+	return tk.t, nil
+}
+
+// Peers returns a task's connected peers.
+func (s *Service) Peers(id string) (api.TaskPeersResult, error) {
+	t, err := s.torrentOf(id)
+	if err != nil {
+		return api.TaskPeersResult{}, err
+	}
+	res := api.TaskPeersResult{Peers: []api.TaskPeer{}}
+	if t == nil {
+		return res, nil
+	}
+	for _, p := range t.Peers() {
+		res.Peers = append(res.Peers, api.TaskPeer{
+			Address: p.Addr, Client: p.Client, Network: p.Network, Source: p.Source,
+			Downloaded: p.Downloaded, Uploaded: p.Uploaded,
+			DownloadRate: p.DownloadRate, UploadRate: p.UploadRate, Progress: p.Progress,
+		})
+	}
+	return res, nil
+}
+
+// Trackers returns a task's trackers and what is known of each.
+func (s *Service) Trackers(id string) (api.TaskTrackersResult, error) {
+	t, err := s.torrentOf(id)
+	if err != nil {
+		return api.TaskTrackersResult{}, err
+	}
+	res := api.TaskTrackersResult{Trackers: []api.TaskTracker{}}
+	if t == nil {
+		return res, nil
+	}
+	for _, tr := range t.Trackers() {
+		v := api.TaskTracker{URL: tr.URL, Status: "not_contacted", LastError: tr.LastError, Seeders: tr.Seeders, Leechers: tr.Leechers}
+		if !tr.LastAnnounce.IsZero() {
+			v.LastAnnounce = tr.LastAnnounce.UTC().Format(time.RFC3339)
+			v.Status = "working"
+			if tr.LastError != "" {
+				v.Status = "error"
+			}
+		}
+		if !tr.NextAnnounce.IsZero() {
+			v.NextAnnounce = tr.NextAnnounce.UTC().Format(time.RFC3339)
+		}
+		res.Trackers = append(res.Trackers, v)
+	}
+	return res, nil
+}
+
+// AddTrackers adds tracker URLs to a task, durably.
+func (s *Service) AddTrackers(id string, urls []string) (api.TaskTrackersResult, error) {
+	return s.editTrackers(id, urls, func(cur []string, u string) []string {
+		if slices.Contains(cur, u) {
+			return cur
+		}
+		return append(cur, u)
+	})
+}
+
+// RemoveTrackers removes tracker URLs from a task, durably.
+func (s *Service) RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error) {
+	return s.editTrackers(id, urls, func(cur []string, u string) []string {
+		return slices.DeleteFunc(cur, func(c string) bool { return c == u })
+	})
+}
+
+func (s *Service) editTrackers(id string, urls []string, edit func([]string, string) []string) (api.TaskTrackersResult, error) {
+	if len(urls) == 0 {
+		return api.TaskTrackersResult{}, fmt.Errorf("%w: urls is required", ErrInvalidParams)
+	}
+	for i, u := range urls {
+		urls[i] = strings.TrimSpace(u)
+		if err := engine.CheckTrackerURL(urls[i]); err != nil {
+			return api.TaskTrackersResult{}, fmt.Errorf("%w: %w", ErrInvalidParams, err)
+		}
+	}
+	s.mu.Lock()
+	tk, err := s.lookupLocked(id)
+	if err != nil {
+		s.mu.Unlock()
+		return api.TaskTrackersResult{}, err
+	}
+	if tk.t == nil {
+		s.mu.Unlock()
+		return api.TaskTrackersResult{}, fmt.Errorf("%w: task %s could not be loaded", ErrTaskState, tk.rec.ID)
+	}
+	var cur []string
+	for _, tr := range tk.t.Trackers() {
+		cur = append(cur, tr.URL)
+	}
+	for _, u := range urls {
+		cur = edit(cur, u)
+	}
+	if len(cur) > MaxTrackers {
+		s.mu.Unlock()
+		return api.TaskTrackersResult{}, fmt.Errorf("%w: at most %d trackers", ErrInvalidParams, MaxTrackers)
+	}
+	if cur == nil {
+		cur = []string{}
+	}
+	if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.Trackers = cur }); err != nil {
+		s.mu.Unlock()
+		return api.TaskTrackersResult{}, err
+	}
+	tk.rec.Trackers = cur
+	tk.t.SetTrackers(cur)
+	s.mu.Unlock()
+	return s.Trackers(id)
+}
