@@ -63,6 +63,7 @@ const (
 	MethodTaskSet     = "task.set"
 	MethodTaskFiles   = "task.files"
 	MethodTaskPeers   = "task.peers"
+	MethodTaskMove    = "task.move"
 
 	MethodTaskTrackers       = "task.trackers"
 	MethodTaskAddTrackers    = "task.add_trackers"

@@ -13,6 +13,16 @@ type TaskAddParams struct {
 	// Files are the indices (as in task.files) of the files to download;
 	// the others are skipped. Optional: all files by default.
 	Files []int `json:"files,omitempty"`
+	// DownloadDir is where the data goes: absolute, or relative to the
+	// default download dir; it must be inside a download root. Optional.
+	DownloadDir string `json:"download_dir,omitempty"`
+}
+
+// TaskMoveParams are the params of task.move.
+type TaskMoveParams struct {
+	TaskID string `json:"task_id"`
+	// DownloadDir is the new directory, as in TaskAddParams.
+	DownloadDir string `json:"download_dir"`
 }
 
 // TaskAddResult is the result of task.add.
@@ -84,6 +94,8 @@ type Task struct {
 	PieceSize int64 `json:"piece_size"`
 	// Labels are the user's labels of the task.
 	Labels []string `json:"labels"`
+	// DownloadDir is the directory holding the task's data.
+	DownloadDir string `json:"download_dir"`
 }
 
 // TaskFieldNames lists the JSON names of Task's fields, for
@@ -92,6 +104,7 @@ var TaskFieldNames = []string{
 	"task_id", "name", "size", "completed", "state", "error", "added_at",
 	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
+	"download_dir",
 }
 
 // TaskProgressData is the data of task.progress: a snapshot of an active

@@ -139,3 +139,10 @@ func (c *Client) RemoveTrackers(ctx context.Context, taskID string, urls ...stri
 	err := c.Call(ctx, api.MethodTaskRemoveTrackers, api.TaskTrackersParams{TaskID: taskID, URLs: urls}, &r)
 	return r.Trackers, err
 }
+
+// MoveTask calls task.move and returns the moved task.
+func (c *Client) MoveTask(ctx context.Context, taskID, downloadDir string) (api.Task, error) {
+	var r api.Task
+	err := c.Call(ctx, api.MethodTaskMove, api.TaskMoveParams{TaskID: taskID, DownloadDir: downloadDir}, &r)
+	return r, err
+}

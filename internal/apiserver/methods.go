@@ -51,6 +51,9 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskRemoveTrackers, method(func(_ context.Context, p api.TaskTrackersParams) (api.TaskTrackersResult, error) {
 		return s.svc.RemoveTrackers(p.TaskID, p.URLs)
 	}))
+	register(api.MethodTaskMove, method(func(_ context.Context, p api.TaskMoveParams) (api.Task, error) {
+		return s.svc.Move(p.TaskID, p.DownloadDir)
+	}))
 	register(api.MethodTaskFiles, method(func(_ context.Context, p api.TaskIDParams) (api.TaskFilesResult, error) {
 		return s.svc.Files(p.TaskID)
 	}))

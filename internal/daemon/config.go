@@ -19,8 +19,11 @@ type Config struct {
 	APIAddr string
 	// DataDir holds the store, the piece-completion database and the token.
 	DataDir string
-	// DownloadDir is where torrent data is written.
+	// DownloadDir is where torrent data is written by default.
 	DownloadDir string
+	// DownloadRoots are further directories that tasks may be put in
+	// (task.add download_dir, task.move); DownloadDir always is one.
+	DownloadRoots []string
 	// PeerAddr is the BitTorrent listen address. Empty means all
 	// interfaces on a random high port chosen at first start and kept.
 	PeerAddr string

@@ -86,9 +86,10 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	d.hub = events.New(d.store, events.Options{Ephemeral: []string{api.EventTaskProgress}})
 	d.svc, err = service.New(d.store, d.eng, d.hub, service.Options{
-		DownloadDir: cfg.DownloadDir,
-		Version:     Version,
-		Logger:      d.log.With("component", "service"),
+		DownloadDir:   cfg.DownloadDir,
+		DownloadRoots: cfg.DownloadRoots,
+		Version:       Version,
+		Logger:        d.log.With("component", "service"),
 	})
 	if err != nil {
 		return nil, err

@@ -52,6 +52,11 @@ type Engine struct {
 	alerts   *alertSink
 	book     *trackerBook
 	log      *slog.Logger
+
+	// newStorage makes file storage in a directory; every instance shares
+	// pc (and must never be closed: closing one closes pc).
+	newStorage func(dir string) storage.ClientImpl
+	defaultDir string
 }
 
 // MaxAllocPeerRequestDataPerConn bounds the data one peer's requests may have
@@ -98,13 +103,16 @@ func New(cfg Config) (*Engine, error) {
 	// file on restart (0 of 123 kept, engine-notes.md). mmap is off: it
 	// dies with SIGBUS on a full disk or a truncated file, where classic IO
 	// returns an error we can report.
-	cc.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir:   cfg.DownloadDir,
-		PieceCompletion: pc,
-		UsePartFiles:    falseOpt,
-		DisableMmap:     true,
-		Logger:          engineLog,
-	})
+	newStorage := func(dir string) storage.ClientImpl {
+		return storage.NewFileOpts(storage.NewFileClientOpts{
+			ClientBaseDir:   dir,
+			PieceCompletion: pc,
+			UsePartFiles:    falseOpt,
+			DisableMmap:     true,
+			Logger:          engineLog,
+		})
+	}
+	cc.DefaultStorage = newStorage(cfg.DownloadDir)
 	cc.Slogger = engineLog
 	cc.Seed = true
 	cc.NoDHT = !cfg.DHT
@@ -135,7 +143,11 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
 	}
-	return &Engine{cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc, alerts: alerts, book: book, log: log}, nil
+	return &Engine{
+		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
+		alerts: alerts, book: book, log: log,
+		newStorage: newStorage, defaultDir: cfg.DownloadDir,
+	}, nil
 }
 
 // Version is the engine release Lodestone is built against.
@@ -199,6 +211,9 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 		return nil, err
 	}
 	ts.DisallowDataDownload = true
+	if spec.DownloadDir != "" && spec.DownloadDir != e.defaultDir {
+		ts.Storage = e.newStorage(spec.DownloadDir)
+	}
 	t, _, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)

@@ -36,6 +36,8 @@ type Spec struct {
 	Magnet string
 	// NumFiles is the number of files, 0 when unknown (a magnet).
 	NumFiles int
+	// DownloadDir is where the data goes; "" means Config.DownloadDir.
+	DownloadDir string
 }
 
 // ParseTorrent validates .torrent data and returns its Spec. The error wraps

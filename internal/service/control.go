@@ -128,7 +128,7 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	}
 	var delErr error
 	if deleteData {
-		delErr = s.deleteFiles(files)
+		delErr = deleteFiles(files, s.taskDir(tk))
 	}
 	s.log.Info("task removed", "task_id", tk.rec.ID, "delete_data", deleteData)
 	s.requeueLocked()
@@ -139,12 +139,10 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	return nil
 }
 
-// deleteFiles removes the given paths (relative to the download dir) and
-// then the directories they leave empty, never leaving the download dir.
-func (s *Service) deleteFiles(rel []string) error {
-	root := s.downloadDir
+// deleteFiles removes the given paths (relative to root) and then the
+// directories they leave empty, never leaving root.
+func deleteFiles(rel []string, root string) error {
 	var errs []error
-	dirs := map[string]bool{}
 	for _, r := range rel {
 		p := filepath.Join(root, r)
 		if !within(root, p) {
@@ -154,12 +152,21 @@ func (s *Service) deleteFiles(rel []string) error {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
-		for d := filepath.Dir(p); within(root, d); d = filepath.Dir(d) {
+	}
+	removeEmptyParents(rel, root)
+	return errors.Join(errs...)
+}
+
+// removeEmptyParents removes, deepest first, the directories below root
+// that held the paths rel and are now empty. os.Remove refuses a non-empty
+// directory, which is the point: anything else in them stays.
+func removeEmptyParents(rel []string, root string) {
+	dirs := map[string]bool{}
+	for _, r := range rel {
+		for d := filepath.Dir(filepath.Join(root, r)); within(root, d); d = filepath.Dir(d) {
 			dirs[d] = true
 		}
 	}
-	// Deepest first; os.Remove refuses non-empty directories, which is the
-	// point: anything else in them stays.
 	for len(dirs) > 0 {
 		deepest := ""
 		for d := range dirs {
@@ -170,7 +177,6 @@ func (s *Service) deleteFiles(rel []string) error {
 		delete(dirs, deepest)
 		os.Remove(deepest)
 	}
-	return errors.Join(errs...)
 }
 
 // within reports whether p is strictly inside dir.

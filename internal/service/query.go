@@ -41,7 +41,7 @@ func (s *Service) List(f ListFilter) []api.Task {
 	})
 	ts := make([]api.Task, len(tks))
 	for i, tk := range tks {
-		ts[i] = tk.view()
+		ts[i] = s.view(tk)
 	}
 	return ts
 }
@@ -76,10 +76,18 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	if p.Labels != nil {
 		tk.rec.Labels = labels
 	}
-	return tk.view(), nil
+	return s.view(tk), nil
 }
 
 // view renders tk for the wire. Service.mu must be held.
+func (s *Service) view(tk *task) api.Task {
+	v := tk.view()
+	v.DownloadDir = s.taskDir(tk)
+	return v
+}
+
+// view renders tk for the wire, but for its download dir. Service.mu must
+// be held.
 func (tk *task) view() api.Task {
 	v := api.Task{
 		TaskID:       tk.rec.ID,

@@ -41,9 +41,11 @@ const DefaultTick = 500 * time.Millisecond
 
 // Options configure a Service.
 type Options struct {
-	// DownloadDir is where the engine writes task data; Remove deletes
-	// files only inside it.
+	// DownloadDir is the default download dir of tasks.
 	DownloadDir string
+	// DownloadRoots are the directories a task's download_dir may be in
+	// (DownloadDir is always one).
+	DownloadRoots []string
 	// Version is the daemon's version, for server.info.
 	Version string
 	// Tick is the progress polling interval.
@@ -60,7 +62,8 @@ type Service struct {
 	log   *slog.Logger
 	tick  time.Duration
 
-	downloadDir string
+	downloadDir string   // resolved
+	roots       []string // resolved, DownloadDir first
 	version     string
 	started     time.Time
 
@@ -104,10 +107,15 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	roots, err := resolveRoots(append([]string{opts.DownloadDir}, opts.DownloadRoots...))
+	if err != nil {
+		return nil, err
+	}
+	opts.DownloadDir = roots[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
-		downloadDir: opts.DownloadDir, version: opts.Version, started: time.Now(),
+		downloadDir: opts.DownloadDir, roots: roots, version: opts.Version, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task),
 	}
@@ -126,7 +134,7 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 	for _, rec := range recs {
 		tk := &task{rec: rec}
 		s.tasks[rec.ID] = tk
-		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet}
+		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet, DownloadDir: s.taskDir(tk)}
 		if err := s.startLocked(tk, spec); err != nil {
 			s.log.Error("restore task", "task_id", rec.ID, "err", err)
 			tk.errText = err.Error()
@@ -206,10 +214,15 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	if err != nil {
 		return api.TaskAddResult{}, err
 	}
+	dir, err := s.resolveDownloadDir(p.DownloadDir)
+	if err != nil {
+		return api.TaskAddResult{}, err
+	}
+	spec.DownloadDir = dir
 	rec := store.Task{
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
-		Paused: p.Paused, Labels: labels,
+		Paused: p.Paused, Labels: labels, DownloadDir: s.relDir(dir),
 	}
 	if len(p.Files) > 0 {
 		if spec.NumFiles == 0 {
@@ -344,7 +357,7 @@ func (s *Service) Get(id string) (api.Task, error) {
 	if err != nil {
 		return api.Task{}, err
 	}
-	return tk.view(), nil
+	return s.view(tk), nil
 }
 
 // publish sends an event, logging a failure: an event that cannot be

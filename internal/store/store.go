@@ -71,6 +71,9 @@ type Task struct {
 	// as of the last flush.
 	Downloaded int64 `json:"downloaded,omitempty"`
 	Uploaded   int64 `json:"uploaded,omitempty"`
+	// DownloadDir is where the task's data lives; "" is the daemon's
+	// default download dir.
+	DownloadDir string `json:"download_dir,omitempty"`
 	// Trackers, when not nil, replaces the trackers of the task's source
 	// (edited with task.add_trackers / task.remove_trackers).
 	Trackers []string `json:"trackers,omitempty"`
