@@ -1,5 +1,7 @@
 // Command lodestone is the Lodestone BitTorrent daemon and its tools.
-// `lodestone serve` runs the daemon; see README.md.
+// `lodestone serve` runs the daemon; every other subcommand (add, ls, info,
+// pause, resume, rm, set, watch, stats, help) is a client of a running
+// daemon, implemented in internal/cli. See README.md.
 package main
 
 import (
@@ -14,38 +16,26 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 )
 
-const usage = `usage: lodestone <command> [flags]
-
-commands:
-  serve    run the daemon (lodestone serve -h for flags)
-`
-
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "lodestone:", err)
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "serve" {
+		if err := serve(args[1:], os.Stdout, os.Stderr); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "lodestone:", err)
+			}
+			os.Exit(2)
 		}
-		os.Exit(2)
+		return
 	}
-}
-
-func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
-	}
-	switch args[0] {
-	case "serve":
-		return serve(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	// Every other command is a client of a running daemon.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // hostList is a repeatable flag.

@@ -1,0 +1,170 @@
+// Package cli is Lodestone's command-line client: the subcommands of
+// `lodestone` other than `serve` (add, ls, info, pause, resume, rm, set,
+// watch, stats, help). Each talks to a running daemon through the public
+// client package and prints for a human, or with --json the daemon's raw
+// result for a program.
+//
+// It imports only client/, api/ and the standard library. Run is the single
+// entry point; it writes only to the writers it is given and keeps no state
+// between calls.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
+)
+
+// Exit codes returned by Run.
+const (
+	// ExitOK: the command did what it was asked.
+	ExitOK = 0
+	// ExitFailure: the daemon refused or failed the request, could not be
+	// reached, or a local file could not be read.
+	ExitFailure = 1
+	// ExitUsage: the command line is wrong (unknown command or flag,
+	// missing or malformed argument, unsupported input).
+	ExitUsage = 2
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	// run parses args (the arguments after the command name) and does the
+	// work. It returns errHelp after printing its usage for -h.
+	run func(ctx context.Context, e *env, args []string) error
+}
+
+// commands returns the client subcommands in the order help lists them.
+// `serve` is not among them: cmd/lodestone runs it before calling Run.
+func commands() []command {
+	return []command{
+		{"add", "add tasks from magnet URIs or .torrent files", runAdd},
+		{"ls", "list tasks", runLs},
+		{"info", "show every field of one task", runInfo},
+		{"pause", "pause tasks", runPause},
+		{"resume", "resume paused tasks", runResume},
+		{"rm", "remove tasks, optionally with their data", runRm},
+		{"set", "replace a task's labels", runSet},
+		{"watch", "follow progress until tasks finish", runWatch},
+		{"stats", "show session statistics", runStats},
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// env is what a command may touch besides the daemon: its output streams
+// and the process environment.
+type env struct {
+	stdout, stderr io.Writer
+	// tty reports whether stdout is a terminal (watch redraws in place).
+	tty bool
+	// getenv reads an environment variable.
+	getenv func(string) string
+}
+
+// Run runs the client command named by args[0] with the remaining
+// arguments, writing output to stdout and diagnostics to stderr, and
+// returns the process exit code (ExitOK, ExitFailure or ExitUsage). ctx
+// bounds the whole command; cancelling it (e.g. on SIGINT) stops a watch.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr, tty: isTerminal(stdout), getenv: os.Getenv}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage())
+		return ExitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return e.exit(name, runHelp(e, args[1:]))
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprint(stderr, mainUsage())
+		fmt.Fprintf(stderr, "\nlodestone: unknown command %q\n", name)
+		return ExitUsage
+	}
+	return e.exit(name, cmd.run(ctx, e, args[1:]))
+}
+
+// exit reports err on stderr and returns the exit code for it.
+func (e *env) exit(cmd string, err error) int {
+	if err == nil || errors.Is(err, errHelp) {
+		return ExitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(e.stderr, "lodestone %s: %s\nRun 'lodestone %s -h' for usage.\n", cmd, ue.msg, cmd)
+		return ExitUsage
+	}
+	fmt.Fprintln(e.stderr, "lodestone: "+describe(err))
+	return ExitFailure
+}
+
+// describe renders a failure for the user. A daemon error reads
+// "<context>: <message> (<code name>)", e.g.
+// "pause 0123abcd: task not found: 0123… (task_not_found)".
+func describe(err error) string {
+	msg := err.Error()
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		// api.Error's text is "<code>: <message>"; show the message and
+		// put the code name last.
+		if i := strings.LastIndex(msg, ae.Error()); i >= 0 {
+			msg = msg[:i] + ae.Message + msg[i+len(ae.Error()):]
+		}
+		return fmt.Sprintf("%s (%s)", msg, ae.Code)
+	}
+	var he *client.HandshakeError
+	if errors.As(err, &he) && (he.StatusCode == 401 || he.StatusCode == 403) {
+		return fmt.Sprintf("%s (%s)", msg, api.CodeUnauthorized)
+	}
+	return msg
+}
+
+// errHelp is returned by a command that printed its usage because it was
+// asked to (-h): Run exits 0.
+var errHelp = errors.New("help requested")
+
+// usageError is a wrong command line: Run prints it and exits ExitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// isTerminal reports whether w is a terminal, using only the standard
+// library: a character device that is not /dev/null, and TERM is not dumb.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	if os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(fi, null) {
+		return false
+	}
+	return true
+}

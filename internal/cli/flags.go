@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
+)
+
+// DefaultAPIAddr is the daemon's default API address (as in
+// internal/daemon, which this package does not import).
+const DefaultAPIAddr = "127.0.0.1:6810"
+
+// TokenEnv is the environment variable holding the API token.
+const TokenEnv = "LODESTONE_TOKEN"
+
+// tokenFile is the name of the daemon's token file in its data dir.
+const tokenFile = "token"
+
+// dialTimeout bounds connecting to the daemon.
+const dialTimeout = 10 * time.Second
+
+// commonFlags are the flags every client command takes.
+type commonFlags struct {
+	apiAddr string
+	token   string
+	dataDir string
+	json    bool
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.apiAddr, "api-addr", DefaultAPIAddr, "the daemon's API `address`: host:port, or a full ws:// URL")
+	fs.StringVar(&c.token, "token", "", "API `token` (default: $"+TokenEnv+", else the file token in the data dir)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "the daemon's data `dir`, where its token file is (default: $XDG_DATA_HOME/lodestone, else ~/.local/share/lodestone)")
+	fs.BoolVar(&c.json, "json", false, "print the daemon's result as JSON instead of text")
+}
+
+// url returns the WebSocket URL of the daemon.
+func (c *commonFlags) url() (string, error) {
+	if strings.HasPrefix(c.apiAddr, "ws://") || strings.HasPrefix(c.apiAddr, "wss://") {
+		return c.apiAddr, nil
+	}
+	if _, _, err := net.SplitHostPort(c.apiAddr); err != nil {
+		return "", usagef("--api-addr %q: want host:port or a ws:// URL", c.apiAddr)
+	}
+	return "ws://" + c.apiAddr + api.Path, nil
+}
+
+// resolveToken returns the token to present: --token, else $LODESTONE_TOKEN,
+// else the daemon's token file, and where it came from.
+func (c *commonFlags) resolveToken(e *env) (token, source string, err error) {
+	if c.token != "" {
+		return c.token, "--token", nil
+	}
+	if t := e.getenv(TokenEnv); t != "" {
+		return t, "$" + TokenEnv, nil
+	}
+	dir := c.dataDir
+	if dir == "" {
+		dir = defaultDataDir(e.getenv)
+	}
+	path := filepath.Join(dir, tokenFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("no API token: pass --token, set $%s, or point --data-dir at the daemon's data dir: %w", TokenEnv, err)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read token: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", "", fmt.Errorf("token file %s is empty", path)
+	}
+	return t, path, nil
+}
+
+// defaultDataDir mirrors the daemon's default data dir:
+// $XDG_DATA_HOME/lodestone, else ~/.local/share/lodestone.
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "lodestone")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "lodestone")
+	}
+	return "lodestone-data"
+}
+
+// dial connects to the daemon. The caller closes the client.
+func (c *commonFlags) dial(ctx context.Context, e *env) (*client.Client, error) {
+	url, err := c.url()
+	if err != nil {
+		return nil, err
+	}
+	token, source, err := c.resolveToken(e)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	cl, err := client.Dial(dctx, url, token)
+	if err != nil {
+		var he *client.HandshakeError
+		if errors.As(err, &he) {
+			return nil, &refusedError{url: url, source: source, err: he}
+		}
+		return nil, fmt.Errorf("cannot reach the daemon at %s (is \"lodestone serve\" running? see --api-addr): %w", url, err)
+	}
+	return cl, nil
+}
+
+// refusedError is a handshake the daemon refused. Its text explains the
+// likely cause instead of repeating the WebSocket library's.
+type refusedError struct {
+	url    string
+	source string // where the token came from
+	err    *client.HandshakeError
+}
+
+func (e *refusedError) Error() string {
+	switch e.err.StatusCode {
+	case 401:
+		return fmt.Sprintf("the daemon at %s refused the token from %s (HTTP 401): check --token, $%s or the data dir's token file", e.url, e.source, TokenEnv)
+	case 403:
+		return fmt.Sprintf("the daemon at %s refused the connection (HTTP 403): its Host or Origin check failed", e.url)
+	}
+	return fmt.Sprintf("the daemon at %s refused the connection (HTTP %d)", e.url, e.err.StatusCode)
+}
+
+func (e *refusedError) Unwrap() error { return e.err }
+
+// stringList is a repeatable string flag. set records that it was given at
+// all, so that `--label ”` can be told apart from no --label.
+type stringList struct {
+	values []string
+	set    bool
+}
+
+func (s *stringList) String() string { return strings.Join(s.values, ",") }
+func (s *stringList) Set(v string) error {
+	s.values = append(s.values, v)
+	s.set = true
+	return nil
+}
+
+// newFlagSet makes a flag set for cmd whose -h prints usage (the text
+// before the flag list) and the flags.
+func newFlagSet(cmd string) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.Usage = func() {} // parse prints usage itself, to the right stream
+	return fs
+}
+
+// parse parses args, allowing flags before, between and after positional
+// arguments ("--" ends the flags). -h prints usage to stdout and returns
+// errHelp; a bad flag prints the flag package's message and the usage to
+// stderr and returns a usage error.
+func (e *env) parse(fs *flag.FlagSet, args []string, usage string) ([]string, error) {
+	var msg strings.Builder
+	fs.SetOutput(&msg)
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(e.stdout, fs, usage)
+			return nil, errHelp
+		}
+		if err != nil {
+			printUsage(e.stderr, fs, usage)
+			return nil, usagef("%s", strings.TrimSpace(firstLine(msg.String(), err.Error())))
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func firstLine(s, fallback string) string {
+	if s = strings.TrimSpace(s); s == "" {
+		return fallback
+	}
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// printUsage writes usage and the flag list.
+func printUsage(w io.Writer, fs *flag.FlagSet, usage string) {
+	fmt.Fprint(w, usage)
+	fmt.Fprintln(w, "\nflags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// printJSON writes one raw JSON value and a newline.
+func printJSON(w io.Writer, raw json.RawMessage) error {
+	if _, err := fmt.Fprintf(w, "%s\n", raw); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/lodestone-bt/lodestone/api"
+)
+
+const lsUsage = `usage: lodestone ls [flags]
+
+Lists tasks, oldest first, as a table: ID (the first 8 characters of the
+task id), NAME, SIZE, DONE, STATE, DOWN and UP rates, PEERS, LABELS. SIZE is
+"?" while a magnet's metadata is unknown. With --json, prints the task.list
+result with every field of every task.
+`
+
+// lsFields are the task fields the table needs (task_id is always sent).
+func lsFields() []string {
+	return []string{"name", "size", "completed", "state", "download_rate", "upload_rate", "peers", "labels"}
+}
+
+func runLs(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("ls")
+	var common commonFlags
+	common.register(fs)
+	state := fs.String("state", "", "only tasks in this `state`: metadata, checking, downloading, seeding, paused or error")
+	label := fs.String("label", "", "only tasks with this `label`")
+	pos, err := e.parse(fs, args, lsUsage)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	p := api.TaskListParams{State: api.TaskState(*state), Label: *label}
+	if !common.json {
+		p.Fields = lsFields()
+	}
+
+	c, err := common.dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var raw json.RawMessage
+	if err := c.Call(ctx, api.MethodTaskList, p, &raw); err != nil {
+		return fmt.Errorf("list tasks: %w", err)
+	}
+	if common.json {
+		return printJSON(e.stdout, raw)
+	}
+	var res api.TaskListResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return fmt.Errorf("list tasks: decode result: %w", err)
+	}
+	return writeTable(e.stdout, res.Tasks)
+}
+
+// writeTable writes tasks as ls's aligned table, header first.
+func writeTable(w io.Writer, tasks []api.Task) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSIZE\tDONE\tSTATE\tDOWN\tUP\tPEERS\tLABELS")
+	for _, t := range tasks {
+		size := formatBytes(t.Size)
+		if t.Size == 0 && t.State == api.StateMetadata {
+			size = "?"
+		}
+		labels := "-"
+		if len(t.Labels) > 0 {
+			labels = sanitize(strings.Join(t.Labels, ","))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+			shortID(t.TaskID), truncate(sanitize(t.Name), 48), size, formatPercent(t.Completed, t.Size),
+			t.State, formatRate(t.DownloadRate), formatRate(t.UploadRate), t.Peers, labels)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}

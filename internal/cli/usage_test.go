@@ -1,0 +1,87 @@
+package cli_test
+
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lodestone-bt/lodestone/internal/cli"
+)
+
+// The help text and every command's -h usage, pinned.
+func TestUsageGolden(t *testing.T) {
+	t.Parallel()
+	var all strings.Builder
+	r := run(t, "help").ok(t)
+	all.WriteString("$ lodestone help\n" + r.stdout)
+	for _, cmd := range []string{"add", "ls", "info", "pause", "resume", "rm", "set", "watch", "stats"} {
+		r := run(t, cmd, "-h").ok(t)
+		if r.stderr != "" {
+			t.Errorf("%s -h wrote to stderr: %s", cmd, r.stderr)
+		}
+		if h := run(t, "help", cmd).ok(t); h.stdout != r.stdout {
+			t.Errorf("lodestone help %s differs from lodestone %s -h", cmd, cmd)
+		}
+		all.WriteString("\n$ lodestone " + cmd + " -h\n" + r.stdout)
+	}
+	golden(t, "usage.golden", all.String())
+}
+
+// Command-line mistakes exit 2 before contacting any daemon.
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want []string // parts of stderr
+	}{
+		{"no command", nil, []string{"usage: lodestone <command>"}},
+		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+		{"help for unknown command", []string{"help", "frobnicate"}, []string{`unknown command "frobnicate"`}},
+		{"unknown flag", []string{"ls", "--bogus"}, []string{"flag provided but not defined: -bogus", "usage: lodestone ls"}},
+		{"extra argument", []string{"ls", "extra"}, []string{`unexpected argument "extra"`}},
+		{"add nothing", []string{"add"}, []string{"nothing to add"}},
+		{"add http URL", []string{"add", "http://example.com/a.torrent"}, []string{"URL tasks are not supported by this daemon yet; download the .torrent and add the file"}},
+		{"add https URL", []string{"add", "HTTPS://example.com/a.torrent"}, []string{"URL tasks are not supported"}},
+		{"add empty label", []string{"add", "--label", "", "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"}, []string{"must not be empty"}},
+		{"info without id", []string{"info"}, []string{"no task id given"}},
+		{"info two ids", []string{"info", "ab", "cd"}, []string{"one task id"}},
+		{"pause without id", []string{"pause"}, []string{"no task id given"}},
+		{"resume without id", []string{"resume"}, []string{"no task id given"}},
+		{"rm without id", []string{"rm", "--delete-data"}, []string{"no task id given"}},
+		{"set without labels", []string{"set", "abcd"}, []string{"nothing to set"}},
+		{"set empty label with others", []string{"set", "abcd", "--label", "", "--label", "x"}, []string{"cannot be combined"}},
+		{"bad api-addr", []string{"ls", "--api-addr", "nocolon", "--token", "x"}, []string{`--api-addr "nocolon"`}},
+		{"stats argument", []string{"stats", "now"}, []string{`unexpected argument "now"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, tt.args...)
+			r.fails(t, cli.ExitUsage, tt.want...)
+			if r.stdout != "" {
+				t.Errorf("stdout not empty: %s", r.stdout)
+			}
+		})
+	}
+}
+
+// Failures that are not the command line's fault exit 1.
+func TestLocalFailures(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+
+	run(t, "ls", "--api-addr", closed, "--token", "x").fails(t, cli.ExitFailure,
+		"lodestone: cannot reach the daemon at ws://"+closed+"/ws", "connection refused")
+	run(t, "add", "--token", "x", "--api-addr", closed, "/no/such/file.torrent").fails(t, cli.ExitFailure,
+		"lodestone: read torrent file: open /no/such/file.torrent: no such file or directory")
+	if os.Getenv(cli.TokenEnv) == "" {
+		run(t, "ls", "--api-addr", closed, "--data-dir", t.TempDir()).fails(t, cli.ExitFailure,
+			"lodestone: no API token: pass --token, set $LODESTONE_TOKEN")
+	}
+}
