@@ -108,6 +108,9 @@ var DefaultEvents = []string{
 const (
 	TaskTypeMagnet  = "magnet"
 	TaskTypeTorrent = "torrent"
+	// TaskTypeURL: Data is an http(s) URL of a .torrent file, fetched by
+	// the daemon.
+	TaskTypeURL = "url"
 )
 
 // TaskState is the state of a task as seen on the wire.

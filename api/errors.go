@@ -16,6 +16,7 @@ const (
 	CodeBadMagnet      Code = 201 // not a valid magnet URI
 	CodeTaskNotFound   Code = 202 // no task with that task_id
 	CodeTaskState      Code = 203 // the task's state does not allow the operation
+	CodeFetchFailed    Code = 204 // a task.add URL could not be fetched (or leads to an internal address)
 	CodeUnauthorized   Code = 401 // missing or wrong token
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
 	CodeUnavailable    Code = 503 // the daemon is shutting down
@@ -42,6 +43,8 @@ func (c Code) String() string {
 		return "task_not_found"
 	case CodeTaskState:
 		return "task_state"
+	case CodeFetchFailed:
+		return "fetch_failed"
 	case CodeUnauthorized:
 		return "unauthorized"
 	case CodeInternal:

@@ -2,9 +2,10 @@ package api
 
 // TaskAddParams are the params of task.add.
 type TaskAddParams struct {
-	// Type is TaskTypeMagnet or TaskTypeTorrent.
+	// Type is TaskTypeMagnet, TaskTypeTorrent or TaskTypeURL.
 	Type string `json:"type"`
-	// Data is a magnet URI, or base64 (standard encoding) .torrent data.
+	// Data is a magnet URI, base64 (standard encoding) .torrent data, or
+	// an http(s) URL of a .torrent.
 	Data string `json:"data"`
 	// Paused adds the task without starting it. Optional.
 	Paused bool `json:"paused,omitempty"`

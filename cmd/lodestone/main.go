@@ -38,7 +38,7 @@ func main() {
 	os.Exit(code)
 }
 
-// hostList is a repeatable flag.
+// hostList is a repeatable string flag.
 type hostList []string
 
 func (h *hostList) String() string     { return strings.Join(*h, ",") }
@@ -57,6 +57,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.UTP, "utp", cfg.UTP, "use uTP besides TCP")
 	fs.StringVar(&cfg.Token, "token", os.Getenv("LODESTONE_TOKEN"), "API token (default: $LODESTONE_TOKEN, else generated and kept in the data dir)")
 	fs.Var((*hostList)(&cfg.AllowedHosts), "allow-host", "extra host name accepted in the HTTP Host header (repeatable)")
+	fs.Var((*hostList)(&cfg.DownloadRoots), "download-root", "extra directory tasks may be put in with download_dir or task.move (repeatable; the download dir always is one)")
+	fs.BoolVar(&cfg.AllowPrivateURLs, "allow-private-urls", false, "let task.add type url fetch from loopback and private addresses (refused by default)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -118,6 +118,8 @@ func errorCode(err error) (api.Code, string) {
 		return api.CodeBadMagnet, err.Error()
 	case errors.Is(err, service.ErrTaskNotFound):
 		return api.CodeTaskNotFound, err.Error()
+	case errors.Is(err, service.ErrFetch):
+		return api.CodeFetchFailed, err.Error()
 	case errors.Is(err, service.ErrTaskState):
 		return api.CodeTaskState, err.Error()
 	case errors.Is(err, service.ErrClosed):

@@ -36,6 +36,9 @@ type Config struct {
 	// AllowedHosts are host names accepted in the HTTP Host header besides
 	// loopback names and IP literals.
 	AllowedHosts []string
+	// AllowPrivateURLs lets task.add type url fetch from loopback and
+	// private addresses (refused by default: SSRF).
+	AllowPrivateURLs bool
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/fetch"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
@@ -89,7 +90,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 		DownloadDir:   cfg.DownloadDir,
 		DownloadRoots: cfg.DownloadRoots,
 		Version:       Version,
-		Logger:        d.log.With("component", "service"),
+		Fetcher: fetch.New(fetch.Options{
+			MaxBytes:     engine.MaxTorrentSize,
+			AllowPrivate: cfg.AllowPrivateURLs,
+			UserAgent:    "Lodestone/" + Version,
+		}),
+		Logger: d.log.With("component", "service"),
 	})
 	if err != nil {
 		return nil, err

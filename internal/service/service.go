@@ -17,6 +17,7 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/fetch"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
@@ -32,6 +33,8 @@ var (
 	ErrBadMagnet = engine.ErrBadMagnet
 	// ErrTaskState: the task's state does not allow the operation.
 	ErrTaskState = errors.New("task state does not allow this")
+	// ErrFetch: a task.add URL could not be fetched.
+	ErrFetch = fetch.ErrFetch
 	// ErrClosed: the service is shutting down.
 	ErrClosed = errors.New("service closed")
 )
@@ -48,6 +51,9 @@ type Options struct {
 	DownloadRoots []string
 	// Version is the daemon's version, for server.info.
 	Version string
+	// Fetcher fetches .torrent URLs for task.add type url; nil refuses
+	// them.
+	Fetcher *fetch.Fetcher
 	// Tick is the progress polling interval.
 	Tick time.Duration
 	// Logger receives the service's logs.
@@ -62,6 +68,7 @@ type Service struct {
 	log   *slog.Logger
 	tick  time.Duration
 
+	fetcher     *fetch.Fetcher
 	downloadDir string   // resolved
 	roots       []string // resolved, DownloadDir first
 	version     string
@@ -115,7 +122,7 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
-		downloadDir: opts.DownloadDir, roots: roots, version: opts.Version, started: time.Now(),
+		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, version: opts.Version, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task),
 	}
@@ -191,6 +198,20 @@ func (s *Service) Close() error {
 // trackers and peers of a magnet added again are used for the running
 // session but not stored.
 func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResult, error) {
+	if p.Type == api.TaskTypeURL {
+		// Fetched before taking the lock: it may take a while.
+		if _, err := fetch.CheckURL(strings.TrimSpace(p.Data)); err != nil {
+			return api.TaskAddResult{}, fmt.Errorf("%w: %w", ErrInvalidParams, err)
+		}
+		if s.fetcher == nil {
+			return api.TaskAddResult{}, fmt.Errorf("%w: URL tasks are disabled", ErrInvalidParams)
+		}
+		body, err := s.fetcher.Get(ctx, strings.TrimSpace(p.Data))
+		if err != nil {
+			return api.TaskAddResult{}, err
+		}
+		p.Type, p.Data = api.TaskTypeTorrent, base64.StdEncoding.EncodeToString(body)
+	}
 	spec, err := parseAdd(p)
 	if err != nil {
 		return api.TaskAddResult{}, err

@@ -41,6 +41,8 @@ func NewDirs(t testing.TB) Dirs {
 type Options struct {
 	Dirs Dirs // zero: NewDirs
 	UTP  bool
+	// AllowPrivateURLs lets task.add type url fetch from loopback.
+	AllowPrivateURLs bool
 }
 
 // Daemon is an in-process daemon.
@@ -73,7 +75,9 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if opts.Dirs == (Dirs{}) {
 		opts.Dirs = NewDirs(t)
 	}
-	d, err := daemon.New(Config(t, opts.Dirs, opts.UTP))
+	cfg := Config(t, opts.Dirs, opts.UTP)
+	cfg.AllowPrivateURLs = opts.AllowPrivateURLs
+	d, err := daemon.New(cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}

@@ -1,0 +1,56 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestPrivateAddressesRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("x")) }))
+	defer srv.Close()
+	f := New(Options{})
+	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
+		if _, err := f.Get(context.Background(), u); !errors.Is(err, ErrForbiddenAddress) {
+			t.Errorf("Get(%s) = %v, want ErrForbiddenAddress", u, err)
+		}
+	}
+	for a, want := range map[string]bool{
+		"8.8.8.8": true, "127.0.0.1": false, "10.1.2.3": false, "192.168.0.1": false,
+		"169.254.169.254": false, "100.64.0.1": false, "::1": false, "fe80::1": false,
+		"fd00::1": false, "::ffff:127.0.0.1": false, "0.0.0.0": false, "2001:4860:4860::8888": true,
+	} {
+		if got := Public(netip.MustParseAddr(a)); got != want {
+			t.Errorf("Public(%s) = %v, want %v", a, got, want)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 2000)) })
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("d4:infoe")) })
+	mux.HandleFunc("/404", http.NotFound)
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "file:///etc/passwd", http.StatusFound) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f := New(Options{AllowPrivate: true, MaxBytes: 1000})
+	if b, err := f.Get(context.Background(), srv.URL+"/ok"); err != nil || string(b) != "d4:infoe" {
+		t.Errorf("ok: %q, %v", b, err)
+	}
+	for _, p := range []string{"/big", "/404", "/loop", "/file"} {
+		if _, err := f.Get(context.Background(), srv.URL+p); !errors.Is(err, ErrFetch) {
+			t.Errorf("%s: %v, want ErrFetch", p, err)
+		}
+	}
+	for _, u := range []string{"ftp://x/y", "javascript:alert(1)", "http://", "/relative"} {
+		if _, err := CheckURL(u); err == nil {
+			t.Errorf("CheckURL(%q) accepted", u)
+		}
+	}
+}
