@@ -97,6 +97,9 @@ var EventNames = []string{
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
 }
 
+// EphemeralEvents are snapshots that are not logged, so never replayed.
+var EphemeralEvents = []string{EventTaskProgress}
+
 // DefaultEvents are the events a new connection receives: all but
 // EventTaskProgress, which a client asks for with events.subscribe.
 var DefaultEvents = []string{

@@ -264,6 +264,9 @@ type ServerInfo struct {
 	EngineVersion string `json:"engine_version"`
 	// UptimeSeconds since the daemon started.
 	UptimeSeconds int64 `json:"uptime_seconds"`
+	// LastEventID is the id of the last event published ("0" if none
+	// since start): a client that wants replay from now on starts here.
+	LastEventID string `json:"last_event_id"`
 }
 
 // Settings are the daemon-wide settings of session.get and session.set.

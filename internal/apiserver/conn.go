@@ -2,10 +2,12 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -104,6 +106,15 @@ func (c *conn) readLoop(ctx context.Context) {
 		}
 		if typ != websocket.MessageText {
 			c.send(ctx, errorResponse("", api.CodeInvalidRequest, "binary frames are not accepted: send JSON in text frames"))
+			continue
+		}
+		if inOrder(data) {
+			// Methods that change this connection's event stream run in
+			// the order sent, so "subscribe, then replay" replays with
+			// the new subscription.
+			if resp := c.handle(ctx, data); resp != nil {
+				c.send(ctx, resp)
+			}
 			continue
 		}
 		select {
@@ -232,4 +243,13 @@ func (c *conn) pingLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// inOrder reports whether a frame is a request for an events.* method,
+// which the reader runs itself instead of concurrently.
+func inOrder(data []byte) bool {
+	var r struct {
+		Method string `json:"method"`
+	}
+	return json.Unmarshal(data, &r) == nil && strings.HasPrefix(r.Method, "events.")
 }

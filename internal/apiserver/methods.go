@@ -73,7 +73,7 @@ func (s *Server) methodTable() map[string]handler {
 		return api.Empty{}, s.svc.Remove(ctx, p.TaskID, p.DeleteData)
 	}))
 	register(api.MethodServerInfo, method(func(context.Context, struct{}) (api.ServerInfo, error) {
-		return s.svc.Info(), nil
+		return s.svc.Info()
 	}))
 	register(api.MethodEventsSubscribe, connMethod(subscribe))
 	register(api.MethodEventsReplay, connMethod(replay))

@@ -280,6 +280,22 @@ func (h *Hub) SetFilter(s *Subscription, filter Filter) {
 	s.filter = filter
 }
 
+// LastID returns a sequence number at least that of the last event
+// published, in this process or before, and below that of any event still
+// to come: replaying after it yields only future events.
+func (h *Hub) LastID() (uint64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.next == h.limit {
+		first, err := h.log.ReserveSeq(seqBlock)
+		if err != nil {
+			return 0, err
+		}
+		h.next, h.limit = first, first+seqBlock
+	}
+	return h.next - 1, nil
+}
+
 // Dropped returns how many subscribers were cut off for lagging.
 func (h *Hub) Dropped() uint64 {
 	h.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,13 +187,18 @@ func within(dir, p string) bool {
 }
 
 // Info returns what server.info reports.
-func (s *Service) Info() api.ServerInfo {
+func (s *Service) Info() (api.ServerInfo, error) {
+	last, err := s.hub.LastID()
+	if err != nil {
+		return api.ServerInfo{}, err
+	}
 	return api.ServerInfo{
 		Version:       s.version,
 		APIVersion:    api.Version,
 		EngineVersion: engine.Version,
 		UptimeSeconds: int64(time.Since(s.started).Seconds()),
-	}
+		LastEventID:   strconv.FormatUint(last, 10),
+	}, nil
 }
 
 // stateChangeLocked recomputes tk's state and returns the task.state event
