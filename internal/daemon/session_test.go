@@ -104,8 +104,9 @@ func TestSeedRatioLimit(t *testing.T) {
 	c := d.Client(t)
 	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	// A second leecher takes the data from the daemon, pushing its ratio
-	// past 0.5.
+	// A second leecher takes the data from the daemon (the only peer left:
+	// no PEX to the seeder), pushing its ratio past 0.5.
+	seeder.Close()
 	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{SeedRatioLimit: ptr(0.5)}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +114,10 @@ func TestSeedRatioLimit(t *testing.T) {
 	lc := leech.Client(t)
 	lres := addMagnet(t, lc, tr.Magnet([]string{peerAddr(t, d)}))
 	waitEvent(t, lc, api.EventTaskFinished, 60*time.Second, forTask(lres.TaskID))
-	ev := waitEvent(t, c, api.EventTaskState, 30*time.Second, func(raw json.RawMessage) bool {
+	waitEvent(t, c, api.EventTaskState, 30*time.Second, func(raw json.RawMessage) bool {
 		var sd api.TaskStateData
 		return json.Unmarshal(raw, &sd) == nil && sd.TaskID == res.TaskID && sd.To == api.StateFinished
 	})
-	_ = ev
 	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
 	if task.Ratio < 0.5 || task.State != api.StateFinished {
 		t.Errorf("task %+v: want finished at ratio >= 0.5", task)
