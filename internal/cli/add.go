@@ -11,16 +11,26 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 )
 
-const addUsage = `usage: lodestone add [flags] <magnet-uri | file.torrent>...
+const addUsage = `usage: lodestone add [flags] <magnet-uri | URL | file.torrent>...
 
 Adds a task for each argument and prints "added <task_id> <name>" for each
 (with --json, the task.add result). An argument starting with "magnet:" is a
-magnet URI; anything else is the path of a .torrent file. http(s) URLs are
-not supported by the daemon yet: download the .torrent and add the file.
-Adding a task that exists already prints the existing task.
+magnet URI; one starting with "http://" or "https://" is the URL of a
+.torrent file, which the daemon fetches (URLs leading to loopback or private
+addresses are refused unless it runs with --allow-private-urls); anything
+else is the path of a local .torrent file. Adding a task that exists
+already prints the existing task.
 
---label gives each added task that label (repeatable); it replaces labels
-the task had.
+--label gives each task that label (repeatable): a new task is added with
+its labels, and a task that existed already has its labels replaced.
+
+--paused, --files and --download-dir apply to new tasks only. --files
+downloads only the listed files, by their indices as "lodestone files"
+shows them (from 0), and skips the others; for a magnet the indices are
+checked when its metadata arrives, and if one is out of range every file
+is downloaded (the daemon sends an engine.alert). --download-dir is
+absolute, or relative to the daemon's download dir, and must lie inside
+one of the daemon's download roots.
 `
 
 // addSource is one argument of add, ready to send.
@@ -35,6 +45,10 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 	common.register(fs)
 	var labels stringList
 	fs.Var(&labels, "label", "give the task this `label` (repeatable)")
+	paused := fs.Bool("paused", false, "add the task paused: it does not start until resumed")
+	var files indexList
+	fs.Var(&files, "files", "download only these files: comma-separated `indices`, e.g. 0,2,5 (repeatable)")
+	downloadDir := fs.String("download-dir", "", "put the data in this `dir` (default: the daemon's download dir)")
 	pos, err := e.parse(fs, args, addUsage)
 	if err != nil {
 		return err
@@ -54,6 +68,10 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		src.params.Paused = *paused
+		src.params.Labels = labels.values
+		src.params.Files = files.values
+		src.params.DownloadDir = *downloadDir
 		srcs = append(srcs, src)
 	}
 
@@ -71,6 +89,8 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 		if err := json.Unmarshal(raw, &res); err != nil {
 			return fmt.Errorf("add %s: decode result: %w", src.arg, err)
 		}
+		// task.add labels only a new task: replace the labels of one that
+		// existed already (for a new one this changes nothing).
 		if labels.set {
 			ls := labels.values
 			if _, err := c.SetTask(ctx, api.TaskSetParams{TaskID: res.TaskID, Labels: &ls}); err != nil {
@@ -88,15 +108,17 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// readAddSource classifies arg as a magnet URI, an unsupported URL or a
-// .torrent file, reading the file.
+// readAddSource classifies arg as a magnet URI, an http(s) URL of a
+// .torrent (fetched by the daemon) or a local .torrent file, reading the
+// file.
 func readAddSource(arg string) (addSource, error) {
-	lower := strings.ToLower(strings.TrimSpace(arg))
+	trimmed := strings.TrimSpace(arg)
+	lower := strings.ToLower(trimmed)
 	switch {
 	case strings.HasPrefix(lower, "magnet:"):
-		return addSource{arg: arg, params: api.TaskAddParams{Type: api.TaskTypeMagnet, Data: strings.TrimSpace(arg)}}, nil
+		return addSource{arg: arg, params: api.TaskAddParams{Type: api.TaskTypeMagnet, Data: trimmed}}, nil
 	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
-		return addSource{}, usagef("%s: URL tasks are not supported by this daemon yet; download the .torrent and add the file", arg)
+		return addSource{arg: arg, params: api.TaskAddParams{Type: api.TaskTypeURL, Data: trimmed}}, nil
 	}
 	b, err := os.ReadFile(arg)
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package cli is Lodestone's command-line client: the subcommands of
-// `lodestone` other than `serve` (add, ls, info, pause, resume, rm, set,
-// watch, stats, help). Each talks to a running daemon through the public
+// `lodestone` other than `serve` (add, ls, info, files, peers, pause,
+// resume, rm, set, move, watch, stats, help). Each talks to a running daemon through the public
 // client package and prints for a human, or with --json the daemon's raw
 // result for a program.
 //
@@ -46,13 +46,16 @@ type command struct {
 // `serve` is not among them: cmd/lodestone runs it before calling Run.
 func commands() []command {
 	return []command{
-		{"add", "add tasks from magnet URIs or .torrent files", runAdd},
+		{"add", "add tasks from magnet URIs, .torrent URLs or .torrent files", runAdd},
 		{"ls", "list tasks", runLs},
 		{"info", "show every field of one task", runInfo},
+		{"files", "list a task's files with their progress and priority", runFiles},
+		{"peers", "list a task's connected peers", runPeers},
 		{"pause", "pause tasks", runPause},
 		{"resume", "resume paused tasks", runResume},
 		{"rm", "remove tasks, optionally with their data", runRm},
-		{"set", "replace a task's labels", runSet},
+		{"set", "change a task's labels or file priorities", runSet},
+		{"move", "move a task's data to another directory", runMove},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,6 +152,37 @@ func (s *stringList) String() string { return strings.Join(s.values, ",") }
 func (s *stringList) Set(v string) error {
 	s.values = append(s.values, v)
 	s.set = true
+	return nil
+}
+
+// indexList is a repeatable flag of comma-separated file indices (as
+// task.files numbers them), e.g. "0,2,5". Each value is appended.
+type indexList struct {
+	values []int
+}
+
+func (l *indexList) String() string {
+	s := make([]string, len(l.values))
+	for i, v := range l.values {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+// Set parses one flag value; the flag package reports its error as an
+// invalid value of the flag.
+func (l *indexList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			return errors.New("want comma-separated file indices, such as 0,2,5")
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a file index (a number from 0, as in lodestone files)", f)
+		}
+		l.values = append(l.values, n)
+	}
 	return nil
 }
 

@@ -48,6 +48,19 @@ func formatPercent(completed, size int64) string {
 	return fmt.Sprintf("%.1f%%", p)
 }
 
+// formatFraction renders a fraction from 0 to 1 as formatPercent does:
+// rounded down to one decimal, "100.0%" only when whole.
+func formatFraction(f float64) string {
+	switch {
+	case math.IsNaN(f) || f <= 0:
+		return "0.0%"
+	case f >= 1:
+		return "100.0%"
+	}
+	// The epsilon keeps a product like 0.29*1000 = 289.99… at 29.0%.
+	return fmt.Sprintf("%.1f%%", math.Floor(f*1000+1e-9)/10)
+}
+
 // formatETA renders a number of seconds: "45s", "2m05s", "3h07m", "2d04h",
 // or "-" when unknown (negative).
 func formatETA(s int64) string {

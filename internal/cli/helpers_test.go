@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,4 +160,57 @@ func sameFiles(t *testing.T, tr *enginetest.Torrent, downloadDir string) {
 			t.Errorf("%s differs from the source", p)
 		}
 	}
+}
+
+// multiFile is a multi-file torrent with nested dirs, an empty file and
+// sizes that do not divide into pieces.
+func multiFile(seed uint64) enginetest.Content {
+	return enginetest.Content{
+		Name: "multi",
+		Files: []enginetest.File{
+			{Path: "a.bin", Size: 100_003},
+			{Path: "dir/b.bin", Size: 65_536},
+			{Path: "dir/sub/c.txt", Size: 7},
+			{Path: "dir/empty", Size: 0},
+			{Path: "z.bin", Size: 1_234_567},
+		},
+		Seed: seed,
+	}
+}
+
+// lines splits output into its lines.
+func lines(s string) []string {
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// taskFiles returns task.files of id.
+func taskFiles(t *testing.T, d *daemontest.Daemon, id string) []api.TaskFile {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	files, err := d.Client(t).TaskFiles(ctx, id)
+	if err != nil {
+		t.Fatalf("task.files %s: %v", id, err)
+	}
+	return files
+}
+
+// priorities renders the priority of each file, in index order.
+func priorities(files []api.TaskFile) string {
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "%d=%s ", f.Index, f.Priority)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// downloadDir is d's default download dir as the daemon reports it (with
+// symlinks resolved).
+func downloadDir(t *testing.T, d *daemontest.Daemon) string {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(d.Dirs.Download)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -31,11 +31,8 @@ func runInfo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := needIDs(pos); err != nil {
+	if err := oneID("info", pos); err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		return usagef("info takes one task id, got %d", len(pos))
 	}
 	c, err := common.dial(ctx, e)
 	if err != nil {

@@ -28,7 +28,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("ls")
 	var common commonFlags
 	common.register(fs)
-	state := fs.String("state", "", "only tasks in this `state`: metadata, checking, downloading, seeding, paused or error")
+	state := fs.String("state", "", "only tasks in this `state`: "+stateList())
 	label := fs.String("label", "", "only tasks with this `label`")
 	pos, err := e.parse(fs, args, lsUsage)
 	if err != nil {

@@ -68,3 +68,14 @@ func needIDs(args []string) error {
 	}
 	return nil
 }
+
+// oneID checks that exactly one task id was given to cmd.
+func oneID(cmd string, args []string) error {
+	if err := needIDs(args); err != nil {
+		return err
+	}
+	if len(args) > 1 {
+		return usagef("%s takes one task id, got %d", cmd, len(args))
+	}
+	return nil
+}

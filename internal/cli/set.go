@@ -4,19 +4,38 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
 
-const setUsage = `usage: lodestone set [flags] <task-id> --label <label>...
+const setUsage = `usage: lodestone set [flags] <task-id>
 
-Replaces the task's labels with the --label values, in the order given
-(duplicates are dropped), and prints "set <task_id> labels: <labels>".
+Changes the task (task.set): give at least one of --label, --skip, --normal
+and --high.
+
+--label replaces the task's labels with the --label values, in the order
+given (duplicates are dropped), and prints "set <task_id> labels: <labels>".
 --label '' given alone clears the labels; an empty label together with
-others is an error. With --json, prints the task.set result (the updated
-task).
+others is an error.
+
+--skip, --normal and --high set the priority of files, by their indices as
+"lodestone files" shows them (comma-separated, repeatable): a skipped file
+is not downloaded, a high one is fetched first. Files not named keep their
+priority. This needs the task's metadata. Prints "set <task_id> priorities:
+<index> <priority>, ...".
+
+With --json, prints the task.set result (the updated task).
 `
+
+// Priorities of task.set's file_priorities.
+const (
+	prioritySkip   = "skip"
+	priorityNormal = "normal"
+	priorityHigh   = "high"
+)
 
 func runSet(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("set")
@@ -24,22 +43,31 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	common.register(fs)
 	var labels stringList
 	fs.Var(&labels, "label", "the task's new `label` (repeatable; '' alone clears)")
+	var skip, normal, high indexList
+	fs.Var(&skip, "skip", "do not download these files: comma-separated `indices` (repeatable)")
+	fs.Var(&normal, "normal", "download these files at normal priority: comma-separated `indices` (repeatable)")
+	fs.Var(&high, "high", "download these files first: comma-separated `indices` (repeatable)")
 	pos, err := e.parse(fs, args, setUsage)
 	if err != nil {
 		return err
 	}
-	if err := needIDs(pos); err != nil {
+	if err := oneID("set", pos); err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usagef("set takes one task id, got %d", len(pos))
-	}
-	if !labels.set {
-		return usagef("nothing to set: give --label (--label '' clears the labels)")
-	}
-	newLabels, err := parseSetLabels(labels.values)
+	prios, err := filePriorities(map[string]indexList{prioritySkip: skip, priorityNormal: normal, priorityHigh: high})
 	if err != nil {
 		return err
+	}
+	if !labels.set && len(prios) == 0 {
+		return usagef("nothing to set: give --label, --skip, --normal or --high (--label '' clears the labels)")
+	}
+	p := api.TaskSetParams{FilePriorities: prios}
+	if labels.set {
+		newLabels, err := parseSetLabels(labels.values)
+		if err != nil {
+			return err
+		}
+		p.Labels = &newLabels
 	}
 
 	c, err := common.dial(ctx, e)
@@ -51,24 +79,52 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	id := tasks[0].TaskID
+	p.TaskID = tasks[0].TaskID
 	var raw json.RawMessage
-	if err := c.Call(ctx, api.MethodTaskSet, api.TaskSetParams{TaskID: id, Labels: &newLabels}, &raw); err != nil {
-		return fmt.Errorf("set %s: %w", id, err)
+	if err := c.Call(ctx, api.MethodTaskSet, p, &raw); err != nil {
+		return fmt.Errorf("set %s: %w", p.TaskID, err)
 	}
 	if common.json {
 		return printJSON(e.stdout, raw)
 	}
 	var t api.Task
 	if err := json.Unmarshal(raw, &t); err != nil {
-		return fmt.Errorf("set %s: decode result: %w", id, err)
+		return fmt.Errorf("set %s: decode result: %w", p.TaskID, err)
 	}
-	shown := "(none)"
-	if len(t.Labels) > 0 {
-		shown = sanitize(strings.Join(t.Labels, ","))
+	if labels.set {
+		shown := "(none)"
+		if len(t.Labels) > 0 {
+			shown = sanitize(strings.Join(t.Labels, ","))
+		}
+		fmt.Fprintf(e.stdout, "set %s labels: %s\n", t.TaskID, shown)
 	}
-	fmt.Fprintf(e.stdout, "set %s labels: %s\n", t.TaskID, shown)
+	if len(prios) > 0 {
+		shown := make([]string, 0, len(prios))
+		for _, i := range slices.Sorted(maps.Keys(prios)) {
+			shown = append(shown, fmt.Sprintf("%d %s", i, prios[i]))
+		}
+		fmt.Fprintf(e.stdout, "set %s priorities: %s\n", t.TaskID, strings.Join(shown, ", "))
+	}
 	return nil
+}
+
+// filePriorities turns the indices given per priority into task.set's
+// file_priorities; nil when none is given. A file given two different
+// priorities is an error.
+func filePriorities(byPriority map[string]indexList) (map[int]string, error) {
+	var out map[int]string
+	for _, prio := range []string{prioritySkip, priorityNormal, priorityHigh} {
+		for _, i := range byPriority[prio].values {
+			if out == nil {
+				out = map[int]string{}
+			}
+			if old, ok := out[i]; ok && old != prio {
+				return nil, usagef("file %d is given both --%s and --%s", i, old, prio)
+			}
+			out[i] = prio
+		}
+	}
+	return out, nil
 }
 
 // parseSetLabels turns the --label values into the new label list: a

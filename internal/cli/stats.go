@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
@@ -21,9 +23,20 @@ rates show in human units with the exact number in parentheses. With --json,
 prints the session.stats result.
 `
 
-// states lists the task states in the order stats prints them.
-func states() []api.TaskState {
-	return []api.TaskState{api.StateMetadata, api.StateChecking, api.StateDownloading, api.StateSeeding, api.StatePaused, api.StateError}
+// states lists the task states this client knows, in the order stats
+// prints them and help lists them: every state of the API.
+func states() []api.TaskState { return slices.Clone(api.TaskStates) }
+
+// stateList names the states for a help text: "a, b or c".
+func stateList() string {
+	names := make([]string, 0, len(api.TaskStates))
+	for _, s := range states() {
+		names = append(names, string(s))
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func runStats(ctx context.Context, e *env, args []string) error {

@@ -36,7 +36,6 @@ func TestAddAndLs(t *testing.T) {
 	golden(t, "ls.golden", runAt(t, d, "ls").ok(t).stdout)
 
 	// Filters go to the daemon.
-	lines := func(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
 	if got := lines(runAt(t, d, "ls", "--state", "metadata").ok(t).stdout); len(got) != 2 || !strings.HasPrefix(got[1], mag.InfoHash[:8]+"  magnet.bin") {
 		t.Errorf("ls --state metadata:\n%s", strings.Join(got, "\n"))
 	}
@@ -102,6 +101,7 @@ func TestInfo(t *testing.T) {
 		"pieces: 32",
 		"piece_size: 32.0 KiB (32768)",
 		"labels: x",
+		"download_dir: " + downloadDir(t, d),
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("info lacks %q:\n%s", want, out)
@@ -228,7 +228,8 @@ func TestStats(t *testing.T) {
 	out := runAt(t, d, "stats").ok(t).stdout
 	got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	keys := []string{"download_rate", "upload_rate", "downloaded", "uploaded", "tasks",
-		"tasks.metadata", "tasks.checking", "tasks.downloading", "tasks.seeding", "tasks.paused", "tasks.error", "free_disk"}
+		"tasks.metadata", "tasks.checking", "tasks.downloading", "tasks.seeding", "tasks.paused", "tasks.error",
+		"tasks.queued", "tasks.finished", "free_disk"}
 	if len(got) != len(keys) {
 		t.Fatalf("stats printed %d lines, want %d:\n%s", len(got), len(keys), out)
 	}
@@ -237,7 +238,7 @@ func TestStats(t *testing.T) {
 			t.Errorf("line %d is %q, want key %s", i+1, got[i], k)
 		}
 	}
-	for _, want := range []string{"download_rate: 0 B/s (0)\n", "tasks: 1\n", "tasks.paused: 1\n", "tasks.downloading: 0\n"} {
+	for _, want := range []string{"download_rate: 0 B/s (0)\n", "tasks: 1\n", "tasks.paused: 1\n", "tasks.downloading: 0\n", "tasks.finished: 0\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats lacks %q:\n%s", want, out)
 		}

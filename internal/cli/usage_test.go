@@ -9,13 +9,28 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/cli"
 )
 
+// commandNames are the client commands, in the order help lists them.
+var commandNames = []string{"add", "ls", "info", "files", "peers", "pause", "resume", "rm", "set", "move", "watch", "stats"}
+
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
 	t.Parallel()
 	var all strings.Builder
 	r := run(t, "help").ok(t)
 	all.WriteString("$ lodestone help\n" + r.stdout)
-	for _, cmd := range []string{"add", "ls", "info", "pause", "resume", "rm", "set", "watch", "stats"} {
+	// Every command help lists is pinned below.
+	var listed []string
+	_, list, _ := strings.Cut(r.stdout, "\ncommands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	for _, l := range strings.Split(list, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] != "serve" && f[0] != "help" {
+			listed = append(listed, f[0])
+		}
+	}
+	if strings.Join(listed, " ") != strings.Join(commandNames, " ") {
+		t.Errorf("help lists %v, the test pins %v", listed, commandNames)
+	}
+	for _, cmd := range commandNames {
 		r := run(t, cmd, "-h").ok(t)
 		if r.stderr != "" {
 			t.Errorf("%s -h wrote to stderr: %s", cmd, r.stderr)
@@ -42,15 +57,28 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"ls", "--bogus"}, []string{"flag provided but not defined: -bogus", "usage: lodestone ls"}},
 		{"extra argument", []string{"ls", "extra"}, []string{`unexpected argument "extra"`}},
 		{"add nothing", []string{"add"}, []string{"nothing to add"}},
-		{"add http URL", []string{"add", "http://example.com/a.torrent"}, []string{"URL tasks are not supported by this daemon yet; download the .torrent and add the file"}},
-		{"add https URL", []string{"add", "HTTPS://example.com/a.torrent"}, []string{"URL tasks are not supported"}},
 		{"add empty label", []string{"add", "--label", "", "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"}, []string{"must not be empty"}},
+		{"add bad files", []string{"add", "--files", "0,x", "a.torrent"}, []string{`invalid value "0,x" for flag -files: "x" is not a file index`, "usage: lodestone add"}},
+		{"add negative file", []string{"add", "--files", "-1", "a.torrent"}, []string{`"-1" is not a file index`}},
+		{"add empty files", []string{"add", "--files", "", "a.torrent"}, []string{"want comma-separated file indices"}},
+		{"add files with a gap", []string{"add", "--files", "1,,2", "a.torrent"}, []string{"want comma-separated file indices"}},
+		{"files without id", []string{"files"}, []string{"no task id given"}},
+		{"files two ids", []string{"files", "ab", "cd"}, []string{"files takes one task id, got 2"}},
+		{"peers without id", []string{"peers", "--json"}, []string{"no task id given"}},
+		{"peers two ids", []string{"peers", "ab", "cd"}, []string{"peers takes one task id, got 2"}},
+		{"move without id", []string{"move"}, []string{"no task id given"}},
+		{"move without dir", []string{"move", "abcd"}, []string{"no directory given"}},
+		{"move empty dir", []string{"move", "abcd", ""}, []string{"empty directory"}},
+		{"move three args", []string{"move", "abcd", "x", "y"}, []string{"got 3 arguments"}},
 		{"info without id", []string{"info"}, []string{"no task id given"}},
 		{"info two ids", []string{"info", "ab", "cd"}, []string{"one task id"}},
 		{"pause without id", []string{"pause"}, []string{"no task id given"}},
 		{"resume without id", []string{"resume"}, []string{"no task id given"}},
 		{"rm without id", []string{"rm", "--delete-data"}, []string{"no task id given"}},
-		{"set without labels", []string{"set", "abcd"}, []string{"nothing to set"}},
+		{"set nothing", []string{"set", "abcd"}, []string{"nothing to set: give --label, --skip, --normal or --high"}},
+		{"set two ids", []string{"set", "ab", "cd", "--skip", "1"}, []string{"set takes one task id, got 2"}},
+		{"set two priorities", []string{"set", "abcd", "--skip", "1,2", "--high", "3,2"}, []string{"file 2 is given both --skip and --high"}},
+		{"set bad index", []string{"set", "abcd", "--high", "one"}, []string{`invalid value "one" for flag -high`}},
 		{"set empty label with others", []string{"set", "abcd", "--label", "", "--label", "x"}, []string{"cannot be combined"}},
 		{"bad api-addr", []string{"ls", "--api-addr", "nocolon", "--token", "x"}, []string{`--api-addr "nocolon"`}},
 		{"stats argument", []string{"stats", "now"}, []string{`unexpected argument "now"`}},

@@ -14,9 +14,9 @@ import (
 const watchUsage = `usage: lodestone watch [flags] [<task-id>...]
 
 Follows the progress of the given tasks, or without ids of every task that
-is fetching metadata, checking or downloading, and exits 0 once all of them
-have finished (a task already seeding counts as finished). On a terminal
-each task has one line, redrawn in place:
+is queued, fetching metadata, checking or downloading, and exits 0 once all
+of them have finished (a task already seeding or finished counts as
+finished). On a terminal each task has one line, redrawn in place:
 
   0123abcd  name  [#########-----------]   45.2%    1.2 MiB/s  eta 10s     downloading
 
@@ -76,14 +76,14 @@ func runWatch(ctx context.Context, e *env, args []string) error {
 	} else {
 		for _, t := range tasks {
 			switch t.State {
-			case api.StateMetadata, api.StateChecking, api.StateDownloading:
+			case api.StateQueued, api.StateMetadata, api.StateChecking, api.StateDownloading:
 				w.add(t)
 			}
 		}
 	}
 	if len(w.rows) == 0 {
 		if !w.json {
-			fmt.Fprintln(e.stdout, "nothing to watch: no task is fetching metadata, checking or downloading")
+			fmt.Fprintln(e.stdout, "nothing to watch: no task is queued, fetching metadata, checking or downloading")
 		}
 		return nil
 	}
@@ -122,10 +122,16 @@ func (w *watcher) add(t api.Task) {
 	r := &watchRow{
 		id: t.TaskID, name: sanitize(t.Name), state: t.State, size: t.Size, completed: t.Completed,
 		down: t.DownloadRate, up: t.UploadRate, eta: t.ETASeconds,
-		done: t.State == api.StateSeeding, errText: t.Error,
+		done: complete(t.State), errText: t.Error,
 	}
 	w.rows = append(w.rows, r)
 	w.byID[r.id] = r
+}
+
+// complete reports whether a task in state s has all its wanted data:
+// seeding, or finished (seeding limit reached).
+func complete(s api.TaskState) bool {
+	return s == api.StateSeeding || s == api.StateFinished
 }
 
 func (w *watcher) allDone() bool {
@@ -206,7 +212,7 @@ func (w *watcher) apply(ev api.Event) error {
 		}
 		r.state, r.size, r.completed = d.State, d.Size, d.Completed
 		r.down, r.up, r.eta = d.DownloadRate, d.UploadRate, d.ETASeconds
-		if d.State == api.StateSeeding {
+		if complete(d.State) {
 			r.done = true
 		}
 	case api.EventTaskMetadata:
@@ -227,10 +233,10 @@ func (w *watcher) apply(ev api.Event) error {
 		}
 		r.state = d.To
 		note = fmt.Sprintf("%s -> %s", d.From, d.To)
-		switch d.To {
-		case api.StateSeeding:
+		switch {
+		case complete(d.To):
 			r.done = true
-		case api.StateError:
+		case d.To == api.StateError:
 			return fmt.Errorf("%w: %s (%s): %s", errTaskFailed, r.id, r.name, d.Error)
 		}
 	case api.EventTaskError:

@@ -106,3 +106,35 @@ func TestAddPausedWithLabels(t *testing.T) {
 		t.Errorf("file index out of range: %v", err)
 	}
 }
+
+// Skipping a file of a task added without a selection works too (the
+// engine's DownloadAll would have overridden it).
+func TestSkipAfterAdd(t *testing.T) {
+	tr := enginetest.Generate(t, multiFile(73))
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	res, err := c.AddTask(ctxT(t, 5*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent,
+		Data: base64.StdEncoding.EncodeToString(tr.MetaInfo), Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := c.TaskFiles(ctxT(t, 5*time.Second), res.TaskID)
+	for _, f := range files {
+		if f.Priority != "normal" {
+			t.Fatalf("file %s priority %s before any selection, want normal", f.Path, f.Priority)
+		}
+	}
+	if _, err := c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: res.TaskID, FilePriorities: map[int]string{1: "skip"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ResumeTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	files, _ = c.TaskFiles(ctxT(t, 5*time.Second), res.TaskID)
+	if files[1].Priority != "skip" || files[1].Completed >= files[1].Size {
+		t.Errorf("skipped file: %+v", files[1])
+	}
+}

@@ -122,6 +122,16 @@ func TestSeedRatioLimit(t *testing.T) {
 	if task.Ratio < 0.5 || task.State != api.StateFinished {
 		t.Errorf("task %+v: want finished at ratio >= 0.5", task)
 	}
+	// Raise the limit and resume: it seeds again.
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{SeedRatioLimit: ptr(100.0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ResumeTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID); task.State != api.StateSeeding {
+		t.Errorf("after resume with a higher limit: %s, want seeding", task.State)
+	}
 	var ae *api.Error
 	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{UploadRateLimit: ptr[int64](-1)}); !errors.As(err, &ae) || ae.Code != api.CodeInvalidParams {
 		t.Errorf("negative limit: %v", err)

@@ -238,10 +238,12 @@ func (t *Torrent) GotInfo() <-chan struct{} { return t.t.GotInfo() }
 // Closed is closed once the torrent is dropped.
 func (t *Torrent) Closed() <-chan struct{} { return t.t.Closed() }
 
-// Start allows data download of every file. Call it after GotInfo.
+// Start allows data download of every file at normal priority. Call it
+// after GotInfo. It sets file priorities rather than calling the engine's
+// DownloadAll, which raises every piece's own priority so that a file
+// skipped later would still download.
 func (t *Torrent) Start() {
-	t.t.DownloadAll()
-	t.t.AllowDataDownload()
+	t.SetPriorities(nil)
 }
 
 // Stop disallows data download; the torrent still uploads what it has.

@@ -37,7 +37,6 @@ type FileStat struct {
 	Size int64
 	// Completed counts bytes of the file in verified pieces.
 	Completed int64
-	Priority  Priority
 }
 
 // FileStats returns the torrent's files, nil until the metadata is known.
@@ -68,14 +67,7 @@ func (t *Torrent) FileStats() []FileStat {
 				c += hi - lo
 			}
 		}
-		p := PriorityNormal
-		switch f.Priority() {
-		case torrent.PiecePriorityNone:
-			p = PrioritySkip
-		case torrent.PiecePriorityHigh:
-			p = PriorityHigh
-		}
-		out[i] = FileStat{Path: f.Path(), Size: f.Length(), Completed: c, Priority: p}
+		out[i] = FileStat{Path: f.Path(), Size: f.Length(), Completed: c}
 	}
 	return out
 }

@@ -39,7 +39,7 @@ func (s *Service) Pause(_ context.Context, id string) error {
 }
 
 // Resume undoes Pause, durably, and clears a storage error so the task
-// tries again.
+// tries again. A finished task (seeding limit reached) seeds again.
 func (s *Service) Resume(_ context.Context, id string) error {
 	return s.setPaused(id, false)
 }
@@ -51,12 +51,24 @@ func (s *Service) setPaused(id string, paused bool) error {
 		s.mu.Unlock()
 		return err
 	}
-	if tk.rec.Paused != paused {
-		if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.Paused = paused }); err != nil {
+	// Resuming a finished task seeds again (until the limit, which
+	// session.set may have raised, is reached again).
+	clearSeedingDone := !paused && tk.rec.SeedingDone
+	if tk.rec.Paused != paused || clearSeedingDone {
+		err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) {
+			r.Paused = paused
+			if clearSeedingDone {
+				r.SeedingDone = false
+			}
+		})
+		if err != nil {
 			s.mu.Unlock()
 			return err
 		}
 		tk.rec.Paused = paused
+		if clearSeedingDone {
+			tk.rec.SeedingDone = false
+		}
 	}
 	if tk.t != nil {
 		if paused {

@@ -48,21 +48,23 @@ func selectionPriorities(want []int, numFiles int) (map[int]string, error) {
 // Files returns the files of a task (empty until its metadata is known).
 func (s *Service) Files(id string) (api.TaskFilesResult, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	tk, err := s.lookupLocked(id)
-	t := (*engine.Torrent)(nil)
-	if err == nil {
-		t = tk.t
-	}
-	s.mu.Unlock()
 	if err != nil {
 		return api.TaskFilesResult{}, err
 	}
 	res := api.TaskFilesResult{Files: []api.TaskFile{}}
-	if t == nil {
+	if tk.t == nil {
 		return res, nil
 	}
-	for i, f := range t.FileStats() {
-		res.Files = append(res.Files, api.TaskFile{Index: i, Path: f.Path, Size: f.Size, Completed: f.Completed, Priority: string(f.Priority)})
+	for i, f := range tk.t.FileStats() {
+		// The user's choice, whatever the engine holds while the task is
+		// paused or queued.
+		prio, ok := tk.rec.FilePriorities[i]
+		if !ok {
+			prio = string(engine.PriorityNormal)
+		}
+		res.Files = append(res.Files, api.TaskFile{Index: i, Path: f.Path, Size: f.Size, Completed: f.Completed, Priority: prio})
 	}
 	return res, nil
 }
