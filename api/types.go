@@ -80,8 +80,9 @@ type Task struct {
 	UploadRate   int64 `json:"upload_rate"`
 	// Peers is the number of connected peers.
 	Peers int `json:"peers"`
-	// Downloaded and Uploaded are payload bytes received and sent since
-	// the daemon started.
+	// Downloaded and Uploaded are payload bytes received and sent over
+	// the task's life (kept across restarts; stored every minute and at
+	// shutdown, so a crash may lose the last minute's count).
 	Downloaded int64 `json:"downloaded"`
 	Uploaded   int64 `json:"uploaded"`
 	// Ratio is Uploaded / Completed (0 when nothing is completed).
@@ -264,8 +265,10 @@ type ServerInfo struct {
 	EngineVersion string `json:"engine_version"`
 	// UptimeSeconds since the daemon started.
 	UptimeSeconds int64 `json:"uptime_seconds"`
-	// LastEventID is the id of the last event published ("0" if none
-	// since start): a client that wants replay from now on starts here.
+	// LastEventID is at least the id of the last event published and
+	// below that of any event to come (ids are reserved in blocks, so it
+	// may be above the last id seen): replaying after it yields only
+	// future events.
 	LastEventID string `json:"last_event_id"`
 }
 

@@ -28,7 +28,9 @@ func TestPeersAndTrackers(t *testing.T) {
 			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no peer")
+			trs, _ := c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID)
+			task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+			t.Fatalf("no peer; trackers %+v; task %+v; tracker saw %d announces", trs, task, tracker.Announces())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -39,7 +41,7 @@ func TestPeersAndTrackers(t *testing.T) {
 
 	// Both trackers were contacted: one works, one refuses.
 	var trs []api.TaskTracker
-	deadline = time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for {
 		var err error
 		if trs, err = c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID); err != nil {
@@ -67,6 +69,21 @@ func TestPeersAndTrackers(t *testing.T) {
 	}
 	if _, err := c.RemoveTrackers(ctxT(t, 5*time.Second), res.TaskID, dead); err != nil {
 		t.Fatal(err)
+	}
+	// The UDP tracker (nothing listens there) is contacted and reported.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		trs, err := c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(trs) == 2 && trs[1].URL == extra && trs[1].Status == "error" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("udp tracker never reported: %+v", trs)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	var ae *api.Error
 	if _, err := c.AddTrackers(ctxT(t, 5*time.Second), res.TaskID, "file:///etc/passwd"); !asCode(err, &ae, api.CodeInvalidParams) {

@@ -84,4 +84,9 @@ func (t *Torrent) SetPriorities(prios map[int]Priority) {
 		f.SetPriority(p.engine())
 	}
 	t.t.AllowDataDownload()
+	// The engine dials known peers only when something prompts it, and
+	// allowing download does not: peers learned while download was off
+	// (an announce answered during the initial check) would wait for the
+	// next announce. Adding them again prompts it.
+	t.t.AddPeers(t.t.KnownSwarm())
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,12 @@ type trackerBook struct {
 func (b *trackerBook) record(ih, url string, resp slog.Value, errText string) {
 	if ih == "" || url == "" {
 		return
+	}
+	// The engine announces udp:// trackers as udp4:// or udp6://.
+	for _, p := range []string{"udp4://", "udp6://"} {
+		if rest, ok := strings.CutPrefix(url, p); ok {
+			url = "udp://" + rest
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

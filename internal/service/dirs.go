@@ -106,8 +106,12 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 		return api.Task{}, fmt.Errorf("%w: task %s could not be loaded", ErrTaskState, tk.rec.ID)
 	}
 	files := tk.t.Files()
+	// The new engine torrent counts bytes from zero: store the totals.
+	s.flushTaskTotalsLocked(tk)
 	tk.t.Drop()
 	tk.t = nil
+	tk.flushedUp, tk.flushedDown = 0, 0
+	tk.stats = engine.Stats{}
 	moved, merr := moveFiles(files, from, to)
 	newDir := to
 	if merr != nil {

@@ -93,8 +93,13 @@ func (s *Service) setPrioritiesLocked(tk *task, p map[int]string) error {
 			merged[i] = v
 		}
 	}
-	if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.FilePriorities = merged }); err != nil {
+	// Wanting more data makes a finished task active again.
+	if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.FilePriorities, r.SeedingDone = merged, false }); err != nil {
 		return err
+	}
+	if tk.rec.SeedingDone {
+		tk.rec.SeedingDone = false
+		tk.t.Resume()
 	}
 	tk.rec.FilePriorities = merged
 	if !tk.rec.Paused {

@@ -99,8 +99,8 @@ func (tk *task) view() api.Task {
 		DownloadRate: tk.down.rate(),
 		UploadRate:   tk.up.rate(),
 		Peers:        tk.stats.Peers,
-		Downloaded:   tk.stats.BytesRead,
-		Uploaded:     tk.stats.BytesWritten,
+		Downloaded:   tk.downloaded(),
+		Uploaded:     tk.uploaded(),
 		ETASeconds:   tk.eta(),
 		Pieces:       tk.stats.Pieces,
 		PieceSize:    tk.stats.PieceSize,
@@ -110,7 +110,7 @@ func (tk *task) view() api.Task {
 		v.Labels = []string{}
 	}
 	if tk.stats.Completed > 0 {
-		v.Ratio = float64(tk.stats.BytesWritten) / float64(tk.stats.Completed)
+		v.Ratio = float64(tk.uploaded()) / float64(tk.stats.Completed)
 	}
 	if tk.state == api.StateError {
 		v.Error = tk.errText

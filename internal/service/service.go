@@ -289,7 +289,7 @@ func parseAdd(p api.TaskAddParams) (engine.Spec, error) {
 	case "":
 		return engine.Spec{}, fmt.Errorf("%w: type is required", ErrInvalidParams)
 	default:
-		return engine.Spec{}, fmt.Errorf("%w: type %q is not %q or %q", ErrInvalidParams, p.Type, api.TaskTypeMagnet, api.TaskTypeTorrent)
+		return engine.Spec{}, fmt.Errorf("%w: type %q is not %q, %q or %q", ErrInvalidParams, p.Type, api.TaskTypeMagnet, api.TaskTypeTorrent, api.TaskTypeURL)
 	}
 }
 

@@ -133,16 +133,22 @@ func (tk *task) downloaded() int64 { return tk.rec.Downloaded - tk.flushedDown +
 // s.mu must be held.
 func (s *Service) flushTotalsLocked() {
 	for _, tk := range s.tasks {
-		up, down := tk.uploaded(), tk.downloaded()
-		if up == tk.rec.Uploaded && down == tk.rec.Downloaded {
-			continue
-		}
-		err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.Uploaded, r.Downloaded = up, down })
-		if err != nil {
-			s.log.Warn("store totals", "task_id", tk.rec.ID, "err", err)
-			continue
-		}
-		tk.rec.Uploaded, tk.rec.Downloaded = up, down
-		tk.flushedUp, tk.flushedDown = tk.stats.BytesWritten, tk.stats.BytesRead
+		s.flushTaskTotalsLocked(tk)
 	}
+}
+
+// flushTaskTotalsLocked stores tk's byte totals if they changed. s.mu must
+// be held.
+func (s *Service) flushTaskTotalsLocked(tk *task) {
+	up, down := tk.uploaded(), tk.downloaded()
+	if up == tk.rec.Uploaded && down == tk.rec.Downloaded {
+		return
+	}
+	err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.Uploaded, r.Downloaded = up, down })
+	if err != nil {
+		s.log.Warn("store totals", "task_id", tk.rec.ID, "err", err)
+		return
+	}
+	tk.rec.Uploaded, tk.rec.Downloaded = up, down
+	tk.flushedUp, tk.flushedDown = tk.stats.BytesWritten, tk.stats.BytesRead
 }

@@ -242,3 +242,40 @@ func (s *Seeder) String() string { return fmt.Sprintf("seeder@%s", s.Addr) }
 
 // Close stops the seeder now (it also stops when the test ends).
 func (s *Seeder) Close() { s.cl.Close() }
+
+// MetaInfo is a parsed .torrent, for making variants of it.
+type MetaInfo struct {
+	mi   *metainfo.MetaInfo
+	info metainfo.Info
+}
+
+// Parse parses .torrent data.
+func Parse(t testing.TB, data []byte) *MetaInfo {
+	t.Helper()
+	mi, err := metainfo.Load(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &MetaInfo{mi: mi, info: info}
+}
+
+// WithName returns the .torrent with the info's name changed: another
+// info-hash for the same content.
+func (m *MetaInfo) WithName(name string) []byte {
+	info := m.info
+	info.Name = name
+	mi := *m.mi
+	var err error
+	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+		panic(err)
+	}
+	var buf bytes.Buffer
+	if err := mi.Write(&buf); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}

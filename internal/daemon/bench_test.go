@@ -1,0 +1,114 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
+	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+)
+
+// BenchmarkTaskAdd measures a durable task.add round trip over the
+// WebSocket (store commit with fsync included).
+func BenchmarkTaskAdd(b *testing.B) {
+	d := daemontest.Start(b, daemontest.Options{})
+	c := d.Client(b)
+	tr := enginetest.Generate(b, enginetest.Content{Name: "b.bin", Size: 1000, Seed: 1})
+	meta := enginetest.Parse(b, tr.MetaInfo)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		// A distinct torrent each time: same content, another name.
+		data := base64.StdEncoding.EncodeToString(meta.WithName(fmt.Sprintf("b%d.bin", i)))
+		i++
+		if _, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: data, Paused: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTaskGet measures a small request's round trip on one
+// connection.
+func BenchmarkTaskGet(b *testing.B) {
+	d := daemontest.Start(b, daemontest.Options{})
+	c := d.Client(b)
+	tr := enginetest.Generate(b, enginetest.Content{Name: "g.bin", Size: 1000, Seed: 2})
+	res, err := c.AddTask(context.Background(), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(tr.MetaInfo), Paused: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.GetTask(context.Background(), res.TaskID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTaskList1000 lists 1,000 paused tasks, in full and with a
+// two-field projection.
+func BenchmarkTaskList1000(b *testing.B) {
+	d := daemontest.Start(b, daemontest.Options{})
+	c := d.Client(b)
+	tr := enginetest.Generate(b, enginetest.Content{Name: "l.bin", Size: 1000, Seed: 3})
+	meta := enginetest.Parse(b, tr.MetaInfo)
+	ctx := context.Background()
+	for i := range 1000 {
+		data := base64.StdEncoding.EncodeToString(meta.WithName(fmt.Sprintf("l%d.bin", i)))
+		if _, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: data, Paused: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name   string
+		fields []string
+	}{{"full", nil}, {"projected", []string{"name", "state"}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				tasks, err := c.ListTasksWith(ctx, api.TaskListParams{Fields: bc.fields})
+				if err != nil || len(tasks) != 1000 {
+					b.Fatal(len(tasks), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDownload64MiB downloads 64 MiB from an in-process seeder on
+// loopback (both in this process: they share the CPU) and reports MiB/s.
+func BenchmarkDownload64MiB(b *testing.B) {
+	const size = 64 << 20
+	tr := enginetest.Generate(b, enginetest.Content{Name: "dl.bin", Size: size, PieceLength: 256 << 10, Seed: 4})
+	seeder := enginetest.StartSeeder(b, enginetest.SeederOptions{}, tr)
+	b.SetBytes(size)
+	for b.Loop() {
+		d := daemontest.Start(b, daemontest.Options{})
+		c := d.Client(b)
+		start := time.Now()
+		res, err := c.AddTask(context.Background(), api.TaskAddParams{Type: api.TaskTypeMagnet, Data: tr.Magnet([]string{seeder.Addr})})
+		if err != nil {
+			b.Fatal(err)
+		}
+		waitFinishedB(b, c, res.TaskID)
+		b.ReportMetric(float64(size)/(1<<20)/time.Since(start).Seconds(), "MiB/s")
+		d.Stop(b)
+	}
+}
+
+func waitFinishedB(b *testing.B, c *client.Client, id string) {
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case ev := <-c.Events():
+			if ev.Name == api.EventTaskFinished && forTask(id)(ev.Data) {
+				return
+			}
+		case <-deadline:
+			b.Fatal("no finish")
+		}
+	}
+}
