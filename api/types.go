@@ -17,6 +17,8 @@ type TaskAddParams struct {
 	// DownloadDir is where the data goes: absolute, or relative to the
 	// default download dir; it must be inside a download root. Optional.
 	DownloadDir string `json:"download_dir,omitempty"`
+	// Sequential downloads pieces in order. Optional.
+	Sequential bool `json:"sequential,omitempty"`
 }
 
 // TaskMoveParams are the params of task.move.
@@ -98,6 +100,8 @@ type Task struct {
 	Labels []string `json:"labels"`
 	// DownloadDir is the directory holding the task's data.
 	DownloadDir string `json:"download_dir"`
+	// Sequential reports that pieces are downloaded in order.
+	Sequential bool `json:"sequential"`
 }
 
 // TaskFieldNames lists the JSON names of Task's fields, for
@@ -106,7 +110,7 @@ var TaskFieldNames = []string{
 	"task_id", "name", "size", "completed", "state", "error", "added_at",
 	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
-	"download_dir",
+	"download_dir", "sequential",
 }
 
 // TaskProgressData is the data of task.progress: a snapshot of an active
@@ -133,6 +137,9 @@ type TaskSetParams struct {
 	TaskID string `json:"task_id"`
 	// Labels replaces the task's labels.
 	Labels *[]string `json:"labels,omitempty"`
+	// Sequential downloads pieces in order (for playing while
+	// downloading), when true.
+	Sequential *bool `json:"sequential,omitempty"`
 	// FilePriorities sets the priority of files by index: "skip",
 	// "normal" or "high".
 	FilePriorities map[int]string `json:"file_priorities,omitempty"`
@@ -288,6 +295,16 @@ type Settings struct {
 	// SeedTimeLimit stops uploading a finished task this many seconds
 	// after it finished.
 	SeedTimeLimit int64 `json:"seed_time_limit"`
+	// MaxActiveSeeds is how many finished tasks upload at once; the others
+	// wait in state queued, first finished first served.
+	MaxActiveSeeds int `json:"max_active_seeds"`
+	// DownloadDir is the default download dir of new tasks; it must be
+	// inside a download root. "" means the daemon's --download-dir.
+	DownloadDir string `json:"download_dir"`
+	// PeerPort is the BitTorrent listen port used from the next start
+	// (when the daemon is not given --peer-addr); 0 means "keep the
+	// current one".
+	PeerPort int `json:"peer_port"`
 }
 
 // SessionSetParams are the params of session.set: absent fields are
@@ -298,6 +315,9 @@ type SessionSetParams struct {
 	MaxActiveDownloads *int     `json:"max_active_downloads,omitempty"`
 	SeedRatioLimit     *float64 `json:"seed_ratio_limit,omitempty"`
 	SeedTimeLimit      *int64   `json:"seed_time_limit,omitempty"`
+	MaxActiveSeeds     *int     `json:"max_active_seeds,omitempty"`
+	DownloadDir        *string  `json:"download_dir,omitempty"`
+	PeerPort           *int     `json:"peer_port,omitempty"`
 }
 
 // TaskPeersResult is the result of task.peers.

@@ -34,7 +34,7 @@ func (s *Server) methodTable() map[string]handler {
 		return s.svc.Set(p.TaskID, p)
 	}))
 	register(api.MethodSessionGet, method(func(context.Context, struct{}) (api.Settings, error) {
-		return s.svc.Settings(), nil
+		return s.svc.Settings()
 	}))
 	register(api.MethodSessionSet, method(func(_ context.Context, p api.SessionSetParams) (api.Settings, error) {
 		return s.svc.SetSettings(p)

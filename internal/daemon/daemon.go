@@ -132,7 +132,7 @@ func (d *Daemon) peerAddr() (string, error) {
 	if d.cfg.PeerAddr != "" {
 		return d.cfg.PeerAddr, nil
 	}
-	const key = "peer_port"
+	const key = store.SettingPeerPort
 	v, err := d.store.Setting(key)
 	if err != nil {
 		return "", err

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -135,5 +136,71 @@ func TestSeedRatioLimit(t *testing.T) {
 	var ae *api.Error
 	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{UploadRateLimit: ptr[int64](-1)}); !errors.As(err, &ae) || ae.Code != api.CodeInvalidParams {
 		t.Errorf("negative limit: %v", err)
+	}
+}
+
+// max_active_seeds queues the later-finished seeds; settings persist.
+func TestSeedQueueAndDefaults(t *testing.T) {
+	a := enginetest.Generate(t, enginetest.Content{Name: "sa.bin", Size: 100_000, Seed: 130})
+	b := enginetest.Generate(t, enginetest.Content{Name: "sb.bin", Size: 100_000, Seed: 131})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, a, b)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	set, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{
+		MaxActiveSeeds: ptr(1), DownloadDir: ptr("incoming"), PeerPort: ptr(51413),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.MaxActiveSeeds != 1 || set.DownloadDir != filepath.Join(d.Dirs.Download, "incoming") || set.PeerPort != 51413 {
+		t.Fatalf("session.set result %+v", set)
+	}
+	ra := addMagnet(t, c, a.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(ra.TaskID))
+	rb := addMagnet(t, c, b.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(rb.TaskID))
+	// New tasks went to the default dir set above.
+	sameFiles(t, a, filepath.Join(d.Dirs.Download, "incoming"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ta, _ := c.GetTask(ctxT(t, 5*time.Second), ra.TaskID)
+		tb, _ := c.GetTask(ctxT(t, 5*time.Second), rb.TaskID)
+		if ta.State == api.StateSeeding && tb.State == api.StateQueued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("states %s and %s, want seeding and queued", ta.State, tb.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var ae *api.Error
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{DownloadDir: ptr(t.TempDir())}); !asCode(err, &ae, api.CodeInvalidParams) {
+		t.Errorf("default dir outside the roots: %v", err)
+	}
+	d.Stop(t)
+	d2 := daemontest.Start(t, daemontest.Options{Dirs: d.Dirs})
+	set2, err := d2.Client(t).Settings(ctxT(t, 5*time.Second))
+	if err != nil || set2.MaxActiveSeeds != 1 || set2.PeerPort != 51413 || set2.DownloadDir != set.DownloadDir {
+		t.Errorf("after restart %+v, %v; want %+v", set2, err, set)
+	}
+}
+
+func TestSequentialFlag(t *testing.T) {
+	tr := enginetest.Generate(t, multiFile(140))
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 1 << 20}, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	res, err := c.AddTask(ctxT(t, 5*time.Second), api.TaskAddParams{Type: api.TaskTypeMagnet, Data: tr.Magnet([]string{seeder.Addr}), Sequential: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	sameFiles(t, tr, d.Dirs.Download)
+	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+	if !task.Sequential {
+		t.Error("sequential not reported")
+	}
+	if task, err = c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: res.TaskID, Sequential: ptr(false)}); err != nil || task.Sequential {
+		t.Errorf("set sequential false: %+v, %v", task.Sequential, err)
 	}
 }

@@ -90,3 +90,45 @@ func (t *Torrent) SetPriorities(prios map[int]Priority) {
 	// next announce. Adding them again prompts it.
 	t.t.AddPeers(t.t.KnownSwarm())
 }
+
+// SequentialWindow is how many pieces ahead of the first missing one a
+// sequential torrent raises to high priority.
+const SequentialWindow = 16
+
+// PrioritizeSequential raises the first SequentialWindow missing pieces
+// (of wanted files) to high priority, so that data arrives roughly in
+// order. Call it periodically while downloading; on returns from
+// sequential mode call SetPriorities to reset.
+func (t *Torrent) PrioritizeSequential() {
+	if t.t.Info() == nil {
+		return
+	}
+	index, raised := 0, 0
+	for _, run := range t.t.PieceStateRuns() {
+		if raised >= SequentialWindow {
+			return
+		}
+		if run.Complete || run.Priority == torrent.PiecePriorityNone {
+			index += run.Length
+			continue
+		}
+		for i := index; i < index+run.Length && raised < SequentialWindow; i++ {
+			if run.Priority < torrent.PiecePriorityHigh {
+				t.t.Piece(i).SetPriority(torrent.PiecePriorityHigh)
+			}
+			raised++
+		}
+		index += run.Length
+	}
+}
+
+// ClearSequential undoes PrioritizeSequential: pieces go back to the
+// priority of their files.
+func (t *Torrent) ClearSequential() {
+	if t.t.Info() == nil {
+		return
+	}
+	for i := range t.t.NumPieces() {
+		t.t.Piece(i).SetPriority(torrent.PiecePriorityNone)
+	}
+}

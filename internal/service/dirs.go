@@ -32,15 +32,15 @@ func resolveRoots(roots []string) ([]string, error) {
 	return out, nil
 }
 
-// resolveDownloadDir checks that dir (absolute, or relative to the default
-// download dir) lies inside a download root — after resolving the
-// symlinks of the part that exists — and creates it. "" is the default.
-func (s *Service) resolveDownloadDir(dir string) (string, error) {
+// resolveDownloadDir checks that dir (absolute, or relative to base)
+// lies inside a download root — after resolving the symlinks of the part
+// that exists — and creates it. "" is base.
+func (s *Service) resolveDownloadDir(dir, base string) (string, error) {
 	if dir == "" {
-		return s.downloadDir, nil
+		return base, nil
 	}
 	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(s.downloadDir, dir)
+		dir = filepath.Join(base, dir)
 	}
 	dir = filepath.Clean(dir)
 	// Resolve the deepest existing ancestor, so a symlink planted inside a
@@ -77,6 +77,15 @@ func (s *Service) resolveDownloadDir(dir string) (string, error) {
 	return real, nil
 }
 
+// defaultDirLocked returns the download dir of new tasks. s.mu must be
+// held.
+func (s *Service) defaultDirLocked() string {
+	if s.settings.DownloadDir != "" {
+		return s.settings.DownloadDir
+	}
+	return s.downloadDir
+}
+
 // taskDir returns where tk's data lives.
 func (s *Service) taskDir(tk *task) string {
 	if tk.rec.DownloadDir != "" {
@@ -94,7 +103,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	if err != nil {
 		return api.Task{}, err
 	}
-	to, err := s.resolveDownloadDir(dir)
+	to, err := s.resolveDownloadDir(dir, s.defaultDirLocked())
 	if err != nil {
 		return api.Task{}, err
 	}

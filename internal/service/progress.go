@@ -53,6 +53,9 @@ func (s *Service) poll(now time.Time) {
 	s.requeueLocked()
 	for _, tk := range s.tasks {
 		out = append(out, s.stateChangeLocked(tk)...)
+		if tk.rec.Sequential && tk.state == api.StateDownloading {
+			tk.t.PrioritizeSequential()
+		}
 		if tk.active() && now.Sub(tk.progressAt) >= progressInterval {
 			tk.progressAt = now
 			progress = append(progress, tk.progress())

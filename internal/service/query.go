@@ -69,12 +69,21 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 		if p.Labels != nil {
 			r.Labels = labels
 		}
+		if p.Sequential != nil {
+			r.Sequential = *p.Sequential
+		}
 	})
 	if err != nil {
 		return api.Task{}, err
 	}
 	if p.Labels != nil {
 		tk.rec.Labels = labels
+	}
+	if p.Sequential != nil {
+		if tk.rec.Sequential && !*p.Sequential && tk.t != nil {
+			tk.t.ClearSequential()
+		}
+		tk.rec.Sequential = *p.Sequential
 	}
 	return s.view(tk), nil
 }
@@ -105,6 +114,7 @@ func (tk *task) view() api.Task {
 		Pieces:       tk.stats.Pieces,
 		PieceSize:    tk.stats.PieceSize,
 		Labels:       tk.rec.Labels,
+		Sequential:   tk.rec.Sequential,
 	}
 	if v.Labels == nil {
 		v.Labels = []string{}

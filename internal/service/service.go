@@ -235,7 +235,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	if err != nil {
 		return api.TaskAddResult{}, err
 	}
-	dir, err := s.resolveDownloadDir(p.DownloadDir)
+	dir, err := s.resolveDownloadDir(p.DownloadDir, s.defaultDirLocked())
 	if err != nil {
 		return api.TaskAddResult{}, err
 	}
@@ -243,7 +243,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	rec := store.Task{
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
-		Paused: p.Paused, Labels: labels, DownloadDir: s.relDir(dir),
+		Paused: p.Paused, Labels: labels, DownloadDir: s.relDir(dir), Sequential: p.Sequential,
 	}
 	if len(p.Files) > 0 {
 		if spec.NumFiles == 0 {

@@ -3,7 +3,9 @@ package service
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
@@ -27,10 +29,16 @@ func loadSettings(st *store.Store) (api.Settings, error) {
 }
 
 // Settings returns the daemon-wide settings.
-func (s *Service) Settings() api.Settings {
+func (s *Service) Settings() (api.Settings, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.settings
+	set := s.settings
+	s.mu.Unlock()
+	b, err := s.store.Setting(store.SettingPeerPort)
+	if err != nil {
+		return api.Settings{}, err
+	}
+	set.PeerPort, _ = strconv.Atoi(string(b))
+	return set, nil
 }
 
 // SetSettings validates p, stores the result durably and applies it.
@@ -53,60 +61,102 @@ func (s *Service) SetSettings(p api.SessionSetParams) (api.Settings, error) {
 	if p.SeedTimeLimit != nil {
 		set.SeedTimeLimit = *p.SeedTimeLimit
 	}
+	if p.MaxActiveSeeds != nil {
+		set.MaxActiveSeeds = *p.MaxActiveSeeds
+	}
+	if p.DownloadDir != nil {
+		set.DownloadDir = ""
+		if *p.DownloadDir != "" {
+			dir, err := s.resolveDownloadDir(*p.DownloadDir, s.downloadDir)
+			if err != nil {
+				return api.Settings{}, err
+			}
+			set.DownloadDir = dir
+		}
+	}
+	if p.PeerPort != nil && (*p.PeerPort < 0 || *p.PeerPort > 65535) {
+		return api.Settings{}, fmt.Errorf("%w: peer_port must be 1 to 65535 (0 keeps the current one)", ErrInvalidParams)
+	}
 	switch {
 	case set.DownloadRateLimit < 0, set.UploadRateLimit < 0:
 		return api.Settings{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
-	case set.MaxActiveDownloads < 0:
-		return api.Settings{}, fmt.Errorf("%w: max_active_downloads must be 0 (none) or positive", ErrInvalidParams)
+	case set.MaxActiveDownloads < 0, set.MaxActiveSeeds < 0:
+		return api.Settings{}, fmt.Errorf("%w: max_active_downloads and max_active_seeds must be 0 (none) or positive", ErrInvalidParams)
 	case set.SeedRatioLimit < 0 || set.SeedRatioLimit != set.SeedRatioLimit:
 		return api.Settings{}, fmt.Errorf("%w: seed_ratio_limit must be 0 (none) or positive", ErrInvalidParams)
 	case set.SeedTimeLimit < 0:
 		return api.Settings{}, fmt.Errorf("%w: seed_time_limit must be 0 (none) or positive", ErrInvalidParams)
 	}
+	if p.PeerPort != nil && *p.PeerPort > 0 {
+		if err := s.store.PutSetting(store.SettingPeerPort, []byte(strconv.Itoa(*p.PeerPort))); err != nil {
+			return api.Settings{}, err
+		}
+	}
+	set.PeerPort = 0 // kept under its own key
 	b, err := json.Marshal(set)
 	if err != nil {
 		return api.Settings{}, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.store.PutSetting(settingsKey, b); err != nil {
+		s.mu.Unlock()
 		return api.Settings{}, err
 	}
 	s.settings = set
 	s.eng.SetRateLimits(set.DownloadRateLimit, set.UploadRateLimit)
 	s.requeueLocked()
-	return set, nil
+	s.mu.Unlock()
+	return s.Settings()
 }
 
 // requeueLocked starts the oldest waiting downloads up to
-// max_active_downloads and queues the rest. s.mu must be held.
+// max_active_downloads and the first finished seeds up to
+// max_active_seeds, and queues the rest. s.mu must be held.
 func (s *Service) requeueLocked() {
-	var want []*task
+	var downloads, seeds []*task
 	for _, tk := range s.tasks {
-		if tk.t != nil && !tk.rec.Paused && tk.errText == "" && !tk.done && tk.t.HasInfo() {
-			want = append(want, tk)
-		} else if tk.queued {
+		switch {
+		case tk.t == nil || tk.rec.Paused || tk.errText != "" || !tk.t.HasInfo() || tk.rec.SeedingDone:
 			tk.queued = false
+		case tk.done:
+			seeds = append(seeds, tk)
+		default:
+			downloads = append(downloads, tk)
 		}
 	}
-	sort.Slice(want, func(i, j int) bool {
-		a, b := want[i].rec, want[j].rec
-		if !a.AddedAt.Equal(b.AddedAt) {
-			return a.AddedAt.Before(b.AddedAt)
+	byAdded := func(a, b *task) int {
+		if c := a.rec.AddedAt.Compare(b.rec.AddedAt); c != 0 {
+			return c
 		}
-		return a.ID < b.ID
+		return strings.Compare(a.rec.ID, b.rec.ID)
+	}
+	slices.SortFunc(downloads, byAdded)
+	slices.SortFunc(seeds, func(a, b *task) int {
+		if c := a.rec.FinishedAt.Compare(b.rec.FinishedAt); c != 0 {
+			return c
+		}
+		return byAdded(a, b)
 	})
-	max := s.settings.MaxActiveDownloads
-	for i, tk := range want {
-		queue := max > 0 && i >= max
-		if queue == tk.queued {
-			continue
+	for i, tk := range downloads {
+		queue := s.settings.MaxActiveDownloads > 0 && i >= s.settings.MaxActiveDownloads
+		if queue != tk.queued {
+			tk.queued = queue
+			if queue {
+				tk.t.Stop()
+			} else {
+				s.startDownloadLocked(tk)
+			}
 		}
-		tk.queued = queue
-		if queue {
-			tk.t.Stop()
-		} else {
-			s.startDownloadLocked(tk)
+	}
+	for i, tk := range seeds {
+		queue := s.settings.MaxActiveSeeds > 0 && i >= s.settings.MaxActiveSeeds
+		if queue != tk.queued {
+			tk.queued = queue
+			if queue {
+				tk.t.StopUpload()
+			} else {
+				tk.t.Resume()
+			}
 		}
 	}
 }

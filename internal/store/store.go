@@ -77,6 +77,8 @@ type Task struct {
 	// Trackers, when not nil, replaces the trackers of the task's source
 	// (edited with task.add_trackers / task.remove_trackers).
 	Trackers []string `json:"trackers,omitempty"`
+	// Sequential downloads pieces in order.
+	Sequential bool `json:"sequential,omitempty"`
 	// SeedingDone records that the seeding limit was reached.
 	SeedingDone bool `json:"seeding_done,omitempty"`
 }
@@ -227,6 +229,10 @@ func (s *Store) ReserveSeq(n uint64) (first uint64, err error) {
 func u64(v uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, v)
 }
+
+// SettingPeerPort is the settings key of the BitTorrent port used when the
+// daemon is not given a peer address.
+const SettingPeerPort = "peer_port"
 
 // Setting returns the value stored under key in the settings, or nil.
 func (s *Store) Setting(key string) ([]byte, error) {
