@@ -102,6 +102,10 @@ type Task struct {
 	DownloadDir string `json:"download_dir"`
 	// Sequential reports that pieces are downloaded in order.
 	Sequential bool `json:"sequential"`
+	// DownloadRateLimit and UploadRateLimit are this task's caps in bytes
+	// per second, 0 for none.
+	DownloadRateLimit int64 `json:"download_rate_limit"`
+	UploadRateLimit   int64 `json:"upload_rate_limit"`
 }
 
 // TaskFieldNames lists the JSON names of Task's fields, for
@@ -110,7 +114,7 @@ var TaskFieldNames = []string{
 	"task_id", "name", "size", "completed", "state", "error", "added_at",
 	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
-	"download_dir", "sequential",
+	"download_dir", "sequential", "download_rate_limit", "upload_rate_limit",
 }
 
 // TaskProgressData is the data of task.progress: a snapshot of an active
@@ -140,6 +144,10 @@ type TaskSetParams struct {
 	// Sequential downloads pieces in order (for playing while
 	// downloading), when true.
 	Sequential *bool `json:"sequential,omitempty"`
+	// DownloadRateLimit and UploadRateLimit cap this task, in bytes per
+	// second; 0 removes the cap (the session's limits still apply).
+	DownloadRateLimit *int64 `json:"download_rate_limit,omitempty"`
+	UploadRateLimit   *int64 `json:"upload_rate_limit,omitempty"`
 	// FilePriorities sets the priority of files by index: "skip",
 	// "normal" or "high".
 	FilePriorities map[int]string `json:"file_priorities,omitempty"`

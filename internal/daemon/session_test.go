@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -203,4 +204,69 @@ func TestSequentialFlag(t *testing.T) {
 	if task, err = c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: res.TaskID, Sequential: ptr(false)}); err != nil || task.Sequential {
 		t.Errorf("set sequential false: %+v, %v", task.Sequential, err)
 	}
+}
+
+// A per-task download limit caps that task while another runs free.
+func TestTaskRateLimit(t *testing.T) {
+	const limit = 512 << 10
+	const size = 3 << 20
+	slow := enginetest.Generate(t, enginetest.Content{Name: "slow.bin", Size: size, PieceLength: 64 << 10, Seed: 150})
+	fast := enginetest.Generate(t, enginetest.Content{Name: "fast.bin", Size: size, PieceLength: 64 << 10, Seed: 151})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, slow, fast)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	rs, err := c.AddTask(ctxT(t, 5*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(slow.MetaInfo), Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: rs.TaskID, DownloadRateLimit: ptr[int64](limit)})
+	if err != nil || task.DownloadRateLimit != limit {
+		t.Fatalf("task.set limit: %+v, %v", task, err)
+	}
+	start := time.Now()
+	if err := c.ResumeTask(ctxT(t, 5*time.Second), rs.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	addMagnet(t, c, slow.Magnet([]string{seeder.Addr}))
+	rf := addMagnet(t, c, fast.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(rf.TaskID))
+	fastTook := time.Since(start)
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(rs.TaskID))
+	took := time.Since(start)
+	rate := float64(size) / took.Seconds()
+	t.Logf("limited task: %.0f KiB/s (limit 512); unlimited task finished in %v", rate/1024, fastTook)
+	if rate > 1.3*limit || rate < 0.5*limit {
+		t.Errorf("limited task averaged %.0f KiB/s, want about 512", rate/1024)
+	}
+	if fastTook > took/2 {
+		t.Errorf("the unlimited task (%v) was held back by the other's limit (%v)", fastTook, took)
+	}
+	sameFiles(t, slow, d.Dirs.Download)
+}
+
+// A per-task upload limit caps what a leecher gets from it.
+func TestTaskUploadLimit(t *testing.T) {
+	const limit = 512 << 10
+	const size = 2 << 20
+	tr := enginetest.Generate(t, enginetest.Content{Name: "up.bin", Size: size, PieceLength: 64 << 10, Seed: 152})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	seeder.Close()
+	if _, err := c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: res.TaskID, UploadRateLimit: ptr[int64](limit)}); err != nil {
+		t.Fatal(err)
+	}
+	leech := daemontest.Start(t, daemontest.Options{})
+	lc := leech.Client(t)
+	start := time.Now()
+	lres := addMagnet(t, lc, tr.Magnet([]string{peerAddr(t, d)}))
+	waitEvent(t, lc, api.EventTaskFinished, 60*time.Second, forTask(lres.TaskID))
+	rate := float64(size) / time.Since(start).Seconds()
+	t.Logf("upload at a 512 KiB/s task limit: %.0f KiB/s", rate/1024)
+	if rate > 1.3*limit || rate < 0.5*limit {
+		t.Errorf("leecher got %.0f KiB/s from a task limited to 512", rate/1024)
+	}
+	sameFiles(t, tr, leech.Dirs.Download)
 }

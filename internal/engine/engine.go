@@ -211,14 +211,19 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 		return nil, err
 	}
 	ts.DisallowDataDownload = true
-	if spec.DownloadDir != "" && spec.DownloadDir != e.defaultDir {
-		ts.Storage = e.newStorage(spec.DownloadDir)
+	dir := spec.DownloadDir
+	if dir == "" {
+		dir = e.defaultDir
 	}
+	lim := newLimiters()
+	ts.Storage = limitedStorage{inner: e.newStorage(dir), lim: lim}
 	t, _, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
 	}
-	return newTorrent(spec.ID, t, e.alerts.push, e.book), nil
+	tt := newTorrent(spec.ID, t, e.alerts.push, e.book)
+	tt.lim = lim
+	return tt, nil
 }
 
 // Torrent is an added torrent. Its methods are safe for concurrent use.
@@ -226,6 +231,7 @@ type Torrent struct {
 	id   string
 	t    *torrent.Torrent
 	book *trackerBook
+	lim  *limiters
 	werr atomicError
 }
 

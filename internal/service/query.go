@@ -60,6 +60,11 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			return api.Task{}, err
 		}
 	}
+	for _, l := range []*int64{p.DownloadRateLimit, p.UploadRateLimit} {
+		if l != nil && *l < 0 {
+			return api.Task{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
+		}
+	}
 	if len(p.FilePriorities) > 0 {
 		if err := s.setPrioritiesLocked(tk, p.FilePriorities); err != nil {
 			return api.Task{}, err
@@ -71,6 +76,12 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 		}
 		if p.Sequential != nil {
 			r.Sequential = *p.Sequential
+		}
+		if p.DownloadRateLimit != nil {
+			r.DownloadLimit = *p.DownloadRateLimit
+		}
+		if p.UploadRateLimit != nil {
+			r.UploadLimit = *p.UploadRateLimit
 		}
 	})
 	if err != nil {
@@ -84,6 +95,15 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			tk.t.ClearSequential()
 		}
 		tk.rec.Sequential = *p.Sequential
+	}
+	if p.DownloadRateLimit != nil {
+		tk.rec.DownloadLimit = *p.DownloadRateLimit
+	}
+	if p.UploadRateLimit != nil {
+		tk.rec.UploadLimit = *p.UploadRateLimit
+	}
+	if tk.t != nil {
+		tk.t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
 	}
 	return s.view(tk), nil
 }
@@ -115,6 +135,9 @@ func (tk *task) view() api.Task {
 		PieceSize:    tk.stats.PieceSize,
 		Labels:       tk.rec.Labels,
 		Sequential:   tk.rec.Sequential,
+
+		DownloadRateLimit: tk.rec.DownloadLimit,
+		UploadRateLimit:   tk.rec.UploadLimit,
 	}
 	if v.Labels == nil {
 		v.Labels = []string{}

@@ -301,6 +301,7 @@ func (s *Service) startLocked(tk *task, spec engine.Spec) error {
 		return err
 	}
 	tk.t = t
+	t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
 	tk.stats = t.Stats()
 	tk.done = tk.wantedDone()
 	if tk.rec.Paused {

@@ -79,6 +79,9 @@ type Task struct {
 	Trackers []string `json:"trackers,omitempty"`
 	// Sequential downloads pieces in order.
 	Sequential bool `json:"sequential,omitempty"`
+	// DownloadLimit and UploadLimit cap the task in bytes per second.
+	DownloadLimit int64 `json:"download_limit,omitempty"`
+	UploadLimit   int64 `json:"upload_limit,omitempty"`
 	// SeedingDone records that the seeding limit was reached.
 	SeedingDone bool `json:"seeding_done,omitempty"`
 }

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"context"
+	"io"
+
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
+)
+
+// The engine has only client-wide rate limiters. Per-torrent limits are
+// enforced in the torrent's storage instead: chunk writes happen on the
+// reading peer's goroutine without the engine's lock, so delaying a write
+// delays reading from that peer (TCP pushes back), and uploads read their
+// data through ReadAt. Hashing reads through WriteTo, which is not
+// limited, so a limit never slows verification.
+
+// limiters are a torrent's own download and upload limits.
+type limiters struct {
+	down, up *rate.Limiter
+}
+
+func newLimiters() *limiters {
+	return &limiters{
+		down: rate.NewLimiter(rate.Inf, MaxAllocPeerRequestDataPerConn),
+		up:   rate.NewLimiter(rate.Inf, MaxAllocPeerRequestDataPerConn),
+	}
+}
+
+// SetRateLimits caps this torrent's download and upload in bytes per
+// second; 0 means unlimited (the engine-wide limits still apply).
+func (t *Torrent) SetRateLimits(down, up int64) {
+	setLimit(t.lim.down, down)
+	setLimit(t.lim.up, up)
+}
+
+// limitedStorage wraps a storage so every piece goes through limits.
+type limitedStorage struct {
+	inner storage.ClientImpl
+	lim   *limiters
+}
+
+func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+	ti, err := s.inner.OpenTorrent(ctx, info, ih)
+	if err != nil {
+		return ti, err
+	}
+	if ti.Piece != nil {
+		piece := ti.Piece
+		ti.Piece = func(p metainfo.Piece) storage.PieceImpl {
+			return limitedPiece{piece(p), s.lim, p.Length()}
+		}
+	}
+	if ti.PieceWithHash != nil {
+		piece := ti.PieceWithHash
+		ti.PieceWithHash = func(p metainfo.Piece, h g.Option[[]byte]) storage.PieceImpl {
+			return limitedPiece{piece(p, h), s.lim, p.Length()}
+		}
+	}
+	return ti, nil
+}
+
+type limitedPiece struct {
+	storage.PieceImpl
+	lim *limiters
+	len int64
+}
+
+func (p limitedPiece) WriteAt(b []byte, off int64) (int, error) {
+	wait(p.lim.down, len(b))
+	return p.PieceImpl.WriteAt(b, off)
+}
+
+func (p limitedPiece) ReadAt(b []byte, off int64) (int, error) {
+	wait(p.lim.up, len(b))
+	return p.PieceImpl.ReadAt(b, off)
+}
+
+// WriteTo serves hashing, unlimited, with the inner piece's fast path
+// when it has one.
+func (p limitedPiece) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := p.PieceImpl.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, io.NewSectionReader(p.PieceImpl, 0, p.len))
+}
+
+// wait blocks until l allows n bytes, in steps no larger than its burst.
+func wait(l *rate.Limiter, n int) {
+	if l.Limit() == rate.Inf {
+		return
+	}
+	for n > 0 {
+		step := min(n, l.Burst())
+		l.WaitN(context.Background(), step)
+		n -= step
+	}
+}
