@@ -280,7 +280,9 @@ func (t *Torrent) Verify(ctx context.Context) error {
 	default:
 		return nil
 	}
-	return t.t.VerifyDataContext(ctx)
+	err := t.t.VerifyDataContext(ctx)
+	t.kick()
+	return err
 }
 
 // Files returns the paths, relative to the download dir, of the files of

@@ -84,10 +84,15 @@ func (t *Torrent) SetPriorities(prios map[int]Priority) {
 		f.SetPriority(p.engine())
 	}
 	t.t.AllowDataDownload()
-	// The engine dials known peers only when something prompts it, and
-	// allowing download does not: peers learned while download was off
-	// (an announce answered during the initial check) would wait for the
-	// next announce. Adding them again prompts it.
+	t.kick()
+}
+
+// kick prompts the engine to dial the peers it knows. It dials only when
+// something prompts it, and allowing download or losing a piece to a
+// recheck does not: peers learned while download was off (an announce
+// answered during the initial check) would wait for the next announce.
+// Adding them again prompts it.
+func (t *Torrent) kick() {
 	t.t.AddPeers(t.t.KnownSwarm())
 }
 
