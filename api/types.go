@@ -352,6 +352,9 @@ type TaskPeer struct {
 	UploadRate   int64 `json:"upload_rate"`
 	// Progress is the fraction of the torrent the peer has, 0 to 1.
 	Progress float64 `json:"progress"`
+	// Flags describe the connection: "utp" (else TCP), "incoming" (the
+	// peer dialled us), "seed" (it has everything).
+	Flags []string `json:"flags"`
 }
 
 // TaskTrackersResult is the result of task.trackers.

@@ -35,7 +35,7 @@ func TestPeersAndTrackers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	p := peers[0]
-	if p.Address != seeder.Addr || p.Source != "tracker" || p.Progress != 1 {
+	if p.Address != seeder.Addr || p.Source != "tracker" || p.Progress != 1 || len(p.Flags) != 1 || p.Flags[0] != "seed" {
 		t.Errorf("peer %+v: want the seeder, from the tracker, with everything", p)
 	}
 

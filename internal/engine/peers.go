@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/anacrolix/torrent"
 )
@@ -24,6 +25,8 @@ type PeerStat struct {
 	// Progress is the fraction of pieces the peer has, 0 to 1 (0 before
 	// the metadata is known).
 	Progress float64
+	// Flags describe the connection: "utp", "incoming", "seed".
+	Flags []string
 }
 
 // Peers returns the connected peers.
@@ -50,6 +53,16 @@ func (t *Torrent) Peers() []PeerStat {
 		}
 		if pieces > 0 {
 			ps.Progress = float64(st.RemotePieceCount) / float64(pieces)
+		}
+		ps.Flags = []string{}
+		if strings.HasPrefix(pc.Network, "udp") {
+			ps.Flags = append(ps.Flags, "utp")
+		}
+		if pc.Discovery == torrent.PeerSourceIncoming {
+			ps.Flags = append(ps.Flags, "incoming")
+		}
+		if pieces > 0 && st.RemotePieceCount == pieces {
+			ps.Flags = append(ps.Flags, "seed")
 		}
 		out = append(out, ps)
 	}

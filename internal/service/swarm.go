@@ -40,7 +40,7 @@ func (s *Service) Peers(id string) (api.TaskPeersResult, error) {
 		res.Peers = append(res.Peers, api.TaskPeer{
 			Address: p.Addr, Client: p.Client, Network: p.Network, Source: p.Source,
 			Downloaded: p.Downloaded, Uploaded: p.Uploaded,
-			DownloadRate: p.DownloadRate, UploadRate: p.UploadRate, Progress: p.Progress,
+			DownloadRate: p.DownloadRate, UploadRate: p.UploadRate, Progress: p.Progress, Flags: p.Flags,
 		})
 	}
 	return res, nil
