@@ -21,36 +21,16 @@ task.files result.
 `
 
 func runFiles(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("files")
-	var common commonFlags
-	common.register(fs)
-	pos, err := e.parse(fs, args, filesUsage)
+	raw, common, err := callOnTask(ctx, e, "files", filesUsage, api.MethodTaskFiles, "files of", args)
 	if err != nil {
 		return err
-	}
-	if err := oneID("files", pos); err != nil {
-		return err
-	}
-	c, err := common.dial(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	tasks, err := resolveTasks(ctx, c, pos)
-	if err != nil {
-		return err
-	}
-	id := tasks[0].TaskID
-	var raw json.RawMessage
-	if err := c.Call(ctx, api.MethodTaskFiles, api.TaskIDParams{TaskID: id}, &raw); err != nil {
-		return fmt.Errorf("files of %s: %w", id, err)
 	}
 	if common.json {
 		return printJSON(e.stdout, raw)
 	}
 	var res api.TaskFilesResult
 	if err := json.Unmarshal(raw, &res); err != nil {
-		return fmt.Errorf("files of %s: decode result: %w", id, err)
+		return fmt.Errorf("files: decode result: %w", err)
 	}
 	return writeFilesTable(e.stdout, res.Files)
 }

@@ -24,28 +24,9 @@ shows "-". With --json, prints the task.get result.
 `
 
 func runInfo(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("info")
-	var common commonFlags
-	common.register(fs)
-	pos, err := e.parse(fs, args, infoUsage)
+	raw, common, err := callOnTask(ctx, e, "info", infoUsage, api.MethodTaskGet, "get", args)
 	if err != nil {
 		return err
-	}
-	if err := oneID("info", pos); err != nil {
-		return err
-	}
-	c, err := common.dial(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	tasks, err := resolveTasks(ctx, c, pos)
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := c.Call(ctx, api.MethodTaskGet, api.TaskGetParams{TaskID: tasks[0].TaskID}, &raw); err != nil {
-		return fmt.Errorf("get %s: %w", tasks[0].TaskID, err)
 	}
 	if common.json {
 		return printJSON(e.stdout, raw)

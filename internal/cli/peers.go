@@ -23,36 +23,16 @@ peer has). With --json, prints the task.peers result.
 `
 
 func runPeers(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("peers")
-	var common commonFlags
-	common.register(fs)
-	pos, err := e.parse(fs, args, peersUsage)
+	raw, common, err := callOnTask(ctx, e, "peers", peersUsage, api.MethodTaskPeers, "peers of", args)
 	if err != nil {
 		return err
-	}
-	if err := oneID("peers", pos); err != nil {
-		return err
-	}
-	c, err := common.dial(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	tasks, err := resolveTasks(ctx, c, pos)
-	if err != nil {
-		return err
-	}
-	id := tasks[0].TaskID
-	var raw json.RawMessage
-	if err := c.Call(ctx, api.MethodTaskPeers, api.TaskIDParams{TaskID: id}, &raw); err != nil {
-		return fmt.Errorf("peers of %s: %w", id, err)
 	}
 	if common.json {
 		return printJSON(e.stdout, raw)
 	}
 	var res api.TaskPeersResult
 	if err := json.Unmarshal(raw, &res); err != nil {
-		return fmt.Errorf("peers of %s: decode result: %w", id, err)
+		return fmt.Errorf("peers: decode result: %w", err)
 	}
 	return writePeersTable(e.stdout, res.Peers)
 }

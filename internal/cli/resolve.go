@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -78,4 +79,35 @@ func oneID(cmd string, args []string) error {
 		return usagef("%s takes one task id, got %d", cmd, len(args))
 	}
 	return nil
+}
+
+// callOnTask runs a command that takes its flags and one task id, and
+// calls method on that task: it returns the raw result and the common
+// flags (for --json). The error names the command's purpose, what.
+func callOnTask(ctx context.Context, e *env, name, usage, method, what string, args []string) (json.RawMessage, commonFlags, error) {
+	fs := newFlagSet(name)
+	var common commonFlags
+	common.register(fs)
+	pos, err := e.parse(fs, args, usage)
+	if err != nil {
+		return nil, common, err
+	}
+	if err := oneID(name, pos); err != nil {
+		return nil, common, err
+	}
+	c, err := common.dial(ctx, e)
+	if err != nil {
+		return nil, common, err
+	}
+	defer c.Close()
+	tasks, err := resolveTasks(ctx, c, pos)
+	if err != nil {
+		return nil, common, err
+	}
+	id := tasks[0].TaskID
+	var raw json.RawMessage
+	if err := c.Call(ctx, method, api.TaskIDParams{TaskID: id}, &raw); err != nil {
+		return nil, common, fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	return raw, common, nil
 }
