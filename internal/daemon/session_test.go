@@ -270,3 +270,24 @@ func TestTaskUploadLimit(t *testing.T) {
 	}
 	sameFiles(t, tr, leech.Dirs.Download)
 }
+
+// Seeding stops at the time limit.
+func TestSeedTimeLimit(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.Content{Name: "time.bin", Size: 100_000, Seed: 180})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{SeedTimeLimit: ptr[int64](1)}); err != nil {
+		t.Fatal(err)
+	}
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	start := time.Now()
+	waitEvent(t, c, api.EventTaskState, 10*time.Second, func(raw json.RawMessage) bool {
+		var sd api.TaskStateData
+		return json.Unmarshal(raw, &sd) == nil && sd.TaskID == res.TaskID && sd.To == api.StateFinished
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("finished %v after the finish, want about the 1 s limit", took)
+	}
+}
