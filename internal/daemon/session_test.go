@@ -291,3 +291,32 @@ func TestSeedTimeLimit(t *testing.T) {
 		t.Errorf("finished %v after the finish, want about the 1 s limit", took)
 	}
 }
+
+// Resuming or re-prioritising a queued task does not let it jump the
+// queue.
+func TestQueuedStaysQueued(t *testing.T) {
+	a := enginetest.Generate(t, enginetest.Content{Name: "qa.bin", Size: 4 << 20, Seed: 190})
+	b := enginetest.Generate(t, multiFile(191))
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 1 << 20}, a, b)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{MaxActiveDownloads: ptr(1)}); err != nil {
+		t.Fatal(err)
+	}
+	addTorrent(t, c, a)
+	time.Sleep(5 * time.Millisecond)
+	rb := addTorrent(t, c, b)
+	addMagnet(t, c, a.Magnet([]string{seeder.Addr}))
+	addMagnet(t, c, b.Magnet([]string{seeder.Addr}))
+	if err := c.ResumeTask(ctxT(t, 5*time.Second), rb.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: rb.TaskID, FilePriorities: map[int]string{0: "high"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	task, _ := c.GetTask(ctxT(t, 5*time.Second), rb.TaskID)
+	if task.State != api.StateQueued || task.Downloaded != 0 {
+		t.Errorf("queued task after resume and set: state %s, downloaded %d; want queued, nothing", task.State, task.Downloaded)
+	}
+}

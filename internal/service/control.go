@@ -80,6 +80,7 @@ func (s *Service) setPaused(id string, paused bool) error {
 			if tk.t.HasInfo() {
 				s.startDownloadLocked(tk)
 			}
+			s.holdQueuedLocked(tk)
 		}
 	}
 	if paused && tk.queued {

@@ -121,6 +121,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	tk.t = nil
 	tk.flushedUp, tk.flushedDown = 0, 0
 	tk.stats = engine.Stats{}
+	tk.down, tk.up = rateMeter{}, rateMeter{}
 	moved, merr := moveFiles(files, from, to)
 	newDir := to
 	if merr != nil {

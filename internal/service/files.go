@@ -13,15 +13,26 @@ import (
 // once the metadata is known and the task is not paused. s.mu must be
 // held.
 func (s *Service) startDownloadLocked(tk *task) {
-	if len(tk.rec.FilePriorities) == 0 {
-		tk.t.Start()
-		return
-	}
 	prios := make(map[int]engine.Priority, len(tk.rec.FilePriorities))
 	for i, p := range tk.rec.FilePriorities {
 		prios[i] = engine.Priority(p)
 	}
 	tk.t.SetPriorities(prios)
+	s.holdQueuedLocked(tk)
+}
+
+// holdQueuedLocked keeps a queued task from transferring: a queued
+// download does not download, a queued seed does not upload. Call it
+// after anything that allows transfers. s.mu must be held.
+func (s *Service) holdQueuedLocked(tk *task) {
+	if !tk.queued || tk.t == nil {
+		return
+	}
+	if tk.done {
+		tk.t.StopUpload()
+	} else {
+		tk.t.Stop()
+	}
 }
 
 // selectionPriorities turns "download only these files" into priorities.
@@ -100,6 +111,11 @@ func (s *Service) setPrioritiesLocked(tk *task, p map[int]string) error {
 	if tk.rec.SeedingDone {
 		tk.rec.SeedingDone = false
 		tk.t.Resume()
+		s.holdQueuedLocked(tk)
+	}
+	if tk.rec.Sequential {
+		// Pieces raised for sequential order would override a skip.
+		tk.t.ClearSequential()
 	}
 	tk.rec.FilePriorities = merged
 	if !tk.rec.Paused {
