@@ -103,12 +103,8 @@ func (h *Hub) Publish(name string, data any) (api.Event, error) {
 	if h.closed {
 		return api.Event{}, ErrClosed
 	}
-	if h.next == h.limit {
-		first, err := h.log.ReserveSeq(seqBlock)
-		if err != nil {
-			return api.Event{}, fmt.Errorf("publish %s: %w", name, err)
-		}
-		h.next, h.limit = first, first+seqBlock
+	if err := h.reserveLocked(); err != nil {
+		return api.Event{}, fmt.Errorf("publish %s: %w", name, err)
 	}
 	seq := h.next
 	ev := api.Event{ID: strconv.FormatUint(seq, 10), Name: name, Data: raw}
@@ -151,12 +147,8 @@ func (h *Hub) PublishCoalesced(name, key string, data any) error {
 	if h.closed {
 		return ErrClosed
 	}
-	if h.next == h.limit {
-		first, err := h.log.ReserveSeq(seqBlock)
-		if err != nil {
-			return fmt.Errorf("publish %s: %w", name, err)
-		}
-		h.next, h.limit = first, first+seqBlock
+	if err := h.reserveLocked(); err != nil {
+		return fmt.Errorf("publish %s: %w", name, err)
 	}
 	frame, err := json.Marshal(api.Event{ID: strconv.FormatUint(h.next, 10), Name: name, Data: raw})
 	if err != nil {
@@ -168,6 +160,21 @@ func (h *Hub) PublishCoalesced(name, key string, data any) error {
 			s.putLatest(key, frame)
 		}
 	}
+	return nil
+}
+
+// reserveLocked makes sure h.next is a reserved sequence number, reserving
+// the next block durably when the current one is used up. h.mu must be
+// held.
+func (h *Hub) reserveLocked() error {
+	if h.next < h.limit {
+		return nil
+	}
+	first, err := h.log.ReserveSeq(seqBlock)
+	if err != nil {
+		return err
+	}
+	h.next, h.limit = first, first+seqBlock
 	return nil
 }
 
@@ -286,12 +293,8 @@ func (h *Hub) SetFilter(s *Subscription, filter Filter) {
 func (h *Hub) LastID() (uint64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.next == h.limit {
-		first, err := h.log.ReserveSeq(seqBlock)
-		if err != nil {
-			return 0, err
-		}
-		h.next, h.limit = first, first+seqBlock
+	if err := h.reserveLocked(); err != nil {
+		return 0, err
 	}
 	return h.next - 1, nil
 }
