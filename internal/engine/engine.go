@@ -65,6 +65,10 @@ type Engine struct {
 // in ~100 runs.
 const MaxAllocPeerRequestDataPerConn = 16 << 20
 
+// EstablishedConnsPerTorrent is the most peer connections one torrent
+// keeps (the engine's default, set here on purpose).
+const EstablishedConnsPerTorrent = 50
+
 // New starts an engine listening on cfg.PeerAddr.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
@@ -131,6 +135,7 @@ func New(cfg Config) (*Engine, error) {
 		cc.DisableIPv4 = ip.Is6() && !ip.Is4In6()
 	}
 	cc.MaxAllocPeerRequestDataPerConn = MaxAllocPeerRequestDataPerConn
+	cc.EstablishedConnsPerTorrent = EstablishedConnsPerTorrent
 	// Our own limiters: the default config shares a package-global upload
 	// limiter between clients, and a nil download limiter can't be set later.
 	cc.UploadRateLimiter = rate.NewLimiter(rate.Inf, MaxAllocPeerRequestDataPerConn)

@@ -91,9 +91,11 @@ func (t *Torrent) SetPriorities(prios map[int]Priority) {
 // something prompts it, and allowing download or losing a piece to a
 // recheck does not: peers learned while download was off (an announce
 // answered during the initial check) would wait for the next announce.
-// Adding them again prompts it.
+// Setting the connection limit (to the value it has) opens new
+// connections under the engine's lock. (KnownSwarm plus AddPeers would
+// too, but KnownSwarm reads the peer pool without the lock: a data race.)
 func (t *Torrent) kick() {
-	t.t.AddPeers(t.t.KnownSwarm())
+	t.t.SetMaxEstablishedConns(EstablishedConnsPerTorrent)
 }
 
 // SequentialWindow is how many pieces ahead of the first missing one a
