@@ -59,8 +59,10 @@ func Default() Config {
 // Validate checks the configuration for mistakes that would fail later.
 func (c Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+	if host, _, err := net.SplitHostPort(c.APIAddr); err != nil {
 		errs = append(errs, fmt.Errorf("api-addr %q: %w", c.APIAddr, err))
+	} else if !loopbackHost(host) && c.Token == "" {
+		errs = append(errs, fmt.Errorf("api-addr %s is reachable from other machines: give an explicit --token (or LODESTONE_TOKEN) to listen there", c.APIAddr))
 	}
 	if c.PeerAddr != "" {
 		if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
@@ -110,4 +112,13 @@ func defaultDownloadDir() string {
 		return filepath.Join(home, "Downloads")
 	}
 	return "downloads"
+}
+
+// loopbackHost reports whether host names only this machine.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

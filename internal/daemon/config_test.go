@@ -1,0 +1,38 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	base := Config{APIAddr: "127.0.0.1:6810", DataDir: "/tmp/ls/data", DownloadDir: "/tmp/ls/dl"}
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string // "" means valid
+	}{
+		{"default loopback", func(*Config) {}, ""},
+		{"localhost", func(c *Config) { c.APIAddr = "localhost:1" }, ""},
+		{"ipv6 loopback", func(c *Config) { c.APIAddr = "[::1]:1" }, ""},
+		{"all interfaces without token", func(c *Config) { c.APIAddr = ":6810" }, "explicit --token"},
+		{"lan address without token", func(c *Config) { c.APIAddr = "192.168.1.2:6810" }, "explicit --token"},
+		{"all interfaces with token", func(c *Config) { c.APIAddr = "0.0.0.0:6810"; c.Token = "t" }, ""},
+		{"bad addr", func(c *Config) { c.APIAddr = "nope" }, "api-addr"},
+		{"data inside downloads", func(c *Config) { c.DataDir = "/tmp/ls/dl/state" }, "must not be inside"},
+		{"same dir", func(c *Config) { c.DataDir = c.DownloadDir }, "must not be inside"},
+		{"bad peer addr", func(c *Config) { c.PeerAddr = "x" }, "peer-addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate: %v, want an error about %q", err, tc.want)
+			}
+		})
+	}
+}
