@@ -44,7 +44,7 @@ func TestAddURL(t *testing.T) {
 // add --paused --files --download-dir go in the task.add call.
 func TestAddOptions(t *testing.T) {
 	t.Parallel()
-	tr := enginetest.Generate(t, multiFile(31))
+	tr := enginetest.Generate(t, enginetest.MultiFile(31))
 	d := daemontest.Start(t, daemontest.Options{})
 	id := tr.InfoHash
 

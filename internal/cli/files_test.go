@@ -17,7 +17,7 @@ func TestFilesAndPriorities(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{})
 	// No peers: nothing is downloaded, so the table is the same every run.
 	// (With an explicit selection: see TestFilesDefaultPriority.)
-	tr := enginetest.Generate(t, multiFile(32))
+	tr := enginetest.Generate(t, enginetest.MultiFile(32))
 	id := tr.InfoHash
 	runAt(t, d, "add", "--files", "0,2,3,4", torrentFile(t, tr)).ok(t)
 	waitState(t, d, id, api.StateDownloading)
@@ -78,7 +78,7 @@ func TestFilesAndPriorities(t *testing.T) {
 func TestFilesDefaultPriority(t *testing.T) {
 	t.Parallel()
 	d := daemontest.Start(t, daemontest.Options{})
-	tr := enginetest.Generate(t, multiFile(36))
+	tr := enginetest.Generate(t, enginetest.MultiFile(36))
 	runAt(t, d, "add", torrentFile(t, tr)).ok(t)
 	waitState(t, d, tr.InfoHash, api.StateDownloading)
 	if got, want := priorities(taskFiles(t, d, tr.InfoHash)), "0=normal 1=normal 2=normal 3=normal 4=normal"; got != want {

@@ -147,37 +147,6 @@ func waitOutput(t *testing.T, buf *syncBuffer, s string) {
 	}
 }
 
-// sameFiles compares the download of tr with its source, byte for byte.
-func sameFiles(t *testing.T, tr *enginetest.Torrent, downloadDir string) {
-	t.Helper()
-	want := enginetest.Hashes(t, tr.Root, tr.Name)
-	got := enginetest.Hashes(t, downloadDir, tr.Name)
-	if len(got) != len(want) {
-		t.Fatalf("downloaded %d files, want %d", len(got), len(want))
-	}
-	for p, h := range want {
-		if got[p] != h {
-			t.Errorf("%s differs from the source", p)
-		}
-	}
-}
-
-// multiFile is a multi-file torrent with nested dirs, an empty file and
-// sizes that do not divide into pieces.
-func multiFile(seed uint64) enginetest.Content {
-	return enginetest.Content{
-		Name: "multi",
-		Files: []enginetest.File{
-			{Path: "a.bin", Size: 100_003},
-			{Path: "dir/b.bin", Size: 65_536},
-			{Path: "dir/sub/c.txt", Size: 7},
-			{Path: "dir/empty", Size: 0},
-			{Path: "z.bin", Size: 1_234_567},
-		},
-		Seed: seed,
-	}
-}
-
 // lines splits output into its lines.
 func lines(s string) []string {
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")

@@ -17,21 +17,21 @@ import (
 // and back.
 func TestMove(t *testing.T) {
 	t.Parallel()
-	tr := enginetest.Generate(t, multiFile(35))
+	tr := enginetest.Generate(t, enginetest.MultiFile(35))
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	d := daemontest.Start(t, daemontest.Options{})
 	id := tr.InfoHash
 	runAt(t, d, "add", tr.Magnet([]string{seeder.Addr})).ok(t)
 	runAt(t, d, "watch", id).ok(t)
 	base := downloadDir(t, d)
-	sameFiles(t, tr, base)
+	enginetest.SameFiles(t, tr, base)
 
 	done := filepath.Join(base, "done")
 	r := runAt(t, d, "move", id[:8], "done").ok(t)
 	if want := "moved " + id + " multi to " + done + "\n"; r.stdout != want {
 		t.Errorf("move printed %q, want %q", r.stdout, want)
 	}
-	sameFiles(t, tr, done)
+	enginetest.SameFiles(t, tr, done)
 	if _, err := os.Stat(filepath.Join(base, "multi")); !os.IsNotExist(err) {
 		t.Errorf("files left in the old dir: %v", err)
 	}
@@ -42,7 +42,7 @@ func TestMove(t *testing.T) {
 
 	// Outside the download roots: refused, nothing moves.
 	runAt(t, d, "move", id, t.TempDir()).fails(t, cli.ExitFailure, "outside the download roots", "(invalid_params)")
-	sameFiles(t, tr, done)
+	enginetest.SameFiles(t, tr, done)
 
 	// "." is the download dir itself; --json prints the moved task.
 	var task api.Task
@@ -50,5 +50,5 @@ func TestMove(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &task); err != nil || task.DownloadDir != base {
 		t.Errorf("move --json: %v: %s", err, out)
 	}
-	sameFiles(t, tr, base)
+	enginetest.SameFiles(t, tr, base)
 }

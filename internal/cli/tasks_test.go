@@ -194,7 +194,7 @@ func TestRemove(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{})
 	runAt(t, d, "add", tr.Magnet([]string{seeder.Addr}), keep.Magnet([]string{seeder.Addr})).ok(t)
 	runAt(t, d, "watch", tr.InfoHash[:8], keep.InfoHash[:8]).ok(t)
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 
 	// Without --delete-data the files stay.
 	if out := runAt(t, d, "rm", "--json", keep.InfoHash[:8]).ok(t).stdout; out != "{}\n" {

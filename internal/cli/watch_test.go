@@ -28,7 +28,7 @@ func TestWatchMagnet(t *testing.T) {
 	go func() { jsonDone <- runAt(t, d, "watch", "--json") }()
 	r := runAt(t, d, "watch").ok(t)
 	t.Logf("watch output:\n%s", r.stdout)
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if last := lines[len(lines)-1]; last != "all 1 watched task(s) finished" {

@@ -57,11 +57,11 @@ func TestPauseResume(t *testing.T) {
 	}
 	addMagnet(t, c, tr.Magnet([]string{seeder.Addr})) // the seeder's address again
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, dirs.Download)
+	enginetest.SameFiles(t, tr, dirs.Download)
 }
 
 func TestRemove(t *testing.T) {
-	tr := enginetest.Generate(t, multiFile(31))
+	tr := enginetest.Generate(t, enginetest.MultiFile(31))
 	other := enginetest.Generate(t, enginetest.Content{Name: "other.bin", Size: 70_000, Seed: 32})
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr, other)
 	d := daemontest.Start(t, daemontest.Options{})

@@ -13,7 +13,7 @@ import (
 )
 
 func TestDownloadDirAndMove(t *testing.T) {
-	tr := enginetest.Generate(t, multiFile(110))
+	tr := enginetest.Generate(t, enginetest.MultiFile(110))
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)
@@ -40,7 +40,7 @@ func TestDownloadDirAndMove(t *testing.T) {
 	}
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
 	first := filepath.Join(d.Dirs.Download, "movies", "new")
-	sameFiles(t, tr, first)
+	enginetest.SameFiles(t, tr, first)
 
 	moved, err := c.MoveTask(ctxT(t, 30*time.Second), res.TaskID, filepath.Join(d.Dirs.Download, "archive"))
 	if err != nil {
@@ -50,7 +50,7 @@ func TestDownloadDirAndMove(t *testing.T) {
 	if moved.DownloadDir != second {
 		t.Errorf("download_dir after move %q, want %q", moved.DownloadDir, second)
 	}
-	sameFiles(t, tr, second)
+	enginetest.SameFiles(t, tr, second)
 	if _, err := os.Stat(filepath.Join(first, "multi")); !os.IsNotExist(err) {
 		t.Errorf("old folder still there: %v", err)
 	}

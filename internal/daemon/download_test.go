@@ -23,7 +23,7 @@ func TestDownloadTorrentSingleFile(t *testing.T) {
 		t.Fatalf("task.add = %+v, want id %s name single.bin size 3000017", res, tr.InfoHash)
 	}
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 	if tracker.Announces() == 0 {
 		t.Error("the daemon never announced to the tracker")
 	}
@@ -38,7 +38,7 @@ func TestDownloadTorrentSingleFile(t *testing.T) {
 }
 
 func TestDownloadMagnetMultiFile(t *testing.T) {
-	tr := enginetest.Generate(t, multiFile(2))
+	tr := enginetest.Generate(t, enginetest.MultiFile(2))
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)
@@ -56,7 +56,7 @@ func TestDownloadMagnetMultiFile(t *testing.T) {
 		t.Errorf("task.metadata = %+v, want size %d", md, want)
 	}
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }
 
 func TestDownloadOverUTP(t *testing.T) {
@@ -66,7 +66,7 @@ func TestDownloadOverUTP(t *testing.T) {
 	c := d.Client(t)
 	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
 	waitEvent(t, c, api.EventTaskFinished, 120*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }
 
 func TestDuplicateAdd(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 // A finished task comes back after a clean restart as seeding and
 // complete, with no peer around, and does not announce its finish again.
 func TestRestartKeepsFinishedTask(t *testing.T) {
-	tr := enginetest.Generate(t, multiFile(5))
+	tr := enginetest.Generate(t, enginetest.MultiFile(5))
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	dirs := daemontest.NewDirs(t)
 	d := daemontest.Start(t, daemontest.Options{Dirs: dirs})
@@ -32,7 +32,7 @@ func TestRestartKeepsFinishedTask(t *testing.T) {
 	if task.State != api.StateSeeding || task.Completed != task.Size || task.Size == 0 || task.Name != "multi" {
 		t.Fatalf("after restart: %+v, want seeding, complete, named from metadata", task)
 	}
-	sameFiles(t, tr, dirs.Download)
+	enginetest.SameFiles(t, tr, dirs.Download)
 
 	// Event IDs keep increasing across the restart, and no second
 	// task.finished is sent for the same task.
@@ -150,7 +150,7 @@ func TestSIGKILLMidDownloadResumes(t *testing.T) {
 	seeder2 := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	addMagnet(t, c2, tr.Magnet([]string{seeder2.Addr}))
 	waitEvent(t, c2, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, dirs.Download)
+	enginetest.SameFiles(t, tr, dirs.Download)
 }
 
 // SIGTERM stops the daemon cleanly, within a few seconds, even mid-download.

@@ -48,7 +48,7 @@ func TestStorageErrorAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }
 
 // task.recheck finds a corrupted piece, which is downloaded again.
@@ -86,5 +86,5 @@ func TestRecheckRepairs(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }

@@ -22,7 +22,7 @@ func TestFileSelection(t *testing.T) {
 			name = "magnet"
 		}
 		t.Run(name, func(t *testing.T) {
-			tr := enginetest.Generate(t, multiFile(70))
+			tr := enginetest.Generate(t, enginetest.MultiFile(70))
 			seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 			d := daemontest.Start(t, daemontest.Options{})
 			c := d.Client(t)
@@ -76,7 +76,7 @@ func TestFileSelection(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			sameFiles(t, tr, d.Dirs.Download)
+			enginetest.SameFiles(t, tr, d.Dirs.Download)
 			var ae *api.Error
 			_, err = c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: res.TaskID, FilePriorities: map[int]string{9: "skip"}})
 			if !errors.As(err, &ae) || ae.Code != api.CodeInvalidParams {
@@ -110,7 +110,7 @@ func TestAddPausedWithLabels(t *testing.T) {
 // Skipping a file of a task added without a selection works too (the
 // engine's DownloadAll would have overridden it).
 func TestSkipAfterAdd(t *testing.T) {
-	tr := enginetest.Generate(t, multiFile(73))
+	tr := enginetest.Generate(t, enginetest.MultiFile(73))
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)

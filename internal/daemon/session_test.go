@@ -39,7 +39,7 @@ func TestDownloadRateLimit(t *testing.T) {
 	if rate < 0.5*limit {
 		t.Errorf("average %.0f KiB/s: far below the limit, the test says nothing", rate/1024)
 	}
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }
 
 // max_active_downloads queues the rest, oldest first, and starts them as
@@ -161,7 +161,7 @@ func TestSeedQueueAndDefaults(t *testing.T) {
 	rb := addMagnet(t, c, b.Magnet([]string{seeder.Addr}))
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(rb.TaskID))
 	// New tasks went to the default dir set above.
-	sameFiles(t, a, filepath.Join(d.Dirs.Download, "incoming"))
+	enginetest.SameFiles(t, a, filepath.Join(d.Dirs.Download, "incoming"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ta, _ := c.GetTask(ctxT(t, 5*time.Second), ra.TaskID)
@@ -187,7 +187,7 @@ func TestSeedQueueAndDefaults(t *testing.T) {
 }
 
 func TestSequentialFlag(t *testing.T) {
-	tr := enginetest.Generate(t, multiFile(140))
+	tr := enginetest.Generate(t, enginetest.MultiFile(140))
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 1 << 20}, tr)
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)
@@ -196,7 +196,7 @@ func TestSequentialFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, d.Dirs.Download)
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
 	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
 	if !task.Sequential {
 		t.Error("sequential not reported")
@@ -241,7 +241,7 @@ func TestTaskRateLimit(t *testing.T) {
 	if fastTook > took/2 {
 		t.Errorf("the unlimited task (%v) was held back by the other's limit (%v)", fastTook, took)
 	}
-	sameFiles(t, slow, d.Dirs.Download)
+	enginetest.SameFiles(t, slow, d.Dirs.Download)
 }
 
 // A per-task upload limit caps what a leecher gets from it.
@@ -268,7 +268,7 @@ func TestTaskUploadLimit(t *testing.T) {
 	if rate > 1.3*limit || rate < 0.5*limit {
 		t.Errorf("leecher got %.0f KiB/s from a task limited to 512", rate/1024)
 	}
-	sameFiles(t, tr, leech.Dirs.Download)
+	enginetest.SameFiles(t, tr, leech.Dirs.Download)
 }
 
 // Seeding stops at the time limit.
@@ -296,7 +296,7 @@ func TestSeedTimeLimit(t *testing.T) {
 // queue.
 func TestQueuedStaysQueued(t *testing.T) {
 	a := enginetest.Generate(t, enginetest.Content{Name: "qa.bin", Size: 4 << 20, Seed: 190})
-	b := enginetest.Generate(t, multiFile(191))
+	b := enginetest.Generate(t, enginetest.MultiFile(191))
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 1 << 20}, a, b)
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)

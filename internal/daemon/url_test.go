@@ -39,7 +39,7 @@ func TestAddByURL(t *testing.T) {
 	}
 	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	sameFiles(t, tr, d2.Dirs.Download)
+	enginetest.SameFiles(t, tr, d2.Dirs.Download)
 
 	for path, code := range map[string]api.Code{"/text": api.CodeBadTorrent, "/missing": api.CodeFetchFailed} {
 		if _, err := c.AddTask(ctxT(t, 10*time.Second), api.TaskAddParams{Type: api.TaskTypeURL, Data: web.URL + path}); !asCode(err, &ae, code) {

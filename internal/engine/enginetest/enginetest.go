@@ -279,3 +279,36 @@ func (m *MetaInfo) WithName(name string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// SameFiles compares the download of tr under downloadDir with its
+// source, byte for byte, failing the test on any difference.
+func SameFiles(t testing.TB, tr *Torrent, downloadDir string) {
+	t.Helper()
+	want := Hashes(t, tr.Root, tr.Name)
+	got := Hashes(t, downloadDir, tr.Name)
+	if len(got) != len(want) {
+		t.Fatalf("downloaded %d files, want %d", len(got), len(want))
+	}
+	for p, h := range want {
+		if got[p] != h {
+			t.Errorf("%s differs from the source", p)
+		}
+	}
+}
+
+// MultiFile is a multi-file torrent named "multi" with nested dirs, an
+// empty file and sizes that do not divide into pieces: a.bin 100003,
+// dir/b.bin 65536, dir/sub/c.txt 7, dir/empty 0, z.bin 1234567.
+func MultiFile(seed uint64) Content {
+	return Content{
+		Name: "multi",
+		Files: []File{
+			{Path: "a.bin", Size: 100_003},
+			{Path: "dir/b.bin", Size: 65_536},
+			{Path: "dir/sub/c.txt", Size: 7},
+			{Path: "dir/empty", Size: 0},
+			{Path: "z.bin", Size: 1_234_567},
+		},
+		Seed: seed,
+	}
+}
