@@ -318,16 +318,6 @@ func (t *Torrent) MetaInfo() ([]byte, error) {
 	return encodeMetaInfo(&mi)
 }
 
-// Wait blocks until ctx ends or the torrent's metadata is known.
-func (t *Torrent) Wait(ctx context.Context) error {
-	select {
-	case <-t.t.GotInfo():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // AddPeers tells the engine about peers to dial, as host:port strings.
 func (t *Torrent) AddPeers(addrs []string) {
 	var ps []torrent.PeerInfo

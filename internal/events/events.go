@@ -10,8 +10,8 @@
 //
 // A subscriber that reconnects names the last sequence number it saw; it
 // receives the logged events after it, then live events, with no gap and no
-// duplicate, because the log is read and the subscriber registered under
-// the same lock that publishing takes.
+// duplicate, because Replay reads the log and drops the already queued
+// logged events under the same lock that publishing takes.
 package events
 
 import (
@@ -191,9 +191,18 @@ func Names(names ...string) Filter {
 }
 
 // Subscribe registers a subscriber for events passing filter, published
-// after this call. The caller must Close it.
+// after this call. Replay adds missed logged events to it. The caller must
+// Close it.
 func (h *Hub) Subscribe(filter Filter) *Subscription {
-	s, _ := h.SubscribeAfter(filter, 0, false)
+	s := &Subscription{hub: h, filter: filter, c: make(chan []byte, h.queueLen), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.err = ErrClosed
+		close(s.done)
+		return s
+	}
+	h.subs[s] = struct{}{}
 	return s
 }
 
@@ -202,32 +211,12 @@ func (h *Hub) Subscribe(filter Filter) *Subscription {
 // subscription still delivers every logged event that remains.
 var ErrGap = errors.New("events after the requested id are no longer in the log")
 
-// SubscribeAfter registers a subscriber that first receives the logged
-// events above after (when replay is true), then live ones. It returns
-// ErrGap, with a working subscription, when the log no longer reaches back
-// to after. Ephemeral events are never replayed.
-func (h *Hub) SubscribeAfter(filter Filter, after uint64, replay bool) (*Subscription, error) {
-	s := &Subscription{hub: h, filter: filter, c: make(chan []byte, h.queueLen), done: make(chan struct{}), kick: make(chan struct{}, 1)}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		s.err = ErrClosed
-		close(s.done)
-		return s, nil
-	}
-	var err error
-	if replay {
-		err = h.backlogLocked(s, after)
-	}
-	h.subs[s] = struct{}{}
-	return s, err
-}
-
 // Replay gives s the logged events above after, to be delivered before any
 // live event not yet delivered; live events already queued are discarded
 // when the log holds them too, so there is no duplicate. Only the consumer
 // of s may call it (so that no frame is in flight). It returns how many
-// events will be replayed, and ErrGap as SubscribeAfter does.
+// events will be replayed, and ErrGap (with the rest replayed) when the
+// log no longer reaches back to after. Ephemeral events are never replayed.
 func (h *Hub) Replay(s *Subscription, after uint64) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
