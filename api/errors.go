@@ -18,8 +18,9 @@ const (
 	CodeTaskState      Code = 203 // the task's state does not allow the operation
 	CodeFetchFailed    Code = 204 // a task.add URL could not be fetched (or leads to an internal address)
 	CodeUnauthorized   Code = 401 // missing or wrong token
+	CodeRateLimited    Code = 429 // too many wrong tokens from this address: wait for Retry-After
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
-	CodeUnavailable    Code = 503 // the daemon is shutting down
+	CodeUnavailable    Code = 503 // the daemon is shutting down, or has too many connections
 )
 
 // String returns the code's stable short name, as used in docs and logs.
@@ -47,6 +48,8 @@ func (c Code) String() string {
 		return "fetch_failed"
 	case CodeUnauthorized:
 		return "unauthorized"
+	case CodeRateLimited:
+		return "rate_limited"
 	case CodeInternal:
 		return "internal"
 	case CodeUnavailable:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/events"
@@ -26,11 +27,17 @@ type conn struct {
 	out    chan []byte // responses, written by the writer
 	replay chan replayRequest
 	slots  chan struct{} // request concurrency limit
+	rate   *rate.Limiter // frames per second; nil means unlimited
 	cancel context.CancelCauseFunc
 }
 
 func newConn(s *Server, ws *websocket.Conn, remote string) *conn {
+	var lim *rate.Limiter
+	if s.cfg.RequestRate > 0 {
+		lim = rate.NewLimiter(rate.Limit(s.cfg.RequestRate), s.cfg.RequestBurst)
+	}
 	return &conn{
+		rate:   lim,
 		s:      s,
 		ws:     ws,
 		log:    s.log.With("remote", remote),
@@ -104,6 +111,9 @@ func (c *conn) readLoop(ctx context.Context) {
 			}
 			return
 		}
+		if c.rate != nil && c.rate.Wait(ctx) != nil {
+			return // the connection is ending
+		}
 		if typ != websocket.MessageText {
 			c.send(ctx, errorResponse("", api.CodeInvalidRequest, "binary frames are not accepted: send JSON in text frames"))
 			continue
@@ -140,6 +150,9 @@ func (c *conn) handle(ctx context.Context, data []byte) (resp []byte) {
 			resp = errorResponse(id, api.CodeInternal, "internal error")
 		}
 	}()
+	if !depthOK(data, c.s.cfg.MaxDepth) {
+		return errorResponse("", api.CodeInvalidRequest, fmt.Sprintf("JSON nested deeper than %d levels", c.s.cfg.MaxDepth))
+	}
 	req, code, msg := decodeRequest(data)
 	id = req.ID
 	if code != api.CodeOK {

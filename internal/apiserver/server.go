@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +52,22 @@ type Config struct {
 	PingInterval time.Duration
 	// Inflight caps concurrently running requests per connection.
 	Inflight int
+	// MaxConns and MaxConnsPerIP cap open connections, in total and from
+	// one non-loopback address; a handshake over either cap is refused
+	// with HTTP 503.
+	MaxConns      int
+	MaxConnsPerIP int
+	// MaxDepth caps JSON nesting of a request (error 101 beyond it).
+	MaxDepth int
+	// RequestRate (frames per second) and RequestBurst throttle the
+	// frames one connection sends; a negative RequestRate disables it.
+	RequestRate  float64
+	RequestBurst int
+	// AuthFailures, AuthBackoff and MaxAuthBackoff shape the per-address
+	// backoff after wrong tokens (HTTP 429 with Retry-After).
+	AuthFailures   int
+	AuthBackoff    time.Duration
+	MaxAuthBackoff time.Duration
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
@@ -67,6 +85,30 @@ func (c *Config) setDefaults() {
 	if c.Inflight <= 0 {
 		c.Inflight = DefaultInflight
 	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	if c.RequestRate == 0 {
+		c.RequestRate = DefaultRequestRate
+	}
+	if c.RequestBurst <= 0 {
+		c.RequestBurst = DefaultRequestBurst
+	}
+	if c.AuthFailures <= 0 {
+		c.AuthFailures = DefaultAuthFailures
+	}
+	if c.AuthBackoff <= 0 {
+		c.AuthBackoff = DefaultAuthBackoff
+	}
+	if c.MaxAuthBackoff <= 0 {
+		c.MaxAuthBackoff = DefaultMaxAuthBackoff
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -79,6 +121,8 @@ type Server struct {
 	hub     *events.Hub
 	log     *slog.Logger
 	methods map[string]handler
+	conns   *connCounter
+	auth    *authBackoff
 
 	ctx    context.Context // cancelled by Close: ends every connection
 	cancel context.CancelFunc
@@ -94,6 +138,8 @@ func New(cfg Config, svc *service.Service, hub *events.Hub) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, svc: svc, hub: hub, log: cfg.Logger, ctx: ctx, cancel: cancel}
 	s.methods = s.methodTable()
+	s.conns = newConnCounter(cfg.MaxConns, cfg.MaxConnsPerIP)
+	s.auth = newAuthBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff)
 	return s, nil
 }
 
@@ -107,14 +153,26 @@ func (s *Server) Close() error {
 
 // ServeHTTP checks the handshake and runs the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := s.checkHandshake(r); err != nil {
+	key := clientKey(r.RemoteAddr)
+	if err := s.checkHandshake(r, key); err != nil {
 		s.log.Warn("handshake refused", "remote", r.RemoteAddr, "reason", err.msg)
+		if err.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((err.retryAfter+time.Second-1)/time.Second)))
+		}
 		writeHTTPError(w, err.status, err.code, err.msg)
 		return
 	}
+	release, reason := s.conns.acquire(key)
+	if release == nil {
+		s.log.Warn("handshake refused", "remote", r.RemoteAddr, "reason", reason)
+		writeHTTPError(w, http.StatusServiceUnavailable, api.CodeUnavailable, reason)
+		return
+	}
+	defer release()
 	// Origin was checked above against Host; the library's own same-origin
-	// check stays on as a second line.
-	c, err := websocket.Accept(w, r, nil)
+	// check stays on as a second line. Compression stays off (the
+	// library's default), so the read limit is the message size.
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.log.Warn("websocket accept", "remote", r.RemoteAddr, "err", err)
 		return
@@ -126,21 +184,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type handshakeError struct {
-	status int
-	code   api.Code
-	msg    string
+	status     int
+	code       api.Code
+	msg        string
+	retryAfter time.Duration
 }
 
-func (s *Server) checkHandshake(r *http.Request) *handshakeError {
+func (s *Server) checkHandshake(r *http.Request, key netip.Addr) *handshakeError {
 	if !s.hostAllowed(r.Host) {
-		return &handshakeError{http.StatusForbidden, api.CodeUnauthorized, "host " + r.Host + " is not allowed"}
+		return &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "host " + r.Host + " is not allowed"}
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
-		return &handshakeError{http.StatusForbidden, api.CodeUnauthorized, "cross-origin WebSocket refused: " + origin}
+		return &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "cross-origin WebSocket refused: " + origin}
+	}
+	if wait := s.auth.wait(key); wait > 0 {
+		return &handshakeError{http.StatusTooManyRequests, api.CodeRateLimited, "too many wrong tokens from this address: retry later", wait}
 	}
 	if !s.tokenOK(r) {
-		return &handshakeError{http.StatusUnauthorized, api.CodeUnauthorized, "missing or wrong token"}
+		s.auth.failed(key)
+		return &handshakeError{status: http.StatusUnauthorized, code: api.CodeUnauthorized, msg: "missing or wrong token"}
 	}
+	s.auth.succeeded(key)
 	return nil
 }
 
