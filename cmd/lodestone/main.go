@@ -59,6 +59,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.Var((*hostList)(&cfg.AllowedHosts), "allow-host", "extra host name accepted in the HTTP Host header (repeatable)")
 	fs.Var((*hostList)(&cfg.DownloadRoots), "download-root", "extra directory tasks may be put in with download_dir or task.move (repeatable; the download dir always is one)")
 	fs.BoolVar(&cfg.AllowPrivateURLs, "allow-private-urls", false, "let task.add type url fetch from loopback and private addresses (refused by default)")
+	fs.BoolVar(&cfg.AllowPrivateTrackers, "allow-private-trackers", false, "let torrents announce to trackers on loopback and private addresses (refused by default)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -110,7 +110,7 @@ func errorCode(err error) (api.Code, string) {
 	switch {
 	case errors.As(err, &pe):
 		return api.CodeInvalidParams, pe.Error()
-	case errors.Is(err, service.ErrInvalidParams):
+	case errors.Is(err, service.ErrInvalidParams), errors.Is(err, service.ErrUnsafePath):
 		return api.CodeInvalidParams, err.Error()
 	case errors.Is(err, service.ErrBadTorrent):
 		return api.CodeBadTorrent, err.Error()

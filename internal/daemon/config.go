@@ -39,6 +39,9 @@ type Config struct {
 	// AllowPrivateURLs lets task.add type url fetch from loopback and
 	// private addresses (refused by default: SSRF).
 	AllowPrivateURLs bool
+	// AllowPrivateTrackers lets the engine announce to trackers on
+	// loopback and private addresses (refused by default: SSRF).
+	AllowPrivateTrackers bool
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 }

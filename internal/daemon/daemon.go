@@ -81,6 +81,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		UPnP:        cfg.UPnP,
 		UTP:         cfg.UTP,
 		Logger:      d.log.With("component", "engine"),
+		// A tracker on this machine or its LAN only when asked for.
+		AllowPrivateTrackers: cfg.AllowPrivateTrackers,
 	})
 	if err != nil {
 		return nil, err

@@ -15,10 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
+
+	"github.com/lodestone-bt/lodestone/internal/netguard"
 )
 
 // Config is what the daemon decides about the engine.
@@ -39,6 +42,12 @@ type Config struct {
 	// UTP enables uTP next to TCP, for both listening and dialling. It is
 	// ignored (off) in a binary built without cgo.
 	UTP bool
+	// AllowPrivateTrackers lets the engine announce to trackers on
+	// loopback, private, link-local and CGNAT addresses. Off, such a
+	// tracker (named in a torrent or magnet, or reached by DNS or a
+	// redirect) is refused at connect time: a stranger's torrent cannot
+	// make the daemon send requests into the local network (SSRF).
+	AllowPrivateTrackers bool
 	// Logger receives the engine's logs; records at or above Warn (and
 	// tracker failures) also become Alerts.
 	Logger *slog.Logger
@@ -107,9 +116,13 @@ func New(cfg Config) (*Engine, error) {
 	// file on restart (0 of 123 kept, engine-notes.md). mmap is off: it
 	// dies with SIGBUS on a full disk or a truncated file, where classic IO
 	// returns an error we can report.
+	// File names are the torrent author's: pathMaker sanitises them (see
+	// SafePaths) and limitedStorage refuses symlinks planted on the way.
+	paths := &pathMaker{}
 	newStorage := func(dir string) storage.ClientImpl {
 		return storage.NewFileOpts(storage.NewFileClientOpts{
 			ClientBaseDir:   dir,
+			FilePathMaker:   paths.make,
 			PieceCompletion: pc,
 			UsePartFiles:    falseOpt,
 			DisableMmap:     true,
@@ -140,6 +153,18 @@ func New(cfg Config) (*Engine, error) {
 	// limiter between clients, and a nil download limiter can't be set later.
 	cc.UploadRateLimiter = rate.NewLimiter(rate.Inf, MaxAllocPeerRequestDataPerConn)
 	cc.DownloadRateLimiter = rate.NewLimiter(rate.Inf, MaxAllocPeerRequestDataPerConn)
+	if !cfg.AllowPrivateTrackers {
+		guarded := &net.Dialer{Timeout: 15 * time.Second, Control: netguard.Control}
+		cc.TrackerDialContext = guarded.DialContext
+		cc.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
+			pc, err := net.ListenPacket(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return netguard.PacketConn(pc), nil
+		}
+	}
+	cc.HTTPProxy = nil // no proxy from the environment, which would bypass the guard
 	cc.HTTPUserAgent = "Lodestone/" + Version
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
@@ -221,7 +246,7 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 		dir = e.defaultDir
 	}
 	lim := newLimiters()
-	ts.Storage = limitedStorage{inner: e.newStorage(dir), lim: lim}
+	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim}
 	t, _, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
@@ -298,9 +323,9 @@ func (t *Torrent) Files() []string {
 	if info == nil {
 		return nil
 	}
-	var out []string
-	for _, f := range t.t.Files() {
-		out = append(out, filepath.FromSlash(f.Path()))
+	out := SafePaths(info)
+	for i, p := range out {
+		out[i] = filepath.FromSlash(p)
 	}
 	return out
 }
@@ -378,7 +403,7 @@ type Stats struct {
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
 func (t *Torrent) Stats() Stats {
-	st := Stats{Name: t.t.Name()}
+	st := Stats{Name: SanitizeName(t.t.Name())}
 	ts := t.t.Stats()
 	st.Peers = ts.ActivePeers
 	st.BytesRead = ts.BytesReadUsefulData.Int64()

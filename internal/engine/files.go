@@ -31,8 +31,8 @@ func (p Priority) engine() torrent.PiecePriority {
 
 // FileStat is one file of a torrent.
 type FileStat struct {
-	// Path is relative to the download dir, slash-separated as in the
-	// torrent (the torrent's name first).
+	// Path is relative to the download dir, slash-separated, the
+	// torrent's name first: where the file is on disk (see SafePaths).
 	Path string
 	Size int64
 	// Completed counts bytes of the file in verified pieces.
@@ -58,6 +58,7 @@ func (t *Torrent) FileStats() []FileStat {
 		index += run.Length
 	}
 	files := t.t.Files()
+	paths := SafePaths(info)
 	out := make([]FileStat, len(files))
 	for i, f := range files {
 		from, to := f.Offset(), f.Offset()+f.Length()
@@ -67,7 +68,7 @@ func (t *Torrent) FileStats() []FileStat {
 				c += hi - lo
 			}
 		}
-		out[i] = FileStat{Path: f.Path(), Size: f.Length(), Completed: c}
+		out[i] = FileStat{Path: paths[i], Size: f.Length(), Completed: c}
 	}
 	return out
 }

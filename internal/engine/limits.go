@@ -39,10 +39,14 @@ func (t *Torrent) SetRateLimits(down, up int64) {
 // limitedStorage wraps a storage so every piece goes through limits.
 type limitedStorage struct {
 	inner storage.ClientImpl
+	dir   string // the inner storage's base dir
 	lim   *limiters
 }
 
 func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+	if err := checkNoSymlinks(s.dir, SafePaths(info)); err != nil {
+		return storage.TorrentImpl{}, err
+	}
 	ti, err := s.inner.OpenTorrent(ctx, info, ih)
 	if err != nil {
 		return ti, err

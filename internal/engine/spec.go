@@ -11,9 +11,25 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 )
 
-// MaxTorrentSize caps .torrent data accepted from users, checked before any
-// parsing.
-const MaxTorrentSize = 10 << 20
+// Bounds on what a torrent or magnet may declare. Anything beyond them is
+// refused with ErrBadTorrent or ErrBadMagnet before the engine sees it.
+const (
+	// MaxTorrentSize caps .torrent data, checked before any parsing.
+	MaxTorrentSize = 10 << 20
+	// MinPieceLength and MaxPieceLength bound the piece length (real
+	// torrents use 16 KiB to 64 MiB).
+	MinPieceLength = 1 << 10
+	MaxPieceLength = 512 << 20
+	// MaxFiles caps the files of one torrent.
+	MaxFiles = 100_000
+	// MaxTotalSize caps the declared total size (1 PiB).
+	MaxTotalSize = 1 << 50
+	// MaxTrackers caps trackers of a torrent (all tiers) or a magnet.
+	MaxTrackers = 200
+	// MaxMagnetSize caps a magnet URI; MaxMagnetPeers its x.pe peers.
+	MaxMagnetSize  = 64 << 10
+	MaxMagnetPeers = 200
+)
 
 // ErrBadTorrent and ErrBadMagnet classify input that cannot become a task.
 // Errors returned by ParseTorrent and ParseMagnet wrap one of them.
@@ -61,24 +77,55 @@ func ParseTorrent(data []byte) (Spec, error) {
 	if !info.HasV1() {
 		return Spec{}, fmt.Errorf("%w: v2-only torrents are not supported", ErrBadTorrent)
 	}
-	if info.PieceLength <= 0 {
-		return Spec{}, fmt.Errorf("%w: piece length %d", ErrBadTorrent, info.PieceLength)
+	if err := checkInfo(&info); err != nil {
+		return Spec{}, fmt.Errorf("%w: %w", ErrBadTorrent, err)
 	}
-	if info.TotalLength() < 0 {
-		return Spec{}, fmt.Errorf("%w: negative length", ErrBadTorrent)
+	if n := len(mi.UpvertedAnnounceList().DistinctValues()); n > MaxTrackers {
+		return Spec{}, fmt.Errorf("%w: %d trackers, more than %d", ErrBadTorrent, n, MaxTrackers)
 	}
 	return Spec{
 		ID:       mi.HashInfoBytes().HexString(),
-		Name:     info.BestName(),
+		Name:     SanitizeName(info.BestName()),
 		Size:     info.TotalLength(),
 		MetaInfo: data,
 		NumFiles: len(info.UpvertedFiles()),
 	}, nil
 }
 
+// checkInfo bounds what an info dictionary declares: piece length, file
+// count, sizes, and a piece count that matches the total length.
+func checkInfo(info *metainfo.Info) error {
+	if info.PieceLength < MinPieceLength || info.PieceLength > MaxPieceLength {
+		return fmt.Errorf("piece length %d outside %d..%d", info.PieceLength, MinPieceLength, MaxPieceLength)
+	}
+	if n := len(info.Files); n > MaxFiles {
+		return fmt.Errorf("%d files, more than %d", n, MaxFiles)
+	}
+	var total int64
+	for _, f := range info.UpvertedFiles() {
+		if f.Length < 0 || f.Length > MaxTotalSize {
+			return fmt.Errorf("file length %d out of range", f.Length)
+		}
+		if total += f.Length; total > MaxTotalSize {
+			return fmt.Errorf("total size over %d bytes", int64(MaxTotalSize))
+		}
+	}
+	if len(info.Pieces)%20 != 0 {
+		return fmt.Errorf("pieces field of %d bytes is not a multiple of 20", len(info.Pieces))
+	}
+	want := (total + info.PieceLength - 1) / info.PieceLength
+	if got := int64(len(info.Pieces) / 20); got != want {
+		return fmt.Errorf("%d piece hashes for %d bytes in pieces of %d (want %d)", got, total, info.PieceLength, want)
+	}
+	return nil
+}
+
 // ParseMagnet validates a magnet URI with a v1 (btih) info-hash and returns
 // its Spec. The error wraps ErrBadMagnet.
 func ParseMagnet(uri string) (Spec, error) {
+	if len(uri) > MaxMagnetSize {
+		return Spec{}, fmt.Errorf("%w: %d bytes, more than %d", ErrBadMagnet, len(uri), MaxMagnetSize)
+	}
 	if !strings.HasPrefix(strings.ToLower(uri), "magnet:") {
 		return Spec{}, fmt.Errorf("%w: not a magnet: URI", ErrBadMagnet)
 	}
@@ -89,20 +136,28 @@ func ParseMagnet(uri string) (Spec, error) {
 	if m.InfoHash.IsZero() {
 		return Spec{}, fmt.Errorf("%w: no btih info-hash", ErrBadMagnet)
 	}
+	if len(m.Trackers) > MaxTrackers {
+		return Spec{}, fmt.Errorf("%w: %d trackers, more than %d", ErrBadMagnet, len(m.Trackers), MaxTrackers)
+	}
+	if n := len(m.Params["x.pe"]); n > MaxMagnetPeers {
+		return Spec{}, fmt.Errorf("%w: %d peers (x.pe), more than %d", ErrBadMagnet, n, MaxMagnetPeers)
+	}
 	for _, tr := range m.Trackers {
 		if err := checkTrackerURL(tr); err != nil {
 			return Spec{}, fmt.Errorf("%w: %w", ErrBadMagnet, err)
 		}
 	}
 	id := m.InfoHash.HexString()
-	name := m.DisplayName
-	if name == "" {
-		name = id
+	name := id
+	if m.DisplayName != "" {
+		name = SanitizeName(m.DisplayName)
 	}
 	return Spec{ID: id, Name: name, Magnet: uri}, nil
 }
 
-// checkTrackerURL accepts http, https and udp tracker URLs only.
+// checkTrackerURL accepts http, https and udp tracker URLs only. Whether
+// the address is allowed (not loopback or private) is checked when the
+// engine connects: see Config.AllowPrivateTrackers.
 func checkTrackerURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 
 	g "github.com/anacrolix/generics"
@@ -50,6 +51,11 @@ func torrentSpec(spec Spec) (*torrent.TorrentSpec, error) {
 	}
 	ts.Sources = nil
 	ts.Webseeds = nil
+	// Trackers with other schemes (file:, javascript:, ws: …) are dropped,
+	// not announced to.
+	for i, tier := range ts.Trackers {
+		ts.Trackers[i] = slices.DeleteFunc(slices.Clone(tier), func(u string) bool { return checkTrackerURL(u) != nil })
+	}
 	return ts, nil
 }
 

@@ -13,10 +13,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"syscall"
 	"time"
+
+	"github.com/lodestone-bt/lodestone/internal/netguard"
 )
 
 // ErrFetch wraps every failure to fetch.
@@ -24,7 +24,7 @@ var ErrFetch = errors.New("fetch failed")
 
 // ErrForbiddenAddress is returned for a URL that leads to an internal
 // address.
-var ErrForbiddenAddress = errors.New("address not allowed")
+var ErrForbiddenAddress = netguard.ErrForbidden
 
 // Defaults for Options fields left zero.
 const (
@@ -62,16 +62,7 @@ func New(opts Options) *Fetcher {
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	if !opts.AllowPrivate {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
-			}
-			if !Public(ap.Addr()) {
-				return fmt.Errorf("%w: %s is not a public address", ErrForbiddenAddress, ap.Addr())
-			}
-			return nil
-		}
+		dialer.Control = netguard.Control
 	}
 	tr := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -97,15 +88,6 @@ func New(opts Options) *Fetcher {
 		},
 	}}
 }
-
-// Public reports whether a is an address on the public internet.
-func Public(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() &&
-		!a.IsLinkLocalUnicast() && !cgnat.Contains(a) && !a.IsUnspecified()
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // CheckURL accepts absolute http and https URLs with a host.
 func CheckURL(raw string) (*url.URL, error) {

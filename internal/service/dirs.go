@@ -13,6 +13,10 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
+// ErrUnsafePath: a task's files would be opened through a symbolic link
+// planted in its download dir (refused; see engine.SafePaths for names).
+var ErrUnsafePath = engine.ErrUnsafePath
+
 // resolveRoots cleans the download roots and resolves their symlinks.
 func resolveRoots(roots []string) ([]string, error) {
 	var out []string

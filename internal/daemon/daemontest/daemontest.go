@@ -65,7 +65,9 @@ func Config(t testing.TB, dirs Dirs, utp bool) daemon.Config {
 		DownloadDir: dirs.Download,
 		UTP:         utp,
 		Token:       Token,
-		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		// Test swarms and trackers are on 127.0.0.1.
+		AllowPrivateTrackers: true,
+		Logger:               slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 }
 
@@ -179,7 +181,7 @@ func StartProcess(t testing.TB, dirs Dirs) *Process {
 		"--peer-addr", "127.0.0.1:0",
 		"--data-dir", dirs.Data,
 		"--download-dir", dirs.Download,
-		"--dht=false", "--upnp=false", "--utp=false",
+		"--dht=false", "--upnp=false", "--utp=false", "--allow-private-trackers",
 		"--token", Token,
 	)
 	cmd.Stderr = testWriter{t}
