@@ -114,9 +114,9 @@ func TestDepthOK(t *testing.T) {
 		{`{"id":"1","method":"task.list","params":{"fields":["name"]}}`, true},
 		{deep(64), true},
 		{deep(65), false},
-		{`{"a":"` + strings.Repeat("[", 1000) + `"}`, true},          // brackets in a string
-		{`{"a":"\"` + strings.Repeat("{", 1000) + `"}`, true},        // after an escaped quote
-		{`{"a":"\\"` + strings.Repeat(",[", 100) + `}`, false},       // the string ended
+		{`{"a":"` + strings.Repeat("[", 1000) + `"}`, true},    // brackets in a string
+		{`{"a":"\"` + strings.Repeat("{", 1000) + `"}`, true},  // after an escaped quote
+		{`{"a":"\\"` + strings.Repeat(",[", 100) + `}`, false}, // the string ended
 		{strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), false},
 	} {
 		if got := depthOK([]byte(tc.data), 64); got != tc.want {
