@@ -43,6 +43,9 @@ type Options struct {
 	UTP  bool
 	// AllowPrivateURLs lets task.add type url fetch from loopback.
 	AllowPrivateURLs bool
+	// DenyPrivateTrackers keeps the default of a real daemon: no
+	// announces to loopback trackers (test daemons allow them).
+	DenyPrivateTrackers bool
 }
 
 // Daemon is an in-process daemon.
@@ -79,6 +82,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	}
 	cfg := Config(t, opts.Dirs, opts.UTP)
 	cfg.AllowPrivateURLs = opts.AllowPrivateURLs
+	cfg.AllowPrivateTrackers = !opts.DenyPrivateTrackers
 	d, err := daemon.New(cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
