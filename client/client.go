@@ -41,6 +41,10 @@ const EventBuffer = 4096
 type Options struct {
 	// Header is added to the handshake request, e.g. an Origin.
 	Header http.Header
+	// HTTPClient makes the handshake request; nil means
+	// http.DefaultClient. Set it to trust a daemon's own TLS certificate
+	// (wss://).
+	HTTPClient *http.Client
 	// Reconnect makes the client dial again when the connection drops,
 	// with backoff, restore its event subscription and replay the events
 	// it missed (events.replay). Events then ends only with Close, or
@@ -119,7 +123,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	if c.token != "" {
 		h.Set("Authorization", "Bearer "+c.token)
 	}
-	ws, resp, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{HTTPHeader: h})
+	ws, resp, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: c.opts.HTTPClient})
 	if err != nil {
 		if resp != nil {
 			return nil, &HandshakeError{StatusCode: resp.StatusCode, Err: err}

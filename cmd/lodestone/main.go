@@ -59,6 +59,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.Var((*hostList)(&cfg.AllowedHosts), "allow-host", "extra host name accepted in the HTTP Host header (repeatable)")
 	fs.Var((*hostList)(&cfg.DownloadRoots), "download-root", "extra directory tasks may be put in with download_dir or task.move (repeatable; the download dir always is one)")
 	fs.BoolVar(&cfg.AllowPrivateURLs, "allow-private-urls", false, "let task.add type url fetch from loopback and private addresses (refused by default)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the API over TLS with this PEM certificate (with --tls-key)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.BoolVar(&cfg.AllowPrivateTrackers, "allow-private-trackers", false, "let torrents announce to trackers on loopback and private addresses (refused by default)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +81,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Lodestone is running.\n  API:   ws://%s/ws\n  Token: %s\n  URL:   %s\n", d.APIAddr(), d.Token(), d.URL())
+	fmt.Fprintf(stdout, "Lodestone is running.\n  API:   %s\n  Token: %s\n  URL:   %s\n", d.APIURL(), d.Token(), d.URL())
 	return d.Run(ctx)
 }

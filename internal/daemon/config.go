@@ -39,6 +39,9 @@ type Config struct {
 	// AllowPrivateURLs lets task.add type url fetch from loopback and
 	// private addresses (refused by default: SSRF).
 	AllowPrivateURLs bool
+	// TLSCert and TLSKey are PEM files; with both set the API is served
+	// over TLS only (wss:// and https://).
+	TLSCert, TLSKey string
 	// AllowPrivateTrackers lets the engine announce to trackers on
 	// loopback and private addresses (refused by default: SSRF).
 	AllowPrivateTrackers bool
@@ -66,6 +69,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("api-addr %q: %w", c.APIAddr, err))
 	} else if !loopbackHost(host) && c.Token == "" {
 		errs = append(errs, fmt.Errorf("api-addr %s is reachable from other machines: give an explicit --token (or LODESTONE_TOKEN) to listen there", c.APIAddr))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together: give both or neither"))
 	}
 	if c.PeerAddr != "" {
 		if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {

@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,7 @@ type Daemon struct {
 	http  *http.Server
 
 	apiAddr string // d.ln's address, kept after Close
+	scheme  string // "ws", or "wss" with TLS
 }
 
 // New validates cfg and starts every part except serving, which Run does.
@@ -53,7 +55,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, scheme: "ws"}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, d.closeParts())
@@ -114,14 +116,26 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("listen on api-addr: %w", err)
 	}
 	d.apiAddr = d.ln.Addr().String()
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		d.ln = tls.NewListener(d.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		d.scheme = "wss"
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+api.Path, d.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	d.http = &http.Server{
-		Handler:           mux,
+		Handler: mux,
+		// Handshake and keep-alive limits (WebSocket connections are
+		// hijacked and kept alive by pings instead).
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	return d, nil
@@ -155,10 +169,11 @@ func (d *Daemon) APIAddr() string { return d.apiAddr }
 // Token returns the API token in force.
 func (d *Daemon) Token() string { return d.token }
 
+// APIURL returns the WebSocket URL of the API, without the token.
+func (d *Daemon) APIURL() string { return d.scheme + "://" + d.APIAddr() + api.Path }
+
 // URL returns a ready-to-use WebSocket URL, token included.
-func (d *Daemon) URL() string {
-	return "ws://" + d.APIAddr() + api.Path + "?token=" + d.token
-}
+func (d *Daemon) URL() string { return d.APIURL() + "?token=" + d.token }
 
 // PeerAddrs returns the BitTorrent listen addresses.
 func (d *Daemon) PeerAddrs() []net.Addr { return d.eng.PeerAddrs() }
@@ -175,7 +190,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	go func() { errc <- d.svc.Run(ctx) }()
-	d.log.Info("serving", "api", "ws://"+d.APIAddr()+api.Path, "peer", fmt.Sprint(d.PeerAddrs()))
+	d.log.Info("serving", "api", d.APIURL(), "peer", fmt.Sprint(d.PeerAddrs()))
 	var runErr error
 	select {
 	case <-ctx.Done():
