@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Alert levels.
@@ -126,6 +128,16 @@ func (h *alertHandler) alertFor(r slog.Record) (Alert, bool) {
 		walkAttr(a, visit)
 	}
 	r.Attrs(func(a slog.Attr) bool { walkAttr(a, visit); return true })
+	// Values come from strangers (a tracker's failure reason, a peer's
+	// data): bounded before they reach alerts, task.trackers and the log
+	// of events.
+	errVal = clipText(errVal)
+	if ih == "" {
+		// "<info-hash>: error completing metadata: …"
+		if p, _, ok := strings.Cut(r.Message, ": "); ok && isHexHash(p) {
+			ih = p
+		}
+	}
 	switch {
 	case r.Message == "announced":
 		h.book.record(ih, url, resp, errVal)
@@ -142,9 +154,33 @@ func (h *alertHandler) alertFor(r slog.Record) (Alert, bool) {
 		if r.Level >= slog.LevelError {
 			level = LevelError
 		}
-		return Alert{TaskID: ih, Level: level, Message: msg}, true
+		return Alert{TaskID: ih, Level: level, Message: clipText(msg)}, true
 	}
 	return Alert{}, false
+}
+
+// MaxAlertText bounds the text of an alert or a tracker error.
+const MaxAlertText = 1024
+
+// clipText cuts s to MaxAlertText bytes (at a character boundary), saying how
+// long it was.
+func clipText(s string) string {
+	if len(s) <= MaxAlertText {
+		return s
+	}
+	cut := MaxAlertText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+}
+
+func isHexHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 func walkAttr(a slog.Attr, visit func(slog.Attr)) {

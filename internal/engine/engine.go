@@ -246,12 +246,13 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 		dir = e.defaultDir
 	}
 	lim := newLimiters()
-	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim}
+	werr := new(atomicError)
+	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr}
 	t, _, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
 	}
-	tt := newTorrent(spec.ID, t, e.alerts.push, e.book)
+	tt := newTorrent(spec.ID, t, werr, e.alerts.push, e.book)
 	tt.lim = lim
 	return tt, nil
 }
@@ -262,7 +263,7 @@ type Torrent struct {
 	t    *torrent.Torrent
 	book *trackerBook
 	lim  *limiters
-	werr atomicError
+	werr *atomicError // shared with the torrent's storage
 }
 
 // ID returns the lowercase hex info-hash.
@@ -373,7 +374,8 @@ func (t *Torrent) Merge(spec Spec) error {
 	return nil
 }
 
-// WriteError returns the last storage write error, or nil.
+// WriteError returns the storage error that stops the torrent, or nil: the
+// last failed write, or the refusal to open its files (an unsafe path).
 func (t *Torrent) WriteError() error { return t.werr.Load() }
 
 // ClearWriteError forgets the last storage write error.

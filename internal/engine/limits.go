@@ -41,10 +41,14 @@ type limitedStorage struct {
 	inner storage.ClientImpl
 	dir   string // the inner storage's base dir
 	lim   *limiters
+	werr  *atomicError // where a refusal to open is recorded for the task
 }
 
 func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
 	if err := checkNoSymlinks(s.dir, SafePaths(info)); err != nil {
+		// For a magnet this runs when the metadata arrives, inside the
+		// engine: record it so the task shows it (state error).
+		s.werr.Store(err)
 		return storage.TorrentImpl{}, err
 	}
 	ti, err := s.inner.OpenTorrent(ctx, info, ih)

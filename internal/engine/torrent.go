@@ -59,8 +59,8 @@ func torrentSpec(spec Spec) (*torrent.TorrentSpec, error) {
 	return ts, nil
 }
 
-func newTorrent(id string, t *torrent.Torrent, alert func(Alert), book *trackerBook) *Torrent {
-	tt := &Torrent{id: id, t: t, book: book}
+func newTorrent(id string, t *torrent.Torrent, werr *atomicError, alert func(Alert), book *trackerBook) *Torrent {
+	tt := &Torrent{id: id, t: t, book: book, werr: werr}
 	t.SetOnWriteChunkError(func(err error) {
 		// Runs under the engine's lock: record and hand off only.
 		tt.werr.Store(err)
