@@ -169,6 +169,7 @@ func New(cfg Config) (*Engine, error) {
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
 
+	applyGuards(cc) // last: it wraps the tracker dialer and the logger
 	cl, err := torrent.NewClient(cc)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
