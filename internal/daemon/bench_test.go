@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,4 +112,51 @@ func waitFinishedB(b *testing.B, c *client.Client, id string) {
 			b.Fatal("no finish")
 		}
 	}
+}
+
+// BenchmarkHandshake: new authenticated connections per second (dial,
+// token check, upgrade, one request, close), all from loopback.
+func BenchmarkHandshake(b *testing.B) {
+	d := daemontest.Start(b, daemontest.Options{})
+	ctx := context.Background()
+	for b.Loop() {
+		c, err := client.Dial(ctx, d.URL, daemontest.Token)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.ServerInfo(ctx); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// BenchmarkRequestsParallel: small requests (task.get) from 64 concurrent
+// connections; reports requests per second held and errors (must be 0).
+func BenchmarkRequestsParallel(b *testing.B) {
+	d := daemontest.Start(b, daemontest.Options{})
+	tr := enginetest.Generate(b, enginetest.Content{Name: "p.bin", Size: 1000, Seed: 5})
+	setup := d.Client(b)
+	res, err := setup.AddTask(context.Background(), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(tr.MetaInfo), Paused: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var errs atomic.Int64
+	b.SetParallelism(32) // × GOMAXPROCS (2) = 64 connections
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := client.Dial(context.Background(), d.URL, daemontest.Token)
+		if err != nil {
+			errs.Add(1)
+			return
+		}
+		defer c.Close()
+		for pb.Next() {
+			if _, err := c.GetTask(context.Background(), res.TaskID); err != nil {
+				errs.Add(1)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(float64(errs.Load()), "errors")
 }
