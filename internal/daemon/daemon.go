@@ -68,16 +68,38 @@ func New(cfg Config) (_ *Daemon, err error) {
 			return nil, err
 		}
 	}
-	if d.store, err = store.Open(cfg.DataDir); err != nil {
+	// A damaged store or piece-completion file is moved aside rather than
+	// left to fail (or crash) every start; what was lost is reported below.
+	var damaged []damage
+	var storeDmg *store.Damage
+	if d.store, storeDmg, err = store.OpenOrQuarantine(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	if storeDmg != nil {
+		damaged = append(damaged, damage{storeDmg, "the task store",
+			"Lodestone started with an empty store: its tasks and settings must be added again"})
 	}
 	peerAddr, err := d.peerAddr()
 	if err != nil {
 		return nil, err
 	}
+	stateDir := filepath.Join(cfg.DataDir, "engine")
+	// Checked after the store is open, whose lock keeps a second daemon
+	// away from this data dir.
+	pcDmg, err := store.QuarantineDamaged(filepath.Join(stateDir, engine.CompletionFile))
+	if err != nil {
+		return nil, fmt.Errorf("check piece completion: %w", err)
+	}
+	if pcDmg != nil {
+		damaged = append(damaged, damage{pcDmg, "the piece-completion database",
+			"pieces already on disk will be verified again by hashing"})
+	}
+	for _, dm := range damaged {
+		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
+	}
 	d.eng, err = engine.New(engine.Config{
 		DownloadDir: cfg.DownloadDir,
-		StateDir:    filepath.Join(cfg.DataDir, "engine"),
+		StateDir:    stateDir,
 		PeerAddr:    peerAddr,
 		DHT:         cfg.DHT,
 		UPnP:        cfg.UPnP,
@@ -90,6 +112,17 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.hub = events.New(d.store, events.Options{Ephemeral: []string{api.EventTaskProgress}})
+	for _, dm := range damaged {
+		// Logged, so a client that connects later reads it with
+		// events.replay.
+		_, err := d.hub.Publish(api.EventEngineAlert, api.EngineAlertData{
+			Level:   api.LevelError,
+			Message: fmt.Sprintf("%s was damaged (%v) and was moved to %s; %s", dm.what, dm.Cause, dm.MovedTo, dm.effect),
+		})
+		if err != nil {
+			d.log.Error("publish damage alert", "err", err)
+		}
+	}
 	d.svc, err = service.New(d.store, d.eng, d.hub, service.Options{
 		DownloadDir:   cfg.DownloadDir,
 		DownloadRoots: cfg.DownloadRoots,
@@ -139,6 +172,13 @@ func New(cfg Config) (_ *Daemon, err error) {
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	return d, nil
+}
+
+// damage is a damaged file moved aside at start, to be reported.
+type damage struct {
+	*store.Damage
+	what   string // what the file was
+	effect string // what its loss means to the user
 }
 
 // peerAddr returns the configured peer address, or all interfaces on a

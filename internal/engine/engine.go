@@ -66,6 +66,7 @@ type Engine struct {
 	// pc (and must never be closed: closing one closes pc).
 	newStorage func(dir string) storage.ClientImpl
 	defaultDir string
+	files      *fileBook // open torrents' files, for checkpointing
 }
 
 // MaxAllocPeerRequestDataPerConn bounds the data one peer's requests may have
@@ -106,6 +107,10 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("open piece completion in %s: %w", cfg.StateDir, err)
 	}
 	log := cfg.Logger
+	// Verified pieces reach the completion store within a second, their
+	// files synced first (see checkpointing).
+	files := newFileBook()
+	pc = newCheckpointing(pc, files, log)
 	alerts := newAlertSink()
 	book := &trackerBook{}
 	engineLog := slog.New(newAlertHandler(log.Handler(), alerts.push, book))
@@ -177,7 +182,7 @@ func New(cfg Config) (*Engine, error) {
 	return &Engine{
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
 		alerts: alerts, book: book, log: log,
-		newStorage: newStorage, defaultDir: cfg.DownloadDir,
+		newStorage: newStorage, defaultDir: cfg.DownloadDir, files: files,
 	}, nil
 }
 
@@ -248,7 +253,7 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 	}
 	lim := newLimiters()
 	werr := new(atomicError)
-	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr}
+	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr, files: e.files}
 	t, _, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)

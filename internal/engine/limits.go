@@ -42,6 +42,7 @@ type limitedStorage struct {
 	dir   string // the inner storage's base dir
 	lim   *limiters
 	werr  *atomicError // where a refusal to open is recorded for the task
+	files *fileBook
 }
 
 func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
@@ -54,6 +55,13 @@ func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 	ti, err := s.inner.OpenTorrent(ctx, info, ih)
 	if err != nil {
 		return ti, err
+	}
+	s.files.put(ih, info, s.dir)
+	if close := ti.Close; close != nil {
+		ti.Close = func() error {
+			s.files.drop(ih)
+			return close()
+		}
 	}
 	if ti.Piece != nil {
 		piece := ti.Piece

@@ -4,7 +4,9 @@
 // Every write is a committed, fsynced bbolt transaction before the call
 // returns, so a caller that acknowledges after a successful write loses
 // nothing to a crash or SIGKILL. The file carries a schema version; a file of
-// an unknown version is refused rather than misread.
+// an unknown version is refused rather than misread. A damaged file is found
+// before bbolt maps it (quarantine.go) and is refused, or moved aside by
+// OpenOrQuarantine, instead of crashing the process.
 package store
 
 import (
@@ -92,26 +94,59 @@ type Store struct {
 }
 
 // Open opens or creates the store in dir. It fails with ErrLocked when
-// another process has it open, and refuses a file of another schema version.
-// The caller must Close it.
+// another process has it open, refuses a file of another schema version,
+// and refuses a damaged file (an error wrapping ErrDamaged) after checking
+// it with CheckFile and decoding every record, so no later read can fail
+// or crash on it. The caller must Close it.
 func Open(dir string) (*Store, error) {
+	s, _, err := open(dir, false)
+	return s, err
+}
+
+// OpenOrQuarantine is Open, except that a damaged file (truncated, empty,
+// bit-flipped) is moved aside (see QuarantineDamaged) and a fresh, empty
+// store is made in its place. It then returns the Damage, which the caller
+// must report: the tasks and settings in the damaged file are gone from the
+// daemon's view (they are still in the moved file). The fresh store's event
+// sequence starts at the current Unix time in microseconds rather than at
+// 1, so event ids stay above those handed out before, and a client
+// replaying after its last id sees the new events as new.
+func OpenOrQuarantine(dir string) (*Store, *Damage, error) {
+	return open(dir, true)
+}
+
+func open(dir string, move bool) (*Store, *Damage, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	dmg, err := quarantineDamaged(path, checkRecords, move)
+	if err != nil {
+		return nil, nil, err
+	}
+	var db *bbolt.DB
+	err = protect(func() (err error) {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+		return err
+	})
 	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		return nil, nil, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{db: db}
 	if err := s.init(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return s, nil
+	if dmg != nil {
+		if err := s.raiseSeq(uint64(time.Now().UnixMicro())); err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	return s, dmg, nil
 }
 
 func (s *Store) init() error {
@@ -229,6 +264,17 @@ func (s *Store) ReserveSeq(n uint64) (first uint64, err error) {
 	return first, nil
 }
 
+// raiseSeq makes the next event sequence number at least next.
+func (s *Store) raiseSeq(next uint64) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get(keySeq); v != nil && binary.BigEndian.Uint64(v) >= next {
+			return nil
+		}
+		return b.Put(keySeq, u64(next))
+	})
+}
+
 func u64(v uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, v)
 }
@@ -238,6 +284,8 @@ func u64(v uint64) []byte {
 const SettingPeerPort = "peer_port"
 
 // Setting returns the value stored under key in the settings, or nil.
+// Setting values are JSON (a number or a string is JSON too); Open checks
+// that they parse.
 func (s *Store) Setting(key string) ([]byte, error) {
 	var v []byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -252,7 +300,8 @@ func (s *Store) Setting(key string) ([]byte, error) {
 	return v, nil
 }
 
-// PutSetting durably stores value under key in the settings.
+// PutSetting durably stores value under key in the settings. The value
+// must be JSON: Open treats a setting that does not parse as damage.
 func (s *Store) PutSetting(key string, value []byte) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte("setting/"+key), value)
