@@ -122,6 +122,10 @@ const (
 	peerConnMark = "*torrent.PeerConn 0x"
 	runErrMark   = "error running handshook conn"
 	storageMark  = "error reading chunk"
+	// The engine's own consistency check of its announce scheduler,
+	// logged at Warn after add/remove churn (seen in the crash loop): not
+	// the user's business, and it would reach every client as an alert.
+	announceSyncMark = "announce dispatcher torrent input is not synced"
 )
 
 type quietHandler struct{ next slog.Handler }
@@ -131,7 +135,7 @@ func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level > slog.LevelDebug && aboutPeerConn(r.Message) {
+	if r.Level > slog.LevelDebug && (aboutPeerConn(r.Message) || r.Message == announceSyncMark) {
 		if !h.next.Enabled(ctx, slog.LevelDebug) {
 			return nil
 		}
