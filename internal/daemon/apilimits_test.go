@@ -124,3 +124,27 @@ func TestMessageLimits(t *testing.T) {
 		t.Fatal("timed out")
 	}
 }
+
+// No response ever carries CORS headers: a web page on another origin can
+// neither read /healthz nor be invited to the API.
+func TestNoCORSHeaders(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(d.URL, "ws://"), "/ws")
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/healthz"}, {"OPTIONS", "/ws"}, {"GET", "/ws"}, {"GET", "/ws?token=" + daemontest.Token},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, nil)
+		req.Header.Set("Origin", "http://evil.example")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for k := range resp.Header {
+			if strings.HasPrefix(strings.ToLower(k), "access-control-") {
+				t.Errorf("%s %s: header %s: %q", tc.method, tc.path, k, resp.Header.Get(k))
+			}
+		}
+	}
+}
