@@ -17,6 +17,7 @@ const (
 	CodeTaskNotFound   Code = 202 // no task with that task_id
 	CodeTaskState      Code = 203 // the task's state does not allow the operation
 	CodeFetchFailed    Code = 204 // a task.add URL could not be fetched (or leads to an internal address)
+	CodeNoSpace        Code = 205 // the task's data does not fit in the free space of its download dir
 	CodeUnauthorized   Code = 401 // missing or wrong token
 	CodeRateLimited    Code = 429 // too many wrong tokens from this address: wait for Retry-After
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
@@ -46,6 +47,8 @@ func (c Code) String() string {
 		return "task_state"
 	case CodeFetchFailed:
 		return "fetch_failed"
+	case CodeNoSpace:
+		return "no_space"
 	case CodeUnauthorized:
 		return "unauthorized"
 	case CodeRateLimited:

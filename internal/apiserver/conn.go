@@ -188,6 +188,17 @@ func (c *conn) send(ctx context.Context, frame []byte) {
 // writeLoop writes responses and events until ctx ends or a write fails.
 func (c *conn) writeLoop(ctx context.Context) {
 	for {
+		select {
+		case <-c.sub.Done():
+			if errors.Is(c.sub.Err(), events.ErrLagging) {
+				// Close now: the events still queued are dropped, not
+				// written first (a stuck client would hold them for
+				// 1024 write timeouts).
+				c.cancel(reasonLagging)
+				return
+			}
+		default:
+		}
 		frame, ok := c.sub.Next() // anything ready, in delivery order
 		if !ok {
 			frame = c.nextFrame(ctx)

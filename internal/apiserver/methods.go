@@ -120,6 +120,8 @@ func errorCode(err error) (api.Code, string) {
 		return api.CodeTaskNotFound, err.Error()
 	case errors.Is(err, service.ErrFetch):
 		return api.CodeFetchFailed, err.Error()
+	case errors.Is(err, service.ErrNoSpace):
+		return api.CodeNoSpace, err.Error()
 	case errors.Is(err, service.ErrTaskState):
 		return api.CodeTaskState, err.Error()
 	case errors.Is(err, service.ErrClosed):

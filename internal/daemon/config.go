@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // DefaultAPIAddr is where the API listens unless told otherwise: loopback
@@ -39,6 +40,9 @@ type Config struct {
 	// AllowPrivateURLs lets task.add type url fetch from loopback and
 	// private addresses (refused by default: SSRF).
 	AllowPrivateURLs bool
+	// AuthBackoff is the first wait of an address after too many wrong
+	// tokens (0: apiserver.DefaultAuthBackoff).
+	AuthBackoff time.Duration
 	// TLSCert and TLSKey are PEM files; with both set the API is served
 	// over TLS only (wss:// and https://).
 	TLSCert, TLSKey string

@@ -126,6 +126,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	d.svc, err = service.New(d.store, d.eng, d.hub, service.Options{
 		DownloadDir:   cfg.DownloadDir,
 		DownloadRoots: cfg.DownloadRoots,
+		StateDir:      cfg.DataDir, // keeps a reserve when downloads share its disk
 		Version:       Version,
 		Fetcher: fetch.New(fetch.Options{
 			MaxBytes:     engine.MaxTorrentSize,
@@ -138,9 +139,10 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.api, err = apiserver.New(apiserver.Config{
-		Token:  d.token,
-		Hosts:  cfg.AllowedHosts,
-		Logger: d.log.With("component", "api"),
+		Token:       d.token,
+		Hosts:       cfg.AllowedHosts,
+		AuthBackoff: cfg.AuthBackoff,
+		Logger:      d.log.With("component", "api"),
 	}, d.svc, d.hub)
 	if err != nil {
 		return nil, err

@@ -126,6 +126,10 @@ const (
 	// logged at Warn after add/remove churn (seen in the crash loop): not
 	// the user's business, and it would reach every client as an alert.
 	announceSyncMark = "announce dispatcher torrent input is not synced"
+	// One record per failed chunk write ("writing received chunk …: no
+	// space left on device"): 207 alerts in 0.5 s on a full disk. The
+	// write-error callback reports the error once, with its task.
+	chunkWriteMark = "writing received chunk"
 )
 
 type quietHandler struct{ next slog.Handler }
@@ -135,7 +139,7 @@ func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level > slog.LevelDebug && (aboutPeerConn(r.Message) || r.Message == announceSyncMark) {
+	if r.Level > slog.LevelDebug && (aboutPeerConn(r.Message) || r.Message == announceSyncMark || strings.Contains(r.Message, chunkWriteMark)) {
 		if !h.next.Enabled(ctx, slog.LevelDebug) {
 			return nil
 		}

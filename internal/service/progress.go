@@ -33,8 +33,9 @@ func (s *Service) poll(now time.Time) {
 		tk.down.sample(now, tk.stats.BytesRead)
 		tk.up.sample(now, tk.stats.BytesWritten)
 		if werr := tk.t.WriteError(); werr != nil {
-			tk.errText = "storage: " + werr.Error()
+			out = append(out, s.onWriteErrorLocked(tk, werr, now)...)
 		}
+		out = append(out, s.checkHaltedLocked(tk, now)...)
 		tk.done = tk.wantedDone()
 		if tk.done && tk.rec.FinishedAt.IsZero() {
 			if s.markFinishedLocked(tk, now) {

@@ -49,6 +49,9 @@ type Options struct {
 	// DownloadRoots are the directories a task's download_dir may be in
 	// (DownloadDir is always one).
 	DownloadRoots []string
+	// StateDir is the daemon's data dir: downloads on its filesystem
+	// leave StateReserve free. "" keeps no reserve.
+	StateDir string
 	// Version is the daemon's version, for server.info.
 	Version string
 	// Fetcher fetches .torrent URLs for task.add type url; nil refuses
@@ -71,6 +74,7 @@ type Service struct {
 	fetcher     *fetch.Fetcher
 	downloadDir string   // resolved
 	roots       []string // resolved, DownloadDir first
+	stateDir    string
 	version     string
 	started     time.Time
 
@@ -100,6 +104,15 @@ type task struct {
 	done       bool      // every wanted file is verified
 	queued     bool      // waiting for a download slot
 
+	// halted: the download is stopped because of errText (a storage
+	// write error, or no room for the data); it restarts once errText is
+	// cleared. spaceWait: errText is a lack of space, checked again every
+	// spaceRetryInterval (last at spaceCheckAt) and cleared when the data
+	// fits. See diskspace.go.
+	halted       bool
+	spaceWait    bool
+	spaceCheckAt time.Time
+
 	// Session byte counters already folded into rec.Uploaded and
 	// rec.Downloaded.
 	flushedUp, flushedDown int64
@@ -122,7 +135,7 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
-		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, version: opts.Version, started: time.Now(),
+		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir, version: opts.Version, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task),
 	}
@@ -172,6 +185,7 @@ func (s *Service) Run(ctx context.Context) error {
 			// overtake its task's task.added.
 			s.mu.Lock()
 			s.publish(api.EventEngineAlert, api.EngineAlertData{Message: a.Message, TaskID: a.TaskID, Level: a.Level})
+			s.stopOnWriteErrorLocked(a.TaskID)
 			s.mu.Unlock()
 		case now := <-ticker.C:
 			s.poll(now)
@@ -260,6 +274,14 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		// Not acknowledged: undo the record so the store matches the answer.
 		return api.TaskAddResult{}, errors.Join(err, s.store.DeleteTask(spec.ID))
 	}
+	if tk.spaceWait {
+		// Its data does not fit (startLocked did not start it): refuse,
+		// leaving nothing behind.
+		reason := tk.errText
+		tk.t.Drop()
+		s.log.Info("task refused: not enough free space", "task_id", spec.ID, "reason", reason)
+		return api.TaskAddResult{}, errors.Join(fmt.Errorf("%w%s", ErrNoSpace, strings.TrimPrefix(reason, ErrNoSpace.Error())), s.store.DeleteTask(spec.ID))
+	}
 	s.tasks[spec.ID] = tk
 	s.requeueLocked()
 	tk.state = s.stateLocked(tk)
@@ -314,7 +336,9 @@ func (s *Service) startLocked(tk *task, spec engine.Spec) error {
 		t.SetTrackers(tk.rec.Trackers)
 	}
 	if len(tk.rec.MetaInfo) > 0 {
-		if !tk.rec.Paused {
+		if err := s.spaceErrLocked(tk); err != nil {
+			s.haltLocked(tk, err.Error(), true, time.Now())
+		} else if !tk.rec.Paused {
 			s.startDownloadLocked(tk)
 		}
 		return nil
@@ -364,10 +388,20 @@ func (s *Service) awaitMetadata(tk *task, t *engine.Torrent) {
 	}
 	tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
 	tk.rec.FilePriorities, tk.rec.WantFiles = prios, nil
-	if !tk.rec.Paused {
+	spaceErr := s.spaceErrLocked(tk)
+	if spaceErr != nil {
+		s.haltLocked(tk, spaceErr.Error(), true, time.Now())
+	} else if !tk.rec.Paused {
 		s.startDownloadLocked(tk)
 	}
 	s.publish(api.EventTaskMetadata, api.TaskMetadataData{TaskID: t.ID(), Name: st.Name, Size: st.Size})
+	if spaceErr != nil {
+		s.log.Warn("metadata arrived, but the data does not fit", "task_id", t.ID(), "err", spaceErr)
+		s.publish(api.EventEngineAlert, api.EngineAlertData{TaskID: t.ID(), Level: api.LevelError,
+			Message: "task not started: " + spaceErr.Error() + "; it starts by itself once the data fits"})
+		tk.stats = st
+		s.publishAll(s.stateChangeLocked(tk))
+	}
 	s.mu.Unlock()
 }
 

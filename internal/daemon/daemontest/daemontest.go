@@ -46,6 +46,8 @@ type Options struct {
 	// DenyPrivateTrackers keeps the default of a real daemon: no
 	// announces to loopback trackers (test daemons allow them).
 	DenyPrivateTrackers bool
+	// AuthBackoff overrides the first backoff after wrong tokens.
+	AuthBackoff time.Duration
 }
 
 // Daemon is an in-process daemon.
@@ -83,6 +85,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	cfg := Config(t, opts.Dirs, opts.UTP)
 	cfg.AllowPrivateURLs = opts.AllowPrivateURLs
 	cfg.AllowPrivateTrackers = !opts.DenyPrivateTrackers
+	cfg.AuthBackoff = opts.AuthBackoff
 	d, err := daemon.New(cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)

@@ -1,0 +1,14 @@
+//go:build !unix
+
+package service
+
+import "io/fs"
+
+// sameFilesystem cannot tell here: assume so, which keeps the reserve.
+func sameFilesystem(a, b string) bool { return true }
+
+// allocatedOf is not known here: the file's length counts.
+func allocatedOf(fs.FileInfo) (int64, bool) { return 0, false }
+
+// isSpaceErrno: only the message is checked here (isSpaceError).
+func isSpaceErrno(error) bool { return false }
