@@ -1,0 +1,166 @@
+package daemon_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+)
+
+// Interop with BitTorrent clients no one here wrote, from Debian's
+// packages (installed by scripts/test): libtorrent 2.0 (python3-libtorrent)
+// and aria2. All on 127.0.0.1 with DHT, LSD, UPnP/NAT-PMP, PEX and uTP off.
+
+// ltPython is Debian's python, which has python3-libtorrent (a python3 on
+// PATH may be another one).
+const ltPython = "/usr/bin/python3"
+
+// ltPeer runs testdata/lt_peer.py and returns its stdout lines.
+func ltPeer(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	script, err := filepath.Abs("testdata/lt_peer.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, ltPython, append([]string{script}, args...)...)
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start libtorrent peer (is python3-libtorrent installed? scripts/test installs it): %v", err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			t.Logf("libtorrent: %s", sc.Text())
+			lines <- sc.Text()
+		}
+	}()
+	return cmd, lines
+}
+
+// waitLine waits for a line starting with prefix.
+func waitLine(t *testing.T, lines <-chan string, prefix string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("libtorrent peer ended before %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-deadline:
+			t.Fatalf("no %q from libtorrent within %v", prefix, timeout)
+		}
+	}
+}
+
+func writeTorrentFile(t *testing.T, tr *enginetest.Torrent) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), tr.Name+".torrent")
+	if err := os.WriteFile(p, tr.MetaInfo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Lodestone downloads a magnet from a libtorrent seeder.
+func TestInteropFromLibtorrent(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.MultiFile(41))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, lines := ltPeer(t, ctx, "seed", writeTorrentFile(t, tr), tr.Root)
+	port := strings.TrimPrefix(waitLine(t, lines, "port ", 30*time.Second), "port ")
+	waitLine(t, lines, "seeding", 60*time.Second)
+
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	start := time.Now()
+	res := addMagnet(t, c, tr.Magnet([]string{"127.0.0.1:" + port}))
+	waitEvent(t, c, api.EventTaskFinished, 90*time.Second, forTask(res.TaskID))
+	t.Logf("downloaded from libtorrent in %v", time.Since(start))
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
+}
+
+// seedingDaemon starts a daemon whose download dir already holds tr's data
+// and waits until it seeds it.
+func seedingDaemon(t *testing.T, tr *enginetest.Torrent) (*daemontest.Daemon, string) {
+	t.Helper()
+	d := daemontest.Start(t, daemontest.Options{Dirs: daemontest.Dirs{Data: t.TempDir(), Download: tr.Root}})
+	c := d.Client(t)
+	res := addTorrent(t, c, tr)
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	return d, res.TaskID
+}
+
+// Lodestone seeds to a libtorrent leecher.
+func TestInteropToLibtorrent(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.Content{Name: "to-lt.bin", Size: 3<<20 + 12345, Seed: 42})
+	d, _ := seedingDaemon(t, tr)
+	dst := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, lines := ltPeer(t, ctx, "leech", writeTorrentFile(t, tr), dst, peerAddr(t, d))
+	waitLine(t, lines, "done", 90*time.Second)
+	t.Logf("libtorrent downloaded from lodestone in %v", time.Since(start))
+	enginetest.SameFiles(t, tr, dst)
+}
+
+// Lodestone seeds to an aria2 leecher, which finds it through a loopback
+// tracker.
+func TestInteropToAria2(t *testing.T) {
+	aria2, err := exec.LookPath("aria2c")
+	if err != nil {
+		t.Fatalf("aria2c not found (scripts/test installs Debian's aria2): %v", err)
+	}
+	// The daemon must exist before the torrent: the tracker in it hands
+	// out the daemon's peer address.
+	d := daemontest.Start(t, daemontest.Options{})
+	tracker := enginetest.StartTracker(t, peerAddr(t, d))
+	content := enginetest.MultiFile(43)
+	content.Trackers = []string{tracker.URL}
+	tr := enginetest.Generate(t, content)
+	// Put the data where the daemon downloads, then add: it verifies and seeds.
+	if err := os.CopyFS(filepath.Join(d.Dirs.Download, tr.Name), os.DirFS(filepath.Join(tr.Root, tr.Name))); err != nil {
+		t.Fatal(err)
+	}
+	c := d.Client(t)
+	res := addTorrent(t, c, tr)
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+
+	dst := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, aria2,
+		"--dir="+dst, "--seed-time=0", "--enable-dht=false", "--enable-dht6=false",
+		"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--disable-ipv6=true",
+		"--listen-port=6881-6999", "--file-allocation=none", "--summary-interval=0",
+		"--console-log-level=warn", "--check-certificate=false", "--bt-hash-check-seed=false",
+		writeTorrentFile(t, tr))
+	out, err := cmd.CombinedOutput()
+	t.Logf("aria2c: %s", out)
+	if err != nil {
+		t.Fatalf("aria2c: %v", err)
+	}
+	t.Logf("aria2 downloaded from lodestone in %v", time.Since(start))
+	enginetest.SameFiles(t, tr, dst)
+}
