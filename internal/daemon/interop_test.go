@@ -16,8 +16,8 @@ import (
 )
 
 // Interop with BitTorrent clients no one here wrote, from Debian's
-// packages (installed by scripts/test): libtorrent 2.0 (python3-libtorrent)
-// and aria2. All on 127.0.0.1 with DHT, LSD, UPnP/NAT-PMP, PEX and uTP off.
+// packages (installed by scripts/test): libtorrent 2.0 (python3-libtorrent),
+// aria2 1.36 and Transmission 3.00. All on 127.0.0.1 with DHT, LSD, UPnP/NAT-PMP, PEX and uTP off.
 
 // ltPython is Debian's python, which has python3-libtorrent (a python3 on
 // PATH may be another one).
@@ -163,4 +163,75 @@ func TestInteropToAria2(t *testing.T) {
 	}
 	t.Logf("aria2 downloaded from lodestone in %v", time.Since(start))
 	enginetest.SameFiles(t, tr, dst)
+}
+
+// Lodestone downloads from a Transmission seeder (Debian's transmission-cli
+// 3.00). Transmission does not dial loopback peers, so lodestone dials it:
+// the magnet names it with x.pe.
+func TestInteropFromTransmission(t *testing.T) {
+	bin, err := exec.LookPath("transmission-cli")
+	if err != nil {
+		t.Fatalf("transmission-cli not found (scripts/test installs Debian's transmission-cli): %v", err)
+	}
+	tr := enginetest.Generate(t, enginetest.MultiFile(44))
+	port := strings.TrimPrefix(enginetest.ClosedPort(t), "127.0.0.1:")
+	cfg := t.TempDir()
+	settings := `{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"port-forwarding-enabled": false, "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+		"peer-port": ` + port + `, "encryption": 0, "speed-limit-up-enabled": false}`
+	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), []byte(settings), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-g", cfg, "-w", tr.Root, "-p", port, "-M", "-U", "-D", "-et", writeTorrentFile(t, tr))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	seeding := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Split(scanCRLF)
+		once := false
+		for sc.Scan() {
+			if l := strings.TrimSpace(sc.Text()); l != "" && !once && strings.Contains(l, "Seeding") {
+				t.Logf("transmission: %s", l)
+				once = true
+				close(seeding)
+			}
+		}
+	}()
+	select {
+	case <-seeding:
+	case <-time.After(60 * time.Second):
+		t.Fatal("transmission did not start seeding within 60 s")
+	}
+
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	start := time.Now()
+	res := addMagnet(t, c, tr.Magnet([]string{"127.0.0.1:" + port}))
+	waitEvent(t, c, api.EventTaskFinished, 90*time.Second, forTask(res.TaskID))
+	t.Logf("downloaded from transmission in %v", time.Since(start))
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
+}
+
+// scanCRLF splits on \r or \n: transmission-cli redraws its status line
+// with \r.
+func scanCRLF(data []byte, atEOF bool) (int, []byte, error) {
+	for i, b := range data {
+		if b == '\n' || b == '\r' {
+			return i + 1, data[:i], nil
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
