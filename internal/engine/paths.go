@@ -91,14 +91,28 @@ func isWindowsDevice(s string) bool {
 	return false
 }
 
+// maxExtBytes is the longest extension kept when a name is cut or renamed.
+const maxExtBytes = 16
+
+// shortExt returns s's extension when it is a real one: at most
+// maxExtBytes and not the whole name.
+func shortExt(s string) string {
+	ext := filepath.Ext(s)
+	if len(ext) > maxExtBytes || len(ext) == len(s) {
+		return ""
+	}
+	return ext
+}
+
 // truncateName cuts s to at most n bytes at a character boundary, keeping
-// an extension of up to 16 bytes.
+// a short extension when there is room for it.
 func truncateName(s string, n int) string {
+	n = max(n, 0)
 	if len(s) <= n {
 		return s
 	}
-	ext := filepath.Ext(s)
-	if len(ext) > 16 || len(ext) == len(s) {
+	ext := shortExt(s)
+	if len(ext) > n {
 		ext = ""
 	}
 	stem := s[:len(s)-len(ext)]
@@ -158,10 +172,9 @@ func unique(comps []string, used func(folded string) bool) string {
 	if !used(fold(comps)) {
 		return last
 	}
-	ext := filepath.Ext(last)
-	if len(ext) == len(last) {
-		ext = ""
-	}
+	// Names are at most MaxComponentBytes here, so with an extension of at
+	// most maxExtBytes the suffix always fits.
+	ext := shortExt(last)
 	stem := last[:len(last)-len(ext)]
 	try := slices.Clone(comps)
 	for k := 2; ; k++ {
