@@ -182,12 +182,7 @@ func TestTrackerFailureAlert(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)
 	res := addTorrent(t, c, tr)
-	ev := waitEvent(t, c, api.EventEngineAlert, 60*time.Second, func(raw json.RawMessage) bool {
-		var a api.EngineAlertData
-		return json.Unmarshal(raw, &a) == nil && strings.Contains(a.Message, dead)
-	})
-	var a api.EngineAlertData
-	json.Unmarshal(ev.Data, &a)
+	a := waitTrackerAlert(t, c, res.TaskID, dead)
 	if a.TaskID != res.TaskID || a.Level != api.LevelWarning || !strings.Contains(a.Message, "refused") {
 		t.Errorf("alert %+v: want task %s, level warning, a message saying the connection was refused", a, res.TaskID)
 	}

@@ -1,16 +1,13 @@
 package daemon_test
 
 import (
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
@@ -27,23 +24,15 @@ func TestPrivateTrackerRefused(t *testing.T) {
 	}))
 	defer internal.Close()
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(internal.URL, "http://"))
-	byName := "http://localhost:" + port + "/announce"
-	byIP := internal.URL + "/announce"
-	tr := enginetest.Generate(t, enginetest.Content{Name: "ssrf.bin", Size: 5000, Seed: 21, Trackers: []string{byIP, byName}})
-
 	d := daemontest.Start(t, daemontest.Options{DenyPrivateTrackers: true})
 	c := d.Client(t)
-	res := addTorrent(t, c, tr)
-	for _, u := range []string{byIP, byName} {
-		ev := waitEvent(t, c, api.EventEngineAlert, 30*time.Second, func(raw json.RawMessage) bool {
-			var a api.EngineAlertData
-			return json.Unmarshal(raw, &a) == nil && strings.Contains(a.Message, u)
-		})
-		var a api.EngineAlertData
-		json.Unmarshal(ev.Data, &a)
-		if a.TaskID != res.TaskID || !strings.Contains(a.Message, "not a public address") {
-			t.Errorf("alert %+v: want task %s refused as not a public address", a, res.TaskID)
-		}
+	for i, u := range []string{internal.URL + "/announce", "http://localhost:" + port + "/announce"} {
+		tr := enginetest.Generate(t, enginetest.Content{Name: "ssrf.bin", Size: 5000, Seed: 21 + uint64(i), Trackers: []string{u}})
+		res := addTorrent(t, c, tr)
+		// The engine may name the tracker by the address it resolved, so
+		// the alert is matched by its port.
+		a := waitTrackerAlert(t, c, res.TaskID, ":"+port+"/announce", "not a public address")
+		t.Logf("%s: %s", u, a.Message)
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the internal tracker got %d requests", n)
