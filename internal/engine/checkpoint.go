@@ -145,18 +145,28 @@ type fileBook struct {
 
 type bookEntry struct {
 	info  *metainfo.Info
-	paths []string // absolute, in file order
+	files []bookFile // in file order
+}
+
+// bookFile is one file of a torrent: where it is and the bytes of the
+// torrent it holds.
+type bookFile struct {
+	path     string // absolute
+	from, to int64
 }
 
 func newFileBook() *fileBook { return &fileBook{by: make(map[metainfo.Hash]bookEntry)} }
 
-func (b *fileBook) put(ih metainfo.Hash, info *metainfo.Info, dir string) {
-	paths := SafePaths(info)
-	for i, p := range paths {
-		paths[i] = filepath.Join(dir, filepath.FromSlash(p))
+// put records the files of an opened torrent; paths are its SafePaths.
+func (b *fileBook) put(ih metainfo.Hash, info *metainfo.Info, dir string, paths []string) {
+	files := make([]bookFile, 0, len(paths))
+	var off int64
+	for i, f := range info.UpvertedFiles() {
+		files = append(files, bookFile{filepath.Join(dir, filepath.FromSlash(paths[i])), off, off + f.Length})
+		off += f.Length
 	}
 	b.mu.Lock()
-	b.by[ih] = bookEntry{info, paths}
+	b.by[ih] = bookEntry{info, files}
 	b.mu.Unlock()
 }
 
@@ -178,14 +188,12 @@ func (b *fileBook) sync(keys []metainfo.PieceKey) error {
 		}
 		p := e.info.Piece(k.Index)
 		from, to := p.Offset(), p.Offset()+p.Length()
-		var off int64
-		for i, f := range e.info.UpvertedFiles() {
-			if off < to && off+f.Length > from && f.Length > 0 {
-				todo[e.paths[i]] = true
-			}
-			off += f.Length
-			if off >= to {
+		for _, f := range e.files {
+			if f.from >= to {
 				break
+			}
+			if f.to > from && f.to > f.from {
+				todo[f.path] = true
 			}
 		}
 	}

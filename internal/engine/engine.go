@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 
@@ -270,6 +272,19 @@ type Torrent struct {
 	book *trackerBook
 	lim  *limiters
 	werr *atomicError // shared with the torrent's storage
+	// paths caches SafePaths of the info once known (it never changes):
+	// FileStats runs on every progress poll.
+	paths atomic.Pointer[[]string]
+}
+
+// safePaths returns SafePaths(info), computed once per torrent.
+func (t *Torrent) safePaths(info *metainfo.Info) []string {
+	if p := t.paths.Load(); p != nil {
+		return *p
+	}
+	p := SafePaths(info)
+	t.paths.Store(&p)
+	return p
 }
 
 // ID returns the lowercase hex info-hash.
@@ -330,8 +345,9 @@ func (t *Torrent) Files() []string {
 	if info == nil {
 		return nil
 	}
-	out := SafePaths(info)
-	for i, p := range out {
+	safe := t.safePaths(info)
+	out := make([]string, len(safe))
+	for i, p := range safe {
 		out[i] = filepath.FromSlash(p)
 	}
 	return out

@@ -58,7 +58,7 @@ func (t *Torrent) FileStats() []FileStat {
 		index += run.Length
 	}
 	files := t.t.Files()
-	paths := SafePaths(info)
+	paths := t.safePaths(info)
 	out := make([]FileStat, len(files))
 	for i, f := range files {
 		from, to := f.Offset(), f.Offset()+f.Length()

@@ -46,7 +46,8 @@ type limitedStorage struct {
 }
 
 func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
-	if err := checkNoSymlinks(s.dir, SafePaths(info)); err != nil {
+	paths := SafePaths(info)
+	if err := checkNoSymlinks(s.dir, paths); err != nil {
 		// For a magnet this runs when the metadata arrives, inside the
 		// engine: record it so the task shows it (state error).
 		s.werr.Store(err)
@@ -56,7 +57,7 @@ func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 	if err != nil {
 		return ti, err
 	}
-	s.files.put(ih, info, s.dir)
+	s.files.put(ih, info, s.dir, paths)
 	if close := ti.Close; close != nil {
 		ti.Close = func() error {
 			s.files.drop(ih)
