@@ -99,21 +99,33 @@ func TestInteropFromLibtorrent(t *testing.T) {
 	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }
 
-// seedingDaemon starts a daemon whose download dir already holds tr's data
-// and waits until it seeds it.
-func seedingDaemon(t *testing.T, tr *enginetest.Torrent) (*daemontest.Daemon, string) {
+// seed puts tr's data where d downloads, adds tr and waits until d has
+// verified it and seeds it.
+func seed(t *testing.T, d *daemontest.Daemon, tr *enginetest.Torrent) {
 	t.Helper()
-	d := daemontest.Start(t, daemontest.Options{Dirs: daemontest.Dirs{Data: t.TempDir(), Download: tr.Root}})
+	src, dst := filepath.Join(tr.Root, tr.Name), filepath.Join(d.Dirs.Download, tr.Name)
+	fi, err := os.Stat(src)
+	if err == nil && fi.IsDir() {
+		err = os.CopyFS(dst, os.DirFS(src))
+	} else if err == nil {
+		var data []byte
+		if data, err = os.ReadFile(src); err == nil {
+			err = os.WriteFile(dst, data, 0o644)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := d.Client(t)
 	res := addTorrent(t, c, tr)
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	return d, res.TaskID
 }
 
 // Lodestone seeds to a libtorrent leecher.
 func TestInteropToLibtorrent(t *testing.T) {
 	tr := enginetest.Generate(t, enginetest.Content{Name: "to-lt.bin", Size: 3<<20 + 12345, Seed: 42})
-	d, _ := seedingDaemon(t, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	seed(t, d, tr)
 	dst := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -138,13 +150,7 @@ func TestInteropToAria2(t *testing.T) {
 	content := enginetest.MultiFile(43)
 	content.Trackers = []string{tracker.URL}
 	tr := enginetest.Generate(t, content)
-	// Put the data where the daemon downloads, then add: it verifies and seeds.
-	if err := os.CopyFS(filepath.Join(d.Dirs.Download, tr.Name), os.DirFS(filepath.Join(tr.Root, tr.Name))); err != nil {
-		t.Fatal(err)
-	}
-	c := d.Client(t)
-	res := addTorrent(t, c, tr)
-	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	seed(t, d, tr)
 
 	dst := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
