@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 
 	"github.com/lodestone-bt/lodestone/api"
@@ -18,19 +19,36 @@ task.pause result ({}), one per line.
 `
 
 func runPause(ctx context.Context, e *env, args []string) error {
-	return runTaskAction(ctx, e, args, "pause", pauseUsage, "paused", func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error {
-		return c.Call(ctx, api.MethodTaskPause, api.TaskIDParams{TaskID: id}, raw)
+	return runTaskAction(ctx, e, args, taskAction{
+		name: "pause", usage: pauseUsage, verb: "pause", done: "paused",
+		act: func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error {
+			return c.Call(ctx, api.MethodTaskPause, api.TaskIDParams{TaskID: id}, raw)
+		},
 	})
 }
 
-// runTaskAction is the body of pause and resume: resolve every id, then
-// call act on each task in order, stopping at the first failure.
-func runTaskAction(ctx context.Context, e *env, args []string, name, usage, done string,
-	act func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error) error {
-	fs := newFlagSet(name)
+// taskAction describes a subcommand that acts on each of the tasks named.
+type taskAction struct {
+	name, usage string // the subcommand and its usage text
+	verb        string // in errors: "<verb> <task_id>: …"
+	done        string // printed: "<done> <task_id> <name><suffix()>"
+	// flags registers the subcommand's own flags (nil: none); suffix is
+	// read after parsing (nil: none).
+	flags  func(fs *flag.FlagSet)
+	suffix func() string
+	act    func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error
+}
+
+// runTaskAction is the body of pause, resume and rm: resolve every id,
+// then call act on each task in order, stopping at the first failure.
+func runTaskAction(ctx context.Context, e *env, args []string, a taskAction) error {
+	fs := newFlagSet(a.name)
 	var common commonFlags
 	common.register(fs)
-	pos, err := e.parse(fs, args, usage)
+	if a.flags != nil {
+		a.flags(fs)
+	}
+	pos, err := e.parse(fs, args, a.usage)
 	if err != nil {
 		return err
 	}
@@ -46,10 +64,14 @@ func runTaskAction(ctx context.Context, e *env, args []string, name, usage, done
 	if err != nil {
 		return err
 	}
+	suffix := ""
+	if a.suffix != nil {
+		suffix = a.suffix()
+	}
 	for _, t := range tasks {
 		var raw json.RawMessage
-		if err := act(ctx, c, t.TaskID, &raw); err != nil {
-			return fmt.Errorf("%s %s: %w", name, t.TaskID, err)
+		if err := a.act(ctx, c, t.TaskID, &raw); err != nil {
+			return fmt.Errorf("%s %s: %w", a.verb, t.TaskID, err)
 		}
 		if common.json {
 			if err := printJSON(e.stdout, raw); err != nil {
@@ -57,7 +79,7 @@ func runTaskAction(ctx context.Context, e *env, args []string, name, usage, done
 			}
 			continue
 		}
-		fmt.Fprintf(e.stdout, "%s %s %s\n", done, t.TaskID, sanitize(t.Name))
+		fmt.Fprintf(e.stdout, "%s %s %s%s\n", a.done, t.TaskID, sanitize(t.Name), suffix)
 	}
 	return nil
 }

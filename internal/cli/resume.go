@@ -17,7 +17,10 @@ task.resume result ({}), one per line.
 `
 
 func runResume(ctx context.Context, e *env, args []string) error {
-	return runTaskAction(ctx, e, args, "resume", resumeUsage, "resumed", func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error {
-		return c.Call(ctx, api.MethodTaskResume, api.TaskIDParams{TaskID: id}, raw)
+	return runTaskAction(ctx, e, args, taskAction{
+		name: "resume", usage: resumeUsage, verb: "resume", done: "resumed",
+		act: func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error {
+			return c.Call(ctx, api.MethodTaskResume, api.TaskIDParams{TaskID: id}, raw)
+		},
 	})
 }

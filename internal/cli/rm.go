@@ -3,9 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"flag"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
 )
 
 const rmUsage = `usage: lodestone rm [flags] <task-id>...
@@ -19,43 +20,19 @@ result ({}), one per line.
 
 func runRm(ctx context.Context, e *env, args []string) error {
 	var deleteData bool
-	fs := newFlagSet("rm")
-	var common commonFlags
-	common.register(fs)
-	fs.BoolVar(&deleteData, "delete-data", false, "also delete the task's downloaded files")
-	pos, err := e.parse(fs, args, rmUsage)
-	if err != nil {
-		return err
-	}
-	if err := needIDs(pos); err != nil {
-		return err
-	}
-	c, err := common.dial(ctx, e)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	tasks, err := resolveTasks(ctx, c, pos)
-	if err != nil {
-		return err
-	}
-	for _, t := range tasks {
-		var raw json.RawMessage
-		p := api.TaskRemoveParams{TaskID: t.TaskID, DeleteData: deleteData}
-		if err := c.Call(ctx, api.MethodTaskRemove, p, &raw); err != nil {
-			return fmt.Errorf("remove %s: %w", t.TaskID, err)
-		}
-		if common.json {
-			if err := printJSON(e.stdout, raw); err != nil {
-				return err
+	return runTaskAction(ctx, e, args, taskAction{
+		name: "rm", usage: rmUsage, verb: "remove", done: "removed",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&deleteData, "delete-data", false, "also delete the task's downloaded files")
+		},
+		suffix: func() string {
+			if deleteData {
+				return " (data deleted)"
 			}
-			continue
-		}
-		suffix := ""
-		if deleteData {
-			suffix = " (data deleted)"
-		}
-		fmt.Fprintf(e.stdout, "removed %s %s%s\n", t.TaskID, sanitize(t.Name), suffix)
-	}
-	return nil
+			return ""
+		},
+		act: func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error {
+			return c.Call(ctx, api.MethodTaskRemove, api.TaskRemoveParams{TaskID: id, DeleteData: deleteData}, raw)
+		},
+	})
 }
