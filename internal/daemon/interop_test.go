@@ -159,7 +159,7 @@ func TestInteropToAria2(t *testing.T) {
 	cmd := exec.CommandContext(ctx, aria2,
 		"--dir="+dst, "--seed-time=0", "--enable-dht=false", "--enable-dht6=false",
 		"--bt-enable-lpd=false", "--enable-peer-exchange=false", "--disable-ipv6=true",
-		"--listen-port=6881-6999", "--file-allocation=none", "--summary-interval=0",
+		"--interface=127.0.0.1", "--listen-port=6881-6999", "--file-allocation=none", "--summary-interval=0",
 		"--console-log-level=warn", "--check-certificate=false", "--bt-hash-check-seed=false",
 		writeTorrentFile(t, tr))
 	out, err := cmd.CombinedOutput()
