@@ -2,13 +2,18 @@ package daemon_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
@@ -240,4 +245,49 @@ func scanCRLF(data []byte, atEOF bool) (int, []byte, error) {
 		return len(data), data, nil
 	}
 	return 0, nil, nil
+}
+
+// Lodestone downloads a single-file torrent made by libtorrent, which is
+// a v1+v2 hybrid, and writes the file where libtorrent, aria2 and
+// qBittorrent would: download dir/name, not download dir/name/name.
+func TestInteropHybridSingleFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	seedDir := t.TempDir()
+	data := make([]byte, 3<<20+12345)
+	rand.NewChaCha8([32]byte{5}).Read(data)
+	file := filepath.Join(seedDir, "hybrid.bin")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	torrentFile := filepath.Join(t.TempDir(), "hybrid.torrent")
+	if out, err := exec.CommandContext(ctx, ltPython, "testdata/lt_peer.py", "make", file, torrentFile).CombinedOutput(); err != nil {
+		t.Fatalf("make torrent: %v\n%s", err, out)
+	}
+	mi, err := metainfo.LoadFromFile(torrentFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.HasV1() || !info.HasV2() {
+		t.Fatalf("libtorrent made v1 %v, v2 %v: want a hybrid", info.HasV1(), info.HasV2())
+	}
+	_, lines := ltPeer(t, ctx, "seed", torrentFile, seedDir)
+	port := strings.TrimPrefix(waitLine(t, lines, "port ", 30*time.Second), "port ")
+	waitLine(t, lines, "seeding", 60*time.Second)
+
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	res := addMagnet(t, c, fmt.Sprintf("magnet:?xt=urn:btih:%s&x.pe=127.0.0.1:%s", mi.HashInfoBytes().HexString(), port))
+	waitEvent(t, c, api.EventTaskFinished, 90*time.Second, forTask(res.TaskID))
+	got, err := os.ReadFile(filepath.Join(d.Dirs.Download, "hybrid.bin"))
+	if err != nil {
+		t.Fatalf("the file is not at download dir/hybrid.bin: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("downloaded bytes differ from libtorrent's")
+	}
 }

@@ -138,9 +138,10 @@ func SafePaths(info *metainfo.Info) []string {
 	out := make([]string, len(files))
 	taken := map[string]bool{}   // case-folded file paths
 	folders := map[string]bool{} // case-folded folder paths
+	dir := inFolder(info, files)
 	for i, f := range files {
 		comps := []string{SanitizeName(name)}
-		if info.IsDir() {
+		if dir {
 			for _, c := range f.BestPath() {
 				comps = append(comps, SanitizeName(c))
 			}
@@ -163,6 +164,19 @@ func SafePaths(info *metainfo.Info) []string {
 		out[i] = strings.Join(comps, "/")
 	}
 	return out
+}
+
+// inFolder reports whether a torrent's files lie in a folder named after
+// it. The engine's Info.IsDir says yes for every torrent with v2 metadata,
+// so a single-file hybrid torrent (libtorrent's default) would land in
+// name/name; like libtorrent, aria2 and qBittorrent, a v1 or hybrid
+// torrent is a folder when its v1 file list is there, and a v2-only one
+// when its file tree holds more than one file at the top.
+func inFolder(info *metainfo.Info, files []metainfo.FileInfo) bool {
+	if info.HasV1() {
+		return len(info.Files) != 0
+	}
+	return len(files) != 1 || len(files[0].BestPath()) != 1
 }
 
 // unique returns the last of comps, renamed with " (k)" until the folded

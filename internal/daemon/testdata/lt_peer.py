@@ -3,6 +3,9 @@
 
     lt_peer.py seed  TORRENT SAVE_PATH          seed until stdin closes
     lt_peer.py leech TORRENT SAVE_PATH PEER     download from PEER, then exit
+    lt_peer.py make  FILE TORRENT               write a torrent of FILE, made
+                                                the way libtorrent makes them
+                                                (v1+v2 hybrid), and exit
 
 Loopback only: DHT, LSD, UPnP, NAT-PMP and uTP off, listening on 127.0.0.1.
 Prints "port N" once listening, "seeding" once it has every piece (seed),
@@ -15,6 +18,15 @@ import time
 import libtorrent as lt
 
 mode, torrent, save_path = sys.argv[1:4]
+if mode == "make":
+    import os
+    fs = lt.file_storage()
+    lt.add_files(fs, torrent)
+    ct = lt.create_torrent(fs)
+    lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(torrent)))
+    with open(save_path, "wb") as f:
+        f.write(lt.bencode(ct.generate()))
+    sys.exit(0)
 peer = sys.argv[4] if len(sys.argv) > 4 else None
 
 s = lt.session({
