@@ -64,30 +64,42 @@ func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 			return close()
 		}
 	}
-	if ti.Piece != nil {
-		piece := ti.Piece
-		ti.Piece = func(p metainfo.Piece) storage.PieceImpl {
-			return limitedPiece{piece(p), s.lim, p.Length()}
-		}
-	}
+	// Both constructors go through one pieceBook (cache, hashing as
+	// written, limits); the engine prefers PieceWithHash.
+	piece := ti.Piece
+	inner := func(p metainfo.Piece, _ g.Option[[]byte]) storage.PieceImpl { return piece(p) }
 	if ti.PieceWithHash != nil {
-		piece := ti.PieceWithHash
-		ti.PieceWithHash = func(p metainfo.Piece, h g.Option[[]byte]) storage.PieceImpl {
-			return limitedPiece{piece(p, h), s.lim, p.Length()}
-		}
+		inner = ti.PieceWithHash
+	}
+	if ti.Piece != nil || ti.PieceWithHash != nil {
+		book := newPieceBook(inner, info, s.lim)
+		ti.Piece = func(p metainfo.Piece) storage.PieceImpl { return book.piece(p, g.None[[]byte]()) }
+		ti.PieceWithHash = book.piece
 	}
 	return ti, nil
 }
 
+// limitedPiece is a piece of a torrent's storage: its writes and reads
+// go through the torrent's limits, and its writes are hashed (pieceBook).
 type limitedPiece struct {
 	storage.PieceImpl
-	lim *limiters
-	len int64
+	lim   *limiters
+	len   int64
+	book  *pieceBook
+	index int
 }
 
 func (p limitedPiece) WriteAt(b []byte, off int64) (int, error) {
 	wait(p.lim.down, len(b))
-	return p.PieceImpl.WriteAt(b, off)
+	n, err := p.PieceImpl.WriteAt(b, off)
+	p.book.wrote(p.index, b[:n], off, p.len)
+	return n, err
+}
+
+// MarkComplete forgets the piece's write record: it passed.
+func (p limitedPiece) MarkComplete() error {
+	p.book.forget(p.index)
+	return p.PieceImpl.MarkComplete()
 }
 
 func (p limitedPiece) ReadAt(b []byte, off int64) (int, error) {
