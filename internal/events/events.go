@@ -3,6 +3,12 @@
 // recent ones for replay, and fans them out to subscribers through bounded
 // queues.
 //
+// An event is delivered only once it is durable, and subscribers receive
+// events in sequence order. Publishing from many goroutines at once
+// shares the cost of making events durable: a writer goroutine logs every
+// event waiting at that moment in one store transaction (one fsync),
+// then delivers them (commit.go).
+//
 // Publishing never blocks on a subscriber. A subscriber whose queue is full
 // has fallen behind: it is cut off with ErrLagging and its consumer is
 // expected to close the connection it serves, so one stuck client can never
@@ -10,8 +16,9 @@
 //
 // A subscriber that reconnects names the last sequence number it saw; it
 // receives the logged events after it, then live events, with no gap and no
-// duplicate, because Replay reads the log and drops the already queued
-// logged events under the same lock that publishing takes.
+// duplicate, because Replay, under the lock that delivery takes, drops the
+// logged events already queued and reads the log up to the last delivered
+// event; the later ones are still to be delivered.
 package events
 
 import (
@@ -31,12 +38,13 @@ var ErrLagging = errors.New("event queue overflow: client is not reading fast en
 var ErrClosed = errors.New("event hub closed")
 
 // Log is the durable side of the hub: sequence numbers and the replay log.
-// store.Store implements it.
+// store.Store implements it. Its methods may be called concurrently.
 type Log interface {
 	// ReserveSeq durably reserves n sequence numbers and returns the first.
 	ReserveSeq(n uint64) (first uint64, err error)
-	// AppendEvent durably logs an encoded event.
-	AppendEvent(seq uint64, frame []byte) error
+	// AppendEvents durably logs the encoded events frames, numbered seqs
+	// (increasing), in one transaction: all of them or, on error, none.
+	AppendEvents(seqs []uint64, frames [][]byte) error
 	// EventsAfter calls fn for logged events above after, in order, and
 	// returns the highest sequence number dropped from the log.
 	EventsAfter(after uint64, fn func(seq uint64, frame []byte) bool) (dropped uint64, err error)
@@ -66,17 +74,27 @@ type Hub struct {
 	queueLen  int
 	ephemeral map[string]bool
 
-	// mu guards the fields below it; it is held while logging an event so
-	// that log order, sequence order and delivery order agree.
+	// mu guards the fields below it. Numbering and delivery happen under
+	// it, so sequence order and delivery order agree; logging does not.
 	mu      sync.Mutex
 	next    uint64 // next sequence number to hand out
 	limit   uint64 // first number not reserved
 	subs    map[*Subscription]struct{}
 	closed  bool
 	dropped uint64 // subscribers cut off for lagging
+	// out holds the events numbered but not yet delivered (or failed), in
+	// sequence order; its head is a logged event not yet durable.
+	out []*outgoing
+	// unlogged holds the logged events of out not yet taken by the
+	// writer, in sequence order.
+	unlogged []*outgoing
+	// snaps holds the coalesced snapshots of out, by key.
+	snaps   map[string]*outgoing
+	writing bool           // the writer goroutine runs
+	writer  sync.WaitGroup // the writer goroutine, for Close
 }
 
-// New returns a hub on log.
+// New returns a hub on log. The caller must Close it.
 func New(log Log, opts Options) *Hub {
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = DefaultQueueLen
@@ -85,58 +103,86 @@ func New(log Log, opts Options) *Hub {
 	for _, n := range opts.Ephemeral {
 		eph[n] = true
 	}
-	return &Hub{log: log, queueLen: opts.QueueLen, ephemeral: eph, subs: make(map[*Subscription]struct{})}
+	return &Hub{
+		log: log, queueLen: opts.QueueLen, ephemeral: eph,
+		subs: make(map[*Subscription]struct{}), snaps: make(map[string]*outgoing),
+	}
 }
 
 // Publish assigns the next sequence number to an event named name with
-// payload data, logs it unless it is ephemeral, and queues it to every
-// subscriber that wants it. It returns the event, or an error when nothing
-// was sent: data cannot be encoded, or the log cannot be written (an event
-// that is not durable is not announced).
+// payload data, logs it durably unless it is ephemeral, and queues it to
+// every subscriber that wants it, after every event numbered before it. It
+// returns once the event is queued to the subscribers, with the event, or
+// with an error when nothing was sent: data cannot be encoded, or the log
+// cannot be written (an event that is not durable is not announced; its
+// number is not used again).
+//
+// Concurrent calls share store transactions, so many publishers at once
+// cost little more than one.
 func (h *Hub) Publish(name string, data any) (api.Event, error) {
+	p, err := h.Post(name, data)
+	if err != nil {
+		return api.Event{}, err
+	}
+	return p.Wait()
+}
+
+// Post is Publish without the wait: it numbers the event and starts
+// logging it, and returns at once. Events are delivered in the order of
+// their Post calls, so a caller that must keep events in the order of the
+// changes they report can Post under its own lock and Wait after releasing
+// it. The event is sent only once durable; Wait says whether it was.
+func (h *Hub) Post(name string, data any) (*Pending, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
-		return api.Event{}, fmt.Errorf("encode event %s: %w", name, err)
+		return nil, fmt.Errorf("encode event %s: %w", name, err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return api.Event{}, ErrClosed
+		return nil, ErrClosed
 	}
 	if err := h.reserveLocked(); err != nil {
-		return api.Event{}, fmt.Errorf("publish %s: %w", name, err)
+		return nil, fmt.Errorf("publish %s: %w", name, err)
 	}
-	seq := h.next
-	ev := api.Event{ID: strconv.FormatUint(seq, 10), Name: name, Data: raw}
+	ev := api.Event{ID: strconv.FormatUint(h.next, 10), Name: name, Data: raw}
 	frame, err := json.Marshal(ev)
 	if err != nil {
-		return api.Event{}, fmt.Errorf("encode event %s: %w", name, err)
+		return nil, fmt.Errorf("encode event %s: %w", name, err)
 	}
-	if !h.ephemeral[name] {
-		if err := h.log.AppendEvent(seq, frame); err != nil {
-			return api.Event{}, fmt.Errorf("publish %s: %w", name, err)
-		}
-	}
+	o := &outgoing{seq: h.next, name: name, frame: frame, logged: !h.ephemeral[name], done: make(chan struct{})}
 	h.next++
-	for s := range h.subs {
-		if !s.wants(name) {
-			continue
-		}
-		select {
-		case s.c <- frame:
-		default:
-			h.dropped++
-			h.endLocked(s, ErrLagging)
-		}
+	h.enqueueLocked(o)
+	return &Pending{o: o, ev: ev}, nil
+}
+
+// Pending is an event numbered by Post.
+type Pending struct {
+	o  *outgoing
+	ev api.Event
+}
+
+// Done is closed when the event has been queued to the subscribers, or
+// could not be logged.
+func (p *Pending) Done() <-chan struct{} { return p.o.done }
+
+// Wait waits for Done and returns the event, or the error that kept it
+// from being logged (and sent).
+func (p *Pending) Wait() (api.Event, error) {
+	<-p.o.done
+	if p.o.err != nil {
+		return api.Event{}, fmt.Errorf("publish %s: %w", p.ev.Name, p.o.err)
 	}
-	return ev, nil
+	return p.ev, nil
 }
 
 // PublishCoalesced publishes an ephemeral snapshot event (such as
 // task.progress) keyed by key. A subscriber holds at most one undelivered
 // snapshot per key: a newer one replaces it, so a slow client never
 // receives stale snapshots and never lags because of them. Snapshots are
-// not logged and may be delivered after events numbered later.
+// not logged and may be delivered after events numbered later, never
+// before a logged event numbered earlier. It does not wait for logged
+// events still being written.
 func (h *Hub) PublishCoalesced(name, key string, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -154,12 +200,12 @@ func (h *Hub) PublishCoalesced(name, key string, data any) error {
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", name, err)
 	}
+	o := &outgoing{seq: h.next, name: name, frame: frame, key: key, coalesced: true}
 	h.next++
-	for s := range h.subs {
-		if s.wants(name) {
-			s.putLatest(key, frame)
-		}
+	if prev := h.snaps[key]; prev != nil {
+		prev.frame = nil // superseded before delivery
 	}
+	h.enqueueLocked(o)
 	return nil
 }
 
@@ -190,9 +236,10 @@ func Names(names ...string) Filter {
 	return func(name string) bool { return set[name] }
 }
 
-// Subscribe registers a subscriber for events passing filter, published
-// after this call. Replay adds missed logged events to it. The caller must
-// Close it.
+// Subscribe registers a subscriber for events passing filter, delivered
+// after this call: every event published after it, and those whose
+// Publish has not returned yet. Replay adds missed logged events to it.
+// The caller must Close it.
 func (h *Hub) Subscribe(filter Filter) *Subscription {
 	s := &Subscription{hub: h, filter: filter, c: make(chan []byte, h.queueLen), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	h.mu.Lock()
@@ -244,11 +291,16 @@ func (h *Hub) Replay(s *Subscription, after uint64) (int, error) {
 	return n, err
 }
 
-// backlogLocked loads the logged events above after that s wants. h.mu
-// must be held.
+// backlogLocked loads the logged events above after that s wants, up to
+// the last one delivered: the later ones, perhaps already in the log, are
+// still to be delivered to s. h.mu must be held.
 func (h *Hub) backlogLocked(s *Subscription, after uint64) error {
 	var backlog [][]byte
+	upto := h.deliveredLocked()
 	dropped, err := h.log.EventsAfter(after, func(seq uint64, frame []byte) bool {
+		if seq > upto {
+			return false
+		}
 		var ev struct {
 			Name string `json:"name"`
 		}
@@ -277,15 +329,16 @@ func (h *Hub) SetFilter(s *Subscription, filter Filter) {
 }
 
 // LastID returns a sequence number at least that of the last event
-// published, in this process or before, and below that of any event still
-// to come: replaying after it yields only future events.
+// delivered (and so of any Publish that returned), in this process or
+// before, and below that of any event still to come: replaying after it
+// yields only future events.
 func (h *Hub) LastID() (uint64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err := h.reserveLocked(); err != nil {
 		return 0, err
 	}
-	return h.next - 1, nil
+	return h.deliveredLocked(), nil
 }
 
 // Dropped returns how many subscribers were cut off for lagging.
@@ -296,16 +349,19 @@ func (h *Hub) Dropped() uint64 {
 }
 
 // Close ends every subscription with ErrClosed. Later publishes fail.
+// Events already posted are still logged: Close returns once the writer
+// is done with them, so the log may be closed next. It is safe to call
+// more than once.
 func (h *Hub) Close() error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil
+	if !h.closed {
+		h.closed = true
+		for s := range h.subs {
+			h.endLocked(s, ErrClosed)
+		}
 	}
-	h.closed = true
-	for s := range h.subs {
-		h.endLocked(s, ErrClosed)
-	}
+	h.mu.Unlock()
+	h.writer.Wait()
 	return nil
 }
 

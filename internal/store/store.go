@@ -3,13 +3,15 @@
 //
 // Every write is a committed, fsynced bbolt transaction before the call
 // returns, so a caller that acknowledges after a successful write loses
-// nothing to a crash or SIGKILL. The file carries a schema version; a file of
+// nothing to a crash or SIGKILL. Concurrent writes share transactions, and
+// so fsyncs (commit.go): many writers at once cost little more than one. The file carries a schema version; a file of
 // an unknown version is refused rather than misread. A damaged file is found
 // before bbolt maps it (quarantine.go) and is refused, or moved aside by
 // OpenOrQuarantine, instead of crashing the process.
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -91,6 +93,7 @@ type Task struct {
 // Store is an open store. Its methods are safe for concurrent use.
 type Store struct {
 	db *bbolt.DB
+	c  committer // group-commits every write after Open
 }
 
 // Open opens or creates the store in dir. It fails with ErrLocked when
@@ -180,7 +183,7 @@ func (s *Store) PutTask(t Task) error {
 	if err != nil {
 		return fmt.Errorf("encode task %s: %w", t.ID, err)
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.c.update(s.db, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketTasks).Put([]byte(t.ID), v)
 	})
 	if err != nil {
@@ -190,9 +193,13 @@ func (s *Store) PutTask(t Task) error {
 }
 
 // UpdateTask applies fn to the stored task id and writes the result back in
-// one transaction. It returns ErrNotFound when there is no such task.
+// one transaction, durably. It returns ErrNotFound when there is no such
+// task. fn must only change the task it is given: it runs once, except
+// that it runs again, on a freshly read task, in the rare case that
+// another write sharing its transaction fails in a way that rolls the
+// transaction back (see committer.update).
 func (s *Store) UpdateTask(id string, fn func(*Task)) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTasks)
 		v := b.Get([]byte(id))
 		if v == nil {
@@ -215,9 +222,10 @@ func (s *Store) UpdateTask(id string, fn func(*Task)) error {
 	return nil
 }
 
-// DeleteTask removes the task id; removing a missing task is not an error.
+// DeleteTask removes the task id, durably; removing a missing task is not
+// an error.
 func (s *Store) DeleteTask(id string) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketTasks).Delete([]byte(id))
 	})
 	if err != nil {
@@ -249,7 +257,7 @@ func (s *Store) Tasks() ([]Task, error) {
 // the first of them. Numbers start at 1 and are never handed out twice, even
 // across crashes; numbers reserved but unused before a crash are skipped.
 func (s *Store) ReserveSeq(n uint64) (first uint64, err error) {
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.c.update(s.db, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketMeta)
 		var next uint64 = 1
 		if v := b.Get(keySeq); v != nil {
@@ -303,7 +311,7 @@ func (s *Store) Setting(key string) ([]byte, error) {
 // PutSetting durably stores value under key in the settings. The value
 // must be JSON: Open treats a setting that does not parse as damage.
 func (s *Store) PutSetting(key string, value []byte) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte("setting/"+key), value)
 	})
 	if err != nil {
@@ -323,42 +331,68 @@ var (
 )
 
 // AppendEvent durably appends an encoded event with sequence number seq
-// (increasing) to the replay log, dropping the oldest beyond EventLogCap.
+// to the replay log, dropping the oldest beyond EventLogCap.
 func (s *Store) AppendEvent(seq uint64, frame []byte) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketEvents)
-		if err != nil {
-			return err
+	return s.AppendEvents([]uint64{seq}, [][]byte{frame})
+}
+
+// AppendEvents durably appends the encoded events frames, numbered seqs
+// (new numbers, increasing), to the replay log in one transaction,
+// dropping the oldest beyond EventLogCap: all of them or, on error, none.
+// The frames must not change until it returns.
+func (s *Store) AppendEvents(seqs []uint64, frames [][]byte) error {
+	if len(seqs) != len(frames) {
+		return fmt.Errorf("append events: %d numbers for %d frames", len(seqs), len(frames))
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
+		if err := appendEvents(tx, seqs, frames); err != nil {
+			// Some events may be in: roll the transaction back.
+			return errAbort{err}
 		}
-		if err := b.Put(u64(seq), frame); err != nil {
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("append events %d-%d: %w", seqs[0], seqs[len(seqs)-1], err)
+	}
+	return nil
+}
+
+func appendEvents(tx *bbolt.Tx, seqs []uint64, frames [][]byte) error {
+	b, err := tx.CreateBucketIfNotExists(bucketEvents)
+	if err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	var n uint64
+	if v := meta.Get(keyEventN); v != nil {
+		n = binary.BigEndian.Uint64(v)
+	}
+	for i, seq := range seqs {
+		if err := b.Put(u64(seq), frames[i]); err != nil {
 			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		var n uint64
-		if v := meta.Get(keyEventN); v != nil {
-			n = binary.BigEndian.Uint64(v)
 		}
 		n++
-		c := b.Cursor()
-		var dropped []byte
-		for k, _ := c.First(); k != nil && n > EventLogCap; k, _ = c.First() {
-			dropped = append(dropped[:0], k...)
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n--
+	}
+	c := b.Cursor()
+	var dropped []byte
+	for k, _ := c.First(); k != nil && n > EventLogCap; k, _ = c.First() {
+		dropped = append(dropped[:0], k...)
+		if err := c.Delete(); err != nil {
+			return err
 		}
-		if dropped != nil {
+		n--
+	}
+	if dropped != nil {
+		if v := meta.Get(keyDropped); v == nil || bytes.Compare(dropped, v) > 0 {
 			if err := meta.Put(keyDropped, dropped); err != nil {
 				return err
 			}
 		}
-		return meta.Put(keyEventN, u64(n))
-	})
-	if err != nil {
-		return fmt.Errorf("append event %d: %w", seq, err)
 	}
-	return nil
+	return meta.Put(keyEventN, u64(n))
 }
 
 // EventsAfter calls fn, in order, for each logged event whose sequence
