@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,11 +117,21 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.send(ctx, errorResponse("", api.CodeInvalidRequest, "binary frames are not accepted: send JSON in text frames"))
 			continue
 		}
-		if inOrder(data) {
+		// The envelope is decoded here, once; the method runs below.
+		if !depthOK(data, c.s.cfg.MaxDepth) {
+			c.send(ctx, errorResponse("", api.CodeInvalidRequest, fmt.Sprintf("JSON nested deeper than %d levels", c.s.cfg.MaxDepth)))
+			continue
+		}
+		req, code, msg := decodeRequest(data)
+		if code != api.CodeOK {
+			c.send(ctx, errorResponse(req.ID, code, msg))
+			continue
+		}
+		if strings.HasPrefix(req.Method, "events.") {
 			// Methods that change this connection's event stream run in
 			// the order sent, so "subscribe, then replay" replays with
 			// the new subscription.
-			if resp := c.handle(ctx, data); resp != nil {
+			if resp := c.handle(ctx, req); resp != nil {
 				c.send(ctx, resp)
 			}
 			continue
@@ -134,30 +143,23 @@ func (c *conn) readLoop(ctx context.Context) {
 		}
 		go func() {
 			defer func() { <-c.slots }()
-			if resp := c.handle(ctx, data); resp != nil {
+			if resp := c.handle(ctx, req); resp != nil {
 				c.send(ctx, resp)
 			}
 		}()
 	}
 }
 
-// handle answers one message, recovering from a handler's panic.
-func (c *conn) handle(ctx context.Context, data []byte) (resp []byte) {
-	id := ""
+// handle runs one decoded request and returns its response (nil when the
+// writer answers), recovering from a handler's panic.
+func (c *conn) handle(ctx context.Context, req api.Request) (resp []byte) {
+	id := req.ID
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("handler panic", "id", id, "panic", p, "stack", string(debug.Stack()))
 			resp = errorResponse(id, api.CodeInternal, "internal error")
 		}
 	}()
-	if !depthOK(data, c.s.cfg.MaxDepth) {
-		return errorResponse("", api.CodeInvalidRequest, fmt.Sprintf("JSON nested deeper than %d levels", c.s.cfg.MaxDepth))
-	}
-	req, code, msg := decodeRequest(data)
-	id = req.ID
-	if code != api.CodeOK {
-		return errorResponse(id, code, msg)
-	}
 	h, ok := c.s.methods[req.Method]
 	if !ok {
 		return errorResponse(id, api.CodeUnknownMethod, fmt.Sprintf("unknown method %q", req.Method))
@@ -267,13 +269,4 @@ func (c *conn) pingLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// inOrder reports whether a frame is a request for an events.* method,
-// which the reader runs itself instead of concurrently.
-func inOrder(data []byte) bool {
-	var r struct {
-		Method string `json:"method"`
-	}
-	return json.Unmarshal(data, &r) == nil && strings.HasPrefix(r.Method, "events.")
 }

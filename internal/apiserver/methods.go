@@ -26,8 +26,12 @@ func (s *Server) methodTable() map[string]handler {
 		m[name] = h
 	}
 	register(api.MethodTaskAdd, method(s.svc.Add))
-	register(api.MethodTaskGet, method(func(_ context.Context, p api.TaskGetParams) (api.Task, error) {
-		return s.svc.Get(p.TaskID)
+	register(api.MethodTaskGet, method(func(_ context.Context, p api.TaskGetParams) (encoded, error) {
+		t, err := s.svc.Get(p.TaskID)
+		if err != nil {
+			return nil, err
+		}
+		return appendTask(make([]byte, 0, 640), &t, allTaskFields), nil
 	}))
 	register(api.MethodTaskList, method(s.taskList))
 	register(api.MethodTaskSet, method(func(_ context.Context, p api.TaskSetParams) (api.Task, error) {
@@ -193,13 +197,26 @@ func decodeRequest(data []byte) (api.Request, api.Code, string) {
 	return req, api.CodeOK, ""
 }
 
+// encoded is a result already encoded as JSON, written as it is.
+type encoded []byte
+
+// resultResponse encodes a success response. The envelope is written by
+// hand: it is what encoding/json writes for api.Response, without
+// re-validating a large result (a task.list of 10,000 tasks is megabytes).
 func resultResponse(id string, result any) []byte {
-	raw, err := json.Marshal(result)
-	if err != nil {
-		return errorResponse(id, api.CodeInternal, "internal error: encode result: "+err.Error())
+	raw, ok := result.(encoded)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(result); err != nil {
+			return errorResponse(id, api.CodeInternal, "internal error: encode result: "+err.Error())
+		}
 	}
-	b, _ := json.Marshal(api.Response{ID: id, Result: raw})
-	return b
+	b := make([]byte, 0, len(raw)+len(id)+32)
+	b = append(b, `{"id":`...)
+	b = appendString(b, id)
+	b = append(b, `,"error":0,"result":`...)
+	b = append(b, raw...)
+	return append(b, '}')
 }
 
 func errorResponse(id string, code api.Code, msg string) []byte {
@@ -207,44 +224,25 @@ func errorResponse(id string, code api.Code, msg string) []byte {
 	return b
 }
 
-// projectedList is task.list's result with a field selection.
-type projectedList struct {
-	Tasks []map[string]json.RawMessage `json:"tasks"`
-}
-
-// taskList filters tasks and, when fields are given, keeps only those.
-func (s *Server) taskList(_ context.Context, p api.TaskListParams) (any, error) {
+// taskList filters tasks and, when fields are given, keeps only those
+// (task_id always).
+func (s *Server) taskList(_ context.Context, p api.TaskListParams) (encoded, error) {
 	if p.State != "" && !validState(p.State) {
 		return nil, fmt.Errorf("%w: unknown state %q", service.ErrInvalidParams, p.State)
 	}
+	sel := allTaskFields
+	if len(p.Fields) > 0 {
+		var err error
+		if sel, err = fieldSelection(p.Fields); err != nil {
+			return nil, fmt.Errorf("%w: %w", service.ErrInvalidParams, err)
+		}
+	}
 	tasks := s.svc.List(service.ListFilter{State: p.State, Label: p.Label})
-	if len(p.Fields) == 0 {
-		return api.TaskListResult{Tasks: tasks}, nil
-	}
-	for _, f := range p.Fields {
-		if !slices.Contains(api.TaskFieldNames, f) {
-			return nil, fmt.Errorf("%w: unknown field %q", service.ErrInvalidParams, f)
-		}
-	}
-	out := projectedList{Tasks: make([]map[string]json.RawMessage, len(tasks))}
-	for i, t := range tasks {
-		var all map[string]json.RawMessage
-		b, err := json.Marshal(t)
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(b, &all); err != nil {
-			return nil, err
-		}
-		m := map[string]json.RawMessage{"task_id": all["task_id"]}
-		for _, f := range p.Fields {
-			if v, ok := all[f]; ok {
-				m[f] = v
-			}
-		}
-		out.Tasks[i] = m
-	}
-	return out, nil
+	return appendTaskList(make([]byte, 0, 16+len(tasks)*taskSizeHint(sel)), tasks, sel), nil
 }
+
+// taskSizeHint guesses the encoded size of one task with the fields sel,
+// so that a list's buffer is allocated once.
+func taskSizeHint(sel []int) int { return 16 + 28*len(sel) }
 
 func validState(s api.TaskState) bool { return slices.Contains(api.TaskStates, s) }

@@ -160,3 +160,28 @@ func BenchmarkRequestsParallel(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(float64(errs.Load()), "errors")
 }
+
+// BenchmarkRequestsOneConnection: small requests (task.get) pipelined on
+// one connection by 64 goroutines sharing one client (the daemon runs up
+// to 16 requests of a connection at once); reports requests per second.
+func BenchmarkRequestsOneConnection(b *testing.B) {
+	d := daemontest.Start(b, daemontest.Options{})
+	c := d.Client(b)
+	tr := enginetest.Generate(b, enginetest.Content{Name: "o.bin", Size: 1000, Seed: 6})
+	res, err := c.AddTask(context.Background(), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(tr.MetaInfo), Paused: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var errs atomic.Int64
+	b.SetParallelism(32) // × GOMAXPROCS (2) = 64 callers
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.GetTask(context.Background(), res.TaskID); err != nil {
+				errs.Add(1)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(float64(errs.Load()), "errors")
+}
