@@ -13,6 +13,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
@@ -87,8 +88,9 @@ func (s *Service) setPaused(id string, paused bool) error {
 		tk.queued = false
 	}
 	s.requeueLocked()
-	s.publishAll(s.stateChangeLocked(tk))
+	wait := s.postAll(s.stateChangeLocked(tk))
 	s.mu.Unlock()
+	wait()
 	return nil
 }
 
@@ -238,8 +240,37 @@ type pending struct {
 	data any
 }
 
-func (s *Service) publishAll(ps []pending) {
-	for _, p := range ps {
-		s.publish(p.name, p.data)
+// postAll numbers ps's events in order (call it under s.mu, so they keep
+// the order of the changes they report) and returns a function that waits
+// until they are durable and sent, to be called after s.mu is released:
+// events posted together share the event log's fsyncs.
+func (s *Service) postAll(ps []pending) (wait func()) {
+	posted := make([]*events.Pending, len(ps))
+	for i, p := range ps {
+		pe, err := s.hub.Post(p.name, p.data)
+		if err != nil {
+			s.logPublishError(p.name, err)
+			continue
+		}
+		posted[i] = pe
+	}
+	return func() {
+		for i, pe := range posted {
+			if pe == nil {
+				continue
+			}
+			if _, err := pe.Wait(); err != nil {
+				s.logPublishError(ps[i].name, err)
+			}
+		}
+	}
+}
+
+// publishAll publishes ps's events in order, sharing fsyncs, and waits.
+func (s *Service) publishAll(ps []pending) { s.postAll(ps)() }
+
+func (s *Service) logPublishError(name string, err error) {
+	if !errors.Is(err, events.ErrClosed) {
+		s.log.Error("publish event", "event", name, "err", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
@@ -16,13 +17,35 @@ import (
 func (s *Service) poll(now time.Time) {
 	var out []pending
 	var progress []api.TaskProgressData
+	// Engine stats are read without s.mu: with thousands of tasks reading
+	// them takes a long time, and every API request waits for s.mu. A
+	// paused task (no transfer) is read only every pausedPollInterval.
+	type probe struct {
+		tk *task
+		t  *engine.Torrent
+		st engine.Stats
+	}
 	s.mu.Lock()
+	probes := make([]probe, 0, len(s.tasks))
 	for _, tk := range s.tasks {
-		if tk.t == nil {
+		if tk.t == nil || tk.rec.Paused && !tk.stats.Checking && now.Sub(tk.statsAt) < pausedPollInterval {
 			continue
 		}
+		probes = append(probes, probe{tk: tk, t: tk.t})
+	}
+	s.mu.Unlock()
+	for i := range probes {
+		probes[i].st = probes[i].t.Stats()
+	}
+	s.mu.Lock()
+	for _, p := range probes {
+		tk := p.tk
+		if tk.t != p.t || s.tasks[tk.rec.ID] != tk {
+			continue // removed or re-added meanwhile
+		}
+		tk.statsAt = now
 		prevFailures := tk.stats.HashFailures
-		tk.stats = tk.t.Stats()
+		tk.stats = p.st
 		if n := tk.stats.HashFailures - prevFailures; n > 0 {
 			out = append(out, pending{api.EventEngineAlert, api.EngineAlertData{
 				TaskID:  tk.rec.ID,
@@ -66,14 +89,18 @@ func (s *Service) poll(now time.Time) {
 		s.flushTotalsLocked()
 		s.flushedAt = now
 	}
-	s.publishAll(out)
+	wait := s.postAll(out)
 	s.mu.Unlock()
+	wait()
 	for _, p := range progress {
 		if err := s.hub.PublishCoalesced(api.EventTaskProgress, p.TaskID, p); err != nil && !errors.Is(err, events.ErrClosed) {
 			s.log.Error("publish progress", "err", err)
 		}
 	}
 }
+
+// pausedPollInterval is how often a paused task's engine stats are read.
+const pausedPollInterval = 5 * time.Second
 
 // totalsFlushInterval is how often byte totals are stored.
 const totalsFlushInterval = time.Minute

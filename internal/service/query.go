@@ -1,9 +1,9 @@
 package service
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,7 +22,11 @@ type ListFilter struct {
 func (s *Service) List(f ListFilter) []api.Task {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tks := make([]*task, 0, len(s.tasks))
+	type entry struct {
+		added int64 // rec.AddedAt in Unix ns: cheaper to compare than time.Time
+		tk    *task
+	}
+	es := make([]entry, 0, len(s.tasks))
 	for _, tk := range s.tasks {
 		if f.State != "" && tk.state != f.State {
 			continue
@@ -30,18 +34,17 @@ func (s *Service) List(f ListFilter) []api.Task {
 		if f.Label != "" && !slices.Contains(tk.rec.Labels, f.Label) {
 			continue
 		}
-		tks = append(tks, tk)
+		es = append(es, entry{tk.rec.AddedAt.UnixNano(), tk})
 	}
-	sort.Slice(tks, func(i, j int) bool {
-		a, b := tks[i].rec, tks[j].rec
-		if !a.AddedAt.Equal(b.AddedAt) {
-			return a.AddedAt.Before(b.AddedAt)
+	slices.SortFunc(es, func(a, b entry) int {
+		if c := cmp.Compare(a.added, b.added); c != 0 {
+			return c
 		}
-		return a.ID < b.ID
+		return strings.Compare(a.tk.rec.ID, b.tk.rec.ID)
 	})
-	ts := make([]api.Task, len(tks))
-	for i, tk := range tks {
-		ts[i] = s.view(tk)
+	ts := make([]api.Task, len(es))
+	for i, e := range es {
+		ts[i] = s.view(e.tk)
 	}
 	return ts
 }
@@ -124,7 +127,7 @@ func (tk *task) view() api.Task {
 		Size:         tk.rec.Size,
 		Completed:    tk.stats.Completed,
 		State:        tk.state,
-		AddedAt:      tk.rec.AddedAt.Format(time.RFC3339Nano),
+		AddedAt:      tk.addedAt,
 		DownloadRate: tk.down.rate(),
 		UploadRate:   tk.up.rate(),
 		Peers:        tk.stats.Peers,
@@ -138,6 +141,9 @@ func (tk *task) view() api.Task {
 
 		DownloadRateLimit: tk.rec.DownloadLimit,
 		UploadRateLimit:   tk.rec.UploadLimit,
+	}
+	if v.AddedAt == "" {
+		v.AddedAt = tk.rec.AddedAt.Format(time.RFC3339Nano)
 	}
 	if v.Labels == nil {
 		v.Labels = []string{}
@@ -163,20 +169,49 @@ func (tk *task) eta() int64 {
 	return (tk.stats.Size - tk.stats.Completed + r - 1) / r
 }
 
-// Stats returns what session.stats reports.
+// Stats returns what session.stats reports. It is O(tasks) under s.mu.
 func (s *Service) Stats() api.SessionStats {
+	var byState [len(statesIndexed)]int
 	s.mu.Lock()
-	st := api.SessionStats{Tasks: len(s.tasks), TasksByState: map[api.TaskState]int{}}
+	st := api.SessionStats{Tasks: len(s.tasks)}
+	other := map[api.TaskState]int{}
 	for _, tk := range s.tasks {
 		st.DownloadRate += tk.down.rate()
 		st.UploadRate += tk.up.rate()
 		st.Downloaded += tk.stats.BytesRead
 		st.Uploaded += tk.stats.BytesWritten
-		st.TasksByState[tk.state]++
+		if i := stateIndex(tk.state); i >= 0 {
+			byState[i]++
+		} else {
+			other[tk.state]++
+		}
 	}
 	s.mu.Unlock()
+	// Counted in an array, not a map, in the loop: with 10,000 tasks the
+	// map assignments were a third of session.stats.
+	st.TasksByState = other
+	for i, n := range byState {
+		if n > 0 {
+			st.TasksByState[statesIndexed[i]] = n
+		}
+	}
 	st.FreeDiskBytes = freeBytes(s.downloadDir)
 	return st
+}
+
+// statesIndexed are the states Stats counts in an array.
+var statesIndexed = [...]api.TaskState{
+	api.StateMetadata, api.StateChecking, api.StateDownloading, api.StateSeeding,
+	api.StatePaused, api.StateError, api.StateQueued, api.StateFinished,
+}
+
+func stateIndex(st api.TaskState) int {
+	for i, s := range statesIndexed {
+		if s == st {
+			return i
+		}
+	}
+	return -1
 }
 
 // cleanLabels trims and de-duplicates labels, refusing empty or long ones.

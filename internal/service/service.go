@@ -100,7 +100,9 @@ type task struct {
 	down    rateMeter
 	up      rateMeter
 
+	addedAt    string    // rec.AddedAt for the wire (RFC 3339), formatted once
 	progressAt time.Time // when task.progress was last sent
+	statsAt    time.Time // when stats were last read from the engine
 	done       bool      // every wanted file is verified
 	queued     bool      // waiting for a download slot
 
@@ -152,7 +154,7 @@ func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*S
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rec := range recs {
-		tk := &task{rec: rec}
+		tk := &task{rec: rec, addedAt: rec.AddedAt.Format(time.RFC3339Nano)}
 		s.tasks[rec.ID] = tk
 		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet, DownloadDir: s.taskDir(tk)}
 		if err := s.startLocked(tk, spec); err != nil {
@@ -269,7 +271,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	if err := s.store.PutTask(rec); err != nil {
 		return api.TaskAddResult{}, err
 	}
-	tk := &task{rec: rec}
+	tk := &task{rec: rec, addedAt: rec.AddedAt.Format(time.RFC3339Nano)}
 	if err := s.startLocked(tk, spec); err != nil {
 		// Not acknowledged: undo the record so the store matches the answer.
 		return api.TaskAddResult{}, errors.Join(err, s.store.DeleteTask(spec.ID))
@@ -283,7 +285,12 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		return api.TaskAddResult{}, errors.Join(fmt.Errorf("%w%s", ErrNoSpace, strings.TrimPrefix(reason, ErrNoSpace.Error())), s.store.DeleteTask(spec.ID))
 	}
 	s.tasks[spec.ID] = tk
-	s.requeueLocked()
+	if s.settings.MaxActiveDownloads > 0 || s.settings.MaxActiveSeeds > 0 {
+		// Without limits no task is queued (session.set requeues when
+		// limits change), so the new task needs no requeue; skipping the
+		// sort of every task keeps adding 10,000 tasks linear.
+		s.requeueLocked()
+	}
 	tk.state = s.stateLocked(tk)
 	s.log.Info("task added", "task_id", spec.ID, "name", spec.Name)
 	// Published under s.mu so that task.added precedes any event of the

@@ -130,13 +130,19 @@ func (s *Service) requeueLocked() {
 		}
 		return strings.Compare(a.rec.ID, b.rec.ID)
 	}
-	slices.SortFunc(downloads, byAdded)
-	slices.SortFunc(seeds, func(a, b *task) int {
-		if c := a.rec.FinishedAt.Compare(b.rec.FinishedAt); c != 0 {
-			return c
-		}
-		return byAdded(a, b)
-	})
+	// Without a limit the order does not matter: sorting thousands of
+	// tasks on every poll and add is skipped.
+	if s.settings.MaxActiveDownloads > 0 {
+		slices.SortFunc(downloads, byAdded)
+	}
+	if s.settings.MaxActiveSeeds > 0 {
+		slices.SortFunc(seeds, func(a, b *task) int {
+			if c := a.rec.FinishedAt.Compare(b.rec.FinishedAt); c != 0 {
+				return c
+			}
+			return byAdded(a, b)
+		})
+	}
 	for i, tk := range downloads {
 		queue := s.settings.MaxActiveDownloads > 0 && i >= s.settings.MaxActiveDownloads
 		if queue != tk.queued {
