@@ -275,6 +275,20 @@ type Torrent struct {
 	// paths caches SafePaths of the info once known (it never changes):
 	// FileStats runs on every progress poll.
 	paths atomic.Pointer[[]string]
+	// name caches the sanitised name: Stats runs on every progress poll.
+	name atomic.Pointer[cachedName]
+}
+
+type cachedName struct{ raw, safe string }
+
+// safeName returns SanitizeName(raw), remembering the last one.
+func (t *Torrent) safeName(raw string) string {
+	if n := t.name.Load(); n != nil && n.raw == raw {
+		return n.safe
+	}
+	n := &cachedName{raw, SanitizeName(raw)}
+	t.name.Store(n)
+	return n.safe
 }
 
 // safePaths returns SafePaths(info), computed once per torrent.
@@ -427,7 +441,7 @@ type Stats struct {
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
 func (t *Torrent) Stats() Stats {
-	st := Stats{Name: SanitizeName(t.t.Name())}
+	st := Stats{Name: t.safeName(t.t.Name())}
 	ts := t.t.Stats()
 	st.Peers = ts.ActivePeers
 	st.BytesRead = ts.BytesReadUsefulData.Int64()
