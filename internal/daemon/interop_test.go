@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
-
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
@@ -264,16 +262,13 @@ func TestInteropHybridSingleFile(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, ltPython, "testdata/lt_peer.py", "make", file, torrentFile).CombinedOutput(); err != nil {
 		t.Fatalf("make torrent: %v\n%s", err, out)
 	}
-	mi, err := metainfo.LoadFromFile(torrentFile)
+	torrentData, err := os.ReadFile(torrentFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !info.HasV1() || !info.HasV2() {
-		t.Fatalf("libtorrent made v1 %v, v2 %v: want a hybrid", info.HasV1(), info.HasV2())
+	mi := enginetest.Parse(t, torrentData)
+	if v1, v2 := mi.Versions(); !v1 || !v2 {
+		t.Fatalf("libtorrent made v1 %v, v2 %v: want a hybrid", v1, v2)
 	}
 	_, lines := ltPeer(t, ctx, "seed", torrentFile, seedDir)
 	port := strings.TrimPrefix(waitLine(t, lines, "port ", 30*time.Second), "port ")
@@ -281,7 +276,7 @@ func TestInteropHybridSingleFile(t *testing.T) {
 
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)
-	res := addMagnet(t, c, fmt.Sprintf("magnet:?xt=urn:btih:%s&x.pe=127.0.0.1:%s", mi.HashInfoBytes().HexString(), port))
+	res := addMagnet(t, c, fmt.Sprintf("magnet:?xt=urn:btih:%s&x.pe=127.0.0.1:%s", mi.InfoHash(), port))
 	waitEvent(t, c, api.EventTaskFinished, 90*time.Second, forTask(res.TaskID))
 	got, err := os.ReadFile(filepath.Join(d.Dirs.Download, "hybrid.bin"))
 	if err != nil {

@@ -263,6 +263,12 @@ func Parse(t testing.TB, data []byte) *MetaInfo {
 	return &MetaInfo{mi: mi, info: info}
 }
 
+// InfoHash is the v1 info-hash (btih) in lowercase hex.
+func (m *MetaInfo) InfoHash() string { return m.mi.HashInfoBytes().HexString() }
+
+// Versions reports whether the info has v1 and v2 (BEP 52) metadata.
+func (m *MetaInfo) Versions() (v1, v2 bool) { return m.info.HasV1(), m.info.HasV2() }
+
 // WithName returns the .torrent with the info's name changed: another
 // info-hash for the same content.
 func (m *MetaInfo) WithName(name string) []byte {
