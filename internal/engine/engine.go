@@ -69,6 +69,8 @@ type Engine struct {
 	newStorage func(dir string) storage.ClientImpl
 	defaultDir string
 	files      *fileBook // open torrents' files, for checkpointing
+	// announces works around the engine announcer's lost wake-ups.
+	announces *announceWatchdog
 }
 
 // MaxAllocPeerRequestDataPerConn bounds the data one peer's requests may have
@@ -185,6 +187,7 @@ func New(cfg Config) (*Engine, error) {
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
 		alerts: alerts, book: book, log: log,
 		newStorage: newStorage, defaultDir: cfg.DownloadDir, files: files,
+		announces: startAnnounceWatchdog(cl, book, log),
 	}, nil
 }
 
@@ -236,6 +239,7 @@ func (e *Engine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 // Close stops the engine, flushing piece completion, and closes the
 // completion store.
 func (e *Engine) Close() error {
+	e.announces.close()
 	errs := e.cl.Close()
 	errs = append(errs, e.pc.Close())
 	return errors.Join(errs...)
