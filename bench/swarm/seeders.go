@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"debug/buildinfo"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// seeder is a long-lived process holding the content.
+type seeder struct {
+	name string
+	p    *proc
+	addr netip.AddrPort
+	// dial, when not nil, makes the seeder dial a peer (and keep
+	// re-dialing it while not connected); the zero AddrPort stops that.
+	dial func(netip.AddrPort) error
+}
+
+// seedTimeout bounds a seeder's start, which hashes all the content.
+func seedTimeout(total int64) time.Duration {
+	return 2*time.Minute + time.Duration(total/(20<<20))*time.Second // ≥ 20 MiB/s
+}
+
+// startLibtorrentSeeder runs lt_peer.py seed on the content and waits
+// until it has checked every piece.
+func startLibtorrentSeeder(ctx context.Context, b *bench) (*seeder, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(procOpts{name: "libtorrent-seeder", path: b.cfg.python, lines: true, stdin: true,
+		logPath: filepath.Join(b.work, "libtorrent-seeder.log"),
+		args:    []string{b.script, "seed", b.torrentPath, b.content.Dir, strconv.Itoa(port)}})
+	if err != nil {
+		return nil, err
+	}
+	b.track(p)
+	ctx, cancel := context.WithTimeout(ctx, seedTimeout(b.content.Total))
+	defer cancel()
+	start := time.Now()
+	if _, err := p.waitLine(ctx, "seeding"); err != nil {
+		return nil, err
+	}
+	b.log.Info("seeder ready", "seeder", clientLibtorrent, "port", port, "check", time.Since(start).Round(time.Millisecond))
+	sd := &seeder{name: clientLibtorrent, p: p, addr: loopback(port)}
+	sd.dial = func(to netip.AddrPort) error {
+		line := "disconnect\n"
+		if to.IsValid() {
+			line = fmt.Sprintf("connect %s %d\n", to.Addr(), to.Port())
+		}
+		_, err := io.WriteString(p.stdin, line)
+		return err
+	}
+	return sd, nil
+}
+
+// startLodestoneSeeder runs `lodestone serve` with its download dir at the
+// content, adds the torrent (which rechecks every piece of the existing
+// data) and waits for task.finished: from then on it seeds.
+func startLodestoneSeeder(ctx context.Context, b *bench) (*seeder, error) {
+	dir := filepath.Join(b.work, "lodestone-seeder")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, seedTimeout(b.content.Total))
+	defer cancel()
+	start := time.Now()
+	p, c, peerPort, err := startLodestone(ctx, b, "lodestone-seeder", dir, b.content.Dir, filepath.Join(b.work, "lodestone-seeder.log"))
+	if p != nil {
+		b.track(p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := addAndWait(ctx, b, c); err != nil {
+		return nil, fmt.Errorf("lodestone seeder: %w", err)
+	}
+	b.log.Info("seeder ready", "seeder", clientLodestone, "port", peerPort, "check", time.Since(start).Round(time.Millisecond))
+	return &seeder{name: clientLodestone, p: p, addr: loopback(peerPort)}, nil
+}
+
+func loopback(port int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+}
+
+func httpGet(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}
+
+func commandOutput(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// lodestoneVersion describes the measured binary: the commit it was built
+// from (from its embedded build info, else the -commit flag) and whether
+// the working tree had uncommitted changes.
+func lodestoneVersion(bin, commit string) string {
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		if commit != "" {
+			return commit
+		}
+		return "unknown (" + err.Error() + ")"
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		if commit == "" {
+			return "unknown (" + errNoBuildInfo.Error() + ")"
+		}
+		rev = commit
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	if modified == "true" {
+		rev += " + uncommitted changes"
+	}
+	return strings.TrimSpace(rev + " (" + info.GoVersion + ")")
+}
