@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	g "github.com/anacrolix/generics"
@@ -128,6 +130,46 @@ func TestPiecesHashedAsWritten(t *testing.T) {
 		}
 		if !bytes.Equal(got, data[int64(i)*info.PieceLength:int64(i+1)*info.PieceLength]) {
 			t.Fatalf("piece %d on disk differs", i)
+		}
+	}
+}
+
+// pieceLengths agrees with the engine's metainfo.Piece.Length on every
+// piece of multi-file hybrid (v1+v2) torrents made by libtorrent (Debian's
+// python3-libtorrent, which scripts/test installs), with uneven and empty
+// files and two piece lengths.
+func TestPieceLengthsOfHybridTorrents(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.MultiFile(7))
+	for _, pl := range []int{16 << 10, 64 << 10} {
+		out := filepath.Join(t.TempDir(), "h.torrent")
+		script := `import libtorrent as lt, sys
+fs = lt.file_storage(); lt.add_files(fs, sys.argv[1])
+ct = lt.create_torrent(fs, int(sys.argv[3]))
+lt.set_piece_hashes(ct, sys.argv[4])
+open(sys.argv[2], "wb").write(lt.bencode(ct.generate()))`
+		cmd := exec.Command("/usr/bin/python3", "-c", script, filepath.Join(tr.Root, tr.Name), out, strconv.Itoa(pl), tr.Root)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make a hybrid torrent with python3-libtorrent: %v\n%s", err, b)
+		}
+		mi, err := metainfo.LoadFromFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := mi.UnmarshalInfo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.HasV2() || len(info.UpvertedFiles()) < 3 {
+			t.Fatalf("want a multi-file torrent with v2 metadata (v2 %v, %d files)", info.HasV2(), len(info.UpvertedFiles()))
+		}
+		got := pieceLengths(&info)
+		if len(got) != info.NumPieces() {
+			t.Fatalf("%d lengths for %d pieces", len(got), info.NumPieces())
+		}
+		for i := range got {
+			if want := info.Piece(i).Length(); got[i] != want {
+				t.Fatalf("piece length %d: piece %d: %d, the engine says %d", pl, i, got[i], want)
+			}
 		}
 	}
 }
