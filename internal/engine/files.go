@@ -99,6 +99,10 @@ func (t *Torrent) kick() {
 	t.t.SetMaxEstablishedConns(EstablishedConnsPerTorrent)
 }
 
+// DialKnownPeers prompts the engine to dial the peers it knows (see kick):
+// for a torrent that lost a piece to a failed hash, or that has no peer.
+func (t *Torrent) DialKnownPeers() { t.kick() }
+
 // SequentialWindow is how many pieces ahead of the first missing one a
 // sequential torrent raises to high priority.
 const SequentialWindow = 16

@@ -17,6 +17,7 @@ import (
 func (s *Service) poll(now time.Time) {
 	var out []pending
 	var progress []api.TaskProgressData
+	var kicks []*engine.Torrent
 	// Engine stats are read without s.mu: with thousands of tasks reading
 	// them takes a long time, and every API request waits for s.mu. A
 	// paused task (no transfer) is read only every pausedPollInterval.
@@ -46,6 +47,13 @@ func (s *Service) poll(now time.Time) {
 		tk.statsAt = now
 		prevFailures := tk.stats.HashFailures
 		tk.stats = p.st
+		if n := tk.stats.HashFailures - prevFailures; n > 0 || tk.state == api.StateDownloading && tk.stats.Peers == 0 && now.Sub(tk.kickedAt) >= idleKickInterval {
+			// A piece lost to a failed hash (a recheck) or a download with
+			// no peer: prompt the engine to dial the peers it knows, which
+			// it does only when something prompts it.
+			tk.kickedAt = now
+			kicks = append(kicks, tk.t)
+		}
 		if n := tk.stats.HashFailures - prevFailures; n > 0 {
 			out = append(out, pending{api.EventEngineAlert, api.EngineAlertData{
 				TaskID:  tk.rec.ID,
@@ -91,6 +99,9 @@ func (s *Service) poll(now time.Time) {
 	}
 	wait := s.postAll(out)
 	s.mu.Unlock()
+	for _, t := range kicks {
+		t.DialKnownPeers()
+	}
 	wait()
 	for _, p := range progress {
 		if err := s.hub.PublishCoalesced(api.EventTaskProgress, p.TaskID, p); err != nil && !errors.Is(err, events.ErrClosed) {
@@ -98,6 +109,10 @@ func (s *Service) poll(now time.Time) {
 		}
 	}
 }
+
+// idleKickInterval is how often a downloading task with no peer prompts
+// the engine to dial the peers it knows.
+const idleKickInterval = 10 * time.Second
 
 // pausedPollInterval is how often a paused task's engine stats are read.
 const pausedPollInterval = 5 * time.Second
