@@ -43,6 +43,9 @@ type pieceBook struct {
 	// piece). Nil for a v1 torrent.
 	lengths []int64
 
+	// bufs holds read-back buffers for SelfHash (*[]byte).
+	bufs sync.Pool
+
 	mu      sync.Mutex
 	cache   map[int]cachedPiece
 	hashing map[int]*pieceHash // pieces with chunks hashed as written
@@ -217,7 +220,14 @@ func (p selfHashingPiece) SelfHash() (metainfo.Hash, error) {
 	}
 	var sum metainfo.Hash
 	if rest := p.len - ph.next; rest > 0 {
-		if _, err := io.Copy(ph.h, io.NewSectionReader(p.PieceImpl, ph.next, rest)); err != nil {
+		buf, _ := p.book.bufs.Get().(*[]byte)
+		if buf == nil {
+			b := make([]byte, 64<<10)
+			buf = &b
+		}
+		_, err := io.CopyBuffer(ph.h, io.NewSectionReader(p.PieceImpl, ph.next, rest), *buf)
+		p.book.bufs.Put(buf)
+		if err != nil {
 			p.book.taint(p.index)
 			return sum, err
 		}
