@@ -47,18 +47,19 @@ func (s *Service) poll(now time.Time) {
 		tk.statsAt = now
 		prevFailures := tk.stats.HashFailures
 		tk.stats = p.st
-		if n := tk.stats.HashFailures - prevFailures; n > 0 || tk.state == api.StateDownloading && tk.stats.Peers == 0 && now.Sub(tk.kickedAt) >= idleKickInterval {
+		failed := tk.stats.HashFailures - prevFailures
+		if failed > 0 || tk.state == api.StateDownloading && tk.stats.Peers == 0 && now.Sub(tk.kickedAt) >= idleKickInterval {
 			// A piece lost to a failed hash (a recheck) or a download with
 			// no peer: prompt the engine to dial the peers it knows, which
 			// it does only when something prompts it.
 			tk.kickedAt = now
 			kicks = append(kicks, tk.t)
 		}
-		if n := tk.stats.HashFailures - prevFailures; n > 0 {
+		if failed > 0 {
 			out = append(out, pending{api.EventEngineAlert, api.EngineAlertData{
 				TaskID:  tk.rec.ID,
 				Level:   api.LevelWarning,
-				Message: fmt.Sprintf("%d piece(s) failed hash verification; their data is downloaded again", n),
+				Message: fmt.Sprintf("%d piece(s) failed hash verification; their data is downloaded again", failed),
 			}})
 		}
 		tk.down.sample(now, tk.stats.BytesRead)

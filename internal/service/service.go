@@ -428,7 +428,7 @@ func (s *Service) Get(id string) (api.Task, error) {
 // numbered durably is not sent rather than sent with a reused ID. Callers
 // hold s.mu, so that events leave in the order of the changes they report.
 func (s *Service) publish(name string, data any) {
-	if _, err := s.hub.Publish(name, data); err != nil && !errors.Is(err, events.ErrClosed) {
-		s.log.Error("publish event", "event", name, "err", err)
+	if _, err := s.hub.Publish(name, data); err != nil {
+		s.logPublishError(name, err)
 	}
 }
