@@ -64,6 +64,7 @@ const (
 	MethodTaskFiles   = "task.files"
 	MethodTaskPeers   = "task.peers"
 	MethodTaskMove    = "task.move"
+	MethodTaskPieces  = "task.pieces"
 
 	MethodTaskTrackers       = "task.trackers"
 	MethodTaskAddTrackers    = "task.add_trackers"
@@ -89,19 +90,22 @@ const (
 	EventTaskRemoved  = "task.removed"
 	EventTaskProgress = "task.progress"
 	EventTaskError    = "task.error"
+	// EventSessionStats carries the session.stats result every second.
+	EventSessionStats = "session.stats"
 )
 
 // EventNames lists every event name, for events.subscribe.
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
+	EventSessionStats,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
-var EphemeralEvents = []string{EventTaskProgress}
+var EphemeralEvents = []string{EventTaskProgress, EventSessionStats}
 
-// DefaultEvents are the events a new connection receives: all but
-// EventTaskProgress, which a client asks for with events.subscribe.
+// DefaultEvents are the events a new connection receives: all but the
+// EphemeralEvents, which a client asks for with events.subscribe.
 var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError,

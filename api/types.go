@@ -128,6 +128,10 @@ type TaskProgressData struct {
 	UploadRate   int64     `json:"upload_rate"`
 	Peers        int       `json:"peers"`
 	ETASeconds   int64     `json:"eta_seconds"`
+	// Downloaded, Uploaded and Ratio are as in Task: lifetime totals.
+	Downloaded int64   `json:"downloaded"`
+	Uploaded   int64   `json:"uploaded"`
+	Ratio      float64 `json:"ratio"`
 }
 
 // TaskErrorData is the data of task.error: a task entered StateError.
@@ -151,6 +155,15 @@ type TaskSetParams struct {
 	// FilePriorities sets the priority of files by index: "skip",
 	// "normal" or "high".
 	FilePriorities map[int]string `json:"file_priorities,omitempty"`
+}
+
+// TaskPiecesResult is the result of task.pieces.
+type TaskPiecesResult struct {
+	// Pieces is the number of pieces, 0 until the metadata is known.
+	Pieces int `json:"pieces"`
+	// Have is a bitfield in standard base64: bit 7 of byte 0 is piece 0,
+	// set when the piece is verified on disk.
+	Have string `json:"have"`
 }
 
 // TaskFilesResult is the result of task.files.

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
@@ -145,4 +147,18 @@ func (c *Client) MoveTask(ctx context.Context, taskID, downloadDir string) (api.
 	var r api.Task
 	err := c.Call(ctx, api.MethodTaskMove, api.TaskMoveParams{TaskID: taskID, DownloadDir: downloadDir}, &r)
 	return r, err
+}
+
+// TaskPieces calls task.pieces: the task's number of pieces and its
+// bitfield of verified ones (decoded from base64).
+func (c *Client) TaskPieces(ctx context.Context, taskID string) (int, []byte, error) {
+	var r api.TaskPiecesResult
+	if err := c.Call(ctx, api.MethodTaskPieces, api.TaskIDParams{TaskID: taskID}, &r); err != nil {
+		return 0, nil, err
+	}
+	have, err := base64.StdEncoding.DecodeString(r.Have)
+	if err != nil {
+		return 0, nil, fmt.Errorf("task.pieces: have is not base64: %w", err)
+	}
+	return r.Pieces, have, nil
 }

@@ -119,11 +119,13 @@ func (c *conn) readLoop(ctx context.Context) {
 		}
 		// The envelope is decoded here, once; the method runs below.
 		if !depthOK(data, c.s.cfg.MaxDepth) {
+			c.s.observe(MethodInvalid, api.CodeInvalidRequest, 0)
 			c.send(ctx, errorResponse("", api.CodeInvalidRequest, fmt.Sprintf("JSON nested deeper than %d levels", c.s.cfg.MaxDepth)))
 			continue
 		}
 		req, code, msg := decodeRequest(data)
 		if code != api.CodeOK {
+			c.s.observe(MethodInvalid, code, 0)
 			c.send(ctx, errorResponse(req.ID, code, msg))
 			continue
 		}
@@ -154,22 +156,26 @@ func (c *conn) readLoop(ctx context.Context) {
 // writer answers), recovering from a handler's panic.
 func (c *conn) handle(ctx context.Context, req api.Request) (resp []byte) {
 	id := req.ID
+	method, code, start := req.Method, api.CodeOK, time.Now()
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("handler panic", "id", id, "panic", p, "stack", string(debug.Stack()))
-			resp = errorResponse(id, api.CodeInternal, "internal error")
+			resp, code = errorResponse(id, api.CodeInternal, "internal error"), api.CodeInternal
 		}
+		c.s.observe(method, code, time.Since(start))
 	}()
 	h, ok := c.s.methods[req.Method]
 	if !ok {
-		return errorResponse(id, api.CodeUnknownMethod, fmt.Sprintf("unknown method %q", req.Method))
+		method, code = MethodUnknown, api.CodeUnknownMethod
+		return errorResponse(id, code, fmt.Sprintf("unknown method %q", req.Method))
 	}
 	result, err := h(context.WithValue(ctx, requestIDKey{}, id), c, req.Params)
 	if errors.Is(err, errDeferred) {
 		return nil // the writer answers (events.replay)
 	}
 	if err != nil {
-		code, msg := errorCode(err)
+		var msg string
+		code, msg = errorCode(err)
 		if code == api.CodeInternal {
 			c.log.Error("request failed", "id", id, "method", req.Method, "err", err)
 		}

@@ -66,6 +66,13 @@ func newConnCounter(max, perIP int) *connCounter {
 	return &connCounter{max: max, perIP: perIP, by: make(map[netip.Addr]int)}
 }
 
+// open returns the number of connections admitted and not released.
+func (c *connCounter) open() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
 // acquire admits one connection from key, or returns why not. The caller
 // calls release once when an admitted connection ends.
 func (c *connCounter) acquire(key netip.Addr) (release func(), reason string) {

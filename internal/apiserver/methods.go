@@ -61,6 +61,9 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskFiles, method(func(_ context.Context, p api.TaskIDParams) (api.TaskFilesResult, error) {
 		return s.svc.Files(p.TaskID)
 	}))
+	register(api.MethodTaskPieces, method(func(_ context.Context, p api.TaskIDParams) (api.TaskPiecesResult, error) {
+		return s.svc.Pieces(p.TaskID)
+	}))
 	register(api.MethodSessionStats, method(func(context.Context, struct{}) (api.SessionStats, error) {
 		return s.svc.Stats(), nil
 	}))

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,9 +67,21 @@ type Config struct {
 	AuthFailures   int
 	AuthBackoff    time.Duration
 	MaxAuthBackoff time.Duration
+	// ObserveRequest, if set, is called once per request answered, with
+	// its method (MethodUnknown or MethodInvalid when there is none to
+	// name), the answer's code and how long the method ran. It must be
+	// quick and safe for concurrent use.
+	ObserveRequest func(method string, code api.Code, took time.Duration)
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
+
+// Method labels for ObserveRequest when a request names no known method:
+// arbitrary names from clients are not passed on.
+const (
+	MethodUnknown = "(unknown)"
+	MethodInvalid = "(invalid)"
+)
 
 func (c *Config) setDefaults() {
 	if c.MaxMessageBytes <= 0 {
@@ -143,6 +154,15 @@ func New(cfg Config, svc *service.Service, hub *events.Hub) (*Server, error) {
 	return s, nil
 }
 
+// Connections returns the number of open WebSocket connections.
+func (s *Server) Connections() int { return s.conns.open() }
+
+func (s *Server) observe(method string, code api.Code, took time.Duration) {
+	if s.cfg.ObserveRequest != nil {
+		s.cfg.ObserveRequest(method, code, took)
+	}
+}
+
 // Close ends every connection with "going away" and waits for their
 // goroutines. It is safe to call more than once.
 func (s *Server) Close() error {
@@ -155,11 +175,7 @@ func (s *Server) Close() error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := clientKey(r.RemoteAddr)
 	if err := s.checkHandshake(r, key); err != nil {
-		s.log.Warn("handshake refused", "remote", r.RemoteAddr, "reason", err.msg)
-		if err.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((err.retryAfter+time.Second-1)/time.Second)))
-		}
-		writeHTTPError(w, err.status, err.code, err.msg)
+		s.refuse(w, r, err)
 		return
 	}
 	release, reason := s.conns.acquire(key)
@@ -208,10 +224,15 @@ func (s *Server) checkHandshake(r *http.Request, key netip.Addr) *handshakeError
 	return nil
 }
 
-// tokenOK accepts "Authorization: Bearer <token>" or "?token=<token>",
-// comparing in constant time.
+// tokenOK accepts "Authorization: Bearer <token>", "?token=<token>" or
+// the web UI's TokenCookie, comparing in constant time.
 func (s *Server) tokenOK(r *http.Request) bool {
 	got := r.URL.Query().Get("token")
+	if got == "" {
+		if c, err := r.Cookie(TokenCookie); err == nil {
+			got = c.Value
+		}
+	}
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		got = strings.TrimSpace(tok)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
+	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
@@ -39,8 +40,10 @@ type Daemon struct {
 	hub   *events.Hub
 	svc   *service.Service
 	api   *apiserver.Server
-	ln    net.Listener
-	http  *http.Server
+	// metrics is read by GET /metrics; its sources are the parts above.
+	metrics *metrics.Metrics
+	ln      net.Listener
+	http    *http.Server
 
 	apiAddr string // d.ln's address, kept after Close
 	scheme  string // "ws", or "wss" with TLS
@@ -111,7 +114,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d.hub = events.New(d.store, events.Options{Ephemeral: []string{api.EventTaskProgress}})
+	d.hub = events.New(d.store, events.Options{Ephemeral: api.EphemeralEvents})
 	for _, dm := range damaged {
 		// Logged, so a client that connects later reads it with
 		// events.replay.
@@ -138,11 +141,20 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.metrics = metrics.New(metrics.Sources{
+		Session:          d.svc.Stats,
+		Engine:           d.eng.Totals,
+		Connections:      func() int { return d.api.Connections() },
+		EventsDropped:    d.hub.Dropped,
+		EventsSuperseded: d.hub.Superseded,
+	})
+	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
 	d.api, err = apiserver.New(apiserver.Config{
-		Token:       d.token,
-		Hosts:       cfg.AllowedHosts,
-		AuthBackoff: cfg.AuthBackoff,
-		Logger:      d.log.With("component", "api"),
+		Token:          d.token,
+		Hosts:          cfg.AllowedHosts,
+		AuthBackoff:    cfg.AuthBackoff,
+		ObserveRequest: d.metrics.ObserveRequest,
+		Logger:         d.log.With("component", "api"),
 	}, d.svc, d.hub)
 	if err != nil {
 		return nil, err
@@ -164,6 +176,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
+	mux.Handle("GET /metrics", d.api.Authorize(d.metrics.Handler()))
 	d.http = &http.Server{
 		Handler: mux,
 		// Handshake and keep-alive limits (WebSocket connections are

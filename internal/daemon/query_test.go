@@ -101,20 +101,26 @@ loop:
 		if progress[i].Completed < progress[i-1].Completed {
 			t.Errorf("completed went down: %d then %d", progress[i-1].Completed, progress[i].Completed)
 		}
+		if progress[i].Downloaded < progress[i-1].Downloaded {
+			t.Errorf("downloaded went down: %d then %d", progress[i-1].Downloaded, progress[i].Downloaded)
+		}
 	}
 	// At most one per second (the poll runs twice a second).
 	if span := at[len(at)-1].Sub(at[0]); float64(len(at)-1) > span.Seconds()+1 {
 		t.Errorf("%d progress events in %v: more than one a second", len(at), span)
 	}
-	if progress[0].TaskID != res.TaskID || progress[len(progress)-1].DownloadRate <= 0 {
+	if last := progress[len(progress)-1]; last.Downloaded < last.Completed-(1<<20) || last.Downloaded <= 0 {
+		t.Errorf("last progress: downloaded %d for completed %d", last.Downloaded, last.Completed)
+	}
+		if progress[0].TaskID != res.TaskID || progress[len(progress)-1].DownloadRate <= 0 {
 		t.Errorf("progress %+v", progress[len(progress)-1])
 	}
 	// The default subscription does not include task.progress.
 	for drained := false; !drained; {
 		select {
 		case ev := <-plain.Events():
-			if ev.Name == api.EventTaskProgress {
-				t.Fatal("task.progress delivered without subscribing")
+			if ev.Name == api.EventTaskProgress || ev.Name == api.EventSessionStats {
+				t.Fatalf("%s delivered without subscribing", ev.Name)
 			}
 		default:
 			drained = true

@@ -144,3 +144,24 @@ func (t *Torrent) ClearSequential() {
 		t.t.Piece(i).SetPriority(torrent.PiecePriorityNone)
 	}
 }
+
+// PieceBitfield returns the number of pieces and a bitfield of the
+// verified ones (bit 7 of byte 0 is piece 0); 0 and nil until the
+// metadata is known.
+func (t *Torrent) PieceBitfield() (int, []byte) {
+	if t.t.Info() == nil {
+		return 0, nil
+	}
+	n := t.t.NumPieces()
+	have := make([]byte, (n+7)/8)
+	index := 0
+	for _, run := range t.t.PieceStateRuns() {
+		if run.Complete && run.Ok {
+			for i := index; i < index+run.Length && i < n; i++ {
+				have[i/8] |= 0x80 >> (i % 8)
+			}
+		}
+		index += run.Length
+	}
+	return n, have
+}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
@@ -82,6 +83,9 @@ type Hub struct {
 	subs    map[*Subscription]struct{}
 	closed  bool
 	dropped uint64 // subscribers cut off for lagging
+	// superseded counts snapshots replaced by a newer one before
+	// delivery, in the hub or in a subscriber's queue
+	superseded atomic.Uint64
 	// out holds the events numbered but not yet delivered (or failed), in
 	// sequence order; its head is a logged event not yet durable.
 	out []*outgoing
@@ -204,6 +208,7 @@ func (h *Hub) PublishCoalesced(name, key string, data any) error {
 	h.next++
 	if prev := h.snaps[key]; prev != nil {
 		prev.frame = nil // superseded before delivery
+		h.superseded.Add(1)
 	}
 	h.enqueueLocked(o)
 	return nil
@@ -341,6 +346,10 @@ func (h *Hub) LastID() (uint64, error) {
 	return h.deliveredLocked(), nil
 }
 
+// Superseded returns how many coalesced snapshots were replaced by a
+// newer one of the same key before a subscriber received them.
+func (h *Hub) Superseded() uint64 { return h.superseded.Load() }
+
 // Dropped returns how many subscribers were cut off for lagging.
 func (h *Hub) Dropped() uint64 {
 	h.mu.Lock()
@@ -396,7 +405,9 @@ func (s *Subscription) putLatest(key string, frame []byte) {
 	if s.latest == nil {
 		s.latest = make(map[string][]byte)
 	}
-	if _, ok := s.latest[key]; !ok {
+	if _, ok := s.latest[key]; ok {
+		s.hub.superseded.Add(1)
+	} else {
 		s.order = append(s.order, key)
 	}
 	s.latest[key] = frame

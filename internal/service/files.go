@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strconv"
 
@@ -139,4 +140,23 @@ func (tk *task) wantedDone() bool {
 		}
 	}
 	return true
+}
+
+// Pieces returns which of a task's pieces are verified.
+func (s *Service) Pieces(id string) (api.TaskPiecesResult, error) {
+	s.mu.Lock()
+	tk, err := s.lookupLocked(id)
+	var t *engine.Torrent
+	if err == nil {
+		t = tk.t
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return api.TaskPiecesResult{}, err
+	}
+	if t == nil {
+		return api.TaskPiecesResult{}, nil
+	}
+	n, have := t.PieceBitfield()
+	return api.TaskPiecesResult{Pieces: n, Have: base64.StdEncoding.EncodeToString(have)}, nil
 }

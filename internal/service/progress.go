@@ -109,6 +109,14 @@ func (s *Service) poll(now time.Time) {
 			s.log.Error("publish progress", "err", err)
 		}
 	}
+	if now.Sub(s.statsAt) >= progressInterval {
+		s.statsAt = now
+		// Keyed apart from task ids (hex), so it coalesces only with
+		// itself.
+		if err := s.hub.PublishCoalesced(api.EventSessionStats, api.EventSessionStats, s.Stats()); err != nil && !errors.Is(err, events.ErrClosed) {
+			s.log.Error("publish session stats", "err", err)
+		}
+	}
 }
 
 // idleKickInterval is how often a downloading task with no peer prompts
@@ -141,6 +149,7 @@ func (tk *task) progress() api.TaskProgressData {
 	return api.TaskProgressData{
 		TaskID: tk.rec.ID, State: tk.state, Size: tk.stats.Size, Completed: tk.stats.Completed,
 		DownloadRate: tk.down.rate(), UploadRate: tk.up.rate(), Peers: tk.stats.Peers, ETASeconds: tk.eta(),
+		Downloaded: tk.downloaded(), Uploaded: tk.uploaded(), Ratio: tk.ratio(),
 	}
 }
 

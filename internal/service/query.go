@@ -148,9 +148,7 @@ func (tk *task) view() api.Task {
 	if v.Labels == nil {
 		v.Labels = []string{}
 	}
-	if tk.stats.Completed > 0 {
-		v.Ratio = float64(tk.uploaded()) / float64(tk.stats.Completed)
-	}
+	v.Ratio = tk.ratio()
 	if tk.state == api.StateError {
 		v.Error = tk.errText
 	}
@@ -158,6 +156,15 @@ func (tk *task) view() api.Task {
 		v.FinishedAt = tk.rec.FinishedAt.Format(time.RFC3339Nano)
 	}
 	return v
+}
+
+// ratio is lifetime uploaded bytes over completed bytes, 0 while nothing
+// is completed.
+func (tk *task) ratio() float64 {
+	if tk.stats.Completed <= 0 {
+		return 0
+	}
+	return float64(tk.uploaded()) / float64(tk.stats.Completed)
 }
 
 // eta estimates seconds to finish; -1 when unknown or not downloading.

@@ -82,6 +82,8 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	statsAt time.Time // when session.stats was last published; poll's goroutine only
+
 	// mu guards the fields below it.
 	mu        sync.Mutex
 	tasks     map[string]*task

@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -52,6 +54,8 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*write // waiting, in arrival order
 	leading bool     // a leader is committing (or was handed the lead)
+
+	observe atomic.Pointer[func(time.Duration)] // see Store.ObserveWrites
 }
 
 // update runs fn in a writable transaction of db and returns once that
@@ -66,6 +70,10 @@ type committer struct {
 // call fails, and every other write of the group is run again in a
 // transaction of its own. A panic is raised again in fn's caller.
 func (c *committer) update(db *bbolt.DB, fn func(*bbolt.Tx) error) error {
+	if obs := c.observe.Load(); obs != nil {
+		start := time.Now()
+		defer func() { (*obs)(time.Since(start)) }()
+	}
 	w := &write{fn: fn, wake: make(chan struct{}, 1)}
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
@@ -163,4 +171,11 @@ func run(fn func(*bbolt.Tx) error, tx *bbolt.Tx) (err error) {
 		}
 	}()
 	return fn(tx)
+}
+
+// ObserveWrites has fn called with how long each durable write took, from
+// the call to its commit (fsync), waiting for its group included. fn runs
+// on the writer's goroutine and must be quick and safe for concurrent use.
+func (s *Store) ObserveWrites(fn func(time.Duration)) {
+	s.c.observe.Store(&fn)
 }
