@@ -87,6 +87,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Lodestone is running.\n  API:   %s\n  Token: %s\n  URL:   %s\n", d.APIURL(), d.Token(), d.URL())
+	fmt.Fprintf(stdout, "Lodestone is running.\n  Web UI: %s\n  API:    %s\n  Token:  %s\n  URL:    %s\n", d.WebURL(), d.APIURL(), d.Token(), d.URL())
 	return d.Run(ctx)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,4 +186,32 @@ func BenchmarkRequestsOneConnection(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(float64(errs.Load()), "errors")
+}
+
+// BenchmarkMetricsScrape1000 scrapes GET /metrics of a daemon with 1,000
+// tasks (paused: each still an engine torrent).
+func BenchmarkMetricsScrape1000(b *testing.B) {
+	d := daemontest.Start(b, daemontest.Options{})
+	c := d.Client(b)
+	tr := enginetest.Generate(b, enginetest.Content{Name: "m.bin", Size: 1000, Seed: 4})
+	meta := enginetest.Parse(b, tr.MetaInfo)
+	ctx := context.Background()
+	for i := range 1000 {
+		data := base64.StdEncoding.EncodeToString(meta.WithName(fmt.Sprintf("m%d.bin", i)))
+		if _, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: data, Paused: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+daemontest.Token)
+	var size int64
+	for b.Loop() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatal(resp, err)
+		}
+		size, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
 }

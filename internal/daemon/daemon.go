@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
+	"github.com/lodestone-bt/lodestone/internal/stream"
 )
 
 // Version is Lodestone's version.
@@ -177,6 +179,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", d.api.Authorize(d.metrics.Handler()))
+	streams := stream.New(d.svc, d.log.With("component", "stream"))
+	mux.Handle("GET /files/{task_id}/{path...}", d.api.Authorize(streams))
 	d.http = &http.Server{
 		Handler: mux,
 		// Handshake and keep-alive limits (WebSocket connections are
@@ -186,6 +190,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
+	// Open file streams (one may wait for data indefinitely) end when
+	// Shutdown starts, instead of holding it until its timeout.
+	d.http.RegisterOnShutdown(streams.Close)
 	return d, nil
 }
 
@@ -229,6 +236,16 @@ func (d *Daemon) APIURL() string { return d.scheme + "://" + d.APIAddr() + api.P
 
 // URL returns a ready-to-use WebSocket URL, token included.
 func (d *Daemon) URL() string { return d.APIURL() + "?token=" + d.token }
+
+// WebURL returns the web UI's address with the token, which logs a
+// browser straight in (the page then drops it from the address bar).
+func (d *Daemon) WebURL() string {
+	scheme := "http"
+	if d.scheme == "wss" {
+		scheme = "https"
+	}
+	return scheme + "://" + d.APIAddr() + "/?token=" + url.QueryEscape(d.token)
+}
 
 // PeerAddrs returns the BitTorrent listen addresses.
 func (d *Daemon) PeerAddrs() []net.Addr { return d.eng.PeerAddrs() }

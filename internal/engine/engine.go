@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,9 @@ type Engine struct {
 	files      *fileBook // open torrents' files, for checkpointing
 	// announces works around the engine announcer's lost wake-ups.
 	announces *announceWatchdog
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // MaxAllocPeerRequestDataPerConn bounds the data one peer's requests may have
@@ -237,12 +241,15 @@ func setLimit(l *rate.Limiter, bps int64) {
 func (e *Engine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 
 // Close stops the engine, flushing piece completion, and closes the
-// completion store.
+// completion store. Later calls return the first call's result.
 func (e *Engine) Close() error {
-	e.announces.close()
-	errs := e.cl.Close()
-	errs = append(errs, e.pc.Close())
-	return errors.Join(errs...)
+	e.closeOnce.Do(func() {
+		e.announces.close()
+		errs := e.cl.Close()
+		errs = append(errs, e.pc.Close())
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
 }
 
 // Add adds the torrent of spec, or returns the one already added. Data
