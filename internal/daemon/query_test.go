@@ -112,7 +112,7 @@ loop:
 	if last := progress[len(progress)-1]; last.Downloaded < last.Completed-(1<<20) || last.Downloaded <= 0 {
 		t.Errorf("last progress: downloaded %d for completed %d", last.Downloaded, last.Completed)
 	}
-		if progress[0].TaskID != res.TaskID || progress[len(progress)-1].DownloadRate <= 0 {
+	if progress[0].TaskID != res.TaskID || progress[len(progress)-1].DownloadRate <= 0 {
 		t.Errorf("progress %+v", progress[len(progress)-1])
 	}
 	// The default subscription does not include task.progress.
@@ -132,5 +132,47 @@ loop:
 	}
 	if st.Tasks != 1 || st.Downloaded < 6<<20 || st.FreeDiskBytes <= 0 {
 		t.Errorf("session.stats %+v", st)
+	}
+}
+
+// A task that stops transferring gets one last task.progress with its
+// rates at 0, and then no more: a client's screen never keeps a stale
+// rate.
+func TestProgressEndsAtZero(t *testing.T) {
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 1 << 20})
+	tr := enginetest.Generate(t, enginetest.Content{Name: "stop.bin", Size: 16 << 20, Seed: 65})
+	seeder.Seed(t, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	ctx := ctxT(t, 60*time.Second)
+	if err := c.Subscribe(ctx, api.EventTaskProgress); err != nil {
+		t.Fatal(err)
+	}
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskProgress, 30*time.Second, func(raw json.RawMessage) bool {
+		var p api.TaskProgressData
+		return json.Unmarshal(raw, &p) == nil && p.DownloadRate > 0
+	})
+	if err := c.PauseTask(ctx, res.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, c, api.EventTaskProgress, 10*time.Second, func(raw json.RawMessage) bool {
+		var p api.TaskProgressData
+		return json.Unmarshal(raw, &p) == nil && p.State == api.StatePaused
+	})
+	var p api.TaskProgressData
+	json.Unmarshal(ev.Data, &p)
+	if p.DownloadRate != 0 || p.UploadRate != 0 {
+		t.Errorf("the paused task's last snapshot: %+v, want both rates 0", p)
+	}
+	task, err := c.GetTask(ctx, res.TaskID)
+	if err != nil || task.DownloadRate != 0 {
+		t.Errorf("task.get of the paused task: rate %d, %v; want 0", task.DownloadRate, err)
+	}
+	// And no more snapshots of it while it stays paused.
+	select {
+	case ev := <-c.Events():
+		t.Errorf("after the last snapshot: %s %s", ev.Name, ev.Data)
+	case <-time.After(3 * time.Second):
 	}
 }

@@ -86,11 +86,15 @@ func (s *Service) poll(now time.Time) {
 	s.requeueLocked()
 	for _, tk := range s.tasks {
 		out = append(out, s.stateChangeLocked(tk)...)
+		tk.zeroStoppedRates()
 		if tk.rec.Sequential && tk.state == api.StateDownloading {
 			tk.t.PrioritizeSequential()
 		}
-		if tk.active() && now.Sub(tk.progressAt) >= progressInterval {
-			tk.progressAt = now
+		// A task is followed while it is active or its rates are still
+		// falling, and gets one last snapshot when it stops, its rates
+		// at 0: a client never keeps showing a stale rate.
+		if live := tk.active() || tk.down.rate() > 0 || tk.up.rate() > 0; live && now.Sub(tk.progressAt) >= progressInterval || !live && tk.followed {
+			tk.progressAt, tk.followed = now, live
 			progress = append(progress, tk.progress())
 		}
 	}
@@ -132,6 +136,24 @@ const totalsFlushInterval = time.Minute
 // progressInterval is the least time between two task.progress events of
 // one task.
 const progressInterval = time.Second
+
+// zeroStoppedRates sets to 0 the rates of the directions tk does not
+// transfer in its state, rather than letting their averages fade over
+// seconds (a paused task's are sampled only every pausedPollInterval).
+// Service.mu must be held.
+func (tk *task) zeroStoppedRates() {
+	switch tk.state {
+	case api.StatePaused, api.StateError, api.StateFinished:
+		tk.down.ema, tk.up.ema = 0, 0
+	case api.StateSeeding:
+		tk.down.ema = 0
+	case api.StateQueued:
+		tk.down.ema = 0
+		if tk.done {
+			tk.up.ema = 0
+		}
+	}
+}
 
 // active reports whether tk's progress is worth sending: it is fetching
 // metadata, checking, downloading, or uploading. Service.mu must be held.

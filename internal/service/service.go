@@ -104,6 +104,7 @@ type task struct {
 
 	addedAt    string    // rec.AddedAt for the wire (RFC 3339), formatted once
 	progressAt time.Time // when task.progress was last sent
+	followed   bool      // task.progress snapshots are being sent (see poll)
 	statsAt    time.Time // when stats were last read from the engine
 	kickedAt   time.Time // when the engine was last prompted to dial
 	done       bool      // every wanted file is verified
