@@ -26,6 +26,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
+	"github.com/lodestone-bt/lodestone/internal/webui"
 )
 
 // Version is Lodestone's version.
@@ -178,6 +179,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
+	mux.Handle("GET /", d.api.CheckHost(webui.Handler()))
 	mux.Handle("GET /metrics", d.api.Authorize(d.metrics.Handler()))
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
 	mux.Handle("GET /files/{task_id}/{path...}", d.api.Authorize(streams))

@@ -1,0 +1,606 @@
+// Lodestone's web UI: logs in with the API token, keeps the task table
+// current from WebSocket events (never by polling), and drives the daemon
+// through the public API only (docs/API.md).
+
+import { AddDialog } from "./add.js";
+import { ApiError, Conn, Disconnected, idAbove, type Api, type ConnStatus } from "./conn.js";
+import { Detail, type Alert } from "./detail.js";
+import { byId, h, setText } from "./dom.js";
+import * as fmt from "./format.js";
+import { RateGraph } from "./graph.js";
+import { SettingsDialog } from "./settings.js";
+import { TaskTable } from "./table.js";
+import { NO_LABEL, STATE_FILTERS, TaskStore, type StateFilter } from "./tasks.js";
+import { reportError, toast } from "./toast.js";
+import {
+  EV, type ApiEvent, type ServerInfo, type SessionStats, type Settings,
+  type Task, type TaskProgress, type TaskState,
+} from "./types.js";
+
+const TOKEN_KEY = "lodestone.token";
+const COOKIE = "lodestone_token";
+const ALL_EVENTS = Object.values(EV);
+const MAX_ALERTS = 20; // kept per task
+const REFRESH_DELAY = 100; // ms to gather task.get refreshes
+const LIST_INSTEAD = 40; // more refreshes than this: one task.list
+const STALE_RATE = 3000; // ms without task.progress after which rates are 0
+
+const FILTER_NAMES: Record<StateFilter, string> = {
+  all: "All", active: "Active", downloading: "Downloading", seeding: "Seeding",
+  completed: "Completed", paused: "Paused", queued: "Queued", checking: "Checking",
+  metadata: "Fetching metadata", finished: "Finished", error: "Error",
+};
+
+function storage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+class App implements Api {
+  private readonly store = new TaskStore();
+  private conn: Conn | null = null;
+  private token = "";
+  private readonly table: TaskTable;
+  private readonly detail: Detail;
+  private readonly add: AddDialog;
+  private readonly settingsDlg: SettingsDialog;
+  private readonly graph: RateGraph;
+  private readonly alerts = new Map<string, Alert[]>();
+  private settings: Settings | null = null;
+  private infoId = "0";
+  private loading = false;
+  private readonly touched = new Set<string>();
+  private readonly refreshIds = new Set<string>();
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly removedAt = new Map<string, number>();
+  private frame = 0;
+  private countsDirty = true;
+  private countsAt = 0;
+  private countsTimer: ReturnType<typeof setTimeout> | undefined;
+  // lastProgress is when each task's last task.progress arrived.
+  private readonly lastProgress = new Map<string, number>();
+
+  constructor() {
+    const schedule = () => this.schedule();
+    const report = (e: unknown, what: string) => reportError(e, what);
+    const notify = (m: string) => toast(m);
+    this.table = new TaskTable(this.store, byId("grid"), byId("tbody"), byId("spacer"), byId("thead"), {
+      open: (id) => {
+        this.fillDirs();
+        this.detail.open(id);
+      },
+      selectionChanged: () => this.updateToolbar(),
+      remove: () => this.openRemove(),
+    }, schedule);
+    this.detail = new Detail({
+      api: this, store: this.store, report, notify,
+      alerts: (id) => this.alerts.get(id) ?? [],
+      closed: () => byId("grid").focus(),
+    });
+    this.add = new AddDialog({
+      api: this, store: this.store, report, notify,
+      defaultDir: () => this.settings?.download_dir ?? "",
+    });
+    this.settingsDlg = new SettingsDialog({ api: this, report, notify, saved: (s) => (this.settings = s) });
+    this.graph = new RateGraph(byId<HTMLCanvasElement>("rate-graph"));
+    this.wire();
+  }
+
+  call<T>(method: string, params?: object): Promise<T> {
+    if (!this.conn) return Promise.reject(new Error("not logged in"));
+    return this.conn.call<T>(method, params);
+  }
+
+  // --- Login and connection ---
+
+  start(): void {
+    const url = new URL(location.href);
+    const fromURL = url.searchParams.get("token");
+    if (fromURL !== null) {
+      // Keep it, and take it out of the address bar and history.
+      if (fromURL) storage()?.setItem(TOKEN_KEY, fromURL);
+      url.searchParams.delete("token");
+      history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+    }
+    const token = storage()?.getItem(TOKEN_KEY) ?? "";
+    if (token) this.connect(token);
+    else this.showLogin("");
+  }
+
+  private connect(token: string): void {
+    this.conn?.close();
+    this.token = token;
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const conn = new Conn(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`, {
+      event: (ev) => this.onEvent(ev),
+      open: (again) => void this.onOpen(again),
+      status: (s, detail) => this.onStatus(s, detail),
+    });
+    this.conn = conn;
+    setText(byId("conn-status"), "Connecting…");
+    conn.start();
+  }
+
+  private showLogin(err: string): void {
+    byId("app").hidden = true;
+    byId("login").hidden = false;
+    const e = byId("login-error");
+    e.hidden = err === "";
+    setText(e, err);
+    byId<HTMLButtonElement>("login-submit").disabled = false;
+    byId<HTMLInputElement>("login-token").focus();
+  }
+
+  private showApp(): void {
+    byId("login").hidden = true;
+    if (byId("app").hidden) {
+      byId("app").hidden = false;
+      byId<HTMLInputElement>("login-token").value = "";
+      byId("grid").focus();
+    }
+  }
+
+  private onStatus(s: ConnStatus, detail: string): void {
+    const el = byId("conn-status");
+    el.className = `conn ${s}`;
+    switch (s) {
+      case "open":
+        setText(el, "");
+        break;
+      case "connecting":
+        setText(el, detail ? `Connecting… (${detail})` : "Connecting…");
+        break;
+      case "reconnecting":
+        setText(el, `Connection lost — reconnecting…${detail ? ` (${detail})` : ""}`);
+        break;
+      case "refused":
+        this.logout(detail);
+        break;
+    }
+  }
+
+  private async onOpen(again: boolean): Promise<void> {
+    storage()?.setItem(TOKEN_KEY, this.token);
+    // The cookie lets plain links (/files/…) carry the token. A token of
+    // cookie-safe characters (every generated one) goes as it is.
+    const value = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$/.test(this.token) ? this.token : encodeURIComponent(this.token);
+    document.cookie = `${COOKIE}=${value}; path=/; SameSite=Strict${location.protocol === "https:" ? "; Secure" : ""}`;
+    this.showApp();
+    const conn = this.conn;
+    if (!conn) return;
+    try {
+      if (again) {
+        // Restore the subscription and catch up (docs/API.md §9): both
+        // run in the order sent.
+        const after = idAbove(conn.lastId, this.infoId) ? conn.lastId : this.infoId;
+        const sub = this.call("events.subscribe", { names: ALL_EVENTS });
+        const replay = this.call<{ replayed: number; complete: boolean }>("events.replay", { after });
+        await sub;
+        if (!(await replay).complete) await this.loadAll();
+      } else {
+        this.loading = true;
+        const sub = this.call("events.subscribe", { names: ALL_EVENTS });
+        const [info, list] = await Promise.all([
+          this.call<ServerInfo>("server.info"),
+          this.call<{ tasks: Task[] }>("task.list"),
+          sub,
+        ]);
+        this.infoId = info.last_event_id;
+        this.fresh(list.tasks);
+        this.store.replaceAll(list.tasks);
+        this.loading = false;
+        // Tasks events spoke of while the list was on its way.
+        for (const id of this.touched) this.queueRefresh(id);
+        this.touched.clear();
+      }
+      this.countsDirty = true;
+      this.schedule();
+      if (this.refreshIds.size > 0) void this.flushRefresh();
+      const [settings, stats] = await Promise.all([
+        this.call<Settings>("session.get"),
+        this.call<SessionStats>("session.stats"),
+      ]);
+      this.settings = settings;
+      this.onStats(stats, false);
+    } catch (e) {
+      this.loading = false;
+      reportError(e, "Load the tasks");
+    }
+  }
+
+  private logout(err: string): void {
+    this.conn?.close();
+    this.conn = null;
+    storage()?.removeItem(TOKEN_KEY);
+    document.cookie = `${COOKIE}=; path=/; max-age=0; SameSite=Strict`;
+    this.store.clear();
+    this.alerts.clear();
+    this.refreshIds.clear();
+    this.lastProgress.clear();
+    this.detail.close();
+    this.graph.clear();
+    this.infoId = "0";
+    this.schedule();
+    this.showLogin(err);
+  }
+
+  private async loadAll(): Promise<void> {
+    const asked = performance.now();
+    const list = await this.call<{ tasks: Task[] }>("task.list");
+    this.fresh(list.tasks);
+    this.store.replaceAll(list.tasks.filter((t) => !this.goneSince(t.task_id, asked)));
+    this.countsDirty = true;
+    this.schedule();
+  }
+
+  // fresh notes that the rates of tasks just read are current.
+  private fresh(tasks: Task[]): void {
+    const now = performance.now();
+    for (const t of tasks) this.lastProgress.set(t.task_id, now);
+  }
+
+  // goneSince reports a task removed after a request made at time t (its
+  // answer may still hold the task).
+  private goneSince(id: string, t: number): boolean {
+    return (this.removedAt.get(id) ?? -1) >= t;
+  }
+
+  // --- Events ---
+
+  private onEvent(ev: ApiEvent): void {
+    const d = (ev.data ?? {}) as Record<string, unknown>;
+    const id = typeof d["task_id"] === "string" ? d["task_id"] : "";
+    if (this.loading && id) this.touched.add(id);
+    const s = this.store;
+    switch (ev.name) {
+      case EV.progress: {
+        const p = d as unknown as TaskProgress;
+        this.lastProgress.set(id, performance.now());
+        const was = s.get(id)?.state;
+        if (s.progress(p)) {
+          if (was !== p.state) this.countsDirty = true;
+          this.detail.changed(id);
+        }
+        break;
+      }
+      case EV.stats:
+        this.onStats(d as unknown as SessionStats, true);
+        return;
+      case EV.added:
+        this.removedAt.delete(id);
+        if (!s.has(id)) {
+          const size = typeof d["size"] === "number" ? d["size"] : 0;
+          s.put({
+            task_id: id, name: typeof d["name"] === "string" ? d["name"] : id, size, completed: 0,
+            state: size > 0 ? "checking" : "metadata", added_at: new Date().toISOString(),
+            download_rate: 0, upload_rate: 0, peers: 0, downloaded: 0, uploaded: 0, ratio: 0,
+            eta_seconds: -1, pieces: 0, piece_size: 0, labels: [], download_dir: "",
+            sequential: false, download_rate_limit: 0, upload_rate_limit: 0,
+          });
+        }
+        this.countsDirty = true;
+        this.queueRefresh(id);
+        break;
+      case EV.metadata:
+        s.patch(id, { name: String(d["name"] ?? ""), size: Number(d["size"] ?? 0) });
+        this.queueRefresh(id);
+        this.detail.changed(id, true);
+        this.add.changed(ev.name, id);
+        break;
+      case EV.state: {
+        const to = d["to"] as TaskState;
+        s.patch(id, { state: to, error: to === "error" ? String(d["error"] ?? "") : undefined });
+        this.countsDirty = true;
+        this.queueRefresh(id);
+        this.detail.changed(id, true);
+        break;
+      }
+      case EV.finished: {
+        const t = s.get(id);
+        if (t) toast(`Finished: ${t.name}`);
+        this.queueRefresh(id);
+        this.detail.changed(id, true);
+        break;
+      }
+      case EV.error: {
+        const msg = String(d["error"] ?? "");
+        const t = s.get(id);
+        s.patch(id, { state: "error", error: msg });
+        toast(`${t ? t.name : id}: ${msg}`, "error");
+        this.countsDirty = true;
+        break;
+      }
+      case EV.removed:
+        this.removedAt.set(id, performance.now());
+        this.lastProgress.delete(id);
+        s.remove(id);
+        this.alerts.delete(id);
+        if (this.detail.id === id) this.detail.close();
+        this.add.changed(ev.name, id);
+        this.countsDirty = true;
+        break;
+      case EV.alert: {
+        const level = typeof d["level"] === "string" ? d["level"] : "warning";
+        const message = String(d["message"] ?? "");
+        if (id) {
+          const list = this.alerts.get(id) ?? [];
+          list.push({ at: Date.now(), level, message });
+          if (list.length > MAX_ALERTS) list.shift();
+          this.alerts.set(id, list);
+          s.changed = true;
+          this.detail.changed(id);
+        }
+        // Warnings (a failing tracker…) stay in the task's detail pane.
+        if (level === "error" || !id) toast(id && s.get(id) ? `${s.get(id)!.name}: ${message}` : message, level === "error" ? "error" : "info");
+        break;
+      }
+    }
+    this.schedule();
+  }
+
+  private onStats(st: SessionStats, sample: boolean): void {
+    setText(byId("rate-down"), fmt.rateAlways(st.download_rate));
+    setText(byId("rate-up"), fmt.rateAlways(st.upload_rate));
+    setText(byId("free-disk"), st.free_disk_bytes >= 0 ? fmt.size(st.free_disk_bytes) : "?");
+    if (sample) this.graph.push(st.download_rate, st.upload_rate);
+    const active = st.download_rate > 0 || st.upload_rate > 0;
+    const title = active ? `↓ ${fmt.rateAlways(st.download_rate)} ↑ ${fmt.rateAlways(st.upload_rate)} · Lodestone` : "Lodestone";
+    if (document.title !== title) document.title = title;
+  }
+
+  // queueRefresh re-reads a task soon (task.get; many at once: task.list).
+  private queueRefresh(id: string): void {
+    if (!id) return;
+    this.refreshIds.add(id);
+    if (this.refreshTimer === undefined) this.refreshTimer = setTimeout(() => void this.flushRefresh(), REFRESH_DELAY);
+  }
+
+  private async flushRefresh(): Promise<void> {
+    this.refreshTimer = undefined;
+    if (this.loading) {
+      this.refreshTimer = setTimeout(() => void this.flushRefresh(), REFRESH_DELAY);
+      return;
+    }
+    // Not connected: kept for the next connection (onOpen flushes).
+    if (this.refreshIds.size === 0 || !this.conn?.open) return;
+    const ids = [...this.refreshIds];
+    this.refreshIds.clear();
+    if (ids.length > LIST_INSTEAD) {
+      try {
+        await this.loadAll();
+      } catch (e) {
+        reportError(e, "Reload the tasks");
+      }
+      return;
+    }
+    const asked = performance.now();
+    await Promise.all(ids.map(async (id) => {
+      try {
+        const t = await this.call<Task>("task.get", { task_id: id });
+        if (!this.goneSince(id, asked)) {
+          this.fresh([t]);
+          this.store.put(t);
+        }
+      } catch (e) {
+        // Gone: the task.removed event is on its way, or was missed.
+        if (e instanceof ApiError && e.code === 202) this.store.remove(id);
+        else if (e instanceof ApiError) reportError(e, `Read ${this.store.get(id)?.name ?? id}`);
+        else if (e instanceof Disconnected) this.refreshIds.add(id); // after reconnecting
+      }
+    }));
+    this.countsDirty = true;
+    this.schedule();
+  }
+
+  // --- Drawing ---
+
+  private schedule(): void {
+    if (this.frame === 0) this.frame = requestAnimationFrame(() => this.render());
+  }
+
+  private render(): void {
+    this.frame = 0;
+    const s = this.store;
+    if (s.viewDirty) s.computeView();
+    const changed = s.changed;
+    s.changed = false;
+    this.table.render();
+    if (changed) {
+      this.updateToolbar();
+      const empty = s.view.length === 0;
+      byId("empty").hidden = !empty;
+      setText(byId("empty-text"), s.size === 0 ? "No tasks yet." : "No task matches the filter.");
+      setText(byId("count"), s.view.length === s.size ? `${s.size.toLocaleString()} task${s.size === 1 ? "" : "s"}` : `${s.view.length.toLocaleString()} of ${s.size.toLocaleString()} tasks`);
+    }
+    if (s.labelsDirty) this.updateLabels();
+    if (this.countsDirty) this.updateCounts();
+    this.detail.render();
+  }
+
+  private updateCounts(): void {
+    const now = performance.now();
+    if (now - this.countsAt < 500) {
+      this.countsTimer ??= setTimeout(() => {
+        this.countsTimer = undefined;
+        this.schedule();
+      }, 500);
+      return;
+    }
+    this.countsAt = now;
+    this.countsDirty = false;
+    const counts = this.store.stateCounts();
+    const sel = byId<HTMLSelectElement>("filter-state");
+    for (const opt of sel.options) {
+      const f = opt.value as StateFilter;
+      setText(opt, `${FILTER_NAMES[f]} (${(counts.get(f) ?? 0).toLocaleString()})`);
+    }
+    const parts: string[] = [];
+    for (const f of ["downloading", "seeding", "paused", "queued", "error"] as const) {
+      const n = counts.get(f) ?? 0;
+      if (n > 0) parts.push(`${n.toLocaleString()} ${FILTER_NAMES[f].toLowerCase()}`);
+    }
+    setText(byId("state-summary"), parts.join(" · "));
+  }
+
+  private updateLabels(): void {
+    const sel = byId<HTMLSelectElement>("filter-label");
+    const cur = sel.value;
+    const labels = this.store.labels();
+    sel.replaceChildren(
+      h("option", { value: "" }, "All labels"),
+      h("option", { value: NO_LABEL }, "No label"),
+      ...labels.map((l) => h("option", { value: l }, l)),
+    );
+    sel.value = labels.includes(cur) || cur === NO_LABEL ? cur : "";
+    if (sel.value !== cur) this.applyFilter();
+  }
+
+  private updateToolbar(): void {
+    const s = this.store;
+    // Forget selected tasks that are gone.
+    for (const id of s.selected) if (!s.has(id)) s.selected.delete(id);
+    const n = s.selected.size;
+    for (const b of ["btn-resume", "btn-pause", "btn-remove"]) byId<HTMLButtonElement>(b).disabled = n === 0;
+    setText(byId("sel-count"), n > 0 ? `${n.toLocaleString()} selected` : "");
+  }
+
+  private fillDirs(): void {
+    const dirs = this.store.dirs();
+    if (this.settings?.download_dir && !dirs.includes(this.settings.download_dir)) dirs.unshift(this.settings.download_dir);
+    byId("dirs").replaceChildren(...dirs.map((d) => h("option", { value: d })));
+  }
+
+  // --- Actions ---
+
+  private async bulk(method: string, extra: object, what: string): Promise<void> {
+    const ids = [...this.store.selected];
+    const res = await Promise.allSettled(ids.map((id) => this.call(method, { task_id: id, ...extra })));
+    const failed = res.flatMap((r, i) => (r.status === "rejected" ? [{ id: ids[i]!, err: r.reason as unknown }] : []));
+    if (failed.length === 1) {
+      const f = failed[0]!;
+      reportError(f.err, `${what} ${this.store.get(f.id)?.name ?? f.id}`);
+    } else if (failed.length > 1) {
+      reportError(failed[0]!.err, `${what} of ${failed.length} tasks`);
+    }
+  }
+
+  private openRemove(): void {
+    const ids = [...this.store.selected];
+    if (ids.length === 0) return;
+    const names = ids.slice(0, 5).map((id) => this.store.get(id)?.name ?? id);
+    const what = byId("remove-what");
+    what.replaceChildren(
+      ids.length === 1 ? "Remove this task?" : `Remove these ${ids.length.toLocaleString()} tasks?`,
+      h("ul", null, ...names.map((n) => h("li", null, n)), ids.length > 5 ? h("li", null, `…and ${ids.length - 5} more`) : null),
+    );
+    const box = byId<HTMLInputElement>("remove-data");
+    box.checked = false;
+    this.syncRemove();
+    byId<HTMLDialogElement>("dlg-remove").showModal();
+    byId("remove-cancel").focus();
+  }
+
+  private syncRemove(): void {
+    const del = byId<HTMLInputElement>("remove-data").checked;
+    byId("remove-warn").hidden = !del;
+    setText(byId("remove-ok"), del ? "Remove and delete data" : "Remove");
+  }
+
+  private applyFilter(): void {
+    this.store.setFilter(
+      byId<HTMLInputElement>("filter-text").value,
+      byId<HTMLSelectElement>("filter-state").value as StateFilter,
+      byId<HTMLSelectElement>("filter-label").value,
+    );
+    this.schedule();
+  }
+
+  private wire(): void {
+    byId("login-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const token = byId<HTMLInputElement>("login-token").value.trim();
+      if (!token) return;
+      byId<HTMLButtonElement>("login-submit").disabled = true;
+      byId("login-error").hidden = true;
+      this.connect(token);
+    });
+    byId("btn-logout").addEventListener("click", () => this.logout(""));
+    byId("btn-settings").addEventListener("click", () => {
+      this.fillDirs();
+      void this.settingsDlg.open();
+    });
+    byId("btn-add").addEventListener("click", () => {
+      this.fillDirs();
+      this.add.open();
+    });
+    byId("btn-resume").addEventListener("click", () => void this.bulk("task.resume", {}, "Resume"));
+    byId("btn-pause").addEventListener("click", () => void this.bulk("task.pause", {}, "Pause"));
+    byId("btn-remove").addEventListener("click", () => this.openRemove());
+    byId("remove-data").addEventListener("change", () => this.syncRemove());
+    byId("remove-cancel").addEventListener("click", () => byId<HTMLDialogElement>("dlg-remove").close());
+    byId("remove-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      byId<HTMLDialogElement>("dlg-remove").close();
+      void this.bulk("task.remove", { delete_data: byId<HTMLInputElement>("remove-data").checked }, "Remove");
+    });
+    byId<HTMLInputElement>("sel-all").addEventListener("change", (e) => this.table.selectAll((e.target as HTMLInputElement).checked));
+
+    const fs = byId<HTMLSelectElement>("filter-state");
+    fs.replaceChildren(...STATE_FILTERS.map((f) => h("option", { value: f }, FILTER_NAMES[f])));
+    fs.addEventListener("change", () => this.applyFilter());
+    byId("filter-label").addEventListener("change", () => this.applyFilter());
+    byId("filter-text").addEventListener("input", () => this.applyFilter());
+
+    // Drop .torrent files or links anywhere to add them.
+    const drop = byId("drop");
+    const carries = (e: DragEvent) => !!e.dataTransfer && [...e.dataTransfer.types].some((t) => t === "Files" || t === "text/uri-list" || t === "text/plain");
+    document.addEventListener("dragover", (e) => {
+      if (byId("app").hidden || !carries(e)) return;
+      e.preventDefault();
+      if (!this.add.isOpen) drop.hidden = false;
+    });
+    document.addEventListener("dragleave", (e) => {
+      if (e.relatedTarget === null) drop.hidden = true;
+    });
+    document.addEventListener("drop", (e) => {
+      drop.hidden = true;
+      if (byId("app").hidden || !e.dataTransfer) return;
+      e.preventDefault();
+      this.fillDirs();
+      const files = [...e.dataTransfer.files];
+      this.add.open(files, files.length === 0 ? e.dataTransfer.getData("text/uri-list") || e.dataTransfer.getData("text/plain") : "");
+    });
+    // Paste a magnet link anywhere (outside a field) to add it.
+    document.addEventListener("paste", (e) => {
+      if (byId("app").hidden || (e.target as Element).closest("input, textarea, select, dialog")) return;
+      const text = e.clipboardData?.getData("text/plain") ?? "";
+      if (/^\s*(magnet:|https?:\/\/)/i.test(text)) {
+        e.preventDefault();
+        this.fillDirs();
+        this.add.open([], text);
+      }
+    });
+    window.addEventListener("resize", () => this.graph.draw());
+    setInterval(() => this.expireRates(), 1000);
+  }
+
+  // expireRates zeroes the rates of tasks whose snapshots stopped: the
+  // daemon sends task.progress every second while a task transfers, and
+  // none once it stops (paused, done, idle seed), so a rate not renewed
+  // for a while is no longer true. Nothing is asked of the daemon.
+  private expireRates(): void {
+    const now = performance.now();
+    for (const r of this.store.rows.values()) {
+      const t = r.t;
+      if (t.download_rate === 0 && t.upload_rate === 0) continue;
+      if (now - (this.lastProgress.get(t.task_id) ?? 0) < STALE_RATE) continue;
+      this.store.patch(t.task_id, { download_rate: 0, upload_rate: 0, eta_seconds: -1 });
+      this.schedule();
+    }
+  }
+}
+
+new App().start();

@@ -1,0 +1,323 @@
+// The task table: a virtualised ARIA grid. Only the rows in (and just
+// around) the viewport exist in the DOM; they are reused as the user
+// scrolls, and a row's cells are rewritten only when its task changed.
+
+import { h, setAttr, setText } from "./dom.js";
+import * as fmt from "./format.js";
+import type { Row, SortKey, TaskStore } from "./tasks.js";
+
+const OVERSCAN = 6;
+
+interface RowEl {
+  el: HTMLDivElement;
+  check: HTMLInputElement;
+  name: HTMLSpanElement;
+  note: HTMLSpanElement;
+  size: HTMLDivElement;
+  bar: HTMLDivElement;
+  fill: HTMLDivElement;
+  pct: HTMLSpanElement;
+  state: HTMLSpanElement;
+  down: HTMLDivElement;
+  up: HTMLDivElement;
+  eta: HTMLDivElement;
+  ratio: HTMLDivElement;
+  peers: HTMLDivElement;
+  labels: HTMLDivElement;
+  added: HTMLDivElement;
+  // What the row shows now.
+  id: string;
+  v: number;
+  sel: boolean;
+  index: number;
+  cur: boolean;
+}
+
+export interface TableCallbacks {
+  // open shows a task's details (a click, or Enter).
+  open(id: string): void;
+  // selectionChanged runs after the selection changed.
+  selectionChanged(): void;
+  // remove asks to remove the selected tasks (the Delete key).
+  remove(): void;
+}
+
+export class TaskTable {
+  private readonly pool: RowEl[] = [];
+  private rowH = 36;
+  private anchor = -1; // index of the last row clicked, for shift-click
+  private cursor = -1; // index of the keyboard's current row
+  private measured = false;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly grid: HTMLElement,
+    private readonly body: HTMLElement,
+    private readonly spacer: HTMLElement,
+    private readonly head: HTMLElement,
+    private readonly cb: TableCallbacks,
+    private readonly schedule: () => void,
+  ) {
+    body.addEventListener("scroll", () => schedule(), { passive: true });
+    new ResizeObserver(() => {
+      this.measured = false;
+      schedule();
+    }).observe(body);
+    body.addEventListener("click", (e) => this.onClick(e));
+    grid.addEventListener("keydown", (e) => this.onKey(e));
+    head.addEventListener("click", (e) => {
+      const b = (e.target as Element).closest<HTMLButtonElement>("button[data-sort]");
+      if (!b) return;
+      store.setSort(b.dataset["sort"] as SortKey);
+      schedule();
+    });
+  }
+
+  // measure reads the row height the stylesheet gives (it differs on
+  // phones, where rows are cards).
+  private measure(): void {
+    const probe = this.makeRow();
+    probe.el.classList.add("probe");
+    this.body.append(probe.el);
+    const hgt = probe.el.getBoundingClientRect().height;
+    probe.el.remove();
+    if (hgt > 0) this.rowH = hgt;
+    this.measured = true;
+  }
+
+  private makeRow(): RowEl {
+    const check = h("input", { type: "checkbox", tabindex: -1, class: "rowcheck" });
+    const name = h("span", { class: "name" });
+    const note = h("span", { class: "note" });
+    const fill = h("div", { class: "fill" });
+    const bar = h("div", { class: "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100 }, fill);
+    const pct = h("span", { class: "pct" });
+    const state = h("span", { class: "badge" });
+    const cell = (cls: string, ...kids: (Node | string)[]) => h("div", { role: "gridcell", class: cls }, ...kids);
+    const size = cell("c-size num");
+    const down = cell("c-down num");
+    const up = cell("c-up num");
+    const eta = cell("c-eta num");
+    const ratio = cell("c-ratio num");
+    const peers = cell("c-peers num");
+    const labels = cell("c-labels");
+    const added = cell("c-added");
+    const el = h(
+      "div",
+      { class: "tr", role: "row", "aria-selected": "false" },
+      cell("c-sel", check),
+      cell("c-name", name, note),
+      size,
+      cell("c-prog", bar, pct),
+      cell("c-state", state),
+      down,
+      up,
+      eta,
+      ratio,
+      peers,
+      labels,
+      added,
+    );
+    return { el, check, name, note, size, bar, fill, pct, state, down, up, eta, ratio, peers, labels, added, id: "", v: -1, sel: false, index: -1, cur: false };
+  }
+
+  // render draws the visible rows; call it once per animation frame.
+  render(): void {
+    const store = this.store;
+    if (!this.measured) this.measure();
+    const view = store.view;
+    const n = view.length;
+    const total = `${n * this.rowH}px`;
+    if (this.spacer.style.height !== total) this.spacer.style.height = total;
+    setAttr(this.grid, "aria-rowcount", String(n + 1));
+    this.grid.dataset["count"] = String(n);
+    if (this.cursor >= n) this.cursor = n - 1;
+
+    const top = this.body.scrollTop;
+    const viewH = this.body.clientHeight || 600;
+    const first = Math.max(0, Math.floor(top / this.rowH) - OVERSCAN);
+    const last = Math.min(n, Math.ceil((top + viewH) / this.rowH) + OVERSCAN);
+    const want = last - first;
+    while (this.pool.length < want) {
+      const r = this.makeRow();
+      this.pool.push(r);
+      this.body.append(r.el);
+    }
+    for (let i = 0; i < this.pool.length; i++) {
+      const re = this.pool[i]!;
+      if (i >= want) {
+        if (!re.el.hidden) {
+          re.el.hidden = true;
+          re.id = "";
+          re.el.removeAttribute("id");
+          delete re.el.dataset["id"];
+          re.el.removeAttribute("aria-rowindex");
+          re.index = -1;
+        }
+        continue;
+      }
+      if (re.el.hidden) re.el.hidden = false;
+      this.draw(re, view[first + i]!, first + i);
+    }
+    const cur = this.cursor >= 0 ? view[this.cursor] : undefined;
+    setAttr(this.grid, "aria-activedescendant", cur && this.rendered(cur.t.task_id) ? `row-${cur.t.task_id}` : null);
+    this.drawHead();
+  }
+
+  private rendered(id: string): boolean {
+    return this.pool.some((p) => p.id === id && !p.el.hidden);
+  }
+
+  private draw(re: RowEl, r: Row, index: number): void {
+    const t = r.t;
+    const sel = this.store.selected.has(t.task_id);
+    const cur = index === this.cursor;
+    if (re.index !== index) {
+      re.el.style.transform = `translateY(${index * this.rowH}px)`;
+      re.el.setAttribute("aria-rowindex", String(index + 2));
+      re.index = index;
+    }
+    if (re.cur !== cur) {
+      re.el.classList.toggle("cursor", cur);
+      re.cur = cur;
+    }
+    if (re.id === t.task_id && re.v === r.v && re.sel === sel) return;
+    if (re.id !== t.task_id) {
+      re.id = t.task_id;
+      re.el.id = `row-${t.task_id}`;
+      re.el.dataset["id"] = t.task_id;
+    }
+    re.v = r.v;
+    re.sel = sel;
+    re.el.setAttribute("aria-selected", String(sel));
+    re.el.classList.toggle("selected", sel);
+    re.check.checked = sel;
+    setAttr(re.check, "aria-label", `Select ${t.name}`);
+    setText(re.name, t.name);
+    setAttr(re.name, "title", t.name);
+    setText(re.note, t.state === "error" && t.error ? t.error : "");
+    setText(re.size, t.size > 0 ? fmt.size(t.size) : "");
+    const p = r.pct;
+    re.fill.style.transform = `scaleX(${p / 100})`;
+    setAttr(re.bar, "aria-valuenow", String(p));
+    setAttr(re.bar, "aria-label", `Progress of ${t.name}`);
+    setText(re.pct, fmt.percentText(p));
+    setText(re.state, fmt.stateLabel(t.state));
+    re.state.className = `badge s-${t.state}`;
+    re.el.dataset["state"] = t.state;
+    setText(re.down, fmt.rate(t.download_rate));
+    setText(re.up, fmt.rate(t.upload_rate));
+    setText(re.eta, t.state === "downloading" ? fmt.duration(t.eta_seconds) || "∞" : "");
+    setText(re.ratio, fmt.ratio(t.ratio));
+    setText(re.peers, t.peers > 0 ? String(t.peers) : "");
+    setText(re.labels, t.labels.join(", "));
+    setText(re.added, fmt.date(t.added_at));
+  }
+
+  private drawHead(): void {
+    const store = this.store;
+    for (const b of this.head.querySelectorAll<HTMLButtonElement>("button[data-sort]")) {
+      const on = b.dataset["sort"] === store.sortKey;
+      const th = b.parentElement!;
+      setAttr(th, "aria-sort", on ? (store.sortDesc ? "descending" : "ascending") : "none");
+    }
+    const all = this.head.querySelector<HTMLInputElement>("#sel-all");
+    if (all) {
+      let n = 0;
+      for (const r of store.view) if (store.selected.has(r.t.task_id)) n++;
+      all.checked = n > 0 && n === store.view.length;
+      all.indeterminate = n > 0 && n < store.view.length;
+    }
+  }
+
+  // selectAll selects every task shown (or clears the selection).
+  selectAll(on: boolean): void {
+    const s = this.store.selected;
+    if (on) for (const r of this.store.view) s.add(r.t.task_id);
+    else s.clear();
+    this.store.changed = true;
+    this.cb.selectionChanged();
+    this.schedule();
+  }
+
+  private indexOf(id: string): number {
+    return this.store.view.findIndex((r) => r.t.task_id === id);
+  }
+
+  private onClick(e: MouseEvent): void {
+    const rowEl = (e.target as Element).closest<HTMLElement>(".tr");
+    const id = rowEl?.dataset["id"];
+    if (!id) return;
+    const index = this.indexOf(id);
+    const sel = this.store.selected;
+    const onCheck = (e.target as Element).classList.contains("rowcheck");
+    if (e.shiftKey && this.anchor >= 0) {
+      const [a, b] = this.anchor < index ? [this.anchor, index] : [index, this.anchor];
+      if (!(e.ctrlKey || e.metaKey)) sel.clear();
+      for (let i = a; i <= b; i++) sel.add(this.store.view[i]!.t.task_id);
+    } else if (onCheck || e.ctrlKey || e.metaKey) {
+      if (sel.has(id)) sel.delete(id);
+      else sel.add(id);
+      this.anchor = index;
+    } else {
+      sel.clear();
+      sel.add(id);
+      this.anchor = index;
+      this.cb.open(id);
+    }
+    this.cursor = index;
+    this.store.changed = true;
+    this.cb.selectionChanged();
+    this.schedule();
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if ((e.target as Element).closest("input:not(.rowcheck), select, button")) return;
+    const n = this.store.view.length;
+    if (n === 0) return;
+    let c = this.cursor;
+    const page = Math.max(1, Math.floor(this.body.clientHeight / this.rowH) - 1);
+    switch (e.key) {
+      case "ArrowDown": c = Math.min(n - 1, c + 1); break;
+      case "ArrowUp": c = Math.max(0, c - 1); break;
+      case "PageDown": c = Math.min(n - 1, c + page); break;
+      case "PageUp": c = Math.max(0, c - page); break;
+      case "Home": c = 0; break;
+      case "End": c = n - 1; break;
+      case " ": {
+        if (c < 0) c = 0;
+        const id = this.store.view[c]!.t.task_id;
+        if (this.store.selected.has(id)) this.store.selected.delete(id);
+        else this.store.selected.add(id);
+        this.anchor = c;
+        break;
+      }
+      case "Enter":
+        if (c >= 0) this.cb.open(this.store.view[c]!.t.task_id);
+        break;
+      case "a":
+        if (!(e.ctrlKey || e.metaKey)) return;
+        this.selectAll(true);
+        e.preventDefault();
+        return;
+      case "Delete":
+        if (this.store.selected.size > 0) this.cb.remove();
+        e.preventDefault();
+        return;
+      default:
+        return;
+    }
+    e.preventDefault();
+    if (e.shiftKey && (e.key.startsWith("Arrow") || e.key.startsWith("Page") || e.key === "Home" || e.key === "End")) {
+      this.store.selected.add(this.store.view[c]!.t.task_id);
+    }
+    this.cursor = c;
+    // Keep the current row in view.
+    const y = c * this.rowH;
+    if (y < this.body.scrollTop) this.body.scrollTop = y;
+    else if (y + this.rowH > this.body.scrollTop + this.body.clientHeight) this.body.scrollTop = y + this.rowH - this.body.clientHeight;
+    this.store.changed = true;
+    this.cb.selectionChanged();
+    this.schedule();
+  }
+}
