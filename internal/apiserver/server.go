@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -230,7 +231,12 @@ func (s *Server) tokenOK(r *http.Request) bool {
 	got := r.URL.Query().Get("token")
 	if got == "" {
 		if c, err := r.Cookie(TokenCookie); err == nil {
+			// The UI percent-encodes a token with characters a cookie
+			// cannot hold.
 			got = c.Value
+			if v, err := url.QueryUnescape(got); err == nil {
+				got = v
+			}
 		}
 	}
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {

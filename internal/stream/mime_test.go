@@ -40,3 +40,24 @@ func TestContentDisposition(t *testing.T) {
 		}
 	}
 }
+
+func TestSandboxed(t *testing.T) {
+	for ctype, want := range map[string]bool{
+		"text/html; charset=utf-8":    true,
+		"image/svg+xml":               true,
+		"application/xhtml+xml":       true,
+		"text/xml; charset=utf-8":     true,
+		"text/plain; charset=utf-8":   true,
+		"application/octet-stream":    true,
+		"image/png":                   true,
+		"application/pdf":             false,
+		"video/mp4":                   false,
+		"audio/wav":                   false,
+		"video/x-matroska":            false,
+		"application/x-iso9660-image": true,
+	} {
+		if got := sandboxed(ctype); got != want {
+			t.Errorf("sandboxed(%q) = %v, want %v", ctype, got, want)
+		}
+	}
+}

@@ -25,7 +25,8 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
-// ContentSecurityPolicy is sent with every file but PDFs. A file of a
+// ContentSecurityPolicy is sent with every file but PDFs, audio and
+// video (see sandboxed). A file of a
 // torrent is a stranger's content served from the daemon's own origin,
 // the origin of the web UI, which keeps the API token in localStorage: an
 // HTML (or SVG, XHTML …) file opened in the browser would run its scripts
@@ -36,8 +37,21 @@ import (
 // keeps the page from loading anything from elsewhere (no tracking pixel
 // tells a stranger the file was opened); images, media, styles and fonts
 // of the same daemon are allowed so an HTML readme still looks right.
-// Media files ignore the header: a <video> or <img> is not a document.
 const ContentSecurityPolicy = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self'"
+
+// sandboxed reports whether a file of type ctype is served with
+// ContentSecurityPolicy. Audio and video are not: a browser opening one
+// shows it in a media document whose player fetches the file again, and
+// from a sandboxed (opaque-origin) document that fetch is cross-site, so
+// it would go without the UI's SameSite cookie and be refused. They need
+// no sandbox either: with their declared type and nosniff, a browser
+// plays them or fails, never renders them as a page. PDFs are exempt too:
+// browsers refuse to show a sandboxed PDF, and their PDF viewers run no
+// script in the page's origin.
+func sandboxed(ctype string) bool {
+	return !strings.HasPrefix(ctype, "application/pdf") &&
+		!strings.HasPrefix(ctype, "audio/") && !strings.HasPrefix(ctype, "video/")
+}
 
 // Handler serves GET and HEAD /files/{task_id}/{path...}. Create it with
 // New; Close it before the HTTP server's Shutdown, so open streams end.
@@ -120,9 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// No other site may embed the file (a no-cors <img>/<video> riding
 	// the UI's cookie).
 	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
-	if !strings.HasPrefix(ctype, "application/pdf") {
-		// PDFs are exempt: browsers refuse to show a sandboxed PDF, and
-		// their PDF viewers run no script in the page's origin.
+	if sandboxed(ctype) {
 		hd.Set("Content-Security-Policy", ContentSecurityPolicy)
 	}
 	rc := http.NewResponseController(w)

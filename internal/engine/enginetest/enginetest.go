@@ -38,6 +38,9 @@ type Content struct {
 	Name  string
 	Files []File // for a multi-file torrent; empty for a single file
 	Size  int64  // for a single file
+	// Data, if set, is the single file's content instead of random bytes
+	// (Size is then ignored).
+	Data []byte
 	// PieceLength defaults to 32 KiB, small so tests cross many pieces.
 	PieceLength int64
 	// Trackers are announce URLs put in the torrent.
@@ -63,9 +66,14 @@ func Generate(t testing.TB, c Content) *Torrent {
 	root := t.TempDir()
 	rng := rand.New(rand.NewPCG(c.Seed, 0x10de57))
 	top := filepath.Join(root, c.Name)
-	if len(c.Files) == 0 {
+	switch {
+	case c.Data != nil:
+		if err := os.WriteFile(top, c.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	case len(c.Files) == 0:
 		writeRandom(t, top, c.Size, rng)
-	} else {
+	default:
 		for _, f := range c.Files {
 			writeRandom(t, filepath.Join(top, filepath.FromSlash(f.Path)), f.Size, rng)
 		}
