@@ -1,0 +1,64 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/engine"
+)
+
+func testSources() Sources {
+	return Sources{
+		Session: func() api.SessionStats {
+			return api.SessionStats{DownloadRate: 5, TasksByState: map[api.TaskState]int{api.StateSeeding: 2}, FreeDiskBytes: 9}
+		},
+		Engine:           func() engine.Totals { return engine.Totals{BytesRead: 100, Peers: 3} },
+		Connections:      func() int { return 1 },
+		EventsDropped:    func() uint64 { return 0 },
+		EventsSuperseded: func() uint64 { return 7 },
+	}
+}
+
+// The registry gathers without error and passes the linter (names, help,
+// counters ending in _total); every state is a series.
+func TestRegistryLint(t *testing.T) {
+	m := New(testSources())
+	m.ObserveRequest("task.get", api.CodeOK, time.Millisecond)
+	m.ObserveStoreWrite(2 * time.Millisecond)
+	problems, err := testutil.GatherAndLint(m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	want := `
+# HELP lodestone_tasks Tasks by state.
+# TYPE lodestone_tasks gauge
+lodestone_tasks{state="checking"} 0
+lodestone_tasks{state="downloading"} 0
+lodestone_tasks{state="error"} 0
+lodestone_tasks{state="finished"} 0
+lodestone_tasks{state="metadata"} 0
+lodestone_tasks{state="paused"} 0
+lodestone_tasks{state="queued"} 0
+lodestone_tasks{state="seeding"} 2
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "lodestone_tasks"); err != nil {
+		t.Error(err)
+	}
+}
+
+// BenchmarkObserveRequest is what metrics add to every API request.
+func BenchmarkObserveRequest(b *testing.B) {
+	m := New(testSources())
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.ObserveRequest(api.MethodTaskGet, api.CodeOK, 30*time.Microsecond)
+		}
+	})
+}
