@@ -57,15 +57,8 @@ func BenchmarkTaskGet(b *testing.B) {
 func BenchmarkTaskList1000(b *testing.B) {
 	d := daemontest.Start(b, daemontest.Options{})
 	c := d.Client(b)
-	tr := enginetest.Generate(b, enginetest.Content{Name: "l.bin", Size: 1000, Seed: 3})
-	meta := enginetest.Parse(b, tr.MetaInfo)
 	ctx := context.Background()
-	for i := range 1000 {
-		data := base64.StdEncoding.EncodeToString(meta.WithName(fmt.Sprintf("l%d.bin", i)))
-		if _, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: data, Paused: true}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	addPausedTorrents(b, d, 1000)
 	for _, bc := range []struct {
 		name   string
 		fields []string
@@ -192,16 +185,7 @@ func BenchmarkRequestsOneConnection(b *testing.B) {
 // tasks (paused: each still an engine torrent).
 func BenchmarkMetricsScrape1000(b *testing.B) {
 	d := daemontest.Start(b, daemontest.Options{})
-	c := d.Client(b)
-	tr := enginetest.Generate(b, enginetest.Content{Name: "m.bin", Size: 1000, Seed: 4})
-	meta := enginetest.Parse(b, tr.MetaInfo)
-	ctx := context.Background()
-	for i := range 1000 {
-		data := base64.StdEncoding.EncodeToString(meta.WithName(fmt.Sprintf("m%d.bin", i)))
-		if _, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: data, Paused: true}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	addPausedTorrents(b, d, 1000)
 	req, _ := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+daemontest.Token)
 	var size int64

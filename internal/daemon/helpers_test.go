@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,4 +132,40 @@ func containsAll(s string, parts []string) bool {
 		}
 	}
 	return true
+}
+
+// addPausedTorrents adds n small paused torrents (variants of one generated
+// torrent) and returns their ids.
+func addPausedTorrents(t testing.TB, d *daemontest.Daemon, n int) []string {
+	t.Helper()
+	base := enginetest.Generate(t, enginetest.Content{Name: "base.bin", Size: 40_000, Seed: 63})
+	mi := enginetest.Parse(t, base.MetaInfo)
+	c := daemontest.Dial(t, d.URL)
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			data := mi.WithName(fmt.Sprintf("task-%05d.iso", i))
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			res, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(data), Paused: true, Labels: []string{fmt.Sprintf("group-%d", i%7)}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids[i] = res.TaskID
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("task.add: %v", err)
+	}
+	return ids
 }

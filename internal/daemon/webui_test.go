@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -801,42 +800,6 @@ func TestWebUIAddURLAndErrors(t *testing.T) {
 	// The label filter offers the new labels.
 	b.waitJS("the label filter", `[...document.getElementById('filter-label').options].map((o) => o.value).join(',') === ',\u0000none,iso,linux'`, 5*time.Second)
 	b.checkConsole()
-}
-
-// addPausedTorrents adds n small paused torrents (variants of one generated
-// torrent) and returns their ids.
-func addPausedTorrents(t testing.TB, d *daemontest.Daemon, n int) []string {
-	t.Helper()
-	base := enginetest.Generate(t, enginetest.Content{Name: "base.bin", Size: 40_000, Seed: 63})
-	mi := enginetest.Parse(t, base.MetaInfo)
-	c := daemontest.Dial(t, d.URL)
-	ids := make([]string, n)
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			data := mi.WithName(fmt.Sprintf("task-%05d.iso", i))
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			res, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(data), Paused: true, Labels: []string{fmt.Sprintf("group-%d", i%7)}})
-			if err != nil {
-				errs <- err
-				return
-			}
-			ids[i] = res.TaskID
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("task.add: %v", err)
-	}
-	return ids
 }
 
 func TestWebUIPhone(t *testing.T) {
