@@ -48,14 +48,15 @@ func TestStreamPlaysWhileDownloading(t *testing.T) {
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 256 << 10}, tr)
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)
-	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
-	waitEvent(t, c, api.EventTaskMetadata, 30*time.Second, forTask(res.TaskID))
-
+	// Log in through the UI first (it sets the token cookie), so the
+	// download has not begun while the browser starts.
 	b := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
-	// Log in through the UI (it sets the token cookie), then open the
-	// file the way a user clicking it in the files list does.
 	b.open("/?token=" + daemontest.Token)
 	b.waitLoggedIn()
+
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskMetadata, 30*time.Second, forTask(res.TaskID))
+	// Open the file the way a user clicking it in the files list does.
 	b.open("/files/" + res.TaskID + "/tone.wav")
 	b.waitJS("the media player", `document.querySelector('audio, video') !== null`, 20*time.Second)
 	// Headless Chromium starts playback only for a user's gesture.
