@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/lodestone-bt/lodestone/api"
 )
 
 // TokenCookie is the cookie the web UI sets so that plain links (a file
@@ -32,8 +30,8 @@ func (s *Server) Authorize(next http.Handler) http.Handler {
 // page that reached the daemon by a rebound DNS name.
 func (s *Server) CheckHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hostAllowed(r.Host) {
-			s.refuse(w, r, &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "host " + r.Host + " is not allowed"})
+		if err := s.checkHost(r); err != nil {
+			s.refuse(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -45,5 +43,5 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err *handshakeEr
 	if err.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((err.retryAfter+time.Second-1)/time.Second)))
 	}
-	writeHTTPError(w, err.status, err.code, err.msg)
+	WriteHTTPError(w, err.status, err.code, err.msg)
 }

@@ -182,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	release, reason := s.conns.acquire(key)
 	if release == nil {
 		s.log.Warn("handshake refused", "remote", r.RemoteAddr, "reason", reason)
-		writeHTTPError(w, http.StatusServiceUnavailable, api.CodeUnavailable, reason)
+		WriteHTTPError(w, http.StatusServiceUnavailable, api.CodeUnavailable, reason)
 		return
 	}
 	defer release()
@@ -208,8 +208,8 @@ type handshakeError struct {
 }
 
 func (s *Server) checkHandshake(r *http.Request, key netip.Addr) *handshakeError {
-	if !s.hostAllowed(r.Host) {
-		return &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "host " + r.Host + " is not allowed"}
+	if err := s.checkHost(r); err != nil {
+		return err
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
 		return &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "cross-origin WebSocket refused: " + origin}
@@ -223,6 +223,14 @@ func (s *Server) checkHandshake(r *http.Request, key netip.Addr) *handshakeError
 	}
 	s.auth.succeeded(key)
 	return nil
+}
+
+// checkHost refuses a Host header that is not allowed (hostAllowed).
+func (s *Server) checkHost(r *http.Request) *handshakeError {
+	if s.hostAllowed(r.Host) {
+		return nil
+	}
+	return &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "host " + r.Host + " is not allowed"}
 }
 
 // tokenOK accepts "Authorization: Bearer <token>", "?token=<token>" or
@@ -278,7 +286,10 @@ func sameOrigin(origin, host string) bool {
 	return strings.EqualFold(rest, host)
 }
 
-func writeHTTPError(w http.ResponseWriter, status int, code api.Code, msg string) {
+// WriteHTTPError answers a plain HTTP request with status and the API's
+// refusal body: a Response with code and msg and a null result. Other
+// HTTP endpoints (GET /files) answer their errors with it too.
+func WriteHTTPError(w http.ResponseWriter, status int, code api.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(api.Response{Error: code, Message: msg, Result: json.RawMessage("null")})

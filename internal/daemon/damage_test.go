@@ -22,17 +22,22 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
-// logBuffer collects a daemon's log records (and passes them to t.Log).
+// logBuffer collects output written from several goroutines: a daemon's
+// log records, a browser's output. With t set, each write also goes to
+// t.Log.
 type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
-	t   *testing.T
+	t   testing.TB
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
+	if l.t == nil {
+		return len(p), nil
+	}
 	func() {
 		defer func() { recover() }() // t.Log after the test ends panics
 		l.t.Log(strings.TrimRight(string(p), "\n"))

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -61,24 +60,6 @@ func chromiumPath(t testing.TB) string {
 	return p
 }
 
-// syncWriter collects a browser's output from chromedp's goroutines.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // uiBrowser is one headless Chromium tab on a daemon's web UI.
 type uiBrowser struct {
 	t    testing.TB
@@ -128,7 +109,7 @@ func newUIBrowser(t testing.TB, base string, o uiBrowserOptions) *uiBrowser {
 	// tries, each failure logged.
 	var ctx context.Context
 	for try := 1; ; try++ {
-		var out syncWriter
+		var out logBuffer // the browser's output, kept for a failure
 		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, chromedp.CombinedOutput(&out))...)
 		c, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(f string, a ...any) { t.Logf("chromedp: "+f, a...) }))
 		err := chromedp.Do(c)

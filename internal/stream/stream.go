@@ -9,7 +9,6 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/apiserver"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
@@ -203,13 +203,10 @@ func errorStatus(err error) (int, api.Code) {
 	return http.StatusInternalServerError, api.CodeInternal
 }
 
-// writeError answers with the JSON body of the API's HTTP refusals.
+// writeError answers with the API's refusal body, never cached.
 func writeError(w http.ResponseWriter, status int, code api.Code, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(api.Response{Error: code, Message: msg, Result: json.RawMessage("null")})
+	w.Header().Set("Cache-Control", "no-store")
+	apiserver.WriteHTTPError(w, status, code, msg)
 }
 
 // contentDisposition is "inline" with the file's base name (RFC 6266,
