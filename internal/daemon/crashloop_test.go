@@ -291,7 +291,8 @@ func churn(t *testing.T, c *client.Client, run *crashRun, rng *rand.Rand) {
 			case api.MethodTaskAdd:
 				ct.present, ct.paused, ct.reports = true, false, nil
 			case api.MethodTaskRemove:
-				ct.present, ct.reports = false, nil
+				// A removed task is not paused: added again, it starts.
+				ct.present, ct.paused, ct.reports = false, false, nil
 			case api.MethodTaskPause:
 				ct.paused = true
 			case api.MethodTaskResume:
