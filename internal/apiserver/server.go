@@ -138,7 +138,14 @@ type Server struct {
 
 	ctx    context.Context // cancelled by Close: ends every connection
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+
+	// mu orders the handshakes' wg.Add with Close's wg.Wait: a handshake
+	// that arrives after Close (http.Server.Shutdown does not wait for
+	// hijacked connections, so one may still be in ServeHTTP) is refused
+	// instead of adding to a WaitGroup being waited for.
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // running ServeHTTP calls
 }
 
 // New returns a Server for svc and hub. Close it to end all connections.
@@ -167,13 +174,33 @@ func (s *Server) observe(method string, code api.Code, took time.Duration) {
 // Close ends every connection with "going away" and waits for their
 // goroutines. It is safe to call more than once.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	return nil
 }
 
+// enter counts a ServeHTTP call in s.wg, or reports false once Close has
+// begun.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
 // ServeHTTP checks the handshake and runs the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		WriteHTTPError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "daemon is shutting down")
+		return
+	}
+	defer s.wg.Done()
 	key := clientKey(r.RemoteAddr)
 	if err := s.checkHandshake(r, key); err != nil {
 		s.refuse(w, r, err)
@@ -195,8 +222,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	s.wg.Add(1)
-	defer s.wg.Done()
 	newConn(s, c, r.RemoteAddr).run(s.ctx)
 }
 
