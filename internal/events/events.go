@@ -333,6 +333,19 @@ func (h *Hub) SetFilter(s *Subscription, filter Filter) {
 	s.filter = filter
 }
 
+// Wanted reports whether any subscriber receives events named name now,
+// so that a publisher may skip building a snapshot nobody would get.
+func (h *Hub) Wanted(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if s.wants(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // LastID returns a sequence number at least that of the last event
 // delivered (and so of any Publish that returned), in this process or
 // before, and below that of any event still to come: replaying after it

@@ -99,3 +99,30 @@ func TestClosedHub(t *testing.T) {
 		t.Errorf("Publish after Close: %v", err)
 	}
 }
+
+// Wanted follows the subscribers' filters as they subscribe, change their
+// filter, and go.
+func TestWanted(t *testing.T) {
+	h, _ := newHub(t, 4)
+	defer h.Close()
+	if h.Wanted("a") {
+		t.Error("Wanted with no subscriber")
+	}
+	s := h.Subscribe(Names("a"))
+	if !h.Wanted("a") || h.Wanted("b") {
+		t.Errorf("filter a: Wanted(a) = %v, Wanted(b) = %v", h.Wanted("a"), h.Wanted("b"))
+	}
+	h.SetFilter(s, Names("b"))
+	if h.Wanted("a") || !h.Wanted("b") {
+		t.Errorf("filter b: Wanted(a) = %v, Wanted(b) = %v", h.Wanted("a"), h.Wanted("b"))
+	}
+	all := h.Subscribe(nil)
+	if !h.Wanted("a") {
+		t.Error("a nil filter does not want a")
+	}
+	all.Close()
+	s.Close()
+	if h.Wanted("b") {
+		t.Error("Wanted after every subscriber closed")
+	}
+}

@@ -18,6 +18,10 @@ func (s *Service) poll(now time.Time) {
 	var out []pending
 	var progress []api.TaskProgressData
 	var kicks []*engine.Torrent
+	// Snapshots nobody subscribes to are not built: session.stats is
+	// O(tasks), and most connections never ask for it.
+	wantProgress := s.hub.Wanted(api.EventTaskProgress)
+	wantStats := s.hub.Wanted(api.EventSessionStats)
 	// Engine stats are read without s.mu: with thousands of tasks reading
 	// them takes a long time, and every API request waits for s.mu. A
 	// paused task (no transfer) is read only every pausedPollInterval.
@@ -95,7 +99,9 @@ func (s *Service) poll(now time.Time) {
 		// at 0: a client never keeps showing a stale rate.
 		if live := tk.active() || tk.down.rate() > 0 || tk.up.rate() > 0; live && now.Sub(tk.progressAt) >= progressInterval || !live && tk.followed {
 			tk.progressAt, tk.followed = now, live
-			progress = append(progress, tk.progress())
+			if wantProgress {
+				progress = append(progress, tk.progress())
+			}
 		}
 	}
 	if now.Sub(s.flushedAt) >= totalsFlushInterval {
@@ -113,7 +119,7 @@ func (s *Service) poll(now time.Time) {
 			s.log.Error("publish progress", "err", err)
 		}
 	}
-	if now.Sub(s.statsAt) >= progressInterval {
+	if wantStats && now.Sub(s.statsAt) >= progressInterval {
 		s.statsAt = now
 		// Keyed apart from task ids (hex), so it coalesces only with
 		// itself.
