@@ -259,7 +259,6 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts.DisallowDataDownload = true
 	dir := spec.DownloadDir
 	if dir == "" {
 		dir = e.defaultDir
@@ -267,9 +266,14 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 	lim := newLimiters()
 	werr := new(atomicError)
 	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr, files: e.files}
-	t, _, err := e.cl.AddTorrentSpec(ts)
+	t, added, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
+	}
+	if added {
+		// Not through the spec: v1.62.0 ignores its DisallowDataDownload,
+		// and a FileReader opened before Start would download.
+		t.DisallowDataDownload()
 	}
 	tt := newTorrent(spec.ID, t, werr, e.alerts.push, e.book)
 	tt.lim = lim
@@ -288,6 +292,34 @@ type Torrent struct {
 	paths atomic.Pointer[[]string]
 	// name caches the sanitised name: Stats runs on every progress poll.
 	name atomic.Pointer[cachedName]
+	// allowed is closed, and replaced, each time data download is
+	// allowed: a FileReader the engine refused (download not allowed)
+	// waits on it.
+	allowedMu sync.Mutex
+	allowed   chan struct{}
+}
+
+// allowedSignal returns a channel closed the next time data download is
+// allowed. Take it before the read it is to retry: an allowing in between
+// closes it.
+func (t *Torrent) allowedSignal() <-chan struct{} {
+	t.allowedMu.Lock()
+	defer t.allowedMu.Unlock()
+	if t.allowed == nil {
+		t.allowed = make(chan struct{})
+	}
+	return t.allowed
+}
+
+// allowDownload allows data download and wakes the readers waiting for it.
+func (t *Torrent) allowDownload() {
+	t.t.AllowDataDownload()
+	t.allowedMu.Lock()
+	if t.allowed != nil {
+		close(t.allowed)
+		t.allowed = nil
+	}
+	t.allowedMu.Unlock()
 }
 
 type cachedName struct{ raw, safe string }
