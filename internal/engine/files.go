@@ -84,7 +84,7 @@ func (t *Torrent) SetPriorities(prios map[int]Priority) {
 		}
 		f.SetPriority(p.engine())
 	}
-	t.t.AllowDataDownload()
+	t.allowDownload()
 	t.kick()
 }
 

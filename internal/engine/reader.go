@@ -34,10 +34,12 @@ var (
 const StreamReadahead = 8 << 20
 
 // waitRetryInterval is how often a read that waits for data the engine
-// may not download (the task is paused or queued) looks again: the engine
-// fails such a read at once instead of waiting, and tells nobody when
-// download is allowed again.
-const waitRetryInterval = 250 * time.Millisecond
+// may not download (the task is paused or queued) looks again even when
+// nothing signalled that download is allowed: the engine fails such a read
+// at once instead of waiting, and Torrent.allowDownload, which wakes the
+// read, is the only way this package allows download. The timer is a
+// safety net for a refusal of another cause.
+const waitRetryInterval = 5 * time.Second
 
 // kickInterval is the least time between two prompts to dial peers from
 // one reader (see Torrent.kick).
@@ -53,7 +55,7 @@ const kickInterval = time.Second
 //
 // While download is not allowed (a paused or queued task), verified bytes
 // are read as usual and a read of missing bytes waits until download is
-// allowed again (looking every waitRetryInterval), or the context ends.
+// allowed again, or the context ends.
 //
 // It asks the engine for readBlock bytes at a time and keeps what the
 // caller did not take; a Read returns as soon as some bytes are verified,
@@ -84,6 +86,10 @@ type FileReader struct {
 	closed   bool
 	onWait   func()
 	kickedAt time.Time
+	retry    time.Duration // waitRetryInterval; tests lengthen it
+	// onRefused, for tests, runs when the engine refused to wait and the
+	// read is about to wait for download to be allowed.
+	onRefused func()
 }
 
 // readBlock is the least a FileReader asks of the engine at once: the
@@ -121,6 +127,7 @@ func (t *Torrent) OpenFile(ctx context.Context, index int) (*FileReader, error) 
 	return &FileReader{
 		t: t, ctx: ctx, cancel: cancel, r: r,
 		index: index, offset: f.Offset(), size: f.Length(), pieceLen: info.PieceLength,
+		retry: waitRetryInterval,
 	}, nil
 }
 
@@ -205,6 +212,7 @@ func (r *FileReader) readLocked(b []byte) (int, error) {
 				r.t.kick()
 			}
 		}
+		allowed := r.t.allowedSignal() // before the read: see allowedSignal
 		n, err := r.r.Read(b)
 		r.pos += int64(n)
 		if n > 0 || err == nil || errors.Is(err, io.EOF) {
@@ -219,8 +227,12 @@ func (r *FileReader) readLocked(b []byte) (int, error) {
 		}
 		// The engine refused to wait: download is not allowed (paused,
 		// queued, halted). Its pieces stay prioritised for when it is.
-		t := time.NewTimer(waitRetryInterval)
+		if r.onRefused != nil {
+			r.onRefused()
+		}
+		t := time.NewTimer(r.retry)
 		select {
+		case <-allowed:
 		case <-t.C:
 		case <-r.ctx.Done():
 		case <-r.t.t.Closed():

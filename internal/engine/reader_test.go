@@ -101,7 +101,8 @@ func source(t *testing.T, tr *enginetest.Torrent, rel string) []byte {
 
 // A read of bytes not downloaded yet waits while download is not allowed
 // (a paused task) — with nothing downloaded it cannot have finished — and
-// completes, with the source's bytes, once download is allowed. Then
+// completes, with the source's bytes, once download is allowed: woken by
+// the allowing itself, the safety re-check being set to an hour. Then
 // ranges read after seeks match too, and FileIndex finds files by their
 // task.files path only.
 func TestFileReaderWaitsThenReads(t *testing.T) {
@@ -125,10 +126,14 @@ func TestFileReaderWaitsThenReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fr.Close()
+	fr.retry = time.Hour
 	onWait, waiting := signal()
 	fr.SetOnWait(onWait)
+	onRefused, refused := signal()
+	fr.onRefused = onRefused
 	res := readAllAsync(fr)
 	within(t, 10*time.Second, "the read reaching a wait", waiting)
+	within(t, 10*time.Second, "the engine refusing the read", refused)
 	if c := tt.FileStats()[index].Completed; c != 0 {
 		t.Fatalf("%d bytes verified while download is not allowed", c)
 	}
