@@ -84,28 +84,42 @@ export class TaskTable {
         const viewH = this.body.clientHeight || 600;
         const first = Math.max(0, Math.floor(top / this.rowH) - OVERSCAN);
         const last = Math.min(n, Math.ceil((top + viewH) / this.rowH) + OVERSCAN);
-        const want = last - first;
-        while (this.pool.length < want) {
-            const r = this.makeRow();
-            this.pool.push(r);
-            this.body.append(r.el);
-        }
-        for (let i = 0; i < this.pool.length; i++) {
-            const re = this.pool[i];
-            if (i >= want) {
-                if (!re.el.hidden) {
-                    re.el.hidden = true;
-                    re.id = "";
-                    re.el.removeAttribute("id");
-                    delete re.el.dataset["id"];
-                    re.el.removeAttribute("aria-rowindex");
-                    re.index = -1;
-                }
+        const slot = new Map();
+        for (let i = first; i < last; i++)
+            slot.set(view[i].t.task_id, i);
+        const placed = new Set();
+        const free = [];
+        for (const re of this.pool) {
+            const i = re.id === "" ? undefined : slot.get(re.id);
+            if (i === undefined || placed.has(i)) {
+                free.push(re);
                 continue;
+            }
+            placed.add(i);
+            this.draw(re, view[i], i);
+        }
+        for (let i = first; i < last; i++) {
+            if (placed.has(i))
+                continue;
+            let re = free.pop();
+            if (!re) {
+                re = this.makeRow();
+                this.pool.push(re);
+                this.body.append(re.el);
             }
             if (re.el.hidden)
                 re.el.hidden = false;
-            this.draw(re, view[first + i], first + i);
+            this.draw(re, view[i], i);
+        }
+        for (const re of free) {
+            if (re.el.hidden)
+                continue;
+            re.el.hidden = true;
+            re.id = "";
+            re.el.removeAttribute("id");
+            delete re.el.dataset["id"];
+            re.el.removeAttribute("aria-rowindex");
+            re.index = -1;
         }
         const cur = this.cursor >= 0 ? view[this.cursor] : undefined;
         setAttr(this.grid, "aria-activedescendant", cur && this.rendered(cur.t.task_id) ? `row-${cur.t.task_id}` : null);
