@@ -70,12 +70,25 @@ func TestRecheckRepairs(t *testing.T) {
 	if err := c.RecheckTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
 		t.Fatal(err)
 	}
-	// The bad piece is found and fetched again: one more piece is
-	// downloaded. (The seeder, complete like us, was dropped when we
-	// finished; a magnet added again brings its address back, as a
-	// tracker would.)
-	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	// The bad piece is found...
 	deadline := time.Now().Add(60 * time.Second)
+	for {
+		task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+		if task.Completed < task.Size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recheck did not find the corrupted piece: %+v", task)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// ... and fetched again: one more piece is downloaded. (The seeder,
+	// complete like us, was dropped when we finished; a magnet added again
+	// brings its address back, as a tracker would. Added before the
+	// recheck found the damage, it met a complete task, and the two seeds
+	// parted again: CI saw that race once.)
+	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	deadline = time.Now().Add(60 * time.Second)
 	for {
 		task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
 		if task.Downloaded >= before.Downloaded+32<<10 && task.Completed == task.Size {
