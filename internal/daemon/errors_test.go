@@ -71,24 +71,17 @@ func TestRecheckRepairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The bad piece is found...
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	waitUntilAPI(t, "the recheck finding the corrupted piece", 60*time.Second, func() bool {
 		task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-		if task.Completed < task.Size {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recheck did not find the corrupted piece: %+v", task)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return task.Completed < task.Size
+	})
 	// ... and fetched again: one more piece is downloaded. (The seeder,
 	// complete like us, was dropped when we finished; a magnet added again
 	// brings its address back, as a tracker would. Added before the
 	// recheck found the damage, it met a complete task, and the two seeds
 	// parted again: CI saw that race once.)
 	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
 		if task.Downloaded >= before.Downloaded+32<<10 && task.Completed == task.Size {

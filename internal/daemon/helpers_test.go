@@ -169,3 +169,15 @@ func addPausedTorrents(t testing.TB, d *daemontest.Daemon, n int) []string {
 	}
 	return ids
 }
+
+// waitUntilAPI polls cond (a check through the API) until it holds.
+func waitUntilAPI(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

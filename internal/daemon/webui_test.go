@@ -898,18 +898,6 @@ func TestWebUIColorScheme(t *testing.T) {
 	}
 }
 
-// waitUntilAPI polls cond (a check through the API) until it holds.
-func waitUntilAPI(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // piecesHave counts the set bits among the first n of a bitfield.
 func piecesHave(b []byte, n int) int {
 	c := 0
