@@ -18,6 +18,7 @@ const (
 	CodeTaskState      Code = 203 // the task's state does not allow the operation
 	CodeFetchFailed    Code = 204 // a task.add URL could not be fetched (or leads to an internal address)
 	CodeNoSpace        Code = 205 // the task's data does not fit in the free space of its download dir
+	CodeUnsupported    Code = 206 // a valid torrent or magnet Lodestone cannot download (BEP 52 v2-only)
 	CodeUnauthorized   Code = 401 // missing or wrong token
 	CodeRateLimited    Code = 429 // too many wrong tokens from this address: wait for Retry-After
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
@@ -49,6 +50,8 @@ func (c Code) String() string {
 		return "fetch_failed"
 	case CodeNoSpace:
 		return "no_space"
+	case CodeUnsupported:
+		return "unsupported_torrent"
 	case CodeUnauthorized:
 		return "unauthorized"
 	case CodeRateLimited:

@@ -123,6 +123,8 @@ func errorCode(err error) (api.Code, string) {
 		return api.CodeBadTorrent, err.Error()
 	case errors.Is(err, service.ErrBadMagnet):
 		return api.CodeBadMagnet, err.Error()
+	case errors.Is(err, service.ErrUnsupported):
+		return api.CodeUnsupported, err.Error()
 	case errors.Is(err, service.ErrTaskNotFound):
 		return api.CodeTaskNotFound, err.Error()
 	case errors.Is(err, service.ErrFetch):

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -144,8 +145,8 @@ type fileBook struct {
 }
 
 type bookEntry struct {
-	info  *metainfo.Info
-	files []bookFile // in file order
+	pieceLength int64
+	files       []bookFile // data files, by offset
 }
 
 // bookFile is one file of a torrent: where it is and the bytes of the
@@ -157,16 +158,14 @@ type bookFile struct {
 
 func newFileBook() *fileBook { return &fileBook{by: make(map[metainfo.Hash]bookEntry)} }
 
-// put records the files of an opened torrent; paths are its SafePaths.
-func (b *fileBook) put(ih metainfo.Hash, info *metainfo.Info, dir string, paths []string) {
-	files := make([]bookFile, 0, len(paths))
-	var off int64
-	for i, f := range info.UpvertedFiles() {
-		files = append(files, bookFile{filepath.Join(dir, filepath.FromSlash(paths[i])), off, off + f.Length})
-		off += f.Length
+// put records the data files of an opened torrent.
+func (b *fileBook) put(ih metainfo.Hash, pieceLength int64, l *layout, dir string) {
+	files := make([]bookFile, len(l.paths))
+	for i, p := range l.paths {
+		files[i] = bookFile{filepath.Join(dir, filepath.FromSlash(p)), l.extents[i].from, l.extents[i].to}
 	}
 	b.mu.Lock()
-	b.by[ih] = bookEntry{info, files}
+	b.by[ih] = bookEntry{pieceLength, files}
 	b.mu.Unlock()
 }
 
@@ -186,13 +185,16 @@ func (b *fileBook) sync(keys []metainfo.PieceKey) error {
 		if !ok {
 			continue
 		}
-		p := e.info.Piece(k.Index)
-		from, to := p.Offset(), p.Offset()+p.Length()
-		for _, f := range e.files {
+		// The piece's bytes, or more for the last piece: no file lies
+		// past the torrent's end.
+		from := int64(k.Index) * e.pieceLength
+		to := from + e.pieceLength
+		first := sort.Search(len(e.files), func(i int) bool { return e.files[i].to > from })
+		for _, f := range e.files[first:] {
 			if f.from >= to {
 				break
 			}
-			if f.to > from && f.to > f.from {
+			if f.to > f.from {
 				todo[f.path] = true
 			}
 		}

@@ -265,7 +265,7 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 	}
 	lim := newLimiters()
 	werr := new(atomicError)
-	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr, files: e.files}
+	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr, files: e.files, pc: e.pc}
 	t, added, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
@@ -287,9 +287,9 @@ type Torrent struct {
 	book *trackerBook
 	lim  *limiters
 	werr *atomicError // shared with the torrent's storage
-	// paths caches SafePaths of the info once known (it never changes):
+	// files caches the layout of the info once known (it never changes):
 	// FileStats runs on every progress poll.
-	paths atomic.Pointer[[]string]
+	files atomic.Pointer[layout]
 	// name caches the sanitised name: Stats runs on every progress poll.
 	name atomic.Pointer[cachedName]
 	// allowed is closed, and replaced, each time data download is
@@ -334,14 +334,14 @@ func (t *Torrent) safeName(raw string) string {
 	return n.safe
 }
 
-// safePaths returns SafePaths(info), computed once per torrent.
-func (t *Torrent) safePaths(info *metainfo.Info) []string {
-	if p := t.paths.Load(); p != nil {
-		return *p
+// layout returns the layout of info, computed once per torrent.
+func (t *Torrent) layout(info *metainfo.Info) *layout {
+	if l := t.files.Load(); l != nil {
+		return l
 	}
-	p := SafePaths(info)
-	t.paths.Store(&p)
-	return p
+	l := newLayout(info)
+	t.files.Store(l)
+	return l
 }
 
 // ID returns the lowercase hex info-hash.
@@ -395,14 +395,15 @@ func (t *Torrent) Verify(ctx context.Context) error {
 }
 
 // Files returns the paths, relative to the download dir, of the files of
-// the torrent (empty until the metadata is known). The storage has already
-// refused any path that escapes the torrent's folder.
+// the torrent (empty until the metadata is known), pad files left out.
+// The storage has already refused any path that escapes the torrent's
+// folder.
 func (t *Torrent) Files() []string {
 	info := t.t.Info()
 	if info == nil {
 		return nil
 	}
-	safe := t.safePaths(info)
+	safe := t.layout(info).paths
 	out := make([]string, len(safe))
 	for i, p := range safe {
 		out[i] = filepath.FromSlash(p)
@@ -495,24 +496,28 @@ func (t *Torrent) Stats() Stats {
 		return st
 	}
 	st.HasInfo = true
-	st.Size = info.TotalLength()
-	pieceLen := info.PieceLength
-	numPieces := info.NumPieces()
-	st.Pieces, st.PieceSize = numPieces, pieceLen
+	l := t.layout(info)
+	st.Size = l.size
+	st.Pieces, st.PieceSize = info.NumPieces(), info.PieceLength
+	var done []extent
+	done, st.Checking = verifiedSpans(t.t.PieceStateRuns(), info.PieceLength)
+	st.Completed = l.dataIn(done)
+	return st
+}
+
+// verifiedSpans returns the byte spans of the verified pieces (the last
+// may reach past the torrent's end), and whether any piece is being
+// checked.
+func verifiedSpans(runs []torrent.PieceStateRun, pieceLen int64) (done []extent, checking bool) {
 	index := 0
-	for _, run := range t.t.PieceStateRuns() {
+	for _, run := range runs {
 		if run.Hashing || run.QueuedForHash || run.Checking {
-			st.Checking = true
+			checking = true
 		}
 		if run.Complete && run.Ok {
-			n := int64(run.Length) * pieceLen
-			if index+run.Length == numPieces {
-				// The last piece is short.
-				n -= pieceLen*int64(numPieces) - st.Size
-			}
-			st.Completed += n
+			done = append(done, extent{int64(index) * pieceLen, int64(index+run.Length) * pieceLen})
 		}
 		index += run.Length
 	}
-	return st
+	return done, checking
 }

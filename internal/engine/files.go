@@ -39,50 +39,49 @@ type FileStat struct {
 	Completed int64
 }
 
-// FileStats returns the torrent's files, nil until the metadata is known.
+// FileStats returns the torrent's files, pad files left out, nil until
+// the metadata is known.
 func (t *Torrent) FileStats() []FileStat {
 	info := t.t.Info()
 	if info == nil {
 		return nil
 	}
-	pl := info.PieceLength
-	total := info.TotalLength()
-	// Byte ranges of verified pieces.
-	type span struct{ from, to int64 }
-	var done []span
-	index := 0
-	for _, run := range t.t.PieceStateRuns() {
-		if run.Complete && run.Ok {
-			done = append(done, span{int64(index) * pl, min(int64(index+run.Length)*pl, total)})
-		}
-		index += run.Length
-	}
-	files := t.t.Files()
-	paths := t.safePaths(info)
-	out := make([]FileStat, len(files))
-	for i, f := range files {
-		from, to := f.Offset(), f.Offset()+f.Length()
+	l := t.layout(info)
+	done, _ := verifiedSpans(t.t.PieceStateRuns(), info.PieceLength)
+	out := make([]FileStat, len(l.paths))
+	for i, e := range l.extents {
 		var c int64
 		for _, s := range done {
-			if lo, hi := max(from, s.from), min(to, s.to); hi > lo {
+			if lo, hi := max(e.from, s.from), min(e.to, s.to); hi > lo {
 				c += hi - lo
 			}
 		}
-		out[i] = FileStat{Path: paths[i], Size: f.Length(), Completed: c}
+		out[i] = FileStat{Path: l.paths[i], Size: e.to - e.from, Completed: c}
 	}
 	return out
 }
 
-// SetPriorities applies a priority per file index (missing indices are
-// normal) and allows download. Use it instead of Start when files are
-// selected: the engine's DownloadAll would override skips.
+// SetPriorities applies a priority per file index (as in FileStats;
+// missing indices are normal) and allows download. Use it instead of
+// Start when files are selected: the engine's DownloadAll would override
+// skips. Pad files are never wanted for themselves.
 func (t *Torrent) SetPriorities(prios map[int]Priority) {
-	for i, f := range t.t.Files() {
-		p, ok := prios[i]
-		if !ok {
-			p = PriorityNormal
+	if info := t.t.Info(); info != nil {
+		files := t.t.Files()
+		want := make([]Priority, len(files))
+		for i := range want {
+			want[i] = PrioritySkip
 		}
-		f.SetPriority(p.engine())
+		for i, e := range t.layout(info).engine {
+			p, ok := prios[i]
+			if !ok {
+				p = PriorityNormal
+			}
+			want[e] = p
+		}
+		for i, f := range files {
+			f.SetPriority(want[i].engine())
+		}
 	}
 	t.allowDownload()
 	t.kick()

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"io"
+	"slices"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
@@ -43,21 +44,26 @@ type limitedStorage struct {
 	lim   *limiters
 	werr  *atomicError // where a refusal to open is recorded for the task
 	files *fileBook
+	pc    storage.PieceCompletion // the inner storage's, for pad files (padStorage)
 }
 
 func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
-	paths := SafePaths(info)
-	if err := checkNoSymlinks(s.dir, paths); err != nil {
+	if err := checkEngineCan(info); err != nil {
+		s.werr.Store(err)
+		return storage.TorrentImpl{}, err
+	}
+	l := newLayout(info)
+	if err := checkNoSymlinks(s.dir, l.paths); err != nil {
 		// For a magnet this runs when the metadata arrives, inside the
 		// engine: record it so the task shows it (state error).
 		s.werr.Store(err)
 		return storage.TorrentImpl{}, err
 	}
-	ti, err := s.inner.OpenTorrent(ctx, info, ih)
+	ti, err := s.inner.OpenTorrent(ctx, withoutEmptyPads(info), ih)
 	if err != nil {
 		return ti, err
 	}
-	s.files.put(ih, info, s.dir, paths)
+	s.files.put(ih, info.PieceLength, l, s.dir)
 	if close := ti.Close; close != nil {
 		ti.Close = func() error {
 			s.files.drop(ih)
@@ -71,12 +77,29 @@ func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 	if ti.PieceWithHash != nil {
 		inner = ti.PieceWithHash
 	}
+	if l.padded {
+		pads, file := newPadStorage(s.pc, ih, l, s.dir), inner
+		inner = func(p metainfo.Piece, sum g.Option[[]byte]) storage.PieceImpl { return pads.piece(p, file(p, sum)) }
+	}
 	if ti.Piece != nil || ti.PieceWithHash != nil {
 		book := newPieceBook(inner, info, s.lim)
 		ti.Piece = func(p metainfo.Piece) storage.PieceImpl { return book.piece(p, g.None[[]byte]()) }
 		ti.PieceWithHash = book.piece
 	}
 	return ti, nil
+}
+
+// withoutEmptyPads returns info without its pad files of zero bytes,
+// which the file storage would create on disk (it creates every empty
+// file when it opens a torrent). Dropping them moves no other file.
+func withoutEmptyPads(info *metainfo.Info) *metainfo.Info {
+	empty := func(f metainfo.FileInfo) bool { return f.Length == 0 && isPadFile(&f) }
+	if !slices.ContainsFunc(info.Files, empty) || !slices.ContainsFunc(info.Files, func(f metainfo.FileInfo) bool { return !isPadFile(&f) }) {
+		return info
+	}
+	c := *info
+	c.Files = slices.DeleteFunc(slices.Clone(info.Files), empty)
+	return &c
 }
 
 // limitedPiece is a piece of a torrent's storage: its writes and reads

@@ -132,6 +132,8 @@ func truncateName(s string, n int) string {
 //
 // A multi-file torrent named "-" (Transmission's "no folder") still gets
 // its folder: a task's files stay together under one name.
+//
+// A pad file (BEP 47) gets "": it is never on disk.
 func SafePaths(info *metainfo.Info) []string {
 	name := info.BestName()
 	files := info.UpvertedFiles()
@@ -140,6 +142,9 @@ func SafePaths(info *metainfo.Info) []string {
 	folders := map[string]bool{} // case-folded folder paths
 	dir := inFolder(info, files)
 	for i, f := range files {
+		if isPadFile(&f) {
+			continue
+		}
 		comps := []string{SanitizeName(name)}
 		if dir {
 			for _, c := range f.BestPath() {
@@ -232,6 +237,12 @@ func (m *pathMaker) make(o storage.FilePathMakerOpts) string {
 		}
 	}
 	p, ok := m.paths[keyOf(o.File)]
+	if ok && p == "" {
+		// A pad file: the storage gets the download dir itself, which it
+		// can never open as a file; padStorage never passes it a pad
+		// file's bytes.
+		return "."
+	}
 	if !ok {
 		// Not a file of this info: nothing sensible to write to. A path
 		// outside the dir makes the storage refuse to open the torrent.

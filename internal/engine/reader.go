@@ -112,11 +112,11 @@ func (t *Torrent) OpenFile(ctx context.Context, index int) (*FileReader, error) 
 		return nil, fmt.Errorf("open file: %w", ErrTorrentClosed)
 	default:
 	}
-	files := t.t.Files()
-	if index < 0 || index >= len(files) {
-		return nil, fmt.Errorf("open file: index %d out of range (%d files)", index, len(files))
+	l := t.layout(info)
+	if index < 0 || index >= len(l.engine) {
+		return nil, fmt.Errorf("open file: index %d out of range (%d files)", index, len(l.engine))
 	}
-	f := files[index]
+	f := t.t.Files()[l.engine[index]]
 	r := f.NewReader()
 	// Verified data only (the engine's default; SetResponsive would
 	// return unverified chunks): a browser must never see bytes that a
@@ -139,12 +139,12 @@ func (t *Torrent) FileIndex(path string) (index int, size int64, ok bool) {
 	if info == nil {
 		return 0, 0, false
 	}
-	for i, p := range t.safePaths(info) {
-		if p == path {
-			return i, t.t.Files()[i].Length(), true
-		}
+	l := t.layout(info)
+	i, ok := l.dataFileIndex(path)
+	if !ok {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	return i, l.extents[i].to - l.extents[i].from, true
 }
 
 // Size returns the file's length in bytes.

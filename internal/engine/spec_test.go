@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,5 +138,112 @@ func TestParseMagnetBounds(t *testing.T) {
 	}
 	if spec.Name != "evil_gpj.exe__.._x" {
 		t.Errorf("dn sanitised to %q", spec.Name)
+	}
+}
+
+// padInfo is a v1 info of pl-byte pieces: a.bin (100 bytes), a pad file
+// to the piece's end, and b.bin (50 bytes), with zeroed piece hashes.
+func padInfo(pl int64) metainfo.Info {
+	files := []metainfo.FileInfo{
+		{Path: []string{"a.bin"}, Length: 100},
+		{Path: []string{".pad", strconv.FormatInt(pl-100, 10)}, Length: pl - 100, ExtendedFileAttrs: metainfo.ExtendedFileAttrs{Attr: "p"}},
+		{Path: []string{"b.bin"}, Length: 50},
+	}
+	return metainfo.Info{Name: "padded", PieceLength: pl, Files: files, Pieces: make([]byte, 40)}
+}
+
+// BEP 47: pad files count toward the piece count, not toward the size or
+// the files of a task.
+func TestParseTorrentPadFiles(t *testing.T) {
+	spec, err := ParseTorrent(infoTorrent(t, padInfo(1024)))
+	if err != nil {
+		t.Fatalf("torrent with a pad file refused: %v", err)
+	}
+	if spec.Size != 150 || spec.NumFiles != 2 {
+		t.Errorf("size %d, %d files; want 150 bytes in 2 files (no pad file)", spec.Size, spec.NumFiles)
+	}
+	// Still refused: a piece count that disagrees with the length even
+	// with the pad files counted.
+	short := padInfo(1024)
+	short.Pieces = make([]byte, 20)
+	if _, err := ParseTorrent(infoTorrent(t, short)); !errors.Is(err, ErrBadTorrent) || !strings.Contains(err.Error(), "1 piece hashes for 1074 bytes (150 of data, 924 of pad files)") {
+		t.Errorf("1 hash for 2 pieces: %v", err)
+	}
+	// Nothing but pad files.
+	pads := padInfo(1024)
+	pads.Files = pads.Files[1:2]
+	pads.Pieces = make([]byte, 20)
+	if _, err := ParseTorrent(infoTorrent(t, pads)); !errors.Is(err, ErrBadTorrent) {
+		t.Errorf("only pad files: %v", err)
+	}
+}
+
+// readCorpus returns the bytes of a committed fuzz corpus entry.
+func readCorpus(t *testing.T, path string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, ok := strings.CutPrefix(string(raw), "go test fuzz v1\n[]byte(")
+	if !ok {
+		t.Fatalf("%s: not a []byte corpus entry", path)
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimSpace(body), ")"))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return []byte(s)
+}
+
+// The creators' torrents in the fuzz corpus: every one is accepted with
+// its data files alone, except v2-only ones and a hybrid with an empty
+// file after others, refused as unsupported.
+func TestParseTorrentCreators(t *testing.T) {
+	paths, err := filepath.Glob("testdata/fuzz/FuzzParseTorrent/creator-*")
+	if err != nil || len(paths) < 21 {
+		t.Fatalf("creator corpus: %d files, %v", len(paths), err)
+	}
+	// Data files of the shapes (see the names): three 3, utf 2, zero 3
+	// (transmission-create leaves its empty file out).
+	wantFiles := map[string]int{"three": 3, "utf": 2, "zero": 3}
+	wantSize := map[string]int64{"three": 700_001 + 1 + 2_300_017, "utf": 12_345 + 777, "zero": 100_000 + 300_001}
+	for _, p := range paths {
+		name := strings.TrimPrefix(filepath.Base(p), "creator-")
+		shape := name[strings.LastIndex(name, "-")+1:]
+		spec, err := ParseTorrent(readCorpus(t, p))
+		switch {
+		case strings.Contains(name, "-v2-"):
+			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "BEP 52 v2-only") {
+				t.Errorf("%s: %v, want ErrUnsupported naming BEP 52 v2-only", name, err)
+			}
+			continue
+		case name == "libtorrent-hybrid-zero":
+			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"empty" is an empty file`) {
+				t.Errorf("%s: %v, want ErrUnsupported naming the empty file", name, err)
+			}
+			continue
+		case err != nil:
+			t.Errorf("%s: refused: %v", name, err)
+			continue
+		}
+		files := wantFiles[shape]
+		if name == "transmission-zero" {
+			files--
+		}
+		if spec.NumFiles != files || spec.Size != wantSize[shape] {
+			t.Errorf("%s: %d files, %d bytes; want %d, %d", name, spec.NumFiles, spec.Size, files, wantSize[shape])
+		}
+	}
+}
+
+func TestParseV2Only(t *testing.T) {
+	if _, err := ParseMagnet("magnet:?xt=urn:btmh:1220" + strings.Repeat("ab", 32) + "&dn=x"); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "BEP 52 v2-only") {
+		t.Errorf("v2-only magnet: %v", err)
+	}
+	// A hybrid magnet (btih and btmh) is a v1 magnet.
+	const ih = "0123456789abcdef0123456789abcdef01234567"
+	if spec, err := ParseMagnet("magnet:?xt=urn:btih:" + ih + "&xt=urn:btmh:1220" + strings.Repeat("ab", 32)); err != nil || spec.ID != ih {
+		t.Errorf("hybrid magnet: %+v, %v", spec, err)
 	}
 }

@@ -31,6 +31,9 @@ var (
 	ErrBadTorrent = engine.ErrBadTorrent
 	// ErrBadMagnet: not a valid magnet URI.
 	ErrBadMagnet = engine.ErrBadMagnet
+	// ErrUnsupported: a valid torrent or magnet that cannot be downloaded
+	// (BEP 52 v2-only).
+	ErrUnsupported = engine.ErrUnsupported
 	// ErrTaskState: the task's state does not allow the operation.
 	ErrTaskState = errors.New("task state does not allow this")
 	// ErrFetch: a task.add URL could not be fetched.

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"strings"
+
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// Pad files (BEP 47). A torrent may list, between its files, padding
+// files of zero bytes (attr "p") that align the next file to a piece
+// boundary: libtorrent and qBittorrent make them for v1+v2 hybrid
+// torrents and for "optimize alignment", BitComet for v1 torrents. Their
+// bytes count toward the v1 length and piece hashes, but they are not
+// data: no client writes them to disk. The engine reads a hybrid
+// torrent's files from its v2 file tree, where padding is implied, but
+// treats a v1 torrent's pad files as ordinary files. Lodestone hides them
+// everywhere: they are not listed, not counted in sizes, never created on
+// disk (padStorage serves their zeros), and never wanted.
+
+// isPadFile reports whether f is a BEP 47 pad file.
+func isPadFile(f *metainfo.FileInfo) bool { return strings.ContainsRune(f.Attr, 'p') }
+
+// layout is a torrent's data files as Lodestone shows them: the engine's
+// files less pad files, in the engine's order.
+type layout struct {
+	// paths are the data files' SafePaths.
+	paths []string
+	// engine is each data file's index among the engine's files.
+	engine []int
+	// extents are the data files' bytes in the torrent. The engine gives
+	// offsets in file order (v1 list, or the v2 tree's sorted walk), so
+	// they are sorted too.
+	extents []extent
+	// size is the sum of the data files' lengths.
+	size int64
+	// padded: the engine's file list has pad files (a v1 torrent).
+	padded bool
+}
+
+// extent is a run of bytes of the torrent.
+type extent struct{ from, to int64 }
+
+// newLayout computes the layout of info.
+func newLayout(info *metainfo.Info) *layout {
+	safe := SafePaths(info)
+	l := &layout{}
+	for i, f := range info.UpvertedFiles() {
+		if isPadFile(&f) {
+			l.padded = true
+			continue
+		}
+		l.paths = append(l.paths, safe[i])
+		l.engine = append(l.engine, i)
+		l.extents = append(l.extents, extent{f.TorrentOffset, f.TorrentOffset + f.Length})
+		l.size += f.Length
+	}
+	return l
+}
+
+// dataIn returns how many bytes of data files lie in the sorted,
+// non-overlapping spans: one walk over both lists.
+func (l *layout) dataIn(spans []extent) int64 {
+	var n int64
+	e := 0
+	for _, s := range spans {
+		for e < len(l.extents) && l.extents[e].to <= s.from {
+			e++
+		}
+		for k := e; k < len(l.extents) && l.extents[k].from < s.to; k++ {
+			if lo, hi := max(s.from, l.extents[k].from), min(s.to, l.extents[k].to); hi > lo {
+				n += hi - lo
+			}
+		}
+	}
+	return n
+}
+
+// dataFileIndex returns the data file index (as in FileStats) of path.
+func (l *layout) dataFileIndex(path string) (int, bool) {
+	for i, p := range l.paths {
+		if p == path {
+			return i, true
+		}
+	}
+	return 0, false
+}
