@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,14 +83,23 @@ func Generate(t testing.TB, c Content) *Torrent {
 	if pl == 0 {
 		pl = 32 << 10
 	}
-	info := metainfo.Info{PieceLength: pl}
-	if err := info.BuildFromFilePath(top); err != nil {
+	data := Build(t, top, pl, c.Trackers...)
+	return &Torrent{Root: root, Name: c.Name, MetaInfo: data, InfoHash: Parse(t, data).InfoHash()}
+}
+
+// Build makes a v1 .torrent of the file or folder at path with the
+// engine's own metainfo builder, in pieces of pieceLength bytes,
+// announcing to trackers.
+func Build(t testing.TB, path string, pieceLength int64, trackers ...string) []byte {
+	t.Helper()
+	info := metainfo.Info{PieceLength: pieceLength}
+	if err := info.BuildFromFilePath(path); err != nil {
 		t.Fatalf("build info: %v", err)
 	}
 	mi := metainfo.MetaInfo{}
-	if len(c.Trackers) > 0 {
-		mi.Announce = c.Trackers[0]
-		mi.AnnounceList = metainfo.AnnounceList{c.Trackers}
+	if len(trackers) > 0 {
+		mi.Announce = trackers[0]
+		mi.AnnounceList = metainfo.AnnounceList{trackers}
 	}
 	var err error
 	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
@@ -99,7 +109,7 @@ func Generate(t testing.TB, c Content) *Torrent {
 	if err := mi.Write(&buf); err != nil {
 		t.Fatalf("encode metainfo: %v", err)
 	}
-	return &Torrent{Root: root, Name: c.Name, MetaInfo: buf.Bytes(), InfoHash: mi.HashInfoBytes().HexString()}
+	return buf.Bytes()
 }
 
 func writeRandom(t testing.TB, path string, size int64, rng *rand.Rand) {
@@ -276,6 +286,51 @@ func (m *MetaInfo) InfoHash() string { return m.mi.HashInfoBytes().HexString() }
 
 // Versions reports whether the info has v1 and v2 (BEP 52) metadata.
 func (m *MetaInfo) Versions() (v1, v2 bool) { return m.info.HasV1(), m.info.HasV2() }
+
+// DataFiles returns the paths of the data files, slash-separated and
+// relative to the torrent's folder ("" for a single file), and the number
+// of BEP 47 pad files in its v1 file list.
+func (m *MetaInfo) DataFiles() (paths []string, pads int) {
+	isPad := func(f metainfo.FileInfo) bool { return strings.ContainsRune(f.Attr, 'p') }
+	for _, f := range m.info.UpvertedFiles() {
+		if !isPad(f) {
+			paths = append(paths, strings.Join(f.BestPath(), "/"))
+		}
+	}
+	for _, f := range m.info.Files {
+		if isPad(f) {
+			pads++
+		}
+	}
+	// A single file: v1 has no file list, v2 a tree of one file.
+	if m.info.HasV1() && len(m.info.Files) == 0 || !m.info.HasV1() && len(paths) == 1 && !strings.Contains(paths[0], "/") {
+		paths = []string{""}
+	}
+	return paths, pads
+}
+
+// InfoHashV2 is the v2 info-hash (btmh, BEP 52) in lowercase hex: the
+// SHA-256 of the info dictionary.
+func (m *MetaInfo) InfoHashV2() string {
+	sum := sha256.Sum256(m.mi.InfoBytes)
+	return fmt.Sprintf("%x", sum)
+}
+
+// WithTrackers returns the .torrent announcing to urls instead of its own
+// trackers; the info dictionary, and so the info-hash, stays the same.
+func (m *MetaInfo) WithTrackers(urls ...string) []byte {
+	mi := *m.mi
+	mi.Announce, mi.AnnounceList = "", nil
+	if len(urls) > 0 {
+		mi.Announce = urls[0]
+		mi.AnnounceList = metainfo.AnnounceList{urls}
+	}
+	var buf bytes.Buffer
+	if err := mi.Write(&buf); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
 
 // WithName returns the .torrent with the info's name changed: another
 // info-hash for the same content.
