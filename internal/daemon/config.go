@@ -49,6 +49,11 @@ type Config struct {
 	// AllowPrivateTrackers lets the engine announce to trackers on
 	// loopback and private addresses (refused by default: SSRF).
 	AllowPrivateTrackers bool
+	// WriteBufferMiB is the memory for the chunks of pieces not yet
+	// verified, which are written to disk in one write once their piece
+	// passes: 0 means the engine's default (64 MiB), a negative value
+	// writes every chunk through.
+	WriteBufferMiB int
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -45,6 +45,9 @@ type limitedStorage struct {
 	werr  *atomicError // where a refusal to open is recorded for the task
 	files *fileBook
 	pc    storage.PieceCompletion // the inner storage's, for pad files (padStorage)
+	pool  *bufferPool             // write-back piece buffers (nil: none)
+	// writeFailed reports a failed write of a buffered piece.
+	writeFailed func(error)
 }
 
 func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
@@ -64,12 +67,6 @@ func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 		return ti, err
 	}
 	s.files.put(ih, info.PieceLength, l, s.dir)
-	if close := ti.Close; close != nil {
-		ti.Close = func() error {
-			s.files.drop(ih)
-			return close()
-		}
-	}
 	// Both constructors go through one pieceBook (cache, hashing as
 	// written, limits); the engine prefers PieceWithHash.
 	piece := ti.Piece
@@ -81,10 +78,21 @@ func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 		pads, file := newPadStorage(s.pc, ih, l, s.dir), inner
 		inner = func(p metainfo.Piece, sum g.Option[[]byte]) storage.PieceImpl { return pads.piece(p, file(p, sum)) }
 	}
-	if ti.Piece != nil || ti.PieceWithHash != nil {
-		book := newPieceBook(inner, info, s.lim)
-		ti.Piece = func(p metainfo.Piece) storage.PieceImpl { return book.piece(p, g.None[[]byte]()) }
-		ti.PieceWithHash = book.piece
+	writeFailed := s.writeFailed
+	if writeFailed == nil {
+		writeFailed = func(err error) { s.werr.Store(err) }
+	}
+	book := newPieceBook(inner, info, s.lim, s.pool, writeFailed)
+	ti.Piece = func(p metainfo.Piece) storage.PieceImpl { return book.piece(p, g.None[[]byte]()) }
+	ti.PieceWithHash = book.piece
+	close := ti.Close
+	ti.Close = func() error {
+		s.files.drop(ih)
+		book.close()
+		if close == nil {
+			return nil
+		}
+		return close()
 	}
 	return ti, nil
 }
@@ -112,31 +120,80 @@ type limitedPiece struct {
 	index int
 }
 
+// WriteAt writes a chunk into the piece's write-back buffer, or through
+// to the storage when it has none (writeback.go).
 func (p limitedPiece) WriteAt(b []byte, off int64) (int, error) {
 	wait(p.lim.down, len(b))
+	if off >= 0 && off+int64(len(b)) <= p.len {
+		if pb := p.book.bufferFor(p.index, p.len); pb != nil {
+			if pb.write(b, off) {
+				p.book.taint(p.index)
+			}
+			return len(b), nil
+		}
+	}
 	n, err := p.PieceImpl.WriteAt(b, off)
 	p.book.wrote(p.index, b[:n], off, p.len)
 	return n, err
 }
 
-// MarkComplete forgets the piece's write record: it passed.
+// MarkComplete writes a buffered piece if it is not on disk yet and
+// forgets its write record: it passed.
 func (p limitedPiece) MarkComplete() error {
+	if err := p.book.release(p.index, p.PieceImpl); err != nil {
+		return err
+	}
 	p.book.forget(p.index)
 	return p.PieceImpl.MarkComplete()
 }
 
+// MarkNotComplete forgets the piece's write mode: the engine writes every
+// chunk of a failed piece again. A buffer is kept for those writes.
+func (p limitedPiece) MarkNotComplete() error {
+	p.book.forget(p.index)
+	return p.PieceImpl.MarkNotComplete()
+}
+
 func (p limitedPiece) ReadAt(b []byte, off int64) (int, error) {
 	wait(p.lim.up, len(b))
+	if pb := p.book.buffer(p.index); pb != nil {
+		if n, err := pb.readAt(b, off); err != errBufferReleased {
+			return n, err
+		}
+	}
 	return p.PieceImpl.ReadAt(b, off)
 }
 
-// WriteTo serves hashing, unlimited, with the inner piece's fast path
-// when it has one.
+// WriteTo serves the engine's own hashing, unlimited. A buffered piece is
+// written to disk first, so that it is there if it passes; then hashed
+// from memory. Otherwise the inner piece's fast path is used when it has
+// one.
 func (p limitedPiece) WriteTo(w io.Writer) (int64, error) {
+	if pb := p.book.buffer(p.index); pb != nil {
+		if n, ok, err := p.writeBufferTo(pb, w); ok {
+			return n, err
+		}
+	}
 	if wt, ok := p.PieceImpl.(io.WriterTo); ok {
 		return wt.WriteTo(w)
 	}
 	return io.Copy(w, io.NewSectionReader(p.PieceImpl, 0, p.len))
+}
+
+// writeBufferTo is WriteTo of a buffered piece; ok is false if the
+// buffer was released meanwhile.
+func (p limitedPiece) writeBufferTo(pb *pieceBuf, w io.Writer) (n int64, ok bool, err error) {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if pb.data == nil {
+		return 0, false, nil
+	}
+	if err := pb.flushLocked(p.PieceImpl); err != nil {
+		p.book.writeFailed(err)
+		return 0, true, err
+	}
+	m, err := w.Write(pb.data)
+	return int64(m), true, err
 }
 
 // wait blocks until l allows n bytes, in steps no larger than its burst.

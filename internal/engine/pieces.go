@@ -2,6 +2,7 @@ package engine
 
 import (
 	"crypto/sha1"
+	"errors"
 	"hash"
 	"io"
 	"sync"
@@ -36,6 +37,12 @@ import (
 type pieceBook struct {
 	inner func(metainfo.Piece, g.Option[[]byte]) storage.PieceImpl
 	lim   *limiters
+	// pool gives pieces their write-back buffers (writeback.go); nil
+	// writes every chunk through.
+	pool *bufferPool
+	// writeFailed reports a failed write of a buffered piece, as the
+	// engine reports a failed chunk write (Torrent.WriteError, an alert).
+	writeFailed func(error)
 	// selfHash: v1 piece hashes are there (v1 or hybrid torrent).
 	selfHash bool
 	// lengths are the pieces' data lengths of a torrent with v2 metadata,
@@ -46,10 +53,12 @@ type pieceBook struct {
 	// bufs holds read-back buffers for SelfHash (*[]byte).
 	bufs sync.Pool
 
-	mu      sync.Mutex
-	cache   map[int]cachedPiece
-	hashing map[int]*pieceHash // pieces with chunks hashed as written
-	tainted map[int]bool       // pieces the engine hashes itself
+	mu       sync.Mutex
+	cache    map[int]cachedPiece
+	buffered map[int]*pieceBuf  // pieces whose chunks gather in memory
+	through  map[int]bool       // pieces whose chunks are written through
+	hashing  map[int]*pieceHash // pieces with chunks hashed as written
+	tainted  map[int]bool       // pieces the engine hashes itself
 }
 
 // maxCachedPieces bounds the piece object cache of a v1 torrent, whose
@@ -75,16 +84,19 @@ type pieceHash struct {
 	written int64 // bytes written in all; more than the piece means overlap
 }
 
-func newPieceBook(inner func(metainfo.Piece, g.Option[[]byte]) storage.PieceImpl, info *metainfo.Info, lim *limiters) *pieceBook {
+func newPieceBook(inner func(metainfo.Piece, g.Option[[]byte]) storage.PieceImpl, info *metainfo.Info, lim *limiters, pool *bufferPool, writeFailed func(error)) *pieceBook {
 	var lengths []int64
 	if info.HasV2() {
 		lengths = pieceLengths(info)
 	}
 	return &pieceBook{
 		inner: inner, lim: lim, selfHash: info.HasV1(), lengths: lengths,
-		cache:   make(map[int]cachedPiece),
-		hashing: make(map[int]*pieceHash),
-		tainted: make(map[int]bool),
+		pool: pool, writeFailed: writeFailed,
+		cache:    make(map[int]cachedPiece),
+		buffered: make(map[int]*pieceBuf),
+		through:  make(map[int]bool),
+		hashing:  make(map[int]*pieceHash),
+		tainted:  make(map[int]bool),
 	}
 }
 
@@ -116,7 +128,8 @@ func (b *pieceBook) piece(p metainfo.Piece, sum g.Option[[]byte]) storage.PieceI
 		}
 		b.cache[i] = c
 	}
-	self := b.selfHash && sum.Ok && len(sum.Value) == sha1.Size && b.hashing[i] != nil && !b.tainted[i]
+	written := b.hashing[i] != nil || b.buffered[i] != nil
+	self := b.selfHash && sum.Ok && len(sum.Value) == sha1.Size && written && !b.tainted[i]
 	b.mu.Unlock()
 	lp := limitedPiece{PieceImpl: c.impl, lim: b.lim, len: c.length, book: b, index: i}
 	if self {
@@ -157,6 +170,77 @@ func (b *pieceBook) wrote(i int, data []byte, off, length int64) {
 	}
 }
 
+// bufferFor returns piece i's write-back buffer, giving it one at its
+// first write if the pool can spare length bytes; nil means write
+// through.
+func (b *pieceBook) bufferFor(i int, length int64) *pieceBuf {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if pb := b.buffered[i]; pb != nil {
+		return pb
+	}
+	if b.through[i] || b.hashing[i] != nil {
+		return nil
+	}
+	data := b.pool.get(length)
+	if data == nil {
+		b.through[i] = true
+		return nil
+	}
+	pb := newPieceBuf(data)
+	b.buffered[i] = pb
+	return pb
+}
+
+// buffer returns piece i's write-back buffer, or nil.
+func (b *pieceBook) buffer(i int) *pieceBuf {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buffered[i]
+}
+
+// release ends piece i's buffering: its buffer (if any) is written to w
+// if needed and goes back to the pool. On a failed write the buffer is
+// kept, with the error.
+func (b *pieceBook) release(i int, w io.WriterAt) error {
+	b.mu.Lock()
+	pb := b.buffered[i]
+	b.mu.Unlock()
+	if pb == nil {
+		return nil
+	}
+	pb.mu.Lock()
+	if err := pb.flushLocked(w); err != nil {
+		pb.mu.Unlock()
+		b.writeFailed(err)
+		return err
+	}
+	data := pb.data
+	pb.data = nil // readers holding pb fall back to the storage
+	pb.mu.Unlock()
+	b.mu.Lock()
+	delete(b.buffered, i)
+	b.mu.Unlock()
+	b.pool.put(data)
+	return nil
+}
+
+// close gives every buffer back to the pool: the torrent's storage is
+// closing, and chunks of unverified pieces are let go.
+func (b *pieceBook) close() {
+	b.mu.Lock()
+	bufs := b.buffered
+	b.buffered = make(map[int]*pieceBuf)
+	b.mu.Unlock()
+	for _, pb := range bufs {
+		pb.mu.Lock()
+		data := pb.data
+		pb.data = nil
+		pb.mu.Unlock()
+		b.pool.put(data)
+	}
+}
+
 // take removes and returns piece i's hash state (nil if none).
 func (b *pieceBook) take(i int) *pieceHash {
 	b.mu.Lock()
@@ -172,12 +256,18 @@ func (b *pieceBook) taint(i int) {
 	b.mu.Unlock()
 }
 
-// forget drops what is known of piece i's writes (it passed).
+// forget drops what is known of piece i's writes (it passed, or failed
+// and will be written again): its next write may be buffered.
 func (b *pieceBook) forget(i int) {
 	b.mu.Lock()
 	delete(b.hashing, i)
+	delete(b.through, i)
 	b.mu.Unlock()
 }
+
+// errBufferReleased: a piece's buffer went back to the pool while it was
+// being hashed (the torrent closed).
+var errBufferReleased = errors.New("piece buffer released")
 
 // pieceLengths returns the data length of every piece of a torrent with
 // v2 metadata, in one pass over its files: like metainfo.Piece.Length,
@@ -214,6 +304,9 @@ type selfHashingPiece struct {
 // piece, so the engine's own hashing (with its smart ban) takes the next
 // attempt.
 func (p selfHashingPiece) SelfHash() (metainfo.Hash, error) {
+	if pb := p.book.buffer(p.index); pb != nil {
+		return p.selfHashBuffer(pb)
+	}
 	ph := p.book.take(p.index)
 	if ph == nil {
 		ph = &pieceHash{h: sha1.New()}
@@ -232,15 +325,32 @@ func (p selfHashingPiece) SelfHash() (metainfo.Hash, error) {
 			return sum, err
 		}
 	}
-	if p.pad > 0 {
-		var zeros [4096]byte
-		for n := p.pad; n > 0; n -= int64(len(zeros)) {
-			ph.h.Write(zeros[:min(n, int64(len(zeros)))])
-		}
-	}
+	writeZeros(ph.h, p.pad)
 	copy(sum[:], ph.h.Sum(nil))
 	if sum != p.want {
 		p.book.taint(p.index)
+	}
+	return sum, nil
+}
+
+// selfHashBuffer hashes a buffered piece from memory and, if its sum is
+// right, writes it to disk before the engine hears that it passed. A
+// failed write answers a wrong sum with the error: the engine counts a
+// right sum as passed whatever the error.
+func (p selfHashingPiece) selfHashBuffer(pb *pieceBuf) (metainfo.Hash, error) {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if pb.data == nil {
+		return metainfo.Hash{}, errBufferReleased
+	}
+	sum := metainfo.Hash(pb.sumLocked(p.pad))
+	if sum != p.want {
+		p.book.taint(p.index)
+		return sum, nil
+	}
+	if err := pb.flushLocked(p.PieceImpl); err != nil {
+		p.book.writeFailed(err)
+		return metainfo.Hash{}, err
 	}
 	return sum, nil
 }

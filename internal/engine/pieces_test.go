@@ -17,10 +17,20 @@ import (
 )
 
 // openPieces opens a 4-piece torrent's storage (32 KiB pieces) through
-// limitedStorage in an empty dir and returns it with the torrent's data.
+// limitedStorage in an empty dir, writing every chunk through, and
+// returns it with the torrent's data.
 func openPieces(t *testing.T) (storage.TorrentImpl, *metainfo.Info, []byte) {
 	t.Helper()
-	tr := enginetest.Generate(t, enginetest.Content{Name: "p.bin", Size: 4 << 15, Seed: 9})
+	ti, info, data, _ := openPiecesWith(t, 32<<10, nil, nil)
+	return ti, info, data
+}
+
+// openPiecesWith is openPieces with pieces of pl bytes, write-back
+// buffers from pool (nil: none) and failed writes reported to
+// writeFailed (nil: ignored); it also returns the download dir.
+func openPiecesWith(t *testing.T, pl int64, pool *bufferPool, writeFailed func(error)) (storage.TorrentImpl, *metainfo.Info, []byte, string) {
+	t.Helper()
+	tr := enginetest.Generate(t, enginetest.Content{Name: "p.bin", Size: 4 * pl, PieceLength: pl, Seed: 9})
 	data, err := os.ReadFile(filepath.Join(tr.Root, tr.Name))
 	if err != nil {
 		t.Fatal(err)
@@ -36,13 +46,13 @@ func openPieces(t *testing.T) (storage.TorrentImpl, *metainfo.Info, []byte) {
 	dir := t.TempDir()
 	pc := storage.NewMapPieceCompletion()
 	inner := storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: pc, UsePartFiles: falseOpt, DisableMmap: true})
-	s := limitedStorage{inner: inner, dir: dir, lim: newLimiters(), werr: new(atomicError), files: newFileBook()}
+	s := limitedStorage{inner: inner, dir: dir, lim: newLimiters(), werr: new(atomicError), files: newFileBook(), pool: pool, writeFailed: writeFailed}
 	ti, err := s.OpenTorrent(context.Background(), &info, mi.HashInfoBytes())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ti.Close() })
-	return ti, &info, data
+	return ti, &info, data, dir
 }
 
 func pieceOf(ti storage.TorrentImpl, info *metainfo.Info, i int) storage.PieceImpl {

@@ -59,14 +59,21 @@ func torrentSpec(spec Spec) (*torrent.TorrentSpec, error) {
 	return ts, nil
 }
 
-func newTorrent(id string, t *torrent.Torrent, werr *atomicError, alert func(Alert), book *trackerBook) *Torrent {
+func newTorrent(id string, t *torrent.Torrent, werr *atomicError, writeFailed func(error), book *trackerBook) *Torrent {
 	tt := &Torrent{id: id, t: t, book: book, werr: werr}
-	t.SetOnWriteChunkError(func(err error) {
-		// Runs under the engine's lock: record and hand off only.
-		tt.werr.Store(err)
-		alert(Alert{TaskID: id, Level: LevelError, Message: "storage write failed: " + err.Error()})
-	})
+	t.SetOnWriteChunkError(writeFailed)
 	return tt
+}
+
+// writeFailedFunc returns what a failed write of torrent id's data does,
+// whether the engine wrote a chunk or the storage a buffered piece: the
+// error stops the torrent (Torrent.WriteError) and is alerted. It runs
+// under the engine's lock, or the storage's: record and hand off only.
+func writeFailedFunc(id string, werr *atomicError, alert func(Alert)) func(error) {
+	return func(err error) {
+		werr.Store(err)
+		alert(Alert{TaskID: id, Level: LevelError, Message: "storage write failed: " + err.Error()})
+	}
 }
 
 func encodeMetaInfo(mi *metainfo.MetaInfo) ([]byte, error) {

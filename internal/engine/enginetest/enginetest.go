@@ -175,13 +175,15 @@ type SeederOptions struct {
 	// UploadRate caps the seeder's upload in bytes per second; 0 is
 	// unlimited.
 	UploadRate int
+	// Host is the loopback address to listen on; "" is 127.0.0.1.
+	Host string
 }
 
-// Seeder is an engine client on 127.0.0.1 seeding generated torrents.
+// Seeder is an engine client on loopback seeding generated torrents.
 type Seeder struct {
 	cl       *torrent.Client
 	torrents []*torrent.Torrent
-	// Addr is the seeder's 127.0.0.1:port.
+	// Addr is the seeder's host:port.
 	Addr string
 }
 
@@ -189,8 +191,12 @@ type Seeder struct {
 // off) and stops it when the test ends.
 func StartSeeder(t testing.TB, opts SeederOptions, trs ...*Torrent) *Seeder {
 	t.Helper()
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
 	cc := torrent.NewDefaultClientConfig()
-	cc.ListenHost = func(string) string { return "127.0.0.1" }
+	cc.ListenHost = func(string) string { return host }
 	cc.ListenPort = 0
 	cc.NoDHT = true
 	cc.NoDefaultPortForwarding = true
@@ -215,7 +221,7 @@ func StartSeeder(t testing.TB, opts SeederOptions, trs ...*Torrent) *Seeder {
 		t.Fatalf("start seeder: %v", err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	s := &Seeder{cl: cl, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(cl.LocalPort()))}
+	s := &Seeder{cl: cl, Addr: net.JoinHostPort(host, strconv.Itoa(cl.LocalPort()))}
 	for _, tr := range trs {
 		s.Seed(t, tr)
 	}
