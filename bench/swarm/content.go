@@ -122,7 +122,7 @@ func plan(shape string, total int64, nfiles int, seed uint64) (*content, error) 
 // autoPieceLen is the smallest power of two ≥ 256 KiB that keeps the
 // torrent at ≤ 4096 pieces: 256 KiB for 1 GiB, 4 MiB for 16 GiB.
 func autoPieceLen(total int64) int64 {
-	p := int64(256 << 10)
+	p := int64(1 << 20)
 	for (total+p-1)/p > 4096 && p < 64<<20 {
 		p *= 2
 	}

@@ -64,6 +64,7 @@ type config struct {
 	seed      uint64
 	anyNet    bool
 	idleBusy  float64
+	seederMax float64
 	sparse    bool
 	annWait   time.Duration
 	retries   int
@@ -78,7 +79,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.direction, "direction", dirLeech, "leech: the clients download from a libtorrent seeder; seed: lodestone and libtorrent seed to the clients")
 	size := fs.String("size", "", "total content size, e.g. 256MiB, 1GiB, 16GiB (default 1GiB, 16GiB for big)")
 	fs.IntVar(&c.files, "files", 1000, "number of files of the many shape")
-	piece := fs.String("piece", "auto", "piece length, e.g. 256KiB (auto: the smallest power of two ≥ 256 KiB giving ≤ 4096 pieces)")
+	piece := fs.String("piece", "auto", "piece length, e.g. 256KiB (auto: the smallest power of two ≥ 1 MiB giving ≤ 4096 pieces)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds: each round runs every client once, one at a time")
 	clients := fs.String("clients", "", "leechers, comma-separated, in run order (default: lodestone,aria2,qbittorrent,transmission,libtorrent; with -direction seed: aria2,libtorrent)")
 	seeders := fs.String("seeders", "lodestone,libtorrent", "with -direction seed: the seeders, in run order")
@@ -93,6 +94,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.anyNet, "unsafe-any-network", false, "run even if a network interface other than lo is up (everything still binds 127.0.0.1)")
 	fs.Float64Var(&c.idleBusy, "idle-below", 0.5, "before each run, wait until the rest of the machine uses less than this many CPUs (sampled over 1 s) ...")
 	fs.DurationVar(&c.idleWait, "idle-wait", 30*time.Second, "... but at most this long (0: don't wait); the run then goes ahead and its other_cpu_s shows the noise")
+	fs.Float64Var(&c.seederMax, "seeder-max", 0.8, "a run whose seeder used more than this many cores (CPU s / wall s) is invalid: the seeder may have been the bottleneck. Invalid runs are listed but left out of the medians")
 	fs.BoolVar(&c.sparse, "sparse", false, "big: leave the seeder's zero ranges as holes instead of fallocating them (needs only the random part on disk for the content)")
 	fs.DurationVar(&c.annWait, "announce-wait", 30*time.Second, "fail a run early if the tracker got no announce from the leecher within this time (0: never)")
 	fs.IntVar(&c.retries, "retries", 1, "run again a run that failed for want of an announce, up to this many times (the failed attempt is kept in the results)")
@@ -466,9 +468,15 @@ func (b *bench) runOnce(ctx context.Context, round int, sd *seeder, lname string
 		return r
 	}
 	r.Verified, r.OK = true, true
+	r.SeederCores = r.SeederCPUS / r.WallS
+	r.SeederBound = r.SeederCores > b.cfg.seederMax
 	log.Info("run", "wall_s", fmt.Sprintf("%.2f", r.WallS), "MiB/s", fmt.Sprintf("%.0f", r.MiBs),
 		"cpu_s", fmt.Sprintf("%.2f", r.CPUS), "rss_MiB", fmt.Sprintf("%.0f", r.MaxRSSMiB),
-		"seeder_cpu_s", fmt.Sprintf("%.2f", r.SeederCPUS), "verify", time.Since(vstart).Round(time.Millisecond))
+		"seeder_cpu_s", fmt.Sprintf("%.2f", r.SeederCPUS), "seeder_cores", fmt.Sprintf("%.2f", r.SeederCores),
+		"verify", time.Since(vstart).Round(time.Millisecond))
+	if r.SeederBound {
+		log.Warn("invalid run: the seeder used more than -seeder-max of a core, so it may have set the rate", "seeder_cores", fmt.Sprintf("%.2f", r.SeederCores))
+	}
 	return r
 }
 

@@ -33,6 +33,11 @@ type runResult struct {
 	// SeederCPUS is the seeder's utime+stime (/proc/PID/stat) from the
 	// leecher's start to its finish.
 	SeederCPUS float64 `json:"seeder_cpu_s"`
+	// SeederCores is SeederCPUS / WallS; SeederBound, that it exceeded
+	// -seeder-max: the seeder may have been the bottleneck, and the run
+	// says nothing about the leecher (left out of the medians).
+	SeederCores float64 `json:"seeder_cores"`
+	SeederBound bool    `json:"seeder_bound,omitempty"`
 	// OtherCPUS is the CPU time the rest of the machine used during the
 	// run (all of /proc/stat minus leecher and seeder): noise.
 	OtherCPUS float64 `json:"other_cpu_s"`
@@ -112,12 +117,15 @@ type summary struct {
 	Seeder    string   `json:"seeder"`
 	Leecher   string   `json:"leecher"`
 	OK        int      `json:"ok"`
+	Invalid   int      `json:"seeder_bound"` // OK runs left out: the seeder was the bottleneck
 	Runs      int      `json:"runs"`
 	WallS     stat     `json:"wall_s"`
 	MiBs      stat     `json:"mib_per_s"`
 	CPUS      stat     `json:"cpu_s"`
 	MaxRSSMiB stat     `json:"max_rss_mib"`
 	SeederCPU stat     `json:"seeder_cpu_s"`
+	SeederCor stat     `json:"seeder_cores"`
+	CPUPerGiB stat     `json:"cpu_s_per_gib"`
 	OtherCPU  stat     `json:"other_cpu_s"`
 	Note      string   `json:"note,omitempty"`
 	Errors    []string `json:"errors,omitempty"`
@@ -126,7 +134,7 @@ type summary struct {
 func summarize(runs []runResult) []summary {
 	var out []summary
 	idx := map[[2]string]int{}
-	vals := map[[2]string]*[6][]float64{}
+	vals := map[[2]string]*[8][]float64{}
 	for _, r := range runs {
 		k := [2]string{r.Seeder, r.Leecher}
 		i, ok := idx[k]
@@ -134,7 +142,7 @@ func summarize(runs []runResult) []summary {
 			i = len(out)
 			idx[k] = i
 			out = append(out, summary{Seeder: r.Seeder, Leecher: r.Leecher})
-			vals[k] = &[6][]float64{}
+			vals[k] = &[8][]float64{}
 		}
 		s := &out[i]
 		s.Runs++
@@ -146,6 +154,11 @@ func summarize(runs []runResult) []summary {
 			continue
 		}
 		s.OK++
+		if r.SeederBound {
+			s.Invalid++
+			s.Errors = append(s.Errors, fmt.Sprintf("round %d (attempt %d): invalid, the seeder used %.2f cores (%.0f MiB/s)", r.Round, r.Attempt, r.SeederCores, r.MiBs))
+			continue
+		}
 		v := vals[k]
 		v[0] = append(v[0], r.WallS)
 		v[1] = append(v[1], r.MiBs)
@@ -153,11 +166,14 @@ func summarize(runs []runResult) []summary {
 		v[3] = append(v[3], r.MaxRSSMiB)
 		v[4] = append(v[4], r.SeederCPUS)
 		v[5] = append(v[5], r.OtherCPUS)
+		v[6] = append(v[6], r.SeederCores)
+		v[7] = append(v[7], r.CPUS/(float64(r.Bytes)/(1<<30)))
 	}
 	for i := range out {
 		v := vals[[2]string{out[i].Seeder, out[i].Leecher}]
 		out[i].WallS, out[i].MiBs, out[i].CPUS = statOf(v[0]), statOf(v[1]), statOf(v[2])
 		out[i].MaxRSSMiB, out[i].SeederCPU, out[i].OtherCPU = statOf(v[3]), statOf(v[4]), statOf(v[5])
+		out[i].SeederCor, out[i].CPUPerGiB = statOf(v[6]), statOf(v[7])
 	}
 	return out
 }
@@ -195,24 +211,24 @@ func (r *report) markdown(w io.Writer) {
 	v := r.Machine.Versions
 	fmt.Fprintf(w, "lodestone %s · aria2 %s · qBittorrent %s · Transmission %s · libtorrent %s (python3-libtorrent)\n\n",
 		v[clientLodestone], v[clientAria2], v[clientQBittorrent], v[clientTransmission], v[clientLibtorrent])
-	fmt.Fprintln(w, "| seeder → leecher | ok | MiB/s median (min–max) | wall s median (min–max) | leecher CPU s median (min–max) | leecher peak RSS MiB median (max) | seeder CPU s median (min–max) | others' CPU s during run, max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| seeder → leecher | valid/runs | MiB/s median (min–max) | wall s median (min–max) | leecher CPU s median (min–max) | leecher CPU s per GiB | leecher peak RSS MiB median (max) | seeder CPU s median (min–max) | seeder cores, max | others' CPU s during run, max |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range r.Summary {
 		name := s.Seeder + " → " + s.Leecher
 		if s.Note != "" {
 			name += " (" + s.Note + ")"
 		}
-		if s.OK == 0 {
-			fmt.Fprintf(w, "| %s | 0/%d | failed | | | | | |\n", name, s.Runs)
+		if s.OK-s.Invalid == 0 {
+			fmt.Fprintf(w, "| %s | 0/%d | failed or seeder-bound | | | | | | | |\n", name, s.Runs)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %d/%d | **%.0f** (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.0f (%.0f) | %.2f (%.2f–%.2f) | %.1f |\n",
-			name, s.OK, s.Runs,
+		fmt.Fprintf(w, "| %s | %d/%d | **%.0f** (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.2f | %.0f (%.0f) | %.2f (%.2f–%.2f) | %.2f | %.1f |\n",
+			name, s.OK-s.Invalid, s.Runs,
 			s.MiBs.Median, s.MiBs.Min, s.MiBs.Max,
 			s.WallS.Median, s.WallS.Min, s.WallS.Max,
-			s.CPUS.Median, s.CPUS.Min, s.CPUS.Max,
+			s.CPUS.Median, s.CPUS.Min, s.CPUS.Max, s.CPUPerGiB.Median,
 			s.MaxRSSMiB.Median, s.MaxRSSMiB.Max,
-			s.SeederCPU.Median, s.SeederCPU.Min, s.SeederCPU.Max, s.OtherCPU.Max)
+			s.SeederCPU.Median, s.SeederCPU.Min, s.SeederCPU.Max, s.SeederCor.Max, s.OtherCPU.Max)
 	}
 	var errs []string
 	for _, s := range r.Summary {
@@ -221,7 +237,7 @@ func (r *report) markdown(w io.Writer) {
 		}
 	}
 	if len(errs) > 0 {
-		fmt.Fprintln(w, "\nFailed runs:")
+		fmt.Fprintln(w, "\nFailed or invalid runs:")
 		for _, e := range errs {
 			if len(e) > 400 {
 				e = e[:400] + "…"
