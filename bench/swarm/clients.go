@@ -19,7 +19,10 @@ import (
 
 // Client names.
 const (
-	clientLodestone    = "lodestone"
+	clientLodestone = "lodestone"
+	// clientLodestoneWT is lodestone writing every chunk through
+	// (--write-buffer-mib 0), to measure the write-back buffers.
+	clientLodestoneWT  = "lodestone-writethrough"
 	clientAria2        = "aria2"
 	clientQBittorrent  = "qbittorrent"
 	clientTransmission = "transmission"
@@ -75,6 +78,7 @@ type leechFunc func(ctx context.Context, b *bench, rd *runDir, seeder *seeder) (
 
 var leechers = map[string]leechFunc{
 	clientLodestone:    leechLodestone,
+	clientLodestoneWT:  leechLodestoneWriteThrough,
 	clientAria2:        leechAria2,
 	clientQBittorrent:  leechQBittorrent,
 	clientTransmission: leechTransmission,
@@ -95,7 +99,7 @@ func lodestoneArgs(apiPort, peerPort int, dataDir, downloadDir string) []string 
 const lodestoneToken = "swarm-bench"
 
 // startLodestone starts `lodestone serve` and connects a client to it.
-func startLodestone(ctx context.Context, b *bench, name, dir, downloadDir, logPath string) (*proc, *client.Client, int, error) {
+func startLodestone(ctx context.Context, b *bench, name, dir, downloadDir, logPath string, extra ...string) (*proc, *client.Client, int, error) {
 	apiPort, err := freePort()
 	if err != nil {
 		return nil, nil, 0, err
@@ -105,7 +109,7 @@ func startLodestone(ctx context.Context, b *bench, name, dir, downloadDir, logPa
 		return nil, nil, 0, err
 	}
 	p, err := startProc(procOpts{name: name, path: b.cfg.lodestone, logPath: logPath,
-		args: lodestoneArgs(apiPort, peerPort, filepath.Join(dir, "data"), downloadDir)})
+		args: append(lodestoneArgs(apiPort, peerPort, filepath.Join(dir, "data"), downloadDir), extra...)})
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -174,7 +178,15 @@ func lodestoneProgress(c *client.Client, id string, err error) error {
 }
 
 func leechLodestone(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
-	p, c, _, err := startLodestone(ctx, b, clientLodestone, rd.dir, rd.dl, rd.log)
+	return leechLodestoneWith(ctx, b, rd, clientLodestone)
+}
+
+func leechLodestoneWriteThrough(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
+	return leechLodestoneWith(ctx, b, rd, clientLodestoneWT, "--write-buffer-mib", "0")
+}
+
+func leechLodestoneWith(ctx context.Context, b *bench, rd *runDir, name string, extra ...string) (started, error) {
+	p, c, _, err := startLodestone(ctx, b, name, rd.dir, rd.dl, rd.log, extra...)
 	if err != nil {
 		return started{p: p}, err
 	}
