@@ -20,9 +20,9 @@ import (
 // Client names.
 const (
 	clientLodestone = "lodestone"
-	// clientLodestoneWT is lodestone writing every chunk through
-	// (--write-buffer-mib 0), to measure the write-back buffers.
-	clientLodestoneWT  = "lodestone-writethrough"
+	// clientLodestoneWB is lodestone with write-back piece buffers
+	// (--write-buffer-mib 64), to measure them beside the default.
+	clientLodestoneWB  = "lodestone-writeback"
 	clientAria2        = "aria2"
 	clientQBittorrent  = "qbittorrent"
 	clientTransmission = "transmission"
@@ -78,7 +78,7 @@ type leechFunc func(ctx context.Context, b *bench, rd *runDir, seeder *seeder) (
 
 var leechers = map[string]leechFunc{
 	clientLodestone:    leechLodestone,
-	clientLodestoneWT:  leechLodestoneWriteThrough,
+	clientLodestoneWB:  leechLodestoneWriteBack,
 	clientAria2:        leechAria2,
 	clientQBittorrent:  leechQBittorrent,
 	clientTransmission: leechTransmission,
@@ -181,8 +181,8 @@ func leechLodestone(ctx context.Context, b *bench, rd *runDir, _ *seeder) (start
 	return leechLodestoneWith(ctx, b, rd, clientLodestone)
 }
 
-func leechLodestoneWriteThrough(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
-	return leechLodestoneWith(ctx, b, rd, clientLodestoneWT, "--write-buffer-mib", "0")
+func leechLodestoneWriteBack(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
+	return leechLodestoneWith(ctx, b, rd, clientLodestoneWB, "--write-buffer-mib", "64")
 }
 
 func leechLodestoneWith(ctx context.Context, b *bench, rd *runDir, name string, extra ...string) (started, error) {

@@ -62,7 +62,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the API over TLS with this PEM certificate (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.BoolVar(&cfg.AllowPrivateTrackers, "allow-private-trackers", false, "let torrents announce to trackers on loopback and private addresses (refused by default)")
-	writeBufferMiB := fs.Int("write-buffer-mib", daemon.DefaultWriteBufferMiB, "memory in MiB for pieces being downloaded, each written to disk in one write once verified (0: write every 16 KiB chunk as it arrives)")
+	fs.IntVar(&cfg.WriteBufferMiB, "write-buffer-mib", 0, "experimental: memory in MiB for pieces being downloaded, each hashed in memory and written once verified (0, the default: write every 16 KiB chunk as it arrives)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, for performance work (default: off)")
 	if err := fs.Parse(args); err != nil {
@@ -70,10 +70,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
-	cfg.WriteBufferMiB = *writeBufferMiB
-	if cfg.WriteBufferMiB == 0 {
-		cfg.WriteBufferMiB = -1
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -50,9 +50,8 @@ type Config struct {
 	// loopback and private addresses (refused by default: SSRF).
 	AllowPrivateTrackers bool
 	// WriteBufferMiB is the memory for the chunks of pieces not yet
-	// verified, which are written to disk in one write once their piece
-	// passes: 0 means the engine's default (64 MiB), a negative value
-	// writes every chunk through.
+	// verified, which are written to disk once their piece passes
+	// (experimental); 0 writes every chunk as it arrives.
 	WriteBufferMiB int
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger

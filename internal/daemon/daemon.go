@@ -113,7 +113,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Logger:      d.log.With("component", "engine"),
 		// A tracker on this machine or its LAN only when asked for.
 		AllowPrivateTrackers: cfg.AllowPrivateTrackers,
-		WriteBuffer:          writeBuffer(cfg.WriteBufferMiB),
+		WriteBuffer:          int64(max(cfg.WriteBufferMiB, 0)) << 20,
 	})
 	if err != nil {
 		return nil, err
@@ -317,15 +317,4 @@ func (d *Daemon) closeParts() error {
 		d.store = nil
 	}
 	return errors.Join(errs...)
-}
-
-// DefaultWriteBufferMiB is Config.WriteBufferMiB's default (0), in MiB.
-const DefaultWriteBufferMiB = engine.DefaultWriteBuffer >> 20
-
-// writeBuffer is Config.WriteBufferMiB as engine.Config.WriteBuffer.
-func writeBuffer(mib int) int64 {
-	if mib < 0 {
-		return -1 // none
-	}
-	return int64(mib) << 20 // 0: the engine's default
 }

@@ -55,8 +55,10 @@ type Config struct {
 	// tracker failures) also become Alerts.
 	Logger *slog.Logger
 	// WriteBuffer is the memory, in bytes, for the chunks of pieces not
-	// yet verified, shared by every torrent (writeback.go): 0 means
-	// DefaultWriteBuffer, a negative value writes every chunk through.
+	// yet verified, shared by every torrent (writeback.go); 0 writes
+	// every chunk through as it arrives. Off by default: on the 2-core
+	// bench machine it cost more CPU and memory than it saved
+	// (docs/PERFORMANCE.md).
 	WriteBuffer int64
 }
 
@@ -200,7 +202,7 @@ func New(cfg Config) (*Engine, error) {
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
 		alerts: alerts, book: book, log: log,
 		newStorage: newStorage, defaultDir: cfg.DownloadDir, files: files,
-		buffers:   newBufferPool(writeBufferSize(cfg.WriteBuffer)),
+		buffers:   newBufferPool(cfg.WriteBuffer),
 		announces: startAnnounceWatchdog(cl, book, log),
 	}, nil
 }
@@ -209,17 +211,6 @@ func New(cfg Config) (*Engine, error) {
 const Version = "1.62.0"
 
 var falseOpt = optionOf(false)
-
-// writeBufferSize is Config.WriteBuffer's meaning in bytes.
-func writeBufferSize(n int64) int64 {
-	switch {
-	case n == 0:
-		return DefaultWriteBuffer
-	case n < 0:
-		return 0
-	}
-	return n
-}
 
 // splitPeerAddr parses host:port for listening.
 func splitPeerAddr(addr string) (string, int, error) {

@@ -56,6 +56,7 @@ type pieceBook struct {
 	mu       sync.Mutex
 	cache    map[int]cachedPiece
 	buffered map[int]*pieceBuf  // pieces whose chunks gather in memory
+	writes   sync.Mutex         // held by a buffered piece\'s write to disk
 	through  map[int]bool       // pieces whose chunks are written through
 	hashing  map[int]*pieceHash // pieces with chunks hashed as written
 	tainted  map[int]bool       // pieces the engine hashes itself
@@ -187,7 +188,7 @@ func (b *pieceBook) bufferFor(i int, length int64) *pieceBuf {
 		b.through[i] = true
 		return nil
 	}
-	pb := newPieceBuf(data)
+	pb := newPieceBuf(data, &b.writes)
 	b.buffered[i] = pb
 	return pb
 }

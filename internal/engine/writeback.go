@@ -28,16 +28,15 @@ import (
 // piece tainted (pieceBook), so the engine hashes it itself, block by
 // block, reading the buffer, and bans the peer whose block differed.
 
-// DefaultWriteBuffer is the memory for write-back piece buffers of an
-// engine when Config.WriteBuffer is 0.
-const DefaultWriteBuffer = 64 << 20
-
 // bufChunk is the engine's chunk size: writes of whole chunks are tracked
 // to find a chunk written twice.
 const bufChunk = 16 << 10
 
+// flushBlock is the most bytes of one write to disk.
+const flushBlock = 64 << 10
+
 // maxBufferedShare: a piece is buffered only if it is at most this
-// share of the pool (4 MiB pieces with the default pool), so that one
+// share of the pool (4 MiB pieces with a 64 MiB pool), so that one
 // torrent's few large pieces cannot take it all.
 const maxBufferedShare = 16
 
@@ -101,6 +100,12 @@ func (p *bufferPool) put(b []byte) {
 
 // pieceBuf is one piece's data in memory.
 type pieceBuf struct {
+	// writes is held for a write to disk: the torrent's pieces are
+	// written one at a time. Concurrent large writes to one file contend
+	// for its inode lock, on which the kernel spins: 4 goroutines writing
+	// 1 MiB pieces to one file took 4.8 CPU-s per GiB, one took 0.3.
+	writes *sync.Mutex
+
 	mu   sync.Mutex
 	data []byte   // the piece's data bytes (no v1 padding)
 	have []uint64 // chunks written, a bit each
@@ -111,9 +116,9 @@ type pieceBuf struct {
 	dirty bool
 }
 
-func newPieceBuf(data []byte) *pieceBuf {
+func newPieceBuf(data []byte, writes *sync.Mutex) *pieceBuf {
 	chunks := (len(data) + bufChunk - 1) / bufChunk
-	return &pieceBuf{data: data, have: make([]uint64, (chunks+63)/64)}
+	return &pieceBuf{writes: writes, data: data, have: make([]uint64, (chunks+63)/64)}
 }
 
 // write copies b to off and reports whether a chunk was written twice
@@ -161,12 +166,17 @@ func (pb *pieceBuf) flushLocked(w io.WriterAt) error {
 	if !pb.dirty {
 		return nil
 	}
-	n, err := w.WriteAt(pb.data, 0)
-	if err == nil && n != len(pb.data) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return err
+	pb.writes.Lock()
+	defer pb.writes.Unlock()
+	for off := 0; off < len(pb.data); off += flushBlock {
+		part := pb.data[off:min(off+flushBlock, len(pb.data))]
+		n, err := w.WriteAt(part, int64(off))
+		if err == nil && n != len(part) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return err
+		}
 	}
 	pb.dirty = false
 	return nil

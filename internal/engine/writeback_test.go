@@ -18,8 +18,11 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
 
-// Pieces of 128 KiB: 8 chunks each, 4 pieces.
-const wbPiece = 128 << 10
+// Pieces of 128 KiB: 8 chunks each, 4 pieces; a pool of 64 MiB.
+const (
+	wbPiece = 128 << 10
+	wbPool  = 64 << 20
+)
 
 // writeChunk writes chunk c (16 KiB) of piece i from src.
 func writeChunk(t *testing.T, ti storage.TorrentImpl, info *metainfo.Info, i, c int, src []byte) {
@@ -57,7 +60,7 @@ func pieceBytes(data []byte, info *metainfo.Info, i int) []byte {
 // Chunks in any order are hashed from memory and reach the disk only once
 // the piece's sum is right, in one write.
 func TestWriteBackAnyOrder(t *testing.T) {
-	pool := newBufferPool(DefaultWriteBuffer)
+	pool := newBufferPool(wbPool)
 	ti, info, data, dir := openPiecesWith(t, wbPiece, pool, nil)
 	orders := map[int][]int{
 		0: {0, 1, 2, 3, 4, 5, 6, 7},
@@ -97,7 +100,7 @@ func TestWriteBackAnyOrder(t *testing.T) {
 // piece written again (a chunk twice) is hashed by the engine, reading
 // the buffer, which is written to disk first.
 func TestWriteBackCorruptedThenRewritten(t *testing.T) {
-	ti, info, data, dir := openPiecesWith(t, wbPiece, newBufferPool(DefaultWriteBuffer), nil)
+	ti, info, data, dir := openPiecesWith(t, wbPiece, newBufferPool(wbPool), nil)
 	bad := bytes.Clone(data)
 	bad[3*bufChunk+7] ^= 0xff
 	for c := range 8 {
@@ -132,7 +135,7 @@ func TestWriteBackCorruptedThenRewritten(t *testing.T) {
 // A crash (or a drop) mid-piece loses only that piece's chunks, which
 // never reached the disk, and gives the buffers back.
 func TestWriteBackCloseMidPiece(t *testing.T) {
-	pool := newBufferPool(DefaultWriteBuffer)
+	pool := newBufferPool(wbPool)
 	ti, info, data, dir := openPiecesWith(t, wbPiece, pool, nil)
 	for c := range 5 {
 		writeChunk(t, ti, info, 1, c, data)
@@ -154,7 +157,7 @@ func TestWriteBackCloseMidPiece(t *testing.T) {
 func TestWriteBackWriteFails(t *testing.T) {
 	var mu sync.Mutex
 	var failed []error
-	ti, info, data, dir := openPiecesWith(t, wbPiece, newBufferPool(DefaultWriteBuffer), func(err error) {
+	ti, info, data, dir := openPiecesWith(t, wbPiece, newBufferPool(wbPool), func(err error) {
 		mu.Lock()
 		failed = append(failed, err)
 		mu.Unlock()
@@ -191,7 +194,7 @@ func TestWriteBackWriteFails(t *testing.T) {
 // Reads race writes (the race detector checks), and return the data once
 // written.
 func TestWriteBackReadsRaceWrites(t *testing.T) {
-	ti, info, data, _ := openPiecesWith(t, wbPiece, newBufferPool(DefaultWriteBuffer), nil)
+	ti, info, data, _ := openPiecesWith(t, wbPiece, newBufferPool(wbPool), nil)
 	var wg sync.WaitGroup
 	for c := range 8 {
 		wg.Go(func() { writeChunk(t, ti, info, 3, c, data) })
@@ -259,7 +262,7 @@ func TestWriteBackBansBadPeer(t *testing.T) {
 	}
 
 	dl := t.TempDir()
-	e, err := New(Config{DownloadDir: dl, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0"})
+	e, err := New(Config{DownloadDir: dl, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", WriteBuffer: wbPool})
 	if err != nil {
 		t.Fatal(err)
 	}
