@@ -175,6 +175,9 @@ func (b *pieceBook) wrote(i int, data []byte, off, length int64) {
 // first write if the pool can spare length bytes; nil means write
 // through.
 func (b *pieceBook) bufferFor(i int, length int64) *pieceBuf {
+	if b.pool.off() {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if pb := b.buffered[i]; pb != nil {
@@ -195,6 +198,9 @@ func (b *pieceBook) bufferFor(i int, length int64) *pieceBuf {
 
 // buffer returns piece i's write-back buffer, or nil.
 func (b *pieceBook) buffer(i int) *pieceBuf {
+	if b.pool.off() {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buffered[i]

@@ -52,10 +52,13 @@ type bufferPool struct {
 
 func newBufferPool(limit int64) *bufferPool { return &bufferPool{limit: limit} }
 
+// off reports a pool that never gives a buffer (none, or of 0 bytes).
+func (p *bufferPool) off() bool { return p == nil || p.limit <= 0 }
+
 // get returns a zeroed buffer of n bytes, or nil when the pool cannot
 // spare them.
 func (p *bufferPool) get(n int64) []byte {
-	if p == nil || n <= 0 || n > p.limit/maxBufferedShare {
+	if p.off() || n <= 0 || n > p.limit/maxBufferedShare {
 		return nil
 	}
 	p.mu.Lock()
