@@ -189,7 +189,6 @@ func (p limitedPiece) writeBufferTo(pb *pieceBuf, w io.Writer) (n int64, ok bool
 		return 0, false, nil
 	}
 	if err := pb.flushLocked(p.PieceImpl); err != nil {
-		p.book.writeFailed(err)
 		return 0, true, err
 	}
 	m, err := w.Write(pb.data)

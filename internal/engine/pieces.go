@@ -56,7 +56,7 @@ type pieceBook struct {
 	mu       sync.Mutex
 	cache    map[int]cachedPiece
 	buffered map[int]*pieceBuf  // pieces whose chunks gather in memory
-	writes   sync.Mutex         // held by a buffered piece\'s write to disk
+	writes   sync.Mutex         // held by a buffered piece's write to disk
 	through  map[int]bool       // pieces whose chunks are written through
 	hashing  map[int]*pieceHash // pieces with chunks hashed as written
 	tainted  map[int]bool       // pieces the engine hashes itself
@@ -191,7 +191,7 @@ func (b *pieceBook) bufferFor(i int, length int64) *pieceBuf {
 		b.through[i] = true
 		return nil
 	}
-	pb := newPieceBuf(data, &b.writes)
+	pb := newPieceBuf(data, &b.writes, b.writeFailed)
 	b.buffered[i] = pb
 	return pb
 }
@@ -217,18 +217,15 @@ func (b *pieceBook) release(i int, w io.WriterAt) error {
 		return nil
 	}
 	pb.mu.Lock()
-	if err := pb.flushLocked(w); err != nil {
-		pb.mu.Unlock()
-		b.writeFailed(err)
+	err := pb.flushLocked(w)
+	pb.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	data := pb.data
-	pb.data = nil // readers holding pb fall back to the storage
-	pb.mu.Unlock()
 	b.mu.Lock()
 	delete(b.buffered, i)
 	b.mu.Unlock()
-	b.pool.put(data)
+	b.pool.put(pb.detach())
 	return nil
 }
 
@@ -240,11 +237,7 @@ func (b *pieceBook) close() {
 	b.buffered = make(map[int]*pieceBuf)
 	b.mu.Unlock()
 	for _, pb := range bufs {
-		pb.mu.Lock()
-		data := pb.data
-		pb.data = nil
-		pb.mu.Unlock()
-		b.pool.put(data)
+		b.pool.put(pb.detach())
 	}
 }
 
@@ -356,7 +349,6 @@ func (p selfHashingPiece) selfHashBuffer(pb *pieceBuf) (metainfo.Hash, error) {
 		return sum, nil
 	}
 	if err := pb.flushLocked(p.PieceImpl); err != nil {
-		p.book.writeFailed(err)
 		return metainfo.Hash{}, err
 	}
 	return sum, nil
