@@ -22,7 +22,10 @@ const (
 	clientLodestone = "lodestone"
 	// clientLodestoneWB is lodestone with write-back piece buffers
 	// (--write-buffer-mib 64), to measure them beside the default.
-	clientLodestoneWB  = "lodestone-writeback"
+	clientLodestoneWB = "lodestone-writeback"
+	// clientNative is Lodestone's own data path (internal/engine/native)
+	// alone, through bench/nativeleech, until the daemon runs on it.
+	clientNative       = "lodestone-native"
 	clientAria2        = "aria2"
 	clientQBittorrent  = "qbittorrent"
 	clientTransmission = "transmission"
@@ -79,6 +82,7 @@ type leechFunc func(ctx context.Context, b *bench, rd *runDir, seeder *seeder) (
 var leechers = map[string]leechFunc{
 	clientLodestone:    leechLodestone,
 	clientLodestoneWB:  leechLodestoneWriteBack,
+	clientNative:       leechNative,
 	clientAria2:        leechAria2,
 	clientQBittorrent:  leechQBittorrent,
 	clientTransmission: leechTransmission,
@@ -195,6 +199,21 @@ func leechLodestoneWith(ctx context.Context, b *bench, rd *runDir, name string, 
 		return started{p: p}, err
 	}
 	return started{p: p, done: time.Now()}, nil
+}
+
+func leechNative(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
+	if b.cfg.nativeleech == "" {
+		return started{}, errors.New("no -nativeleech binary given")
+	}
+	p, err := startProc(procOpts{name: clientNative, path: b.cfg.nativeleech, logPath: rd.log, lines: true,
+		args: []string{"-torrent", b.torrentPath, "-dir", rd.dl, "-listen", "127.0.0.1:0"}})
+	if err != nil {
+		return started{}, err
+	}
+	if _, err := p.waitLine(ctx, "done"); err != nil {
+		return started{p: p}, err
+	}
+	return started{p: p, done: time.Now(), selfExit: true}, nil
 }
 
 func leechAria2(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {

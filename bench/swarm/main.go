@@ -46,30 +46,31 @@ const (
 
 // config is the command line.
 type config struct {
-	shape     string
-	direction string
-	size      int64
-	files     int
-	pieceLen  int64
-	rounds    int
-	clients   []string
-	seeders   []string
-	timeout   time.Duration
-	keep      bool
-	workDir   string
-	lodestone string
-	python    string
-	jsonOut   string
-	commit    string
-	seed      uint64
-	anyNet    bool
-	idleBusy  float64
-	seederMax float64
-	sparse    bool
-	annWait   time.Duration
-	retries   int
-	idleWait  time.Duration
-	logLevel  slog.Level
+	shape       string
+	direction   string
+	size        int64
+	files       int
+	pieceLen    int64
+	rounds      int
+	clients     []string
+	seeders     []string
+	timeout     time.Duration
+	keep        bool
+	workDir     string
+	lodestone   string
+	nativeleech string
+	python      string
+	jsonOut     string
+	commit      string
+	seed        uint64
+	anyNet      bool
+	idleBusy    float64
+	seederMax   float64
+	sparse      bool
+	annWait     time.Duration
+	retries     int
+	idleWait    time.Duration
+	logLevel    slog.Level
 }
 
 func parseFlags(args []string) (config, error) {
@@ -87,6 +88,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the work dir (content, downloads, logs) instead of removing it")
 	fs.StringVar(&c.workDir, "workdir", os.TempDir(), "where the work dir is created")
 	fs.StringVar(&c.lodestone, "lodestone", "lodestone", "the lodestone binary to measure")
+	fs.StringVar(&c.nativeleech, "nativeleech", "", "the bench/nativeleech binary, for the client lodestone-native")
 	fs.StringVar(&c.python, "python", "/usr/bin/python3", "a python3 with the libtorrent module (Debian's python3-libtorrent)")
 	fs.StringVar(&c.jsonOut, "json", "", "where to write the raw runs (default: lodestone-swarm-SHAPE-DIRECTION-TIME.json in the work dir's parent)")
 	fs.StringVar(&c.commit, "commit", "", "the lodestone commit, if the binary has no build info")

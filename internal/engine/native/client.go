@@ -1,0 +1,301 @@
+package native
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// Config sets up a Client. The zero value of each field means its
+// documented default.
+type Config struct {
+	// ListenAddr is where peers may connect ("127.0.0.1:0"); "" listens
+	// nowhere.
+	ListenAddr string
+	// PeerID is ours; zero picks a random one with Lodestone's prefix.
+	PeerID [20]byte
+	// BufferBytes bounds the piece buffers of every torrent together
+	// (default 32 MiB, and at least one piece).
+	BufferBytes int64
+	// MaxPeers bounds each torrent's connections (default 50).
+	MaxPeers int
+	// DialTimeout bounds a connection attempt with its handshake
+	// (default 10 s).
+	DialTimeout time.Duration
+	// Preallocate reserves a file's blocks when it is created.
+	Preallocate bool
+	// BufferedWrites writes pieces through the page cache; by default
+	// they are written with direct I/O where the filesystem allows (see
+	// storage).
+	BufferedWrites bool
+	// Logger receives the core's logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Client runs torrents: it owns the listener and the piece buffers.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	pool   *bufferPool
+	ctx    context.Context
+	cancel context.CancelFunc
+	ln     net.Listener
+	wg     sync.WaitGroup
+	gone   atomic.Int64 // bytes downloaded by peers since gone
+
+	mu       sync.Mutex
+	torrents map[[20]byte]*Torrent
+}
+
+// New starts a client.
+func New(cfg Config) (*Client, error) {
+	if cfg.PeerID == ([20]byte{}) {
+		copy(cfg.PeerID[:], "-LS0100-")
+		if _, err := rand.Read(cfg.PeerID[8:]); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.BufferBytes <= 0 {
+		cfg.BufferBytes = 32 << 20
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = 50
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg: cfg, log: log, pool: newBufferPool(cfg.BufferBytes),
+		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent),
+	}
+	if cfg.ListenAddr != "" {
+		ln, err := net.Listen("tcp", cfg.ListenAddr)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("native: listen: %w", err)
+		}
+		c.ln = ln
+		c.wg.Add(1)
+		go c.acceptLoop()
+	}
+	return c, nil
+}
+
+// Addr returns the listener's address, or an invalid one if none.
+func (c *Client) Addr() netip.AddrPort {
+	if c.ln == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(c.ln.Addr().String())
+	return ap
+}
+
+// Close stops every torrent and the listener.
+func (c *Client) Close() error {
+	c.cancel()
+	var errs []error
+	if c.ln != nil {
+		errs = append(errs, c.ln.Close())
+	}
+	c.mu.Lock()
+	ts := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		ts = append(ts, t)
+	}
+	c.mu.Unlock()
+	for _, t := range ts {
+		errs = append(errs, t.Close())
+	}
+	c.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Add starts downloading a torrent. Pieces already on disk are not
+// looked for yet: the download starts from nothing.
+func (c *Client) Add(m Meta) (*Torrent, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return nil, errors.New("native: client closed")
+	}
+	if _, ok := c.torrents[m.InfoHash]; ok {
+		return nil, fmt.Errorf("native: torrent %x already added", m.InfoHash)
+	}
+	t := newTorrent(c, m)
+	c.torrents[m.InfoHash] = t
+	if len(m.Trackers) > 0 {
+		t.wg.Add(1)
+		go t.announceLoop()
+	}
+	return t, nil
+}
+
+func (c *Client) forget(t *Torrent) {
+	c.mu.Lock()
+	if c.torrents[t.meta.InfoHash] == t {
+		delete(c.torrents, t.meta.InfoHash)
+	}
+	c.mu.Unlock()
+}
+
+// ourBits are the reserved bits we send: the fast extension (BEP 6).
+func ourBits() pp.PeerExtensionBits {
+	return pp.NewPeerExtensionBytes(pp.ExtensionBitFast)
+}
+
+func (c *Client) acceptLoop() {
+	defer c.wg.Done()
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.serveIncoming(conn)
+		}()
+	}
+}
+
+func (c *Client) serveIncoming(conn net.Conn) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
+	defer cancel()
+	dc := deadlineConn{conn}
+	res, err := pp.Handshake(ctx, dc, nil, c.cfg.PeerID, ourBits())
+	if err != nil {
+		conn.Close()
+		return
+	}
+	c.mu.Lock()
+	t := c.torrents[res.Hash]
+	c.mu.Unlock()
+	addr, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if t == nil || !t.admit(addr, res.PeerID) {
+		conn.Close()
+		return
+	}
+	t.runPeer(conn, addr, res)
+}
+
+// AddPeers gives the torrent addresses to connect to, up to its
+// connection bound; the rest wait until a connection ends.
+func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
+	t.mu.Lock()
+	t.known = append(t.known, addrs...)
+	t.mu.Unlock()
+	t.wg.Add(1)
+	go t.dialMore()
+}
+
+// dialMore dials known addresses while there is room. Runs in t.wg.
+func (t *Torrent) dialMore() {
+	defer t.wg.Done()
+	for {
+		t.mu.Lock()
+		if t.ctx.Err() != nil || t.finished || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
+			t.mu.Unlock()
+			return
+		}
+		addr := t.known[0]
+		t.known = t.known[1:]
+		skip := t.banned[addr.Addr()] || t.dialing[addr] || t.connectedLocked(addr) || addr == t.c.Addr()
+		if !skip {
+			t.dialing[addr] = true
+		}
+		t.mu.Unlock()
+		if skip {
+			continue
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			err := t.dial(addr)
+			if err != nil {
+				t.log.Debug("peer connection failed", "peer", addr, "err", err)
+			}
+		}()
+	}
+}
+
+func (t *Torrent) connectedLocked(addr netip.AddrPort) bool {
+	for p := range t.peers {
+		if p.addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Torrent) dial(addr netip.AddrPort) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.c.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	if err == nil {
+		ih := metainfo.Hash(t.meta.InfoHash)
+		var res pp.HandshakeResult
+		res, err = pp.Handshake(ctx, deadlineConn{conn}, &ih, t.c.cfg.PeerID, ourBits())
+		if err == nil && res.Hash != ih {
+			err = errors.New("native: peer answered for another torrent")
+		}
+		if err == nil && res.PeerID == t.c.cfg.PeerID {
+			err = errors.New("native: connected to ourselves")
+		}
+		if err == nil {
+			t.mu.Lock()
+			delete(t.dialing, addr)
+			t.mu.Unlock()
+			if !t.admit(addr, res.PeerID) {
+				conn.Close()
+				return errBanned
+			}
+			t.runPeer(conn, addr, res)
+			return nil
+		}
+		conn.Close()
+	}
+	t.mu.Lock()
+	delete(t.dialing, addr)
+	t.mu.Unlock()
+	return err
+}
+
+// admit decides whether a handshaken peer may join.
+func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ctx.Err() == nil && !t.banned[addr.Addr()] && len(t.peers) < t.c.cfg.MaxPeers && id != t.c.cfg.PeerID
+}
+
+// runPeer speaks to a handshaken peer until the connection ends.
+func (t *Torrent) runPeer(conn net.Conn, addr netip.AddrPort, res pp.HandshakeResult) {
+	r := bufio.NewReaderSize(deadlineConn{conn}, readBufferSize)
+	p := newPeer(t, conn, addr, r, res.SupportsFast())
+	t.mu.Lock()
+	if t.ctx.Err() != nil {
+		t.mu.Unlock()
+		conn.Close()
+		return
+	}
+	t.peers[p] = struct{}{}
+	t.mu.Unlock()
+	err := p.run()
+	t.log.Debug("peer gone", "peer", addr, "err", err)
+}

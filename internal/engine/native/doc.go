@@ -1,0 +1,23 @@
+// Package native is Lodestone's own BitTorrent data path: peer
+// connections, request pipelining, piece picking, end-game and a
+// write-back piece store, designed around batching (issue 13).
+//
+// It exists because the engine's per-chunk machinery (a write system
+// call, a request-strategy pass and a smart-ban hash per 16 KiB received)
+// kept Lodestone below libtorrent's rate at more CPU than aria2's, even in
+// a minimal configuration. Here a peer's goroutine copies each block
+// straight from its read buffer into the piece's buffer and hashes it in
+// order as it arrives; a verified piece is written with one write per
+// file it spans, by one writer per torrent; requests go out in batches,
+// one write per socket read.
+//
+// Scope so far: v1 torrents (pad files honoured) from .torrent data,
+// plain TCP peers with the fast extension (BEP 6), incoming and outgoing
+// connections, HTTP and UDP tracker announces, downloading only (peers
+// are never unchoked). The rest of what the daemon speaks — metadata
+// exchange, PEX, DHT, uTP, MSE, v2, seeding — is still the engine's, so
+// this core is not yet selectable in the daemon.
+//
+// It uses anacrolix's protocol packages (peer_protocol, metainfo,
+// tracker) and none of the engine's client.
+package native

@@ -1,0 +1,259 @@
+package native
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// storage maps a torrent's byte range onto its files. Files are created
+// on first write (parents included) and kept open until close; pad files
+// are never created, their bytes dropped on write and read as zeros.
+//
+// With direct I/O, the block-aligned middle of each write goes straight
+// from the piece buffer to the device (O_DIRECT); only a partial block at
+// either end goes through the page cache. Measured on the bench machine
+// (a Firecracker VM), writing 1 GiB in 1 MiB writes cost 0.25–3.7 CPU-s
+// through the page cache, run to run, and 0.12–0.14 CPU-s direct: the
+// page cache's cost is allocating fresh pages, which on a VM can mean
+// faulting them in from the host. Reads go through the page cache, which
+// Linux keeps coherent with direct writes. A filesystem that refuses
+// O_DIRECT gets buffered writes.
+type storage struct {
+	files       []storedFile
+	preallocate bool
+	direct      bool
+	bounce      []byte // aligned copy space for direct writes of misaligned memory; the writer's alone
+
+	mu     sync.Mutex // guards the open handles
+	closed bool
+}
+
+type storedFile struct {
+	File
+	off      int64 // offset in the torrent
+	f        *os.File
+	d        *os.File // opened O_DIRECT, once asked for
+	noDirect bool     // the filesystem refused direct I/O
+}
+
+func newStorage(files []File, preallocate, direct bool) *storage {
+	s := &storage{preallocate: preallocate, direct: direct && directFlag != 0}
+	var off int64
+	for _, f := range files {
+		s.files = append(s.files, storedFile{File: f, off: off})
+		off += f.Length
+	}
+	return s
+}
+
+// handle returns file i open for reading and writing.
+func (s *storage) handle(i int) (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("native: storage closed")
+	}
+	sf := &s.files[i]
+	if sf.f != nil {
+		return sf.f, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(sf.Path), 0o755); err != nil {
+		return nil, fmt.Errorf("native: create folder: %w", err)
+	}
+	f, err := os.OpenFile(sf.Path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("native: open file: %w", err)
+	}
+	if s.preallocate {
+		preallocate(f, sf.Length)
+	}
+	sf.f = f
+	return f, nil
+}
+
+// span calls fn for every part of [off, off+n) that falls in a file,
+// with the file's index, the offset in the file, and the range of the
+// caller's buffer.
+func (s *storage) span(off int64, n int, fn func(i int, fileOff int64, lo, hi int) error) error {
+	i := sort.Search(len(s.files), func(i int) bool { return s.files[i].off+s.files[i].Length > off })
+	lo := 0
+	for ; i < len(s.files) && lo < n; i++ {
+		sf := &s.files[i]
+		if sf.Length == 0 {
+			continue
+		}
+		fo := off + int64(lo) - sf.off
+		hi := lo + int(min(int64(n-lo), sf.Length-fo))
+		if err := fn(i, fo, lo, hi); err != nil {
+			return err
+		}
+		lo = hi
+	}
+	return nil
+}
+
+// writeAt writes b at torrent offset off: one write per file it spans
+// (three with direct I/O, when the span starts or ends mid-block). Only
+// one goroutine may write at a time.
+func (s *storage) writeAt(b []byte, off int64) error {
+	return s.span(off, len(b), func(i int, fo int64, lo, hi int) error {
+		if s.files[i].Pad {
+			return nil
+		}
+		if err := s.writeFile(i, b[lo:hi], fo); err != nil {
+			return fmt.Errorf("native: write %s: %w", s.files[i].Path, err)
+		}
+		return nil
+	})
+}
+
+func (s *storage) writeFile(i int, b []byte, fo int64) error {
+	f, err := s.handle(i)
+	if err != nil {
+		return err
+	}
+	head := int((alignment - fo%alignment) % alignment)
+	var d *os.File
+	if s.direct && head < len(b) {
+		d = s.directHandle(i)
+	}
+	mid := 0
+	if d != nil {
+		mid = (len(b) - head) &^ (alignment - 1)
+	}
+	if mid == 0 {
+		_, err := f.WriteAt(b, fo)
+		return err
+	}
+	if head > 0 {
+		if _, err := f.WriteAt(b[:head], fo); err != nil {
+			return err
+		}
+	}
+	if err := s.writeDirect(d, b[head:head+mid], fo+int64(head)); err != nil {
+		if !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
+		// Accepted at open, refused at write (some filesystems do).
+		s.mu.Lock()
+		s.files[i].noDirect = true
+		s.mu.Unlock()
+		if _, err := f.WriteAt(b[head:head+mid], fo+int64(head)); err != nil {
+			return err
+		}
+	}
+	if tail := b[head+mid:]; len(tail) > 0 {
+		if _, err := f.WriteAt(tail, fo+int64(head+mid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeDirect writes block-aligned b at block-aligned off through d,
+// copying through the bounce buffer if b's memory is not aligned.
+func (s *storage) writeDirect(d *os.File, b []byte, off int64) error {
+	if uintptr(unsafe.Pointer(&b[0]))%alignment == 0 {
+		_, err := d.WriteAt(b, off)
+		return err
+	}
+	if s.bounce == nil {
+		s.bounce = alignedBytes(bounceSize)
+	}
+	for len(b) > 0 {
+		n := copy(s.bounce, b)
+		if _, err := d.WriteAt(s.bounce[:n], off); err != nil {
+			return err
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
+// bounceSize is the copy space for misaligned direct writes.
+const bounceSize = 1 << 20
+
+// directHandle returns file i opened for direct I/O, or nil if the
+// filesystem refuses it.
+func (s *storage) directHandle(i int) *os.File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sf := &s.files[i]
+	if sf.noDirect || s.closed {
+		return nil
+	}
+	if sf.d != nil {
+		return sf.d
+	}
+	d, err := os.OpenFile(sf.Path, os.O_WRONLY|directFlag, 0)
+	if err != nil {
+		sf.noDirect = true
+		return nil
+	}
+	sf.d = d
+	return d
+}
+
+// readAt fills b from torrent offset off.
+func (s *storage) readAt(b []byte, off int64) error {
+	return s.span(off, len(b), func(i int, fo int64, lo, hi int) error {
+		if s.files[i].Pad {
+			clear(b[lo:hi])
+			return nil
+		}
+		f, err := s.handle(i)
+		if err != nil {
+			return err
+		}
+		if _, err := f.ReadAt(b[lo:hi], fo); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("native: read %s: %w", s.files[i].Path, err)
+		}
+		return nil
+	})
+}
+
+// finish creates the empty files (never written) and syncs every file
+// written.
+func (s *storage) finish() error {
+	var errs []error
+	for i := range s.files {
+		sf := &s.files[i]
+		if sf.Pad {
+			continue
+		}
+		f, err := s.handle(i)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("native: sync %s: %w", sf.Path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *storage) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	var errs []error
+	for i := range s.files {
+		if f := s.files[i].f; f != nil {
+			errs = append(errs, f.Close())
+			s.files[i].f = nil
+		}
+		if d := s.files[i].d; d != nil {
+			errs = append(errs, d.Close())
+			s.files[i].d = nil
+		}
+	}
+	return errors.Join(errs...)
+}
