@@ -3,6 +3,10 @@
 
     lt_peer.py seed  TORRENT SAVE_PATH PORT   check the data, then seed until stdin closes
     lt_peer.py leech TORRENT SAVE_PATH SECS   download (peers from the tracker), then exit
+    lt_peer.py make  TORRENT CONTENT PIECE TRACKER
+                                          write a .torrent of CONTENT as libtorrent makes
+                                          it by default (v1+v2 hybrid, pad files), print
+                                          its v1 info-hash, and exit
 
 Loopback only: listens on 127.0.0.1, DHT, LSD, UPnP, NAT-PMP and uTP off.
 The leecher keeps every other setting at libtorrent's default, except two
@@ -31,6 +35,20 @@ import time
 import libtorrent as lt
 
 mode, torrent, save_path, arg = sys.argv[1:5]
+
+if mode == "make":
+    import hashlib
+    import os
+    fs = lt.file_storage()
+    lt.add_files(fs, save_path)
+    ct = lt.create_torrent(fs, int(arg), 0)
+    ct.add_tracker(sys.argv[5])
+    lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(save_path)))
+    meta = ct.generate()
+    with open(torrent, "wb") as f:
+        f.write(lt.bencode(meta))
+    print(hashlib.sha1(lt.bencode(meta[b"info"])).hexdigest(), flush=True)
+    sys.exit(0)
 
 settings = lt.high_performance_seed() if mode == "seed" else {}
 settings.update({

@@ -59,6 +59,7 @@ type config struct {
 	workDir     string
 	lodestone   string
 	nativeleech string
+	maker       string
 	python      string
 	jsonOut     string
 	commit      string
@@ -88,6 +89,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the work dir (content, downloads, logs) instead of removing it")
 	fs.StringVar(&c.workDir, "workdir", os.TempDir(), "where the work dir is created")
 	fs.StringVar(&c.lodestone, "lodestone", "lodestone", "the lodestone binary to measure")
+	fs.StringVar(&c.maker, "maker", makerGo, "who makes the .torrent: go (v1, by the benchmark) or libtorrent (its default: a v1+v2 hybrid with pad files, as qBittorrent makes them)")
 	fs.StringVar(&c.nativeleech, "nativeleech", "", "the bench/nativeleech binary, for the client lodestone-native")
 	fs.StringVar(&c.python, "python", "/usr/bin/python3", "a python3 with the libtorrent module (Debian's python3-libtorrent)")
 	fs.StringVar(&c.jsonOut, "json", "", "where to write the raw runs (default: lodestone-swarm-SHAPE-DIRECTION-TIME.json in the work dir's parent)")
@@ -109,6 +111,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if *verbose {
 		c.logLevel = slog.LevelDebug
+	}
+	if c.maker != makerGo && c.maker != makerLibtorrent {
+		return c, fmt.Errorf("-maker %q: want go or libtorrent", c.maker)
 	}
 	switch c.shape {
 	case shapeSingle, shapeMany:
@@ -305,12 +310,21 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 		return fmt.Errorf("generate content: %w", err)
 	}
 	b.content = c
-	if b.metainfo, b.infoHash, err = c.metainfo(b.tracker.URL); err != nil {
-		return err
-	}
 	b.torrentPath = filepath.Join(work, c.Name+".torrent")
-	if err := os.WriteFile(b.torrentPath, b.metainfo, 0o644); err != nil {
-		return err
+	if cfg.maker == makerLibtorrent {
+		if b.infoHash, err = makeWithLibtorrent(ctx, b, cfg.pieceLen); err != nil {
+			return err
+		}
+		if b.metainfo, err = os.ReadFile(b.torrentPath); err != nil {
+			return err
+		}
+	} else {
+		if b.metainfo, b.infoHash, err = c.metainfo(b.tracker.URL); err != nil {
+			return err
+		}
+		if err := os.WriteFile(b.torrentPath, b.metainfo, 0o644); err != nil {
+			return err
+		}
 	}
 	syscall.Sync()
 	if err := c.warm(); err != nil {

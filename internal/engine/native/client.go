@@ -30,6 +30,9 @@ type Config struct {
 	BufferBytes int64
 	// MaxPeers bounds each torrent's connections (default 50).
 	MaxPeers int
+	// UploadSlots is how many peers of a torrent are unchoked at once
+	// (default 8, one of them rotating).
+	UploadSlots int
 	// DialTimeout bounds a connection attempt with its handshake
 	// (default 10 s).
 	DialTimeout time.Duration
@@ -68,6 +71,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.BufferBytes <= 0 {
 		cfg.BufferBytes = 32 << 20
+	}
+	if cfg.UploadSlots <= 0 {
+		cfg.UploadSlots = 8
 	}
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = 50
@@ -209,7 +215,7 @@ func (t *Torrent) dialMore() {
 	defer t.wg.Done()
 	for {
 		t.mu.Lock()
-		if t.ctx.Err() != nil || t.finished || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
+		if t.ctx.Err() != nil || t.err != nil || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
 			t.mu.Unlock()
 			return
 		}

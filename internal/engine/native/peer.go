@@ -23,6 +23,9 @@ const (
 	// maxMessage bounds every message but a bitfield (whose bound is the
 	// torrent's) : a block with its header is the largest we accept.
 	maxMessage = blockSize + 13
+	// maxExtended bounds an extension message (BEP 10), which is read and
+	// dropped for now.
+	maxExtended = 1 << 20
 	// Request pipeline depth, in blocks, adapted to the peer's rate: half
 	// a second of data in flight, within these bounds.
 	minDepth, startDepth, maxDepth = 16, 64, 500
@@ -58,13 +61,22 @@ type peer struct {
 	windowStart time.Time
 	windowBytes int64
 
-	omu   sync.Mutex // guards out
-	out   []byte
-	spare []byte // the writer's other buffer
-	wake  chan struct{}
+	omu      sync.Mutex // guards out, the upload queue and choking
+	out      []byte
+	spare    []byte // the writer's other buffer
+	wake     chan struct{}
+	uploads  []blockReq // the peer's requests we will serve, in order
+	choking  bool       // we choke the peer
+	upWindow upWindow   // the writer's read-ahead; the writer's alone
 
-	downloaded atomic.Int64
-	hdr        [13]byte
+	peerInterested atomic.Bool // the peer wants our pieces
+	downloaded     atomic.Int64
+	uploaded       atomic.Int64
+	hdr            [13]byte
+
+	// The choker's bookkeeping, guarded by the torrent's chokeMu.
+	lastDown, lastUp int64
+	rate             int64 // bytes per rechoke period, in the direction that counts
 }
 
 // workItem is a piece a peer fetches blocks of; endgame means other peers
@@ -81,7 +93,7 @@ func newPeer(t *Torrent, conn net.Conn, addr netip.AddrPort, r *bufio.Reader, fa
 		t: t, addr: addr, conn: conn, r: r, fast: fast,
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 		has: newBitset(len(t.meta.Hashes)), choked: true,
-		reqs: make(map[uint64]*piece), depth: startDepth,
+		reqs: make(map[uint64]*piece), depth: startDepth, choking: true,
 	}
 }
 
@@ -143,12 +155,15 @@ func (p *peer) readMessage() error {
 	if n == 0 {
 		return nil // keep-alive
 	}
+	if n > max(maxMessage, len(p.has)+1, maxExtended) {
+		return fmt.Errorf("%w: message of %d bytes", errProtocol, n)
+	}
 	typ, err := p.r.ReadByte()
 	if err != nil {
 		return err
 	}
 	n--
-	if t := pp.MessageType(typ); t != pp.Bitfield && t != pp.Extended && n > maxMessage {
+	if t := pp.MessageType(typ); t != pp.Bitfield && t != pp.Extended && n > maxMessage-1 {
 		return fmt.Errorf("%w: %v message of %d bytes", errProtocol, t, n)
 	}
 	switch pp.MessageType(typ) {
@@ -198,22 +213,29 @@ func (p *peer) readMessage() error {
 			return err
 		}
 		p.onReject(int(binary.BigEndian.Uint32(b)), int(binary.BigEndian.Uint32(b[4:])))
-	case pp.Request:
+	case pp.Request, pp.Cancel:
 		if n != 12 {
-			return fmt.Errorf("%w: request of %d bytes", errProtocol, n)
+			return fmt.Errorf("%w: %v of %d bytes", errProtocol, pp.MessageType(typ), n)
 		}
 		b, err := p.fixed(12)
 		if err != nil {
 			return err
 		}
-		// We upload nothing yet: every peer stays choked. Under the fast
-		// extension a request must still be answered.
-		if p.fast {
-			p.send(pp.Reject, b)
+		r := blockReq{int(binary.BigEndian.Uint32(b)), int(binary.BigEndian.Uint32(b[4:])), int(binary.BigEndian.Uint32(b[8:]))}
+		if pp.MessageType(typ) == pp.Cancel {
+			p.onCancel(r)
+			return nil
 		}
+		return p.onRequest(r)
+	case pp.Interested, pp.NotInterested:
+		if n != 0 {
+			return fmt.Errorf("%w: %v of %d bytes", errProtocol, pp.MessageType(typ), n)
+		}
+		p.peerInterested.Store(pp.MessageType(typ) == pp.Interested)
+		p.t.interestChanged(p)
 	default:
-		// Interested, not interested, cancel, port, suggest, allowed
-		// fast, extended and unknown messages: nothing to do yet.
+		// Port, suggest, allowed fast, extended and unknown messages:
+		// nothing to do yet.
 		_, err := p.r.Discard(n)
 		return err
 	}
@@ -470,17 +492,22 @@ func (p *peer) writeLoop() {
 			p.omu.Unlock()
 		}
 		keep.Reset(keepAliveEvery)
-		p.omu.Lock()
-		buf := p.out
-		p.out = p.spare[:0]
-		p.omu.Unlock()
-		if len(buf) > 0 {
-			p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := p.conn.Write(buf); err != nil {
+		for {
+			p.omu.Lock()
+			buf := p.out
+			p.out = p.spare[:0]
+			ups := p.takeUploadsLocked()
+			p.omu.Unlock()
+			if len(buf) == 0 && len(ups) == 0 {
+				p.spare = buf
+				break
+			}
+			err := p.writeBatch(buf, ups)
+			p.spare = buf // the buffer taken is the next swap's
+			if err != nil {
 				p.close()
 				return
 			}
 		}
-		p.spare = buf
 	}
 }

@@ -53,8 +53,9 @@ func newStorage(files []File, preallocate, direct bool) *storage {
 	return s
 }
 
-// handle returns file i open for reading and writing.
-func (s *storage) handle(i int) (*os.File, error) {
+// handle returns file i open for reading and writing, creating it (and
+// its folders) if create is set.
+func (s *storage) handle(i int, create bool) (*os.File, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -64,14 +65,18 @@ func (s *storage) handle(i int) (*os.File, error) {
 	if sf.f != nil {
 		return sf.f, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(sf.Path), 0o755); err != nil {
-		return nil, fmt.Errorf("native: create folder: %w", err)
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+		if err := os.MkdirAll(filepath.Dir(sf.Path), 0o755); err != nil {
+			return nil, fmt.Errorf("native: create folder: %w", err)
+		}
 	}
-	f, err := os.OpenFile(sf.Path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(sf.Path, flags, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("native: open file: %w", err)
 	}
-	if s.preallocate {
+	if create && s.preallocate {
 		preallocate(f, sf.Length)
 	}
 	sf.f = f
@@ -115,7 +120,7 @@ func (s *storage) writeAt(b []byte, off int64) error {
 }
 
 func (s *storage) writeFile(i int, b []byte, fo int64) error {
-	f, err := s.handle(i)
+	f, err := s.handle(i, true)
 	if err != nil {
 		return err
 	}
@@ -201,18 +206,22 @@ func (s *storage) directHandle(i int) *os.File {
 	return d
 }
 
-// readAt fills b from torrent offset off.
+// readAt fills b from torrent offset off. A missing file, or one too
+// short, is an error (os.ErrNotExist, io.ErrUnexpectedEOF).
 func (s *storage) readAt(b []byte, off int64) error {
 	return s.span(off, len(b), func(i int, fo int64, lo, hi int) error {
 		if s.files[i].Pad {
 			clear(b[lo:hi])
 			return nil
 		}
-		f, err := s.handle(i)
+		f, err := s.handle(i, false)
 		if err != nil {
 			return err
 		}
-		if _, err := f.ReadAt(b[lo:hi], fo); err != nil && !errors.Is(err, io.EOF) {
+		if n, err := f.ReadAt(b[lo:hi], fo); n < hi-lo {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
 			return fmt.Errorf("native: read %s: %w", s.files[i].Path, err)
 		}
 		return nil
@@ -228,7 +237,7 @@ func (s *storage) finish() error {
 		if sf.Pad {
 			continue
 		}
-		f, err := s.handle(i)
+		f, err := s.handle(i, true)
 		if err != nil {
 			errs = append(errs, err)
 			continue

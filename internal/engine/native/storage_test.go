@@ -63,10 +63,9 @@ func testStorageLayout(t *testing.T, direct bool, shift int) {
 				return
 			default:
 			}
-			if err := s.readAt(buf[:1000], 99_000); err != nil {
-				t.Error(err)
-				return
-			}
+			// Before its piece is written the range is missing or
+			// short: an error, which is right; the point is the race.
+			s.readAt(buf[:1000], 99_000)
 		}
 	}()
 	for _, i := range rand.New(rand.NewPCG(3, 4)).Perm(n) {

@@ -42,12 +42,17 @@ type Torrent struct {
 
 	wasted   atomic.Int64 // bytes received and thrown away
 	hashFail atomic.Int64 // pieces that failed their hash
+	uploaded atomic.Int64 // piece bytes sent
+
+	chokeMu    sync.Mutex // serialises rechokes; guards optimistic
+	optimistic *peer
 }
 
 // Stats is a snapshot of a torrent's progress.
 type Stats struct {
 	Pieces, Have int
 	Downloaded   int64 // payload bytes received, wasted included
+	Uploaded     int64
 	Wasted       int64
 	HashFailures int64
 	Peers        int
@@ -71,9 +76,17 @@ func newTorrent(c *Client, m Meta) *Torrent {
 		t.finished = true
 		close(t.doneC)
 	}
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.writeLoop()
+	go t.chokeLoop()
 	return t
+}
+
+// has reports whether piece i is verified and on disk.
+func (t *Torrent) has(i int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.have.get(i)
 }
 
 // Done is closed once every piece is verified and written, or the torrent
@@ -101,6 +114,7 @@ func (t *Torrent) Stats() Stats {
 	t.mu.Unlock()
 	s.Downloaded = down + t.c.gone.Load()
 	s.Wasted = t.wasted.Load()
+	s.Uploaded = t.uploaded.Load()
 	s.HashFailures = t.hashFail.Load()
 	s.BufferBytes = t.c.pool.inUse()
 	return s
@@ -332,6 +346,10 @@ func (t *Torrent) written(i int) {
 	msg[0], msg[1], msg[2], msg[3] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
 	t.mu.Lock()
 	t.writing.clear(i)
+	if t.have.get(i) {
+		t.mu.Unlock()
+		return
+	}
 	t.have.set(i)
 	t.nhave++
 	last := t.nhave == len(t.meta.Hashes)
