@@ -5,14 +5,18 @@
 // the client "lodestone-native".
 //
 //	nativeleech -torrent FILE -dir DIR [-listen 127.0.0.1:0] [-buffer-mib 32] [-peer HOST:PORT]
+//	nativeleech -seed -torrent FILE -dir DIR -listen 127.0.0.1:PORT
 //
 // It prints "done" on stdout when finished, then the torrent's stats.
+// With -seed it checks the data in DIR first, prints "seeding" once every
+// piece is verified, and seeds until stdin closes.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -37,6 +41,7 @@ func run() error {
 	bufMiB := flag.Int64("buffer-mib", 32, "piece buffers, MiB")
 	buffered := flag.Bool("buffered", false, "write through the page cache instead of direct I/O")
 	prealloc := flag.Bool("preallocate", true, "reserve file blocks at creation (fallocate)")
+	seed := flag.Bool("seed", false, "check the data in -dir and seed it until stdin closes")
 	peer := flag.String("peer", "", "a peer to connect to, besides the trackers'")
 	verbose := flag.Bool("v", false, "debug logging")
 	cpuProfile := flag.String("cpuprofile", os.Getenv("NATIVELEECH_CPUPROFILE"), "write a CPU profile of the download here (default $NATIVELEECH_CPUPROFILE)")
@@ -83,6 +88,9 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *seed {
+		return seedUntilEOF(ctx, t)
+	}
 	select {
 	case <-t.Done():
 	case <-ctx.Done():
@@ -92,6 +100,28 @@ func run() error {
 		return err
 	}
 	fmt.Println("done")
+	fmt.Printf("%+v\n", t.Stats())
+	return nil
+}
+
+func seedUntilEOF(ctx context.Context, t *native.Torrent) error {
+	had, err := t.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if st := t.Stats(); had != st.Pieces {
+		return fmt.Errorf("only %d of %d pieces on disk", had, st.Pieces)
+	}
+	fmt.Println("seeding")
+	eof := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(eof)
+	}()
+	select {
+	case <-eof:
+	case <-ctx.Done():
+	}
 	fmt.Printf("%+v\n", t.Stats())
 	return nil
 }

@@ -154,8 +154,8 @@ func parseFlags(args []string) (config, error) {
 		}
 		c.seeders = splitList(*seeders)
 		for _, s := range c.seeders {
-			if s != clientLodestone && s != clientLibtorrent {
-				return c, fmt.Errorf("-seeders: %q: want lodestone or libtorrent", s)
+			if s != clientLodestone && s != clientLibtorrent && s != clientNative {
+				return c, fmt.Errorf("-seeders: %q: want lodestone, lodestone-native or libtorrent", s)
 			}
 		}
 		if len(c.seeders) == 0 {
@@ -338,8 +338,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	}
 	for _, name := range order {
 		start := startLibtorrentSeeder
-		if name == clientLodestone {
+		switch name {
+		case clientLodestone:
 			start = startLodestoneSeeder
+		case clientNative:
+			start = startNativeSeeder
 		}
 		sd, err := start(ctx, b)
 		if err != nil {

@@ -169,3 +169,31 @@ func makeWithLibtorrent(ctx context.Context, b *bench, pieceLen int64) (string, 
 	b.log.Info("torrent made", "maker", makerLibtorrent, "infohash", ih, "took", time.Since(start).Round(time.Millisecond))
 	return ih, nil
 }
+
+// startNativeSeeder runs bench/nativeleech -seed on the content (which
+// verifies every piece first) and waits until it seeds.
+func startNativeSeeder(ctx context.Context, b *bench) (*seeder, error) {
+	if b.cfg.nativeleech == "" {
+		return nil, fmt.Errorf("no -nativeleech binary given")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(procOpts{name: "lodestone-native-seeder", path: b.cfg.nativeleech, lines: true, stdin: true,
+		logPath: filepath.Join(b.work, "lodestone-native-seeder.log"),
+		args: []string{"-seed", "-torrent", b.torrentPath, "-dir", b.content.Dir,
+			"-listen", loopback(port).String()}})
+	if err != nil {
+		return nil, err
+	}
+	b.track(p)
+	ctx, cancel := context.WithTimeout(ctx, seedTimeout(b.content.Total))
+	defer cancel()
+	start := time.Now()
+	if _, err := p.waitLine(ctx, "seeding"); err != nil {
+		return nil, err
+	}
+	b.log.Info("seeder ready", "seeder", clientNative, "port", port, "check", time.Since(start).Round(time.Millisecond))
+	return &seeder{name: clientNative, p: p, addr: loopback(port)}, nil
+}

@@ -20,6 +20,7 @@ type Tracker struct {
 	mu        sync.Mutex
 	peers     []netip.AddrPort
 	announces int
+	events    []string
 }
 
 // StartTracker serves a tracker answering with peers (host:port) until the
@@ -36,6 +37,14 @@ func StartTracker(t testing.TB, peers ...string) *Tracker {
 	return tr
 }
 
+// Events returns the event of every announce answered, in order ("" for
+// a regular announce).
+func (tr *Tracker) Events() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]string(nil), tr.events...)
+}
+
 // Announces returns how many announces the tracker answered.
 func (tr *Tracker) Announces() int {
 	tr.mu.Lock()
@@ -46,6 +55,7 @@ func (tr *Tracker) Announces() int {
 func (tr *Tracker) announce(w http.ResponseWriter, r *http.Request) {
 	tr.mu.Lock()
 	tr.announces++
+	tr.events = append(tr.events, r.URL.Query().Get("event"))
 	var compact []byte
 	for _, p := range tr.peers {
 		compact = append(compact, p.Addr().AsSlice()...)

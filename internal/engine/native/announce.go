@@ -21,7 +21,7 @@ func (t *Torrent) announceLoop() {
 	defer t.wg.Done()
 	next := make([]time.Time, len(t.meta.Trackers))
 	event := tracker.Started
-	reportedDone := false
+	done := t.doneC // nil once seen: a closed channel would fire every time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -33,13 +33,11 @@ func (t *Torrent) announceLoop() {
 				}
 			}
 			return
-		case <-t.doneC:
-			if !reportedDone {
-				reportedDone = true
-				clear(next) // announce completion now
-				if event != tracker.Started {
-					event = tracker.Completed
-				}
+		case <-done:
+			done = nil
+			clear(next) // announce completion now
+			if event != tracker.Started {
+				event = tracker.Completed
 			}
 		case <-tick.C:
 		}
