@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/engine/native"
 )
@@ -90,6 +91,15 @@ func run() error {
 	defer stop()
 	if *seed {
 		return seedUntilEOF(ctx, t)
+	}
+	if *verbose {
+		go func() {
+			start := time.Now()
+			for range time.Tick(100 * time.Millisecond) {
+				st := t.Stats()
+				log.Debug("progress", "t", time.Since(start).Round(time.Millisecond), "have", st.Have, "peers", st.Peers, "downloaded", st.Downloaded, "buffers", st.BufferBytes)
+			}
+		}()
 	}
 	select {
 	case <-t.Done():

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -112,7 +113,7 @@ func startLodestone(ctx context.Context, b *bench, name, dir, downloadDir, logPa
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	p, err := startProc(procOpts{name: name, path: b.cfg.lodestone, logPath: logPath,
+	p, err := startProc(procOpts{name: name, path: b.cfg.lodestone, logPath: logPath, cpus: b.cpusOf(name),
 		args: append(lodestoneArgs(apiPort, peerPort, filepath.Join(dir, "data"), downloadDir), extra...)})
 	if err != nil {
 		return nil, nil, 0, err
@@ -205,8 +206,8 @@ func leechNative(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started,
 	if b.cfg.nativeleech == "" {
 		return started{}, errors.New("no -nativeleech binary given")
 	}
-	p, err := startProc(procOpts{name: clientNative, path: b.cfg.nativeleech, logPath: rd.log, lines: true,
-		args: []string{"-torrent", b.torrentPath, "-dir", rd.dl, "-listen", "127.0.0.1:0"}})
+	p, err := startProc(procOpts{name: clientNative, path: b.cfg.nativeleech, cpus: b.cfg.leechCPUs, logPath: rd.log, lines: true,
+		args: []string{"-torrent", b.torrentPath, "-dir", rd.dl, "-listen", "127.0.0.1:0", "-v=" + strconv.FormatBool(b.cfg.logLevel == slog.LevelDebug)}})
 	if err != nil {
 		return started{}, err
 	}
@@ -221,7 +222,7 @@ func leechAria2(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, 
 	if err != nil {
 		return started{}, err
 	}
-	p, err := startProc(procOpts{name: clientAria2, path: "aria2c", logPath: rd.log, args: []string{
+	p, err := startProc(procOpts{name: clientAria2, path: "aria2c", cpus: b.cfg.leechCPUs, logPath: rd.log, args: []string{
 		"--no-conf=true", "--dir=" + rd.dl, "--seed-time=0",
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
 		"--disable-ipv6=true", "--interface=127.0.0.1", "--listen-port=" + strconv.Itoa(port),
@@ -241,7 +242,7 @@ func leechAria2(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, 
 
 func leechLibtorrent(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
 	secs := b.cfg.timeout.Seconds()
-	p, err := startProc(procOpts{name: clientLibtorrent, path: b.cfg.python, logPath: rd.log, lines: true,
+	p, err := startProc(procOpts{name: clientLibtorrent, path: b.cfg.python, cpus: b.cfg.leechCPUs, logPath: rd.log, lines: true,
 		args: []string{b.script, "leech", b.torrentPath, rd.dl, strconv.FormatFloat(secs, 'f', 0, 64)}})
 	if err != nil {
 		return started{}, err
@@ -310,7 +311,7 @@ func leechQBittorrent(ctx context.Context, b *bench, rd *runDir, _ *seeder) (sta
 	if err := os.WriteFile(filepath.Join(confDir, "qBittorrent.conf"), []byte(conf), 0o644); err != nil {
 		return started{}, err
 	}
-	p, err := startProc(procOpts{name: clientQBittorrent, path: "qbittorrent-nox", logPath: rd.log,
+	p, err := startProc(procOpts{name: clientQBittorrent, path: "qbittorrent-nox", cpus: b.cfg.leechCPUs, logPath: rd.log,
 		env: []string{"HOME=" + rd.dir, "XDG_CONFIG_HOME=" + profile, "XDG_DATA_HOME=" + profile, "XDG_CACHE_HOME=" + profile},
 		args: []string{"--profile=" + profile, "--webui-port=" + strconv.Itoa(webPort),
 			"--save-path=" + rd.dl, "--add-paused=false", b.torrentPath}})
@@ -368,7 +369,7 @@ func leechTransmission(ctx context.Context, b *bench, rd *runDir, sd *seeder) (s
 	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), fmt.Appendf(nil, transmissionSettings, port, rd.dl), 0o644); err != nil {
 		return started{}, err
 	}
-	p, err := startProc(procOpts{name: clientTransmission, path: "transmission-cli", logPath: rd.log,
+	p, err := startProc(procOpts{name: clientTransmission, path: "transmission-cli", cpus: b.cfg.leechCPUs, logPath: rd.log,
 		env:  []string{"HOME=" + rd.dir},
 		args: []string{"-g", cfg, "-w", rd.dl, "-p", strconv.Itoa(port), "-M", "-U", "-D", "-et", "-f", rd.hook, b.torrentPath}})
 	if err != nil {

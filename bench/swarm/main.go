@@ -60,6 +60,8 @@ type config struct {
 	lodestone   string
 	nativeleech string
 	maker       string
+	leechCPUs   string // -pin: taskset CPU lists, "" for none
+	seedCPUs    string
 	python      string
 	jsonOut     string
 	commit      string
@@ -102,6 +104,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.sparse, "sparse", false, "big: leave the seeder's zero ranges as holes instead of fallocating them (needs only the random part on disk for the content)")
 	fs.DurationVar(&c.annWait, "announce-wait", 30*time.Second, "fail a run early if the tracker got no announce from the leecher within this time (0: never)")
 	fs.IntVar(&c.retries, "retries", 1, "run again a run that failed for want of an announce, up to this many times (the failed attempt is kept in the results)")
+	pin := fs.Bool("pin", false, "pin the leecher to CPU 0 and the seeder to CPU 1 (taskset): CPU-bound throughput on one core each, the number that decides speed on a NAS or a small ARM board")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -111,6 +114,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if *verbose {
 		c.logLevel = slog.LevelDebug
+	}
+	if *pin {
+		c.leechCPUs, c.seedCPUs = "0", "1"
 	}
 	if c.maker != makerGo && c.maker != makerLibtorrent {
 		return c, fmt.Errorf("-maker %q: want go or libtorrent", c.maker)
@@ -378,7 +384,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 	rep := report{
 		Date: started.UTC().Format(time.RFC3339), Machine: env,
 		Shape: c.Shape, Direction: cfg.direction, Rounds: cfg.rounds, Timeout: cfg.timeout.String(),
-		Content: c, Runs: runs,
+		Content: c, Runs: runs, Maker: cfg.maker, Pinned: cfg.leechCPUs != "",
 	}
 	rep.Summary = summarize(runs)
 	jsonPath := cfg.jsonOut

@@ -37,6 +37,8 @@ type procOpts struct {
 	lines bool
 	// stdin: proc.stdin is a pipe to the child's stdin.
 	stdin bool
+	// cpus, if set, pins the process to these CPUs (taskset -c).
+	cpus string
 }
 
 func startProc(o procOpts) (*proc, error) {
@@ -46,6 +48,9 @@ func startProc(o procOpts) (*proc, error) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(o.path, o.args...)
+	if o.cpus != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", o.cpus, o.path}, o.args...)...)
+	}
 	cmd.Env = append(os.Environ(), o.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -186,6 +186,8 @@ type report struct {
 	Direction string      `json:"direction"`
 	Rounds    int         `json:"rounds"`
 	Timeout   string      `json:"timeout"`
+	Maker     string      `json:"maker"`
+	Pinned    bool        `json:"pinned"` // leecher on CPU 0, seeder on CPU 1
 	Content   *content    `json:"content"`
 	Summary   []summary   `json:"summary"`
 	Runs      []runResult `json:"runs"`
@@ -205,6 +207,10 @@ func (r *report) markdown(w io.Writer) {
 		if c.Sparse {
 			fmt.Fprint(w, " (seeder's file sparse)")
 		}
+	}
+	fmt.Fprintf(w, " · .torrent made by %s", r.Maker)
+	if r.Pinned {
+		fmt.Fprint(w, " · **pinned: leecher on CPU 0, seeder on CPU 1**")
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)

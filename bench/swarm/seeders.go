@@ -37,7 +37,7 @@ func startLibtorrentSeeder(ctx context.Context, b *bench) (*seeder, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(procOpts{name: "libtorrent-seeder", path: b.cfg.python, lines: true, stdin: true,
+	p, err := startProc(procOpts{name: "libtorrent-seeder", path: b.cfg.python, cpus: b.cfg.seedCPUs, lines: true, stdin: true,
 		logPath: filepath.Join(b.work, "libtorrent-seeder.log"),
 		args:    []string{b.script, "seed", b.torrentPath, b.content.Dir, strconv.Itoa(port)}})
 	if err != nil {
@@ -180,7 +180,7 @@ func startNativeSeeder(ctx context.Context, b *bench) (*seeder, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(procOpts{name: "lodestone-native-seeder", path: b.cfg.nativeleech, lines: true, stdin: true,
+	p, err := startProc(procOpts{name: "lodestone-native-seeder", path: b.cfg.nativeleech, cpus: b.cfg.seedCPUs, lines: true, stdin: true,
 		logPath: filepath.Join(b.work, "lodestone-native-seeder.log"),
 		args: []string{"-seed", "-torrent", b.torrentPath, "-dir", b.content.Dir,
 			"-listen", loopback(port).String()}})
@@ -196,4 +196,13 @@ func startNativeSeeder(ctx context.Context, b *bench) (*seeder, error) {
 	}
 	b.log.Info("seeder ready", "seeder", clientNative, "port", port, "check", time.Since(start).Round(time.Millisecond))
 	return &seeder{name: clientNative, p: p, addr: loopback(port)}, nil
+}
+
+// cpusOf returns the CPUs a lodestone process named name is pinned to
+// (-pin): a seeder's or a leecher's.
+func (b *bench) cpusOf(name string) string {
+	if strings.HasSuffix(name, "-seeder") {
+		return b.cfg.seedCPUs
+	}
+	return b.cfg.leechCPUs
 }

@@ -14,49 +14,61 @@ const (
 	retryAnnounce    = 15 * time.Second
 )
 
-// announceLoop announces to every tracker of the torrent: started, then
-// at the interval the tracker asks for (never more often than every
-// 30 s), completed once done, stopped when closed. Runs in t.wg.
+// announceLoop announces to every tracker of the torrent: at once
+// "started", then at the interval the tracker asks for (never more often
+// than every 30 s), "completed" as soon as the download is done, and
+// "stopped" when the torrent closes. Each tracker keeps its own events,
+// so one that was down still gets "started" first. Runs in t.wg.
 func (t *Torrent) announceLoop() {
 	defer t.wg.Done()
-	next := make([]time.Time, len(t.meta.Trackers))
-	event := tracker.Started
+	type trackerState struct {
+		next              time.Time
+		started, complete bool
+	}
+	states := make([]trackerState, len(t.meta.Trackers))
 	done := t.doneC // nil once seen: a closed channel would fire every time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		now := time.Now()
+		finished := done == nil
+		for i, u := range t.meta.Trackers {
+			st := &states[i]
+			if now.Before(st.next) {
+				continue
+			}
+			ev := tracker.None
+			switch {
+			case !st.started:
+				ev = tracker.Started
+			case finished && !st.complete:
+				ev = tracker.Completed
+			}
+			iv, ok := t.announce(u, ev, announceTimeout)
+			if !ok {
+				st.next = now.Add(retryAnnounce)
+				continue
+			}
+			st.started = true
+			st.complete = st.complete || finished
+			st.next = now.Add(max(iv, minAnnounceEvery))
+		}
 		select {
 		case <-t.ctx.Done():
-			if event != tracker.Started {
-				for _, u := range t.meta.Trackers {
+			for i, u := range t.meta.Trackers {
+				if states[i].started {
 					t.announce(u, tracker.Stopped, time.Second)
 				}
 			}
 			return
 		case <-done:
 			done = nil
-			clear(next) // announce completion now
-			if event != tracker.Started {
-				event = tracker.Completed
+			for i := range states {
+				if states[i].started && !states[i].complete {
+					states[i].next = time.Time{} // say "completed" now
+				}
 			}
 		case <-tick.C:
-		}
-		now := time.Now()
-		sent := false
-		for i, u := range t.meta.Trackers {
-			if now.Before(next[i]) {
-				continue
-			}
-			iv, ok := t.announce(u, event, announceTimeout)
-			if !ok {
-				next[i] = now.Add(retryAnnounce)
-				continue
-			}
-			sent = true
-			next[i] = now.Add(max(iv, minAnnounceEvery))
-		}
-		if sent && (event == tracker.Started || event == tracker.Completed) {
-			event = tracker.None
 		}
 	}
 }

@@ -43,6 +43,7 @@ type Torrent struct {
 	wasted   atomic.Int64 // bytes received and thrown away
 	hashFail atomic.Int64 // pieces that failed their hash
 	uploaded atomic.Int64 // piece bytes sent
+	upReads  atomic.Int64 // disk reads to serve them
 
 	chokeMu    sync.Mutex // serialises rechokes; guards optimistic
 	optimistic *peer
@@ -53,6 +54,7 @@ type Stats struct {
 	Pieces, Have int
 	Downloaded   int64 // payload bytes received, wasted included
 	Uploaded     int64
+	UploadReads  int64 // disk reads made to serve uploads
 	Wasted       int64
 	HashFailures int64
 	Peers        int
@@ -115,6 +117,7 @@ func (t *Torrent) Stats() Stats {
 	s.Downloaded = down + t.c.gone.Load()
 	s.Wasted = t.wasted.Load()
 	s.Uploaded = t.uploaded.Load()
+	s.UploadReads = t.upReads.Load()
 	s.HashFailures = t.hashFail.Load()
 	s.BufferBytes = t.c.pool.inUse()
 	return s

@@ -178,6 +178,7 @@ func (p *peer) readWindow(r blockReq) error {
 	n := min(len(w.buf), p.t.meta.pieceLen(r.index)-r.begin)
 	off := int64(r.index)*p.t.meta.PieceLength + int64(r.begin)
 	w.index, w.off, w.n = -1, 0, 0
+	p.t.upReads.Add(1)
 	if err := p.t.store.readAt(w.buf[:n], off); err != nil {
 		p.t.log.Error("read for upload failed", "piece", r.index, "err", err)
 		return err
