@@ -17,7 +17,8 @@ const (
 // announceLoop announces to every tracker of the torrent: at once
 // "started", then at the interval the tracker asks for (never more often
 // than every 30 s), "completed" as soon as the download is done, and
-// "stopped" when the torrent closes. Each tracker keeps its own events,
+// "stopped" when the torrent closes or pauses ("started" again when it
+// resumes). Each tracker keeps its own events,
 // so one that was down still gets "started" first. Runs in t.wg.
 func (t *Torrent) announceLoop() {
 	defer t.wg.Done()
@@ -32,8 +33,16 @@ func (t *Torrent) announceLoop() {
 	for {
 		now := time.Now()
 		finished := done == nil
+		paused := t.Paused()
 		for i, u := range t.meta.Trackers {
 			st := &states[i]
+			if paused {
+				if st.started {
+					t.announce(u, tracker.Stopped, time.Second)
+				}
+				*st = trackerState{}
+				continue
+			}
 			if now.Before(st.next) {
 				continue
 			}
@@ -69,6 +78,7 @@ func (t *Torrent) announceLoop() {
 				}
 			}
 		case <-tick.C:
+		case <-t.pauseC:
 		}
 	}
 }

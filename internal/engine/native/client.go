@@ -44,6 +44,10 @@ type Config struct {
 	BufferedWrites bool
 	// Logger receives the core's logs (default: discarded).
 	Logger *slog.Logger
+	// OnPieceWritten, if set, is called after each verified piece is
+	// written (not yet synced: see Torrent.Sync), from the torrent's
+	// writer goroutine; it must not block.
+	OnPieceWritten func(infoHash [20]byte, piece int)
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -56,6 +60,8 @@ type Client struct {
 	ln     net.Listener
 	wg     sync.WaitGroup
 	gone   atomic.Int64 // bytes downloaded by peers since gone
+	down   limit        // rate limits of all torrents together
+	up     limit
 
 	mu       sync.Mutex
 	torrents map[[20]byte]*Torrent
@@ -204,7 +210,12 @@ func (c *Client) serveIncoming(conn net.Conn) {
 // connection bound; the rest wait until a connection ends.
 func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
 	t.mu.Lock()
-	t.known = append(t.known, addrs...)
+	for _, a := range addrs {
+		if !t.seen[a] {
+			t.seen[a] = true
+			t.known = append(t.known, a)
+		}
+	}
 	t.mu.Unlock()
 	t.wg.Add(1)
 	go t.dialMore()
@@ -215,7 +226,7 @@ func (t *Torrent) dialMore() {
 	defer t.wg.Done()
 	for {
 		t.mu.Lock()
-		if t.ctx.Err() != nil || t.err != nil || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
+		if t.ctx.Err() != nil || t.err != nil || t.paused || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
 			t.mu.Unlock()
 			return
 		}
@@ -287,7 +298,7 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.ctx.Err() == nil && !t.banned[addr.Addr()] && len(t.peers) < t.c.cfg.MaxPeers && id != t.c.cfg.PeerID
+	return t.ctx.Err() == nil && !t.paused && !t.banned[addr.Addr()] && len(t.peers) < t.c.cfg.MaxPeers && id != t.c.cfg.PeerID
 }
 
 // runPeer speaks to a handshaken peer until the connection ends.
@@ -295,7 +306,7 @@ func (t *Torrent) runPeer(conn net.Conn, addr netip.AddrPort, res pp.HandshakeRe
 	r := bufio.NewReaderSize(deadlineConn{conn}, readBufferSize)
 	p := newPeer(t, conn, addr, r, res.SupportsFast())
 	t.mu.Lock()
-	if t.ctx.Err() != nil {
+	if t.ctx.Err() != nil || t.paused {
 		t.mu.Unlock()
 		conn.Close()
 		return

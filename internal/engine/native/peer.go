@@ -108,8 +108,15 @@ func (p *peer) close() {
 // run speaks the protocol until the connection ends, then returns every
 // request and piece the peer held.
 func (p *peer) run() error {
-	go p.writeLoop()
-	defer p.cleanup()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		p.writeLoop()
+	}()
+	defer func() {
+		p.cleanup()
+		<-written // the writer ends once the connection is closed
+	}()
 	p.sendHaves()
 	for {
 		if err := p.readMessage(); err != nil {
@@ -284,6 +291,9 @@ func (p *peer) onPiece(n int) error {
 	fresh, complete := pc.put(blk, data, p)
 	p.r.Discard(n)
 	p.downloaded.Add(int64(n))
+	if err := p.t.waitDown(n); err != nil {
+		return err
+	}
 	if !fresh {
 		p.t.wasted.Add(int64(n))
 	}

@@ -249,6 +249,25 @@ func (s *storage) finish() error {
 	return errors.Join(errs...)
 }
 
+// sync flushes every file open for writing to stable storage.
+func (s *storage) sync() error {
+	s.mu.Lock()
+	var fs []*os.File
+	for i := range s.files {
+		if f := s.files[i].f; f != nil {
+			fs = append(fs, f)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, f := range fs {
+		if err := f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("native: sync %s: %w", f.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (s *storage) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

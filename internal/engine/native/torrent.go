@@ -29,12 +29,17 @@ type Torrent struct {
 	have     bitset
 	nhave    int
 	avail    []int32  // how many connected peers have each piece
+	prio     []uint8  // each piece's priority: PrioritySkip, Normal or High
+	wantLeft int      // pieces wanted and not had
 	active   []*piece // pieces in flight, by index
 	writing  bitset   // verified, not yet written
 	cursor   int      // no piece below it is wanted
 	peers    map[*peer]struct{}
 	dialing  map[netip.AddrPort]bool
-	known    []netip.AddrPort // addresses to dial when there is room
+	known    []netip.AddrPort        // addresses to dial when there is room
+	seen     map[netip.AddrPort]bool // every address ever given
+	paused   bool
+	pauseC   chan struct{} // wakes the announce loop when paused changes
 	banned   map[netip.Addr]bool
 	err      error
 	doneC    chan struct{}
@@ -45,6 +50,8 @@ type Torrent struct {
 	uploaded atomic.Int64 // piece bytes sent
 	upReads  atomic.Int64 // disk reads to serve them
 
+	down, up limit // this torrent's rate limits
+
 	chokeMu    sync.Mutex // serialises rechokes; guards optimistic
 	optimistic *peer
 }
@@ -52,14 +59,18 @@ type Torrent struct {
 // Stats is a snapshot of a torrent's progress.
 type Stats struct {
 	Pieces, Have int
-	Downloaded   int64 // payload bytes received, wasted included
-	Uploaded     int64
-	UploadReads  int64 // disk reads made to serve uploads
-	Wasted       int64
-	HashFailures int64
-	Peers        int
-	Banned       int
-	BufferBytes  int64 // the client's piece buffers lent out
+	// Wanted counts the pieces not skipped by file priorities, and
+	// HaveWanted those of them had: the selection is complete when they
+	// are equal.
+	Wanted, HaveWanted int
+	Downloaded         int64 // payload bytes received, wasted included
+	Uploaded           int64
+	UploadReads        int64 // disk reads made to serve uploads
+	Wasted             int64
+	HashFailures       int64
+	Peers              int
+	Banned             int
+	BufferBytes        int64 // the client's piece buffers lent out
 }
 
 func newTorrent(c *Client, m Meta) *Torrent {
@@ -69,11 +80,16 @@ func newTorrent(c *Client, m Meta) *Torrent {
 		c: c, meta: m, store: newStorage(m.Files, c.cfg.Preallocate, !c.cfg.BufferedWrites),
 		log: c.log.With("infohash", fmt.Sprintf("%x", m.InfoHash)),
 		ctx: ctx, cancel: cancel, writes: make(chan *piece, 64),
-		have: newBitset(n), avail: make([]int32, n), active: make([]*piece, n),
+		have: newBitset(n), avail: make([]int32, n), active: make([]*piece, n), prio: make([]uint8, n),
 		writing: newBitset(n), peers: make(map[*peer]struct{}),
 		dialing: make(map[netip.AddrPort]bool), banned: make(map[netip.Addr]bool),
+		seen: make(map[netip.AddrPort]bool), pauseC: make(chan struct{}, 1),
 		doneC: make(chan struct{}),
 	}
+	for i := range t.prio {
+		t.prio[i] = PriorityNormal
+	}
+	t.wantLeft = n
 	if n == 0 {
 		t.finished = true
 		close(t.doneC)
@@ -109,6 +125,14 @@ func (t *Torrent) InfoHash() [20]byte { return t.meta.InfoHash }
 func (t *Torrent) Stats() Stats {
 	t.mu.Lock()
 	s := Stats{Pieces: len(t.meta.Hashes), Have: t.nhave, Peers: len(t.peers), Banned: len(t.banned)}
+	for i, pr := range t.prio {
+		if pr != PrioritySkip {
+			s.Wanted++
+			if t.have.get(i) {
+				s.HaveWanted++
+			}
+		}
+	}
 	var down int64
 	for p := range t.peers {
 		down += p.downloaded.Load()
@@ -166,7 +190,7 @@ func (t *Torrent) peerHas(i int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.avail[i]++
-	return !t.have.get(i)
+	return !t.have.get(i) && t.prio[i] != PrioritySkip
 }
 
 // stillActive reports whether pc is still the piece in flight at its
@@ -193,19 +217,21 @@ func (t *Torrent) pick(p *peer) (pc *piece, endgame bool) {
 	}
 	// A piece in flight that nobody fetches any more.
 	for i := t.cursor; i < n; i++ {
-		if a := t.active[i]; a != nil && a.owners == 0 && p.has.get(i) {
+		if a := t.active[i]; a != nil && a.owners == 0 && p.has.get(i) && t.prio[i] != PrioritySkip {
 			a.owners++
 			return a, false
 		}
 	}
-	best, bestAvail := -1, int32(1<<30)
+	// The most important piece, then the rarest, then the first.
+	best, bestPrio, bestAvail := -1, uint8(0), int32(1<<30)
 	for i := t.cursor; i < n; i++ {
-		if !p.has.get(i) || t.have.get(i) || t.writing.get(i) || t.active[i] != nil {
+		pr := t.prio[i]
+		if pr == PrioritySkip || !p.has.get(i) || t.have.get(i) || t.writing.get(i) || t.active[i] != nil {
 			continue
 		}
-		if a := t.avail[i]; a < bestAvail {
-			best, bestAvail = i, a
-			if a <= 1 {
+		if a := t.avail[i]; pr > bestPrio || pr == bestPrio && a < bestAvail {
+			best, bestPrio, bestAvail = i, pr, a
+			if pr == PriorityHigh && a <= 1 {
 				break
 			}
 		}
@@ -224,7 +250,7 @@ func (t *Torrent) pick(p *peer) (pc *piece, endgame bool) {
 	// End-game: help with a piece that still lacks blocks.
 	for i := t.cursor; i < n; i++ {
 		a := t.active[i]
-		if a == nil || !p.has.get(i) || p.works(a) {
+		if a == nil || !p.has.get(i) || t.prio[i] == PrioritySkip || p.works(a) {
 			continue
 		}
 		a.mu.Lock()
@@ -338,6 +364,9 @@ func (t *Torrent) writeLoop() {
 			return
 		}
 		t.written(pc.index)
+		if fn := t.c.cfg.OnPieceWritten; fn != nil {
+			fn(t.meta.InfoHash, pc.index)
+		}
 		t.kickIdle()
 	}
 }
@@ -356,10 +385,22 @@ func (t *Torrent) written(i int) {
 	t.have.set(i)
 	t.nhave++
 	last := t.nhave == len(t.meta.Hashes)
+	selectionDone := false
+	if t.prio[i] != PrioritySkip {
+		t.wantLeft--
+		selectionDone = t.wantLeft == 0 && !last
+	}
+	peers := make([]*peer, 0, len(t.peers))
 	for p := range t.peers {
 		p.send(pp.Have, msg[:])
+		peers = append(peers, p)
 	}
 	t.mu.Unlock()
+	if selectionDone {
+		for _, p := range peers {
+			p.updateInterest()
+		}
+	}
 	if last {
 		err := t.store.finish()
 		t.mu.Lock()

@@ -150,6 +150,9 @@ func (p *peer) writeBatch(msgs []byte, ups []blockReq) error {
 		hdrs = append(hdrs, byte(pp.Piece))
 		hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(r.index))
 		hdrs = binary.BigEndian.AppendUint32(hdrs, uint32(r.begin))
+		if err := p.t.waitUp(r.length); err != nil {
+			return err
+		}
 		lo := r.begin - p.upWindow.off
 		bufs = append(bufs, hdrs[h:h+13], p.upWindow.buf[lo:lo+r.length])
 		p.uploaded.Add(int64(r.length))

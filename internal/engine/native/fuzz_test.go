@@ -1,0 +1,53 @@
+package native
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+)
+
+// FuzzPeerMessages feeds arbitrary bytes to a peer's message reader, as
+// a remote peer would send them after the handshake: it must end in an
+// error or the end of input, never a panic, and a peer that is cleaned up
+// leaves the torrent's availability as it found it.
+func FuzzPeerMessages(f *testing.F) {
+	f.Add(msg(5, 0xff, 0x80), true)
+	f.Add(append(msg(14), msg(1)...), true)
+	f.Add(append(msg(4, u32(3)...), msg(7, append(append(u32(3), u32(0)...), 1, 2, 3)...)...), false)
+	f.Add(append(msg(6, append(append(u32(0), u32(0)...), u32(16384)...)...), msg(2)...), true)
+	f.Add(append(msg(16, make([]byte, 12)...), msg(8, make([]byte, 12)...)...), true)
+	f.Add([]byte{0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, false)
+	c, err := New(Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	m := Meta{PieceLength: 16 << 10, Length: 9*16<<10 + 5, Files: []File{{Path: f.TempDir() + "/x", Length: 9*16<<10 + 5}}}
+	m.Hashes = make([][20]byte, 10)
+	m.InfoHash[0] = 1
+	tt, err := c.Add(m)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, fast bool) {
+		a, b := net.Pipe()
+		defer b.Close()
+		p := newPeer(tt, a, netip.MustParseAddrPort("127.0.0.1:1"), bufio.NewReaderSize(bytes.NewReader(data), readBufferSize), fast)
+		tt.mu.Lock()
+		tt.peers[p] = struct{}{}
+		tt.mu.Unlock()
+		for p.readMessage() == nil {
+			p.fill()
+		}
+		p.cleanup()
+		tt.mu.Lock()
+		defer tt.mu.Unlock()
+		for i, n := range tt.avail {
+			if n != 0 {
+				t.Fatalf("piece %d available from %d peers after the only one left", i, n)
+			}
+		}
+	})
+}
