@@ -76,7 +76,11 @@ func run() error {
 		return err
 	}
 	defer c.Close()
-	t, err := c.Add(m)
+	add := c.Add
+	if *seed {
+		add = c.AddPaused // announce only once verified
+	}
+	t, err := add(m)
 	if err != nil {
 		return err
 	}
@@ -122,6 +126,7 @@ func seedUntilEOF(ctx context.Context, t *native.Torrent) error {
 	if st := t.Stats(); had != st.Pieces {
 		return fmt.Errorf("only %d of %d pieces on disk", had, st.Pieces)
 	}
+	t.Resume()
 	fmt.Println("seeding")
 	eof := make(chan struct{})
 	go func() {

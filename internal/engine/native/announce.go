@@ -18,8 +18,9 @@ const (
 // "started", then at the interval the tracker asks for (never more often
 // than every 30 s), "completed" as soon as the download is done, and
 // "stopped" when the torrent closes or pauses ("started" again when it
-// resumes). Each tracker keeps its own events,
-// so one that was down still gets "started" first. Runs in t.wg.
+// resumes). Each tracker keeps its own events, so one that was down still
+// gets "started" first. Between announces the loop sleeps until the next
+// one is due: an idle torrent costs no wake-ups. Runs in t.wg.
 func (t *Torrent) announceLoop() {
 	defer t.wg.Done()
 	type trackerState struct {
@@ -28,8 +29,8 @@ func (t *Torrent) announceLoop() {
 	}
 	states := make([]trackerState, len(t.meta.Trackers))
 	done := t.doneC // nil once seen: a closed channel would fire every time
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
 	for {
 		now := time.Now()
 		finished := done == nil
@@ -62,6 +63,13 @@ func (t *Torrent) announceLoop() {
 			st.complete = st.complete || finished
 			st.next = now.Add(max(iv, minAnnounceEvery))
 		}
+		due := time.Now().Add(time.Hour) // paused: wait for a kick
+		for _, st := range states {
+			if !paused && st.next.Before(due) {
+				due = st.next
+			}
+		}
+		wake.Reset(max(time.Until(due), 0))
 		select {
 		case <-t.ctx.Done():
 			for i, u := range t.meta.Trackers {
@@ -77,7 +85,7 @@ func (t *Torrent) announceLoop() {
 					states[i].next = time.Time{} // say "completed" now
 				}
 			}
-		case <-tick.C:
+		case <-wake.C:
 		case <-t.pauseC:
 		}
 	}

@@ -65,6 +65,44 @@ type Client struct {
 
 	mu       sync.Mutex
 	torrents map[[20]byte]*Torrent
+	// starved holds the torrents that found the buffer pool spent: the
+	// next buffer returned by any torrent wakes their peers.
+	starved map[*Torrent]bool
+}
+
+// starve records that t could not pick a piece for want of a buffer of
+// n bytes. If one came back meanwhile (its return found nobody starving
+// yet), the starving are fed at once. Called with t.mu held.
+func (c *Client) starve(t *Torrent, n int) {
+	c.mu.Lock()
+	c.starved[t] = true
+	c.mu.Unlock()
+	if c.pool.available(n) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.feedStarved()
+		}()
+	}
+}
+
+// feedStarved wakes the idle peers of every torrent that went without a
+// buffer, now that one came back. Called with no lock held.
+func (c *Client) feedStarved() {
+	c.mu.Lock()
+	if len(c.starved) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	ts := make([]*Torrent, 0, len(c.starved))
+	for t := range c.starved {
+		ts = append(ts, t)
+	}
+	clear(c.starved)
+	c.mu.Unlock()
+	for _, t := range ts {
+		t.kickIdle()
+	}
 }
 
 // New starts a client.
@@ -94,7 +132,7 @@ func New(cfg Config) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		cfg: cfg, log: log, pool: newBufferPool(cfg.BufferBytes),
-		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent),
+		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
 	}
 	if cfg.ListenAddr != "" {
 		ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -139,8 +177,16 @@ func (c *Client) Close() error {
 }
 
 // Add starts downloading a torrent. Pieces already on disk are not
-// looked for yet: the download starts from nothing.
-func (c *Client) Add(m Meta) (*Torrent, error) {
+// looked for: the download starts from nothing (see AddPaused).
+func (c *Client) Add(m Meta) (*Torrent, error) { return c.add(m, false) }
+
+// AddPaused adds a torrent without any traffic, so that the caller can
+// first tell it what it has (Verify, MarkVerified) and set priorities;
+// Resume starts it. Its trackers hear of it only then, with the right
+// "left".
+func (c *Client) AddPaused(m Meta) (*Torrent, error) { return c.add(m, true) }
+
+func (c *Client) add(m Meta, paused bool) (*Torrent, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx.Err() != nil {
@@ -150,6 +196,9 @@ func (c *Client) Add(m Meta) (*Torrent, error) {
 		return nil, fmt.Errorf("native: torrent %x already added", m.InfoHash)
 	}
 	t := newTorrent(c, m)
+	t.mu.Lock()
+	t.paused = paused
+	t.mu.Unlock()
 	c.torrents[m.InfoHash] = t
 	if len(m.Trackers) > 0 {
 		t.wg.Add(1)
@@ -160,6 +209,7 @@ func (c *Client) Add(m Meta) (*Torrent, error) {
 
 func (c *Client) forget(t *Torrent) {
 	c.mu.Lock()
+	delete(c.starved, t)
 	if c.torrents[t.meta.InfoHash] == t {
 		delete(c.torrents, t.meta.InfoHash)
 	}

@@ -2,6 +2,7 @@ package native
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -152,5 +153,29 @@ func TestBadPeerBanned(t *testing.T) {
 	}
 	if tt.Stats().HashFailures == 0 {
 		t.Fatal("no piece failed its hash: the liar sent nothing, the test proves nothing")
+	}
+}
+
+// Torrents share one buffer pool: with room for a single piece, four
+// torrents downloading at once all finish (a buffer returned by one wakes
+// the peers of the others that went without).
+func TestSharedBufferPool(t *testing.T) {
+	const pl = 64 << 10
+	c := newClient(t, Config{BufferBytes: pl})
+	var trs []*enginetest.Torrent
+	for i := range 4 {
+		trs = append(trs, enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("s%d.bin", i), Size: 40 * pl, PieceLength: pl, Seed: uint64(60 + i)}))
+	}
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, trs...)
+	dl := t.TempDir()
+	var ts []*Torrent
+	for _, tr := range trs {
+		tt := addTorrent(t, c, tr, dl)
+		tt.AddPeers([]netip.AddrPort{addrOf(t, seeder.Addr)})
+		ts = append(ts, tt)
+	}
+	for i, tt := range ts {
+		waitDone(t, tt, 60*time.Second)
+		enginetest.SameFiles(t, trs[i], dl)
 	}
 }

@@ -48,6 +48,13 @@ func alignedBytes(n int) []byte {
 	return raw[off : off+n : off+n]
 }
 
+// available reports whether get(n) would succeed now.
+func (p *bufferPool) available(n int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.used == 0 || p.used+int64(n) <= p.limit
+}
+
 // put returns a buffer taken with get.
 func (p *bufferPool) put(b []byte) {
 	p.mu.Lock()

@@ -20,7 +20,14 @@ import (
 func seedFrom(t *testing.T, tr *enginetest.Torrent, cfg Config) (*Client, *Torrent) {
 	t.Helper()
 	c := newClient(t, cfg)
-	tt := addTorrent(t, c, tr, tr.Root)
+	m, err := ParseTorrent(tr.MetaInfo, tr.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := c.AddPaused(m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	had, err := tt.Verify(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +40,7 @@ func seedFrom(t *testing.T, tr *enginetest.Torrent, cfg Config) (*Client, *Torre
 	default:
 		t.Fatal("a verified complete torrent is not done")
 	}
+	tt.Resume()
 	return c, tt
 }
 

@@ -165,6 +165,7 @@ func (t *Torrent) Close() error {
 		}
 	}
 	t.mu.Unlock()
+	t.c.feedStarved()
 	return t.store.close()
 }
 
@@ -240,6 +241,7 @@ func (t *Torrent) pick(p *peer) (pc *piece, endgame bool) {
 		length := t.meta.pieceLen(best)
 		buf := t.c.pool.get(int(t.meta.PieceLength))
 		if buf == nil {
+			t.c.starve(t, int(t.meta.PieceLength))
 			return nil, false
 		}
 		pc := newPiece(best, length, buf)
@@ -368,6 +370,7 @@ func (t *Torrent) writeLoop() {
 			fn(t.meta.InfoHash, pc.index)
 		}
 		t.kickIdle()
+		t.c.feedStarved()
 	}
 }
 
