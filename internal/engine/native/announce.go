@@ -20,9 +20,8 @@ const (
 // "stopped" when the torrent closes or pauses ("started" again when it
 // resumes). Each tracker keeps its own events, so one that was down still
 // gets "started" first. Between announces the loop sleeps until the next
-// one is due: an idle torrent costs no wake-ups. Runs in t.wg.
+// one is due: an idle torrent costs no wake-ups.
 func (t *Torrent) announceLoop() {
-	defer t.wg.Done()
 	type trackerState struct {
 		next              time.Time
 		started, complete bool

@@ -201,8 +201,7 @@ func (c *Client) add(m Meta, paused bool) (*Torrent, error) {
 	t.mu.Unlock()
 	c.torrents[m.InfoHash] = t
 	if len(m.Trackers) > 0 {
-		t.wg.Add(1)
-		go t.announceLoop()
+		t.spawn(t.announceLoop)
 	}
 	return t, nil
 }
@@ -267,13 +266,31 @@ func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
 		}
 	}
 	t.mu.Unlock()
-	t.wg.Add(1)
-	go t.dialMore()
+	t.spawn(t.dialMore)
 }
 
-// dialMore dials known addresses while there is room. Runs in t.wg.
+// spawn runs fn in a goroutine that Close waits for, unless the torrent
+// is closing.
+func (t *Torrent) spawn(fn func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.spawnLocked(fn)
+}
+
+// spawnLocked is spawn with t.mu held.
+func (t *Torrent) spawnLocked(fn func()) {
+	if t.ctx.Err() != nil {
+		return
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		fn()
+	}()
+}
+
+// dialMore dials known addresses while there is room.
 func (t *Torrent) dialMore() {
-	defer t.wg.Done()
 	for {
 		t.mu.Lock()
 		if t.ctx.Err() != nil || t.err != nil || t.paused || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
@@ -285,19 +302,13 @@ func (t *Torrent) dialMore() {
 		skip := t.banned[addr.Addr()] || t.dialing[addr] || t.connectedLocked(addr) || addr == t.c.Addr()
 		if !skip {
 			t.dialing[addr] = true
+			t.spawnLocked(func() {
+				if err := t.dial(addr); err != nil {
+					t.log.Debug("peer connection failed", "peer", addr, "err", err)
+				}
+			})
 		}
 		t.mu.Unlock()
-		if skip {
-			continue
-		}
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			err := t.dial(addr)
-			if err != nil {
-				t.log.Debug("peer connection failed", "peer", addr, "err", err)
-			}
-		}()
 	}
 }
 
@@ -362,7 +373,9 @@ func (t *Torrent) runPeer(conn net.Conn, addr netip.AddrPort, res pp.HandshakeRe
 		return
 	}
 	t.peers[p] = struct{}{}
+	t.wg.Add(1) // Close waits for incoming peers too
 	t.mu.Unlock()
+	defer t.wg.Done()
 	err := p.run()
 	t.log.Debug("peer gone", "peer", addr, "err", err)
 }

@@ -86,6 +86,8 @@ func TestHostilePeers(t *testing.T) {
 		{"bitfield after haves", false, [][]byte{msg(4, u32(1)...), msg(5, 0, 0, 0, 0, 0, 0)}, true},
 		{"unasked block is dropped quietly", false, [][]byte{msg(7, append(append(u32(0), u32(0)...), make([]byte, 16<<10)...)...)}, false},
 		{"unknown message type", false, [][]byte{msg(99, 1, 2, 3)}, false},
+		{"choke with a payload", false, [][]byte{msg(0, 1, 2, 3, 4)}, true},
+		{"unchoke with a payload", false, [][]byte{msg(1, 0, 0, 0, 0, 4)}, true},
 		{"have-all with the fast extension", true, [][]byte{msg(14)}, false},
 		{"keep-alives", false, [][]byte{{0, 0, 0, 0}, {0, 0, 0, 0}}, false},
 	}

@@ -38,8 +38,7 @@ func (t *Torrent) Resume() {
 	}
 	t.mu.Unlock()
 	t.kickAnnounce()
-	t.wg.Add(1)
-	go t.dialMore()
+	t.spawn(t.dialMore)
 }
 
 // Paused reports whether the torrent is paused.

@@ -173,6 +173,12 @@ func (p *peer) readMessage() error {
 	if t := pp.MessageType(typ); t != pp.Bitfield && t != pp.Extended && n > maxMessage-1 {
 		return fmt.Errorf("%w: %v message of %d bytes", errProtocol, t, n)
 	}
+	switch t := pp.MessageType(typ); t {
+	case pp.Choke, pp.Unchoke, pp.Interested, pp.NotInterested, pp.HaveAll, pp.HaveNone:
+		if n != 0 {
+			return fmt.Errorf("%w: %v with %d bytes", errProtocol, t, n)
+		}
+	}
 	switch pp.MessageType(typ) {
 	case pp.Piece:
 		return p.onPiece(n)
@@ -201,8 +207,8 @@ func (p *peer) readMessage() error {
 		}
 		return p.onBitfield(bf, false)
 	case pp.HaveAll, pp.HaveNone:
-		if !p.fast || n != 0 {
-			return fmt.Errorf("%w: %v", errProtocol, pp.MessageType(typ))
+		if !p.fast {
+			return fmt.Errorf("%w: %v without the fast extension", errProtocol, pp.MessageType(typ))
 		}
 		bf := newBitset(len(p.t.meta.Hashes))
 		if pp.MessageType(typ) == pp.HaveAll {
@@ -235,9 +241,6 @@ func (p *peer) readMessage() error {
 		}
 		return p.onRequest(r)
 	case pp.Interested, pp.NotInterested:
-		if n != 0 {
-			return fmt.Errorf("%w: %v of %d bytes", errProtocol, pp.MessageType(typ), n)
-		}
 		p.peerInterested.Store(pp.MessageType(typ) == pp.Interested)
 		p.t.interestChanged(p)
 	default:

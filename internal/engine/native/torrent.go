@@ -165,6 +165,14 @@ func (t *Torrent) Close() error {
 		}
 	}
 	t.mu.Unlock()
+	for drained := false; !drained; { // verified pieces the writer never took
+		select {
+		case pc := <-t.writes:
+			t.c.pool.put(pc.mem)
+		default:
+			drained = true
+		}
+	}
 	t.c.feedStarved()
 	return t.store.close()
 }
@@ -299,8 +307,7 @@ func (t *Torrent) peerGone(p *peer) {
 			}
 		}
 	}
-	t.wg.Add(1)
-	go t.dialMore()
+	t.spawnLocked(t.dialMore)
 }
 
 // pieceComplete checks a piece whose blocks have all arrived: a good one
