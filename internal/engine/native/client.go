@@ -2,10 +2,12 @@ package native
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 )
 
@@ -215,9 +218,10 @@ func (c *Client) forget(t *Torrent) {
 	c.mu.Unlock()
 }
 
-// ourBits are the reserved bits we send: the fast extension (BEP 6).
+// ourBits are the reserved bits we send: the fast extension (BEP 6) and
+// the extension protocol (BEP 10).
 func ourBits() pp.PeerExtensionBits {
-	return pp.NewPeerExtensionBytes(pp.ExtensionBitFast)
+	return pp.NewPeerExtensionBytes(pp.ExtensionBitFast, pp.ExtensionBitLtep)
 }
 
 func (c *Client) acceptLoop() {
@@ -238,8 +242,28 @@ func (c *Client) acceptLoop() {
 func (c *Client) serveIncoming(conn net.Conn) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
 	defer cancel()
-	dc := deadlineConn{conn}
-	res, err := pp.Handshake(ctx, dc, nil, c.cfg.PeerID, ourBits())
+	br := bufio.NewReaderSize(deadlineConn{conn}, readBufferSize)
+	var rw io.ReadWriter = struct {
+		io.Reader
+		io.Writer
+	}{br, conn}
+	var r io.Reader = br // reused by the peer as it is
+	var w io.Writer = conn
+	if head, err := br.Peek(len(pp.Protocol)); err != nil {
+		conn.Close()
+		return
+	} else if string(head) != pp.Protocol {
+		// Not a plain handshake: an encrypted one (MSE/PE), as aria2
+		// and libtorrent try first. Without it aria2 drops the
+		// connection and comes back in plain a second later.
+		if rw, err = c.receiveEncrypted(ctx, rw); err != nil {
+			c.log.Debug("encrypted handshake failed", "peer", conn.RemoteAddr(), "err", err)
+			conn.Close()
+			return
+		}
+		r, w = rw, rw
+	}
+	res, err := pp.Handshake(ctx, rw, nil, c.cfg.PeerID, ourBits())
 	if err != nil {
 		conn.Close()
 		return
@@ -252,7 +276,33 @@ func (c *Client) serveIncoming(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	t.runPeer(conn, addr, res)
+	t.runPeer(conn, r, w, addr, res)
+}
+
+// receiveEncrypted answers an MSE/PE handshake (BEP 8's encryption, as
+// every major client speaks it) for any of our torrents. We choose
+// plaintext after the handshake whenever the peer offers it: the
+// obfuscated handshake is what hides the protocol, and RC4 on every byte
+// would cost more CPU than SHA-1.
+func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.ReadWriter, error) {
+	c.mu.Lock()
+	keys := make([][]byte, 0, len(c.torrents))
+	for ih := range c.torrents {
+		keys = append(keys, bytes.Clone(ih[:]))
+	}
+	c.mu.Unlock()
+	skeys := func(yield func([]byte) bool) {
+		for _, k := range keys {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+	rw, _, err := mse.ReceiveHandshake(ctx, rw, skeys, mse.DefaultCryptoSelector)
+	if err != nil {
+		return nil, fmt.Errorf("native: MSE handshake: %w", err)
+	}
+	return rw, nil
 }
 
 // AddPeers gives the torrent addresses to connect to, up to its
@@ -344,7 +394,7 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 				conn.Close()
 				return errBanned
 			}
-			t.runPeer(conn, addr, res)
+			t.runPeer(conn, deadlineConn{conn}, conn, addr, res)
 			return nil
 		}
 		conn.Close()
@@ -362,10 +412,15 @@ func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
 	return t.ctx.Err() == nil && !t.paused && !t.banned[addr.Addr()] && len(t.peers) < t.c.cfg.MaxPeers && id != t.c.cfg.PeerID
 }
 
-// runPeer speaks to a handshaken peer until the connection ends.
-func (t *Torrent) runPeer(conn net.Conn, addr netip.AddrPort, res pp.HandshakeResult) {
-	r := bufio.NewReaderSize(deadlineConn{conn}, readBufferSize)
-	p := newPeer(t, conn, addr, r, res.SupportsFast())
+// runPeer speaks to a handshaken peer until the connection ends. r and
+// w are the stream after the handshake: the connection itself (w is then
+// conn, for gathered writes), or its MSE layer.
+func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult) {
+	// A *bufio.Reader of this size is reused as it is, with what it has
+	// buffered.
+	br := bufio.NewReaderSize(r, readBufferSize)
+	p := newPeer(t, conn, addr, br, res.SupportsFast(), res.SupportsExtended())
+	p.w = w
 	t.mu.Lock()
 	if t.ctx.Err() != nil || t.paused {
 		t.mu.Unlock()

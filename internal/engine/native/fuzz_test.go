@@ -31,10 +31,12 @@ func FuzzPeerMessages(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	f.Add(append([]byte{0, 0, 0, 12, 20, 0}, []byte("d4:reqqi3ee")[:6]...), true)
+	f.Add([]byte("\x00\x00\x00\x0d\x14\x00d4:reqqi3ee\x00"), true)
 	f.Fuzz(func(t *testing.T, data []byte, fast bool) {
 		a, b := net.Pipe()
 		defer b.Close()
-		p := newPeer(tt, a, netip.MustParseAddrPort("127.0.0.1:1"), bufio.NewReaderSize(bytes.NewReader(data), readBufferSize), fast)
+		p := newPeer(tt, a, netip.MustParseAddrPort("127.0.0.1:1"), bufio.NewReaderSize(bytes.NewReader(data), readBufferSize), fast, fast)
 		tt.mu.Lock()
 		tt.peers[p] = struct{}{}
 		tt.mu.Unlock()

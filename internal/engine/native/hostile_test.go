@@ -13,7 +13,8 @@ import (
 )
 
 // scriptedPeer accepts one connection from the client, answers its
-// handshake (with the fast extension if fast), sends msgs, and reports on
+// handshake (with the fast extension and the extension protocol if fast),
+// sends msgs, and reports on
 // the returned channel whether the client then dropped the connection
 // (true) or kept it open for 3 s (false).
 func scriptedPeer(t *testing.T, infoHash [20]byte, fast bool, msgs ...[]byte) (netip.AddrPort, <-chan bool) {
@@ -35,8 +36,9 @@ func scriptedPeer(t *testing.T, infoHash [20]byte, fast bool, msgs ...[]byte) (n
 			return
 		}
 		reply := append([]byte("\x13BitTorrent protocol"), make([]byte, 8)...)
-		if fast {
+		if fast { // and the extension protocol
 			reply[20+7] |= 0x04
+			reply[20+5] |= 0x10
 		}
 		reply = append(reply, infoHash[:]...)
 		reply = append(reply, []byte("-XX0000-scriptedpeer")...)
@@ -90,6 +92,10 @@ func TestHostilePeers(t *testing.T) {
 		{"unchoke with a payload", false, [][]byte{msg(1, 0, 0, 0, 0, 4)}, true},
 		{"have-all with the fast extension", true, [][]byte{msg(14)}, false},
 		{"keep-alives", false, [][]byte{{0, 0, 0, 0}, {0, 0, 0, 0}}, false},
+		{"extension handshake", true, [][]byte{msg(20, append([]byte{0}, "d4:reqqi3e1:md6:ut_paxi9eee"...)...)}, false},
+		{"extension message of an unknown id", true, [][]byte{msg(20, 7, 1, 2)}, false},
+		{"malformed extension handshake", true, [][]byte{msg(20, append([]byte{0}, "d4:reqq"...)...)}, true},
+		{"extension message without BEP 10", false, [][]byte{msg(20, 0, 'd', 'e')}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,7 +44,9 @@ type peer struct {
 	addr netip.AddrPort
 	conn net.Conn
 	r    *bufio.Reader
-	fast bool // both sides speak BEP 6
+	w    io.Writer // conn, or its MSE layer
+	fast bool      // both sides speak BEP 6
+	ext  bool      // both sides speak BEP 10
 
 	done      chan struct{} // closed when the connection is finished
 	closeOnce sync.Once
@@ -57,6 +59,7 @@ type peer struct {
 	reqs        map[uint64]*piece
 	work        []workItem
 	depth       int
+	maxDepth    int // the peer's request queue bound (its "reqq"), at most maxDepth
 	gone        bool
 	windowStart time.Time
 	windowBytes int64
@@ -88,12 +91,12 @@ type workItem struct {
 
 func reqKey(index, begin int) uint64 { return uint64(index)<<32 | uint64(uint32(begin)) }
 
-func newPeer(t *Torrent, conn net.Conn, addr netip.AddrPort, r *bufio.Reader, fast bool) *peer {
+func newPeer(t *Torrent, conn net.Conn, addr netip.AddrPort, r *bufio.Reader, fast, ext bool) *peer {
 	return &peer{
-		t: t, addr: addr, conn: conn, r: r, fast: fast,
+		t: t, addr: addr, conn: conn, r: r, w: conn, fast: fast, ext: ext,
 		done: make(chan struct{}), wake: make(chan struct{}, 1),
 		has: newBitset(len(t.meta.Hashes)), choked: true,
-		reqs: make(map[uint64]*piece), depth: startDepth, choking: true,
+		reqs: make(map[uint64]*piece), depth: startDepth, maxDepth: maxDepth, choking: true,
 	}
 }
 
@@ -117,7 +120,10 @@ func (p *peer) run() error {
 		p.cleanup()
 		<-written // the writer ends once the connection is closed
 	}()
-	p.sendHaves()
+	p.sendHaves() // BEP 3 and 6: first after the handshake
+	if p.ext {
+		p.sendExtendedHandshake()
+	}
 	for {
 		if err := p.readMessage(); err != nil {
 			return err
@@ -243,9 +249,14 @@ func (p *peer) readMessage() error {
 	case pp.Interested, pp.NotInterested:
 		p.peerInterested.Store(pp.MessageType(typ) == pp.Interested)
 		p.t.interestChanged(p)
+	case pp.Extended:
+		if !p.ext {
+			return fmt.Errorf("%w: extension message without the extension protocol", errProtocol)
+		}
+		return p.onExtended(n)
 	default:
-		// Port, suggest, allowed fast, extended and unknown messages:
-		// nothing to do yet.
+		// Port, suggest, allowed fast and unknown messages: nothing to
+		// do yet.
 		_, err := p.r.Discard(n)
 		return err
 	}
@@ -317,7 +328,7 @@ func (p *peer) countLocked(n int) {
 	}
 	if el := now.Sub(p.windowStart); el >= 500*time.Millisecond {
 		rate := float64(p.windowBytes) / el.Seconds()
-		p.depth = min(max(int(rate/2/blockSize), minDepth), maxDepth)
+		p.depth = min(max(int(rate/2/blockSize), minDepth), p.maxDepth)
 		p.windowStart, p.windowBytes = now, 0
 	}
 }

@@ -166,7 +166,7 @@ func (p *peer) flush(bufs *net.Buffers) error {
 		return nil
 	}
 	p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := bufs.WriteTo(p.conn)
+	_, err := bufs.WriteTo(p.w)
 	*bufs = (*bufs)[:0]
 	return err
 }
