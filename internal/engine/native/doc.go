@@ -11,12 +11,15 @@
 // file it spans, by one writer per torrent; requests go out in batches,
 // one write per socket read.
 //
-// Scope so far: v1 torrents (pad files honoured) from .torrent data,
-// plain TCP peers with the fast extension (BEP 6), incoming and outgoing
-// connections, HTTP and UDP tracker announces, downloading only (peers
-// are never unchoked). The rest of what the daemon speaks — metadata
-// exchange, PEX, DHT, uTP, MSE, v2, seeding — is still the engine's, so
-// this core is not yet selectable in the daemon.
+// Scope so far: v1 torrents and the v1 half of hybrids (pad files
+// honoured) from .torrent data; TCP peers, incoming and outgoing, with the
+// fast extension (BEP 6), the extension handshake (BEP 10) and incoming
+// MSE/PE; HTTP and UDP tracker announces; downloading and seeding with
+// choking; file priorities, rate limits, pause, verification of data on
+// disk and resume data. The rest of what the daemon speaks — metadata
+// exchange, PEX, DHT, uTP, outgoing MSE, v2-only torrents, streaming —
+// is still the engine's, so this core is not yet selectable in the
+// daemon.
 //
 // It uses anacrolix's protocol packages (peer_protocol, metainfo,
 // tracker) and none of the engine's client.
