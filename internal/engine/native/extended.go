@@ -11,14 +11,18 @@ import (
 const clientName = "Lodestone"
 
 // sendExtendedHandshake sends our BEP 10 handshake to a peer that speaks
-// the extension protocol: no extension messages yet, our request-queue
-// bound and listening port.
+// the extension protocol: ut_metadata (BEP 9) when we hold the info
+// dictionary, our request-queue bound and listening port.
 func (p *peer) sendExtendedHandshake() {
 	hs := pp.ExtendedHandshakeMessage{
 		M:    map[pp.ExtensionName]pp.ExtensionNumber{},
 		V:    clientName,
 		Reqq: maxUploadQueue,
 		Port: int(p.t.c.Addr().Port()),
+	}
+	if n := len(p.t.meta.InfoBytes); n > 0 {
+		hs.M[pp.ExtensionNameMetadata] = utMetadataID
+		hs.MetadataSize = n
 	}
 	b, err := bencode.Marshal(hs)
 	if err != nil {
@@ -40,6 +44,9 @@ func (p *peer) onExtended(n int) error {
 		return err
 	}
 	n--
+	if id == utMetadataID && len(p.t.meta.InfoBytes) > 0 {
+		return p.onMetadataRequest(n)
+	}
 	if id != 0 {
 		_, err := p.r.Discard(n)
 		return err
@@ -54,11 +61,53 @@ func (p *peer) onExtended(n int) error {
 	if err != nil {
 		return fmt.Errorf("%w: extension handshake: %v", errProtocol, err)
 	}
+	p.mu.Lock()
+	p.peerUtMetadata = hs.M[pp.ExtensionNameMetadata]
+	p.mu.Unlock()
 	if hs.Reqq > 0 {
 		p.mu.Lock()
 		p.maxDepth = min(maxDepth, max(hs.Reqq, 1))
 		p.depth = min(p.depth, p.maxDepth)
 		p.mu.Unlock()
 	}
+	return nil
+}
+
+// onMetadataRequest answers a request for a piece of the info dictionary
+// (BEP 9) with the piece, or a reject for a piece out of range or a peer
+// that named no ut_metadata of its own.
+func (p *peer) onMetadataRequest(n int) error {
+	b, err := p.r.Peek(n)
+	if err != nil {
+		return err
+	}
+	var m pp.ExtendedMetadataRequestMsg
+	err = bencode.Unmarshal(b, &m)
+	p.r.Discard(n)
+	if err != nil {
+		return fmt.Errorf("%w: metadata message: %v", errProtocol, err)
+	}
+	if m.Type != pp.RequestMetadataExtensionMsgType {
+		return nil
+	}
+	p.mu.Lock()
+	theirs := p.peerUtMetadata
+	p.mu.Unlock()
+	if theirs == 0 {
+		return nil
+	}
+	info := p.t.meta.InfoBytes
+	reply := pp.ExtendedMetadataRequestMsg{Piece: m.Piece, Type: pp.RejectMetadataExtensionMsgType}
+	var data []byte
+	if m.Piece >= 0 && m.Piece < (len(info)+metadataPiece-1)/metadataPiece {
+		reply.Type, reply.TotalSize = pp.DataMetadataExtensionMsgType, len(info)
+		data = info[m.Piece*metadataPiece : min(len(info), (m.Piece+1)*metadataPiece)]
+	}
+	enc, err := bencode.Marshal(reply)
+	if err != nil {
+		return err
+	}
+	payload := append(append([]byte{byte(theirs)}, enc...), data...)
+	p.send(pp.Extended, payload)
 	return nil
 }

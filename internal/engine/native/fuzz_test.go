@@ -26,6 +26,7 @@ func FuzzPeerMessages(f *testing.F) {
 	defer c.Close()
 	m := Meta{PieceLength: 16 << 10, Length: 9*16<<10 + 5, Files: []File{{Path: f.TempDir() + "/x", Length: 9*16<<10 + 5}}}
 	m.Hashes = make([][20]byte, 10)
+	m.InfoBytes = make([]byte, 40000) // served to ut_metadata requests
 	m.InfoHash[0] = 1
 	tt, err := c.Add(m)
 	if err != nil {
@@ -33,6 +34,10 @@ func FuzzPeerMessages(f *testing.F) {
 	}
 	f.Add(append([]byte{0, 0, 0, 12, 20, 0}, []byte("d4:reqqi3ee")[:6]...), true)
 	f.Add([]byte("\x00\x00\x00\x0d\x14\x00d4:reqqi3ee\x00"), true)
+	ext := func(id byte, payload string) []byte { return msg(20, append([]byte{id}, payload...)...) }
+	f.Add(append(ext(0, "d1:md11:ut_metadatai5eee"), ext(utMetadataID, "d8:msg_typei0e5:piecei2ee")...), true)
+	f.Add(append(ext(0, "d1:md11:ut_metadatai5eee"), ext(utMetadataID, "d8:msg_typei0e5:piecei-1ee")...), true)
+	f.Add(append(ext(0, "d1:md11:ut_metadatai5eee"), ext(utMetadataID, "d8:msg_typei0e5:piecei1152921504606846976ee")...), true)
 	f.Fuzz(func(t *testing.T, data []byte, fast bool) {
 		a, b := net.Pipe()
 		defer b.Close()

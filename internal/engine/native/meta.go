@@ -2,11 +2,13 @@ package native
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 )
 
@@ -21,6 +23,9 @@ type Meta struct {
 	Files    []File
 	Length   int64
 	Trackers []string // announce URLs, every tier flattened
+	// InfoBytes is the bencoded info dictionary, served to peers that
+	// ask for it (BEP 9).
+	InfoBytes []byte
 }
 
 // File is one file of a torrent.
@@ -42,17 +47,30 @@ func ParseTorrent(data []byte, dir string) (Meta, error) {
 	if err != nil {
 		return Meta{}, fmt.Errorf("native: parse torrent: %w", err)
 	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
+	var trackers []string
+	for _, tier := range mi.UpvertedAnnounceList() {
+		trackers = append(trackers, tier...)
+	}
+	return ParseInfo(mi.InfoBytes, dir, trackers)
+}
+
+// ParseInfo reads a bencoded info dictionary (from a .torrent, or fetched
+// from peers for a magnet) and lays its files out under dir, as
+// ParseTorrent does.
+func ParseInfo(infoBytes []byte, dir string, trackers []string) (Meta, error) {
+	var info metainfo.Info
+	if err := bencode.Unmarshal(infoBytes, &info); err != nil {
 		return Meta{}, fmt.Errorf("native: parse info: %w", err)
 	}
 	if !info.HasV1() {
 		return Meta{}, fmt.Errorf("%w: no v1 pieces", ErrUnsupported)
 	}
 	m := Meta{
-		InfoHash:    mi.HashInfoBytes(),
+		InfoHash:    sha1.Sum(infoBytes),
 		Name:        info.BestName(),
 		PieceLength: info.PieceLength,
+		Trackers:    trackers,
+		InfoBytes:   infoBytes,
 	}
 	if m.PieceLength <= 0 || m.PieceLength > 64<<20 {
 		return Meta{}, fmt.Errorf("native: piece length %d out of range", m.PieceLength)
@@ -92,9 +110,6 @@ func ParseTorrent(data []byte, dir string) (Meta, error) {
 	}
 	if want := (m.Length + m.PieceLength - 1) / m.PieceLength; int64(len(m.Hashes)) != want {
 		return Meta{}, fmt.Errorf("native: %d piece hashes for %d bytes in pieces of %d", len(m.Hashes), m.Length, m.PieceLength)
-	}
-	for _, tier := range mi.UpvertedAnnounceList() {
-		m.Trackers = append(m.Trackers, tier...)
 	}
 	return m, nil
 }

@@ -51,18 +51,20 @@ type peer struct {
 	done      chan struct{} // closed when the connection is finished
 	closeOnce sync.Once
 
-	mu          sync.Mutex // guards the request state below
-	has         bitset
-	nhas        int
-	choked      bool // the peer chokes us
-	interested  bool // we told the peer we are interested
-	reqs        map[uint64]*piece
-	work        []workItem
-	depth       int
-	maxDepth    int // the peer's request queue bound (its "reqq"), at most maxDepth
-	gone        bool
-	windowStart time.Time
-	windowBytes int64
+	mu         sync.Mutex // guards the request state below
+	has        bitset
+	nhas       int
+	choked     bool // the peer chokes us
+	interested bool // we told the peer we are interested
+	reqs       map[uint64]*piece
+	work       []workItem
+	depth      int
+	maxDepth   int // the peer's request queue bound (its "reqq"), at most maxDepth
+	// peerUtMetadata is the peer's number for ut_metadata (0: none).
+	peerUtMetadata pp.ExtensionNumber
+	gone           bool
+	windowStart    time.Time
+	windowBytes    int64
 
 	omu      sync.Mutex // guards out, the upload queue and choking
 	out      []byte

@@ -1,0 +1,269 @@
+package native
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/anacrolix/torrent/tracker"
+)
+
+const (
+	// utMetadataID is the number we give ut_metadata (BEP 9) in our
+	// extension handshakes.
+	utMetadataID = 3
+	// metadataPiece is BEP 9's piece of the info dictionary.
+	metadataPiece = 16 << 10
+	// maxMetadata bounds an info dictionary we fetch (16 MiB, as the
+	// engine does).
+	maxMetadata = 16 << 20
+	// metadataDials is how many peers are asked at once.
+	metadataDials = 8
+)
+
+// ErrNoMetadata is returned when no peer gave the info dictionary.
+var ErrNoMetadata = errors.New("native: no peer gave the metadata")
+
+// FetchMetadata gets the info dictionary of a magnet's torrent (BEP 9)
+// from peers: the addresses given and those its trackers return, up to
+// eight at a time. The bytes returned hash to infoHash; a peer that sends
+// anything else is dropped and the next one asked. It ends with ctx, or
+// ErrNoMetadata once every peer known has failed.
+func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []netip.AddrPort, trackers []string) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	addrs := make(chan netip.AddrPort, 256)
+	var announcing sync.WaitGroup
+	for _, u := range trackers {
+		announcing.Go(func() {
+			actx, acancel := context.WithTimeout(ctx, announceTimeout)
+			defer acancel()
+			res, err := tracker.Announce{TrackerUrl: u, Context: actx, Slogger: c.log, Request: tracker.AnnounceRequest{
+				InfoHash: infoHash, PeerId: c.cfg.PeerID, Left: -1, NumWant: 50, Port: c.Addr().Port(),
+			}}.Do()
+			if err != nil {
+				c.log.Warn("announce failed", "tracker", u, "err", err)
+				return
+			}
+			for _, p := range res.Peers {
+				if ap, ok := p.ToNetipAddrPort(); ok {
+					select {
+					case addrs <- ap:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		})
+	}
+	go func() {
+		for _, a := range peers {
+			select {
+			case addrs <- a:
+			case <-ctx.Done():
+				return
+			}
+		}
+		announcing.Wait()
+		close(addrs)
+	}()
+
+	found := make(chan []byte, 1)
+	var dials sync.WaitGroup
+	seen := map[netip.AddrPort]bool{}
+	slots := make(chan struct{}, metadataDials)
+	for {
+		var a netip.AddrPort
+		var ok bool
+		select {
+		case a, ok = <-addrs:
+		case b := <-found:
+			return b, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !ok {
+			break
+		}
+		if seen[a] || a == c.Addr() {
+			continue
+		}
+		seen[a] = true
+		select {
+		case slots <- struct{}{}:
+		case b := <-found:
+			return b, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		dials.Go(func() {
+			defer func() { <-slots }()
+			b, err := c.metadataFrom(ctx, a, infoHash)
+			if err != nil {
+				c.log.Debug("metadata from peer failed", "peer", a, "err", err)
+				return
+			}
+			select {
+			case found <- b:
+			default:
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		dials.Wait()
+		close(done)
+	}()
+	select {
+	case b := <-found:
+		return b, nil
+	case <-done:
+		select {
+		case b := <-found:
+			return b, nil
+		default:
+			return nil, ErrNoMetadata
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// metadataFrom asks one peer for the info dictionary.
+func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash [20]byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	ih := metainfo.Hash(infoHash)
+	res, err := pp.Handshake(ctx, conn, &ih, c.cfg.PeerID, ourBits())
+	if err != nil {
+		return nil, err
+	}
+	if !res.SupportsExtended() {
+		return nil, errors.New("peer does not speak the extension protocol")
+	}
+	var out bytes.Buffer
+	if res.SupportsFast() {
+		writeMessage(&out, pp.HaveNone, nil)
+	}
+	hs, _ := bencode.Marshal(pp.ExtendedHandshakeMessage{M: map[pp.ExtensionName]pp.ExtensionNumber{pp.ExtensionNameMetadata: utMetadataID}, V: clientName})
+	writeMessage(&out, pp.Extended, append([]byte{0}, hs...))
+	if _, err := conn.Write(out.Bytes()); err != nil {
+		return nil, err
+	}
+	r := bufio.NewReader(conn)
+	var info []byte
+	var got []bool
+	left := 0
+	for {
+		typ, payload, err := readMessage(r, maxMetadata/8)
+		if err != nil {
+			return nil, err
+		}
+		if typ != pp.Extended || len(payload) == 0 {
+			continue
+		}
+		switch id := payload[0]; {
+		case id == 0 && info == nil:
+			var phs pp.ExtendedHandshakeMessage
+			if err := bencode.Unmarshal(payload[1:], &phs); err != nil {
+				return nil, fmt.Errorf("extension handshake: %w", err)
+			}
+			theirs := phs.M[pp.ExtensionNameMetadata]
+			if theirs == 0 || phs.MetadataSize <= 0 || phs.MetadataSize > maxMetadata {
+				return nil, fmt.Errorf("no usable ut_metadata (id %d, size %d)", theirs, phs.MetadataSize)
+			}
+			info = make([]byte, phs.MetadataSize)
+			n := (phs.MetadataSize + metadataPiece - 1) / metadataPiece
+			got, left = make([]bool, n), n
+			out.Reset()
+			for i := range n {
+				req, _ := bencode.Marshal(pp.ExtendedMetadataRequestMsg{Piece: i, Type: pp.RequestMetadataExtensionMsgType})
+				writeMessage(&out, pp.Extended, append([]byte{byte(theirs)}, req...))
+			}
+			if _, err := conn.Write(out.Bytes()); err != nil {
+				return nil, err
+			}
+		case id == utMetadataID && info != nil:
+			dec := bencode.NewDecoder(bytes.NewReader(payload[1:]))
+			var m pp.ExtendedMetadataRequestMsg
+			if err := dec.Decode(&m); err != nil {
+				return nil, fmt.Errorf("metadata message: %w", err)
+			}
+			switch m.Type {
+			case pp.RejectMetadataExtensionMsgType:
+				return nil, errors.New("peer refused the metadata")
+			case pp.DataMetadataExtensionMsgType:
+			default:
+				continue
+			}
+			data := payload[1+int(dec.Offset):]
+			if m.Piece < 0 || m.Piece >= len(got) || m.TotalSize != len(info) {
+				return nil, fmt.Errorf("metadata piece %d of %d bytes out of range", m.Piece, m.TotalSize)
+			}
+			if want := min(metadataPiece, len(info)-m.Piece*metadataPiece); len(data) != want {
+				return nil, fmt.Errorf("metadata piece %d: %d bytes, want %d", m.Piece, len(data), want)
+			}
+			if !got[m.Piece] {
+				copy(info[m.Piece*metadataPiece:], data)
+				got[m.Piece] = true
+				left--
+			}
+			if left == 0 {
+				if sha1.Sum(info) != infoHash {
+					return nil, errors.New("metadata does not hash to the info-hash")
+				}
+				return info, nil
+			}
+		}
+	}
+}
+
+// writeMessage appends one message to w.
+func writeMessage(w *bytes.Buffer, t pp.MessageType, payload []byte) {
+	var h [5]byte
+	binary.BigEndian.PutUint32(h[:], uint32(1+len(payload)))
+	h[4] = byte(t)
+	w.Write(h[:])
+	w.Write(payload)
+}
+
+// readMessage reads one message of at most limit bytes; keep-alives come
+// back as an empty payload of type 0xff.
+func readMessage(r *bufio.Reader, limit int) (pp.MessageType, []byte, error) {
+	var lb [4]byte
+	if _, err := io.ReadFull(r, lb[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(binary.BigEndian.Uint32(lb[:]))
+	if n == 0 {
+		return 0xff, nil, nil
+	}
+	if n > limit {
+		return 0, nil, fmt.Errorf("%w: message of %d bytes", errProtocol, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return 0, nil, err
+	}
+	return pp.MessageType(b[0]), b[1:], nil
+}
