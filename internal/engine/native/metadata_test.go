@@ -141,4 +141,3 @@ func metadataLiar(t *testing.T, infoHash [20]byte, size int) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(ln.Addr().String())
 	return ap
 }
-
