@@ -11,7 +11,8 @@ const (
 	optimisticEvery = 3 // rechokes between optimistic unchokes
 )
 
-// chokeLoop rechokes the torrent's peers every 10 s. Runs in t.wg.
+// chokeLoop rechokes the torrent's peers every 10 s, and every minute
+// exchanges peers with them (BEP 11). Runs in t.wg.
 func (t *Torrent) chokeLoop() {
 	defer t.wg.Done()
 	tick := time.NewTicker(rechokeEvery)
@@ -22,6 +23,17 @@ func (t *Torrent) chokeLoop() {
 			return
 		case <-tick.C:
 			t.rechoke(n%optimisticEvery == 0)
+			if n%pexEvery == pexEvery-1 && !t.meta.Private {
+				t.mu.Lock()
+				peers := make([]*peer, 0, len(t.peers))
+				for p := range t.peers {
+					peers = append(peers, p)
+				}
+				t.mu.Unlock()
+				for _, p := range peers {
+					t.sendPex(p)
+				}
+			}
 		}
 	}
 }

@@ -63,8 +63,11 @@ type Client struct {
 	ln     net.Listener
 	wg     sync.WaitGroup
 	gone   atomic.Int64 // bytes downloaded by peers since gone
-	down   limit        // rate limits of all torrents together
-	up     limit
+
+	closeOnce sync.Once
+	closeErr  error
+	down      limit // rate limits of all torrents together
+	up        limit
 
 	mu       sync.Mutex
 	torrents map[[20]byte]*Torrent
@@ -159,8 +162,14 @@ func (c *Client) Addr() netip.AddrPort {
 	return ap
 }
 
-// Close stops every torrent and the listener.
+// Close stops every torrent and the listener. It is idempotent: later
+// calls return the first one's error.
 func (c *Client) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Client) close() error {
 	c.cancel()
 	var errs []error
 	if c.ln != nil {
@@ -276,7 +285,7 @@ func (c *Client) serveIncoming(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	t.runPeer(conn, r, w, addr, res)
+	t.runPeer(conn, r, w, addr, res, true)
 }
 
 // receiveEncrypted answers an MSE/PE handshake (BEP 8's encryption, as
@@ -310,7 +319,7 @@ func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.Rea
 func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
 	t.mu.Lock()
 	for _, a := range addrs {
-		if !t.seen[a] {
+		if !t.seen[a] && len(t.seen) < maxKnownPeers && a.IsValid() && a.Port() != 0 {
 			t.seen[a] = true
 			t.known = append(t.known, a)
 		}
@@ -318,6 +327,10 @@ func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
 	t.mu.Unlock()
 	t.spawn(t.dialMore)
 }
+
+// maxKnownPeers bounds the addresses a torrent remembers (trackers and
+// peer exchange can offer any number).
+const maxKnownPeers = 2000
 
 // spawn runs fn in a goroutine that Close waits for, unless the torrent
 // is closing.
@@ -394,7 +407,7 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 				conn.Close()
 				return errBanned
 			}
-			t.runPeer(conn, deadlineConn{conn}, conn, addr, res)
+			t.runPeer(conn, deadlineConn{conn}, conn, addr, res, false)
 			return nil
 		}
 		conn.Close()
@@ -415,12 +428,13 @@ func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
 // runPeer speaks to a handshaken peer until the connection ends. r and
 // w are the stream after the handshake: the connection itself (w is then
 // conn, for gathered writes), or its MSE layer.
-func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult) {
+func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult, incoming bool) {
 	// A *bufio.Reader of this size is reused as it is, with what it has
 	// buffered.
 	br := bufio.NewReaderSize(r, readBufferSize)
 	p := newPeer(t, conn, addr, br, res.SupportsFast(), res.SupportsExtended())
 	p.w = w
+	p.incoming = incoming
 	t.mu.Lock()
 	if t.ctx.Err() != nil || t.paused {
 		t.mu.Unlock()

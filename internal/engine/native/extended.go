@@ -20,6 +20,9 @@ func (p *peer) sendExtendedHandshake() {
 		Reqq: maxUploadQueue,
 		Port: int(p.t.c.Addr().Port()),
 	}
+	if !p.t.meta.Private {
+		hs.M[pp.ExtensionNamePex] = utPexID
+	}
 	if n := len(p.t.meta.InfoBytes); n > 0 {
 		hs.M[pp.ExtensionNameMetadata] = utMetadataID
 		hs.MetadataSize = n
@@ -47,6 +50,9 @@ func (p *peer) onExtended(n int) error {
 	if id == utMetadataID && len(p.t.meta.InfoBytes) > 0 {
 		return p.onMetadataRequest(n)
 	}
+	if id == utPexID && !p.t.meta.Private {
+		return p.onPex(n)
+	}
 	if id != 0 {
 		_, err := p.r.Discard(n)
 		return err
@@ -63,7 +69,14 @@ func (p *peer) onExtended(n int) error {
 	}
 	p.mu.Lock()
 	p.peerUtMetadata = hs.M[pp.ExtensionNameMetadata]
+	p.peerUtPex = hs.M[pp.ExtensionNamePex]
+	if hs.Port > 0 && hs.Port < 1<<16 {
+		p.listenPort = uint16(hs.Port)
+	}
 	p.mu.Unlock()
+	if !p.t.meta.Private {
+		p.t.sendPex(p) // the first exchange, at once
+	}
 	if hs.Reqq > 0 {
 		p.mu.Lock()
 		p.maxDepth = min(maxDepth, max(hs.Reqq, 1))

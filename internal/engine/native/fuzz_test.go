@@ -38,6 +38,7 @@ func FuzzPeerMessages(f *testing.F) {
 	f.Add(append(ext(0, "d1:md11:ut_metadatai5eee"), ext(utMetadataID, "d8:msg_typei0e5:piecei2ee")...), true)
 	f.Add(append(ext(0, "d1:md11:ut_metadatai5eee"), ext(utMetadataID, "d8:msg_typei0e5:piecei-1ee")...), true)
 	f.Add(append(ext(0, "d1:md11:ut_metadatai5eee"), ext(utMetadataID, "d8:msg_typei0e5:piecei1152921504606846976ee")...), true)
+	f.Add(ext(utPexID, "d5:added12:\x7f\x00\x00\x01\x1a\xe1\x7f\x00\x00\x02\x00\x00e"), true)
 	f.Fuzz(func(t *testing.T, data []byte, fast bool) {
 		a, b := net.Pipe()
 		defer b.Close()

@@ -26,6 +26,9 @@ type Meta struct {
 	// InfoBytes is the bencoded info dictionary, served to peers that
 	// ask for it (BEP 9).
 	InfoBytes []byte
+	// Private torrents (BEP 27) get peers from their trackers only: no
+	// peer exchange.
+	Private bool
 }
 
 // File is one file of a torrent.
@@ -71,6 +74,7 @@ func ParseInfo(infoBytes []byte, dir string, trackers []string) (Meta, error) {
 		PieceLength: info.PieceLength,
 		Trackers:    trackers,
 		InfoBytes:   infoBytes,
+		Private:     info.Private != nil && *info.Private,
 	}
 	if m.PieceLength <= 0 || m.PieceLength > 64<<20 {
 		return Meta{}, fmt.Errorf("native: piece length %d out of range", m.PieceLength)

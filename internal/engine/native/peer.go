@@ -60,11 +60,16 @@ type peer struct {
 	work       []workItem
 	depth      int
 	maxDepth   int // the peer's request queue bound (its "reqq"), at most maxDepth
-	// peerUtMetadata is the peer's number for ut_metadata (0: none).
-	peerUtMetadata pp.ExtensionNumber
-	gone           bool
-	windowStart    time.Time
-	windowBytes    int64
+	// peerUtMetadata and peerUtPex are the peer's numbers for
+	// ut_metadata and ut_pex (0: none); listenPort is the port it said
+	// it listens on (its extension handshake's "p").
+	peerUtMetadata, peerUtPex pp.ExtensionNumber
+	listenPort                uint16
+	pexTold                   map[netip.AddrPort]bool // what our peer exchange told it
+	incoming                  bool                    // it dialed us
+	gone                      bool
+	windowStart               time.Time
+	windowBytes               int64
 
 	omu      sync.Mutex // guards out, the upload queue and choking
 	out      []byte
