@@ -328,6 +328,38 @@ func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
 	t.spawn(t.dialMore)
 }
 
+// Redials: a peer that could not be reached, or whose connection ended,
+// is dialed again after 5 s, then 20 s, then 80 s, then given up; a
+// connection that was useful resets the count.
+const (
+	redialFirst = 5 * time.Second
+	maxRedials  = 3
+)
+
+// redialLater puts addr back among the addresses to dial after a backoff,
+// unless it was banned, the torrent is done downloading, or it failed too
+// often. err is how its last connection ended (nil: it ran and closed).
+func (t *Torrent) redialLater(addr netip.AddrPort, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx.Err() != nil || t.banned[addr.Addr()] || t.nhave == len(t.meta.Hashes) || errors.Is(err, errBanned) {
+		return
+	}
+	n := t.redials[addr]
+	if n >= maxRedials {
+		return
+	}
+	t.redials[addr] = n + 1
+	time.AfterFunc(redialFirst<<(2*n), func() {
+		t.mu.Lock()
+		if t.ctx.Err() == nil && !t.banned[addr.Addr()] {
+			t.known = append(t.known, addr)
+		}
+		t.mu.Unlock()
+		t.spawn(t.dialMore)
+	})
+}
+
 // maxKnownPeers bounds the addresses a torrent remembers (trackers and
 // peer exchange can offer any number).
 const maxKnownPeers = 2000
@@ -366,9 +398,11 @@ func (t *Torrent) dialMore() {
 		if !skip {
 			t.dialing[addr] = true
 			t.spawnLocked(func() {
-				if err := t.dial(addr); err != nil {
+				err := t.dial(addr)
+				if err != nil {
 					t.log.Debug("peer connection failed", "peer", addr, "err", err)
 				}
+				t.redialLater(addr, err)
 			})
 		}
 		t.mu.Unlock()
@@ -407,7 +441,11 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 				conn.Close()
 				return errBanned
 			}
-			t.runPeer(conn, deadlineConn{conn}, conn, addr, res, false)
+			if t.runPeer(conn, deadlineConn{conn}, conn, addr, res, false) > 0 {
+				t.mu.Lock()
+				delete(t.redials, addr) // it was useful: the backoff starts over
+				t.mu.Unlock()
+			}
 			return nil
 		}
 		conn.Close()
@@ -428,7 +466,7 @@ func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
 // runPeer speaks to a handshaken peer until the connection ends. r and
 // w are the stream after the handshake: the connection itself (w is then
 // conn, for gathered writes), or its MSE layer.
-func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult, incoming bool) {
+func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult, incoming bool) (downloaded int64) {
 	// A *bufio.Reader of this size is reused as it is, with what it has
 	// buffered.
 	br := bufio.NewReaderSize(r, readBufferSize)
@@ -439,7 +477,7 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	if t.ctx.Err() != nil || t.paused {
 		t.mu.Unlock()
 		conn.Close()
-		return
+		return 0
 	}
 	t.peers[p] = struct{}{}
 	t.wg.Add(1) // Close waits for incoming peers too
@@ -447,4 +485,5 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	defer t.wg.Done()
 	err := p.run()
 	t.log.Debug("peer gone", "peer", addr, "err", err)
+	return p.downloaded.Load()
 }

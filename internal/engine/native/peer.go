@@ -218,7 +218,7 @@ func (p *peer) readMessage() error {
 		if _, err := io.ReadFull(p.r, bf); err != nil {
 			return err
 		}
-		return p.onBitfield(bf, false)
+		return p.onBitfield(bf)
 	case pp.HaveAll, pp.HaveNone:
 		if !p.fast {
 			return fmt.Errorf("%w: %v without the fast extension", errProtocol, pp.MessageType(typ))
@@ -229,7 +229,7 @@ func (p *peer) readMessage() error {
 				bf.set(i)
 			}
 		}
-		return p.onBitfield(bf, true)
+		return p.onBitfield(bf)
 	case pp.Reject:
 		if !p.fast || n != 12 {
 			return fmt.Errorf("%w: reject", errProtocol)
@@ -382,15 +382,14 @@ func (p *peer) onHave(i int) error {
 	return nil
 }
 
-func (p *peer) onBitfield(bf bitset, fast bool) error {
+func (p *peer) onBitfield(bf bitset) error {
 	if !bf.validFor(len(p.t.meta.Hashes)) {
 		return fmt.Errorf("%w: bitfield with spare bits set", errProtocol)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.nhas > 0 && !fast {
-		return fmt.Errorf("%w: bitfield after haves", errProtocol)
-	}
+	// BEP 3 has the bitfield only first, but aria2 sends one later in
+	// place of many haves: a later one adds to what the peer had.
 	want := false
 	for i := range p.t.meta.Hashes {
 		if bf.get(i) && !p.has.get(i) {

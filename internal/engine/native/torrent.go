@@ -38,6 +38,7 @@ type Torrent struct {
 	dialing  map[netip.AddrPort]bool
 	known    []netip.AddrPort        // addresses to dial when there is room
 	seen     map[netip.AddrPort]bool // every address ever given
+	redials  map[netip.AddrPort]int  // how often each was dialed again
 	paused   bool
 	pauseC   chan struct{} // wakes the announce loop when paused changes
 	banned   map[netip.Addr]bool
@@ -83,7 +84,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 		have: newBitset(n), avail: make([]int32, n), active: make([]*piece, n), prio: make([]uint8, n),
 		writing: newBitset(n), peers: make(map[*peer]struct{}),
 		dialing: make(map[netip.AddrPort]bool), banned: make(map[netip.Addr]bool),
-		seen: make(map[netip.AddrPort]bool), pauseC: make(chan struct{}, 1),
+		seen: make(map[netip.AddrPort]bool), redials: make(map[netip.AddrPort]int), pauseC: make(chan struct{}, 1),
 		doneC: make(chan struct{}),
 	}
 	for i := range t.prio {
