@@ -12,14 +12,14 @@
 // one write per socket read.
 //
 // Scope so far: v1 torrents and the v1 half of hybrids (pad files
-// honoured) from .torrent data; TCP peers, incoming and outgoing, with the
-// fast extension (BEP 6), the extension handshake (BEP 10) and incoming
-// MSE/PE; HTTP and UDP tracker announces; downloading and seeding with
-// choking; file priorities, rate limits, pause, verification of data on
-// disk and resume data. The rest of what the daemon speaks — metadata
-// exchange, PEX, DHT, uTP, outgoing MSE, v2-only torrents, streaming —
-// is still the engine's, so this core is not yet selectable in the
-// daemon.
+// honoured), from .torrent data or magnets (metadata fetched from peers,
+// BEP 9); TCP peers, incoming and outgoing, with the fast extension (BEP
+// 6), the extension protocol (BEP 10), peer exchange (BEP 11) and
+// incoming MSE/PE; HTTP and UDP tracker announces; downloading and
+// seeding with choking; file priorities, rate limits, pause, verification
+// of data on disk and resume data. DHT, uTP, outgoing MSE, v2-only
+// torrents and streaming are still the engine's alone, so this core is
+// not yet selectable in the daemon.
 //
 // It uses anacrolix's protocol packages (peer_protocol, metainfo,
 // tracker) and none of the engine's client.
