@@ -421,39 +421,87 @@ func (t *Torrent) connectedLocked(addr netip.AddrPort) bool {
 func (t *Torrent) dial(addr netip.AddrPort) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.c.cfg.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr.String())
-	if err == nil {
-		ih := metainfo.Hash(t.meta.InfoHash)
-		var res pp.HandshakeResult
-		res, err = pp.Handshake(ctx, deadlineConn{conn}, &ih, t.c.cfg.PeerID, ourBits())
-		if err == nil && res.Hash != ih {
-			err = errors.New("native: peer answered for another torrent")
-		}
-		if err == nil && res.PeerID == t.c.cfg.PeerID {
-			err = errors.New("native: connected to ourselves")
-		}
-		if err == nil {
-			t.mu.Lock()
-			delete(t.dialing, addr)
-			t.mu.Unlock()
-			if !t.admit(addr, res.PeerID) {
-				conn.Close()
-				return errBanned
-			}
-			if t.runPeer(conn, deadlineConn{conn}, conn, addr, res, false) > 0 {
-				t.mu.Lock()
-				delete(t.redials, addr) // it was useful: the backoff starts over
-				t.mu.Unlock()
-			}
-			return nil
-		}
-		conn.Close()
-	}
+	pc, err := t.c.connect(ctx, addr, t.meta.InfoHash)
 	t.mu.Lock()
 	delete(t.dialing, addr)
 	t.mu.Unlock()
-	return err
+	if err != nil {
+		return err
+	}
+	if !t.admit(addr, pc.res.PeerID) {
+		pc.conn.Close()
+		return errBanned
+	}
+	if t.runPeer(pc.conn, pc.r, pc.w, addr, pc.res, false) > 0 {
+		t.mu.Lock()
+		delete(t.redials, addr) // it was useful: the backoff starts over
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// peerConn is an outgoing connection past the BitTorrent handshake: r
+// and w are the stream (the connection itself, or its MSE layer).
+type peerConn struct {
+	conn net.Conn
+	r    io.Reader
+	w    io.Writer
+	res  pp.HandshakeResult
+}
+
+// connect dials addr and shakes hands for infoHash: in plain first, and
+// if the peer hangs up on that (peers that require encryption do), once
+// more with an encrypted handshake (MSE/PE, plaintext after it when the
+// peer allows).
+func (c *Client) connect(ctx context.Context, addr netip.AddrPort, infoHash [20]byte) (*peerConn, error) {
+	pc, reached, err := c.connectWith(ctx, addr, infoHash, false)
+	if err == nil || !reached || ctx.Err() != nil {
+		return pc, err
+	}
+	pc, _, err2 := c.connectWith(ctx, addr, infoHash, true)
+	if err2 != nil {
+		return nil, fmt.Errorf("%w; encrypted: %w", err, err2)
+	}
+	return pc, nil
+}
+
+// connectWith makes one attempt; reached reports whether the TCP
+// connection was made.
+func (c *Client) connectWith(ctx context.Context, addr netip.AddrPort, infoHash [20]byte, encrypted bool) (_ *peerConn, reached bool, err error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() {
+		if err != nil {
+			conn.Close()
+		}
+	}()
+	pc := &peerConn{conn: conn, r: deadlineConn{conn}, w: conn}
+	ih := metainfo.Hash(infoHash)
+	if encrypted {
+		rw, _, err := mse.InitiateHandshakeContext(ctx, deadlineConn{conn}, ih[:], nil, mse.AllSupportedCrypto)
+		if err != nil {
+			return nil, true, fmt.Errorf("native: MSE handshake: %w", err)
+		}
+		pc.r, pc.w = rw, rw
+	}
+	pc.res, err = pp.Handshake(ctx, struct {
+		io.Reader
+		io.Writer
+	}{pc.r, pc.w}, &ih, c.cfg.PeerID, ourBits())
+	switch {
+	case err != nil:
+	case pc.res.Hash != ih:
+		err = errors.New("native: peer answered for another torrent")
+	case pc.res.PeerID == c.cfg.PeerID:
+		err = errors.New("native: connected to ourselves")
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return pc, true, nil
 }
 
 // admit decides whether a handshaken peer may join.

@@ -193,24 +193,35 @@ func TestInteropToAria2(t *testing.T) {
 }
 
 // The native core downloads a magnet from a Transmission seeder, which it
-// dials (Transmission does not dial loopback peers).
+// dials (Transmission does not dial loopback peers): one that prefers
+// plain connections, and one that requires encryption (the native core
+// falls back to an MSE handshake when the plain one is hung up on).
 func TestInteropFromTransmission(t *testing.T) {
 	bin, err := exec.LookPath("transmission-cli")
 	if err != nil {
 		t.Fatalf("transmission-cli not found (scripts/test installs Debian's transmission-cli): %v", err)
 	}
+	for _, enc := range []string{"-et", "-er"} { // encryption tolerated, required
+		t.Run(map[string]string{"-et": "plain", "-er": "encryption required"}[enc], func(t *testing.T) {
+			t.Parallel()
+			fromTransmission(t, bin, enc)
+		})
+	}
+}
+
+func fromTransmission(t *testing.T, bin, encryption string) {
 	tr := enginetest.Generate(t, enginetest.MultiFile(94))
 	port := strings.TrimPrefix(enginetest.ClosedPort(t), "127.0.0.1:")
 	cfg := t.TempDir()
 	settings := `{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
 		"port-forwarding-enabled": false, "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
-		"peer-port": ` + port + `, "encryption": 0, "speed-limit-up-enabled": false}`
+		"peer-port": ` + port + `, "speed-limit-up-enabled": false}`
 	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), []byte(settings), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-g", cfg, "-w", tr.Root, "-p", port, "-M", "-U", "-D", "-et", torrentFile(t, tr))
+	cmd := exec.CommandContext(ctx, bin, "-g", cfg, "-w", tr.Root, "-p", port, "-M", "-U", "-D", encryption, torrentFile(t, tr))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -9,13 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/tracker"
 )
@@ -145,19 +143,14 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash [20]byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	pc, err := c.connect(ctx, addr, infoHash)
 	if err != nil {
 		return nil, err
 	}
+	conn, res := pc.conn, pc.res
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	ih := metainfo.Hash(infoHash)
-	res, err := pp.Handshake(ctx, conn, &ih, c.cfg.PeerID, ourBits())
-	if err != nil {
-		return nil, err
-	}
 	if !res.SupportsExtended() {
 		return nil, errors.New("peer does not speak the extension protocol")
 	}
@@ -167,10 +160,10 @@ func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash
 	}
 	hs, _ := bencode.Marshal(pp.ExtendedHandshakeMessage{M: map[pp.ExtensionName]pp.ExtensionNumber{pp.ExtensionNameMetadata: utMetadataID}, V: clientName})
 	writeMessage(&out, pp.Extended, append([]byte{0}, hs...))
-	if _, err := conn.Write(out.Bytes()); err != nil {
+	if _, err := pc.w.Write(out.Bytes()); err != nil {
 		return nil, err
 	}
-	r := bufio.NewReader(conn)
+	r := bufio.NewReader(pc.r)
 	var info []byte
 	var got []bool
 	left := 0
@@ -200,7 +193,7 @@ func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash
 				req, _ := bencode.Marshal(pp.ExtendedMetadataRequestMsg{Piece: i, Type: pp.RequestMetadataExtensionMsgType})
 				writeMessage(&out, pp.Extended, append([]byte{byte(theirs)}, req...))
 			}
-			if _, err := conn.Write(out.Bytes()); err != nil {
+			if _, err := pc.w.Write(out.Bytes()); err != nil {
 				return nil, err
 			}
 		case id == utMetadataID && info != nil:
