@@ -15,10 +15,10 @@
 // honoured), from .torrent data or magnets (metadata fetched from peers,
 // BEP 9); TCP peers, incoming and outgoing, with the fast extension (BEP
 // 6), the extension protocol (BEP 10), peer exchange (BEP 11) and
-// incoming MSE/PE; HTTP and UDP tracker announces; downloading and
+// MSE/PE both ways; HTTP and UDP tracker announces; downloading and
 // seeding with choking; file priorities, rate limits, pause, verification
-// of data on disk and resume data. DHT, uTP, outgoing MSE, v2-only
-// torrents and streaming are still the engine's alone, so this core is
+// of data on disk and resume data. DHT, uTP, v2-only torrents and
+// streaming are still the engine's alone, so this core is
 // not yet selectable in the daemon.
 //
 // It uses anacrolix's protocol packages (peer_protocol, metainfo,
