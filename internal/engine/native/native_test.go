@@ -18,7 +18,7 @@ func newClient(t *testing.T, cfg Config) *Client {
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = "127.0.0.1:0"
 	}
-	if cfg.Logger == nil && testing.Verbose() {
+	if cfg.Logger == nil && os.Getenv("NATIVE_TEST_DEBUG") != "" { // not under -v: CI's -json implies it
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	c, err := New(cfg)

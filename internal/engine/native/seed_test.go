@@ -44,11 +44,12 @@ func seedFrom(t *testing.T, tr *enginetest.Torrent, cfg Config) (*Client, *Torre
 	return c, tt
 }
 
-// The native core seeds to itself: one seeder, two leechers at once (one
+// The native core seeds to itself: one seeder, two leechers in turn (one
 // dials, one is dialed), every byte checked.
 func TestSeedToNative(t *testing.T) {
 	tr := enginetest.Generate(t, enginetest.MultiFile(11))
 	sc, st := seedFrom(t, tr, Config{})
+	var uploaded int64
 	for i, dials := range []bool{true, false} {
 		lc := newClient(t, Config{})
 		dl := t.TempDir()
@@ -60,9 +61,13 @@ func TestSeedToNative(t *testing.T) {
 		}
 		waitDone(t, lt, 60*time.Second)
 		enginetest.SameFiles(t, tr, dl)
-		if got := st.Stats().Uploaded; got < int64(i+1)*lt.meta.Length {
-			t.Fatalf("seeder uploaded %d bytes after %d downloads of %d", got, i+1, lt.meta.Length)
+		// The first leecher got everything from the seeder; the second
+		// may get part from the first, which it hears of by PEX.
+		got := st.Stats().Uploaded
+		if i == 0 && got < lt.meta.Length || got <= uploaded {
+			t.Fatalf("seeder uploaded %d bytes after download %d of %d bytes (%d before)", got, i+1, lt.meta.Length, uploaded)
 		}
+		uploaded = got
 	}
 }
 
