@@ -44,6 +44,7 @@ type Torrent struct {
 	banned   map[netip.Addr]bool
 	err      error
 	doneC    chan struct{}
+	doneOnce sync.Once
 	finished bool
 
 	wasted   atomic.Int64 // bytes received and thrown away
@@ -93,7 +94,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 	t.wantLeft = n
 	if n == 0 {
 		t.finished = true
-		close(t.doneC)
+		t.markDone()
 	}
 	t.wg.Add(2)
 	go t.writeLoop()
@@ -423,9 +424,13 @@ func (t *Torrent) written(i int) {
 			p.send(pp.NotInterested, nil)
 		}
 		t.mu.Unlock()
-		close(t.doneC)
+		t.markDone()
 	}
 }
+
+// markDone closes Done, once: the last piece written and a failed write
+// can race to it.
+func (t *Torrent) markDone() { t.doneOnce.Do(func() { close(t.doneC) }) }
 
 // fail stops the torrent on an error it cannot get past (a failed write).
 func (t *Torrent) fail(err error) {
@@ -437,12 +442,9 @@ func (t *Torrent) fail(err error) {
 	for p := range t.peers {
 		p.close()
 	}
-	finished := t.finished
 	t.finished = true
 	t.mu.Unlock()
-	if !finished {
-		close(t.doneC)
-	}
+	t.markDone()
 }
 
 // kickIdle refills the pipelines of peers that ran dry (waiting for a
