@@ -1,6 +1,7 @@
 package native
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -25,10 +26,7 @@ func (t *Torrent) chokeLoop() {
 			t.rechoke(n%optimisticEvery == 0)
 			if n%pexEvery == pexEvery-1 && !t.meta.Private {
 				t.mu.Lock()
-				peers := make([]*peer, 0, len(t.peers))
-				for p := range t.peers {
-					peers = append(peers, p)
-				}
+				peers := slices.Collect(maps.Keys(t.peers))
 				t.mu.Unlock()
 				for _, p := range peers {
 					t.sendPex(p)
@@ -47,10 +45,7 @@ func (t *Torrent) rechoke(rotate bool) {
 	defer t.chokeMu.Unlock()
 	t.mu.Lock()
 	seeding := t.nhave == len(t.meta.Hashes)
-	all := make([]*peer, 0, len(t.peers))
-	for p := range t.peers {
-		all = append(all, p)
-	}
+	all := slices.Collect(maps.Keys(t.peers))
 	t.mu.Unlock()
 	var want []*peer
 	for _, p := range all {

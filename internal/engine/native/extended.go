@@ -57,15 +57,11 @@ func (p *peer) onExtended(n int) error {
 		_, err := p.r.Discard(n)
 		return err
 	}
-	b, err := p.r.Peek(n)
-	if err != nil {
-		return err
-	}
 	var hs pp.ExtendedHandshakeMessage
-	err = bencode.Unmarshal(b, &hs)
-	p.r.Discard(n)
-	if err != nil {
-		return fmt.Errorf("%w: extension handshake: %v", errProtocol, err)
+	if bad, err := p.readBencode(n, &hs); err != nil {
+		return err
+	} else if bad != nil {
+		return fmt.Errorf("%w: extension handshake: %v", errProtocol, bad)
 	}
 	p.mu.Lock()
 	p.peerUtMetadata = hs.M[pp.ExtensionNameMetadata]
@@ -90,15 +86,11 @@ func (p *peer) onExtended(n int) error {
 // (BEP 9) with the piece, or a reject for a piece out of range or a peer
 // that named no ut_metadata of its own.
 func (p *peer) onMetadataRequest(n int) error {
-	b, err := p.r.Peek(n)
-	if err != nil {
-		return err
-	}
 	var m pp.ExtendedMetadataRequestMsg
-	err = bencode.Unmarshal(b, &m)
-	p.r.Discard(n)
-	if err != nil {
-		return fmt.Errorf("%w: metadata message: %v", errProtocol, err)
+	if bad, err := p.readBencode(n, &m); err != nil {
+		return err
+	} else if bad != nil {
+		return fmt.Errorf("%w: metadata message: %v", errProtocol, bad)
 	}
 	if m.Type != pp.RequestMetadataExtensionMsgType {
 		return nil
@@ -123,4 +115,17 @@ func (p *peer) onMetadataRequest(n int) error {
 	payload := append(append([]byte{byte(theirs)}, enc...), data...)
 	p.send(pp.Extended, payload)
 	return nil
+}
+
+// readBencode reads an n-byte bencoded payload (n ≤ the read buffer) into
+// v. err is a read error (the connection is done); bad is the payload's
+// decoding error, for the caller to judge.
+func (p *peer) readBencode(n int, v any) (bad, err error) {
+	b, err := p.r.Peek(n)
+	if err != nil {
+		return nil, err
+	}
+	bad = bencode.Unmarshal(b, v)
+	_, err = p.r.Discard(n)
+	return bad, err
 }

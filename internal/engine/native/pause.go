@@ -1,6 +1,10 @@
 package native
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
 
 // Pause stops all traffic of the torrent: its connections are closed,
 // none is made or accepted, and its trackers are told "stopped". Pieces
@@ -12,10 +16,7 @@ func (t *Torrent) Pause() {
 		return
 	}
 	t.paused = true
-	peers := make([]*peer, 0, len(t.peers))
-	for p := range t.peers {
-		peers = append(peers, p)
-	}
+	peers := slices.Collect(maps.Keys(t.peers))
 	t.mu.Unlock()
 	for _, p := range peers {
 		p.close()

@@ -149,10 +149,7 @@ func (p *peer) cleanup() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gone = true
-	for k, pc := range p.reqs {
-		pc.giveUp(int(uint32(k)) / blockSize)
-	}
-	clear(p.reqs)
+	p.dropRequestsLocked()
 	p.t.peerGone(p)
 	p.work = nil
 }
@@ -347,6 +344,12 @@ func (p *peer) onChoke() {
 	if p.fast {
 		return // pending requests will be rejected or served (BEP 6)
 	}
+	p.dropRequestsLocked()
+}
+
+// dropRequestsLocked forgets every request in flight, making their blocks
+// requestable again. Called with p.mu held.
+func (p *peer) dropRequestsLocked() {
 	for k, pc := range p.reqs {
 		pc.giveUp(int(uint32(k)) / blockSize)
 	}

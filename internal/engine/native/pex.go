@@ -1,7 +1,9 @@
 package native
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/torrent/bencode"
@@ -22,14 +24,9 @@ const (
 // onPex takes the addresses a peer exchange message adds (BEP 11), up to
 // maxPexPeers of them.
 func (p *peer) onPex(n int) error {
-	b, err := p.r.Peek(n)
-	if err != nil {
-		return err
-	}
-	m, err := pp.LoadPexMsg(b)
-	p.r.Discard(n)
-	if err != nil {
-		return nil // a malformed exchange is ignored, as libtorrent does
+	var m pp.PexMsg
+	if bad, err := p.readBencode(n, &m); err != nil || bad != nil {
+		return err // a malformed exchange is ignored, as libtorrent does
 	}
 	var addrs []netip.AddrPort
 	for _, a := range append(m.Added, m.Added6...) {
@@ -74,16 +71,11 @@ func (p *peer) listenAddr() (netip.AddrPort, bool) {
 // us, and of those gone since, if p speaks ut_pex.
 func (t *Torrent) sendPex(p *peer) {
 	t.mu.Lock()
-	others := make([]*peer, 0, len(t.peers))
-	for q := range t.peers {
-		if q != p {
-			others = append(others, q)
-		}
-	}
+	peers := slices.Collect(maps.Keys(t.peers))
 	t.mu.Unlock()
 	now := map[netip.AddrPort]bool{}
-	for _, q := range others {
-		if a, ok := q.listenAddr(); ok {
+	for _, q := range peers {
+		if a, ok := q.listenAddr(); ok && q != p {
 			now[a] = true
 		}
 	}

@@ -2,6 +2,8 @@ package native
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 )
@@ -39,16 +41,16 @@ func (t *Torrent) SetFilePriorities(prios []uint8) error {
 	}
 	t.mu.Lock()
 	copy(t.prio, piece)
-	t.wantLeft = 0
+	t.wanted, t.wantLeft = 0, 0
 	for i, pr := range t.prio {
-		if pr != PrioritySkip && !t.have.get(i) {
-			t.wantLeft++
+		if pr != PrioritySkip {
+			t.wanted++
+			if !t.have.get(i) {
+				t.wantLeft++
+			}
 		}
 	}
-	peers := make([]*peer, 0, len(t.peers))
-	for p := range t.peers {
-		peers = append(peers, p)
-	}
+	peers := slices.Collect(maps.Keys(t.peers))
 	t.mu.Unlock()
 	for _, p := range peers {
 		p.updateInterest()

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -30,6 +32,7 @@ type Torrent struct {
 	nhave    int
 	avail    []int32  // how many connected peers have each piece
 	prio     []uint8  // each piece's priority: PrioritySkip, Normal or High
+	wanted   int      // pieces wanted (not skipped)
 	wantLeft int      // pieces wanted and not had
 	active   []*piece // pieces in flight, by index
 	writing  bitset   // verified, not yet written
@@ -91,7 +94,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 	for i := range t.prio {
 		t.prio[i] = PriorityNormal
 	}
-	t.wantLeft = n
+	t.wanted, t.wantLeft = n, n
 	if n == 0 {
 		t.finished = true
 		t.markDone()
@@ -127,14 +130,7 @@ func (t *Torrent) InfoHash() [20]byte { return t.meta.InfoHash }
 func (t *Torrent) Stats() Stats {
 	t.mu.Lock()
 	s := Stats{Pieces: len(t.meta.Hashes), Have: t.nhave, Peers: len(t.peers), Banned: len(t.banned)}
-	for i, pr := range t.prio {
-		if pr != PrioritySkip {
-			s.Wanted++
-			if t.have.get(i) {
-				s.HaveWanted++
-			}
-		}
-	}
+	s.Wanted, s.HaveWanted = t.wanted, t.wanted-t.wantLeft
 	var down int64
 	for p := range t.peers {
 		down += p.downloaded.Load()
@@ -402,10 +398,9 @@ func (t *Torrent) written(i int) {
 		t.wantLeft--
 		selectionDone = t.wantLeft == 0 && !last
 	}
-	peers := make([]*peer, 0, len(t.peers))
-	for p := range t.peers {
+	peers := slices.Collect(maps.Keys(t.peers))
+	for _, p := range peers {
 		p.send(pp.Have, msg[:])
-		peers = append(peers, p)
 	}
 	t.mu.Unlock()
 	if selectionDone {
@@ -451,12 +446,9 @@ func (t *Torrent) fail(err error) {
 // buffer).
 func (t *Torrent) kickIdle() {
 	t.mu.Lock()
-	var idle []*peer
-	for p := range t.peers {
-		idle = append(idle, p)
-	}
+	peers := slices.Collect(maps.Keys(t.peers))
 	t.mu.Unlock()
-	for _, p := range idle {
+	for _, p := range peers {
 		p.mu.Lock()
 		dry := len(p.reqs) == 0
 		p.mu.Unlock()
