@@ -79,36 +79,6 @@ func torrentFile(t *testing.T, tr *enginetest.Torrent) string {
 	return p
 }
 
-// magnetFrom fetches tr's metadata from addr, then downloads it from
-// there into a new folder, which it returns.
-func magnetFrom(t *testing.T, tr *enginetest.Torrent, addr string) string {
-	t.Helper()
-	m0, err := ParseTorrent(tr.MetaInfo, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newClient(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	peer := addrOf(t, addr)
-	info, err := c.FetchMetadata(ctx, m0.InfoHash, []netip.AddrPort{peer}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl := t.TempDir()
-	m, err := ParseInfo(info, dl, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt, err := c.Add(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt.AddPeers([]netip.AddrPort{peer})
-	waitDone(t, tt, 90*time.Second)
-	return dl
-}
-
 // The native core downloads magnets from libtorrent: a multi-file v1
 // torrent, and a hybrid v1+v2 one made by libtorrent with its pad files.
 func TestInteropFromLibtorrent(t *testing.T) {
@@ -134,7 +104,7 @@ func TestInteropFromLibtorrent(t *testing.T) {
 			lines := ltPeer(t, ctx, "seed", torrentFile(t, tr), tr.Root)
 			port := strings.TrimPrefix(waitLine(t, lines, "port ", 30*time.Second), "port ")
 			waitLine(t, lines, "seeding", 60*time.Second)
-			dl := magnetFrom(t, tr, "127.0.0.1:"+port)
+			dl := magnet(t, tr, []netip.AddrPort{addrOf(t, "127.0.0.1:"+port)}, nil)
 			enginetest.SameFiles(t, tr, dl)
 		})
 	}
@@ -169,14 +139,7 @@ func TestInteropToAria2(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Trackers = nil // the tracker is aria2's way to us
-	tt, err := c.AddPaused(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if had, err := tt.Verify(context.Background()); err != nil || had != len(m.Hashes) {
-		t.Fatalf("verify: %d of %d pieces, %v", had, len(m.Hashes), err)
-	}
-	tt.Resume()
+	seed(t, c, m)
 	dst := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -258,6 +221,6 @@ func fromTransmission(t *testing.T, bin, encryption string) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("transmission did not start seeding within 60 s")
 	}
-	dl := magnetFrom(t, tr, "127.0.0.1:"+port)
+	dl := magnet(t, tr, []netip.AddrPort{addrOf(t, "127.0.0.1:"+port)}, nil)
 	enginetest.SameFiles(t, tr, dl)
 }

@@ -22,10 +22,6 @@ import (
 // through a tracker), checked against the info-hash, then the data.
 func TestMagnet(t *testing.T) {
 	tr := enginetest.Generate(t, enginetest.MultiFile(71))
-	m0, err := ParseTorrent(tr.MetaInfo, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	engineSeeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	nativeSeeder, _ := seedFrom(t, tr, Config{})
 	tracker := enginetest.StartTracker(t, engineSeeder.Addr)
@@ -40,30 +36,42 @@ func TestMagnet(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(t, Config{})
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			info, err := c.FetchMetadata(ctx, m0.InfoHash, tc.peers, tc.trackers)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(info, m0.InfoBytes) {
-				t.Fatal("fetched info differs from the torrent's")
-			}
-			dl := t.TempDir()
-			m, err := ParseInfo(info, dl, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt, err := c.Add(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.AddPeers(append(tc.peers, addrOf(t, engineSeeder.Addr)))
-			waitDone(t, tt, 60*time.Second)
-			enginetest.SameFiles(t, tr, dl)
+			enginetest.SameFiles(t, tr, magnet(t, tr, tc.peers, tc.trackers))
 		})
 	}
+}
+
+// magnet downloads tr as a magnet would: its info dictionary fetched from
+// peers and trackers and checked to be tr's, then its data from them,
+// into a new folder, which it returns.
+func magnet(t *testing.T, tr *enginetest.Torrent, peers []netip.AddrPort, trackers []string) string {
+	t.Helper()
+	m0, err := ParseTorrent(tr.MetaInfo, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	info, err := c.FetchMetadata(ctx, m0.InfoHash, peers, trackers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(info, m0.InfoBytes) {
+		t.Fatal("fetched info differs from the torrent's")
+	}
+	dl := t.TempDir()
+	m, err := ParseInfo(info, dl, trackers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := c.Add(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt.AddPeers(peers)
+	waitDone(t, tt, 90*time.Second)
+	return dl
 }
 
 // A peer that serves an info dictionary of the right size but the wrong

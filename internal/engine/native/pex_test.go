@@ -1,7 +1,6 @@
 package native
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -23,15 +22,7 @@ func TestPeerExchange(t *testing.T) {
 					t.Fatal(err)
 				}
 				m.Private = private
-				tt, err := c.AddPaused(m)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := tt.Verify(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				tt.Resume()
-				return c, tt
+				return c, seed(t, c, m)
 			}
 			b, bt := seed()
 			c, _ := seed()

@@ -1,7 +1,6 @@
 package native
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"syscall"
@@ -43,14 +42,7 @@ func BenchmarkIdleSeeding1000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		t, err := c.AddPaused(m)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := t.Verify(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		t.Resume()
+		seed(b, c, m)
 	}
 	time.Sleep(2 * time.Second) // the first announces
 	b.ResetTimer()
@@ -78,13 +70,7 @@ func BenchmarkDownload1000(b *testing.B) {
 	for _, tr := range trs {
 		m, _ := ParseTorrent(tr.MetaInfo, tr.Root)
 		m.Trackers = nil
-		t, err := seeder.Add(m)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := t.Verify(context.Background()); err != nil {
-			b.Fatal(err)
-		}
+		seed(b, seeder, m)
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -24,24 +24,31 @@ func seedFrom(t *testing.T, tr *enginetest.Torrent, cfg Config) (*Client, *Torre
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, seed(t, c, m)
+}
+
+// seed adds m to c paused, verifies that all of its data is on disk, and
+// starts it: it seeds.
+func seed(tb testing.TB, c *Client, m Meta) *Torrent {
+	tb.Helper()
 	tt, err := c.AddPaused(m)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	had, err := tt.Verify(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if st := tt.Stats(); had != st.Pieces {
-		t.Fatalf("verified %d of %d pieces of the seed's own data", had, st.Pieces)
+		tb.Fatalf("verified %d of %d pieces of the seed's own data", had, st.Pieces)
 	}
 	select {
 	case <-tt.Done():
 	default:
-		t.Fatal("a verified complete torrent is not done")
+		tb.Fatal("a verified complete torrent is not done")
 	}
 	tt.Resume()
-	return c, tt
+	return tt
 }
 
 // The native core seeds to itself: one seeder, two leechers in turn (one
