@@ -25,27 +25,6 @@ import (
 // cannot fit, and the reserve kept for the data dir. They need to mount
 // (root; scripts/test runs them in a private mount namespace).
 
-// mountTmpfs mounts a tmpfs of size (as mount's size=, e.g. "8m") on dir,
-// unmounted when the test ends. Call it before starting a daemon on it, so
-// that the daemon stops first.
-func mountTmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
-		if errors.Is(err, syscall.EPERM) {
-			t.Skipf("cannot mount a tmpfs (euid %d: %v): disk-full tests need root, e.g. `unshare --mount` as root", os.Geteuid(), err)
-		}
-		t.Fatalf("mount tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-}
-
 // freeSpace returns the bytes available on dir's filesystem.
 func freeSpace(t *testing.T, dir string) int64 {
 	t.Helper()
@@ -160,7 +139,7 @@ func alertMatching(id string, parts ...string) func(json.RawMessage) bool {
 func TestDiskFullStopsAndResumes(t *testing.T) {
 	dirs := daemontest.NewDirs(t)
 	small := filepath.Join(dirs.Download, "small")
-	mountTmpfs(t, small, "8m")
+	enginetest.MountTmpfs(t, small, "8m")
 
 	full := enginetest.Generate(t, enginetest.Content{Name: "full.bin", Size: 5<<20 + 12_345, Seed: 300})
 	other := enginetest.Generate(t, enginetest.Content{Name: "other.bin", Size: 3<<20 + 7, Seed: 301})
@@ -279,7 +258,7 @@ func replayAll(t *testing.T, d *daemontest.Daemon) []api.Event {
 func TestAddRefusedWithoutSpace(t *testing.T) {
 	dirs := daemontest.NewDirs(t)
 	small := filepath.Join(dirs.Download, "small")
-	mountTmpfs(t, small, "8m")
+	enginetest.MountTmpfs(t, small, "8m")
 	tr := enginetest.Generate(t, enginetest.Content{Name: "big", Files: []enginetest.File{
 		{Path: "huge.bin", Size: 10 << 20},
 		{Path: "little.bin", Size: 300_001},
@@ -331,7 +310,7 @@ func TestAddRefusedWithoutSpace(t *testing.T) {
 func TestMagnetWithoutSpaceWaits(t *testing.T) {
 	dirs := daemontest.NewDirs(t)
 	small := filepath.Join(dirs.Download, "small")
-	mountTmpfs(t, small, "8m")
+	enginetest.MountTmpfs(t, small, "8m")
 	tr := enginetest.Generate(t, enginetest.Content{Name: "later.bin", Size: 5<<20 + 99, Seed: 320})
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	d := daemontest.Start(t, daemontest.Options{Dirs: dirs})
@@ -373,7 +352,7 @@ func TestMagnetWithoutSpaceWaits(t *testing.T) {
 // downloaded.
 func TestStateDirReserve(t *testing.T) {
 	base := t.TempDir()
-	mountTmpfs(t, base, "72m")
+	enginetest.MountTmpfs(t, base, "72m")
 	dirs := daemontest.Dirs{Data: filepath.Join(base, "data"), Download: filepath.Join(base, "downloads")}
 	tooBig := enginetest.Generate(t, enginetest.Content{Name: "too-big.bin", Size: 12 << 20, Seed: 330})
 	fits := enginetest.Generate(t, enginetest.Content{Name: "fits.bin", Size: 3<<20 + 1, Seed: 331})

@@ -240,26 +240,10 @@ func TestWriteBackPoolSpent(t *testing.T) {
 // the one banned. The bad seeder listens on 127.0.0.2, so that banning it
 // does not ban the good one (a ban covers an IP).
 func TestWriteBackBansBadPeer(t *testing.T) {
-	tr := enginetest.Generate(t, enginetest.Content{Name: "ban.bin", Size: 48 * wbPiece, PieceLength: wbPiece, Seed: 31})
+	const size = 48 * wbPiece
+	tr := enginetest.Generate(t, enginetest.Content{Name: "ban.bin", Size: size, PieceLength: wbPiece, Seed: 31})
 	good := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
-	bad := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.2"})
-	badRoot := t.TempDir()
-	src, err := os.ReadFile(filepath.Join(tr.Root, tr.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(badRoot, tr.Name), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bad.Seed(t, &enginetest.Torrent{Root: badRoot, Name: tr.Name, MetaInfo: tr.MetaInfo, InfoHash: tr.InfoHash})
-	// Verified, now lie: every piece's data differs on the bad seeder.
-	lie := bytes.Clone(src)
-	for i := 0; i < len(lie); i += 4096 {
-		lie[i] ^= 0x5a
-	}
-	if err := os.WriteFile(filepath.Join(badRoot, tr.Name), lie, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bad := enginetest.StartLyingSeeder(t, tr, "127.0.0.2")
 
 	dl := t.TempDir()
 	e, err := New(Config{DownloadDir: dl, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", WriteBuffer: wbPool})
@@ -280,10 +264,10 @@ func TestWriteBackBansBadPeer(t *testing.T) {
 	tt.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	for tt.Stats().Completed != int64(len(src)) {
+	for tt.Stats().Completed != size {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("not complete: %d of %d bytes, banned %v", tt.Stats().Completed, int64(len(src)), e.cl.BadPeerIPs())
+			t.Fatalf("not complete: %d of %d bytes, banned %v", tt.Stats().Completed, size, e.cl.BadPeerIPs())
 		case <-time.After(50 * time.Millisecond):
 		}
 		tt.AddPeers([]string{good.Addr})

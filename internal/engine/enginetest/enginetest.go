@@ -387,3 +387,29 @@ func MultiFile(seed uint64) Content {
 		Seed: seed,
 	}
 }
+
+// StartLyingSeeder starts a seeder on host (another loopback address than
+// the honest seeders', so that banning it bans no one else) that has
+// verified tr's single file and then serves it with a byte in every 4 KiB
+// changed: every piece it sends fails its hash.
+func StartLyingSeeder(t testing.TB, tr *Torrent, host string) *Seeder {
+	t.Helper()
+	s := StartSeeder(t, SeederOptions{Host: host})
+	root := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(tr.Root, tr.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, tr.Name), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Seed(t, &Torrent{Root: root, Name: tr.Name, MetaInfo: tr.MetaInfo, InfoHash: tr.InfoHash})
+	lie := bytes.Clone(src)
+	for i := 0; i < len(lie); i += 4096 {
+		lie[i] ^= 0x5a
+	}
+	if err := os.WriteFile(filepath.Join(root, tr.Name), lie, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

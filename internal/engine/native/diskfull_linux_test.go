@@ -3,7 +3,6 @@ package native
 import (
 	"errors"
 	"net/netip"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 // a small tmpfs (scripts/test runs the suite so).
 func TestDiskFull(t *testing.T) {
 	dir := t.TempDir()
-	mountTmpfs(t, dir, "1m")
+	enginetest.MountTmpfs(t, dir, "1m")
 	tr := enginetest.Generate(t, enginetest.Content{Name: "full.bin", Size: 4 << 20, PieceLength: 64 << 10, Seed: 9})
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	c := newClient(t, Config{})
@@ -34,21 +33,6 @@ func TestDiskFull(t *testing.T) {
 	if st := tt.Stats(); st.Have == st.Pieces {
 		t.Fatalf("all %d pieces had on a 1 MiB disk", st.Pieces)
 	}
-}
-
-func mountTmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
-		if errors.Is(err, syscall.EPERM) {
-			t.Skipf("cannot mount a tmpfs (euid %d: %v): disk-full tests need root, e.g. `unshare --mount` as root", os.Geteuid(), err)
-		}
-		t.Fatalf("mount tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
 }
 
 func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) }

@@ -1,12 +1,10 @@
 package native
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -121,23 +119,7 @@ func TestBadPeerBanned(t *testing.T) {
 	const pl = 64 << 10
 	tr := enginetest.Generate(t, enginetest.Content{Name: "ban.bin", Size: 48 * pl, PieceLength: pl, Seed: 31})
 	good := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
-	bad := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.2"})
-	badRoot := t.TempDir()
-	src, err := os.ReadFile(filepath.Join(tr.Root, tr.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(badRoot, tr.Name), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bad.Seed(t, &enginetest.Torrent{Root: badRoot, Name: tr.Name, MetaInfo: tr.MetaInfo, InfoHash: tr.InfoHash})
-	lie := bytes.Clone(src)
-	for i := 0; i < len(lie); i += 4096 {
-		lie[i] ^= 0x5a
-	}
-	if err := os.WriteFile(filepath.Join(badRoot, tr.Name), lie, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bad := enginetest.StartLyingSeeder(t, tr, "127.0.0.2")
 
 	c := newClient(t, Config{})
 	dl := t.TempDir()
