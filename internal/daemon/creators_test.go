@@ -70,7 +70,7 @@ type intakeCreator struct {
 
 func libtorrentCreator(kind, piece string) func(context.Context, *testing.T, string, string) error {
 	return func(ctx context.Context, t *testing.T, path, out string) error {
-		return run(ctx, ltPython, "testdata/lt_peer.py", "make", path, out, kind, piece)
+		return run(ctx, enginetest.LibtorrentPython, enginetest.LibtorrentScript(t), "make", path, out, kind, piece)
 	}
 }
 
@@ -202,9 +202,9 @@ func TestIntakeFromEveryCreator(t *testing.T) {
 	if err := os.WriteFile(listFile, []byte(list.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, lines := ltPeer(t, ctx, "seed", listFile, "-")
-	seederAddr := "127.0.0.1:" + strings.TrimPrefix(waitLine(t, lines, "port ", 30*time.Second), "port ")
-	waitLine(t, lines, "seeding", 120*time.Second)
+	lines := enginetest.LibtorrentPeer(t, ctx, "seed", listFile, "-")
+	seederAddr := "127.0.0.1:" + strings.TrimPrefix(enginetest.WaitLine(t, lines, "port ", 30*time.Second), "port ")
+	enginetest.WaitLine(t, lines, "seeding", 120*time.Second)
 	tracker := enginetest.StartTracker(t, seederAddr)
 
 	t.Run("refused", func(t *testing.T) {
