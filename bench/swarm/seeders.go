@@ -37,21 +37,12 @@ func startLibtorrentSeeder(ctx context.Context, b *bench) (*seeder, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(procOpts{name: "libtorrent-seeder", path: b.cfg.python, cpus: b.cfg.seedCPUs, lines: true, stdin: true,
-		logPath: filepath.Join(b.work, "libtorrent-seeder.log"),
-		args:    []string{b.script, "seed", b.torrentPath, b.content.Dir, strconv.Itoa(port)}})
+	sd, err := startSeederProc(ctx, b, clientLibtorrent, port, procOpts{name: "libtorrent-seeder", path: b.cfg.python,
+		args: []string{b.script, "seed", b.torrentPath, b.content.Dir, strconv.Itoa(port)}})
 	if err != nil {
 		return nil, err
 	}
-	b.track(p)
-	ctx, cancel := context.WithTimeout(ctx, seedTimeout(b.content.Total))
-	defer cancel()
-	start := time.Now()
-	if _, err := p.waitLine(ctx, "seeding"); err != nil {
-		return nil, err
-	}
-	b.log.Info("seeder ready", "seeder", clientLibtorrent, "port", port, "check", time.Since(start).Round(time.Millisecond))
-	sd := &seeder{name: clientLibtorrent, p: p, addr: loopback(port)}
+	p := sd.p
 	sd.dial = func(to netip.AddrPort) error {
 		line := "disconnect\n"
 		if to.IsValid() {
@@ -180,10 +171,18 @@ func startNativeSeeder(ctx context.Context, b *bench) (*seeder, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(procOpts{name: "lodestone-native-seeder", path: b.cfg.nativeleech, cpus: b.cfg.seedCPUs, lines: true, stdin: true,
-		logPath: filepath.Join(b.work, "lodestone-native-seeder.log"),
-		args: []string{"-seed", "-torrent", b.torrentPath, "-dir", b.content.Dir,
-			"-listen", loopback(port).String()}})
+	return startSeederProc(ctx, b, clientNative, port, procOpts{name: "lodestone-native-seeder", path: b.cfg.nativeleech,
+		args: []string{"-seed", "-torrent", b.torrentPath, "-dir", b.content.Dir, "-listen", loopback(port).String()}})
+}
+
+// startSeederProc starts a seeder process (o, given its name, path and
+// args; pinned with -pin, logged to the work dir, stdin kept open) that
+// prints "seeding" once it has checked the content and listens on port,
+// and waits for that line.
+func startSeederProc(ctx context.Context, b *bench, client string, port int, o procOpts) (*seeder, error) {
+	o.cpus, o.lines, o.stdin = b.cfg.seedCPUs, true, true
+	o.logPath = filepath.Join(b.work, o.name+".log")
+	p, err := startProc(o)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +193,8 @@ func startNativeSeeder(ctx context.Context, b *bench) (*seeder, error) {
 	if _, err := p.waitLine(ctx, "seeding"); err != nil {
 		return nil, err
 	}
-	b.log.Info("seeder ready", "seeder", clientNative, "port", port, "check", time.Since(start).Round(time.Millisecond))
-	return &seeder{name: clientNative, p: p, addr: loopback(port)}, nil
+	b.log.Info("seeder ready", "seeder", client, "port", port, "check", time.Since(start).Round(time.Millisecond))
+	return &seeder{name: client, p: p, addr: loopback(port)}, nil
 }
 
 // cpusOf returns the CPUs a lodestone process named name is pinned to
