@@ -1,9 +1,9 @@
 package engine
 
 import (
-	"strings"
-
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/lodestone-bt/lodestone/internal/engine/safepath"
 )
 
 // Pad files (BEP 47). A torrent may list, between its files, padding
@@ -17,8 +17,9 @@ import (
 // everywhere: they are not listed, not counted in sizes, never created on
 // disk (padStorage serves their zeros), and never wanted.
 
-// isPadFile reports whether f is a BEP 47 pad file.
-func isPadFile(f *metainfo.FileInfo) bool { return strings.ContainsRune(f.Attr, 'p') }
+// isPadFile reports whether f is a BEP 47 pad file (safepath.IsPad, the
+// rule the native core shares).
+func isPadFile(f *metainfo.FileInfo) bool { return safepath.IsPad(f) }
 
 // layout is a torrent's data files as Lodestone shows them: the engine's
 // files less pad files, in the engine's order.

@@ -11,120 +11,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/lodestone-bt/lodestone/internal/engine/safepath"
 )
-
-func TestSanitizeName(t *testing.T) {
-	long := strings.Repeat("é", 200) + ".mkv" // 404 bytes
-	for in, want := range map[string]string{
-		"movie.mkv":           "movie.mkv",
-		"":                    "_",
-		".":                   "_",
-		"..":                  "__",
-		"...":                 "...",
-		"a/b":                 "a_b",
-		`a\b`:                 "a_b",
-		"/etc":                "_etc",
-		"C:":                  "C_",
-		"c:boot.ini":          "c_boot.ini",
-		"CON":                 "_CON",
-		"nul.txt":             "_nul.txt",
-		"com1":                "_com1",
-		"Lpt9.log":            "_Lpt9.log",
-		"console":             "console",
-		"evil\u202Egpj.exe":   "evil_gpj.exe",
-		"rlm\u200F\u2066x":    "rlm__x",
-		"tab\there\x7f\u0085": "tab_here__",
-		"nul\x00byte":         "nul_byte",
-		"\xff\xfebad":         "\uFFFDbad",
-		"日本語.txt":             "日本語.txt",
-		long:                  strings.Repeat("é", 125) + ".mkv",
-	} {
-		got := SanitizeName(in)
-		if got != want {
-			t.Errorf("SanitizeName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestSafePathsCollisions(t *testing.T) {
-	info := &metainfo.Info{Name: "t", Files: []metainfo.FileInfo{
-		{Path: []string{"Dup.txt"}},
-		{Path: []string{"dup.txt"}},
-		{Path: []string{"DUP.txt"}},
-		{Path: []string{"f"}},
-		{Path: []string{"f", "g"}},
-		{Path: []string{"f", "h"}},
-		{Path: []string{"d", "x"}},
-		{Path: []string{"d"}},
-		{Path: []string{"a/b"}},
-		{Path: []string{"a_b"}},
-	}}
-	got := SafePaths(info)
-	want := []string{
-		"t/Dup.txt", "t/dup (2).txt", "t/DUP (3).txt",
-		"t/f", "t/f (2)/g", "t/f (2)/h",
-		"t/d/x", "t/d (2)",
-		"t/a_b", "t/a_b (2)",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("SafePaths =\n%q\nwant\n%q", got, want)
-	}
-}
-
-// checkSafe asserts SafePaths' promises on one torrent's paths.
-func checkSafe(t *testing.T, paths []string) {
-	t.Helper()
-	files := map[string]bool{}
-	for _, p := range paths {
-		if !utf8.ValidString(p) || filepath.IsAbs(p) || p == "" {
-			t.Fatalf("path %q: not a valid relative path", p)
-		}
-		for _, c := range strings.Split(p, "/") {
-			if c == "" || c == "." || c == ".." || len(c) > MaxComponentBytes || strings.ContainsAny(c, "\\\x00") {
-				t.Fatalf("path %q: bad component %q", p, c)
-			}
-			for _, r := range c {
-				if r < 0x20 || r == 0x7f || isBidiControl(r) {
-					t.Fatalf("path %q: character %U", p, r)
-				}
-			}
-		}
-		if strings.Count(p, "/") >= MaxPathDepth {
-			t.Fatalf("path %q: deeper than %d", p, MaxPathDepth)
-		}
-		k := strings.ToLower(p)
-		if files[k] {
-			t.Fatalf("path %q: collides with another", p)
-		}
-		files[k] = true
-	}
-	for _, p := range paths {
-		for d := filepath.Dir(p); d != "."; d = filepath.Dir(d) {
-			if files[strings.ToLower(d)] {
-				t.Fatalf("path %q: its folder %q is also a file", p, d)
-			}
-		}
-	}
-}
-
-func FuzzSafePaths(f *testing.F) {
-	f.Add("name", "a\x00b\x00..\x00c", "A\x00B")
-	f.Add("..", "/etc/passwd", "CON\x00nul.txt")
-	f.Add("", "\xff\xfe\x00\u202e", "x\x00x\x00x")
-	f.Add("-", "f", "f\x00g")
-	f.Fuzz(func(t *testing.T, name, p1, p2 string) {
-		info := &metainfo.Info{Name: name, Files: []metainfo.FileInfo{
-			{Path: strings.Split(p1, "\x00")},
-			{Path: strings.Split(p2, "\x00")},
-			{Path: strings.Split(p1, "\x00")},
-			{Path: append(strings.Split(p2, "\x00"), "z")},
-		}}
-		checkSafe(t, SafePaths(info))
-	})
-}
 
 // hostileTorrent builds a torrent with the given file paths, each file
 // holding a few KiB of distinct bytes, and returns it with its contents.
@@ -203,7 +94,9 @@ func TestHostilePathsStayInside(t *testing.T) {
 	mi, _ := metainfo.Load(bytes.NewReader(raw))
 	info, _ := mi.UnmarshalInfo()
 	paths := SafePaths(&info)
-	checkSafe(t, paths)
+	if err := safepath.Check(paths); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("sanitised paths: %q", paths)
 	for i, p := range paths {
 		full := filepath.Join(seedDir, filepath.FromSlash(p))
