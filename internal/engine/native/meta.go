@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
+	"slices"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/lodestone-bt/lodestone/internal/engine/safepath"
 )
 
 // Meta is what the core needs to know of a v1 torrent.
@@ -18,8 +20,8 @@ type Meta struct {
 	Name        string
 	PieceLength int64
 	Hashes      [][20]byte
-	// Files are in the torrent's order, with their paths on disk. Pad
-	// files (BEP 47) are listed, marked Pad, and never written.
+	// Files are in the torrent's v1 order, with their paths on disk.
+	// Pad files (BEP 47) are listed, marked Pad, and never written.
 	Files    []File
 	Length   int64
 	Trackers []string // announce URLs, every tier flattened
@@ -33,7 +35,7 @@ type Meta struct {
 
 // File is one file of a torrent.
 type File struct {
-	Path   string // on disk
+	Path   string // on disk; "" for a pad file
 	Length int64
 	Pad    bool
 }
@@ -42,9 +44,9 @@ type File struct {
 // (v2-only torrents).
 var ErrUnsupported = errors.New("native: unsupported torrent")
 
-// ParseTorrent reads .torrent data and lays its files out under dir. Path
-// components that could leave dir ("..", absolute, empty, with a
-// separator or NUL) are refused.
+// ParseTorrent reads .torrent data and lays its files out under dir, each
+// where the engine would put it: dir joined with its safepath.Paths path,
+// so no name can leave dir.
 func ParseTorrent(data []byte, dir string) (Meta, error) {
 	mi, err := metainfo.Load(bytes.NewReader(data))
 	if err != nil {
@@ -70,7 +72,7 @@ func ParseInfo(infoBytes []byte, dir string, trackers []string) (Meta, error) {
 	}
 	m := Meta{
 		InfoHash:    sha1.Sum(infoBytes),
-		Name:        info.BestName(),
+		Name:        safepath.Name(info.BestName()),
 		PieceLength: info.PieceLength,
 		Trackers:    trackers,
 		InfoBytes:   infoBytes,
@@ -85,27 +87,11 @@ func ParseInfo(infoBytes []byte, dir string, trackers []string) (Meta, error) {
 	for i := 0; i < len(info.Pieces); i += 20 {
 		m.Hashes = append(m.Hashes, [20]byte(info.Pieces[i:i+20]))
 	}
-	if err := safeComponent(m.Name); err != nil {
-		return Meta{}, fmt.Errorf("native: torrent name: %w", err)
+	files, err := layOut(&info, dir)
+	if err != nil {
+		return Meta{}, err
 	}
-	root := filepath.Join(dir, m.Name)
-	if len(info.Files) == 0 {
-		m.Files = []File{{Path: root, Length: info.Length}}
-	}
-	for _, f := range info.Files {
-		path := f.BestPath()
-		parts := []string{root}
-		for _, c := range path {
-			if err := safeComponent(c); err != nil {
-				return Meta{}, fmt.Errorf("native: file path %q: %w", strings.Join(path, "/"), err)
-			}
-			parts = append(parts, c)
-		}
-		if len(path) == 0 {
-			return Meta{}, errors.New("native: file with an empty path")
-		}
-		m.Files = append(m.Files, File{Path: filepath.Join(parts...), Length: f.Length, Pad: strings.ContainsRune(f.Attr, 'p')})
-	}
+	m.Files = files
 	for _, f := range m.Files {
 		if f.Length < 0 {
 			return Meta{}, errors.New("native: negative file length")
@@ -118,14 +104,41 @@ func ParseInfo(infoBytes []byte, dir string, trackers []string) (Meta, error) {
 	return m, nil
 }
 
-func safeComponent(c string) error {
-	switch {
-	case c == "" || c == "." || c == "..":
-		return fmt.Errorf("component %q not allowed", c)
-	case strings.ContainsAny(c, "/\\\x00"):
-		return fmt.Errorf("component %q has a separator or NUL", c)
+// layOut returns info's v1 files (the ones this core downloads, pad files
+// included) with their paths under dir: each data file's is the path
+// safepath.Paths gives the engine's file at the same place among the data
+// files, so both cores write a task to the same files. For a v1 torrent
+// the engine's files are the v1 list; for a hybrid one they are the v2
+// file tree, which must then hold the same data files (length and path)
+// in the same order, or the torrent is refused with ErrUnsupported.
+func layOut(info *metainfo.Info, dir string) ([]File, error) {
+	safe := safepath.Paths(info)
+	var paths []string
+	var data []metainfo.FileInfo // the engine's data files
+	for i, f := range info.UpvertedFiles() {
+		if !safepath.IsPad(&f) {
+			paths = append(paths, safe[i])
+			data = append(data, f)
+		}
 	}
-	return nil
+	var files []File
+	k := 0
+	for f := range info.UpvertedV1Files() {
+		if safepath.IsPad(&f) {
+			files = append(files, File{Length: f.Length, Pad: true})
+			continue
+		}
+		if k == len(data) || data[k].Length != f.Length ||
+			len(info.Files) != 0 && !slices.Equal(data[k].BestPath(), f.BestPath()) {
+			return nil, fmt.Errorf("%w: the v1 file list and the v2 file tree differ", ErrUnsupported)
+		}
+		files = append(files, File{Path: filepath.Join(dir, filepath.FromSlash(paths[k])), Length: f.Length})
+		k++
+	}
+	if k != len(data) {
+		return nil, fmt.Errorf("%w: the v1 file list and the v2 file tree differ", ErrUnsupported)
+	}
+	return files, nil
 }
 
 // pieceLen is the length of piece i.
