@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/anacrolix/torrent/tracker"
 )
 
 // Config sets up a Client. The zero value of each field means its
@@ -51,6 +52,13 @@ type Config struct {
 	// written (not yet synced: see Torrent.Sync), from the torrent's
 	// writer goroutine; it must not block.
 	OnPieceWritten func(infoHash [20]byte, piece int)
+	// TrackerDialContext and TrackerListenPacket, if set, make the
+	// connections to HTTP and UDP trackers (a guard against trackers in
+	// the local network goes here).
+	TrackerDialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
+	TrackerListenPacket func(network, addr string) (net.PacketConn, error)
+	// UserAgent is sent to HTTP trackers.
+	UserAgent string
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -212,9 +220,7 @@ func (c *Client) add(m Meta, paused bool) (*Torrent, error) {
 	t.paused = paused
 	t.mu.Unlock()
 	c.torrents[m.InfoHash] = t
-	if len(m.Trackers) > 0 {
-		t.spawn(t.announceLoop)
-	}
+	t.spawn(t.announceLoop)
 	return t, nil
 }
 
@@ -534,4 +540,17 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	err := p.run()
 	t.log.Debug("peer gone", "peer", addr, "err", err)
 	return p.downloaded.Load()
+}
+
+// announceRequest sends one announce to the tracker at url.
+func (c *Client) announceRequest(ctx context.Context, url string, req tracker.AnnounceRequest, log *slog.Logger) (tracker.AnnounceResponse, error) {
+	return tracker.Announce{
+		TrackerUrl:   url,
+		Request:      req,
+		Context:      ctx,
+		Slogger:      log,
+		DialContext:  c.cfg.TrackerDialContext,
+		ListenPacket: c.cfg.TrackerListenPacket,
+		UserAgent:    c.cfg.UserAgent,
+	}.Do()
 }

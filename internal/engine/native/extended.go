@@ -2,6 +2,8 @@ package native
 
 import (
 	"fmt"
+	"strings"
+	"unicode"
 
 	"github.com/anacrolix/torrent/bencode"
 	pp "github.com/anacrolix/torrent/peer_protocol"
@@ -66,6 +68,7 @@ func (p *peer) onExtended(n int) error {
 	p.mu.Lock()
 	p.peerUtMetadata = hs.M[pp.ExtensionNameMetadata]
 	p.peerUtPex = hs.M[pp.ExtensionNamePex]
+	p.client = clipName(hs.V)
 	if hs.Port > 0 && hs.Port < 1<<16 {
 		p.listenPort = uint16(hs.Port)
 	}
@@ -128,4 +131,18 @@ func (p *peer) readBencode(n int, v any) (bad, err error) {
 	bad = bencode.Unmarshal(b, v)
 	_, err = p.r.Discard(n)
 	return bad, err
+}
+
+// clipName bounds a peer's self-given name and keeps it printable.
+func clipName(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) > 64 {
+		s = strings.ToValidUTF8(s[:64], "")
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, s)
 }

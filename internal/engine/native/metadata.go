@@ -48,11 +48,12 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 		announcing.Go(func() {
 			actx, acancel := context.WithTimeout(ctx, announceTimeout)
 			defer acancel()
-			res, err := tracker.Announce{TrackerUrl: u, Context: actx, Slogger: c.log, Request: tracker.AnnounceRequest{
+			log := c.log.With("infohash", fmt.Sprintf("%x", infoHash))
+			res, err := c.announceRequest(actx, u, tracker.AnnounceRequest{
 				InfoHash: infoHash, PeerId: c.cfg.PeerID, Left: -1, NumWant: 50, Port: c.Addr().Port(),
-			}}.Do()
+			}, log)
 			if err != nil {
-				c.log.Warn("announce failed", "tracker", u, "err", err)
+				log.Warn("tracker announce failed: "+u, "err", err)
 				return
 			}
 			for _, p := range res.Peers {

@@ -67,6 +67,7 @@ type peer struct {
 	listenPort                uint16
 	pexTold                   map[netip.AddrPort]bool // what our peer exchange told it
 	incoming                  bool                    // it dialed us
+	client                    string                  // its name, from its extension handshake
 	gone                      bool
 	windowStart               time.Time
 	windowBytes               int64

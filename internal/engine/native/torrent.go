@@ -43,12 +43,15 @@ type Torrent struct {
 	seen     map[netip.AddrPort]bool // every address ever given
 	redials  map[netip.AddrPort]int  // how often each was dialed again
 	paused   bool
-	pauseC   chan struct{} // wakes the announce loop when paused changes
-	banned   map[netip.Addr]bool
-	err      error
-	doneC    chan struct{}
-	doneOnce sync.Once
-	finished bool
+	trackers []string
+	// trackerStates is the announce loop's record of each tracker.
+	trackerStates map[string]*trackerState
+	pauseC        chan struct{} // wakes the announce loop when paused changes
+	banned        map[netip.Addr]bool
+	err           error
+	doneC         chan struct{}
+	doneOnce      sync.Once
+	finished      bool
 
 	wasted   atomic.Int64 // bytes received and thrown away
 	hashFail atomic.Int64 // pieces that failed their hash
@@ -89,7 +92,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 		writing: newBitset(n), peers: make(map[*peer]struct{}),
 		dialing: make(map[netip.AddrPort]bool), banned: make(map[netip.Addr]bool),
 		seen: make(map[netip.AddrPort]bool), redials: make(map[netip.AddrPort]int), pauseC: make(chan struct{}, 1),
-		doneC: make(chan struct{}),
+		doneC: make(chan struct{}), trackers: slices.Clone(m.Trackers), trackerStates: make(map[string]*trackerState),
 	}
 	for i := range t.prio {
 		t.prio[i] = PriorityNormal
