@@ -53,6 +53,9 @@ type Config struct {
 	// verified, which are written to disk once their piece passes
 	// (experimental); 0 writes every chunk as it arrives.
 	WriteBufferMiB int
+	// Engine is the BitTorrent core: "anacrolix" (also when empty) or
+	// "native" (engine.CoreNative).
+	Engine string
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -39,7 +39,7 @@ type Daemon struct {
 	token string
 
 	store *store.Store
-	eng   *engine.Engine
+	eng   engine.Engine
 	hub   *events.Hub
 	svc   *service.Service
 	api   *apiserver.Server
@@ -92,7 +92,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	stateDir := filepath.Join(cfg.DataDir, "engine")
 	// Checked after the store is open, whose lock keeps a second daemon
 	// away from this data dir.
-	pcDmg, err := store.QuarantineDamaged(filepath.Join(stateDir, engine.CompletionFile))
+	pcDmg, err := store.QuarantineDamaged(filepath.Join(stateDir, engine.CompletionFileOf(cfg.Engine)))
 	if err != nil {
 		return nil, fmt.Errorf("check piece completion: %w", err)
 	}
@@ -114,6 +114,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		// A tracker on this machine or its LAN only when asked for.
 		AllowPrivateTrackers: cfg.AllowPrivateTrackers,
 		WriteBuffer:          int64(max(cfg.WriteBufferMiB, 0)) << 20,
+		Core:                 cfg.Engine,
 	})
 	if err != nil {
 		return nil, err

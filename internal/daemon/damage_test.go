@@ -18,6 +18,7 @@ import (
 	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
@@ -182,7 +183,7 @@ func TestDamagedCompletionDBReverifies(t *testing.T) {
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
 	d.Stop(t)
 	seeder.Close()
-	path := filepath.Join(dirs.Data, "engine", ".torrent.bolt.db")
+	path := filepath.Join(dirs.Data, "engine", engine.CompletionFileOf(daemontest.Core()))
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("piece completion database: %v", err)

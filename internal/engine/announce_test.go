@@ -24,7 +24,7 @@ func TestAnnounceWatchdog(t *testing.T) {
 	tracked := enginetest.Generate(t, enginetest.Content{Name: "tracked.bin", Size: 1000, Seed: 1,
 		Trackers: []string{"http://" + enginetest.ClosedPort(t) + "/announce"}})
 	untracked := enginetest.Generate(t, enginetest.Content{Name: "untracked.bin", Size: 1000, Seed: 2})
-	w := &announceWatchdog{cl: e.cl, book: &trackerBook{}, log: e.log, waiting: map[metainfo.Hash]*announceWait{}}
+	w := &announceWatchdog{cl: e.(*anacrolixEngine).cl, book: &trackerBook{}, log: e.(*anacrolixEngine).log, waiting: map[metainfo.Hash]*announceWait{}}
 	for _, tr := range []*enginetest.Torrent{tracked, untracked} {
 		spec, err := ParseTorrent(tr.MetaInfo)
 		if err != nil {
@@ -48,9 +48,9 @@ func TestAnnounceWatchdog(t *testing.T) {
 	if w.check(now.Add(2*announceWatchInterval)) || !w.check(now.Add(3*announceWatchInterval)) {
 		t.Fatal("no back-off after a kick")
 	}
-	before := len(e.cl.Torrents())
+	before := len(e.(*anacrolixEngine).cl.Torrents())
 	w.kick()
-	if n := len(e.cl.Torrents()); n != before {
+	if n := len(e.(*anacrolixEngine).cl.Torrents()); n != before {
 		t.Fatalf("%d torrents after a kick, want %d", n, before)
 	}
 	// Announced (here: recorded as failed): no longer waited for.

@@ -60,10 +60,13 @@ type Config struct {
 	// bench machine it cost more CPU and memory than it saved
 	// (docs/PERFORMANCE.md).
 	WriteBuffer int64
+	// Core is the BitTorrent implementation: CoreAnacrolix (the default
+	// when empty) or CoreNative.
+	Core string
 }
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
-type Engine struct {
+type anacrolixEngine struct {
 	cl       *torrent.Client
 	down, up *rate.Limiter
 	pc       storage.PieceCompletion
@@ -94,8 +97,8 @@ const MaxAllocPeerRequestDataPerConn = 16 << 20
 // keeps (the engine's default, set here on purpose).
 const EstablishedConnsPerTorrent = 50
 
-// New starts an engine listening on cfg.PeerAddr.
-func New(cfg Config) (*Engine, error) {
+// newAnacrolix starts an engine on anacrolix's client.
+func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -198,7 +201,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
 	}
-	return &Engine{
+	return &anacrolixEngine{
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
 		alerts: alerts, book: book, log: log,
 		newStorage: newStorage, defaultDir: cfg.DownloadDir, files: files,
@@ -228,11 +231,11 @@ func splitPeerAddr(addr string) (string, int, error) {
 // Alerts delivers alerts about the engine and its torrents. The channel is
 // bounded; alerts that find it full are counted and dropped, never block
 // the engine.
-func (e *Engine) Alerts() <-chan Alert { return e.alerts.c }
+func (e *anacrolixEngine) Alerts() <-chan Alert { return e.alerts.c }
 
 // SetRateLimits caps the engine's total download and upload, in bytes per
 // second; 0 means unlimited.
-func (e *Engine) SetRateLimits(down, up int64) {
+func (e *anacrolixEngine) SetRateLimits(down, up int64) {
 	setLimit(e.down, down)
 	setLimit(e.up, up)
 }
@@ -250,11 +253,11 @@ func setLimit(l *rate.Limiter, bps int64) {
 }
 
 // PeerAddrs returns the addresses the engine accepts peers on.
-func (e *Engine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
+func (e *anacrolixEngine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 
 // Close stops the engine, flushing piece completion, and closes the
 // completion store. Later calls return the first call's result.
-func (e *Engine) Close() error {
+func (e *anacrolixEngine) Close() error {
 	e.closeOnce.Do(func() {
 		e.announces.close()
 		errs := e.cl.Close()
@@ -266,7 +269,7 @@ func (e *Engine) Close() error {
 
 // Add adds the torrent of spec, or returns the one already added. Data
 // download starts only when Start is called.
-func (e *Engine) Add(spec Spec) (*Torrent, error) {
+func (e *anacrolixEngine) Add(spec Spec) (Torrent, error) {
 	ts, err := torrentSpec(spec)
 	if err != nil {
 		return nil, err
@@ -294,7 +297,7 @@ func (e *Engine) Add(spec Spec) (*Torrent, error) {
 }
 
 // Torrent is an added torrent. Its methods are safe for concurrent use.
-type Torrent struct {
+type anacrolixTorrent struct {
 	id   string
 	t    *torrent.Torrent
 	book *trackerBook
@@ -315,7 +318,7 @@ type Torrent struct {
 // allowedSignal returns a channel closed the next time data download is
 // allowed. Take it before the read it is to retry: an allowing in between
 // closes it.
-func (t *Torrent) allowedSignal() <-chan struct{} {
+func (t *anacrolixTorrent) allowedSignal() <-chan struct{} {
 	t.allowedMu.Lock()
 	defer t.allowedMu.Unlock()
 	if t.allowed == nil {
@@ -325,7 +328,7 @@ func (t *Torrent) allowedSignal() <-chan struct{} {
 }
 
 // allowDownload allows data download and wakes the readers waiting for it.
-func (t *Torrent) allowDownload() {
+func (t *anacrolixTorrent) allowDownload() {
 	t.t.AllowDataDownload()
 	t.allowedMu.Lock()
 	if t.allowed != nil {
@@ -338,7 +341,7 @@ func (t *Torrent) allowDownload() {
 type cachedName struct{ raw, safe string }
 
 // safeName returns SanitizeName(raw), remembering the last one.
-func (t *Torrent) safeName(raw string) string {
+func (t *anacrolixTorrent) safeName(raw string) string {
 	if n := t.name.Load(); n != nil && n.raw == raw {
 		return n.safe
 	}
@@ -348,7 +351,7 @@ func (t *Torrent) safeName(raw string) string {
 }
 
 // layout returns the layout of info, computed once per torrent.
-func (t *Torrent) layout(info *metainfo.Info) *layout {
+func (t *anacrolixTorrent) layout(info *metainfo.Info) *layout {
 	if l := t.files.Load(); l != nil {
 		return l
 	}
@@ -358,45 +361,45 @@ func (t *Torrent) layout(info *metainfo.Info) *layout {
 }
 
 // ID returns the lowercase hex info-hash.
-func (t *Torrent) ID() string { return t.id }
+func (t *anacrolixTorrent) ID() string { return t.id }
 
 // GotInfo is closed when the torrent's metadata is known.
-func (t *Torrent) GotInfo() <-chan struct{} { return t.t.GotInfo() }
+func (t *anacrolixTorrent) GotInfo() <-chan struct{} { return t.t.GotInfo() }
 
 // Closed is closed once the torrent is dropped.
-func (t *Torrent) Closed() <-chan struct{} { return t.t.Closed() }
+func (t *anacrolixTorrent) Closed() <-chan struct{} { return t.t.Closed() }
 
 // Start allows data download of every file at normal priority. Call it
 // after GotInfo. It sets file priorities rather than calling the engine's
 // DownloadAll, which raises every piece's own priority so that a file
 // skipped later would still download.
-func (t *Torrent) Start() {
+func (t *anacrolixTorrent) Start() {
 	t.SetPriorities(nil)
 }
 
 // Stop disallows data download; the torrent still uploads what it has.
-func (t *Torrent) Stop() {
+func (t *anacrolixTorrent) Stop() {
 	t.t.DisallowDataDownload()
 }
 
 // Pause stops both download and upload.
-func (t *Torrent) Pause() {
+func (t *anacrolixTorrent) Pause() {
 	t.t.DisallowDataDownload()
 	t.t.DisallowDataUpload()
 }
 
 // Resume allows upload again; download is allowed again by Start or
 // SetPriorities.
-func (t *Torrent) Resume() {
+func (t *anacrolixTorrent) Resume() {
 	t.t.AllowDataUpload()
 }
 
 // HasInfo reports whether the metadata is known.
-func (t *Torrent) HasInfo() bool { return t.t.Info() != nil }
+func (t *anacrolixTorrent) HasInfo() bool { return t.t.Info() != nil }
 
 // Verify hashes every piece again, blocking until done or ctx ends. Pieces
 // that fail are downloaded again.
-func (t *Torrent) Verify(ctx context.Context) error {
+func (t *anacrolixTorrent) Verify(ctx context.Context) error {
 	select {
 	case <-t.t.GotInfo():
 	default:
@@ -411,7 +414,7 @@ func (t *Torrent) Verify(ctx context.Context) error {
 // the torrent (empty until the metadata is known), pad files left out.
 // The storage has already refused any path that escapes the torrent's
 // folder.
-func (t *Torrent) Files() []string {
+func (t *anacrolixTorrent) Files() []string {
 	info := t.t.Info()
 	if info == nil {
 		return nil
@@ -425,20 +428,20 @@ func (t *Torrent) Files() []string {
 }
 
 // StopUpload disallows upload (download is left as is).
-func (t *Torrent) StopUpload() { t.t.DisallowDataUpload() }
+func (t *anacrolixTorrent) StopUpload() { t.t.DisallowDataUpload() }
 
 // Drop removes the torrent from the engine, leaving its files on disk.
-func (t *Torrent) Drop() { t.t.Drop() }
+func (t *anacrolixTorrent) Drop() { t.t.Drop() }
 
 // MetaInfo returns the bencoded .torrent built from the known info
 // dictionary and trackers. Call it after GotInfo.
-func (t *Torrent) MetaInfo() ([]byte, error) {
+func (t *anacrolixTorrent) MetaInfo() ([]byte, error) {
 	mi := t.t.Metainfo()
 	return encodeMetaInfo(&mi)
 }
 
 // AddPeers tells the engine about peers to dial, as host:port strings.
-func (t *Torrent) AddPeers(addrs []string) {
+func (t *anacrolixTorrent) AddPeers(addrs []string) {
 	var ps []torrent.PeerInfo
 	for _, a := range addrs {
 		ap, err := netip.ParseAddrPort(a)
@@ -452,7 +455,7 @@ func (t *Torrent) AddPeers(addrs []string) {
 
 // Merge adds the trackers and peer addresses (x.pe) of a magnet spec to
 // the torrent, for a duplicate add. Nothing else of spec is used.
-func (t *Torrent) Merge(spec Spec) error {
+func (t *anacrolixTorrent) Merge(spec Spec) error {
 	if spec.Magnet == "" {
 		return nil
 	}
@@ -469,10 +472,10 @@ func (t *Torrent) Merge(spec Spec) error {
 
 // WriteError returns the storage error that stops the torrent, or nil: the
 // last failed write, or the refusal to open its files (an unsafe path).
-func (t *Torrent) WriteError() error { return t.werr.Load() }
+func (t *anacrolixTorrent) WriteError() error { return t.werr.Load() }
 
 // ClearWriteError forgets the last storage write error.
-func (t *Torrent) ClearWriteError() { t.werr.Store(nil) }
+func (t *anacrolixTorrent) ClearWriteError() { t.werr.Store(nil) }
 
 // Stats is a snapshot of a torrent's progress.
 type Stats struct {
@@ -497,7 +500,7 @@ type Stats struct {
 }
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
-func (t *Torrent) Stats() Stats {
+func (t *anacrolixTorrent) Stats() Stats {
 	st := Stats{Name: t.safeName(t.t.Name())}
 	ts := t.t.Stats()
 	st.Peers = ts.ActivePeers

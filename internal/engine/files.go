@@ -41,7 +41,7 @@ type FileStat struct {
 
 // FileStats returns the torrent's files, pad files left out, nil until
 // the metadata is known.
-func (t *Torrent) FileStats() []FileStat {
+func (t *anacrolixTorrent) FileStats() []FileStat {
 	info := t.t.Info()
 	if info == nil {
 		return nil
@@ -65,7 +65,7 @@ func (t *Torrent) FileStats() []FileStat {
 // missing indices are normal) and allows download. Use it instead of
 // Start when files are selected: the engine's DownloadAll would override
 // skips. Pad files are never wanted for themselves.
-func (t *Torrent) SetPriorities(prios map[int]Priority) {
+func (t *anacrolixTorrent) SetPriorities(prios map[int]Priority) {
 	if info := t.t.Info(); info != nil {
 		files := t.t.Files()
 		want := make([]Priority, len(files))
@@ -94,13 +94,13 @@ func (t *Torrent) SetPriorities(prios map[int]Priority) {
 // Setting the connection limit (to the value it has) opens new
 // connections under the engine's lock. (KnownSwarm plus AddPeers would
 // too, but KnownSwarm reads the peer pool without the lock: a data race.)
-func (t *Torrent) kick() {
+func (t *anacrolixTorrent) kick() {
 	t.t.SetMaxEstablishedConns(EstablishedConnsPerTorrent)
 }
 
 // DialKnownPeers prompts the engine to dial the peers it knows (see kick):
 // for a torrent that lost a piece to a failed hash, or that has no peer.
-func (t *Torrent) DialKnownPeers() { t.kick() }
+func (t *anacrolixTorrent) DialKnownPeers() { t.kick() }
 
 // SequentialWindow is how many pieces ahead of the first missing one a
 // sequential torrent raises to high priority.
@@ -110,7 +110,7 @@ const SequentialWindow = 16
 // (of wanted files) to high priority, so that data arrives roughly in
 // order. Call it periodically while downloading; on returns from
 // sequential mode call SetPriorities to reset.
-func (t *Torrent) PrioritizeSequential() {
+func (t *anacrolixTorrent) PrioritizeSequential() {
 	if t.t.Info() == nil {
 		return
 	}
@@ -135,7 +135,7 @@ func (t *Torrent) PrioritizeSequential() {
 
 // ClearSequential undoes PrioritizeSequential: pieces go back to the
 // priority of their files.
-func (t *Torrent) ClearSequential() {
+func (t *anacrolixTorrent) ClearSequential() {
 	if t.t.Info() == nil {
 		return
 	}
@@ -147,7 +147,7 @@ func (t *Torrent) ClearSequential() {
 // PieceBitfield returns the number of pieces and a bitfield of the
 // verified ones (bit 7 of byte 0 is piece 0); 0 and nil until the
 // metadata is known.
-func (t *Torrent) PieceBitfield() (int, []byte) {
+func (t *anacrolixTorrent) PieceBitfield() (int, []byte) {
 	if t.t.Info() == nil {
 		return 0, nil
 	}

@@ -79,7 +79,7 @@ func TestHostilePeerMetadataSize(t *testing.T) {
 				InfoHash:     tr.InfoHash,
 				ExtHandshake: enginetest.ExtHandshake(1, c.size),
 			})
-			tt, m := h.attack(t, tr, []string{p.Addr}, nil, func(*Torrent) bool {
+			tt, m := h.attack(t, tr, []string{p.Addr}, nil, func(Torrent) bool {
 				switch c.want {
 				case hangup:
 					return p.Hangups.Load() > 0
@@ -128,7 +128,7 @@ func TestHostilePeerExtendedHandshake(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tr := h.torrent(t, uint64(200+i))
 			p := enginetest.StartHostilePeer(t, enginetest.HostilePeerOptions{InfoHash: tr.InfoHash, ExtHandshake: c.hs})
-			tt, m := h.attack(t, tr, []string{p.Addr}, nil, func(*Torrent) bool {
+			tt, m := h.attack(t, tr, []string{p.Addr}, nil, func(Torrent) bool {
 				if c.hangup {
 					return p.Hangups.Load() > 0
 				}
@@ -185,7 +185,7 @@ func TestHostilePeerForgedMetadata(t *testing.T) {
 			pieces := int64((len(forged) + 16<<10 - 1) / (16 << 10))
 			// Once it has every piece, the engine checks the hash and
 			// hangs up on the forger.
-			tt, m := h.attack(t, tr, []string{p.Addr}, nil, func(*Torrent) bool {
+			tt, m := h.attack(t, tr, []string{p.Addr}, nil, func(Torrent) bool {
 				return p.MetadataServed.Load() >= pieces && p.Hangups.Load() > 0
 			})
 			m.check(t)
@@ -239,7 +239,7 @@ func TestHostilePeerMetadataPieces(t *testing.T) {
 			if withInfo {
 				meta = tr.MetaInfo
 			}
-			tt, m := h.attack(t, tr, nil, meta, func(*Torrent) bool { return true })
+			tt, m := h.attack(t, tr, nil, meta, func(Torrent) bool { return true })
 			m = watchMem()
 			var outcomes []string
 			for _, c := range msgs {
@@ -314,7 +314,7 @@ func TestHostilePeerMetadataPieces(t *testing.T) {
 				return [][]byte{enginetest.UTMetadataMsg(ids["ut_metadata"], 0, 0, 0, nil)}
 			},
 		})
-		tt, m := h.attack(t, tr, []string{p.Addr}, tr.MetaInfo, func(*Torrent) bool { return p.MetadataData.Load() > 0 })
+		tt, m := h.attack(t, tr, []string{p.Addr}, tr.MetaInfo, func(Torrent) bool { return p.MetadataData.Load() > 0 })
 		m.check(t)
 		if p.MetadataData.Load() == 0 {
 			t.Errorf("the engine did not serve piece 0 of its metadata (rejects %d)", p.MetadataRejects.Load())
@@ -331,7 +331,7 @@ func TestHostilePeerMetadataPieces(t *testing.T) {
 func TestHostilePeerAlertFlood(t *testing.T) {
 	h := newHarness(t)
 	tr := h.torrent(t, 600)
-	tt, m := h.attack(t, tr, nil, nil, func(*Torrent) bool { return true })
+	tt, m := h.attack(t, tr, nil, nil, func(Torrent) bool { return true })
 	const conns = 200
 	alertsBefore := h.log.alertCount()
 	m = watchMem()
@@ -409,7 +409,7 @@ func TestHostileTracker(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tr := h.torrent(t, uint64(500+i))
 			trk := enginetest.StartHostileTracker(t, c.reply())
-			tt, m := h.attack(t, tr, nil, nil, func(tt *Torrent) bool {
+			tt, m := h.attack(t, tr, nil, nil, func(tt Torrent) bool {
 				ts := tt.Trackers()
 				return len(ts) > 0 && !ts[0].LastAnnounce.IsZero()
 			}, trk.URL)
@@ -438,7 +438,7 @@ func TestHostileTracker(t *testing.T) {
 		// the normal torrent, which must still finish.
 		flooded := h.torrent(t, 590)
 		trk := enginetest.StartHostileTracker(t, enginetest.TrackerReply{Body: compactFlood(120 << 10)})
-		ft, m := h.attack(t, flooded, nil, nil, func(tt *Torrent) bool {
+		ft, m := h.attack(t, flooded, nil, nil, func(tt Torrent) bool {
 			ts := tt.Trackers()
 			return len(ts) > 0 && !ts[0].LastAnnounce.IsZero()
 		}, trk.URL)
@@ -620,7 +620,7 @@ func compactFlood(n int) []byte {
 // harness is one engine shared by a test's cases, a seeder for every case's
 // torrent, and a record of what the engine logged and alerted.
 type harness struct {
-	e      *Engine
+	e      Engine
 	dir    string
 	seeder *enginetest.Seeder
 	log    *logRecorder
@@ -676,7 +676,7 @@ func (h *harness) torrent(t *testing.T, seed uint64) *enginetest.Torrent {
 // attack adds tr to the engine as a magnet pointing at peers and trackers
 // (or, with metaInfo, as that .torrent plus the peers), then waits until
 // done reports true or hostilePhase passes, measuring the heap meanwhile.
-func (h *harness) attack(t *testing.T, tr *enginetest.Torrent, peers []string, metaInfo []byte, done func(*Torrent) bool, trackers ...string) (*Torrent, *memWatch) {
+func (h *harness) attack(t *testing.T, tr *enginetest.Torrent, peers []string, metaInfo []byte, done func(Torrent) bool, trackers ...string) (Torrent, *memWatch) {
 	t.Helper()
 	mark := h.log.mark()
 	t.Cleanup(func() { h.log.report(t, mark) })
@@ -713,7 +713,7 @@ func (h *harness) attack(t *testing.T, tr *enginetest.Torrent, peers []string, m
 
 // deliver has the seeder join tt's swarm and checks that the metadata and
 // every byte then arrive, right.
-func (h *harness) deliver(t *testing.T, tt *Torrent, tr *enginetest.Torrent) {
+func (h *harness) deliver(t *testing.T, tt Torrent, tr *enginetest.Torrent) {
 	t.Helper()
 	start := time.Now()
 	tt.AddPeers([]string{h.seeder.Addr})

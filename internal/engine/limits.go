@@ -32,7 +32,7 @@ func newLimiters() *limiters {
 
 // SetRateLimits caps this torrent's download and upload in bytes per
 // second; 0 means unlimited (the engine-wide limits still apply).
-func (t *Torrent) SetRateLimits(down, up int64) {
+func (t *anacrolixTorrent) SetRateLimits(down, up int64) {
 	setLimit(t.lim.down, down)
 	setLimit(t.lim.up, up)
 }

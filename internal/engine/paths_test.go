@@ -38,7 +38,7 @@ func hostileTorrent(t *testing.T, name string, files []metainfo.FileInfo) ([]byt
 	return infoTorrent(t, metainfo.Info{Name: name, PieceLength: pieceLen, Files: files, Pieces: pieces}), data
 }
 
-func testEngine(t *testing.T, dir string) *Engine {
+func testEngine(t *testing.T, dir string) Engine {
 	t.Helper()
 	e, err := New(Config{DownloadDir: dir, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", AllowPrivateTrackers: true})
 	if err != nil {
@@ -48,7 +48,7 @@ func testEngine(t *testing.T, dir string) *Engine {
 	return e
 }
 
-func waitComplete(t *testing.T, tt *Torrent, size int64) {
+func waitComplete(t *testing.T, tt Torrent, size int64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for tt.Stats().Completed < size {

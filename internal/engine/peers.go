@@ -30,7 +30,7 @@ type PeerStat struct {
 }
 
 // Peers returns the connected peers.
-func (t *Torrent) Peers() []PeerStat {
+func (t *anacrolixTorrent) Peers() []PeerStat {
 	var pieces int
 	if info := t.t.Info(); info != nil {
 		pieces = info.NumPieces()

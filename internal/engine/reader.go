@@ -64,8 +64,8 @@ const kickInterval = time.Second
 // Read and Seek are for one goroutine at a time; Close may be called from
 // another goroutine while a Read waits: it ends the Read (ErrReaderClosed)
 // and then releases the reader.
-type FileReader struct {
-	t        *Torrent
+type anacrolixReader struct {
+	t        *anacrolixTorrent
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	index    int
@@ -102,7 +102,7 @@ const readBlock = 256 << 10
 // for reads bound to ctx. Call Close when done: an open reader keeps its
 // pieces prioritised. It fails without metadata, for an index out of
 // range, and once the torrent is dropped.
-func (t *Torrent) OpenFile(ctx context.Context, index int) (*FileReader, error) {
+func (t *anacrolixTorrent) OpenFile(ctx context.Context, index int) (FileReader, error) {
 	info := t.t.Info()
 	if info == nil {
 		return nil, errors.New("open file: the metadata is not known yet")
@@ -124,7 +124,7 @@ func (t *Torrent) OpenFile(ctx context.Context, index int) (*FileReader, error) 
 	r.SetReadahead(max(StreamReadahead, 2*info.PieceLength))
 	ctx, cancel := context.WithCancelCause(ctx)
 	r.SetContext(ctx)
-	return &FileReader{
+	return &anacrolixReader{
 		t: t, ctx: ctx, cancel: cancel, r: r,
 		index: index, offset: f.Offset(), size: f.Length(), pieceLen: info.PieceLength,
 		retry: waitRetryInterval,
@@ -134,7 +134,7 @@ func (t *Torrent) OpenFile(ctx context.Context, index int) (*FileReader, error) 
 // FileIndex returns the index and size of the file whose path (as in
 // FileStats: slash-separated, the torrent's name first) is exactly path.
 // ok is false without metadata or when no file has that path.
-func (t *Torrent) FileIndex(path string) (index int, size int64, ok bool) {
+func (t *anacrolixTorrent) FileIndex(path string) (index int, size int64, ok bool) {
 	info := t.t.Info()
 	if info == nil {
 		return 0, 0, false
@@ -148,15 +148,15 @@ func (t *Torrent) FileIndex(path string) (index int, size int64, ok bool) {
 }
 
 // Size returns the file's length in bytes.
-func (r *FileReader) Size() int64 { return r.size }
+func (r *anacrolixReader) Size() int64 { return r.size }
 
 // Index returns the file's index in the torrent.
-func (r *FileReader) Index() int { return r.index }
+func (r *anacrolixReader) Index() int { return r.index }
 
 // SetOnWait sets a function that Read calls, on its own goroutine, just
 // before it waits for bytes that are not verified yet: for instance to
 // flush what was already read to an HTTP client. Nil disables it.
-func (r *FileReader) SetOnWait(f func()) {
+func (r *anacrolixReader) SetOnWait(f func()) {
 	r.mu.Lock()
 	r.onWait = f
 	r.mu.Unlock()
@@ -164,7 +164,7 @@ func (r *FileReader) SetOnWait(f func()) {
 
 // Read reads up to len(b) bytes at the current position, waiting until at
 // least one is verified. It returns io.EOF at the file's end.
-func (r *FileReader) Read(b []byte) (int, error) {
+func (r *anacrolixReader) Read(b []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -199,7 +199,7 @@ func (r *FileReader) Read(b []byte) (int, error) {
 }
 
 // readLocked reads from the engine at pos. r.mu must be held.
-func (r *FileReader) readLocked(b []byte) (int, error) {
+func (r *anacrolixReader) readLocked(b []byte) (int, error) {
 	for waited := false; ; waited = true {
 		if !r.readyLocked() {
 			if r.onWait != nil && !waited {
@@ -243,7 +243,7 @@ func (r *FileReader) readLocked(b []byte) (int, error) {
 
 // stopErr returns why reading must end, if it must: the reader or its
 // context is done, or the torrent is dropped.
-func (r *FileReader) stopErr() error {
+func (r *anacrolixReader) stopErr() error {
 	select {
 	case <-r.t.t.Closed():
 		return fmt.Errorf("read file %d: %w", r.index, ErrTorrentClosed)
@@ -258,7 +258,7 @@ func (r *FileReader) stopErr() error {
 
 // readyLocked reports whether the byte at the position is verified (or
 // the position is at the end): a read returns without waiting.
-func (r *FileReader) readyLocked() bool {
+func (r *anacrolixReader) readyLocked() bool {
 	if r.pos >= r.size {
 		return true
 	}
@@ -267,7 +267,7 @@ func (r *FileReader) readyLocked() bool {
 
 // Seek sets the position for the next Read (io.Seeker). Seeking does not
 // prioritise anything until the next Read.
-func (r *FileReader) Seek(offset int64, whence int) (int64, error) {
+func (r *anacrolixReader) Seek(offset int64, whence int) (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -302,7 +302,7 @@ func (r *FileReader) Seek(offset int64, whence int) (int64, error) {
 // Close ends a waiting Read, waits for it to return, and releases the
 // reader: its pieces go back to their files' priorities. It is safe to
 // call more than once and from another goroutine than Read's.
-func (r *FileReader) Close() error {
+func (r *anacrolixReader) Close() error {
 	r.cancel(ErrReaderClosed)
 	r.mu.Lock()
 	defer r.mu.Unlock()

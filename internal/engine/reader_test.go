@@ -19,12 +19,12 @@ import (
 
 // readerEngine is an engine for a reader test, closed when it ends
 // unless closeNow closed it first (Engine.Close is not idempotent).
-func readerEngine(t *testing.T) *Engine {
+func readerEngine(t *testing.T) Engine {
 	e, _ := readerEngineCloser(t)
 	return e
 }
 
-func readerEngineCloser(t *testing.T) (e *Engine, closeNow func() error) {
+func readerEngineCloser(t *testing.T) (e Engine, closeNow func() error) {
 	t.Helper()
 	e, err := New(Config{DownloadDir: t.TempDir(), StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0"})
 	if err != nil {
@@ -41,7 +41,7 @@ func readerEngineCloser(t *testing.T) (e *Engine, closeNow func() error) {
 
 // addStopped adds tr (with its metadata) to e, told about peers, with
 // download not allowed yet.
-func addStopped(t *testing.T, e *Engine, tr *enginetest.Torrent, peers ...string) *Torrent {
+func addStopped(t *testing.T, e Engine, tr *enginetest.Torrent, peers ...string) Torrent {
 	t.Helper()
 	spec, err := ParseTorrent(tr.MetaInfo)
 	if err != nil {
@@ -126,11 +126,11 @@ func TestFileReaderWaitsThenReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fr.Close()
-	fr.retry = time.Hour
+	fr.(*anacrolixReader).retry = time.Hour
 	onWait, waiting := signal()
 	fr.SetOnWait(onWait)
 	onRefused, refused := signal()
-	fr.onRefused = onRefused
+	fr.(*anacrolixReader).onRefused = onRefused
 	res := readAllAsync(fr)
 	within(t, 10*time.Second, "the read reaching a wait", waiting)
 	within(t, 10*time.Second, "the engine refusing the read", refused)
@@ -215,7 +215,7 @@ func TestFileReaderWaitsThenReads(t *testing.T) {
 // downloaded here (download is not allowed), so every read waits.
 func TestFileReaderEnds(t *testing.T) {
 	tr := enginetest.Generate(t, enginetest.MultiFile(82))
-	open := func(t *testing.T, e *Engine, ctx context.Context) (*Torrent, *FileReader, chan readResult) {
+	open := func(t *testing.T, e Engine, ctx context.Context) (Torrent, FileReader, chan readResult) {
 		tt := addStopped(t, e, tr)
 		fr, err := tt.OpenFile(ctx, 4)
 		if err != nil {
@@ -316,7 +316,7 @@ func TestFileReaderPriorityWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := readAllAsync(fr)
-	prio := func(i int) torrent.PiecePriority { return tt.t.PieceState(i).Priority }
+	prio := func(i int) torrent.PiecePriority { return tt.(*anacrolixTorrent).t.PieceState(i).Priority }
 	deadline = time.Now().Add(10 * time.Second)
 	for prio(48) != torrent.PiecePriorityNow {
 		if time.Now().After(deadline) {

@@ -59,8 +59,8 @@ func torrentSpec(spec Spec) (*torrent.TorrentSpec, error) {
 	return ts, nil
 }
 
-func newTorrent(id string, t *torrent.Torrent, werr *atomicError, writeFailed func(error), book *trackerBook) *Torrent {
-	tt := &Torrent{id: id, t: t, book: book, werr: werr}
+func newTorrent(id string, t *torrent.Torrent, werr *atomicError, writeFailed func(error), book *trackerBook) *anacrolixTorrent {
+	tt := &anacrolixTorrent{id: id, t: t, book: book, werr: werr}
 	t.SetOnWriteChunkError(writeFailed)
 	return tt
 }

@@ -15,7 +15,7 @@ type Totals struct {
 
 // Totals reads the engine's totals. It walks every torrent under the
 // engine's lock: call it for a scrape, not in a loop.
-func (e *Engine) Totals() Totals {
+func (e *anacrolixEngine) Totals() Totals {
 	st := e.cl.Stats()
 	return Totals{
 		BytesRead:    st.BytesReadData.Int64(),

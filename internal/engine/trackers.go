@@ -81,7 +81,7 @@ func (b *trackerBook) record(ih, url string, resp slog.Value, errText string) {
 
 // Trackers returns the torrent's trackers in announce-list order, with
 // what is known of each.
-func (t *Torrent) Trackers() []TrackerStatus {
+func (t *anacrolixTorrent) Trackers() []TrackerStatus {
 	mi := t.t.Metainfo()
 	var out []TrackerStatus
 	var seen []string
@@ -105,7 +105,7 @@ func (t *Torrent) Trackers() []TrackerStatus {
 
 // SetTrackers replaces the torrent's trackers, one tier each. URLs must
 // have been checked with CheckTrackerURL.
-func (t *Torrent) SetTrackers(urls []string) {
+func (t *anacrolixTorrent) SetTrackers(urls []string) {
 	tiers := make([][]string, len(urls))
 	for i, u := range urls {
 		tiers[i] = []string{u}

@@ -267,13 +267,13 @@ func TestWriteBackBansBadPeer(t *testing.T) {
 	for tt.Stats().Completed != size {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("not complete: %d of %d bytes, banned %v", tt.Stats().Completed, size, e.cl.BadPeerIPs())
+			t.Fatalf("not complete: %d of %d bytes, banned %v", tt.Stats().Completed, size, e.(*anacrolixEngine).cl.BadPeerIPs())
 		case <-time.After(50 * time.Millisecond):
 		}
 		tt.AddPeers([]string{good.Addr})
 	}
 	enginetest.SameFiles(t, tr, dl)
-	banned := e.cl.BadPeerIPs()
+	banned := e.(*anacrolixEngine).cl.BadPeerIPs()
 	if len(banned) != 1 || banned[0] != "127.0.0.2" {
 		t.Fatalf("banned %v, want the bad seeder 127.0.0.2 only", banned)
 	}

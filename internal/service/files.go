@@ -14,6 +14,13 @@ import (
 // once the metadata is known and the task is not paused. s.mu must be
 // held.
 func (s *Service) startDownloadLocked(tk *task) {
+	if tk.queued && !tk.done {
+		// Not even for a moment: a core that requests at once would
+		// fetch pieces before holdQueuedLocked stops it. The priorities
+		// are applied when the task leaves the queue.
+		tk.t.Stop()
+		return
+	}
 	prios := make(map[int]engine.Priority, len(tk.rec.FilePriorities))
 	for i, p := range tk.rec.FilePriorities {
 		prios[i] = engine.Priority(p)
@@ -146,7 +153,7 @@ func (tk *task) wantedDone() bool {
 func (s *Service) Pieces(id string) (api.TaskPiecesResult, error) {
 	s.mu.Lock()
 	tk, err := s.lookupLocked(id)
-	var t *engine.Torrent
+	var t engine.Torrent
 	if err == nil {
 		t = tk.t
 	}

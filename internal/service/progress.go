@@ -17,7 +17,7 @@ import (
 func (s *Service) poll(now time.Time) {
 	var out []pending
 	var progress []api.TaskProgressData
-	var kicks []*engine.Torrent
+	var kicks []engine.Torrent
 	// Snapshots nobody subscribes to are not built: session.stats is
 	// O(tasks), and most connections never ask for it.
 	wantProgress := s.hub.Wanted(api.EventTaskProgress)
@@ -27,7 +27,7 @@ func (s *Service) poll(now time.Time) {
 	// paused task (no transfer) is read only every pausedPollInterval.
 	type probe struct {
 		tk *task
-		t  *engine.Torrent
+		t  engine.Torrent
 		st engine.Stats
 	}
 	s.mu.Lock()

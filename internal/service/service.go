@@ -69,7 +69,7 @@ type Options struct {
 // Service owns the tasks. Create it with New, start it with Run.
 type Service struct {
 	store *store.Store
-	eng   *engine.Engine
+	eng   engine.Engine
 	hub   *events.Hub
 	log   *slog.Logger
 	tick  time.Duration
@@ -98,7 +98,7 @@ type Service struct {
 // task is the live state of one task. Its fields are guarded by Service.mu.
 type task struct {
 	rec     store.Task
-	t       *engine.Torrent // nil when it could not be added to the engine
+	t       engine.Torrent // nil when it could not be added to the engine
 	state   api.TaskState
 	errText string
 	stats   engine.Stats
@@ -129,7 +129,7 @@ type task struct {
 
 // New restores every stored task into the engine. Call Run to start
 // tracking them, and Close when done.
-func New(st *store.Store, eng *engine.Engine, hub *events.Hub, opts Options) (*Service, error) {
+func New(st *store.Store, eng engine.Engine, hub *events.Hub, opts Options) (*Service, error) {
 	if opts.Tick <= 0 {
 		opts.Tick = DefaultTick
 	}
@@ -364,7 +364,7 @@ func (s *Service) startLocked(tk *task, spec engine.Spec) error {
 
 // awaitMetadata waits for a magnet's metadata, stores it so a restart needs
 // no peer for it, announces it, and starts the download.
-func (s *Service) awaitMetadata(tk *task, t *engine.Torrent) {
+func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
 	defer s.wg.Done()
 	select {
 	case <-t.GotInfo():

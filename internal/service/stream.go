@@ -17,7 +17,7 @@ var ErrFileNotFound = errors.New("file not found")
 // engine.FileReader for waiting, priorities and how reads end). The
 // caller must Close it.
 type FileStream struct {
-	*engine.FileReader
+	engine.FileReader
 
 	// TaskID, Index and Path name the file: the task, the file's position
 	// in the torrent and its path as task.files lists it.

@@ -16,7 +16,7 @@ const MaxTrackers = 64
 
 // torrentOf returns the engine torrent of task id, or nil when the task
 // could not be loaded.
-func (s *Service) torrentOf(id string) (*engine.Torrent, error) {
+func (s *Service) torrentOf(id string) (engine.Torrent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tk, err := s.lookupLocked(id)

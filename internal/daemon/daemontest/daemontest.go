@@ -61,6 +61,10 @@ type Daemon struct {
 	once sync.Once
 }
 
+// Core is the engine core the tests run on: $LODESTONE_TEST_ENGINE, or
+// the default ("").
+func Core() string { return os.Getenv("LODESTONE_TEST_ENGINE") }
+
 // Config returns the test configuration for dirs.
 func Config(t testing.TB, dirs Dirs, utp bool) daemon.Config {
 	return daemon.Config{
@@ -72,7 +76,9 @@ func Config(t testing.TB, dirs Dirs, utp bool) daemon.Config {
 		Token:       Token,
 		// Test swarms and trackers are on 127.0.0.1.
 		AllowPrivateTrackers: true,
-		Logger:               slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		// LODESTONE_TEST_ENGINE runs the suite on another core.
+		Engine: Core(),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 }
 
@@ -191,6 +197,9 @@ func StartProcess(t testing.TB, dirs Dirs) *Process {
 		"--dht=false", "--upnp=false", "--utp=false", "--allow-private-trackers",
 		"--token", Token,
 	)
+	if core := Core(); core != "" {
+		cmd.Args = append(cmd.Args, "--engine", core)
+	}
 	cmd.Stderr = testWriter{t}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

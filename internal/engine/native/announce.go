@@ -160,7 +160,11 @@ func (t *Torrent) trackerState(url string) *trackerState {
 // announce sends one announce, records its outcome in st, and hands the
 // peers it got to the torrent; it returns the tracker's interval.
 func (t *Torrent) announce(url string, st *trackerState, ev tracker.AnnounceEvent, timeout time.Duration) (time.Duration, bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), timeout)
+	base := t.ctx // closing the torrent ends an announce in flight...
+	if ev == tracker.Stopped {
+		base = context.WithoutCancel(t.ctx) // ...but not the goodbye
+	}
+	ctx, cancel := context.WithTimeout(base, timeout)
 	defer cancel()
 	s := t.Stats()
 	left := t.meta.Length - int64(s.Have)*t.meta.PieceLength
@@ -199,7 +203,7 @@ func (t *Torrent) announce(url string, st *trackerState, ev tracker.AnnounceEven
 		}
 	}
 	if len(addrs) > 0 && ev != tracker.Stopped {
-		t.AddPeers(addrs)
+		t.addPeers(addrs, SourceTracker)
 	}
 	return time.Duration(res.Interval) * time.Second, true
 }

@@ -320,13 +320,24 @@ func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.Rea
 	return rw, nil
 }
 
+// Peer sources: how the torrent learned of a peer's address.
+const (
+	SourceDirect   = "direct" // given by the caller (AddPeers)
+	SourceTracker  = "tracker"
+	SourcePex      = "pex"
+	SourceIncoming = "incoming" // it dialed us
+)
+
 // AddPeers gives the torrent addresses to connect to, up to its
 // connection bound; the rest wait until a connection ends.
-func (t *Torrent) AddPeers(addrs []netip.AddrPort) {
+func (t *Torrent) AddPeers(addrs []netip.AddrPort) { t.addPeers(addrs, SourceDirect) }
+
+// addPeers adds addresses learned from source.
+func (t *Torrent) addPeers(addrs []netip.AddrPort, source string) {
 	t.mu.Lock()
 	for _, a := range addrs {
-		if !t.seen[a] && len(t.seen) < maxKnownPeers && a.IsValid() && a.Port() != 0 {
-			t.seen[a] = true
+		if _, ok := t.seen[a]; !ok && len(t.seen) < maxKnownPeers && a.IsValid() && a.Port() != 0 {
+			t.seen[a] = source
 			t.known = append(t.known, a)
 		}
 	}
@@ -528,6 +539,10 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	p.w = w
 	p.incoming = incoming
 	t.mu.Lock()
+	p.source = SourceIncoming
+	if src, ok := t.seen[addr]; ok && !incoming {
+		p.source = src
+	}
 	if t.ctx.Err() != nil || t.paused {
 		t.mu.Unlock()
 		conn.Close()

@@ -68,6 +68,7 @@ type peer struct {
 	pexTold                   map[netip.AddrPort]bool // what our peer exchange told it
 	incoming                  bool                    // it dialed us
 	client                    string                  // its name, from its extension handshake
+	source                    string                  // how we learned of it (Source*)
 	gone                      bool
 	windowStart               time.Time
 	windowBytes               int64

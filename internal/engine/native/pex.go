@@ -36,7 +36,7 @@ func (p *peer) onPex(n int) error {
 		addrs = addrs[:maxPexPeers]
 	}
 	if len(addrs) > 0 {
-		p.t.AddPeers(addrs)
+		p.t.addPeers(addrs, SourcePex)
 	}
 	return nil
 }

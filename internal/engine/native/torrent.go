@@ -39,9 +39,9 @@ type Torrent struct {
 	cursor   int      // no piece below it is wanted
 	peers    map[*peer]struct{}
 	dialing  map[netip.AddrPort]bool
-	known    []netip.AddrPort        // addresses to dial when there is room
-	seen     map[netip.AddrPort]bool // every address ever given
-	redials  map[netip.AddrPort]int  // how often each was dialed again
+	known    []netip.AddrPort          // addresses to dial when there is room
+	seen     map[netip.AddrPort]string // every address ever given, with its source
+	redials  map[netip.AddrPort]int    // how often each was dialed again
 	paused   bool
 	trackers []string
 	// trackerStates is the announce loop's record of each tracker.
@@ -91,7 +91,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 		have: newBitset(n), avail: make([]int32, n), active: make([]*piece, n), prio: make([]uint8, n),
 		writing: newBitset(n), peers: make(map[*peer]struct{}),
 		dialing: make(map[netip.AddrPort]bool), banned: make(map[netip.Addr]bool),
-		seen: make(map[netip.AddrPort]bool), redials: make(map[netip.AddrPort]int), pauseC: make(chan struct{}, 1),
+		seen: make(map[netip.AddrPort]string), redials: make(map[netip.AddrPort]int), pauseC: make(chan struct{}, 1),
 		doneC: make(chan struct{}), trackers: slices.Clone(m.Trackers), trackerStates: make(map[string]*trackerState),
 	}
 	for i := range t.prio {

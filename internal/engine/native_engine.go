@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/lodestone-bt/lodestone/internal/engine/native"
+	"github.com/lodestone-bt/lodestone/internal/netguard"
+)
+
+// NativeCompletionFile is the native core's piece-completion database in
+// Config.StateDir: one bitfield of verified pieces per torrent, written
+// only after the pieces' files were synced.
+const NativeCompletionFile = "native-completion.db"
+
+// nativeEngine runs torrents on Lodestone's own core (internal/engine/native).
+type nativeEngine struct {
+	cl         *native.Client
+	alerts     *alertSink
+	log        *slog.Logger
+	defaultDir string
+	done       *completionStore
+
+	mu       sync.Mutex
+	torrents map[string]*nativeTorrent // by ID
+	// read and written count the payload of torrents dropped since the
+	// engine started, for Totals.
+	read, written atomic.Int64
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newNative(cfg Config) (*nativeEngine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, _, err := splitPeerAddr(cfg.PeerAddr); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DownloadDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create download dir: %w", err)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create engine state dir: %w", err)
+	}
+	done, err := openCompletionStore(filepath.Join(cfg.StateDir, NativeCompletionFile))
+	if err != nil {
+		return nil, err
+	}
+	e := &nativeEngine{
+		alerts: newAlertSink(), log: cfg.Logger, defaultDir: cfg.DownloadDir, done: done,
+		torrents: make(map[string]*nativeTorrent), stop: make(chan struct{}),
+	}
+	coreLog := slog.New(newAlertHandler(cfg.Logger.Handler(), e.alerts.push, &trackerBook{}))
+	var dial dialFunc
+	var listenPacket func(network, addr string) (net.PacketConn, error)
+	if !cfg.AllowPrivateTrackers {
+		dial = (&net.Dialer{Timeout: 15 * time.Second, Control: netguard.Control}).DialContext
+		listenPacket = func(network, addr string) (net.PacketConn, error) {
+			pc, err := net.ListenPacket(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return netguard.PacketConn(pc), nil
+		}
+	}
+	ncfg := native.Config{
+		ListenAddr:          cfg.PeerAddr,
+		Logger:              coreLog,
+		Preallocate:         true,
+		OnPieceWritten:      e.pieceWritten,
+		TrackerDialContext:  capTrackerReads(dial, MaxTrackerResponse),
+		TrackerListenPacket: listenPacket,
+		UserAgent:           "Lodestone/" + Version,
+	}
+	if cfg.WriteBuffer > 0 {
+		ncfg.BufferBytes = cfg.WriteBuffer
+	}
+	e.cl, err = native.New(ncfg)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("start engine: %w", err), done.close())
+	}
+	e.wg.Add(1)
+	go e.checkpointLoop()
+	return e, nil
+}
+
+func (e *nativeEngine) Alerts() <-chan Alert { return e.alerts.c }
+
+func (e *nativeEngine) SetRateLimits(down, up int64) { e.cl.SetRateLimits(down, up) }
+
+func (e *nativeEngine) PeerAddrs() []net.Addr {
+	ap := e.cl.Addr()
+	if !ap.IsValid() {
+		return nil
+	}
+	return []net.Addr{net.TCPAddrFromAddrPort(ap)}
+}
+
+func (e *nativeEngine) Totals() Totals {
+	tot := Totals{BytesRead: e.read.Load(), BytesWritten: e.written.Load()}
+	for _, t := range e.list() {
+		st := t.Stats()
+		tot.BytesRead += st.BytesRead
+		tot.BytesWritten += st.BytesWritten
+		tot.Peers += st.Peers
+		tot.BytesHashed += t.hashed.Load()
+	}
+	return tot
+}
+
+func (e *nativeEngine) list() []*nativeTorrent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*nativeTorrent, 0, len(e.torrents))
+	for _, t := range e.torrents {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (e *nativeEngine) Close() error {
+	e.closeOnce.Do(func() {
+		close(e.stop)
+		e.wg.Wait()
+		var errs []error
+		for _, t := range e.list() {
+			t.Drop()
+		}
+		errs = append(errs, e.cl.Close(), e.done.close())
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
+}
+
+// Add adds the torrent of spec, or returns the one already added.
+func (e *nativeEngine) Add(spec Spec) (Torrent, error) {
+	ts, err := torrentSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.torrents[spec.ID]; t != nil {
+		return t, nil
+	}
+	select {
+	case <-e.stop:
+		return nil, errors.New("add torrent: engine closed")
+	default:
+	}
+	dir := spec.DownloadDir
+	if dir == "" {
+		dir = e.defaultDir
+	}
+	t, err := newNativeTorrent(e, spec, ts, dir)
+	if err != nil {
+		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
+	}
+	e.torrents[spec.ID] = t
+	return t, nil
+}
+
+// forget removes a dropped torrent, counting its traffic in the totals.
+func (e *nativeEngine) forget(t *nativeTorrent, read, written int64) {
+	e.mu.Lock()
+	if e.torrents[t.id] == t {
+		delete(e.torrents, t.id)
+	}
+	e.mu.Unlock()
+	e.read.Add(read)
+	e.written.Add(written)
+}
+
+// pieceWritten is the core's report of a verified piece on disk (not yet
+// synced): the torrent's readers may go on, and the next checkpoint
+// records it.
+func (e *nativeEngine) pieceWritten(ih [20]byte, piece int) {
+	e.mu.Lock()
+	t := e.torrents[hex.EncodeToString(ih[:])]
+	e.mu.Unlock()
+	if t != nil {
+		t.pieceWritten(piece)
+	}
+}
+
+// checkpointLoop records verified pieces within CheckpointInterval.
+func (e *nativeEngine) checkpointLoop() {
+	defer e.wg.Done()
+	tick := time.NewTicker(CheckpointInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+			for _, t := range e.list() {
+				t.checkpoint()
+			}
+		}
+	}
+}
+
+// completionStore keeps, per torrent, the bitfield of pieces verified and
+// synced to disk (bbolt, fsynced on every write).
+type completionStore struct{ db *bbolt.DB }
+
+var completionBucket = []byte("pieces")
+
+func openCompletionStore(path string) (*completionStore, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open piece completion %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(completionBucket)
+		return err
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open piece completion %s: %w", path, err), db.Close())
+	}
+	return &completionStore{db}, nil
+}
+
+// get returns the torrent's bitfield, nil when none was recorded.
+func (s *completionStore) get(id string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		out = append(out, tx.Bucket(completionBucket).Get([]byte(id))...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read piece completion of %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// put records the torrent's bitfield.
+func (s *completionStore) put(id string, bits []byte) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(completionBucket).Put([]byte(id), bits)
+	})
+	if err != nil {
+		return fmt.Errorf("record piece completion of %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *completionStore) close() error { return s.db.Close() }
