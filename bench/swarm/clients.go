@@ -24,8 +24,11 @@ const (
 	// clientLodestoneWB is lodestone with write-back piece buffers
 	// (--write-buffer-mib 64), to measure them beside the default.
 	clientLodestoneWB = "lodestone-writeback"
-	// clientNative is Lodestone's own data path (internal/engine/native)
-	// alone, through bench/nativeleech, until the daemon runs on it.
+	// clientOnNative is the daemon on its native core (--engine native).
+	clientOnNative = "lodestone-on-native"
+	// clientNative is Lodestone's own core (internal/engine/native)
+	// alone, through bench/nativeleech: the daemon's cost is the
+	// difference to clientOnNative.
 	clientNative       = "lodestone-native"
 	clientAria2        = "aria2"
 	clientQBittorrent  = "qbittorrent"
@@ -83,6 +86,7 @@ type leechFunc func(ctx context.Context, b *bench, rd *runDir, seeder *seeder) (
 var leechers = map[string]leechFunc{
 	clientLodestone:    leechLodestone,
 	clientLodestoneWB:  leechLodestoneWriteBack,
+	clientOnNative:     leechLodestoneOnNative,
 	clientNative:       leechNative,
 	clientAria2:        leechAria2,
 	clientQBittorrent:  leechQBittorrent,
@@ -188,6 +192,10 @@ func leechLodestone(ctx context.Context, b *bench, rd *runDir, _ *seeder) (start
 
 func leechLodestoneWriteBack(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
 	return leechLodestoneWith(ctx, b, rd, clientLodestoneWB, "--write-buffer-mib", "64")
+}
+
+func leechLodestoneOnNative(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
+	return leechLodestoneWith(ctx, b, rd, clientOnNative, "--engine", "native")
 }
 
 func leechLodestoneWith(ctx context.Context, b *bench, rd *runDir, name string, extra ...string) (started, error) {

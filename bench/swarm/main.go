@@ -160,8 +160,8 @@ func parseFlags(args []string) (config, error) {
 		}
 		c.seeders = splitList(*seeders)
 		for _, s := range c.seeders {
-			if s != clientLodestone && s != clientLibtorrent && s != clientNative {
-				return c, fmt.Errorf("-seeders: %q: want lodestone, lodestone-native or libtorrent", s)
+			if s != clientLodestone && s != clientOnNative && s != clientLibtorrent && s != clientNative {
+				return c, fmt.Errorf("-seeders: %q: want lodestone, lodestone-on-native, lodestone-native or libtorrent", s)
 			}
 		}
 		if len(c.seeders) == 0 {
@@ -175,7 +175,7 @@ func parseFlags(args []string) (config, error) {
 		if leechers[n] == nil {
 			return c, fmt.Errorf("-clients: unknown client %q", n)
 		}
-		if c.direction == dirSeed && n == clientTransmission && slices.Contains(c.seeders, clientLodestone) {
+		if c.direction == dirSeed && n == clientTransmission && (slices.Contains(c.seeders, clientLodestone) || slices.Contains(c.seeders, clientOnNative)) {
 			return c, errors.New("-clients: transmission cannot leech from lodestone: Transmission never dials loopback peers and lodestone cannot be told to dial it")
 		}
 	}
@@ -347,6 +347,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 		switch name {
 		case clientLodestone:
 			start = startLodestoneSeeder
+		case clientOnNative:
+			start = func(ctx context.Context, b *bench) (*seeder, error) {
+				return startLodestoneSeederAs(ctx, b, clientOnNative)
+			}
 		case clientNative:
 			start = startNativeSeeder
 		}
@@ -366,7 +370,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				if sname == lname && sname == clientLodestone {
+				if sname == lname && (sname == clientLodestone || sname == clientOnNative) {
 					continue
 				}
 				for attempt := 1; ; attempt++ {

@@ -58,14 +58,24 @@ func startLibtorrentSeeder(ctx context.Context, b *bench) (*seeder, error) {
 // content, adds the torrent (which rechecks every piece of the existing
 // data) and waits for task.finished: from then on it seeds.
 func startLodestoneSeeder(ctx context.Context, b *bench) (*seeder, error) {
-	dir := filepath.Join(b.work, "lodestone-seeder")
+	return startLodestoneSeederAs(ctx, b, clientLodestone)
+}
+
+// startLodestoneSeederAs starts the lodestone seeder called name: on the
+// native core for clientOnNative.
+func startLodestoneSeederAs(ctx context.Context, b *bench, name string) (*seeder, error) {
+	var extra []string
+	if name == clientOnNative {
+		extra = []string{"--engine", "native"}
+	}
+	dir := filepath.Join(b.work, name+"-seeder")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, seedTimeout(b.content.Total))
 	defer cancel()
 	start := time.Now()
-	p, c, peerPort, err := startLodestone(ctx, b, "lodestone-seeder", dir, b.content.Dir, filepath.Join(b.work, "lodestone-seeder.log"))
+	p, c, peerPort, err := startLodestone(ctx, b, name+"-seeder", dir, b.content.Dir, filepath.Join(b.work, name+"-seeder.log"), extra...)
 	if p != nil {
 		b.track(p)
 	}
@@ -76,8 +86,8 @@ func startLodestoneSeeder(ctx context.Context, b *bench) (*seeder, error) {
 	if err := addAndWait(ctx, b, c); err != nil {
 		return nil, fmt.Errorf("lodestone seeder: %w", err)
 	}
-	b.log.Info("seeder ready", "seeder", clientLodestone, "port", peerPort, "check", time.Since(start).Round(time.Millisecond))
-	return &seeder{name: clientLodestone, p: p, addr: loopback(peerPort)}, nil
+	b.log.Info("seeder ready", "seeder", name, "port", peerPort, "check", time.Since(start).Round(time.Millisecond))
+	return &seeder{name: name, p: p, addr: loopback(peerPort)}, nil
 }
 
 func loopback(port int) netip.AddrPort {

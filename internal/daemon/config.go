@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/lodestone-bt/lodestone/internal/engine"
 )
 
 // DefaultAPIAddr is where the API listens unless told otherwise: loopback
@@ -101,6 +103,11 @@ func (c Config) Validate() error {
 		if data == dl || isWithin(dl, data) {
 			errs = append(errs, fmt.Errorf("data-dir %s must not be inside download-dir %s: a torrent could overwrite the daemon's state", data, dl))
 		}
+	}
+	switch c.Engine {
+	case "", engine.CoreAnacrolix, engine.CoreNative:
+	default:
+		errs = append(errs, fmt.Errorf("engine %q: want %s or %s", c.Engine, engine.CoreAnacrolix, engine.CoreNative))
 	}
 	return errors.Join(errs...)
 }

@@ -22,6 +22,8 @@ func TestValidate(t *testing.T) {
 		{"data inside downloads", func(c *Config) { c.DataDir = "/tmp/ls/dl/state" }, "must not be inside"},
 		{"same dir", func(c *Config) { c.DataDir = c.DownloadDir }, "must not be inside"},
 		{"bad peer addr", func(c *Config) { c.PeerAddr = "x" }, "peer-addr"},
+		{"native engine", func(c *Config) { c.Engine = "native" }, ""},
+		{"unknown engine", func(c *Config) { c.Engine = "libtorrent" }, "engine \"libtorrent\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base
