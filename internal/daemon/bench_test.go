@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
 
@@ -198,4 +202,78 @@ func BenchmarkMetricsScrape1000(b *testing.B) {
 		resp.Body.Close()
 	}
 	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// BenchmarkIdleSeeding1000 is issue 13's goal 6 in the daemon: 1,000
+// tasks seeding (their data already on disk, found by the check at
+// add), no peer, no tracker: the CPU the daemon uses while idle, as a
+// share of one core, on each engine core.
+func BenchmarkIdleSeeding1000(b *testing.B) {
+	const n = 1000
+	for _, core := range []string{engine.CoreAnacrolix, engine.CoreNative} {
+		b.Run(core, func(b *testing.B) {
+			dirs := daemontest.NewDirs(b)
+			base := enginetest.Generate(b, enginetest.Content{Name: "base.bin", Size: 64 << 10, Seed: 64})
+			data, err := os.ReadFile(filepath.Join(base.Root, "base.bin"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			mi := enginetest.Parse(b, base.MetaInfo)
+			if err := os.MkdirAll(dirs.Download, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				if err := os.WriteFile(filepath.Join(dirs.Download, fmt.Sprintf("seed-%04d.bin", i)), data, 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+			d := daemontest.Start(b, daemontest.Options{Dirs: dirs, Engine: core})
+			c := d.Client(b)
+			ctx := context.Background()
+			for i := range n {
+				meta := base64.StdEncoding.EncodeToString(mi.WithName(fmt.Sprintf("seed-%04d.bin", i)))
+				if _, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: meta}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				tasks, err := c.ListTasksWith(ctx, api.TaskListParams{Fields: []string{"state"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				seeding := 0
+				for _, t := range tasks {
+					if t.State == api.StateSeeding {
+						seeding++
+					}
+				}
+				if seeding == n {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("%d of %d tasks seeding after 2 min", seeding, n)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			time.Sleep(2 * time.Second) // the last events and flushes
+			b.ResetTimer()
+			var share float64
+			for b.Loop() {
+				c0, w0 := processCPU(), time.Now()
+				time.Sleep(5 * time.Second)
+				share = float64(processCPU()-c0) / float64(time.Since(w0))
+			}
+			b.ReportMetric(100*share, "%core")
+		})
+	}
+}
+
+// processCPU is the CPU time this process (daemon and test) used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

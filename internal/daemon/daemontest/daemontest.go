@@ -48,6 +48,8 @@ type Options struct {
 	DenyPrivateTrackers bool
 	// AuthBackoff overrides the first backoff after wrong tokens.
 	AuthBackoff time.Duration
+	// Engine overrides Core() (benchmarks comparing the cores).
+	Engine string
 }
 
 // Daemon is an in-process daemon.
@@ -92,6 +94,9 @@ func Start(t testing.TB, opts Options) *Daemon {
 	cfg.AllowPrivateURLs = opts.AllowPrivateURLs
 	cfg.AllowPrivateTrackers = !opts.DenyPrivateTrackers
 	cfg.AuthBackoff = opts.AuthBackoff
+	if opts.Engine != "" {
+		cfg.Engine = opts.Engine
+	}
 	d, err := daemon.New(cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
