@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
+	utp "github.com/anacrolix/go-utp"
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/tracker"
@@ -59,6 +59,12 @@ type Config struct {
 	TrackerListenPacket func(network, addr string) (net.PacketConn, error)
 	// UserAgent is sent to HTTP trackers.
 	UserAgent string
+	// UTP makes the client speak uTP (BEP 29) besides TCP: it listens for
+	// it on a UDP socket with the TCP listener's port number, and dials
+	// peers over it when TCP does not reach them (see connect). It needs
+	// a ListenAddr, and cgo (go-libutp): a build without cgo leaves uTP
+	// off, with a warning logged.
+	UTP bool
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -69,16 +75,24 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	ln     net.Listener
-	wg     sync.WaitGroup
-	gone   atomic.Int64 // bytes downloaded by peers since gone
+	utp    utp.Socket // nil: uTP off
+	// wg tracks the goroutines Close waits for before it closes the UDP
+	// socket: every user of a uTP connection is one (a uTP connection
+	// used after its socket closed would touch freed memory in libutp).
+	wg   sync.WaitGroup
+	gone atomic.Int64 // bytes downloaded by peers since gone
+	// udpLoops tracks the goroutines that end only once the UDP socket is
+	// closed: the uTP accept loop.
+	udpLoops sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
 	down      limit // rate limits of all torrents together
 	up        limit
 
-	mu       sync.Mutex
-	torrents map[[20]byte]*Torrent
+	mu        sync.Mutex
+	utpClosed bool // the uTP socket is closed: its connections must not be touched
+	torrents  map[[20]byte]*Torrent
 	// starved holds the torrents that found the buffer pool spent: the
 	// next buffer returned by any torrent wakes their peers.
 	starved map[*Torrent]bool
@@ -92,11 +106,7 @@ func (c *Client) starve(t *Torrent, n int) {
 	c.starved[t] = true
 	c.mu.Unlock()
 	if c.pool.available(n) {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.feedStarved()
-		}()
+		c.goTracked(c.feedStarved)
 	}
 }
 
@@ -148,15 +158,28 @@ func New(cfg Config) (*Client, error) {
 		cfg: cfg, log: log, pool: newBufferPool(cfg.BufferBytes),
 		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
 	}
-	if cfg.ListenAddr != "" {
-		ln, err := net.Listen("tcp", cfg.ListenAddr)
-		if err != nil {
+	if cfg.ListenAddr == "" {
+		if cfg.UTP {
 			cancel()
-			return nil, fmt.Errorf("native: listen: %w", err)
+			return nil, errors.New("native: uTP needs a ListenAddr")
 		}
-		c.ln = ln
-		c.wg.Add(1)
-		go c.acceptLoop()
+		return c, nil
+	}
+	if err := c.listen(); err != nil {
+		cancel()
+		return nil, err
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.acceptLoop(c.ln)
+	}()
+	if c.utp != nil {
+		c.udpLoops.Add(1)
+		go func() {
+			defer c.udpLoops.Done()
+			c.acceptLoop(c.utp)
+		}()
 	}
 	return c, nil
 }
@@ -170,15 +193,20 @@ func (c *Client) Addr() netip.AddrPort {
 	return ap
 }
 
-// Close stops every torrent and the listener. It is idempotent: later
+// Close stops every torrent and the listeners. It is idempotent: later
 // calls return the first one's error.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() { c.closeErr = c.close() })
 	return c.closeErr
 }
 
+// close stops everything in order: no new goroutine is tracked once the
+// context is cancelled (under mu); the torrents, then every tracked
+// goroutine end; only then is the UDP socket closed.
 func (c *Client) close() error {
+	c.mu.Lock()
 	c.cancel()
+	c.mu.Unlock()
 	var errs []error
 	if c.ln != nil {
 		errs = append(errs, c.ln.Close())
@@ -193,6 +221,13 @@ func (c *Client) close() error {
 		errs = append(errs, t.Close())
 	}
 	c.wg.Wait()
+	if c.utp != nil {
+		c.mu.Lock()
+		c.utpClosed = true
+		errs = append(errs, c.utp.Close())
+		c.mu.Unlock()
+	}
+	c.udpLoops.Wait()
 	return errors.Join(errs...)
 }
 
@@ -206,11 +241,27 @@ func (c *Client) Add(m Meta) (*Torrent, error) { return c.add(m, false) }
 // "left".
 func (c *Client) AddPaused(m Meta) (*Torrent, error) { return c.add(m, true) }
 
+// goTracked runs fn in a goroutine that Close waits for, and reports
+// true, unless the client is closing.
+func (c *Client) goTracked(fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+	return true
+}
+
 func (c *Client) add(m Meta, paused bool) (*Torrent, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx.Err() != nil {
-		return nil, errors.New("native: client closed")
+		return nil, errClosed
 	}
 	if _, ok := c.torrents[m.InfoHash]; ok {
 		return nil, fmt.Errorf("native: torrent %x already added", m.InfoHash)
@@ -237,21 +288,6 @@ func (c *Client) forget(t *Torrent) {
 // the extension protocol (BEP 10).
 func ourBits() pp.PeerExtensionBits {
 	return pp.NewPeerExtensionBytes(pp.ExtensionBitFast, pp.ExtensionBitLtep)
-}
-
-func (c *Client) acceptLoop() {
-	defer c.wg.Done()
-	for {
-		conn, err := c.ln.Accept()
-		if err != nil {
-			return
-		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.serveIncoming(conn)
-		}()
-	}
 }
 
 func (c *Client) serveIncoming(conn net.Conn) {
@@ -457,70 +493,6 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 	return nil
 }
 
-// peerConn is an outgoing connection past the BitTorrent handshake: r
-// and w are the stream (the connection itself, or its MSE layer).
-type peerConn struct {
-	conn net.Conn
-	r    io.Reader
-	w    io.Writer
-	res  pp.HandshakeResult
-}
-
-// connect dials addr and shakes hands for infoHash: in plain first, and
-// if the peer hangs up on that (peers that require encryption do), once
-// more with an encrypted handshake (MSE/PE, plaintext after it when the
-// peer allows).
-func (c *Client) connect(ctx context.Context, addr netip.AddrPort, infoHash [20]byte) (*peerConn, error) {
-	pc, reached, err := c.connectWith(ctx, addr, infoHash, false)
-	if err == nil || !reached || ctx.Err() != nil {
-		return pc, err
-	}
-	pc, _, err2 := c.connectWith(ctx, addr, infoHash, true)
-	if err2 != nil {
-		return nil, fmt.Errorf("%w; encrypted: %w", err, err2)
-	}
-	return pc, nil
-}
-
-// connectWith makes one attempt; reached reports whether the TCP
-// connection was made.
-func (c *Client) connectWith(ctx context.Context, addr netip.AddrPort, infoHash [20]byte, encrypted bool) (_ *peerConn, reached bool, err error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr.String())
-	if err != nil {
-		return nil, false, err
-	}
-	defer func() {
-		if err != nil {
-			conn.Close()
-		}
-	}()
-	pc := &peerConn{conn: conn, r: deadlineConn{conn}, w: conn}
-	ih := metainfo.Hash(infoHash)
-	if encrypted {
-		rw, _, err := mse.InitiateHandshakeContext(ctx, deadlineConn{conn}, ih[:], nil, mse.AllSupportedCrypto)
-		if err != nil {
-			return nil, true, fmt.Errorf("native: MSE handshake: %w", err)
-		}
-		pc.r, pc.w = rw, rw
-	}
-	pc.res, err = pp.Handshake(ctx, struct {
-		io.Reader
-		io.Writer
-	}{pc.r, pc.w}, &ih, c.cfg.PeerID, ourBits())
-	switch {
-	case err != nil:
-	case pc.res.Hash != ih:
-		err = errors.New("native: peer answered for another torrent")
-	case pc.res.PeerID == c.cfg.PeerID:
-		err = errors.New("native: connected to ourselves")
-	}
-	if err != nil {
-		return nil, true, err
-	}
-	return pc, true, nil
-}
-
 // admit decides whether a handshaken peer may join.
 func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
 	t.mu.Lock()
@@ -537,6 +509,10 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	br := bufio.NewReaderSize(r, readBufferSize)
 	p := newPeer(t, conn, addr, br, res.SupportsFast(), res.SupportsExtended())
 	p.w = w
+	p.network = networkOf(conn)
+	if p.network == NetworkUTP {
+		p.w = bufio.NewWriterSize(w, utpWriteBuffer)
+	}
 	p.incoming = incoming
 	t.mu.Lock()
 	p.source = SourceIncoming

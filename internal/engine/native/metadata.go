@@ -42,6 +42,7 @@ var ErrNoMetadata = errors.New("native: no peer gave the metadata")
 func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []netip.AddrPort, trackers []string) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)() // closing the client ends it
 	addrs := make(chan netip.AddrPort, 256)
 	var announcing sync.WaitGroup
 	for _, u := range trackers {
@@ -107,7 +108,9 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		dials.Go(func() {
+		dials.Add(1)
+		tracked := c.goTracked(func() { // the client's Close waits for its connections
+			defer dials.Done()
 			defer func() { <-slots }()
 			b, err := c.metadataFrom(ctx, a, infoHash)
 			if err != nil {
@@ -119,6 +122,10 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 			default:
 			}
 		})
+		if !tracked {
+			dials.Done()
+			return nil, errClosed
+		}
 	}
 	done := make(chan struct{})
 	go func() {

@@ -16,8 +16,8 @@ func newClient(t *testing.T, cfg Config) *Client {
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = "127.0.0.1:0"
 	}
-	if cfg.Logger == nil && os.Getenv("NATIVE_TEST_DEBUG") != "" { // not under -v: CI's -json implies it
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger()
 	}
 	c, err := New(cfg)
 	if err != nil {
@@ -29,6 +29,15 @@ func newClient(t *testing.T, cfg Config) *Client {
 		}
 	})
 	return c
+}
+
+// testLogger logs at debug level to stderr when NATIVE_TEST_DEBUG is set
+// (not under -v: CI's -json implies it), and nowhere otherwise.
+func testLogger() *slog.Logger {
+	if os.Getenv("NATIVE_TEST_DEBUG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func addTorrent(t *testing.T, c *Client, tr *enginetest.Torrent, dir string) *Torrent {

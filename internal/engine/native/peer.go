@@ -44,9 +44,11 @@ type peer struct {
 	addr netip.AddrPort
 	conn net.Conn
 	r    *bufio.Reader
-	w    io.Writer // conn, or its MSE layer
+	w    io.Writer // conn, or its MSE layer; buffered for uTP (see flush)
 	fast bool      // both sides speak BEP 6
 	ext  bool      // both sides speak BEP 10
+	// network is what the connection runs over: NetworkTCP or NetworkUTP.
+	network string
 
 	done      chan struct{} // closed when the connection is finished
 	closeOnce sync.Once

@@ -82,11 +82,19 @@ func TestSeedToNative(t *testing.T) {
 func TestSeedToEngine(t *testing.T) {
 	tr := enginetest.Generate(t, enginetest.Content{Name: "up.bin", Size: 3<<20 + 17, PieceLength: 256 << 10, Seed: 12})
 	sc, _ := seedFrom(t, tr, Config{})
+	enginetest.SameFiles(t, tr, engineDownload(t, tr, sc.Addr(), false))
+}
 
+// engineDownload downloads tr from the peer at addr with the engine's own
+// client (over uTP only, with utpOnly), into a new folder, which it
+// returns.
+func engineDownload(t *testing.T, tr *enginetest.Torrent, addr netip.AddrPort, utpOnly bool) string {
+	t.Helper()
 	cc := torrent.NewDefaultClientConfig()
 	cc.ListenHost = func(string) string { return "127.0.0.1" }
 	cc.ListenPort = 0
-	cc.NoDHT, cc.DisableIPv6, cc.DisableUTP, cc.DisableWebtorrent = true, true, true, true
+	cc.NoDHT, cc.DisableIPv6, cc.DisableUTP, cc.DisableWebtorrent = true, true, !utpOnly, true
+	cc.DisableTCP = utpOnly
 	cc.NoDefaultPortForwarding = true
 	dl := t.TempDir()
 	cc.DataDir = dl
@@ -106,14 +114,14 @@ func TestSeedToEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	et.AddPeers([]torrent.PeerInfo{{Addr: torrent.StringAddr(sc.Addr().String()), Trusted: true}})
+	et.AddPeers([]torrent.PeerInfo{{Addr: torrent.StringAddr(addr.String()), Trusted: true}})
 	et.DownloadAll()
 	select {
 	case <-et.Complete().On():
 	case <-time.After(60 * time.Second):
 		t.Fatalf("engine leecher incomplete: %d of %d bytes", et.BytesCompleted(), et.Length())
 	}
-	enginetest.SameFiles(t, tr, dl)
+	return dl
 }
 
 // Verify counts exactly the pieces whose data is right: a changed byte

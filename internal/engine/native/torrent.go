@@ -463,3 +463,6 @@ func (t *Torrent) kickIdle() {
 
 // errBanned refuses a connection from or to a banned address.
 var errBanned = errors.New("native: peer banned")
+
+// errClosed refuses work once the client is closing.
+var errClosed = errors.New("native: client closed")

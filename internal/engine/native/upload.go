@@ -1,6 +1,7 @@
 package native
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -167,6 +168,9 @@ func (p *peer) flush(bufs *net.Buffers) error {
 	}
 	p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := bufs.WriteTo(p.w)
+	if bw, ok := p.w.(*bufio.Writer); ok && err == nil { // uTP: one write per packetful
+		err = bw.Flush()
+	}
 	*bufs = (*bufs)[:0]
 	return err
 }

@@ -1,0 +1,258 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+	"time"
+
+	utp "github.com/anacrolix/go-utp"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/mse"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// Networks a peer connection runs over (PeerStat.Network).
+const (
+	NetworkTCP = "tcp"
+	NetworkUTP = "utp" // uTP (BEP 29), over UDP
+)
+
+const (
+	// listenAttempts is how many ports the system picks (ListenAddr's
+	// port 0) before we give up finding one free for TCP and UDP alike.
+	listenAttempts = 5
+	// utpHeadStart is how long an outgoing connection has over TCP alone
+	// before uTP is tried beside it (see connect).
+	utpHeadStart = 2 * time.Second
+	// utpWriteBuffer gathers a uTP peer's small writes (message headers,
+	// blocks) into large ones: uTP sends each write at once, in packets
+	// of its own.
+	utpWriteBuffer = 64 << 10
+)
+
+// listen opens the TCP listener at cfg.ListenAddr and, with uTP on, the
+// uTP socket on the same port number. When the system picks the port and
+// its number is taken for UDP, both are opened again on another, up to
+// listenAttempts times.
+func (c *Client) listen() error {
+	host, port, err := net.SplitHostPort(c.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("native: listen address: %w", err)
+	}
+	attempts := 1
+	if c.cfg.UTP && port == "0" {
+		attempts = listenAttempts
+	}
+	for i := 1; ; i++ {
+		ln, err := net.Listen("tcp", c.cfg.ListenAddr)
+		if err != nil {
+			return fmt.Errorf("native: listen: %w", err)
+		}
+		if !c.cfg.UTP {
+			c.ln = ln
+			return nil
+		}
+		udpAddr := net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+		err = c.listenUDP(udpAddr)
+		if err == nil {
+			c.ln = ln
+			return nil
+		}
+		ln.Close()
+		if i >= attempts || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+	}
+}
+
+// listenUDP opens the uTP socket at addr. A build without cgo has no uTP:
+// it stays off, with a warning.
+func (c *Client) listenUDP(addr string) error {
+	s, err := utp.NewSocket("udp", addr, utp.WithLogger(c.log.With("component", "utp")))
+	switch {
+	case err == nil:
+		c.utp = s
+	case errors.Is(err, errors.ErrUnsupported):
+		c.log.Warn("uTP unavailable", "err", err)
+	default:
+		return fmt.Errorf("native: listen: %w", err)
+	}
+	return nil
+}
+
+// acceptor is a TCP listener or the uTP socket.
+type acceptor interface {
+	Accept() (net.Conn, error)
+}
+
+// acceptLoop serves the connections ln accepts until it is closed. Once
+// the client closes, a connection accepted is closed at once; one that
+// the uTP socket hands over after it closed is left alone.
+func (c *Client) acceptLoop(ln acceptor) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if !c.goTracked(func() { c.serveIncoming(conn) }) {
+			c.mu.Lock()
+			if !c.utpClosed {
+				conn.Close()
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+// networkOf tells which network conn runs over: uTP connections are the
+// ones with a UDP address.
+func networkOf(conn net.Conn) string {
+	if _, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		return NetworkUTP
+	}
+	return NetworkTCP
+}
+
+// peerConn is an outgoing connection past the BitTorrent handshake: r
+// and w are the stream (the connection itself, or its MSE layer).
+type peerConn struct {
+	conn net.Conn
+	r    io.Reader
+	w    io.Writer
+	res  pp.HandshakeResult
+}
+
+// connect dials addr and shakes hands for infoHash. TCP goes first. With
+// uTP on, uTP is tried too: at once when TCP cannot reach the peer
+// (refused, unreachable), or beside TCP when TCP has not shaken hands
+// within utpHeadStart (a firewall that drops TCP, a slow peer); the first
+// handshake wins and the other attempt is closed. A peer that TCP reached
+// but that refused our handshakes is not tried over uTP: it is there, and
+// does not want us.
+func (c *Client) connect(ctx context.Context, addr netip.AddrPort, infoHash [20]byte) (*peerConn, error) {
+	if c.utp == nil {
+		pc, _, err := c.connectOver(ctx, NetworkTCP, addr, infoHash)
+		return pc, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		network string
+		pc      *peerConn
+		reached bool
+		err     error
+	}
+	results := make(chan result, 2)
+	start := func(network string) {
+		go func() {
+			pc, reached, err := c.connectOver(ctx, network, addr, infoHash)
+			results <- result{network, pc, reached, err}
+		}()
+	}
+	start(NetworkTCP)
+	running, utpStarted := 1, false
+	headStart := time.NewTimer(utpHeadStart)
+	defer headStart.Stop()
+	var won *peerConn
+	var errs []error
+	for running > 0 {
+		select {
+		case <-headStart.C:
+			if !utpStarted && won == nil {
+				utpStarted = true
+				running++
+				start(NetworkUTP)
+			}
+		case r := <-results:
+			running--
+			switch {
+			case r.err == nil && won == nil:
+				won = r.pc
+				cancel() // the other attempt gives up
+			case r.err == nil:
+				r.pc.conn.Close() // it lost the race
+			default:
+				errs = append(errs, fmt.Errorf("%s: %w", r.network, r.err))
+				if r.network == NetworkTCP && !r.reached && !utpStarted && won == nil {
+					utpStarted = true
+					running++
+					start(NetworkUTP)
+				}
+			}
+		}
+	}
+	if won != nil {
+		return won, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+// connectOver dials addr over network and shakes hands for infoHash: in
+// plain first, and if the peer hangs up on that (peers that require
+// encryption do), once more with an encrypted handshake (MSE/PE,
+// plaintext after it when the peer allows). reached reports whether the
+// peer answered the dial.
+func (c *Client) connectOver(ctx context.Context, network string, addr netip.AddrPort, infoHash [20]byte) (_ *peerConn, reached bool, _ error) {
+	pc, reached, err := c.connectWith(ctx, network, addr, infoHash, false)
+	if err == nil || !reached || ctx.Err() != nil {
+		return pc, reached, err
+	}
+	pc, _, err2 := c.connectWith(ctx, network, addr, infoHash, true)
+	if err2 != nil {
+		return nil, true, fmt.Errorf("%w; encrypted: %w", err, err2)
+	}
+	return pc, true, nil
+}
+
+// dial opens a connection to addr over network.
+func (c *Client) dial(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
+	if network == NetworkUTP {
+		return c.utp.DialContext(ctx, "udp", addr.String())
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr.String())
+}
+
+// connectWith makes one attempt; reached reports whether the connection
+// was made.
+func (c *Client) connectWith(ctx context.Context, network string, addr netip.AddrPort, infoHash [20]byte, encrypted bool) (_ *peerConn, reached bool, err error) {
+	conn, err := c.dial(ctx, network, addr)
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() {
+		if err != nil {
+			conn.Close()
+		}
+	}()
+	pc := &peerConn{conn: conn, r: deadlineConn{conn}, w: conn}
+	ih := metainfo.Hash(infoHash)
+	if encrypted {
+		rw, _, err := mse.InitiateHandshakeContext(ctx, deadlineConn{conn}, ih[:], nil, mse.AllSupportedCrypto)
+		if err != nil {
+			return nil, true, fmt.Errorf("native: MSE handshake: %w", err)
+		}
+		pc.r, pc.w = rw, rw
+	}
+	pc.res, err = pp.Handshake(ctx, struct {
+		io.Reader
+		io.Writer
+	}{pc.r, pc.w}, &ih, c.cfg.PeerID, ourBits())
+	switch {
+	case err != nil:
+	case pc.res.Hash != ih:
+		err = errors.New("native: peer answered for another torrent")
+	case pc.res.PeerID == c.cfg.PeerID:
+		err = errors.New("native: connected to ourselves")
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return pc, true, nil
+}
