@@ -31,6 +31,7 @@ type nativeEngine struct {
 	defaultDir string
 	done       *completionStore
 
+	addMu    sync.Mutex // one Add at a time
 	mu       sync.Mutex
 	torrents map[string]*nativeTorrent // by ID
 	// read and written count the payload of torrents dropped since the
@@ -152,9 +153,15 @@ func (e *nativeEngine) Add(spec Spec) (Torrent, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Adds are one at a time, but not under e.mu: loading a torrent reads
+	// the completion store and the files, and the core's writers must not
+	// wait for that to report their pieces.
+	e.addMu.Lock()
+	defer e.addMu.Unlock()
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if t := e.torrents[spec.ID]; t != nil {
+	t := e.torrents[spec.ID]
+	e.mu.Unlock()
+	if t != nil {
 		return t, nil
 	}
 	select {
@@ -166,11 +173,14 @@ func (e *nativeEngine) Add(spec Spec) (Torrent, error) {
 	if dir == "" {
 		dir = e.defaultDir
 	}
-	t, err := newNativeTorrent(e, spec, ts, dir)
+	t, err = newNativeTorrent(e, spec, ts, dir)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
 	}
+	e.mu.Lock()
 	e.torrents[spec.ID] = t
+	e.mu.Unlock()
+	t.dirty.Store(true) // pieces written before it was found by ID
 	return t, nil
 }
 
