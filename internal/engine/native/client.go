@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/anacrolix/dht/v2"
 	utp "github.com/anacrolix/go-utp"
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
@@ -65,6 +66,15 @@ type Config struct {
 	// a ListenAddr, and cgo (go-libutp): a build without cgo leaves uTP
 	// off, with a warning logged.
 	UTP bool
+	// DHT runs a mainline DHT node (BEP 5) on the UDP socket with the TCP
+	// listener's port number (the uTP socket when uTP is on): every torrent
+	// that is not private finds peers and announces itself there (see
+	// dhtLoop), and so does FetchMetadata. It needs a ListenAddr.
+	DHT bool
+	// DHTStartingNodes gives the nodes the DHT starts from when its
+	// routing table is empty; nil means dht.GlobalBootstrapAddrs (the
+	// public routers: resolved through DNS, reached over the Internet).
+	DHTStartingNodes func() ([]dht.Addr, error)
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -76,6 +86,10 @@ type Client struct {
 	cancel context.CancelFunc
 	ln     net.Listener
 	utp    utp.Socket // nil: uTP off
+	// udp is the UDP socket on the listener's port: the uTP socket, or
+	// the DHT's own; nil when neither is on.
+	udp net.PacketConn
+	dht *dht.Server // nil: DHT off
 	// wg tracks the goroutines Close waits for before it closes the UDP
 	// socket: every user of a uTP connection is one (a uTP connection
 	// used after its socket closed would touch freed memory in libutp).
@@ -91,7 +105,7 @@ type Client struct {
 	up        limit
 
 	mu        sync.Mutex
-	utpClosed bool // the uTP socket is closed: its connections must not be touched
+	utpClosed bool // the UDP socket is closed: uTP connections must not be touched
 	torrents  map[[20]byte]*Torrent
 	// starved holds the torrents that found the buffer pool spent: the
 	// next buffer returned by any torrent wakes their peers.
@@ -159,15 +173,21 @@ func New(cfg Config) (*Client, error) {
 		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
 	}
 	if cfg.ListenAddr == "" {
-		if cfg.UTP {
+		if cfg.UTP || cfg.DHT {
 			cancel()
-			return nil, errors.New("native: uTP needs a ListenAddr")
+			return nil, errors.New("native: uTP and the DHT need a ListenAddr")
 		}
 		return c, nil
 	}
 	if err := c.listen(); err != nil {
 		cancel()
 		return nil, err
+	}
+	if cfg.DHT {
+		if err := c.startDHT(c.udp); err != nil {
+			cancel()
+			return nil, errors.Join(err, c.ln.Close(), c.udp.Close())
+		}
 	}
 	c.wg.Add(1)
 	go func() {
@@ -220,11 +240,14 @@ func (c *Client) close() error {
 	for _, t := range ts {
 		errs = append(errs, t.Close())
 	}
+	if c.dht != nil {
+		c.dht.Close()
+	}
 	c.wg.Wait()
-	if c.utp != nil {
+	if c.udp != nil {
 		c.mu.Lock()
 		c.utpClosed = true
-		errs = append(errs, c.utp.Close())
+		errs = append(errs, c.udp.Close())
 		c.mu.Unlock()
 	}
 	c.udpLoops.Wait()
@@ -272,6 +295,9 @@ func (c *Client) add(m Meta, paused bool) (*Torrent, error) {
 	t.mu.Unlock()
 	c.torrents[m.InfoHash] = t
 	t.spawn(t.announceLoop)
+	if c.dht != nil && !m.Private {
+		t.spawn(t.dhtLoop)
+	}
 	return t, nil
 }
 
@@ -361,6 +387,7 @@ const (
 	SourceDirect   = "direct" // given by the caller (AddPeers)
 	SourceTracker  = "tracker"
 	SourcePex      = "pex"
+	SourceDHT      = "dht"
 	SourceIncoming = "incoming" // it dialed us
 )
 

@@ -15,16 +15,18 @@
 // honoured), from .torrent data or magnets (metadata fetched from peers,
 // BEP 9); TCP and uTP (BEP 29) peers, incoming and outgoing, with the
 // fast extension (BEP 6), the extension protocol (BEP 10), peer exchange
-// (BEP 11) and MSE/PE both ways; HTTP and UDP tracker announces;
-// downloading and seeding with choking; file priorities, rate limits,
-// pause, verification of data on disk and resume data. DHT, v2-only
-// torrents and streaming are still the engine's alone, so this core is
-// not yet selectable in the daemon.
+// (BEP 11) and MSE/PE both ways; HTTP and UDP tracker announces and the
+// mainline DHT (BEP 5); downloading and seeding with choking; file
+// priorities, rate limits, pause, verification of data on disk and
+// resume data. v2-only torrents and streaming are still the engine's
+// alone, so this core is not yet selectable in the daemon.
 //
-// uTP comes from go-libutp (cgo), through our go-utp module: one socket
-// on the TCP listener's port number. A uTP connection must not be used
-// once its socket is closed (libutp frees what it points to), so Close
-// waits for every goroutine that may hold one before closing the socket.
+// uTP comes from go-libutp (cgo), through our go-utp module, the DHT node
+// from anacrolix/dht: both on one UDP socket with the TCP listener's port
+// number (the uTP socket hands the DHT every packet that is not uTP). A
+// uTP connection must not be used once its socket is closed (libutp frees
+// what it points to), so Close waits for every goroutine that may hold
+// one before closing the socket.
 //
 // It uses anacrolix's protocol packages (peer_protocol, metainfo,
 // tracker) and none of the engine's client.

@@ -29,7 +29,7 @@ type Meta struct {
 	// ask for it (BEP 9).
 	InfoBytes []byte
 	// Private torrents (BEP 27) get peers from their trackers only: no
-	// peer exchange.
+	// peer exchange, no DHT.
 	Private bool
 }
 

@@ -35,10 +35,12 @@ const (
 var ErrNoMetadata = errors.New("native: no peer gave the metadata")
 
 // FetchMetadata gets the info dictionary of a magnet's torrent (BEP 9)
-// from peers: the addresses given and those its trackers return, up to
-// eight at a time. The bytes returned hash to infoHash; a peer that sends
-// anything else is dropped and the next one asked. It ends with ctx, or
-// ErrNoMetadata once every peer known has failed.
+// from peers: the addresses given, those its trackers return and, with
+// the DHT on, those the DHT knows (we do not announce ourselves: we have
+// nothing to serve yet), up to eight at a time. The bytes returned hash
+// to infoHash; a peer that sends anything else is dropped and the next
+// one asked. It ends with ctx or the client's Close, or ErrNoMetadata
+// once every peer known has failed.
 func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []netip.AddrPort, trackers []string) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -65,6 +67,24 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 						return
 					}
 				}
+			}
+		})
+	}
+	if c.dht != nil {
+		announcing.Go(func() {
+			dctx, dcancel := context.WithTimeout(ctx, dhtLookupTimeout)
+			defer dcancel()
+			err := c.dhtLookup(dctx, infoHash, 0, func(found []netip.AddrPort) {
+				for _, a := range found {
+					select {
+					case addrs <- a:
+					case <-dctx.Done():
+						return
+					}
+				}
+			})
+			if err != nil && ctx.Err() == nil {
+				c.log.Debug("DHT lookup for metadata ended", "infohash", fmt.Sprintf("%x", infoHash), "err", err)
 			}
 		})
 	}

@@ -46,11 +46,17 @@ func TestMagnet(t *testing.T) {
 // into a new folder, which it returns.
 func magnet(t *testing.T, tr *enginetest.Torrent, peers []netip.AddrPort, trackers []string) string {
 	t.Helper()
+	return magnetWith(t, Config{}, tr, peers, trackers)
+}
+
+// magnetWith is magnet with a client made from cfg.
+func magnetWith(t *testing.T, cfg Config, tr *enginetest.Torrent, peers []netip.AddrPort, trackers []string) string {
+	t.Helper()
 	m0, err := ParseTorrent(tr.MetaInfo, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, Config{})
+	c := newClient(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	info, err := c.FetchMetadata(ctx, m0.InfoHash, peers, trackers)

@@ -7,8 +7,9 @@ import (
 )
 
 // Pause stops all traffic of the torrent: its connections are closed,
-// none is made or accepted, and its trackers are told "stopped". Pieces
-// already verified stay; pieces in flight keep their blocks for later.
+// none is made or accepted, its trackers are told "stopped", and its DHT
+// lookup in flight ends (announcing nothing). Pieces already verified
+// stay; pieces in flight keep their blocks for later.
 func (t *Torrent) Pause() {
 	t.mu.Lock()
 	if t.paused {
@@ -16,6 +17,9 @@ func (t *Torrent) Pause() {
 		return
 	}
 	t.paused = true
+	if t.dhtCancel != nil {
+		t.dhtCancel()
+	}
 	peers := slices.Collect(maps.Keys(t.peers))
 	t.mu.Unlock()
 	for _, p := range peers {
@@ -24,8 +28,8 @@ func (t *Torrent) Pause() {
 	t.kickAnnounce()
 }
 
-// Resume undoes Pause: the trackers are told "started" again and every
-// address the torrent knew is dialed again.
+// Resume undoes Pause: the trackers are told "started" again, the DHT
+// asked again, and every address the torrent knew is dialed again.
 func (t *Torrent) Resume() {
 	t.mu.Lock()
 	if !t.paused {
@@ -39,6 +43,7 @@ func (t *Torrent) Resume() {
 	}
 	t.mu.Unlock()
 	t.kickAnnounce()
+	t.kickDHT()
 	t.spawn(t.dialMore)
 }
 

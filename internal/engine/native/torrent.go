@@ -46,7 +46,9 @@ type Torrent struct {
 	trackers []string
 	// trackerStates is the announce loop's record of each tracker.
 	trackerStates map[string]*trackerState
-	pauseC        chan struct{} // wakes the announce loop when paused changes
+	pauseC        chan struct{}      // wakes the announce loop when paused changes
+	dhtWake       chan struct{}      // wakes the DHT loop on Resume
+	dhtCancel     context.CancelFunc // ends the DHT lookup in flight (Pause); nil if none
 	banned        map[netip.Addr]bool
 	err           error
 	doneC         chan struct{}
@@ -91,7 +93,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 		have: newBitset(n), avail: make([]int32, n), active: make([]*piece, n), prio: make([]uint8, n),
 		writing: newBitset(n), peers: make(map[*peer]struct{}),
 		dialing: make(map[netip.AddrPort]bool), banned: make(map[netip.Addr]bool),
-		seen: make(map[netip.AddrPort]string), redials: make(map[netip.AddrPort]int), pauseC: make(chan struct{}, 1),
+		seen: make(map[netip.AddrPort]string), redials: make(map[netip.AddrPort]int), pauseC: make(chan struct{}, 1), dhtWake: make(chan struct{}, 1),
 		doneC: make(chan struct{}), trackers: slices.Clone(m.Trackers), trackerStates: make(map[string]*trackerState),
 	}
 	for i := range t.prio {

@@ -36,17 +36,18 @@ const (
 	utpWriteBuffer = 64 << 10
 )
 
-// listen opens the TCP listener at cfg.ListenAddr and, with uTP on, the
-// uTP socket on the same port number. When the system picks the port and
-// its number is taken for UDP, both are opened again on another, up to
-// listenAttempts times.
+// listen opens the TCP listener at cfg.ListenAddr and, with uTP or the
+// DHT on, the UDP socket on the same port number. When the system picks
+// the port and its number is taken for UDP, both are opened again on
+// another, up to listenAttempts times.
 func (c *Client) listen() error {
 	host, port, err := net.SplitHostPort(c.cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("native: listen address: %w", err)
 	}
+	wantUDP := c.cfg.UTP || c.cfg.DHT
 	attempts := 1
-	if c.cfg.UTP && port == "0" {
+	if wantUDP && port == "0" {
 		attempts = listenAttempts
 	}
 	for i := 1; ; i++ {
@@ -54,7 +55,7 @@ func (c *Client) listen() error {
 		if err != nil {
 			return fmt.Errorf("native: listen: %w", err)
 		}
-		if !c.cfg.UTP {
+		if !wantUDP {
 			c.ln = ln
 			return nil
 		}
@@ -71,18 +72,30 @@ func (c *Client) listen() error {
 	}
 }
 
-// listenUDP opens the uTP socket at addr. A build without cgo has no uTP:
-// it stays off, with a warning.
+// listenUDP opens the UDP socket at addr: the uTP socket with uTP on,
+// else a plain one for the DHT. A build without cgo has no uTP: it stays
+// off, with a warning.
 func (c *Client) listenUDP(addr string) error {
-	s, err := utp.NewSocket("udp", addr, utp.WithLogger(c.log.With("component", "utp")))
-	switch {
-	case err == nil:
-		c.utp = s
-	case errors.Is(err, errors.ErrUnsupported):
-		c.log.Warn("uTP unavailable", "err", err)
-	default:
+	if c.cfg.UTP {
+		s, err := utp.NewSocket("udp", addr, utp.WithLogger(c.log.With("component", "utp")))
+		switch {
+		case err == nil:
+			c.utp, c.udp = s, s
+			return nil
+		case errors.Is(err, errors.ErrUnsupported):
+			c.log.Warn("uTP unavailable", "err", err)
+		default:
+			return fmt.Errorf("native: listen: %w", err)
+		}
+	}
+	if !c.cfg.DHT {
+		return nil
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
 		return fmt.Errorf("native: listen: %w", err)
 	}
+	c.udp = pc
 	return nil
 }
 
