@@ -67,9 +67,9 @@ func (l *peerLog) networks() []string {
 // speaks uTP only: TCP is refused, and uTP is dialed at once.
 func TestUTPFromEngine(t *testing.T) {
 	tr := enginetest.Generate(t, enginetest.Content{Name: "utp.bin", Size: 3<<20 + 5, PieceLength: 64 << 10, Seed: 81})
-	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UTP: true}, tr)
 	var log peerLog
-	c := utpClient(t, Config{OnPieceWritten: log.onPiece})
+	c := utpClient(t, Config{OnPieceWritten: log.onPiece}) // first: it skips a build without uTP
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UTP: true}, tr)
 	dl := t.TempDir()
 	tt := addTorrent(t, c, tr, dl)
 	log.watch(tt)
