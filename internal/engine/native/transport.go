@@ -99,6 +99,16 @@ func (c *Client) listenUDP(addr string) error {
 	return nil
 }
 
+// UTPAddr returns the uTP socket's address (the listener's port number),
+// or an invalid one when uTP is off (not asked for, or no cgo).
+func (c *Client) UTPAddr() netip.AddrPort {
+	if c.utp == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(c.utp.Addr().String())
+	return ap
+}
+
 // acceptor is a TCP listener or the uTP socket.
 type acceptor interface {
 	Accept() (net.Conn, error)

@@ -130,7 +130,10 @@ func TestUTPToEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := seed(t, c, m)
-	enginetest.SameFiles(t, tr, engineDownload(t, tr, c.Addr(), true))
+	if u := c.UTPAddr(); u != c.Addr() {
+		t.Fatalf("uTP on %v, TCP on %v: want one port number", u, c.Addr())
+	}
+	enginetest.SameFiles(t, tr, engineDownload(t, tr, c.UTPAddr(), true))
 	if up := st.Stats().Uploaded; up < m.Length {
 		t.Fatalf("seeder uploaded %d of %d bytes", up, m.Length)
 	}
