@@ -181,13 +181,11 @@ func (t *Torrent) announce(url string, st *trackerState, ev tracker.AnnounceEven
 		NumWant:    50,
 		Port:       t.c.Addr().Port(),
 	}, t.log)
+	stat := t.c.announced(t.meta.InfoHash, url, res, err)
 	t.mu.Lock()
-	st.stat.LastAnnounce = time.Now()
-	if err != nil {
-		st.stat.LastError = err.Error()
-	} else {
-		st.stat.LastError = ""
-		st.stat.Seeders, st.stat.Leechers = int(res.Seeders), int(res.Leechers)
+	st.stat.LastAnnounce, st.stat.LastError = stat.LastAnnounce, stat.LastError
+	if err == nil {
+		st.stat.Seeders, st.stat.Leechers = stat.Seeders, stat.Leechers
 	}
 	t.mu.Unlock()
 	if err != nil {

@@ -60,6 +60,10 @@ type Config struct {
 	TrackerListenPacket func(network, addr string) (net.PacketConn, error)
 	// UserAgent is sent to HTTP trackers.
 	UserAgent string
+	// OnAnnounce, if set, is told the outcome of every tracker announce:
+	// a torrent's, and a magnet's while it fetches its metadata. It must
+	// not block.
+	OnAnnounce func(infoHash [20]byte, stat TrackerStat)
 	// UTP makes the client speak uTP (BEP 29) besides TCP: it listens for
 	// it on a UDP socket with the TCP listener's port number, and dials
 	// peers over it when TCP does not reach them (see connect). It needs
@@ -107,6 +111,9 @@ type Client struct {
 	mu        sync.Mutex
 	utpClosed bool // the UDP socket is closed: uTP connections must not be touched
 	torrents  map[[20]byte]*Torrent
+	// fetching holds, per magnet wanting its metadata (WantMetadata),
+	// the peers that connected for it.
+	fetching map[[20]byte]chan *peerConn
 	// starved holds the torrents that found the buffer pool spent: the
 	// next buffer returned by any torrent wakes their peers.
 	starved map[*Torrent]bool
@@ -171,6 +178,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, log: log, pool: newBufferPool(cfg.BufferBytes),
 		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
+		fetching: make(map[[20]byte]chan *peerConn),
 	}
 	if cfg.ListenAddr == "" {
 		if cfg.UTP || cfg.DHT {
@@ -348,6 +356,9 @@ func (c *Client) serveIncoming(conn net.Conn) {
 	c.mu.Lock()
 	t := c.torrents[res.Hash]
 	c.mu.Unlock()
+	if t == nil && c.takeForMetadata(&peerConn{conn: conn, r: r, w: w, res: res}) {
+		return // a magnet's metadata fetch asks it
+	}
 	addr, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
 	if t == nil || !t.admit(addr, res.PeerID) {
 		conn.Close()
@@ -363,8 +374,11 @@ func (c *Client) serveIncoming(conn net.Conn) {
 // would cost more CPU than SHA-1.
 func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.ReadWriter, error) {
 	c.mu.Lock()
-	keys := make([][]byte, 0, len(c.torrents))
+	keys := make([][]byte, 0, len(c.torrents)+len(c.fetching))
 	for ih := range c.torrents {
+		keys = append(keys, bytes.Clone(ih[:]))
+	}
+	for ih := range c.fetching {
 		keys = append(keys, bytes.Clone(ih[:]))
 	}
 	c.mu.Unlock()
@@ -558,6 +572,23 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	err := p.run()
 	t.log.Debug("peer gone", "peer", addr, "err", err)
 	return p.downloaded.Load()
+}
+
+// announced tells OnAnnounce the outcome of an announce to url, and
+// returns it as a TrackerStat.
+func (c *Client) announced(infoHash [20]byte, url string, res tracker.AnnounceResponse, err error) TrackerStat {
+	now := time.Now()
+	st := TrackerStat{URL: url, LastAnnounce: now, Seeders: -1, Leechers: -1, NextAnnounce: now.Add(retryAnnounce)}
+	if err != nil {
+		st.LastError = err.Error()
+	} else {
+		st.Seeders, st.Leechers = int(res.Seeders), int(res.Leechers)
+		st.NextAnnounce = now.Add(max(time.Duration(res.Interval)*time.Second, minAnnounceEvery))
+	}
+	if fn := c.cfg.OnAnnounce; fn != nil {
+		fn(infoHash, st)
+	}
+	return st
 }
 
 // announceRequest sends one announce to the tracker at url.

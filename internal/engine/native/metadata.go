@@ -55,6 +55,7 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 			res, err := c.announceRequest(actx, u, tracker.AnnounceRequest{
 				InfoHash: infoHash, PeerId: c.cfg.PeerID, Left: -1, NumWant: 50, Port: c.Addr().Port(),
 			}, log)
+			c.announced(infoHash, u, res, err)
 			if err != nil {
 				log.Warn("tracker announce failed: "+u, "err", err)
 				return
@@ -100,81 +101,133 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 		close(addrs)
 	}()
 
-	found := make(chan []byte, 1)
-	var dials sync.WaitGroup
+	c.mu.Lock()
+	in := c.fetching[infoHash] // peers that connect to us, with WantMetadata
+	c.mu.Unlock()
+	// Each peer asked runs in its own goroutine, at most metadataDials
+	// at once; each sends one result (nil: it failed).
+	results := make(chan []byte, metadataDials)
+	running := 0
 	seen := map[netip.AddrPort]bool{}
-	slots := make(chan struct{}, metadataDials)
-	for {
-		var a netip.AddrPort
-		var ok bool
-		select {
-		case a, ok = <-addrs:
-		case b := <-found:
-			return b, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	var dialQueue []netip.AddrPort
+	var connQueue []*peerConn
+	defer func() {
+		for _, pc := range connQueue {
+			pc.conn.Close()
 		}
-		if !ok {
-			break
-		}
-		if seen[a] || a == c.Addr() {
-			continue
-		}
-		seen[a] = true
-		select {
-		case slots <- struct{}{}:
-		case b := <-found:
-			return b, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		dials.Add(1)
-		tracked := c.goTracked(func() { // the client's Close waits for its connections
-			defer dials.Done()
-			defer func() { <-slots }()
-			b, err := c.metadataFrom(ctx, a, infoHash)
-			if err != nil {
-				c.log.Debug("metadata from peer failed", "peer", a, "err", err)
-				return
-			}
-			select {
-			case found <- b:
-			default:
-			}
-		})
-		if !tracked {
-			dials.Done()
-			return nil, errClosed
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		dials.Wait()
-		close(done)
 	}()
-	select {
-	case b := <-found:
-		return b, nil
-	case <-done:
-		select {
-		case b := <-found:
-			return b, nil
-		default:
+	for {
+		for running < metadataDials && len(connQueue)+len(dialQueue) > 0 {
+			var ask func() ([]byte, error)
+			if len(connQueue) > 0 {
+				pc := connQueue[0]
+				connQueue = connQueue[1:]
+				ask = func() ([]byte, error) { return c.metadataOver(ctx, pc, infoHash) }
+			} else {
+				a := dialQueue[0]
+				dialQueue = dialQueue[1:]
+				ask = func() ([]byte, error) { return c.metadataFrom(ctx, a, infoHash) }
+			}
+			running++
+			tracked := c.goTracked(func() { // the client's Close waits for its connections
+				b, err := ask()
+				if err != nil {
+					c.log.Debug("metadata from peer failed", "err", err)
+				}
+				results <- b
+			})
+			if !tracked {
+				return nil, errClosed
+			}
+		}
+		if addrs == nil && running == 0 && len(dialQueue) == 0 {
 			return nil, ErrNoMetadata
 		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		select {
+		case a, ok := <-addrs:
+			if !ok {
+				addrs = nil
+				continue
+			}
+			if !seen[a] && a != c.Addr() {
+				seen[a] = true
+				dialQueue = append(dialQueue, a)
+			}
+		case pc := <-in:
+			connQueue = append(connQueue, pc)
+		case b := <-results:
+			running--
+			if b != nil {
+				return b, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
-// metadataFrom asks one peer for the info dictionary.
+// WantMetadata makes the client take peers that connect for infoHash,
+// while it has no torrent of that hash, for FetchMetadata to ask (up to
+// metadataDials waiting; more are refused). Call release when the
+// metadata is had or no longer wanted.
+func (c *Client) WantMetadata(infoHash [20]byte) (release func()) {
+	in := make(chan *peerConn, metadataDials)
+	c.mu.Lock()
+	c.fetching[infoHash] = in
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		if c.fetching[infoHash] == in {
+			delete(c.fetching, infoHash)
+		}
+		c.mu.Unlock()
+		for {
+			select {
+			case pc := <-in:
+				pc.conn.Close()
+			default:
+				return
+			}
+		}
+	}
+}
+
+// takeForMetadata hands an incoming connection to the metadata fetch of
+// its hash, if one wants it; it reports whether it did.
+func (c *Client) takeForMetadata(pc *peerConn) bool {
+	c.mu.Lock()
+	in := c.fetching[pc.res.Hash]
+	c.mu.Unlock()
+	if in == nil {
+		return false
+	}
+	select {
+	case in <- pc:
+		return true
+	default:
+		return false
+	}
+}
+
+// metadataFrom dials one peer and asks it for the info dictionary.
 func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash [20]byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
 	defer cancel()
 	pc, err := c.connect(ctx, addr, infoHash)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
+	return c.metadataOver(ctx, pc, infoHash)
+}
+
+// metadataTimeout bounds asking one peer for the metadata.
+const metadataTimeout = 30 * time.Second
+
+// metadataOver asks a peer, past the handshake, for the info
+// dictionary. Its own requests for the metadata are refused: we have none.
+func (c *Client) metadataOver(ctx context.Context, pc *peerConn, infoHash [20]byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
 	conn, res := pc.conn, pc.res
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
@@ -195,6 +248,7 @@ func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash
 	var info []byte
 	var got []bool
 	left := 0
+	var theirs pp.ExtensionNumber // the peer's number for ut_metadata
 	for {
 		typ, payload, err := readMessage(r, maxMetadata/8)
 		if err != nil {
@@ -209,7 +263,7 @@ func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash
 			if err := bencode.Unmarshal(payload[1:], &phs); err != nil {
 				return nil, fmt.Errorf("extension handshake: %w", err)
 			}
-			theirs := phs.M[pp.ExtensionNameMetadata]
+			theirs = phs.M[pp.ExtensionNameMetadata]
 			if theirs == 0 || phs.MetadataSize <= 0 || phs.MetadataSize > maxMetadata {
 				return nil, fmt.Errorf("no usable ut_metadata (id %d, size %d)", theirs, phs.MetadataSize)
 			}
@@ -224,11 +278,27 @@ func (c *Client) metadataFrom(ctx context.Context, addr netip.AddrPort, infoHash
 			if _, err := pc.w.Write(out.Bytes()); err != nil {
 				return nil, err
 			}
-		case id == utMetadataID && info != nil:
+		case id == utMetadataID:
 			dec := bencode.NewDecoder(bytes.NewReader(payload[1:]))
 			var m pp.ExtendedMetadataRequestMsg
 			if err := dec.Decode(&m); err != nil {
 				return nil, fmt.Errorf("metadata message: %w", err)
+			}
+			if m.Type == pp.RequestMetadataExtensionMsgType {
+				// It asks us: we have nothing yet.
+				if theirs == 0 {
+					return nil, errors.New("metadata request before the extension handshake")
+				}
+				rej, _ := bencode.Marshal(pp.ExtendedMetadataRequestMsg{Piece: m.Piece, Type: pp.RejectMetadataExtensionMsgType})
+				out.Reset()
+				writeMessage(&out, pp.Extended, append([]byte{byte(theirs)}, rej...))
+				if _, err := pc.w.Write(out.Bytes()); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if info == nil {
+				continue // an answer to nothing we asked
 			}
 			switch m.Type {
 			case pp.RejectMetadataExtensionMsgType:
