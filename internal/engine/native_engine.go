@@ -83,9 +83,16 @@ func newNative(cfg Config) (*nativeEngine, error) {
 		Logger:              coreLog,
 		Preallocate:         true,
 		OnPieceWritten:      e.pieceWritten,
+		OnAnnounce:          e.announced,
 		TrackerDialContext:  capTrackerReads(dial, MaxTrackerResponse),
 		TrackerListenPacket: listenPacket,
 		UserAgent:           "Lodestone/" + Version,
+		// uTP needs cgo (libutp): a binary built without it speaks TCP
+		// only, as the other core does.
+		UTP: cfg.UTP && utpAvailable,
+		// The DHT starts from its public routers (DHTStartingNodes nil):
+		// only ever on in production, off in every test.
+		DHT: cfg.DHT,
 	}
 	if cfg.WriteBuffer > 0 {
 		ncfg.BufferBytes = cfg.WriteBuffer
@@ -104,11 +111,14 @@ func (e *nativeEngine) Alerts() <-chan Alert { return e.alerts.c }
 func (e *nativeEngine) SetRateLimits(down, up int64) { e.cl.SetRateLimits(down, up) }
 
 func (e *nativeEngine) PeerAddrs() []net.Addr {
-	ap := e.cl.Addr()
-	if !ap.IsValid() {
-		return nil
+	var out []net.Addr
+	if ap := e.cl.Addr(); ap.IsValid() {
+		out = append(out, net.TCPAddrFromAddrPort(ap))
 	}
-	return []net.Addr{net.TCPAddrFromAddrPort(ap)}
+	if ap := e.cl.UTPAddr(); ap.IsValid() {
+		out = append(out, net.UDPAddrFromAddrPort(ap))
+	}
+	return out
 }
 
 func (e *nativeEngine) Totals() Totals {
@@ -204,6 +214,17 @@ func (e *nativeEngine) pieceWritten(ih [20]byte, piece int) {
 	e.mu.Unlock()
 	if t != nil {
 		t.pieceWritten(piece)
+	}
+}
+
+// announced is the core's report of an announce, for the torrent's
+// tracker status (also while a magnet fetches its metadata).
+func (e *nativeEngine) announced(ih [20]byte, st native.TrackerStat) {
+	e.mu.Lock()
+	t := e.torrents[hex.EncodeToString(ih[:])]
+	e.mu.Unlock()
+	if t != nil {
+		t.announced(st)
 	}
 }
 

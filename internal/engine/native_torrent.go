@@ -81,6 +81,8 @@ type nativeTorrent struct {
 	dropped   bool
 	base      coreCounts // earlier core torrents' counts
 	peerRates map[netip.AddrPort]rateSample
+	// trackerStats is what the last announce to each tracker found.
+	trackerStats map[string]TrackerStatus
 }
 
 // coreCounts are the counters of a core torrent that outlive it.
@@ -99,6 +101,7 @@ func newNativeTorrent(e *nativeEngine, spec Spec, ts *torrent.TorrentSpec, dir s
 		e: e, id: spec.ID, ih: ts.InfoHash, dir: dir, gotInfo: make(chan struct{}), closed: make(chan struct{}),
 		ctx: ctx, cancel: cancel, kickC: make(chan struct{}, 1), progress: make(chan struct{}),
 		name: spec.Name, upload: true, peerRates: make(map[netip.AddrPort]rateSample),
+		trackerStats: make(map[string]TrackerStatus),
 	}
 	for _, tier := range ts.Trackers {
 		for _, u := range tier {
@@ -164,9 +167,20 @@ func (t *nativeTorrent) setInfo(infoBytes []byte) error {
 // fetchMetadata asks peers for the info dictionary of a magnet until it
 // comes or the torrent is dropped, then starts the core torrent.
 func (t *nativeTorrent) fetchMetadata() {
+	release := t.e.cl.WantMetadata(t.ih) // peers that connect to us are asked too
+	defer release()
 	for t.ctx.Err() == nil {
 		t.mu.Lock()
-		peers, trackers := slices.Clone(t.peers), slices.Clone(t.trackers)
+		peers := slices.Clone(t.peers)
+		// Each tracker only when due: the interval it asked for (at
+		// least 30 s), 15 s after a failure.
+		var trackers []string
+		now := time.Now()
+		for _, u := range t.trackers {
+			if st, ok := t.trackerStats[u]; !ok || !now.Before(st.NextAnnounce) {
+				trackers = append(trackers, u)
+			}
+		}
 		t.mu.Unlock()
 		ctx, cancel := context.WithCancel(t.ctx)
 		go func() { // new peers start a new attempt
@@ -635,23 +649,30 @@ func (t *nativeTorrent) Merge(spec Spec) error {
 
 func (t *nativeTorrent) Trackers() []TrackerStatus {
 	t.mu.Lock()
-	c, urls := t.core, slices.Clone(t.trackers)
-	t.mu.Unlock()
-	if c == nil {
-		out := make([]TrackerStatus, len(urls))
-		for i, u := range urls {
-			out[i] = TrackerStatus{URL: u, Seeders: -1, Leechers: -1}
+	defer t.mu.Unlock()
+	out := make([]TrackerStatus, len(t.trackers))
+	for i, u := range t.trackers {
+		st, ok := t.trackerStats[u]
+		if !ok {
+			st = TrackerStatus{URL: u, Seeders: -1, Leechers: -1}
 		}
-		return out
-	}
-	var out []TrackerStatus
-	for _, s := range c.Trackers() {
-		out = append(out, TrackerStatus{
-			URL: s.URL, LastAnnounce: s.LastAnnounce, LastError: clipText(s.LastError),
-			Seeders: s.Seeders, Leechers: s.Leechers, NextAnnounce: s.NextAnnounce,
-		})
+		out[i] = st
 	}
 	return out
+}
+
+// announced records the outcome of an announce.
+func (t *nativeTorrent) announced(s native.TrackerStat) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := TrackerStatus{
+		URL: s.URL, LastAnnounce: s.LastAnnounce, LastError: clipText(s.LastError),
+		Seeders: s.Seeders, Leechers: s.Leechers, NextAnnounce: s.NextAnnounce,
+	}
+	if old, ok := t.trackerStats[s.URL]; ok && s.LastError != "" {
+		st.Seeders, st.Leechers = old.Seeders, old.Leechers // as of the last success
+	}
+	t.trackerStats[s.URL] = st
 }
 
 func (t *nativeTorrent) SetTrackers(urls []string) {
@@ -694,9 +715,12 @@ func (t *nativeTorrent) Peers() []PeerStat {
 		}
 		live[p.Addr] = s
 		st := PeerStat{
-			Addr: p.Addr.String(), Client: p.Client, Network: "tcp", Source: p.Source,
+			Addr: p.Addr.String(), Client: p.Client, Network: p.Network, Source: p.Source,
 			Downloaded: p.Downloaded, Uploaded: p.Uploaded, DownloadRate: s.dRate, UploadRate: s.uRt,
 			Flags: []string{},
+		}
+		if p.Network == native.NetworkUTP {
+			st.Flags = append(st.Flags, "utp")
 		}
 		if p.Incoming {
 			st.Flags = append(st.Flags, "incoming")
