@@ -51,9 +51,10 @@ const hostilePhase = 5 * time.Second
 func TestHostilePeerMetadataSize(t *testing.T) {
 	h := newHarness(t)
 	const (
-		hangup   = iota // the engine must drop the connection
-		ignore          // the engine keeps it, requests no metadata
-		accepted        // the engine keeps it and requests the metadata
+		hangup         = iota // the engine must drop the connection
+		ignore                // the engine keeps it, requests no metadata
+		accepted              // the engine keeps it and requests the metadata
+		ignoreOrHangup        // the engine requests no metadata
 	)
 	cases := []struct {
 		name string
@@ -61,7 +62,10 @@ func TestHostilePeerMetadataSize(t *testing.T) {
 		size string
 		want int
 	}{
-		{"zero", "0", ignore},
+		// A peer with no metadata to give: kept (anacrolix) or hung up
+		// on (the native core, whose magnet has no use for it); never
+		// asked.
+		{"zero", "0", ignoreOrHangup},
 		{"minus one", "-1", hangup},
 		{"2^31", "2147483648", hangup},
 		{"2^32", "4294967296", hangup},
@@ -86,17 +90,17 @@ func TestHostilePeerMetadataSize(t *testing.T) {
 				case accepted:
 					return p.MetadataRequests.Load() >= 1024 // all 16 KiB pieces of 16 MiB
 				}
-				return p.ExtHandshakes.Load() > 0
+				return p.ExtHandshakes.Load() > 0 && (c.want != ignoreOrHangup || testCore() != CoreNative || p.Hangups.Load() > 0)
 			})
 			t.Logf("peer: handshakes %d, engine hung up %d, metadata requests %d", p.Handshakes.Load(), p.Hangups.Load(), p.MetadataRequests.Load())
 			switch {
 			case c.want == hangup && p.Hangups.Load() == 0:
 				t.Errorf("metadata_size %s: the engine kept the connection", c.size)
-			case c.want != hangup && p.Hangups.Load() > 0:
+			case (c.want == ignore || c.want == accepted) && p.Hangups.Load() > 0:
 				t.Errorf("metadata_size %s: the engine hung up", c.size)
 			case c.want == accepted && p.MetadataRequests.Load() < 1024:
 				t.Errorf("metadata_size %s: the engine requested %d pieces", c.size, p.MetadataRequests.Load())
-			case c.want == ignore && p.MetadataRequests.Load() > 0:
+			case (c.want == ignore || c.want == ignoreOrHangup) && p.MetadataRequests.Load() > 0:
 				t.Errorf("metadata_size %s: the engine requested %d pieces", c.size, p.MetadataRequests.Load())
 			}
 			m.check(t)
@@ -427,7 +431,9 @@ func TestHostileTracker(t *testing.T) {
 			h.deliver(t, tt, tr)
 			// Whatever interval it was given, the engine must not have
 			// re-announced in a tight loop meanwhile.
-			if n := trk.Announces(); n > 3 {
+			// (At most: a magnet's first, the torrent's "started" and
+			// "completed", and "stopped" when it is dropped.)
+			if n := trk.Announces(); n > 4 {
 				t.Errorf("%d announces during the case", n)
 			}
 		})
@@ -631,6 +637,7 @@ func newHarness(t *testing.T) *harness {
 	rec := &logRecorder{s: &logStore{}}
 	h := &harness{dir: t.TempDir(), log: rec}
 	e, err := New(Config{
+		Core:        testCore(),
 		DownloadDir: h.dir,
 		StateDir:    t.TempDir(),
 		PeerAddr:    "127.0.0.1:0",

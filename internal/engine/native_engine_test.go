@@ -14,6 +14,10 @@ import (
 // The native core behind the Engine interface: what the daemon relies on
 // beyond the core's own tests (internal/engine/native).
 
+// testCore is the core the interface-level tests of this package run on:
+// $LODESTONE_TEST_ENGINE, or the default (scripts/test runs them on both).
+func testCore() string { return os.Getenv("LODESTONE_TEST_ENGINE") }
+
 func startNative(t *testing.T, dl, state string) Engine {
 	t.Helper()
 	e, err := New(Config{Core: CoreNative, DownloadDir: dl, StateDir: state, PeerAddr: "127.0.0.1:0", AllowPrivateTrackers: true})

@@ -167,7 +167,15 @@ func (t *nativeTorrent) setInfo(infoBytes []byte) error {
 // fetchMetadata asks peers for the info dictionary of a magnet until it
 // comes or the torrent is dropped, then starts the core torrent.
 func (t *nativeTorrent) fetchMetadata() {
-	release := t.e.cl.WantMetadata(t.ih) // peers that connect to us are asked too
+	// Peers that connect to us are asked too: the running attempt takes
+	// them; between attempts, one arriving starts the next at once.
+	arrived := make(chan struct{}, 1)
+	release := t.e.cl.WantMetadata(t.ih, func() {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+	})
 	defer release()
 	for t.ctx.Err() == nil {
 		t.mu.Lock()
@@ -183,9 +191,11 @@ func (t *nativeTorrent) fetchMetadata() {
 		}
 		t.mu.Unlock()
 		ctx, cancel := context.WithCancel(t.ctx)
-		go func() { // new peers start a new attempt
+		var kicked atomic.Bool
+		go func() { // new peers given start a new attempt, with them
 			select {
 			case <-t.kickC:
+				kicked.Store(true)
 				cancel()
 			case <-ctx.Done():
 			}
@@ -201,10 +211,14 @@ func (t *nativeTorrent) fetchMetadata() {
 			t.load(t.ctx, false)
 			return
 		}
+		if kicked.Load() {
+			continue
+		}
 		select {
 		case <-t.ctx.Done():
 			return
 		case <-t.kickC:
+		case <-arrived:
 		case <-time.After(metadataRetry):
 		}
 	}
@@ -715,7 +729,7 @@ func (t *nativeTorrent) Peers() []PeerStat {
 		}
 		live[p.Addr] = s
 		st := PeerStat{
-			Addr: p.Addr.String(), Client: p.Client, Network: p.Network, Source: p.Source,
+			Addr: p.Addr.String(), Client: p.Client, Network: networkName(p), Source: p.Source,
 			Downloaded: p.Downloaded, Uploaded: p.Uploaded, DownloadRate: s.dRate, UploadRate: s.uRt,
 			Flags: []string{},
 		}
@@ -898,4 +912,17 @@ func (t *nativeTorrent) fileOnDisk(index int) (string, extent, error) {
 		return "", extent{}, fmt.Errorf("open file: index %d out of range (%d files)", index, len(t.layout.paths))
 	}
 	return t.meta.Files[t.coreFile[index]].Path, t.layout.extents[index], nil
+}
+
+// networkName names a peer's transport as the API does (and the other
+// core): tcp4, tcp6, or udp4/udp6 for uTP.
+func networkName(p native.PeerStat) string {
+	n := "tcp"
+	if p.Network == native.NetworkUTP {
+		n = "udp"
+	}
+	if p.Addr.Addr().Unmap().Is4() {
+		return n + "4"
+	}
+	return n + "6"
 }

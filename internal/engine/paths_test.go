@@ -40,7 +40,7 @@ func hostileTorrent(t *testing.T, name string, files []metainfo.FileInfo) ([]byt
 
 func testEngine(t *testing.T, dir string) Engine {
 	t.Helper()
-	e, err := New(Config{DownloadDir: dir, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", AllowPrivateTrackers: true})
+	e, err := New(Config{Core: testCore(), DownloadDir: dir, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", AllowPrivateTrackers: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,7 @@ type Client struct {
 	// fetching holds, per magnet wanting its metadata (WantMetadata),
 	// the peers that connected for it.
 	fetching map[[20]byte]chan *peerConn
+	arrived  map[[20]byte]func() // WantMetadata's callbacks
 	// starved holds the torrents that found the buffer pool spent: the
 	// next buffer returned by any torrent wakes their peers.
 	starved map[*Torrent]bool
@@ -178,7 +179,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, log: log, pool: newBufferPool(cfg.BufferBytes),
 		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
-		fetching: make(map[[20]byte]chan *peerConn),
+		fetching: make(map[[20]byte]chan *peerConn), arrived: make(map[[20]byte]func()),
 	}
 	if cfg.ListenAddr == "" {
 		if cfg.UTP || cfg.DHT {

@@ -168,17 +168,23 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 
 // WantMetadata makes the client take peers that connect for infoHash,
 // while it has no torrent of that hash, for FetchMetadata to ask (up to
-// metadataDials waiting; more are refused). Call release when the
-// metadata is had or no longer wanted.
-func (c *Client) WantMetadata(infoHash [20]byte) (release func()) {
+// metadataDials waiting; more are refused). arrived, if not nil, is
+// called (it must not block) when one is waiting: a caller between two
+// FetchMetadata calls starts the next. Call release when the metadata is
+// had or no longer wanted.
+func (c *Client) WantMetadata(infoHash [20]byte, arrived func()) (release func()) {
 	in := make(chan *peerConn, metadataDials)
 	c.mu.Lock()
 	c.fetching[infoHash] = in
+	if arrived != nil {
+		c.arrived[infoHash] = arrived
+	}
 	c.mu.Unlock()
 	return func() {
 		c.mu.Lock()
 		if c.fetching[infoHash] == in {
 			delete(c.fetching, infoHash)
+			delete(c.arrived, infoHash)
 		}
 		c.mu.Unlock()
 		for {
@@ -196,13 +202,16 @@ func (c *Client) WantMetadata(infoHash [20]byte) (release func()) {
 // its hash, if one wants it; it reports whether it did.
 func (c *Client) takeForMetadata(pc *peerConn) bool {
 	c.mu.Lock()
-	in := c.fetching[pc.res.Hash]
+	in, arrived := c.fetching[pc.res.Hash], c.arrived[pc.res.Hash]
 	c.mu.Unlock()
 	if in == nil {
 		return false
 	}
 	select {
 	case in <- pc:
+		if arrived != nil {
+			arrived()
+		}
 		return true
 	default:
 		return false
