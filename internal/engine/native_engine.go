@@ -12,10 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/lodestone-bt/lodestone/internal/engine/native"
 	"github.com/lodestone-bt/lodestone/internal/netguard"
+	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
 // NativeCompletionFile is the native core's piece-completion database in
@@ -29,7 +28,7 @@ type nativeEngine struct {
 	alerts     *alertSink
 	log        *slog.Logger
 	defaultDir string
-	done       *completionStore
+	done       *store.Completion
 
 	addMu    sync.Mutex // one Add at a time
 	mu       sync.Mutex
@@ -57,7 +56,7 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create engine state dir: %w", err)
 	}
-	done, err := openCompletionStore(filepath.Join(cfg.StateDir, NativeCompletionFile))
+	done, err := store.OpenCompletion(filepath.Join(cfg.StateDir, NativeCompletionFile))
 	if err != nil {
 		return nil, err
 	}
@@ -93,13 +92,16 @@ func newNative(cfg Config) (*nativeEngine, error) {
 		// The DHT starts from its public routers (DHTStartingNodes nil):
 		// only ever on in production, off in every test.
 		DHT: cfg.DHT,
+		// UPnP/NAT-PMP port forwarding: UPnP here (NAT-PMP is not
+		// spoken); off in every test.
+		UPnP: cfg.UPnP,
 	}
 	if cfg.WriteBuffer > 0 {
 		ncfg.BufferBytes = cfg.WriteBuffer
 	}
 	e.cl, err = native.New(ncfg)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("start engine: %w", err), done.close())
+		return nil, errors.Join(fmt.Errorf("start engine: %w", err), done.Close())
 	}
 	e.wg.Add(1)
 	go e.checkpointLoop()
@@ -151,7 +153,7 @@ func (e *nativeEngine) Close() error {
 		for _, t := range e.list() {
 			t.Drop()
 		}
-		errs = append(errs, e.cl.Close(), e.done.close())
+		errs = append(errs, e.cl.Close(), e.done.Close())
 		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr
@@ -244,50 +246,3 @@ func (e *nativeEngine) checkpointLoop() {
 		}
 	}
 }
-
-// completionStore keeps, per torrent, the bitfield of pieces verified and
-// synced to disk (bbolt, fsynced on every write).
-type completionStore struct{ db *bbolt.DB }
-
-var completionBucket = []byte("pieces")
-
-func openCompletionStore(path string) (*completionStore, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("open piece completion %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(completionBucket)
-		return err
-	})
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open piece completion %s: %w", path, err), db.Close())
-	}
-	return &completionStore{db}, nil
-}
-
-// get returns the torrent's bitfield, nil when none was recorded.
-func (s *completionStore) get(id string) ([]byte, error) {
-	var out []byte
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		out = append(out, tx.Bucket(completionBucket).Get([]byte(id))...)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read piece completion of %s: %w", id, err)
-	}
-	return out, nil
-}
-
-// put records the torrent's bitfield.
-func (s *completionStore) put(id string, bits []byte) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(completionBucket).Put([]byte(id), bits)
-	})
-	if err != nil {
-		return fmt.Errorf("record piece completion of %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *completionStore) close() error { return s.db.Close() }

@@ -282,7 +282,7 @@ func (t *nativeTorrent) load(ctx context.Context, verify bool) error {
 			core.Close()
 			return err
 		}
-		if err := t.e.done.put(t.id, bitfieldOf(core.Have())); err != nil {
+		if err := t.e.done.Put(t.id, bitfieldOf(core.Have())); err != nil {
 			t.e.log.Error("record piece completion", "infohash", t.id, "err", err)
 		}
 	} else {
@@ -318,7 +318,7 @@ func (t *nativeTorrent) load(ctx context.Context, verify bool) error {
 // nothing and a file exists (data put there before the torrent was
 // added: hash it).
 func (t *nativeTorrent) recorded(meta *native.Meta) (have []bool, verify bool, err error) {
-	bits, err := t.e.done.get(t.id)
+	bits, err := t.e.done.Get(t.id)
 	if err != nil || bits == nil {
 		for _, f := range meta.Files {
 			if fi, err := os.Stat(f.Path); !f.Pad && err == nil && fi.Size() > 0 {
@@ -350,7 +350,7 @@ func (t *nativeTorrent) recorded(meta *native.Meta) (have []bool, verify bool, e
 		// Recorded before the core creates the files again (at their
 		// full length, preallocated): a crash must not leave the old
 		// record vouching for new, empty files.
-		if err := t.e.done.put(t.id, bitfieldOf(have)); err != nil {
+		if err := t.e.done.Put(t.id, bitfieldOf(have)); err != nil {
 			return nil, false, err
 		}
 	}
@@ -461,7 +461,7 @@ func (t *nativeTorrent) checkpoint() {
 		t.dirty.Store(true)
 		return
 	}
-	if err := t.e.done.put(t.id, bits); err != nil {
+	if err := t.e.done.Put(t.id, bits); err != nil {
 		t.e.log.Error("record piece completion", "infohash", t.id, "err", err)
 		t.dirty.Store(true)
 	}
@@ -543,7 +543,7 @@ func (t *nativeTorrent) Drop() {
 		if c != nil {
 			bits := bitfieldOf(c.Have()) // before the sync that makes them durable
 			if c.Sync() == nil {
-				if err := t.e.done.put(t.id, bits); err != nil {
+				if err := t.e.done.Put(t.id, bits); err != nil {
 					t.e.log.Error("record piece completion", "infohash", t.id, "err", err)
 				}
 			}

@@ -79,6 +79,11 @@ type Config struct {
 	// routing table is empty; nil means dht.GlobalBootstrapAddrs (the
 	// public routers: resolved through DNS, reached over the Internet).
 	DHTStartingNodes func() ([]dht.Addr, error)
+	// UPnP asks the local network's UPnP gateways to forward the
+	// listening port (TCP, and UDP with uTP or the DHT) to us, renewing
+	// the mappings hourly and removing them at Close. It needs a
+	// ListenAddr.
+	UPnP bool
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -115,6 +120,7 @@ type Client struct {
 	// the peers that connected for it.
 	fetching map[[20]byte]chan *peerConn
 	arrived  map[[20]byte]func() // WantMetadata's callbacks
+	ports    *portForwarder      // nil without UPnP
 	// starved holds the torrents that found the buffer pool spent: the
 	// next buffer returned by any torrent wakes their peers.
 	starved map[*Torrent]bool
@@ -182,9 +188,9 @@ func New(cfg Config) (*Client, error) {
 		fetching: make(map[[20]byte]chan *peerConn), arrived: make(map[[20]byte]func()),
 	}
 	if cfg.ListenAddr == "" {
-		if cfg.UTP || cfg.DHT {
+		if cfg.UTP || cfg.DHT || cfg.UPnP {
 			cancel()
-			return nil, errors.New("native: uTP and the DHT need a ListenAddr")
+			return nil, errors.New("native: uTP, the DHT and UPnP need a ListenAddr")
 		}
 		return c, nil
 	}
@@ -209,6 +215,9 @@ func New(cfg Config) (*Client, error) {
 			defer c.udpLoops.Done()
 			c.acceptLoop(c.utp)
 		}()
+	}
+	if cfg.UPnP {
+		c.ports = c.startPortForwarding()
 	}
 	return c, nil
 }
@@ -253,6 +262,9 @@ func (c *Client) close() error {
 		c.dht.Close()
 	}
 	c.wg.Wait()
+	if c.ports != nil {
+		c.ports.wait() // the gateways told to unmap us, while the sockets still exist
+	}
 	if c.udp != nil {
 		c.mu.Lock()
 		c.utpClosed = true

@@ -238,13 +238,16 @@ func (noBEP44) Put(*bep44.Item) error                 { return errNoBEP44 }
 func (noBEP44) Get(bep44.Target) (*bep44.Item, error) { return nil, bep44.ErrItemNotFound }
 func (noBEP44) Del(bep44.Target) error                { return nil }
 
-// dhtLogHandler passes the DHT library's log records to our logger. The
-// library logs its routine traffic at debug level and network trouble
-// (a bootstrap that reached nobody) as errors: those are warnings here,
-// the DHT being best effort.
-type dhtLogHandler struct{ log *slog.Logger }
+// libLogHandler passes an anacrolix library's log records (the DHT's,
+// UPnP's) to our logger. The libraries log routine traffic at debug level
+// and network trouble (a bootstrap that reached nobody) as errors: those
+// are warnings here, both being best effort.
+type libLogHandler struct {
+	name string
+	log  *slog.Logger
+}
 
-func (h dhtLogHandler) Handle(r analog.Record) {
+func (h libLogHandler) Handle(r analog.Record) {
 	level := slog.LevelDebug
 	switch r.Level {
 	case analog.Info:
@@ -253,17 +256,21 @@ func (h dhtLogHandler) Handle(r analog.Record) {
 		level = slog.LevelWarn
 	}
 	if ctx := context.Background(); h.log.Enabled(ctx, level) {
-		h.log.Log(ctx, level, "dht", "detail", r.Msg.String())
+		h.log.Log(ctx, level, h.name, "detail", r.Msg.String())
 	}
 }
 
-// dhtLogger is the library's logger writing to l. Unless l takes debug
-// records, the library's are not even formatted.
-func dhtLogger(l *slog.Logger) analog.Logger {
-	al := analog.NewLogger("dht")
-	al.SetHandlers(dhtLogHandler{l})
+// libLogger is the logger of the anacrolix library called name, writing
+// to l. Unless l takes debug records, the library's are not even
+// formatted.
+func libLogger(name string, l *slog.Logger) analog.Logger {
+	al := analog.NewLogger(name)
+	al.SetHandlers(libLogHandler{name, l})
 	if !l.Enabled(context.Background(), slog.LevelDebug) {
 		al = al.WithFilterLevel(analog.Info)
 	}
 	return al
 }
+
+// dhtLogger is the DHT library's logger writing to l.
+func dhtLogger(l *slog.Logger) analog.Logger { return libLogger("dht", l) }

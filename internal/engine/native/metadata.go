@@ -141,6 +141,12 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 			}
 		}
 		if addrs == nil && running == 0 && len(dialQueue) == 0 {
+			select {
+			case pc := <-in: // one came meanwhile: ask it first
+				connQueue = append(connQueue, pc)
+				continue
+			default:
+			}
 			return nil, ErrNoMetadata
 		}
 		select {
