@@ -21,14 +21,15 @@ import (
 // Client names.
 const (
 	clientLodestone = "lodestone"
-	// clientLodestoneWB is lodestone with write-back piece buffers
-	// (--write-buffer-mib 64), to measure them beside the default.
+	// clientLodestoneWB is lodestone on the anacrolix core with its
+	// write-back piece buffers (--write-buffer-mib 64).
 	clientLodestoneWB = "lodestone-writeback"
-	// clientOnNative is the daemon on its native core (--engine native).
-	clientOnNative = "lodestone-on-native"
+	// clientOnAnacrolix is the daemon on its former core (--engine
+	// anacrolix).
+	clientOnAnacrolix = "lodestone-anacrolix"
 	// clientNative is Lodestone's own core (internal/engine/native)
 	// alone, through bench/nativeleech: the daemon's cost is the
-	// difference to clientOnNative.
+	// difference to clientLodestone.
 	clientNative       = "lodestone-native"
 	clientAria2        = "aria2"
 	clientQBittorrent  = "qbittorrent"
@@ -86,7 +87,7 @@ type leechFunc func(ctx context.Context, b *bench, rd *runDir, seeder *seeder) (
 var leechers = map[string]leechFunc{
 	clientLodestone:    leechLodestone,
 	clientLodestoneWB:  leechLodestoneWriteBack,
-	clientOnNative:     leechLodestoneOnNative,
+	clientOnAnacrolix:  leechLodestoneOnAnacrolix,
 	clientNative:       leechNative,
 	clientAria2:        leechAria2,
 	clientQBittorrent:  leechQBittorrent,
@@ -191,11 +192,11 @@ func leechLodestone(ctx context.Context, b *bench, rd *runDir, _ *seeder) (start
 }
 
 func leechLodestoneWriteBack(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
-	return leechLodestoneWith(ctx, b, rd, clientLodestoneWB, "--write-buffer-mib", "64")
+	return leechLodestoneWith(ctx, b, rd, clientLodestoneWB, "--engine", "anacrolix", "--write-buffer-mib", "64")
 }
 
-func leechLodestoneOnNative(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
-	return leechLodestoneWith(ctx, b, rd, clientOnNative, "--engine", "native")
+func leechLodestoneOnAnacrolix(ctx context.Context, b *bench, rd *runDir, _ *seeder) (started, error) {
+	return leechLodestoneWith(ctx, b, rd, clientOnAnacrolix, "--engine", "anacrolix")
 }
 
 func leechLodestoneWith(ctx context.Context, b *bench, rd *runDir, name string, extra ...string) (started, error) {

@@ -160,8 +160,8 @@ func parseFlags(args []string) (config, error) {
 		}
 		c.seeders = splitList(*seeders)
 		for _, s := range c.seeders {
-			if s != clientLodestone && s != clientOnNative && s != clientLibtorrent && s != clientNative {
-				return c, fmt.Errorf("-seeders: %q: want lodestone, lodestone-on-native, lodestone-native or libtorrent", s)
+			if s != clientLodestone && s != clientOnAnacrolix && s != clientLibtorrent && s != clientNative {
+				return c, fmt.Errorf("-seeders: %q: want lodestone, lodestone-anacrolix, lodestone-native or libtorrent", s)
 			}
 		}
 		if len(c.seeders) == 0 {
@@ -175,7 +175,7 @@ func parseFlags(args []string) (config, error) {
 		if leechers[n] == nil {
 			return c, fmt.Errorf("-clients: unknown client %q", n)
 		}
-		if c.direction == dirSeed && n == clientTransmission && (slices.Contains(c.seeders, clientLodestone) || slices.Contains(c.seeders, clientOnNative)) {
+		if c.direction == dirSeed && n == clientTransmission && (slices.Contains(c.seeders, clientLodestone) || slices.Contains(c.seeders, clientOnAnacrolix)) {
 			return c, errors.New("-clients: transmission cannot leech from lodestone: Transmission never dials loopback peers and lodestone cannot be told to dial it")
 		}
 	}
@@ -347,9 +347,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 		switch name {
 		case clientLodestone:
 			start = startLodestoneSeeder
-		case clientOnNative:
+		case clientOnAnacrolix:
 			start = func(ctx context.Context, b *bench) (*seeder, error) {
-				return startLodestoneSeederAs(ctx, b, clientOnNative)
+				return startLodestoneSeederAs(ctx, b, clientOnAnacrolix)
 			}
 		case clientNative:
 			start = startNativeSeeder
@@ -370,7 +370,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (err error) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				if sname == lname && (sname == clientLodestone || sname == clientOnNative) {
+				if sname == lname && (sname == clientLodestone || sname == clientOnAnacrolix) {
 					continue
 				}
 				for attempt := 1; ; attempt++ {

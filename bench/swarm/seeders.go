@@ -62,11 +62,11 @@ func startLodestoneSeeder(ctx context.Context, b *bench) (*seeder, error) {
 }
 
 // startLodestoneSeederAs starts the lodestone seeder called name: on the
-// native core for clientOnNative.
+// anacrolix core for clientOnAnacrolix.
 func startLodestoneSeederAs(ctx context.Context, b *bench, name string) (*seeder, error) {
 	var extra []string
-	if name == clientOnNative {
-		extra = []string{"--engine", "native"}
+	if name == clientOnAnacrolix {
+		extra = []string{"--engine", "anacrolix"}
 	}
 	dir := filepath.Join(b.work, name+"-seeder")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

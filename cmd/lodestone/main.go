@@ -62,7 +62,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the API over TLS with this PEM certificate (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.BoolVar(&cfg.AllowPrivateTrackers, "allow-private-trackers", false, "let torrents announce to trackers on loopback and private addresses (refused by default)")
-	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "BitTorrent core: anacrolix (github.com/anacrolix/torrent) or native (Lodestone's own: faster, less CPU and memory; see docs/PERFORMANCE.md)")
+	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "BitTorrent core: native (Lodestone's own) or anacrolix (github.com/anacrolix/torrent, the core before it; see docs/PERFORMANCE.md)")
 	fs.IntVar(&cfg.WriteBufferMiB, "write-buffer-mib", 0, "experimental: memory in MiB for pieces being downloaded, each hashed in memory and written once verified (0, the default: write every 16 KiB chunk as it arrives)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, for performance work (default: off)")

@@ -55,8 +55,8 @@ type Config struct {
 	// verified, which are written to disk once their piece passes
 	// (experimental); 0 writes every chunk as it arrives.
 	WriteBufferMiB int
-	// Engine is the BitTorrent core: "anacrolix" (also when empty) or
-	// "native" (engine.CoreNative).
+	// Engine is the BitTorrent core: "native" (engine.CoreNative, also
+	// when empty) or "anacrolix" (engine.CoreAnacrolix).
 	Engine string
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
@@ -72,6 +72,7 @@ func Default() Config {
 		DHT:         true,
 		UPnP:        true,
 		UTP:         true,
+		Engine:      engine.CoreNative,
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // kicks once one has waited a full interval, backs off, forgets torrents
 // that announced or left, and a kick leaves no torrent behind.
 func TestAnnounceWatchdog(t *testing.T) {
-	e, err := New(Config{DownloadDir: t.TempDir(), StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", AllowPrivateTrackers: true})
+	e, err := New(Config{Core: CoreAnacrolix, DownloadDir: t.TempDir(), StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", AllowPrivateTrackers: true})
 	if err != nil {
 		t.Fatal(err)
 	}

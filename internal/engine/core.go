@@ -9,10 +9,11 @@ import (
 
 // Cores: the BitTorrent implementations an Engine can run on.
 const (
+	// CoreNative is Lodestone's own core, internal/engine/native: the
+	// default.
+	CoreNative = "native"
 	// CoreAnacrolix is github.com/anacrolix/torrent's client.
 	CoreAnacrolix = "anacrolix"
-	// CoreNative is Lodestone's own core, internal/engine/native.
-	CoreNative = "native"
 )
 
 // Engine is a BitTorrent client: it adds torrents and reports on them.
@@ -143,20 +144,20 @@ type FileReader interface {
 // CompletionFileOf is the name of core's piece-completion database in
 // Config.StateDir.
 func CompletionFileOf(core string) string {
-	if core == CoreNative {
-		return NativeCompletionFile
+	if core == CoreAnacrolix {
+		return CompletionFile
 	}
-	return CompletionFile
+	return NativeCompletionFile
 }
 
-// New starts an engine on cfg.Core (CoreAnacrolix when empty) listening
-// on cfg.PeerAddr.
+// New starts an engine on cfg.Core (CoreNative when empty) listening on
+// cfg.PeerAddr.
 func New(cfg Config) (Engine, error) {
 	switch cfg.Core {
-	case "", CoreAnacrolix:
-		return newAnacrolix(cfg)
-	case CoreNative:
+	case "", CoreNative:
 		return newNative(cfg)
+	case CoreAnacrolix:
+		return newAnacrolix(cfg)
 	}
 	return nil, fmt.Errorf("engine core %q: want %q or %q", cfg.Core, CoreAnacrolix, CoreNative)
 }

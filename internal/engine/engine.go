@@ -1,8 +1,10 @@
-// Package engine is Lodestone's only door to the BitTorrent engine,
-// github.com/anacrolix/torrent. It builds the engine's configuration knob by
-// knob, adds and drops torrents, reads their progress, and turns what the
-// engine warns about into Alerts. Nothing outside this package imports the
-// engine.
+// Package engine is Lodestone's only door to BitTorrent: the Engine and
+// Torrent interfaces (core.go), over one of two cores. The default is
+// Lodestone's own, internal/engine/native (adapted in native_*.go); the
+// other is github.com/anacrolix/torrent's client (this file and the rest),
+// whose configuration it builds knob by knob. Either way it adds and drops
+// torrents, reads their progress, and turns what the core warns about into
+// Alerts. Nothing outside this package imports a core.
 package engine
 
 import (
@@ -60,8 +62,8 @@ type Config struct {
 	// bench machine it cost more CPU and memory than it saved
 	// (docs/PERFORMANCE.md).
 	WriteBuffer int64
-	// Core is the BitTorrent implementation: CoreAnacrolix (the default
-	// when empty) or CoreNative.
+	// Core is the BitTorrent implementation: CoreNative (the default
+	// when empty) or CoreAnacrolix.
 	Core string
 }
 

@@ -20,13 +20,13 @@ import (
 // readerEngine is an engine for a reader test, closed when it ends
 // unless closeNow closed it first (Engine.Close is not idempotent).
 func readerEngine(t *testing.T) Engine {
-	e, _ := readerEngineCloser(t)
+	e, _ := readerEngineCloser(t, testCore())
 	return e
 }
 
-func readerEngineCloser(t *testing.T) (e Engine, closeNow func() error) {
+func readerEngineCloser(t *testing.T, core string) (e Engine, closeNow func() error) {
 	t.Helper()
-	e, err := New(Config{Core: testCore(), DownloadDir: t.TempDir(), StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0"})
+	e, err := New(Config{Core: core, DownloadDir: t.TempDir(), StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestFileReaderEnds(t *testing.T) {
 		}
 	})
 	t.Run("engine close", func(t *testing.T) {
-		e, closeNow := readerEngineCloser(t)
+		e, closeNow := readerEngineCloser(t, testCore())
 		_, fr, res := open(t, e, context.Background())
 		if err := closeNow(); err != nil {
 			t.Fatal(err)
@@ -300,7 +300,8 @@ func TestFileReaderEnds(t *testing.T) {
 // poll does. Closing the reader gives the pieces back to their file.
 func TestFileReaderPriorityWins(t *testing.T) {
 	tr := enginetest.Generate(t, enginetest.Content{Name: "prio.bin", Size: 4 << 20, PieceLength: 64 << 10, Seed: 83})
-	e := readerEngine(t)
+	// Piece priorities as anacrolix's client keeps them.
+	e, _ := readerEngineCloser(t, CoreAnacrolix)
 	tt := addStopped(t, e, tr) // no peer: nothing completes
 	// A piece being checked has no priority: wait for the initial check.
 	deadline := time.Now().Add(10 * time.Second)

@@ -246,7 +246,7 @@ func TestWriteBackBansBadPeer(t *testing.T) {
 	bad := enginetest.StartLyingSeeder(t, tr, "127.0.0.2")
 
 	dl := t.TempDir()
-	e, err := New(Config{DownloadDir: dl, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", WriteBuffer: wbPool})
+	e, err := New(Config{Core: CoreAnacrolix, DownloadDir: dl, StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", WriteBuffer: wbPool})
 	if err != nil {
 		t.Fatal(err)
 	}
