@@ -46,19 +46,8 @@ func (t *anacrolixTorrent) FileStats() []FileStat {
 	if info == nil {
 		return nil
 	}
-	l := t.layout(info)
 	done, _ := verifiedSpans(t.t.PieceStateRuns(), info.PieceLength)
-	out := make([]FileStat, len(l.paths))
-	for i, e := range l.extents {
-		var c int64
-		for _, s := range done {
-			if lo, hi := max(e.from, s.from), min(e.to, s.to); hi > lo {
-				c += hi - lo
-			}
-		}
-		out[i] = FileStat{Path: l.paths[i], Size: e.to - e.from, Completed: c}
-	}
-	return out
+	return t.layout(info).fileStats(done)
 }
 
 // SetPriorities applies a priority per file index (as in FileStats;

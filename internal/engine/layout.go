@@ -76,6 +76,22 @@ func (l *layout) dataIn(spans []extent) int64 {
 	return n
 }
 
+// fileStats returns the data files with the bytes of each that lie in
+// done, the verified spans.
+func (l *layout) fileStats(done []extent) []FileStat {
+	out := make([]FileStat, len(l.paths))
+	for i, e := range l.extents {
+		var n int64
+		for _, s := range done {
+			if lo, hi := max(e.from, s.from), min(e.to, s.to); hi > lo {
+				n += hi - lo
+			}
+		}
+		out[i] = FileStat{Path: l.paths[i], Size: e.to - e.from, Completed: n}
+	}
+	return out
+}
+
 // dataFileIndex returns the data file index (as in FileStats) of path.
 func (l *layout) dataFileIndex(path string) (int, bool) {
 	for i, p := range l.paths {

@@ -843,17 +843,7 @@ func (t *nativeTorrent) FileStats() []FileStat {
 	if c != nil {
 		done = t.verifiedSpans(c, meta)
 	}
-	out := make([]FileStat, len(l.paths))
-	for i, e := range l.extents {
-		var n int64
-		for _, s := range done {
-			if lo, hi := max(e.from, s.from), min(e.to, s.to); hi > lo {
-				n += hi - lo
-			}
-		}
-		out[i] = FileStat{Path: l.paths[i], Size: e.to - e.from, Completed: n}
-	}
-	return out
+	return l.fileStats(done)
 }
 
 func (t *nativeTorrent) FileIndex(path string) (int, int64, bool) {
