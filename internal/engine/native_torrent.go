@@ -56,6 +56,7 @@ type nativeTorrent struct {
 	kickC   chan struct{} // new peers for the metadata fetch
 	loadMu  sync.Mutex    // one (re)load of the core torrent at a time
 	drop    sync.Once
+	wg      sync.WaitGroup // the goroutines below, which Drop waits for
 
 	// sigMu guards progress, which is closed and replaced when a piece
 	// is written or download becomes allowed: readers wait on it. It is
@@ -79,6 +80,7 @@ type nativeTorrent struct {
 	werr      error
 	checking  bool
 	dropped   bool
+	noSpawn   bool       // Drop began: spawn starts nothing
 	base      coreCounts // earlier core torrents' counts
 	peerRates map[netip.AddrPort]rateSample
 	// trackerStats is what the last announce to each tracker found.
@@ -120,15 +122,24 @@ func newNativeTorrent(e *nativeEngine, spec Spec, ts *torrent.TorrentSpec, dir s
 		// after Add show it, as the engine's do); hashing files found
 		// on disk runs in the background.
 		if _, verify, _ := t.recorded(t.meta); verify {
-			go t.load(t.ctx, false)
+			t.spawn(func() { t.load(t.ctx, false) })
 		} else if err := t.load(t.ctx, false); err != nil {
 			cancel()
 			return nil, err
 		}
 		return t, nil
 	}
-	go t.fetchMetadata()
+	t.spawn(t.fetchMetadata)
 	return t, nil
+}
+
+// spawn runs fn in a goroutine that Drop waits for; none once Drop began.
+func (t *nativeTorrent) spawn(fn func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.noSpawn {
+		t.wg.Go(fn)
+	}
 }
 
 // setInfo records the metadata and lays out the files.
@@ -532,6 +543,10 @@ func (t *nativeTorrent) SetRateLimits(down, up int64) {
 func (t *nativeTorrent) Drop() {
 	t.drop.Do(func() {
 		t.cancel()
+		t.mu.Lock()
+		t.noSpawn = true
+		t.mu.Unlock()
+		t.wg.Wait()     // a metadata fetch or a load in the background ends with ctx
 		t.loadMu.Lock() // a load in progress ends (its hashing with ctx)
 		t.mu.Lock()
 		t.dropped = true
@@ -772,7 +787,7 @@ func (t *nativeTorrent) ClearWriteError() {
 	c := t.core
 	t.mu.Unlock()
 	if c != nil && c.Err() != nil {
-		go t.load(t.ctx, false)
+		t.spawn(func() { t.load(t.ctx, false) })
 	}
 }
 

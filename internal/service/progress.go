@@ -204,7 +204,10 @@ func (s *Service) stateLocked(tk *task) api.TaskState {
 		return api.StatePaused
 	case tk.queued:
 		return api.StateQueued
-	case !tk.stats.HasInfo && len(tk.rec.MetaInfo) == 0:
+	case len(tk.rec.MetaInfo) == 0:
+		// Until awaitMetadata has taken the metadata in (stored it,
+		// checked the space), even if the engine has it already: a
+		// poll in between would show "downloading" for an instant.
 		return api.StateMetadata
 	case tk.stats.Checking:
 		return api.StateChecking
