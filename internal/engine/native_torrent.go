@@ -121,9 +121,10 @@ func newNativeTorrent(e *nativeEngine, spec Spec, ts *torrent.TorrentSpec, dir s
 		// What the completion store says is told at once (Stats right
 		// after Add show it, as the engine's do); hashing files found
 		// on disk runs in the background.
-		if _, verify, _ := t.recorded(t.meta); verify {
-			t.spawn(func() { t.load(t.ctx, false) })
-		} else if err := t.load(t.ctx, false); err != nil {
+		have, verify := t.recorded(t.meta)
+		if verify {
+			t.spawn(func() { t.load(t.ctx, true, nil) })
+		} else if err := t.load(t.ctx, false, have); err != nil {
 			cancel()
 			return nil, err
 		}
@@ -219,7 +220,7 @@ func (t *nativeTorrent) fetchMetadata() {
 				t.setWriteError(err)
 				return
 			}
-			t.load(t.ctx, false)
+			t.load(t.ctx, false, nil)
 			return
 		}
 		if kicked.Load() {
@@ -244,9 +245,10 @@ func (t *nativeTorrent) kick() {
 
 // load makes a new core torrent (replacing the current one, if any) and
 // tells it what it has: with verify, what hashing the files finds; else
-// what the current one had, or at first what the completion store says
-// (hashing the files when it says nothing and some exist).
-func (t *nativeTorrent) load(ctx context.Context, verify bool) error {
+// what the current one had, or known when not nil (the caller read the
+// completion store), or what the completion store says (hashing the files
+// when it says nothing and some exist).
+func (t *nativeTorrent) load(ctx context.Context, verify bool, known []bool) error {
 	t.loadMu.Lock()
 	defer t.loadMu.Unlock()
 	t.mu.Lock()
@@ -257,7 +259,7 @@ func (t *nativeTorrent) load(ctx context.Context, verify bool) error {
 	old, meta, l := t.core, t.meta, t.layout
 	t.core = nil
 	t.mu.Unlock()
-	var have []bool
+	have := known
 	if old != nil {
 		have = old.Have()
 		st := old.Stats()
@@ -279,10 +281,7 @@ func (t *nativeTorrent) load(ctx context.Context, verify bool) error {
 		return err
 	}
 	if have == nil && !verify {
-		have, verify, err = t.recorded(meta)
-		if err != nil {
-			t.e.log.Warn("piece completion unreadable; hashing the files", "infohash", t.id, "err", err)
-		}
+		have, verify = t.recorded(meta)
 	}
 	if verify {
 		t.setChecking(true)
@@ -326,19 +325,22 @@ func (t *nativeTorrent) load(ctx context.Context, verify bool) error {
 
 // recorded returns the pieces the completion store holds for the torrent,
 // less those in files that are gone or short; or verify when it holds
-// nothing and a file exists (data put there before the torrent was
-// added: hash it).
-func (t *nativeTorrent) recorded(meta *native.Meta) (have []bool, verify bool, err error) {
+// nothing (or cannot be read) and a file exists (data put there before
+// the torrent was added: hash it). have is never nil without verify.
+func (t *nativeTorrent) recorded(meta *native.Meta) (have []bool, verify bool) {
+	have = make([]bool, len(meta.Hashes))
 	bits, err := t.e.done.Get(t.id)
+	if err != nil {
+		t.e.log.Warn("piece completion unreadable; hashing the files", "infohash", t.id, "err", err)
+	}
 	if err != nil || bits == nil {
 		for _, f := range meta.Files {
 			if fi, err := os.Stat(f.Path); !f.Pad && err == nil && fi.Size() > 0 {
-				return nil, true, err
+				return nil, true
 			}
 		}
-		return nil, false, err
+		return have, false
 	}
-	have = make([]bool, len(meta.Hashes))
 	for i := range have {
 		have[i] = i/8 < len(bits) && bits[i/8]&(0x80>>(i%8)) != 0
 	}
@@ -362,10 +364,11 @@ func (t *nativeTorrent) recorded(meta *native.Meta) (have []bool, verify bool, e
 		// full length, preallocated): a crash must not leave the old
 		// record vouching for new, empty files.
 		if err := t.e.done.Put(t.id, bitfieldOf(have)); err != nil {
-			return nil, false, err
+			t.e.log.Error("record piece completion", "infohash", t.id, "err", err)
+			return make([]bool, len(meta.Hashes)), false
 		}
 	}
-	return have, false, nil
+	return have, false
 }
 
 func bitfieldOf(have []bool) []byte {
@@ -585,7 +588,7 @@ func (t *nativeTorrent) Verify(ctx context.Context) error {
 	defer cancel()
 	stop := context.AfterFunc(t.ctx, cancel) // and Drop
 	defer stop()
-	return t.load(ctx, true)
+	return t.load(ctx, true, nil)
 }
 
 func (t *nativeTorrent) PrioritizeSequential() {
@@ -787,7 +790,7 @@ func (t *nativeTorrent) ClearWriteError() {
 	c := t.core
 	t.mu.Unlock()
 	if c != nil && c.Err() != nil {
-		t.spawn(func() { t.load(t.ctx, false) })
+		t.spawn(func() { t.load(t.ctx, false, nil) })
 	}
 }
 
