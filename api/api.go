@@ -150,6 +150,29 @@ var TaskStates = []TaskState{
 	StatePaused, StateError, StateQueued, StateFinished,
 }
 
+// File priorities, as in TaskFile.Priority and TaskSetParams.FilePriorities.
+const (
+	// PrioritySkip: the file is not downloaded.
+	PrioritySkip = "skip"
+	// PriorityNormal: the default.
+	PriorityNormal = "normal"
+	// PriorityHigh: the file's pieces are fetched first.
+	PriorityHigh = "high"
+)
+
+// Priorities lists every file priority.
+var Priorities = []string{PrioritySkip, PriorityNormal, PriorityHigh}
+
+// Busy values of Task.Busy: slow work a task is doing in the background.
+// While busy, the task transfers nothing and its state stays the one it had
+// when the work began.
+const (
+	// BusyMoving: task.move is moving the task's data.
+	BusyMoving = "moving"
+	// BusyRemoving: task.remove is dropping the task and deleting its data.
+	BusyRemoving = "removing"
+)
+
 // Alert levels of engine.alert.
 const (
 	LevelInfo    = "info"

@@ -71,6 +71,10 @@ type Task struct {
 	State     TaskState `json:"state"`
 	// Error explains StateError; absent otherwise.
 	Error string `json:"error,omitempty"`
+	// Busy names slow work the task is doing in the background (BusyMoving,
+	// BusyRemoving); absent when none. Requests about the task that need
+	// its data wait for that work or are refused with CodeTaskState.
+	Busy string `json:"busy,omitempty"`
 	// AddedAt is when the task was added, RFC 3339 UTC.
 	AddedAt string `json:"added_at"`
 	// FinishedAt is when all data was first verified, RFC 3339 UTC; absent
@@ -111,7 +115,7 @@ type Task struct {
 // TaskFieldNames lists the JSON names of Task's fields, for
 // TaskListParams.Fields.
 var TaskFieldNames = []string{
-	"task_id", "name", "size", "completed", "state", "error", "added_at",
+	"task_id", "name", "size", "completed", "state", "error", "busy", "added_at",
 	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
 	"download_dir", "sequential", "download_rate_limit", "upload_rate_limit",

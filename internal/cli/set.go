@@ -30,13 +30,6 @@ priority. This needs the task's metadata. Prints "set <task_id> priorities:
 With --json, prints the task.set result (the updated task).
 `
 
-// Priorities of task.set's file_priorities.
-const (
-	prioritySkip   = "skip"
-	priorityNormal = "normal"
-	priorityHigh   = "high"
-)
-
 func runSet(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("set")
 	var common commonFlags
@@ -54,7 +47,7 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	if err := oneID("set", pos); err != nil {
 		return err
 	}
-	prios, err := filePriorities(map[string]indexList{prioritySkip: skip, priorityNormal: normal, priorityHigh: high})
+	prios, err := filePriorities(map[string]indexList{api.PrioritySkip: skip, api.PriorityNormal: normal, api.PriorityHigh: high})
 	if err != nil {
 		return err
 	}
@@ -113,7 +106,7 @@ func runSet(ctx context.Context, e *env, args []string) error {
 // priorities is an error.
 func filePriorities(byPriority map[string]indexList) (map[int]string, error) {
 	var out map[int]string
-	for _, prio := range []string{prioritySkip, priorityNormal, priorityHigh} {
+	for _, prio := range []string{api.PrioritySkip, api.PriorityNormal, api.PriorityHigh} {
 		for _, i := range byPriority[prio].values {
 			if out == nil {
 				out = map[int]string{}

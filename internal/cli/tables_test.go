@@ -48,14 +48,14 @@ func TestIndexList(t *testing.T) {
 
 func TestFilePriorities(t *testing.T) {
 	list := func(v ...int) indexList { return indexList{values: v} }
-	got, err := filePriorities(map[string]indexList{prioritySkip: list(1, 1), priorityHigh: list(4, 0)})
+	got, err := filePriorities(map[string]indexList{api.PrioritySkip: list(1, 1), api.PriorityHigh: list(4, 0)})
 	if err != nil || fmt.Sprint(got) != "map[0:high 1:skip 4:high]" {
 		t.Errorf("filePriorities = %v, %v", got, err)
 	}
 	if got, err := filePriorities(map[string]indexList{}); got != nil || err != nil {
 		t.Errorf("no flags: %v, %v; want nil (absent from task.set)", got, err)
 	}
-	if _, err := filePriorities(map[string]indexList{priorityNormal: list(2), priorityHigh: list(2)}); err == nil || err.Error() != "file 2 is given both --normal and --high" {
+	if _, err := filePriorities(map[string]indexList{api.PriorityNormal: list(2), api.PriorityHigh: list(2)}); err == nil || err.Error() != "file 2 is given both --normal and --high" {
 		t.Errorf("conflict: %v", err)
 	}
 }
