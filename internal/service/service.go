@@ -1,22 +1,31 @@
 // Package service is the domain of the daemon: the set of tasks, their
 // states and the operations on them. It is the one source of truth about a
-// task. Each operation persists first (store), then acts on the engine, then
-// publishes events (hub), so an answer that says "done" is on disk.
+// task. Each operation persists first (Store), then acts on the engine,
+// then publishes events (Publisher), so an answer that says "done" is on
+// disk.
+//
+// One mutex, Service.mu, guards the tasks' in-memory state; it is never
+// held across disk or network I/O. Slow work (store writes, moving and
+// deleting data, free-space checks) runs under the task's own op lock,
+// so a request about one task never waits for another task's I/O. The
+// files are named by concern: state.go holds the state machine, queue.go
+// the download and seeding slots, poll.go the progress loop, and add,
+// pause, recheck, set, move, remove, settings, totals, space, publish
+// the rest.
 package service
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/engine"
-	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
@@ -40,6 +49,9 @@ var (
 	ErrFetch = fetch.ErrFetch
 	// ErrClosed: the service is shutting down.
 	ErrClosed = errors.New("service closed")
+	// ErrTorrentClosed: a file stream's task was removed, moved or
+	// stopped while it was being read.
+	ErrTorrentClosed = engine.ErrTorrentClosed
 )
 
 // DefaultTick is how often task progress is polled when Options leaves it 0.
@@ -57,6 +69,8 @@ type Options struct {
 	StateDir string
 	// Version is the daemon's version, for server.info.
 	Version string
+	// EngineVersion names the engine, for server.info.
+	EngineVersion string
 	// Fetcher fetches .torrent URLs for task.add type url; nil refuses
 	// them.
 	Fetcher *fetch.Fetcher
@@ -66,121 +80,161 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Service owns the tasks. Create it with New, start it with Run.
+// Service owns the tasks. Create it with New, run its loop with Run, and
+// end it with Close.
 type Service struct {
-	store *store.Store
-	eng   engine.Engine
-	hub   *events.Hub
+	store Store
+	eng   Engine
+	hub   Publisher
 	log   *slog.Logger
 	tick  time.Duration
 
-	fetcher     *fetch.Fetcher
-	downloadDir string   // resolved
-	roots       []string // resolved, DownloadDir first
-	stateDir    string
-	version     string
-	started     time.Time
+	fetcher       *fetch.Fetcher
+	downloadDir   string   // resolved
+	roots         []string // resolved, DownloadDir first
+	stateDir      string
+	version       string
+	engineVersion string
+	started       time.Time
 
 	ctx    context.Context // ends when the service closes
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // Run, and the goroutines the service starts
+	ops    sync.WaitGroup // operations in flight (enter)
 
-	statsAt time.Time // when session.stats was last published; poll's goroutine only
-
-	// mu guards the fields below it.
-	mu        sync.Mutex
-	tasks     map[string]*task
-	closed    bool
-	settings  api.Settings
+	// poll's own: only its goroutine touches these.
+	statsAt   time.Time // when session.stats was last published
 	flushedAt time.Time // when byte totals were last stored
-}
 
-// task is the live state of one task. Its fields are guarded by Service.mu.
-type task struct {
-	rec     store.Task
-	t       engine.Torrent // nil when it could not be added to the engine
-	state   api.TaskState
-	errText string
-	stats   engine.Stats
-	down    rateMeter
-	up      rateMeter
+	// settingsMu serialises session.set's read-modify-write, so that
+	// concurrent calls cannot lose each other's updates. It is taken
+	// before mu.
+	settingsMu sync.Mutex
 
-	addedAt    string    // rec.AddedAt for the wire (RFC 3339), formatted once
-	progressAt time.Time // when task.progress was last sent
-	followed   bool      // task.progress snapshots are being sent (see poll)
-	statsAt    time.Time // when stats were last read from the engine
-	kickedAt   time.Time // when the engine was last prompted to dial
-	done       bool      // every wanted file is verified
-	queued     bool      // waiting for a download slot
-
-	// halted: the download is stopped because of errText (a storage
-	// write error, or no room for the data); it restarts once errText is
-	// cleared. spaceWait: errText is a lack of space, checked again every
-	// spaceRetryInterval (last at spaceCheckAt) and cleared when the data
-	// fits. See diskspace.go.
-	halted       bool
-	spaceWait    bool
-	spaceCheckAt time.Time
-
-	// Session byte counters already folded into rec.Uploaded and
-	// rec.Downloaded.
-	flushedUp, flushedDown int64
+	// mu guards the fields below it and every task's fields (but op).
+	mu       sync.Mutex
+	tasks    map[string]*task
+	adding   map[string]chan struct{} // ids whose task.add is under way
+	closed   bool
+	settings store.Settings
+	counts   stateCounts // tasks by state
+	totals   aggregates  // sums over the tasks, as of the last poll
 }
 
 // New restores every stored task into the engine. Call Run to start
 // tracking them, and Close when done.
-func New(st *store.Store, eng engine.Engine, hub *events.Hub, opts Options) (*Service, error) {
+func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	if opts.Tick <= 0 {
 		opts.Tick = DefaultTick
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.EngineVersion == "" {
+		opts.EngineVersion = engine.Version
+	}
 	roots, err := resolveRoots(append([]string{opts.DownloadDir}, opts.DownloadRoots...))
 	if err != nil {
 		return nil, err
 	}
 	opts.DownloadDir = roots[0]
+	recs, err := st.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	settings, err := st.Settings()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
-		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir, version: opts.Version, started: time.Now(),
+		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir,
+		version: opts.Version, engineVersion: opts.EngineVersion, started: time.Now(),
 		ctx: ctx, cancel: cancel,
-		tasks: make(map[string]*task),
+		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
+		settings: settings, counts: stateCounts{},
+		flushedAt: time.Now(),
 	}
-	recs, err := st.Tasks()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if s.settings, err = loadSettings(st); err != nil {
-		cancel()
-		return nil, err
-	}
-	eng.SetRateLimits(s.settings.DownloadRateLimit, s.settings.UploadRateLimit)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)
+	restored := make([]*task, 0, len(recs))
 	for _, rec := range recs {
-		tk := &task{rec: rec, addedAt: rec.AddedAt.Format(time.RFC3339Nano)}
-		s.tasks[rec.ID] = tk
+		tk := newTask(rec)
+		restored = append(restored, tk)
 		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet, DownloadDir: s.taskDir(tk)}
-		if err := s.startLocked(tk, spec); err != nil {
+		l, err := s.prepare(spec, &tk.rec, s.taskDir(tk))
+		if err != nil {
 			s.log.Error("restore task", "task_id", rec.ID, "err", err)
-			tk.errText = err.Error()
+			tk.halt = halt{kind: haltLoad, text: err.Error()}
+			continue
 		}
+		s.install(tk, l)
 	}
-	s.requeueLocked()
-	for _, tk := range s.tasks {
-		tk.state = s.stateLocked(tk)
+	x := s.lock()
+	for _, tk := range restored {
+		s.tasks[tk.rec.ID] = tk
 	}
-	s.flushedAt = time.Now()
+	s.requeueLocked(x)
+	for _, tk := range restored {
+		x.apply(tk)
+	}
+	x.unlock()
 	s.log.Info("tasks restored", "count", len(recs))
 	return s, nil
 }
 
+// loaded is a task's engine torrent, prepared without Service.mu.
+type loaded struct {
+	t     engine.Torrent
+	stats engine.Stats
+	done  bool // every wanted file is verified (on record or not)
+	halt  halt // haltNoSpace when its data does not fit
+}
+
+// prepare adds spec to the engine and, when rec has the metadata, checks
+// whether its wanted files fit in dir. It does disk I/O: call it without
+// Service.mu.
+func (s *Service) prepare(spec engine.Spec, rec *store.Task, dir string) (loaded, error) {
+	t, err := s.eng.Add(spec)
+	if err != nil {
+		return loaded{}, err
+	}
+	l := loaded{t: t, stats: t.Stats()}
+	l.done = len(rec.MetaInfo) > 0 && wantedDone(l.stats, rec.FilePriorities, t.FileStats)
+	if len(rec.MetaInfo) > 0 {
+		if err := s.spaceErr(dir, rec.FilePriorities, t); err != nil {
+			l.halt = halt{kind: haltNoSpace, text: err.Error(), at: time.Now()}
+		}
+	}
+	return l, nil
+}
+
+// install makes l tk's engine torrent and, for a magnet, starts waiting
+// for its metadata. Service.mu must be held, or tk not yet shared.
+func (s *Service) install(tk *task, l loaded) {
+	tk.attach(l.t)
+	tk.stats = l.stats
+	tk.done = l.done && !tk.rec.FinishedAt.IsZero()
+	if l.halt.kind != haltNone {
+		tk.halt = l.halt
+	}
+	if len(tk.rec.MetaInfo) == 0 {
+		s.wg.Add(1)
+		go s.awaitMetadata(tk, l.t)
+	}
+}
+
 // Run tracks task progress and engine alerts, publishing events, until ctx
-// ends or Close is called.
+// ends or Close is called. Close waits for it to return.
 func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
 	ticker := time.NewTicker(s.tick)
 	defer ticker.Stop()
 	for {
@@ -190,233 +244,77 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-s.ctx.Done():
 			return nil
 		case a := <-s.eng.Alerts():
-			// Under s.mu, like every task event, so an alert cannot
-			// overtake its task's task.added.
-			s.mu.Lock()
-			s.publish(api.EventEngineAlert, api.EngineAlertData{Message: a.Message, TaskID: a.TaskID, Level: a.Level})
-			s.stopOnWriteErrorLocked(a.TaskID)
-			s.mu.Unlock()
+			s.onAlert(a)
 		case now := <-ticker.C:
 			s.poll(now)
 		}
 	}
 }
 
-// Close stops background work and stores byte totals. It does not close
-// the engine, store or hub.
+// onAlert publishes an engine alert and, when it reports a write error,
+// halts the task at once rather than at the next poll: every chunk that
+// fails meanwhile is downloaded again, fails again, and is logged.
+func (s *Service) onAlert(a engine.Alert) {
+	x := s.lock()
+	// Under the lock, like every task event, so an alert cannot overtake
+	// its task's task.added.
+	x.emit(api.EventEngineAlert, api.EngineAlertData{Message: a.Message, TaskID: a.TaskID, Level: a.Level})
+	if tk, ok := s.tasks[a.TaskID]; ok && tk.t != nil {
+		if werr := tk.t.WriteError(); werr != nil {
+			s.onWriteErrorLocked(x, tk, werr, time.Now())
+			s.requeueLocked(x)
+			x.apply(tk)
+		}
+	}
+	x.unlock()
+}
+
+// enter registers an operation, refusing it once the service is closing;
+// call the returned function when it is done. Close waits for every
+// operation entered.
+func (s *Service) enter() (exit func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	s.ops.Add(1)
+	return s.ops.Done, nil
+}
+
+// Close refuses new operations, ends Run and the service's goroutines
+// (a move under way stops between files and puts back what it moved),
+// waits for them and for the operations in flight, then stores byte
+// totals. It does not close the engine, store or hub. Later calls do
+// nothing.
 func (s *Service) Close() error {
 	s.mu.Lock()
-	if !s.closed {
-		s.flushTotalsLocked()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
 	}
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	return nil
+	s.ops.Wait()
+	return s.flushTotals()
 }
 
-// Add adds a task from a magnet URI or base64 .torrent data and returns it
-// once it is durably stored. Adding a task that exists returns it; the
-// trackers and peers of a magnet added again are used for the running
-// session but not stored.
-func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResult, error) {
-	if p.Type == api.TaskTypeURL {
-		// Fetched before taking the lock: it may take a while.
-		if _, err := fetch.CheckURL(strings.TrimSpace(p.Data)); err != nil {
-			return api.TaskAddResult{}, fmt.Errorf("%w: %w", ErrInvalidParams, err)
-		}
-		if s.fetcher == nil {
-			return api.TaskAddResult{}, fmt.Errorf("%w: URL tasks are disabled", ErrInvalidParams)
-		}
-		body, err := s.fetcher.Get(ctx, strings.TrimSpace(p.Data))
-		if err != nil {
-			return api.TaskAddResult{}, err
-		}
-		p.Type, p.Data = api.TaskTypeTorrent, base64.StdEncoding.EncodeToString(body)
+// lookupLocked returns the task id. Service.mu must be held.
+func (s *Service) lookupLocked(id string) (*task, error) {
+	id = strings.ToLower(strings.TrimSpace(id))
+	if id == "" {
+		return nil, fmt.Errorf("%w: task_id is required", ErrInvalidParams)
 	}
-	spec, err := parseAdd(p)
-	if err != nil {
-		return api.TaskAddResult{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
-		return api.TaskAddResult{}, ErrClosed
+		return nil, ErrClosed
 	}
-	if tk, ok := s.tasks[spec.ID]; ok {
-		// A magnet added again may name new trackers or peers: use them
-		// for this session.
-		if tk.t != nil {
-			if err := tk.t.Merge(spec); err != nil {
-				return api.TaskAddResult{}, err
-			}
-		}
-		return api.TaskAddResult{TaskID: tk.rec.ID, Name: tk.rec.Name, Size: tk.rec.Size}, nil
+	tk, ok := s.tasks[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrTaskNotFound, id)
 	}
-	labels, err := cleanLabels(p.Labels)
-	if err != nil {
-		return api.TaskAddResult{}, err
-	}
-	dir, err := s.resolveDownloadDir(p.DownloadDir, s.defaultDirLocked())
-	if err != nil {
-		return api.TaskAddResult{}, err
-	}
-	spec.DownloadDir = dir
-	rec := store.Task{
-		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
-		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
-		Paused: p.Paused, Labels: labels, DownloadDir: s.relDir(dir), Sequential: p.Sequential,
-	}
-	if len(p.Files) > 0 {
-		if spec.NumFiles == 0 {
-			rec.WantFiles = p.Files // checked when the metadata arrives
-		} else if rec.FilePriorities, err = selectionPriorities(p.Files, spec.NumFiles); err != nil {
-			return api.TaskAddResult{}, err
-		}
-	}
-	if err := s.store.PutTask(rec); err != nil {
-		return api.TaskAddResult{}, err
-	}
-	tk := &task{rec: rec, addedAt: rec.AddedAt.Format(time.RFC3339Nano)}
-	if err := s.startLocked(tk, spec); err != nil {
-		// Not acknowledged: undo the record so the store matches the answer.
-		return api.TaskAddResult{}, errors.Join(err, s.store.DeleteTask(spec.ID))
-	}
-	if tk.spaceWait {
-		// Its data does not fit (startLocked did not start it): refuse,
-		// leaving nothing behind.
-		reason := tk.errText
-		tk.t.Drop()
-		s.log.Info("task refused: not enough free space", "task_id", spec.ID, "reason", reason)
-		return api.TaskAddResult{}, errors.Join(fmt.Errorf("%w%s", ErrNoSpace, strings.TrimPrefix(reason, ErrNoSpace.Error())), s.store.DeleteTask(spec.ID))
-	}
-	s.tasks[spec.ID] = tk
-	if s.settings.MaxActiveDownloads > 0 || s.settings.MaxActiveSeeds > 0 {
-		// Without limits no task is queued (session.set requeues when
-		// limits change), so the new task needs no requeue; skipping the
-		// sort of every task keeps adding 10,000 tasks linear.
-		s.requeueLocked()
-	}
-	tk.state = s.stateLocked(tk)
-	s.log.Info("task added", "task_id", spec.ID, "name", spec.Name)
-	// Published under s.mu so that task.added precedes any event of the
-	// task's progress.
-	s.publish(api.EventTaskAdded, api.TaskAddedData{TaskID: rec.ID, Name: rec.Name, Size: rec.Size})
-	return api.TaskAddResult{TaskID: rec.ID, Name: rec.Name, Size: rec.Size}, nil
-}
-
-func parseAdd(p api.TaskAddParams) (engine.Spec, error) {
-	switch p.Type {
-	case api.TaskTypeMagnet:
-		return engine.ParseMagnet(strings.TrimSpace(p.Data))
-	case api.TaskTypeTorrent:
-		if p.Data == "" {
-			return engine.Spec{}, fmt.Errorf("%w: data is empty", ErrBadTorrent)
-		}
-		if base64.StdEncoding.DecodedLen(len(p.Data)) > engine.MaxTorrentSize+3 {
-			return engine.Spec{}, fmt.Errorf("%w: larger than %d bytes", ErrBadTorrent, engine.MaxTorrentSize)
-		}
-		raw, err := base64.StdEncoding.DecodeString(p.Data)
-		if err != nil {
-			return engine.Spec{}, fmt.Errorf("%w: data is not base64: %w", ErrBadTorrent, err)
-		}
-		return engine.ParseTorrent(raw)
-	case "":
-		return engine.Spec{}, fmt.Errorf("%w: type is required", ErrInvalidParams)
-	default:
-		return engine.Spec{}, fmt.Errorf("%w: type %q is not %q, %q or %q", ErrInvalidParams, p.Type, api.TaskTypeMagnet, api.TaskTypeTorrent, api.TaskTypeURL)
-	}
-}
-
-// startLocked adds tk to the engine and starts it, now if its metadata is
-// known, else once it arrives. s.mu must be held.
-func (s *Service) startLocked(tk *task, spec engine.Spec) error {
-	t, err := s.eng.Add(spec)
-	if err != nil {
-		return err
-	}
-	tk.t = t
-	t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
-	tk.stats = t.Stats()
-	tk.done = tk.wantedDone()
-	if tk.rec.Paused {
-		t.Pause()
-	}
-	if tk.rec.SeedingDone {
-		t.StopUpload()
-	}
-	if tk.rec.Trackers != nil {
-		t.SetTrackers(tk.rec.Trackers)
-	}
-	if len(tk.rec.MetaInfo) > 0 {
-		if err := s.spaceErrLocked(tk); err != nil {
-			s.haltLocked(tk, err.Error(), true, time.Now())
-		} else if !tk.rec.Paused {
-			s.startDownloadLocked(tk)
-		}
-		return nil
-	}
-	s.wg.Add(1)
-	go s.awaitMetadata(tk, t)
-	return nil
-}
-
-// awaitMetadata waits for a magnet's metadata, stores it so a restart needs
-// no peer for it, announces it, and starts the download.
-func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
-	defer s.wg.Done()
-	select {
-	case <-t.GotInfo():
-	case <-t.Closed():
-		return
-	case <-s.ctx.Done():
-		return
-	}
-	mi, err := t.MetaInfo()
-	if err != nil {
-		s.log.Error("encode metadata", "task_id", t.ID(), "err", err)
-		return
-	}
-	st := t.Stats()
-	s.mu.Lock()
-	if s.closed || tk.t != t {
-		s.mu.Unlock()
-		return
-	}
-	prios, perr := selectionPriorities(tk.rec.WantFiles, len(t.FileStats()))
-	if perr != nil {
-		s.publish(api.EventEngineAlert, api.EngineAlertData{TaskID: t.ID(), Level: api.LevelWarning,
-			Message: "file selection ignored: " + perr.Error()})
-	}
-	err = s.store.UpdateTask(t.ID(), func(r *store.Task) {
-		r.MetaInfo, r.Name, r.Size = mi, st.Name, st.Size
-		r.FilePriorities, r.WantFiles = prios, nil
-	})
-	if err != nil {
-		// The download goes on; after a restart the metadata is fetched
-		// from peers again.
-		s.log.Error("store metadata", "task_id", t.ID(), "err", err)
-		s.publish(api.EventEngineAlert, api.EngineAlertData{TaskID: t.ID(), Level: api.LevelError,
-			Message: "could not save the metadata; it will be fetched again after a restart: " + err.Error()})
-	}
-	tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
-	tk.rec.FilePriorities, tk.rec.WantFiles = prios, nil
-	spaceErr := s.spaceErrLocked(tk)
-	if spaceErr != nil {
-		s.haltLocked(tk, spaceErr.Error(), true, time.Now())
-	} else if !tk.rec.Paused {
-		s.startDownloadLocked(tk)
-	}
-	s.publish(api.EventTaskMetadata, api.TaskMetadataData{TaskID: t.ID(), Name: st.Name, Size: st.Size})
-	if spaceErr != nil {
-		s.log.Warn("metadata arrived, but the data does not fit", "task_id", t.ID(), "err", spaceErr)
-		s.publish(api.EventEngineAlert, api.EngineAlertData{TaskID: t.ID(), Level: api.LevelError,
-			Message: "task not started: " + spaceErr.Error() + "; it starts by itself once the data fits"})
-		tk.stats = st
-		s.publishAll(s.stateChangeLocked(tk))
-	}
-	s.mu.Unlock()
+	return tk, nil
 }
 
 // Get returns the task id.
@@ -427,14 +325,20 @@ func (s *Service) Get(id string) (api.Task, error) {
 	if err != nil {
 		return api.Task{}, err
 	}
-	return s.view(tk), nil
+	return tk.view(s.taskDir(tk)), nil
 }
 
-// publish sends an event, logging a failure: an event that cannot be
-// numbered durably is not sent rather than sent with a reused ID. Callers
-// hold s.mu, so that events leave in the order of the changes they report.
-func (s *Service) publish(name string, data any) {
-	if _, err := s.hub.Publish(name, data); err != nil {
-		s.logPublishError(name, err)
+// Info returns what server.info reports.
+func (s *Service) Info() (api.ServerInfo, error) {
+	last, err := s.hub.LastID()
+	if err != nil {
+		return api.ServerInfo{}, err
 	}
+	return api.ServerInfo{
+		Version:       s.version,
+		APIVersion:    api.Version,
+		EngineVersion: s.engineVersion,
+		UptimeSeconds: int64(time.Since(s.started).Seconds()),
+		LastEventID:   strconv.FormatUint(last, 10),
+	}, nil
 }

@@ -53,8 +53,11 @@ func (s *Service) OpenFile(ctx context.Context, id, path string) (*FileStream, e
 	if err != nil {
 		return nil, err
 	}
+	if tk.busy != "" {
+		return nil, fmt.Errorf("%w: task %s is busy %s", ErrTaskState, tk.rec.ID, tk.busy)
+	}
 	if tk.t == nil {
-		return nil, fmt.Errorf("%w: task %s could not be loaded: %s", ErrTaskState, tk.rec.ID, tk.errText)
+		return nil, fmt.Errorf("%w: task %s could not be loaded: %s", ErrTaskState, tk.rec.ID, tk.errorText())
 	}
 	if !tk.t.HasInfo() {
 		return nil, fmt.Errorf("%w: task %s has no metadata yet", ErrFileNotFound, tk.rec.ID)
@@ -63,9 +66,10 @@ func (s *Service) OpenFile(ctx context.Context, id, path string) (*FileStream, e
 	if !ok {
 		return nil, fmt.Errorf("%w: task %s has no file %q", ErrFileNotFound, tk.rec.ID, path)
 	}
-	// Opened under s.mu, which task.remove and task.move hold to drop the
-	// torrent: the reader is opened on a live torrent, and a drop after
-	// this ends its reads with engine.ErrTorrentClosed.
+	// Opened under Service.mu, under which task.remove and task.move take
+	// the torrent from the task before dropping it: the reader is opened
+	// on a live torrent, and a drop after this ends its reads with
+	// ErrTorrentClosed.
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
 	r, err := tk.t.OpenFile(ctx, index)

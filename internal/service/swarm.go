@@ -14,18 +14,6 @@ import (
 // MaxTrackers caps the trackers of one task.
 const MaxTrackers = 64
 
-// torrentOf returns the engine torrent of task id, or nil when the task
-// could not be loaded.
-func (s *Service) torrentOf(id string) (engine.Torrent, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tk, err := s.lookupLocked(id)
-	if err != nil {
-		return nil, err
-	}
-	return tk.t, nil
-}
-
 // Peers returns a task's connected peers.
 func (s *Service) Peers(id string) (api.TaskPeersResult, error) {
 	t, err := s.torrentOf(id)
@@ -52,6 +40,11 @@ func (s *Service) Trackers(id string) (api.TaskTrackersResult, error) {
 	if err != nil {
 		return api.TaskTrackersResult{}, err
 	}
+	return trackersOf(t)
+}
+
+// trackersOf renders t's trackers (none when t is nil).
+func trackersOf(t engine.Torrent) (api.TaskTrackersResult, error) {
 	res := api.TaskTrackersResult{Trackers: []api.TaskTracker{}}
 	if t == nil {
 		return res, nil
@@ -100,36 +93,38 @@ func (s *Service) editTrackers(id string, urls []string, edit func([]string, str
 			return api.TaskTrackersResult{}, fmt.Errorf("%w: %w", ErrInvalidParams, err)
 		}
 	}
-	s.mu.Lock()
-	tk, err := s.lookupLocked(id)
+	tk, exit, err := s.beginOp(id)
 	if err != nil {
-		s.mu.Unlock()
 		return api.TaskTrackersResult{}, err
 	}
-	if tk.t == nil {
-		s.mu.Unlock()
+	defer exit()
+	s.mu.Lock()
+	t := tk.t
+	s.mu.Unlock()
+	if t == nil {
 		return api.TaskTrackersResult{}, fmt.Errorf("%w: task %s could not be loaded", ErrTaskState, tk.rec.ID)
 	}
 	var cur []string
-	for _, tr := range tk.t.Trackers() {
+	for _, tr := range t.Trackers() {
 		cur = append(cur, tr.URL)
 	}
 	for _, u := range urls {
 		cur = edit(cur, u)
 	}
 	if len(cur) > MaxTrackers {
-		s.mu.Unlock()
 		return api.TaskTrackersResult{}, fmt.Errorf("%w: at most %d trackers", ErrInvalidParams, MaxTrackers)
 	}
 	if cur == nil {
 		cur = []string{}
 	}
 	if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.Trackers = cur }); err != nil {
-		s.mu.Unlock()
 		return api.TaskTrackersResult{}, err
 	}
+	s.mu.Lock()
 	tk.rec.Trackers = cur
-	tk.t.SetTrackers(cur)
+	if tk.t != nil {
+		tk.t.SetTrackers(cur)
+	}
 	s.mu.Unlock()
-	return s.Trackers(id)
+	return trackersOf(t)
 }

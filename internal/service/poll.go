@@ -1,0 +1,296 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// idleKickInterval is how often a downloading task with no peer prompts
+// the engine to dial the peers it knows.
+const idleKickInterval = 10 * time.Second
+
+// pausedPollInterval is how often a paused task's engine stats are read.
+const pausedPollInterval = 5 * time.Second
+
+// totalsFlushInterval is how often byte totals are stored.
+const totalsFlushInterval = time.Minute
+
+// progressInterval is the least time between two task.progress events of
+// one task.
+const progressInterval = time.Second
+
+// probe is one task's reading in a poll: taken under Service.mu (the
+// task's fields), filled in without it (the engine, the disk), and
+// committed under it again.
+type probe struct {
+	tk *task
+	t  engine.Torrent
+
+	// Copied under the lock.
+	prios        map[int]string // never modified in place: replaced
+	dir          string
+	metadata     bool
+	finishedAt   time.Time
+	seedingDone  bool
+	recUp        int64
+	recDown      int64
+	flushedUp    int64
+	flushedDown  int64
+	spaceDue     bool
+	spaceChecked bool
+
+	// Read without the lock.
+	st       engine.Stats
+	werr     error
+	doneNow  bool
+	spaceErr error
+
+	// Durable updates decided without the lock; written holds whether
+	// they reached the store.
+	finishAt    time.Time
+	seedLimit   bool
+	up, down    int64
+	flushTotals bool
+	written     bool
+}
+
+// aggregates are sums over the tasks, kept by poll so that session.stats
+// is O(1).
+type aggregates struct {
+	downloadRate, uploadRate int64
+	downloaded, uploaded     int64 // this session's payload bytes
+	freeDisk                 int64
+}
+
+// poll reads every task's progress, records finishes, seeding limits and
+// byte totals durably, applies the resulting states and publishes the
+// events. The engine and the disk are read, and the store written,
+// without Service.mu.
+func (s *Service) poll(now time.Time) {
+	// Snapshots nobody subscribes to are not built.
+	wantProgress := s.hub.Wanted(api.EventTaskProgress)
+	wantStats := s.hub.Wanted(api.EventSessionStats)
+	flush := now.Sub(s.flushedAt) >= totalsFlushInterval
+
+	// 1. Which tasks to read. A paused task (no transfer) is read only
+	// every pausedPollInterval, and at a totals flush.
+	s.mu.Lock()
+	set := s.settings
+	probes := make([]probe, 0, len(s.tasks))
+	for _, tk := range s.tasks {
+		if tk.t == nil || tk.busy != "" {
+			continue
+		}
+		if !flush && tk.rec.Paused && !tk.stats.Checking && now.Sub(tk.statsAt) < pausedPollInterval {
+			continue
+		}
+		probes = append(probes, probe{
+			tk: tk, t: tk.t, prios: tk.rec.FilePriorities, dir: s.taskDir(tk),
+			metadata: len(tk.rec.MetaInfo) > 0, finishedAt: tk.rec.FinishedAt, seedingDone: tk.rec.SeedingDone,
+			recUp: tk.rec.Uploaded, recDown: tk.rec.Downloaded, flushedUp: tk.flushedUp, flushedDown: tk.flushedDown,
+			spaceDue: tk.halt.kind == haltNoSpace && now.Sub(tk.halt.at) >= spaceRetryInterval,
+		})
+	}
+	s.mu.Unlock()
+
+	// 2. Read the engine and the disk, and store what must be durable
+	// before it is announced: finishes, seeding limits, byte totals.
+	writes := map[string]func(*store.Task){}
+	var held []*task // tasks whose op lock this poll holds
+	for i := range probes {
+		p := &probes[i]
+		p.st = p.t.Stats()
+		p.werr = p.t.WriteError()
+		p.doneNow = p.metadata && wantedDone(p.st, p.prios, p.t.FileStats)
+		if p.spaceDue {
+			p.spaceErr, p.spaceChecked = s.spaceErr(p.dir, p.prios, p.t), true
+		}
+		finishedAt := p.finishedAt
+		if p.doneNow && finishedAt.IsZero() {
+			p.finishAt, finishedAt = now.UTC(), now.UTC()
+		}
+		p.up = p.recUp - p.flushedUp + p.st.BytesWritten
+		p.down = p.recDown - p.flushedDown + p.st.BytesRead
+		p.seedLimit = p.doneNow && !p.seedingDone && seedLimitReached(set, finishedAt, p.st.Completed, p.up, now)
+		p.flushTotals = flush && (p.up != p.recUp || p.down != p.recDown)
+		if p.finishAt.IsZero() && !p.seedLimit && !p.flushTotals {
+			continue
+		}
+		if !p.tk.op.TryLock() {
+			// An operation owns the task (a move, a set): the next poll
+			// tries again.
+			p.finishAt, p.seedLimit, p.flushTotals = time.Time{}, false, false
+			continue
+		}
+		held = append(held, p.tk)
+		p.written = true
+		finishAt, limit, totals, up, down := p.finishAt, p.seedLimit, p.flushTotals, p.up, p.down
+		writes[p.tk.rec.ID] = func(r *store.Task) {
+			if !finishAt.IsZero() {
+				r.FinishedAt = finishAt
+			}
+			if limit {
+				r.SeedingDone = true
+			}
+			if totals {
+				r.Uploaded, r.Downloaded = up, down
+			}
+		}
+	}
+	if len(writes) > 0 {
+		updated, err := s.store.UpdateTasks(writes)
+		if err != nil {
+			s.log.Error("store finishes, seeding limits and totals", "tasks", len(writes), "err", err)
+		}
+		stored := make(map[string]bool, len(updated))
+		for _, id := range updated {
+			stored[id] = true
+		}
+		for i := range probes {
+			if p := &probes[i]; p.written {
+				p.written = stored[p.tk.rec.ID]
+			}
+		}
+	}
+	free := freeBytes(s.downloadDir)
+
+	// 3. Commit under the lock.
+	var kicks, sequential []engine.Torrent
+	var progress []api.TaskProgressData
+	x := s.lock()
+	for i := range probes {
+		p := &probes[i]
+		tk := p.tk
+		if tk.t != p.t || s.tasks[tk.rec.ID] != tk || tk.busy != "" {
+			continue // removed, moved or re-added meanwhile
+		}
+		tk.statsAt = now
+		failed := p.st.HashFailures - tk.stats.HashFailures
+		tk.stats = p.st
+		if failed > 0 || tk.state == api.StateDownloading && tk.stats.Peers == 0 && now.Sub(tk.kickedAt) >= idleKickInterval {
+			// A piece lost to a failed hash (a recheck) or a download with
+			// no peer: prompt the engine to dial the peers it knows, which
+			// it does only when something prompts it.
+			tk.kickedAt = now
+			kicks = append(kicks, tk.t)
+		}
+		if failed > 0 {
+			x.emit(api.EventEngineAlert, api.EngineAlertData{TaskID: tk.rec.ID, Level: api.LevelWarning,
+				Message: fmt.Sprintf("%d piece(s) failed hash verification; their data is downloaded again", failed)})
+		}
+		tk.down.sample(now, tk.stats.BytesRead)
+		tk.up.sample(now, tk.stats.BytesWritten)
+		if p.written {
+			if !p.finishAt.IsZero() {
+				tk.rec.FinishedAt = p.finishAt
+				s.log.Info("task finished", "task_id", tk.rec.ID, "name", tk.rec.Name)
+				x.emit(api.EventTaskFinished, api.TaskFinishedData{TaskID: tk.rec.ID})
+			}
+			if p.seedLimit {
+				tk.rec.SeedingDone = true
+			}
+			if p.flushTotals {
+				tk.rec.Uploaded, tk.rec.Downloaded = p.up, p.down
+				tk.flushedUp, tk.flushedDown = p.st.BytesWritten, p.st.BytesRead
+			}
+		}
+		// Done counts once the finish is on disk: never announced before.
+		tk.done = p.doneNow && !tk.rec.FinishedAt.IsZero()
+		if p.werr != nil {
+			s.onWriteErrorLocked(x, tk, p.werr, now)
+		}
+		if p.spaceChecked && tk.halt.kind == haltNoSpace {
+			s.spaceCheckedLocked(x, tk, p.dir, p.spaceErr, now)
+		}
+	}
+	s.requeueLocked(x)
+	var agg aggregates
+	for _, tk := range s.tasks {
+		x.apply(tk)
+		tk.zeroStoppedRates()
+		if tk.rec.Sequential && tk.state == api.StateDownloading && tk.t != nil {
+			sequential = append(sequential, tk.t)
+		}
+		// A task is followed while it is active or its rates are still
+		// falling, and gets one last snapshot when it stops, its rates
+		// at 0: a client never keeps showing a stale rate.
+		if live := tk.active() || tk.down.rate() > 0 || tk.up.rate() > 0; live && now.Sub(tk.progressAt) >= progressInterval || !live && tk.followed {
+			tk.progressAt, tk.followed = now, live
+			if wantProgress {
+				progress = append(progress, tk.progress())
+			}
+		}
+		agg.downloadRate += tk.down.rate()
+		agg.uploadRate += tk.up.rate()
+		agg.downloaded += tk.stats.BytesRead
+		agg.uploaded += tk.stats.BytesWritten
+	}
+	agg.freeDisk = free
+	s.totals = agg
+	x.unlock()
+	for _, tk := range held {
+		tk.op.Unlock()
+	}
+	if flush {
+		s.flushedAt = now
+	}
+	for _, t := range kicks {
+		t.DialKnownPeers()
+	}
+	for _, t := range sequential {
+		t.PrioritizeSequential()
+	}
+	for _, p := range progress {
+		if err := s.hub.PublishCoalesced(api.EventTaskProgress, p.TaskID, p); err != nil && !errors.Is(err, events.ErrClosed) {
+			s.log.Error("publish progress", "err", err)
+		}
+	}
+	if wantStats && now.Sub(s.statsAt) >= progressInterval {
+		s.statsAt = now
+		// Keyed apart from task ids (hex), so it coalesces only with
+		// itself.
+		if err := s.hub.PublishCoalesced(api.EventSessionStats, api.EventSessionStats, s.Stats()); err != nil && !errors.Is(err, events.ErrClosed) {
+			s.log.Error("publish session stats", "err", err)
+		}
+	}
+}
+
+// rateMeter turns a growing byte counter into a rate smoothed over a few
+// seconds.
+type rateMeter struct {
+	last   int64
+	lastAt time.Time
+	ema    float64
+}
+
+const rateHalfLife = 2 * time.Second
+
+func (m *rateMeter) sample(now time.Time, total int64) {
+	if m.lastAt.IsZero() {
+		m.last, m.lastAt = total, now
+		return
+	}
+	dt := now.Sub(m.lastAt)
+	if dt <= 0 {
+		return
+	}
+	inst := float64(total-m.last) / dt.Seconds()
+	// Weight of the new sample for a half-life of rateHalfLife.
+	w := 1 - math.Exp2(-dt.Seconds()/rateHalfLife.Seconds())
+	m.ema += w * (inst - m.ema)
+	m.last, m.lastAt = total, now
+}
+
+func (m *rateMeter) rate() int64 {
+	if m.ema < 1 {
+		return 0
+	}
+	return int64(m.ema)
+}

@@ -1,0 +1,66 @@
+package service
+
+import (
+	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// The service's seams: the narrow interfaces it needs from the parts it
+// drives. The daemon passes the real ones (*store.Store, engine.New's
+// Engine, *events.Hub); the package's tests pass an in-memory store and a
+// fake engine, so a state rule is tested without a swarm or a disk.
+
+// Store is where tasks and settings are kept durably. Every write returns
+// only once it is on disk.
+type Store interface {
+	// Tasks returns every stored task.
+	Tasks() ([]store.Task, error)
+	// PutTask creates or replaces a task.
+	PutTask(t store.Task) error
+	// UpdateTask applies fn to the stored task id in one transaction; it
+	// fails with store.ErrNotFound when there is no such task.
+	UpdateTask(id string, fn func(*store.Task)) error
+	// UpdateTasks applies each function to its task, all in one
+	// transaction, skipping tasks no longer stored; it returns the ids
+	// updated.
+	UpdateTasks(fns map[string]func(*store.Task)) (updated []string, err error)
+	// DeleteTask removes a task; a missing one is not an error.
+	DeleteTask(id string) error
+	// Settings returns the stored settings (the zero value when none).
+	Settings() (store.Settings, error)
+	// PutSettings stores the settings and, when peerPort > 0, the peer
+	// port, in one transaction.
+	PutSettings(set store.Settings, peerPort int) error
+	// PeerPort returns the stored peer port, 0 when none.
+	PeerPort() (int, error)
+}
+
+// Engine is the BitTorrent engine the tasks run on.
+type Engine interface {
+	// Add adds the torrent of spec, or returns the one already added.
+	Add(spec engine.Spec) (engine.Torrent, error)
+	// Alerts delivers the engine's alerts.
+	Alerts() <-chan engine.Alert
+	// SetRateLimits caps the engine's total rates (0: none).
+	SetRateLimits(down, up int64)
+}
+
+// Publisher numbers, logs and sends events.
+type Publisher interface {
+	// Post numbers an event and starts logging it; Wait on the result
+	// says when it is durable and sent. Events leave in Post order.
+	Post(name string, data any) (*events.Pending, error)
+	// PublishCoalesced sends a snapshot event keyed by key; a newer one
+	// replaces an undelivered older one.
+	PublishCoalesced(name, key string, data any) error
+	// Wanted reports whether any subscriber wants events named name.
+	Wanted(name string) bool
+	// LastID returns the number of the last event published.
+	LastID() (uint64, error)
+}
+
+var (
+	_ Store     = (*store.Store)(nil)
+	_ Publisher = (*events.Hub)(nil)
+)

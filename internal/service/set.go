@@ -1,0 +1,140 @@
+package service
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/store"
+)
+
+// Set changes a task's settings: labels, file priorities, sequential
+// order and rate limits. Everything is checked first and then committed
+// in one store transaction: all of it or, on an error, none.
+func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
+	var labels []string
+	var err error
+	if p.Labels != nil {
+		if labels, err = cleanLabels(*p.Labels); err != nil {
+			return api.Task{}, err
+		}
+	}
+	for _, l := range []*int64{p.DownloadRateLimit, p.UploadRateLimit} {
+		if l != nil && *l < 0 {
+			return api.Task{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
+		}
+	}
+	tk, exit, err := s.beginOp(id)
+	if err != nil {
+		return api.Task{}, err
+	}
+	defer exit()
+	var prios map[int]string
+	if len(p.FilePriorities) > 0 {
+		s.mu.Lock()
+		cur, t := tk.rec.FilePriorities, tk.t
+		s.mu.Unlock()
+		if t == nil || !t.HasInfo() {
+			return api.Task{}, fmt.Errorf("%w: file priorities need the task's metadata", ErrInvalidParams)
+		}
+		if prios, err = mergePriorities(cur, p.FilePriorities, len(t.FileStats())); err != nil {
+			return api.Task{}, err
+		}
+	}
+	err = s.store.UpdateTask(tk.rec.ID, func(r *store.Task) {
+		if p.Labels != nil {
+			r.Labels = labels
+		}
+		if p.Sequential != nil {
+			r.Sequential = *p.Sequential
+		}
+		if p.DownloadRateLimit != nil {
+			r.DownloadLimit = *p.DownloadRateLimit
+		}
+		if p.UploadRateLimit != nil {
+			r.UploadLimit = *p.UploadRateLimit
+		}
+		if prios != nil {
+			// Wanting more data makes a finished task active again.
+			r.FilePriorities, r.SeedingDone = prios, false
+		}
+	})
+	if err != nil {
+		return api.Task{}, err
+	}
+	x := s.lock()
+	defer x.unlock()
+	if p.Labels != nil {
+		tk.rec.Labels = labels
+	}
+	if p.Sequential != nil {
+		if tk.rec.Sequential && !*p.Sequential && tk.t != nil {
+			tk.t.ClearSequential()
+		}
+		tk.rec.Sequential = *p.Sequential
+	}
+	if p.DownloadRateLimit != nil {
+		tk.rec.DownloadLimit = *p.DownloadRateLimit
+	}
+	if p.UploadRateLimit != nil {
+		tk.rec.UploadLimit = *p.UploadRateLimit
+	}
+	if tk.t != nil && (p.DownloadRateLimit != nil || p.UploadRateLimit != nil) {
+		tk.t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
+	}
+	if prios != nil {
+		tk.rec.FilePriorities, tk.rec.SeedingDone = prios, false
+		tk.prioGen++
+		if tk.rec.Sequential && tk.t != nil {
+			// Pieces raised for sequential order would override a skip.
+			tk.t.ClearSequential()
+		}
+	}
+	s.requeueLocked(x)
+	x.apply(tk)
+	return tk.view(s.taskDir(tk)), nil
+}
+
+// mergePriorities returns cur with the changes of p applied, checked
+// against a torrent of n files. Normal priorities are left out.
+func mergePriorities(cur, p map[int]string, n int) (map[int]string, error) {
+	merged := make(map[int]string, len(cur)+len(p))
+	for i, v := range cur {
+		merged[i] = v
+	}
+	for i, v := range p {
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("%w: file index %d out of range (the task has %d files)", ErrInvalidParams, i, n)
+		}
+		switch v {
+		case api.PriorityNormal:
+			delete(merged, i)
+		case api.PrioritySkip, api.PriorityHigh:
+			merged[i] = v
+		default:
+			return nil, fmt.Errorf("%w: priority %q of file %s is not skip, normal or high", ErrInvalidParams, v, strconv.Itoa(i))
+		}
+	}
+	return merged, nil
+}
+
+// selectionPriorities turns "download only these files" into priorities.
+func selectionPriorities(want []int, numFiles int) (map[int]string, error) {
+	if len(want) == 0 {
+		return nil, nil
+	}
+	keep := make(map[int]bool, len(want))
+	for _, i := range want {
+		if i < 0 || i >= numFiles {
+			return nil, fmt.Errorf("%w: file index %d out of range (the torrent has %d files)", ErrInvalidParams, i, numFiles)
+		}
+		keep[i] = true
+	}
+	prios := make(map[int]string)
+	for i := range numFiles {
+		if !keep[i] {
+			prios[i] = api.PrioritySkip
+		}
+	}
+	return prios, nil
+}
