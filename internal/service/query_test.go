@@ -109,12 +109,12 @@ func TestListFilesAndPriorities(t *testing.T) {
 		t.Errorf("state %s with its one wanted file done, want seeding", s)
 	}
 	// Wanting another file makes it download again.
+	h.drain()
 	if _, err := h.svc.Set(res.TaskID, api.TaskSetParams{FilePriorities: map[int]string{0: api.PriorityNormal}}); err != nil {
 		t.Fatal(err)
 	}
-	h.poll()
-	if s := h.state(res.TaskID); s != api.StateDownloading {
-		t.Errorf("state %s after wanting more, want downloading", s)
+	if got := stateEvents(t, h.drain(), res.TaskID); !slices.Equal(got, []string{"seeding>downloading"}) {
+		t.Errorf("wanting more sent %v, want seeding>downloading at once", got)
 	}
 	if p, err := h.svc.Pieces(res.TaskID); err != nil || p.Pieces != 0 {
 		t.Errorf("pieces: %+v, %v", p, err)

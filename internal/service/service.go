@@ -69,8 +69,6 @@ type Options struct {
 	StateDir string
 	// Version is the daemon's version, for server.info.
 	Version string
-	// EngineVersion names the engine, for server.info.
-	EngineVersion string
 	// Fetcher fetches .torrent URLs for task.add type url; nil refuses
 	// them.
 	Fetcher *fetch.Fetcher
@@ -89,13 +87,12 @@ type Service struct {
 	log   *slog.Logger
 	tick  time.Duration
 
-	fetcher       *fetch.Fetcher
-	downloadDir   string   // resolved
-	roots         []string // resolved, DownloadDir first
-	stateDir      string
-	version       string
-	engineVersion string
-	started       time.Time
+	fetcher     *fetch.Fetcher
+	downloadDir string   // resolved
+	roots       []string // resolved, DownloadDir first
+	stateDir    string
+	version     string
+	started     time.Time
 
 	ctx    context.Context // ends when the service closes
 	cancel context.CancelFunc
@@ -130,9 +127,6 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.EngineVersion == "" {
-		opts.EngineVersion = engine.Version
-	}
 	roots, err := resolveRoots(append([]string{opts.DownloadDir}, opts.DownloadRoots...))
 	if err != nil {
 		return nil, err
@@ -150,7 +144,7 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
 		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir,
-		version: opts.Version, engineVersion: opts.EngineVersion, started: time.Now(),
+		version: opts.Version, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{},
@@ -337,7 +331,7 @@ func (s *Service) Info() (api.ServerInfo, error) {
 	return api.ServerInfo{
 		Version:       s.version,
 		APIVersion:    api.Version,
-		EngineVersion: s.engineVersion,
+		EngineVersion: engine.Version,
 		UptimeSeconds: int64(time.Since(s.started).Seconds()),
 		LastEventID:   strconv.FormatUint(last, 10),
 	}, nil

@@ -85,9 +85,14 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	if prios != nil {
 		tk.rec.FilePriorities, tk.rec.SeedingDone = prios, false
 		tk.prioGen++
-		if tk.rec.Sequential && tk.t != nil {
-			// Pieces raised for sequential order would override a skip.
-			tk.t.ClearSequential()
+		if tk.t != nil {
+			if tk.rec.Sequential {
+				// Pieces raised for sequential order would override a
+				// skip.
+				tk.t.ClearSequential()
+			}
+			// Un-skipping a file makes a done task download at once.
+			tk.done = tk.done && wantedDone(tk.stats, prios, tk.t.FileStats)
 		}
 	}
 	s.requeueLocked(x)

@@ -12,3 +12,6 @@ func allocatedOf(fs.FileInfo) (int64, bool) { return 0, false }
 
 // isSpaceErrno: only the message is checked here (isSpaceError).
 func isSpaceErrno(error) bool { return false }
+
+// freeBytes is not implemented here: -1 means unknown.
+func freeBytes(string) int64 { return -1 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // sameFilesystem reports whether a and b are on one filesystem (true when
@@ -41,4 +43,13 @@ func allocatedOf(fi fs.FileInfo) (int64, bool) {
 // isSpaceErrno reports whether err wraps ENOSPC or EDQUOT.
 func isSpaceErrno(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// freeBytes returns the space available to us on dir's filesystem, or -1.
+func freeBytes(dir string) int64 {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return -1
+	}
+	return int64(st.Bavail) * int64(st.Bsize)
 }
