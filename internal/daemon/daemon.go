@@ -149,7 +149,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	d.metrics = metrics.New(metrics.Sources{
 		Session:          d.svc.Stats,
-		Engine:           d.eng.Totals,
+		Engine:           func() metrics.EngineTotals { return metrics.EngineTotals(d.eng.Totals()) },
 		Connections:      func() int { return d.api.Connections() },
 		EventsDropped:    d.hub.Dropped,
 		EventsSuperseded: d.hub.Superseded,
