@@ -3,7 +3,6 @@ package apiserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -114,19 +113,15 @@ func (c *conn) readLoop(ctx context.Context) {
 			return // the connection is ending
 		}
 		if typ != websocket.MessageText {
-			c.send(ctx, errorResponse("", api.CodeInvalidRequest, "binary frames are not accepted: send JSON in text frames"))
+			c.send(ctx, errorResponse("", refuse(errInvalidRequest, "binary frames are not accepted: send JSON in text frames")))
 			continue
 		}
 		// The envelope is decoded here, once; the method runs below.
-		if !depthOK(data, c.s.cfg.MaxDepth) {
-			c.s.observe(MethodInvalid, api.CodeInvalidRequest, 0)
-			c.send(ctx, errorResponse("", api.CodeInvalidRequest, fmt.Sprintf("JSON nested deeper than %d levels", c.s.cfg.MaxDepth)))
-			continue
-		}
-		req, code, msg := decodeRequest(data)
-		if code != api.CodeOK {
+		req, err := c.parse(data)
+		if err != nil {
+			code, msg := errorCode(err)
 			c.s.observe(MethodInvalid, code, 0)
-			c.send(ctx, errorResponse(req.ID, code, msg))
+			c.send(ctx, encodeError(req.ID, code, msg))
 			continue
 		}
 		if strings.HasPrefix(req.Method, "events.") {
@@ -152,6 +147,15 @@ func (c *conn) readLoop(ctx context.Context) {
 	}
 }
 
+// parse checks a frame's nesting depth, then decodes it (decodeRequest):
+// the decoder is never given a deeper nest than MaxDepth to walk.
+func (c *conn) parse(data []byte) (api.Request, error) {
+	if !depthOK(data, c.s.cfg.MaxDepth) {
+		return api.Request{}, refuse(errInvalidRequest, "JSON nested deeper than %d levels", c.s.cfg.MaxDepth)
+	}
+	return decodeRequest(data)
+}
+
 // handle runs one decoded request and returns its response (nil when the
 // writer answers), recovering from a handler's panic.
 func (c *conn) handle(ctx context.Context, req api.Request) (resp []byte) {
@@ -160,28 +164,37 @@ func (c *conn) handle(ctx context.Context, req api.Request) (resp []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("handler panic", "id", id, "panic", p, "stack", string(debug.Stack()))
-			resp, code = errorResponse(id, api.CodeInternal, "internal error"), api.CodeInternal
+			// A panic is a bug: its value says nothing a client can use.
+			resp, code = encodeError(id, api.CodeInternal, "internal error"), api.CodeInternal
 		}
 		c.s.observe(method, code, time.Since(start))
 	}()
 	h, ok := c.s.methods[req.Method]
 	if !ok {
-		method, code = MethodUnknown, api.CodeUnknownMethod
-		return errorResponse(id, code, fmt.Sprintf("unknown method %q", req.Method))
+		method = MethodUnknown
+		resp, code = c.failed(id, req.Method, refuse(errUnknownMethod, "unknown method %q", req.Method))
+		return resp
 	}
 	result, err := h(context.WithValue(ctx, requestIDKey{}, id), c, req.Params)
 	if errors.Is(err, errDeferred) {
 		return nil // the writer answers (events.replay)
 	}
 	if err != nil {
-		var msg string
-		code, msg = errorCode(err)
-		if code == api.CodeInternal {
-			c.log.Error("request failed", "id", id, "method", req.Method, "err", err)
-		}
-		return errorResponse(id, code, msg)
+		resp, code = c.failed(id, req.Method, err)
+		return resp
 	}
 	return resultResponse(id, result)
+}
+
+// failed returns the answer to request id of method that failed with
+// err, and its code (errorCode). An internal error is logged: the client
+// sees it, but only the log says it needs fixing.
+func (c *conn) failed(id, method string, err error) ([]byte, api.Code) {
+	code, msg := errorCode(err)
+	if code == api.CodeInternal {
+		c.log.Error("request failed", "id", id, "method", method, "err", err)
+	}
+	return encodeError(id, code, msg), code
 }
 
 // send queues a response for the writer; it waits for room (responses are

@@ -175,7 +175,7 @@ func (s *Server) enter() bool {
 // ServeHTTP checks the handshake and runs the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
-		httpguard.WriteError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "daemon is shutting down")
+		httpguard.WriteError(w, http.StatusServiceUnavailable, api.CodeUnavailable, errShuttingDown.Error())
 		return
 	}
 	defer s.wg.Done()
