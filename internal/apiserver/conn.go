@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -15,8 +16,10 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/events"
 )
 
-// conn is one WebSocket client: a reader (this goroutine), a writer, and
-// up to Config.Inflight request handlers.
+// conn is one WebSocket client: a reader (the goroutine of run), a
+// writer, a pinger, a closer once the connection ends for cause, and up to
+// Config.Inflight request handlers. run starts them all in wg and returns
+// only when they have ended.
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
@@ -27,6 +30,7 @@ type conn struct {
 	slots  chan struct{} // request concurrency limit
 	rate   *rate.Limiter // frames per second; nil means unlimited
 	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup // every goroutine of the connection but run's
 }
 
 func newConn(s *Server, ws *websocket.Conn, remote string) *conn {
@@ -67,16 +71,15 @@ func (c *conn) run(parent context.Context) {
 	defer c.sub.Close()
 	c.log.Debug("client connected")
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.writeLoop(ctx)
-	}()
-	go c.pingLoop(ctx)
+	c.wg.Go(func() { c.writeLoop(ctx) })
+	c.wg.Go(func() { c.pingLoop(ctx) })
 	// A cause (lagging, no pong, shutdown) is sent as a close frame; that
 	// ends the read below. The reader's own context is not cancelled, as
-	// that would drop the TCP connection before the close frame.
+	// that would drop the TCP connection before the close frame. The
+	// closer is counted in wg now, as it may run at any time from here.
+	c.wg.Add(1)
 	stopWatch := context.AfterFunc(ctx, func() {
+		defer c.wg.Done()
 		reason := context.Cause(ctx)
 		var cr *closeReason
 		if !errors.As(reason, &cr) {
@@ -87,15 +90,14 @@ func (c *conn) run(parent context.Context) {
 	})
 	c.readLoop(ctx)
 	if stopWatch() {
-		// The client went away by itself.
+		// The client went away by itself; the closer will never run.
+		c.wg.Done()
 		c.log.Debug("client disconnected")
 	}
 	cancel(nil)
-	<-done
-	// Wait for handlers to finish before the connection is gone.
-	for range cap(c.slots) {
-		c.slots <- struct{}{}
-	}
+	// The writer, the pinger and the handlers end with ctx; the closer
+	// within the library's close handshake timeout.
+	c.wg.Wait()
 	c.ws.CloseNow()
 }
 
@@ -138,12 +140,12 @@ func (c *conn) readLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		go func() {
+		c.wg.Go(func() {
 			defer func() { <-c.slots }()
 			if resp := c.handle(ctx, req); resp != nil {
 				c.send(ctx, resp)
 			}
-		}()
+		})
 	}
 }
 
