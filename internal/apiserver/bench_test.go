@@ -11,8 +11,8 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	frame := []byte(`{"id":"12345","method":"task.get","params":{"task_id":"0123456789abcdef0123456789abcdef01234567"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, code, _ := decodeRequest(frame); code != api.CodeOK {
-			b.Fatal(code)
+		if _, err := decodeRequest(frame); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

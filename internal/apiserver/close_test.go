@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
 // Handshakes racing Close: each is counted before Close waits, or refused
@@ -12,7 +14,11 @@ import (
 // hijacked connections, so handshakes can still be running). The race
 // detector checks the WaitGroup is never added to while being waited for.
 func TestHandshakesRacingClose(t *testing.T) {
-	s, err := New(Config{Token: "secret"}, nil, nil)
+	g, err := httpguard.New(httpguard.Config{Token: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Guard: g}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package apiserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -16,8 +16,10 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/events"
 )
 
-// conn is one WebSocket client: a reader (this goroutine), a writer, and
-// up to Config.Inflight request handlers.
+// conn is one WebSocket client: a reader (the goroutine of run), a
+// writer, a pinger, a closer once the connection ends for cause, and up to
+// Config.Inflight request handlers. run starts them all in wg and returns
+// only when they have ended.
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
@@ -28,6 +30,7 @@ type conn struct {
 	slots  chan struct{} // request concurrency limit
 	rate   *rate.Limiter // frames per second; nil means unlimited
 	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup // every goroutine of the connection but run's
 }
 
 func newConn(s *Server, ws *websocket.Conn, remote string) *conn {
@@ -68,16 +71,15 @@ func (c *conn) run(parent context.Context) {
 	defer c.sub.Close()
 	c.log.Debug("client connected")
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.writeLoop(ctx)
-	}()
-	go c.pingLoop(ctx)
+	c.wg.Go(func() { c.writeLoop(ctx) })
+	c.wg.Go(func() { c.pingLoop(ctx) })
 	// A cause (lagging, no pong, shutdown) is sent as a close frame; that
 	// ends the read below. The reader's own context is not cancelled, as
-	// that would drop the TCP connection before the close frame.
+	// that would drop the TCP connection before the close frame. The
+	// closer is counted in wg now, as it may run at any time from here.
+	c.wg.Add(1)
 	stopWatch := context.AfterFunc(ctx, func() {
+		defer c.wg.Done()
 		reason := context.Cause(ctx)
 		var cr *closeReason
 		if !errors.As(reason, &cr) {
@@ -88,15 +90,14 @@ func (c *conn) run(parent context.Context) {
 	})
 	c.readLoop(ctx)
 	if stopWatch() {
-		// The client went away by itself.
+		// The client went away by itself; the closer will never run.
+		c.wg.Done()
 		c.log.Debug("client disconnected")
 	}
 	cancel(nil)
-	<-done
-	// Wait for handlers to finish before the connection is gone.
-	for range cap(c.slots) {
-		c.slots <- struct{}{}
-	}
+	// The writer, the pinger and the handlers end with ctx; the closer
+	// within the library's close handshake timeout.
+	c.wg.Wait()
 	c.ws.CloseNow()
 }
 
@@ -114,19 +115,15 @@ func (c *conn) readLoop(ctx context.Context) {
 			return // the connection is ending
 		}
 		if typ != websocket.MessageText {
-			c.send(ctx, errorResponse("", api.CodeInvalidRequest, "binary frames are not accepted: send JSON in text frames"))
+			c.send(ctx, errorResponse("", refuse(errInvalidRequest, "binary frames are not accepted: send JSON in text frames")))
 			continue
 		}
 		// The envelope is decoded here, once; the method runs below.
-		if !depthOK(data, c.s.cfg.MaxDepth) {
-			c.s.observe(MethodInvalid, api.CodeInvalidRequest, 0)
-			c.send(ctx, errorResponse("", api.CodeInvalidRequest, fmt.Sprintf("JSON nested deeper than %d levels", c.s.cfg.MaxDepth)))
-			continue
-		}
-		req, code, msg := decodeRequest(data)
-		if code != api.CodeOK {
+		req, err := c.parse(data)
+		if err != nil {
+			code, msg := errorCode(err)
 			c.s.observe(MethodInvalid, code, 0)
-			c.send(ctx, errorResponse(req.ID, code, msg))
+			c.send(ctx, encodeError(req.ID, code, msg))
 			continue
 		}
 		if strings.HasPrefix(req.Method, "events.") {
@@ -143,13 +140,22 @@ func (c *conn) readLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		go func() {
+		c.wg.Go(func() {
 			defer func() { <-c.slots }()
 			if resp := c.handle(ctx, req); resp != nil {
 				c.send(ctx, resp)
 			}
-		}()
+		})
 	}
+}
+
+// parse checks a frame's nesting depth, then decodes it (decodeRequest):
+// the decoder is never given a deeper nest than MaxDepth to walk.
+func (c *conn) parse(data []byte) (api.Request, error) {
+	if !depthOK(data, c.s.cfg.MaxDepth) {
+		return api.Request{}, refuse(errInvalidRequest, "JSON nested deeper than %d levels", c.s.cfg.MaxDepth)
+	}
+	return decodeRequest(data)
 }
 
 // handle runs one decoded request and returns its response (nil when the
@@ -160,28 +166,37 @@ func (c *conn) handle(ctx context.Context, req api.Request) (resp []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("handler panic", "id", id, "panic", p, "stack", string(debug.Stack()))
-			resp, code = errorResponse(id, api.CodeInternal, "internal error"), api.CodeInternal
+			// A panic is a bug: its value says nothing a client can use.
+			resp, code = encodeError(id, api.CodeInternal, "internal error"), api.CodeInternal
 		}
 		c.s.observe(method, code, time.Since(start))
 	}()
 	h, ok := c.s.methods[req.Method]
 	if !ok {
-		method, code = MethodUnknown, api.CodeUnknownMethod
-		return errorResponse(id, code, fmt.Sprintf("unknown method %q", req.Method))
+		method = MethodUnknown
+		resp, code = c.failed(id, req.Method, refuse(errUnknownMethod, "unknown method %q", req.Method))
+		return resp
 	}
 	result, err := h(context.WithValue(ctx, requestIDKey{}, id), c, req.Params)
 	if errors.Is(err, errDeferred) {
 		return nil // the writer answers (events.replay)
 	}
 	if err != nil {
-		var msg string
-		code, msg = errorCode(err)
-		if code == api.CodeInternal {
-			c.log.Error("request failed", "id", id, "method", req.Method, "err", err)
-		}
-		return errorResponse(id, code, msg)
+		resp, code = c.failed(id, req.Method, err)
+		return resp
 	}
 	return resultResponse(id, result)
+}
+
+// failed returns the answer to request id of method that failed with
+// err, and its code (errorCode). An internal error is logged: the client
+// sees it, but only the log says it needs fixing.
+func (c *conn) failed(id, method string, err error) ([]byte, api.Code) {
+	code, msg := errorCode(err)
+	if code == api.CodeInternal {
+		c.log.Error("request failed", "id", id, "method", method, "err", err)
+	}
+	return encodeError(id, code, msg), code
 }
 
 // send queues a response for the writer; it waits for room (responses are

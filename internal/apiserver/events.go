@@ -9,7 +9,6 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/events"
-	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
 // defaultEvents is what a new connection receives.
@@ -23,7 +22,7 @@ var errDeferred = errors.New("response deferred to the writer")
 func subscribe(_ context.Context, c *conn, p api.EventsSubscribeParams) (api.EventsSubscribeResult, error) {
 	for _, n := range p.Names {
 		if !slices.Contains(api.EventNames, n) {
-			return api.EventsSubscribeResult{}, fmt.Errorf("%w: unknown event name %q", service.ErrInvalidParams, n)
+			return api.EventsSubscribeResult{}, fmt.Errorf("%w: unknown event name %q", errInvalidParams, n)
 		}
 	}
 	names := []string{}
@@ -48,7 +47,7 @@ func replay(ctx context.Context, c *conn, p api.EventsReplayParams) (api.EventsR
 	if p.After != "" {
 		var err error
 		if after, err = strconv.ParseUint(p.After, 10, 64); err != nil {
-			return api.EventsReplayResult{}, fmt.Errorf("%w: after %q is not an event id", service.ErrInvalidParams, p.After)
+			return api.EventsReplayResult{}, fmt.Errorf("%w: after %q is not an event id", errInvalidParams, p.After)
 		}
 	}
 	id, _ := ctx.Value(requestIDKey{}).(string)
@@ -56,23 +55,20 @@ func replay(ctx context.Context, c *conn, p api.EventsReplayParams) (api.EventsR
 	case c.replay <- replayRequest{id: id, after: after}:
 		return api.EventsReplayResult{}, errDeferred
 	case <-ctx.Done():
-		return api.EventsReplayResult{}, service.ErrClosed
+		return api.EventsReplayResult{}, errShuttingDown
 	}
 }
 
 // doReplay runs in the writer: it loads the backlog and returns the
-// response frame, which is written before the backlog.
+// response frame, which is written before the backlog. A gap in the log is
+// no error: the result says the replay is not complete.
 func (c *conn) doReplay(rq replayRequest) []byte {
 	n, err := c.s.hub.Replay(c.sub, rq.after)
-	switch {
-	case err == nil, errors.Is(err, events.ErrGap):
-		return resultResponse(rq.id, api.EventsReplayResult{Replayed: n, Complete: err == nil})
-	case errors.Is(err, events.ErrClosed):
-		return errorResponse(rq.id, api.CodeUnavailable, "daemon is shutting down")
-	default:
-		c.log.Error("replay", "err", err)
-		return errorResponse(rq.id, api.CodeInternal, "internal error: "+err.Error())
+	if err != nil && !errors.Is(err, events.ErrGap) {
+		frame, _ := c.failed(rq.id, api.MethodEventsReplay, err)
+		return frame
 	}
+	return resultResponse(rq.id, api.EventsReplayResult{Replayed: n, Complete: err == nil})
 }
 
 // requestIDKey carries the request id in a handler's context.

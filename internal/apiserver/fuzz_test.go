@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
-
-	"github.com/lodestone-bt/lodestone/api"
 )
 
 // FuzzDecodeRequest: any frame is either a valid request or answered
@@ -20,19 +18,20 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		req, code, msg := decodeRequest(data)
-		if code == api.CodeOK {
+		req, err := decodeRequest(data)
+		if err == nil {
 			if req.Method == "" || len(req.Params) == 0 || req.Params[0] != '{' {
 				t.Fatalf("accepted %q as %+v", data, req)
 			}
 			return
 		}
-		if msg == "" {
-			t.Fatalf("code %d without a message for %q", code, data)
+		code, msg := errorCode(err)
+		if code < 100 || code >= 200 || msg == "" {
+			t.Fatalf("code %d, message %q for %q: want a 1xx code and a message", code, msg, data)
 		}
 		// The answer is valid JSON with the envelope's fields.
 		var resp map[string]json.RawMessage
-		if err := json.Unmarshal(errorResponse(req.ID, code, msg), &resp); err != nil || !bytes.Equal(resp["result"], []byte("null")) {
+		if err := json.Unmarshal(errorResponse(req.ID, err), &resp); err != nil || !bytes.Equal(resp["result"], []byte("null")) {
 			t.Fatalf("bad error response for %q: %v", data, err)
 		}
 	})

@@ -87,13 +87,6 @@ func (s *Server) methodTable() map[string]handler {
 	return m
 }
 
-// paramsError is a params object that does not decode into the method's
-// params type.
-type paramsError struct{ err error }
-
-func (e *paramsError) Error() string { return "invalid params: " + e.err.Error() }
-func (e *paramsError) Unwrap() error { return e.err }
-
 // method adapts a typed function to a handler, decoding params into P.
 // Unknown fields are ignored, so clients may send fields of later versions.
 func method[P, R any](fn func(context.Context, P) (R, error)) handler {
@@ -105,38 +98,10 @@ func connMethod[P, R any](fn func(context.Context, *conn, P) (R, error)) handler
 	return func(ctx context.Context, c *conn, raw json.RawMessage) (any, error) {
 		var p P
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, &paramsError{describeJSONError(err)}
+			return nil, fmt.Errorf("%w: %w", errInvalidParams, describeJSONError(err))
 		}
 		return fn(ctx, c, p)
 	}
-}
-
-// errorCode maps an error from a handler to its wire code and message.
-func errorCode(err error) (api.Code, string) {
-	var pe *paramsError
-	switch {
-	case errors.As(err, &pe):
-		return api.CodeInvalidParams, pe.Error()
-	case errors.Is(err, service.ErrInvalidParams), errors.Is(err, service.ErrUnsafePath):
-		return api.CodeInvalidParams, err.Error()
-	case errors.Is(err, service.ErrBadTorrent):
-		return api.CodeBadTorrent, err.Error()
-	case errors.Is(err, service.ErrBadMagnet):
-		return api.CodeBadMagnet, err.Error()
-	case errors.Is(err, service.ErrUnsupported):
-		return api.CodeUnsupported, err.Error()
-	case errors.Is(err, service.ErrTaskNotFound):
-		return api.CodeTaskNotFound, err.Error()
-	case errors.Is(err, service.ErrFetch):
-		return api.CodeFetchFailed, err.Error()
-	case errors.Is(err, service.ErrNoSpace):
-		return api.CodeNoSpace, err.Error()
-	case errors.Is(err, service.ErrTaskState):
-		return api.CodeTaskState, err.Error()
-	case errors.Is(err, service.ErrClosed):
-		return api.CodeUnavailable, "daemon is shutting down"
-	}
-	return api.CodeInternal, "internal error: " + err.Error()
 }
 
 // describeJSONError words a params decoding error for a user.
@@ -165,41 +130,41 @@ func jsonType(kind string) string {
 	return kind
 }
 
-// decodeRequest parses a frame into a request. On failure it returns the
-// code and message to answer with; the request's ID is set whenever it
-// could be read.
-func decodeRequest(data []byte) (api.Request, api.Code, string) {
+// decodeRequest parses a frame into a request. On failure it returns an
+// error of errParse, errInvalidRequest or errInvalidParams; the request's
+// ID is set whenever it could be read.
+func decodeRequest(data []byte) (api.Request, error) {
 	var env map[string]json.RawMessage
 	if err := json.Unmarshal(data, &env); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) || !json.Valid(data) {
-			return api.Request{}, api.CodeParseError, "message is not valid JSON"
+			return api.Request{}, refuse(errParse, "message is not valid JSON")
 		}
-		return api.Request{}, api.CodeInvalidRequest, "message must be a JSON object {id, method, params}"
+		return api.Request{}, refuse(errInvalidRequest, "message must be a JSON object {id, method, params}")
 	}
 	var req api.Request
 	rawID, ok := env["id"]
 	if !ok {
-		return req, api.CodeInvalidRequest, `"id" is required`
+		return req, refuse(errInvalidRequest, `"id" is required`)
 	}
 	if err := json.Unmarshal(rawID, &req.ID); err != nil || bytes.Equal(bytes.TrimSpace(rawID), []byte("null")) {
-		return req, api.CodeInvalidRequest, `"id" must be a string`
+		return req, refuse(errInvalidRequest, `"id" must be a string`)
 	}
 	rawMethod, ok := env["method"]
 	if !ok {
-		return req, api.CodeInvalidRequest, `"method" is required`
+		return req, refuse(errInvalidRequest, `"method" is required`)
 	}
 	if err := json.Unmarshal(rawMethod, &req.Method); err != nil || req.Method == "" {
-		return req, api.CodeInvalidRequest, `"method" must be a non-empty string`
+		return req, refuse(errInvalidRequest, `"method" must be a non-empty string`)
 	}
 	req.Params = env["params"]
 	switch {
 	case len(req.Params) == 0 || bytes.Equal(req.Params, []byte("null")):
 		req.Params = json.RawMessage("{}")
 	case req.Params[0] != '{':
-		return req, api.CodeInvalidParams, `"params" must be an object`
+		return req, refuse(errInvalidParams, `"params" must be an object`)
 	}
-	return req, api.CodeOK, ""
+	return req, nil
 }
 
 // encoded is a result already encoded as JSON, written as it is.
@@ -213,7 +178,7 @@ func resultResponse(id string, result any) []byte {
 	if !ok {
 		var err error
 		if raw, err = json.Marshal(result); err != nil {
-			return errorResponse(id, api.CodeInternal, "internal error: encode result: "+err.Error())
+			return errorResponse(id, fmt.Errorf("encode result: %w", err))
 		}
 	}
 	b := make([]byte, 0, len(raw)+len(id)+32)
@@ -224,7 +189,15 @@ func resultResponse(id string, result any) []byte {
 	return append(b, '}')
 }
 
-func errorResponse(id string, code api.Code, msg string) []byte {
+// errorResponse encodes the answer to request id that failed with err:
+// its code and message are errorCode's.
+func errorResponse(id string, err error) []byte {
+	code, msg := errorCode(err)
+	return encodeError(id, code, msg)
+}
+
+// encodeError encodes an error response with code and msg.
+func encodeError(id string, code api.Code, msg string) []byte {
 	b, _ := json.Marshal(api.Response{ID: id, Error: code, Message: msg, Result: json.RawMessage("null")})
 	return b
 }
@@ -233,13 +206,13 @@ func errorResponse(id string, code api.Code, msg string) []byte {
 // (task_id always).
 func (s *Server) taskList(_ context.Context, p api.TaskListParams) (encoded, error) {
 	if p.State != "" && !validState(p.State) {
-		return nil, fmt.Errorf("%w: unknown state %q", service.ErrInvalidParams, p.State)
+		return nil, fmt.Errorf("%w: unknown state %q", errInvalidParams, p.State)
 	}
 	sel := allTaskFields
 	if len(p.Fields) > 0 {
 		var err error
 		if sel, err = fieldSelection(p.Fields); err != nil {
-			return nil, fmt.Errorf("%w: %w", service.ErrInvalidParams, err)
+			return nil, fmt.Errorf("%w: %w", errInvalidParams, err)
 		}
 	}
 	tasks := s.svc.List(service.ListFilter{State: p.State, Label: p.Label})

@@ -1,20 +1,15 @@
-// Package apiserver serves Lodestone's WebSocket API: it checks each
-// handshake (token, Origin, Host), then runs one reader and one writer per
+// Package apiserver serves Lodestone's WebSocket API: it admits each
+// handshake through an httpguard.Guard (token, Origin, Host) and within the
+// connection caps, then runs one reader and one writer per
 // connection, dispatching requests through an explicit method table and
 // forwarding hub events through a bounded queue.
 package apiserver
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +17,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
@@ -38,11 +34,8 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	// Token must be presented by every connection. Required.
-	Token string
-	// Hosts are extra host names accepted in the Host header besides
-	// loopback names and IP literals (DNS-rebinding defence).
-	Hosts []string
+	// Guard admits or refuses each handshake. Required.
+	Guard *httpguard.Guard
 	// MaxMessageBytes caps one incoming message.
 	MaxMessageBytes int64
 	// WriteTimeout bounds every write to a client.
@@ -63,11 +56,6 @@ type Config struct {
 	// frames one connection sends; a negative RequestRate disables it.
 	RequestRate  float64
 	RequestBurst int
-	// AuthFailures, AuthBackoff and MaxAuthBackoff shape the per-address
-	// backoff after wrong tokens (HTTP 429 with Retry-After).
-	AuthFailures   int
-	AuthBackoff    time.Duration
-	MaxAuthBackoff time.Duration
 	// ObserveRequest, if set, is called once per request answered, with
 	// its method (MethodUnknown or MethodInvalid when there is none to
 	// name), the answer's code and how long the method ran. It must be
@@ -112,15 +100,6 @@ func (c *Config) setDefaults() {
 	if c.RequestBurst <= 0 {
 		c.RequestBurst = DefaultRequestBurst
 	}
-	if c.AuthFailures <= 0 {
-		c.AuthFailures = DefaultAuthFailures
-	}
-	if c.AuthBackoff <= 0 {
-		c.AuthBackoff = DefaultAuthBackoff
-	}
-	if c.MaxAuthBackoff <= 0 {
-		c.MaxAuthBackoff = DefaultMaxAuthBackoff
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -133,8 +112,8 @@ type Server struct {
 	hub     *events.Hub
 	log     *slog.Logger
 	methods map[string]handler
+	guard   *httpguard.Guard
 	conns   *connCounter
-	auth    *authBackoff
 
 	ctx    context.Context // cancelled by Close: ends every connection
 	cancel context.CancelFunc
@@ -150,15 +129,14 @@ type Server struct {
 
 // New returns a Server for svc and hub. Close it to end all connections.
 func New(cfg Config, svc *service.Service, hub *events.Hub) (*Server, error) {
-	if cfg.Token == "" {
-		return nil, errors.New("apiserver: a token is required")
+	if cfg.Guard == nil {
+		return nil, errors.New("apiserver: a guard is required")
 	}
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, svc: svc, hub: hub, log: cfg.Logger, ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, svc: svc, hub: hub, log: cfg.Logger, guard: cfg.Guard, ctx: ctx, cancel: cancel}
 	s.methods = s.methodTable()
 	s.conns = newConnCounter(cfg.MaxConns, cfg.MaxConnsPerIP)
-	s.auth = newAuthBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff)
 	return s, nil
 }
 
@@ -197,19 +175,18 @@ func (s *Server) enter() bool {
 // ServeHTTP checks the handshake and runs the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.enter() {
-		WriteHTTPError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "daemon is shutting down")
+		httpguard.WriteError(w, http.StatusServiceUnavailable, api.CodeUnavailable, errShuttingDown.Error())
 		return
 	}
 	defer s.wg.Done()
-	key := clientKey(r.RemoteAddr)
-	if err := s.checkHandshake(r, key); err != nil {
-		s.refuse(w, r, err)
+	if ref := s.guard.Check(r); ref != nil {
+		s.guard.Refuse(w, r, ref)
 		return
 	}
-	release, reason := s.conns.acquire(key)
+	release, reason := s.conns.acquire(httpguard.ClientKey(r.RemoteAddr))
 	if release == nil {
 		s.log.Warn("handshake refused", "remote", r.RemoteAddr, "reason", reason)
-		WriteHTTPError(w, http.StatusServiceUnavailable, api.CodeUnavailable, reason)
+		httpguard.WriteError(w, http.StatusServiceUnavailable, api.CodeUnavailable, reason)
 		return
 	}
 	defer release()
@@ -223,99 +200,4 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
 	newConn(s, c, r.RemoteAddr).run(s.ctx)
-}
-
-type handshakeError struct {
-	status     int
-	code       api.Code
-	msg        string
-	retryAfter time.Duration
-}
-
-func (s *Server) checkHandshake(r *http.Request, key netip.Addr) *handshakeError {
-	if err := s.checkHost(r); err != nil {
-		return err
-	}
-	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
-		return &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "cross-origin WebSocket refused: " + origin}
-	}
-	if wait := s.auth.wait(key); wait > 0 {
-		return &handshakeError{http.StatusTooManyRequests, api.CodeRateLimited, "too many wrong tokens from this address: retry later", wait}
-	}
-	if !s.tokenOK(r) {
-		s.auth.failed(key)
-		return &handshakeError{status: http.StatusUnauthorized, code: api.CodeUnauthorized, msg: "missing or wrong token"}
-	}
-	s.auth.succeeded(key)
-	return nil
-}
-
-// checkHost refuses a Host header that is not allowed (hostAllowed).
-func (s *Server) checkHost(r *http.Request) *handshakeError {
-	if s.hostAllowed(r.Host) {
-		return nil
-	}
-	return &handshakeError{status: http.StatusForbidden, code: api.CodeUnauthorized, msg: "host " + r.Host + " is not allowed"}
-}
-
-// tokenOK accepts "Authorization: Bearer <token>", "?token=<token>" or
-// the web UI's TokenCookie, comparing in constant time.
-func (s *Server) tokenOK(r *http.Request) bool {
-	got := r.URL.Query().Get("token")
-	if got == "" {
-		if c, err := r.Cookie(TokenCookie); err == nil {
-			// The UI percent-encodes a token with characters a cookie
-			// cannot hold.
-			got = c.Value
-			if v, err := url.QueryUnescape(got); err == nil {
-				got = v
-			}
-		}
-	}
-	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		got = strings.TrimSpace(tok)
-	}
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
-}
-
-// hostAllowed accepts loopback names, IP literals and configured names, so
-// a DNS name rebound to 127.0.0.1 by a web page is refused.
-func (s *Server) hostAllowed(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if host == "" {
-		return false
-	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") || net.ParseIP(host) != nil {
-		return true
-	}
-	for _, h := range s.cfg.Hosts {
-		if strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	return false
-}
-
-// sameOrigin reports whether an Origin header names the host being
-// connected to (any scheme). "null" and unparsable origins are foreign.
-func sameOrigin(origin, host string) bool {
-	_, rest, ok := strings.Cut(origin, "://")
-	if !ok {
-		return false
-	}
-	rest, _, _ = strings.Cut(rest, "/")
-	return strings.EqualFold(rest, host)
-}
-
-// WriteHTTPError answers a plain HTTP request with status and the API's
-// refusal body: a Response with code and msg and a null result. Other
-// HTTP endpoints (GET /files) answer their errors with it too.
-func WriteHTTPError(w http.ResponseWriter, status int, code api.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(api.Response{Error: code, Message: msg, Result: json.RawMessage("null")})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
@@ -148,16 +149,18 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	d.metrics = metrics.New(metrics.Sources{
 		Session:          d.svc.Stats,
-		Engine:           d.eng.Totals,
+		Engine:           func() metrics.EngineTotals { return metrics.EngineTotals(d.eng.Totals()) },
 		Connections:      func() int { return d.api.Connections() },
 		EventsDropped:    d.hub.Dropped,
 		EventsSuperseded: d.hub.Superseded,
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
+	guard, err := httpguard.New(httpguard.Config{Token: d.token, Hosts: cfg.AllowedHosts, AuthBackoff: cfg.AuthBackoff, Logger: d.log.With("component", "api")})
+	if err != nil {
+		return nil, err
+	}
 	d.api, err = apiserver.New(apiserver.Config{
-		Token:          d.token,
-		Hosts:          cfg.AllowedHosts,
-		AuthBackoff:    cfg.AuthBackoff,
+		Guard:          guard,
 		ObserveRequest: d.metrics.ObserveRequest,
 		Logger:         d.log.With("component", "api"),
 	}, d.svc, d.hub)
@@ -181,10 +184,10 @@ func New(cfg Config) (_ *Daemon, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /", d.api.CheckHost(webui.Handler()))
-	mux.Handle("GET /metrics", d.api.Authorize(d.metrics.Handler()))
+	mux.Handle("GET /", guard.RequireHost(webui.Handler()))
+	mux.Handle("GET /metrics", guard.Authorize(d.metrics.Handler()))
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
-	mux.Handle("GET /files/{task_id}/{path...}", d.api.Authorize(streams))
+	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(streams))
 	d.http = &http.Server{
 		Handler: mux,
 		// Handshake and keep-alive limits (WebSocket connections are

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lodestone-bt/lodestone/api"
-	"github.com/lodestone-bt/lodestone/internal/engine"
 )
 
 // Sources are read at every scrape. Each must be safe for concurrent use.
@@ -23,13 +22,27 @@ type Sources struct {
 	// Session returns the session.stats result.
 	Session func() api.SessionStats
 	// Engine returns the engine's totals.
-	Engine func() engine.Totals
+	Engine func() EngineTotals
 	// Connections returns the number of open API connections.
 	Connections func() int
 	// EventsDropped returns how many API clients were cut off because
 	// their event queue overflowed; EventsSuperseded how many progress
 	// snapshots were replaced by newer ones before delivery.
 	EventsDropped, EventsSuperseded func() uint64
+}
+
+// EngineTotals are the BitTorrent engine's counters that metrics reports.
+// It has exactly the fields of the engine's totals, so the daemon converts
+// one into the other, and this package needs nothing from the engine.
+type EngineTotals struct {
+	// BytesRead and BytesWritten are payload bytes received and sent
+	// since the engine started; they only grow.
+	BytesRead, BytesWritten int64
+	// BytesHashed is how much data was hashed since the engine started.
+	BytesHashed int64
+	// Peers is the number of connected peers; HalfOpen the outgoing
+	// connection attempts in progress.
+	Peers, HalfOpen int
 }
 
 // Metrics is the daemon's metric registry.

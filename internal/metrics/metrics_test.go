@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lodestone-bt/lodestone/api"
-	"github.com/lodestone-bt/lodestone/internal/engine"
 )
 
 func testSources() Sources {
@@ -16,7 +15,7 @@ func testSources() Sources {
 		Session: func() api.SessionStats {
 			return api.SessionStats{DownloadRate: 5, TasksByState: map[api.TaskState]int{api.StateSeeding: 2}, FreeDiskBytes: 9}
 		},
-		Engine:           func() engine.Totals { return engine.Totals{BytesRead: 100, Peers: 3} },
+		Engine:           func() EngineTotals { return EngineTotals{BytesRead: 100, Peers: 3} },
 		Connections:      func() int { return 1 },
 		EventsDropped:    func() uint64 { return 0 },
 		EventsSuperseded: func() uint64 { return 7 },

@@ -3,7 +3,7 @@
 // <video> tag plays a file before its download ends. Reads block until the
 // requested bytes are verified, and the pieces under the reader are
 // fetched before anything else (engine.FileReader). The token is checked
-// by the handler that wraps this one (apiserver.Server.Authorize); this
+// by the handler that wraps this one (httpguard.Guard.Authorize); this
 // package answers for the file, its headers and their safety.
 package stream
 
@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
-	"github.com/lodestone-bt/lodestone/internal/apiserver"
 	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
@@ -72,7 +72,7 @@ type Handler struct {
 // New returns the file handler. It reads r.PathValue("task_id") and
 // r.PathValue("path"), as set by a pattern like
 // "GET /files/{task_id}/{path...}", and does not check the token: mount
-// it behind apiserver.Server.Authorize.
+// it behind httpguard.Guard.Authorize.
 func New(svc *service.Service, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -206,7 +206,7 @@ func errorStatus(err error) (int, api.Code) {
 // writeError answers with the API's refusal body, never cached.
 func writeError(w http.ResponseWriter, status int, code api.Code, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
-	apiserver.WriteHTTPError(w, status, code, msg)
+	httpguard.WriteError(w, status, code, msg)
 }
 
 // contentDisposition is "inline" with the file's base name (RFC 6266,

@@ -1,0 +1,226 @@
+// Package httpguard decides which HTTP requests reach the daemon: the Host
+// check (DNS rebinding), the Origin check (a foreign page), the
+// per-address backoff after wrong tokens, and the token itself. The
+// WebSocket API, the file streams and the metrics share one Guard, so
+// wrong tokens sent to any of them count against the same address. A
+// refused request is answered with the API's refusal body (WriteError).
+package httpguard
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+)
+
+// TokenCookie is the cookie the web UI sets so that plain links (a file
+// streamed into a <video> tag) carry the token; it is accepted wherever
+// the token is.
+const TokenCookie = "lodestone_token"
+
+// Defaults of Config fields left zero. Each is documented with its HTTP
+// status in docs/SECURITY.md.
+const (
+	// DefaultAuthFailures wrong tokens from one address are tolerated;
+	// after that the address waits DefaultAuthBackoff before its next
+	// attempt, doubling per further failure up to DefaultMaxAuthBackoff.
+	DefaultAuthFailures   = 5
+	DefaultAuthBackoff    = time.Second
+	DefaultMaxAuthBackoff = 5 * time.Minute
+)
+
+// Config configures a Guard.
+type Config struct {
+	// Token must be presented by every request Check admits. Required.
+	Token string
+	// Hosts are extra host names accepted in the Host header besides
+	// loopback names and IP literals (DNS-rebinding defence).
+	Hosts []string
+	// AuthFailures, AuthBackoff and MaxAuthBackoff shape the per-address
+	// backoff after wrong tokens (HTTP 429 with Retry-After).
+	AuthFailures   int
+	AuthBackoff    time.Duration
+	MaxAuthBackoff time.Duration
+	// Logger receives a warning per refused request.
+	Logger *slog.Logger
+}
+
+// Guard checks HTTP requests. It is safe for concurrent use.
+type Guard struct {
+	token []byte
+	hosts []string
+	auth  *backoff
+	log   *slog.Logger
+}
+
+// New returns a Guard for cfg, or an error if cfg has no token.
+func New(cfg Config) (*Guard, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("httpguard: a token is required")
+	}
+	if cfg.AuthFailures <= 0 {
+		cfg.AuthFailures = DefaultAuthFailures
+	}
+	if cfg.AuthBackoff <= 0 {
+		cfg.AuthBackoff = DefaultAuthBackoff
+	}
+	if cfg.MaxAuthBackoff <= 0 {
+		cfg.MaxAuthBackoff = DefaultMaxAuthBackoff
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Guard{
+		token: []byte(cfg.Token),
+		hosts: cfg.Hosts,
+		auth:  newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff),
+		log:   cfg.Logger,
+	}, nil
+}
+
+// Refusal says why a request is refused and how to answer it.
+type Refusal struct {
+	Status  int
+	Code    api.Code
+	Message string
+	// RetryAfter, when positive, is sent as the Retry-After header.
+	RetryAfter time.Duration
+}
+
+// Check runs every gate in order (Host, Origin, the address's backoff, the
+// token) and returns nil if r may pass, or the first refusal. A wrong or
+// missing token counts against r's address (ClientKey); a right one
+// clears its count.
+func (g *Guard) Check(r *http.Request) *Refusal {
+	if ref := g.CheckHost(r); ref != nil {
+		return ref
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+		return &Refusal{Status: http.StatusForbidden, Code: api.CodeUnauthorized, Message: "cross-origin WebSocket refused: " + origin}
+	}
+	key := ClientKey(r.RemoteAddr)
+	if wait := g.auth.wait(key); wait > 0 {
+		return &Refusal{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, Message: "too many wrong tokens from this address: retry later", RetryAfter: wait}
+	}
+	if !g.tokenOK(r) {
+		g.auth.failed(key)
+		return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
+	}
+	g.auth.succeeded(key)
+	return nil
+}
+
+// CheckHost runs the Host gate alone: it refuses a Host header that is
+// neither a loopback name, an IP literal nor one of Config.Hosts.
+func (g *Guard) CheckHost(r *http.Request) *Refusal {
+	if g.hostAllowed(r.Host) {
+		return nil
+	}
+	return &Refusal{Status: http.StatusForbidden, Code: api.CodeUnauthorized, Message: "host " + r.Host + " is not allowed"}
+}
+
+// Authorize wraps next with Check: a refused request is answered by
+// Refuse and never reaches next.
+func (g *Guard) Authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ref := g.Check(r); ref != nil {
+			g.Refuse(w, r, ref)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireHost wraps next with CheckHost alone: for the web UI's static
+// files, which hold no secret but should not be served to a page that
+// reached the daemon by a rebound DNS name.
+func (g *Guard) RequireHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ref := g.CheckHost(r); ref != nil {
+			g.Refuse(w, r, ref)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Refuse logs the refusal of r and answers it: Retry-After in whole
+// seconds (rounded up) when set, then WriteError.
+func (g *Guard) Refuse(w http.ResponseWriter, r *http.Request, ref *Refusal) {
+	g.log.Warn("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", ref.Message)
+	if ref.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ref.RetryAfter+time.Second-1)/time.Second)))
+	}
+	WriteError(w, ref.Status, ref.Code, ref.Message)
+}
+
+// WriteError answers a plain HTTP request with status and the API's
+// refusal body: a Response with code and msg and a null result. Every
+// HTTP endpoint of the daemon answers its errors with it.
+func WriteError(w http.ResponseWriter, status int, code api.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(api.Response{Error: code, Message: msg, Result: json.RawMessage("null")})
+}
+
+// tokenOK accepts "Authorization: Bearer <token>", "?token=<token>" or
+// TokenCookie, comparing in constant time. The header wins over the query,
+// the query over the cookie.
+func (g *Guard) tokenOK(r *http.Request) bool {
+	got := r.URL.Query().Get("token")
+	if got == "" {
+		if c, err := r.Cookie(TokenCookie); err == nil {
+			// The UI percent-encodes a token with characters a cookie
+			// cannot hold.
+			got = c.Value
+			if v, err := url.QueryUnescape(got); err == nil {
+				got = v
+			}
+		}
+	}
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		got = strings.TrimSpace(tok)
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), g.token) == 1
+}
+
+// hostAllowed accepts loopback names, IP literals and configured names, so
+// a DNS name rebound to 127.0.0.1 by a web page is refused.
+func (g *Guard) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "" {
+		return false
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || net.ParseIP(host) != nil {
+		return true
+	}
+	for _, h := range g.hosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOrigin reports whether an Origin header names the host being
+// connected to (any scheme). "null" and unparsable origins are foreign.
+func sameOrigin(origin, host string) bool {
+	_, rest, ok := strings.Cut(origin, "://")
+	if !ok {
+		return false
+	}
+	rest, _, _ = strings.Cut(rest, "/")
+	return strings.EqualFold(rest, host)
+}

@@ -1,0 +1,198 @@
+package httpguard
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+)
+
+const token = "s3cret/+ token"
+
+// serve runs h on a loopback test server and returns its URL.
+func serve(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func newGuard(t *testing.T, cfg Config) *Guard {
+	t.Helper()
+	if cfg.Token == "" {
+		cfg.Token = token
+	}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+var passed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "passed") })
+
+type answer struct {
+	status     int
+	body       string
+	retryAfter string
+}
+
+// do sends a GET to base+path, edited by edit, and returns the answer.
+func do(t *testing.T, base, path string, edit func(*http.Request)) answer {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("refusal with Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	return answer{resp.StatusCode, string(body), resp.Header.Get("Retry-After")}
+}
+
+// The refusal bodies are the wire's: they are pinned here byte for byte.
+func TestAuthorize(t *testing.T) {
+	base := serve(t, newGuard(t, Config{Hosts: []string{"nas.home.arpa"}}).Authorize(passed))
+	q := "/?token=" + url.QueryEscape(token)
+	ok := answer{status: 200, body: "passed"}
+	for _, tc := range []struct {
+		name string
+		path string
+		edit func(*http.Request)
+		want answer
+	}{
+		{"query token", q, nil, ok},
+		{"bearer token", "/", func(r *http.Request) { r.Header.Set("Authorization", "bearer "+token) }, ok},
+		{"cookie token", "/", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: TokenCookie, Value: url.QueryEscape(token)})
+		}, ok},
+		{"same origin", q, func(r *http.Request) { r.Header.Set("Origin", "http://"+r.URL.Host) }, ok},
+		{"configured host", q, func(r *http.Request) { r.Host = "NAS.home.arpa:6810" }, ok},
+		{"no token", "/", nil, answer{status: 401,
+			body: `{"id":"","error":401,"message":"missing or wrong token","result":null}` + "\n"}},
+		{"wrong token", "/?token=guess", nil, answer{status: 401,
+			body: `{"id":"","error":401,"message":"missing or wrong token","result":null}` + "\n"}},
+		{"bearer beats query", q, func(r *http.Request) { r.Header.Set("Authorization", "Bearer guess") }, answer{status: 401,
+			body: `{"id":"","error":401,"message":"missing or wrong token","result":null}` + "\n"}},
+		{"rebound host", q, func(r *http.Request) { r.Host = "evil.example:80" }, answer{status: 403,
+			body: `{"id":"","error":401,"message":"host evil.example:80 is not allowed","result":null}` + "\n"}},
+		{"foreign origin", q, func(r *http.Request) { r.Header.Set("Origin", "http://evil.example") }, answer{status: 403,
+			body: `{"id":"","error":401,"message":"cross-origin WebSocket refused: http://evil.example","result":null}` + "\n"}},
+		{"null origin", q, func(r *http.Request) { r.Header.Set("Origin", "null") }, answer{status: 403,
+			body: `{"id":"","error":401,"message":"cross-origin WebSocket refused: null","result":null}` + "\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := do(t, base, tc.path, tc.edit); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// After AuthFailures wrong tokens an address waits, even with the right
+// token; the wait doubles per further failure and a success clears it.
+func TestAuthorizeBacksOff(t *testing.T) {
+	g := newGuard(t, Config{AuthFailures: 2, AuthBackoff: 1500 * time.Millisecond})
+	now := time.Unix(1000, 0)
+	g.auth.now = func() time.Time { return now }
+	base := serve(t, g.Authorize(passed))
+	right := "/?token=" + url.QueryEscape(token)
+	for i := range 3 {
+		if got := do(t, base, "/?token=guess", nil); got.status != 401 {
+			t.Fatalf("wrong token %d: %+v, want 401", i+1, got)
+		}
+	}
+	limited := answer{status: 429, retryAfter: "2", // 1.5 s, rounded up
+		body: `{"id":"","error":429,"message":"too many wrong tokens from this address: retry later","result":null}` + "\n"}
+	if got := do(t, base, right, nil); got != limited {
+		t.Fatalf("right token during the backoff: %+v, want %+v", got, limited)
+	}
+	// That refusal came before the token was read, so it did not count:
+	// the wait is over after 1.5 s.
+	now = now.Add(1500 * time.Millisecond)
+	if got := do(t, base, "/?token=guess", nil); got.status != 401 {
+		t.Fatalf("wrong token after the wait: %+v, want 401", got)
+	}
+	if got := do(t, base, right, nil); got.status != 429 || got.retryAfter != "3" {
+		t.Fatalf("after a 4th failure: %+v, want 429 with Retry-After 3 (doubled)", got)
+	}
+	now = now.Add(3 * time.Second)
+	if got := do(t, base, right, nil); got.status != 200 {
+		t.Fatalf("right token after the wait: %+v", got)
+	}
+	if got := do(t, base, "/?token=guess", nil); got.status != 401 {
+		t.Fatalf("a success did not clear the count: %+v, want 401", got)
+	}
+}
+
+// RequireHost checks the Host alone: no token is needed.
+func TestRequireHost(t *testing.T) {
+	base := serve(t, newGuard(t, Config{}).RequireHost(passed))
+	if got := do(t, base, "/", nil); got.status != 200 {
+		t.Errorf("loopback without token: %+v, want 200", got)
+	}
+	got := do(t, base, "/", func(r *http.Request) { r.Host = "localhost.evil.com" })
+	want := answer{status: 403, body: `{"id":"","error":401,"message":"host localhost.evil.com is not allowed","result":null}` + "\n"}
+	if got != want {
+		t.Errorf("rebound host: %+v, want %+v", got, want)
+	}
+}
+
+func TestNewNeedsToken(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Error("New without a token succeeded")
+	}
+}
+
+func TestHostAllowed(t *testing.T) {
+	g := newGuard(t, Config{Hosts: []string{"nas.home.arpa"}})
+	for host, want := range map[string]bool{
+		"127.0.0.1:6810":       true,
+		"[::1]:6810":           true,
+		"localhost:6810":       true,
+		"LOCALHOST.":           true,
+		"app.localhost:1":      true,
+		"192.168.1.5:6810":     true,
+		"nas.home.arpa:6810":   true,
+		"evil.example:6810":    false,
+		"localhost.evil.com:1": false,
+		"":                     false,
+		"127.0.0.1.nip.io:80":  false,
+	} {
+		if got := g.hostAllowed(host); got != want {
+			t.Errorf("hostAllowed(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestSameOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		origin, host string
+		want         bool
+	}{
+		{"http://127.0.0.1:6810", "127.0.0.1:6810", true},
+		{"https://LOCALHOST:6810", "localhost:6810", true},
+		{"http://127.0.0.1:6811", "127.0.0.1:6810", false},
+		{"http://evil.example", "127.0.0.1:6810", false},
+		{"null", "127.0.0.1:6810", false},
+		{"127.0.0.1:6810", "127.0.0.1:6810", false},
+	} {
+		if got := sameOrigin(tc.origin, tc.host); got != tc.want {
+			t.Errorf("sameOrigin(%q, %q) = %v, want %v", tc.origin, tc.host, got, tc.want)
+		}
+	}
+}
