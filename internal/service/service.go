@@ -52,6 +52,8 @@ var (
 	// ErrTorrentClosed: a file stream's task was removed, moved or
 	// stopped while it was being read.
 	ErrTorrentClosed = engine.ErrTorrentClosed
+	// ErrReaderClosed: a file stream was closed while a read waited.
+	ErrReaderClosed = engine.ErrReaderClosed
 )
 
 // DefaultTick is how often task progress is polled when Options leaves it 0.

@@ -2,7 +2,7 @@
 // GET /files/{task_id}/{path...}, with Range requests, so a browser's
 // <video> tag plays a file before its download ends. Reads block until the
 // requested bytes are verified, and the pieces under the reader are
-// fetched before anything else (engine.FileReader). The token is checked
+// fetched before anything else (service.FileStream). The token is checked
 // by the handler that wraps this one (httpguard.Guard.Authorize); this
 // package answers for the file, its headers and their safety.
 package stream
@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
-	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
@@ -156,9 +155,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, body)
 	switch err := body.err; {
 	case err == nil:
-	case errors.Is(err, context.Canceled) || errors.Is(err, engine.ErrReaderClosed):
+	case errors.Is(err, context.Canceled) || errors.Is(err, service.ErrReaderClosed):
 		h.log.Debug("stream ended by the client or shutdown", "task_id", f.TaskID, "file", f.Index, "bytes", body.n)
-	case errors.Is(err, engine.ErrTorrentClosed):
+	case errors.Is(err, service.ErrTorrentClosed):
 		h.log.Info("stream ended: the task was removed, moved or stopped", "task_id", f.TaskID, "file", f.Index, "bytes", body.n)
 	default:
 		h.log.Warn("stream cut short", "task_id", f.TaskID, "file", f.Index, "bytes", body.n, "after", time.Since(start).Round(time.Millisecond), "err", err)
@@ -197,7 +196,7 @@ func errorStatus(err error) (int, api.Code) {
 		return http.StatusNotFound, api.CodeInvalidParams
 	case errors.Is(err, service.ErrTaskState):
 		return http.StatusConflict, api.CodeTaskState
-	case errors.Is(err, service.ErrClosed), errors.Is(err, engine.ErrTorrentClosed):
+	case errors.Is(err, service.ErrClosed), errors.Is(err, service.ErrTorrentClosed):
 		return http.StatusServiceUnavailable, api.CodeUnavailable
 	}
 	return http.StatusInternalServerError, api.CodeInternal
