@@ -461,24 +461,23 @@ func (t *nativeTorrent) coreNow() *native.Torrent {
 // checkpoint records the pieces written since the last one, after
 // syncing their files: completion never claims data a power cut could
 // lose.
-func (t *nativeTorrent) checkpoint() {
-	if !t.dirty.Swap(false) {
-		return
-	}
+// syncForRecord takes the verified pieces of a torrent that wrote pieces
+// since its last record and syncs its files, so that the bitfield it
+// returns may be recorded: never ahead of the data on disk. ok is false
+// when there is nothing to record, or the sync failed (then it is tried
+// again at the next checkpoint).
+func (t *nativeTorrent) syncForRecord() (bits []byte, ok bool) {
 	c := t.coreNow()
-	if c == nil {
-		return
+	if c == nil || !t.dirty.Swap(false) {
+		return nil, false // a drop under way records it
 	}
-	bits := bitfieldOf(c.Have())
+	bits = bitfieldOf(c.Have())
 	if err := c.Sync(); err != nil {
 		t.e.log.Error("sync torrent files", "infohash", t.id, "err", err)
 		t.dirty.Store(true)
-		return
+		return nil, false
 	}
-	if err := t.e.done.Put(t.id, bits); err != nil {
-		t.e.log.Error("record piece completion", "infohash", t.id, "err", err)
-		t.dirty.Store(true)
-	}
+	return bits, true
 }
 
 func (t *nativeTorrent) ID() string               { return t.id }
@@ -559,10 +558,14 @@ func (t *nativeTorrent) Drop() {
 		t.loadMu.Unlock()
 		var read, written int64
 		if c != nil {
-			bits := bitfieldOf(c.Have()) // before the sync that makes them durable
-			if c.Sync() == nil {
-				if err := t.e.done.Put(t.id, bits); err != nil {
-					t.e.log.Error("record piece completion", "infohash", t.id, "err", err)
+			// Only what changed since the last checkpoint: the engine's
+			// Close records every torrent in one transaction first.
+			if t.dirty.Swap(false) {
+				bits := bitfieldOf(c.Have()) // before the sync that makes them durable
+				if c.Sync() == nil {
+					if err := t.e.done.Put(t.id, bits); err != nil {
+						t.e.log.Error("record piece completion", "infohash", t.id, "err", err)
+					}
 				}
 			}
 			st := c.Stats()

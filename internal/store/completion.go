@@ -55,5 +55,26 @@ func (c *Completion) Put(id string, bits []byte) error {
 	return nil
 }
 
+// PutMany records many bitfields (by id) in one transaction, durably: one
+// fsync for all of them.
+func (c *Completion) PutMany(bits map[string][]byte) error {
+	if len(bits) == 0 {
+		return nil
+	}
+	err := c.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(completionBucket)
+		for id, v := range bits {
+			if err := b.Put([]byte(id), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record piece completion of %d torrents: %w", len(bits), err)
+	}
+	return nil
+}
+
 // Close closes the database.
 func (c *Completion) Close() error { return c.db.Close() }

@@ -35,3 +35,19 @@ func TestCompletion(t *testing.T) {
 		t.Fatalf("Get(bb) = %x, %v; want nothing", got, err)
 	}
 }
+
+func TestCompletionPutMany(t *testing.T) {
+	c, err := OpenCompletion(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.PutMany(map[string][]byte{"a": {1}, "b": {2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"a": "\x01", "b": "\x02\x03", "c": ""} {
+		if got, err := c.Get(id); err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", id, got, err, want)
+		}
+	}
+}
