@@ -96,6 +96,11 @@ type Hub struct {
 	snaps   map[string]*outgoing
 	writing bool           // the writer goroutine runs
 	writer  sync.WaitGroup // the writer goroutine, for Close
+	// ahead is the first number of a block reserved ahead (0: none), and
+	// reserving says that reserveAhead runs (bg, for Close).
+	ahead     uint64
+	reserving bool
+	bg        sync.WaitGroup
 }
 
 // New returns a hub on log. The caller must Close it.
@@ -217,8 +222,22 @@ func (h *Hub) PublishCoalesced(name, key string, data any) error {
 // reserveLocked makes sure h.next is a reserved sequence number, reserving
 // the next block durably when the current one is used up. h.mu must be
 // held.
+//
+// Once half of the current block is used, the next one is reserved in the
+// background (reserveAhead), so a publisher, who may hold a lock of its
+// own that requests wait on, does not wait for that store write; only a
+// burst that uses up a block before its successor is stored waits.
 func (h *Hub) reserveLocked() error {
 	if h.next < h.limit {
+		if h.limit-h.next <= seqBlock/2 && !h.reserving && h.ahead == 0 && !h.closed {
+			h.reserving = true
+			h.bg.Add(1)
+			go h.reserveAhead()
+		}
+		return nil
+	}
+	if h.ahead >= h.limit && h.ahead != 0 {
+		h.next, h.limit, h.ahead = h.ahead, h.ahead+seqBlock, 0
 		return nil
 	}
 	first, err := h.log.ReserveSeq(seqBlock)
@@ -227,6 +246,21 @@ func (h *Hub) reserveLocked() error {
 	}
 	h.next, h.limit = first, first+seqBlock
 	return nil
+}
+
+// reserveAhead reserves the block after the current one, for
+// reserveLocked to switch to.
+func (h *Hub) reserveAhead() {
+	defer h.bg.Done()
+	first, err := h.log.ReserveSeq(seqBlock)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reserving = false
+	// A block reserved meanwhile by reserveLocked itself may lie beyond
+	// this one: numbers only go up.
+	if err == nil && first >= h.limit {
+		h.ahead = first
+	}
 }
 
 // Filter selects events by name. A nil Filter passes every event.
@@ -384,6 +418,7 @@ func (h *Hub) Close() error {
 	}
 	h.mu.Unlock()
 	h.writer.Wait()
+	h.bg.Wait()
 	return nil
 }
 
