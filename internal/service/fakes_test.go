@@ -295,6 +295,7 @@ type fakeTorrent struct {
 	checking  bool
 	writeErr  error
 	trackers  []string
+	peers     int
 	sentUp    int64
 	sentDown  int64
 	downLimit int64
@@ -433,7 +434,7 @@ func (t *fakeTorrent) ClearWriteError() {
 func (t *fakeTorrent) Stats() engine.Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := engine.Stats{HasInfo: t.hasInfo, Name: t.name, Checking: t.checking, BytesRead: t.sentDown, BytesWritten: t.sentUp}
+	st := engine.Stats{HasInfo: t.hasInfo, Name: t.name, Checking: t.checking, Peers: t.peers, BytesRead: t.sentDown, BytesWritten: t.sentUp}
 	for _, f := range t.files {
 		st.Size += f.Size
 		st.Completed += f.Completed

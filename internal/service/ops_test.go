@@ -367,6 +367,38 @@ func TestRestoreLoadError(t *testing.T) {
 	}
 }
 
+// TestQuietTasksAreReadSeldom: a seed with no peer is read every
+// quietPollInterval; one that gets a peer is read on every poll again.
+func TestQuietTasksAreReadSeldom(t *testing.T) {
+	h := newHarness(t)
+	id, ft := h.addTorrent("q.bin", 1<<20, api.TaskAddParams{})
+	ft.complete()
+	h.poll()
+	if h.state(id) != api.StateSeeding {
+		t.Fatalf("state %s", h.state(id))
+	}
+	ft.set(func(ft *fakeTorrent) { ft.sentUp = 100 })
+	h.poll()
+	if tk, _ := h.svc.Get(id); tk.Uploaded != 0 {
+		t.Errorf("a quiet seed was read 1 s after the last read (uploaded %d)", tk.Uploaded)
+	}
+	for range 4 {
+		h.poll()
+	}
+	if tk, _ := h.svc.Get(id); tk.Uploaded != 100 {
+		t.Errorf("a quiet seed was not read within 5 s (uploaded %d)", tk.Uploaded)
+	}
+	ft.set(func(ft *fakeTorrent) { ft.peers, ft.sentUp = 1, 200 })
+	for range 5 {
+		h.poll()
+	}
+	ft.set(func(ft *fakeTorrent) { ft.sentUp = 300 })
+	h.poll()
+	if tk, _ := h.svc.Get(id); tk.Uploaded != 300 || tk.Peers != 1 {
+		t.Errorf("a seed with a peer was not read at the next poll: %+v", tk)
+	}
+}
+
 func TestFinishIsStoredBeforeAnnounced(t *testing.T) {
 	h := newHarness(t)
 	id, ft := h.addTorrent("f.bin", 1<<20, api.TaskAddParams{})

@@ -16,8 +16,11 @@ import (
 // the engine to dial the peers it knows.
 const idleKickInterval = 10 * time.Second
 
-// pausedPollInterval is how often a paused task's engine stats are read.
-const pausedPollInterval = 5 * time.Second
+// quietPollInterval is how often the engine stats of a quiet task are
+// read: one that transfers nothing and can change only slowly (see
+// quiet). With 10,000 tasks, reading every one twice a second was most of
+// the idle daemon's CPU.
+const quietPollInterval = 5 * time.Second
 
 // totalsFlushInterval is how often byte totals are stored.
 const totalsFlushInterval = time.Minute
@@ -79,8 +82,8 @@ func (s *Service) poll(now time.Time) {
 	wantStats := s.hub.Wanted(api.EventSessionStats)
 	flush := now.Sub(s.flushedAt) >= totalsFlushInterval
 
-	// 1. Which tasks to read. A paused task (no transfer) is read only
-	// every pausedPollInterval, and at a totals flush.
+	// 1. Which tasks to read. A quiet task is read only every
+	// quietPollInterval, and at a totals flush.
 	s.mu.Lock()
 	set := s.settings
 	probes := make([]probe, 0, len(s.tasks))
@@ -88,7 +91,7 @@ func (s *Service) poll(now time.Time) {
 		if tk.t == nil || tk.busy != "" {
 			continue
 		}
-		if !flush && tk.rec.Paused && !tk.stats.Checking && now.Sub(tk.statsAt) < pausedPollInterval {
+		if !flush && tk.quiet() && now.Sub(tk.statsAt) < quietPollInterval {
 			continue
 		}
 		probes = append(probes, probe{
@@ -260,6 +263,29 @@ func (s *Service) poll(now time.Time) {
 			s.log.Error("publish session stats", "err", err)
 		}
 	}
+}
+
+// quiet reports whether tk's engine stats can be read seldom: it is
+// paused, or it has no peer, transfers nothing, is not hashing, and is in
+// a state that only a peer or a request can change (seeding, finished,
+// queued, error other than waiting for space, or waiting for metadata). A
+// peer connecting to a quiet task is seen within quietPollInterval.
+// Service.mu must be held.
+func (tk *task) quiet() bool {
+	if tk.stats.Checking || tk.rechecking {
+		return false
+	}
+	if tk.rec.Paused {
+		return true
+	}
+	if tk.stats.Peers > 0 || tk.down.rate() > 0 || tk.up.rate() > 0 || tk.halt.kind == haltNoSpace {
+		return false
+	}
+	switch tk.state {
+	case api.StateSeeding, api.StateFinished, api.StateQueued, api.StateError, api.StateMetadata:
+		return true
+	}
+	return false
 }
 
 // rateMeter turns a growing byte counter into a rate smoothed over a few

@@ -127,7 +127,7 @@ func wantedDone(st engine.Stats, prios map[int]string, files func() []engine.Fil
 
 // zeroStoppedRates sets to 0 the rates of the directions tk does not
 // transfer in its state, rather than letting their averages fade over
-// seconds (a paused task's are sampled only every pausedPollInterval).
+// seconds (a quiet task's are sampled only every quietPollInterval).
 func (tk *task) zeroStoppedRates() {
 	switch tk.state {
 	case api.StatePaused, api.StateError, api.StateFinished:

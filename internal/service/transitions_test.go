@@ -69,8 +69,11 @@ func TestTransitions(t *testing.T) {
 			{name: "complete", do: completeAndPoll, state: api.StateSeeding, events: []string{"downloading>seeding"}, mode: both},
 			{name: "ratio reached", do: func(h *harness, id string, ft *fakeTorrent) {
 				setSettings(api.SessionSetParams{SeedRatioLimit: ptr(1.0)})(h, id, ft)
-				ft.set(func(ft *fakeTorrent) { ft.sentUp = 1 << 20 })
-				h.poll()
+				// A quiet seed (no peer yet) is read within 5 s.
+				ft.set(func(ft *fakeTorrent) { ft.sentUp, ft.peers = 1<<20, 1 })
+				for range 5 {
+					h.poll()
+				}
 			}, state: api.StateFinished, events: []string{"seeding>finished"}, mode: dl},
 			{name: "resume seeds again", do: func(h *harness, id string, ft *fakeTorrent) {
 				setSettings(api.SessionSetParams{SeedRatioLimit: ptr(0.0)})(h, id, ft)
