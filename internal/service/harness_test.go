@@ -16,7 +16,7 @@ import (
 // events.Hub on an in-memory log. Its poll does not run by itself: tests
 // call h.poll, with a clock that moves only when they say.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	svc *Service
 	st  *memStore
 	eng *fakeEngine
@@ -28,7 +28,7 @@ type harness struct {
 	stopped bool
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, st: newMemStore(), eng: newFakeEngine(), dir: t.TempDir(), now: time.Now()}
 	h.start()

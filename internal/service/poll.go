@@ -86,7 +86,7 @@ func (s *Service) poll(now time.Time) {
 	// quietPollInterval, and at a totals flush.
 	s.mu.Lock()
 	set := s.settings
-	probes := make([]probe, 0, len(s.tasks))
+	probes := s.probes[:0] // reused: most polls read about the same tasks
 	for _, tk := range s.tasks {
 		if tk.t == nil || tk.busy != "" {
 			continue
@@ -238,6 +238,8 @@ func (s *Service) poll(now time.Time) {
 	agg.freeDisk = free
 	s.totals = agg
 	x.unlock()
+	clear(probes) // no task kept alive by the buffer
+	s.probes = probes[:0]
 	for _, tk := range held {
 		tk.op.Unlock()
 	}

@@ -17,14 +17,16 @@ import (
 // requeueLocked decides which tasks the queue holds back, applying the
 // state of each task whose place changed. Service.mu must be held.
 func (s *Service) requeueLocked(x *locked) {
+	if s.settings.MaxActiveDownloads == 0 && s.settings.MaxActiveSeeds == 0 && s.queuedN == 0 {
+		return // no limit, and nothing held back from an earlier one
+	}
 	var downloads, seeds []*task
 	for _, tk := range s.tasks {
 		switch {
 		case tk.busy != "":
 		case tk.t == nil || tk.rec.Paused || tk.halt.kind != haltNone || len(tk.rec.MetaInfo) == 0 || tk.rec.SeedingDone:
 			if tk.queued {
-				tk.queued = false
-				x.apply(tk)
+				s.setQueuedLocked(x, tk, false)
 			}
 		case tk.done:
 			seeds = append(seeds, tk)
@@ -54,13 +56,24 @@ func (s *Service) requeueLocked(x *locked) {
 	place := func(ts []*task, limit int) {
 		for i, tk := range ts {
 			if queue := limit > 0 && i >= limit; queue != tk.queued {
-				tk.queued = queue
-				x.apply(tk)
+				s.setQueuedLocked(x, tk, queue)
 			}
 		}
 	}
 	place(downloads, s.settings.MaxActiveDownloads)
 	place(seeds, s.settings.MaxActiveSeeds)
+}
+
+// setQueuedLocked holds tk back or lets it go, keeping count of the
+// tasks held back. Service.mu must be held.
+func (s *Service) setQueuedLocked(x *locked, tk *task, queued bool) {
+	tk.queued = queued
+	if queued {
+		s.queuedN++
+	} else {
+		s.queuedN--
+	}
+	x.apply(tk)
 }
 
 // seedLimitReached reports whether a task that finished at finishedAt,

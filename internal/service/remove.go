@@ -70,6 +70,9 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	x = s.lock()
 	delete(s.tasks, tk.rec.ID)
 	s.counts.move(tk.state, "")
+	if tk.queued {
+		s.queuedN--
+	}
 	close(tk.gone)
 	s.requeueLocked(x)
 	x.emit(api.EventTaskRemoved, api.TaskRemovedData{TaskID: tk.rec.ID, DataDeleted: deleteData && delErr == nil && len(files) > 0})

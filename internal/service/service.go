@@ -104,6 +104,7 @@ type Service struct {
 	// poll's own: only its goroutine touches these.
 	statsAt   time.Time // when session.stats was last published
 	flushedAt time.Time // when byte totals were last stored
+	probes    []probe   // the poll's buffer
 
 	// settingsMu serialises session.set's read-modify-write, so that
 	// concurrent calls cannot lose each other's updates. It is taken
@@ -117,6 +118,7 @@ type Service struct {
 	closed   bool
 	settings store.Settings
 	counts   stateCounts // tasks by state
+	queuedN  int         // tasks the queue holds back (queue.go)
 	totals   aggregates  // sums over the tasks, as of the last poll
 }
 
