@@ -126,6 +126,14 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.send(ctx, encodeError(req.ID, code, msg))
 			continue
 		}
+		if inlineMethods[req.Method] {
+			// Quick reads run here and are written from here (see
+			// inlineMethods): no handoff to another goroutine.
+			if !c.writeNow(ctx, c.handle(ctx, req)) {
+				return
+			}
+			continue
+		}
 		if strings.HasPrefix(req.Method, "events.") {
 			// Methods that change this connection's event stream run in
 			// the order sent, so "subscribe, then replay" replays with
@@ -197,6 +205,23 @@ func (c *conn) failed(id, method string, err error) ([]byte, api.Code) {
 		c.log.Error("request failed", "id", id, "method", method, "err", err)
 	}
 	return encodeError(id, code, msg), code
+}
+
+// writeNow writes frame from the calling goroutine, beside the writer's
+// writes (the library orders them), within the write timeout. It reports
+// false when the connection is ending.
+func (c *conn) writeNow(ctx context.Context, frame []byte) bool {
+	wctx, cancel := context.WithTimeout(ctx, c.s.cfg.WriteTimeout)
+	err := c.ws.Write(wctx, websocket.MessageText, frame)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Debug("write", "err", err)
+			c.cancel(reasonWrite)
+		}
+		return false
+	}
+	return true
 }
 
 // send queues a response for the writer; it waits for room (responses are
