@@ -467,6 +467,9 @@ func (t *nativeTorrent) coreNow() *native.Torrent {
 // when there is nothing to record, or the sync failed (then it is tried
 // again at the next checkpoint).
 func (t *nativeTorrent) syncForRecord() (bits []byte, ok bool) {
+	if !t.dirty.Load() {
+		return nil, false // the common case, without a lock
+	}
 	c := t.coreNow()
 	if c == nil || !t.dirty.Swap(false) {
 		return nil, false // a drop under way records it

@@ -581,6 +581,10 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	t.peers[p] = struct{}{}
 	t.wg.Add(1) // Close waits for incoming peers too
 	t.mu.Unlock()
+	select {
+	case t.joined <- struct{}{}:
+	default:
+	}
 	defer t.wg.Done()
 	err := p.run()
 	t.log.Debug("peer gone", "peer", addr, "err", err)

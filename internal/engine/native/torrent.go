@@ -38,6 +38,7 @@ type Torrent struct {
 	writing  bitset   // verified, not yet written
 	cursor   int      // no piece below it is wanted
 	peers    map[*peer]struct{}
+	joined   chan struct{} // a peer joined (cap 1): wakes an idle chokeLoop
 	dialing  map[netip.AddrPort]bool
 	known    []netip.AddrPort          // addresses to dial when there is room
 	seen     map[netip.AddrPort]string // every address ever given, with its source
@@ -91,7 +92,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 		log: c.log.With("infohash", fmt.Sprintf("%x", m.InfoHash)),
 		ctx: ctx, cancel: cancel, writes: make(chan *piece, 64),
 		have: newBitset(n), avail: make([]int32, n), active: make([]*piece, n), prio: make([]uint8, n),
-		writing: newBitset(n), peers: make(map[*peer]struct{}),
+		writing: newBitset(n), peers: make(map[*peer]struct{}), joined: make(chan struct{}, 1),
 		dialing: make(map[netip.AddrPort]bool), banned: make(map[netip.Addr]bool),
 		seen: make(map[netip.AddrPort]string), redials: make(map[netip.AddrPort]int), pauseC: make(chan struct{}, 1), dhtWake: make(chan struct{}, 1),
 		doneC: make(chan struct{}), trackers: slices.Clone(m.Trackers), trackerStates: make(map[string]*trackerState),
