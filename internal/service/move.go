@@ -51,6 +51,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	tk.flushedUp, tk.flushedDown = 0, 0
 	tk.stats = engine.Stats{}
 	tk.down, tk.up = rateMeter{}, rateMeter{}
+	s.account(tk)
 	tk.t = nil
 	tk.busy = api.BusyMoving
 	s.requeueLocked(x)

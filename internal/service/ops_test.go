@@ -446,3 +446,47 @@ func TestClosedServiceRefuses(t *testing.T) {
 		t.Errorf("run after close: %v", err)
 	}
 }
+
+// TestSessionStatsFollowTheTasks: session.stats's sums are kept as tasks
+// change, not recomputed: they must match the tasks through reads,
+// pauses, moves and removals.
+func TestSessionStatsFollowTheTasks(t *testing.T) {
+	h := newHarness(t)
+	a, fa := h.addTorrent("a.bin", 1<<20, api.TaskAddParams{})
+	b, fb := h.addTorrent("b.bin", 1<<20, api.TaskAddParams{})
+	for i := range 4 {
+		fa.set(func(ft *fakeTorrent) { ft.sentDown, ft.peers = int64(i+1)*1000, 1 })
+		fb.set(func(ft *fakeTorrent) { ft.sentDown, ft.sentUp, ft.peers = int64(i+1)*10, 7, 1 })
+		h.poll()
+	}
+	check := func(when string) {
+		t.Helper()
+		var want api.SessionStats
+		for _, tk := range h.svc.List(ListFilter{}) {
+			want.DownloadRate += tk.DownloadRate
+			want.UploadRate += tk.UploadRate
+		}
+		got := h.svc.Stats()
+		if got.DownloadRate != want.DownloadRate || got.UploadRate != want.UploadRate {
+			t.Errorf("%s: session.stats rates %d/%d, the tasks' sum %d/%d", when, got.DownloadRate, got.UploadRate, want.DownloadRate, want.UploadRate)
+		}
+	}
+	st := h.svc.Stats()
+	if st.Downloaded != 4040 || st.Uploaded != 7 || st.DownloadRate == 0 {
+		t.Errorf("session.stats %+v, want downloaded 4040, uploaded 7, a download rate", st)
+	}
+	check("downloading")
+	pause(h, a, nil)
+	if st := h.svc.Stats(); st.DownloadRate == 0 {
+		t.Error("no rate left after pausing one of two")
+	}
+	check("a paused")
+	if err := h.svc.Remove(context.Background(), b, false); err != nil {
+		t.Fatal(err)
+	}
+	st = h.svc.Stats()
+	if st.Downloaded != 4000 || st.Uploaded != 0 || st.DownloadRate != 0 || st.Tasks != 1 {
+		t.Errorf("after removing b: %+v", st)
+	}
+	check("b removed")
+}

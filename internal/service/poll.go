@@ -64,12 +64,30 @@ type probe struct {
 	written     bool
 }
 
-// aggregates are sums over the tasks, kept by poll so that session.stats
-// is O(1).
+// aggregates are sums over the tasks, kept as they change so that
+// session.stats is O(1): each task remembers what it adds (task.counted),
+// and account replaces that with what it adds now.
 type aggregates struct {
 	downloadRate, uploadRate int64
 	downloaded, uploaded     int64 // this session's payload bytes
 	freeDisk                 int64
+}
+
+// account brings s.totals up to date with tk's rates and byte counts.
+// Service.mu must be held.
+func (s *Service) account(tk *task) {
+	now := aggregates{downloadRate: tk.down.rate(), uploadRate: tk.up.rate(), downloaded: tk.stats.BytesRead, uploaded: tk.stats.BytesWritten}
+	s.totals.add(tk.counted, -1)
+	s.totals.add(now, 1)
+	tk.counted = now
+}
+
+// add adds sign times o's sums to a.
+func (a *aggregates) add(o aggregates, sign int64) {
+	a.downloadRate += sign * o.downloadRate
+	a.uploadRate += sign * o.uploadRate
+	a.downloaded += sign * o.downloaded
+	a.uploaded += sign * o.uploaded
 }
 
 // poll reads every task's progress, records finishes, seeding limits and
@@ -214,10 +232,13 @@ func (s *Service) poll(now time.Time) {
 		}
 	}
 	s.requeueLocked(x)
-	var agg aggregates
-	for _, tk := range s.tasks {
+	// Only the tasks read now, and those followed by task.progress, can
+	// have news: the others' stats did not change, and every request that
+	// changes a task applies its state itself.
+	visit := func(tk *task) {
 		x.apply(tk)
 		tk.zeroStoppedRates()
+		s.account(tk)
 		if tk.rec.Sequential && tk.state == api.StateDownloading && tk.t != nil {
 			sequential = append(sequential, tk.t)
 		}
@@ -226,17 +247,30 @@ func (s *Service) poll(now time.Time) {
 		// at 0: a client never keeps showing a stale rate.
 		if live := tk.active() || tk.down.rate() > 0 || tk.up.rate() > 0; live && now.Sub(tk.progressAt) >= progressInterval || !live && tk.followed {
 			tk.progressAt, tk.followed = now, live
+			if live {
+				s.followed[tk] = struct{}{}
+			} else {
+				delete(s.followed, tk)
+			}
 			if wantProgress {
 				progress = append(progress, tk.progress())
 			}
 		}
-		agg.downloadRate += tk.down.rate()
-		agg.uploadRate += tk.up.rate()
-		agg.downloaded += tk.stats.BytesRead
-		agg.uploaded += tk.stats.BytesWritten
 	}
-	agg.freeDisk = free
-	s.totals = agg
+	for i := range probes {
+		if tk := probes[i].tk; s.tasks[tk.rec.ID] == tk {
+			tk.visitedAt = now
+			visit(tk)
+		}
+	}
+	for tk := range s.followed {
+		if s.tasks[tk.rec.ID] != tk {
+			delete(s.followed, tk) // removed
+		} else if tk.visitedAt != now {
+			visit(tk)
+		}
+	}
+	s.totals.freeDisk = free
 	x.unlock()
 	clear(probes) // no task kept alive by the buffer
 	s.probes = probes[:0]

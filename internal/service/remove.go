@@ -69,6 +69,8 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 
 	x = s.lock()
 	delete(s.tasks, tk.rec.ID)
+	delete(s.followed, tk)
+	s.totals.add(tk.counted, -1)
 	s.counts.move(tk.state, "")
 	if tk.queued {
 		s.queuedN--

@@ -117,9 +117,10 @@ type Service struct {
 	adding   map[string]chan struct{} // ids whose task.add is under way
 	closed   bool
 	settings store.Settings
-	counts   stateCounts // tasks by state
-	queuedN  int         // tasks the queue holds back (queue.go)
-	totals   aggregates  // sums over the tasks, as of the last poll
+	counts   stateCounts        // tasks by state
+	queuedN  int                // tasks the queue holds back (queue.go)
+	totals   aggregates         // sums over the tasks (account)
+	followed map[*task]struct{} // tasks whose task.progress is followed
 }
 
 // New restores every stored task into the engine. Call Run to start
@@ -151,7 +152,7 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		version: opts.Version, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
-		settings: settings, counts: stateCounts{},
+		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},
 		flushedAt: time.Now(),
 	}
 	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)

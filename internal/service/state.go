@@ -107,6 +107,11 @@ func (x *locked) apply(tk *task) {
 		tk.state = state
 		return
 	}
+	defer func() {
+		// A stopped direction shows 0 at once, in session.stats too.
+		tk.zeroStoppedRates()
+		x.s.account(tk)
+	}()
 	d := api.TaskStateData{TaskID: tk.rec.ID, From: tk.state, To: state}
 	tk.state = state
 	if state != api.StateError {

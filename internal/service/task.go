@@ -49,10 +49,12 @@ type task struct {
 	statsAt  time.Time // when stats were last read from the engine
 	down, up rateMeter
 
-	addedAt    string    // rec.AddedAt for the wire (RFC 3339), formatted once
-	progressAt time.Time // when task.progress was last sent
-	followed   bool      // task.progress snapshots are being sent (see poll)
-	kickedAt   time.Time // when the engine was last prompted to dial
+	addedAt    string     // rec.AddedAt for the wire (RFC 3339), formatted once
+	progressAt time.Time  // when task.progress was last sent
+	followed   bool       // task.progress snapshots are being sent (see poll)
+	visitedAt  time.Time  // the poll that last looked at it
+	counted    aggregates // what it adds to Service.totals (account)
+	kickedAt   time.Time  // when the engine was last prompted to dial
 
 	// Session byte counters already folded into rec.Uploaded and
 	// rec.Downloaded.
