@@ -255,7 +255,9 @@ func run(ctx context.Context, o options, log *slog.Logger) (*report, error) {
 		return rep, err
 	}
 	rep.SettleSeconds = time.Since(t1).Seconds()
-	time.Sleep(3 * time.Second)
+	// Idle means the steady state: the adds' garbage collected and the
+	// first completion checkpoint written.
+	time.Sleep(idleAfter)
 	rep.RSSLoadedMiB = mib(rssBytes(p.pid()))
 	rep.RSSPerTaskKiB = float64(rssBytes(p.pid())-rssEmpty) / 1024 / float64(o.tasks)
 	stopProf = profile(l, o.pprofDir, "idle", 5)
@@ -318,7 +320,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*report, error) {
 	}
 	rep.RestartSettled = time.Since(p.start).Seconds()
 	stopProf()
-	time.Sleep(3 * time.Second)
+	time.Sleep(idleAfter)
 	rss := rssBytes(p.pid())
 	rep.RSSRestartMiB = mib(rss)
 	rep.RSSPerTaskRKiB = float64(rss-rssEmpty) / 1024 / float64(o.tasks)
@@ -354,6 +356,9 @@ func profile(l *lodestone, dir, name string, seconds int) func() {
 	}()
 	return func() { <-done }
 }
+
+// idleAfter is how long after the tasks settle idle CPU is measured.
+const idleAfter = 10 * time.Second
 
 func idleCPU(pid int, d time.Duration) float64 {
 	c0 := cpuTime(pid)
