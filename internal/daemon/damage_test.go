@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -24,25 +25,23 @@ import (
 )
 
 // logBuffer collects output written from several goroutines: a daemon's
-// log records, a browser's output. With t set, each write also goes to
-// t.Log.
+// log records, a browser's output. With log set (daemontest.LogWriter),
+// each write also goes there.
 type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
-	t   testing.TB
+	log io.Writer
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
-	if l.t == nil {
-		return len(p), nil
+	if l.log != nil {
+		if _, err := l.log.Write(p); err != nil {
+			return 0, err
+		}
 	}
-	func() {
-		defer func() { recover() }() // t.Log after the test ends panics
-		l.t.Log(strings.TrimRight(string(p), "\n"))
-	}()
 	return len(p), nil
 }
 
@@ -55,7 +54,7 @@ func (l *logBuffer) String() string {
 // startLogged runs an in-process daemon on dirs whose log is kept.
 func startLogged(t *testing.T, dirs daemontest.Dirs) (*client.Client, *logBuffer) {
 	t.Helper()
-	logs := &logBuffer{t: t}
+	logs := &logBuffer{log: daemontest.LogWriter(t)}
 	cfg := daemontest.Config(t, dirs, false)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	d, err := daemon.New(cfg)
