@@ -138,7 +138,11 @@ func Dial(t testing.TB, url string) *client.Client {
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close client of %s: %v", url, err)
+		}
+	})
 	return c
 }
 
