@@ -51,6 +51,8 @@ type Options struct {
 	AuthBackoff time.Duration
 	// Engine overrides Core() (benchmarks comparing the cores).
 	Engine string
+	// Logger replaces the daemon's log (nil: t.Log, from level Info).
+	Logger *slog.Logger
 }
 
 // Daemon is an in-process daemon.
@@ -97,6 +99,9 @@ func Start(t testing.TB, opts Options) *Daemon {
 	cfg.AuthBackoff = opts.AuthBackoff
 	if opts.Engine != "" {
 		cfg.Engine = opts.Engine
+	}
+	if opts.Logger != nil {
+		cfg.Logger = opts.Logger
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
