@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 )
@@ -80,15 +82,32 @@ func serve(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var prof *pprofServer
 	if *pprofAddr != "" {
-		if err := servePprof(ctx, *pprofAddr, cfg.Logger); err != nil {
+		var err error
+		if prof, err = listenPprof(*pprofAddr, cfg.Logger); err != nil {
 			return err
 		}
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
+		if prof != nil {
+			prof.ln.Close()
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "Lodestone is running.\n  Web UI: %s\n  API:    %s\n  Token:  %s\n  URL:    %s\n", d.WebURL(), d.APIURL(), d.Token(), d.URL())
-	return d.Run(ctx)
+	// The daemon and the profiler end together, and serve returns once
+	// both have.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var g errgroup.Group
+	if prof != nil {
+		g.Go(func() error { return prof.run(ctx) })
+	}
+	g.Go(func() error {
+		defer cancel()
+		return d.Run(ctx)
+	})
+	return g.Wait()
 }

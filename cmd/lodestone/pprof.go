@@ -11,20 +11,27 @@ import (
 	"time"
 )
 
-// servePprof serves Go's profiler (net/http/pprof) on addr until ctx ends.
-// It is for performance work, off by default, and refuses any address
-// that is not loopback: profiles reveal memory contents and cost CPU.
-func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+// pprofServer serves Go's profiler (net/http/pprof). It is for
+// performance work, off by default, and only ever on a loopback address:
+// profiles reveal memory contents and cost CPU.
+type pprofServer struct {
+	ln  net.Listener
+	srv *http.Server
+	log *slog.Logger
+}
+
+// listenPprof checks addr and listens on it; run then serves.
+func listenPprof(addr string, log *slog.Logger) (*pprofServer, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("pprof-addr: %w", err)
+		return nil, fmt.Errorf("pprof-addr: %w", err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("pprof-addr %q: only a loopback address is allowed", addr)
+		return nil, fmt.Errorf("pprof-addr %q: only a loopback address is allowed", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("pprof-addr: %w", err)
+		return nil, fmt.Errorf("pprof-addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -32,16 +39,29 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
 	log.Info("pprof listening", "addr", ln.Addr().String())
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("pprof server", "err", err)
-		}
-	}()
+	return &pprofServer{
+		ln:  ln,
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
+		log: log,
+	}, nil
+}
+
+// run serves until ctx ends and returns once serving has stopped. A
+// failure to serve is logged, not returned: the daemon goes on without
+// its profiler.
+func (p *pprofServer) run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- p.srv.Serve(p.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		p.srv.Close()
+		err = <-errc
+	case err = <-errc:
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
+		p.log.Warn("pprof server", "err", err)
+	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
@@ -29,19 +29,14 @@ func TestPauseResume(t *testing.T) {
 	if err := c.PauseTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
 		t.Fatal(err)
 	}
-	ev := waitEvent(t, c, api.EventTaskState, 10*time.Second, forTask(res.TaskID))
-	var sd api.TaskStateData
-	json.Unmarshal(ev.Data, &sd)
-	for sd.To != api.StatePaused {
-		ev = waitEvent(t, c, api.EventTaskState, 10*time.Second, forTask(res.TaskID))
-		json.Unmarshal(ev.Data, &sd)
-	}
-	// While paused, nothing more is verified.
-	time.Sleep(600 * time.Millisecond)
-	a, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+	waitEvent(t, c, api.EventTaskState, 10*time.Second, stateTo(res.TaskID, api.StatePaused))
+	// While paused, nothing more is verified. Pieces in flight at the
+	// pause may still land: wait until the count stops moving first.
+	a := settledTask(t, c, res.TaskID, 500*time.Millisecond, 10*time.Second)
+	// Letting time pass is the test: the paused task must not move on.
 	time.Sleep(1500 * time.Millisecond)
-	b, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-	if a.State != api.StatePaused || b.Completed > a.Completed+(256<<10) {
+	b := stateOf(t, c, res.TaskID)
+	if a.State != api.StatePaused || b.State != api.StatePaused || b.Completed > a.Completed+(256<<10) {
 		t.Fatalf("paused task moved on: %+v then %+v", a, b)
 	}
 
@@ -49,7 +44,7 @@ func TestPauseResume(t *testing.T) {
 	d.Stop(t)
 	d = daemontest.Start(t, daemontest.Options{Dirs: dirs})
 	c = d.Client(t)
-	if task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID); task.State != api.StatePaused {
+	if task := stateOf(t, c, res.TaskID); task.State != api.StatePaused {
 		t.Fatalf("after restart: state %s, want paused", task.State)
 	}
 	if err := c.ResumeTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
@@ -58,6 +53,21 @@ func TestPauseResume(t *testing.T) {
 	addMagnet(t, c, tr.Magnet([]string{seeder.Addr})) // the seeder's address again
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
 	enginetest.SameFiles(t, tr, dirs.Download)
+}
+
+// settledTask waits until task id's completed bytes have not changed for
+// quiet, and returns the task.
+func settledTask(t *testing.T, c *client.Client, id string, quiet, timeout time.Duration) api.Task {
+	t.Helper()
+	var last api.Task
+	since := time.Now()
+	return waitTask(t, c, id, "completed bytes to settle", timeout, func(task api.Task) bool {
+		if task.Completed != last.Completed {
+			last, since = task, time.Now()
+			return false
+		}
+		return time.Since(since) >= quiet
+	})
 }
 
 func TestRemove(t *testing.T) {
@@ -89,9 +99,7 @@ func TestRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := waitEvent(t, c, api.EventTaskRemoved, 10*time.Second, forTask(keep.TaskID))
-	var rd api.TaskRemovedData
-	json.Unmarshal(ev.Data, &rd)
-	if !rd.DataDeleted {
+	if rd := decode[api.TaskRemovedData](t, ev.Data); !rd.DataDeleted {
 		t.Errorf("task.removed %s: want data_deleted", ev.Data)
 	}
 	for _, p := range []string{"multi/a.bin", "multi/dir/b.bin", "multi/dir/sub/c.txt", "multi/z.bin", "multi/dir/sub"} {
@@ -102,8 +110,7 @@ func TestRemove(t *testing.T) {
 	if _, err := os.Stat(mine); err != nil {
 		t.Errorf("the user's own file was deleted: %v", err)
 	}
-	tasks, _ := c.ListTasks(ctxT(t, 5*time.Second))
-	if len(tasks) != 0 {
+	if tasks := listTasks(t, c); len(tasks) != 0 {
 		t.Errorf("tasks left: %+v", tasks)
 	}
 	var ae *api.Error
@@ -113,7 +120,7 @@ func TestRemove(t *testing.T) {
 	// Removed durably: not back after a restart.
 	d.Stop(t)
 	d2 := daemontest.Start(t, daemontest.Options{Dirs: d.Dirs})
-	if tasks, _ := d2.Client(t).ListTasks(ctxT(t, 5*time.Second)); len(tasks) != 0 {
+	if tasks := listTasks(t, d2.Client(t)); len(tasks) != 0 {
 		t.Errorf("removed tasks back after restart: %+v", tasks)
 	}
 }
@@ -131,7 +138,9 @@ func TestReplayAfterDisconnect(t *testing.T) {
 	c := d.Client(t)
 	first := addTorrent(t, c, enginetest.Generate(t, enginetest.Content{Name: "r0.bin", Size: 10, Seed: 42}))
 	last := waitEvent(t, c, api.EventTaskAdded, 10*time.Second, forTask(first.TaskID))
-	c.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	// While c is away, two tasks run to completion.
 	other := d.Client(t)
@@ -139,33 +148,46 @@ func TestReplayAfterDisconnect(t *testing.T) {
 	for _, tr := range trs {
 		ids = append(ids, addMagnet(t, other, tr.Magnet([]string{seeder.Addr})).TaskID)
 	}
-	// Everything the watcher sees after `last`, until both finished and
-	// things went quiet.
+	// Everything the watcher sees after `last`, until both tasks finished
+	// and turned to seeding, the last events they cause.
 	var want []string
-	finished := map[string]bool{}
-	quiet := time.NewTimer(time.Hour)
-	deadline := time.After(60 * time.Second)
-collect:
-	for {
-		select {
-		case ev := <-watcher.Events():
-			if seq(t, ev.ID) > seq(t, last.ID) {
-				want = append(want, ev.ID)
-			}
-			if ev.Name == api.EventTaskFinished {
-				var fd api.TaskFinishedData
-				json.Unmarshal(ev.Data, &fd)
-				finished[fd.TaskID] = true
-				if len(finished) == len(ids) {
-					quiet.Reset(1500 * time.Millisecond)
+	collect := func(what string, timeout time.Duration, done func(api.Event) bool) {
+		t.Helper()
+		deadline := time.After(timeout)
+		for {
+			select {
+			case ev, ok := <-watcher.Events():
+				if !ok {
+					t.Fatalf("watcher disconnected: %v", watcher.Err())
 				}
+				if seq(t, ev.ID) > seq(t, last.ID) {
+					want = append(want, ev.ID)
+				}
+				if done(ev) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: not within %v", what, timeout)
 			}
-		case <-quiet.C:
-			break collect
-		case <-deadline:
-			t.Fatalf("tasks did not finish; finished: %v", finished)
 		}
 	}
+	finished, seeding := map[string]bool{}, map[string]bool{}
+	collect("both tasks finished and seeding", 60*time.Second, func(ev api.Event) bool {
+		switch ev.Name {
+		case api.EventTaskFinished:
+			finished[decode[api.TaskFinishedData](t, ev.Data).TaskID] = true
+		case api.EventTaskState:
+			if sd := decode[api.TaskStateData](t, ev.Data); sd.To == api.StateSeeding {
+				seeding[sd.TaskID] = true
+			}
+		}
+		for _, id := range ids {
+			if !finished[id] || !seeding[id] {
+				return false
+			}
+		}
+		return true
+	})
 
 	c2 := d.Client(t)
 	res, err := c2.Replay(ctxT(t, 5*time.Second), last.ID)
@@ -188,6 +210,14 @@ collect:
 			got = append(got, ev.ID)
 		case <-timeout:
 			t.Fatalf("replayed %d of %d", len(got), res.Replayed)
+		}
+	}
+	// Should anything have been logged after the tasks settled, the
+	// watcher sees it too: compare up to the last event replayed.
+	if n := len(got); n > 0 {
+		end := seq(t, got[n-1])
+		if len(want) == 0 || seq(t, want[len(want)-1]) < end {
+			collect("the watcher to see the last event replayed", 5*time.Second, func(ev api.Event) bool { return seq(t, ev.ID) >= end })
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

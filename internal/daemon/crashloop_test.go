@@ -162,11 +162,13 @@ func TestCrashLoop(t *testing.T) {
 			defer close(done)
 			churn(t, c, run, rand.New(rand.NewPCG(churnSeed, 1)))
 		}()
-		time.Sleep(delay)
+		time.Sleep(delay) // the kill's random moment is the test
 		killedAt := time.Now()
 		p.Kill(t)
 		<-done
-		c.Close()
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
 		sizes := fileSizes(t, dirs.Download)
 
 		lived := killedAt.Sub(lifeStart)
@@ -199,10 +201,7 @@ func TestCrashLoop(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		tasks, err := c.ListTasks(ctxT(t, 10*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tasks := listTasks(t, c)
 		done := 0
 		for _, task := range tasks {
 			if task.Size > 0 && task.Completed == task.Size {
@@ -304,6 +303,8 @@ func churn(t *testing.T, c *client.Client, run *crashRun, rng *rand.Rand) {
 			return
 		}
 
+		// Paces the churn (not a wait for anything): a progress report
+		// every 100-300 ms.
 		time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond)
 		tasks, err := c.ListTasks(ctx)
 		if err != nil {
@@ -467,7 +468,10 @@ func fileSizes(t *testing.T, dir string) map[string]int64 {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
 		out[rel] = fi.Size()
 		return nil
 	})

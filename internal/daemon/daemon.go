@@ -15,7 +15,10 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
@@ -51,6 +54,16 @@ type Daemon struct {
 
 	apiAddr string // d.ln's address, kept after Close
 	scheme  string // "ws", or "wss" with TLS
+
+	// mu guards the fields below: Run starts its goroutines in group
+	// (stopped by stopRun) unless Close has begun.
+	mu      sync.Mutex
+	group   *errgroup.Group
+	stopRun context.CancelFunc
+	closing bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New validates cfg and starts every part except serving, which Run does.
@@ -257,38 +270,78 @@ func (d *Daemon) WebURL() string {
 // PeerAddrs returns the BitTorrent listen addresses.
 func (d *Daemon) PeerAddrs() []net.Addr { return d.eng.PeerAddrs() }
 
-// Run serves until ctx ends, then shuts everything down in order and
-// returns. It returns early with an error if serving fails.
+// ErrClosed is returned by Run once Close has been called.
+var ErrClosed = errors.New("daemon: closed")
+
+// Run serves until ctx ends or Close is called, then shuts everything
+// down in order and returns. It returns early, with the error, if serving
+// or the service fails. Every goroutine it starts has ended when it
+// returns. Run may be called once.
 func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
-	go func() {
-		if err := d.http.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve api: %w", err)
+	d.mu.Lock()
+	if d.closing || d.group != nil {
+		d.mu.Unlock()
+		if d.closing {
+			return ErrClosed
 		}
-	}()
-	go func() { errc <- d.svc.Run(ctx) }()
-	d.log.Info("serving", "api", d.APIURL(), "peer", fmt.Sprint(d.PeerAddrs()))
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
+		return errors.New("daemon: Run called twice")
 	}
-	cancel()
-	return errors.Join(runErr, d.Close())
+	g, gctx := errgroup.WithContext(ctx)
+	d.group, d.stopRun = g, cancel
+	// Started under d.mu, so Close sees either no group or all of it.
+	g.Go(func() error {
+		if err := d.http.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve api: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := d.svc.Run(gctx); err != nil {
+			return fmt.Errorf("service: %w", err)
+		}
+		return nil
+	})
+	// Read under d.mu: a Close from another goroutine clears d.eng.
+	peers := fmt.Sprint(d.PeerAddrs())
+	d.mu.Unlock()
+	d.log.Info("serving", "api", d.APIURL(), "peer", peers)
+	<-gctx.Done()
+	return d.Close()
 }
 
-// Close stops serving and closes every part: API connections first, then
-// the service, the engine (flushing piece completion), the hub and the
-// store. It is safe to call more than once.
+// Close stops serving, waits for every goroutine Run started, and closes
+// every part: API connections first, then the service, the engine
+// (flushing piece completion), the hub and the store. It may be called
+// more than once and from any goroutine (a Run in progress then returns);
+// every call waits for the first to finish and returns its error, which
+// includes the error that ended Run early, if any.
 func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() { d.closeErr = d.close() })
+	return d.closeErr
+}
+
+func (d *Daemon) close() error {
+	d.mu.Lock()
+	d.closing = true
+	g, stopRun := d.group, d.stopRun
+	d.mu.Unlock()
+	if stopRun != nil {
+		stopRun() // ends the service's loop
+	}
 	var errs []error
 	if d.http != nil {
+		// Serve returns at once; requests in flight get a moment to end
+		// (streams end when Shutdown starts), then are cut off.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		errs = append(errs, d.http.Shutdown(ctx))
+		if err := d.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down http: %w", err), d.http.Close())
+		}
 		cancel()
-		d.http = nil
+	}
+	if g != nil {
+		errs = append(errs, g.Wait())
 	}
 	errs = append(errs, d.closeParts())
 	return errors.Join(errs...)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -24,25 +25,23 @@ import (
 )
 
 // logBuffer collects output written from several goroutines: a daemon's
-// log records, a browser's output. With t set, each write also goes to
-// t.Log.
+// log records, a browser's output. With log set (daemontest.LogWriter),
+// each write also goes there.
 type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
-	t   testing.TB
+	log io.Writer
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
-	if l.t == nil {
-		return len(p), nil
+	if l.log != nil {
+		if _, err := l.log.Write(p); err != nil {
+			return 0, err
+		}
 	}
-	func() {
-		defer func() { recover() }() // t.Log after the test ends panics
-		l.t.Log(strings.TrimRight(string(p), "\n"))
-	}()
 	return len(p), nil
 }
 
@@ -55,7 +54,7 @@ func (l *logBuffer) String() string {
 // startLogged runs an in-process daemon on dirs whose log is kept.
 func startLogged(t *testing.T, dirs daemontest.Dirs) (*client.Client, *logBuffer) {
 	t.Helper()
-	logs := &logBuffer{t: t}
+	logs := &logBuffer{log: daemontest.LogWriter(t)}
 	cfg := daemontest.Config(t, dirs, false)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	d, err := daemon.New(cfg)
@@ -205,9 +204,14 @@ func TestDamagedCompletionDBReverifies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if i > 0 {
 				// Back to the state after the download, with a new damage.
-				m, _ := filepath.Glob(path + store.QuarantineSuffix + "*")
+				m, err := filepath.Glob(path + store.QuarantineSuffix + "*")
+				if err != nil {
+					t.Fatal(err)
+				}
 				for _, f := range m {
-					os.Remove(f)
+					if err := os.Remove(f); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
@@ -218,21 +222,10 @@ func TestDamagedCompletionDBReverifies(t *testing.T) {
 			t.Logf("started in %v", time.Since(start))
 			quarantined(t, path, tc.data)
 			damageAlert(t, c, "piece-completion database")
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				task, err := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if task.Completed == task.Size && task.State == api.StateSeeding {
-					t.Logf("complete again by hashing %v after start", time.Since(start))
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("after losing piece completion: %+v, want it complete again by hashing", task)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			waitTask(t, c, res.TaskID, "complete again by hashing after losing piece completion", 30*time.Second, func(task api.Task) bool {
+				return task.Completed == task.Size && task.State == api.StateSeeding
+			})
+			t.Logf("complete again by hashing %v after start", time.Since(start))
 			enginetest.SameFiles(t, tr, dirs.Download)
 		})
 	}
@@ -260,7 +253,7 @@ func TestSecondDaemonRefused(t *testing.T) {
 		t.Fatalf("second lodestone serve: %v, output %q; want a refusal naming the lock", err, out)
 	}
 	t.Logf("lodestone serve: %s", bytes.TrimSpace(out))
-	if m, _ := filepath.Glob(filepath.Join(dirs.Data, "*"+store.QuarantineSuffix+"*")); len(m) != 0 {
-		t.Fatalf("files moved aside: %v", m)
+	if m, err := filepath.Glob(filepath.Join(dirs.Data, "*"+store.QuarantineSuffix+"*")); err != nil || len(m) != 0 {
+		t.Fatalf("files moved aside: %v (%v)", m, err)
 	}
 }

@@ -30,7 +30,7 @@ func TestDownloadDirAndMove(t *testing.T) {
 			t.Errorf("download_dir %q: %v, want invalid_params", bad, err)
 		}
 	}
-	if tasks, _ := c.ListTasks(ctxT(t, 5*time.Second)); len(tasks) != 0 {
+	if tasks := listTasks(t, c); len(tasks) != 0 {
 		t.Fatalf("refused adds left tasks: %+v", tasks)
 	}
 

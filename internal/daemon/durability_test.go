@@ -7,6 +7,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
 
@@ -106,41 +107,20 @@ func TestSIGKILLMidDownloadResumes(t *testing.T) {
 	c := daemontest.Dial(t, p.URL)
 	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
 
-	// Wait for a third of the data, then a little more so the engine's
-	// once-a-second completion checkpoint has run.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		task, err := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if task.Completed >= size/3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("download too slow: %+v", task)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(1500 * time.Millisecond)
+	// Wait for a third of the data, then for the engine's completion
+	// checkpoint, due within engine.CheckpointInterval of a piece's
+	// verification: that bound is what the kill tests.
+	waitTask(t, c, res.TaskID, "a third of the data", 60*time.Second, func(task api.Task) bool { return task.Completed >= size/3 })
+	time.Sleep(engine.CheckpointInterval + 500*time.Millisecond)
 	p.Kill(t)
 	seeder.Close() // no peer: what the restart shows is what was on disk
 
 	p2 := daemontest.StartProcess(t, dirs)
 	c2 := daemontest.Dial(t, p2.URL)
-	// Give the engine a moment to load completion for the restored task.
-	var before api.Task
-	for range 20 {
-		var err error
-		before, err = c2.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if before.Completed > 0 && before.State != api.StateChecking {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	// The engine loads completion for the restored task.
+	before := waitTask(t, c2, res.TaskID, "completion loaded after the restart", 10*time.Second, func(task api.Task) bool {
+		return task.Completed > 0 && task.State != api.StateChecking
+	})
 	if before.Completed < size/4 || before.Completed >= size {
 		t.Fatalf("after SIGKILL and restart: completed %d of %d, want the verified pieces kept (at least %d)", before.Completed, size, size/4)
 	}
@@ -160,8 +140,10 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	seeder.Seed(t, tr)
 	p := daemontest.StartProcess(t, daemontest.NewDirs(t))
 	c := daemontest.Dial(t, p.URL)
-	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
-	time.Sleep(time.Second)
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitTask(t, c, res.TaskID, "the download under way", 30*time.Second, func(task api.Task) bool {
+		return task.Completed > 0 && task.Completed < task.Size
+	})
 	took := p.Terminate(t)
 	if took > 10*time.Second {
 		t.Errorf("SIGTERM shutdown took %v, want a few seconds", took)

@@ -29,7 +29,7 @@ func TestSwitchEngine(t *testing.T) {
 		c := d.Client(t)
 		var task api.Task
 		waitUntilAPI(t, "the task complete on "+core, 60*time.Second, func() bool {
-			task, _ = c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+			task = stateOf(t, c, res.TaskID)
 			return task.State == api.StateSeeding && task.Completed == task.Size
 		})
 		if task.Size == 0 {

@@ -1,7 +1,7 @@
 package daemon_test
 
 import (
-	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,13 +26,10 @@ func TestStorageErrorAndResume(t *testing.T) {
 	}
 	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
 	ev := waitEvent(t, c, api.EventTaskError, 60*time.Second, forTask(res.TaskID))
-	var ed api.TaskErrorData
-	json.Unmarshal(ev.Data, &ed)
-	if ed.Error == "" {
+	if ed := decode[api.TaskErrorData](t, ev.Data); ed.Error == "" {
 		t.Errorf("task.error without a message: %s", ev.Data)
 	}
-	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-	if task.State != api.StateError || task.Error == "" {
+	if task := stateOf(t, c, res.TaskID); task.State != api.StateError || task.Error == "" {
 		t.Errorf("task %+v, want state error with its reason", task)
 	}
 	// The API and other tasks are unaffected.
@@ -64,9 +61,13 @@ func TestRecheckRepairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteAt([]byte("corrupt"), 100_000)
-	f.Close()
-	before, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+	if _, err := f.WriteAt([]byte("corrupt"), 100_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := stateOf(t, c, res.TaskID)
 	if err := c.RecheckTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
 		t.Fatal(err)
 	}
@@ -77,19 +78,16 @@ func TestRecheckRepairs(t *testing.T) {
 	// found the damage meets a complete task, and the two seeds part
 	// again. (A core that keeps the seeder's address fetches the piece
 	// within milliseconds, too fast to see the task incomplete.)
-	deadline := time.Now().Add(60 * time.Second)
-	for nudged := (time.Time{}); ; time.Sleep(50 * time.Millisecond) {
-		task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+	var readded time.Time
+	waitTask(t, c, res.TaskID, fmt.Sprintf("the damaged piece downloaded again (downloaded before: %d)", before.Downloaded), 60*time.Second, func(task api.Task) bool {
 		if task.Downloaded >= before.Downloaded+32<<10 && task.Completed == task.Size {
-			break
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recheck: %+v, downloaded before %d", task, before.Downloaded)
-		}
-		if time.Since(nudged) > 2*time.Second {
+		if time.Since(readded) > 2*time.Second {
 			addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
-			nudged = time.Now()
+			readded = time.Now()
 		}
-	}
+		return false
+	})
 	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }

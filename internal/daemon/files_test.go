@@ -57,25 +57,14 @@ func TestFileSelection(t *testing.T) {
 			if files[1].Completed >= files[1].Size {
 				t.Errorf("skipped file fully downloaded: %+v", files[1])
 			}
-			task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-			if task.State != api.StateSeeding || task.Completed >= task.Size {
+			if task := stateOf(t, c, res.TaskID); task.State != api.StateSeeding || task.Completed >= task.Size {
 				t.Errorf("task %+v: want seeding with the skipped part missing", task)
 			}
 			// Wanting the skipped file again downloads it.
 			if _, err := c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: res.TaskID, FilePriorities: map[int]string{1: "high"}}); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				task, _ = c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-				if task.Completed == task.Size {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("after un-skipping: %+v", task)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			waitTask(t, c, res.TaskID, "the skipped file downloaded after un-skipping", 30*time.Second, func(task api.Task) bool { return task.Completed == task.Size })
 			enginetest.SameFiles(t, tr, d.Dirs.Download)
 			var ae *api.Error
 			_, err = c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: res.TaskID, FilePriorities: map[int]string{9: "skip"}})
@@ -95,8 +84,7 @@ func TestAddPausedWithLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-	if task.State != api.StatePaused || len(task.Labels) != 1 {
+	if task := stateOf(t, c, res.TaskID); task.State != api.StatePaused || len(task.Labels) != 1 {
 		t.Errorf("task %+v: want paused with label x", task)
 	}
 	var ae *api.Error
@@ -119,7 +107,10 @@ func TestSkipAfterAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _ := c.TaskFiles(ctxT(t, 5*time.Second), res.TaskID)
+	files := taskFiles(t, c, res.TaskID)
+	if len(files) != 5 {
+		t.Fatalf("task.files = %+v, want 5 files", files)
+	}
 	for _, f := range files {
 		if f.Priority != "normal" {
 			t.Fatalf("file %s priority %s before any selection, want normal", f.Path, f.Priority)
@@ -133,7 +124,7 @@ func TestSkipAfterAdd(t *testing.T) {
 	}
 	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
-	files, _ = c.TaskFiles(ctxT(t, 5*time.Second), res.TaskID)
+	files = taskFiles(t, c, res.TaskID)
 	if files[1].Priority != "skip" || files[1].Completed >= files[1].Size {
 		t.Errorf("skipped file: %+v", files[1])
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -52,16 +54,27 @@ func FuzzParams(f *testing.F) {
 		f.Fatal(err)
 	}
 	ws.SetReadLimit(64 << 20)
-	f.Cleanup(func() { ws.CloseNow() })
+	f.Cleanup(func() {
+		// Closed already if an input made the daemon close it.
+		if err := ws.CloseNow(); err != nil && !errors.Is(err, net.ErrClosed) {
+			f.Error(err)
+		}
+	})
 	n := 0
 	f.Fuzz(func(t *testing.T, m uint8, params []byte) {
 		method := fuzzMethods[int(m)%len(fuzzMethods)]
 		if !json.Valid(params) {
-			params, _ = json.Marshal(string(params)) // still a params value: a string
+			var err error
+			if params, err = json.Marshal(string(params)); err != nil { // still a params value: a string
+				t.Fatal(err)
+			}
 		}
 		n++
 		rid := "fuzz-" + strconv.Itoa(n)
-		frame, _ := json.Marshal(map[string]any{"id": rid, "method": method, "params": json.RawMessage(params)})
+		frame, err := json.Marshal(map[string]any{"id": rid, "method": method, "params": json.RawMessage(params)})
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {

@@ -20,7 +20,10 @@ import (
 // scrape fetches /metrics with the test token and parses it.
 func scrape(t *testing.T, d *daemontest.Daemon) map[string]*dto.MetricFamily {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics", nil)
+	req, err := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+daemontest.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -148,15 +151,21 @@ func TestMetricsNeedToken(t *testing.T) {
 			r.Host = "evil.example"
 		}, http.StatusForbidden},
 	} {
-		req, _ := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics", nil)
+		req, err := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		tc.header(req)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var body bytes.Buffer
-		body.ReadFrom(resp.Body)
+		_, err = body.ReadFrom(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s: body: %v", tc.name, err)
+		}
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: HTTP %d, want %d", tc.name, resp.StatusCode, tc.want)
 		}
@@ -167,7 +176,10 @@ func TestMetricsNeedToken(t *testing.T) {
 			}
 		}
 	}
-	req, _ := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics?token="+daemontest.Token, nil)
+	req, err := http.NewRequest("GET", "http://"+d.APIAddr()+"/metrics?token="+daemontest.Token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -82,12 +81,10 @@ func TestPlantedSymlink(t *testing.T) {
 	}
 	res := addMagnet(t, c, tr2.Magnet([]string{seeder.Addr}))
 	ev := waitEvent(t, c, api.EventTaskError, 30*time.Second, forTask(res.TaskID))
-	var te api.TaskErrorData
-	json.Unmarshal(ev.Data, &te)
-	if !strings.Contains(te.Error, "symbolic link") {
+	if te := decode[api.TaskErrorData](t, ev.Data); !strings.Contains(te.Error, "symbolic link") {
 		t.Errorf("task.error %q, want it to name the symlink", te.Error)
 	}
-	if ents, _ := os.ReadDir(target); len(ents) != 0 {
-		t.Fatalf("written through the planted symlink: %v", ents)
+	if ents, err := os.ReadDir(target); err != nil || len(ents) != 0 {
+		t.Fatalf("written through the planted symlink: %v (%v)", ents, err)
 	}
 }

@@ -81,9 +81,7 @@ func TestSessionStatsEvent(t *testing.T) {
 		var st api.SessionStats
 		return json.Unmarshal(raw, &st) == nil && st.Tasks == 1 && st.TasksByState[api.StateSeeding] == 1 && st.Downloaded >= 3_000_000
 	})
-	var st api.SessionStats
-	json.Unmarshal(ev.Data, &st)
-	if st.FreeDiskBytes <= 0 || len(st.TasksByState) != 1 || ev.ID == "" {
+	if st := decode[api.SessionStats](t, ev.Data); st.FreeDiskBytes <= 0 || len(st.TasksByState) != 1 || ev.ID == "" {
 		t.Errorf("session.stats event %s = %+v, want an id, free disk space and one task's state", ev.ID, st)
 	}
 	task, err := c.GetTask(ctx, res.TaskID)

@@ -80,7 +80,11 @@ func TestResponseEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer func() {
+		if err := ws.CloseNow(); err != nil {
+			t.Error(err)
+		}
+	}()
 	tr := enginetest.Generate(t, enginetest.Content{Name: "env.bin", Size: 1234, Seed: 9})
 	req := `{"id":"unique-request-id","method":"task.add","params":{"type":"torrent","data":"` + base64.StdEncoding.EncodeToString(tr.MetaInfo) + `"}}`
 	if err := ws.Write(ctxT(t, 5*time.Second), websocket.MessageText, []byte(req)); err != nil {
@@ -104,7 +108,9 @@ func TestResponseEnvelope(t *testing.T) {
 		t.Fatalf("response %s: want exactly id, error 0 and result", data)
 	}
 	var res map[string]any
-	json.Unmarshal(got["result"], &res)
+	if err := json.Unmarshal(got["result"], &res); err != nil {
+		t.Fatal(err)
+	}
 	if res["task_id"] != tr.InfoHash || res["name"] != "env.bin" || res["size"] != float64(1234) {
 		t.Errorf("result %s", got["result"])
 	}
@@ -141,7 +147,10 @@ func TestHandshakeRefusals(t *testing.T) {
 	port := strings.Split(host, ":")[1]
 	for _, origin := range []string{"", "http://evil.example:" + port} {
 		t.Run("rebound host origin="+origin, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", "http://"+host+"/ws?token="+daemontest.Token, nil)
+			req, err := http.NewRequest("GET", "http://"+host+"/ws?token="+daemontest.Token, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			req.Host = "evil.example:" + port
 			req.Header.Set("Connection", "Upgrade")
 			req.Header.Set("Upgrade", "websocket")
@@ -167,7 +176,11 @@ func TestHandshakeRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() {
+			if err := c.Close(); err != nil {
+				t.Error(err)
+			}
+		})
 		if _, err := c.ListTasks(ctxT(t, 5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
@@ -200,9 +213,11 @@ func TestEventsReachEveryClient(t *testing.T) {
 	if e1.ID != e2.ID {
 		t.Errorf("the same event has ids %s and %s", e1.ID, e2.ID)
 	}
-	var raw map[string]json.RawMessage
-	b, _ := json.Marshal(e1)
-	json.Unmarshal(b, &raw)
+	b, err := json.Marshal(e1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := decode[map[string]json.RawMessage](t, b)
 	if string(raw["data"]) != `{"task_id":"`+res.TaskID+`"}` {
 		t.Errorf("task.finished data %s", raw["data"])
 	}

@@ -83,9 +83,7 @@ loop:
 		case ev := <-c.Events():
 			switch ev.Name {
 			case api.EventTaskProgress:
-				var p api.TaskProgressData
-				json.Unmarshal(ev.Data, &p)
-				progress = append(progress, p)
+				progress = append(progress, decode[api.TaskProgressData](t, ev.Data))
 				at = append(at, time.Now())
 			case api.EventTaskFinished:
 				break loop
@@ -160,9 +158,7 @@ func TestProgressEndsAtZero(t *testing.T) {
 		var p api.TaskProgressData
 		return json.Unmarshal(raw, &p) == nil && p.State == api.StatePaused
 	})
-	var p api.TaskProgressData
-	json.Unmarshal(ev.Data, &p)
-	if p.DownloadRate != 0 || p.UploadRate != 0 {
+	if p := decode[api.TaskProgressData](t, ev.Data); p.DownloadRate != 0 || p.UploadRate != 0 {
 		t.Errorf("the paused task's last snapshot: %+v, want both rates 0", p)
 	}
 	task, err := c.GetTask(ctx, res.TaskID)

@@ -58,7 +58,9 @@ func TestQueue(t *testing.T) {
 	var ids []string
 	for _, tr := range trs {
 		ids = append(ids, addTorrent(t, c, tr).TaskID)
-		time.Sleep(5 * time.Millisecond) // distinct added_at
+		// The queue's order is added_at, a wall-clock reading: no two
+		// adds may share one on a coarse clock.
+		time.Sleep(5 * time.Millisecond)
 	}
 	for _, tr := range trs {
 		addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
@@ -77,9 +79,7 @@ func TestQueue(t *testing.T) {
 		select {
 		case ev := <-c.Events():
 			if ev.Name == api.EventTaskFinished {
-				var fd api.TaskFinishedData
-				json.Unmarshal(ev.Data, &fd)
-				order = append(order, fd.TaskID)
+				order = append(order, decode[api.TaskFinishedData](t, ev.Data).TaskID)
 			}
 		case <-deadline:
 			t.Fatalf("finished only %v", order)
@@ -120,8 +120,7 @@ func TestSeedRatioLimit(t *testing.T) {
 		var sd api.TaskStateData
 		return json.Unmarshal(raw, &sd) == nil && sd.TaskID == res.TaskID && sd.To == api.StateFinished
 	})
-	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-	if task.Ratio < 0.5 || task.State != api.StateFinished {
+	if task := stateOf(t, c, res.TaskID); task.Ratio < 0.5 || task.State != api.StateFinished {
 		t.Errorf("task %+v: want finished at ratio >= 0.5", task)
 	}
 	// Raise the limit and resume: it seeds again.
@@ -131,7 +130,7 @@ func TestSeedRatioLimit(t *testing.T) {
 	if err := c.ResumeTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
 		t.Fatal(err)
 	}
-	if task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID); task.State != api.StateSeeding {
+	if task := stateOf(t, c, res.TaskID); task.State != api.StateSeeding {
 		t.Errorf("after resume with a higher limit: %s, want seeding", task.State)
 	}
 	var ae *api.Error
@@ -162,18 +161,9 @@ func TestSeedQueueAndDefaults(t *testing.T) {
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(rb.TaskID))
 	// New tasks went to the default dir set above.
 	enginetest.SameFiles(t, a, filepath.Join(d.Dirs.Download, "incoming"))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ta, _ := c.GetTask(ctxT(t, 5*time.Second), ra.TaskID)
-		tb, _ := c.GetTask(ctxT(t, 5*time.Second), rb.TaskID)
-		if ta.State == api.StateSeeding && tb.State == api.StateQueued {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("states %s and %s, want seeding and queued", ta.State, tb.State)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitUntilAPI(t, "the first seed seeding, the second queued", 10*time.Second, func() bool {
+		return stateOf(t, c, ra.TaskID).State == api.StateSeeding && stateOf(t, c, rb.TaskID).State == api.StateQueued
+	})
 	var ae *api.Error
 	if _, err := c.SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{DownloadDir: ptr(t.TempDir())}); !asCode(err, &ae, api.CodeInvalidParams) {
 		t.Errorf("default dir outside the roots: %v", err)
@@ -197,7 +187,7 @@ func TestSequentialFlag(t *testing.T) {
 	}
 	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
 	enginetest.SameFiles(t, tr, d.Dirs.Download)
-	task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
+	task := stateOf(t, c, res.TaskID)
 	if !task.Sequential {
 		t.Error("sequential not reported")
 	}
@@ -304,7 +294,7 @@ func TestQueuedStaysQueued(t *testing.T) {
 		t.Fatal(err)
 	}
 	addTorrent(t, c, a)
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // distinct added_at, as in TestQueue
 	rb := addTorrent(t, c, b)
 	addMagnet(t, c, a.Magnet([]string{seeder.Addr}))
 	addMagnet(t, c, b.Magnet([]string{seeder.Addr}))
@@ -314,9 +304,9 @@ func TestQueuedStaysQueued(t *testing.T) {
 	if _, err := c.SetTask(ctxT(t, 5*time.Second), api.TaskSetParams{TaskID: rb.TaskID, FilePriorities: map[int]string{0: "high"}}); err != nil {
 		t.Fatal(err)
 	}
+	// Letting time pass is the test: the queued task must not start.
 	time.Sleep(1500 * time.Millisecond)
-	task, _ := c.GetTask(ctxT(t, 5*time.Second), rb.TaskID)
-	if task.State != api.StateQueued || task.Downloaded != 0 {
+	if task := stateOf(t, c, rb.TaskID); task.State != api.StateQueued || task.Downloaded != 0 {
 		t.Errorf("queued task after resume and set: state %s, downloaded %d; want queued, nothing", task.State, task.Downloaded)
 	}
 }

@@ -23,7 +23,10 @@ func TestPrivateTrackerRefused(t *testing.T) {
 		w.Write([]byte("d8:intervali60e5:peers0:e"))
 	}))
 	defer internal.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(internal.URL, "http://"))
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(internal.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := daemontest.Start(t, daemontest.Options{DenyPrivateTrackers: true})
 	c := d.Client(t)
 	for i, u := range []string{internal.URL + "/announce", "http://localhost:" + port + "/announce"} {

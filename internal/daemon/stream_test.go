@@ -194,9 +194,9 @@ func TestStreamRangesWhileDownloading(t *testing.T) {
 
 	// Several ranges: multipart/byteranges.
 	resp, body = f.do(t, "GET", u, "Range", "bytes=0-9,1000000-1000999,-7")
-	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if resp.StatusCode != http.StatusPartialContent || mt != "multipart/byteranges" {
-		t.Fatalf("multi-range: HTTP %d, %s", resp.StatusCode, mt)
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || resp.StatusCode != http.StatusPartialContent || mt != "multipart/byteranges" {
+		t.Fatalf("multi-range: HTTP %d, %s (%v)", resp.StatusCode, mt, err)
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	for _, want := range [][2]int64{{0, 10}, {1_000_000, 1_001_000}, {size - 7, size}} {
@@ -204,7 +204,10 @@ func TestStreamRangesWhileDownloading(t *testing.T) {
 		if err != nil {
 			t.Fatalf("multi-range part %v: %v", want, err)
 		}
-		got, _ := io.ReadAll(part)
+		got, err := io.ReadAll(part)
+		if err != nil {
+			t.Fatalf("multi-range part %v: %v", want, err)
+		}
 		if !bytes.Equal(got, src[want[0]:want[1]]) || part.Header.Get("Content-Type") != "video/mp4" {
 			t.Errorf("multi-range part %v: %d bytes, type %q", want, len(got), part.Header.Get("Content-Type"))
 		}
@@ -288,7 +291,7 @@ func TestStreamWaitsForData(t *testing.T) {
 	if r.err != nil || !bytes.Equal(r.b, sourceBytes(t, tr, "show/ep2.mkv")[400_000:500_000]) {
 		t.Fatalf("range after resume: %d bytes, %v", len(r.b), r.err)
 	}
-	fs, _ := c.TaskFiles(ctxT(t, 5*time.Second), res.TaskID)
+	fs := taskFiles(t, c, res.TaskID)
 	if fs[1].Priority != "skip" || fs[1].Completed < 100_000 {
 		t.Errorf("ep2 after streaming: %+v (want still skip, with the streamed range verified)", fs[1])
 	}
@@ -310,7 +313,7 @@ func TestStreamQueuedTask(t *testing.T) {
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
 	res := addTorrent(t, c, tr)
 	addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
-	if task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID); task.State != api.StateQueued {
+	if task := stateOf(t, c, res.TaskID); task.State != api.StateQueued {
 		t.Fatalf("task state %s, want queued", task.State)
 	}
 	f := newFiles(t, d)
@@ -321,7 +324,7 @@ func TestStreamQueuedTask(t *testing.T) {
 		t.Fatalf("HTTP %d, %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	body := startBody(resp)
-	if task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID); task.State != api.StateQueued || task.Completed != 0 {
+	if task := stateOf(t, c, res.TaskID); task.State != api.StateQueued || task.Completed != 0 {
 		t.Fatalf("task %s with %d bytes while its stream waits, want queued with none", task.State, task.Completed)
 	}
 	select {
@@ -616,7 +619,9 @@ func BenchmarkStreamFirstByte(b *testing.B) {
 			b.Fatal(err)
 		}
 		times = append(times, time.Since(start))
-		io.Copy(io.Discard, resp.Body)
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
 		resp.Body.Close()
 	}
 	slices.Sort(times)

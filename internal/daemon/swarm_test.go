@@ -28,9 +28,11 @@ func TestPeersAndTrackers(t *testing.T) {
 			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
-			trs, _ := c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID)
-			task, _ := c.GetTask(ctxT(t, 5*time.Second), res.TaskID)
-			t.Fatalf("no peer; trackers %+v; task %+v; tracker saw %d announces", trs, task, tracker.Announces())
+			trs, err := c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Fatalf("no peer; trackers %+v; task %+v; tracker saw %d announces", trs, stateOf(t, c, res.TaskID), tracker.Announces())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

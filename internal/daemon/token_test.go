@@ -38,8 +38,8 @@ func TestGeneratedToken(t *testing.T) {
 		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
 	c, err := client.Dial(ctxT(t, 5*time.Second), "ws://"+d.APIAddr()+"/ws", tok)
 	if err != nil {
 		t.Fatalf("dial with the generated token: %v", err)
@@ -47,13 +47,19 @@ func TestGeneratedToken(t *testing.T) {
 	if _, err := c.ListTasks(ctxT(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("daemon run: %v", err)
+	}
 
 	d2 := start()
-	defer d2.Close()
 	if d2.Token() != tok {
 		t.Errorf("token after restart %q, want the stored %q", d2.Token(), tok)
+	}
+	if err := d2.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -156,14 +156,23 @@ func BenchmarkWebUI2000(b *testing.B) {
 		}
 		wg.Wait()
 	}
+	_, before := br.counts()
 	resume(api.MethodTaskResume)
-	time.Sleep(3 * time.Second) // the first snapshots reach the page
+	// The measurement starts once the burst reaches the page: a snapshot
+	// of every task has arrived.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, ev := br.counts(); ev[api.EventTaskProgress]-before[api.EventTaskProgress] < n; _, ev = br.counts() {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d first task.progress events reached the page within 60s", ev[api.EventTaskProgress]-before[api.EventTaskProgress], n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	_, ev0 := br.counts()
 	m0 := pageMetrics(b, br)
 	t0 := time.Now()
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // half of the measured window
 	_, burstSort := frame(`document.querySelector('button[data-sort="progress"]').click()`)
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // the other half
 	m1 := pageMetrics(b, br)
 	window := time.Since(t0).Seconds()
 	_, ev1 := br.counts()

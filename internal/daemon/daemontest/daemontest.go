@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -50,6 +51,8 @@ type Options struct {
 	AuthBackoff time.Duration
 	// Engine overrides Core() (benchmarks comparing the cores).
 	Engine string
+	// Logger replaces the daemon's log (nil: t.Log, from level Info).
+	Logger *slog.Logger
 }
 
 // Daemon is an in-process daemon.
@@ -80,7 +83,7 @@ func Config(t testing.TB, dirs Dirs, utp bool) daemon.Config {
 		AllowPrivateTrackers: true,
 		// LODESTONE_TEST_ENGINE runs the suite on another core.
 		Engine: Core(),
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger: slog.New(slog.NewTextHandler(LogWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 }
 
@@ -96,6 +99,9 @@ func Start(t testing.TB, opts Options) *Daemon {
 	cfg.AuthBackoff = opts.AuthBackoff
 	if opts.Engine != "" {
 		cfg.Engine = opts.Engine
+	}
+	if opts.Logger != nil {
+		cfg.Logger = opts.Logger
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
@@ -137,16 +143,44 @@ func Dial(t testing.TB, url string) *client.Client {
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close client of %s: %v", url, err)
+		}
+	})
 	return c
 }
 
-// testWriter sends log lines to t.Log, dropping them once the test is over.
-type testWriter struct{ t testing.TB }
+// LogWriter returns a writer that sends each write to t.Log, without its
+// trailing newline, until t's cleanups run; then it drops them. t.Log
+// panics once a test has ended, and something may still write then (a
+// process's output being copied, a goroutine on its way out, which the
+// leak check reports): the writer stops first instead.
+func LogWriter(t testing.TB) io.Writer {
+	w := &logWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.ended = true
+		w.mu.Unlock()
+	})
+	return w
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	defer func() { recover() }() // t.Log after the test ends panics
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+type logWriter struct {
+	t testing.TB
+
+	// mu guards ended, and is held across t.Log so that a write cannot
+	// be under way when the test ends.
+	mu    sync.Mutex
+	ended bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ended {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
@@ -205,7 +239,7 @@ func StartProcess(t testing.TB, dirs Dirs) *Process {
 	if core := Core(); core != "" {
 		cmd.Args = append(cmd.Args, "--engine", core)
 	}
-	cmd.Stderr = testWriter{t}
+	cmd.Stderr = LogWriter(t)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
