@@ -3,8 +3,6 @@ package apiserver
 import (
 	"net/netip"
 	"sync"
-
-	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
 // Defaults of the API's abuse limits (Config fields left zero). Each is
@@ -25,9 +23,6 @@ const (
 	// client is slowed by TCP back-pressure, not answered with errors.
 	DefaultRequestRate  = 50000
 	DefaultRequestBurst = 5000
-	// DefaultAuthFailures is httpguard.DefaultAuthFailures, which the
-	// daemon's tests still reach through this package.
-	DefaultAuthFailures = httpguard.DefaultAuthFailures
 )
 
 // connCounter admits connections within the global and per-address caps.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 )
 
@@ -38,7 +39,7 @@ func TestTokenBackoffPerAddress(t *testing.T) {
 	// within it on a loaded machine.
 	const backoff = 3 * time.Second
 	d := daemontest.Start(t, daemontest.Options{AuthBackoff: backoff})
-	for i := range apiserver.DefaultAuthFailures + 1 {
+	for i := range httpguard.DefaultAuthFailures + 1 {
 		_, resp, err := dialFrom(t, "127.0.0.1", d.URL, "wrong")
 		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("wrong token %d: %v (%v), want 401", i, resp, err)
@@ -46,7 +47,7 @@ func TestTokenBackoffPerAddress(t *testing.T) {
 	}
 	_, resp, err := dialFrom(t, "127.0.0.1", d.URL, daemontest.Token)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("after %d failures: %v (%v), want 429", apiserver.DefaultAuthFailures+1, resp, err)
+		t.Fatalf("after %d failures: %v (%v), want 429", httpguard.DefaultAuthFailures+1, resp, err)
 	}
 	if ra := resp.Header.Get("Retry-After"); ra == "" || ra > "3" {
 		t.Errorf("Retry-After %q, want 1 to 3", ra)

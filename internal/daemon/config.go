@@ -43,7 +43,7 @@ type Config struct {
 	// private addresses (refused by default: SSRF).
 	AllowPrivateURLs bool
 	// AuthBackoff is the first wait of an address after too many wrong
-	// tokens (0: apiserver.DefaultAuthBackoff).
+	// tokens (0: httpguard.DefaultAuthBackoff).
 	AuthBackoff time.Duration
 	// TLSCert and TLSKey are PEM files; with both set the API is served
 	// over TLS only (wss:// and https://).
