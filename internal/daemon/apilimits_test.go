@@ -14,8 +14,8 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
-	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
 // dialFrom opens a raw WebSocket to url from the loopback address src
