@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/lodestone-bt/lodestone/api"
 )
 
 // FuzzDecodeRequest: any frame is either a valid request or answered
@@ -33,6 +35,36 @@ func FuzzDecodeRequest(f *testing.F) {
 		var resp map[string]json.RawMessage
 		if err := json.Unmarshal(errorResponse(req.ID, err), &resp); err != nil || !bytes.Equal(resp["result"], []byte("null")) {
 			t.Fatalf("bad error response for %q: %v", data, err)
+		}
+	})
+}
+
+// FuzzFastDecode: whatever the fast paths accept, the full decoder
+// decodes the same way.
+func FuzzFastDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"1","method":"task.get","params":{"task_id":"abc"}}`,
+		` { "method" : "session.stats" , "id" : "x" } `,
+		`{"id":"1","method":"m","params":null}`,
+		`{"id":"1","method":"m","params":{"a":[1,{"b":"}"}],"c":"\"{"}}`,
+		`{"id":"1","id":"2","method":"m"}`, `{"id":"1","method":""}`, `{"ID":"1","method":"m"}`,
+		`{"id":"é","method":"m"}`, `{"id":"1","method":"m","params":{"task_id":1}}`, `{"id":"1","method":"m"}x`,
+		`{"task_id":"abc"}`, ` {"task_id" : "a"} `, `{"task_id":"a","x":1}`, `{"task_id":"a\u0041"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if req, ok := fastRequest(data); ok {
+			want, err := fullRequest(data)
+			if err != nil || want.ID != req.ID || want.Method != req.Method || !bytes.Equal(want.Params, req.Params) {
+				t.Fatalf("fast %q → %+v; full → %+v, %v", data, req, want, err)
+			}
+		}
+		if id, ok := fastTaskID(data); ok {
+			var p api.TaskIDParams
+			if err := json.Unmarshal(data, &p); err != nil || p.TaskID != id {
+				t.Fatalf("fast task_id %q → %q; encoding/json → %q, %v", data, id, p.TaskID, err)
+			}
 		}
 	})
 }

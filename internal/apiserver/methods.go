@@ -114,6 +114,18 @@ func method[P, R any](fn func(context.Context, P) (R, error)) handler {
 func connMethod[P, R any](fn func(context.Context, *conn, P) (R, error)) handler {
 	return func(ctx context.Context, c *conn, raw json.RawMessage) (any, error) {
 		var p P
+		switch pp := any(&p).(type) {
+		case *api.TaskGetParams:
+			if id, ok := fastTaskID(raw); ok {
+				pp.TaskID = id
+				return fn(ctx, c, p)
+			}
+		case *api.TaskIDParams:
+			if id, ok := fastTaskID(raw); ok {
+				pp.TaskID = id
+				return fn(ctx, c, p)
+			}
+		}
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return nil, fmt.Errorf("%w: %w", errInvalidParams, describeJSONError(err))
 		}
@@ -151,6 +163,14 @@ func jsonType(kind string) string {
 // error of errParse, errInvalidRequest or errInvalidParams; the request's
 // ID is set whenever it could be read.
 func decodeRequest(data []byte) (api.Request, error) {
+	if req, ok := fastRequest(data); ok {
+		return req, nil
+	}
+	return fullRequest(data)
+}
+
+// fullRequest is decodeRequest with encoding/json alone.
+func fullRequest(data []byte) (api.Request, error) {
 	var env map[string]json.RawMessage
 	if err := json.Unmarshal(data, &env); err != nil {
 		var se *json.SyntaxError
