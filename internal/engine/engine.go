@@ -84,6 +84,8 @@ type anacrolixEngine struct {
 	buffers    *bufferPool // write-back piece buffers of every torrent
 	// announces works around the engine announcer's lost wake-ups.
 	announces *announceWatchdog
+	// udpTrackers are the engine's UDP tracker sockets, closed by Close.
+	udpTrackers *packetConns
 
 	closeOnce sync.Once
 	closeErr  error
@@ -182,16 +184,16 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	// limiter between clients, and a nil download limiter can't be set later.
 	cc.UploadRateLimiter = rate.NewLimiter(rate.Inf, MaxAllocPeerRequestDataPerConn)
 	cc.DownloadRateLimiter = rate.NewLimiter(rate.Inf, MaxAllocPeerRequestDataPerConn)
+	// The engine never closes the UDP tracker clients it makes (one per
+	// tracker URL, each with a socket and a goroutine reading it): their
+	// sockets are kept here and closed by Close.
+	udpTrackers := &packetConns{}
 	if !cfg.AllowPrivateTrackers {
 		guarded := &net.Dialer{Timeout: 15 * time.Second, Control: netguard.Control}
 		cc.TrackerDialContext = guarded.DialContext
-		cc.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
-			pc, err := net.ListenPacket(network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return netguard.PacketConn(pc), nil
-		}
+		cc.TrackerListenPacket = udpTrackers.listen(func(pc net.PacketConn) net.PacketConn { return netguard.PacketConn(pc) })
+	} else {
+		cc.TrackerListenPacket = udpTrackers.listen(func(pc net.PacketConn) net.PacketConn { return pc })
 	}
 	cc.HTTPProxy = nil // no proxy from the environment, which would bypass the guard
 	cc.HTTPUserAgent = "Lodestone/" + Version
@@ -207,9 +209,48 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
 		alerts: alerts, book: book, log: log,
 		newStorage: newStorage, defaultDir: cfg.DownloadDir, files: files,
-		buffers:   newBufferPool(cfg.WriteBuffer),
-		announces: startAnnounceWatchdog(cl, book, log),
+		buffers:     newBufferPool(cfg.WriteBuffer),
+		announces:   startAnnounceWatchdog(cl, book, log),
+		udpTrackers: udpTrackers,
 	}, nil
+}
+
+// packetConns keeps the sockets the engine opens for UDP trackers, to
+// close them when the engine closes.
+type packetConns struct {
+	mu     sync.Mutex
+	conns  []net.PacketConn
+	closed bool
+}
+
+// listen returns a ClientConfig.TrackerListenPacket that opens a socket,
+// wraps it, and keeps it.
+func (p *packetConns) listen(wrap func(net.PacketConn) net.PacketConn) func(network, addr string) (net.PacketConn, error) {
+	return func(network, addr string) (net.PacketConn, error) {
+		pc, err := net.ListenPacket(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			pc.Close()
+			return nil, errors.New("engine closed")
+		}
+		p.conns = append(p.conns, pc)
+		return wrap(pc), nil
+	}
+}
+
+// close closes every socket kept, and any opened later.
+func (p *packetConns) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, pc := range p.conns {
+		pc.Close()
+	}
+	p.conns = nil
 }
 
 // Version is the engine release Lodestone is built against.
@@ -263,6 +304,7 @@ func (e *anacrolixEngine) Close() error {
 	e.closeOnce.Do(func() {
 		e.announces.close()
 		errs := e.cl.Close()
+		e.udpTrackers.close()
 		errs = append(errs, e.pc.Close())
 		e.closeErr = errors.Join(errs...)
 	})

@@ -399,6 +399,24 @@ func TestQuietTasksAreReadSeldom(t *testing.T) {
 	}
 }
 
+// TestSeedTimeLimitOnTime: a quiet seed (no peer) still stops at its
+// seed_time_limit, not up to quietPollInterval later.
+func TestSeedTimeLimitOnTime(t *testing.T) {
+	h := newHarness(t)
+	setSettings(api.SessionSetParams{SeedTimeLimit: ptr(int64(2))})(h, "", nil)
+	id, ft := h.addTorrent("st.bin", 1<<20, api.TaskAddParams{})
+	ft.complete()
+	h.poll()
+	if h.state(id) != api.StateSeeding {
+		t.Fatalf("state %s", h.state(id))
+	}
+	h.poll()
+	h.poll() // 2 s after the finish
+	if got := h.state(id); got != api.StateFinished {
+		t.Errorf("state %s at the seed time limit, want finished", got)
+	}
+}
+
 func TestFinishIsStoredBeforeAnnounced(t *testing.T) {
 	h := newHarness(t)
 	id, ft := h.addTorrent("f.bin", 1<<20, api.TaskAddParams{})

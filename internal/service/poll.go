@@ -109,7 +109,7 @@ func (s *Service) poll(now time.Time) {
 		if tk.t == nil || tk.busy != "" {
 			continue
 		}
-		if !flush && tk.quiet() && now.Sub(tk.statsAt) < quietPollInterval {
+		if !flush && tk.quiet() && now.Sub(tk.statsAt) < quietPollInterval && !seedTimeUp(set, tk, now) {
 			continue
 		}
 		probes = append(probes, probe{
@@ -322,6 +322,13 @@ func (tk *task) quiet() bool {
 		return true
 	}
 	return false
+}
+
+// seedTimeUp reports whether a seeding task's seed_time_limit has come:
+// then it is read at once, quiet or not, so it stops on time.
+func seedTimeUp(set store.Settings, tk *task, now time.Time) bool {
+	return set.SeedTimeLimit > 0 && tk.state == api.StateSeeding && !tk.rec.FinishedAt.IsZero() &&
+		now.Sub(tk.rec.FinishedAt) >= time.Duration(set.SeedTimeLimit)*time.Second
 }
 
 // rateMeter turns a growing byte counter into a rate smoothed over a few
