@@ -12,7 +12,7 @@ import (
 
 // This file writes the JSON of task.get and task.list by hand: with
 // 10,000 tasks, encoding/json's reflection (and, for a projection, a
-// marshal-unmarshal round trip per task) was most of task.list's time.
+// marshal-unmarshal round trip per task) would be most of task.list's time.
 // The output is byte for byte what encoding/json writes for the same
 // values (TestAppendTaskMatchesEncodingJSON checks every field), so the
 // wire format does not change.
@@ -63,7 +63,7 @@ var allTaskFields = func() []int {
 
 // fieldSelection returns the indices in taskFields of task_id and names,
 // deduplicated and in alphabetical order of name (the order encoding/json
-// gives a map, which the projection used to be). An unknown name is an
+// gives a map, which clients of earlier versions saw). An unknown name is an
 // error naming it.
 func fieldSelection(names []string) ([]int, error) {
 	sel := []int{0} // task_id is always included

@@ -12,7 +12,7 @@ import (
 // encoding/json does (strings without escapes or non-ASCII bytes, no
 // other keys, no duplicates) and hands anything else to the full decoder,
 // so answers never differ (FuzzFastDecode checks). The two JSON decodes
-// of every request (envelope, then params) were a fifth of task.get's
+// of every request (envelope, then params) would be a fifth of task.get's
 // cost.
 
 // fastRequest decodes data as decodeRequest would, or reports false.

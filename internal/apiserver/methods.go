@@ -20,7 +20,7 @@ type handler func(ctx context.Context, c *conn, params json.RawMessage) (any, er
 // than on one of their own: they only read the service's memory under its
 // lock, briefly, and never wait on I/O. A goroutine per request (its
 // creation, the growth of its stack through the JSON decoder, the garbage
-// collector scanning it) was a third of task.get's cost; a connection's
+// collector scanning it) would be a third of task.get's cost; a connection's
 // other requests wait for an inline one for microseconds.
 var inlineMethods = map[string]bool{
 	api.MethodTaskGet:      true,

@@ -12,7 +12,7 @@ package events
 // snapshots numbered among them. So delivery follows sequence order, and
 // every logged event below the head of Hub.out is durable. While the
 // writer logs one batch, the next one gathers; a lone event waits for one
-// fsync, as before.
+// fsync.
 //
 // The writer runs only while there is something to log: Post starts it,
 // and it ends when Hub.unlogged is empty. Close waits for it.

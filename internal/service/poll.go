@@ -18,7 +18,7 @@ const idleKickInterval = 10 * time.Second
 
 // quietPollInterval is how often the engine stats of a quiet task are
 // read: one that transfers nothing and can change only slowly (see
-// quiet). With 10,000 tasks, reading every one twice a second was most of
+// quiet). With 10,000 tasks, reading every one twice a second would be most of
 // the idle daemon's CPU.
 const quietPollInterval = 5 * time.Second
 
