@@ -156,7 +156,13 @@ func Dial(t testing.TB, url string) *client.Client {
 // panics once a test has ended, and something may still write then (a
 // process's output being copied, a goroutine on its way out, which the
 // leak check reports): the writer stops first instead.
+//
+// For a *testing.F the logs are dropped: a daemon started for a fuzz
+// target logs while the target runs, where f.Log panics.
 func LogWriter(t testing.TB) io.Writer {
+	if _, fuzz := t.(*testing.F); fuzz {
+		return io.Discard
+	}
 	w := &logWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
