@@ -49,7 +49,10 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	up, down := tk.uploaded(), tk.downloaded()
 	tk.rec.Uploaded, tk.rec.Downloaded = up, down
 	tk.flushedUp, tk.flushedDown = 0, 0
-	tk.stats = engine.Stats{}
+	// What is on disk stays what it was; the byte counters and peers
+	// belong to the torrent being closed.
+	tk.stats = engine.Stats{HasInfo: tk.stats.HasInfo, Name: tk.stats.Name, Size: tk.stats.Size,
+		Completed: tk.stats.Completed, Pieces: tk.stats.Pieces, PieceSize: tk.stats.PieceSize}
 	tk.down, tk.up = rateMeter{}, rateMeter{}
 	s.account(tk)
 	tk.t = nil

@@ -104,6 +104,12 @@ func TestMoveRunsWithoutTheLock(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(h.dir, "a.bin"), []byte("data"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	fa.set(func(ft *fakeTorrent) { ft.files[0].Completed = 1 << 19 }) // half
+	h.poll()
+	before, err := h.svc.Get(a)
+	if err != nil || before.Completed != 1<<19 {
+		t.Fatalf("before the move: %+v, %v", before, err)
+	}
 	fa.dropGate = make(chan struct{}) // the move waits in Drop
 	done := make(chan error, 1)
 	go func() {
@@ -121,6 +127,9 @@ func TestMoveRunsWithoutTheLock(t *testing.T) {
 	}
 	if got := h.state(a); got != api.StateDownloading {
 		t.Errorf("a moving shows %s, want its state before (downloading)", got)
+	}
+	if tk, _ := h.svc.Get(a); tk.Completed != before.Completed || tk.Pieces != before.Pieces || tk.Pieces == 0 {
+		t.Errorf("a moving shows completed %d, pieces %d; want what it had (%d, %d)", tk.Completed, tk.Pieces, before.Completed, before.Pieces)
 	}
 	if err := h.svc.Pause(context.Background(), a); !errors.Is(err, ErrTaskState) {
 		t.Errorf("pause while moving: %v, want ErrTaskState", err)
