@@ -50,6 +50,14 @@ func (l *peerLog) onPiece([20]byte, int) {
 	l.mu.Unlock()
 }
 
+// seen returns the peers recorded so far: a piece written late (the seeder
+// still serving) may be recording more meanwhile.
+func (l *peerLog) seen() []PeerStat {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.peers)
+}
+
 // networks returns the networks of the peers seen, each once.
 func (l *peerLog) networks() []string {
 	l.mu.Lock()
@@ -112,7 +120,7 @@ func TestUTPNativeToNative(t *testing.T) {
 	waitDone(t, lt, 60*time.Second)
 	enginetest.SameFiles(t, tr, dl)
 	var incoming bool
-	for _, p := range log.peers {
+	for _, p := range log.seen() {
 		incoming = incoming || p.Incoming
 	}
 	if got := log.networks(); !slices.Equal(got, []string{NetworkUTP}) || !incoming {
