@@ -1,10 +1,8 @@
 package apiserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -111,13 +109,8 @@ func (c *conn) run(parent context.Context) {
 
 // readLoop reads requests until the connection fails or ctx ends.
 func (c *conn) readLoop(ctx context.Context) {
-	var buf []byte // the frame being read, reused for the next
 	for {
-		typ, data, err := c.readFrame(context.WithoutCancel(ctx), buf)
-		buf = data
-		if cap(buf) > maxKeptFrame {
-			buf = nil // a large task.add: not kept for the connection's life
-		}
+		typ, data, err := c.ws.Read(context.WithoutCancel(ctx))
 		if err != nil {
 			if st := websocket.CloseStatus(err); st == -1 && ctx.Err() == nil {
 				c.log.Debug("read", "err", err)
@@ -161,45 +154,12 @@ func (c *conn) readLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		// The handler outlives this frame's buffer.
-		req.Params = bytes.Clone(req.Params)
 		c.wg.Go(func() {
 			defer func() { <-c.slots }()
 			if resp := c.handle(ctx, req); resp != nil {
 				c.send(ctx, resp)
 			}
 		})
-	}
-}
-
-// maxKeptFrame is the largest read buffer a connection keeps between
-// frames.
-const maxKeptFrame = 64 << 10
-
-// readFrame reads the next message into buf's memory (grown as needed):
-// one allocation per connection rather than one per request. The data is
-// valid until the next call.
-func (c *conn) readFrame(ctx context.Context, buf []byte) (websocket.MessageType, []byte, error) {
-	typ, r, err := c.ws.Reader(ctx)
-	if err != nil {
-		return 0, buf, err
-	}
-	buf = buf[:0]
-	if cap(buf) == 0 {
-		buf = make([]byte, 0, 512)
-	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return typ, buf, nil
-		}
-		if err != nil {
-			return 0, buf, err
-		}
 	}
 }
 
