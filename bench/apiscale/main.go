@@ -220,6 +220,14 @@ func run(ctx context.Context, o options, log *slog.Logger) (*report, error) {
 				return
 			}
 			defer c.close()
+			// A bulk adder wants no events: with the default set, each of
+			// the 8 connections receives every task's events and, on a
+			// busy machine, can fall 1,024 behind and be cut off as too
+			// slow (the daemon's bounded queue working as designed).
+			if _, err := c.call(ctx, -1, []byte(`{"id":"-1","method":"events.subscribe","params":{"names":[]}}`)); err != nil {
+				errc <- fmt.Errorf("events.subscribe: %w", err)
+				return
+			}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= o.tasks {
