@@ -16,7 +16,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
@@ -49,17 +52,27 @@ type Config struct {
 	AuthFailures   int
 	AuthBackoff    time.Duration
 	MaxAuthBackoff time.Duration
-	// Logger receives a warning per refused request.
+	// Logger receives a warning per refused request, rate-limited
+	// (logRefusal).
 	Logger *slog.Logger
 }
 
 // Guard checks HTTP requests. It is safe for concurrent use.
 type Guard struct {
-	token []byte
-	hosts []string
-	auth  *backoff
-	log   *slog.Logger
+	secret []byte
+	hosts  []string
+	auth   *backoff
+	log    *slog.Logger
+
+	logLimit *rate.Limiter // refusal log lines
+	unlogged atomic.Int64  // refusals not logged since the last line
 }
+
+// Refusal log limits: a burst, then a steady rate per second.
+const (
+	refusalLogBurst = 20
+	refusalLogRate  = 2
+)
 
 // New returns a Guard for cfg, or an error if cfg has no token.
 func New(cfg Config) (*Guard, error) {
@@ -79,10 +92,11 @@ func New(cfg Config) (*Guard, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Guard{
-		token: []byte(cfg.Token),
-		hosts: cfg.Hosts,
-		auth:  newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff),
-		log:   cfg.Logger,
+		secret:   []byte(cfg.Token),
+		hosts:    cfg.Hosts,
+		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff),
+		log:      cfg.Logger,
+		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}, nil
 }
 
@@ -96,9 +110,9 @@ type Refusal struct {
 }
 
 // Check runs every gate in order (Host, Origin, the address's backoff, the
-// token) and returns nil if r may pass, or the first refusal. A wrong or
-// missing token counts against r's address (ClientKey); a right one
-// clears its count.
+// token) and returns nil if r may pass, or the first refusal. A wrong
+// token counts against r's address (ClientKey); a request with none is
+// refused without counting; a right one clears the count.
 func (g *Guard) Check(r *http.Request) *Refusal {
 	if ref := g.CheckHost(r); ref != nil {
 		return ref
@@ -110,8 +124,14 @@ func (g *Guard) Check(r *http.Request) *Refusal {
 	if wait := g.auth.wait(key); wait > 0 {
 		return &Refusal{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, Message: "too many wrong tokens from this address: retry later", RetryAfter: wait}
 	}
-	if !g.tokenOK(r) {
-		g.auth.failed(key)
+	given, ok := g.token(r)
+	if !ok {
+		// A request with no credential at all (a foreign page's <img>
+		// of /files or /metrics) is not a guess: counting it would let
+		// any web page lock the owner out.
+		if given {
+			g.auth.failed(key)
+		}
 		return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
 	}
 	g.auth.succeeded(key)
@@ -155,11 +175,38 @@ func (g *Guard) RequireHost(next http.Handler) http.Handler {
 // Refuse logs the refusal of r and answers it: Retry-After in whole
 // seconds (rounded up) when set, then WriteError.
 func (g *Guard) Refuse(w http.ResponseWriter, r *http.Request, ref *Refusal) {
-	g.log.Warn("request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", ref.Message)
+	g.logRefusal(r, ref)
 	if ref.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((ref.RetryAfter+time.Second-1)/time.Second)))
 	}
 	WriteError(w, ref.Status, ref.Code, ref.Message)
+}
+
+// maxLoggedInput caps what a refusal log quotes of the request.
+const maxLoggedInput = 256
+
+// logRefusal logs a refusal, at most refusalLogBurst at once and
+// refusalLogRate a second after that: a stranger's flood of refused
+// requests does not become a flood of log. Those not logged are counted,
+// and the count is logged with the next line that is.
+func (g *Guard) logRefusal(r *http.Request, ref *Refusal) {
+	if !g.logLimit.Allow() {
+		g.unlogged.Add(1)
+		return
+	}
+	args := []any{"remote", r.RemoteAddr, "path", capInput(r.URL.Path), "reason", capInput(ref.Message)}
+	if n := g.unlogged.Swap(0); n > 0 {
+		args = append(args, "refusals_not_logged", n)
+	}
+	g.log.Warn("request refused", args...)
+}
+
+// capInput cuts s to maxLoggedInput bytes, marking the cut.
+func capInput(s string) string {
+	if len(s) <= maxLoggedInput {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLoggedInput], "") + "…(cut)"
 }
 
 // WriteError answers a plain HTTP request with status and the API's
@@ -171,10 +218,11 @@ func WriteError(w http.ResponseWriter, status int, code api.Code, msg string) {
 	json.NewEncoder(w).Encode(api.Response{Error: code, Message: msg, Result: json.RawMessage("null")})
 }
 
-// tokenOK accepts "Authorization: Bearer <token>", "?token=<token>" or
-// TokenCookie, comparing in constant time. The header wins over the query,
-// the query over the cookie.
-func (g *Guard) tokenOK(r *http.Request) bool {
+// token checks the credential r presents: "Authorization: Bearer
+// <token>", "?token=<token>" or TokenCookie, compared in constant time.
+// The header wins over the query, the query over the cookie. given is
+// false when r presents none.
+func (g *Guard) token(r *http.Request) (given, ok bool) {
 	got := r.URL.Query().Get("token")
 	if got == "" {
 		if c, err := r.Cookie(TokenCookie); err == nil {
@@ -189,7 +237,7 @@ func (g *Guard) tokenOK(r *http.Request) bool {
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		got = strings.TrimSpace(tok)
 	}
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), g.token) == 1
+	return got != "", got != "" && subtle.ConstantTimeCompare([]byte(got), g.secret) == 1
 }
 
 // hostAllowed accepts loopback names, IP literals and configured names, so

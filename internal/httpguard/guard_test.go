@@ -1,12 +1,19 @@
 package httpguard
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 const token = "s3cret/+ token"
@@ -194,5 +201,93 @@ func TestSameOrigin(t *testing.T) {
 		if got := sameOrigin(tc.origin, tc.host); got != tc.want {
 			t.Errorf("sameOrigin(%q, %q) = %v, want %v", tc.origin, tc.host, got, tc.want)
 		}
+	}
+}
+
+// A request with no credential is refused but is not a wrong guess: a
+// foreign web page firing token-less requests at /files or /metrics
+// cannot lock the owner out (issue 15, item 7).
+func TestNoCredentialIsNotAGuess(t *testing.T) {
+	g := newGuard(t, Config{AuthFailures: 2})
+	base := serve(t, g.Authorize(passed))
+	for i := range 20 {
+		if got := do(t, base, "/metrics", nil); got.status != 401 {
+			t.Fatalf("request %d without a token: %+v, want 401", i+1, got)
+		}
+	}
+	right := "/?token=" + url.QueryEscape(token)
+	if got := do(t, base, right, nil); got.status != 200 {
+		t.Fatalf("the owner's token after 20 token-less requests: %+v, want 200", got)
+	}
+	// Wrong tokens still count.
+	for range 3 {
+		do(t, base, "/?token=guess", nil)
+	}
+	if got := do(t, base, right, nil); got.status != 429 {
+		t.Fatalf("the right token after 3 wrong ones: %+v, want 429", got)
+	}
+}
+
+// recorder is a slog.Handler keeping the records it gets.
+type recorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.recs = append(r.recs, rec)
+	r.mu.Unlock()
+	return nil
+}
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
+
+func (r *recorder) records() []slog.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.recs)
+}
+
+// A flood of refused requests is not a flood of log lines, and a line
+// quotes at most 256 bytes of the request (issue 15, item 10).
+func TestRefusalLogIsLimited(t *testing.T) {
+	rec := &recorder{}
+	g := newGuard(t, Config{Logger: slog.New(rec)})
+	base := serve(t, g.Authorize(passed))
+	long := "/" + strings.Repeat("x", 60<<10)
+	const flood = 300
+	for range flood {
+		do(t, base, long, nil)
+	}
+	logged := rec.records()
+	if len(logged) < refusalLogBurst || len(logged) > refusalLogBurst+10 {
+		t.Errorf("%d refusals logged %d lines, want about %d (the burst)", flood, len(logged), refusalLogBurst)
+	}
+	for _, r := range logged {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "path" && len(a.Value.String()) > maxLoggedInput+16 {
+				t.Errorf("a refusal log quotes %d bytes of the path", len(a.Value.String()))
+			}
+			return true
+		})
+	}
+	// Every refusal is accounted for: logged, or counted on the next line
+	// that is.
+	g.logLimit = rate.NewLimiter(rate.Inf, 1)
+	do(t, base, "/", nil)
+	all := rec.records()
+	var unlogged int64
+	for _, r := range all {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "refusals_not_logged" {
+				unlogged += a.Value.Int64()
+			}
+			return true
+		})
+	}
+	if got := int64(len(all)) + unlogged; got != flood+1 {
+		t.Errorf("%d lines and %d refusals counted as not logged make %d, want %d", len(all), unlogged, got, flood+1)
 	}
 }
