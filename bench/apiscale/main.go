@@ -348,7 +348,13 @@ func profile(l *lodestone, dir, name string, seconds int) func() {
 		defer close(done)
 		// The profiler may not be listening yet (right after a start).
 		for range 100 {
-			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", l.pprofAddr, seconds))
+			req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", l.pprofAddr, seconds), nil)
+			if err != nil {
+				return
+			}
+			// The profiler is behind the API's token.
+			req.Header.Set("Authorization", "Bearer "+l.token)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				time.Sleep(10 * time.Millisecond)
 				continue

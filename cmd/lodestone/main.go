@@ -96,6 +96,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
+	if prof != nil {
+		prof.srv.Handler = pprofHandler(d.Guard())
+	}
 	fmt.Fprintf(stdout, "Lodestone is running.\n  Web UI: %s\n  API:    %s\n  Token:  %s\n  URL:    %s\n", d.WebURL(), d.APIURL(), d.Token(), d.URL())
 	// The daemon and the profiler end together, and serve returns once
 	// both have.

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
 // pprofServer serves Go's profiler (net/http/pprof). It is for
@@ -33,23 +35,37 @@ func listenPprof(addr string, log *slog.Logger) (*pprofServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pprof-addr: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return &pprofServer{
 		ln:  ln,
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
+		srv: &http.Server{ReadHeaderTimeout: 10 * time.Second},
 		log: log,
 	}, nil
+}
+
+// pprofHandler serves the profiles behind the API's gates (Host, Origin,
+// token, backoff): a page that reached the port by a rebound DNS name, or
+// any client without the token, gets nothing. The command line is never
+// served (it may hold the token); /debug/pprof/cmdline is 404.
+func pprofHandler(g *httpguard.Guard) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/debug/pprof/cmdline" {
+			http.NotFound(w, r)
+			return
+		}
+		pprof.Index(w, r)
+	})
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return g.Authorize(mux)
 }
 
 // run serves until ctx ends and returns once serving has stopped. A
 // failure to serve is logged, not returned: the daemon goes on without
 // its profiler.
+// Its handler must be set first (pprofHandler).
 func (p *pprofServer) run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- p.srv.Serve(p.ln) }()

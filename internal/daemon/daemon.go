@@ -41,6 +41,7 @@ type Daemon struct {
 	cfg   Config
 	log   *slog.Logger
 	token string
+	guard *httpguard.Guard // the HTTP gates of every endpoint
 
 	store *store.Store
 	eng   engine.Engine
@@ -172,6 +173,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.guard = guard
 	d.api, err = apiserver.New(apiserver.Config{
 		Guard:          guard,
 		ObserveRequest: d.metrics.ObserveRequest,
@@ -250,6 +252,11 @@ func (d *Daemon) APIAddr() string { return d.apiAddr }
 
 // Token returns the API token in force.
 func (d *Daemon) Token() string { return d.token }
+
+// Guard returns the HTTP gates (Host, Origin, token, backoff) the daemon's
+// endpoints share, for another listener of the same process to use (the
+// profiler).
+func (d *Daemon) Guard() *httpguard.Guard { return d.guard }
 
 // APIURL returns the WebSocket URL of the API, without the token.
 func (d *Daemon) APIURL() string { return d.scheme + "://" + d.APIAddr() + api.Path }
