@@ -139,7 +139,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &lodestone{bin: o.bin, dataDir: join(dir, "data"), dlDir: join(dir, "dl"), token: "apiscale-token", port: port, log: join(dir, "daemon.log")}
+	l := &lodestone{bin: o.bin, dataDir: join(dir, "data"), dlDir: join(dir, "dl"), token: "apiscale-token-0123456789", port: port, log: join(dir, "daemon.log")}
 	if o.pprofDir != "" {
 		pp, err := freePort()
 		if err != nil {

@@ -106,7 +106,7 @@ func lodestoneArgs(apiPort, peerPort int, dataDir, downloadDir string) []string 
 	}
 }
 
-const lodestoneToken = "swarm-bench"
+const lodestoneToken = "swarm-bench-0123456789ab"
 
 // startLodestone starts `lodestone serve` and connects a client to it.
 func startLodestone(ctx context.Context, b *bench, name, dir, downloadDir, logPath string, extra ...string) (*proc, *client.Client, int, error) {

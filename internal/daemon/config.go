@@ -84,6 +84,11 @@ func (c Config) Validate() error {
 	} else if !loopbackHost(host) && c.Token == "" {
 		errs = append(errs, fmt.Errorf("api-addr %s is reachable from other machines: give an explicit --token (or LODESTONE_TOKEN) to listen there", c.APIAddr))
 	}
+	if c.Token != "" {
+		if err := checkToken(c.Token); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls-cert and tls-key go together: give both or neither"))
 	}
@@ -149,4 +154,24 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// MinTokenLen is the shortest token accepted: 22 characters of the
+// URL-safe alphabet (64 symbols) carry 132 bits.
+const MinTokenLen = 22
+
+// checkToken refuses a token a stranger could guess: shorter than
+// MinTokenLen, or with characters outside A–Z a–z 0–9 - _ (a token also
+// travels in URLs and cookies).
+func checkToken(tok string) error {
+	ok := len(tok) >= MinTokenLen
+	for _, r := range tok {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("token too weak: it needs at least %d characters from A-Z, a-z, 0-9, - and _ (128 bits); leave --token and LODESTONE_TOKEN out to have one generated and kept in the data dir", MinTokenLen)
+	}
+	return nil
 }

@@ -25,7 +25,7 @@ import (
 )
 
 // Token is the API token test daemons use.
-const Token = "test-token-0123456789"
+const Token = "test-token-0123456789abc"
 
 // Dirs are a daemon's directories; reuse them to restart "the same" daemon.
 type Dirs struct {
