@@ -57,7 +57,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "use the mainline DHT")
 	fs.BoolVar(&cfg.UPnP, "upnp", cfg.UPnP, "forward the peer port with UPnP/NAT-PMP")
 	fs.BoolVar(&cfg.UTP, "utp", cfg.UTP, "use uTP besides TCP")
-	fs.StringVar(&cfg.Token, "token", os.Getenv("LODESTONE_TOKEN"), "API token (default: $LODESTONE_TOKEN, else generated and kept in the data dir)")
+	fs.StringVar(&cfg.Token, "token", os.Getenv("LODESTONE_TOKEN"), "API token (default: $LODESTONE_TOKEN, else generated and kept in the data dir); on the command line every local user sees it in ps: prefer --token-file or $LODESTONE_TOKEN")
+	tokenFile := fs.String("token-file", "", "read the API token from this file (surrounding whitespace ignored)")
 	fs.Var((*hostList)(&cfg.AllowedHosts), "allow-host", "extra host name accepted in the HTTP Host header (repeatable)")
 	fs.Var((*hostList)(&cfg.DownloadRoots), "download-root", "extra directory tasks may be put in with download_dir or task.move (repeatable; the download dir always is one)")
 	fs.BoolVar(&cfg.AllowPrivateURLs, "allow-private-urls", false, "let task.add type url fetch from loopback and private addresses (refused by default)")
@@ -78,7 +79,17 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log-level: %w", err)
 	}
+	tokenOnCommandLine := false
+	fs.Visit(func(f *flag.Flag) { tokenOnCommandLine = tokenOnCommandLine || f.Name == "token" })
+	tok, err := tokenFrom(cfg.Token, tokenOnCommandLine, *tokenFile)
+	if err != nil {
+		return err
+	}
+	cfg.Token = tok
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if tokenOnCommandLine {
+		cfg.Logger.Warn("--token on the command line is visible to every local user (ps, /proc): prefer --token-file or LODESTONE_TOKEN")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -113,4 +124,25 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return d.Run(ctx)
 	})
 	return g.Wait()
+}
+
+// tokenFrom settles the API token: from --token-file when given (never
+// together with --token on the command line), else the --token flag's
+// value (the environment's when the flag is not set).
+func tokenFrom(flagValue string, onCommandLine bool, file string) (string, error) {
+	if file == "" {
+		return flagValue, nil
+	}
+	if onCommandLine {
+		return "", errors.New("give --token or --token-file, not both")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("token-file %s is empty", file)
+	}
+	return tok, nil
 }
