@@ -87,6 +87,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Token = tok
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if before, after, err := raiseFileLimit(); err != nil {
+		cfg.Logger.Warn("raise the open-file limit", "err", err, "limit", before)
+	} else if after > before {
+		cfg.Logger.Info("open-file limit raised", "from", before, "to", after)
+	}
 	if tokenOnCommandLine {
 		cfg.Logger.Warn("--token on the command line is visible to every local user (ps, /proc): prefer --token-file or LODESTONE_TOKEN")
 	}
