@@ -101,13 +101,21 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// sanitize replaces control characters (a torrent's name is untrusted and
-// could carry terminal escapes) with U+FFFD.
+// sanitize replaces control characters with U+FFFD: a torrent's name, a
+// tracker's URL or a peer's client name is untrusted and could carry
+// terminal escapes, or bidirectional controls that make "gpj.exe" show as
+// "exe.jpg".
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || bidiControl(r) {
 			return utf8.RuneError
 		}
 		return r
 	}, s)
+}
+
+// bidiControl reports whether r changes the direction of the text around
+// it (Unicode's explicit directional formatting characters and marks).
+func bidiControl(r rune) bool {
+	return r == 0x061c || r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }

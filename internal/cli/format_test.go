@@ -72,6 +72,16 @@ func TestTruncateAndSanitize(t *testing.T) {
 	if got := sanitize("evil\x1b[2Jname\n"); got != "evil\uFFFD[2Jname\uFFFD" {
 		t.Errorf("sanitize = %q", got)
 	}
+	// Bidirectional controls (issue 15, item 14): "\u202egpj.exe" would
+	// show as "exe.jpg".
+	for _, c := range []rune{0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069} {
+		if got := sanitize("a" + string(c) + "gpj.exe"); got != "a\uFFFDgpj.exe" {
+			t.Errorf("sanitize(%U) = %q", c, got)
+		}
+	}
+	if got := sanitize("Ünïcödé ✓ 日本"); got != "Ünïcödé ✓ 日本" {
+		t.Errorf("sanitize changed plain text: %q", got)
+	}
 }
 
 func TestMatchTask(t *testing.T) {
