@@ -114,15 +114,16 @@ func method[P, R any](fn func(context.Context, P) (R, error)) handler {
 func connMethod[P, R any](fn func(context.Context, *conn, P) (R, error)) handler {
 	return func(ctx context.Context, c *conn, raw json.RawMessage) (any, error) {
 		var p P
+		var taskID *string // params that are only a task_id: the fast path
 		switch pp := any(&p).(type) {
 		case *api.TaskGetParams:
-			if id, ok := fastTaskID(raw); ok {
-				pp.TaskID = id
-				return fn(ctx, c, p)
-			}
+			taskID = &pp.TaskID
 		case *api.TaskIDParams:
+			taskID = &pp.TaskID
+		}
+		if taskID != nil {
 			if id, ok := fastTaskID(raw); ok {
-				pp.TaskID = id
+				*taskID = id
 				return fn(ctx, c, p)
 			}
 		}
