@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -480,7 +481,7 @@ func (t *fakeTorrent) complete(indices ...int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range t.files {
-		if len(indices) == 0 || containsInt(indices, i) {
+		if len(indices) == 0 || slices.Contains(indices, i) {
 			t.files[i].Completed = t.files[i].Size
 		}
 	}
@@ -505,13 +506,4 @@ func (t *fakeTorrent) mode() mode {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return mode{download: t.download, upload: t.upload}
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
