@@ -46,33 +46,17 @@ func TestAnnounceUnaided(t *testing.T) {
 	mi := enginetest.Parse(t, base.MetaInfo)
 	added := make(map[string]time.Time, n)
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			data := base64.StdEncoding.EncodeToString(mi.WithName(fmt.Sprintf("announce-%03d.bin", i)))
-			res, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: data})
-			if err != nil {
-				errs <- err
-				return
-			}
-			mu.Lock()
-			added[res.TaskID] = time.Now()
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("task.add: %v", err)
-	}
+	eachConcurrently(t, n, func(ctx context.Context, i int) error {
+		data := base64.StdEncoding.EncodeToString(mi.WithName(fmt.Sprintf("announce-%03d.bin", i)))
+		res, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: data})
+		if err != nil {
+			return fmt.Errorf("task.add: %w", err)
+		}
+		mu.Lock()
+		added[res.TaskID] = time.Now()
+		mu.Unlock()
+		return nil
+	})
 
 	// Long enough for the watchdog's first kicks (after 5 s, then 10 s,
 	// 20 s...) on a loaded machine.

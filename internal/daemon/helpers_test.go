@@ -106,6 +106,22 @@ func addPausedTorrents(t testing.TB, d *daemontest.Daemon, n int) []string {
 	mi := enginetest.Parse(t, base.MetaInfo)
 	c := daemontest.Dial(t, d.URL)
 	ids := make([]string, n)
+	eachConcurrently(t, n, func(ctx context.Context, i int) error {
+		data := mi.WithName(fmt.Sprintf("task-%05d.iso", i))
+		res, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(data), Paused: true, Labels: []string{fmt.Sprintf("group-%d", i%7)}})
+		if err != nil {
+			return fmt.Errorf("task.add: %w", err)
+		}
+		ids[i] = res.TaskID
+		return nil
+	})
+	return ids
+}
+
+// eachConcurrently runs fn for i from 0 to n-1, 16 at a time, each with a
+// 60 s deadline, and fails t with the first error once all have ended.
+func eachConcurrently(t testing.TB, n int, fn func(ctx context.Context, i int) error) {
+	t.Helper()
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
@@ -115,23 +131,18 @@ func addPausedTorrents(t testing.TB, d *daemontest.Daemon, n int) []string {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			data := mi.WithName(fmt.Sprintf("task-%05d.iso", i))
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			res, err := c.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(data), Paused: true, Labels: []string{fmt.Sprintf("group-%d", i%7)}})
-			if err != nil {
+			if err := fn(ctx, i); err != nil {
 				errs <- err
-				return
 			}
-			ids[i] = res.TaskID
 		}()
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatalf("task.add: %v", err)
+		t.Fatal(err)
 	}
-	return ids
 }
 
 // waitUntilAPI polls cond (a check through the API) until it holds.
