@@ -337,7 +337,6 @@ func TestRestartRestoresWithoutEvents(t *testing.T) {
 	h.poll()
 	pause(h, b, nil)
 	h.restart()
-	h.eng.torrent(a) // restored torrents are new fakes: nothing verified
 	if got := h.state(b); got != api.StatePaused {
 		t.Errorf("b restored %s, want paused", got)
 	}
@@ -345,7 +344,7 @@ func TestRestartRestoresWithoutEvents(t *testing.T) {
 		t.Errorf("magnet restored %s, want metadata", got)
 	}
 	if got := h.state(a); got != api.StateDownloading {
-		t.Errorf("a restored %s (its fake has no data), want downloading", got)
+		t.Errorf("a restored %s (a restored fake torrent has no data verified), want downloading", got)
 	}
 	rec, _ := h.st.task(a)
 	if rec.FinishedAt.IsZero() {
