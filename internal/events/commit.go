@@ -127,6 +127,14 @@ func (h *Hub) sendLocked(o *outgoing) {
 			case !s.wants(o.name):
 			case o.coalesced:
 				s.putLatest(o.key, o.frame)
+			case o.logged && s.replaying:
+				// The replay reads on to it in the log (Replay). An
+				// unbounded replayUpto (this hub had numbered nothing when
+				// the replay began) becomes this event's number: it is
+				// above every event logged before.
+				if s.replayUpto == ^uint64(0) || o.seq > s.replayUpto {
+					s.replayUpto = o.seq
+				}
 			default:
 				select {
 				case s.c <- o.frame:

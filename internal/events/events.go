@@ -16,12 +16,14 @@
 //
 // A subscriber that reconnects names the last sequence number it saw; it
 // receives the logged events after it, then live events, with no gap and no
-// duplicate, because Replay, under the lock that delivery takes, drops the
-// logged events already queued and reads the log up to the last delivered
-// event; the later ones are still to be delivered.
+// duplicate: Replay, under the lock that delivery takes, drops the logged
+// events already queued, and from then until it has caught up, the replay
+// reads every logged event delivered to that subscriber from the log, a
+// page at a time, instead of its queue.
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,9 +99,11 @@ type Hub struct {
 	writing bool           // the writer goroutine runs
 	writer  sync.WaitGroup // the writer goroutine, for Close
 	// ahead is the first number of a block reserved ahead (0: none), and
-	// reserving says that reserveAhead runs (bg, for Close).
+	// reserving says that reserveAhead runs (bg, for Close); reserved is
+	// closed when it ends.
 	ahead     uint64
 	reserving bool
+	reserved  chan struct{}
 	bg        sync.WaitGroup
 }
 
@@ -230,11 +234,25 @@ func (h *Hub) PublishCoalesced(name, key string, data any) error {
 func (h *Hub) reserveLocked() error {
 	if h.next < h.limit {
 		if h.limit-h.next <= seqBlock/2 && !h.reserving && h.ahead == 0 && !h.closed {
-			h.reserving = true
+			h.reserving, h.reserved = true, make(chan struct{})
 			h.bg.Add(1)
 			go h.reserveAhead()
 		}
 		return nil
+	}
+	for h.reserving {
+		// The block ahead is being stored: wait for it rather than
+		// reserve (and fsync) another, which would leave a gap.
+		done := h.reserved
+		h.mu.Unlock()
+		<-done
+		h.mu.Lock()
+		if h.closed {
+			return ErrClosed
+		}
+		if h.next < h.limit {
+			return nil // another publisher switched to it
+		}
 	}
 	if h.ahead >= h.limit && h.ahead != 0 {
 		h.next, h.limit, h.ahead = h.ahead, h.ahead+seqBlock, 0
@@ -256,6 +274,7 @@ func (h *Hub) reserveAhead() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reserving = false
+	close(h.reserved)
 	// A block reserved meanwhile by reserveLocked itself may lie beyond
 	// this one: numbers only go up.
 	if err == nil && first >= h.limit {
@@ -303,61 +322,172 @@ var ErrGap = errors.New("events after the requested id are no longer in the log"
 // of s may call it (so that no frame is in flight). It returns how many
 // events will be replayed, and ErrGap (with the rest replayed) when the
 // log no longer reaches back to after. Ephemeral events are never replayed.
+//
+// The replayed events are streamed from the log, a page at a time, as the
+// consumer calls Next: a replay holds at most replayPage frames in memory,
+// however long the log, and takes the hub's lock only briefly, so
+// publishers never wait for it. Until it has caught up, the logged events
+// delivered to s are left in the log rather than queued, and the replay
+// reads on to them: a client replaying slowly is not cut off for lagging
+// by the events published meanwhile. It is cut off (ErrLagging) only when
+// the log drops events it has not read yet.
 func (h *Hub) Replay(s *Subscription, after uint64) (int, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if _, ok := h.subs[s]; !ok {
+		h.mu.Unlock()
 		return 0, ErrClosed
 	}
 	// Keep queued ephemeral events; logged ones come back from the log.
 	var keep [][]byte
 	for len(s.c) > 0 {
-		f := <-s.c
-		var ev struct {
-			Name string `json:"name"`
-		}
-		if json.Unmarshal(f, &ev) == nil && h.ephemeral[ev.Name] {
+		if f := <-s.c; h.ephemeral[frameName(f)] {
 			keep = append(keep, f)
 		}
 	}
-	err := h.backlogLocked(s, after)
 	for _, f := range keep {
 		s.c <- f
 	}
-	s.bmu.Lock()
-	n := len(s.backlog)
-	s.bmu.Unlock()
-	return n, err
-}
-
-// backlogLocked loads the logged events above after that s wants, up to
-// the last one delivered: the later ones, perhaps already in the log, are
-// still to be delivered to s. h.mu must be held.
-func (h *Hub) backlogLocked(s *Subscription, after uint64) error {
-	var backlog [][]byte
 	upto := h.deliveredLocked()
+	s.replaying, s.replayUpto = true, upto
+	s.replayOn.Store(true)
+	filter := s.filter
+	h.mu.Unlock()
+
+	s.bmu.Lock()
+	s.backlog = nil
+	s.bmu.Unlock()
+	s.cursor = after
+	n := 0
 	dropped, err := h.log.EventsAfter(after, func(seq uint64, frame []byte) bool {
 		if seq > upto {
 			return false
 		}
-		var ev struct {
-			Name string `json:"name"`
-		}
-		if json.Unmarshal(frame, &ev) == nil && s.wants(ev.Name) {
-			backlog = append(backlog, frame)
+		if wants(filter, frameName(frame)) {
+			n++
 		}
 		return true
 	})
 	if err != nil {
-		return err
+		h.endReplay(s, err)
+		return 0, err
 	}
-	s.bmu.Lock()
-	s.backlog = backlog
-	s.bmu.Unlock()
 	if dropped > after {
-		return ErrGap
+		// Replay what remains.
+		s.cursor = dropped
+		return n, ErrGap
 	}
-	return nil
+	return n, nil
+}
+
+// replayPage is the most replayed frames a subscription holds at once.
+const replayPage = 64
+
+// fill loads the next page of a replay into s.backlog, or ends the replay
+// once it has caught up with the events delivered: from then on, s
+// receives live events. Only the consumer of s calls it, with s.bmu not
+// held.
+func (h *Hub) fill(s *Subscription) {
+	for {
+		h.mu.Lock()
+		if !s.replaying {
+			h.mu.Unlock()
+			return
+		}
+		upto, filter := s.replayUpto, s.filter
+		if s.cursor >= upto {
+			h.stopReplayLocked(s)
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+
+		var page [][]byte
+		last, full := s.cursor, false
+		dropped, err := h.log.EventsAfter(s.cursor, func(seq uint64, frame []byte) bool {
+			if seq > upto {
+				return false
+			}
+			last = seq
+			if wants(filter, frameName(frame)) {
+				page = append(page, frame)
+			}
+			full = len(page) == replayPage
+			return !full
+		})
+		if err != nil {
+			h.endReplay(s, fmt.Errorf("replay: %w", err))
+			return
+		}
+		if dropped > s.cursor {
+			// Events s has not received left the log: it cannot be served
+			// in full, like a subscriber whose queue overflowed.
+			h.endReplay(s, ErrLagging)
+			return
+		}
+		if !full {
+			// Everything up to upto that is logged has been read.
+			if upto == ^uint64(0) {
+				// Nothing numbered by this hub when the replay began: the
+				// log was all delivered, and it has all been read unless
+				// an event was delivered meanwhile (replayUpto then names
+				// it, and the next round reads on to it).
+				h.mu.Lock()
+				if s.replayUpto == upto {
+					h.stopReplayLocked(s)
+				}
+				h.mu.Unlock()
+			} else {
+				last = upto
+			}
+		}
+		s.cursor = last
+		if len(page) > 0 {
+			s.bmu.Lock()
+			s.backlog = page
+			s.bmu.Unlock()
+			return
+		}
+	}
+}
+
+// stopReplayLocked switches s from its replay to live events. h.mu must
+// be held.
+func (h *Hub) stopReplayLocked(s *Subscription) {
+	s.replaying = false
+	s.replayOn.Store(false)
+}
+
+// endReplay ends s, whose replay cannot go on, with err.
+func (h *Hub) endReplay(s *Subscription, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopReplayLocked(s)
+	if errors.Is(err, ErrLagging) {
+		if _, ok := h.subs[s]; ok {
+			h.dropped++
+		}
+	}
+	h.endLocked(s, err)
+}
+
+// frameName returns the name of the encoded event frame. Frames are
+// api.Event encoded by this package, so the name follows the id; anything
+// else is decoded in full.
+func frameName(f []byte) string {
+	if rest, ok := bytes.CutPrefix(f, []byte(`{"id":"`)); ok {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 {
+			if rest, ok := bytes.CutPrefix(rest[i+1:], []byte(`,"name":"`)); ok {
+				if j := bytes.IndexByte(rest, '"'); j >= 0 && bytes.IndexByte(rest[:j], '\\') < 0 {
+					return string(rest[:j])
+				}
+			}
+		}
+	}
+	var ev struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(f, &ev)
+	return ev.Name
 }
 
 // SetFilter changes which events s receives from now on.
@@ -442,8 +572,18 @@ type Subscription struct {
 
 	kick chan struct{} // signalled when latest gains an entry
 
+	// A replay under way (Replay): while replaying, the logged events
+	// delivered to s stay in the log, and replayUpto rises to the last of
+	// them (both guarded by hub.mu; replayOn mirrors replaying for Next).
+	// cursor, the last sequence number read from the log, is the
+	// consumer's alone.
+	replaying  bool
+	replayUpto uint64
+	replayOn   atomic.Bool
+	cursor     uint64
+
 	bmu     sync.Mutex
-	backlog [][]byte          // replayed frames, delivered before c
+	backlog [][]byte          // a page of replayed frames, delivered before c
 	latest  map[string][]byte // coalesced snapshots by key
 	order   []string          // keys of latest, oldest first
 }
@@ -469,7 +609,9 @@ func (s *Subscription) putLatest(key string, frame []byte) {
 // Kick is signalled when a coalesced snapshot is waiting; call Next.
 func (s *Subscription) Kick() <-chan struct{} { return s.kick }
 
-func (s *Subscription) wants(name string) bool { return s.filter == nil || s.filter(name) }
+func (s *Subscription) wants(name string) bool { return wants(s.filter, name) }
+
+func wants(f Filter, name string) bool { return f == nil || f(name) }
 
 // Next returns the next frame to deliver, if one is ready: replayed
 // frames first, then the live queue, then coalesced snapshots. Taking the
@@ -478,14 +620,20 @@ func (s *Subscription) wants(name string) bool { return s.filter == nil || s.fil
 // from the highest id it has seen. ok is false when nothing is ready; then
 // wait on C, Kick or Done. Only one goroutine may consume a subscription.
 func (s *Subscription) Next() (frame []byte, ok bool) {
+	if s.replayOn.Load() {
+		if frame, ok := s.popBacklog(); ok {
+			return frame, true
+		}
+		s.hub.fill(s)
+		if frame, ok := s.popBacklog(); ok {
+			return frame, true
+		}
+		if s.replayOn.Load() {
+			return nil, false // the replay failed and s has ended
+		}
+	}
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
-	if len(s.backlog) > 0 {
-		frame = s.backlog[0]
-		s.backlog[0] = nil
-		s.backlog = s.backlog[1:]
-		return frame, true
-	}
 	select {
 	case frame = <-s.c:
 		return frame, true
@@ -499,6 +647,18 @@ func (s *Subscription) Next() (frame []byte, ok bool) {
 		return frame, true
 	}
 	return nil, false
+}
+
+func (s *Subscription) popBacklog() ([]byte, bool) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if len(s.backlog) == 0 {
+		return nil, false
+	}
+	frame := s.backlog[0]
+	s.backlog[0] = nil
+	s.backlog = s.backlog[1:]
+	return frame, true
 }
 
 // C delivers live encoded api.Event frames in sequence order, after the
