@@ -17,7 +17,7 @@ func TestMigrateInBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, path: path}
 	defer s.Close()
 	if err := s.init(); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,8 @@
 // A task's metainfo (its .torrent, up to 10 MiB) is kept apart from its
 // small, often rewritten record, and written only when it changes, so a
 // pause or a setting rewrites a few hundred bytes rather than the whole
-// torrent.
+// torrent. bbolt never gives freed pages back to the file system: Open
+// compacts the file when most of it is free (compact.go).
 //
 // Every write is a committed, fsynced bbolt transaction before the call
 // returns, so a caller that acknowledges after a successful write loses
@@ -109,16 +110,20 @@ type Task struct {
 
 // Store is an open store. Its methods are safe for concurrent use.
 type Store struct {
-	db *bbolt.DB
-	c  committer // group-commits every write after Open
+	db   *bbolt.DB
+	path string
+	c    committer // group-commits every write after Open
+
+	compaction Compaction // what Open's compaction did
 }
 
 // Open opens or creates the store in dir. It fails with ErrLocked when
 // another process has it open, refuses a file of another schema version,
 // and refuses a damaged file (an error wrapping ErrDamaged) after checking
 // it with CheckFile and decoding every record, so no later read can fail
-// or crash on it. It migrates a file of an older schema. The caller must
-// Close it.
+// or crash on it. It migrates a file of an older schema, and compacts a
+// file that is mostly free space (see Compaction). The caller must Close
+// it.
 func Open(dir string) (*Store, error) {
 	s, _, err := open(dir, false)
 	return s, err
@@ -149,7 +154,7 @@ func open(dir string, move bool) (*Store, *Damage, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, path: path}
 	err = s.init()
 	if err == nil {
 		err = s.migrate(migrateBatch)
@@ -161,23 +166,49 @@ func open(dir string, move bool) (*Store, *Damage, error) {
 		db.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	s.compaction = s.compact()
 	return s, dmg, nil
 }
 
-// openLocked opens the bbolt file at path, holding its lock.
+// openLocked opens the bbolt file at path, holding its lock. Should the
+// path be replaced while the lock is being waited for (another process
+// compacted the file and put the new one in its place), the lock taken
+// is on a file no longer in use: it opens the new one instead.
 func openLocked(path string) (*bbolt.DB, error) {
-	var db *bbolt.DB
-	err := protect(func() (err error) {
-		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-		return err
-	})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	for range 3 {
+		var (
+			db   *bbolt.DB
+			held os.FileInfo
+		)
+		opts := &bbolt.Options{
+			Timeout: time.Second,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				if err == nil {
+					if held, err = f.Stat(); err != nil {
+						f.Close()
+						return nil, err
+					}
+				}
+				return f, err
+			},
+		}
+		err := protect(func() (err error) {
+			db, err = bbolt.Open(path, 0o600, opts)
+			return err
+		})
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		if now, err := os.Stat(path); err == nil && os.SameFile(now, held) {
+			return db, nil
+		}
+		db.Close()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return db, nil
+	return nil, fmt.Errorf("open %s: the file keeps being replaced", path)
 }
 
 func (s *Store) init() error {
