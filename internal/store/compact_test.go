@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Size reports the file and its free part; Compaction reports what Open
@@ -101,12 +102,14 @@ func TestStoreShrinksAfterRemovals(t *testing.T) {
 	s.Close()
 	before := fileSize(t, path)
 
+	start := time.Now()
 	if s, err = Open(dir); err != nil {
 		t.Fatal(err)
 	}
+	took := time.Since(start)
 	defer s.Close()
 	after := fileSize(t, path)
-	t.Logf("3,000 tasks: %d bytes; %d removed: %d bytes; opened again: %d bytes", full, len(tasks)-kept, before, after)
+	t.Logf("3,000 tasks: %d bytes; %d removed: %d bytes; opened again: %d bytes, in %v", full, len(tasks)-kept, before, after, took)
 	if after > before/4 || after > 1<<20 {
 		t.Errorf("the store is %d bytes after removing %d of 3,000 tasks and opening it again (%d before), want at most a quarter and at most 1 MiB",
 			after, len(tasks)-kept, before)
