@@ -100,6 +100,13 @@ func New(cfg Config) (_ *Daemon, err error) {
 		damaged = append(damaged, damage{storeDmg, "the task store",
 			"Lodestone started with an empty store: its tasks and settings must be added again"})
 	}
+	if c := d.store.Compaction(); c.Err != nil {
+		// The store works on: it is the old file, or (a failed directory
+		// fsync) the compacted one.
+		d.log.Warn("store compaction failed", "size_before", c.Before, "size_after", c.After, "err", c.Err)
+	} else if c.Before > 0 {
+		d.log.Info("store compacted", "size_before", c.Before, "size_after", c.After)
+	}
 	peerAddr, err := d.peerAddr()
 	if err != nil {
 		return nil, err
@@ -167,6 +174,10 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Connections:      func() int { return d.api.Connections() },
 		EventsDropped:    d.hub.Dropped,
 		EventsSuperseded: d.hub.Superseded,
+		Store: func() (metrics.StoreSize, bool) {
+			sz, err := d.store.Size()
+			return metrics.StoreSize(sz), err == nil
+		},
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
 	guard, err := httpguard.New(httpguard.Config{Token: d.token, Hosts: cfg.AllowedHosts, AuthBackoff: cfg.AuthBackoff, Logger: d.log.With("component", "api")})

@@ -125,6 +125,8 @@ func TestMetrics(t *testing.T) {
 		{"lodestone_store_write_duration_seconds", nil, 2, 1e9}, // the add and the finish at least
 		{"lodestone_free_disk_bytes", nil, 1, 1e18},
 		{"lodestone_event_clients_dropped_total", nil, 0, 0},
+		{"lodestone_store_size_bytes", nil, 4096, 1 << 30},
+		{"lodestone_store_free_bytes", nil, 0, 1 << 30},
 		{"go_goroutines", nil, 1, 1e6},
 		{"process_resident_memory_bytes", nil, 1, 1e12},
 	} {

@@ -1,6 +1,6 @@
 // Package metrics exposes the daemon's Prometheus metrics: transfer rates
 // and totals, tasks by state, peers, API connections and requests, event
-// delivery and store latency. Gauges are read from their sources at scrape
+// delivery, store latency and the store's size. Gauges are read from their sources at scrape
 // time; counters of requests and store writes are fed by hooks. Every
 // metric lives in the Metrics' own registry: nothing is global.
 package metrics
@@ -29,6 +29,18 @@ type Sources struct {
 	// their event queue overflowed; EventsSuperseded how many progress
 	// snapshots were replaced by newer ones before delivery.
 	EventsDropped, EventsSuperseded func() uint64
+	// Store returns the size of the store's file; ok false when it could
+	// not be read.
+	Store func() (size StoreSize, ok bool)
+}
+
+// StoreSize is how much room the task store's file takes. It has exactly
+// the fields of the store's Size, so the daemon converts one into the
+// other, and this package needs nothing from the store.
+type StoreSize struct {
+	// File is the file's size in bytes; Free the part of it that holds
+	// no data (freed pages, and room grown ahead of use).
+	File, Free int64
 }
 
 // EngineTotals are the BitTorrent engine's counters that metrics reports.
@@ -109,6 +121,8 @@ var (
 	descConns      = prometheus.NewDesc("lodestone_api_connections", "Open API (WebSocket) connections.", nil, nil)
 	descDropped    = prometheus.NewDesc("lodestone_event_clients_dropped_total", "API clients disconnected because their event queue overflowed.", nil, nil)
 	descSuperseded = prometheus.NewDesc("lodestone_event_snapshots_superseded_total", "Progress snapshots (task.progress, session.stats) replaced by a newer one before delivery to a slow client.", nil, nil)
+	descStoreSize  = prometheus.NewDesc("lodestone_store_size_bytes", "Size of the task store's file, lodestone.db (-1 unknown).", nil, nil)
+	descStoreFree  = prometheus.NewDesc("lodestone_store_free_bytes", "Bytes of the task store's file that hold no data; the daemon compacts the file at start when they pass 4 MiB and half of it (-1 unknown).", nil, nil)
 )
 
 // states are reported even with no task in them, so a query sees 0
@@ -120,7 +134,7 @@ var states = []api.TaskState{
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDownRate, descUpRate, descDownloaded, descUploaded, descHashed,
-		descTasks, descPeers, descHalfOpen, descFree, descConns, descDropped, descSuperseded} {
+		descTasks, descPeers, descHalfOpen, descFree, descConns, descDropped, descSuperseded, descStoreSize, descStoreFree} {
 		ch <- d
 	}
 }
@@ -148,4 +162,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descConns, float64(c.src.Connections()))
 	counter(descDropped, float64(c.src.EventsDropped()))
 	counter(descSuperseded, float64(c.src.EventsSuperseded()))
+	sz, ok := c.src.Store()
+	if !ok {
+		sz = StoreSize{File: -1, Free: -1}
+	}
+	gauge(descStoreSize, float64(sz.File))
+	gauge(descStoreFree, float64(sz.Free))
 }

@@ -19,6 +19,7 @@ func testSources() Sources {
 		Connections:      func() int { return 1 },
 		EventsDropped:    func() uint64 { return 0 },
 		EventsSuperseded: func() uint64 { return 7 },
+		Store:            func() (StoreSize, bool) { return StoreSize{File: 1 << 20, Free: 4096}, true },
 	}
 }
 
@@ -48,6 +49,30 @@ lodestone_tasks{state="queued"} 0
 lodestone_tasks{state="seeding"} 2
 `
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "lodestone_tasks"); err != nil {
+		t.Error(err)
+	}
+}
+
+// The store's size is reported, and -1 when it cannot be read (issue 15,
+// item 17).
+func TestStoreSize(t *testing.T) {
+	src := testSources()
+	m := New(src)
+	want := `
+# HELP lodestone_store_free_bytes Bytes of the task store's file that hold no data; the daemon compacts the file at start when they pass 4 MiB and half of it (-1 unknown).
+# TYPE lodestone_store_free_bytes gauge
+lodestone_store_free_bytes 4096
+# HELP lodestone_store_size_bytes Size of the task store's file, lodestone.db (-1 unknown).
+# TYPE lodestone_store_size_bytes gauge
+lodestone_store_size_bytes 1.048576e+06
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "lodestone_store_size_bytes", "lodestone_store_free_bytes"); err != nil {
+		t.Error(err)
+	}
+	src.Store = func() (StoreSize, bool) { return StoreSize{}, false }
+	m = New(src)
+	want = strings.NewReplacer("4096", "-1", "1.048576e+06", "-1").Replace(want)
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "lodestone_store_size_bytes", "lodestone_store_free_bytes"); err != nil {
 		t.Error(err)
 	}
 }

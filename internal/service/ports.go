@@ -19,7 +19,9 @@ type Store interface {
 	// PutTask creates or replaces a task.
 	PutTask(t store.Task) error
 	// UpdateTask applies fn to the stored task id in one transaction; it
-	// fails with store.ErrNotFound when there is no such task.
+	// fails with store.ErrNotFound when there is no such task. fn may be
+	// given the task without its metainfo (the store keeps it apart):
+	// setting MetaInfo replaces it, leaving it nil keeps it.
 	UpdateTask(id string, fn func(*store.Task)) error
 	// UpdateTasks applies each function to its task, all in one
 	// transaction, skipping tasks no longer stored; it returns the ids

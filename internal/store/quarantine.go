@@ -549,6 +549,23 @@ func checkRecords(tx *bbolt.Tx) error {
 			return err
 		}
 	}
+	if b := tx.Bucket(bucketMetaInfo); b != nil {
+		// The engine parses a metainfo when the task is restored; here it
+		// must belong to a stored task and hold something.
+		tasks := tx.Bucket(bucketTasks)
+		err := b.ForEach(func(k, v []byte) error {
+			switch {
+			case tasks == nil || tasks.Get(k) == nil:
+				return fmt.Errorf("metainfo %q: no such task", k)
+			case len(v) == 0:
+				return fmt.Errorf("metainfo %q: empty", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if b := tx.Bucket(bucketMeta); b != nil {
 		err := b.ForEach(func(k, v []byte) error {
 			switch {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -99,30 +100,22 @@ func (s *Store) PeerPort() (int, error) {
 // the results back, all in one transaction, durably. A task that is no
 // longer stored (removed meanwhile) is skipped and left out of the
 // returned list of ids updated. Like UpdateTask's, each function must only
-// change the task it is given and may run more than once.
+// change the task it is given, may run more than once, and is given the
+// task without its metainfo.
 func (s *Store) UpdateTasks(fns map[string]func(*Task)) (updated []string, err error) {
 	if len(fns) == 0 {
 		return nil, nil
 	}
 	err = s.c.update(s.db, func(tx *bbolt.Tx) error {
 		updated = updated[:0]
-		b := tx.Bucket(bucketTasks)
 		for id, fn := range fns {
-			v := b.Get([]byte(id))
-			if v == nil {
+			err := updateTask(tx, id, fn)
+			if errors.Is(err, ErrNotFound) {
 				continue
 			}
-			var t Task
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("decode task %s: %w", id, err)
-			}
-			fn(&t)
-			nv, err := json.Marshal(t)
 			if err != nil {
-				return fmt.Errorf("encode task %s: %w", id, err)
-			}
-			if err := b.Put([]byte(id), nv); err != nil {
-				return err
+				// Tasks before it are written: roll them back.
+				return errAbort{fmt.Errorf("task %s: %w", id, err)}
 			}
 			updated = append(updated, id)
 		}

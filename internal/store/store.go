@@ -1,6 +1,12 @@
 // Package store keeps Lodestone's durable state — tasks and the event
 // sequence — in one bbolt file in the data directory.
 //
+// A task's metainfo (its .torrent, up to 10 MiB) is kept apart from its
+// small, often rewritten record, and written only when it changes, so a
+// pause or a setting rewrites a few hundred bytes rather than the whole
+// torrent. bbolt never gives freed pages back to the file system: Open
+// compacts the file when most of it is free (compact.go).
+//
 // Every write is a committed, fsynced bbolt transaction before the call
 // returns, so a caller that acknowledges after a successful write loses
 // nothing to a crash or SIGKILL. Concurrent writes share transactions, and
@@ -27,14 +33,24 @@ import (
 const FileName = "lodestone.db"
 
 // SchemaVersion is the on-disk format this package reads and writes.
-const SchemaVersion = 1
+// Version 1 kept a task's metainfo inside its JSON record; version 2 keeps
+// it in a bucket of its own (Open migrates a version 1 file). A daemon
+// that knows only version 1 refuses a version 2 file rather than lose the
+// metainfo.
+const SchemaVersion = 2
 
 var (
 	bucketMeta  = []byte("meta")
 	bucketTasks = []byte("tasks")
+	// bucketMetaInfo holds each task's metainfo by task id: only for
+	// tasks that have one, deleted with the task.
+	bucketMetaInfo = []byte("metainfo")
 
 	keySchema = []byte("schema")
 	keySeq    = []byte("event_seq")
+	// keyMigrating is set while records of schema 1 may still carry
+	// their metainfo (see migrate).
+	keyMigrating = []byte("migrating_v2")
 )
 
 // ErrNotFound is returned for a task that is not in the store.
@@ -53,6 +69,8 @@ type Task struct {
 	Magnet string `json:"magnet,omitempty"`
 	// MetaInfo is the bencoded .torrent: as added for torrent tasks, or
 	// built from the info dictionary once a magnet's metadata arrived.
+	// The store keeps it apart from the rest of the record (the JSON tag
+	// is for the records of schema 1).
 	MetaInfo []byte `json:"metainfo,omitempty"`
 	// Name is the display name; Size is 0 until the metadata is known.
 	Name string `json:"name"`
@@ -92,15 +110,20 @@ type Task struct {
 
 // Store is an open store. Its methods are safe for concurrent use.
 type Store struct {
-	db *bbolt.DB
-	c  committer // group-commits every write after Open
+	db   *bbolt.DB
+	path string
+	c    committer // group-commits every write after Open
+
+	compaction Compaction // what Open's compaction did
 }
 
 // Open opens or creates the store in dir. It fails with ErrLocked when
 // another process has it open, refuses a file of another schema version,
 // and refuses a damaged file (an error wrapping ErrDamaged) after checking
 // it with CheckFile and decoding every record, so no later read can fail
-// or crash on it. The caller must Close it.
+// or crash on it. It migrates a file of an older schema, and compacts a
+// file that is mostly free space (see Compaction). The caller must Close
+// it.
 func Open(dir string) (*Store, error) {
 	s, _, err := open(dir, false)
 	return s, err
@@ -127,29 +150,65 @@ func open(dir string, move bool) (*Store, *Damage, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var db *bbolt.DB
-	err = protect(func() (err error) {
-		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-		return err
-	})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	db, err := openLocked(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Store{db: db, path: path}
+	err = s.init()
+	if err == nil {
+		err = s.migrate(migrateBatch)
+	}
+	if err == nil && dmg != nil {
+		err = s.raiseSeq(uint64(time.Now().UnixMicro()))
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	s := &Store{db: db}
-	if err := s.init(); err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if dmg != nil {
-		if err := s.raiseSeq(uint64(time.Now().UnixMicro())); err != nil {
-			db.Close()
-			return nil, nil, fmt.Errorf("open %s: %w", path, err)
-		}
-	}
+	s.compaction = s.compact()
 	return s, dmg, nil
+}
+
+// openLocked opens the bbolt file at path, holding its lock. Should the
+// path be replaced while the lock is being waited for (another process
+// compacted the file and put the new one in its place), the lock taken
+// is on a file no longer in use: it opens the new one instead.
+func openLocked(path string) (*bbolt.DB, error) {
+	for range 3 {
+		var (
+			db   *bbolt.DB
+			held os.FileInfo
+		)
+		opts := &bbolt.Options{
+			Timeout: time.Second,
+			OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				if err == nil {
+					if held, err = f.Stat(); err != nil {
+						f.Close()
+						return nil, err
+					}
+				}
+				return f, err
+			},
+		}
+		err := protect(func() (err error) {
+			db, err = bbolt.Open(path, 0o600, opts)
+			return err
+		})
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		if now, err := os.Stat(path); err == nil && os.SameFile(now, held) {
+			return db, nil
+		}
+		db.Close()
+	}
+	return nil, fmt.Errorf("open %s: the file keeps being replaced", path)
 }
 
 func (s *Store) init() error {
@@ -158,18 +217,99 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketTasks); err != nil {
-			return err
+		for _, b := range [][]byte{bucketTasks, bucketMetaInfo} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
 		}
 		v := meta.Get(keySchema)
 		if v == nil {
 			return meta.Put(keySchema, u64(SchemaVersion))
 		}
-		if got := binary.BigEndian.Uint64(v); got != SchemaVersion {
+		switch got := binary.BigEndian.Uint64(v); got {
+		case SchemaVersion:
+			return nil
+		case 1:
+			// The version changes first, so that an older daemon
+			// refuses the file even while records are being moved.
+			if err := meta.Put(keyMigrating, u64(1)); err != nil {
+				return err
+			}
+			return meta.Put(keySchema, u64(SchemaVersion))
+		default:
 			return fmt.Errorf("schema version %d, want %d", got, SchemaVersion)
 		}
-		return nil
 	})
+}
+
+// migrateBatch bounds the metainfo bytes moved by one transaction of
+// migrate: a transaction keeps every page it writes in memory until it
+// commits.
+const migrateBatch = 32 << 20
+
+// migrate moves the metainfo out of the task records of a schema 1 file
+// into bucketMetaInfo, in transactions of about batch bytes each, and
+// then clears keyMigrating. Each transaction moves whole tasks, so a
+// crash between them leaves every task either moved or not; the next Open
+// goes on where it may have stopped.
+func (s *Store) migrate(batch int) error {
+	var after []byte // the last task id looked at
+	for {
+		done := false
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			if meta.Get(keyMigrating) == nil {
+				done = true
+				return nil
+			}
+			tasks, mis := tx.Bucket(bucketTasks), tx.Bucket(bucketMetaInfo)
+			var moved []Task
+			size := 0
+			c := tasks.Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && size < batch; k, v = c.Next() {
+				after = bytes.Clone(k)
+				var t Task
+				if err := json.Unmarshal(v, &t); err != nil {
+					return fmt.Errorf("decode task %s: %w", k, err)
+				}
+				if len(t.MetaInfo) > 0 {
+					moved = append(moved, t)
+					size += len(t.MetaInfo)
+				}
+			}
+			// Written after the walk: a cursor must not see its bucket
+			// change under it.
+			for _, t := range moved {
+				rec, err := encodeRecord(t)
+				if err != nil {
+					return err
+				}
+				if err := mis.Put([]byte(t.ID), t.MetaInfo); err != nil {
+					return err
+				}
+				if err := tasks.Put([]byte(t.ID), rec); err != nil {
+					return err
+				}
+			}
+			if k == nil {
+				done = true
+				return meta.Delete(keyMigrating)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+		}
+		if done {
+			return nil
+		}
+	}
 }
 
 // Close closes the store. It is safe to call more than once.
@@ -177,14 +317,56 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// PutTask creates or replaces the task t, durably.
-func (s *Store) PutTask(t Task) error {
+// encodeRecord encodes t without its metainfo, which is kept apart.
+func encodeRecord(t Task) ([]byte, error) {
+	t.MetaInfo = nil
 	v, err := json.Marshal(t)
 	if err != nil {
-		return fmt.Errorf("encode task %s: %w", t.ID, err)
+		return nil, fmt.Errorf("encode task %s: %w", t.ID, err)
+	}
+	return v, nil
+}
+
+// putMetaInfo makes mi the stored metainfo of task id (none when mi is
+// empty), writing nothing when it is so already: bbolt copies a value it
+// is given on every Put, however little changed.
+func putMetaInfo(tx *bbolt.Tx, id string, mi []byte) error {
+	b := tx.Bucket(bucketMetaInfo)
+	if len(mi) == 0 {
+		return b.Delete([]byte(id))
+	}
+	if bytes.Equal(b.Get([]byte(id)), mi) {
+		return nil
+	}
+	return b.Put([]byte(id), mi)
+}
+
+// putRecord writes task t's record and, when setMetaInfo, its metainfo,
+// in tx. Should the second write fail after the first, the transaction is
+// rolled back (errAbort).
+func putRecord(tx *bbolt.Tx, t Task, rec []byte, setMetaInfo bool) error {
+	if setMetaInfo {
+		if err := putMetaInfo(tx, t.ID, t.MetaInfo); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTasks).Put([]byte(t.ID), rec); err != nil {
+			return errAbort{err}
+		}
+		return nil
+	}
+	return tx.Bucket(bucketTasks).Put([]byte(t.ID), rec)
+}
+
+// PutTask creates or replaces the task t, durably. Its metainfo is
+// written only when it differs from the stored one (none when t has
+// none), so putting a task again costs its small record only.
+func (s *Store) PutTask(t Task) error {
+	v, err := encodeRecord(t)
+	if err != nil {
+		return err
 	}
 	err = s.c.update(s.db, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketTasks).Put([]byte(t.ID), v)
+		return putRecord(tx, t, v, true)
 	})
 	if err != nil {
 		return fmt.Errorf("put task %s: %w", t.ID, err)
@@ -198,23 +380,14 @@ func (s *Store) PutTask(t Task) error {
 // that it runs again, on a freshly read task, in the rare case that
 // another write sharing its transaction fails in a way that rolls the
 // transaction back (see committer.update).
+//
+// fn is given the task without its metainfo (MetaInfo nil), which is not
+// read: copying a whole .torrent for every pause would cost what writing
+// it did. When fn sets MetaInfo, that becomes the stored metainfo; left
+// nil, the stored one stays.
 func (s *Store) UpdateTask(id string, fn func(*Task)) error {
 	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketTasks)
-		v := b.Get([]byte(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		var t Task
-		if err := json.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("decode: %w", err)
-		}
-		fn(&t)
-		nv, err := json.Marshal(t)
-		if err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		return b.Put([]byte(id), nv)
+		return updateTask(tx, id, fn)
 	})
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", id, err)
@@ -222,11 +395,36 @@ func (s *Store) UpdateTask(id string, fn func(*Task)) error {
 	return nil
 }
 
-// DeleteTask removes the task id, durably; removing a missing task is not
-// an error.
+// updateTask is UpdateTask's work in tx.
+func updateTask(tx *bbolt.Tx, id string, fn func(*Task)) error {
+	v := tx.Bucket(bucketTasks).Get([]byte(id))
+	if v == nil {
+		return ErrNotFound
+	}
+	var t Task
+	if err := json.Unmarshal(v, &t); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	t.MetaInfo = nil
+	fn(&t)
+	nv, err := encodeRecord(t)
+	if err != nil {
+		return err
+	}
+	return putRecord(tx, t, nv, t.MetaInfo != nil)
+}
+
+// DeleteTask removes the task id and its metainfo, durably; removing a
+// missing task is not an error.
 func (s *Store) DeleteTask(id string) error {
 	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketTasks).Delete([]byte(id))
+		if err := tx.Bucket(bucketMetaInfo).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
+			return errAbort{err}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete task %s: %w", id, err)
@@ -238,10 +436,14 @@ func (s *Store) DeleteTask(id string) error {
 func (s *Store) Tasks() ([]Task, error) {
 	var ts []Task
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		mis := tx.Bucket(bucketMetaInfo)
 		return tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
 			var t Task
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("decode task %s: %w", k, err)
+			}
+			if mi := mis.Get(k); mi != nil {
+				t.MetaInfo = bytes.Clone(mi)
 			}
 			ts = append(ts, t)
 			return nil
