@@ -1,10 +1,10 @@
 // Package httpguard decides which HTTP requests reach the daemon: the Host
-// check (DNS rebinding), the Origin check (a foreign page), the token, and
-// the backoff after wrong tokens, per address and for all addresses
-// together. The WebSocket API, the file streams and the metrics share one
-// Guard, so wrong tokens sent to any of them count against the same
-// budgets. A refused request is answered with the API's refusal body
-// (WriteError).
+// check (DNS rebinding), the Origin check (a foreign page), the token (or
+// the web UI's session cookie, derived from it), and the backoff after
+// wrong tokens, per address and for all addresses together. The
+// WebSocket API, the file streams and the metrics share one Guard, so
+// wrong tokens sent to any of them count against the same budgets. A
+// refused request is answered with the API's refusal body (WriteError).
 //
 // The token is compared first, and a right one always passes: the token
 // (at least 132 bits) is what protects the daemon, not the backoff, which
@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,11 +28,6 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 )
-
-// TokenCookie is the cookie the web UI sets so that plain links (a file
-// streamed into a <video> tag) carry the token; it is accepted wherever
-// the token is.
-const TokenCookie = "lodestone_token"
 
 // Defaults of Config fields left zero. Each is documented with its HTTP
 // status in docs/SECURITY.md.
@@ -74,10 +68,11 @@ type Config struct {
 
 // Guard checks HTTP requests. It is safe for concurrent use.
 type Guard struct {
-	secret []byte
-	hosts  []string
-	auth   *backoff
-	log    *slog.Logger
+	secret  []byte
+	session string // the session cookie's value (sessionValue)
+	hosts   []string
+	auth    *backoff
+	log     *slog.Logger
 
 	logLimit *rate.Limiter // refusal log lines
 	unlogged atomic.Int64  // refusals not logged since the last line
@@ -109,8 +104,13 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	session, err := sessionValue(cfg.Token)
+	if err != nil {
+		return nil, err
+	}
 	return &Guard{
 		secret:   []byte(cfg.Token),
+		session:  session,
 		hosts:    cfg.Hosts,
 		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff, cfg.GlobalAuthFailures),
 		log:      cfg.Logger,
@@ -127,12 +127,13 @@ type Refusal struct {
 	RetryAfter time.Duration
 }
 
-// Check runs every gate in order (Host, Origin, the token) and returns
-// nil if r may pass, or the first refusal. A right token always passes
-// and clears the count of r's address (ClientKey). A request with no
-// token is refused with 401 without counting. A wrong token is refused
-// with 429 while its address waits or the global budget is spent, else
-// counted and refused with 401.
+// Check runs every gate in order (Host, Origin, the credential) and
+// returns nil if r may pass, or the first refusal. A right token or
+// session cookie always passes and clears the count of r's address
+// (ClientKey). A request with no credential, or only a session cookie
+// that is not this process's, is refused with 401 without counting. A
+// wrong token is refused with 429 while its address waits or the global
+// budget is spent, else counted and refused with 401.
 func (g *Guard) Check(r *http.Request) *Refusal {
 	if ref := g.CheckHost(r); ref != nil {
 		return ref
@@ -147,7 +148,9 @@ func (g *Guard) Check(r *http.Request) *Refusal {
 		return nil
 	case credNone:
 		// Not a guess: a foreign page's <img> of /files or /metrics
-		// carries no credential. Counting it would let any web page
+		// carries no credential, a browser may still hold a session
+		// cookie of an earlier run, and another page of this host may
+		// have planted a bogus one. Counting those would let anyone
 		// push the owner's address into backoff.
 		return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
 	}
@@ -254,36 +257,31 @@ func WriteError(w http.ResponseWriter, status int, code api.Code, msg string) {
 type cred int
 
 const (
-	credNone  cred = iota // none
+	credNone  cred = iota // none, or only session cookies not of this process
 	credWrong             // a token, wrong
-	credRight             // the token
+	credRight             // the token, or this process's session cookie
 )
 
-// credential judges the token r presents: "Authorization: Bearer
-// <token>", "?token=<token>" or TokenCookie, compared in constant time.
-// The header wins over the query, the query over the cookie.
+// credential judges the credential r presents: "Authorization: Bearer
+// <token>", else "?token=<token>", else the session cookie (either name;
+// any of several passes, so a cookie planted by another page of this host
+// cannot shadow the right one). Tokens are compared in constant time.
 func (g *Guard) credential(r *http.Request) cred {
 	got := r.URL.Query().Get("token")
-	if got == "" {
-		if c, err := r.Cookie(TokenCookie); err == nil {
-			// The UI percent-encodes a token with characters a cookie
-			// cannot hold.
-			got = c.Value
-			if v, err := url.QueryUnescape(got); err == nil {
-				got = v
-			}
-		}
-	}
+	bearer := false
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		got = strings.TrimSpace(tok)
+		got, bearer = strings.TrimSpace(tok), true
 	}
-	switch {
-	case got == "":
-		return credNone
-	case subtle.ConstantTimeCompare([]byte(got), g.secret) == 1:
+	if got != "" {
+		if subtle.ConstantTimeCompare([]byte(got), g.secret) == 1 {
+			return credRight
+		}
+		return credWrong
+	}
+	if !bearer && g.hasSession(r) {
 		return credRight
 	}
-	return credWrong
+	return credNone
 }
 
 // hostAllowed accepts loopback names, IP literals and configured names, so

@@ -75,7 +75,9 @@ func do(t *testing.T, base, path string, edit func(*http.Request)) answer {
 
 // The refusal bodies are the wire's: they are pinned here byte for byte.
 func TestAuthorize(t *testing.T) {
-	base := serve(t, newGuard(t, Config{Hosts: []string{"nas.home.arpa"}}).Authorize(passed))
+	g := newGuard(t, Config{Hosts: []string{"nas.home.arpa"}})
+	session := g.session
+	base := serve(t, g.Authorize(passed))
 	q := "/?token=" + url.QueryEscape(token)
 	ok := answer{status: 200, body: "passed"}
 	for _, tc := range []struct {
@@ -86,9 +88,14 @@ func TestAuthorize(t *testing.T) {
 	}{
 		{"query token", q, nil, ok},
 		{"bearer token", "/", func(r *http.Request) { r.Header.Set("Authorization", "bearer "+token) }, ok},
-		{"cookie token", "/", func(r *http.Request) {
-			r.AddCookie(&http.Cookie{Name: TokenCookie, Value: url.QueryEscape(token)})
+		{"session cookie", "/", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "planted by another page"})
+			r.AddCookie(&http.Cookie{Name: SessionCookie, Value: session})
 		}, ok},
+		{"old token cookie", "/", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: "lodestone_token", Value: url.QueryEscape(token)})
+		}, answer{status: 401,
+			body: `{"id":"","error":401,"message":"missing or wrong token","result":null}` + "\n"}},
 		{"same origin", q, func(r *http.Request) { r.Header.Set("Origin", "http://"+r.URL.Host) }, ok},
 		{"configured host", q, func(r *http.Request) { r.Host = "NAS.home.arpa:6810" }, ok},
 		{"no token", "/", nil, answer{status: 401,
