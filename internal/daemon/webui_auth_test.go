@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,13 +15,14 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
-// The web UI's login, against a hostile neighbourhood: its cookie, and its
-// token while others guess.
+// The web UI's login, against a hostile neighbourhood: its cookie, its
+// token while others guess, and text from torrents and trackers.
 
 // browserCookies returns every cookie the browser holds, by name.
 func browserCookies(b *uiBrowser) map[string]*network.Cookie {
@@ -166,6 +168,62 @@ func TestWebUIWaitsOnTooManyAttempts(t *testing.T) {
 	b.waitJS("the refusal after the wait", `document.getElementById('login-error').textContent.includes('refused')`, 3*wait)
 	if got := evalJS[any](b, `localStorage.getItem('lodestone.token')`); got != nil {
 		t.Errorf("after a 401 the stored token is %v, want it forgotten", got)
+	}
+	b.checkConsole()
+}
+
+// Bidirectional controls in text from a tracker or another client (a
+// tracker's URL, a label) are shown as U+FFFD, so "\u202egpj.exe" cannot
+// read as "exe.jpg" (issue 15, item 14, web UI part). Torrent names are
+// already cleaned by the engine (safepath).
+func TestWebUIBidiControls(t *testing.T) {
+	chromiumPath(t)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	// In the query: the anacrolix core panics (answered 500) on a tracker
+	// whose URL changes when re-encoded, as a non-ASCII path does.
+	tracker := "http://127.0.0.1:1/announce?k=\u202egpj.exe"
+	const label = "\u2067bidi\u200f"
+	tr := enginetest.Generate(t, enginetest.Content{Name: "plain.bin", Size: 1000, Seed: 68, Trackers: []string{tracker}})
+	res, err := c.AddTask(ctxT(t, 10*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent,
+		Data: base64.StdEncoding.EncodeToString(tr.MetaInfo), Paused: true, Labels: []string{label}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test needs the API to hand the text on as it is.
+	if trackers, err := c.TaskTrackers(ctxT(t, 10*time.Second), res.TaskID); err != nil || len(trackers) != 1 || trackers[0].URL != tracker {
+		t.Fatalf("the API's trackers %+v (%v), want %q", trackers, err, tracker)
+	}
+	b := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
+	b.open("/?token=" + daemontest.Token)
+	b.waitLoggedIn()
+	b.waitJS("the row", uiRowJS(res.TaskID)+` !== null`, 10*time.Second)
+	if got := evalJS[string](b, uiRowJS(res.TaskID)+`.querySelector('.c-labels').textContent`); got != "\ufffdbidi\ufffd" {
+		t.Errorf("the row shows the label %q, want %q", got, "\ufffdbidi\ufffd")
+	}
+	b.click(uiRow(res.TaskID) + " .name")
+	b.waitJS("the detail pane", `!document.getElementById('detail').hidden`, 10*time.Second)
+	b.click("#tab-trackers")
+	b.waitJS("the trackers list", `document.querySelectorAll('#trackers-body tr').length === 1`, 10*time.Second)
+	if got := evalJS[string](b, `document.getElementById('trackers-body').textContent`); !strings.Contains(got, "http://127.0.0.1:1/announce?k=\ufffdgpj.exe") {
+		t.Errorf("the trackers list shows %q, want the URL with U+FFFD for its control", got)
+	}
+	// Nothing on the page, text or shown attribute, holds a control.
+	if got := evalJS[string](b, `(() => {
+		const re = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+		const bad = [];
+		const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+		for (let n = walk.nextNode(); n; n = walk.nextNode()) if (re.test(n.data)) bad.push(n.data);
+		for (const el of document.querySelectorAll('[title], [aria-label]')) {
+			for (const a of ['title', 'aria-label']) if (re.test(el.getAttribute(a) ?? '')) bad.push(a + '=' + el.getAttribute(a));
+		}
+		return bad.join(' | ');
+	})()`); got != "" {
+		t.Errorf("shown with bidi controls: %q", got)
+	}
+	// The label filter still matches the label as stored.
+	if got := evalJS[bool](b, `[...document.getElementById('filter-label').options].some((o) => o.value === '`+label+`')`); !got {
+		t.Error("the label filter lost the label's exact value")
 	}
 	b.checkConsole()
 }
