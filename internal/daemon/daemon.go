@@ -212,6 +212,11 @@ func New(cfg Config) (_ *Daemon, err error) {
 	})
 	mux.Handle("GET /", guard.RequireHost(webui.Handler()))
 	mux.Handle("GET /metrics", guard.Authorize(d.metrics.Handler()))
+	// The web UI trades its token for an HttpOnly session cookie here,
+	// so that its plain links (/files) are authorised.
+	session := guard.SessionHandler()
+	mux.Handle("POST /session", session)
+	mux.Handle("DELETE /session", session)
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
 	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(streams))
 	d.http = &http.Server{

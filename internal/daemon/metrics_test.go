@@ -15,6 +15,7 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
 // scrape fetches /metrics with the test token and parses it.
@@ -137,8 +138,32 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// newSession trades the token for the web UI's session cookie (POST
+// /session), as the UI does.
+func newSession(t testing.TB, d *daemontest.Daemon) *http.Cookie {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+d.APIAddr()+"/session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+daemontest.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == httpguard.SessionCookie {
+			return &http.Cookie{Name: c.Name, Value: c.Value}
+		}
+	}
+	t.Fatalf("POST /session: %s, no session cookie", resp.Status)
+	return nil
+}
+
 func TestMetricsNeedToken(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{})
+	session := newSession(t, d)
 	for _, tc := range []struct {
 		name   string
 		header func(*http.Request)
@@ -147,7 +172,8 @@ func TestMetricsNeedToken(t *testing.T) {
 		{"no token", func(*http.Request) {}, http.StatusUnauthorized},
 		{"wrong token", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }, http.StatusUnauthorized},
 		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+daemontest.Token) }, http.StatusOK},
-		{"cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "lodestone_token", Value: daemontest.Token}) }, http.StatusOK},
+		{"session cookie", func(r *http.Request) { r.AddCookie(session) }, http.StatusOK},
+		{"old token cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "lodestone_token", Value: daemontest.Token}) }, http.StatusUnauthorized},
 		{"rebound host", func(r *http.Request) {
 			r.Header.Set("Authorization", "Bearer "+daemontest.Token)
 			r.Host = "evil.example"

@@ -513,7 +513,8 @@ func TestStreamRefusals(t *testing.T) {
 		t.Logf("%s: %s → %s: %s", tc.name, tc.rawURL, resp.Request.URL, bytes.TrimSpace(body))
 	}
 
-	// The token: missing → 401; header, ?token= and the UI's cookie work.
+	// The token: missing → 401; header, ?token= and the UI's session
+	// cookie work; the old token cookie does not.
 	if resp, body := f.do(t, "GET", html, "Authorization", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("no token: HTTP %d %q, want 401", resp.StatusCode, body)
 	}
@@ -523,8 +524,11 @@ func TestStreamRefusals(t *testing.T) {
 	if resp, _ := f.do(t, "HEAD", html+"?token="+daemontest.Token, "Authorization", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("?token=: HTTP %d, want 200", resp.StatusCode)
 	}
-	if resp, _ := f.do(t, "HEAD", html, "Authorization", "", "Cookie", "lodestone_token="+daemontest.Token); resp.StatusCode != http.StatusOK {
-		t.Errorf("cookie: HTTP %d, want 200", resp.StatusCode)
+	if resp, _ := f.do(t, "HEAD", html, "Authorization", "", "Cookie", newSession(t, d).String()); resp.StatusCode != http.StatusOK {
+		t.Errorf("session cookie: HTTP %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := f.do(t, "HEAD", html, "Authorization", "", "Cookie", "lodestone_token="+daemontest.Token); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("old token cookie: HTTP %d, want 401", resp.StatusCode)
 	}
 	if resp, _ := f.do(t, "POST", html); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: HTTP %d, Allow %q; want 405, GET, HEAD", resp.StatusCode, resp.Header.Get("Allow"))

@@ -48,7 +48,7 @@ func TestStreamPlaysWhileDownloading(t *testing.T) {
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{UploadRate: 256 << 10}, tr)
 	d := daemontest.Start(t, daemontest.Options{})
 	c := d.Client(t)
-	// Log in through the UI first (it sets the token cookie), so the
+	// Log in through the UI first (it gets the session cookie), so the
 	// download has not begun while the browser starts.
 	b := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
 	b.open("/?token=" + daemontest.Token)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // ClientKey is the address a per-address limit is counted against: the
@@ -28,16 +30,21 @@ func ClientKey(remote string) netip.Addr {
 	return ip
 }
 
-// backoff slows token guessing per address: after `free` failures an
-// address must wait, doubling per failure. A success forgets the address.
-// It never locks anyone else out: there is no global lockout.
+// backoff answers wrong tokens: after `free` failures an address must
+// wait, doubling per failure, and all addresses together share a budget
+// of wrong tokens, so rotating source addresses (all of 127.0.0.0/8 is
+// this machine) does not dodge the wait. A success forgets the address.
+// It only ever refuses wrong tokens: the guard compares the token first
+// and lets a right one through whatever this says, so nobody's failures
+// can lock the owner out.
 type backoff struct {
 	free      int
 	base, max time.Duration
 	now       func() time.Time
 
-	mu sync.Mutex
-	by map[netip.Addr]*failures
+	mu     sync.Mutex
+	by     map[netip.Addr]*failures
+	global *rate.Limiter // wrong tokens from all addresses; read at b.now()
 }
 
 type failures struct {
@@ -50,26 +57,41 @@ type failures struct {
 // the longest backoff are forgotten first.
 const maxTracked = 10000
 
-func newBackoff(free int, base, max time.Duration) *backoff {
-	return &backoff{free: free, base: base, max: max, now: time.Now, by: make(map[netip.Addr]*failures)}
-}
-
-// wait returns how long key must still wait before its token is checked.
-func (b *backoff) wait(key netip.Addr) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f := b.by[key]
-	if f == nil {
-		return 0
+// newBackoff returns a backoff with `free` failures per address before
+// the first wait of base, and a global budget of globalPerMinute wrong
+// tokens a minute (all of it available at once, refilled evenly).
+func newBackoff(free int, base, max time.Duration, globalPerMinute int) *backoff {
+	return &backoff{
+		free: free, base: base, max: max, now: time.Now,
+		by:     make(map[netip.Addr]*failures),
+		global: rate.NewLimiter(rate.Limit(float64(globalPerMinute)/60), globalPerMinute),
 	}
-	return max(0, f.until.Sub(b.now()))
 }
 
-// failed records a wrong token from key.
-func (b *backoff) failed(key netip.Addr) {
+// failed judges a wrong token from key. If key is still waiting, or the
+// global budget is spent, it returns how long to wait and whether the
+// global budget is the reason, and counts nothing: a refused attempt
+// neither lengthens the wait nor spends the budget. Otherwise it counts
+// the failure against key and the budget and returns 0.
+func (b *backoff) failed(key netip.Addr) (wait time.Duration, global bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
+	if f := b.by[key]; f != nil && f.until.After(now) {
+		return f.until.Sub(now), false
+	}
+	if tokens := b.global.TokensAt(now); tokens < 1 {
+		// The time until one whole wrong token is allowed again.
+		d := time.Duration((1 - tokens) / float64(b.global.Limit()) * float64(time.Second))
+		return max(d, time.Millisecond), true
+	}
+	b.global.AllowN(now, 1)
+	b.countLocked(key, now)
+	return 0, false
+}
+
+// countLocked records a wrong token from key at now.
+func (b *backoff) countLocked(key netip.Addr, now time.Time) {
 	f := b.by[key]
 	if f == nil {
 		if len(b.by) >= maxTracked {
@@ -87,6 +109,18 @@ func (b *backoff) failed(key netip.Addr) {
 		}
 		f.until = now.Add(d)
 	}
+}
+
+// wait returns how long key must still wait before its next wrong token
+// is counted (0: none).
+func (b *backoff) wait(key netip.Addr) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.by[key]
+	if f == nil {
+		return 0
+	}
+	return max(0, f.until.Sub(b.now()))
 }
 
 // succeeded forgets key's failures.

@@ -1,9 +1,15 @@
 // Package httpguard decides which HTTP requests reach the daemon: the Host
-// check (DNS rebinding), the Origin check (a foreign page), the
-// per-address backoff after wrong tokens, and the token itself. The
+// check (DNS rebinding), the Origin check (a foreign page), the token (or
+// the web UI's session cookie, derived from it), and the backoff after
+// wrong tokens, per address and for all addresses together. The
 // WebSocket API, the file streams and the metrics share one Guard, so
-// wrong tokens sent to any of them count against the same address. A
+// wrong tokens sent to any of them count against the same budgets. A
 // refused request is answered with the API's refusal body (WriteError).
+//
+// The token is compared first, and a right one always passes: the token
+// (at least 132 bits) is what protects the daemon, not the backoff, which
+// makes guessing loud and cheap to refuse without ever locking the owner
+// out because of someone else's failures.
 package httpguard
 
 import (
@@ -13,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,11 +29,6 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 )
 
-// TokenCookie is the cookie the web UI sets so that plain links (a file
-// streamed into a <video> tag) carry the token; it is accepted wherever
-// the token is.
-const TokenCookie = "lodestone_token"
-
 // Defaults of Config fields left zero. Each is documented with its HTTP
 // status in docs/SECURITY.md.
 const (
@@ -38,6 +38,12 @@ const (
 	DefaultAuthFailures   = 5
 	DefaultAuthBackoff    = time.Second
 	DefaultMaxAuthBackoff = 5 * time.Minute
+	// DefaultGlobalAuthFailures wrong tokens a minute are counted from
+	// all addresses together (all at once, then refilled evenly); beyond
+	// that every wrong token is refused with 429 until the budget
+	// refills. Rotating source addresses gains nothing over one address
+	// and its free failures.
+	DefaultGlobalAuthFailures = 60
 )
 
 // Config configures a Guard.
@@ -52,6 +58,9 @@ type Config struct {
 	AuthFailures   int
 	AuthBackoff    time.Duration
 	MaxAuthBackoff time.Duration
+	// GlobalAuthFailures is the budget of wrong tokens a minute from all
+	// addresses together (HTTP 429 with Retry-After once spent).
+	GlobalAuthFailures int
 	// Logger receives a warning per refused request, rate-limited
 	// (logRefusal).
 	Logger *slog.Logger
@@ -59,10 +68,11 @@ type Config struct {
 
 // Guard checks HTTP requests. It is safe for concurrent use.
 type Guard struct {
-	secret []byte
-	hosts  []string
-	auth   *backoff
-	log    *slog.Logger
+	secret  []byte
+	session string // the session cookie's value (sessionValue)
+	hosts   []string
+	auth    *backoff
+	log     *slog.Logger
 
 	logLimit *rate.Limiter // refusal log lines
 	unlogged atomic.Int64  // refusals not logged since the last line
@@ -88,13 +98,21 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.MaxAuthBackoff <= 0 {
 		cfg.MaxAuthBackoff = DefaultMaxAuthBackoff
 	}
+	if cfg.GlobalAuthFailures <= 0 {
+		cfg.GlobalAuthFailures = DefaultGlobalAuthFailures
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	session, err := sessionValue(cfg.Token)
+	if err != nil {
+		return nil, err
+	}
 	return &Guard{
 		secret:   []byte(cfg.Token),
+		session:  session,
 		hosts:    cfg.Hosts,
-		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff),
+		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff, cfg.GlobalAuthFailures),
 		log:      cfg.Logger,
 		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}, nil
@@ -109,32 +127,49 @@ type Refusal struct {
 	RetryAfter time.Duration
 }
 
-// Check runs every gate in order (Host, Origin, the address's backoff, the
-// token) and returns nil if r may pass, or the first refusal. A wrong
-// token counts against r's address (ClientKey); a request with none is
-// refused without counting; a right one clears the count.
+// Check runs every gate in order (Host, Origin, the credential) and
+// returns nil if r may pass, or the first refusal. A right token or
+// session cookie always passes and clears the count of r's address
+// (ClientKey). A request with no credential, or only a session cookie
+// that is not this process's, is refused with 401 without counting. A
+// wrong token is refused with 429 while its address waits or the global
+// budget is spent, else counted and refused with 401.
 func (g *Guard) Check(r *http.Request) *Refusal {
 	if ref := g.CheckHost(r); ref != nil {
 		return ref
 	}
+	if ref := g.checkOrigin(r); ref != nil {
+		return ref
+	}
+	key := ClientKey(r.RemoteAddr)
+	switch g.credential(r) {
+	case credRight:
+		g.auth.succeeded(key)
+		return nil
+	case credNone:
+		// Not a guess: a foreign page's <img> of /files or /metrics
+		// carries no credential, a browser may still hold a session
+		// cookie of an earlier run, and another page of this host may
+		// have planted a bogus one. Counting those would let anyone
+		// push the owner's address into backoff.
+		return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
+	}
+	if wait, global := g.auth.failed(key); wait > 0 {
+		msg := "too many wrong tokens from this address: retry later"
+		if global {
+			msg = "too many wrong tokens: retry later"
+		}
+		return &Refusal{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, Message: msg, RetryAfter: wait}
+	}
+	return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
+}
+
+// checkOrigin refuses a request whose Origin header, when present, is not
+// the host it was sent to.
+func (g *Guard) checkOrigin(r *http.Request) *Refusal {
 	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
 		return &Refusal{Status: http.StatusForbidden, Code: api.CodeUnauthorized, Message: "cross-origin WebSocket refused: " + origin}
 	}
-	key := ClientKey(r.RemoteAddr)
-	if wait := g.auth.wait(key); wait > 0 {
-		return &Refusal{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, Message: "too many wrong tokens from this address: retry later", RetryAfter: wait}
-	}
-	given, ok := g.token(r)
-	if !ok {
-		// A request with no credential at all (a foreign page's <img>
-		// of /files or /metrics) is not a guess: counting it would let
-		// any web page lock the owner out.
-		if given {
-			g.auth.failed(key)
-		}
-		return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
-	}
-	g.auth.succeeded(key)
 	return nil
 }
 
@@ -218,26 +253,35 @@ func WriteError(w http.ResponseWriter, status int, code api.Code, msg string) {
 	json.NewEncoder(w).Encode(api.Response{Error: code, Message: msg, Result: json.RawMessage("null")})
 }
 
-// token checks the credential r presents: "Authorization: Bearer
-// <token>", "?token=<token>" or TokenCookie, compared in constant time.
-// The header wins over the query, the query over the cookie. given is
-// false when r presents none.
-func (g *Guard) token(r *http.Request) (given, ok bool) {
+// cred is what credential a request presents and whether it is right.
+type cred int
+
+const (
+	credNone  cred = iota // none, or only session cookies not of this process
+	credWrong             // a token, wrong
+	credRight             // the token, or this process's session cookie
+)
+
+// credential judges the credential r presents: "Authorization: Bearer
+// <token>", else "?token=<token>", else the session cookie (either name;
+// any of several passes, so a cookie planted by another page of this host
+// cannot shadow the right one). Tokens are compared in constant time.
+func (g *Guard) credential(r *http.Request) cred {
 	got := r.URL.Query().Get("token")
-	if got == "" {
-		if c, err := r.Cookie(TokenCookie); err == nil {
-			// The UI percent-encodes a token with characters a cookie
-			// cannot hold.
-			got = c.Value
-			if v, err := url.QueryUnescape(got); err == nil {
-				got = v
-			}
-		}
-	}
+	bearer := false
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		got = strings.TrimSpace(tok)
+		got, bearer = strings.TrimSpace(tok), true
 	}
-	return got != "", got != "" && subtle.ConstantTimeCompare([]byte(got), g.secret) == 1
+	if got != "" {
+		if subtle.ConstantTimeCompare([]byte(got), g.secret) == 1 {
+			return credRight
+		}
+		return credWrong
+	}
+	if !bearer && g.hasSession(r) {
+		return credRight
+	}
+	return credNone
 }
 
 // hostAllowed accepts loopback names, IP literals and configured names, so

@@ -2,8 +2,10 @@ package httpguard
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -73,7 +75,9 @@ func do(t *testing.T, base, path string, edit func(*http.Request)) answer {
 
 // The refusal bodies are the wire's: they are pinned here byte for byte.
 func TestAuthorize(t *testing.T) {
-	base := serve(t, newGuard(t, Config{Hosts: []string{"nas.home.arpa"}}).Authorize(passed))
+	g := newGuard(t, Config{Hosts: []string{"nas.home.arpa"}})
+	session := g.session
+	base := serve(t, g.Authorize(passed))
 	q := "/?token=" + url.QueryEscape(token)
 	ok := answer{status: 200, body: "passed"}
 	for _, tc := range []struct {
@@ -84,9 +88,14 @@ func TestAuthorize(t *testing.T) {
 	}{
 		{"query token", q, nil, ok},
 		{"bearer token", "/", func(r *http.Request) { r.Header.Set("Authorization", "bearer "+token) }, ok},
-		{"cookie token", "/", func(r *http.Request) {
-			r.AddCookie(&http.Cookie{Name: TokenCookie, Value: url.QueryEscape(token)})
+		{"session cookie", "/", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "planted by another page"})
+			r.AddCookie(&http.Cookie{Name: SessionCookie, Value: session})
 		}, ok},
+		{"old token cookie", "/", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: "lodestone_token", Value: url.QueryEscape(token)})
+		}, answer{status: 401,
+			body: `{"id":"","error":401,"message":"missing or wrong token","result":null}` + "\n"}},
 		{"same origin", q, func(r *http.Request) { r.Header.Set("Origin", "http://"+r.URL.Host) }, ok},
 		{"configured host", q, func(r *http.Request) { r.Host = "NAS.home.arpa:6810" }, ok},
 		{"no token", "/", nil, answer{status: 401,
@@ -110,8 +119,9 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
-// After AuthFailures wrong tokens an address waits, even with the right
-// token; the wait doubles per further failure and a success clears it.
+// After AuthFailures wrong tokens an address's wrong tokens are refused
+// with 429 for a while, doubling per further failure; the right token
+// still passes and clears the count (issue 15, item 7).
 func TestAuthorizeBacksOff(t *testing.T) {
 	g := newGuard(t, Config{AuthFailures: 2, AuthBackoff: 1500 * time.Millisecond})
 	now := time.Unix(1000, 0)
@@ -125,24 +135,120 @@ func TestAuthorizeBacksOff(t *testing.T) {
 	}
 	limited := answer{status: 429, retryAfter: "2", // 1.5 s, rounded up
 		body: `{"id":"","error":429,"message":"too many wrong tokens from this address: retry later","result":null}` + "\n"}
-	if got := do(t, base, right, nil); got != limited {
-		t.Fatalf("right token during the backoff: %+v, want %+v", got, limited)
+	if got := do(t, base, "/?token=guess", nil); got != limited {
+		t.Fatalf("wrong token during the backoff: %+v, want %+v", got, limited)
 	}
-	// That refusal came before the token was read, so it did not count:
-	// the wait is over after 1.5 s.
+	if got := do(t, base, right, nil); got.status != 200 {
+		t.Fatalf("right token during the backoff: %+v, want 200", got)
+	}
+	// The success cleared the count: two free failures again, then the
+	// third starts a wait.
+	for i := range 3 {
+		if got := do(t, base, "/?token=guess", nil); got.status != 401 {
+			t.Fatalf("wrong token %d after a success: %+v, want 401", i+1, got)
+		}
+	}
+	// A refused attempt did not count: the wait is over after 1.5 s, and
+	// the next failure doubles it.
+	if got := do(t, base, "/?token=guess", nil); got.status != 429 {
+		t.Fatalf("wrong token during the backoff: %+v, want 429", got)
+	}
 	now = now.Add(1500 * time.Millisecond)
 	if got := do(t, base, "/?token=guess", nil); got.status != 401 {
 		t.Fatalf("wrong token after the wait: %+v, want 401", got)
 	}
-	if got := do(t, base, right, nil); got.status != 429 || got.retryAfter != "3" {
+	if got := do(t, base, "/?token=guess", nil); got.status != 429 || got.retryAfter != "3" {
 		t.Fatalf("after a 4th failure: %+v, want 429 with Retry-After 3 (doubled)", got)
 	}
-	now = now.Add(3 * time.Second)
-	if got := do(t, base, right, nil); got.status != 200 {
-		t.Fatalf("right token after the wait: %+v", got)
+}
+
+// clientFrom returns a client whose connections come from the loopback
+// address src (any of 127.0.0.0/8 works on Linux's lo).
+func clientFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// getFrom sends a GET of base+path from src and returns the status and
+// the Retry-After and body of the answer.
+func getFrom(t *testing.T, src, base, path string) answer {
+	t.Helper()
+	resp, err := clientFrom(src).Get(base + path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := do(t, base, "/?token=guess", nil); got.status != 401 {
-		t.Fatalf("a success did not clear the count: %+v, want 401", got)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{resp.StatusCode, string(body), resp.Header.Get("Retry-After")}
+}
+
+// The right token is never refused because of other clients' failures:
+// not those of its own address (a foreign page in the owner's browser
+// shares it), nor those of many addresses that spent the global budget
+// (issue 15, items 7 and 11).
+func TestOthersFailuresNeverRefuseTheRightToken(t *testing.T) {
+	g := newGuard(t, Config{MaxAuthBackoff: time.Hour})
+	now := time.Unix(1000, 0)
+	g.auth.now = func() time.Time { return now }
+	base := serve(t, g.Authorize(passed))
+	right := "/?token=" + url.QueryEscape(token)
+	for range 20 {
+		getFrom(t, "127.0.0.1", base, "/?token=guess")
+	}
+	if got := getFrom(t, "127.0.0.1", base, "/?token=guess"); got.status != 429 {
+		t.Fatalf("a wrong token after 20: %+v, want 429", got)
+	}
+	if got := getFrom(t, "127.0.0.1", base, right); got.status != 200 {
+		t.Fatalf("the right token from an address in backoff: %+v, want 200", got)
+	}
+	for i := range 2 * DefaultGlobalAuthFailures {
+		getFrom(t, fmt.Sprintf("127.0.%d.%d", 1+i/250, 1+i%250), base, "/?token=guess")
+	}
+	for _, src := range []string{"127.0.0.1", "127.0.0.2", "127.0.99.99"} {
+		if got := getFrom(t, src, base, right); got.status != 200 {
+			t.Fatalf("the right token from %s with the global budget spent: %+v, want 200", src, got)
+		}
+	}
+}
+
+// Rotating the source address across 127.0.0.0/8 does not dodge the
+// backoff: all addresses together have DefaultGlobalAuthFailures wrong
+// tokens a minute, then get 429 until the budget refills (issue 15, item
+// 11).
+func TestGlobalFailureBudget(t *testing.T) {
+	g := newGuard(t, Config{})
+	now := time.Unix(1000, 0)
+	g.auth.now = func() time.Time { return now }
+	base := serve(t, g.Authorize(passed))
+	limited := answer{status: 429, retryAfter: "1",
+		body: `{"id":"","error":429,"message":"too many wrong tokens: retry later","result":null}` + "\n"}
+	src := func(i int) string { return fmt.Sprintf("127.%d.%d.%d", 1+i/62500, 1+i/250%250, 1+i%250) }
+	i := 0
+	for ; i < 1000; i++ {
+		got := getFrom(t, src(i), base, "/?token=guess")
+		if got.status == 429 {
+			if got != limited {
+				t.Fatalf("guess %d: %+v, want %+v", i+1, got, limited)
+			}
+			break
+		}
+		if got.status != 401 {
+			t.Fatalf("guess %d: %+v, want 401", i+1, got)
+		}
+	}
+	if i != DefaultGlobalAuthFailures {
+		t.Fatalf("%d wrong tokens from as many addresses were counted before a 429, want %d", i, DefaultGlobalAuthFailures)
+	}
+	// The budget refills at its rate: one more guess a second.
+	now = now.Add(time.Second)
+	if got := getFrom(t, src(i+1), base, "/?token=guess"); got.status != 401 {
+		t.Fatalf("a guess a second later: %+v, want 401", got)
+	}
+	if got := getFrom(t, src(i+2), base, "/?token=guess"); got.status != 429 {
+		t.Fatalf("the next guess: %+v, want 429", got)
 	}
 }
 
@@ -223,8 +329,8 @@ func TestNoCredentialIsNotAGuess(t *testing.T) {
 	for range 3 {
 		do(t, base, "/?token=guess", nil)
 	}
-	if got := do(t, base, right, nil); got.status != 429 {
-		t.Fatalf("the right token after 3 wrong ones: %+v, want 429", got)
+	if got := do(t, base, "/?token=guess", nil); got.status != 429 {
+		t.Fatalf("a wrong token after 3 wrong ones: %+v, want 429", got)
 	}
 }
 

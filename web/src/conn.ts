@@ -1,6 +1,10 @@
 // The WebSocket connection to the daemon: requests matched to responses by
 // id, events handed on, reconnection with backoff and the highest event id
-// seen, so the app can replay what it missed (docs/API.md §2, §9).
+// seen, so the app can replay what it missed (docs/API.md §2, §9). Before
+// each connection the token is traded for the session cookie (POST
+// /session), which is also how a refusal is told apart: a wrong token
+// (401), too many wrong tokens (429: wait, keep the token), a daemon that
+// is not there.
 
 import { EPHEMERAL, ERROR_NAMES, type ApiEvent } from "./types.js";
 
@@ -31,7 +35,9 @@ export interface Api {
   call<T>(method: string, params?: object): Promise<T>;
 }
 
-export type ConnStatus = "connecting" | "open" | "reconnecting" | "refused";
+// "waiting": the daemon answered 429 (too many wrong tokens); the
+// connection is tried again after its Retry-After, with the same token.
+export type ConnStatus = "connecting" | "open" | "reconnecting" | "waiting" | "refused";
 
 export interface ConnHandlers {
   // event receives every event, in arrival order, replayed duplicates
@@ -56,6 +62,24 @@ export function idAbove(a: string, b: string): boolean {
 
 const MAX_BACKOFF = 5000;
 
+// retryAfter reads a Retry-After header in seconds (at least 1; an absent
+// or unreadable one counts as 5).
+export function retryAfter(v: string | null): number {
+  const n = Number(v ?? "");
+  return Number.isInteger(n) && n > 0 ? n : 5;
+}
+
+// refusalText reads the message of the API's refusal body, if any.
+async function refusalText(r: Response): Promise<string> {
+  try {
+    const body = (await r.json()) as { message?: unknown };
+    if (typeof body.message === "string" && body.message) return body.message;
+  } catch {
+    // not the API's body
+  }
+  return `HTTP ${r.status}`;
+}
+
 export class Conn implements Api {
   private ws: WebSocket | null = null;
   private nextId = 0;
@@ -72,12 +96,12 @@ export class Conn implements Api {
   lastId = "0";
 
   constructor(
-    private readonly url: string,
+    private readonly token: string,
     private readonly h: ConnHandlers,
   ) {}
 
   start(): void {
-    this.dial();
+    void this.dial();
   }
 
   // close ends the connection for good (logout).
@@ -106,11 +130,53 @@ export class Conn implements Api {
     });
   }
 
-  private dial(): void {
+  private async dial(): Promise<void> {
     this.h.status(this.everOpen ? "reconnecting" : "connecting", "");
+    // The session cookie first: it lets plain links (/files/…) in, and
+    // its answer says why we would be refused. A restarted daemon has
+    // forgotten the last one, so this runs before every connection.
+    let r: Response;
+    try {
+      r = await fetch("/session", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${this.token}` },
+        cache: "no-store",
+      });
+    } catch {
+      if (this.stopped) return;
+      this.h.status(this.everOpen ? "reconnecting" : "connecting", "cannot reach the daemon");
+      this.retry();
+      return;
+    }
+    if (this.stopped) return;
+    if (r.status === 429) {
+      // Someone (perhaps this browser, with an older token) sent too many
+      // wrong tokens from here. Not a verdict on this token: keep it.
+      const secs = retryAfter(r.headers.get("Retry-After"));
+      this.h.status("waiting", `Too many wrong tokens were tried from this address: retrying in ${secs} s`);
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.dial(), secs * 1000);
+      return;
+    }
+    if (r.status === 401 || r.status === 403) {
+      this.stopped = true;
+      this.h.status("refused", `The daemon refused the token: ${await refusalText(r)}`);
+      return;
+    }
+    if (!r.ok) {
+      // Shutting down, overloaded, or a proxy in between: try again.
+      this.h.status(this.everOpen ? "reconnecting" : "connecting", await refusalText(r));
+      this.retry();
+      return;
+    }
+    this.openSocket();
+  }
+
+  private openSocket(): void {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(this.token)}`);
     } catch (e) {
       this.h.status("refused", String(e));
       return;
@@ -137,43 +203,24 @@ export class Conn implements Api {
       if (opened) {
         this.h.status("reconnecting", e.reason || `connection closed (${e.code})`);
         this.retry();
-      } else {
-        void this.diagnose();
-      }
-    };
-  }
-
-  // diagnose tells a refused handshake (the daemon answers /healthz, so
-  // it refused the token or the connection) from an unreachable daemon,
-  // which is retried.
-  private async diagnose(): Promise<void> {
-    let up = false;
-    try {
-      const r = await fetch("/healthz", { cache: "no-store" });
-      up = r.ok;
-    } catch {
-      up = false;
-    }
-    if (this.stopped) return;
-    if (up) {
-      // A daemon that was serving us and now refuses may be restarting
-      // with the same token, or be briefly overloaded: try twice more.
-      if (this.everOpen && ++this.refusals < 3) {
-        this.h.status("reconnecting", "the daemon refused the connection");
-        this.retry();
         return;
       }
-      this.stopped = true;
-      this.h.status("refused", "The daemon refused the connection: the token is wrong, or there were too many wrong tries (wait a little), or too many connections.");
-      return;
-    }
-    this.h.status(this.everOpen ? "reconnecting" : "connecting", "cannot reach the daemon");
-    this.retry();
+      // The token was just accepted, so the handshake was refused for
+      // another reason (too many connections) or the daemon went away:
+      // the next dial tells which. Give up after a few refusals in a row.
+      if (++this.refusals >= 3) {
+        this.stopped = true;
+        this.h.status("refused", "The daemon refused the connection: too many connections, or the token changed.");
+        return;
+      }
+      this.h.status(this.everOpen ? "reconnecting" : "connecting", "the daemon refused the connection");
+      this.retry();
+    };
   }
 
   private retry(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.dial(), this.backoff);
+    this.timer = setTimeout(() => void this.dial(), this.backoff);
     this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF);
   }
 

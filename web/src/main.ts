@@ -18,7 +18,6 @@ import {
 } from "./types.js";
 
 const TOKEN_KEY = "lodestone.token";
-const COOKIE = "lodestone_token";
 const ALL_EVENTS = Object.values(EV);
 const MAX_ALERTS = 20; // kept per task
 const REFRESH_DELAY = 100; // ms to gather task.get refreshes
@@ -113,8 +112,7 @@ class App implements Api {
   private connect(token: string): void {
     this.conn?.close();
     this.token = token;
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const conn = new Conn(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`, {
+    const conn = new Conn(token, {
       event: (ev) => this.onEvent(ev),
       open: (again) => void this.onOpen(again),
       status: (s, detail) => this.onStatus(s, detail),
@@ -156,6 +154,12 @@ class App implements Api {
       case "reconnecting":
         setText(el, `Connection lost — reconnecting…${detail ? ` (${detail})` : ""}`);
         break;
+      case "waiting":
+        // The token is kept and tried again after the wait; before the
+        // first login the notice goes where the login form is.
+        setText(el, detail);
+        if (byId("app").hidden) this.showLogin(detail);
+        break;
       case "refused":
         this.logout(detail);
         break;
@@ -164,10 +168,6 @@ class App implements Api {
 
   private async onOpen(again: boolean): Promise<void> {
     storage()?.setItem(TOKEN_KEY, this.token);
-    // The cookie lets plain links (/files/…) carry the token. A token of
-    // cookie-safe characters (every generated one) goes as it is.
-    const value = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$/.test(this.token) ? this.token : encodeURIComponent(this.token);
-    document.cookie = `${COOKIE}=${value}; path=/; SameSite=Strict${location.protocol === "https:" ? "; Secure" : ""}`;
     this.showApp();
     const conn = this.conn;
     if (!conn) return;
@@ -215,7 +215,8 @@ class App implements Api {
     this.conn?.close();
     this.conn = null;
     storage()?.removeItem(TOKEN_KEY);
-    document.cookie = `${COOKIE}=; path=/; max-age=0; SameSite=Strict`;
+    // The session cookie is HttpOnly: only the daemon can expire it.
+    fetch("/session", { method: "DELETE", cache: "no-store" }).catch(() => undefined);
     this.store.clear();
     this.alerts.clear();
     this.refreshIds.clear();

@@ -21,8 +21,22 @@ export function idAbove(a, b) {
     return a.length !== b.length ? a.length > b.length : a > b;
 }
 const MAX_BACKOFF = 5000;
+export function retryAfter(v) {
+    const n = Number(v ?? "");
+    return Number.isInteger(n) && n > 0 ? n : 5;
+}
+async function refusalText(r) {
+    try {
+        const body = (await r.json());
+        if (typeof body.message === "string" && body.message)
+            return body.message;
+    }
+    catch {
+    }
+    return `HTTP ${r.status}`;
+}
 export class Conn {
-    url;
+    token;
     h;
     ws = null;
     nextId = 0;
@@ -33,12 +47,12 @@ export class Conn {
     timer;
     refusals = 0;
     lastId = "0";
-    constructor(url, h) {
-        this.url = url;
+    constructor(token, h) {
+        this.token = token;
         this.h = h;
     }
     start() {
-        this.dial();
+        void this.dial();
     }
     close() {
         this.stopped = true;
@@ -61,11 +75,49 @@ export class Conn {
             ws.send(JSON.stringify({ id, method, params: params ?? {} }));
         });
     }
-    dial() {
+    async dial() {
         this.h.status(this.everOpen ? "reconnecting" : "connecting", "");
+        let r;
+        try {
+            r = await fetch("/session", {
+                method: "POST",
+                headers: { Authorization: `Bearer ${this.token}` },
+                cache: "no-store",
+            });
+        }
+        catch {
+            if (this.stopped)
+                return;
+            this.h.status(this.everOpen ? "reconnecting" : "connecting", "cannot reach the daemon");
+            this.retry();
+            return;
+        }
+        if (this.stopped)
+            return;
+        if (r.status === 429) {
+            const secs = retryAfter(r.headers.get("Retry-After"));
+            this.h.status("waiting", `Too many wrong tokens were tried from this address: retrying in ${secs} s`);
+            clearTimeout(this.timer);
+            this.timer = setTimeout(() => void this.dial(), secs * 1000);
+            return;
+        }
+        if (r.status === 401 || r.status === 403) {
+            this.stopped = true;
+            this.h.status("refused", `The daemon refused the token: ${await refusalText(r)}`);
+            return;
+        }
+        if (!r.ok) {
+            this.h.status(this.everOpen ? "reconnecting" : "connecting", await refusalText(r));
+            this.retry();
+            return;
+        }
+        this.openSocket();
+    }
+    openSocket() {
+        const proto = location.protocol === "https:" ? "wss:" : "ws:";
         let ws;
         try {
-            ws = new WebSocket(this.url);
+            ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(this.token)}`);
         }
         catch (e) {
             this.h.status("refused", String(e));
@@ -96,39 +148,20 @@ export class Conn {
             if (opened) {
                 this.h.status("reconnecting", e.reason || `connection closed (${e.code})`);
                 this.retry();
-            }
-            else {
-                void this.diagnose();
-            }
-        };
-    }
-    async diagnose() {
-        let up = false;
-        try {
-            const r = await fetch("/healthz", { cache: "no-store" });
-            up = r.ok;
-        }
-        catch {
-            up = false;
-        }
-        if (this.stopped)
-            return;
-        if (up) {
-            if (this.everOpen && ++this.refusals < 3) {
-                this.h.status("reconnecting", "the daemon refused the connection");
-                this.retry();
                 return;
             }
-            this.stopped = true;
-            this.h.status("refused", "The daemon refused the connection: the token is wrong, or there were too many wrong tries (wait a little), or too many connections.");
-            return;
-        }
-        this.h.status(this.everOpen ? "reconnecting" : "connecting", "cannot reach the daemon");
-        this.retry();
+            if (++this.refusals >= 3) {
+                this.stopped = true;
+                this.h.status("refused", "The daemon refused the connection: too many connections, or the token changed.");
+                return;
+            }
+            this.h.status(this.everOpen ? "reconnecting" : "connecting", "the daemon refused the connection");
+            this.retry();
+        };
     }
     retry() {
         clearTimeout(this.timer);
-        this.timer = setTimeout(() => this.dial(), this.backoff);
+        this.timer = setTimeout(() => void this.dial(), this.backoff);
         this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF);
     }
     failPending() {

@@ -1,16 +1,22 @@
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export function clean(s) {
+    return s.replace(BIDI, "\ufffd");
+}
+const TEXT_ATTRS = new Set(["title", "aria-label", "alt", "placeholder"]);
 export function h(tag, attrs, ...children) {
     const el = document.createElement(tag);
     if (attrs) {
         for (const [k, v] of Object.entries(attrs)) {
             if (v === false || v === null || v === undefined)
                 continue;
-            el.setAttribute(k, v === true ? "" : String(v));
+            const text = v === true ? "" : String(v);
+            el.setAttribute(k, TEXT_ATTRS.has(k) ? clean(text) : text);
         }
     }
     for (const c of children) {
         if (c === null || c === undefined || c === false)
             continue;
-        el.append(c);
+        el.append(typeof c === "string" ? clean(c) : c);
     }
     return el;
 }
@@ -21,10 +27,13 @@ export function byId(id) {
     return el;
 }
 export function setText(el, text) {
-    if (el.textContent !== text)
-        el.textContent = text;
+    const t = clean(text);
+    if (el.textContent !== t)
+        el.textContent = t;
 }
 export function setAttr(el, name, value) {
+    if (value !== null && TEXT_ATTRS.has(name))
+        value = clean(value);
     if (value === null) {
         if (el.hasAttribute(name))
             el.removeAttribute(name);

@@ -10,7 +10,6 @@ import { NO_LABEL, STATE_FILTERS, TaskStore } from "./tasks.js";
 import { reportError, toast } from "./toast.js";
 import { EV, } from "./types.js";
 const TOKEN_KEY = "lodestone.token";
-const COOKIE = "lodestone_token";
 const ALL_EVENTS = Object.values(EV);
 const MAX_ALERTS = 20;
 const REFRESH_DELAY = 100;
@@ -99,8 +98,7 @@ class App {
     connect(token) {
         this.conn?.close();
         this.token = token;
-        const proto = location.protocol === "https:" ? "wss:" : "ws:";
-        const conn = new Conn(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`, {
+        const conn = new Conn(token, {
             event: (ev) => this.onEvent(ev),
             open: (again) => void this.onOpen(again),
             status: (s, detail) => this.onStatus(s, detail),
@@ -139,6 +137,11 @@ class App {
             case "reconnecting":
                 setText(el, `Connection lost — reconnecting…${detail ? ` (${detail})` : ""}`);
                 break;
+            case "waiting":
+                setText(el, detail);
+                if (byId("app").hidden)
+                    this.showLogin(detail);
+                break;
             case "refused":
                 this.logout(detail);
                 break;
@@ -146,8 +149,6 @@ class App {
     }
     async onOpen(again) {
         storage()?.setItem(TOKEN_KEY, this.token);
-        const value = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$/.test(this.token) ? this.token : encodeURIComponent(this.token);
-        document.cookie = `${COOKIE}=${value}; path=/; SameSite=Strict${location.protocol === "https:" ? "; Secure" : ""}`;
         this.showApp();
         const conn = this.conn;
         if (!conn)
@@ -197,7 +198,7 @@ class App {
         this.conn?.close();
         this.conn = null;
         storage()?.removeItem(TOKEN_KEY);
-        document.cookie = `${COOKIE}=; path=/; max-age=0; SameSite=Strict`;
+        fetch("/session", { method: "DELETE", cache: "no-store" }).catch(() => undefined);
         this.store.clear();
         this.alerts.clear();
         this.refreshIds.clear();
