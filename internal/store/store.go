@@ -161,6 +161,9 @@ func (s *Store) init() error {
 		if _, err := tx.CreateBucketIfNotExists(bucketTasks); err != nil {
 			return err
 		}
+		if _, err := tx.CreateBucketIfNotExists(bucketJournal); err != nil {
+			return err
+		}
 		v := meta.Get(keySchema)
 		if v == nil {
 			return meta.Put(keySchema, u64(SchemaVersion))
@@ -199,39 +202,45 @@ func (s *Store) PutTask(t Task) error {
 // another write sharing its transaction fails in a way that rolls the
 // transaction back (see committer.update).
 func (s *Store) UpdateTask(id string, fn func(*Task)) error {
-	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketTasks)
-		v := b.Get([]byte(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		var t Task
-		if err := json.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("decode: %w", err)
-		}
-		fn(&t)
-		nv, err := json.Marshal(t)
-		if err != nil {
-			return fmt.Errorf("encode: %w", err)
-		}
-		return b.Put([]byte(id), nv)
-	})
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error { return updateTask(tx, id, fn) })
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", id, err)
 	}
 	return nil
 }
 
+// updateTask is UpdateTask's work inside tx (journal.go shares it).
+func updateTask(tx *bbolt.Tx, id string, fn func(*Task)) error {
+	b := tx.Bucket(bucketTasks)
+	v := b.Get([]byte(id))
+	if v == nil {
+		return ErrNotFound
+	}
+	var t Task
+	if err := json.Unmarshal(v, &t); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	fn(&t)
+	nv, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return b.Put([]byte(id), nv)
+}
+
 // DeleteTask removes the task id, durably; removing a missing task is not
 // an error.
 func (s *Store) DeleteTask(id string) error {
-	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketTasks).Delete([]byte(id))
-	})
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error { return deleteTask(tx, id) })
 	if err != nil {
 		return fmt.Errorf("delete task %s: %w", id, err)
 	}
 	return nil
+}
+
+// deleteTask is DeleteTask's work inside tx (journal.go shares it).
+func deleteTask(tx *bbolt.Tx, id string) error {
+	return tx.Bucket(bucketTasks).Delete([]byte(id))
 }
 
 // Tasks returns every stored task, ordered by ID.
