@@ -86,30 +86,46 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 }
 
 // deleteFiles removes the given paths (relative to root) and then the
-// directories they leave empty, never leaving root.
+// directories they leave empty, never leaving root: the paths are opened
+// in an os.Root, so neither "..", nor a symlink swapped in for one of the
+// task's folders, leads a deletion out of it. A missing file, or a
+// missing root, is not an error.
 func deleteFiles(rel []string, root string) error {
+	r, err := os.OpenRoot(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete files: %w", err)
+	}
+	defer r.Close()
 	var errs []error
-	for _, r := range rel {
-		p := filepath.Join(root, r)
-		if !within(root, p) {
-			errs = append(errs, fmt.Errorf("refusing to delete %s: outside %s", p, root))
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+	for _, p := range rel {
+		if err := r.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", filepath.Join(root, p), err))
 		}
 	}
-	removeEmptyParents(rel, root)
+	removeEmptyParentsIn(r, rel)
 	return errors.Join(errs...)
 }
 
 // removeEmptyParents removes, deepest first, the directories below root
-// that held the paths rel and are now empty. os.Remove refuses a non-empty
-// directory, which is the point: anything else in them stays.
+// that held the paths rel and are now empty. Removing a directory fails
+// unless it is empty, which is the point: anything else in them stays.
 func removeEmptyParents(rel []string, root string) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	removeEmptyParentsIn(r, rel)
+}
+
+// removeEmptyParentsIn is removeEmptyParents inside an open root.
+func removeEmptyParentsIn(r *os.Root, rel []string) {
 	dirs := map[string]bool{}
-	for _, r := range rel {
-		for d := filepath.Dir(filepath.Join(root, r)); within(root, d); d = filepath.Dir(d) {
+	for _, p := range rel {
+		for d := filepath.Dir(filepath.Clean(p)); d != "." && filepath.IsLocal(d); d = filepath.Dir(d) {
 			dirs[d] = true
 		}
 	}
@@ -121,7 +137,7 @@ func removeEmptyParents(rel []string, root string) {
 			}
 		}
 		delete(dirs, deepest)
-		os.Remove(deepest)
+		r.Remove(deepest)
 	}
 }
 
