@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
 // Remove deletes the task durably, drops it from the engine and, when
@@ -18,7 +20,8 @@ import (
 // "removing" meanwhile; the store write, the drop and the deletion run
 // without Service.mu. The same torrent added meanwhile waits for the
 // removal to end, so its new data is never deleted nor its engine torrent
-// dropped.
+// dropped. The deletion is journaled (journal.go): a crash in the middle
+// of it is finished at the next start.
 func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	leave, err := s.enter()
 	if err != nil {
@@ -46,7 +49,21 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	x.apply(tk)
 	x.unlock()
 
-	if err := s.store.DeleteTask(tk.rec.ID); err != nil {
+	var files []string
+	if t != nil {
+		files = t.Files()
+	}
+	dir := s.taskDir(tk)
+	var serr error
+	if deleteData && len(files) > 0 {
+		// The files to delete are journaled with the record's deletion:
+		// a crash from here on leaves the entry, and the next start
+		// deletes them (heal).
+		serr = s.store.DeleteTaskJournaled(tk.rec.ID, store.JournalEntry{Op: store.JournalRemove, TaskID: tk.rec.ID, Dir: dir, Files: files, Started: time.Now()})
+	} else {
+		serr = s.store.DeleteTask(tk.rec.ID)
+	}
+	if err := serr; err != nil {
 		x := s.lock()
 		tk.busy = ""
 		tk.attach(t)
@@ -56,14 +73,12 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 		x.unlock()
 		return err
 	}
-	var files []string
 	if t != nil {
-		files = t.Files()
 		t.Drop()
 	}
 	var delErr error
-	if deleteData {
-		delErr = deleteFiles(files, s.taskDir(tk))
+	if deleteData && len(files) > 0 {
+		delErr = s.deleteData(tk.rec.ID, files, dir)
 	}
 	s.log.Info("task removed", "task_id", tk.rec.ID, "delete_data", deleteData)
 
@@ -83,6 +98,25 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 		return fmt.Errorf("task removed, but deleting its data failed: %w", delErr)
 	}
 	return nil
+}
+
+// deleteData deletes a removed task's files (deleteFiles) and then clears
+// the journal entry DeleteTaskJournaled wrote. The entry is cleared even
+// when some deletions failed (the caller hears of them): the next start
+// must not delete, in that dir, files a task added again meanwhile owns.
+func (s *Service) deleteData(id string, files []string, dir string) error {
+	var err error
+	if n := s.stallAfterFiles; n > 0 && n < len(files) {
+		// The test hook (Options.StallAfterFiles).
+		err = deleteFiles(files[:n], dir)
+		s.stall(store.JournalRemove, n)
+		files = files[n:]
+	}
+	err = errors.Join(err, deleteFiles(files, dir))
+	if cerr := s.store.ClearJournal(store.JournalRemove, id); cerr != nil {
+		s.log.Warn("clear the journal of a removal", "task_id", id, "err", cerr)
+	}
+	return err
 }
 
 // deleteFiles removes the given paths (relative to root) and then the
