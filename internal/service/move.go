@@ -143,7 +143,9 @@ func (s *Service) moveData(id string, files []string, from, to string) error {
 // a temporary part beside its destination (partPath), synced and renamed
 // into place, its dir synced, and only then removed from from: whenever
 // the process dies, every file is whole in from or in to, and a part is
-// all there is to clean up. A file in neither dir is skipped.
+// all there is to clean up. A file in neither dir is skipped. The dirs of
+// plain renames are synced before it returns, so that after a power cut
+// too the files are where the caller then records them.
 //
 // resume is for finishing or undoing a journaled move: a file found in
 // both dirs was renamed into to before the source could be removed, so
@@ -152,50 +154,64 @@ func (s *Service) moveData(id string, files []string, from, to string) error {
 // number of files moved after each one (the test hook of stallAfter). It
 // stops between files once ctx ends.
 func moveFiles(ctx context.Context, rel []string, from, to string, resume bool, after func(n int)) error {
+	// The dirs of plain renames, synced at the end so the renames are on
+	// disk before the caller records the move as done.
+	renamed := map[string]bool{}
 	for i, r := range rel {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("move stopped: %w", err)
 		}
-		if err := moveFile(ctx, filepath.Join(from, r), filepath.Join(to, r), resume); err != nil {
+		src, dst := filepath.Join(from, r), filepath.Join(to, r)
+		ren, err := moveFile(ctx, src, dst, resume)
+		if err != nil {
 			return err
+		}
+		if ren {
+			renamed[filepath.Dir(src)], renamed[filepath.Dir(dst)] = true, true
 		}
 		if after != nil {
 			after(i + 1)
 		}
 	}
+	for d := range renamed {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// moveFile moves one file as moveFiles says.
-func moveFile(ctx context.Context, src, dst string, resume bool) error {
+// moveFile moves one file as moveFiles says; renamed reports a plain
+// rename, whose dirs are still to be synced.
+func moveFile(ctx context.Context, src, dst string, resume bool) (renamed bool, err error) {
 	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
-		return nil // moved already, or never there
+		return false, nil // moved already, or never there
 	}
 	if _, err := os.Lstat(dst); err == nil {
 		if !resume {
-			return fmt.Errorf("%s already exists", dst)
+			return false, fmt.Errorf("%s already exists", dst)
 		}
 		// Renamed into place, synced first: the copy is whole.
-		return os.Remove(src)
+		return false, os.Remove(src)
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Rename(src, dst); err == nil {
-		return nil
+		return true, nil
 	}
 	part := partPath(dst)
 	if err := copyFile(ctx, src, part); err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Rename(part, dst); err != nil {
 		os.Remove(part)
-		return err
+		return false, err
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return err
+		return false, err
 	}
-	return os.Remove(src)
+	return false, os.Remove(src)
 }
 
 // partSuffix ends the name of a file being copied by a move.
