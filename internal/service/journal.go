@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
@@ -89,7 +90,7 @@ func healMove(st Store, e store.JournalEntry, stored bool, roots []string, log *
 		log.Warn("journal: an interrupted move of a task no longer stored is dropped", "task_id", e.TaskID, "from", e.From, "to", e.To)
 		return nil, st.ClearJournal(store.JournalMove, e.TaskID)
 	}
-	ctx := context.Background()
+	ctx, start := context.Background(), time.Now()
 	var ferr error
 	if !inRoots(e.To, roots) {
 		ferr = fmt.Errorf("%s is no longer inside the download roots", e.To)
@@ -103,7 +104,7 @@ func healMove(st Store, e store.JournalEntry, stored bool, roots []string, log *
 			return nil, err
 		}
 		removeEmptyParents(e.Files, e.From)
-		log.Info("journal: finished a move a crash interrupted", "task_id", e.TaskID, "from", e.From, "to", e.To, "files", len(e.Files))
+		log.Info("journal: finished a move a crash interrupted", "task_id", e.TaskID, "from", e.From, "to", e.To, "files", len(e.Files), "took", time.Since(start))
 		return nil, nil
 	}
 	log.Warn("journal: an interrupted move cannot be finished: undoing it", "task_id", e.TaskID, "from", e.From, "to", e.To, "err", ferr)
@@ -115,20 +116,21 @@ func healMove(st Store, e store.JournalEntry, stored bool, roots []string, log *
 	if err := st.ClearJournal(store.JournalMove, e.TaskID); err != nil {
 		return nil, err
 	}
-	log.Info("journal: undid a move a crash interrupted", "task_id", e.TaskID, "from", e.From, "to", e.To, "files", len(e.Files))
+	log.Info("journal: undid a move a crash interrupted", "task_id", e.TaskID, "from", e.From, "to", e.To, "files", len(e.Files), "took", time.Since(start))
 	return nil, nil
 }
 
 // healRemove finishes the interrupted deletion e. It fails only when the
 // store does; files it cannot delete are logged.
 func healRemove(st Store, e store.JournalEntry, stored bool, log *slog.Logger) error {
+	start := time.Now()
 	if stored {
 		// The files now belong to the task added again.
 		log.Warn("journal: an interrupted deletion is dropped: its task was added again", "task_id", e.TaskID, "dir", e.Dir)
 	} else if err := deleteFiles(e.Files, e.Dir); err != nil {
 		log.Error("journal: deleting the files of a removed task", "task_id", e.TaskID, "dir", e.Dir, "err", err)
 	} else {
-		log.Info("journal: finished deleting the files of a removed task", "task_id", e.TaskID, "dir", e.Dir, "files", len(e.Files))
+		log.Info("journal: finished deleting the files of a removed task", "task_id", e.TaskID, "dir", e.Dir, "files", len(e.Files), "took", time.Since(start))
 	}
 	return st.ClearJournal(store.JournalRemove, e.TaskID)
 }
