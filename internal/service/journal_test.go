@@ -232,3 +232,35 @@ func TestMoveAndRemoveClearTheirJournal(t *testing.T) {
 		t.Errorf("journal after the removal: %+v", es)
 	}
 }
+
+// A move that can be neither finished (its new dir is no longer a root)
+// nor undone (a file stands where its old folder was) keeps its entry,
+// and its task comes up in error, unloaded, saying why.
+func TestHealLeavesAMoveItCannotSettle(t *testing.T) {
+	h := &harness{t: t, st: newMemStore(), eng: newFakeEngine(), dir: t.TempDir(), now: time.Now()}
+	other := t.TempDir()
+	writeFiles(t, other, map[string]string{"T/a": "moved"})
+	writeFiles(t, h.dir, map[string]string{"T": "a file where the task's folder was"})
+	const id = "0123456789abcdef0123456789abcdef01234567"
+	if err := h.st.PutTask(store.Task{ID: id, Name: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.PutJournal(store.JournalEntry{Op: store.JournalMove, TaskID: id, From: h.dir, To: other, Files: []string{"T/a"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	t.Cleanup(h.stop)
+	tk, err := h.svc.Get(id)
+	if err != nil || tk.State != api.StateError || !strings.Contains(tk.Error, "undoing it") {
+		t.Errorf("task after start: %+v, %v; want error saying the move could not be undone", tk, err)
+	}
+	if h.eng.torrent(id) != nil {
+		t.Error("the task was loaded into the engine")
+	}
+	if es, _ := h.st.Journal(); len(es) != 1 {
+		t.Errorf("journal: %+v, want the entry kept for the next start", es)
+	}
+	if got := readFiles(t, other); got["T/a"] != "moved" {
+		t.Errorf("the moved file: %v", got)
+	}
+}
