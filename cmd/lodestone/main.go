@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -86,6 +87,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Token = tok
+	if v := os.Getenv("LODESTONE_TEST_STALL_AFTER_FILES"); v != "" {
+		// A hook for the crash tests only (daemon.Config).
+		if cfg.TestStallAfterFiles, err = strconv.Atoi(v); err != nil {
+			return fmt.Errorf("LODESTONE_TEST_STALL_AFTER_FILES: %w", err)
+		}
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if before, after, err := raiseFileLimit(); err != nil {
 		cfg.Logger.Warn("raise the open-file limit", "err", err, "limit", before)

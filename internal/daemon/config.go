@@ -60,6 +60,10 @@ type Config struct {
 	Engine string
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
+	// TestStallAfterFiles is a hook for crash tests, 0 (off) for any real
+	// use: see service.Options.StallAfterFiles. `lodestone serve` reads
+	// it from $LODESTONE_TEST_STALL_AFTER_FILES.
+	TestStallAfterFiles int
 }
 
 // Default returns the configuration of a user's daemon with no flags:

@@ -163,7 +163,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 			AllowPrivate: cfg.AllowPrivateURLs,
 			UserAgent:    "Lodestone/" + Version,
 		}),
-		Logger: d.log.With("component", "service"),
+		Logger:          d.log.With("component", "service"),
+		StallAfterFiles: cfg.TestStallAfterFiles,
 	})
 	if err != nil {
 		return nil, err

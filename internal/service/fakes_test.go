@@ -24,13 +24,16 @@ import (
 type memStore struct {
 	mu       sync.Mutex
 	tasks    map[string][]byte
+	journal  map[string]store.JournalEntry // by op/task_id
 	settings store.Settings
 	peerPort int
 	fail     error
 	writes   int
 }
 
-func newMemStore() *memStore { return &memStore{tasks: map[string][]byte{}} }
+func newMemStore() *memStore {
+	return &memStore{tasks: map[string][]byte{}, journal: map[string]store.JournalEntry{}}
+}
 
 var _ Store = (*memStore)(nil)
 
@@ -175,6 +178,64 @@ func (m *memStore) PeerPort() (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.peerPort, nil
+}
+
+func (m *memStore) Journal() ([]store.JournalEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.JournalEntry
+	for _, k := range slices.Sorted(maps.Keys(m.journal)) {
+		e := m.journal[k]
+		e.Files = slices.Clone(e.Files)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (m *memStore) PutJournal(e store.JournalEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	e.Files = slices.Clone(e.Files)
+	m.journal[e.Op+"/"+e.TaskID] = e
+	return nil
+}
+
+func (m *memStore) ClearJournal(op, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	delete(m.journal, op+"/"+id)
+	return nil
+}
+
+func (m *memStore) DeleteTaskJournaled(id string, e store.JournalEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	delete(m.tasks, id)
+	e.Files = slices.Clone(e.Files)
+	m.journal[e.Op+"/"+e.TaskID] = e
+	return nil
+}
+
+func (m *memStore) UpdateTaskClearJournal(id string, fn func(*store.Task), op string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	if err := m.updateLocked(id, fn); err != nil {
+		return err
+	}
+	delete(m.journal, op+"/"+id)
+	return nil
 }
 
 // memLog is an in-memory events.Log.

@@ -36,6 +36,22 @@ type Store interface {
 	PutSettings(set store.Settings, peerPort int) error
 	// PeerPort returns the stored peer port, 0 when none.
 	PeerPort() (int, error)
+
+	// The journal of file operations under way (journal.go).
+
+	// Journal returns every entry.
+	Journal() ([]store.JournalEntry, error)
+	// PutJournal records an entry, replacing one of the same op and task.
+	PutJournal(e store.JournalEntry) error
+	// ClearJournal deletes an entry; a missing one is not an error.
+	ClearJournal(op, id string) error
+	// DeleteTaskJournaled deletes a task and records e, in one
+	// transaction.
+	DeleteTaskJournaled(id string, e store.JournalEntry) error
+	// UpdateTaskClearJournal applies fn to the stored task id and clears
+	// its entry of op, in one transaction; it fails with
+	// store.ErrNotFound, clearing nothing, when there is no such task.
+	UpdateTaskClearJournal(id string, fn func(*store.Task), op string) error
 }
 
 // Engine is the BitTorrent engine the tasks run on.

@@ -208,8 +208,10 @@ func TestMoveFilesAndCopy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	moved, err := moveFiles(context.Background(), []string{"d/a", "d/e/b", "d/missing"}, from, to)
-	if err != nil || !slices.Equal(moved, []string{"d/a", "d/e/b"}) {
+	var moved []string
+	rel := []string{"d/a", "d/e/b", "d/missing"}
+	err := moveFiles(context.Background(), rel, from, to, false, func(n int) { moved = append(moved, rel[n-1]) })
+	if err != nil || !slices.Equal(moved, rel) {
 		t.Fatalf("moved %v, %v", moved, err)
 	}
 	removeEmptyParents(moved, from)
@@ -217,7 +219,7 @@ func TestMoveFilesAndCopy(t *testing.T) {
 		t.Errorf("empty dirs left behind: %v", err)
 	}
 	// A file in the way stops the move.
-	if _, err := moveFiles(context.Background(), []string{"d/a"}, to, to); err == nil {
+	if err := moveFiles(context.Background(), []string{"d/a"}, to, to, false, nil); err == nil {
 		t.Error("moved onto an existing file")
 	}
 	// A copy (what a move across filesystems does) is whole or absent.
@@ -236,7 +238,7 @@ func TestMoveFilesAndCopy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(from, "stopped")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a stopped copy left its file: %v", err)
 	}
-	if _, err := moveFiles(ctx, []string{"d/a"}, to, from); err == nil {
+	if err := moveFiles(ctx, []string{"d/a"}, to, from, false, nil); err == nil {
 		t.Error("a stopped move succeeded")
 	}
 	// Nothing outside the root is deleted.

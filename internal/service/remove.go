@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
 // Remove deletes the task durably, drops it from the engine and, when
@@ -18,7 +20,8 @@ import (
 // "removing" meanwhile; the store write, the drop and the deletion run
 // without Service.mu. The same torrent added meanwhile waits for the
 // removal to end, so its new data is never deleted nor its engine torrent
-// dropped.
+// dropped. The deletion is journaled (journal.go): a crash in the middle
+// of it is finished at the next start.
 func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	leave, err := s.enter()
 	if err != nil {
@@ -46,7 +49,21 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	x.apply(tk)
 	x.unlock()
 
-	if err := s.store.DeleteTask(tk.rec.ID); err != nil {
+	var files []string
+	if t != nil {
+		files = t.Files()
+	}
+	dir := s.taskDir(tk)
+	var serr error
+	if deleteData && len(files) > 0 {
+		// The files to delete are journaled with the record's deletion:
+		// a crash from here on leaves the entry, and the next start
+		// deletes them (heal).
+		serr = s.store.DeleteTaskJournaled(tk.rec.ID, store.JournalEntry{Op: store.JournalRemove, TaskID: tk.rec.ID, Dir: dir, Files: files, Started: time.Now()})
+	} else {
+		serr = s.store.DeleteTask(tk.rec.ID)
+	}
+	if err := serr; err != nil {
 		x := s.lock()
 		tk.busy = ""
 		tk.attach(t)
@@ -56,14 +73,12 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 		x.unlock()
 		return err
 	}
-	var files []string
 	if t != nil {
-		files = t.Files()
 		t.Drop()
 	}
 	var delErr error
-	if deleteData {
-		delErr = deleteFiles(files, s.taskDir(tk))
+	if deleteData && len(files) > 0 {
+		delErr = s.deleteData(tk.rec.ID, files, dir)
 	}
 	s.log.Info("task removed", "task_id", tk.rec.ID, "delete_data", deleteData)
 
@@ -85,31 +100,66 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	return nil
 }
 
+// deleteData deletes a removed task's files (deleteFiles) and then clears
+// the journal entry DeleteTaskJournaled wrote. The entry is cleared even
+// when some deletions failed (the caller hears of them): the next start
+// must not delete, in that dir, files a task added again meanwhile owns.
+func (s *Service) deleteData(id string, files []string, dir string) error {
+	var err error
+	if n := s.stallAfterFiles; n > 0 && n < len(files) {
+		// The test hook (Options.StallAfterFiles).
+		err = deleteFiles(files[:n], dir)
+		s.stall(store.JournalRemove, n)
+		files = files[n:]
+	}
+	err = errors.Join(err, deleteFiles(files, dir))
+	if cerr := s.store.ClearJournal(store.JournalRemove, id); cerr != nil {
+		s.log.Warn("clear the journal of a removal", "task_id", id, "err", cerr)
+	}
+	return err
+}
+
 // deleteFiles removes the given paths (relative to root) and then the
-// directories they leave empty, never leaving root.
+// directories they leave empty, never leaving root: the paths are opened
+// in an os.Root, so neither "..", nor a symlink swapped in for one of the
+// task's folders, leads a deletion out of it. A missing file, or a
+// missing root, is not an error.
 func deleteFiles(rel []string, root string) error {
+	r, err := os.OpenRoot(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete files: %w", err)
+	}
+	defer r.Close()
 	var errs []error
-	for _, r := range rel {
-		p := filepath.Join(root, r)
-		if !within(root, p) {
-			errs = append(errs, fmt.Errorf("refusing to delete %s: outside %s", p, root))
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+	for _, p := range rel {
+		if err := r.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", filepath.Join(root, p), err))
 		}
 	}
-	removeEmptyParents(rel, root)
+	removeEmptyParentsIn(r, rel)
 	return errors.Join(errs...)
 }
 
 // removeEmptyParents removes, deepest first, the directories below root
-// that held the paths rel and are now empty. os.Remove refuses a non-empty
-// directory, which is the point: anything else in them stays.
+// that held the paths rel and are now empty. Removing a directory fails
+// unless it is empty, which is the point: anything else in them stays.
 func removeEmptyParents(rel []string, root string) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	removeEmptyParentsIn(r, rel)
+}
+
+// removeEmptyParentsIn is removeEmptyParents inside an open root.
+func removeEmptyParentsIn(r *os.Root, rel []string) {
 	dirs := map[string]bool{}
-	for _, r := range rel {
-		for d := filepath.Dir(filepath.Join(root, r)); within(root, d); d = filepath.Dir(d) {
+	for _, p := range rel {
+		for d := filepath.Dir(filepath.Clean(p)); d != "." && filepath.IsLocal(d); d = filepath.Dir(d) {
 			dirs[d] = true
 		}
 	}
@@ -121,7 +171,7 @@ func removeEmptyParents(rel []string, root string) {
 			}
 		}
 		delete(dirs, deepest)
-		os.Remove(deepest)
+		r.Remove(deepest)
 	}
 }
 

@@ -9,7 +9,8 @@
 // deleting data, free-space checks) runs under the task's own op lock,
 // so a request about one task never waits for another task's I/O. The
 // files are named by concern: state.go holds the state machine, queue.go
-// the download and seeding slots, poll.go the progress loop, and add,
+// the download and seeding slots, poll.go the progress loop, journal.go
+// the start-up healing of moves and deletions a crash cut short, and add,
 // pause, recheck, set, move, remove, settings, totals, space, publish
 // the rest.
 package service
@@ -78,6 +79,12 @@ type Options struct {
 	Tick time.Duration
 	// Logger receives the service's logs.
 	Logger *slog.Logger
+	// StallAfterFiles is a test hook for the crash tests, 0 (off) in
+	// production: when > 0, a move stops after that many files, and a
+	// removal's deletion after that many, until the service closes (a
+	// move then puts back what it moved, as any stopped move does), so
+	// that a test can SIGKILL the daemon at a known point of either.
+	StallAfterFiles int
 }
 
 // Service owns the tasks. Create it with New, run its loop with Run, and
@@ -95,6 +102,8 @@ type Service struct {
 	stateDir    string
 	version     string
 	started     time.Time
+
+	stallAfterFiles int // Options.StallAfterFiles
 
 	ctx    context.Context // ends when the service closes
 	cancel context.CancelFunc
@@ -137,6 +146,12 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		return nil, err
 	}
 	opts.DownloadDir = roots[0]
+	// Finish or undo what a crash interrupted before any task's files
+	// are opened.
+	unhealed, err := heal(st, roots, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	recs, err := st.Tasks()
 	if err != nil {
 		return nil, err
@@ -149,7 +164,7 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
 		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir,
-		version: opts.Version, started: time.Now(),
+		version: opts.Version, started: time.Now(), stallAfterFiles: opts.StallAfterFiles,
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},
@@ -160,6 +175,13 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	for _, rec := range recs {
 		tk := newTask(rec)
 		restored = append(restored, tk)
+		if err, ok := unhealed[rec.ID]; ok {
+			// Its files are neither all in the old dir nor all in the
+			// new: the engine must not touch them. The next start tries
+			// again.
+			tk.halt = halt{kind: haltLoad, text: err.Error()}
+			continue
+		}
 		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet, DownloadDir: s.taskDir(tk)}
 		l, err := s.prepare(spec, &tk.rec, s.taskDir(tk))
 		if err != nil {
@@ -178,6 +200,9 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		x.apply(tk)
 	}
 	x.unlock()
+	if opts.StallAfterFiles > 0 {
+		s.log.Warn("test hook on: moves and deletions stall after some files", "files", opts.StallAfterFiles)
+	}
 	s.log.Info("tasks restored", "count", len(recs))
 	return s, nil
 }

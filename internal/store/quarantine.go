@@ -582,6 +582,9 @@ func checkRecords(tx *bbolt.Tx) error {
 			return err
 		}
 	}
+	if err := checkJournal(tx); err != nil {
+		return err
+	}
 	if b := tx.Bucket(bucketEvents); b != nil {
 		err := b.ForEach(func(k, v []byte) error {
 			if len(k) != 8 || !json.Valid(v) {

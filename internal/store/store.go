@@ -222,6 +222,9 @@ func (s *Store) init() error {
 				return err
 			}
 		}
+		if _, err := tx.CreateBucketIfNotExists(bucketJournal); err != nil {
+			return err
+		}
 		v := meta.Get(keySchema)
 		if v == nil {
 			return meta.Put(keySchema, u64(SchemaVersion))
@@ -386,9 +389,7 @@ func (s *Store) PutTask(t Task) error {
 // it did. When fn sets MetaInfo, that becomes the stored metainfo; left
 // nil, the stored one stays.
 func (s *Store) UpdateTask(id string, fn func(*Task)) error {
-	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
-		return updateTask(tx, id, fn)
-	})
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error { return updateTask(tx, id, fn) })
 	if err != nil {
 		return fmt.Errorf("update task %s: %w", id, err)
 	}
@@ -417,17 +418,21 @@ func updateTask(tx *bbolt.Tx, id string, fn func(*Task)) error {
 // DeleteTask removes the task id and its metainfo, durably; removing a
 // missing task is not an error.
 func (s *Store) DeleteTask(id string) error {
-	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
-		if err := tx.Bucket(bucketMetaInfo).Delete([]byte(id)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
-			return errAbort{err}
-		}
-		return nil
-	})
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error { return deleteTask(tx, id) })
 	if err != nil {
 		return fmt.Errorf("delete task %s: %w", id, err)
+	}
+	return nil
+}
+
+// deleteTask is DeleteTask's work in tx (journal.go shares it): the
+// metainfo first, then the record, whose failure aborts.
+func deleteTask(tx *bbolt.Tx, id string) error {
+	if err := tx.Bucket(bucketMetaInfo).Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
+		return errAbort{err}
 	}
 	return nil
 }

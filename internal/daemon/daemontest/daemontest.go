@@ -234,6 +234,20 @@ type Process struct {
 // and waits until it serves. The process is killed when the test ends.
 func StartProcess(t testing.TB, dirs Dirs) *Process {
 	t.Helper()
+	return StartProcessWith(t, dirs, ProcessOptions{})
+}
+
+// ProcessOptions add to what StartProcess gives `lodestone serve`.
+type ProcessOptions struct {
+	// Args are further flags, e.g. --download-root.
+	Args []string
+	// Env are further environment variables, KEY=value.
+	Env []string
+}
+
+// StartProcessWith is StartProcess with more flags and environment.
+func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
+	t.Helper()
 	cmd := exec.Command(Binary(t), "serve",
 		"--api-addr", "127.0.0.1:0",
 		"--peer-addr", "127.0.0.1:0",
@@ -244,6 +258,10 @@ func StartProcess(t testing.TB, dirs Dirs) *Process {
 	)
 	if core := Core(); core != "" {
 		cmd.Args = append(cmd.Args, "--engine", core)
+	}
+	cmd.Args = append(cmd.Args, opts.Args...)
+	if len(opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), opts.Env...)
 	}
 	cmd.Stderr = LogWriter(t)
 	stdout, err := cmd.StdoutPipe()
