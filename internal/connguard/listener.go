@@ -1,0 +1,123 @@
+package connguard
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// Backoff between accepts while the process is out of file descriptors
+// and no unauthenticated connection is left to close: doubling from
+// minAcceptWait to maxAcceptWait, as net/http does for temporary errors.
+const (
+	minAcceptWait = 5 * time.Millisecond
+	maxAcceptWait = time.Second
+)
+
+// Listener wraps ln, the http.Server's listener, so that every connection
+// it accepts is tracked (and the caps enforced) before the server sees it.
+// Give the server ConnContext and ConnState too:
+//
+//	srv := &http.Server{ConnContext: g.ConnContext, ConnState: g.ConnState, …}
+//	srv.Serve(g.Listener(ln))
+//
+// Wrap the outermost listener (a tls.NewListener's, with TLS), so that the
+// connections tracked are the ones the server's hooks are given.
+//
+// When accepting fails because the process (EMFILE) or the system
+// (ENFILE) is out of file descriptors, the listener closes the
+// unauthenticated connection idle the longest and tries again, or, with none left, waits
+// a moment before it does; it never returns these errors, which
+// http.Server would log unthrottled. It logs a warning at most once per
+// 5 s, counting the failures not logged, and a line once accepting works
+// again.
+func (g *Guard) Listener(ln net.Listener) net.Listener {
+	return &listener{
+		Listener: ln,
+		g:        g,
+		done:     make(chan struct{}),
+		failLog:  newLimitedLog(),
+		okLog:    newLimitedLog(),
+	}
+}
+
+type listener struct {
+	net.Listener
+	g         *Guard
+	done      chan struct{} // closed by Close: ends a wait in Accept
+	closeOnce sync.Once
+
+	failLog, okLog *limitedLog
+
+	// mu guards the run of failed accepts.
+	mu         sync.Mutex
+	failures   int       // failed accepts since the last success
+	since      time.Time // the first of them and of the unreported ones
+	unreported int       // failed accepts not yet counted in a log line
+}
+
+// Accept returns the next connection, tracked as unauthenticated.
+func (l *listener) Accept() (net.Conn, error) {
+	var wait time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			l.accepted()
+			l.g.admit(c)
+			return c, nil
+		}
+		if !outOfFiles(err) {
+			return nil, err
+		}
+		cut := l.g.cutIdle()
+		l.failed(err, cut)
+		if cut {
+			continue // a descriptor was freed: try at once
+		}
+		wait = min(max(2*wait, minAcceptWait), maxAcceptWait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-l.done:
+			t.Stop()
+			// The next Accept returns the listener's closed error.
+		}
+	}
+}
+
+// Close closes the listener and ends a wait in Accept.
+func (l *listener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// failed counts and logs an accept that failed for lack of descriptors.
+func (l *listener) failed(err error, cut bool) {
+	l.mu.Lock()
+	if l.failures == 0 && l.unreported == 0 {
+		l.since = time.Now()
+	}
+	l.failures++
+	l.mu.Unlock()
+	args := []any{"err", err, "closed_unauthenticated", cut}
+	if lim, ok := fileLimit(); ok {
+		args = append(args, "open_file_limit", lim)
+	}
+	l.failLog.warn(l.g.log, "out of file descriptors: cannot accept API connections", args...)
+}
+
+// accepted ends a run of failed accepts, logging how many failed since
+// the last such line (at most one per 5 s, so flapping is not a flood).
+func (l *listener) accepted() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failures == 0 {
+		return
+	}
+	l.unreported += l.failures
+	l.failures = 0
+	if ok, _ := l.okLog.allow(); ok {
+		l.g.log.Info("accepting API connections again", "failed_accepts", l.unreported, "after", time.Since(l.since).Round(time.Millisecond))
+		l.unreported = 0
+	}
+}
