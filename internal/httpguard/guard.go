@@ -55,6 +55,9 @@ type Config struct {
 	// Logger receives a warning per refused request, rate-limited
 	// (logRefusal).
 	Logger *slog.Logger
+	// OnAdmit, if set, is called with every request Check admits (the
+	// daemon marks its connection authenticated: connguard).
+	OnAdmit func(*http.Request)
 }
 
 // Guard checks HTTP requests. It is safe for concurrent use.
@@ -63,6 +66,7 @@ type Guard struct {
 	hosts  []string
 	auth   *backoff
 	log    *slog.Logger
+	admit  func(*http.Request) // Config.OnAdmit
 
 	logLimit *rate.Limiter // refusal log lines
 	unlogged atomic.Int64  // refusals not logged since the last line
@@ -96,6 +100,7 @@ func New(cfg Config) (*Guard, error) {
 		hosts:    cfg.Hosts,
 		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff),
 		log:      cfg.Logger,
+		admit:    cfg.OnAdmit,
 		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}, nil
 }
@@ -112,7 +117,8 @@ type Refusal struct {
 // Check runs every gate in order (Host, Origin, the address's backoff, the
 // token) and returns nil if r may pass, or the first refusal. A wrong
 // token counts against r's address (ClientKey); a request with none is
-// refused without counting; a right one clears the count.
+// refused without counting; a right one clears the count and is passed to
+// Config.OnAdmit.
 func (g *Guard) Check(r *http.Request) *Refusal {
 	if ref := g.CheckHost(r); ref != nil {
 		return ref
@@ -135,6 +141,9 @@ func (g *Guard) Check(r *http.Request) *Refusal {
 		return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
 	}
 	g.auth.succeeded(key)
+	if g.admit != nil {
+		g.admit(r)
+	}
 	return nil
 }
 
