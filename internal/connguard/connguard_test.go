@@ -66,7 +66,7 @@ func serve(t *testing.T, cfg Config) (string, *Guard) {
 		ConnState:         g.ConnState,
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(g.Listener(ln)) }()
+	go func() { done <- srv.Serve(g.Listener(ln, nil)) }()
 	t.Cleanup(func() {
 		srv.Close()
 		if err := <-done; !errors.Is(err, http.ErrServerClosed) {

@@ -1,8 +1,10 @@
 package connguard
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -12,39 +14,49 @@ import (
 const (
 	minAcceptWait = 5 * time.Millisecond
 	maxAcceptWait = time.Second
+	// pendingPoll is how long one look for a pending connection waits
+	// (a Close waits for it).
+	pendingPoll = 100 * time.Millisecond
 )
 
 // Listener wraps ln, the http.Server's listener, so that every connection
 // it accepts is tracked (and the caps enforced) before the server sees it.
-// Give the server ConnContext and ConnState too:
+// With tlsConfig, each connection is served over TLS, as tls.NewListener
+// would (the TLS connection is the one tracked). Give the server
+// ConnContext and ConnState too:
 //
 //	srv := &http.Server{ConnContext: g.ConnContext, ConnState: g.ConnState, …}
-//	srv.Serve(g.Listener(ln))
-//
-// Wrap the outermost listener (a tls.NewListener's, with TLS), so that the
-// connections tracked are the ones the server's hooks are given.
+//	srv.Serve(g.Listener(ln, nil))
 //
 // When accepting fails because the process (EMFILE) or the system
-// (ENFILE) is out of file descriptors, the listener closes the
-// unauthenticated connection idle the longest and tries again, or, with none left, waits
-// a moment before it does; it never returns these errors, which
-// http.Server would log unthrottled. It logs a warning at most once per
-// 5 s, counting the failures not logged, and a line once accepting works
-// again.
-func (g *Guard) Listener(ln net.Listener) net.Listener {
-	return &listener{
+// (ENFILE) is out of file descriptors, the listener waits until a
+// connection is pending (Linux fails accept so whether or not one is;
+// meanwhile it tries again every 100 ms), then closes the unauthenticated connection idle the longest and tries
+// again, or with none left waits a moment (5 ms, doubling to 1 s) before
+// it does. It never returns these errors, which http.Server would log
+// unthrottled. It logs a warning at most once per 5 s, counting the
+// failures not logged, and a line once accepting works again.
+func (g *Guard) Listener(ln net.Listener, tlsConfig *tls.Config) net.Listener {
+	l := &listener{
 		Listener: ln,
 		g:        g,
+		tls:      tlsConfig,
 		done:     make(chan struct{}),
 		failLog:  newLimitedLog(),
 		okLog:    newLimitedLog(),
 	}
+	if sc, ok := ln.(syscall.Conn); ok {
+		l.raw, _ = sc.SyscallConn()
+	}
+	return l
 }
 
 type listener struct {
 	net.Listener
 	g         *Guard
-	done      chan struct{} // closed by Close: ends a wait in Accept
+	tls       *tls.Config     // nil: plain TCP
+	raw       syscall.RawConn // ln's socket, if it has one
+	done      chan struct{}   // closed by Close: ends a wait in Accept
 	closeOnce sync.Once
 
 	failLog, okLog *limitedLog
@@ -63,11 +75,19 @@ func (l *listener) Accept() (net.Conn, error) {
 		c, err := l.Listener.Accept()
 		if err == nil {
 			l.accepted()
+			if l.tls != nil {
+				c = tls.Server(c, l.tls)
+			}
 			l.g.admit(c)
 			return c, nil
 		}
 		if !outOfFiles(err) {
 			return nil, err
+		}
+		// Linux fails accept so whether or not a connection waits:
+		// close nothing, and log nothing, for none.
+		if !waitPending(l.raw, pendingPoll) {
+			continue
 		}
 		cut := l.g.cutIdle()
 		l.failed(err, cut)

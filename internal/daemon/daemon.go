@@ -198,17 +198,18 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("listen on api-addr: %w", err)
 	}
 	d.apiAddr = d.ln.Addr().String()
+	var tlsConfig *tls.Config
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
-		d.ln = tls.NewListener(d.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		d.scheme = "wss"
 	}
-	// Outermost, so that the connections it tracks are the ones the
-	// server's hooks below are given (*tls.Conn with TLS).
-	d.ln = d.conns.Listener(d.ln)
+	// The guard does the TLS wrapping itself: it tracks the connections
+	// the server's hooks are given, and watches the TCP socket.
+	d.ln = d.conns.Listener(d.ln, tlsConfig)
 	mux := http.NewServeMux()
 	mux.Handle("GET "+api.Path, d.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
