@@ -13,7 +13,11 @@
 // oldest unauthenticated connection goes instead: the one idle the longest,
 // or, if none is idle, the one accepted first. A stranger's sockets, even
 // from the loopback address the owner shares, can therefore never keep
-// the owner's next connection out.
+// the owner's next connection out. Refusing the new connection instead
+// would let whoever keeps reopening half-sent requests (each bounded only
+// by the header timeout) hold the owner out for as long as they like; the
+// price is that in such a flood an unauthenticated request still being
+// read or answered may be cut off.
 //
 // Wire a Guard into an http.Server with Listener, ConnContext and
 // ConnState (see Guard.Listener).

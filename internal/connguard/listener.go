@@ -29,13 +29,15 @@ const (
 //	srv.Serve(g.Listener(ln, nil))
 //
 // When accepting fails because the process (EMFILE) or the system
-// (ENFILE) is out of file descriptors, the listener waits until a
-// connection is pending (Linux fails accept so whether or not one is;
-// meanwhile it tries again every 100 ms), then closes the unauthenticated connection idle the longest and tries
-// again, or with none left waits a moment (5 ms, doubling to 1 s) before
-// it does. It never returns these errors, which http.Server would log
-// unthrottled. It logs a warning at most once per 5 s, counting the
-// failures not logged, and a line once accepting works again.
+// (ENFILE) is out of file descriptors, the listener first waits until a
+// connection is pending, trying again every 100 ms meanwhile (Linux fails
+// accept so whether or not one is; ln must be a socket, such as a
+// *net.TCPListener, for the listener to tell). Then it closes the
+// unauthenticated connection idle the longest and tries again, or with
+// none left waits a moment (5 ms, doubling to 1 s) before it does. It
+// never returns these errors, which http.Server would log unthrottled. It
+// logs a warning at most once per 5 s, counting the failures not logged,
+// and a line once accepting works again.
 func (g *Guard) Listener(ln net.Listener, tlsConfig *tls.Config) net.Listener {
 	l := &listener{
 		Listener: ln,
