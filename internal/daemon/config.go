@@ -55,6 +55,11 @@ type Config struct {
 	// verified, which are written to disk once their piece passes
 	// (experimental); 0 writes every chunk as it arrives.
 	WriteBufferMiB int
+	// CapLoopbackPerAddress caps the unauthenticated connections of each
+	// loopback address as a remote address's are (connguard), instead of
+	// counting them only in the total: for tests, where 127.0.0.x stand
+	// in for remote addresses.
+	CapLoopbackPerAddress bool
 	// Engine is the BitTorrent core: "native" (engine.CoreNative, also
 	// when empty) or "anacrolix" (engine.CoreAnacrolix).
 	Engine string

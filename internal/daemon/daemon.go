@@ -22,6 +22,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
+	"github.com/lodestone-bt/lodestone/internal/connguard"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
@@ -42,6 +43,8 @@ type Daemon struct {
 	log   *slog.Logger
 	token string
 	guard *httpguard.Guard // the HTTP gates of every endpoint
+	// conns caps the HTTP connections no request has authenticated yet.
+	conns *connguard.Guard
 
 	store *store.Store
 	eng   engine.Engine
@@ -181,7 +184,16 @@ func New(cfg Config) (_ *Daemon, err error) {
 		},
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
-	guard, err := httpguard.New(httpguard.Config{Token: d.token, Hosts: cfg.AllowedHosts, AuthBackoff: cfg.AuthBackoff, Logger: d.log.With("component", "api")})
+	d.conns = connguard.New(connguard.Config{CapLoopbackPerAddr: cfg.CapLoopbackPerAddress, Logger: d.log.With("component", "api")})
+	guard, err := httpguard.New(httpguard.Config{
+		Token:       d.token,
+		Hosts:       cfg.AllowedHosts,
+		AuthBackoff: cfg.AuthBackoff,
+		Logger:      d.log.With("component", "api"),
+		// A connection that carried a request with the right token is
+		// the owner's: no longer capped, the normal idle timeout.
+		OnAdmit: func(r *http.Request) { connguard.MarkAuthenticated(r.Context()) },
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -198,14 +210,18 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("listen on api-addr: %w", err)
 	}
 	d.apiAddr = d.ln.Addr().String()
+	var tlsConfig *tls.Config
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
-		d.ln = tls.NewListener(d.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		d.scheme = "wss"
 	}
+	// The guard does the TLS wrapping itself: it tracks the connections
+	// the server's hooks are given, and watches the TCP socket.
+	d.ln = d.conns.Listener(d.ln, tlsConfig)
 	mux := http.NewServeMux()
 	mux.Handle("GET "+api.Path, d.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -223,10 +239,14 @@ func New(cfg Config) (_ *Daemon, err error) {
 	d.http = &http.Server{
 		Handler: mux,
 		// Handshake and keep-alive limits (WebSocket connections are
-		// hijacked and kept alive by pings instead).
+		// hijacked and kept alive by pings instead). An unauthenticated
+		// connection is closed after connguard.DefaultUnauthIdle idle
+		// instead, and counts against its caps.
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		ConnContext:       d.conns.ConnContext,
+		ConnState:         d.conns.ConnState,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	// Open file streams (one may wait for data indefinitely) end when

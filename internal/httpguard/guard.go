@@ -64,6 +64,9 @@ type Config struct {
 	// Logger receives a warning per refused request, rate-limited
 	// (logRefusal).
 	Logger *slog.Logger
+	// OnAdmit, if set, is called with every request Check admits (the
+	// daemon marks its connection authenticated: connguard).
+	OnAdmit func(*http.Request)
 }
 
 // Guard checks HTTP requests. It is safe for concurrent use.
@@ -73,6 +76,7 @@ type Guard struct {
 	hosts   []string
 	auth    *backoff
 	log     *slog.Logger
+	admit   func(*http.Request) // Config.OnAdmit
 
 	logLimit *rate.Limiter // refusal log lines
 	unlogged atomic.Int64  // refusals not logged since the last line
@@ -114,6 +118,7 @@ func New(cfg Config) (*Guard, error) {
 		hosts:    cfg.Hosts,
 		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff, cfg.GlobalAuthFailures),
 		log:      cfg.Logger,
+		admit:    cfg.OnAdmit,
 		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}, nil
 }
@@ -129,11 +134,12 @@ type Refusal struct {
 
 // Check runs every gate in order (Host, Origin, the credential) and
 // returns nil if r may pass, or the first refusal. A right token or
-// session cookie always passes and clears the count of r's address
-// (ClientKey). A request with no credential, or only a session cookie
-// that is not this process's, is refused with 401 without counting. A
-// wrong token is refused with 429 while its address waits or the global
-// budget is spent, else counted and refused with 401.
+// session cookie always passes, clears the count of r's address
+// (ClientKey) and is passed to Config.OnAdmit. A request with no
+// credential, or only a session cookie that is not this process's, is
+// refused with 401 without counting. A wrong token is refused with 429
+// while its address waits or the global budget is spent, else counted
+// and refused with 401.
 func (g *Guard) Check(r *http.Request) *Refusal {
 	if ref := g.CheckHost(r); ref != nil {
 		return ref
@@ -145,6 +151,9 @@ func (g *Guard) Check(r *http.Request) *Refusal {
 	switch g.credential(r) {
 	case credRight:
 		g.auth.succeeded(key)
+		if g.admit != nil {
+			g.admit(r)
+		}
 		return nil
 	case credNone:
 		// Not a guess: a foreign page's <img> of /files or /metrics

@@ -49,6 +49,9 @@ type Options struct {
 	DenyPrivateTrackers bool
 	// AuthBackoff overrides the first backoff after wrong tokens.
 	AuthBackoff time.Duration
+	// CapLoopbackPerAddress caps each 127.0.0.x like a remote address
+	// (unauthenticated connections), so tests can stand it in for one.
+	CapLoopbackPerAddress bool
 	// Engine overrides Core() (benchmarks comparing the cores).
 	Engine string
 	// Logger replaces the daemon's log (nil: t.Log, from level Info).
@@ -97,6 +100,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	cfg.AllowPrivateURLs = opts.AllowPrivateURLs
 	cfg.AllowPrivateTrackers = !opts.DenyPrivateTrackers
 	cfg.AuthBackoff = opts.AuthBackoff
+	cfg.CapLoopbackPerAddress = opts.CapLoopbackPerAddress
 	if opts.Engine != "" {
 		cfg.Engine = opts.Engine
 	}
