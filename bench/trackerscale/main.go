@@ -22,6 +22,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,6 +52,7 @@ type options struct {
 	cpuProfile        string
 	goroutineProfile  string
 	logFile           string
+	limit             time.Duration
 }
 
 func main() {
@@ -63,6 +65,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.StringVar(&o.goroutineProfile, "goroutineprofile", "", "write a goroutine profile at the end of the adds here")
 	flag.StringVar(&o.logFile, "log", "", "write the daemon's log here (default: discarded)")
+	flag.DurationVar(&o.limit, "limit", 10*time.Minute, "give up adding after this long")
 	flag.Parse()
 	if err := loopbackOnly(); err != nil {
 		fmt.Fprintln(os.Stderr, "trackerscale:", err)
@@ -119,7 +122,7 @@ type report struct {
 }
 
 func run(o options) (*report, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), o.limit)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "trackerscale-")
 	if err != nil {
@@ -263,14 +266,18 @@ func run(o options) (*report, error) {
 
 	t0 := time.Now()
 	var addMax time.Duration
+	var addErr error
 	for i := range o.magnets {
 		m := magnet(i, tr.urls(i, o.trackers, o.distinct))
 		a0 := time.Now()
 		if _, err := adder.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeMagnet, Data: m}); err != nil {
-			sstop()
-			return rep, fmt.Errorf("add magnet %d: %w", i, err)
+			addErr = fmt.Errorf("add magnet %d: %w", i, err)
+			break
 		}
 		addMax = max(addMax, time.Since(a0))
+		if (i+1)%10 == 0 {
+			fmt.Fprintf(os.Stderr, "trackerscale: %d magnets added in %.1f s, %d goroutines\n", i+1, time.Since(t0).Seconds(), runtime.NumGoroutine())
+		}
 	}
 	rep.AddSeconds = time.Since(t0).Seconds()
 	rep.AddMaxMs = ms(addMax)
@@ -281,9 +288,11 @@ func run(o options) (*report, error) {
 			f.Close()
 		}
 	}
-	select {
-	case <-time.After(o.observe):
-	case <-ctx.Done():
+	if addErr == nil {
+		select {
+		case <-time.After(o.observe):
+		case <-ctx.Done():
+		}
 	}
 	sstop()
 	<-sampleDone
@@ -301,11 +310,9 @@ func run(o options) (*report, error) {
 	poller.Close()
 	e0 := time.Now()
 	stopped = true
-	if err := stopDaemon(); err != nil {
-		return rep, err
-	}
+	stopErr := stopDaemon()
 	rep.EndSeconds = time.Since(e0).Seconds()
-	return rep, pollErr
+	return rep, errors.Join(addErr, pollErr, stopErr)
 }
 
 // magnet returns the i-th magnet (a made-up info-hash) with trackers.
