@@ -99,6 +99,12 @@ func (t *Torrent) announceLoop() {
 				}
 			}
 			forEachBounded(t.ctx, due, announcesPerTorrent, func(u string, wait bool) (busy bool) {
+				t.mu.Lock()
+				nowPaused := t.paused
+				t.mu.Unlock()
+				if nowPaused {
+					return false // paused during the round: the next says "stopped"
+				}
 				st := t.trackerState(u)
 				ev := tracker.None
 				switch {

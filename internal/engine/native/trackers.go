@@ -56,9 +56,6 @@ type trackerRegistry struct {
 	mu      sync.Mutex
 	closed  bool
 	entries map[string]*trackerEntry
-	// peak is the most announces ever in flight at once (for tests and
-	// the benchmark); inFlight is how many now.
-	inFlight, peak int
 }
 
 // trackerEntry is one tracker. Its fields are guarded by the registry's
@@ -132,19 +129,10 @@ func (r *trackerRegistry) announce(ctx context.Context, u string, wait bool, req
 	if err != nil {
 		return res, time.Time{}, err
 	}
-	r.count(1)
-	defer r.count(-1)
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err = cl.Announce(actx, req, opt)
 	return res, r.record(e, ctx, err), err
-}
-
-func (r *trackerRegistry) count(d int) {
-	r.mu.Lock()
-	r.inFlight += d
-	r.peak = max(r.peak, r.inFlight)
-	r.mu.Unlock()
 }
 
 // acquire returns the entry of u, made on first use, counting a user.
@@ -240,14 +228,14 @@ func (r *trackerRegistry) clientOf(e *trackerEntry) (tracker.Client, error) {
 // error (an unknown torrent, say) is up, and may know other torrents.
 // An announce ended by its caller (ctx) says nothing of the tracker.
 func (r *trackerRegistry) record(e *trackerEntry, ctx context.Context, err error) time.Time {
+	if err != nil && ctx.Err() != nil {
+		return time.Time{}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil || answered(err) {
 		e.failures = 0
 		e.downUntil = time.Time{}
-		return time.Time{}
-	}
-	if ctx.Err() != nil {
 		return time.Time{}
 	}
 	e.failures++
@@ -267,21 +255,13 @@ func answered(err error) bool {
 	switch {
 	case errors.As(err, &ur):
 		return true
-	case errors.As(err, &ue), errors.As(err, &ne),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, net.ErrClosed):
+	case errors.As(err, &ue), errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled), errors.Is(err, net.ErrClosed):
 		return false
 	}
 	// The HTTP client's other errors come after a response: its status,
 	// an undecodable body, a failure reason.
 	return true
-}
-
-// stats returns the trackers known and the announces in flight now and
-// at most so far.
-func (r *trackerRegistry) stats() (trackers, inFlight, peak int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.entries), r.inFlight, r.peak
 }
 
 // close closes every tracker's client; announces after it fail. Those

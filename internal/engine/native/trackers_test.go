@@ -3,13 +3,17 @@ package native
 import (
 	"context"
 	"crypto/sha1"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/tracker/udp"
 
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
@@ -189,5 +193,28 @@ func TestTorrentsShareDeadTrackers(t *testing.T) {
 	}
 	if peakOpen > announcesInFlight {
 		t.Errorf("%d connections to trackers were open at once; want at most %d", peakOpen, announcesInFlight)
+	}
+}
+
+// Only a tracker that gave no answer backs off: one that answered with an
+// error is up (it may not know this torrent, and know others).
+func TestTrackerAnswered(t *testing.T) {
+	refused := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/announce", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"HTTP connection refused", refused, false},
+		{"HTTP timeout", &url.Error{Op: "Get", URL: "http://x/announce", Err: context.DeadlineExceeded}, false},
+		{"UDP no answer in time", context.DeadlineExceeded, false},
+		{"UDP write failed", fmt.Errorf("write error: %w", &net.OpError{Op: "write", Net: "udp", Err: errors.New("network is unreachable")}), false},
+		{"HTTP failure reason", errors.New(`tracker gave failure reason: "unregistered torrent"`), true},
+		{"HTTP status", errors.New(`response from tracker: 404 Not Found: "nope"`), true},
+		{"UDP error packet", udp.ErrorResponse{Message: "unregistered torrent"}, true},
+	} {
+		if got := answered(c.err); got != c.want {
+			t.Errorf("%s: answered(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
 	}
 }
