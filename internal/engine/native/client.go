@@ -196,7 +196,14 @@ func New(cfg Config) (*Client, error) {
 		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
 		fetching: make(map[[20]byte]chan *peerConn), arrived: make(map[[20]byte]func()),
 	}
-	c.trackers = newTrackerRegistry(c.newTrackerClient, log)
+	dial := cfg.TrackerDialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	}
+	c.trackers = newTrackerRegistry(c.newTrackerClient, dial, lookup, log)
 	if cfg.ListenAddr == "" {
 		if cfg.UTP || cfg.DHT || cfg.UPnP {
 			cancel()
@@ -630,10 +637,11 @@ func (c *Client) announceRequest(ctx context.Context, url string, wait bool, req
 }
 
 // newTrackerClient makes the client of one tracker: an HTTP one with its
-// own transport (no keep-alive), or a UDP one with its own socket.
-func (c *Client) newTrackerClient(url string) (tracker.Client, error) {
+// own transport (no keep-alive) dialling through dial, or a UDP one with
+// its own socket.
+func (c *Client) newTrackerClient(url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (tracker.Client, error) {
 	return tracker.NewClient(url, tracker.NewClientOpts{
-		Http:         trHttp.NewClientOpts{DialContext: c.cfg.TrackerDialContext},
+		Http:         trHttp.NewClientOpts{DialContext: dial},
 		Slogger:      c.log.With("tracker", url),
 		ListenPacket: c.cfg.TrackerListenPacket,
 	})

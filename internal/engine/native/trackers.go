@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -33,6 +34,11 @@ const (
 	// trackerIdle is how long a tracker's client (its UDP socket with the
 	// connection id, its HTTP transport) is kept after its last announce.
 	trackerIdle = time.Minute
+	// resolveTTL is how long a tracker's host name, once resolved, is
+	// used without asking DNS again (Go's resolver keeps nothing).
+	resolveTTL = 5 * time.Minute
+	// resolveTimeout bounds one lookup of a tracker's host name.
+	resolveTimeout = 10 * time.Second
 )
 
 // ErrTrackerBackoff is wrapped by the error of an announce not sent
@@ -49,9 +55,16 @@ var ErrTrackerBackoff = errors.New("tracker did not answer recently; not contact
 // Nothing here is held while a torrent's or the client's lock is, and no
 // lock is held during network I/O except the creation of a UDP socket.
 type trackerRegistry struct {
-	newClient func(url string) (tracker.Client, error)
-	log       *slog.Logger
-	slots     chan struct{} // announces in flight, client-wide
+	// newClient makes the client of the tracker at url; an HTTP one dials
+	// through dial (the tracker's resolved addresses), a UDP one is given
+	// url with the host's address in place of its name.
+	newClient func(url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (tracker.Client, error)
+	// dial connects to an address (an IP literal and a port).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// lookup resolves a tracker's host name.
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	log    *slog.Logger
+	slots  chan struct{} // announces in flight, client-wide
 
 	mu      sync.Mutex
 	closed  bool
@@ -64,8 +77,15 @@ type trackerEntry struct {
 	url   string
 	slots chan struct{} // announces to this tracker in flight
 
+	// resolveMu guards addrs and resolved: one lookup of the tracker's
+	// host at a time, and none under the registry's mu.
+	resolveMu sync.Mutex
+	addrs     []netip.Addr
+	resolved  time.Time
+
 	users     int            // announces holding or waiting for the entry
 	cl        tracker.Client // nil until an announce needs it
+	clAddr    netip.Addr     // the address a UDP cl sends to
 	lastUse   time.Time
 	idle      *time.Timer // closes cl (and forgets the entry) once idle
 	failures  int         // in a row, of not answering
@@ -73,9 +93,14 @@ type trackerEntry struct {
 	lastErr   string
 }
 
-func newTrackerRegistry(newClient func(string) (tracker.Client, error), log *slog.Logger) *trackerRegistry {
+func newTrackerRegistry(
+	newClient func(string, func(context.Context, string, string) (net.Conn, error)) (tracker.Client, error),
+	dial func(context.Context, string, string) (net.Conn, error),
+	lookup func(context.Context, string) ([]netip.Addr, error),
+	log *slog.Logger,
+) *trackerRegistry {
 	return &trackerRegistry{
-		newClient: newClient, log: log,
+		newClient: newClient, dial: dial, lookup: lookup, log: log,
 		slots:   make(chan struct{}, announcesInFlight),
 		entries: make(map[string]*trackerEntry),
 	}
@@ -125,9 +150,9 @@ func (r *trackerRegistry) announce(ctx context.Context, u string, wait bool, req
 	if retry, err := r.backingOff(e); err != nil {
 		return res, retry, err
 	}
-	cl, err := r.clientOf(e)
+	cl, err := r.clientOf(ctx, e)
 	if err != nil {
-		return res, time.Time{}, err
+		return res, r.record(e, ctx, err), err
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -205,21 +230,100 @@ func (r *trackerRegistry) backingOff(e *trackerEntry) (time.Time, error) {
 	return time.Time{}, nil
 }
 
-// clientOf returns e's tracker client, made on first use.
-func (r *trackerRegistry) clientOf(e *trackerEntry) (tracker.Client, error) {
+// clientOf returns e's tracker client, made on first use. A UDP client
+// sends to the address its host resolved to, and is made again once that
+// is older than resolveTTL and resolves to another; an HTTP client
+// resolves as it dials (see dialVia).
+func (r *trackerRegistry) clientOf(ctx context.Context, e *trackerEntry) (tracker.Client, error) {
+	u, err := url.Parse(e.url)
+	if err != nil {
+		return nil, err
+	}
+	target := e.url
+	var addr netip.Addr
+	if u.Scheme == "udp" {
+		addrs, err := r.resolve(ctx, e, u.Hostname())
+		if err != nil {
+			return nil, err
+		}
+		addr = addrs[0]
+		t := *u
+		t.Host = net.JoinHostPort(addr.String(), u.Port())
+		target = t.String()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, errRegistryClosed
 	}
+	if e.cl != nil && addr.IsValid() && addr != e.clAddr {
+		e.cl.Close() // others' announces in flight on it fail, and retry
+		e.cl = nil
+	}
 	if e.cl == nil {
-		cl, err := r.newClient(e.url)
+		cl, err := r.newClient(target, func(ctx context.Context, network, hostPort string) (net.Conn, error) {
+			return r.dialVia(ctx, e, network, hostPort)
+		})
 		if err != nil {
 			return nil, err
 		}
-		e.cl = cl
+		e.cl, e.clAddr = cl, addr
 	}
 	return e.cl, nil
+}
+
+// resolve returns the addresses of e's host, looked up at most once per
+// resolveTTL (an IP literal is not looked up). Only e's announces wait
+// for a lookup.
+func (r *trackerRegistry) resolve(ctx context.Context, e *trackerEntry, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	e.resolveMu.Lock()
+	defer e.resolveMu.Unlock()
+	if len(e.addrs) > 0 && time.Since(e.resolved) < resolveTTL {
+		return e.addrs, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	addrs, err := r.lookup(lctx, host)
+	if err != nil {
+		return nil, &net.DNSError{Err: err.Error(), Name: host, IsTimeout: errors.Is(err, context.DeadlineExceeded)}
+	}
+	if len(addrs) == 0 {
+		return nil, &net.DNSError{Err: "no address", Name: host, IsNotFound: true}
+	}
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
+	e.addrs, e.resolved = addrs, time.Now()
+	return addrs, nil
+}
+
+// dialVia connects to the tracker of e at hostPort through its resolved
+// addresses, in order, until one answers. The guard against private
+// addresses, if any, is in r.dial, on the address actually dialled.
+func (r *trackerRegistry) dialVia(ctx context.Context, e *trackerEntry, network, hostPort string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return nil, err
+	}
+	addrs, err := r.resolve(ctx, e, host)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, a := range addrs {
+		c, err := r.dial(ctx, network, net.JoinHostPort(a.String(), port))
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
 }
 
 // record notes the outcome of an announce to e and returns when the

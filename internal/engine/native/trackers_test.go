@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"sync"
@@ -217,5 +218,76 @@ func TestTrackerAnswered(t *testing.T) {
 		if got := answered(c.err); got != c.want {
 			t.Errorf("%s: answered(%v) = %v, want %v", c.name, c.err, got, c.want)
 		}
+	}
+}
+
+// A tracker's host name is looked up once for all torrents and announces
+// (until resolveTTL), not once per announce; HTTP trackers are dialled
+// and UDP ones sent to at the address found.
+func TestTrackerNamesResolvedOnce(t *testing.T) {
+	const magnets, hosts = 10, 8
+	dead := startDeadTracker(t)
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var packets sync.Map // "udp" → true, once a packet came
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		b := make([]byte, 2048)
+		for {
+			if _, _, err := silent.ReadFrom(b); err != nil {
+				return
+			}
+			packets.Store("udp", true)
+		}
+	})
+	t.Cleanup(func() {
+		silent.Close()
+		readers.Wait()
+	})
+	got := newOutcomes(magnets * 2 * hosts)
+	c := newClient(t, Config{OnAnnounce: got.record, TrackerTimeout: 300 * time.Millisecond})
+	var mu sync.Mutex
+	lookups := map[string]int{}
+	c.trackers.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+		mu.Lock()
+		lookups[host]++
+		mu.Unlock()
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	_, httpPort, _ := net.SplitHostPort(dead.ln.Addr().String())
+	_, udpPort, _ := net.SplitHostPort(silent.LocalAddr().String())
+	var urls []string
+	for i := range hosts {
+		urls = append(urls,
+			fmt.Sprintf("http://h%d.tracker.test:%s/announce", i, httpPort),
+			fmt.Sprintf("udp://u%d.tracker.test:%s/announce", i, udpPort))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range magnets {
+		ih := sha1.Sum(fmt.Appendf(nil, "named %d", i))
+		wg.Go(func() { c.FetchMetadata(ctx, ih, nil, urls) })
+	}
+	got.wait(t)
+	cancel()
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lookups) != 2*hosts {
+		t.Errorf("%d host names looked up, want %d: %v", len(lookups), 2*hosts, lookups)
+	}
+	for h, n := range lookups {
+		if n != 1 {
+			t.Errorf("%s looked up %d times by %d magnets; want once", h, n, magnets)
+		}
+	}
+	if accepted, _ := dead.counts(); accepted == 0 {
+		t.Error("no HTTP announce reached the tracker's resolved address")
+	}
+	if _, ok := packets.Load("udp"); !ok {
+		t.Error("no UDP announce reached the tracker's resolved address")
 	}
 }
