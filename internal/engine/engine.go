@@ -326,6 +326,8 @@ func (e *anacrolixEngine) Add(spec Spec) (Torrent, error) {
 	werr := new(atomicError)
 	writeFailed := writeFailedFunc(spec.ID, werr, e.alerts.push)
 	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr, files: e.files, pc: e.pc, pool: e.buffers, writeFailed: writeFailed}
+	var unannounced []string
+	ts.Trackers, unannounced = capTrackers(ts.Trackers, AnacrolixMaxTrackers)
 	t, added, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent %s: %w", spec.ID, err)
@@ -337,6 +339,7 @@ func (e *anacrolixEngine) Add(spec Spec) (Torrent, error) {
 	}
 	tt := newTorrent(spec.ID, t, werr, writeFailed, e.book)
 	tt.lim = lim
+	tt.setUnannounced(unannounced)
 	return tt, nil
 }
 
@@ -357,6 +360,10 @@ type anacrolixTorrent struct {
 	// waits on it.
 	allowedMu sync.Mutex
 	allowed   chan struct{}
+	// unannounced are the trackers past AnacrolixMaxTrackers, not given
+	// to the engine.
+	trackersMu  sync.Mutex
+	unannounced []string
 }
 
 // allowedSignal returns a channel closed the next time data download is
@@ -508,7 +515,7 @@ func (t *anacrolixTorrent) Merge(spec Spec) error {
 		return fmt.Errorf("%w: %w", ErrBadMagnet, err)
 	}
 	if len(ms.Trackers) > 0 && len(ms.Trackers[0]) > 0 {
-		t.t.AddTrackers(ms.Trackers)
+		t.addTrackers(ms.Trackers)
 	}
 	t.AddPeers(ms.PeerAddrs)
 	return nil

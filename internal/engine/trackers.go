@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -79,8 +80,52 @@ func (b *trackerBook) record(ih, url string, resp slog.Value, errText string) {
 	}
 }
 
+// AnacrolixMaxTrackers is how many of a task's trackers the anacrolix core
+// announces to (issue 15, item 16). Its announcer updates a row per
+// tracker of a torrent at every announce of that torrent, under the
+// client's lock: 80 magnets with 200 dead trackers each took over 10
+// minutes to add (60 of them), stalling every call; with 50 each, 2 s.
+// The trackers past the first 50 are listed by Trackers, never contacted.
+const AnacrolixMaxTrackers = 50
+
+// notAnnouncedText is the last error shown for a tracker past
+// AnacrolixMaxTrackers.
+var notAnnouncedText = fmt.Sprintf("not announced to: the anacrolix core announces to a task's first %d trackers only", AnacrolixMaxTrackers)
+
+// capTrackers keeps the first n distinct URLs of tiers, in their tiers,
+// and returns the distinct URLs past them.
+func capTrackers(tiers [][]string, n int) (kept [][]string, rest []string) {
+	var seen []string
+	for _, tier := range tiers {
+		var k []string
+		for _, u := range tier {
+			if slices.Contains(seen, u) {
+				continue
+			}
+			seen = append(seen, u)
+			if len(seen) <= n {
+				k = append(k, u)
+			} else {
+				rest = append(rest, u)
+			}
+		}
+		if len(k) > 0 {
+			kept = append(kept, k)
+		}
+	}
+	return kept, rest
+}
+
+// setUnannounced records the trackers past AnacrolixMaxTrackers.
+func (t *anacrolixTorrent) setUnannounced(urls []string) {
+	t.trackersMu.Lock()
+	t.unannounced = urls
+	t.trackersMu.Unlock()
+}
+
 // Trackers returns the torrent's trackers in announce-list order, with
-// what is known of each.
+// what is known of each; then those past AnacrolixMaxTrackers, not
+// contacted.
 func (t *anacrolixTorrent) Trackers() []TrackerStatus {
 	mi := t.t.Metainfo()
 	var out []TrackerStatus
@@ -100,17 +145,44 @@ func (t *anacrolixTorrent) Trackers() []TrackerStatus {
 			out = append(out, st)
 		}
 	}
+	t.trackersMu.Lock()
+	defer t.trackersMu.Unlock()
+	for _, u := range t.unannounced {
+		if !slices.Contains(seen, u) {
+			out = append(out, TrackerStatus{URL: u, LastError: notAnnouncedText, Seeders: -1, Leechers: -1})
+		}
+	}
 	return out
 }
 
-// SetTrackers replaces the torrent's trackers, one tier each. URLs must
-// have been checked with CheckTrackerURL.
+// SetTrackers replaces the torrent's trackers, one tier each; the engine
+// gets the first AnacrolixMaxTrackers. URLs must have been checked with
+// CheckTrackerURL.
 func (t *anacrolixTorrent) SetTrackers(urls []string) {
 	tiers := make([][]string, len(urls))
 	for i, u := range urls {
 		tiers[i] = []string{u}
 	}
-	t.t.ModifyTrackers(tiers)
+	kept, rest := capTrackers(tiers, AnacrolixMaxTrackers)
+	t.setUnannounced(rest)
+	t.t.ModifyTrackers(kept)
+}
+
+// addTrackers adds the trackers of tiers after the torrent's own, the
+// engine getting the first AnacrolixMaxTrackers of them all.
+func (t *anacrolixTorrent) addTrackers(tiers [][]string) {
+	t.trackersMu.Lock()
+	over := t.unannounced
+	t.trackersMu.Unlock()
+	mi := t.t.Metainfo()
+	all := mi.UpvertedAnnounceList()
+	if len(over) > 0 {
+		all = append(all, over)
+	}
+	all = append(all, tiers...)
+	kept, rest := capTrackers(all, AnacrolixMaxTrackers)
+	t.setUnannounced(rest)
+	t.t.ModifyTrackers(kept)
 }
 
 // CheckTrackerURL accepts http, https and udp tracker URLs.

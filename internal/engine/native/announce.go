@@ -2,6 +2,8 @@ package native
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"time"
@@ -65,8 +67,11 @@ func (t *Torrent) SetTrackers(urls []string) {
 // than every 30 s), "completed" as soon as the download is done, and
 // "stopped" when the torrent closes or pauses ("started" again when it
 // resumes). Each tracker keeps its own events, so one that was down still
-// gets "started" first. Between announces the loop sleeps until the next
-// one is due: an idle torrent costs no wake-ups.
+// gets "started" first. Every tracker of the torrent is announced to
+// (each URL is its own tier, as with a magnet's tr=: BEP 12's fallback
+// within a tier is not used), at most announcesPerTorrent at once. Between
+// announces the loop sleeps until the next one is due: an idle torrent
+// costs no wake-ups, and no goroutine waits per tracker.
 func (t *Torrent) announceLoop() {
 	done := t.doneC // nil once seen: a closed channel would fire every time
 	wake := time.NewTimer(time.Hour)
@@ -83,33 +88,44 @@ func (t *Torrent) announceLoop() {
 			}
 		}
 		t.mu.Unlock()
-		for _, u := range urls {
-			st := t.trackerState(u)
-			if paused {
-				if st.started {
-					t.announce(u, st, tracker.Stopped, time.Second)
+		if paused {
+			t.sayStopped(urls)
+		} else {
+			var due []string
+			for _, u := range urls {
+				// A URL twice (in two tiers) is announced to once.
+				if st := t.trackerState(u); !now.Before(st.next) && !slices.Contains(due, u) {
+					due = append(due, u)
 				}
-				st.started, st.complete, st.next = false, false, time.Time{}
-				continue
 			}
-			if now.Before(st.next) {
-				continue
-			}
-			ev := tracker.None
-			switch {
-			case !st.started:
-				ev = tracker.Started
-			case finished && !st.complete:
-				ev = tracker.Completed
-			}
-			iv, ok := t.announce(u, st, ev, announceTimeout)
-			if !ok {
-				st.next = now.Add(retryAnnounce)
-				continue
-			}
-			st.started = true
-			st.complete = st.complete || finished
-			st.next = now.Add(max(iv, minAnnounceEvery))
+			forEachBounded(t.ctx, due, announcesPerTorrent, func(u string, wait bool) (busy bool) {
+				t.mu.Lock()
+				nowPaused := t.paused
+				t.mu.Unlock()
+				if nowPaused {
+					return false // paused during the round: the next says "stopped"
+				}
+				st := t.trackerState(u)
+				ev := tracker.None
+				switch {
+				case !st.started:
+					ev = tracker.Started
+				case finished && !st.complete:
+					ev = tracker.Completed
+				}
+				iv, retry, err := t.announce(t.ctx, u, wait, st, ev, t.c.cfg.TrackerTimeout)
+				if errors.Is(err, errTrackerBusy) {
+					return true
+				}
+				if err != nil {
+					st.next = later(now.Add(retryAnnounce), retry)
+					return false
+				}
+				st.started = true
+				st.complete = st.complete || finished
+				st.next = now.Add(max(iv, minAnnounceEvery))
+				return false
+			})
 		}
 		due := time.Now().Add(time.Hour) // paused or no tracker: wait for a kick
 		t.mu.Lock()
@@ -123,11 +139,7 @@ func (t *Torrent) announceLoop() {
 		wake.Reset(max(time.Until(due), 0))
 		select {
 		case <-t.ctx.Done():
-			for _, u := range urls {
-				if st := t.trackerState(u); st.started {
-					t.announce(u, st, tracker.Stopped, time.Second)
-				}
-			}
+			t.sayStopped(urls)
 			return
 		case <-done:
 			done = nil
@@ -144,8 +156,36 @@ func (t *Torrent) announceLoop() {
 	}
 }
 
+// stoppedWait bounds the "stopped" announces of a torrent that closes or
+// pauses, all of them together.
+const stoppedWait = time.Second
+
+// sayStopped tells the trackers of urls that were told "started" that the
+// torrent stopped, and forgets their events: within stoppedWait for all
+// of them, announcesPerTorrent at once. Closing the torrent does not cut
+// the goodbye short.
+func (t *Torrent) sayStopped(urls []string) {
+	var started []string
+	for _, u := range urls {
+		if st := t.trackerState(u); st.started && !slices.Contains(started, u) {
+			started = append(started, u)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), stoppedWait)
+	defer cancel()
+	forEachBounded(ctx, started, announcesPerTorrent, func(u string, wait bool) (busy bool) {
+		_, _, err := t.announce(ctx, u, wait, t.trackerState(u), tracker.Stopped, stoppedWait)
+		return errors.Is(err, errTrackerBusy)
+	})
+	for _, u := range urls {
+		st := t.trackerState(u)
+		st.started, st.complete, st.next = false, false, time.Time{}
+	}
+}
+
 // trackerState returns the state of the tracker at url, made on first
-// use. Only the announce loop changes a state's events and times.
+// use. Only the announce loop changes a state's events and times (its
+// workers each the state of one tracker).
 func (t *Torrent) trackerState(url string) *trackerState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -157,21 +197,19 @@ func (t *Torrent) trackerState(url string) *trackerState {
 	return st
 }
 
-// announce sends one announce, records its outcome in st, and hands the
-// peers it got to the torrent; it returns the tracker's interval.
-func (t *Torrent) announce(url string, st *trackerState, ev tracker.AnnounceEvent, timeout time.Duration) (time.Duration, bool) {
-	base := t.ctx // closing the torrent ends an announce in flight...
-	if ev == tracker.Stopped {
-		base = context.WithoutCancel(t.ctx) // ...but not the goodbye
-	}
-	ctx, cancel := context.WithTimeout(base, timeout)
-	defer cancel()
+// announce sends one announce within ctx (see Client.announceRequest for
+// wait), records its outcome in st, and hands the peers it got to the
+// torrent; it returns the tracker's interval, or the error and when the
+// tracker may be tried again. An announce not sent because the tracker
+// was busy (errTrackerBusy), or cut short by the torrent's end, records
+// nothing.
+func (t *Torrent) announce(ctx context.Context, url string, wait bool, st *trackerState, ev tracker.AnnounceEvent, timeout time.Duration) (interval time.Duration, retry time.Time, err error) {
 	s := t.Stats()
 	left := t.meta.Length - int64(s.Have)*t.meta.PieceLength
 	if s.Have == s.Pieces {
 		left = 0
 	}
-	res, err := t.c.announceRequest(ctx, url, tracker.AnnounceRequest{
+	res, retry, err := t.c.announceRequest(ctx, url, wait, tracker.AnnounceRequest{
 		InfoHash:   t.meta.InfoHash,
 		PeerId:     t.c.cfg.PeerID,
 		Downloaded: s.Downloaded,
@@ -180,8 +218,11 @@ func (t *Torrent) announce(url string, st *trackerState, ev tracker.AnnounceEven
 		Event:      ev,
 		NumWant:    50,
 		Port:       t.c.Addr().Port(),
-	}, t.log)
-	stat := t.c.announced(t.meta.InfoHash, url, res, err)
+	}, timeout)
+	if errors.Is(err, errTrackerBusy) || err != nil && ctx.Err() != nil && ev != tracker.Stopped {
+		return 0, time.Time{}, err
+	}
+	stat := t.c.announced(t.meta.InfoHash, url, res, retry, err)
 	t.mu.Lock()
 	st.stat.LastAnnounce, st.stat.LastError = stat.LastAnnounce, stat.LastError
 	if err == nil {
@@ -190,9 +231,9 @@ func (t *Torrent) announce(url string, st *trackerState, ev tracker.AnnounceEven
 	t.mu.Unlock()
 	if err != nil {
 		if ev != tracker.Stopped {
-			t.log.Warn("tracker announce failed: "+url, "err", err)
+			logAnnounceFailure(t.log, url, err)
 		}
-		return 0, false
+		return 0, retry, err
 	}
 	var addrs []netip.AddrPort
 	for _, p := range res.Peers {
@@ -203,5 +244,25 @@ func (t *Torrent) announce(url string, st *trackerState, ev tracker.AnnounceEven
 	if len(addrs) > 0 && ev != tracker.Stopped {
 		t.addPeers(addrs, SourceTracker)
 	}
-	return time.Duration(res.Interval) * time.Second, true
+	return time.Duration(res.Interval) * time.Second, time.Time{}, nil
+}
+
+// logAnnounceFailure logs a failed announce as a warning (which the daemon
+// shows as an alert of the torrent), except one not sent because the
+// tracker backs off: the announce that failed first was warned of, and
+// 80 torrents sharing 200 dead trackers must not make 16,000 warnings.
+func logAnnounceFailure(log *slog.Logger, url string, err error) {
+	if errors.Is(err, ErrTrackerBackoff) {
+		log.Debug("tracker announce skipped: "+url, "err", err)
+		return
+	}
+	log.Warn("tracker announce failed: "+url, "err", err)
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/tracker"
+	trHttp "github.com/anacrolix/torrent/tracker/http"
 )
 
 // Config sets up a Client. The zero value of each field means its
@@ -60,6 +61,9 @@ type Config struct {
 	TrackerListenPacket func(network, addr string) (net.PacketConn, error)
 	// UserAgent is sent to HTTP trackers.
 	UserAgent string
+	// TrackerTimeout bounds one tracker announce (default 15 s); waiting
+	// for a free slot (see announcesInFlight) is not counted.
+	TrackerTimeout time.Duration
 	// OnAnnounce, if set, is told the outcome of every tracker announce:
 	// a torrent's, and a magnet's while it fetches its metadata. It must
 	// not block.
@@ -121,6 +125,8 @@ type Client struct {
 	fetching map[[20]byte]chan *peerConn
 	arrived  map[[20]byte]func() // WantMetadata's callbacks
 	ports    *portForwarder      // nil without UPnP
+	// trackers is every tracker's shared state; announces go through it.
+	trackers *trackerRegistry
 	// starved holds the torrents that found the buffer pool spent: the
 	// next buffer returned by any torrent wakes their peers.
 	starved map[*Torrent]bool
@@ -177,6 +183,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
 	}
+	if cfg.TrackerTimeout <= 0 {
+		cfg.TrackerTimeout = announceTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -187,6 +196,14 @@ func New(cfg Config) (*Client, error) {
 		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
 		fetching: make(map[[20]byte]chan *peerConn), arrived: make(map[[20]byte]func()),
 	}
+	dial := cfg.TrackerDialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	}
+	c.trackers = newTrackerRegistry(c.newTrackerClient, dial, lookup, log)
 	if cfg.ListenAddr == "" {
 		if cfg.UTP || cfg.DHT || cfg.UPnP {
 			cancel()
@@ -262,6 +279,7 @@ func (c *Client) close() error {
 		c.dht.Close()
 	}
 	c.wg.Wait()
+	c.trackers.close()
 	if c.ports != nil {
 		c.ports.wait() // the gateways told to unmap us, while the sockets still exist
 	}
@@ -592,10 +610,11 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 }
 
 // announced tells OnAnnounce the outcome of an announce to url, and
-// returns it as a TrackerStat.
-func (c *Client) announced(infoHash [20]byte, url string, res tracker.AnnounceResponse, err error) TrackerStat {
+// returns it as a TrackerStat. retry is when a tracker that did not
+// answer may be tried again (zero: retryAnnounce from now).
+func (c *Client) announced(infoHash [20]byte, url string, res tracker.AnnounceResponse, retry time.Time, err error) TrackerStat {
 	now := time.Now()
-	st := TrackerStat{URL: url, LastAnnounce: now, Seeders: -1, Leechers: -1, NextAnnounce: now.Add(retryAnnounce)}
+	st := TrackerStat{URL: url, LastAnnounce: now, Seeders: -1, Leechers: -1, NextAnnounce: later(now.Add(retryAnnounce), retry)}
 	if err != nil {
 		st.LastError = err.Error()
 	} else {
@@ -608,15 +627,22 @@ func (c *Client) announced(infoHash [20]byte, url string, res tracker.AnnounceRe
 	return st
 }
 
-// announceRequest sends one announce to the tracker at url.
-func (c *Client) announceRequest(ctx context.Context, url string, req tracker.AnnounceRequest, log *slog.Logger) (tracker.AnnounceResponse, error) {
-	return tracker.Announce{
-		TrackerUrl:   url,
-		Request:      req,
-		Context:      ctx,
-		Slogger:      log,
-		DialContext:  c.cfg.TrackerDialContext,
+// announceRequest sends one announce to the tracker at url, through the
+// tracker registry: with wait, it may wait for a slot while ctx allows
+// (without, it fails with errTrackerBusy instead); it fails at
+// once (ErrTrackerBackoff) while the tracker backs off. timeout bounds the
+// announce once sent. retry is as for announced.
+func (c *Client) announceRequest(ctx context.Context, url string, wait bool, req tracker.AnnounceRequest, timeout time.Duration) (res tracker.AnnounceResponse, retry time.Time, err error) {
+	return c.trackers.announce(ctx, url, wait, req, tracker.AnnounceOpt{UserAgent: c.cfg.UserAgent}, timeout)
+}
+
+// newTrackerClient makes the client of one tracker: an HTTP one with its
+// own transport (no keep-alive) dialling through dial, or a UDP one with
+// its own socket.
+func (c *Client) newTrackerClient(url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (tracker.Client, error) {
+	return tracker.NewClient(url, tracker.NewClientOpts{
+		Http:         trHttp.NewClientOpts{DialContext: dial},
+		Slogger:      c.log.With("tracker", url),
 		ListenPacket: c.cfg.TrackerListenPacket,
-		UserAgent:    c.cfg.UserAgent,
-	}.Do()
+	})
 }

@@ -47,30 +47,37 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 	defer context.AfterFunc(c.ctx, cancel)() // closing the client ends it
 	addrs := make(chan netip.AddrPort, 256)
 	var announcing sync.WaitGroup
-	for _, u := range trackers {
-		announcing.Go(func() {
-			actx, acancel := context.WithTimeout(ctx, announceTimeout)
-			defer acancel()
-			log := c.log.With("infohash", fmt.Sprintf("%x", infoHash))
-			res, err := c.announceRequest(actx, u, tracker.AnnounceRequest{
+	// At most announcesPerTorrent announces at once, by as many
+	// goroutines, not one per tracker: a magnet may carry 200.
+	announcing.Go(func() {
+		log := c.log.With("infohash", fmt.Sprintf("%x", infoHash))
+		forEachBounded(ctx, trackers, announcesPerTorrent, func(u string, wait bool) (busy bool) {
+			res, retry, err := c.announceRequest(ctx, u, wait, tracker.AnnounceRequest{
 				InfoHash: infoHash, PeerId: c.cfg.PeerID, Left: -1, NumWant: 50, Port: c.Addr().Port(),
-			}, log)
-			c.announced(infoHash, u, res, err)
+			}, c.cfg.TrackerTimeout)
+			if errors.Is(err, errTrackerBusy) {
+				return true
+			}
+			if ctx.Err() != nil {
+				return false // cancelled: nothing learned of the tracker
+			}
+			c.announced(infoHash, u, res, retry, err)
 			if err != nil {
-				log.Warn("tracker announce failed: "+u, "err", err)
-				return
+				logAnnounceFailure(log, u, err)
+				return false
 			}
 			for _, p := range res.Peers {
 				if ap, ok := p.ToNetipAddrPort(); ok {
 					select {
 					case addrs <- ap:
 					case <-ctx.Done():
-						return
+						return false
 					}
 				}
 			}
+			return false
 		})
-	}
+	})
 	if c.dht != nil {
 		announcing.Go(func() {
 			dctx, dcancel := context.WithTimeout(ctx, dhtLookupTimeout)
