@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -93,13 +94,16 @@ const AnacrolixMaxTrackers = 50
 var notAnnouncedText = fmt.Sprintf("not announced to: the anacrolix core announces to a task's first %d trackers only", AnacrolixMaxTrackers)
 
 // capTrackers keeps the first n distinct URLs of tiers, in their tiers,
-// and returns the distinct URLs past them.
+// and returns the distinct URLs past them. Every URL is in the form
+// url.URL.String gives it (canonicalTracker); one without such a form is
+// dropped.
 func capTrackers(tiers [][]string, n int) (kept [][]string, rest []string) {
 	var seen []string
 	for _, tier := range tiers {
 		var k []string
 		for _, u := range tier {
-			if slices.Contains(seen, u) {
+			u, ok := canonicalTracker(u)
+			if !ok || slices.Contains(seen, u) {
 				continue
 			}
 			seen = append(seen, u)
@@ -114,6 +118,23 @@ func capTrackers(tiers [][]string, n int) (kept [][]string, rest []string) {
 		}
 	}
 	return kept, rest
+}
+
+// canonicalTracker returns u as url.URL.String writes it: the anacrolix
+// core panics on a tracker URL that is not in that form (it compares the
+// two), which a stranger's torrent could otherwise trigger with, say, a
+// non-ASCII path (http://h/\u202egpj.exe/announce). ok is false when u
+// does not parse, or its form does not come back to itself.
+func canonicalTracker(u string) (string, bool) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", false
+	}
+	c := p.String()
+	if q, err := url.Parse(c); err != nil || q.String() != c {
+		return "", false
+	}
+	return c, true
 }
 
 // setUnannounced records the trackers past AnacrolixMaxTrackers.

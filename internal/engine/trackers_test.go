@@ -97,3 +97,34 @@ func TestAnacrolixTrackersCapped(t *testing.T) {
 	tt.SetTrackers(first)
 	check("200 again", tt, first)
 }
+
+// A tracker URL that url.URL.String writes differently (here a path with
+// a right-to-left override, percent-encoded by String) made the anacrolix
+// core panic when the task was added (issue 15, found with item 14): a
+// stranger's torrent could crash task.add. Both cores take it, in its
+// encoded form.
+func TestTrackerURLNotInCanonicalForm(t *testing.T) {
+	for _, core := range []string{CoreNative, CoreAnacrolix} {
+		t.Run(core, func(t *testing.T) {
+			e, err := New(Config{Core: core, DownloadDir: t.TempDir(), StateDir: t.TempDir(), PeerAddr: "127.0.0.1:0", AllowPrivateTrackers: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			tr := "http://127.0.0.1:1/\u202egpj.exe/announce"
+			spec, err := ParseMagnet("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&tr=" + url.QueryEscape(tr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt, err := e.Add(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tt.Drop()
+			got := tt.Trackers()
+			if len(got) != 1 || !strings.Contains(got[0].URL, "127.0.0.1:1/") {
+				t.Fatalf("trackers %+v, want the one given", got)
+			}
+		})
+	}
+}
