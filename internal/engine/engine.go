@@ -37,6 +37,11 @@ type Config struct {
 	// StateDir holds the engine's piece-completion database. It must not be
 	// inside DownloadDir, where a torrent could overwrite it.
 	StateDir string
+	// Protect are directories no torrent's file is ever opened in,
+	// whatever its path says, compared by device and inode (the daemon's
+	// data dir); StateDir always is one. A download dir that lies in one
+	// or contains one opens no file (safefs.ErrProtected).
+	Protect []string
 	// PeerAddr is the BitTorrent listen address, host:port; port 0 picks a
 	// free one. An IPv4 host disables IPv6 and vice versa.
 	PeerAddr string

@@ -12,6 +12,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
+	"github.com/lodestone-bt/lodestone/internal/engine/safefs"
 	"github.com/lodestone-bt/lodestone/internal/engine/safepath"
 )
 
@@ -99,4 +100,14 @@ func checkNoSymlinks(dir string, paths []string) error {
 		}
 	}
 	return nil
+}
+
+// protectGuard returns the guard of cfg's protected dirs: Protect and
+// StateDir (which must exist).
+func protectGuard(cfg Config) (*safefs.Guard, error) {
+	g, err := safefs.NewGuard(append([]string{cfg.StateDir}, cfg.Protect...)...)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return g, nil
 }
