@@ -34,7 +34,7 @@ func openPadded(t *testing.T) (storage.TorrentImpl, *metainfo.Info, string, []by
 	}
 	dir := t.TempDir()
 	pc := storage.NewMapPieceCompletion()
-	inner := storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, FilePathMaker: (&pathMaker{}).make, PieceCompletion: pc, UsePartFiles: falseOpt, DisableMmap: true})
+	inner := diskStorage{dir: dir, pc: pc}
 	s := limitedStorage{inner: inner, dir: dir, lim: newLimiters(), werr: new(atomicError), files: newFileBook(), pc: pc}
 	ti, err := s.OpenTorrent(context.Background(), &info, metainfo.HashBytes([]byte("padded")))
 	if err != nil {
