@@ -16,8 +16,8 @@ import (
 )
 
 // openPadded opens the storage of padInfo (a.bin, a pad file, b.bin in
-// two pieces of 1 KiB) through limitedStorage, over the engine's file
-// storage, with real hashes of data.
+// two pieces of 1 KiB) through limitedStorage, over our file storage
+// (diskStorage), with real hashes of data.
 func openPadded(t *testing.T) (storage.TorrentImpl, *metainfo.Info, string, []byte) {
 	t.Helper()
 	info := padInfo(1024)
