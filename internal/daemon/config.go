@@ -113,11 +113,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("download-dir is required"))
 	}
 	if c.DataDir != "" && c.DownloadDir != "" {
-		data, _ := filepath.Abs(c.DataDir)
-		dl, _ := filepath.Abs(c.DownloadDir)
-		if data == dl || isWithin(dl, data) {
-			errs = append(errs, fmt.Errorf("data-dir %s must not be inside download-dir %s: a torrent could overwrite the daemon's state", data, dl))
-		}
+		errs = append(errs, checkDataDirApart(c.DataDir, append([]string{c.DownloadDir}, c.DownloadRoots...))...)
 	}
 	switch c.Engine {
 	case "", engine.CoreAnacrolix, engine.CoreNative:
@@ -125,6 +121,49 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("engine %q: want %s or %s", c.Engine, engine.CoreAnacrolix, engine.CoreNative))
 	}
 	return errors.Join(errs...)
+}
+
+// checkDataDirApart refuses every download dir or root that contains the
+// data dir, or lies inside it (issue 15, item 2): a torrent's files there
+// could overwrite the token, the store or the piece-completion database.
+// Paths are compared after resolving their symlinks (of the part that
+// exists), so a link to the data dir, or a root that is a link to its
+// parent, is caught too. The storage checks again, by device and inode,
+// at every open (engine.Config.Protect).
+func checkDataDirApart(dataDir string, downloads []string) []error {
+	data := realPath(dataDir)
+	var errs []error
+	for _, d := range downloads {
+		dl := realPath(d)
+		switch {
+		case data == dl || isWithin(dl, data):
+			errs = append(errs, fmt.Errorf("data-dir %s must not be inside download dir %s (%s): a torrent could overwrite the daemon's state", dataDir, d, dl))
+		case isWithin(data, dl):
+			errs = append(errs, fmt.Errorf("download dir %s (%s) must not be inside data-dir %s (%s): a torrent could overwrite the daemon's state", d, dl, dataDir, data))
+		}
+	}
+	return errs
+}
+
+// realPath returns p absolute, with the symlinks of its longest existing
+// prefix resolved; the rest (not there yet) is joined as written.
+func realPath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	existing, rest := abs, ""
+	for {
+		if real, err := filepath.EvalSymlinks(existing); err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = parent
+	}
 }
 
 func isWithin(dir, path string) bool {

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,6 +32,51 @@ func TestValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate: %v, want an error about %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Validate refuses a download dir or root that contains the data dir or
+// lies inside it, after resolving symlinks, whether or not the dirs exist
+// yet (issue 15, item 2). The old code compared the download dir only,
+// by name.
+func TestValidateDataDirApart(t *testing.T) {
+	base := t.TempDir()
+	home := filepath.Join(base, "home")
+	data := filepath.Join(home, ".local", "share", "lodestone")
+	os.MkdirAll(data, 0o700)
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(home, link); err != nil {
+		t.Fatal(err)
+	}
+	ok := Config{APIAddr: "127.0.0.1:6810", DataDir: data, DownloadDir: filepath.Join(home, "Downloads")}
+	for _, tc := range []struct {
+		name string
+		edit func(c *Config)
+		want string // "" means valid
+	}{
+		{"apart", func(*Config) {}, ""},
+		{"a sibling root", func(c *Config) { c.DownloadRoots = []string{filepath.Join(home, "media")} }, ""},
+		{"root contains it", func(c *Config) { c.DownloadRoots = []string{home} }, "must not be inside download dir"},
+		{"root is a link to a dir containing it", func(c *Config) { c.DownloadRoots = []string{link} }, "must not be inside download dir"},
+		{"download dir through a link", func(c *Config) { c.DownloadDir = filepath.Join(link, ".local") }, "must not be inside download dir"},
+		{"data dir through a link", func(c *Config) {
+			c.DataDir = filepath.Join(link, ".local", "share", "lodestone")
+			c.DownloadRoots = []string{home}
+		}, "must not be inside download dir"},
+		{"root inside it, not there yet", func(c *Config) { c.DownloadRoots = []string{filepath.Join(data, "new", "dir")} }, "must not be inside data-dir"},
+		{"download dir inside it through a link", func(c *Config) { c.DownloadDir = filepath.Join(link, ".local", "share", "lodestone", "dl") }, "must not be inside data-dir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
 			tc.edit(&c)
 			err := c.Validate()
 			if tc.want == "" && err != nil {

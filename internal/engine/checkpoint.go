@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -14,6 +13,8 @@ import (
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/lodestone-bt/lodestone/internal/engine/safefs"
 )
 
 // CompletionFile is the name of the piece-completion database in
@@ -138,21 +139,26 @@ func (c *checkpointing) Close() error {
 }
 
 // fileBook knows, per open torrent, where its files are, so that the
-// files under given pieces can be synced.
+// files under given pieces can be synced. They are opened (read-only, to
+// sync) through a safefs.Dir on the torrent's download dir, like its
+// writes: a link swapped in for a folder leads nowhere else.
 type fileBook struct {
+	guard *safefs.Guard // set before use; nil protects nothing
+
 	mu sync.Mutex
 	by map[metainfo.Hash]bookEntry
 }
 
 type bookEntry struct {
 	pieceLength int64
+	dir         string
 	files       []bookFile // data files, by offset
 }
 
-// bookFile is one file of a torrent: where it is and the bytes of the
-// torrent it holds.
+// bookFile is one file of a torrent: where it is below the download dir
+// and the bytes of the torrent it holds.
 type bookFile struct {
-	path     string // absolute
+	path     string // relative to the download dir, slash-separated
 	from, to int64
 }
 
@@ -162,10 +168,10 @@ func newFileBook() *fileBook { return &fileBook{by: make(map[metainfo.Hash]bookE
 func (b *fileBook) put(ih metainfo.Hash, pieceLength int64, l *layout, dir string) {
 	files := make([]bookFile, len(l.paths))
 	for i, p := range l.paths {
-		files[i] = bookFile{filepath.Join(dir, filepath.FromSlash(p)), l.extents[i].from, l.extents[i].to}
+		files[i] = bookFile{p, l.extents[i].from, l.extents[i].to}
 	}
 	b.mu.Lock()
-	b.by[ih] = bookEntry{pieceLength, files}
+	b.by[ih] = bookEntry{pieceLength, dir, files}
 	b.mu.Unlock()
 }
 
@@ -178,7 +184,7 @@ func (b *fileBook) drop(ih metainfo.Hash) {
 // sync fsyncs every file that holds data of the pieces keys. Files of
 // torrents no longer open, and files not there (yet), are skipped.
 func (b *fileBook) sync(keys []metainfo.PieceKey) error {
-	todo := map[string]bool{}
+	todo := map[string]map[string]bool{} // dir → files
 	b.mu.Lock()
 	for _, k := range keys {
 		e, ok := b.by[k.InfoHash]
@@ -195,14 +201,35 @@ func (b *fileBook) sync(keys []metainfo.PieceKey) error {
 				break
 			}
 			if f.to > f.from {
-				todo[f.path] = true
+				if todo[e.dir] == nil {
+					todo[e.dir] = map[string]bool{}
+				}
+				todo[e.dir][f.path] = true
 			}
 		}
 	}
 	b.mu.Unlock()
 	var errs []error
-	for p := range todo {
-		f, err := os.Open(p)
+	for dir, files := range todo {
+		errs = append(errs, b.syncIn(dir, files))
+	}
+	return errors.Join(errs...)
+}
+
+// syncIn fsyncs files (relative paths) of the download dir dir; files not
+// there are skipped.
+func (b *fileBook) syncIn(dir string, files map[string]bool) error {
+	d, err := safefs.Open(dir, b.guard)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var errs []error
+	for p := range files {
+		f, err := d.OpenFile(p, os.O_RDONLY, 0)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

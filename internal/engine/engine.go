@@ -37,6 +37,11 @@ type Config struct {
 	// StateDir holds the engine's piece-completion database. It must not be
 	// inside DownloadDir, where a torrent could overwrite it.
 	StateDir string
+	// Protect are directories no torrent's file is ever opened in,
+	// whatever its path says, compared by device and inode (the daemon's
+	// data dir); StateDir always is one. A download dir that lies in one
+	// or contains one opens no file (safefs.ErrProtected).
+	Protect []string
 	// PeerAddr is the BitTorrent listen address, host:port; port 0 picks a
 	// free one. An IPv4 host disables IPv6 and vice versa.
 	PeerAddr string
@@ -116,6 +121,10 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create engine state dir: %w", err)
 	}
+	guard, err := protectGuard(cfg)
+	if err != nil {
+		return nil, err
+	}
 	// Piece completion: the bolt store, opened by us so that a failure is an
 	// error here instead of the engine silently falling back to memory (and
 	// downloading everything again after a restart). It lives in the state
@@ -132,33 +141,26 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	// Verified pieces reach the completion store within a second, their
 	// files synced first (see checkpointing).
 	files := newFileBook()
+	files.guard = guard
 	pc = newCheckpointing(pc, files, log)
 	alerts := newAlertSink()
 	book := &trackerBook{}
 	engineLog := slog.New(newAlertHandler(log.Handler(), alerts.push, book))
 
 	cc := torrent.NewDefaultClientConfig()
-	// Storage: plain files with classic read/write IO. Part files are off:
-	// with them the engine forgot every verified piece of an unfinished
-	// file on restart (0 of 123 kept, engine-notes.md). mmap is off: it
-	// dies with SIGBUS on a full disk or a truncated file, where classic IO
-	// returns an error we can report.
-	// File names are the torrent author's: pathMaker sanitises them (see
+	// Storage: plain files with classic read/write IO, our own
+	// (diskStorage): every file is opened through a handle held on the
+	// torrent's download dir, so a symbolic link swapped in for a folder
+	// later cannot lead a write outside it, and never inside the
+	// protected dirs. The engine's file storage opens files by path. Part
+	// files are off: with them the engine forgot every verified piece of
+	// an unfinished file on restart (0 of 123 kept, engine-notes.md). mmap
+	// is off: it dies with SIGBUS on a full disk or a truncated file,
+	// where classic IO returns an error we can report.
+	// File names are the torrent author's: the layout sanitises them (see
 	// SafePaths) and limitedStorage refuses symlinks planted on the way.
-	// Its logger is ours, not the alert handler: the storage logs at
-	// Debug on every chunk it reads or writes, and the alert handler
-	// must see every Debug record (announces), which cost 2.6% of the
-	// CPU of a download even when the daemon logged at Info.
-	paths := &pathMaker{}
 	newStorage := func(dir string) storage.ClientImpl {
-		return storage.NewFileOpts(storage.NewFileClientOpts{
-			ClientBaseDir:   dir,
-			FilePathMaker:   paths.make,
-			PieceCompletion: pc,
-			UsePartFiles:    falseOpt,
-			DisableMmap:     true,
-			Logger:          log,
-		})
+		return diskStorage{dir: dir, guard: guard, pc: pc}
 	}
 	cc.DefaultStorage = newStorage(cfg.DownloadDir)
 	cc.Slogger = engineLog
@@ -255,8 +257,6 @@ func (p *packetConns) close() {
 
 // Version is the engine release Lodestone is built against.
 const Version = "1.62.0"
-
-var falseOpt = optionOf(false)
 
 // splitPeerAddr parses host:port for listening.
 func splitPeerAddr(addr string) (string, int, error) {

@@ -64,6 +64,9 @@ func (s limitedStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih
 	}
 	ti, err := s.inner.OpenTorrent(ctx, withoutEmptyPads(info), ih)
 	if err != nil {
+		// The download dir refused (safefs.ErrProtected), say: the task
+		// shows it, as above.
+		s.werr.Store(err)
 		return ti, err
 	}
 	s.files.put(ih, info.PieceLength, l, s.dir)

@@ -56,6 +56,10 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create engine state dir: %w", err)
 	}
+	guard, err := protectGuard(cfg)
+	if err != nil {
+		return nil, err
+	}
 	done, err := store.OpenCompletion(filepath.Join(cfg.StateDir, NativeCompletionFile))
 	if err != nil {
 		return nil, err
@@ -81,6 +85,7 @@ func newNative(cfg Config) (*nativeEngine, error) {
 		ListenAddr:          cfg.PeerAddr,
 		Logger:              coreLog,
 		Preallocate:         true,
+		Protect:             guard,
 		OnPieceWritten:      e.pieceWritten,
 		OnAnnounce:          e.announced,
 		TrackerDialContext:  capTrackerReads(dial, MaxTrackerResponse),

@@ -70,7 +70,7 @@ func (r *nativeReader) Read(b []byte) (int, error) {
 	}
 	b = b[:min(int64(len(b)), n, r.Size()-r.pos)]
 	if r.f == nil {
-		if r.f, err = os.Open(r.path); err != nil {
+		if r.f, err = r.t.openData(r.index); err != nil {
 			return 0, fmt.Errorf("read %s: %w", r.path, err)
 		}
 	}

@@ -928,6 +928,23 @@ func (t *nativeTorrent) fileOnDisk(index int) (string, extent, error) {
 	return t.meta.Files[t.coreFile[index]].Path, t.layout.extents[index], nil
 }
 
+// openData opens data file index read-only through the core's handle on
+// the download dir (native.Torrent.OpenFile), as the core's writes do.
+func (t *nativeTorrent) openData(index int) (*os.File, error) {
+	t.mu.Lock()
+	core := t.core
+	ok := t.layout != nil && index >= 0 && index < len(t.coreFile)
+	var j int
+	if ok {
+		j = t.coreFile[index]
+	}
+	t.mu.Unlock()
+	if core == nil || !ok {
+		return nil, errors.New("open file: the torrent is not loaded")
+	}
+	return core.OpenFile(j)
+}
+
 // networkName names a peer's transport as the API does (and the other
 // core): tcp4, tcp6, or udp4/udp6 for uTP.
 func networkName(p native.PeerStat) string {

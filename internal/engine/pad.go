@@ -16,13 +16,14 @@ import (
 // padStorage is the storage of a v1 torrent with pad files (see
 // layout.go). The engine's file storage would create each pad file and
 // write the zeros peers send for it; here a piece's bytes are split at the
-// data files' edges: data goes to the engine's file storage, pad bytes are
-// never written, and read back as zeros.
+// data files' edges: data goes to the file storage under it (diskStorage,
+// which knows no pad file either), pad bytes are never written, and read
+// back as zeros.
 //
-// Completion is kept here too, in the shared completion store: the file
-// storage's own checks would look for the pad files on disk (a piece
-// whose pad file is missing counts as not downloaded) and its checkpoint
-// would fail to sync them. The checkpointing wrapper of the store syncs
+// Completion is kept here too, in the shared completion store: the
+// engine's file storage's own checks would look for the pad files on disk
+// (a piece whose pad file is missing counts as not downloaded) and its
+// checkpoint would fail to sync them. The checkpointing wrapper of the store syncs
 // the data files before it writes a completion (checkpoint.go).
 type padStorage struct {
 	pc storage.PieceCompletion

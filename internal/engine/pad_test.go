@@ -16,8 +16,8 @@ import (
 )
 
 // openPadded opens the storage of padInfo (a.bin, a pad file, b.bin in
-// two pieces of 1 KiB) through limitedStorage, over the engine's file
-// storage, with real hashes of data.
+// two pieces of 1 KiB) through limitedStorage, over our file storage
+// (diskStorage), with real hashes of data.
 func openPadded(t *testing.T) (storage.TorrentImpl, *metainfo.Info, string, []byte) {
 	t.Helper()
 	info := padInfo(1024)
@@ -34,7 +34,7 @@ func openPadded(t *testing.T) (storage.TorrentImpl, *metainfo.Info, string, []by
 	}
 	dir := t.TempDir()
 	pc := storage.NewMapPieceCompletion()
-	inner := storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, FilePathMaker: (&pathMaker{}).make, PieceCompletion: pc, UsePartFiles: falseOpt, DisableMmap: true})
+	inner := diskStorage{dir: dir, pc: pc}
 	s := limitedStorage{inner: inner, dir: dir, lim: newLimiters(), werr: new(atomicError), files: newFileBook(), pc: pc}
 	ti, err := s.OpenTorrent(context.Background(), &info, metainfo.HashBytes([]byte("padded")))
 	if err != nil {

@@ -7,11 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 
+	"github.com/lodestone-bt/lodestone/internal/engine/safefs"
 	"github.com/lodestone-bt/lodestone/internal/engine/safepath"
 )
 
@@ -22,50 +21,6 @@ func SanitizeName(s string) string { return safepath.Name(s) }
 // order, relative to the download dir and slash-separated; a pad file gets
 // "". See safepath.Paths, whose rules the native core shares.
 func SafePaths(info *metainfo.Info) []string { return safepath.Paths(info) }
-
-// pathMaker is the storage's FilePathMaker: it answers from SafePaths of
-// the info being opened. The storage asks for every file of one torrent in
-// a row, so a one-entry cache makes that linear.
-type pathMaker struct {
-	mu    sync.Mutex
-	info  *metainfo.Info
-	paths map[fileKey]string
-}
-
-type fileKey struct {
-	offset, length int64
-	path           string
-}
-
-func keyOf(f *metainfo.FileInfo) fileKey {
-	return fileKey{f.TorrentOffset, f.Length, strings.Join(f.BestPath(), "\x00")}
-}
-
-func (m *pathMaker) make(o storage.FilePathMakerOpts) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.info != o.Info {
-		m.info = o.Info
-		m.paths = make(map[fileKey]string)
-		safe := SafePaths(o.Info)
-		for i, f := range o.Info.UpvertedFiles() {
-			m.paths[keyOf(&f)] = safe[i]
-		}
-	}
-	p, ok := m.paths[keyOf(o.File)]
-	if ok && p == "" {
-		// A pad file: the storage gets the download dir itself, which it
-		// can never open as a file; padStorage never passes it a pad
-		// file's bytes.
-		return "."
-	}
-	if !ok {
-		// Not a file of this info: nothing sensible to write to. A path
-		// outside the dir makes the storage refuse to open the torrent.
-		return "../unknown-file"
-	}
-	return filepath.FromSlash(p)
-}
 
 // ErrUnsafePath is returned (wrapped) when a task's files cannot be opened
 // safely: a symlink where a folder or file of the task would be.
@@ -99,4 +54,14 @@ func checkNoSymlinks(dir string, paths []string) error {
 		}
 	}
 	return nil
+}
+
+// protectGuard returns the guard of cfg's protected dirs: Protect and
+// StateDir (which must exist).
+func protectGuard(cfg Config) (*safefs.Guard, error) {
+	g, err := safefs.NewGuard(append([]string{cfg.StateDir}, cfg.Protect...)...)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return g, nil
 }

@@ -45,7 +45,7 @@ func openPiecesWith(t *testing.T, pl int64, pool *bufferPool, writeFailed func(e
 	}
 	dir := t.TempDir()
 	pc := storage.NewMapPieceCompletion()
-	inner := storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: pc, UsePartFiles: falseOpt, DisableMmap: true})
+	inner := diskStorage{dir: dir, pc: pc}
 	s := limitedStorage{inner: inner, dir: dir, lim: newLimiters(), werr: new(atomicError), files: newFileBook(), pool: pool, writeFailed: writeFailed}
 	ti, err := s.OpenTorrent(context.Background(), &info, mi.HashInfoBytes())
 	if err != nil {

@@ -8,12 +8,9 @@ import (
 	"slices"
 	"sync/atomic"
 
-	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 )
-
-func optionOf[T any](v T) g.Option[T] { return g.Some(v) }
 
 // torrentSpec turns a validated Spec into the engine's spec. Web seeds
 // (url-list, ws=) and metainfo sources (xs=, as=) are not used: they make

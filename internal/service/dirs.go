@@ -12,8 +12,22 @@ import (
 // planted in its download dir (refused; see engine.SafePaths for names).
 var ErrUnsafePath = engine.ErrUnsafePath
 
-// resolveRoots cleans the download roots and resolves their symlinks.
-func resolveRoots(roots []string) ([]string, error) {
+// resolveRoots cleans the download roots and resolves their symlinks. It
+// refuses a root that contains stateDir (the daemon's data dir) or lies
+// inside it, compared after resolving symlinks: a torrent's files there
+// could overwrite the daemon's state (issue 15, item 2). "" checks
+// nothing.
+func resolveRoots(roots []string, stateDir string) ([]string, error) {
+	state := ""
+	if stateDir != "" {
+		var err error
+		if state, err = filepath.Abs(stateDir); err != nil {
+			return nil, fmt.Errorf("data dir %s: %w", stateDir, err)
+		}
+		if real, err := filepath.EvalSymlinks(state); err == nil {
+			state = real
+		}
+	}
 	var out []string
 	for _, r := range roots {
 		abs, err := filepath.Abs(r)
@@ -25,6 +39,9 @@ func resolveRoots(roots []string) ([]string, error) {
 		}
 		if abs, err = filepath.EvalSymlinks(abs); err != nil {
 			return nil, fmt.Errorf("download root %s: %w", r, err)
+		}
+		if state != "" && (abs == state || within(abs, state) || within(state, abs)) {
+			return nil, fmt.Errorf("download root %s (%s) and the data dir %s must not contain one another: a torrent could overwrite the daemon's state", r, abs, state)
 		}
 		out = append(out, abs)
 	}

@@ -141,7 +141,7 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	roots, err := resolveRoots(append([]string{opts.DownloadDir}, opts.DownloadRoots...))
+	roots, err := resolveRoots(append([]string{opts.DownloadDir}, opts.DownloadRoots...), opts.StateDir)
 	if err != nil {
 		return nil, err
 	}

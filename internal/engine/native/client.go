@@ -21,6 +21,8 @@ import (
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/tracker"
 	trHttp "github.com/anacrolix/torrent/tracker/http"
+
+	"github.com/lodestone-bt/lodestone/internal/engine/safefs"
 )
 
 // Config sets up a Client. The zero value of each field means its
@@ -42,6 +44,9 @@ type Config struct {
 	// DialTimeout bounds a connection attempt with its handshake
 	// (default 10 s).
 	DialTimeout time.Duration
+	// Protect, if set, names directories no torrent's file is ever
+	// opened in, whatever its path says (the daemon's data dir).
+	Protect *safefs.Guard
 	// Preallocate reserves a file's blocks when it is created.
 	Preallocate bool
 	// BufferedWrites writes pieces through the page cache; by default

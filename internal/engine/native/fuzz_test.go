@@ -24,7 +24,8 @@ func FuzzPeerMessages(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer c.Close()
-	m := Meta{PieceLength: 16 << 10, Length: 9*16<<10 + 5, Files: []File{{Path: f.TempDir() + "/x", Length: 9*16<<10 + 5}}}
+	dir := f.TempDir()
+	m := Meta{Dir: dir, PieceLength: 16 << 10, Length: 9*16<<10 + 5, Files: []File{{Path: dir + "/x", Length: 9*16<<10 + 5}}}
 	m.Hashes = make([][20]byte, 10)
 	m.InfoBytes = make([]byte, 40000) // served to ut_metadata requests
 	m.InfoHash[0] = 1

@@ -20,8 +20,12 @@ type Meta struct {
 	Name        string
 	PieceLength int64
 	Hashes      [][20]byte
-	// Files are in the torrent's v1 order, with their paths on disk.
-	// Pad files (BEP 47) are listed, marked Pad, and never written.
+	// Dir is the download dir the files lie in: the core opens every
+	// file through a handle held on it (see storage).
+	Dir string
+	// Files are in the torrent's v1 order, with their paths on disk, each
+	// below Dir. Pad files (BEP 47) are listed, marked Pad, and never
+	// written.
 	Files    []File
 	Length   int64
 	Trackers []string // announce URLs, every tier flattened
@@ -71,6 +75,7 @@ func ParseInfo(infoBytes []byte, dir string, trackers []string) (Meta, error) {
 		return Meta{}, fmt.Errorf("%w: no v1 pieces", ErrUnsupported)
 	}
 	m := Meta{
+		Dir:         dir,
 		InfoHash:    sha1.Sum(infoBytes),
 		Name:        safepath.Name(info.BestName()),
 		PieceLength: info.PieceLength,

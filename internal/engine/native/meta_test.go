@@ -130,7 +130,7 @@ func TestParsePathsAsEngine(t *testing.T) {
 			// Write every byte through the core's storage: each data file
 			// holds its bytes at its path, and nothing else is on disk.
 			data := pieceData(int(m.Length), 9)
-			s := newStorage(m.Files, false, false)
+			s := newStorage(m.Dir, m.Files, nil, false, false)
 			if err := s.writeAt(data, 0); err != nil {
 				t.Fatal(err)
 			}

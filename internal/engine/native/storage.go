@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/lodestone-bt/lodestone/internal/engine/safefs"
 )
 
 // storage maps a torrent's byte range onto its files. Files are created
@@ -25,32 +27,85 @@ import (
 // faulting them in from the host. Reads go through the page cache, which
 // Linux keeps coherent with direct writes. A filesystem that refuses
 // O_DIRECT gets buffered writes.
+//
+// Every file is opened through a safefs.Dir held on the torrent's download
+// dir from the first open to close: a symbolic link swapped in for the
+// torrent's folder (or any folder on the way) later cannot lead a write
+// or read outside that dir, and no file is ever opened inside the
+// daemon's data dir (the guard).
 type storage struct {
+	dir         string // the download dir, Meta.Dir
+	guard       *safefs.Guard
 	files       []storedFile
 	preallocate bool
 	direct      bool
 	bounce      []byte // aligned copy space for direct writes of misaligned memory; the writer's alone
 
-	mu     sync.Mutex // guards the open handles
+	mu     sync.Mutex  // guards the open handles and root
+	root   *safefs.Dir // opened on first use
 	closed bool
 }
 
 type storedFile struct {
 	File
-	off      int64 // offset in the torrent
+	off      int64  // offset in the torrent
+	rel      string // Path relative to the download dir
 	f        *os.File
 	d        *os.File // opened O_DIRECT, once asked for
 	noDirect bool     // the filesystem refused direct I/O
 }
 
-func newStorage(files []File, preallocate, direct bool) *storage {
-	s := &storage{preallocate: preallocate, direct: direct && directFlag != 0}
+// newStorage lays files (paths below dir) out one after another. guard
+// may be nil.
+func newStorage(dir string, files []File, guard *safefs.Guard, preallocate, direct bool) *storage {
+	s := &storage{dir: dir, guard: guard, preallocate: preallocate, direct: direct && directFlag != 0}
 	var off int64
 	for _, f := range files {
-		s.files = append(s.files, storedFile{File: f, off: off})
+		sf := storedFile{File: f, off: off}
+		if !f.Pad {
+			// Not below dir (a caller's mistake): the root refuses it.
+			sf.rel, _ = filepath.Rel(dir, f.Path)
+		}
+		s.files = append(s.files, sf)
 		off += f.Length
 	}
 	return s
+}
+
+// rootLocked returns the download dir held open, opening it on first
+// use. s.mu must be held.
+func (s *storage) rootLocked() (*safefs.Dir, error) {
+	if s.root != nil {
+		return s.root, nil
+	}
+	if s.dir == "" {
+		return nil, errors.New("native: no download dir")
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("native: create download dir: %w", err)
+	}
+	d, err := safefs.Open(s.dir, s.guard)
+	if err != nil {
+		return nil, fmt.Errorf("native: %w", err)
+	}
+	s.root = d
+	return d, nil
+}
+
+// openRead opens file i read-only through the storage's download dir
+// (the engine's readers use it, so streams follow the same rules as
+// writes). The caller closes the file.
+func (s *storage) openRead(i int) (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("native: storage closed")
+	}
+	root, err := s.rootLocked()
+	if err != nil {
+		return nil, err
+	}
+	return root.OpenFile(s.files[i].rel, os.O_RDONLY, 0)
 }
 
 // handle returns file i open for reading and writing, creating it (and
@@ -65,14 +120,15 @@ func (s *storage) handle(i int, create bool) (*os.File, error) {
 	if sf.f != nil {
 		return sf.f, nil
 	}
+	root, err := s.rootLocked()
+	if err != nil {
+		return nil, err
+	}
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE
-		if err := os.MkdirAll(filepath.Dir(sf.Path), 0o755); err != nil {
-			return nil, fmt.Errorf("native: create folder: %w", err)
-		}
 	}
-	f, err := os.OpenFile(sf.Path, flags, 0o644)
+	f, err := root.OpenFile(sf.rel, flags, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("native: open file: %w", err)
 	}
@@ -197,7 +253,10 @@ func (s *storage) directHandle(i int) *os.File {
 	if sf.d != nil {
 		return sf.d
 	}
-	d, err := os.OpenFile(sf.Path, os.O_WRONLY|directFlag, 0)
+	if s.root == nil { // handle opens it first
+		return nil
+	}
+	d, err := s.root.OpenFile(sf.rel, os.O_WRONLY|directFlag, 0)
 	if err != nil {
 		sf.noDirect = true
 		return nil
@@ -283,5 +342,20 @@ func (s *storage) close() error {
 			s.files[i].d = nil
 		}
 	}
+	if s.root != nil {
+		errs = append(errs, s.root.Close())
+		s.root = nil
+	}
 	return errors.Join(errs...)
+}
+
+// OpenFile opens file i of Meta.Files read-only, through the handle on
+// the download dir that the torrent's writes use: a symbolic link
+// swapped in for a folder cannot lead the read outside. The caller
+// closes the file.
+func (t *Torrent) OpenFile(i int) (*os.File, error) {
+	if i < 0 || i >= len(t.meta.Files) || t.meta.Files[i].Pad {
+		return nil, fmt.Errorf("native: no data file %d", i)
+	}
+	return t.store.openRead(i)
 }

@@ -47,7 +47,7 @@ func testStorageLayout(t *testing.T, direct bool, shift int) {
 		}
 		off += int(f.Length)
 	}
-	s := newStorage(files, true, direct)
+	s := newStorage(dir, files, nil, true, direct)
 	defer s.close()
 	const pl = 65536
 	n := (int(total) + pl - 1) / pl

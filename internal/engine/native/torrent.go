@@ -88,7 +88,7 @@ func newTorrent(c *Client, m Meta) *Torrent {
 	n := len(m.Hashes)
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &Torrent{
-		c: c, meta: m, store: newStorage(m.Files, c.cfg.Preallocate, !c.cfg.BufferedWrites),
+		c: c, meta: m, store: newStorage(m.Dir, m.Files, c.cfg.Protect, c.cfg.Preallocate, !c.cfg.BufferedWrites),
 		log: c.log.With("infohash", fmt.Sprintf("%x", m.InfoHash)),
 		ctx: ctx, cancel: cancel, writes: make(chan *piece, 64),
 		have: newBitset(n), avail: make([]int32, n), active: make([]*piece, n), prio: make([]uint8, n),
