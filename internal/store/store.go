@@ -75,9 +75,16 @@ type Task struct {
 	// as of the last flush.
 	Downloaded int64 `json:"downloaded,omitempty"`
 	Uploaded   int64 `json:"uploaded,omitempty"`
-	// DownloadDir is where the task's data lives; "" is the daemon's
-	// default download dir.
+	// DownloadDir is the absolute dir the task's data lives in. Records
+	// made before issue 15 stored "" for the daemon's default download
+	// dir; the service pins those to the dir in effect at its first start
+	// after the change.
 	DownloadDir string `json:"download_dir,omitempty"`
+	// Foreign lists the task's files (relative to DownloadDir) that
+	// existed on disk before the task and are not yet verified to hold
+	// its data. Nothing is written to them, and task.remove never deletes
+	// them; a file leaves the list once every piece of it verifies.
+	Foreign []string `json:"foreign,omitempty"`
 	// Trackers, when not nil, replaces the trackers of the task's source
 	// (edited with task.add_trackers / task.remove_trackers).
 	Trackers []string `json:"trackers,omitempty"`
@@ -222,10 +229,13 @@ func (s *Store) UpdateTask(id string, fn func(*Task)) error {
 	return nil
 }
 
-// DeleteTask removes the task id, durably; removing a missing task is not
-// an error.
+// DeleteTask removes the task id and releases its paths (paths.go),
+// durably; removing a missing task is not an error.
 func (s *Store) DeleteTask(id string) error {
 	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
+		if err := releasePaths(tx, id); err != nil {
+			return errAbort{err}
+		}
 		return tx.Bucket(bucketTasks).Delete([]byte(id))
 	})
 	if err != nil {
