@@ -28,6 +28,8 @@ type memStore struct {
 	peerPort int
 	fail     error
 	writes   int
+	paths    map[string][]string // reservations by task id (paths_fakes_test.go)
+	left     map[string]string   // paths left by removed tasks
 }
 
 func newMemStore() *memStore { return &memStore{tasks: map[string][]byte{}} }
@@ -149,6 +151,7 @@ func (m *memStore) DeleteTask(id string) error {
 		return err
 	}
 	delete(m.tasks, id)
+	delete(m.paths, id)
 	return nil
 }
 

@@ -73,7 +73,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 				err = errors.Join(err, fmt.Errorf("moving back: %w", berr))
 			}
 			merr = err
-		} else if err := s.store.UpdateTask(tk.rec.ID, func(r *store.Task) { r.DownloadDir = s.relDir(to) }); err != nil {
+		} else if err := s.moveRecord(tk.rec.ID, files, to); err != nil {
 			// The record still names the old dir: put the data back.
 			if _, berr := moveFiles(context.Background(), moved, to, from); berr != nil {
 				err = errors.Join(err, fmt.Errorf("moving back: %w", berr))
@@ -91,7 +91,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	defer x.unlock()
 	tk.busy = ""
 	if newDir == to {
-		tk.rec.DownloadDir = s.relDir(to)
+		tk.rec.DownloadDir = to
 	}
 	if lerr != nil {
 		tk.halt = halt{kind: haltLoad, text: lerr.Error()}

@@ -14,7 +14,8 @@ import (
 
 // Remove deletes the task durably, drops it from the engine and, when
 // deleteData is set, deletes the task's own files (and the folders they
-// leave empty) from the download dir — nothing else. The task shows busy
+// leave empty) from the download dir — nothing else: only the files
+// reserved for it that it created or verified as its own (paths.go). The task shows busy
 // "removing" meanwhile; the store write, the drop and the deletion run
 // without Service.mu. The same torrent added meanwhile waits for the
 // removal to end, so its new data is never deleted nor its engine torrent
@@ -46,7 +47,14 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	x.apply(tk)
 	x.unlock()
 
-	if err := s.store.DeleteTask(tk.rec.ID); err != nil {
+	// Only the files it owns may be deleted (paths.go): read them before
+	// the record, and its reservation, go.
+	owned, ownErr := s.ownedRel(tk)
+	del := s.store.DeleteTask
+	if !deleteData {
+		del = s.store.DeleteTaskLeaving // added again, it finds its files its own
+	}
+	if err := del(tk.rec.ID); err != nil {
 		x := s.lock()
 		tk.busy = ""
 		tk.attach(t)
@@ -56,14 +64,13 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 		x.unlock()
 		return err
 	}
-	var files []string
 	if t != nil {
-		files = t.Files()
 		t.Drop()
 	}
+	files := owned
 	var delErr error
 	if deleteData {
-		delErr = deleteFiles(files, s.taskDir(tk))
+		delErr = errors.Join(ownErr, deleteFiles(files, s.taskDir(tk)))
 	}
 	s.log.Info("task removed", "task_id", tk.rec.ID, "delete_data", deleteData)
 

@@ -156,10 +156,20 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		flushedAt: time.Now(),
 	}
 	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)
+	if err := s.pinDirs(recs); err != nil {
+		cancel()
+		return nil, err
+	}
 	restored := make([]*task, 0, len(recs))
 	for _, rec := range recs {
 		tk := newTask(rec)
 		restored = append(restored, tk)
+		if dirMissing(s.taskDir(tk)) {
+			// Never made again nor pointed elsewhere (paths.go).
+			s.log.Error("restore task: data dir missing", "task_id", rec.ID, "dir", s.taskDir(tk))
+			tk.halt = halt{kind: haltDirMissing, text: errDirMissing + ": " + s.taskDir(tk)}
+			continue
+		}
 		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet, DownloadDir: s.taskDir(tk)}
 		l, err := s.prepare(spec, &tk.rec, s.taskDir(tk))
 		if err != nil {
@@ -169,9 +179,13 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		}
 		s.install(tk, l)
 	}
+	s.reserveRestored(restored)
 	x := s.lock()
 	for _, tk := range restored {
 		s.tasks[tk.rec.ID] = tk
+		if tk.halt.kind == haltNone {
+			s.startForeignCheckLocked(tk)
+		}
 	}
 	s.requeueLocked(x)
 	for _, tk := range restored {
