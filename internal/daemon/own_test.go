@@ -193,3 +193,32 @@ func TestFinishedTaskNoticesChangedData(t *testing.T) {
 	})
 	enginetest.SameFiles(t, tr, d.Dirs.Download)
 }
+
+// A finished task whose file is deleted under it notices on the next read
+// of it through /files, with both cores: the read is refused (not served
+// from a copy the engine holds open), the task is checked again, says so,
+// and downloads the file again.
+func TestFinishedTaskNoticesDeletedFileOnRead(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.Content{Name: "read.bin", Size: 200_000, Seed: 1506})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	res := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(res.TaskID))
+	f := newFiles(t, d)
+	if resp, _ := f.do(t, "GET", f.fileURL(res.TaskID, "read.bin")); resp.StatusCode != 200 {
+		t.Fatalf("GET before the deletion: %s", resp.Status)
+	}
+	if err := os.Remove(filepath.Join(d.Dirs.Download, "read.bin")); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.do(t, "GET", f.fileURL(res.TaskID, "read.bin"))
+	if resp.StatusCode == 200 || !strings.Contains(string(body), "missing on disk") {
+		t.Fatalf("GET of the deleted file: %s %q, want a refusal saying it is missing on disk", resp.Status, body)
+	}
+	waitEvent(t, c, api.EventEngineAlert, 30*time.Second, alertMatching(res.TaskID, "changed or went missing"))
+	waitTask(t, c, res.TaskID, "seeding again", 60*time.Second, func(tk api.Task) bool {
+		return tk.State == api.StateSeeding && tk.Completed == tk.Size
+	})
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
+}

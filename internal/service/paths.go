@@ -422,3 +422,28 @@ func (s *Service) reload(tk *task, t engine.Torrent) {
 	s.requeueLocked(x)
 	x.apply(tk)
 }
+
+// fileGone reports whether the file at path (slash-separated, relative to
+// dir) is missing or not size bytes long.
+func fileGone(dir, path string, size int64) bool {
+	fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(path)))
+	return err != nil || fi.Size() != size
+}
+
+// recheckChanged starts task.recheck of task id in the background, for a
+// finished task found to miss data on a read: the recheck says so and
+// downloads it again.
+func (s *Service) recheckChanged(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.Recheck(s.ctx, id); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("recheck of a task missing data", "task_id", id, "err", err)
+		}
+	}()
+}
