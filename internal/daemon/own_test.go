@@ -98,6 +98,17 @@ func TestFilesFoundOnDiskAreCheckedNotOverwritten(t *testing.T) {
 		if got := mustRead(t, mine); !bytes.Equal(got, own) {
 			t.Fatalf("the user's file was overwritten")
 		}
+		// The foreign file is on record: a restart checks it again
+		// before anything is downloaded.
+		d.Stop(t)
+		d = daemontest.Start(t, daemontest.Options{Dirs: d.Dirs})
+		c = d.Client(t)
+		waitTask(t, c, res.TaskID, "still stopped after a restart", 30*time.Second, func(tk api.Task) bool {
+			return tk.State == api.StateError && strings.Contains(tk.Error, "existed before this task")
+		})
+		if got := mustRead(t, mine); !bytes.Equal(got, own) {
+			t.Fatalf("the user's file was overwritten after a restart")
+		}
 		if err := c.RemoveTask(ctxT(t, 10*time.Second), res.TaskID, true); err != nil {
 			t.Fatalf("task.remove with delete_data: %v", err)
 		}

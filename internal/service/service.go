@@ -183,9 +183,9 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	x := s.lock()
 	for _, tk := range restored {
 		s.tasks[tk.rec.ID] = tk
-		if tk.halt.kind == haltNone {
-			s.startForeignCheckLocked(tk)
-		}
+		// Also when halted: a halt for space clears by itself, and must
+		// not let a download start over unchecked files.
+		s.startForeignCheckLocked(tk)
 	}
 	s.requeueLocked(x)
 	for _, tk := range restored {
