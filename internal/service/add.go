@@ -280,6 +280,9 @@ func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
 	tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
 	tk.rec.FilePriorities, tk.rec.WantFiles = prios, nil
 	tk.rec.Foreign = foreign // checked even when not on record
+	if tk.halt.kind == haltPaths {
+		tk.halt = halt{} // reserved now (after a task.move elsewhere)
+	}
 	tk.prioGen++
 	tk.stats = st
 	if spaceErr != nil {

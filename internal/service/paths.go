@@ -37,8 +37,9 @@ var ErrPathConflict = store.ErrPathConflict
 // Halt reasons of this file (see haltKind).
 const (
 	// haltPaths: its files collide with another task's; nothing of it is
-	// written. Cleared only by removing one of the two tasks and
-	// restarting, or by task.move to another dir.
+	// written. It stays until a restart finds the paths free (the other
+	// task removed); a magnet's also ends when task.move elsewhere makes
+	// it fetch its metadata again and the paths there are free.
 	haltPaths haltKind = "paths"
 	// haltForeign: a file that existed before the task holds other data;
 	// it is not overwritten. task.recheck checks again.
