@@ -19,6 +19,7 @@ const (
 	CodeFetchFailed    Code = 204 // a task.add URL could not be fetched (or leads to an internal address)
 	CodeNoSpace        Code = 205 // the task's data does not fit in the free space of its download dir
 	CodeUnsupported    Code = 206 // a valid torrent or magnet Lodestone cannot download (BEP 52 v2-only)
+	CodePathConflict   Code = 207 // a file of the task would be at a path another task holds
 	CodeUnauthorized   Code = 401 // missing or wrong token
 	CodeRateLimited    Code = 429 // too many wrong tokens from this address: wait for Retry-After
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
@@ -52,6 +53,8 @@ func (c Code) String() string {
 		return "no_space"
 	case CodeUnsupported:
 		return "unsupported_torrent"
+	case CodePathConflict:
+		return "path_conflict"
 	case CodeUnauthorized:
 		return "unauthorized"
 	case CodeRateLimited:

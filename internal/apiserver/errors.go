@@ -59,6 +59,8 @@ func errorCode(err error) (api.Code, string) {
 		return api.CodeFetchFailed, err.Error()
 	case errors.Is(err, service.ErrNoSpace):
 		return api.CodeNoSpace, err.Error()
+	case errors.Is(err, service.ErrPathConflict):
+		return api.CodePathConflict, err.Error()
 	case errors.Is(err, service.ErrTaskState):
 		return api.CodeTaskState, err.Error()
 	case errors.Is(err, errShuttingDown), errors.Is(err, service.ErrClosed), errors.Is(err, events.ErrClosed):

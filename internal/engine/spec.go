@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -60,6 +61,9 @@ type Spec struct {
 	Magnet string
 	// NumFiles is the number of files, 0 when unknown (a magnet).
 	NumFiles int
+	// Paths are where the files go, relative to the download dir, in
+	// the order of FileStats (pad files left out); nil when unknown.
+	Paths []string
 	// DownloadDir is where the data goes; "" means Config.DownloadDir.
 	DownloadDir string
 }
@@ -104,6 +108,7 @@ func ParseTorrent(data []byte) (Spec, error) {
 		Size:     l.size,
 		MetaInfo: data,
 		NumFiles: len(l.paths),
+		Paths:    osPaths(l.paths),
 	}, nil
 }
 
@@ -284,4 +289,13 @@ func checkTrackerURL(s string) error {
 		return fmt.Errorf("tracker %q: no host", s)
 	}
 	return nil
+}
+
+// osPaths turns slash-separated paths into the OS's form.
+func osPaths(slash []string) []string {
+	out := make([]string, len(slash))
+	for i, p := range slash {
+		out[i] = filepath.FromSlash(p)
+	}
+	return out
 }

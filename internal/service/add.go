@@ -53,7 +53,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	rec := store.Task{
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
-		Paused: p.Paused, Labels: labels, DownloadDir: s.relDir(dir), Sequential: p.Sequential,
+		Paused: p.Paused, Labels: labels, DownloadDir: dir, Sequential: p.Sequential,
 	}
 	if len(p.Files) > 0 {
 		if spec.NumFiles == 0 {
@@ -62,8 +62,17 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 			return api.TaskAddResult{}, err
 		}
 	}
-	if err := s.store.PutTask(rec); err != nil {
-		return api.TaskAddResult{}, err
+	if spec.Paths != nil {
+		// Its files are known: reserve them with the record (paths.go),
+		// noting those already on disk.
+		if rec.Foreign, err = s.foreignFiles(rec.ID, dir, spec.Paths); err == nil {
+			err = s.store.PutTaskPaths(rec, absPaths(dir, spec.Paths))
+		}
+	} else {
+		err = s.store.PutTask(rec)
+	}
+	if err != nil {
+		return api.TaskAddResult{}, pathConflict(err)
 	}
 	tk := newTask(rec)
 	l, err := s.prepare(spec, &tk.rec, dir)
@@ -80,6 +89,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	x := s.lock()
 	s.install(tk, l)
 	s.tasks[spec.ID] = tk
+	s.startForeignCheckLocked(tk)
 	if s.settings.MaxActiveDownloads > 0 || s.settings.MaxActiveSeeds > 0 {
 		// Without limits no task is queued, so the new task needs no
 		// requeue; skipping it keeps adding 10,000 tasks linear.
@@ -223,10 +233,32 @@ func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
 	s.mu.Unlock()
 
 	prios, perr := selectionPriorities(want, len(t.FileStats()))
-	serr := s.store.UpdateTask(t.ID(), func(r *store.Task) {
+	// The files are known now: reserve them with the metadata (paths.go),
+	// noting those already on disk.
+	files := t.Files()
+	foreign, ferr := s.foreignFiles(t.ID(), dir, files)
+	if ferr != nil {
+		// Unknown: every file found counts as foreign.
+		foreign, _ = s.foreignFiles("", dir, files)
+	}
+	serr := s.store.UpdateTaskPaths(t.ID(), absPaths(dir, files), func(r *store.Task) {
 		r.MetaInfo, r.Name, r.Size = mi, st.Name, st.Size
 		r.FilePriorities, r.WantFiles = prios, nil
+		r.Foreign = foreign
 	})
+	if errors.Is(serr, store.ErrPathConflict) {
+		// Nothing of it is written: it stops, naming the other task.
+		x := s.lock()
+		defer x.unlock()
+		if tk.t != t {
+			return
+		}
+		tk.halt = halt{kind: haltPaths, text: conflictText(serr)}
+		s.log.Warn("metadata arrived, but the files collide with another task's", "task_id", t.ID(), "err", serr)
+		s.requeueLocked(x)
+		x.apply(tk)
+		return
+	}
 	spaceErr := s.spaceErr(dir, prios, t)
 
 	x := s.lock()
@@ -247,6 +279,10 @@ func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
 	}
 	tk.rec.MetaInfo, tk.rec.Name, tk.rec.Size = mi, st.Name, st.Size
 	tk.rec.FilePriorities, tk.rec.WantFiles = prios, nil
+	tk.rec.Foreign = foreign // checked even when not on record
+	if tk.halt.kind == haltPaths {
+		tk.halt = halt{} // reserved now (after a task.move elsewhere)
+	}
 	tk.prioGen++
 	tk.stats = st
 	if spaceErr != nil {
@@ -258,6 +294,7 @@ func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
 		x.emit(api.EventEngineAlert, api.EngineAlertData{TaskID: t.ID(), Level: api.LevelError,
 			Message: "task not started: " + spaceErr.Error() + "; it starts by itself once the data fits"})
 	}
+	s.startForeignCheckLocked(tk)
 	s.requeueLocked(x)
 	x.apply(tk)
 }

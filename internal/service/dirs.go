@@ -102,18 +102,12 @@ func (s *Service) defaultDirLocked() string {
 	return s.downloadDir
 }
 
-// taskDir returns where tk's data lives.
+// taskDir returns where tk's data lives: the absolute dir on record. ""
+// (records older than issue 15, pinned at start by pinDirs) is the
+// default download dir.
 func (s *Service) taskDir(tk *task) string {
 	if tk.rec.DownloadDir != "" {
 		return tk.rec.DownloadDir
 	}
 	return s.downloadDir
-}
-
-// relDir stores the default download dir as "".
-func (s *Service) relDir(dir string) string {
-	if dir == s.downloadDir {
-		return ""
-	}
-	return dir
 }

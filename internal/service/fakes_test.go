@@ -29,6 +29,8 @@ type memStore struct {
 	peerPort int
 	fail     error
 	writes   int
+	paths    map[string][]string // reservations by task id (paths_fakes_test.go)
+	left     map[string]string   // paths left by removed tasks
 }
 
 func newMemStore() *memStore {
@@ -152,6 +154,7 @@ func (m *memStore) DeleteTask(id string) error {
 		return err
 	}
 	delete(m.tasks, id)
+	delete(m.paths, id)
 	return nil
 }
 
@@ -220,6 +223,7 @@ func (m *memStore) DeleteTaskJournaled(id string, e store.JournalEntry) error {
 		return err
 	}
 	delete(m.tasks, id)
+	delete(m.paths, id)
 	e.Files = slices.Clone(e.Files)
 	m.journal[e.Op+"/"+e.TaskID] = e
 	return nil

@@ -95,17 +95,16 @@ func healMove(st Store, e store.JournalEntry, stored bool, roots []string, log *
 	if !inRoots(e.To, roots) {
 		ferr = fmt.Errorf("%s is no longer inside the download roots", e.To)
 	} else if ferr = moveFiles(ctx, e.Files, e.From, e.To, true, nil); ferr == nil {
-		recordDir := e.To
-		if e.To == roots[0] {
-			recordDir = "" // the default download dir, as relDir stores it
-		}
-		err := st.UpdateTaskClearJournal(e.TaskID, func(r *store.Task) { r.DownloadDir = recordDir }, store.JournalMove)
-		if err != nil {
+		switch err := finishMoveRecord(st, e); {
+		case errors.Is(err, store.ErrPathConflict):
+			ferr = err // undone below
+		case err != nil:
 			return nil, err
+		default:
+			removeEmptyParents(e.Files, e.From)
+			log.Info("journal: finished a move a crash interrupted", "task_id", e.TaskID, "from", e.From, "to", e.To, "files", len(e.Files), "took", time.Since(start))
+			return nil, nil
 		}
-		removeEmptyParents(e.Files, e.From)
-		log.Info("journal: finished a move a crash interrupted", "task_id", e.TaskID, "from", e.From, "to", e.To, "files", len(e.Files), "took", time.Since(start))
-		return nil, nil
 	}
 	log.Warn("journal: an interrupted move cannot be finished: undoing it", "task_id", e.TaskID, "from", e.From, "to", e.To, "err", ferr)
 	if berr := moveFiles(ctx, e.Files, e.To, e.From, true, nil); berr != nil {
@@ -172,4 +171,27 @@ func (s *Service) stallHook(op string) func(n int) {
 func (s *Service) stall(op string, n int) {
 	s.log.Info("test hook: stalled", "op", op, "files", n)
 	<-s.ctx.Done()
+}
+
+// finishMoveRecord records the end of the move e: the task's new dir, its
+// reserved paths (paths.go) moved from the old dir to the new, and the
+// entry cleared, in one transaction. A path another task holds there
+// fails it with store.ErrPathConflict.
+func finishMoveRecord(st Store, e store.JournalEntry) error {
+	set := func(r *store.Task) { r.DownloadDir = e.To }
+	paths, ok, err := st.TaskPaths(e.TaskID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return st.UpdateTaskClearJournal(e.TaskID, set, store.JournalMove)
+	}
+	moved := make([]string, len(paths))
+	for i, p := range paths {
+		moved[i] = p
+		if rel, err := filepath.Rel(e.From, p); err == nil && within(e.From, p) {
+			moved[i] = filepath.Join(e.To, rel)
+		}
+	}
+	return st.UpdateTaskPathsClearJournal(e.TaskID, moved, set, store.JournalMove)
 }

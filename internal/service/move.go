@@ -81,7 +81,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	defer x.unlock()
 	tk.busy = ""
 	if newDir == to {
-		tk.rec.DownloadDir = s.relDir(to)
+		tk.rec.DownloadDir = to
 	}
 	if lerr != nil {
 		tk.halt = halt{kind: haltLoad, text: lerr.Error()}
@@ -111,7 +111,7 @@ func (s *Service) moveData(id string, files []string, from, to string) error {
 			continue // not downloaded (yet)
 		}
 		if _, err := os.Lstat(filepath.Join(to, r)); err == nil {
-			return fmt.Errorf("%s already exists", filepath.Join(to, r))
+			return fmt.Errorf("%w: %s already exists", ErrPathConflict, filepath.Join(to, r))
 		}
 		present = append(present, r)
 	}
@@ -121,7 +121,7 @@ func (s *Service) moveData(id string, files []string, from, to string) error {
 	}
 	err := moveFiles(s.ctx, present, from, to, false, s.stallHook(store.JournalMove))
 	if err == nil {
-		if err = s.store.UpdateTaskClearJournal(id, func(r *store.Task) { r.DownloadDir = s.relDir(to) }, store.JournalMove); err == nil {
+		if err = s.moveRecord(id, files, to, store.JournalMove); err == nil {
 			removeEmptyParents(present, from)
 			return nil
 		}

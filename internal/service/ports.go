@@ -27,8 +27,30 @@ type Store interface {
 	// transaction, skipping tasks no longer stored; it returns the ids
 	// updated.
 	UpdateTasks(fns map[string]func(*store.Task)) (updated []string, err error)
-	// DeleteTask removes a task; a missing one is not an error.
+	// DeleteTask removes a task and releases its paths; a missing one is
+	// not an error.
 	DeleteTask(id string) error
+	// PutTaskPaths creates or replaces a task and reserves its files'
+	// absolute paths, in one transaction; a path another task holds
+	// fails it with a *store.PathConflictError, writing nothing.
+	PutTaskPaths(t store.Task, paths []string) error
+	// UpdateTaskPaths applies fn (when not nil) to a task and replaces
+	// its reservation with paths, in one transaction, failing like
+	// PutTaskPaths and UpdateTask.
+	UpdateTaskPaths(id string, paths []string, fn func(*store.Task)) error
+	// UpdateTaskPathsClearJournal is UpdateTaskPaths that also clears the
+	// task's journal entry of op (none when op is ""), in the same
+	// transaction.
+	UpdateTaskPathsClearJournal(id string, paths []string, fn func(*store.Task), op string) error
+	// TaskPaths returns the paths reserved for a task; ok is false when
+	// none are on record.
+	TaskPaths(id string) (paths []string, ok bool, err error)
+	// DeleteTaskLeaving is DeleteTask for a task whose files stay on
+	// disk: it records them as left by it, in the same transaction.
+	DeleteTaskLeaving(id string) error
+	// LeftBy returns those of paths whose files the task left on disk
+	// when it was removed without its data.
+	LeftBy(id string, paths []string) ([]string, error)
 	// Settings returns the stored settings (the zero value when none).
 	Settings() (store.Settings, error)
 	// PutSettings stores the settings and, when peerPort > 0, the peer

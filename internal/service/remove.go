@@ -16,7 +16,8 @@ import (
 
 // Remove deletes the task durably, drops it from the engine and, when
 // deleteData is set, deletes the task's own files (and the folders they
-// leave empty) from the download dir — nothing else. The task shows busy
+// leave empty) from the download dir — nothing else: only the files
+// reserved for it that it created or verified as its own (paths.go). The task shows busy
 // "removing" meanwhile; the store write, the drop and the deletion run
 // without Service.mu. The same torrent added meanwhile waits for the
 // removal to end, so its new data is never deleted nor its engine torrent
@@ -49,19 +50,23 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	x.apply(tk)
 	x.unlock()
 
-	var files []string
-	if t != nil {
-		files = t.Files()
-	}
+	// Only the files it owns may be deleted (paths.go): read them before
+	// the record, and its reservation, go.
+	owned, ownErr := s.ownedRel(tk)
+	s.mu.Lock()
 	dir := s.taskDir(tk)
+	s.mu.Unlock()
 	var serr error
-	if deleteData && len(files) > 0 {
+	switch {
+	case deleteData && len(owned) > 0:
 		// The files to delete are journaled with the record's deletion:
 		// a crash from here on leaves the entry, and the next start
 		// deletes them (heal).
-		serr = s.store.DeleteTaskJournaled(tk.rec.ID, store.JournalEntry{Op: store.JournalRemove, TaskID: tk.rec.ID, Dir: dir, Files: files, Started: time.Now()})
-	} else {
+		serr = s.store.DeleteTaskJournaled(tk.rec.ID, store.JournalEntry{Op: store.JournalRemove, TaskID: tk.rec.ID, Dir: dir, Files: owned, Started: time.Now()})
+	case deleteData:
 		serr = s.store.DeleteTask(tk.rec.ID)
+	default:
+		serr = s.store.DeleteTaskLeaving(tk.rec.ID) // added again, it finds its files its own
 	}
 	if err := serr; err != nil {
 		x := s.lock()
@@ -76,9 +81,13 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 	if t != nil {
 		t.Drop()
 	}
+	files := owned
 	var delErr error
-	if deleteData && len(files) > 0 {
-		delErr = s.deleteData(tk.rec.ID, files, dir)
+	if deleteData {
+		if len(files) > 0 {
+			delErr = s.deleteData(tk.rec.ID, files, dir)
+		}
+		delErr = errors.Join(ownErr, delErr)
 	}
 	s.log.Info("task removed", "task_id", tk.rec.ID, "delete_data", deleteData)
 

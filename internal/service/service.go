@@ -171,6 +171,10 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		flushedAt: time.Now(),
 	}
 	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)
+	if err := s.pinDirs(recs); err != nil {
+		cancel()
+		return nil, err
+	}
 	restored := make([]*task, 0, len(recs))
 	for _, rec := range recs {
 		tk := newTask(rec)
@@ -182,6 +186,12 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 			tk.halt = halt{kind: haltLoad, text: err.Error()}
 			continue
 		}
+		if dirMissing(s.taskDir(tk)) {
+			// Never made again nor pointed elsewhere (paths.go).
+			s.log.Error("restore task: data dir missing", "task_id", rec.ID, "dir", s.taskDir(tk))
+			tk.halt = halt{kind: haltDirMissing, text: errDirMissing + ": " + s.taskDir(tk)}
+			continue
+		}
 		spec := engine.Spec{ID: rec.ID, Name: rec.Name, Size: rec.Size, MetaInfo: rec.MetaInfo, Magnet: rec.Magnet, DownloadDir: s.taskDir(tk)}
 		l, err := s.prepare(spec, &tk.rec, s.taskDir(tk))
 		if err != nil {
@@ -191,9 +201,13 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		}
 		s.install(tk, l)
 	}
+	s.reserveRestored(restored)
 	x := s.lock()
 	for _, tk := range restored {
 		s.tasks[tk.rec.ID] = tk
+		// Also when halted: a halt for space clears by itself, and must
+		// not let a download start over unchecked files.
+		s.startForeignCheckLocked(tk)
 	}
 	s.requeueLocked(x)
 	for _, tk := range restored {

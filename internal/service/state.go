@@ -25,6 +25,8 @@ type facts struct {
 	queued      bool          // the queue holds it back
 	metadata    bool          // the service has taken its metadata in
 	checking    bool          // the engine is hashing its data
+	verifying   bool          // files found on disk are being hashed (paths.go)
+	rechecking  bool          // task.recheck is hashing its data
 	hasInfo     bool          // the engine knows its metadata
 	done        bool          // every wanted file is verified, on record
 	seedingDone bool          // its seeding limit was reached
@@ -48,7 +50,10 @@ func derive(f facts) (api.TaskState, mode) {
 	m := mode{
 		// A halted task keeps uploading what it has; a queued download
 		// is held back, a queued seed has nothing to download.
-		download: f.metadata && !f.halted && !f.paused && !(f.queued && !f.done),
+		// Nothing is written over files found on disk before they are
+		// hashed, nor over a finished task's data before a recheck has
+		// told whether it changed (paths.go).
+		download: f.metadata && !f.verifying && !f.rechecking && !f.halted && !f.paused && !(f.queued && !f.done),
 		// A queued seed waits for a seeding slot.
 		upload: !f.paused && !f.seedingDone && !(f.queued && f.done),
 	}
@@ -63,7 +68,7 @@ func derive(f facts) (api.TaskState, mode) {
 		// Until the service has taken the metadata in (stored it, checked
 		// the space), even if the engine has it already.
 		return api.StateMetadata, m
-	case f.checking:
+	case f.checking, f.verifying:
 		return api.StateChecking, m
 	case f.done && f.seedingDone:
 		return api.StateFinished, m
@@ -78,7 +83,7 @@ func derive(f facts) (api.TaskState, mode) {
 // facts gathers tk's facts. Service.mu must be held.
 func (tk *task) facts() facts {
 	return facts{
-		busy:        tk.busy != "",
+		busy:        tk.busy != "" || tk.reloading,
 		prev:        tk.state,
 		loaded:      tk.t != nil,
 		halted:      tk.halt.kind != haltNone,
@@ -86,6 +91,8 @@ func (tk *task) facts() facts {
 		queued:      tk.queued,
 		metadata:    len(tk.rec.MetaInfo) > 0,
 		checking:    tk.stats.Checking || tk.rechecking,
+		verifying:   tk.verifying,
+		rechecking:  tk.rechecking,
 		hasInfo:     tk.stats.HasInfo,
 		done:        tk.done,
 		seedingDone: tk.rec.SeedingDone,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 )
 
@@ -47,24 +48,41 @@ func (f *FileStream) Close() error {
 // (no such path, or no metadata yet), ErrTaskState (the task could not be
 // loaded into the engine), ErrClosed.
 func (s *Service) OpenFile(ctx context.Context, id, path string) (*FileStream, error) {
+	f, whole, dir, err := s.openFile(ctx, id, path)
+	if err != nil {
+		return nil, err
+	}
+	// A finished task's file deleted or truncated under it (paths.go).
+	if whole && fileGone(dir, path, f.Size) {
+		f.Close()
+		s.recheckChanged(id)
+		return nil, fmt.Errorf("%w: %s of task %s is missing on disk or has changed size; the task is checked again", ErrTaskState, path, id)
+	}
+	return f, nil
+}
+
+// openFile is OpenFile but for the check of the file on disk: whole is
+// set when the file is wanted and the task complete, so the file must be
+// whole on disk; dir is the task's.
+func (s *Service) openFile(ctx context.Context, id, path string) (_ *FileStream, whole bool, dir string, _ error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tk, err := s.lookupLocked(id)
 	if err != nil {
-		return nil, err
+		return nil, false, "", err
 	}
 	if tk.busy != "" {
-		return nil, fmt.Errorf("%w: task %s is busy %s", ErrTaskState, tk.rec.ID, tk.busy)
+		return nil, false, "", fmt.Errorf("%w: task %s is busy %s", ErrTaskState, tk.rec.ID, tk.busy)
 	}
 	if tk.t == nil {
-		return nil, fmt.Errorf("%w: task %s could not be loaded: %s", ErrTaskState, tk.rec.ID, tk.errorText())
+		return nil, false, "", fmt.Errorf("%w: task %s could not be loaded: %s", ErrTaskState, tk.rec.ID, tk.errorText())
 	}
 	if !tk.t.HasInfo() {
-		return nil, fmt.Errorf("%w: task %s has no metadata yet", ErrFileNotFound, tk.rec.ID)
+		return nil, false, "", fmt.Errorf("%w: task %s has no metadata yet", ErrFileNotFound, tk.rec.ID)
 	}
 	index, size, ok := tk.t.FileIndex(path)
 	if !ok {
-		return nil, fmt.Errorf("%w: task %s has no file %q", ErrFileNotFound, tk.rec.ID, path)
+		return nil, false, "", fmt.Errorf("%w: task %s has no file %q", ErrFileNotFound, tk.rec.ID, path)
 	}
 	// Opened under Service.mu, under which task.remove and task.move take
 	// the torrent from the task before dropping it: the reader is opened
@@ -76,11 +94,11 @@ func (s *Service) OpenFile(ctx context.Context, id, path string) (*FileStream, e
 	if err != nil {
 		stop()
 		cancel()
-		return nil, err
+		return nil, false, "", err
 	}
 	return &FileStream{
 		FileReader: r,
 		TaskID:     tk.rec.ID, Index: index, Path: path, Size: size,
 		stop: func() bool { cancel(); return stop() },
-	}, nil
+	}, tk.done && tk.rec.FilePriorities[index] != api.PrioritySkip, s.taskDir(tk), nil
 }

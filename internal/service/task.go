@@ -32,6 +32,12 @@ type task struct {
 	// rechecking is set from task.recheck until the engine's Verify
 	// returns, so the task shows checking at once.
 	rechecking bool
+	// verifying is set while files found on disk before the task are
+	// hashed (paths.go): nothing is downloaded until it ends.
+	verifying bool
+	// reloading is set while a recheck adds its engine torrent again
+	// (paths.go): it keeps its state meanwhile.
+	reloading bool
 
 	// done: every wanted file is verified and the finish is on disk.
 	done bool

@@ -93,9 +93,16 @@ type Task struct {
 	// as of the last flush.
 	Downloaded int64 `json:"downloaded,omitempty"`
 	Uploaded   int64 `json:"uploaded,omitempty"`
-	// DownloadDir is where the task's data lives; "" is the daemon's
-	// default download dir.
+	// DownloadDir is the absolute dir the task's data lives in. Records
+	// made before issue 15 stored "" for the daemon's default download
+	// dir; the service pins those to the dir in effect at its first start
+	// after the change.
 	DownloadDir string `json:"download_dir,omitempty"`
+	// Foreign lists the task's files (relative to DownloadDir) that
+	// existed on disk before the task and are not yet verified to hold
+	// its data. Nothing is written to them, and task.remove never deletes
+	// them; a file leaves the list once every piece of it verifies.
+	Foreign []string `json:"foreign,omitempty"`
 	// Trackers, when not nil, replaces the trackers of the task's source
 	// (edited with task.add_trackers / task.remove_trackers).
 	Trackers []string `json:"trackers,omitempty"`
@@ -415,8 +422,8 @@ func updateTask(tx *bbolt.Tx, id string, fn func(*Task)) error {
 	return putRecord(tx, t, nv, t.MetaInfo != nil)
 }
 
-// DeleteTask removes the task id and its metainfo, durably; removing a
-// missing task is not an error.
+// DeleteTask removes the task id and its metainfo, and releases its
+// paths (paths.go), durably; removing a missing task is not an error.
 func (s *Store) DeleteTask(id string) error {
 	err := s.c.update(s.db, func(tx *bbolt.Tx) error { return deleteTask(tx, id) })
 	if err != nil {
@@ -425,11 +432,15 @@ func (s *Store) DeleteTask(id string) error {
 	return nil
 }
 
-// deleteTask is DeleteTask's work in tx (journal.go shares it): the
-// metainfo first, then the record, whose failure aborts.
+// deleteTask is DeleteTask's work in tx (journal.go and paths.go share
+// it): the metainfo first, then the task's paths (paths.go) and the
+// record, whose failures abort.
 func deleteTask(tx *bbolt.Tx, id string) error {
 	if err := tx.Bucket(bucketMetaInfo).Delete([]byte(id)); err != nil {
 		return err
+	}
+	if err := releasePaths(tx, id); err != nil {
+		return errAbort{err}
 	}
 	if err := tx.Bucket(bucketTasks).Delete([]byte(id)); err != nil {
 		return errAbort{err}
