@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +31,8 @@ func TestPrivateTrackerRefused(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{DenyPrivateTrackers: true})
 	c := d.Client(t)
 	for i, u := range []string{internal.URL + "/announce", "http://localhost:" + port + "/announce"} {
-		tr := enginetest.Generate(t, enginetest.Content{Name: "ssrf.bin", Size: 5000, Seed: 21 + uint64(i), Trackers: []string{u}})
+		// Two names: two tasks cannot share a file (issue 15, item 1).
+		tr := enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("ssrf-%d.bin", i), Size: 5000, Seed: 21 + uint64(i), Trackers: []string{u}})
 		res := addTorrent(t, c, tr)
 		// The engine may name the tracker by the address it resolved, so
 		// the alert is matched by its port.

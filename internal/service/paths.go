@@ -449,3 +449,15 @@ func (s *Service) recheckChanged(id string) {
 		}
 	}()
 }
+
+// retryForeignLocked, for task.resume, checks again the files found on
+// disk of a task stopped by one of them (haltForeign): one moved away or
+// deleted meanwhile no longer stops it. Service.mu must be held; the
+// caller applies the state.
+func (s *Service) retryForeignLocked(tk *task) {
+	if tk.halt.kind != haltForeign || tk.t == nil {
+		return
+	}
+	tk.halt = halt{}
+	s.startForeignCheckLocked(tk)
+}

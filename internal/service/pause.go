@@ -51,6 +51,9 @@ func (s *Service) setPaused(id string, paused bool) error {
 		tk.t.ClearWriteError()
 		tk.halt = halt{}
 	}
+	if !paused {
+		s.retryForeignLocked(tk) // paths.go
+	}
 	s.requeueLocked(x)
 	x.apply(tk)
 	return nil
