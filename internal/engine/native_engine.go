@@ -201,6 +201,7 @@ func (e *nativeEngine) Add(spec Spec) (Torrent, error) {
 	e.torrents[spec.ID] = t
 	e.mu.Unlock()
 	t.dirty.Store(true) // pieces written before it was found by ID
+	t.startFetch()
 	return t, nil
 }
 

@@ -130,8 +130,20 @@ func newNativeTorrent(e *nativeEngine, spec Spec, ts *torrent.TorrentSpec, dir s
 		}
 		return t, nil
 	}
-	t.spawn(t.fetchMetadata)
+	// The metadata fetch starts once the engine has registered t
+	// (startFetch): its first announce may answer before that, and the
+	// engine finds whose it is by its ID.
 	return t, nil
+}
+
+// startFetch starts fetching the metadata of a torrent added without it.
+func (t *nativeTorrent) startFetch() {
+	t.mu.Lock()
+	need := t.info == nil
+	t.mu.Unlock()
+	if need {
+		t.spawn(t.fetchMetadata)
+	}
 }
 
 // spawn runs fn in a goroutine that Drop waits for; none once Drop began.
