@@ -31,6 +31,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
+	"github.com/lodestone-bt/lodestone/internal/transmission"
 	"github.com/lodestone-bt/lodestone/internal/webui"
 )
 
@@ -237,6 +238,18 @@ func New(cfg Config) (_ *Daemon, err error) {
 	session := guard.SessionHandler()
 	mux.Handle("POST /session", session)
 	mux.Handle("DELETE /session", session)
+	// Transmission's RPC, for the tools that speak it; it passes the
+	// same guard (its Basic auth password is the token).
+	trpc, err := transmission.New(transmission.Config{
+		Service:  d.svc,
+		Settings: d.store,
+		Guard:    guard,
+		Logger:   d.log.With("component", "transmission"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("POST "+transmission.Path, trpc)
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
 	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(streams))
 	d.http = &http.Server{
