@@ -116,11 +116,13 @@ type trpcTorrent struct {
 	FileCount      int      `json:"fileCount"`
 	PieceCount     int      `json:"pieceCount"`
 	Eta            int64    `json:"eta"`
+	SeedRatioMode  *int     `json:"seedRatioMode"`
+	KebabFileCount int      `json:"file-count"`
 }
 
 var trpcFields = []string{"id", "hashString", "name", "downloadDir", "totalSize", "leftUntilDone",
 	"haveValid", "percentDone", "status", "error", "errorString", "downloadedEver", "addedDate",
-	"doneDate", "labels", "fileCount", "pieceCount", "eta"}
+	"doneDate", "labels", "fileCount", "pieceCount", "eta", "seedRatioMode", "file-count"}
 
 func (c *trpc) get(ids any) []trpcTorrent {
 	c.t.Helper()
@@ -329,7 +331,8 @@ func TestTransmissionRPCDownload(t *testing.T) {
 	// The magnet downloads to seeding (6) with everything counted.
 	done := c.waitStatus(magnetID, 6, "magnet seeding")
 	if done.PercentDone != 1 || done.LeftUntilDone != 0 || done.HaveValid != done.TotalSize || done.TotalSize == 0 ||
-		done.DoneDate == 0 || done.DownloadedEver == 0 || done.Error != 0 || done.FileCount != 5 {
+		done.DoneDate == 0 || done.DownloadedEver == 0 || done.Error != 0 || done.FileCount != 5 || done.KebabFileCount != 5 ||
+		done.SeedRatioMode == nil || *done.SeedRatioMode != 0 {
 		t.Errorf("magnet after download: %+v", done)
 	}
 	enginetest.SameFiles(t, trMagnet, d.Dirs.Download)

@@ -17,21 +17,25 @@ func (h *Handler) sessionGet(_ context.Context, _ json.RawMessage) (any, error) 
 		return nil, err
 	}
 	return map[string]any{
-		"rpc-version":                RPCVersion,
-		"rpc-version-minimum":        RPCVersionMinimum,
-		"rpc-version-semver":         "5.3.0",
-		"version":                    Version,
-		"session-id":                 h.session,
-		"download-dir":               set.DownloadDir,
-		"peer-port":                  set.PeerPort,
-		"speed-limit-down":           set.DownloadRateLimit / 1000,
-		"speed-limit-down-enabled":   set.DownloadRateLimit > 0,
-		"speed-limit-up":             set.UploadRateLimit / 1000,
-		"speed-limit-up-enabled":     set.UploadRateLimit > 0,
-		"seedRatioLimit":             set.SeedRatioLimit,
-		"seedRatioLimited":           set.SeedRatioLimit > 0,
-		"idle-seeding-limit":         set.SeedTimeLimit / 60,
-		"idle-seeding-limit-enabled": false,
+		"rpc-version":              RPCVersion,
+		"rpc-version-minimum":      RPCVersionMinimum,
+		"rpc-version-semver":       "5.3.0",
+		"version":                  Version,
+		"session-id":               h.session,
+		"download-dir":             set.DownloadDir,
+		"peer-port":                set.PeerPort,
+		"speed-limit-down":         set.DownloadRateLimit / 1000,
+		"speed-limit-down-enabled": set.DownloadRateLimit > 0,
+		"speed-limit-up":           set.UploadRateLimit / 1000,
+		"speed-limit-up-enabled":   set.UploadRateLimit > 0,
+		"seedRatioLimit":           set.SeedRatioLimit,
+		"seedRatioLimited":         set.SeedRatioLimit > 0,
+		// Lodestone's seed time limit stops a task after that long
+		// seeding, where Transmission's idle limit stops it after that
+		// long without upload: the nearest key, and what Sonarr reads
+		// to know a stopped task has done seeding.
+		"idle-seeding-limit":         minutes(set.SeedTimeLimit),
+		"idle-seeding-limit-enabled": set.SeedTimeLimit > 0,
 		"download-queue-size":        set.MaxActiveDownloads,
 		"download-queue-enabled":     set.MaxActiveDownloads > 0,
 		"seed-queue-size":            set.MaxActiveSeeds,
@@ -201,9 +205,13 @@ func (h *Handler) torrentGet(_ context.Context, raw json.RawMessage) (any, error
 	if err != nil {
 		return nil, err
 	}
+	set, err := h.svc.Settings()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]map[string]any, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, h.fields(t, ids[t.TaskID], a.Fields))
+		out = append(out, h.fields(t, ids[t.TaskID], set, a.Fields))
 	}
 	return map[string]any{"torrents": out}, nil
 }
@@ -256,7 +264,7 @@ func unix(ts string) int64 {
 
 // fields returns the asked fields of t that Lodestone has; others are
 // left out, as Transmission leaves out names it does not know.
-func (h *Handler) fields(t api.Task, id int, names []string) map[string]any {
+func (h *Handler) fields(t api.Task, id int, set api.Settings, names []string) map[string]any {
 	m := make(map[string]any, len(names))
 	for _, n := range names {
 		var v any
@@ -343,7 +351,15 @@ func (h *Handler) fields(t api.Task, id int, names []string) map[string]any {
 			v = t.UploadRateLimit / 1000
 		case "uploadLimited":
 			v = t.UploadRateLimit > 0
-		case "fileCount", "files", "fileStats":
+		case "seedRatioMode", "seedIdleMode":
+			// Lodestone's seed limits are the session's: Transmission's
+			// mode 0, "follow the session".
+			v = 0
+		case "seedRatioLimit":
+			v = set.SeedRatioLimit
+		case "seedIdleLimit":
+			v = minutes(set.SeedTimeLimit)
+		case "fileCount", "file-count", "files", "fileStats":
 			fs, err := h.svc.Files(t.TaskID)
 			if err != nil {
 				continue
@@ -360,7 +376,7 @@ func (h *Handler) fields(t api.Task, id int, names []string) map[string]any {
 // fileField renders a task's files as Transmission's files, fileStats or
 // fileCount.
 func fileField(name string, fs []api.TaskFile) any {
-	if name == "fileCount" {
+	if name == "fileCount" || name == "file-count" {
 		return len(fs)
 	}
 	out := make([]map[string]any, len(fs))
@@ -377,3 +393,7 @@ func fileField(name string, fs []api.TaskFile) any {
 	}
 	return out
 }
+
+// minutes rounds seconds up to whole minutes, Transmission's unit of seed
+// limits, so that a limit is never reported shorter than it is.
+func minutes(seconds int64) int64 { return (seconds + 59) / 60 }
