@@ -236,6 +236,26 @@ func TestTransmissionRPCGates(t *testing.T) {
 		t.Errorf("truncated JSON: HTTP %d, %+v, %v; want 200 and an error result", resp.StatusCode, r, err)
 	}
 
+	// A task added through the WebSocket API is a duplicate to the RPC,
+	// though the RPC never listed it before.
+	tr := enginetest.Generate(t, enginetest.Content{Name: "ws.bin", Size: 5000, Seed: 64})
+	addTorrent(t, d.Client(t), tr)
+	var dup struct {
+		Added     any `json:"torrent-added"`
+		Duplicate *struct {
+			ID         int    `json:"id"`
+			HashString string `json:"hashString"`
+		} `json:"torrent-duplicate"`
+	}
+	if err := json.Unmarshal(c.ok("torrent-add", map[string]any{
+		"metainfo": base64.StdEncoding.EncodeToString(tr.MetaInfo),
+	}), &dup); err != nil {
+		t.Fatal(err)
+	}
+	if dup.Added != nil || dup.Duplicate == nil || dup.Duplicate.HashString != tr.InfoHash || dup.Duplicate.ID <= 0 {
+		t.Errorf("torrent-add of a task added through the WebSocket API: %+v, want torrent-duplicate", dup)
+	}
+
 	// A restart gives a new session id.
 	dirs := d.Dirs
 	d.Stop(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,11 +73,15 @@ func (h *Handler) torrentAdd(ctx context.Context, raw json.RawMessage) (any, err
 	default:
 		return nil, badArgs("no filename or metainfo specified")
 	}
+	// The service answers a duplicate add with the task it has; whether
+	// it had it is told by the tasks before the add (a task added through
+	// the WebSocket API may have no id yet, so the id table cannot tell).
+	before := h.svc.List(service.ListFilter{})
 	res, err := h.svc.Add(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	_, dup := h.ids.lookup(res.TaskID)
+	dup := slices.ContainsFunc(before, func(t api.Task) bool { return t.TaskID == res.TaskID })
 	ids, err := h.ids.assign([]string{res.TaskID}, nil)
 	if err != nil {
 		return nil, err
