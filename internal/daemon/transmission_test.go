@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -227,7 +228,7 @@ func TestTransmissionRPCGates(t *testing.T) {
 	} {
 		r := c.call(tc.method, tc.args)
 		if r.Result == "success" || (tc.want != "" && r.Result != tc.want) {
-			t.Errorf("%s(%v): result %q, want %q", tc.method, tc.args, r.Result, cmpOr(tc.want, "an error"))
+			t.Errorf("%s(%v): result %q, want %q", tc.method, tc.args, r.Result, cmp.Or(tc.want, "an error"))
 		}
 	}
 	resp = c.post(`{"method":`, nil)
@@ -397,11 +398,4 @@ func TestTransmissionRPCDownload(t *testing.T) {
 	if add.Added == nil || add.Added.ID == fileID || add.Added.ID == magnetID || add.Added.ID == goneID {
 		t.Errorf("torrent-add after remove: %+v, want a new id (not %d, %d or %d)", add, goneID, fileID, magnetID)
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
