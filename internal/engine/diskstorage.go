@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sort"
 	"sync"
 
 	g "github.com/anacrolix/generics"
@@ -82,9 +81,7 @@ type diskTorrent struct {
 }
 
 // first returns the index of the first data file ending after off.
-func (t *diskTorrent) first(off int64) int {
-	return sort.Search(len(t.extents), func(i int) bool { return t.extents[i].to > off })
-}
+func (t *diskTorrent) first(off int64) int { return firstExtent(t.extents, off) }
 
 // handle returns data file k open for writing (created if need be), or,
 // without write, any handle open on it, opening it read-only if none.
@@ -268,24 +265,7 @@ func (p diskPiece) WriteTo(w io.Writer) (int64, error) {
 func (p diskPiece) Completion() storage.Completion {
 	c, err := p.t.pc.Get(p.key)
 	c.Err = errors.Join(c.Err, err)
-	if !c.Ok || !c.Complete || c.Err != nil {
-		return c
-	}
-	end := p.off + p.len
-	for k := p.t.first(p.off); k < len(p.t.extents) && p.t.extents[k].from < end; k++ {
-		need := min(end, p.t.extents[k].to) - p.t.extents[k].from
-		size, err := p.t.size(k)
-		if errors.Is(err, fs.ErrNotExist) || err == nil && size < need {
-			p.t.forgetFrom(k, size)
-			c.Complete = false
-			return c
-		}
-		if err != nil {
-			c.Err, c.Complete = err, false
-			return c
-		}
-	}
-	return c
+	return completeOnDisk(c, p.t.extents, p.off, p.len, p.t.size, p.t.forgetFrom)
 }
 
 // forgetFrom marks every piece of data file k from byte size of it on

@@ -1,7 +1,12 @@
 package engine
 
 import (
+	"errors"
+	"io/fs"
+	"sort"
+
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
 
 	"github.com/lodestone-bt/lodestone/internal/engine/safepath"
 )
@@ -40,6 +45,42 @@ type layout struct {
 
 // extent is a run of bytes of the torrent.
 type extent struct{ from, to int64 }
+
+// firstExtent returns the index of the first of exts (sorted) ending
+// after off.
+func firstExtent(exts []extent, off int64) int {
+	return sort.Search(len(exts), func(i int) bool { return exts[i].to > off })
+}
+
+// completeOnDisk is the check both file storages (diskStorage, padStorage) make of
+// a piece the completion store calls complete: c, the store's answer for
+// the piece's bytes [off, off+n), becomes not complete when a data file
+// under it (exts, sorted) is gone or shorter than the piece needs —
+// deleted or truncated while Lodestone was away. size returns data file
+// k's size; gone, when not nil, is told of such a file and the size it
+// has (0 when gone).
+func completeOnDisk(c storage.Completion, exts []extent, off, n int64, size func(k int) (int64, error), gone func(k int, size int64)) storage.Completion {
+	if !c.Ok || !c.Complete || c.Err != nil {
+		return c
+	}
+	end := off + n
+	for k := firstExtent(exts, off); k < len(exts) && exts[k].from < end; k++ {
+		need := min(end, exts[k].to) - exts[k].from
+		sz, err := size(k)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && sz < need {
+			if gone != nil {
+				gone(k, sz)
+			}
+			c.Complete = false
+			return c
+		}
+		if err != nil {
+			c.Err, c.Complete = err, false
+			return c
+		}
+	}
+	return c
+}
 
 // newLayout computes the layout of info.
 func newLayout(info *metainfo.Info) *layout {

@@ -3,10 +3,8 @@ package engine
 import (
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
@@ -47,9 +45,7 @@ func (s *padStorage) piece(p metainfo.Piece, inner storage.PieceImpl) storage.Pi
 }
 
 // first returns the index of the first data file ending after off.
-func (s *padStorage) first(off int64) int {
-	return sort.Search(len(s.extents), func(i int) bool { return s.extents[i].to > off })
-}
+func (s *padStorage) first(off int64) int { return firstExtent(s.extents, off) }
 
 type padPiece struct {
 	s        *padStorage
@@ -140,23 +136,14 @@ func (p padPiece) WriteTo(w io.Writer) (int64, error) {
 func (p padPiece) Completion() storage.Completion {
 	c, err := p.s.pc.Get(p.key)
 	c.Err = errors.Join(c.Err, err)
-	if !c.Ok || !c.Complete || c.Err != nil {
-		return c
-	}
-	end := p.off + p.len
-	for k := p.s.first(p.off); k < len(p.s.extents) && p.s.extents[k].from < end; k++ {
-		need := min(end, p.s.extents[k].to) - p.s.extents[k].from
+	size := func(k int) (int64, error) {
 		fi, err := os.Stat(p.s.paths[k])
-		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() < need {
-			c.Complete = false
-			return c
-		}
 		if err != nil {
-			c.Err, c.Complete = err, false
-			return c
+			return 0, err
 		}
+		return fi.Size(), nil
 	}
-	return c
+	return completeOnDisk(c, p.s.extents, p.off, p.len, size, nil)
 }
 
 func (p padPiece) MarkComplete() error    { return p.s.pc.Set(p.key, g.Some(true)) }
