@@ -19,15 +19,17 @@ func TestPeersAndTrackers(t *testing.T) {
 	c := d.Client(t)
 	res := addTorrent(t, c, tr)
 
-	// The seeder shows up as a peer, found through the tracker.
+	// The seeder shows up as a peer, found through the tracker. A peer is
+	// listed as soon as it is connected, before its bitfield says what it
+	// has: wait for that too (or the deadline), then check it.
 	var peers []api.TaskPeer
 	deadline := time.Now().Add(30 * time.Second)
-	for len(peers) == 0 {
+	for len(peers) == 0 || peers[0].Progress != 1 && time.Now().Before(deadline) {
 		var err error
 		if peers, err = c.TaskPeers(ctxT(t, 5*time.Second), res.TaskID); err != nil {
 			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
+		if len(peers) == 0 && time.Now().After(deadline) {
 			trs, err := c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID)
 			if err != nil {
 				t.Fatal(err)
