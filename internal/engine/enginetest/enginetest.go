@@ -261,6 +261,22 @@ func (s *Seeder) Seed(t testing.TB, tr *Torrent) {
 	s.torrents = append(s.torrents, tt)
 }
 
+// AddPeer makes the seeder dial addr (host:port) for every torrent it
+// seeds, as a swarm's peers would: for clients that never dial a loopback
+// peer themselves (Transmission 3.00 takes all of 127/8 for martian). A
+// peer that does not have a torrent (yet) refuses the handshake, and the
+// seeder forgets it: call AddPeer again to retry. Not concurrently with
+// Seed.
+func (s *Seeder) AddPeer(addr string) {
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return
+	}
+	for _, tt := range s.torrents {
+		tt.AddPeers([]torrent.PeerInfo{{Addr: tcp, Source: torrent.PeerSourceDirect, Trusted: true}})
+	}
+}
+
 // String names the seeder for test logs.
 func (s *Seeder) String() string { return fmt.Sprintf("seeder@%s", s.Addr) }
 
