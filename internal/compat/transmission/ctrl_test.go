@@ -130,6 +130,7 @@ type stateTrail struct {
 // hash, and removal with and without data. Any step that works against
 // the reference must work against Lodestone.
 func TestCtrlTransmission(t *testing.T) {
+	t.Parallel()
 	sw := startSwarm(t, 21)
 	spare := enginetest.Generate(t, enginetest.Content{Name: "spare.bin", Size: 70_000, Seed: 29})
 	results := map[string]map[string]ctrlStep{}

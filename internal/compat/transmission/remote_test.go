@@ -114,6 +114,7 @@ func remoteFiles(t *testing.T, srv *server, id string) []remoteFile {
 // and verify; session info and stats; --move really moves the files; -r
 // keeps them and --remove-and-delete deletes them.
 func TestTransmissionRemote(t *testing.T) {
+	t.Parallel()
 	sw := startSwarm(t, 11)
 	for _, mk := range []func(testing.TB) *server{startLodestone, startTransmission} {
 		srv := mk(t)
