@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -397,5 +400,375 @@ func TestTransmissionRPCDownload(t *testing.T) {
 	}
 	if add.Added == nil || add.Added.ID == fileID || add.Added.ID == magnetID || add.Added.ID == goneID {
 		t.Errorf("torrent-add after remove: %+v, want a new id (not %d, %d or %d)", add, goneID, fileID, magnetID)
+	}
+}
+
+// raw posts body as it is (after the handshake) and returns the status
+// and the body of the reply.
+func (c *trpc) raw(body string) (int, []byte) {
+	c.t.Helper()
+	resp := c.post(body, nil)
+	if resp.StatusCode == http.StatusConflict {
+		c.session = resp.Header.Get(transmission.SessionIDHeader)
+		resp = c.post(body, nil)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// torrents runs torrent-get for fields and returns the entries as maps.
+func (c *trpc) torrents(ids any, fields ...string) []map[string]json.RawMessage {
+	c.t.Helper()
+	args := map[string]any{"fields": fields}
+	if ids != nil {
+		args["ids"] = ids
+	}
+	var r struct {
+		Torrents []map[string]json.RawMessage `json:"torrents"`
+	}
+	if err := json.Unmarshal(c.ok("torrent-get", args), &r); err != nil {
+		c.t.Fatal(err)
+	}
+	return r.Torrents
+}
+
+// field decodes one field of a torrent-get entry.
+func field[T any](t *testing.T, m map[string]json.RawMessage, name string) T {
+	t.Helper()
+	var v T
+	raw, ok := m[name]
+	if !ok {
+		t.Fatalf("torrent-get: no field %q in %v", name, m)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("torrent-get field %q = %s: %v", name, raw, err)
+	}
+	return v
+}
+
+// addTR adds tr through the RPC with extra arguments and returns its id.
+func (c *trpc) addTR(tr *enginetest.Torrent, extra map[string]any) int {
+	c.t.Helper()
+	args := map[string]any{"metainfo": base64.StdEncoding.EncodeToString(tr.MetaInfo)}
+	maps.Copy(args, extra)
+	var r struct {
+		Added *struct {
+			ID int `json:"id"`
+		} `json:"torrent-added"`
+	}
+	if err := json.Unmarshal(c.ok("torrent-add", args), &r); err != nil || r.Added == nil {
+		c.t.Fatalf("torrent-add %s: %+v, %v", tr.Name, r, err)
+	}
+	return r.Added.ID
+}
+
+type fileStat struct {
+	BytesCompleted int64 `json:"bytesCompleted"`
+	Wanted         bool  `json:"wanted"`
+	Priority       int   `json:"priority"`
+}
+
+// TestTransmissionRPCTorrentSet: torrent-add's and torrent-set's file
+// choices change what downloads; labels, rate limits (kB/s, with the
+// switch apart from the value) and trackers (added by URL, removed by
+// id) are set; camelCase and kebab-case names both work.
+func TestTransmissionRPCTorrentSet(t *testing.T) {
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{})
+	tracker := enginetest.StartTracker(t, seeder.Addr)
+	content := enginetest.MultiFile(71)
+	content.Trackers = []string{tracker.URL}
+	tr := enginetest.Generate(t, content)
+	seeder.Seed(t, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	ws := d.Client(t)
+
+	// z.bin (index 4) unwanted from the start, in kebab-case.
+	id := c.addTR(tr, map[string]any{"paused": true, "files-unwanted": []int{4}})
+	got := c.torrents(id, "wanted", "fileStats", "priorities", "sizeWhenDone", "totalSize")[0]
+	if w := field[[]int](t, got, "wanted"); !slices.Equal(w, []int{1, 1, 1, 1, 0}) {
+		t.Errorf("wanted after torrent-add files-unwanted [4]: %v", w)
+	}
+	if size, total := field[int64](t, got, "sizeWhenDone"), field[int64](t, got, "totalSize"); size != total-1_234_567 {
+		t.Errorf("sizeWhenDone %d, want totalSize %d less z.bin", size, total)
+	}
+	// dir/b.bin high, in camelCase's neighbour spelling.
+	c.ok("torrent-set", map[string]any{"ids": []int{id}, "priority-high": []int{1}})
+	c.ok("torrent-start", map[string]any{"ids": id})
+	waitUntilAPI(t, "the wanted files downloaded", 90*time.Second, func() bool {
+		m := c.torrents(id, "leftUntilDone", "percentDone")[0]
+		return field[int64](t, m, "leftUntilDone") == 0 && field[float64](t, m, "percentDone") == 1
+	})
+	got = c.torrents(id, "fileStats", "files", "priorities")[0]
+	stats := field[[]fileStat](t, got, "fileStats")
+	files := field[[]struct {
+		Length int64  `json:"length"`
+		Name   string `json:"name"`
+	}](t, got, "files")
+	for i, s := range stats[:4] {
+		if s.BytesCompleted != files[i].Length || !s.Wanted {
+			t.Errorf("file %s: %+v, want all %d bytes, wanted", files[i].Name, s, files[i].Length)
+		}
+	}
+	if stats[4].Wanted || stats[4].BytesCompleted >= files[4].Length/2 {
+		t.Errorf("unwanted z.bin: %+v of %d bytes, want unwanted and (but for pieces shared with wanted files) not downloaded", stats[4], files[4].Length)
+	}
+	if p := field[[]int](t, got, "priorities"); !slices.Equal(p, []int{0, 1, 0, 0, 0}) {
+		t.Errorf("priorities %v, want b.bin's 1", p)
+	}
+	// Wanted again (camelCase): the rest downloads.
+	c.ok("torrent-set", map[string]any{"ids": []string{tr.InfoHash}, "filesWanted": []int{4}})
+	waitUntilAPI(t, "z.bin downloaded", 90*time.Second, func() bool {
+		s := field[[]fileStat](t, c.torrents(id, "fileStats")[0], "fileStats")
+		return s[4].Wanted && s[4].BytesCompleted == files[4].Length
+	})
+	enginetest.SameFiles(t, tr, d.Dirs.Download)
+	if r := c.call("torrent-set", map[string]any{"ids": id, "files-wanted": []int{5}}); r.Result == "success" {
+		t.Errorf("torrent-set files-wanted [5] of 5 files: %q, want an error", r.Result)
+	}
+
+	// Labels.
+	c.ok("torrent-set", map[string]any{"ids": id, "labels": []string{"tv", "sonarr"}})
+	if l := field[[]string](t, c.torrents(id, "labels")[0], "labels"); !slices.Equal(l, []string{"tv", "sonarr"}) {
+		t.Errorf("labels %v", l)
+	}
+
+	// Limits in kB/s (1000 bytes); a value without its switch on is kept
+	// for when the switch is turned on.
+	c.ok("torrent-set", map[string]any{"ids": id, "downloadLimit": 200, "downloadLimited": true, "uploadLimit": 50})
+	task, err := ws.GetTask(ctxT(t, 10*time.Second), tr.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.DownloadRateLimit != 200_000 || task.UploadRateLimit != 0 {
+		t.Errorf("after downloadLimit 200 on, uploadLimit 50 (off): task limits %d/%d, want 200000/0", task.DownloadRateLimit, task.UploadRateLimit)
+	}
+	got = c.torrents(id, "downloadLimit", "downloadLimited", "uploadLimit", "uploadLimited")[0]
+	if field[int64](t, got, "downloadLimit") != 200 || !field[bool](t, got, "downloadLimited") ||
+		field[int64](t, got, "uploadLimit") != 50 || field[bool](t, got, "uploadLimited") {
+		t.Errorf("limits read back: %v", got)
+	}
+	c.ok("torrent-set", map[string]any{"ids": id, "uploadLimited": true, "download-limited": false})
+	if task, err = ws.GetTask(ctxT(t, 10*time.Second), tr.InfoHash); err != nil {
+		t.Fatal(err)
+	}
+	if task.DownloadRateLimit != 0 || task.UploadRateLimit != 50_000 {
+		t.Errorf("after uploadLimited on, downloadLimited off: task limits %d/%d, want 0/50000", task.DownloadRateLimit, task.UploadRateLimit)
+	}
+
+	// Trackers: added by URL, removed by the id torrent-get gives.
+	extra := "http://127.0.0.1:9/announce"
+	c.ok("torrent-set", map[string]any{"ids": id, "trackerAdd": []string{extra}})
+	type trk struct {
+		ID       int    `json:"id"`
+		Announce string `json:"announce"`
+	}
+	trs := field[[]trk](t, c.torrents(id, "trackers")[0], "trackers")
+	if len(trs) != 2 {
+		t.Fatalf("trackers after trackerAdd: %+v", trs)
+	}
+	i := slices.IndexFunc(trs, func(x trk) bool { return x.Announce == extra })
+	if i < 0 {
+		t.Fatalf("added tracker missing: %+v", trs)
+	}
+	stats2 := field[[]map[string]any](t, c.torrents(id, "trackerStats")[0], "trackerStats")
+	if len(stats2) != 2 || stats2[i]["announce"] != extra || stats2[i]["id"] != float64(trs[i].ID) {
+		t.Errorf("trackerStats %v, want the added tracker with id %d", stats2, trs[i].ID)
+	}
+	c.ok("torrent-set", map[string]any{"ids": id, "tracker-remove": []int{trs[i].ID}})
+	if trs = field[[]trk](t, c.torrents(id, "trackers")[0], "trackers"); len(trs) != 1 || trs[0].Announce != tracker.URL {
+		t.Errorf("trackers after trackerRemove: %+v, want only %s", trs, tracker.URL)
+	}
+	if r := c.call("torrent-set", map[string]any{"ids": id, "trackerRemove": []int{7}}); r.Result == "success" {
+		t.Errorf("trackerRemove of an unknown id: %q, want an error", r.Result)
+	}
+}
+
+// TestTransmissionRPCSetLocation: torrent-set-location with move moves the
+// data; without move it is refused while the data is still where the
+// task is, and points the task at data moved there by hand otherwise.
+func TestTransmissionRPCSetLocation(t *testing.T) {
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{})
+	tr := enginetest.Generate(t, enginetest.MultiFile(72))
+	seeder.Seed(t, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	var add struct {
+		Added struct {
+			ID int `json:"id"`
+		} `json:"torrent-added"`
+	}
+	if err := json.Unmarshal(c.ok("torrent-add", map[string]any{"filename": tr.Magnet([]string{seeder.Addr})}), &add); err != nil {
+		t.Fatal(err)
+	}
+	id := add.Added.ID
+	c.waitStatus(id, 6, "seeding")
+
+	moved := filepath.Join(d.Dirs.Download, "moved")
+	c.ok("torrent-set-location", map[string]any{"ids": id, "location": moved, "move": true})
+	waitUntilAPI(t, "moved and seeding", 60*time.Second, func() bool {
+		g := c.one(id)
+		return g.DownloadDir == moved && g.Status == 6
+	})
+	enginetest.SameFiles(t, tr, moved)
+	if _, err := os.Stat(filepath.Join(d.Dirs.Download, tr.Name)); !os.IsNotExist(err) {
+		t.Errorf("after the move, the old copy: %v, want it gone", err)
+	}
+
+	// Without move, while the data is still in moved: refused, nothing
+	// changes.
+	r := c.call("torrent-set-location", map[string]any{"ids": []int{id}, "location": d.Dirs.Download})
+	if r.Result == "success" || !strings.Contains(r.Result, "move") {
+		t.Errorf("set-location without move, data in place: %q, want a refusal", r.Result)
+	}
+	if g := c.one(id); g.DownloadDir != moved {
+		t.Errorf("after the refusal the task is in %s, want %s", g.DownloadDir, moved)
+	}
+	if r := c.call("torrent-set-location", map[string]any{"ids": id, "location": "relative/dir", "move": true}); r.Result == "success" {
+		t.Errorf("a relative location: %q, want an error", r.Result)
+	}
+
+	// The data moved by hand: without move the task follows it, and
+	// finds every piece there.
+	c.ok("torrent-stop", map[string]any{"ids": id})
+	c.waitStatus(id, 0, "stopped")
+	elsewhere := filepath.Join(d.Dirs.Download, "elsewhere")
+	if err := os.MkdirAll(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(moved, tr.Name), filepath.Join(elsewhere, tr.Name)); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("torrent-set-location", map[string]any{"ids": id, "location": elsewhere, "move": false})
+	c.ok("torrent-start", map[string]any{"ids": id})
+	waitUntilAPI(t, "seeding from the new place", 60*time.Second, func() bool {
+		g := c.one(id)
+		return g.DownloadDir == elsewhere && g.Status == 6 && g.PercentDone == 1
+	})
+	enginetest.SameFiles(t, tr, elsewhere)
+}
+
+// TestTransmissionRPCSession: session-set and session-get round trip in
+// Transmission's units (kB/s, minutes) with each switch apart from its
+// value; unknown keys are ignored; session-stats counts; free-space
+// answers inside the download roots only; port-test, blocklist-update and
+// session-close are refused with error results, and the daemon goes on.
+func TestTransmissionRPCSession(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	ws := d.Client(t)
+	ids := []int{}
+	for i := range 3 {
+		tr := enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("s%d.bin", i), Size: 4000, Seed: 80 + uint64(i)})
+		ids = append(ids, c.addTR(tr, map[string]any{"paused": true}))
+	}
+
+	dl := filepath.Join(d.Dirs.Download, "tv")
+	c.ok("session-set", map[string]any{
+		"speed-limit-down": 300, "speed-limit-down-enabled": true,
+		"speed-limit-up": 40, // its switch is off: kept, not applied
+		"seedRatioLimit": 1.5, "seedRatioLimited": true,
+		"idle-seeding-limit": 30, "idle-seeding-limit-enabled": true,
+		"download-queue-size": 4, "download-queue-enabled": true,
+		"seed-queue-enabled": false,
+		"download-dir":       dl,
+		"peer-port":          51413,
+		"alt-speed-enabled":  true, // not Lodestone's: ignored
+		"utp-enabled":        false,
+	})
+	set, err := ws.Settings(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.DownloadRateLimit != 300_000 || set.UploadRateLimit != 0 || set.SeedRatioLimit != 1.5 ||
+		set.SeedTimeLimit != 30*60 || set.MaxActiveDownloads != 4 || set.MaxActiveSeeds != 0 ||
+		set.DownloadDir != dl || set.PeerPort != 51413 {
+		t.Errorf("settings after session-set: %+v", set)
+	}
+	var sess map[string]any
+	if err := json.Unmarshal(c.ok("session-get", nil), &sess); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{
+		"speed-limit-down": 300.0, "speed-limit-down-enabled": true,
+		"speed-limit-up": 40.0, "speed-limit-up-enabled": false,
+		"seedRatioLimit": 1.5, "seedRatioLimited": true,
+		"idle-seeding-limit": 30.0, "idle-seeding-limit-enabled": true,
+		"download-queue-size": 4.0, "download-queue-enabled": true,
+		"download-dir": dl, "peer-port": 51413.0, "rpc-version": float64(transmission.RPCVersion),
+	} {
+		if sess[k] != want {
+			t.Errorf("session-get %s = %v, want %v", k, sess[k], want)
+		}
+	}
+	// The upload limit kept while off is applied once switched on; a
+	// fields argument (either spelling) narrows the answer.
+	c.ok("session-set", map[string]any{"speed_limit_up_enabled": true})
+	if set, err = ws.Settings(ctxT(t, 10*time.Second)); err != nil || set.UploadRateLimit != 40_000 {
+		t.Errorf("after speed-limit-up-enabled: upload limit %d (%v), want 40000", set.UploadRateLimit, err)
+	}
+	var few map[string]any
+	if err := json.Unmarshal(c.ok("session-get", map[string]any{"fields": []string{"version", "speedLimitUp"}}), &few); err != nil {
+		t.Fatal(err)
+	}
+	if len(few) != 2 || few["speed-limit-up"] != 40.0 || few["version"] != transmission.Version {
+		t.Errorf("session-get with fields: %v", few)
+	}
+	if r := c.call("session-set", map[string]any{"peer-port": 70000}); r.Result == "success" {
+		t.Errorf("peer-port 70000: %q, want an error", r.Result)
+	}
+
+	// session-stats: three paused tasks of three.
+	c.ok("torrent-start", map[string]any{"ids": ids[0]})
+	var st struct {
+		Active  int   `json:"activeTorrentCount"`
+		Paused  int   `json:"pausedTorrentCount"`
+		Count   int   `json:"torrentCount"`
+		Down    int64 `json:"downloadSpeed"`
+		Current struct {
+			FilesAdded    int   `json:"filesAdded"`
+			SessionCount  int   `json:"sessionCount"`
+			SecondsActive int64 `json:"secondsActive"`
+		} `json:"current-stats"`
+		Cumulative *struct {
+			FilesAdded int `json:"filesAdded"`
+		} `json:"cumulative-stats"`
+	}
+	waitUntilAPI(t, "one task started", 30*time.Second, func() bool {
+		if err := json.Unmarshal(c.ok("session-stats", nil), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Active == 1
+	})
+	if st.Paused != 2 || st.Count != 3 || st.Current.FilesAdded != 3 || st.Current.SessionCount != 1 ||
+		st.Cumulative == nil || st.Cumulative.FilesAdded != 3 {
+		t.Errorf("session-stats: %+v", st)
+	}
+
+	// free-space: inside the roots only.
+	var fsr map[string]any
+	if err := json.Unmarshal(c.ok("free-space", map[string]any{"path": d.Dirs.Download}), &fsr); err != nil {
+		t.Fatal(err)
+	}
+	free, _ := fsr["size-bytes"].(float64)
+	total, _ := fsr["total_size"].(float64)
+	if fsr["path"] != d.Dirs.Download || free <= 0 || total < free {
+		t.Errorf("free-space of the download dir: %v", fsr)
+	}
+	for _, p := range []string{"/", d.Dirs.Data, filepath.Join(d.Dirs.Download, ".."), "relative"} {
+		if r := c.call("free-space", map[string]any{"path": p}); r.Result == "success" {
+			t.Errorf("free-space %s: %q, want a refusal", p, r.Result)
+		}
+	}
+	for _, m := range []string{"port-test", "blocklist-update", "session-close"} {
+		if r := c.call(m, nil); r.Result == "success" || r.Result == "method name not recognized" {
+			t.Errorf("%s: %q, want an error result", m, r.Result)
+		}
+	}
+	if _, err := ws.ServerInfo(ctxT(t, 10*time.Second)); err != nil {
+		t.Errorf("the daemon after session-close: %v", err)
 	}
 }
