@@ -772,3 +772,184 @@ func TestTransmissionRPCSession(t *testing.T) {
 		t.Errorf("the daemon after session-close: %v", err)
 	}
 }
+
+// rpcResp is a JSON-RPC 2.0 response.
+type rpcResp struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Result  json.RawMessage `json:"result"`
+	Error   *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Data    struct {
+			ErrorString string `json:"error_string"`
+		} `json:"data"`
+	} `json:"error"`
+	ID json.RawMessage `json:"id"`
+}
+
+// TestTransmissionJSONRPC: Transmission 4.1's JSON-RPC 2.0 on the same
+// endpoint: snake_case methods and names in and out, error objects with
+// Transmission's codes, batches in order, notifications without replies.
+func TestTransmissionJSONRPC(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	tr := enginetest.Generate(t, enginetest.MultiFile(73))
+	id := c.addTR(tr, map[string]any{"paused": true, "labels": []string{"Keep-Case"}})
+
+	one := func(body string) rpcResp {
+		t.Helper()
+		status, b := c.raw(body)
+		var r rpcResp
+		if err := json.Unmarshal(b, &r); status != http.StatusOK || err != nil || r.JSONRPC != "2.0" {
+			t.Fatalf("%s: HTTP %d %s (%v), want a JSON-RPC 2.0 reply", body, status, b, err)
+		}
+		return r
+	}
+	r := one(`{"jsonrpc":"2.0","method":"session_get","params":{"fields":["rpc_version_semver","version","download_dir"]},"id":"s1"}`)
+	var sess map[string]any
+	if err := json.Unmarshal(r.Result, &sess); err != nil || r.Error != nil || string(r.ID) != `"s1"` {
+		t.Fatalf("session_get: %+v, %v", r, err)
+	}
+	if sess["rpc_version_semver"] != transmission.RPCVersionSemver || sess["version"] != transmission.Version || sess["download_dir"] != d.Dirs.Download || len(sess) != 3 {
+		t.Errorf("session_get result %v", sess)
+	}
+
+	// torrent_get: snake_case at every depth; values (labels) as they are.
+	r = one(fmt.Sprintf(`{"jsonrpc":"2.0","method":"torrent_get","params":{"ids":[%d],"fields":["id","hash_string","percent_done","file_stats","labels","downloadDir"]},"id":7}`, id))
+	var got struct {
+		Torrents []map[string]json.RawMessage `json:"torrents"`
+	}
+	if err := json.Unmarshal(r.Result, &got); err != nil || len(got.Torrents) != 1 {
+		t.Fatalf("torrent_get: %s, %v", r.Result, err)
+	}
+	tg := got.Torrents[0]
+	if field[string](t, tg, "hash_string") != tr.InfoHash || field[int](t, tg, "id") != id ||
+		field[string](t, tg, "download_dir") != d.Dirs.Download || !slices.Equal(field[[]string](t, tg, "labels"), []string{"Keep-Case"}) {
+		t.Errorf("torrent_get entry %v", tg)
+	}
+	if fs := field[[]map[string]any](t, tg, "file_stats"); len(fs) != 5 || fs[0]["bytes_completed"] == nil || fs[0]["wanted"] != true {
+		t.Errorf("file_stats %v, want snake_case keys", fs)
+	}
+	// The table format: the first row names the fields.
+	r = one(fmt.Sprintf(`{"jsonrpc":"2.0","method":"torrent_get","params":{"ids":%d,"fields":["hashString","totalSize"],"format":"table"},"id":8}`, id))
+	var table struct {
+		Torrents [][]any `json:"torrents"`
+	}
+	if err := json.Unmarshal(r.Result, &table); err != nil || len(table.Torrents) != 2 ||
+		fmt.Sprint(table.Torrents[0]) != "[hash_string total_size]" || table.Torrents[1][0] != tr.InfoHash {
+		t.Errorf("table format: %s, %v", r.Result, err)
+	}
+
+	// Errors carry Transmission 4.1's codes.
+	for _, tc := range []struct {
+		body string
+		code int
+	}{
+		{`{"jsonrpc":"2.0","method":"no_such_method","id":1}`, -32601},
+		{`{"jsonrpc":"2.0","method":"torrent-get","params":{"fields":["id"]},"id":1}`, -32601}, // kebab-case is the legacy protocol's
+		{`{"jsonrpc":"2.0","method":"torrent_get","params":{},"id":1}`, -32602},
+		{`{"jsonrpc":"2.0","method":"torrent_get","params":["id"],"id":1}`, -32602},
+		{`{"jsonrpc":"2.0","method":"torrent_add","params":{"metainfo":"bm90IGEgdG9ycmVudA=="},"id":1}`, 9},
+		{`{"jsonrpc":"2.0","method":"torrent_set_location","params":{"location":"rel","move":true},"id":1}`, 3},
+		{`{"jsonrpc":"2.0","method":"port_test","id":1}`, 8},
+		{`{"jsonrpc":"1.0","method":"session_get","id":1}`, -32600},
+		{`{"jsonrpc":"2.0","method":"session_get","id":{"x":1}}`, -32600},
+		{`{"jsonrpc":"2.0","method":7,"id":1}`, -32600},
+		{`{"jsonrpc":"2.0","method":"session_get","id":1`, -32700},
+		{`[]`, -32600},
+	} {
+		r := one(tc.body)
+		if r.Error == nil || r.Error.Code != tc.code || r.Error.Message == "" || r.Result != nil {
+			t.Errorf("%s: %+v, want error code %d", tc.body, r, tc.code)
+		}
+	}
+	r = one(`{"jsonrpc":"2.0","method":"torrent_get","params":{"fields":"id"},"id":1}`)
+	if r.Error == nil || r.Error.Data.ErrorString == "" {
+		t.Errorf("invalid params: %+v, want data.error_string", r)
+	}
+
+	// A notification gets no reply (204) but runs; a read-only one is
+	// not even run.
+	status, b := c.raw(fmt.Sprintf(`{"jsonrpc":"2.0","method":"torrent_set","params":{"ids":[%d],"labels":["by-notification"]}}`, id))
+	if status != http.StatusNoContent || len(b) != 0 {
+		t.Errorf("notification: HTTP %d %q, want 204 and no body", status, b)
+	}
+	if l := c.one(id).Labels; !slices.Equal(l, []string{"by-notification"}) {
+		t.Errorf("labels after the notification: %v", l)
+	}
+
+	// A batch: replies in order, the notification left out, a legacy
+	// member refused.
+	status, b = c.raw(fmt.Sprintf(`[
+		{"jsonrpc":"2.0","method":"session_stats","id":1},
+		{"jsonrpc":"2.0","method":"torrent_set","params":{"ids":[%d],"labels":["batch"]}},
+		{"jsonrpc":"2.0","method":"nope","id":"two"},
+		{"method":"session-get","arguments":{}},
+		{"jsonrpc":"2.0","method":"torrent_get","params":{"ids":[%d],"fields":["labels"]},"id":3}
+	]`, id, id))
+	var batch []rpcResp
+	if err := json.Unmarshal(b, &batch); status != http.StatusOK || err != nil || len(batch) != 4 {
+		t.Fatalf("batch: HTTP %d %s, %v; want 4 replies", status, b, err)
+	}
+	if string(batch[0].ID) != "1" || batch[0].Error != nil || !strings.Contains(string(batch[0].Result), `"torrent_count":1`) {
+		t.Errorf("batch reply 1: %+v %s", batch[0], batch[0].Result)
+	}
+	if string(batch[1].ID) != `"two"` || batch[1].Error == nil || batch[1].Error.Code != -32601 {
+		t.Errorf("batch reply 2: %+v", batch[1])
+	}
+	if string(batch[2].ID) != "null" || batch[2].Error == nil || batch[2].Error.Code != -32600 {
+		t.Errorf("batch reply 3 (a legacy request): %+v", batch[2])
+	}
+	if string(batch[3].ID) != "3" || !strings.Contains(string(batch[3].Result), `"labels":["batch"]`) {
+		t.Errorf("batch reply 4: %+v %s, want the label the batch's notification set", batch[3], batch[3].Result)
+	}
+	status, b = c.raw(`[{"jsonrpc":"2.0","method":"session_get"},{"jsonrpc":"2.0","method":"torrent_start","params":{}}]`)
+	if status != http.StatusNoContent || len(b) != 0 {
+		t.Errorf("a batch of notifications: HTTP %d %q, want 204", status, b)
+	}
+
+	// The legacy protocol still answers in its own form.
+	if r := c.call("session-get", map[string]any{"fields": []string{"rpc-version"}}); r.Result != "success" || !strings.Contains(string(r.Arguments), `"rpc-version":`) {
+		t.Errorf("legacy session-get: %+v", r)
+	}
+}
+
+// TestTransmissionRecentlyActive: ids "recently-active" gives the tasks
+// active in the last minute and the ids removed meanwhile, whether
+// through the RPC or the WebSocket API.
+func TestTransmissionRecentlyActive(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	ws := d.Client(t)
+	var ids []int
+	var hashes []string
+	for i := range 3 {
+		tr := enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("r%d.bin", i), Size: 3000, Seed: 90 + uint64(i)})
+		ids = append(ids, c.addTR(tr, map[string]any{"paused": true}))
+		hashes = append(hashes, tr.InfoHash)
+	}
+	c.ok("torrent-remove", map[string]any{"ids": []int{ids[0]}})
+	if err := ws.RemoveTask(ctxT(t, 10*time.Second), hashes[1], false); err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Torrents []struct {
+			ID int `json:"id"`
+		} `json:"torrents"`
+		Removed []int `json:"removed"`
+	}
+	if err := json.Unmarshal(c.ok("torrent-get", map[string]any{"ids": "recently-active", "fields": []string{"id"}}), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Torrents) != 1 || r.Torrents[0].ID != ids[2] || !slices.Equal(r.Removed, []int{ids[0], ids[1]}) {
+		t.Errorf("recently-active: %+v, want task %d (just added) and removed %v", r, ids[2], ids[:2])
+	}
+	// Without "recently-active" there is no removed list.
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(c.ok("torrent-get", map[string]any{"fields": []string{"id"}}), &all); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := all["removed"]; ok {
+		t.Errorf("torrent-get without recently-active has a removed list: %v", all)
+	}
+}

@@ -228,7 +228,10 @@ func (h *Handler) serve(ctx context.Context, body []byte) any {
 	if probe.JSONRPC == nil {
 		return h.legacy(ctx, trimmed)
 	}
-	reply, _ := h.jsonrpc(ctx, trimmed)
+	reply, ok := h.jsonrpc(ctx, trimmed)
+	if !ok {
+		return nil
+	}
 	return reply
 }
 

@@ -27,13 +27,18 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 	if err != nil {
 		return nil, err
 	}
+	dir := set.DownloadDir
+	if dir == "" && len(h.roots) > 0 {
+		// "" is the daemon's own download dir, the first root.
+		dir = h.roots[0]
+	}
 	m := map[string]any{
 		"rpc-version":         RPCVersion,
 		"rpc-version-minimum": RPCVersionMinimum,
 		"rpc-version-semver":  RPCVersionSemver,
 		"version":             Version,
 		"session-id":          h.session,
-		"download-dir":        set.DownloadDir,
+		"download-dir":        dir,
 		"peer-port":           set.PeerPort,
 		// Limits: the one in force, or the one set while off.
 		"speed-limit-down":         h.limitKB("down", set.DownloadRateLimit),
@@ -70,7 +75,7 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 			"memory-bytes": 1024,
 		},
 	}
-	if free, _, ok := diskSpace(set.DownloadDir); ok {
+	if free, _, ok := diskSpace(dir); ok {
 		m["download-dir-free-space"] = free
 	}
 	if hasFields {
