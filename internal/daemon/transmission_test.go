@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
 )
 
@@ -951,5 +955,146 @@ func TestTransmissionRecentlyActive(t *testing.T) {
 	}
 	if _, ok := all["removed"]; ok {
 		t.Errorf("torrent-get without recently-active has a removed list: %v", all)
+	}
+}
+
+// TestTransmissionIDsMigrated: the id table an older daemon kept in the
+// settings moves to its bucket at start, ids kept; a setting that cannot
+// be read does not stop the start: the tasks get new ids.
+func TestTransmissionIDsMigrated(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	var hashes []string
+	for i := range 2 {
+		tr := enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("m%d.bin", i), Size: 2000, Seed: 100 + uint64(i)})
+		addTorrent(t, d.Client(t), tr) // through the WebSocket API: no ids yet
+		hashes = append(hashes, tr.InfoHash)
+	}
+	dirs := d.Dirs
+	d.Stop(t)
+
+	putOld := func(v string) {
+		t.Helper()
+		st, err := store.Open(dirs.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.PutSetting(store.LegacyTransmissionIDsKey, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putOld(fmt.Sprintf(`{"next":12,"ids":{%q:7,%q:11}}`, hashes[0], hashes[1]))
+	d = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	c := newTRPC(t, d)
+	if a, b := c.one(7), c.one(11); a.HashString != hashes[0] || b.HashString != hashes[1] {
+		t.Errorf("after the move: id 7 is %s, id 11 is %s", a.HashString, b.HashString)
+	}
+	tr := enginetest.Generate(t, enginetest.Content{Name: "m2.bin", Size: 2000, Seed: 102})
+	if id := c.addTR(tr, map[string]any{"paused": true}); id != 12 {
+		t.Errorf("a new task's id: %d, want 12, the counter moved", id)
+	}
+	d.Stop(t)
+
+	// Readable JSON of the wrong shape: the daemon starts, the old key is
+	// dropped and the ids in the bucket stay.
+	putOld(`{"next":"twelve","ids":[7,11]}`)
+	d = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	c = newTRPC(t, d)
+	if got := c.get(nil); len(got) != 3 || got[0].ID != 7 || got[1].ID != 11 || got[2].ID != 12 {
+		t.Errorf("after an unreadable old setting: %+v, want ids 7, 11, 12 kept", got)
+	}
+	d.Stop(t)
+	st, err := store.Open(dirs.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if v, err := st.Setting(store.LegacyTransmissionIDsKey); err != nil || v != nil {
+		t.Errorf("the old setting: %q, %v; want it gone", v, err)
+	}
+}
+
+// TestTransmissionAddr: serve --transmission-addr is a second listener
+// with the RPC alone (404 elsewhere), behind the same gates: Basic auth
+// with the token, the Host check (its own host:port passes), the
+// handshake; Sonarr's GET for the session id gets the 409.
+func TestTransmissionAddr(t *testing.T) {
+	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
+	cfg.TransmissionAddr = "127.0.0.1:0"
+	d, err := daemon.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon run: %v", err)
+		}
+	})
+	addr := d.TransmissionAddr()
+	if addr == "" || addr == d.APIAddr() {
+		t.Fatalf("transmission addr %q (api %s)", addr, d.APIAddr())
+	}
+	c := &trpc{t: t, url: "http://" + addr + transmission.Path, pass: daemontest.Token}
+
+	// Sonarr's first request: a GET, answered with the session id.
+	resp := c.post("", func(r *http.Request) { r.Method = http.MethodGet })
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get(transmission.SessionIDHeader) == "" {
+		t.Fatalf("GET without a session id: HTTP %d, want 409 with the id", resp.StatusCode)
+	}
+	c.session = resp.Header.Get(transmission.SessionIDHeader)
+	if resp := c.post("", func(r *http.Request) { r.Method = http.MethodGet }); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET with the session id: HTTP %d, want 405", resp.StatusCode)
+	}
+	var sess struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(c.ok("session-get", nil), &sess); err != nil || sess.Version != transmission.Version {
+		t.Errorf("session-get on the transmission listener: %+v, %v", sess, err)
+	}
+	if resp := c.post(`{"method":"session-get"}`, func(r *http.Request) { r.URL.Path = transmission.Path + "/" }); resp.StatusCode != http.StatusOK {
+		t.Errorf("POST %s/: HTTP %d, want 200", transmission.Path, resp.StatusCode)
+	}
+	for _, p := range []string{"/", api.Path, "/metrics", "/transmission/web/"} {
+		if resp := c.post("", func(r *http.Request) { r.Method, r.URL.Path = http.MethodGet, p }); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s on the transmission listener: HTTP %d, want 404", p, resp.StatusCode)
+		}
+	}
+	if resp := c.post(`{"method":"session-get"}`, func(r *http.Request) { r.Header.Del("Authorization") }); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no credentials: HTTP %d, want 401", resp.StatusCode)
+	}
+	if resp := c.post(`{"method":"session-get"}`, func(r *http.Request) { r.Host = "rebound.example:9091" }); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("rebound Host: HTTP %d, want 403", resp.StatusCode)
+	}
+	if resp := c.post(`{"method":"session-get"}`, func(r *http.Request) { r.Header.Set("Origin", "http://evil.example") }); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Origin: HTTP %d, want 403", resp.StatusCode)
+	}
+	// The same RPC as on the API address: one id table, one session id.
+	viaAPI := &trpc{t: t, url: "http://" + d.APIAddr() + transmission.Path, pass: daemontest.Token, session: c.session}
+	viaAPI.ok("session-get", nil)
+}
+
+// TestTransmissionAddrConfig: --transmission-addr is checked like
+// --api-addr: a malformed address, or one reachable from other machines
+// without an explicit token, is refused before anything starts.
+func TestTransmissionAddrConfig(t *testing.T) {
+	for _, tc := range []struct {
+		addr, token string
+		ok          bool
+	}{
+		{"127.0.0.1:0", "", true},
+		{"localhost:9091", "", true},
+		{"no-port", daemontest.Token, false},
+		{"0.0.0.0:9091", "", false},
+		{"0.0.0.0:9091", daemontest.Token, true},
+	} {
+		cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
+		cfg.TransmissionAddr, cfg.Token = tc.addr, tc.token
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("transmission-addr %q, token %v: %v, want ok %v", tc.addr, tc.token != "", err, tc.ok)
+		}
 	}
 }
