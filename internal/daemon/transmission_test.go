@@ -1098,3 +1098,129 @@ func TestTransmissionAddrConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestTransmissionRPCMalformed gives every argument of every method each
+// wrong type (and some wrong values), in both protocols: each is an error
+// result (invalid params in JSON-RPC), never a success, never a panic
+// (recovered as "internal error"), and the daemon answers on.
+func TestTransmissionRPCMalformed(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	tr := enginetest.Generate(t, enginetest.MultiFile(74))
+	id := c.addTR(tr, map[string]any{"paused": true})
+	meta := base64.StdEncoding.EncodeToString(tr.MetaInfo)
+	// A torrent not added yet: an add refused for its file choices must
+	// leave nothing behind.
+	meta2 := base64.StdEncoding.EncodeToString(enginetest.Generate(t, enginetest.MultiFile(75)).MetaInfo)
+
+	wrong := map[string][]any{
+		"bool": {"yes", 2, []any{}, map[string]any{}},
+		"int":  {"1", true, 1.5, []any{1}, map[string]any{}},
+		"num":  {"1", true, []any{}, map[string]any{}},
+		"str":  {1, true, []any{"a"}, map[string]any{}},
+		"ints": {1, "x", []any{"a"}, []any{1.5}, map[string]any{}, []any{true}},
+		"strs": {"a", []any{1}, map[string]any{}, []any{nil, 2}},
+		"ids":  {true, map[string]any{}, []any{true}, []any{1.5}, []any{[]any{1}}},
+	}
+	files := map[string]string{"files-wanted": "ints", "files-unwanted": "ints", "priority-high": "ints", "priority-low": "ints", "priority-normal": "ints"}
+	with := func(m map[string]string, more map[string]string) map[string]string {
+		out := maps.Clone(m)
+		maps.Copy(out, more)
+		return out
+	}
+	type method struct {
+		name string
+		base map[string]any    // valid arguments the wrong one joins
+		args map[string]string // argument → kind
+	}
+	ids := map[string]string{"ids": "ids"}
+	methods := []method{
+		{"torrent-add", map[string]any{"metainfo": meta, "paused": true}, with(files, map[string]string{
+			"filename": "str", "metainfo": "str", "download-dir": "str", "paused": "bool", "labels": "strs",
+			"cookies": "str", "peer-limit": "int", "bandwidthPriority": "int", "sequentialDownload": "bool"})},
+		{"torrent-get", map[string]any{"fields": []string{"id"}}, map[string]string{"fields": "strs", "format": "str", "ids": "ids"}},
+		{"torrent-set", map[string]any{"ids": []int{id}}, with(files, map[string]string{
+			"ids": "ids", "labels": "strs", "downloadLimit": "int", "downloadLimited": "bool", "uploadLimit": "int",
+			"uploadLimited": "bool", "seedRatioLimit": "num", "seedRatioMode": "int", "seedIdleLimit": "int",
+			"seedIdleMode": "int", "trackerAdd": "strs", "trackerRemove": "ints", "trackerReplace": "strs",
+			"trackerList": "str", "sequentialDownload": "bool", "queuePosition": "int", "bandwidthPriority": "int",
+			"peer-limit": "int", "honorsSessionLimits": "bool", "group": "str", "location": "str"})},
+		{"torrent-start", nil, ids}, {"torrent-start-now", nil, ids}, {"torrent-stop", nil, ids},
+		{"torrent-verify", nil, ids}, {"torrent-reannounce", nil, ids},
+		{"torrent-remove", map[string]any{"ids": []int{-1}}, map[string]string{"ids": "ids", "delete-local-data": "bool"}},
+		{"torrent-set-location", map[string]any{"ids": []int{-1}, "location": d.Dirs.Download}, map[string]string{"ids": "ids", "location": "str", "move": "bool"}},
+		{"queue-move-top", nil, ids}, {"queue-move-up", nil, ids}, {"queue-move-down", nil, ids}, {"queue-move-bottom", nil, ids},
+		{"session-get", nil, map[string]string{"fields": "strs"}},
+		{"session-set", nil, map[string]string{
+			"speed-limit-down": "int", "speed-limit-down-enabled": "bool", "speed-limit-up": "int", "speed-limit-up-enabled": "bool",
+			"download-dir": "str", "seedRatioLimit": "num", "seedRatioLimited": "bool", "idle-seeding-limit": "int",
+			"idle-seeding-limit-enabled": "bool", "download-queue-size": "int", "download-queue-enabled": "bool",
+			"seed-queue-size": "int", "seed-queue-enabled": "bool", "peer-port": "int"}},
+		{"free-space", nil, map[string]string{"path": "str"}},
+		{"port-test", nil, map[string]string{"ipProtocol": "str"}},
+	}
+	// Right types, wrong values.
+	badValues := []struct {
+		method string
+		args   map[string]any
+	}{
+		{"torrent-get", map[string]any{"fields": []string{"id"}, "format": "rows"}},
+		{"torrent-set", map[string]any{"ids": id, "downloadLimit": -5}},
+		{"torrent-set", map[string]any{"ids": id, "seedRatioMode": 3}},
+		{"torrent-set", map[string]any{"ids": id, "seedIdleMode": -1}},
+		{"torrent-set", map[string]any{"ids": id, "seedRatioLimit": -1}},
+		{"torrent-set", map[string]any{"ids": id, "queuePosition": -1}},
+		{"torrent-set", map[string]any{"ids": id, "trackerReplace": []any{0}}},
+		{"torrent-set", map[string]any{"ids": id, "files-wanted": []int{99}}},
+		{"torrent-set", map[string]any{"ids": id, "priority-low": []int{-1}}},
+		{"torrent-add", map[string]any{"metainfo": meta2, "files-unwanted": []int{99}}},
+		{"session-set", map[string]any{"speed-limit-down": -1}},
+		{"session-set", map[string]any{"peer-port": 0}},
+		{"session-set", map[string]any{"download-queue-size": 1e300}},
+		{"port-test", map[string]any{"ipProtocol": "ipx"}},
+		{"free-space", map[string]any{}},
+	}
+
+	n := 0
+	check := func(method string, args map[string]any) {
+		t.Helper()
+		n++
+		r := c.call(method, args)
+		if r.Result == "success" || r.Result == "internal error" {
+			t.Errorf("%s %v: result %q, want an error", method, args, r.Result)
+		}
+		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": strings.ReplaceAll(method, "-", "_"), "params": args, "id": n})
+		_, b := c.raw(string(body))
+		var rr rpcResp
+		if err := json.Unmarshal(b, &rr); err != nil || rr.Error == nil || rr.Error.Code == -32603 {
+			t.Errorf("JSON-RPC %s %v: %s, want an error object", method, args, b)
+		}
+	}
+	for _, m := range methods {
+		for arg, kind := range m.args {
+			for _, v := range wrong[kind] {
+				args := maps.Clone(m.base)
+				if args == nil {
+					args = map[string]any{}
+				}
+				args[arg] = v
+				check(m.name, args)
+			}
+		}
+	}
+	for _, b := range badValues {
+		check(b.method, b.args)
+	}
+	// Arguments that are not an object at all.
+	for _, body := range []string{`{"method":"torrent-get","arguments":"fields"}`, `{"method":"session-set","arguments":[1]}`, `{"method":5}`} {
+		status, b := c.raw(body)
+		var r trpcReply
+		if err := json.Unmarshal(b, &r); status != http.StatusOK || err != nil || r.Result == "success" || r.Result == "internal error" {
+			t.Errorf("%s: HTTP %d %s, want an error result", body, status, b)
+		}
+	}
+	// Still answering, the task unchanged, nothing added.
+	if got := c.get(nil); len(got) != 1 || got[0].HashString != tr.InfoHash || got[0].Status != 0 {
+		t.Errorf("the tasks after the malformed calls: %+v, want only %s, stopped", got, tr.InfoHash)
+	}
+}

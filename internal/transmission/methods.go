@@ -87,7 +87,21 @@ func (h *Handler) torrentAdd(ctx context.Context, a args) (map[string]any, error
 		return nil, err
 	}
 	if !dup && !fc.empty() {
-		if err := h.applyFileChoices(res.TaskID, fc); err != nil {
+		// Applied once the task exists (its file list is the torrent's);
+		// refused, the task is removed again: a failed add adds nothing.
+		// A magnet has no file list before its metadata: its choices are
+		// refused (torrent-set them once it has one).
+		err := h.applyFileChoices(res.TaskID, fc)
+		if err == nil && p.Type != api.TaskTypeTorrent {
+			if fs, ferr := h.svc.Files(res.TaskID); ferr == nil && len(fs.Files) == 0 {
+				err = badArgs("torrent-add: file choices need the torrent's metadata; set them with torrent-set once it has arrived")
+			}
+		}
+		if err != nil {
+			if rerr := h.svc.Remove(ctx, res.TaskID, false); rerr != nil {
+				h.log.Warn("torrent-add: could not remove the task whose file choices were refused", "task_id", res.TaskID, "err", rerr)
+			}
+			h.ids.forget(res.TaskID)
 			return nil, err
 		}
 	}

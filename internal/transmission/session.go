@@ -257,7 +257,9 @@ func (h *Handler) sessionStats(_ context.Context, _ args) (map[string]any, error
 		return nil, err
 	}
 	tasks := h.svc.List(service.ListFilter{})
-	started := time.Now().Add(-time.Duration(info.UptimeSeconds) * time.Second)
+	// The start, to the second: uptime and added_at are whole seconds,
+	// so a second more is allowed for.
+	started := time.Now().Add(-time.Duration(info.UptimeSeconds+1) * time.Second)
 	active, paused, addedNow := 0, 0, 0
 	var up, down int64
 	for _, t := range tasks {
