@@ -2,6 +2,7 @@ package transmission
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"testing"
@@ -238,5 +239,84 @@ func TestIDsMigrated(t *testing.T) {
 				t.Errorf("after reloading, %s has %d %v, want %d", tc.next, id, ok, tc.nextID)
 			}
 		})
+	}
+}
+
+// TestResolveNum: a limit's value and switch folded into Lodestone's one
+// number (0: off), a value set while off remembered for the switch.
+func TestResolveNum(t *testing.T) {
+	h := &Handler{off: map[string]float64{}}
+	steps := []struct {
+		n       numArg
+		cur     float64
+		want    float64
+		changed bool
+	}{
+		{numArg{}, 5, 5, false},                                       // nothing asked
+		{numArg{v: 40, hasV: true}, 0, 0, true},                       // value while off: kept, stays off
+		{numArg{on: true, hasOn: true}, 0, 40, true},                  // switched on: the kept value
+		{numArg{v: 70, hasV: true}, 40, 70, true},                     // value while on: applied
+		{numArg{on: false, hasOn: true}, 70, 0, true},                 // off: remembered
+		{numArg{v: 9, hasV: true, on: true, hasOn: true}, 0, 9, true}, // both
+		{numArg{on: true, hasOn: true}, 9, 9, true},                   // already on
+	}
+	for i, s := range steps {
+		got, changed := h.resolveNum(s.n, "x", s.cur)
+		if got != s.want || changed != s.changed {
+			t.Errorf("step %d (%+v from %v): %v %v, want %v %v", i, s.n, s.cur, got, changed, s.want, s.changed)
+		}
+	}
+	if h.remembered("x", 0) != 0 {
+		// After "both", nothing is remembered: the value is in force.
+		t.Errorf("remembered after the limit is on: %v", h.remembered("x", 0))
+	}
+	h.resolveNum(numArg{on: false, hasOn: true}, "x", 9)
+	if got := h.remembered("x", 0); got != 9 {
+		t.Errorf("remembered after switching off: %v, want 9", got)
+	}
+}
+
+// TestArgs: the argument readers take Transmission's types and refuse
+// the others with invalid params.
+func TestArgs(t *testing.T) {
+	a, err := parseArgs(json.RawMessage(`{"downloadDir":"/d","paused":1,"seedRatioLimit":1.5,"peer-port":7,"files-wanted":[1,2],"labels":["x"],"gone":null,"bad":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := a.str("download_dir"); v != "/d" || !ok || err != nil {
+		t.Errorf("str: %q %v %v", v, ok, err)
+	}
+	if v, ok, err := a.boolean("paused"); !v || !ok || err != nil {
+		t.Errorf("boolean 1: %v %v %v", v, ok, err)
+	}
+	if v, ok, err := a.number("seed_ratio_limit"); v != 1.5 || !ok || err != nil {
+		t.Errorf("number: %v %v %v", v, ok, err)
+	}
+	if _, _, err := a.integer("seed_ratio_limit"); err == nil {
+		t.Error("integer of 1.5: no error")
+	}
+	if v, ok, err := a.integer("peer_port"); v != 7 || !ok || err != nil {
+		t.Errorf("integer: %v %v %v", v, ok, err)
+	}
+	if v, ok, err := a.ints("files_wanted"); len(v) != 2 || !ok || err != nil {
+		t.Errorf("ints: %v %v %v", v, ok, err)
+	}
+	if a.has("gone") {
+		t.Error("a null argument counts as given")
+	}
+	for _, f := range []func() error{
+		func() error { _, _, err := a.boolean("bad"); return err },
+		func() error { _, _, err := a.number("bad"); return err },
+		func() error { _, _, err := a.ints("bad"); return err },
+		func() error { _, _, err := a.strs("bad"); return err },
+		func() error { _, _, err := a.str("peer_port"); return err },
+	} {
+		var re *rpcError
+		if err := f(); !errors.As(err, &re) || re.code != codeInvalidParams {
+			t.Errorf("wrong type: %v, want invalid params", err)
+		}
+	}
+	if _, err := parseArgs(json.RawMessage(`[1]`)); err == nil {
+		t.Error("arguments that are an array: no error")
 	}
 }
