@@ -50,11 +50,12 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	s.catMu.RLock()
 	defer s.catMu.RUnlock()
 	var cat store.Category
+	fromCategory := false
 	if strings.TrimSpace(p.Category) != "" {
 		s.mu.Lock()
 		if cat, err = s.categoryLocked(p.Category); err == nil && p.DownloadDir == "" {
 			// Without a download_dir, the data goes to the category's.
-			p.DownloadDir = s.categoryDirLocked(cat)
+			p.DownloadDir, fromCategory = s.categoryDirLocked(cat), true
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -62,6 +63,10 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		}
 	}
 	dir, err := s.resolveDownloadDir(p.DownloadDir, base)
+	if err != nil && fromCategory {
+		// Checked when the category was set: the roots changed since.
+		err = fmt.Errorf("category %q: %w", cat.Name, err)
+	}
 	if err != nil {
 		return api.TaskAddResult{}, err
 	}
