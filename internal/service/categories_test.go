@@ -144,6 +144,13 @@ func TestSetCategoryMovesData(t *testing.T) {
 	h.drain()
 
 	films := "films"
+	// Anything else refused: nothing moves.
+	if _, err := h.svc.Set(id, api.TaskSetParams{TaskID: id, Category: &films, FilePriorities: map[int]string{99: "skip"}}); !errors.Is(err, ErrInvalidParams) {
+		t.Errorf("set with a bad file index: %v", err)
+	}
+	if got := readFiles(t, h.dir); got["shows/s.bin"] != "data" || len(got) != 1 {
+		t.Errorf("files after a refused set: %v", got)
+	}
 	tk, err := h.svc.Set(id, api.TaskSetParams{TaskID: id, Category: &films})
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,19 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 		return api.Task{}, err
 	}
 	defer exit()
+	var prios map[int]string
+	if len(p.FilePriorities) > 0 {
+		s.mu.Lock()
+		cur, t := tk.rec.FilePriorities, tk.t
+		s.mu.Unlock()
+		if t == nil || !t.HasInfo() {
+			return api.Task{}, fmt.Errorf("%w: file priorities need the task's metadata", ErrInvalidParams)
+		}
+		if prios, err = mergePriorities(cur, p.FilePriorities, len(t.FileStats())); err != nil {
+			return api.Task{}, err
+		}
+	}
+	// Last, once all else is checked: the data moves before the commit.
 	if err := s.moveToCategory(tk, p.Category); err != nil {
 		return api.Task{}, err
 	}
@@ -60,18 +73,6 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			return api.Task{}, err
 		}
 		category = c.Name
-	}
-	var prios map[int]string
-	if len(p.FilePriorities) > 0 {
-		s.mu.Lock()
-		cur, t := tk.rec.FilePriorities, tk.t
-		s.mu.Unlock()
-		if t == nil || !t.HasInfo() {
-			return api.Task{}, fmt.Errorf("%w: file priorities need the task's metadata", ErrInvalidParams)
-		}
-		if prios, err = mergePriorities(cur, p.FilePriorities, len(t.FileStats())); err != nil {
-			return api.Task{}, err
-		}
 	}
 	err = s.store.UpdateTask(tk.rec.ID, func(r *store.Task) {
 		if p.Labels != nil {
