@@ -232,8 +232,8 @@ func version(t *testing.T, s string) [2]int {
 // sonarrItem is the part of DownloadClientItem that GetItems computes.
 type sonarrItem struct {
 	hash, outputPath, status string
-	remaining               int64
-	canBeRemoved            bool
+	remaining                int64
+	canBeRemoved             bool
 }
 
 // getItems is TransmissionBase.GetItems: every torrent, filtered by label
