@@ -149,6 +149,10 @@ func sideBySide(t *testing.T, sw *swarm, srv *server, extra []*enginetest.Torren
 	}
 	c.ok("torrent-add", map[string]any{"metainfo": meta, "download-dir": dl, "paused": true}, &added)
 	id := added.Added.ID
+	// A second, single-file torrent downloads beside it, for the seed
+	// queue.
+	c.ok("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(sw.single.MetaInfo), "download-dir": dl, "paused": true}, &added)
+	id2 := added.Added.ID
 
 	var sess map[string]json.RawMessage
 	c.ok("session-get", nil, &sess)
@@ -209,13 +213,36 @@ func sideBySide(t *testing.T, sw *swarm, srv *server, extra []*enginetest.Torren
 	}
 	watch("added paused", 0)
 	shapeNow("paused")
-	c.ok("torrent-start", map[string]any{"ids": []int{id}}, nil)
+	c.ok("torrent-start", map[string]any{"ids": []int{id, id2}}, nil)
 	watch("download", 6)
 	shapeNow("seeding")
 	c.ok("torrent-stop", map[string]any{"ids": []int{id}}, nil)
 	watch("stop", 0)
 	c.ok("torrent-verify", map[string]any{"ids": []int{id}}, nil)
 	watch("verify stopped", 0)
+
+	// both waits until the two torrents' statuses, sorted, are want.
+	both := func(phase string, want ...int) {
+		var got []int
+		waitFor(t, srv.name+": "+phase, 60*time.Second, func() bool {
+			got = []int{c.status(sw.multi.InfoHash), c.status(sw.single.InfoHash)}
+			slices.Sort(got)
+			return slices.Equal(got, want)
+		})
+		o.statuses[phase] = got
+	}
+	// The seed queue: of two complete torrents started, one seeds (6)
+	// and the other waits for its turn (5).
+	both("second download", 0, 6)
+	c.ok("torrent-stop", map[string]any{"ids": []int{id2}}, nil)
+	both("both stopped", 0, 0)
+	if r := c.call("session-set", map[string]any{"seed-queue-enabled": true, "seed-queue-size": 1}); r.Result != "success" {
+		t.Errorf("%s: session-set of the seed queue: %q", srv.name, r.Result)
+	}
+	c.ok("torrent-start", map[string]any{"ids": []int{id, id2}}, nil)
+	both("seed queue", 5, 6)
+	c.ok("session-set", map[string]any{"seed-queue-enabled": false}, nil)
+	c.ok("torrent-remove", map[string]any{"ids": []int{id2}, "delete-local-data": true}, nil)
 
 	// The download queue: of two torrents that no peer has, one
 	// downloads (4) and the other waits for its turn (3).
@@ -254,7 +281,8 @@ func sideBySide(t *testing.T, sw *swarm, srv *server, extra []*enginetest.Torren
 // transmission-daemon 3.00 and compares what a client sees: the result
 // strings of error cases, which torrent-get fields are there and their
 // JSON types (paused, and seeding after a real download), and the status
-// values through a download, a stop, a verify and the download queue.
+// values through a download, a stop, a verify, the download queue and the
+// seed queue.
 // Every difference must be in the allow-list (and docs/COMPAT.md) with its
 // reason.
 func TestSideBySide(t *testing.T) {
@@ -328,11 +356,14 @@ func TestSideBySide(t *testing.T) {
 		prev int
 		may  []int
 	}{
-		"added paused":   {-1, []int{0, 1, 2}},      // checked, then stopped
-		"download":       {0, []int{1, 2, 3, 4, 6}}, // perhaps checked or queued, downloading, seeding
-		"stop":           {6, []int{0}},
-		"verify stopped": {0, []int{1, 2}},  // check-wait, checking, back to stopped
-		"queue":          {-1, []int{3, 4}}, // one downloads, one waits
+		"added paused":    {-1, []int{0, 1, 2}},      // checked, then stopped
+		"download":        {0, []int{1, 2, 3, 4, 6}}, // perhaps checked or queued, downloading, seeding
+		"stop":            {6, []int{0}},
+		"verify stopped":  {0, []int{1, 2}},  // check-wait, checking, back to stopped
+		"queue":           {-1, []int{3, 4}}, // one downloads, one waits
+		"second download": {-1, []int{0, 6}},
+		"both stopped":    {-1, []int{0}},
+		"seed queue":      {-1, []int{5, 6}}, // one seeds, one waits
 	}
 	for _, phase := range slices.Sorted(maps.Keys(ref.statuses)) {
 		l, r := lode.statuses[phase], ref.statuses[phase]
