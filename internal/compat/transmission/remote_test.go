@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,11 @@ func remoteList(t *testing.T, srv *server) map[string]remoteRow {
 		// "None", "Unknown", "10 sec"); Status too ("Up & Down"). The
 		// name (no spaces in these tests) is last, Done second.
 		r := remoteRow{id: strings.TrimSuffix(f[0], "*"), done: f[1], name: f[len(f)-1]}
+		// Garbage (a negative or NaN percentage, a non-numeric id) is
+		// what a client prints when it misreads an answer.
+		if _, err := strconv.Atoi(r.id); err != nil || !percent.MatchString(r.done) {
+			t.Fatalf("%s: transmission-remote -l: garbage in %q\n%s", srv.name, sc.Text(), out)
+		}
 		for _, st := range []string{"Idle", "Seeding", "Downloading", "Up & Down", "Stopped", "Finished", "Verifying", "Will Verify", "Queued"} {
 			if strings.Contains(sc.Text(), "  "+st+"  ") {
 				r.status = st
@@ -67,6 +73,9 @@ func remoteList(t *testing.T, srv *server) map[string]remoteRow {
 	}
 	return rows
 }
+
+// percent is a well-formed percentage as transmission-remote prints one.
+var percent = regexp.MustCompile(`^(\d+(\.\d+)?%|n/a)$`)
 
 // remoteInfo parses transmission-remote -t ID -i ("  Key: value" lines).
 func remoteInfo(t *testing.T, srv *server, id string) map[string]string {
@@ -153,6 +162,11 @@ func remoteSession(t *testing.T, sw *swarm, srv *server) {
 	}
 
 	info := remoteInfo(t, srv, multiID)
+	for _, k := range []string{"Percent Done", "Availability"} {
+		if v, ok := info[k]; ok && !percent.MatchString(v) {
+			t.Errorf("%s: -i: %s is %q", srv.name, k, v)
+		}
+	}
 	for k, want := range map[string]string{
 		"Id": multiID, "Name": "multi", "Hash": sw.multi.InfoHash, "Location": dl,
 		"Percent Done": "100%", "Total size": "1.40 MB (1.40 MB wanted)",
