@@ -66,6 +66,9 @@ const (
 	MethodTaskMove    = "task.move"
 	MethodTaskPieces  = "task.pieces"
 
+	MethodTaskQueueMove  = "task.queue_move"
+	MethodTaskReannounce = "task.reannounce"
+
 	MethodTaskTrackers       = "task.trackers"
 	MethodTaskAddTrackers    = "task.add_trackers"
 	MethodTaskRemoveTrackers = "task.remove_trackers"
@@ -90,6 +93,8 @@ const (
 	EventTaskRemoved  = "task.removed"
 	EventTaskProgress = "task.progress"
 	EventTaskError    = "task.error"
+	// EventTaskQueue: a task moved in the queue order (task.queue_move).
+	EventTaskQueue = "task.queue"
 	// EventSessionStats carries the session.stats result every second.
 	EventSessionStats = "session.stats"
 )
@@ -98,7 +103,7 @@ const (
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
-	EventSessionStats,
+	EventSessionStats, EventTaskQueue,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -108,7 +113,7 @@ var EphemeralEvents = []string{EventTaskProgress, EventSessionStats}
 // EphemeralEvents, which a client asks for with events.subscribe.
 var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
-	EventTaskAdded, EventTaskRemoved, EventTaskError,
+	EventTaskAdded, EventTaskRemoved, EventTaskError, EventTaskQueue,
 }
 
 // Task types accepted by task.add.

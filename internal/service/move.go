@@ -41,7 +41,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	x := s.lock()
 	if to == from {
 		defer x.unlock()
-		return tk.view(from), nil
+		return tk.view(from, s.clock()), nil
 	}
 	if tk.t == nil {
 		x.unlock()
@@ -94,7 +94,7 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	if merr != nil {
 		return api.Task{}, fmt.Errorf("move %s: %w", tk.rec.ID, merr)
 	}
-	return tk.view(s.taskDir(tk)), nil
+	return tk.view(s.taskDir(tk), s.clock()), nil
 }
 
 // moveData moves the task id's files (paths relative to the download

@@ -102,6 +102,9 @@ type Service struct {
 	stateDir    string
 	version     string
 	started     time.Time
+	// clock tells the time for the task clocks (clock.go): time.Now,
+	// or a test's clock.
+	clock func() time.Time
 
 	stallAfterFiles int // Options.StallAfterFiles
 
@@ -119,17 +122,22 @@ type Service struct {
 	// concurrent calls cannot lose each other's updates. It is taken
 	// before mu.
 	settingsMu sync.Mutex
+	// queueMu serialises QueueMove (order.go), each deciding on the
+	// order the last left. It is taken before mu.
+	queueMu sync.Mutex
 
 	// mu guards the fields below it and every task's fields (but op).
-	mu       sync.Mutex
-	tasks    map[string]*task
-	adding   map[string]chan struct{} // ids whose task.add is under way
-	closed   bool
-	settings store.Settings
-	counts   stateCounts        // tasks by state
-	queuedN  int                // tasks the queue holds back (queue.go)
-	totals   aggregates         // sums over the tasks (account)
-	followed map[*task]struct{} // tasks whose task.progress is followed
+	mu        sync.Mutex
+	tasks     map[string]*task
+	adding    map[string]chan struct{} // ids whose task.add is under way
+	closed    bool
+	settings  store.Settings
+	counts    stateCounts        // tasks by state
+	queuedN   int                // tasks the queue holds back (queue.go)
+	totals    aggregates         // sums over the tasks (account)
+	followed  map[*task]struct{} // tasks whose task.progress is followed
+	queue     []*task            // every task, in queue order (order.go)
+	queueNext int64              // the key of the next task at the bottom
 }
 
 // New restores every stored task into the engine. Call Run to start
@@ -168,7 +176,7 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},
-		flushedAt: time.Now(),
+		flushedAt: time.Now(), clock: time.Now,
 	}
 	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)
 	if err := s.pinDirs(recs); err != nil {
@@ -202,7 +210,9 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		s.install(tk, l)
 	}
 	s.reserveRestored(restored)
+	s.queueNext = s.restoreOrder(restored)
 	x := s.lock()
+	s.queue = restored
 	for _, tk := range restored {
 		s.tasks[tk.rec.ID] = tk
 		// Also when halted: a halt for space clears by itself, and must
@@ -363,7 +373,7 @@ func (s *Service) Get(id string) (api.Task, error) {
 	if err != nil {
 		return api.Task{}, err
 	}
-	return tk.view(s.taskDir(tk)), nil
+	return tk.view(s.taskDir(tk), s.clock()), nil
 }
 
 // Info returns what server.info reports.

@@ -9,7 +9,7 @@ import (
 )
 
 // Set changes a task's settings: labels, file priorities, sequential
-// order and rate limits. Everything is checked first and then committed
+// order, rate limits and seeding limits. Everything is checked first and then committed
 // in one store transaction: all of it or, on an error, none.
 func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	var labels []string
@@ -23,6 +23,20 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 		if l != nil && *l < 0 {
 			return api.Task{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
 		}
+	}
+	if err := checkSeedLimits(p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit); err != nil {
+		return api.Task{}, err
+	}
+	var ratio *float64
+	var seedTime, idle *int64
+	if p.SeedRatioLimit != nil {
+		ratio = ownLimit(*p.SeedRatioLimit)
+	}
+	if p.SeedTimeLimit != nil {
+		seedTime = ownLimit(*p.SeedTimeLimit)
+	}
+	if p.SeedIdleLimit != nil {
+		idle = ownLimit(*p.SeedIdleLimit)
 	}
 	tk, exit, err := s.beginOp(id)
 	if err != nil {
@@ -58,6 +72,17 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			// Wanting more data makes a finished task active again.
 			r.FilePriorities, r.SeedingDone = prios, false
 		}
+		// Like the session's limits, a seeding limit changed does not
+		// bring a finished task back: task.resume does.
+		if p.SeedRatioLimit != nil {
+			r.SeedRatioLimit = ratio
+		}
+		if p.SeedTimeLimit != nil {
+			r.SeedTimeLimit = seedTime
+		}
+		if p.SeedIdleLimit != nil {
+			r.SeedIdleLimit = idle
+		}
 	})
 	if err != nil {
 		return api.Task{}, err
@@ -79,6 +104,15 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	if p.UploadRateLimit != nil {
 		tk.rec.UploadLimit = *p.UploadRateLimit
 	}
+	if p.SeedRatioLimit != nil {
+		tk.rec.SeedRatioLimit = ratio
+	}
+	if p.SeedTimeLimit != nil {
+		tk.rec.SeedTimeLimit = seedTime
+	}
+	if p.SeedIdleLimit != nil {
+		tk.rec.SeedIdleLimit = idle
+	}
 	if tk.t != nil && (p.DownloadRateLimit != nil || p.UploadRateLimit != nil) {
 		tk.t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
 	}
@@ -97,7 +131,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
-	return tk.view(s.taskDir(tk)), nil
+	return tk.view(s.taskDir(tk), s.clock()), nil
 }
 
 // mergePriorities returns cur with the changes of p applied, checked
