@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,39 @@ func TestReannounceReachesTracker(t *testing.T) {
 	raw := json.RawMessage(`{"task_id":7}`)
 	if err := c.Call(ctxT(t, 5*time.Second), api.MethodTaskReannounce, raw, nil); !errors.As(err, &ae) || ae.Code != api.CodeInvalidParams {
 		t.Errorf("task_id 7: %v, want invalid_params", err)
+	}
+}
+
+// TestReannounceKeepsTheTrackerGuard: task.reannounce goes through the
+// same address guard as every announce (on the anacrolix core it makes
+// its own announces): a tracker on this machine sees no request, and the
+// refused attempt is on record.
+func TestReannounceKeepsTheTrackerGuard(t *testing.T) {
+	tracker := enginetest.StartTracker(t)
+	tr := enginetest.Generate(t, enginetest.Content{Name: "guarded.bin", Size: 5000, Seed: 750, Trackers: []string{tracker.URL}})
+	d := daemontest.Start(t, daemontest.Options{DenyPrivateTrackers: true})
+	c := d.Client(t)
+	res := addTorrent(t, c, tr)
+	lastAnnounce := func() string {
+		trs, err := c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID)
+		if err != nil || len(trs) != 1 {
+			t.Fatalf("task.trackers: %+v, %v", trs, err)
+		}
+		return trs[0].LastAnnounce
+	}
+	waitUntilAPI(t, "the first (refused) announce on record", 30*time.Second, func() bool { return lastAnnounce() != "" })
+	first := lastAnnounce()
+	// last_announce has whole seconds: let the next attempt show.
+	time.Sleep(1100 * time.Millisecond)
+	if err := c.ReannounceTask(ctxT(t, 5*time.Second), res.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	waitUntilAPI(t, "the reannounce on record", 30*time.Second, func() bool { return lastAnnounce() != first })
+	trs, _ := c.TaskTrackers(ctxT(t, 5*time.Second), res.TaskID)
+	if trs[0].Status != "error" || !strings.Contains(trs[0].LastError, "not a public address") {
+		t.Errorf("tracker after the reannounce: %+v, want the guard's refusal", trs[0])
+	}
+	if n := tracker.Announces(); n != 0 {
+		t.Fatalf("the loopback tracker got %d announces", n)
 	}
 }
