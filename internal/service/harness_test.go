@@ -46,11 +46,11 @@ func (h *harness) start() {
 	h.t.Helper()
 	h.hub = events.New(newMemLog(), events.Options{Ephemeral: []string{api.EventTaskProgress, api.EventSessionStats}})
 	h.sub = h.hub.Subscribe(nil)
-	svc, err := New(h.st, h.eng, h.hub, Options{DownloadDir: h.dir, Tick: time.Hour})
+	svc, err := New(h.st, h.eng, h.hub, Options{DownloadDir: h.dir, Tick: time.Hour,
+		clock: func() time.Time { return time.Unix(0, h.clock.Load()) }})
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
 	}
-	svc.clock = func() time.Time { return time.Unix(0, h.clock.Load()) }
 	h.svc, h.stopped = svc, false
 }
 

@@ -85,6 +85,9 @@ type Options struct {
 	// move then puts back what it moved, as any stopped move does), so
 	// that a test can SIGKILL the daemon at a known point of either.
 	StallAfterFiles int
+	// clock, when set, replaces time.Now for the task clocks (a
+	// package test's clock).
+	clock func() time.Time
 }
 
 // Service owns the tasks. Create it with New, run its loop with Run, and
@@ -176,7 +179,10 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},
-		flushedAt: time.Now(), clock: time.Now,
+		flushedAt: time.Now(), clock: opts.clock,
+	}
+	if s.clock == nil {
+		s.clock = time.Now
 	}
 	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)
 	if err := s.pinDirs(recs); err != nil {
