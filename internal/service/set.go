@@ -131,7 +131,11 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
-	return tk.view(s.taskDir(tk), s.clock()), nil
+	v := tk.view(s.taskDir(tk), s.clock())
+	// After any task.state it caused: listeners (qBittorrent's sync)
+	// learn the new labels and limits without reading the task again.
+	x.emit(api.EventTaskUpdated, v)
+	return v, nil
 }
 
 // mergePriorities returns cur with the changes of p applied, checked
