@@ -95,9 +95,6 @@ const (
 	EventTaskError    = "task.error"
 	// EventTaskQueue: a task moved in the queue order (task.queue_move).
 	EventTaskQueue = "task.queue"
-	// EventTaskUpdated: task.set changed a task; the data is the Task
-	// as task.set returns it.
-	EventTaskUpdated = "task.updated"
 	// EventSessionStats carries the session.stats result every second.
 	EventSessionStats = "session.stats"
 )
@@ -106,7 +103,7 @@ const (
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
-	EventSessionStats, EventTaskQueue, EventTaskUpdated,
+	EventSessionStats, EventTaskQueue,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -117,7 +114,6 @@ var EphemeralEvents = []string{EventTaskProgress, EventSessionStats}
 var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError, EventTaskQueue,
-	EventTaskUpdated,
 }
 
 // Task types accepted by task.add.

@@ -131,11 +131,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
-	v := tk.view(s.taskDir(tk), s.clock())
-	// After any task.state it caused: listeners (qBittorrent's sync)
-	// learn the new labels and limits without reading the task again.
-	x.emit(api.EventTaskUpdated, v)
-	return v, nil
+	return tk.view(s.taskDir(tk), s.clock()), nil
 }
 
 // mergePriorities returns cur with the changes of p applied, checked
