@@ -81,6 +81,10 @@ const (
 	MethodEventsReplay    = "events.replay"
 
 	MethodServerInfo = "server.info"
+
+	MethodCategoryList   = "category.list"
+	MethodCategorySet    = "category.set"
+	MethodCategoryRemove = "category.remove"
 )
 
 // Event names.
@@ -95,6 +99,11 @@ const (
 	EventTaskError    = "task.error"
 	// EventTaskQueue: a task moved in the queue order (task.queue_move).
 	EventTaskQueue = "task.queue"
+	// EventTaskChanged: a request changed a task's settings (see
+	// TaskChangedData).
+	EventTaskChanged = "task.changed"
+	// EventCategoryChanged carries every category after the set changed.
+	EventCategoryChanged = "category.changed"
 	// EventSessionStats carries the session.stats result every second.
 	EventSessionStats = "session.stats"
 )
@@ -103,7 +112,7 @@ const (
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
-	EventSessionStats, EventTaskQueue,
+	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -113,7 +122,8 @@ var EphemeralEvents = []string{EventTaskProgress, EventSessionStats}
 // EphemeralEvents, which a client asks for with events.subscribe.
 var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
-	EventTaskAdded, EventTaskRemoved, EventTaskError, EventTaskQueue,
+	EventTaskAdded, EventTaskRemoved, EventTaskError,
+	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 }
 
 // Task types accepted by task.add.

@@ -18,7 +18,7 @@ import (
 const setUsage = `usage: lodestone set [flags] <task-id>
 
 Changes the task (task.set): give at least one of --label, --skip, --normal,
---high, --ratio-limit, --seed-time-limit and --seed-idle-limit.
+--high, --category, --ratio-limit, --seed-time-limit and --seed-idle-limit.
 
 --label replaces the task's labels with the --label values, in the order
 given (duplicates are dropped), and prints "set <task_id> labels: <labels>".
@@ -30,6 +30,11 @@ others is an error.
 is not downloaded, a high one is fetched first. Files not named keep their
 priority. This needs the task's metadata. Prints "set <task_id> priorities:
 <index> <priority>, ...".
+
+--category puts the task in that category ("lodestone category"), moving
+its data to the category's save path when that is not where the data is;
+--category '' takes the task out of its category and moves nothing. Prints
+"set <task_id> category: <name> (<download_dir>)".
 
 --ratio-limit, --seed-time-limit and --seed-idle-limit set the task's own
 seeding limits: a ratio (uploaded / completed, e.g. 1.5), a time after it
@@ -57,6 +62,8 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	fs.Var(&ratio, "ratio-limit", "stop seeding at this `ratio`, or none, or session")
 	fs.Var(&seedTime, "seed-time-limit", "stop seeding this long after finishing: `seconds` or a duration (90m), or none, or session")
 	fs.Var(&idle, "seed-idle-limit", "stop seeding after this long without uploading: `seconds` or a duration, or none, or session")
+	var category stringList
+	fs.Var(&category, "category", "put the task in this `category`, moving its data there ('' takes it out)")
 	pos, err := e.parse(fs, args, setUsage)
 	if err != nil {
 		return err
@@ -69,8 +76,11 @@ func runSet(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	limits := ratio.set || seedTime.set || idle.set
-	if !labels.set && len(prios) == 0 && !limits {
-		return usagef("nothing to set: give --label, --skip, --normal, --high, --ratio-limit, --seed-time-limit or --seed-idle-limit (--label '' clears the labels)")
+	if !labels.set && len(prios) == 0 && !category.set && !limits {
+		return usagef("nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit, --seed-time-limit or --seed-idle-limit (--label '' clears the labels)")
+	}
+	if len(category.values) > 1 {
+		return usagef("--category given %d times: a task is in one category", len(category.values))
 	}
 	p := api.TaskSetParams{FilePriorities: prios}
 	if ratio.set {
@@ -83,6 +93,9 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	if idle.set {
 		v := int64(idle.value)
 		p.SeedIdleLimit = &v
+	}
+	if category.set {
+		p.Category = &category.values[0]
 	}
 	if labels.set {
 		newLabels, err := parseSetLabels(labels.values)
@@ -119,6 +132,13 @@ func runSet(ctx context.Context, e *env, args []string) error {
 			shown = sanitize(strings.Join(t.Labels, ","))
 		}
 		fmt.Fprintf(e.stdout, "set %s labels: %s\n", t.TaskID, shown)
+	}
+	if category.set {
+		shown := "(none)"
+		if t.Category != "" {
+			shown = sanitize(t.Category)
+		}
+		fmt.Fprintf(e.stdout, "set %s category: %s (%s)\n", t.TaskID, shown, sanitize(t.DownloadDir))
 	}
 	if len(prios) > 0 {
 		shown := make([]string, 0, len(prios))

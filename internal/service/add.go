@@ -48,7 +48,28 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	}
 	defer release()
 
+	// Held to the end, so that the category cannot be removed before the
+	// task is in it (categories.go).
+	s.catMu.RLock()
+	defer s.catMu.RUnlock()
+	var cat store.Category
+	fromCategory := false
+	if strings.TrimSpace(p.Category) != "" {
+		s.mu.Lock()
+		if cat, err = s.categoryLocked(p.Category); err == nil && p.DownloadDir == "" {
+			// Without a download_dir, the data goes to the category's.
+			p.DownloadDir, fromCategory = s.categoryDirLocked(cat), true
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return api.TaskAddResult{}, err
+		}
+	}
 	dir, err := s.resolveDownloadDir(p.DownloadDir, base)
+	if err != nil && fromCategory {
+		// Checked when the category was set: the roots changed since.
+		err = fmt.Errorf("category %q: %w", cat.Name, err)
+	}
 	if err != nil {
 		return api.TaskAddResult{}, err
 	}
@@ -60,7 +81,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
 		Paused: p.Paused, Labels: labels, DownloadDir: dir, Sequential: p.Sequential,
-		QueueOrder: key,
+		Category: cat.Name, QueueOrder: key,
 	}
 	if p.SeedRatioLimit != nil {
 		rec.SeedRatioLimit = ownLimit(*p.SeedRatioLimit)

@@ -174,8 +174,19 @@ func TestSeedLimitsPerTask(t *testing.T) {
 	none, fNone := h.addTorrent("none.bin", 1000, api.TaskAddParams{SeedTimeLimit: ptr(int64(api.SeedLimitNone))})
 	session, fSession := h.addTorrent("session.bin", 1000, api.TaskAddParams{})
 	idle, fIdle := h.addTorrent("idle.bin", 1000, api.TaskAddParams{SeedTimeLimit: ptr(int64(-1))})
+	h.drain()
 	if _, err := h.svc.Set(idle, api.TaskSetParams{SeedIdleLimit: ptr(int64(4))}); err != nil {
 		t.Fatal(err)
+	}
+	// Listeners see the change.
+	if evs := h.drain(); len(evs) != 1 || evs[0].name != api.EventTaskChanged {
+		t.Errorf("task.set published %v, want task.changed", names(evs))
+	} else {
+		var d api.TaskChangedData
+		if json.Unmarshal(evs[0].data, &d) != nil || d.TaskID != idle || !slices.Equal(d.Fields, []string{"seed_idle_limit"}) ||
+			d.Task.SeedIdleLimit != 4 || d.Task.SeedTimeLimit != api.SeedLimitNone {
+			t.Errorf("task.changed %s", evs[0].data)
+		}
 	}
 	v, _ := h.svc.Get(own)
 	if v.SeedRatioLimit != 0.5 || v.SeedTimeLimit != api.SeedLimitSession || v.SeedIdleLimit != api.SeedLimitSession {

@@ -133,6 +133,9 @@ type Task struct {
 	SeedRatioLimit *float64 `json:"seed_ratio_limit,omitempty"`
 	SeedTimeLimit  *int64   `json:"seed_time_limit,omitempty"`
 	SeedIdleLimit  *int64   `json:"seed_idle_limit,omitempty"`
+	// Category is the name of the task's category (categories.go); ""
+	// for none. Records made before categories existed have none.
+	Category string `json:"category,omitempty"`
 }
 
 // Store is an open store. Its methods are safe for concurrent use.
@@ -244,7 +247,7 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketTasks, bucketMetaInfo} {
+		for _, b := range [][]byte{bucketTasks, bucketMetaInfo, bucketCategories} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
