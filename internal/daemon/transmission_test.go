@@ -20,6 +20,7 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
@@ -703,6 +704,7 @@ func TestTransmissionRPCSession(t *testing.T) {
 		"idle-seeding-limit": 30.0, "idle-seeding-limit-enabled": true,
 		"download-queue-size": 4.0, "download-queue-enabled": true,
 		"download-dir": dl, "peer-port": 51413.0, "rpc-version": float64(transmission.RPCVersion),
+		"peer-limit-per-torrent": float64(engine.EstablishedConnsPerTorrent),
 	} {
 		if sess[k] != want {
 			t.Errorf("session-get %s = %v, want %v", k, sess[k], want)

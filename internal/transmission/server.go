@@ -102,7 +102,10 @@ type Config struct {
 	// DownloadRoots are the directories free-space may be asked about
 	// (the daemon's download dir and roots); others are refused.
 	DownloadRoots []string
-	Logger        *slog.Logger
+	// PeersPerTask is the most peers the engine connects a task to,
+	// reported as Transmission's per-torrent peer limit.
+	PeersPerTask int
+	Logger       *slog.Logger
 }
 
 // Handler serves the RPC. It is safe for concurrent use.
@@ -111,6 +114,7 @@ type Handler struct {
 	ids     *idTable
 	guard   *httpguard.Guard
 	roots   []string
+	peers   int // Config.PeersPerTask
 	log     *slog.Logger
 	session string // this run's X-Transmission-Session-Id
 
@@ -144,6 +148,7 @@ func New(cfg Config) (*Handler, error) {
 		ids:     ids,
 		guard:   cfg.Guard,
 		roots:   cfg.DownloadRoots,
+		peers:   cfg.PeersPerTask,
 		log:     cfg.Logger,
 		session: base64.RawURLEncoding.EncodeToString(b[:]),
 		off:     map[string]float64{},

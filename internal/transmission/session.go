@@ -60,6 +60,7 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		// What Lodestone does, in Transmission's words: added tasks
 		// start unless paused; no incomplete dir, alternative speeds or
 		// blocklist.
+		"peer-limit-per-torrent": h.peers,
 		"start-added-torrents":   true,
 		"incomplete-dir-enabled": false,
 		"incomplete-dir":         "",
