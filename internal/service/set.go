@@ -11,13 +11,13 @@ import (
 )
 
 // Set changes a task's settings: labels, file priorities, sequential
-// order, rate limits and category. Everything is checked first and then
-// committed in one store transaction: all of it or, on an error, none.
-// Putting the task in a category whose dir (its save path, or the default
-// download dir) is not the task's first moves its data there, as Move
-// does; should the move fail, nothing is changed. Category "" takes the
-// task out of its category and moves nothing. A task.changed names the
-// Task fields that changed.
+// order, rate limits, category and seeding limits. Everything is checked
+// first and then committed in one store transaction: all of it or, on an
+// error, none. Putting the task in a category whose dir (its save path,
+// or the default download dir) is not the task's first moves its data
+// there, as Move does; should the move fail, nothing is changed. Category
+// "" takes the task out of its category and moves nothing. A task.changed
+// names the Task fields that changed.
 func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	var labels []string
 	var err error
@@ -30,6 +30,20 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 		if l != nil && *l < 0 {
 			return api.Task{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
 		}
+	}
+	if err := checkSeedLimits(p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit); err != nil {
+		return api.Task{}, err
+	}
+	var ratio *float64
+	var seedTime, idle *int64
+	if p.SeedRatioLimit != nil {
+		ratio = ownLimit(*p.SeedRatioLimit)
+	}
+	if p.SeedTimeLimit != nil {
+		seedTime = ownLimit(*p.SeedTimeLimit)
+	}
+	if p.SeedIdleLimit != nil {
+		idle = ownLimit(*p.SeedIdleLimit)
 	}
 	if p.Category != nil && strings.TrimSpace(*p.Category) != "" {
 		// Checked before anything is done, and again at the commit.
@@ -91,6 +105,17 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			// Wanting more data makes a finished task active again.
 			r.FilePriorities, r.SeedingDone = prios, false
 		}
+		// Like the session's limits, a seeding limit changed does not
+		// bring a finished task back: task.resume does.
+		if p.SeedRatioLimit != nil {
+			r.SeedRatioLimit = ratio
+		}
+		if p.SeedTimeLimit != nil {
+			r.SeedTimeLimit = seedTime
+		}
+		if p.SeedIdleLimit != nil {
+			r.SeedIdleLimit = idle
+		}
 		if p.Category != nil {
 			r.Category = category
 		}
@@ -100,7 +125,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	x := s.lock()
 	defer x.unlock()
-	before := tk.view(s.taskDir(tk))
+	before := tk.view(s.taskDir(tk), s.clock())
 	if p.Labels != nil {
 		tk.rec.Labels = labels
 	}
@@ -118,6 +143,15 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	if p.UploadRateLimit != nil {
 		tk.rec.UploadLimit = *p.UploadRateLimit
+	}
+	if p.SeedRatioLimit != nil {
+		tk.rec.SeedRatioLimit = ratio
+	}
+	if p.SeedTimeLimit != nil {
+		tk.rec.SeedTimeLimit = seedTime
+	}
+	if p.SeedIdleLimit != nil {
+		tk.rec.SeedIdleLimit = idle
 	}
 	if tk.t != nil && (p.DownloadRateLimit != nil || p.UploadRateLimit != nil) {
 		tk.t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
@@ -137,7 +171,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
-	after := tk.view(s.taskDir(tk))
+	after := tk.view(s.taskDir(tk), s.clock())
 	if fields := changedSettings(before, after); len(fields) > 0 {
 		x.changed(tk, fields...)
 	}
@@ -162,6 +196,15 @@ func changedSettings(a, b api.Task) []string {
 	}
 	if a.UploadRateLimit != b.UploadRateLimit {
 		out = append(out, "upload_rate_limit")
+	}
+	if a.SeedRatioLimit != b.SeedRatioLimit {
+		out = append(out, "seed_ratio_limit")
+	}
+	if a.SeedTimeLimit != b.SeedTimeLimit {
+		out = append(out, "seed_time_limit")
+	}
+	if a.SeedIdleLimit != b.SeedIdleLimit {
+		out = append(out, "seed_idle_limit")
 	}
 	return out
 }
