@@ -531,6 +531,15 @@ func TestTransmissionRPCTorrentSet(t *testing.T) {
 		return s[4].Wanted && s[4].BytesCompleted == files[4].Length
 	})
 	enginetest.SameFiles(t, tr, d.Dirs.Download)
+	// The service notes payload moving at its next poll.
+	waitUntilAPI(t, "activityDate set", 30*time.Second, func() bool {
+		got = c.torrents(id, "activityDate", "secondsDownloading", "isPrivate", "addedDate")[0]
+		return field[int64](t, got, "activityDate") >= field[int64](t, got, "addedDate")
+	})
+	if field[bool](t, got, "isPrivate") || field[int64](t, got, "secondsDownloading") < 0 {
+		t.Errorf("facts after the download: %v", got)
+	}
+	c.ok("torrent-reannounce", map[string]any{"ids": []int{id}})
 	if r := c.call("torrent-set", map[string]any{"ids": id, "files-wanted": []int{5}}); r.Result == "success" {
 		t.Errorf("torrent-set files-wanted [5] of 5 files: %q, want an error", r.Result)
 	}
@@ -689,7 +698,7 @@ func TestTransmissionRPCSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	if set.DownloadRateLimit != 300_000 || set.UploadRateLimit != 0 || set.SeedRatioLimit != 1.5 ||
-		set.SeedTimeLimit != 30*60 || set.MaxActiveDownloads != 4 || set.MaxActiveSeeds != 0 ||
+		set.SeedIdleLimit != 30*60 || set.SeedTimeLimit != 0 || set.MaxActiveDownloads != 4 || set.MaxActiveSeeds != 0 ||
 		set.DownloadDir != dl || set.PeerPort != 51413 {
 		t.Errorf("settings after session-set: %+v", set)
 	}
@@ -1224,5 +1233,97 @@ func TestTransmissionRPCMalformed(t *testing.T) {
 	// Still answering, the task unchanged, nothing added.
 	if got := c.get(nil); len(got) != 1 || got[0].HashString != tr.InfoHash || got[0].Status != 0 {
 		t.Errorf("the tasks after the malformed calls: %+v, want only %s, stopped", got, tr.InfoHash)
+	}
+}
+
+// TestTransmissionRPCQueueAndSeedLimits: queue-move-* and torrent-set's
+// queuePosition reorder the queue as Transmission does (several tasks
+// keep their relative order, whatever the order of the ids given);
+// torrent-set's seed limits and modes are the task's own limits
+// (seed_ratio_limit, seed_idle_limit) and read back in Transmission's
+// terms.
+func TestTransmissionRPCQueueAndSeedLimits(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	ws := d.Client(t)
+	var ids []int
+	for i := range 4 {
+		tr := enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("q%d.bin", i), Size: 3000, Seed: 110 + uint64(i)})
+		ids = append(ids, c.addTR(tr, map[string]any{"paused": true}))
+	}
+	a, b, cc, dd := ids[0], ids[1], ids[2], ids[3]
+	order := func() []int {
+		t.Helper()
+		ts := c.torrents(nil, "id", "queuePosition")
+		out := make([]int, len(ts))
+		for _, m := range ts {
+			p := field[int](t, m, "queuePosition")
+			if p < 0 || p >= len(out) || out[p] != 0 {
+				t.Fatalf("queue positions %v", ts)
+			}
+			out[p] = field[int](t, m, "id")
+		}
+		return out
+	}
+	if got := order(); !slices.Equal(got, []int{a, b, cc, dd}) {
+		t.Fatalf("queue after adding: %v, want %v", got, []int{a, b, cc, dd})
+	}
+	for _, step := range []struct {
+		method string
+		ids    []int
+		want   []int
+	}{
+		{"queue-move-bottom", []int{b, a}, []int{cc, dd, a, b}},
+		{"queue-move-top", []int{b, a}, []int{a, b, cc, dd}},
+		{"queue-move-down", []int{a}, []int{b, a, cc, dd}},
+		{"queue-move-up", []int{cc}, []int{b, cc, a, dd}},
+		{"queue-move-down", []int{b, cc}, []int{a, b, cc, dd}},
+		{"queue-move-up", []int{dd, cc}, []int{a, cc, dd, b}},
+	} {
+		c.ok(step.method, map[string]any{"ids": step.ids})
+		if got := order(); !slices.Equal(got, step.want) {
+			t.Errorf("%s %v: queue %v, want %v", step.method, step.ids, got, step.want)
+		}
+	}
+	c.ok("torrent-set", map[string]any{"ids": []int{a}, "queuePosition": 2})
+	if got := order(); !slices.Equal(got, []int{cc, dd, a, b}) {
+		t.Errorf("torrent-set queuePosition 2: %v, want %v", got, []int{cc, dd, a, b})
+	}
+
+	// Seed limits, as Sonarr sets them: a value with mode 1.
+	hash := c.one(a).HashString
+	c.ok("session-set", map[string]any{"seedRatioLimit": 3, "seedRatioLimited": true})
+	c.ok("torrent-set", map[string]any{"ids": []string{hash}, "seedRatioLimit": 2.5, "seedRatioMode": 1, "seedIdleLimit": 30, "seedIdleMode": 1})
+	task, err := ws.GetTask(ctxT(t, 10*time.Second), hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.SeedRatioLimit != 2.5 || task.SeedIdleLimit != 30*60 {
+		t.Errorf("task limits after torrent-set: ratio %v, idle %d; want 2.5 and 1800", task.SeedRatioLimit, task.SeedIdleLimit)
+	}
+	seed := func() (int, float64, int, int64) {
+		m := c.torrents(a, "seedRatioMode", "seedRatioLimit", "seedIdleMode", "seedIdleLimit")[0]
+		return field[int](t, m, "seedRatioMode"), field[float64](t, m, "seedRatioLimit"), field[int](t, m, "seedIdleMode"), field[int64](t, m, "seedIdleLimit")
+	}
+	if rm, rl, im, il := seed(); rm != 1 || rl != 2.5 || im != 1 || il != 30 {
+		t.Errorf("read back: ratio mode %d limit %v, idle mode %d limit %d; want 1 2.5 1 30", rm, rl, im, il)
+	}
+	// Mode 2 is no limit, mode 0 the session's (its value reported); a
+	// value alone under mode 0 changes nothing, as in Transmission.
+	c.ok("torrent-set", map[string]any{"ids": a, "seedRatioMode": 2, "seedIdleMode": 0})
+	c.ok("torrent-set", map[string]any{"ids": a, "seedIdleLimit": 99})
+	if task, err = ws.GetTask(ctxT(t, 10*time.Second), hash); err != nil {
+		t.Fatal(err)
+	}
+	if task.SeedRatioLimit != -1 || task.SeedIdleLimit != -2 {
+		t.Errorf("after modes 2 and 0: ratio %v, idle %d; want -1 and -2", task.SeedRatioLimit, task.SeedIdleLimit)
+	}
+	if rm, rl, im, _ := seed(); rm != 2 || im != 0 || rl != 3 {
+		t.Errorf("read back: ratio mode %d limit %v, idle mode %d; want 2 (3, the session's) 0", rm, rl, im)
+	}
+	// Mode 1 without a value takes the session's.
+	c.ok("torrent-set", map[string]any{"ids": a, "seedRatioMode": 1})
+	if task, err = ws.GetTask(ctxT(t, 10*time.Second), hash); err != nil || task.SeedRatioLimit != 3 {
+		t.Errorf("mode 1 without a value: ratio %v (%v), want the session's 3", task.SeedRatioLimit, err)
 	}
 }

@@ -82,6 +82,8 @@ type Service interface {
 	RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	Set(id string, p api.TaskSetParams) (api.Task, error)
 	Move(id, dir string) (api.Task, error)
+	Reannounce(ctx context.Context, id string) error
+	QueueMove(id, to string) (api.Task, error)
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
