@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -1032,19 +1033,7 @@ func TestTransmissionIDsMigrated(t *testing.T) {
 func TestTransmissionAddr(t *testing.T) {
 	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
 	cfg.TransmissionAddr = "127.0.0.1:0"
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon run: %v", err)
-		}
-	})
+	d := runDaemon(t, cfg)
 	addr := d.TransmissionAddr()
 	if addr == "" || addr == d.APIAddr() {
 		t.Fatalf("transmission addr %q (api %s)", addr, d.APIAddr())
@@ -1086,6 +1075,71 @@ func TestTransmissionAddr(t *testing.T) {
 	// The same RPC as on the API address: one id table, one session id.
 	viaAPI := &trpc{t: t, url: "http://" + d.APIAddr() + transmission.Path, pass: daemontest.Token, session: c.session}
 	viaAPI.ok("session-get", nil)
+}
+
+// runDaemon runs a daemon of cfg until the test ends.
+func runDaemon(t *testing.T, cfg daemon.Config) *daemon.Daemon {
+	t.Helper()
+	d, err := daemon.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon run: %v", err)
+		}
+	})
+	return d
+}
+
+// TestTransmissionAddrTLS: with --tls-cert the Transmission listener
+// speaks HTTPS only, as the API does.
+func TestTransmissionAddrTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
+	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+	cfg.TransmissionAddr = "127.0.0.1:0"
+	d := runDaemon(t, cfg)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	post := func(url, session string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctxT(t, 10*time.Second), http.MethodPost, url, strings.NewReader(`{"method":"session-get"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("x", daemontest.Token)
+		req.Header.Set(transmission.SessionIDHeader, session)
+		return hc.Do(req)
+	}
+	url := "https://" + d.TransmissionAddr() + transmission.Path
+	resp, err := post(url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("HTTPS without a session id: HTTP %d, want 409", resp.StatusCode)
+	}
+	if resp, err = post(url, resp.Header.Get(transmission.SessionIDHeader)); err != nil {
+		t.Fatal(err)
+	}
+	var r trpcReply
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if err != nil || r.Result != "success" {
+		t.Errorf("session-get over HTTPS: %+v, %v", r, err)
+	}
+	// Plain HTTP gets no RPC answer.
+	if resp, err := post("http://"+d.TransmissionAddr()+transmission.Path, ""); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP on the TLS listener: HTTP %d", resp.StatusCode)
+		}
+	}
 }
 
 // TestTransmissionAddrConfig: --transmission-addr is checked like
