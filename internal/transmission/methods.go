@@ -136,7 +136,16 @@ func (h *Handler) selected(a args) (selection, error) {
 		names[i] = t.TaskID
 		live[t.TaskID] = true
 	}
-	ids, err := h.ids.assign(names, func(task string) bool { return live[task] })
+	// A task missing from this list may have been added since it was
+	// taken (by a request running beside this one): only the service's
+	// word drops it from the table.
+	ids, err := h.ids.assign(names, func(task string) bool {
+		if live[task] {
+			return true
+		}
+		_, err := h.svc.Get(task)
+		return !errors.Is(err, service.ErrTaskNotFound)
+	})
 	if err != nil {
 		return selection{}, err
 	}
