@@ -1381,3 +1381,69 @@ func TestTransmissionRPCQueueAndSeedLimits(t *testing.T) {
 		t.Errorf("mode 1 without a value: ratio %v (%v), want the session's 3", task.SeedRatioLimit, err)
 	}
 }
+
+// TestTransmissionIDsConcurrent: adds and listings running side by side
+// keep every task's id: the id torrent-add gives is the one torrent-get
+// shows afterwards, and no two tasks share one.
+func TestTransmissionIDsConcurrent(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	c.ok("session-get", nil) // learns the session id
+	const n = 12
+	trs := make([]*enginetest.Torrent, n)
+	for i := range trs {
+		trs[i] = enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("c%d.bin", i), Size: 1000, Seed: 120 + uint64(i)})
+	}
+	do := func(ctx context.Context, method string, args any) (json.RawMessage, error) {
+		b, _ := json.Marshal(map[string]any{"method": method, "arguments": args})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		req.SetBasicAuth("x", c.pass)
+		req.Header.Set(transmission.SessionIDHeader, c.session)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var r trpcReply
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Result != "success" {
+			return nil, fmt.Errorf("%s: HTTP %d %+v %v", method, resp.StatusCode, r, err)
+		}
+		return r.Arguments, nil
+	}
+	added := make([]int, n)
+	eachConcurrently(t, 2*n, func(ctx context.Context, i int) error {
+		if i%2 == 1 {
+			for range 5 {
+				if _, err := do(ctx, "torrent-get", map[string]any{"fields": []string{"id", "hashString"}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		raw, err := do(ctx, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(trs[i/2].MetaInfo), "paused": true})
+		if err != nil {
+			return err
+		}
+		var r struct {
+			Added struct {
+				ID int `json:"id"`
+			} `json:"torrent-added"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		added[i/2] = r.Added.ID
+		return nil
+	})
+	seen := map[int]bool{}
+	for i, tr := range trs {
+		got := c.one([]string{tr.InfoHash})
+		if got.ID != added[i] || seen[got.ID] {
+			t.Errorf("%s: torrent-add gave id %d, torrent-get shows %d (seen before: %v)", tr.Name, added[i], got.ID, seen[got.ID])
+		}
+		seen[got.ID] = true
+	}
+}
