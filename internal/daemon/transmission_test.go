@@ -1394,6 +1394,11 @@ func TestTransmissionIDsConcurrent(t *testing.T) {
 	for i := range trs {
 		trs[i] = enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("c%d.bin", i), Size: 1000, Seed: 120 + uint64(i)})
 	}
+	// A client of its own, its idle connections closed before the daemon
+	// stops: a connection dialled but never used would hold up the
+	// daemon's shutdown.
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
 	do := func(ctx context.Context, method string, args any) (json.RawMessage, error) {
 		b, _ := json.Marshal(map[string]any{"method": method, "arguments": args})
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(b))
@@ -1402,7 +1407,7 @@ func TestTransmissionIDsConcurrent(t *testing.T) {
 		}
 		req.SetBasicAuth("x", c.pass)
 		req.Header.Set(transmission.SessionIDHeader, c.session)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, err
 		}
