@@ -252,6 +252,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		IDs:           d.store,
 		Guard:         guard,
 		DownloadRoots: append([]string{cfg.DownloadDir}, cfg.DownloadRoots...),
+		PeersPerTask:  engine.EstablishedConnsPerTorrent,
 		Logger:        d.log.With("component", "transmission"),
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
@@ -530,6 +532,15 @@ func TestTransmissionRPCTorrentSet(t *testing.T) {
 		return s[4].Wanted && s[4].BytesCompleted == files[4].Length
 	})
 	enginetest.SameFiles(t, tr, d.Dirs.Download)
+	// The service notes payload moving at its next poll.
+	waitUntilAPI(t, "activityDate set", 30*time.Second, func() bool {
+		got = c.torrents(id, "activityDate", "secondsDownloading", "isPrivate", "addedDate")[0]
+		return field[int64](t, got, "activityDate") >= field[int64](t, got, "addedDate")
+	})
+	if field[bool](t, got, "isPrivate") || field[int64](t, got, "secondsDownloading") < 0 {
+		t.Errorf("facts after the download: %v", got)
+	}
+	c.ok("torrent-reannounce", map[string]any{"ids": []int{id}})
 	if r := c.call("torrent-set", map[string]any{"ids": id, "files-wanted": []int{5}}); r.Result == "success" {
 		t.Errorf("torrent-set files-wanted [5] of 5 files: %q, want an error", r.Result)
 	}
@@ -688,7 +699,7 @@ func TestTransmissionRPCSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	if set.DownloadRateLimit != 300_000 || set.UploadRateLimit != 0 || set.SeedRatioLimit != 1.5 ||
-		set.SeedTimeLimit != 30*60 || set.MaxActiveDownloads != 4 || set.MaxActiveSeeds != 0 ||
+		set.SeedIdleLimit != 30*60 || set.SeedTimeLimit != 0 || set.MaxActiveDownloads != 4 || set.MaxActiveSeeds != 0 ||
 		set.DownloadDir != dl || set.PeerPort != 51413 {
 		t.Errorf("settings after session-set: %+v", set)
 	}
@@ -703,6 +714,7 @@ func TestTransmissionRPCSession(t *testing.T) {
 		"idle-seeding-limit": 30.0, "idle-seeding-limit-enabled": true,
 		"download-queue-size": 4.0, "download-queue-enabled": true,
 		"download-dir": dl, "peer-port": 51413.0, "rpc-version": float64(transmission.RPCVersion),
+		"peer-limit-per-torrent": float64(engine.EstablishedConnsPerTorrent),
 	} {
 		if sess[k] != want {
 			t.Errorf("session-get %s = %v, want %v", k, sess[k], want)
@@ -1021,19 +1033,7 @@ func TestTransmissionIDsMigrated(t *testing.T) {
 func TestTransmissionAddr(t *testing.T) {
 	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
 	cfg.TransmissionAddr = "127.0.0.1:0"
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon run: %v", err)
-		}
-	})
+	d := runDaemon(t, cfg)
 	addr := d.TransmissionAddr()
 	if addr == "" || addr == d.APIAddr() {
 		t.Fatalf("transmission addr %q (api %s)", addr, d.APIAddr())
@@ -1075,6 +1075,71 @@ func TestTransmissionAddr(t *testing.T) {
 	// The same RPC as on the API address: one id table, one session id.
 	viaAPI := &trpc{t: t, url: "http://" + d.APIAddr() + transmission.Path, pass: daemontest.Token, session: c.session}
 	viaAPI.ok("session-get", nil)
+}
+
+// runDaemon runs a daemon of cfg until the test ends.
+func runDaemon(t *testing.T, cfg daemon.Config) *daemon.Daemon {
+	t.Helper()
+	d, err := daemon.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon run: %v", err)
+		}
+	})
+	return d
+}
+
+// TestTransmissionAddrTLS: with --tls-cert the Transmission listener
+// speaks HTTPS only, as the API does.
+func TestTransmissionAddrTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
+	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
+	cfg.TransmissionAddr = "127.0.0.1:0"
+	d := runDaemon(t, cfg)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	post := func(url, session string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctxT(t, 10*time.Second), http.MethodPost, url, strings.NewReader(`{"method":"session-get"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("x", daemontest.Token)
+		req.Header.Set(transmission.SessionIDHeader, session)
+		return hc.Do(req)
+	}
+	url := "https://" + d.TransmissionAddr() + transmission.Path
+	resp, err := post(url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("HTTPS without a session id: HTTP %d, want 409", resp.StatusCode)
+	}
+	if resp, err = post(url, resp.Header.Get(transmission.SessionIDHeader)); err != nil {
+		t.Fatal(err)
+	}
+	var r trpcReply
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if err != nil || r.Result != "success" {
+		t.Errorf("session-get over HTTPS: %+v, %v", r, err)
+	}
+	// Plain HTTP gets no RPC answer.
+	if resp, err := post("http://"+d.TransmissionAddr()+transmission.Path, ""); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP on the TLS listener: HTTP %d", resp.StatusCode)
+		}
+	}
 }
 
 // TestTransmissionAddrConfig: --transmission-addr is checked like
@@ -1222,5 +1287,168 @@ func TestTransmissionRPCMalformed(t *testing.T) {
 	// Still answering, the task unchanged, nothing added.
 	if got := c.get(nil); len(got) != 1 || got[0].HashString != tr.InfoHash || got[0].Status != 0 {
 		t.Errorf("the tasks after the malformed calls: %+v, want only %s, stopped", got, tr.InfoHash)
+	}
+}
+
+// TestTransmissionRPCQueueAndSeedLimits: queue-move-* and torrent-set's
+// queuePosition reorder the queue as Transmission does (several tasks
+// keep their relative order, whatever the order of the ids given);
+// torrent-set's seed limits and modes are the task's own limits
+// (seed_ratio_limit, seed_idle_limit) and read back in Transmission's
+// terms.
+func TestTransmissionRPCQueueAndSeedLimits(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	ws := d.Client(t)
+	var ids []int
+	for i := range 4 {
+		tr := enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("q%d.bin", i), Size: 3000, Seed: 110 + uint64(i)})
+		ids = append(ids, c.addTR(tr, map[string]any{"paused": true}))
+	}
+	a, b, cc, dd := ids[0], ids[1], ids[2], ids[3]
+	order := func() []int {
+		t.Helper()
+		ts := c.torrents(nil, "id", "queuePosition")
+		out := make([]int, len(ts))
+		for _, m := range ts {
+			p := field[int](t, m, "queuePosition")
+			if p < 0 || p >= len(out) || out[p] != 0 {
+				t.Fatalf("queue positions %v", ts)
+			}
+			out[p] = field[int](t, m, "id")
+		}
+		return out
+	}
+	if got := order(); !slices.Equal(got, []int{a, b, cc, dd}) {
+		t.Fatalf("queue after adding: %v, want %v", got, []int{a, b, cc, dd})
+	}
+	for _, step := range []struct {
+		method string
+		ids    []int
+		want   []int
+	}{
+		{"queue-move-bottom", []int{b, a}, []int{cc, dd, a, b}},
+		{"queue-move-top", []int{b, a}, []int{a, b, cc, dd}},
+		{"queue-move-down", []int{a}, []int{b, a, cc, dd}},
+		{"queue-move-up", []int{cc}, []int{b, cc, a, dd}},
+		{"queue-move-down", []int{b, cc}, []int{a, b, cc, dd}},
+		{"queue-move-up", []int{dd, cc}, []int{a, cc, dd, b}},
+	} {
+		c.ok(step.method, map[string]any{"ids": step.ids})
+		if got := order(); !slices.Equal(got, step.want) {
+			t.Errorf("%s %v: queue %v, want %v", step.method, step.ids, got, step.want)
+		}
+	}
+	c.ok("torrent-set", map[string]any{"ids": []int{a}, "queuePosition": 2})
+	if got := order(); !slices.Equal(got, []int{cc, dd, a, b}) {
+		t.Errorf("torrent-set queuePosition 2: %v, want %v", got, []int{cc, dd, a, b})
+	}
+
+	// Seed limits, as Sonarr sets them: a value with mode 1.
+	hash := c.one(a).HashString
+	c.ok("session-set", map[string]any{"seedRatioLimit": 3, "seedRatioLimited": true})
+	c.ok("torrent-set", map[string]any{"ids": []string{hash}, "seedRatioLimit": 2.5, "seedRatioMode": 1, "seedIdleLimit": 30, "seedIdleMode": 1})
+	task, err := ws.GetTask(ctxT(t, 10*time.Second), hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.SeedRatioLimit != 2.5 || task.SeedIdleLimit != 30*60 {
+		t.Errorf("task limits after torrent-set: ratio %v, idle %d; want 2.5 and 1800", task.SeedRatioLimit, task.SeedIdleLimit)
+	}
+	seed := func() (int, float64, int, int64) {
+		m := c.torrents(a, "seedRatioMode", "seedRatioLimit", "seedIdleMode", "seedIdleLimit")[0]
+		return field[int](t, m, "seedRatioMode"), field[float64](t, m, "seedRatioLimit"), field[int](t, m, "seedIdleMode"), field[int64](t, m, "seedIdleLimit")
+	}
+	if rm, rl, im, il := seed(); rm != 1 || rl != 2.5 || im != 1 || il != 30 {
+		t.Errorf("read back: ratio mode %d limit %v, idle mode %d limit %d; want 1 2.5 1 30", rm, rl, im, il)
+	}
+	// Mode 2 is no limit, mode 0 the session's (its value reported); a
+	// value alone under mode 0 changes nothing, as in Transmission.
+	c.ok("torrent-set", map[string]any{"ids": a, "seedRatioMode": 2, "seedIdleMode": 0})
+	c.ok("torrent-set", map[string]any{"ids": a, "seedIdleLimit": 99})
+	if task, err = ws.GetTask(ctxT(t, 10*time.Second), hash); err != nil {
+		t.Fatal(err)
+	}
+	if task.SeedRatioLimit != -1 || task.SeedIdleLimit != -2 {
+		t.Errorf("after modes 2 and 0: ratio %v, idle %d; want -1 and -2", task.SeedRatioLimit, task.SeedIdleLimit)
+	}
+	if rm, rl, im, _ := seed(); rm != 2 || im != 0 || rl != 3 {
+		t.Errorf("read back: ratio mode %d limit %v, idle mode %d; want 2 (3, the session's) 0", rm, rl, im)
+	}
+	// Mode 1 without a value takes the session's.
+	c.ok("torrent-set", map[string]any{"ids": a, "seedRatioMode": 1})
+	if task, err = ws.GetTask(ctxT(t, 10*time.Second), hash); err != nil || task.SeedRatioLimit != 3 {
+		t.Errorf("mode 1 without a value: ratio %v (%v), want the session's 3", task.SeedRatioLimit, err)
+	}
+}
+
+// TestTransmissionIDsConcurrent: adds and listings running side by side
+// keep every task's id: the id torrent-add gives is the one torrent-get
+// shows afterwards, and no two tasks share one.
+func TestTransmissionIDsConcurrent(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	c := newTRPC(t, d)
+	c.ok("session-get", nil) // learns the session id
+	const n = 12
+	trs := make([]*enginetest.Torrent, n)
+	for i := range trs {
+		trs[i] = enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("c%d.bin", i), Size: 1000, Seed: 120 + uint64(i)})
+	}
+	// A client of its own, its idle connections closed before the daemon
+	// stops: a connection dialled but never used would hold up the
+	// daemon's shutdown.
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections)
+	do := func(ctx context.Context, method string, args any) (json.RawMessage, error) {
+		b, _ := json.Marshal(map[string]any{"method": method, "arguments": args})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		req.SetBasicAuth("x", c.pass)
+		req.Header.Set(transmission.SessionIDHeader, c.session)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var r trpcReply
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Result != "success" {
+			return nil, fmt.Errorf("%s: HTTP %d %+v %v", method, resp.StatusCode, r, err)
+		}
+		return r.Arguments, nil
+	}
+	added := make([]int, n)
+	eachConcurrently(t, 2*n, func(ctx context.Context, i int) error {
+		if i%2 == 1 {
+			for range 5 {
+				if _, err := do(ctx, "torrent-get", map[string]any{"fields": []string{"id", "hashString"}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		raw, err := do(ctx, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(trs[i/2].MetaInfo), "paused": true})
+		if err != nil {
+			return err
+		}
+		var r struct {
+			Added struct {
+				ID int `json:"id"`
+			} `json:"torrent-added"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		added[i/2] = r.Added.ID
+		return nil
+	})
+	seen := map[int]bool{}
+	for i, tr := range trs {
+		got := c.one([]string{tr.InfoHash})
+		if got.ID != added[i] || seen[got.ID] {
+			t.Errorf("%s: torrent-add gave id %d, torrent-get shows %d (seen before: %v)", tr.Name, added[i], got.ID, seen[got.ID])
+		}
+		seen[got.ID] = true
 	}
 }

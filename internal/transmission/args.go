@@ -214,17 +214,16 @@ const (
 	codeInvalidParams  = -32602
 	codeInternalError  = -32603
 
-	codeSetAnnounceList   = 1
-	codeInvalidTracker    = 2
-	codePathNotAbsolute   = 3
-	codeUnrecognizedInfo  = 4
-	codeSystemError       = 5
-	codeFileIndexOOR      = 6
-	codePieceIndexOOR     = 7
-	codeHTTPError         = 8
-	codeCorruptTorrent    = 9
-	codeInvalidBlocklist  = 10
-	codeUnsupportedAction = codeSystemError
+	codeSetAnnounceList  = 1
+	codeInvalidTracker   = 2
+	codePathNotAbsolute  = 3
+	codeUnrecognizedInfo = 4
+	codeSystemError      = 5
+	codeFileIndexOOR     = 6
+	codePieceIndexOOR    = 7
+	codeHTTPError        = 8
+	codeCorruptTorrent   = 9
+	codeInvalidBlocklist = 10
 )
 
 // codeMessage is the JSON-RPC error message of each code, as Transmission

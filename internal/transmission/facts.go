@@ -2,49 +2,34 @@ package transmission
 
 import (
 	"context"
+	"math"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
 
 // The per-task facts and controls of the service (queue position,
-// reannounce, activity, seeding time, per-task seed limits).
-
-// reannouncer and queueMover are the service's reannounce and queue moves.
-type reannouncer interface {
-	Reannounce(ctx context.Context, id string) error
-}
-
-type queueMover interface {
-	QueueMove(id, to string) (api.Task, error)
-}
+// reannounce, activity, seeding time, per-task seed limits) in
+// Transmission's terms.
 
 func (h *Handler) reannounce(ctx context.Context, id string) error {
-	r, ok := h.svc.(reannouncer)
-	if !ok {
-		return failed(codeSystemError, "torrent-reannounce is not supported by this service")
-	}
-	return r.Reannounce(ctx, id)
+	return h.svc.Reannounce(ctx, id)
 }
 
 func (h *Handler) queueMove(id, to string) (api.Task, error) {
-	q, ok := h.svc.(queueMover)
-	if !ok {
-		return api.Task{}, failed(codeSystemError, "queue moves are not supported by this service")
-	}
-	return q.QueueMove(id, to)
+	return h.svc.QueueMove(id, to)
 }
 
-// activeAt is when t last moved payload, RFC 3339, "" if unknown.
-func activeAt(t api.Task) string { return "" }
+// activeAt is when t last moved payload, RFC 3339, "" if never.
+func activeAt(t api.Task) string { return t.ActiveAt }
 
-// queuePosition is t's place in its queue.
-func queuePosition(t api.Task) int { return 0 }
+// queuePosition is t's place in the queue order, 0 first.
+func queuePosition(t api.Task) int { return t.QueuePosition }
 
-func isPrivate(t api.Task) bool { return false }
+func isPrivate(t api.Task) bool { return t.Private }
 
-func secondsDownloading(t api.Task) int64 { return 0 }
+func secondsDownloading(t api.Task) int64 { return t.SecondsDownloading }
 
-func secondsSeeding(t api.Task) int64 { return 0 }
+func secondsSeeding(t api.Task) int64 { return t.SecondsSeeding }
 
 // Transmission's seed limit modes (tr_ratiolimit, tr_idlelimit).
 const (
@@ -53,15 +38,37 @@ const (
 	modeUnlimited = 2 // none
 )
 
-func seedRatioMode(t api.Task) int { return modeGlobal }
+// modeOf is the Transmission mode of a Lodestone per-task limit.
+func modeOf(limit float64) int {
+	switch {
+	case limit == api.SeedLimitSession:
+		return modeGlobal
+	case limit < 0:
+		return modeUnlimited
+	}
+	return modeSingle
+}
 
-func seedRatioLimit(t api.Task, set api.Settings) float64 { return set.SeedRatioLimit }
+func seedRatioMode(t api.Task) int { return modeOf(t.SeedRatioLimit) }
 
-func seedIdleMode(t api.Task) int { return modeGlobal }
+// seedRatioLimit is the ratio in force under the task's mode: its own,
+// else the session's.
+func seedRatioLimit(t api.Task, set api.Settings) float64 {
+	if t.SeedRatioLimit >= 0 {
+		return t.SeedRatioLimit
+	}
+	return set.SeedRatioLimit
+}
 
-// seedIdleLimit is in minutes. The session's is Lodestone's seed time
-// limit (see sessionGet).
-func seedIdleLimit(t api.Task, set api.Settings) int64 { return minutes(set.SeedTimeLimit) }
+func seedIdleMode(t api.Task) int { return modeOf(float64(t.SeedIdleLimit)) }
+
+// seedIdleLimit is in minutes: the task's own, else the session's.
+func seedIdleLimit(t api.Task, set api.Settings) int64 {
+	if t.SeedIdleLimit >= 0 {
+		return minutes(t.SeedIdleLimit)
+	}
+	return minutes(set.SeedIdleLimit)
+}
 
 // seedArgs are torrent-set's seed limit arguments.
 type seedArgs struct {
@@ -79,13 +86,13 @@ func parseSeedLimits(a args) (seedArgs, error) {
 	if s.ratio, s.hasRatio, err = a.number("seed_ratio_limit"); err != nil {
 		return s, err
 	}
-	if s.hasRatio && s.ratio < 0 {
+	if s.hasRatio && (s.ratio < 0 || s.ratio > 1e9) {
 		return s, invalid("seed_ratio_limit", "a ratio from 0")
 	}
 	if s.idle, s.hasIdle, err = a.integer("seed_idle_limit"); err != nil {
 		return s, err
 	}
-	if s.hasIdle && (s.idle < 0 || s.idle > 1<<31) {
+	if s.hasIdle && (s.idle < 0 || s.idle > math.MaxInt32) {
 		return s, invalid("seed_idle_limit", "minutes from 0")
 	}
 	for _, m := range []struct {
@@ -104,9 +111,75 @@ func parseSeedLimits(a args) (seedArgs, error) {
 }
 
 // apply sets the task's seed limits in p; it reports whether it set any.
-func (s seedArgs) apply(p *api.TaskSetParams, t api.Task) bool { return false }
+// Transmission keeps a limit's value apart from its mode; Lodestone keeps
+// one number (-2 the session's, -1 none, else the limit). A value sent
+// without a mode applies when the task's mode is its own (1), as in
+// Transmission; a mode 1 without a value keeps the task's value, or takes
+// the session's when it had none (Transmission's torrents start with the
+// session's).
+func (s seedArgs) apply(p *api.TaskSetParams, t api.Task, session api.Settings) bool {
+	set := false
+	if r, ok := resolveSeed(s.hasRatio, s.ratio, s.hasRatioMode, s.ratioMode, t.SeedRatioLimit, session.SeedRatioLimit); ok {
+		p.SeedRatioLimit, set = &r, true
+	}
+	idleSec := float64(s.idle) * 60
+	if r, ok := resolveSeed(s.hasIdle, idleSec, s.hasIdleMode, s.idleMode, float64(t.SeedIdleLimit), float64(session.SeedIdleLimit)); ok {
+		v := int64(r)
+		p.SeedIdleLimit, set = &v, true
+	}
+	return set
+}
 
-// queueTo moves t to position pos of its queue.
+// resolveSeed folds a limit's value and mode into Lodestone's number,
+// given the task's current one and the session's (0: none); ok is false
+// when nothing changes.
+func resolveSeed(hasV bool, v float64, hasMode bool, mode int64, cur, session float64) (float64, bool) {
+	curMode := int64(modeOf(cur))
+	if !hasMode {
+		if !hasV || curMode != modeSingle {
+			// A value alone under another mode: Transmission stores it
+			// for when the mode becomes 1; Lodestone cannot hold it.
+			return cur, false
+		}
+		return v, v != cur
+	}
+	switch mode {
+	case modeGlobal:
+		return api.SeedLimitSession, cur != api.SeedLimitSession
+	case modeUnlimited:
+		return api.SeedLimitNone, cur != api.SeedLimitNone
+	}
+	if hasV {
+		return v, v != cur
+	}
+	if cur >= 0 {
+		return cur, false
+	}
+	// Its own mode with no value of its own: the session's value, or
+	// none when the session has none (0 would stop it at once).
+	if session > 0 {
+		return session, true
+	}
+	return api.SeedLimitNone, cur != api.SeedLimitNone
+}
+
+// queueTo moves t to position pos of the queue order (past the end: the
+// bottom), one step at a time, as Transmission's queuePosition does.
 func (h *Handler) queueTo(t api.Task, pos int) error {
-	return failed(codeSystemError, "queue positions are not supported by this service")
+	cur := t.QueuePosition
+	for cur != pos {
+		to := api.QueueUp
+		if pos > cur {
+			to = api.QueueDown
+		}
+		nt, err := h.svc.QueueMove(t.TaskID, to)
+		if err != nil {
+			return err
+		}
+		if nt.QueuePosition == cur {
+			return nil // at the top or the bottom
+		}
+		cur = nt.QueuePosition
+	}
+	return nil
 }

@@ -87,7 +87,8 @@ func (t *idTable) lookup(task string) (int, bool) {
 
 // assign returns the ids of tasks, giving the ones without one the next
 // ids (in the order given) and storing what changed. live, if not nil,
-// tells which tasks exist: the others are dropped from the table and
+// tells which tasks exist (it is called with t.mu held, so it must not
+// call back into the table): the others are dropped from the table and
 // remembered as removed now, while the counter keeps their ids from being
 // handed out again.
 func (t *idTable) assign(tasks []string, live func(string) bool) (map[string]int, error) {

@@ -136,7 +136,16 @@ func (h *Handler) selected(a args) (selection, error) {
 		names[i] = t.TaskID
 		live[t.TaskID] = true
 	}
-	ids, err := h.ids.assign(names, func(task string) bool { return live[task] })
+	// A task missing from this list may have been added since it was
+	// taken (by a request running beside this one): only the service's
+	// word drops it from the table.
+	ids, err := h.ids.assign(names, func(task string) bool {
+		if live[task] {
+			return true
+		}
+		_, err := h.svc.Get(task)
+		return !errors.Is(err, service.ErrTaskNotFound)
+	})
 	if err != nil {
 		return selection{}, err
 	}
@@ -289,11 +298,11 @@ func (h *Handler) torrentSetLocation(_ context.Context, a args) (map[string]any,
 
 // filesIn returns a file of t present in t's download dir, "" if none.
 func (h *Handler) filesIn(t api.Task) (string, error) {
-	fs_, err := h.svc.Files(t.TaskID)
+	files, err := h.svc.Files(t.TaskID)
 	if err != nil {
 		return "", err
 	}
-	for _, f := range fs_.Files {
+	for _, f := range files.Files {
 		if _, err := os.Lstat(filepath.Join(t.DownloadDir, filepath.FromSlash(f.Path))); !errors.Is(err, fs.ErrNotExist) {
 			return f.Path, nil
 		}
@@ -301,7 +310,7 @@ func (h *Handler) filesIn(t api.Task) (string, error) {
 	return "", nil
 }
 
-func (h *Handler) torrentRenamePath(_ context.Context, a args) (map[string]any, error) {
+func (h *Handler) torrentRenamePath(_ context.Context, _ args) (map[string]any, error) {
 	return nil, failed(codeSystemError, "torrent-rename-path is not supported by Lodestone: a task's file names are those of its torrent")
 }
 

@@ -82,6 +82,8 @@ type Service interface {
 	RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	Set(id string, p api.TaskSetParams) (api.Task, error)
 	Move(id, dir string) (api.Task, error)
+	Reannounce(ctx context.Context, id string) error
+	QueueMove(id, to string) (api.Task, error)
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
@@ -102,7 +104,10 @@ type Config struct {
 	// DownloadRoots are the directories free-space may be asked about
 	// (the daemon's download dir and roots); others are refused.
 	DownloadRoots []string
-	Logger        *slog.Logger
+	// PeersPerTask is the most peers the engine connects a task to,
+	// reported as Transmission's per-torrent peer limit.
+	PeersPerTask int
+	Logger       *slog.Logger
 }
 
 // Handler serves the RPC. It is safe for concurrent use.
@@ -111,6 +116,7 @@ type Handler struct {
 	ids     *idTable
 	guard   *httpguard.Guard
 	roots   []string
+	peers   int // Config.PeersPerTask
 	log     *slog.Logger
 	session string // this run's X-Transmission-Session-Id
 
@@ -144,6 +150,7 @@ func New(cfg Config) (*Handler, error) {
 		ids:     ids,
 		guard:   cfg.Guard,
 		roots:   cfg.DownloadRoots,
+		peers:   cfg.PeersPerTask,
 		log:     cfg.Logger,
 		session: base64.RawURLEncoding.EncodeToString(b[:]),
 		off:     map[string]float64{},

@@ -47,12 +47,11 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		"speed-limit-up-enabled":   set.UploadRateLimit > 0,
 		"seedRatioLimit":           h.remembered("ratio", set.SeedRatioLimit),
 		"seedRatioLimited":         set.SeedRatioLimit > 0,
-		// Lodestone's seed time limit stops a task after that long
-		// seeding, where Transmission's idle limit stops it after that
-		// long without upload: the nearest key, and what Sonarr reads
-		// to know a stopped task has done seeding.
-		"idle-seeding-limit":         int64(h.remembered("idle", float64(minutes(set.SeedTimeLimit)))),
-		"idle-seeding-limit-enabled": set.SeedTimeLimit > 0,
+		// Transmission's idle limit is Lodestone's: stop seeding after
+		// that long without upload. (Lodestone's seed time limit has no
+		// Transmission key.)
+		"idle-seeding-limit":         int64(h.remembered("idle", float64(minutes(set.SeedIdleLimit)))),
+		"idle-seeding-limit-enabled": set.SeedIdleLimit > 0,
 		"download-queue-size":        int(h.remembered("dlq", float64(set.MaxActiveDownloads))),
 		"download-queue-enabled":     set.MaxActiveDownloads > 0,
 		"seed-queue-size":            int(h.remembered("seedq", float64(set.MaxActiveSeeds))),
@@ -60,6 +59,7 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		// What Lodestone does, in Transmission's words: added tasks
 		// start unless paused; no incomplete dir, alternative speeds or
 		// blocklist.
+		"peer-limit-per-torrent": h.peers,
 		"start-added-torrents":   true,
 		"incomplete-dir-enabled": false,
 		"incomplete-dir":         "",
@@ -219,9 +219,9 @@ func (h *Handler) sessionSet(_ context.Context, a args) (map[string]any, error) 
 	if v, ok := h.resolveNum(ratio, "ratio", set.SeedRatioLimit); ok {
 		p.SeedRatioLimit = &v
 	}
-	if v, ok := h.resolveNum(idle, "idle", float64(minutes(set.SeedTimeLimit))); ok {
+	if v, ok := h.resolveNum(idle, "idle", float64(minutes(set.SeedIdleLimit))); ok {
 		s := int64(v) * 60
-		p.SeedTimeLimit = &s
+		p.SeedIdleLimit = &s
 	}
 	if v, ok := h.resolveNum(dlq, "dlq", float64(set.MaxActiveDownloads)); ok {
 		n := int(v)

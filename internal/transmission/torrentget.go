@@ -89,7 +89,7 @@ func init() {
 		creator date_created desired_available done_date download_dir downloaded_ever download_limit
 		download_limited edit_date error error_string eta eta_idle file_count files file_stats group
 		hash_string have_unchecked have_valid honors_session_limits id is_finished is_private is_stalled
-		labels left_until_done magnet_link manual_announce_time metadata_percent_complete name peers
+		labels left_until_done magnet_link manual_announce_time max_connected_peers metadata_percent_complete name peer_limit peers
 		peers_connected peers_from peers_getting_from_us peers_sending_to_us percent_complete percent_done
 		pieces piece_count piece_size priorities primary_mime_type queue_position rate_download rate_upload
 		recheck_progress seconds_downloading seconds_seeding seed_idle_limit seed_idle_mode seed_ratio_limit
@@ -339,6 +339,8 @@ func (v *taskView) field(n string) any {
 		return t.UploadRateLimit > 0
 	case "honors_session_limits":
 		return true
+	case "peer_limit", "max_connected_peers":
+		return v.h.peers
 	case "sequential_download":
 		return t.Sequential
 	case "seed_ratio_mode":

@@ -362,8 +362,12 @@ func (h *Handler) torrentSet(_ context.Context, a args) (map[string]any, error) 
 	if err != nil {
 		return nil, err
 	}
+	session, err := h.svc.Settings()
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range sel.tasks {
-		err := h.setOne(t, setArgs{labels, hasLabels, fc, down, up, seed, tr, seq, hasSeq})
+		err := h.setOne(t, session, setArgs{labels, hasLabels, fc, down, up, seed, tr, seq, hasSeq})
 		if err == nil && hasQpos {
 			err = h.queueTo(t, int(qpos))
 		}
@@ -386,7 +390,7 @@ type setArgs struct {
 	hasSeq    bool
 }
 
-func (h *Handler) setOne(t api.Task, s setArgs) error {
+func (h *Handler) setOne(t api.Task, session api.Settings, s setArgs) error {
 	p := api.TaskSetParams{TaskID: t.TaskID}
 	changed := false
 	if s.hasLabels {
@@ -403,7 +407,7 @@ func (h *Handler) setOne(t api.Task, s setArgs) error {
 		q := s.seq
 		p.Sequential, changed = &q, true
 	}
-	if s.seed.apply(&p, t) {
+	if s.seed.apply(&p, t, session) {
 		changed = true
 	}
 	if !s.files.empty() {
