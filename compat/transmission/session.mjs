@@ -158,8 +158,9 @@ await step('getAllData', async () => {
 });
 await step('listTorrents types', async () => types(await raw(cfg.hash)));
 await step('getTorrent paused', async () => {
-  // Transmission checks a new torrent's local data first.
-  await states('check', cfg.hash, t => t.state !== 'checking');
+  // Transmission checks a new torrent's local data first (status 1,
+  // which the client calls "unknown", then 2, "checking").
+  await states('check', cfg.hash, t => t.state === 'paused');
   const t = await client.getTorrent(cfg.hash);
   return { id: t.id, name: t.name, state: t.state, savePath: t.savePath, totalSize: t.totalSize, progress: t.progress };
 });
