@@ -1,0 +1,131 @@
+package qbittorrent
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+)
+
+// allowed are the differences between what a client observes of Lodestone
+// and of qbittorrent-nox 4.5.2 that docs/COMPAT.md ("Tested with real
+// clients") lists with its reason. The key is the difference's id as
+// compareObservations names it; the value says why, as COMPAT.md does.
+// A difference not here fails the test, and so does an entry that no
+// longer happens, so the list and the document stay true.
+var allowed = map[string]string{}
+
+// preferenceKeys are the app/preferences keys compared: those Sonarr and
+// Radarr read (QBittorrentPreferences.cs) and the default save path.
+var preferenceKeys = []string{"save_path", "dht", "queueing_enabled", "max_ratio_enabled", "max_ratio",
+	"max_seeding_time_enabled", "max_seeding_time", "max_ratio_act"}
+
+// differences lists how lod differs from ref, each as an id and what was
+// seen.
+func differences(ref, lod *observation) map[string]string {
+	diff := map[string]string{}
+	// Fields present and their JSON types, of every object the client
+	// reads; fields Lodestone has and 4.5.2 does not are not differences
+	// (newer qBittorrents have them too).
+	kinds := map[string][2]map[string]string{
+		"torrent":      {ref.Types["torrent"], lod.Types["torrent"]},
+		"properties":   {ref.Types["properties"], lod.Types["properties"]},
+		"file":         {ref.Types["file"], lod.Types["file"]},
+		"tracker":      {ref.Types["tracker"], lod.Types["tracker"]},
+		"sync.torrent": {ref.Sync.Full.Torrent, lod.Sync.Full.Torrent},
+		"server_state": {ref.Sync.Full.ServerState, lod.Sync.Full.ServerState},
+	}
+	prefs := [2]map[string]string{{}, {}}
+	for _, k := range preferenceKeys {
+		if v, ok := ref.Types["preferences"][k]; ok {
+			prefs[0][k] = v
+		}
+		if v, ok := lod.Types["preferences"][k]; ok {
+			prefs[1][k] = v
+		}
+	}
+	kinds["preferences"] = prefs
+	for kind, pair := range kinds {
+		for field, want := range pair[0] {
+			got, ok := pair[1][field]
+			switch {
+			case !ok:
+				diff[fmt.Sprintf("%s.%s missing", kind, field)] = "qbittorrent-nox: " + want
+			case got != want:
+				diff[fmt.Sprintf("%s.%s type", kind, field)] = fmt.Sprintf("%s, qbittorrent-nox: %s", got, want)
+			}
+		}
+	}
+	for _, k := range ref.Sync.Full.Keys {
+		if !slices.Contains(lod.Sync.Full.Keys, k) {
+			diff["sync.full."+k+" missing"] = ""
+		}
+	}
+
+	// Steps: what succeeds on one succeeds on the other.
+	ok := map[string]bool{}
+	for _, s := range ref.Steps {
+		ok[s.Name] = s.OK
+	}
+	for _, s := range lod.Steps {
+		if r, seen := ok[s.Name]; seen && r != s.OK {
+			diff["step "+s.Name] = fmt.Sprintf("ok %v, qbittorrent-nox ok %v: %s", s.OK, r, s.Error)
+		}
+	}
+
+	// Error answers: status and body.
+	for _, name := range slices.Sorted(maps.Keys(ref.Errors)) {
+		r, l := ref.Errors[name], lod.Errors[name]
+		if fmt.Sprint(r) != fmt.Sprint(l) {
+			diff["answer "+name] = fmt.Sprintf("%v, qbittorrent-nox: %v", l, r)
+		}
+	}
+
+	// States at the same points of the session.
+	if r, l := ref.PausedTorrent["state"], lod.PausedTorrent["state"]; r != l {
+		diff[fmt.Sprintf("state %v is %v", r, l)] = "the paused .torrent"
+	}
+	// Values the client shows of the same torrents.
+	for _, k := range []string{"tags", "category", "eta", "priority", "auto_tmm", "ratio_limit", "seeding_time_limit"} {
+		if r, l := ref.PausedTorrent[k], lod.PausedTorrent[k]; fmt.Sprint(r) != fmt.Sprint(l) {
+			diff["value torrent."+k] = fmt.Sprintf("%v, qbittorrent-nox: %v", l, r)
+		}
+	}
+	for _, k := range []string{"label", "state", "isCompleted"} {
+		if r, l := ref.GetTorrent[k], lod.GetTorrent[k]; fmt.Sprint(r) != fmt.Sprint(l) {
+			diff["value normalized."+k] = fmt.Sprintf("%v, qbittorrent-nox: %v", l, r)
+		}
+	}
+	if !slices.Equal(ref.Tags, lod.Tags) {
+		diff["value tags"] = fmt.Sprintf("%v, qbittorrent-nox: %v", lod.Tags, ref.Tags)
+	}
+	for _, k := range preferenceKeys {
+		if k == "save_path" {
+			continue
+		}
+		if r, l := ref.Preferences[k], lod.Preferences[k]; fmt.Sprint(r) != fmt.Sprint(l) {
+			diff["value preferences."+k] = fmt.Sprintf("%v, qbittorrent-nox: %v", l, r)
+		}
+	}
+	if !slices.Equal(ref.Sync.Full.Tags, lod.Sync.Full.Tags) {
+		diff["value sync.tags"] = fmt.Sprintf("%v, qbittorrent-nox: %v", lod.Sync.Full.Tags, ref.Sync.Full.Tags)
+	}
+	return diff
+}
+
+// compareObservations fails t for every difference not allowed, and for
+// every allowed one that did not happen.
+func compareObservations(t *testing.T, ref, lod *observation) {
+	t.Helper()
+	diff := differences(ref, lod)
+	for _, id := range slices.Sorted(maps.Keys(diff)) {
+		if _, ok := allowed[id]; !ok {
+			t.Errorf("difference not in docs/COMPAT.md: %s: %s", id, diff[id])
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(allowed)) {
+		if _, ok := diff[id]; !ok {
+			t.Errorf("allowed difference %q no longer happens: remove it from the allow-list and docs/COMPAT.md", id)
+		}
+	}
+}
