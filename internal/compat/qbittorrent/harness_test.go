@@ -251,6 +251,8 @@ type swarm struct {
 	tracker *enginetest.Tracker
 	multi   *enginetest.Torrent
 	single  *enginetest.Torrent
+	// held is a small file for a torrent added stopped.
+	held *enginetest.Torrent
 }
 
 func startSwarm(t *testing.T, seed uint64) *swarm {
@@ -261,15 +263,19 @@ func startSwarm(t *testing.T, seed uint64) *swarm {
 	mc.Trackers = []string{tracker.URL}
 	multi := enginetest.Generate(t, mc)
 	single := enginetest.Generate(t, enginetest.Content{Name: "single.bin", Size: 3_000_017, Seed: seed + 1})
-	seeder.Seed(t, multi)
-	seeder.Seed(t, single)
-	return &swarm{seeder: seeder, tracker: tracker, multi: multi, single: single}
+	held := enginetest.Generate(t, enginetest.Content{Name: "held.bin", Size: 70_001, Seed: seed + 2})
+	for _, tr := range []*enginetest.Torrent{multi, single, held} {
+		seeder.Seed(t, tr)
+	}
+	return &swarm{seeder: seeder, tracker: tracker, multi: multi, single: single, held: held}
 }
 
 // magnet is the single file's magnet, naming the seeder (x.pe) and the
 // tracker (tr): Sonarr refuses a magnet without a tracker when DHT is off.
-func (s *swarm) magnet() string {
-	return s.single.Magnet([]string{s.seeder.Addr}, s.tracker.URL)
+func (s *swarm) magnet() string { return s.magnetOf(s.single) }
+
+func (s *swarm) magnetOf(tr *enginetest.Torrent) string {
+	return tr.Magnet([]string{s.seeder.Addr}, s.tracker.URL)
 }
 
 // torrentFile writes the multi-file .torrent into dir and returns its path.
@@ -363,21 +369,28 @@ func (s *session) login(user, pass string) reply {
 	return r
 }
 
-// multipartForm builds a torrents/add body: fields, then one file part
-// per torrent under the field name "torrents".
-func multipartForm(t *testing.T, fields [][2]string, files map[string][]byte) (io.Reader, string) {
+// multipartForm builds a multipart/form-data body as Sonarr's
+// HttpRequestBuilder.ApplyFormData does: the parts in order, a file part
+// with its file name and Content-Type application/octet-stream, and a
+// boundary of 29 dashes and 14 hex digits.
+func multipartForm(t *testing.T, parts []formPart) (io.Reader, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
-	for name, data := range files {
-		fw, err := w.CreateFormFile("torrents", name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw.Write(data)
+	if err := w.SetBoundary(fmt.Sprintf("-----------------------------%014x", time.Now().UnixNano())); err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range fields {
-		if err := w.WriteField(f[0], f[1]); err != nil {
+	for _, p := range parts {
+		var err error
+		if p.file != "" {
+			var fw io.Writer
+			if fw, err = w.CreateFormFile(p.name, p.file); err == nil {
+				_, err = fw.Write(p.data)
+			}
+		} else {
+			err = w.WriteField(p.name, string(p.data))
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -385,6 +398,12 @@ func multipartForm(t *testing.T, fields [][2]string, files map[string][]byte) (i
 		t.Fatal(err)
 	}
 	return &buf, w.FormDataContentType()
+}
+
+// formPart is one field of a form; file is set for an upload.
+type formPart struct {
+	name, file string
+	data       []byte
 }
 
 // waitUntil polls cond every 100 ms, failing the test after timeout.
