@@ -28,6 +28,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/fetch"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
+	"github.com/lodestone-bt/lodestone/internal/qbittorrent"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
@@ -250,6 +251,21 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	mux.Handle("POST "+transmission.Path, trpc)
+	// qBittorrent's WebUI API v2, likewise: its login trades the token
+	// for a SID cookie, and the Host gate is the guard's.
+	qb, err := qbittorrent.New(qbittorrent.Config{
+		Service: d.svc,
+		Guard:   guard,
+		Logger:  d.log.With("component", "qbittorrent"),
+		OnAdmit: func(r *http.Request) { connguard.MarkAuthenticated(r.Context()) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Both methods are named: a pattern without one would conflict with
+	// the web UI's "GET /".
+	mux.Handle("GET "+qbittorrent.Prefix, qb)
+	mux.Handle("POST "+qbittorrent.Prefix, qb)
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
 	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(streams))
 	d.http = &http.Server{

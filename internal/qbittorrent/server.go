@@ -1,0 +1,185 @@
+// Package qbittorrent serves qBittorrent's WebUI API v2 under /api/v2/,
+// so tools written for qBittorrent (Sonarr, Radarr, Home Assistant,
+// Flood, VueTorrent, @ctrl/qbittorrent, …) drive Lodestone unchanged. It
+// is a translation layer over the service's public methods; what it keeps
+// of its own is the login sessions (auth.go) and the state the sync
+// endpoint needs to send deltas (sync.go).
+//
+// The endpoints are split by what they do: auth.go logs in and out,
+// app.go answers app/* and transfer/*, reads.go the torrents/* reads,
+// actions.go the torrents/* changes, sync.go sync/*. Each contributes its
+// routes to the one table ServeHTTP dispatches on.
+//
+// Every request passes the daemon's httpguard.Guard's Host gate and
+// qBittorrent's own CSRF rule (an Origin or Referer, when present, must
+// name the host the request was sent to); then the credential: the SID
+// cookie from auth/login, or "Authorization: Bearer <token>" as newer
+// clients send.
+package qbittorrent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
+	"github.com/lodestone-bt/lodestone/internal/service"
+)
+
+// Prefix is where the API is served.
+const Prefix = "/api/v2/"
+
+// The versions reported. Clients gate features on them: Sonarr wants a
+// webapi version of at least 2.0 and uses torrents/stop|start from 2.11
+// on; 2.11.2 is qBittorrent 5.0's. The app version is qBittorrent's
+// form ("v5.0.0"); the suffix tells a human what answers.
+const (
+	WebAPIVersion = "2.11.2"
+	AppVersion    = "v5.0.0 (lodestone)"
+)
+
+// maxBody caps a request body: a multipart add of several .torrent
+// files of the engine's largest accepted size fits.
+const maxBody = 64 << 20
+
+// Service is what the API needs of the service; *service.Service has it.
+type Service interface {
+	Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResult, error)
+	Get(id string) (api.Task, error)
+	List(f service.ListFilter) []api.Task
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+	Recheck(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string, deleteData bool) error
+	Move(id, dir string) (api.Task, error)
+	Set(id string, p api.TaskSetParams) (api.Task, error)
+	Files(id string) (api.TaskFilesResult, error)
+	Peers(id string) (api.TaskPeersResult, error)
+	Trackers(id string) (api.TaskTrackersResult, error)
+	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
+	Settings() (api.Settings, error)
+	SetSettings(p api.SessionSetParams) (api.Settings, error)
+	Stats() api.SessionStats
+	Info() (api.ServerInfo, error)
+}
+
+// Config configures a Handler.
+type Config struct {
+	Service Service
+	Guard   *httpguard.Guard
+	Logger  *slog.Logger
+	// OnAdmit, if set, is called with every request that passed with a
+	// session cookie (a bearer token is admitted by the Guard itself).
+	OnAdmit func(*http.Request)
+}
+
+// Handler serves the API. It is safe for concurrent use.
+type Handler struct {
+	svc      Service
+	guard    *httpguard.Guard
+	log      *slog.Logger
+	sessions *sessions
+	routes   map[string]route
+	admit    func(*http.Request)
+}
+
+// route is one endpoint: its function, and whether it changes anything
+// (then only POST is accepted, as qBittorrent 4.4 and later require).
+type route struct {
+	fn     func(h *Handler, w http.ResponseWriter, r *http.Request)
+	change bool
+}
+
+// New returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Service == nil || cfg.Guard == nil {
+		return nil, errors.New("qbittorrent: Service and Guard are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{
+		svc:      cfg.Service,
+		guard:    cfg.Guard,
+		log:      cfg.Logger,
+		sessions: newSessions(),
+		routes:   map[string]route{},
+		admit:    cfg.OnAdmit,
+	}
+	for _, table := range []map[string]route{authRoutes, appRoutes, readRoutes, actionRoutes, syncRoutes} {
+		for name, rt := range table {
+			if _, dup := h.routes[name]; dup {
+				return nil, fmt.Errorf("qbittorrent: route %s defined twice", name)
+			}
+			h.routes[name] = rt
+		}
+	}
+	return h, nil
+}
+
+// ServeHTTP answers one API request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ref := h.guard.CheckHost(r); ref != nil {
+		h.guard.Refuse(w, r, ref)
+		return
+	}
+	if !sameHostCSRF(r) {
+		// qBittorrent answers a failed CSRF check with 401.
+		writeStatus(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	name := strings.TrimPrefix(r.URL.Path, Prefix)
+	rt, ok := h.routes[name]
+	if !ok {
+		writeStatus(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	if rt.change && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeStatus(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeStatus(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		return
+	}
+	if name != "auth/login" && !h.authorized(w, r) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			// A bad request never takes the daemon down.
+			h.log.Error("qbittorrent api panicked", "endpoint", name, "panic", fmt.Sprint(p))
+			writeStatus(w, http.StatusInternalServerError, "Internal Server Error")
+		}
+	}()
+	rt.fn(h, w, r)
+}
+
+// sameHostCSRF is qBittorrent's CSRF rule: an Origin or Referer header,
+// when present, must name the host the request was sent to.
+func sameHostCSRF(r *http.Request) bool {
+	for _, v := range []string{r.Header.Get("Origin"), r.Header.Get("Referer")} {
+		if v == "" {
+			continue
+		}
+		_, rest, ok := strings.Cut(v, "://")
+		if !ok {
+			return false
+		}
+		hostport, _, _ := strings.Cut(rest, "/")
+		if !strings.EqualFold(hostport, r.Host) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,4 @@
+package qbittorrent
+
+// syncRoutes are sync/maindata and sync/torrentPeers.
+var syncRoutes = map[string]route{}
