@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
@@ -61,6 +62,7 @@ type Service interface {
 	Peers(id string) (api.TaskPeersResult, error)
 	Trackers(id string) (api.TaskTrackersResult, error)
 	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
+	Pieces(id string) (api.TaskPiecesResult, error)
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
@@ -75,6 +77,26 @@ type Config struct {
 	// OnAdmit, if set, is called with every request that passed with a
 	// session cookie (a bearer token is admitted by the Guard itself).
 	OnAdmit func(*http.Request)
+
+	// Events, if set, is the hub sync/maindata learns of task changes
+	// from (Run subscribes to it). Without it every sync/maindata
+	// request reads every task again.
+	Events *events.Hub
+	// DownloadDir is the daemon's default download dir, reported when
+	// the settings name none.
+	DownloadDir string
+	// DHT, PEX and UPnP report the engine's configuration in
+	// app/preferences and torrents/trackers.
+	DHT, PEX, UPnP bool
+	// WebUIHost and WebUIPort are the address the API is served on, for
+	// app/preferences' web_ui_address and web_ui_port.
+	WebUIHost string
+	WebUIPort int
+	// PeerPort, if set, returns the BitTorrent listen port (listen_port).
+	PeerPort func() int
+	// Listening, if set, reports whether the engine listens for peers
+	// (transfer/info's connection_status).
+	Listening func() bool
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -85,6 +107,15 @@ type Handler struct {
 	sessions *sessions
 	routes   map[string]route
 	admit    func(*http.Request)
+	sync     *syncState
+
+	hub            *events.Hub
+	downloadDir    string
+	dht, pex, upnp bool
+	webUIHost      string
+	webUIPort      int
+	peerPort       func() int
+	listening      func() bool
 }
 
 // route is one endpoint: its function, and whether it changes anything
@@ -109,6 +140,17 @@ func New(cfg Config) (*Handler, error) {
 		sessions: newSessions(),
 		routes:   map[string]route{},
 		admit:    cfg.OnAdmit,
+		sync:     newSyncState(),
+
+		hub:         cfg.Events,
+		downloadDir: cfg.DownloadDir,
+		dht:         cfg.DHT,
+		pex:         cfg.PEX,
+		upnp:        cfg.UPnP,
+		webUIHost:   cfg.WebUIHost,
+		webUIPort:   cfg.WebUIPort,
+		peerPort:    cfg.PeerPort,
+		listening:   cfg.Listening,
 	}
 	for _, table := range []map[string]route{authRoutes, appRoutes, readRoutes, actionRoutes, syncRoutes} {
 		for name, rt := range table {
@@ -163,6 +205,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rt.fn(h, w, r)
+	if rt.change {
+		h.touched(r)
+	}
+}
+
+// touched tells sync/maindata which tasks a change request may have
+// changed: those its hash or hashes parameter names, or all of them.
+// Not every change is an event of the service (labels, limits, moves
+// are not), so the request's own names are the sure way to know.
+func (h *Handler) touched(r *http.Request) {
+	if r.Form == nil {
+		h.sync.markAll()
+		return
+	}
+	v := r.Form.Get("hashes")
+	if v == "" {
+		v = r.Form.Get("hash")
+	}
+	all, ids := hashList(v)
+	if all || len(ids) == 0 {
+		h.sync.markAll()
+		return
+	}
+	h.sync.mark(ids...)
 }
 
 // sameHostCSRF is qBittorrent's CSRF rule: an Origin or Referer header,
