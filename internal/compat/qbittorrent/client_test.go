@@ -48,6 +48,7 @@ type sessionInput struct {
 	CategoryPath string `json:"categoryPath"`
 	MovePath     string `json:"movePath"`
 	TimeoutMs    int    `json:"timeoutMs"`
+	TotalMs      int    `json:"totalMs"`
 }
 
 // answerSeen is the status and body a request got.
@@ -156,7 +157,7 @@ func runSession(t *testing.T, srv *server, sw *swarm) (*observation, paths) {
 		TorrentPath: sw.torrentFile(t, srv.scratch), TorrentHash: sw.multi.InfoHash,
 		Magnet: sw.magnet(), MagnetHash: sw.single.InfoHash,
 		SavePath: p.save, CategoryPath: p.category, MovePath: p.move,
-		TimeoutMs: 45_000,
+		TimeoutMs: 45_000, TotalMs: 100_000,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +289,7 @@ func checkSession(t *testing.T, srv *server, sw *swarm, o *observation, p paths)
 		t.Errorf("%s: torrents/info by category %v, by tag %v", srv.name, o.ByCategory, o.ByTag)
 	}
 	if o.Filtered == nil || *o.Filtered != 2 {
-		t.Errorf("%s: torrents/info?filter=completed: %v torrents, want 2", srv.name, o.Filtered)
+		t.Errorf("%s: torrents/info?filter=completed: %v torrents, want 2", srv.name, fmt.Sprint(deref(o.Filtered)))
 	}
 	l := o.Limited
 	if l["category"] != "tv-sonarr" || l["tags"] != "compat, extra" || num(l["ratio_limit"]) != 2 || num(l["seeding_time_limit"]) != 60 ||
@@ -378,4 +379,11 @@ func parseVersion(s string) []int {
 		v = append(v, n)
 	}
 	return v
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
