@@ -13,6 +13,7 @@
 //   savePath                     where the .torrent is saved
 //   categoryPath                 the save path of category "tv-sonarr"
 //   movePath                     where setLocation moves the .torrent
+//   outsidePath                  a directory outside the default save path
 //   timeoutMs                    the bound of every wait
 //   totalMs                      the bound of the whole session
 import { readFile } from 'node:fs/promises';
@@ -258,6 +259,7 @@ await answer('setShareLimits without limits', () => client.request('/torrents/se
 await answer('setTorrentLocation empty', () => client.setTorrentLocation(input.torrentHash, ''));
 await answer('setTorrentCategory unknown category', () => client.setTorrentCategory(input.torrentHash, 'no-such-category'));
 await answer('createCategory empty name', () => client.createCategory(''));
+await answer('createCategory outside the save path', () => client.createCategory('elsewhere', input.outsidePath));
 await answer('torrentProperties without hash', () => client.request('/torrents/properties', 'GET', undefined, undefined, undefined, false));
 await answer('unknown endpoint', () => client.request('/torrents/noSuchThing', 'GET', undefined, undefined, undefined, false));
 

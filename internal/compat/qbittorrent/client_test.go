@@ -47,6 +47,7 @@ type sessionInput struct {
 	SavePath     string `json:"savePath"`
 	CategoryPath string `json:"categoryPath"`
 	MovePath     string `json:"movePath"`
+	OutsidePath  string `json:"outsidePath"`
 	TimeoutMs    int    `json:"timeoutMs"`
 	TotalMs      int    `json:"totalMs"`
 }
@@ -147,17 +148,21 @@ type paths struct {
 func runSession(t *testing.T, srv *server, sw *swarm) (*observation, paths) {
 	t.Helper()
 	dir := clientDir(t)
+	// Under the default save path: Lodestone keeps every download under
+	// its download roots (a path outside is refused; the session tries
+	// one, OutsidePath).
 	p := paths{
-		save:     filepath.Join(srv.scratch, "save"),
-		category: filepath.Join(srv.scratch, "tv"),
-		move:     filepath.Join(srv.scratch, "moved"),
+		save:     filepath.Join(srv.download, "save"),
+		category: filepath.Join(srv.download, "tv"),
+		move:     filepath.Join(srv.download, "moved"),
 	}
 	in, err := json.Marshal(sessionInput{
 		BaseURL: srv.base, Username: srv.user, Password: srv.pass,
 		TorrentPath: sw.torrentFile(t, srv.scratch), TorrentHash: sw.multi.InfoHash,
 		Magnet: sw.magnet(), MagnetHash: sw.single.InfoHash,
 		SavePath: p.save, CategoryPath: p.category, MovePath: p.move,
-		TimeoutMs: 45_000, TotalMs: 100_000,
+		OutsidePath: filepath.Join(srv.scratch, "outside"),
+		TimeoutMs:   45_000, TotalMs: 100_000,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -227,10 +232,13 @@ func checkSession(t *testing.T, srv *server, sw *swarm, o *observation, p paths)
 			"progress 0, eta 8640000, save_path %s", srv.name, pt, size, p.save)
 	}
 	mt := o.MagnetTorrent
+	// Where the magnet is saved differs (compareObservations): the
+	// default save path, or the category's.
+	magnetDir := trimSlash(mt["save_path"])
 	if mt["category"] != "tv-sonarr" || num(mt["progress"]) != 1 || num(mt["amount_left"]) != 0 || mt["name"] != "single.bin" ||
-		trimSlash(mt["save_path"]) != srv.download || mt["content_path"] != filepath.Join(srv.download, "single.bin") ||
-		num(mt["completion_on"]) <= 0 {
-		t.Errorf("%s: the magnet once done: %v; want category tv-sonarr, progress 1, save_path %s", srv.name, mt, srv.download)
+		mt["content_path"] != filepath.Join(magnetDir, "single.bin") || num(mt["completion_on"]) <= 0 ||
+		(magnetDir != srv.download && magnetDir != p.category) {
+		t.Errorf("%s: the magnet once done: %v; want category tv-sonarr, progress 1, content_path in save_path", srv.name, mt)
 	}
 	if o.AllData.Count != 2 || !slices.Equal(o.AllData.Labels, []string{"movies", "tv-sonarr"}) {
 		t.Errorf("%s: getAllData: %+v, want 2 torrents labelled movies and tv-sonarr", srv.name, o.AllData)
@@ -306,7 +314,7 @@ func checkSession(t *testing.T, srv *server, sw *swarm, o *observation, p paths)
 	// On disk: the magnet's file stays (removed without its data) and is
 	// the seeder's; the .torrent's files left its first save path when
 	// moved and are gone from the second, deleted with the torrent.
-	enginetest.SameFiles(t, sw.single, srv.download)
+	enginetest.SameFiles(t, sw.single, magnetDir)
 	if !gone(filepath.Join(p.save, "multi", "z.bin")) {
 		t.Errorf("%s: %s still holds the moved .torrent's data", srv.name, p.save)
 	}
@@ -330,10 +338,10 @@ func TestClientSession(t *testing.T) {
 				t.Parallel()
 				srv := start(t)
 				o, p := runSession(t, srv, sw)
-				checkSession(t, srv, sw, o, p)
 				mu.Lock()
 				seen[srv.name] = o
 				mu.Unlock()
+				checkSession(t, srv, sw, o, p)
 			})
 		}
 	})

@@ -3,6 +3,7 @@ package qbittorrent
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -95,6 +96,12 @@ func differences(ref, lod *observation) map[string]string {
 		if r, l := ref.GetTorrent[k], lod.GetTorrent[k]; fmt.Sprint(r) != fmt.Sprint(l) {
 			diff["value normalized."+k] = fmt.Sprintf("%v, qbittorrent-nox: %v", l, r)
 		}
+	}
+	// Where the magnet, added with a category and useAutoTMM=false (as
+	// @ctrl/qbittorrent always sends), is saved: the default save path
+	// or the category's.
+	if r, l := filepath.Base(trimSlash(ref.MagnetTorrent["save_path"])), filepath.Base(trimSlash(lod.MagnetTorrent["save_path"])); r != l {
+		diff["value magnet.save_path"] = fmt.Sprintf("…/%s, qbittorrent-nox: …/%s", l, r)
 	}
 	if !slices.Equal(ref.Tags, lod.Tags) {
 		diff["value tags"] = fmt.Sprintf("%v, qbittorrent-nox: %v", lod.Tags, ref.Tags)

@@ -556,20 +556,25 @@ func replaySonarr(t *testing.T, srv *server, sw *swarm) []string {
 		// which must differ from save_path (else Sonarr warns).
 		if got.ContentPath == got.SavePath || got.ContentPath != filepath.Join(got.SavePath, tr.name) ||
 			got.Category != c.settings.TvCategory || got.Size <= 0 || got.Progress != 1 {
-			t.Errorf("%s: Sonarr's item of %s: %+v", srv.name, tr.name, got)
+			t.Errorf("%s: Sonarr's item of %s: %s", srv.name, tr.name, asJSON(got))
 		}
 		if _, err := os.Stat(got.ContentPath); err != nil {
 			t.Errorf("%s: Sonarr would import %s: %v", srv.name, got.ContentPath, err)
 		}
 	}
 	if h := items[sw.held.InfoHash]; itemStatus(h.State) != "Paused" || h.Progress != 0 {
-		t.Errorf("%s: the grab added stopped: %+v, want Sonarr's Paused", srv.name, h)
+		t.Errorf("%s: the grab added stopped: %s, want Sonarr's Paused", srv.name, asJSON(h))
 	}
-	if f := items[sw.multi.InfoHash]; f.State != "forcedUP" || f.SeedingTimeLimit == nil || *f.SeedingTimeLimit != minutes {
-		t.Errorf("%s: the force-started grab: %+v, want forcedUP with seeding_time_limit %d", srv.name, f, minutes)
+	if f := items[sw.multi.InfoHash]; f.SeedingTimeLimit == nil || *f.SeedingTimeLimit != minutes {
+		t.Errorf("%s: the force-started grab: %s, want seeding_time_limit %d", srv.name, asJSON(f), minutes)
 	}
+	// What Sonarr saw of the three, in the transcript: its status of
+	// each, and whether the force-started one shows as forced.
+	c.transcript = append(c.transcript, fmt.Sprintf("(GetItems: %s %s, %s %s, %s %s; force-started one forced: %v)",
+		"single.bin", itemStatus(items[sw.single.InfoHash].State), "multi", itemStatus(items[sw.multi.InfoHash].State),
+		"held.bin", itemStatus(items[sw.held.InfoHash].State), strings.HasPrefix(items[sw.multi.InfoHash].State, "forced")))
 	if m := items[sw.single.InfoHash]; m.RatioLimit == nil || *m.RatioLimit != 0 {
-		t.Errorf("%s: the grab with a seed ratio of 0: %+v, want ratio_limit 0", srv.name, m)
+		t.Errorf("%s: the grab with a seed ratio of 0: %s, want ratio_limit 0", srv.name, asJSON(m))
 	}
 
 	// GetStatus: version, preferences (save_path), the category's path.
@@ -611,7 +616,7 @@ func replaySonarr(t *testing.T, srv *server, sw *swarm) []string {
 	c.mustProcess(http.MethodPost, "torrents/setCategory", nil, []formPart{field("hashes", sw.single.InfoHash), field("category", c.settings.TvImportedCategory)})
 	for _, tr := range c.torrents() {
 		if tr.Hash == sw.single.InfoHash {
-			t.Errorf("%s: still in %s after setCategory: %+v", srv.name, c.settings.TvCategory, tr)
+			t.Errorf("%s: still in %s after setCategory: %s", srv.name, c.settings.TvCategory, asJSON(tr))
 		}
 	}
 
@@ -637,4 +642,13 @@ func replaySonarr(t *testing.T, srv *server, sw *swarm) []string {
 		return !strings.Contains(r, sw.single.InfoHash) && !strings.Contains(r, sw.multi.InfoHash)
 	})
 	return c.transcript
+}
+
+// asJSON shows v as the server sent it, for failure messages.
+func asJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
