@@ -175,11 +175,9 @@ func runSession(t *testing.T, srv *server, sw *swarm) (*observation, paths) {
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("node session.mjs against %s: %v\nstderr:\n%s\nstdout:\n%s", srv.name, err, stderr.String(), stdout.String())
 	}
-	t.Logf("session against %s: %v", srv.name, time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("what the client observed of %s: %s", srv.name, stdout.String())
@@ -329,6 +327,7 @@ func checkSession(t *testing.T, srv *server, sw *swarm, o *observation, p paths)
 // and is deleted), and what the client observes of the two must agree
 // but for the allow-listed differences (compare_test.go).
 func TestClientSession(t *testing.T) {
+	t.Parallel()
 	sw := startSwarm(t, 160)
 	var mu sync.Mutex
 	seen := map[string]*observation{}

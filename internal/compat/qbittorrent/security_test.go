@@ -150,6 +150,7 @@ func securityAnswers(t *testing.T, srv *server) map[string]reply {
 // reference refuses, and the statuses and bodies must agree but for the
 // allow-listed differences. Lodestone also takes its token as a Bearer.
 func TestSecurity(t *testing.T) {
+	t.Parallel()
 	seen := map[string]map[string]reply{}
 	for _, start := range []func(*testing.T) *server{startReference, startLodestone} {
 		srv := start(t)
