@@ -122,6 +122,14 @@ func differences(ref, lod *observation) map[string]string {
 		}
 	}
 
+	// The kinds of state each torrent went through (the transient ones,
+	// whose sighting is a matter of timing, left out).
+	for _, hash := range slices.Sorted(maps.Keys(ref.States)) {
+		r, l := stateKinds(ref.States[hash]), stateKinds(lod.States[hash])
+		if !slices.Equal(r, l) {
+			diff["states of "+hash] = fmt.Sprintf("%v, qbittorrent-nox: %v", l, r)
+		}
+	}
 	// States at the same points of the session.
 	if r, l := ref.PausedTorrent["state"], lod.PausedTorrent["state"]; r != l {
 		diff[fmt.Sprintf("state %v is %v", r, l)] = "the paused .torrent"
@@ -158,6 +166,27 @@ func differences(ref, lod *observation) map[string]string {
 		diff["value sync.tags"] = fmt.Sprintf("%v, qbittorrent-nox: %v", lod.Sync.Full.Tags, ref.Sync.Full.Tags)
 	}
 	return diff
+}
+
+// stateKinds are the kinds of the states seen, sorted: the stopped
+// states by either name, the active ones whether stalled or not; a
+// check, a metadata fetch, a move or a download in progress may pass
+// between two polls unseen, so they are left out.
+func stateKinds(seq []string) []string {
+	kinds := map[string]bool{}
+	for _, s := range seq {
+		switch s {
+		case "pausedDL", "stoppedDL":
+			kinds["stoppedDL"] = true
+		case "pausedUP", "stoppedUP":
+			kinds["stoppedUP"] = true
+		case "uploading", "stalledUP", "forcedUP":
+			kinds["seeding"] = true
+		case "queuedDL", "queuedUP", "error", "missingFiles", "unknown":
+			kinds[s] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(kinds))
 }
 
 // compareObservations fails t for every difference not allowed, and for
