@@ -43,7 +43,6 @@ var allowed = map[string]string{
 	"server_state.total_queued_size missing":    "libtorrent disk statistics",
 	"server_state.total_wasted_session missing": "libtorrent disk statistics",
 	"server_state.global_ratio missing":         "not served yet",
-	"sync.full.trackers missing":                "sync/maindata's trackers map is not served yet",
 
 	// TestSecurity.
 	"security GET to a rebound Host":   "the API's own Host gate answers: 403 with its JSON error",
