@@ -61,7 +61,9 @@ func (h *Handler) gather(t api.Task, st api.Settings) torrentInfo {
 			ti.files = fr.Files
 		}
 	}
-	if t.Peers > 0 {
+	// Task.Peers is refreshed once a second: ask whenever the task may
+	// have peers, not only when it last had some.
+	if t.Peers > 0 || t.State == api.StateDownloading || t.State == api.StateSeeding || t.State == api.StateMetadata || t.State == api.StateChecking {
 		if pr, err := h.svc.Peers(t.TaskID); err == nil {
 			ti.peers = pr.Peers
 		}
