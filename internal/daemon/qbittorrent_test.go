@@ -213,6 +213,8 @@ type maindata struct {
 	Removed     []string                  `json:"torrents_removed"`
 	Tags        []string                  `json:"tags"`
 	TagsRemoved []string                  `json:"tags_removed"`
+	Categories  map[string]map[string]any `json:"categories"`
+	CatsRemoved []string                  `json:"categories_removed"`
 	ServerState map[string]any            `json:"server_state"`
 }
 
@@ -263,16 +265,21 @@ func TestQBittorrentReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	hash := res.TaskID
-	res2, err := wc.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(other.MetaInfo), Paused: true})
+	if _, err := wc.SetCategory(ctx, api.Category{Name: "films"}); err != nil {
+		t.Fatal(err)
+	}
+	res2, err := wc.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(other.MetaInfo), Paused: true, Category: "films"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hash2 := res2.TaskID
 
-	// The delta from the empty state has both torrents whole, and the tag.
+	// The delta from the empty state has both torrents whole, the tag
+	// and the category.
 	m1 := c.maindata(m0.RID)
 	if m1.FullUpdate || len(m1.Torrents) != 2 || m1.Torrents[hash]["name"] != "qb.bin" || m1.Torrents[hash]["state"] != "stoppedDL" ||
-		m1.Torrents[hash]["tags"] != "tv" || !slices.Equal(m1.Tags, []string{"tv"}) {
+		m1.Torrents[hash]["tags"] != "tv" || !slices.Equal(m1.Tags, []string{"tv"}) || m1.Torrents[hash2]["category"] != "films" ||
+		m1.Categories["films"]["name"] != "films" || m1.Categories["films"]["savePath"] == nil {
 		t.Fatalf("maindata after adding: %+v", m1)
 	}
 	if _, ok := m1.Torrents[hash]["hash"]; ok {
@@ -295,6 +302,12 @@ func TestQBittorrentReads(t *testing.T) {
 	}
 	if got := hashesOf(c.info(url.Values{"tag": {""}})); !slices.Equal(got, []string{hash2}) {
 		t.Errorf("tag= (untagged): %v", got)
+	}
+	if got := hashesOf(c.info(url.Values{"category": {"films"}})); !slices.Equal(got, []string{hash2}) {
+		t.Errorf("category=films: %v", got)
+	}
+	if got := hashesOf(c.info(url.Values{"category": {""}})); !slices.Equal(got, []string{hash}) {
+		t.Errorf("category= (none): %v", got)
 	}
 	if got := c.info(url.Values{"sort": {"name"}, "reverse": {"true"}, "limit": {"1"}}); len(got) != 1 || got[0]["name"] != "qb.bin" {
 		t.Errorf("sort=name reverse limit=1: %v", hashesOf(got))
@@ -498,8 +511,21 @@ func TestQBittorrentReads(t *testing.T) {
 	if m4.FullUpdate || !slices.Equal(m4.Removed, []string{hash}) || !slices.Equal(m4.TagsRemoved, []string{"tv"}) {
 		t.Errorf("maindata after the removal: %+v", m4)
 	}
+	// Removing the category: categories_removed, and the torrent's
+	// category field changes.
+	if err := wc.RemoveCategory(ctx, "films"); err != nil {
+		t.Fatal(err)
+	}
+	var m5 maindata
+	waitUntilAPI(t, "the category's removal in maindata", 30*time.Second, func() bool {
+		m5 = c.maindata(m4.RID)
+		return len(m5.CatsRemoved) > 0
+	})
+	if !slices.Equal(m5.CatsRemoved, []string{"films"}) || m5.Torrents[hash2]["category"] != "" {
+		t.Errorf("maindata after removing the category: %+v", m5)
+	}
 	// A rid from the future (never given) gets everything.
-	if m := c.maindata(m4.RID + 1000); !m.FullUpdate || len(m.Torrents) != 1 || m.Torrents[hash2] == nil {
+	if m := c.maindata(m5.RID + 1000); !m.FullUpdate || len(m.Torrents) != 1 || m.Torrents[hash2] == nil {
 		t.Errorf("maindata with an unknown rid: %+v", m)
 	}
 }

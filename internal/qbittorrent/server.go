@@ -63,6 +63,7 @@ type Service interface {
 	Trackers(id string) (api.TaskTrackersResult, error)
 	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	Pieces(id string) (api.TaskPiecesResult, error)
+	Categories() []api.Category
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats

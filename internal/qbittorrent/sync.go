@@ -47,7 +47,7 @@ const (
 // taskEvents are the events that say a task changed.
 var taskEvents = []string{
 	api.EventTaskAdded, api.EventTaskRemoved, api.EventTaskState, api.EventTaskMetadata,
-	api.EventTaskFinished, api.EventTaskError, api.EventTaskProgress,
+	api.EventTaskFinished, api.EventTaskError, api.EventTaskProgress, api.EventTaskChanged,
 }
 
 // tobj is one torrent's object as last built. It is never changed once
@@ -232,9 +232,16 @@ func (h *Handler) keep(old *tobj, t api.Task, st api.Settings, now time.Time) *t
 	return &tobj{fields: fields}
 }
 
-// categoryObjects are the categories as sync/maindata sends them.
+// categoryObjects are the categories as sync/maindata sends them:
+// qBittorrent's name and savePath. They are read at every request: the
+// service keeps them in memory, and there are few.
 func (h *Handler) categoryObjects() map[string]map[string]any {
-	return map[string]map[string]any{}
+	cats := h.svc.Categories()
+	out := make(map[string]map[string]any, len(cats))
+	for _, c := range cats {
+		out[c.Name] = map[string]any{"name": c.Name, "savePath": c.SavePath}
+	}
+	return out
 }
 
 // serverState is sync/maindata's server_state: transfer/info's fields

@@ -276,7 +276,7 @@ func (h *Handler) torrentObject(ti *torrentInfo, now time.Time) map[string]any {
 		"upspeed":                     t.UploadRate,
 		"eta":                         eta,
 		"state":                       torrentState(ti),
-		"category":                    "",
+		"category":                    t.Category,
 		"tags":                        strings.Join(t.Labels, ", "),
 		"save_path":                   t.DownloadDir,
 		"download_path":               "",
