@@ -337,6 +337,16 @@ func TestQBittorrentReads(t *testing.T) {
 	if p := peers.Peers[seeder.Addr]; !peers.FullUpdate || p["ip"] != "127.0.0.1" || p["connection"] != "BT" || p["progress"] != 1.0 {
 		t.Errorf("torrentPeers: %+v", peers)
 	}
+	// With that rid: a delta, the seeder's unchanged fields left out.
+	var peers2 struct {
+		RID        int                       `json:"rid"`
+		FullUpdate bool                      `json:"full_update"`
+		Peers      map[string]map[string]any `json:"peers"`
+	}
+	c.getJSON("sync/torrentPeers", url.Values{"hash": {hash}, "rid": {strconv.Itoa(peers.RID)}}, &peers2)
+	if _, ok := peers2.Peers[seeder.Addr]["ip"]; peers2.FullUpdate || ok || peers2.RID == peers.RID {
+		t.Errorf("torrentPeers delta: %+v", peers2)
+	}
 	if got := hashesOf(c.info(url.Values{"filter": {"running"}})); !slices.Equal(got, []string{hash}) {
 		t.Errorf("filter=running while downloading: %v", got)
 	}
@@ -589,4 +599,33 @@ func mustFloat(t *testing.T, s string) float64 {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestQBittorrentAddrConfig checks --qbittorrent-addr's validation: a
+// malformed address, and one reachable from other machines without an
+// explicit token, are refused at start, as for --api-addr.
+func TestQBittorrentAddrConfig(t *testing.T) {
+	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
+	for addr, want := range map[string]string{
+		"nonsense":     "qbittorrent-addr",
+		"0.0.0.0:8080": "explicit --token",
+		":8080":        "explicit --token",
+	} {
+		c := cfg
+		c.Token = ""
+		c.QBittorrentAddr = addr
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("qbittorrent-addr %q: %v, want an error with %q", addr, err, want)
+		}
+	}
+	cfg.QBittorrentAddr = "0.0.0.0:8080"
+	cfg.Token = daemontest.Token
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a LAN qbittorrent-addr with a token: %v", err)
+	}
+	cfg.QBittorrentAddr = "127.0.0.1:8080"
+	cfg.Token = ""
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a loopback qbittorrent-addr: %v", err)
+	}
 }
