@@ -215,6 +215,8 @@ type maindata struct {
 	TagsRemoved []string                  `json:"tags_removed"`
 	Categories  map[string]map[string]any `json:"categories"`
 	CatsRemoved []string                  `json:"categories_removed"`
+	Trackers    map[string][]string       `json:"trackers"`
+	TrRemoved   []string                  `json:"trackers_removed"`
 	ServerState map[string]any            `json:"server_state"`
 }
 
@@ -234,8 +236,9 @@ func (c *qbClient) maindata(rid int) maindata {
 // sort and paging; properties, files, trackers (the pseudo trackers
 // first), pieceStates and webseeds, with qBittorrent's 400 and 404; app
 // and transfer reads; sync/maindata full then deltas (a new torrent
-// whole, a progress change as a partial object with only the changed
-// fields, a removal in torrents_removed, a rid from the future answered
+// whole with its tracker, a progress change as a partial object with
+// only the changed fields, a removal in torrents_removed and
+// trackers_removed, a category's removal, a rid from the future answered
 // in full) and sync/torrentPeers with the seeder listed.
 func TestQBittorrentReads(t *testing.T) {
 	// A slow seeder (3 MB in some 6 s), so the task is seen downloading.
@@ -279,7 +282,8 @@ func TestQBittorrentReads(t *testing.T) {
 	m1 := c.maindata(m0.RID)
 	if m1.FullUpdate || len(m1.Torrents) != 2 || m1.Torrents[hash]["name"] != "qb.bin" || m1.Torrents[hash]["state"] != "stoppedDL" ||
 		m1.Torrents[hash]["tags"] != "tv" || !slices.Equal(m1.Tags, []string{"tv"}) || m1.Torrents[hash2]["category"] != "films" ||
-		m1.Categories["films"]["name"] != "films" || m1.Categories["films"]["savePath"] == nil {
+		m1.Categories["films"]["name"] != "films" || m1.Categories["films"]["savePath"] == nil ||
+		!slices.Equal(m1.Trackers[tracker.URL], []string{hash}) {
 		t.Fatalf("maindata after adding: %+v", m1)
 	}
 	if _, ok := m1.Torrents[hash]["hash"]; ok {
@@ -518,7 +522,8 @@ func TestQBittorrentReads(t *testing.T) {
 		m4 = c.maindata(m3.RID)
 		return len(m4.Removed) > 0
 	})
-	if m4.FullUpdate || !slices.Equal(m4.Removed, []string{hash}) || !slices.Equal(m4.TagsRemoved, []string{"tv"}) {
+	if m4.FullUpdate || !slices.Equal(m4.Removed, []string{hash}) || !slices.Equal(m4.TagsRemoved, []string{"tv"}) ||
+		!slices.Equal(m4.TrRemoved, []string{tracker.URL}) {
 		t.Errorf("maindata after the removal: %+v", m4)
 	}
 	// Removing the category: categories_removed, and the torrent's

@@ -53,7 +53,10 @@ var taskEvents = []string{
 // tobj is one torrent's object as last built. It is never changed once
 // stored: a change builds a new one, so two snapshots holding the same
 // pointer hold the same fields.
-type tobj struct{ fields map[string]any }
+type tobj struct {
+	fields   map[string]any
+	trackers []string // the torrent's tracker URLs, for the trackers map
+}
 
 // snapshot is what one sync/maindata answer told its client, kept to
 // diff the next request that names its rid.
@@ -62,6 +65,7 @@ type snapshot struct {
 	torrents map[string]*tobj
 	cats     map[string]map[string]any
 	tags     []string
+	trackers map[string][]string // tracker URL → the hashes of its torrents
 	server   map[string]any
 }
 
@@ -226,10 +230,29 @@ func (h *Handler) keep(old *tobj, t api.Task, st api.Settings, now time.Time) *t
 	ti := h.gather(t, st)
 	fields := h.torrentObject(&ti, now)
 	delete(fields, "hash") // the key of the torrents map, as in qBittorrent
-	if old != nil && maps.Equal(old.fields, fields) {
+	trackers := make([]string, 0, len(ti.trackers))
+	for _, tr := range ti.trackers {
+		trackers = append(trackers, tr.URL)
+	}
+	if old != nil && maps.Equal(old.fields, fields) && slices.Equal(old.trackers, trackers) {
 		return old
 	}
-	return &tobj{fields: fields}
+	return &tobj{fields: fields, trackers: trackers}
+}
+
+// trackerMap is sync/maindata's trackers: each tracker URL with the
+// hashes of the torrents that have it, sorted.
+func trackerMap(cache map[string]*tobj) map[string][]string {
+	m := map[string][]string{}
+	for id, o := range cache {
+		for _, u := range o.trackers {
+			m[u] = append(m[u], id)
+		}
+	}
+	for _, ids := range m {
+		slices.Sort(ids)
+	}
+	return m
 }
 
 // categoryObjects are the categories as sync/maindata sends them:
@@ -279,8 +302,8 @@ func (s *syncState) nextRIDLocked() int {
 // maindata is sync/maindata: with rid 0, or one no longer (or never)
 // remembered, everything and full_update; otherwise what changed since
 // that answer: torrents as partial objects (the changed fields),
-// torrents_removed, categories(_removed), tags(_removed), and the
-// changed server_state fields.
+// torrents_removed, categories(_removed), tags(_removed),
+// trackers(_removed), and the changed server_state fields.
 func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 	if !params(w, r) {
 		return
@@ -298,6 +321,7 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 		torrents: maps.Clone(s.cache),
 		cats:     h.categoryObjects(),
 		tags:     h.allTagsFrom(s.cache),
+		trackers: trackerMap(s.cache),
 		server:   h.serverState(),
 	}
 	var prev *snapshot
@@ -314,6 +338,7 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 		out["torrents"] = torrents
 		out["categories"] = cur.cats
 		out["tags"] = cur.tags
+		out["trackers"] = cur.trackers
 		out["server_state"] = cur.server
 	} else {
 		diffInto(out, prev, cur)
@@ -390,6 +415,25 @@ func diffInto(out map[string]any, prev, cur *snapshot) {
 	}
 	if len(tagsRemoved) > 0 {
 		out["tags_removed"] = tagsRemoved
+	}
+	trackers := map[string][]string{}
+	for u, ids := range cur.trackers {
+		if old, ok := prev.trackers[u]; !ok || !slices.Equal(old, ids) {
+			trackers[u] = ids // the whole list, as qBittorrent sends it
+		}
+	}
+	if len(trackers) > 0 {
+		out["trackers"] = trackers
+	}
+	var trackersRemoved []string
+	for u := range prev.trackers {
+		if _, ok := cur.trackers[u]; !ok {
+			trackersRemoved = append(trackersRemoved, u)
+		}
+	}
+	if len(trackersRemoved) > 0 {
+		slices.Sort(trackersRemoved)
+		out["trackers_removed"] = trackersRemoved
 	}
 	if d := fieldDiff(prev.server, cur.server); len(d) > 0 {
 		out["server_state"] = d

@@ -219,8 +219,9 @@ func TestInfoQuery(t *testing.T) {
 
 // TestMaindataDiff checks what a delta carries: the changed fields of a
 // changed torrent only, a new torrent whole, removed torrents and tags,
-// added tags, changed server_state fields; an unchanged torrent (same
-// object) is left out.
+// added tags, a changed tracker's whole list and removed trackers,
+// changed server_state fields; an unchanged torrent (same object) and
+// tracker are left out.
 func TestMaindataDiff(t *testing.T) {
 	same := &tobj{fields: map[string]any{"name": "same", "progress": 1.0}}
 	prev := &snapshot{
@@ -229,9 +230,10 @@ func TestMaindataDiff(t *testing.T) {
 			"chg":  {fields: map[string]any{"name": "chg", "progress": 0.25, "state": stateDownloading}},
 			"gone": {fields: map[string]any{"name": "gone"}},
 		},
-		cats:   map[string]map[string]any{"old": {"name": "old", "savePath": "/o"}},
-		tags:   []string{"a", "b"},
-		server: map[string]any{"dl_info_speed": int64(1), "connection_status": "connected"},
+		cats:     map[string]map[string]any{"old": {"name": "old", "savePath": "/o"}},
+		tags:     []string{"a", "b"},
+		trackers: map[string][]string{"http://t1": {"chg", "keep"}, "http://t2": {"gone"}, "http://t3": {"keep"}},
+		server:   map[string]any{"dl_info_speed": int64(1), "connection_status": "connected"},
 	}
 	cur := &snapshot{
 		torrents: map[string]*tobj{
@@ -239,14 +241,15 @@ func TestMaindataDiff(t *testing.T) {
 			"chg":  {fields: map[string]any{"name": "chg", "progress": 0.5, "state": stateDownloading}},
 			"new":  {fields: map[string]any{"name": "new"}},
 		},
-		cats:   map[string]map[string]any{"tv": {"name": "tv", "savePath": "/tv"}},
-		tags:   []string{"b", "c"},
-		server: map[string]any{"dl_info_speed": int64(2), "connection_status": "connected"},
+		cats:     map[string]map[string]any{"tv": {"name": "tv", "savePath": "/tv"}},
+		tags:     []string{"b", "c"},
+		trackers: map[string][]string{"http://t1": {"chg", "keep", "new"}, "http://t3": {"keep"}},
+		server:   map[string]any{"dl_info_speed": int64(2), "connection_status": "connected"},
 	}
 	out := map[string]any{}
 	diffInto(out, prev, cur)
 	b, _ := json.Marshal(out)
-	want := `{"categories":{"tv":{"name":"tv","savePath":"/tv"}},"categories_removed":["old"],"server_state":{"dl_info_speed":2},"tags":["c"],"tags_removed":["a"],"torrents":{"chg":{"progress":0.5},"new":{"name":"new"}},"torrents_removed":["gone"]}`
+	want := `{"categories":{"tv":{"name":"tv","savePath":"/tv"}},"categories_removed":["old"],"server_state":{"dl_info_speed":2},"tags":["c"],"tags_removed":["a"],"torrents":{"chg":{"progress":0.5},"new":{"name":"new"}},"torrents_removed":["gone"],"trackers":{"http://t1":["chg","keep","new"]},"trackers_removed":["http://t2"]}`
 	if string(b) != want {
 		t.Errorf("delta:\n%s\nwant\n%s", b, want)
 	}
@@ -300,5 +303,18 @@ func TestPeerObject(t *testing.T) {
 	if o["ip"] != "::1" || o["port"] != 6881 || o["client"] != "Lodestone" || o["connection"] != "μTP" ||
 		o["flags"] != "P I H" || o["dl_speed"] != int64(3) || o["up_speed"] != int64(4) || o["progress"] != 1.0 || o["country"] != "" {
 		t.Errorf("peer: %v", o)
+	}
+}
+
+// TestTrackerMap builds maindata's trackers from the torrents' lists.
+func TestTrackerMap(t *testing.T) {
+	m := trackerMap(map[string]*tobj{
+		"b": {trackers: []string{"http://x", "udp://y"}},
+		"a": {trackers: []string{"http://x"}},
+		"c": {},
+	})
+	b, _ := json.Marshal(m)
+	if want := `{"http://x":["a","b"],"udp://y":["b"]}`; string(b) != want {
+		t.Errorf("trackers %s, want %s", b, want)
 	}
 }
