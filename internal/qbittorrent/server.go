@@ -206,7 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rt.fn(h, w, r)
-	if rt.change {
+	if rt.change && !strings.HasPrefix(name, "auth/") {
 		h.touched(r)
 	}
 }
