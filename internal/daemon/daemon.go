@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -196,9 +197,14 @@ func New(cfg Config) (_ *Daemon, err error) {
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
 	d.conns = connguard.New(connguard.Config{CapLoopbackPerAddr: cfg.CapLoopbackPerAddress, Logger: d.log.With("component", "api")})
+	hosts := cfg.AllowedHosts
+	if h, _, err := net.SplitHostPort(cfg.QBittorrentAddr); err == nil && h != "" && net.ParseIP(h) == nil {
+		// --qbittorrent-addr names this host: requests to it say so.
+		hosts = append(slices.Clip(hosts), h)
+	}
 	guard, err := httpguard.New(httpguard.Config{
 		Token:       d.token,
-		Hosts:       cfg.AllowedHosts,
+		Hosts:       hosts,
 		AuthBackoff: cfg.AuthBackoff,
 		Logger:      d.log.With("component", "api"),
 		// A connection that carried a request with the right token is
