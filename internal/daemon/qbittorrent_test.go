@@ -387,6 +387,14 @@ func TestQBittorrentReads(t *testing.T) {
 	if st := done["state"]; st != "uploading" && st != "stalledUP" {
 		t.Errorf("state when complete: %v", st)
 	}
+	// The facts: not private, the session's limits (-2), queue position
+	// 0 once complete and 1-based for the incomplete one.
+	if done["private"] != false || done["ratio_limit"] != -2.0 || done["seeding_time_limit"] != -2.0 || done["priority"] != 0.0 {
+		t.Errorf("completed torrent: private %v ratio_limit %v seeding_time_limit %v priority %v", done["private"], done["ratio_limit"], done["seeding_time_limit"], done["priority"])
+	}
+	if p := c.info(url.Values{"hashes": {hash2}})[0]["priority"]; p != 2.0 {
+		t.Errorf("priority of the second, incomplete task: %v, want 2", p)
+	}
 	for filter, want := range map[string][]string{"seeding": {hash}, "completed": {hash}, "stopped": {hash2}, "downloading": {hash2}} {
 		if got := hashesOf(c.info(url.Values{"filter": {filter}})); !slices.Equal(got, want) {
 			t.Errorf("filter=%s when complete: %v, want %v", filter, got, want)

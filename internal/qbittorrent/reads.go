@@ -509,7 +509,7 @@ func (h *Handler) torrentTrackers(w http.ResponseWriter, r *http.Request) {
 	if pr, err := h.svc.Peers(t.TaskID); err == nil {
 		peers = pr.Peers
 	}
-	private := false // Lodestone does not report a torrent's private flag yet
+	private := t.Private
 	sticky := func(name, source string, enabled bool) map[string]any {
 		var seeds, leeches int64
 		for _, p := range peers {

@@ -48,6 +48,7 @@ const (
 var taskEvents = []string{
 	api.EventTaskAdded, api.EventTaskRemoved, api.EventTaskState, api.EventTaskMetadata,
 	api.EventTaskFinished, api.EventTaskError, api.EventTaskProgress, api.EventTaskChanged,
+	api.EventTaskQueue,
 }
 
 // tobj is one torrent's object as last built. It is never changed once
@@ -167,11 +168,17 @@ func (h *Handler) Run(ctx context.Context) error {
 func (h *Handler) consume(ctx context.Context, sub *events.Subscription) error {
 	handle := func(frame []byte) {
 		var ev struct {
+			Name string `json:"name"`
 			Data struct {
 				TaskID string `json:"task_id"`
 			} `json:"data"`
 		}
-		if json.Unmarshal(frame, &ev) == nil && ev.Data.TaskID != "" {
+		switch {
+		case json.Unmarshal(frame, &ev) != nil:
+		case ev.Name == api.EventTaskQueue:
+			// One move shifts the positions of every task in between.
+			h.sync.markAll()
+		case ev.Data.TaskID != "":
 			h.sync.mark(ev.Data.TaskID)
 		}
 	}

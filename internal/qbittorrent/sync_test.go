@@ -14,7 +14,7 @@ import (
 
 // TestSyncSubscriber runs sync/maindata's event subscriber on a real hub
 // over a real store: events about tasks mark them changed, others do
-// not; progress events are asked for only while a client polls; Run
+// not, a queue move marks every task; progress events are asked for only while a client polls; Run
 // ends with its context and with the hub.
 func TestSyncSubscriber(t *testing.T) {
 	st, err := store.Open(t.TempDir())
@@ -65,6 +65,12 @@ func TestSyncSubscriber(t *testing.T) {
 	if slices.Contains(marked, "alerted") {
 		t.Errorf("an engine.alert marked its task: %v", marked)
 	}
+	// A queue move shifts other tasks' positions: everything is marked.
+	publish(api.EventTaskQueue, api.TaskQueueData{TaskID: "moved", From: 3, To: 0})
+	waitFor(t, "the mark of every task after task.queue", func() bool {
+		all, _ := h.sync.takeDirty()
+		return all
+	})
 
 	cancel()
 	select {
