@@ -515,10 +515,20 @@ func TestQBittorrentReads(t *testing.T) {
 		t.Errorf("buildInfo: %v", build)
 	}
 
-	// The server_state delta carries the changed limit.
-	m3 := c.maindata(m2.RID)
-	if m3.FullUpdate || m3.ServerState["dl_rate_limit"] != 4096.0 {
-		t.Errorf("server_state delta after the limit: %+v", m3.ServerState)
+	// A label added through Lodestone's own API (task.changed): the
+	// torrent's tags and the new tag in the delta, with the changed
+	// server_state limit.
+	labels := []string{"tv", "hd"}
+	if _, err := wc.SetTask(ctx, api.TaskSetParams{TaskID: hash, Labels: &labels}); err != nil {
+		t.Fatal(err)
+	}
+	var m3 maindata
+	waitUntilAPI(t, "the new label in maindata", 10*time.Second, func() bool {
+		m3 = c.maindata(m2.RID)
+		return m3.Torrents[hash]["tags"] != nil
+	})
+	if m3.FullUpdate || m3.Torrents[hash]["tags"] != "tv, hd" || !slices.Equal(m3.Tags, []string{"hd"}) || m3.ServerState["dl_rate_limit"] != 4096.0 {
+		t.Errorf("maindata after a label and a limit: %+v", m3)
 	}
 
 	// A removal shows in torrents_removed, its tag in tags_removed.
@@ -530,7 +540,7 @@ func TestQBittorrentReads(t *testing.T) {
 		m4 = c.maindata(m3.RID)
 		return len(m4.Removed) > 0
 	})
-	if m4.FullUpdate || !slices.Equal(m4.Removed, []string{hash}) || !slices.Equal(m4.TagsRemoved, []string{"tv"}) ||
+	if m4.FullUpdate || !slices.Equal(m4.Removed, []string{hash}) || !slices.Equal(m4.TagsRemoved, []string{"hd", "tv"}) ||
 		!slices.Equal(m4.TrRemoved, []string{tracker.URL}) {
 		t.Errorf("maindata after the removal: %+v", m4)
 	}
@@ -542,7 +552,9 @@ func TestQBittorrentReads(t *testing.T) {
 	var m5 maindata
 	waitUntilAPI(t, "the category's removal in maindata", 30*time.Second, func() bool {
 		m5 = c.maindata(m4.RID)
-		return len(m5.CatsRemoved) > 0
+		// The category list is read at each request, the torrent's field
+		// follows task.changed: both come, perhaps in two polls.
+		return len(m5.CatsRemoved) > 0 && m5.Torrents[hash2]["category"] != nil
 	})
 	if !slices.Equal(m5.CatsRemoved, []string{"films"}) || m5.Torrents[hash2]["category"] != "" {
 		t.Errorf("maindata after removing the category: %+v", m5)
