@@ -172,8 +172,8 @@ func TestQBittorrentAuth(t *testing.T) {
 	}
 }
 
-// getJSON GETs endpoint with query and decodes the 200 answer into v.
-func (c *qbClient) getJSON(endpoint string, query url.Values, v any) {
+// query GETs endpoint with query and decodes the 200 answer into v.
+func (c *qbClient) query(endpoint string, query url.Values, v any) {
 	c.t.Helper()
 	if query != nil {
 		endpoint += "?" + query.Encode()
@@ -191,7 +191,7 @@ func (c *qbClient) getJSON(endpoint string, query url.Values, v any) {
 func (c *qbClient) info(query url.Values) []map[string]any {
 	c.t.Helper()
 	var list []map[string]any
-	c.getJSON("torrents/info", query, &list)
+	c.query("torrents/info", query, &list)
 	return list
 }
 
@@ -223,7 +223,7 @@ type maindata struct {
 func (c *qbClient) maindata(rid int) maindata {
 	c.t.Helper()
 	var m maindata
-	c.getJSON("sync/maindata", url.Values{"rid": {strconv.Itoa(rid)}}, &m)
+	c.query("sync/maindata", url.Values{"rid": {strconv.Itoa(rid)}}, &m)
 	if m.RID == 0 {
 		c.t.Fatalf("maindata without a rid: %+v", m)
 	}
@@ -334,7 +334,7 @@ func TestQBittorrentReads(t *testing.T) {
 		Peers      map[string]map[string]any `json:"peers"`
 	}
 	waitUntilAPI(t, "the seeder in sync/torrentPeers", 30*time.Second, func() bool {
-		c.getJSON("sync/torrentPeers", url.Values{"hash": {hash}, "rid": {"0"}}, &peers)
+		c.query("sync/torrentPeers", url.Values{"hash": {hash}, "rid": {"0"}}, &peers)
 		// Its progress once its bitfield has come.
 		return peers.Peers[seeder.Addr]["progress"] == 1.0
 	})
@@ -347,7 +347,7 @@ func TestQBittorrentReads(t *testing.T) {
 		FullUpdate bool                      `json:"full_update"`
 		Peers      map[string]map[string]any `json:"peers"`
 	}
-	c.getJSON("sync/torrentPeers", url.Values{"hash": {hash}, "rid": {strconv.Itoa(peers.RID)}}, &peers2)
+	c.query("sync/torrentPeers", url.Values{"hash": {hash}, "rid": {strconv.Itoa(peers.RID)}}, &peers2)
 	if _, ok := peers2.Peers[seeder.Addr]["ip"]; peers2.FullUpdate || ok || peers2.RID == peers.RID {
 		t.Errorf("torrentPeers delta: %+v", peers2)
 	}
@@ -422,23 +422,23 @@ func TestQBittorrentReads(t *testing.T) {
 
 	// properties, files, trackers, pieceStates, webseeds.
 	var props map[string]any
-	c.getJSON("torrents/properties", url.Values{"hash": {hash}}, &props)
+	c.query("torrents/properties", url.Values{"hash": {hash}}, &props)
 	if props["hash"] != hash || props["name"] != "qb.bin" || props["total_size"] != 3_000_017.0 || props["pieces_num"].(float64) < 1 ||
 		props["pieces_have"] != props["pieces_num"] || props["save_path"] != d.Dirs.Download || props["total_downloaded"].(float64) < 3_000_017 ||
 		props["addition_date"].(float64) <= 0 || props["completion_date"].(float64) <= 0 || props["has_metadata"] != true {
 		t.Errorf("properties: %v", props)
 	}
 	var files []map[string]any
-	c.getJSON("torrents/files", url.Values{"hash": {hash}}, &files)
+	c.query("torrents/files", url.Values{"hash": {hash}}, &files)
 	if len(files) != 1 || files[0]["name"] != "qb.bin" || files[0]["size"] != 3_000_017.0 || files[0]["progress"] != 1.0 ||
 		files[0]["priority"] != 1.0 || files[0]["is_seed"] != true || files[0]["index"] != 0.0 {
 		t.Errorf("files: %v", files)
 	}
-	c.getJSON("torrents/files", url.Values{"hash": {hash2}}, &files)
+	c.query("torrents/files", url.Values{"hash": {hash2}}, &files)
 	if len(files) != 5 || files[1]["name"] != "multi/dir/b.bin" || files[1]["progress"] != 0.0 {
 		t.Errorf("files of the multi-file torrent: %v", files)
 	}
-	c.getJSON("torrents/files", url.Values{"hash": {hash2}, "indexes": {"4|0"}}, &files)
+	c.query("torrents/files", url.Values{"hash": {hash2}, "indexes": {"4|0"}}, &files)
 	if len(files) != 2 || files[0]["index"] != 4.0 || files[1]["index"] != 0.0 {
 		t.Errorf("files with indexes=4|0: %v", files)
 	}
@@ -446,18 +446,18 @@ func TestQBittorrentReads(t *testing.T) {
 		t.Errorf("files with an index out of bounds: %d %q", code, body)
 	}
 	var trackers []map[string]any
-	c.getJSON("torrents/trackers", url.Values{"hash": {hash}}, &trackers)
+	c.query("torrents/trackers", url.Values{"hash": {hash}}, &trackers)
 	if len(trackers) != 4 || trackers[0]["url"] != "** [DHT] **" || trackers[1]["url"] != "** [PeX] **" || trackers[2]["url"] != "** [LSD] **" ||
 		trackers[0]["status"] != 0.0 || trackers[3]["url"] != tracker.URL {
 		t.Errorf("trackers: %v", trackers)
 	}
 	var pieces []int
-	c.getJSON("torrents/pieceStates", url.Values{"hash": {hash}}, &pieces)
+	c.query("torrents/pieceStates", url.Values{"hash": {hash}}, &pieces)
 	if len(pieces) != int(props["pieces_num"].(float64)) || slices.ContainsFunc(pieces, func(p int) bool { return p != 2 }) {
 		t.Errorf("pieceStates of a complete torrent: %v", pieces)
 	}
 	var seeds []any
-	c.getJSON("torrents/webseeds", url.Values{"hash": {hash}}, &seeds)
+	c.query("torrents/webseeds", url.Values{"hash": {hash}}, &seeds)
 	if len(seeds) != 0 {
 		t.Errorf("webseeds: %v", seeds)
 	}
@@ -475,14 +475,14 @@ func TestQBittorrentReads(t *testing.T) {
 
 	// app and transfer reads, and the limits set through them.
 	var prefs map[string]any
-	c.getJSON("app/preferences", nil, &prefs)
+	c.query("app/preferences", nil, &prefs)
 	if prefs["save_path"] != d.Dirs.Download || prefs["max_ratio_enabled"] != false || prefs["dht"] != false || prefs["queueing_enabled"] == nil {
 		t.Errorf("preferences: save_path %v max_ratio_enabled %v dht %v", prefs["save_path"], prefs["max_ratio_enabled"], prefs["dht"])
 	}
 	if code, _ := c.do("app/setPreferences", url.Values{"json": {`{"max_ratio_enabled":true,"max_ratio":1.5,"max_seeding_time_enabled":true,"max_seeding_time":60,"up_limit":2048,"locale":"fr"}`}}, nil); code != http.StatusOK {
 		t.Fatalf("setPreferences: %d", code)
 	}
-	c.getJSON("app/preferences", nil, &prefs)
+	c.query("app/preferences", nil, &prefs)
 	if prefs["max_ratio_enabled"] != true || prefs["max_ratio"] != 1.5 || prefs["max_seeding_time"] != 60.0 || prefs["up_limit"] != 2048.0 {
 		t.Errorf("preferences after setPreferences: %v %v %v %v", prefs["max_ratio_enabled"], prefs["max_ratio"], prefs["max_seeding_time"], prefs["up_limit"])
 	}
@@ -496,7 +496,7 @@ func TestQBittorrentReads(t *testing.T) {
 		t.Errorf("downloadLimit: %d %q", code, body)
 	}
 	var xfer map[string]any
-	c.getJSON("transfer/info", nil, &xfer)
+	c.query("transfer/info", nil, &xfer)
 	if xfer["dl_rate_limit"] != 4096.0 || xfer["up_rate_limit"] != 2048.0 || xfer["dl_info_data"].(float64) < 3_000_017 || xfer["connection_status"] != "connected" {
 		t.Errorf("transfer/info: %v", xfer)
 	}
@@ -510,7 +510,7 @@ func TestQBittorrentReads(t *testing.T) {
 		t.Errorf("speedLimitsMode: %d %q", code, body)
 	}
 	var build map[string]any
-	c.getJSON("app/buildInfo", nil, &build)
+	c.query("app/buildInfo", nil, &build)
 	if build["bitness"] != 64.0 && build["bitness"] != 32.0 {
 		t.Errorf("buildInfo: %v", build)
 	}
@@ -602,7 +602,7 @@ func TestQBittorrentOwnListener(t *testing.T) {
 		t.Errorf("after login: %d %q", code, body)
 	}
 	var prefs map[string]any
-	c.getJSON("app/preferences", nil, &prefs)
+	c.query("app/preferences", nil, &prefs)
 	if _, port, _ := strings.Cut(addr, ":"); prefs["web_ui_port"] != mustFloat(t, port) {
 		t.Errorf("web_ui_port %v, want %s", prefs["web_ui_port"], port)
 	}

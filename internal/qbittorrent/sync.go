@@ -262,14 +262,21 @@ func trackerMap(cache map[string]*tobj) map[string][]string {
 	return m
 }
 
-// categoryObjects are the categories as sync/maindata sends them:
-// qBittorrent's name and savePath. They are read at every request: the
-// service keeps them in memory, and there are few.
-func (h *Handler) categoryObjects() map[string]map[string]any {
+// maindataCategories are the categories as sync/maindata sends them,
+// as torrents/categories shows them: name and savePath; a category with
+// a complete path shows that as its savePath and its save path as
+// download_path (where data is while incomplete). They are read at
+// every request: the service keeps them in memory, and there are few.
+func (h *Handler) maindataCategories() map[string]map[string]any {
 	cats := h.svc.Categories()
 	out := make(map[string]map[string]any, len(cats))
 	for _, c := range cats {
-		out[c.Name] = map[string]any{"name": c.Name, "savePath": c.SavePath}
+		obj := map[string]any{"name": c.Name, "savePath": c.SavePath}
+		if c.CompletePath != "" {
+			obj["savePath"] = c.CompletePath
+			obj["download_path"] = c.SavePath
+		}
+		out[c.Name] = obj
 	}
 	return out
 }
@@ -326,7 +333,7 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 	h.refreshLocked(now, wasPolling)
 	cur := &snapshot{
 		torrents: maps.Clone(s.cache),
-		cats:     h.categoryObjects(),
+		cats:     h.maindataCategories(),
 		tags:     h.allTagsFrom(s.cache),
 		trackers: trackerMap(s.cache),
 		server:   h.serverState(),
