@@ -466,10 +466,11 @@ func fieldDiff(old, cur map[string]any) map[string]any {
 	return d
 }
 
-// allTagsFrom is every tag of the cached torrents, sorted: the tags are
-// the tasks' labels, so the cache has them all without listing tasks.
-func (h *Handler) allTagsFrom(cache map[string]*tobj) []string {
-	tags := []string{}
+// allTagsFrom is every tag of the cached torrents and the extra ones
+// (tags created without a torrent), sorted: the tags are the tasks'
+// labels, so the cache has them all without listing tasks.
+func (h *Handler) allTagsFrom(cache map[string]*tobj, extra ...string) []string {
+	tags := append([]string{}, extra...) // [] when none, never null
 	for _, o := range cache {
 		tags = append(tags, splitTags(o.fields["tags"].(string))...)
 	}
