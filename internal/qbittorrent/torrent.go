@@ -230,6 +230,7 @@ func inForce[T int64 | float64](own, session T) T {
 	return v
 }
 
+// seedLimits are t's seeding limits given the session's settings st.
 func seedLimits(t api.Task, st api.Settings) shareLimits {
 	return shareLimits{
 		ratio:    t.SeedRatioLimit,
