@@ -258,6 +258,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Guard:   guard,
 		Logger:  d.log.With("component", "qbittorrent"),
 		OnAdmit: func(r *http.Request) { connguard.MarkAuthenticated(r.Context()) },
+		// Tags created and not used yet are kept in the store.
+		Settings: d.store,
 	})
 	if err != nil {
 		return nil, err

@@ -61,6 +61,7 @@ type Service interface {
 	Peers(id string) (api.TaskPeersResult, error)
 	Trackers(id string) (api.TaskTrackersResult, error)
 	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
+	RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
@@ -75,6 +76,9 @@ type Config struct {
 	// OnAdmit, if set, is called with every request that passed with a
 	// session cookie (a bearer token is admitted by the Guard itself).
 	OnAdmit func(*http.Request)
+	// Settings keeps the tags created by torrents/createTags (tags.go);
+	// nil keeps them in memory only.
+	Settings Settings
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -85,6 +89,7 @@ type Handler struct {
 	sessions *sessions
 	routes   map[string]route
 	admit    func(*http.Request)
+	tags     *tagStore // tags.go
 }
 
 // route is one endpoint: its function, and whether it changes anything
@@ -109,6 +114,10 @@ func New(cfg Config) (*Handler, error) {
 		sessions: newSessions(),
 		routes:   map[string]route{},
 		admit:    cfg.OnAdmit,
+	}
+	var err error
+	if h.tags, err = loadTags(cfg.Settings); err != nil {
+		return nil, err
 	}
 	for _, table := range []map[string]route{authRoutes, appRoutes, readRoutes, actionRoutes, syncRoutes} {
 		for name, rt := range table {
