@@ -78,6 +78,10 @@ const (
 	MethodEventsReplay    = "events.replay"
 
 	MethodServerInfo = "server.info"
+
+	MethodCategoryList   = "category.list"
+	MethodCategorySet    = "category.set"
+	MethodCategoryRemove = "category.remove"
 )
 
 // Event names.
@@ -90,6 +94,11 @@ const (
 	EventTaskRemoved  = "task.removed"
 	EventTaskProgress = "task.progress"
 	EventTaskError    = "task.error"
+	// EventTaskChanged: a request changed a task's settings (see
+	// TaskChangedData).
+	EventTaskChanged = "task.changed"
+	// EventCategoryChanged carries every category after the set changed.
+	EventCategoryChanged = "category.changed"
 	// EventSessionStats carries the session.stats result every second.
 	EventSessionStats = "session.stats"
 )
@@ -98,7 +107,7 @@ const (
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
-	EventSessionStats,
+	EventSessionStats, EventTaskChanged, EventCategoryChanged,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -109,6 +118,7 @@ var EphemeralEvents = []string{EventTaskProgress, EventSessionStats}
 var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError,
+	EventTaskChanged, EventCategoryChanged,
 }
 
 // Task types accepted by task.add.

@@ -19,6 +19,10 @@ type TaskAddParams struct {
 	DownloadDir string `json:"download_dir,omitempty"`
 	// Sequential downloads pieces in order. Optional.
 	Sequential bool `json:"sequential,omitempty"`
+	// Category is the name of the task's category (see Category);
+	// optional. Without DownloadDir, the data goes to the category's
+	// save path.
+	Category string `json:"category,omitempty"`
 }
 
 // TaskMoveParams are the params of task.move.
@@ -102,6 +106,8 @@ type Task struct {
 	PieceSize int64 `json:"piece_size"`
 	// Labels are the user's labels of the task.
 	Labels []string `json:"labels"`
+	// Category is the name of the task's category; "" when it has none.
+	Category string `json:"category"`
 	// DownloadDir is the directory holding the task's data.
 	DownloadDir string `json:"download_dir"`
 	// Sequential reports that pieces are downloaded in order.
@@ -118,7 +124,7 @@ var TaskFieldNames = []string{
 	"task_id", "name", "size", "completed", "state", "error", "busy", "added_at",
 	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
-	"download_dir", "sequential", "download_rate_limit", "upload_rate_limit",
+	"category", "download_dir", "sequential", "download_rate_limit", "upload_rate_limit",
 }
 
 // TaskProgressData is the data of task.progress: a snapshot of an active
@@ -159,6 +165,10 @@ type TaskSetParams struct {
 	// FilePriorities sets the priority of files by index: "skip",
 	// "normal" or "high".
 	FilePriorities map[int]string `json:"file_priorities,omitempty"`
+	// Category puts the task in that category, moving its data (as
+	// task.move does) when the category's save path is not the task's
+	// download dir; "" takes it out of its category, moving nothing.
+	Category *string `json:"category,omitempty"`
 }
 
 // TaskPiecesResult is the result of task.pieces.
@@ -399,4 +409,50 @@ type TaskTracker struct {
 type TaskTrackersParams struct {
 	TaskID string   `json:"task_id"`
 	URLs   []string `json:"urls"`
+}
+
+// Category is a named destination for tasks, as in qBittorrent: the result
+// of category.set and an element of category.list.
+type Category struct {
+	// Name is the category's name: 1 to 255 bytes of UTF-8 without
+	// control characters, trimmed; "/" separates subcategories.
+	Name string `json:"name"`
+	// SavePath is where the data of a task added in the category goes:
+	// absolute, or relative to the default download dir; inside a
+	// download root. "" is the default download dir. The daemon answers
+	// with it absolute.
+	SavePath string `json:"save_path"`
+	// CompletePath, when set, is where a task of the category moves its
+	// data once it finishes; same rules as SavePath.
+	CompletePath string `json:"complete_path,omitempty"`
+}
+
+// CategoryListResult is the result of category.list.
+type CategoryListResult struct {
+	// Categories are sorted by name.
+	Categories []Category `json:"categories"`
+}
+
+// CategoryRemoveParams are the params of category.remove.
+type CategoryRemoveParams struct {
+	Name string `json:"name"`
+}
+
+// CategoryChangedData is the data of category.changed: the whole set of
+// categories after a change.
+type CategoryChangedData struct {
+	Categories []Category `json:"categories"`
+}
+
+// TaskChangedData is the data of task.changed: a request changed some of
+// a task's settings (its category; its download dir, when that moved its
+// data). State changes have task.state instead, and progress
+// task.progress.
+type TaskChangedData struct {
+	TaskID string `json:"task_id"`
+	// Fields names the Task fields that changed, e.g. ["category",
+	// "download_dir"].
+	Fields []string `json:"fields"`
+	// Task is the task after the change.
+	Task Task `json:"task"`
 }

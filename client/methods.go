@@ -162,3 +162,23 @@ func (c *Client) TaskPieces(ctx context.Context, taskID string) (int, []byte, er
 	}
 	return r.Pieces, have, nil
 }
+
+// Categories calls category.list: every category, sorted by name.
+func (c *Client) Categories(ctx context.Context) ([]api.Category, error) {
+	var r api.CategoryListResult
+	err := c.Call(ctx, api.MethodCategoryList, struct{}{}, &r)
+	return r.Categories, err
+}
+
+// SetCategory calls category.set: it creates or replaces the category
+// and returns it with its paths absolute.
+func (c *Client) SetCategory(ctx context.Context, cat api.Category) (api.Category, error) {
+	var r api.Category
+	err := c.Call(ctx, api.MethodCategorySet, cat, &r)
+	return r, err
+}
+
+// RemoveCategory calls category.remove.
+func (c *Client) RemoveCategory(ctx context.Context, name string) error {
+	return c.Call(ctx, api.MethodCategoryRemove, api.CategoryRemoveParams{Name: name}, nil)
+}

@@ -46,6 +46,7 @@ var taskFields = [...]taskField{
 	{"pieces", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, int64(t.Pieces), 10), true }},
 	{"piece_size", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.PieceSize, 10), true }},
 	{"labels", func(b []byte, t *api.Task) ([]byte, bool) { return appendStrings(b, t.Labels), true }},
+	{"category", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.Category), true }},
 	{"download_dir", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.DownloadDir), true }},
 	{"sequential", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendBool(b, t.Sequential), true }},
 	{"download_rate_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.DownloadRateLimit, 10), true }},

@@ -20,7 +20,7 @@ func encodeCases() []api.Task {
 		DownloadRate: 123456, UploadRate: 7, Peers: 12, Downloaded: 1 << 40, Uploaded: 3,
 		Ratio: 1.0 / 3, ETASeconds: -1, Pieces: 2800, PieceSize: 256 << 10,
 		Labels: []string{"linux", "ünïcode", "a\u2028b"}, DownloadDir: "/srv/dl/x y",
-		Sequential: true, DownloadRateLimit: 1 << 20, UploadRateLimit: 5,
+		Sequential: true, DownloadRateLimit: 1 << 20, UploadRateLimit: 5, Category: "films/<hd> & \"x\"",
 	}
 	weird := full
 	weird.Name = "ctl\x00\x01\x1f\b\f\n\r\t\\/\x7f<>&\u2029 bad:\xff\xfe end"

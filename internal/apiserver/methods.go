@@ -31,6 +31,7 @@ var inlineMethods = map[string]bool{
 	api.MethodTaskPieces:   true,
 	api.MethodTaskPeers:    true,
 	api.MethodTaskTrackers: true,
+	api.MethodCategoryList: true,
 }
 
 // methodTable is the one place that maps wire names to handlers.
@@ -98,6 +99,15 @@ func (s *Server) methodTable() map[string]handler {
 	}))
 	register(api.MethodServerInfo, method(func(context.Context, struct{}) (api.ServerInfo, error) {
 		return s.svc.Info()
+	}))
+	register(api.MethodCategoryList, method(func(context.Context, struct{}) (api.CategoryListResult, error) {
+		return api.CategoryListResult{Categories: s.svc.Categories()}, nil
+	}))
+	register(api.MethodCategorySet, method(func(_ context.Context, p api.Category) (api.Category, error) {
+		return s.svc.SetCategory(p)
+	}))
+	register(api.MethodCategoryRemove, method(func(_ context.Context, p api.CategoryRemoveParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.RemoveCategory(p.Name)
 	}))
 	register(api.MethodEventsSubscribe, connMethod(subscribe))
 	register(api.MethodEventsReplay, connMethod(replay))

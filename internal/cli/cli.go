@@ -1,6 +1,6 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, pause,
-// resume, rm, set, move, watch, stats, help). Each talks to a running daemon through the public
+// resume, rm, set, move, category, watch, stats, help). Each talks to a running daemon through the public
 // client package and prints for a human, or with --json the daemon's raw
 // result for a program.
 //
@@ -54,8 +54,9 @@ func commands() []command {
 		{"pause", "pause tasks", runPause},
 		{"resume", "resume paused tasks", runResume},
 		{"rm", "remove tasks, optionally with their data", runRm},
-		{"set", "change a task's labels or file priorities", runSet},
+		{"set", "change a task's labels, file priorities or category", runSet},
 		{"move", "move a task's data to another directory", runMove},
+		{"category", "list, set or remove categories (named save paths)", runCategory},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 	}

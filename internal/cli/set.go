@@ -13,8 +13,8 @@ import (
 
 const setUsage = `usage: lodestone set [flags] <task-id>
 
-Changes the task (task.set): give at least one of --label, --skip, --normal
-and --high.
+Changes the task (task.set): give at least one of --label, --skip, --normal,
+--high and --category.
 
 --label replaces the task's labels with the --label values, in the order
 given (duplicates are dropped), and prints "set <task_id> labels: <labels>".
@@ -26,6 +26,11 @@ others is an error.
 is not downloaded, a high one is fetched first. Files not named keep their
 priority. This needs the task's metadata. Prints "set <task_id> priorities:
 <index> <priority>, ...".
+
+--category puts the task in that category ("lodestone category"), moving
+its data to the category's save path when that is not where the data is;
+--category '' takes the task out of its category and moves nothing. Prints
+"set <task_id> category: <name> (<download_dir>)".
 
 With --json, prints the task.set result (the updated task).
 `
@@ -40,6 +45,8 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	fs.Var(&skip, "skip", "do not download these files: comma-separated `indices` (repeatable)")
 	fs.Var(&normal, "normal", "download these files at normal priority: comma-separated `indices` (repeatable)")
 	fs.Var(&high, "high", "download these files first: comma-separated `indices` (repeatable)")
+	var category stringList
+	fs.Var(&category, "category", "put the task in this `category`, moving its data there ('' takes it out)")
 	pos, err := e.parse(fs, args, setUsage)
 	if err != nil {
 		return err
@@ -51,10 +58,16 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !labels.set && len(prios) == 0 {
-		return usagef("nothing to set: give --label, --skip, --normal or --high (--label '' clears the labels)")
+	if !labels.set && len(prios) == 0 && !category.set {
+		return usagef("nothing to set: give --label, --skip, --normal, --high or --category (--label '' clears the labels)")
+	}
+	if len(category.values) > 1 {
+		return usagef("--category given %d times: a task is in one category", len(category.values))
 	}
 	p := api.TaskSetParams{FilePriorities: prios}
+	if category.set {
+		p.Category = &category.values[0]
+	}
 	if labels.set {
 		newLabels, err := parseSetLabels(labels.values)
 		if err != nil {
@@ -90,6 +103,13 @@ func runSet(ctx context.Context, e *env, args []string) error {
 			shown = sanitize(strings.Join(t.Labels, ","))
 		}
 		fmt.Fprintf(e.stdout, "set %s labels: %s\n", t.TaskID, shown)
+	}
+	if category.set {
+		shown := "(none)"
+		if t.Category != "" {
+			shown = sanitize(t.Category)
+		}
+		fmt.Fprintf(e.stdout, "set %s category: %s (%s)\n", t.TaskID, shown, sanitize(t.DownloadDir))
 	}
 	if len(prios) > 0 {
 		shown := make([]string, 0, len(prios))

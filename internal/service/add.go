@@ -45,6 +45,22 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	}
 	defer release()
 
+	// Held to the end, so that the category cannot be removed before the
+	// task is in it (categories.go).
+	s.catMu.RLock()
+	defer s.catMu.RUnlock()
+	var cat store.Category
+	if strings.TrimSpace(p.Category) != "" {
+		s.mu.Lock()
+		if cat, err = s.categoryLocked(p.Category); err == nil && p.DownloadDir == "" {
+			// Without a download_dir, the data goes to the category's.
+			p.DownloadDir = s.categoryDirLocked(cat)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return api.TaskAddResult{}, err
+		}
+	}
 	dir, err := s.resolveDownloadDir(p.DownloadDir, base)
 	if err != nil {
 		return api.TaskAddResult{}, err
@@ -54,6 +70,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
 		Paused: p.Paused, Labels: labels, DownloadDir: dir, Sequential: p.Sequential,
+		Category: cat.Name,
 	}
 	if len(p.Files) > 0 {
 		if spec.NumFiles == 0 {

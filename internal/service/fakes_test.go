@@ -31,6 +31,7 @@ type memStore struct {
 	writes   int
 	paths    map[string][]string // reservations by task id (paths_fakes_test.go)
 	left     map[string]string   // paths left by removed tasks
+	cats     map[string]store.Category
 }
 
 func newMemStore() *memStore {
@@ -239,6 +240,49 @@ func (m *memStore) UpdateTaskClearJournal(id string, fn func(*store.Task), op st
 		return err
 	}
 	delete(m.journal, op+"/"+id)
+	return nil
+}
+
+func (m *memStore) Categories() ([]store.Category, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Category
+	for _, k := range slices.Sorted(maps.Keys(m.cats)) {
+		out = append(out, m.cats[k])
+	}
+	return out, nil
+}
+
+func (m *memStore) PutCategory(c store.Category) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	if m.cats == nil {
+		m.cats = map[string]store.Category{}
+	}
+	m.cats[c.Name] = c
+	return nil
+}
+
+func (m *memStore) DeleteCategory(name string, ids []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	delete(m.cats, name)
+	for _, id := range ids {
+		err := m.updateLocked(id, func(t *store.Task) {
+			if t.Category == name {
+				t.Category = ""
+			}
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	return nil
 }
 

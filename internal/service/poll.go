@@ -185,6 +185,7 @@ func (s *Service) poll(now time.Time) {
 	// 3. Commit under the lock.
 	var kicks, sequential []engine.Torrent
 	var progress []api.TaskProgressData
+	var completes []completeMove // finished tasks to move (categories)
 	x := s.lock()
 	for i := range probes {
 		p := &probes[i]
@@ -213,6 +214,9 @@ func (s *Service) poll(now time.Time) {
 				tk.rec.FinishedAt = p.finishAt
 				s.log.Info("task finished", "task_id", tk.rec.ID, "name", tk.rec.Name)
 				x.emit(api.EventTaskFinished, api.TaskFinishedData{TaskID: tk.rec.ID})
+				if c, ok := s.categories[tk.rec.Category]; ok && c.CompletePath != "" && c.CompletePath != s.taskDir(tk) {
+					completes = append(completes, completeMove{tk.rec.ID, c.Name, c.CompletePath})
+				}
 			}
 			if p.seedLimit {
 				tk.rec.SeedingDone = true
@@ -279,6 +283,11 @@ func (s *Service) poll(now time.Time) {
 	}
 	if flush {
 		s.flushedAt = now
+	}
+	for _, c := range completes {
+		// Once the op locks are let go of: the move takes its task's.
+		s.wg.Add(1)
+		go s.moveComplete(c)
 	}
 	for _, t := range kicks {
 		t.DialKnownPeers()

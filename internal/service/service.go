@@ -11,8 +11,8 @@
 // files are named by concern: state.go holds the state machine, queue.go
 // the download and seeding slots, poll.go the progress loop, journal.go
 // the start-up healing of moves and deletions a crash cut short, and add,
-// pause, recheck, set, move, remove, settings, totals, space, publish
-// the rest.
+// pause, recheck, set, move, remove, settings, categories, totals,
+// space, publish the rest.
 package service
 
 import (
@@ -120,6 +120,11 @@ type Service struct {
 	// before mu.
 	settingsMu sync.Mutex
 
+	// catMu orders the writes of categories against the requests that
+	// put tasks into them (categories.go). It is taken after a task's op
+	// lock and before mu.
+	catMu sync.RWMutex
+
 	// mu guards the fields below it and every task's fields (but op).
 	mu       sync.Mutex
 	tasks    map[string]*task
@@ -130,6 +135,8 @@ type Service struct {
 	queuedN  int                // tasks the queue holds back (queue.go)
 	totals   aggregates         // sums over the tasks (account)
 	followed map[*task]struct{} // tasks whose task.progress is followed
+	// categories are the categories by name (categories.go).
+	categories map[string]store.Category
 }
 
 // New restores every stored task into the engine. Call Run to start
@@ -160,6 +167,10 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	cats, err := st.Categories()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
@@ -168,7 +179,10 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},
-		flushedAt: time.Now(),
+		flushedAt: time.Now(), categories: make(map[string]store.Category, len(cats)),
+	}
+	for _, c := range cats {
+		s.categories[c.Name] = c
 	}
 	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)
 	if err := s.pinDirs(recs); err != nil {

@@ -195,6 +195,7 @@ func (tk *task) view(dir string) api.Task {
 		Pieces:       tk.stats.Pieces,
 		PieceSize:    tk.stats.PieceSize,
 		Labels:       tk.rec.Labels,
+		Category:     tk.rec.Category,
 		DownloadDir:  dir,
 		Sequential:   tk.rec.Sequential,
 

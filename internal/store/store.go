@@ -113,6 +113,9 @@ type Task struct {
 	UploadLimit   int64 `json:"upload_limit,omitempty"`
 	// SeedingDone records that the seeding limit was reached.
 	SeedingDone bool `json:"seeding_done,omitempty"`
+	// Category is the name of the task's category (categories.go); ""
+	// for none. Records made before categories existed have none.
+	Category string `json:"category,omitempty"`
 }
 
 // Store is an open store. Its methods are safe for concurrent use.
@@ -224,7 +227,7 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketTasks, bucketMetaInfo} {
+		for _, b := range [][]byte{bucketTasks, bucketMetaInfo, bucketCategories} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
