@@ -421,3 +421,95 @@ func TestQBittorrentTags(t *testing.T) {
 		t.Errorf("tags after a restart: %q", got)
 	}
 }
+
+// TestQBittorrentCategories drives qBittorrent's categories over
+// Lodestone's: create (with qBittorrent's checks and answers), edit, list,
+// remove; a torrent added in a category downloads into its save path, one
+// added in an unknown category creates it, and setCategory moves a task's
+// data into its new category's directory.
+func TestQBittorrentCategories(t *testing.T) {
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{})
+	tracker := enginetest.StartTracker(t, seeder.Addr)
+	tr := enginetest.Generate(t, enginetest.Content{Name: "qb-cat.bin", Size: 400_009, Seed: 101, Trackers: []string{tracker.URL}})
+	idle := enginetest.Generate(t, enginetest.Content{Name: "cat-idle.bin", Size: 3000, Seed: 102})
+	seeder.Seed(t, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	ws := d.Client(t)
+	c := newQB(t, d)
+	c.login()
+	dl := d.Dirs.Download
+	type category struct {
+		Name         string  `json:"name"`
+		SavePath     string  `json:"savePath"`
+		DownloadPath *string `json:"download_path"`
+	}
+	categories := func() map[string]category {
+		var v map[string]category
+		c.getJSON("torrents/categories", nil, &v)
+		return v
+	}
+
+	c.want("torrents/createCategory", url.Values{"savePath": {dl}}, http.StatusBadRequest, "Bad Request")
+	c.want("torrents/createCategory", url.Values{"category": {""}}, http.StatusBadRequest, "Category cannot be empty")
+	c.want("torrents/createCategory", url.Values{"category": {"a//b"}}, http.StatusConflict, "Incorrect category name")
+	c.ok("torrents/createCategory", url.Values{"category": {"tv"}, "savePath": {filepath.Join(dl, "tv")}})
+	c.want("torrents/createCategory", url.Values{"category": {"tv"}}, http.StatusConflict, "Unable to create category")
+	if body := c.want("torrents/createCategory", url.Values{"category": {"elsewhere"}, "savePath": {t.TempDir()}}, http.StatusConflict, "*"); !strings.HasPrefix(body, "Unable to create category") {
+		t.Errorf("createCategory outside the roots: %q", body)
+	}
+	c.ok("torrents/createCategory", url.Values{"category": {"films/hd"}, "savePath": {filepath.Join(dl, "films")},
+		"downloadPathEnabled": {"true"}, "downloadPath": {filepath.Join(dl, "incoming")}})
+	c.ok("torrents/editCategory", url.Values{"category": {"tv"}, "savePath": {filepath.Join(dl, "tv2")}})
+	c.want("torrents/editCategory", url.Values{"category": {"nope"}, "savePath": {dl}}, http.StatusConflict, "Unable to edit category")
+	c.want("torrents/editCategory", url.Values{"category": {"tv"}}, http.StatusBadRequest, "Bad Request")
+	got := categories()
+	films := got["films/hd"]
+	if len(got) != 2 || got["tv"] != (category{Name: "tv", SavePath: filepath.Join(dl, "tv2")}) ||
+		films.SavePath != filepath.Join(dl, "films") || films.DownloadPath == nil || *films.DownloadPath != filepath.Join(dl, "incoming") {
+		t.Errorf("torrents/categories: %+v", got)
+	}
+
+	// Added in a category: downloads into its save path.
+	if code, body := c.upload(map[string]string{"category": "tv"}, map[string][]byte{"cat.torrent": tr.MetaInfo}); code != http.StatusOK || body != "Ok." {
+		t.Fatalf("upload in tv: %d %q", code, body)
+	}
+	tk := waitTask(t, ws, tr.InfoHash, "downloaded in its category", 90*time.Second, complete)
+	if tk.Category != "tv" || tk.DownloadDir != filepath.Join(dl, "tv2") {
+		t.Errorf("task added in tv: category %q, dir %s", tk.Category, tk.DownloadDir)
+	}
+	enginetest.SameFiles(t, tr, filepath.Join(dl, "tv2"))
+	// Added in an unknown category: it is created, with the default
+	// save path.
+	c.want("torrents/add", url.Values{"urls": {idle.Magnet(nil)}, "category": {"fresh"}, "stopped": {"true"}}, http.StatusOK, "Ok.")
+	if tk := stateOf(t, ws, idle.InfoHash); tk.Category != "fresh" {
+		t.Errorf("task added in an unknown category: category %q", tk.Category)
+	}
+	if _, ok := categories()["fresh"]; !ok {
+		t.Error("the unknown category of an add was not created")
+	}
+
+	// setCategory: unknown is 409; "" leaves the category, the data
+	// stays; another category moves the data there.
+	c.want("torrents/setCategory", url.Values{"hashes": {tr.InfoHash}, "category": {"nope"}}, http.StatusConflict, "Incorrect category name")
+	c.want("torrents/setCategory", url.Values{"hashes": {tr.InfoHash}}, http.StatusBadRequest, "Bad Request")
+	c.ok("torrents/setCategory", url.Values{"hashes": {tr.InfoHash + "|" + idle.InfoHash}, "category": {""}})
+	if a, b := stateOf(t, ws, tr.InfoHash), stateOf(t, ws, idle.InfoHash); a.Category != "" || b.Category != "" || a.DownloadDir != filepath.Join(dl, "tv2") {
+		t.Errorf("after setCategory \"\": %q in %s, %q", a.Category, a.DownloadDir, b.Category)
+	}
+	c.ok("torrents/createCategory", url.Values{"category": {"moved"}, "savePath": {filepath.Join(dl, "moved")}})
+	c.ok("torrents/setCategory", url.Values{"hashes": {tr.InfoHash}, "category": {"moved"}})
+	if tk := stateOf(t, ws, tr.InfoHash); tk.Category != "moved" || tk.DownloadDir != filepath.Join(dl, "moved") {
+		t.Errorf("after setCategory moved: %q in %s", tk.Category, tk.DownloadDir)
+	}
+	enginetest.SameFiles(t, tr, filepath.Join(dl, "moved"))
+
+	// removeCategories: unknown names are ignored; the tasks leave it.
+	c.want("torrents/removeCategories", url.Values{}, http.StatusBadRequest, "Bad Request")
+	c.ok("torrents/removeCategories", url.Values{"categories": {"moved\nnope\n\ntv"}})
+	if got := categories(); len(got) != 2 {
+		t.Errorf("after removeCategories: %+v", got)
+	}
+	if tk := stateOf(t, ws, tr.InfoHash); tk.Category != "" || tk.DownloadDir != filepath.Join(dl, "moved") {
+		t.Errorf("task of a removed category: %q in %s", tk.Category, tk.DownloadDir)
+	}
+}

@@ -42,6 +42,12 @@ var actionRoutes = map[string]route{
 	// The per-task limits are read with the endpoints that set them.
 	"torrents/downloadLimit": {fn: rateLimits(false)},
 	"torrents/uploadLimit":   {fn: rateLimits(true)},
+	// categories.go
+	"torrents/categories":       {fn: (*Handler).categories},
+	"torrents/createCategory":   {fn: (*Handler).createCategory, change: true},
+	"torrents/editCategory":     {fn: (*Handler).editCategory, change: true},
+	"torrents/removeCategories": {fn: (*Handler).removeCategories, change: true},
+	"torrents/setCategory":      {fn: (*Handler).setCategory, change: true},
 	// tags.go
 	"torrents/tags":       {fn: (*Handler).tagList},
 	"torrents/createTags": {fn: (*Handler).createTags, change: true},

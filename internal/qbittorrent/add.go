@@ -51,6 +51,12 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusBadRequest, fmt.Sprintf("at most %d torrents can be added at once", maxAddItems))
 		return
 	}
+	if err := h.ensureCategory(base.Category); err != nil {
+		// qBittorrent adds the torrent without a category it could not
+		// create.
+		h.log.Info("qbittorrent add: category not created", "category", base.Category, "err", err)
+		base.Category = ""
+	}
 	existing := map[string]bool{}
 	for _, t := range h.svc.List(service.ListFilter{}) {
 		existing[t.TaskID] = true
@@ -114,6 +120,7 @@ func (h *Handler) addOptions(r *http.Request) (api.TaskAddParams, addSettings, e
 	var p api.TaskAddParams
 	var a addSettings
 	p.DownloadDir = strings.TrimSpace(r.FormValue("savepath"))
+	p.Category = r.FormValue("category")
 	p.Labels = parseTags(r.FormValue("tags"))
 	// "stopped" is qBittorrent 5.0's name, "paused" 4.x's.
 	for _, name := range []string{"stopped", "paused"} {

@@ -74,6 +74,8 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, service.ErrTaskNotFound):
 		writeStatus(w, http.StatusNotFound, "Not Found")
+	case errors.Is(err, service.ErrNoSuchCategory):
+		writeStatus(w, http.StatusConflict, "Incorrect category name")
 	case errors.Is(err, service.ErrInvalidParams), errors.Is(err, service.ErrBadMagnet):
 		writeStatus(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, service.ErrBadTorrent), errors.Is(err, service.ErrUnsupported):

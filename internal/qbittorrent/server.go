@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
@@ -62,6 +63,9 @@ type Service interface {
 	Trackers(id string) (api.TaskTrackersResult, error)
 	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error)
+	Categories() []api.Category
+	SetCategory(c api.Category) (api.Category, error)
+	RemoveCategory(name string) error
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
@@ -90,6 +94,9 @@ type Handler struct {
 	routes   map[string]route
 	admit    func(*http.Request)
 	tags     *tagStore // tags.go
+	// catMu serialises the category changes made through the API, so
+	// that a check that a category exists holds until the change.
+	catMu sync.Mutex
 }
 
 // route is one endpoint: its function, and whether it changes anything
