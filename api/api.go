@@ -66,6 +66,9 @@ const (
 	MethodTaskMove    = "task.move"
 	MethodTaskPieces  = "task.pieces"
 
+	MethodTaskQueueMove  = "task.queue_move"
+	MethodTaskReannounce = "task.reannounce"
+
 	MethodTaskTrackers       = "task.trackers"
 	MethodTaskAddTrackers    = "task.add_trackers"
 	MethodTaskRemoveTrackers = "task.remove_trackers"
@@ -94,6 +97,8 @@ const (
 	EventTaskRemoved  = "task.removed"
 	EventTaskProgress = "task.progress"
 	EventTaskError    = "task.error"
+	// EventTaskQueue: a task moved in the queue order (task.queue_move).
+	EventTaskQueue = "task.queue"
 	// EventTaskChanged: a request changed a task's settings (see
 	// TaskChangedData).
 	EventTaskChanged = "task.changed"
@@ -107,7 +112,7 @@ const (
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
-	EventSessionStats, EventTaskChanged, EventCategoryChanged,
+	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -118,7 +123,7 @@ var EphemeralEvents = []string{EventTaskProgress, EventSessionStats}
 var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError,
-	EventTaskChanged, EventCategoryChanged,
+	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 }
 
 // Task types accepted by task.add.

@@ -51,6 +51,18 @@ var taskFields = [...]taskField{
 	{"sequential", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendBool(b, t.Sequential), true }},
 	{"download_rate_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.DownloadRateLimit, 10), true }},
 	{"upload_rate_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.UploadRateLimit, 10), true }},
+	{"private", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendBool(b, t.Private), true }},
+	{"active_at", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.ActiveAt), t.ActiveAt != "" }},
+	{"seconds_downloading", func(b []byte, t *api.Task) ([]byte, bool) {
+		return strconv.AppendInt(b, t.SecondsDownloading, 10), true
+	}},
+	{"seconds_seeding", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SecondsSeeding, 10), true }},
+	{"queue_position", func(b []byte, t *api.Task) ([]byte, bool) {
+		return strconv.AppendInt(b, int64(t.QueuePosition), 10), true
+	}},
+	{"seed_ratio_limit", func(b []byte, t *api.Task) ([]byte, bool) { return appendFloat(b, t.SeedRatioLimit), true }},
+	{"seed_time_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SeedTimeLimit, 10), true }},
+	{"seed_idle_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SeedIdleLimit, 10), true }},
 }
 
 // allTaskFields selects every field, in declaration order.

@@ -97,6 +97,12 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskRemove, method(func(ctx context.Context, p api.TaskRemoveParams) (api.Empty, error) {
 		return api.Empty{}, s.svc.Remove(ctx, p.TaskID, p.DeleteData)
 	}))
+	register(api.MethodTaskQueueMove, method(func(_ context.Context, p api.TaskQueueMoveParams) (api.Task, error) {
+		return s.svc.QueueMove(p.TaskID, p.To)
+	}))
+	register(api.MethodTaskReannounce, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.Reannounce(ctx, p.TaskID)
+	}))
 	register(api.MethodServerInfo, method(func(context.Context, struct{}) (api.ServerInfo, error) {
 		return s.svc.Info()
 	}))

@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "pause", "resume", "rm", "set", "move", "category", "watch", "stats"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "pause", "resume", "rm", "set", "move", "category", "queue", "reannounce", "watch", "stats"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
@@ -75,7 +75,7 @@ func TestUsageErrors(t *testing.T) {
 		{"pause without id", []string{"pause"}, []string{"no task id given"}},
 		{"resume without id", []string{"resume"}, []string{"no task id given"}},
 		{"rm without id", []string{"rm", "--delete-data"}, []string{"no task id given"}},
-		{"set nothing", []string{"set", "abcd"}, []string{"nothing to set: give --label, --skip, --normal, --high or --category"}},
+		{"set nothing", []string{"set", "abcd"}, []string{"nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit"}},
 		{"set two categories", []string{"set", "abcd", "--category", "a", "--category", "b"}, []string{"a task is in one category"}},
 		{"category nothing", []string{"category"}, []string{"no action given: ls, set or rm"}},
 		{"category unknown action", []string{"category", "add", "tv"}, []string{`unknown action "add"`}},

@@ -144,6 +144,13 @@ func TestSetCategoryMovesData(t *testing.T) {
 	h.drain()
 
 	films := "films"
+	// Anything else refused: nothing moves.
+	if _, err := h.svc.Set(id, api.TaskSetParams{TaskID: id, Category: &films, FilePriorities: map[int]string{99: "skip"}}); !errors.Is(err, ErrInvalidParams) {
+		t.Errorf("set with a bad file index: %v", err)
+	}
+	if got := readFiles(t, h.dir); got["shows/s.bin"] != "data" || len(got) != 1 {
+		t.Errorf("files after a refused set: %v", got)
+	}
 	tk, err := h.svc.Set(id, api.TaskSetParams{TaskID: id, Category: &films})
 	if err != nil {
 		t.Fatal(err)
@@ -242,5 +249,51 @@ func TestCompletePathOnFinish(t *testing.T) {
 	}
 	if rec, _ := h.st.task(id); rec.DownloadDir != done {
 		t.Errorf("stored dir %s", rec.DownloadDir)
+	}
+}
+
+// A complete-path move that cannot be made (a file of the task is in the
+// way there) leaves the data where it is and says so in an engine.alert;
+// it is not tried again at later polls.
+func TestCompletePathFailureAlerts(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.svc.SetCategory(api.Category{Name: "tv", SavePath: "incoming", CompletePath: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	id, ft := h.addTorrent("g.bin", 1<<20, api.TaskAddParams{Category: "tv"})
+	writeFiles(t, h.dir, map[string]string{"incoming/g.bin": "data", "done/g.bin": "someone else's"})
+	h.drain()
+	ft.complete()
+	h.eng.mu.Lock()
+	h.eng.files[id] = ft.FileStats() // the torrent after the move has it all
+	h.eng.mu.Unlock()
+	h.poll()
+	var alert api.EngineAlertData
+	waitFor(h, func() bool {
+		for _, ev := range h.drain() {
+			if ev.name == api.EventEngineAlert {
+				if err := json.Unmarshal(ev.data, &alert); err != nil {
+					t.Fatal(err)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if alert.TaskID != id || alert.Level != api.LevelError || !strings.Contains(alert.Message, `category "tv"'s complete path`) || !strings.Contains(alert.Message, "already exists") {
+		t.Errorf("alert %+v", alert)
+	}
+	if got := readFiles(t, h.dir); got["incoming/g.bin"] != "data" || got["done/g.bin"] != "someone else's" {
+		t.Errorf("files after the failed move: %v", got)
+	}
+	h.poll()
+	h.poll()
+	if tk, _ := h.svc.Get(id); tk.DownloadDir != filepath.Join(h.dir, "incoming") || tk.State != api.StateSeeding {
+		t.Errorf("after the failed move: dir %s state %s", tk.DownloadDir, tk.State)
+	}
+	for _, ev := range h.drain() {
+		if ev.name == api.EventEngineAlert || ev.name == api.EventTaskChanged {
+			t.Errorf("a later poll tried again: %s %s", ev.name, ev.data)
+		}
 	}
 }

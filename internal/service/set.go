@@ -11,13 +11,13 @@ import (
 )
 
 // Set changes a task's settings: labels, file priorities, sequential
-// order, rate limits and category. Everything is checked first and then
-// committed in one store transaction: all of it or, on an error, none.
-// Putting the task in a category whose dir (its save path, or the default
-// download dir) is not the task's first moves its data there, as Move
-// does; should the move fail, nothing is changed. Category "" takes the
-// task out of its category and moves nothing. A task.changed names the
-// Task fields that changed.
+// order, rate limits, category and seeding limits. Everything is checked
+// first and then committed in one store transaction: all of it or, on an
+// error, none. Putting the task in a category whose dir (its save path,
+// or the default download dir) is not the task's first moves its data
+// there, as Move does; should the move fail, nothing is changed. Category
+// "" takes the task out of its category and moves nothing. A task.changed
+// names the Task fields that changed.
 func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	var labels []string
 	var err error
@@ -30,6 +30,20 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 		if l != nil && *l < 0 {
 			return api.Task{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
 		}
+	}
+	if err := checkSeedLimits(p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit); err != nil {
+		return api.Task{}, err
+	}
+	var ratio *float64
+	var seedTime, idle *int64
+	if p.SeedRatioLimit != nil {
+		ratio = ownLimit(*p.SeedRatioLimit)
+	}
+	if p.SeedTimeLimit != nil {
+		seedTime = ownLimit(*p.SeedTimeLimit)
+	}
+	if p.SeedIdleLimit != nil {
+		idle = ownLimit(*p.SeedIdleLimit)
 	}
 	if p.Category != nil && strings.TrimSpace(*p.Category) != "" {
 		// Checked before anything is done, and again at the commit.
@@ -45,6 +59,19 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 		return api.Task{}, err
 	}
 	defer exit()
+	var prios map[int]string
+	if len(p.FilePriorities) > 0 {
+		s.mu.Lock()
+		cur, t := tk.rec.FilePriorities, tk.t
+		s.mu.Unlock()
+		if t == nil || !t.HasInfo() {
+			return api.Task{}, fmt.Errorf("%w: file priorities need the task's metadata", ErrInvalidParams)
+		}
+		if prios, err = mergePriorities(cur, p.FilePriorities, len(t.FileStats())); err != nil {
+			return api.Task{}, err
+		}
+	}
+	// Last, once all else is checked: the data moves before the commit.
 	if err := s.moveToCategory(tk, p.Category); err != nil {
 		return api.Task{}, err
 	}
@@ -60,18 +87,6 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			return api.Task{}, err
 		}
 		category = c.Name
-	}
-	var prios map[int]string
-	if len(p.FilePriorities) > 0 {
-		s.mu.Lock()
-		cur, t := tk.rec.FilePriorities, tk.t
-		s.mu.Unlock()
-		if t == nil || !t.HasInfo() {
-			return api.Task{}, fmt.Errorf("%w: file priorities need the task's metadata", ErrInvalidParams)
-		}
-		if prios, err = mergePriorities(cur, p.FilePriorities, len(t.FileStats())); err != nil {
-			return api.Task{}, err
-		}
 	}
 	err = s.store.UpdateTask(tk.rec.ID, func(r *store.Task) {
 		if p.Labels != nil {
@@ -90,6 +105,17 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			// Wanting more data makes a finished task active again.
 			r.FilePriorities, r.SeedingDone = prios, false
 		}
+		// Like the session's limits, a seeding limit changed does not
+		// bring a finished task back: task.resume does.
+		if p.SeedRatioLimit != nil {
+			r.SeedRatioLimit = ratio
+		}
+		if p.SeedTimeLimit != nil {
+			r.SeedTimeLimit = seedTime
+		}
+		if p.SeedIdleLimit != nil {
+			r.SeedIdleLimit = idle
+		}
 		if p.Category != nil {
 			r.Category = category
 		}
@@ -99,7 +125,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	x := s.lock()
 	defer x.unlock()
-	before := tk.view(s.taskDir(tk))
+	before := tk.view(s.taskDir(tk), s.clock())
 	if p.Labels != nil {
 		tk.rec.Labels = labels
 	}
@@ -117,6 +143,15 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	if p.UploadRateLimit != nil {
 		tk.rec.UploadLimit = *p.UploadRateLimit
+	}
+	if p.SeedRatioLimit != nil {
+		tk.rec.SeedRatioLimit = ratio
+	}
+	if p.SeedTimeLimit != nil {
+		tk.rec.SeedTimeLimit = seedTime
+	}
+	if p.SeedIdleLimit != nil {
+		tk.rec.SeedIdleLimit = idle
 	}
 	if tk.t != nil && (p.DownloadRateLimit != nil || p.UploadRateLimit != nil) {
 		tk.t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
@@ -136,7 +171,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
-	after := tk.view(s.taskDir(tk))
+	after := tk.view(s.taskDir(tk), s.clock())
 	if fields := changedSettings(before, after); len(fields) > 0 {
 		x.changed(tk, fields...)
 	}
@@ -161,6 +196,15 @@ func changedSettings(a, b api.Task) []string {
 	}
 	if a.UploadRateLimit != b.UploadRateLimit {
 		out = append(out, "upload_rate_limit")
+	}
+	if a.SeedRatioLimit != b.SeedRatioLimit {
+		out = append(out, "seed_ratio_limit")
+	}
+	if a.SeedTimeLimit != b.SeedTimeLimit {
+		out = append(out, "seed_time_limit")
+	}
+	if a.SeedIdleLimit != b.SeedIdleLimit {
+		out = append(out, "seed_idle_limit")
 	}
 	return out
 }
