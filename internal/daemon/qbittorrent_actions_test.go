@@ -513,3 +513,120 @@ func TestQBittorrentCategories(t *testing.T) {
 		t.Errorf("task of a removed category: %q in %s", tk.Category, tk.DownloadDir)
 	}
 }
+
+// TestQBittorrentQueue checks topPrio and friends: 409 "Torrent queueing
+// must be enabled" while Lodestone's queue is off (no download or seed
+// limit), as Sonarr expects; with it on, they reorder the queue, several
+// tasks keeping their order among themselves.
+func TestQBittorrentQueue(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	ws := d.Client(t)
+	c := newQB(t, d)
+	c.login()
+	var ids []string
+	for i := range 3 {
+		tr := enginetest.Generate(t, enginetest.Content{Name: "queue-" + string(rune('a'+i)) + ".bin", Size: 3000, Seed: uint64(110 + i)})
+		if code, body := c.upload(map[string]string{"stopped": "true"}, map[string][]byte{"q.torrent": tr.MetaInfo}); code != http.StatusOK || body != "Ok." {
+			t.Fatalf("upload: %d %q", code, body)
+		}
+		ids = append(ids, tr.InfoHash)
+	}
+	a, b, cc := ids[0], ids[1], ids[2]
+	order := func() []string {
+		tasks := listTasks(t, ws)
+		slices.SortFunc(tasks, func(x, y api.Task) int { return x.QueuePosition - y.QueuePosition })
+		var out []string
+		for i, tk := range tasks {
+			if tk.QueuePosition != i {
+				t.Fatalf("queue positions are not 0..n-1: %+v", tasks)
+			}
+			out = append(out, tk.TaskID)
+		}
+		return out
+	}
+	if got := order(); !slices.Equal(got, []string{a, b, cc}) {
+		t.Fatalf("initial order: %q", got)
+	}
+
+	zero := 0
+	if _, err := ws.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{MaxActiveDownloads: &zero, MaxActiveSeeds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	c.want("torrents/topPrio", url.Values{}, http.StatusBadRequest, "Bad Request")
+	for _, ep := range []string{"torrents/topPrio", "torrents/bottomPrio", "torrents/increasePrio", "torrents/decreasePrio"} {
+		c.want(ep, url.Values{"hashes": {cc}}, http.StatusConflict, "Torrent queueing must be enabled")
+	}
+	if got := order(); !slices.Equal(got, []string{a, b, cc}) {
+		t.Fatalf("order after refused moves: %q", got)
+	}
+
+	two := 2
+	if _, err := ws.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{MaxActiveDownloads: &two}); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		ep, hashes string
+		want       []string
+	}{
+		{"torrents/topPrio", cc + "|" + b, []string{b, cc, a}},
+		{"torrents/bottomPrio", b + "|" + noTask, []string{cc, a, b}},
+		{"torrents/increasePrio", a + "|" + b, []string{a, b, cc}},
+		{"torrents/decreasePrio", strings.ToUpper(a) + "|" + b, []string{cc, a, b}},
+		{"torrents/bottomPrio", "all", []string{cc, a, b}},
+	} {
+		c.ok(step.ep, url.Values{"hashes": {step.hashes}})
+		if got := order(); !slices.Equal(got, step.want) {
+			t.Errorf("%s %s: order %q, want %q", step.ep, step.hashes, got, step.want)
+		}
+	}
+}
+
+// TestQBittorrentShareLimits checks seeding limits as Sonarr sets them:
+// on add and with setShareLimits (minutes; -2 the session's, -1 none) they
+// show in the task's limits (seconds), and a seeding time limit of 0 makes
+// a seeding task in a real swarm stop seeding. reannounce reaches the
+// tracker.
+func TestQBittorrentShareLimits(t *testing.T) {
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{})
+	tracker := enginetest.StartTracker(t, seeder.Addr)
+	tr := enginetest.Generate(t, enginetest.Content{Name: "qb-share.bin", Size: 300_007, Seed: 121, Trackers: []string{tracker.URL}})
+	seeder.Seed(t, tr)
+	d := daemontest.Start(t, daemontest.Options{})
+	ws := d.Client(t)
+	c := newQB(t, d)
+	c.login()
+
+	c.want("torrents/add", url.Values{"urls": {tr.Magnet(nil, tracker.URL)}, "ratioLimit": {"abc"}}, http.StatusBadRequest, "*")
+	if code, body := c.upload(map[string]string{"ratioLimit": "1.5", "seedingTimeLimit": "60", "inactiveSeedingTimeLimit": "-1"},
+		map[string][]byte{"share.torrent": tr.MetaInfo}); code != http.StatusOK || body != "Ok." {
+		t.Fatalf("upload: %d %q", code, body)
+	}
+	tk := waitTask(t, ws, tr.InfoHash, "downloaded and seeding", 90*time.Second, func(tk api.Task) bool {
+		return complete(tk) && tk.State == api.StateSeeding
+	})
+	if tk.SeedRatioLimit != 1.5 || tk.SeedTimeLimit != 3600 || tk.SeedIdleLimit != api.SeedLimitNone {
+		t.Errorf("limits after add: ratio %v, time %d, idle %d", tk.SeedRatioLimit, tk.SeedTimeLimit, tk.SeedIdleLimit)
+	}
+
+	// reannounce: the tracker hears from the task again.
+	before := tracker.Announces()
+	c.ok("torrents/reannounce", url.Values{"hashes": {tr.InfoHash}})
+	waitUntilAPI(t, "a reannounce", 30*time.Second, func() bool { return tracker.Announces() > before })
+
+	// As Sonarr sends it: no inactiveSeedingTimeLimit, which stays.
+	c.want("torrents/setShareLimits", url.Values{"hashes": {tr.InfoHash}, "ratioLimit": {"2"}}, http.StatusBadRequest, "Bad Request")
+	c.want("torrents/setShareLimits", url.Values{"hashes": {tr.InfoHash}, "ratioLimit": {"x"}, "seedingTimeLimit": {"-2"}}, http.StatusBadRequest, "*")
+	c.ok("torrents/setShareLimits", url.Values{"hashes": {tr.InfoHash}, "ratioLimit": {"-5"}, "seedingTimeLimit": {"-2"}})
+	tk = stateOf(t, ws, tr.InfoHash)
+	if tk.SeedRatioLimit != api.SeedLimitNone || tk.SeedTimeLimit != api.SeedLimitSession || tk.SeedIdleLimit != api.SeedLimitNone {
+		t.Errorf("limits after setShareLimits -5/-2: ratio %v, time %d, idle %d", tk.SeedRatioLimit, tk.SeedTimeLimit, tk.SeedIdleLimit)
+	}
+	// A seeding time limit of 0: it has seeded long enough and stops.
+	c.ok("torrents/setShareLimits", url.Values{"hashes": {tr.InfoHash}, "ratioLimit": {"-1"}, "seedingTimeLimit": {"0"}, "inactiveSeedingTimeLimit": {"-2"}})
+	tk = waitTask(t, ws, tr.InfoHash, "seeding stopped by its limit", 30*time.Second, func(tk api.Task) bool { return tk.State == api.StateFinished })
+	if tk.SeedTimeLimit != 0 || tk.SeedIdleLimit != api.SeedLimitSession {
+		t.Errorf("limits after setShareLimits -1/0/-2: time %d, idle %d", tk.SeedTimeLimit, tk.SeedIdleLimit)
+	}
+	// A finished task has nothing to announce: skipped, not an error.
+	c.ok("torrents/reannounce", url.Values{"hashes": {tr.InfoHash}})
+}

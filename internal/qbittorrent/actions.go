@@ -42,6 +42,13 @@ var actionRoutes = map[string]route{
 	// The per-task limits are read with the endpoints that set them.
 	"torrents/downloadLimit": {fn: rateLimits(false)},
 	"torrents/uploadLimit":   {fn: rateLimits(true)},
+	// queue.go
+	"torrents/topPrio":        {fn: queueMove(api.QueueTop), change: true},
+	"torrents/bottomPrio":     {fn: queueMove(api.QueueBottom), change: true},
+	"torrents/increasePrio":   {fn: queueMove(api.QueueUp), change: true},
+	"torrents/decreasePrio":   {fn: queueMove(api.QueueDown), change: true},
+	"torrents/setShareLimits": {fn: (*Handler).setShareLimits, change: true},
+	"torrents/reannounce":     {fn: (*Handler).reannounce, change: true},
 	// categories.go
 	"torrents/categories":       {fn: (*Handler).categories},
 	"torrents/createCategory":   {fn: (*Handler).createCategory, change: true},

@@ -108,9 +108,10 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request) {
 // addSettings are what torrents/add sets on a task once it is added.
 type addSettings struct {
 	set api.TaskSetParams // rate limits; nothing when empty
+	top bool              // move to the top of the queue
 }
 
-func (a addSettings) any() bool {
+func (a addSettings) anySet() bool {
 	return a.set.DownloadRateLimit != nil || a.set.UploadRateLimit != nil
 }
 
@@ -129,6 +130,11 @@ func (h *Handler) addOptions(r *http.Request) (api.TaskAddParams, addSettings, e
 		}
 	}
 	p.Sequential, _ = parseBool(r.FormValue("sequentialDownload"))
+	a.top, _ = parseBool(r.FormValue("addToTopOfQueue"))
+	var err error
+	if p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit, err = shareLimits(r); err != nil {
+		return p, a, err
+	}
 	for _, l := range []struct {
 		name string
 		dst  **int64
@@ -163,9 +169,14 @@ func (h *Handler) addItem(r *http.Request, p api.TaskAddParams, after addSetting
 		return false, false
 	}
 	existing[res.TaskID] = true
-	if after.any() {
+	if after.anySet() {
 		if _, err := h.svc.Set(res.TaskID, after.set); err != nil {
 			h.log.Warn("qbittorrent add: options not applied", "task_id", res.TaskID, "err", err)
+		}
+	}
+	if after.top {
+		if _, err := h.svc.QueueMove(res.TaskID, api.QueueTop); err != nil {
+			h.log.Warn("qbittorrent add: not moved to the top of the queue", "task_id", res.TaskID, "err", err)
 		}
 	}
 	return true, false

@@ -30,8 +30,8 @@ func categoryObject(c api.Category) map[string]any {
 // categoryObjects returns every category as qBittorrent's category
 // object, by name: torrents/categories' answer and sync/maindata's
 // categories.
-func (h *Handler) categoryObjects() map[string]any {
-	out := map[string]any{}
+func (h *Handler) categoryObjects() map[string]map[string]any {
+	out := map[string]map[string]any{}
 	for _, c := range h.svc.Categories() {
 		out[c.Name] = categoryObject(c)
 	}

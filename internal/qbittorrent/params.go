@@ -42,12 +42,6 @@ func need(w http.ResponseWriter, r *http.Request, names ...string) bool {
 	return true
 }
 
-// has reports whether r carries parameter name (r's form is parsed).
-func has(r *http.Request, name string) bool {
-	_, ok := r.Form[name]
-	return ok
-}
-
 // parseBool is qBittorrent's boolean: "true" or "false" in any case;
 // anything else is no value (ok false).
 func parseBool(s string) (v, ok bool) {

@@ -66,6 +66,8 @@ type Service interface {
 	Categories() []api.Category
 	SetCategory(c api.Category) (api.Category, error)
 	RemoveCategory(name string) error
+	QueueMove(id, to string) (api.Task, error)
+	Reannounce(ctx context.Context, id string) error
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
