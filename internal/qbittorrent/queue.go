@@ -3,6 +3,7 @@ package qbittorrent
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -67,7 +68,7 @@ const (
 // other than -2 is none too, Lodestone's only other negative value.
 func ratioLimit(name, v string) (float64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil {
+	if err != nil || math.IsNaN(f) {
 		return 0, fmt.Errorf("%s must be a number", name)
 	}
 	switch {
