@@ -49,7 +49,7 @@ func FuzzActionParams(f *testing.F) {
 				}
 			}
 		}
-		if ratio, seed, idle, err := shareLimits(r); err == nil {
+		if ratio, seed, idle, err := shareLimitParams(r); err == nil {
 			checkLimits(t, ratio, seed, idle)
 		}
 		c := categoryFromForm(r)

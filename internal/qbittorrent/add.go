@@ -132,7 +132,7 @@ func (h *Handler) addOptions(r *http.Request) (api.TaskAddParams, addSettings, e
 	p.Sequential, _ = parseBool(r.FormValue("sequentialDownload"))
 	a.top, _ = parseBool(r.FormValue("addToTopOfQueue"))
 	var err error
-	if p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit, err = shareLimits(r); err != nil {
+	if p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit, err = shareLimitParams(r); err != nil {
 		return p, a, err
 	}
 	for _, l := range []struct {

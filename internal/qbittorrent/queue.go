@@ -96,9 +96,9 @@ func minutesLimit(name, v string) (int64, error) {
 	return min(m, maxSeedMinutes) * 60, nil
 }
 
-// shareLimits reads the share limits of r that are there into the three
+// shareLimitParams reads the share limits of r that are there into the three
 // pointers (nil: absent or empty).
-func shareLimits(r *http.Request) (ratio *float64, seed, idle *int64, err error) {
+func shareLimitParams(r *http.Request) (ratio *float64, seed, idle *int64, err error) {
 	if strings.TrimSpace(r.FormValue("ratioLimit")) != "" {
 		v, err := ratioLimit("ratioLimit", r.FormValue("ratioLimit"))
 		if err != nil {
@@ -130,7 +130,7 @@ func (h *Handler) setShareLimits(w http.ResponseWriter, r *http.Request) {
 	if !need(w, r, "hashes", "ratioLimit", "seedingTimeLimit") {
 		return
 	}
-	ratio, seed, idle, err := shareLimits(r)
+	ratio, seed, idle, err := shareLimitParams(r)
 	if err != nil {
 		writeStatus(w, http.StatusBadRequest, err.Error())
 		return
