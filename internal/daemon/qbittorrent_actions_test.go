@@ -394,11 +394,22 @@ func TestQBittorrentTags(t *testing.T) {
 		return v
 	}
 	labels := func(id string) []string { return stateOf(t, ws, id).Labels }
+	// sync/maindata's full update lists the same tags.
+	syncTags := func() []string {
+		var v struct {
+			Tags []string `json:"tags"`
+		}
+		c.getJSON("sync/maindata?rid=0", nil, &v)
+		return v.Tags
+	}
 
 	c.want("torrents/createTags", url.Values{}, http.StatusBadRequest, "Missing required parameters: tags")
 	c.ok("torrents/createTags", url.Values{"tags": {"alpha, beta,,gamma," + strings.Repeat("x", 65)}})
 	if got := tags(); !slices.Equal(got, []string{"alpha", "beta", "gamma", "keep"}) {
 		t.Errorf("tags after createTags: %q", got)
+	}
+	if got := syncTags(); !slices.Equal(got, []string{"alpha", "beta", "gamma", "keep"}) {
+		t.Errorf("sync/maindata's tags after createTags: %q", got)
 	}
 	c.ok("torrents/addTags", url.Values{"hashes": {a.InfoHash + "|" + b.InfoHash}, "tags": {"alpha,fresh"}})
 	if la, lb := labels(a.InfoHash), labels(b.InfoHash); !slices.Equal(la, []string{"keep", "alpha", "fresh"}) || !slices.Equal(lb, la) {
@@ -423,6 +434,9 @@ func TestQBittorrentTags(t *testing.T) {
 	c.login()
 	if got := tags(); !slices.Equal(got, []string{"alpha", "gamma", "keep"}) {
 		t.Errorf("tags after a restart: %q", got)
+	}
+	if got := syncTags(); !slices.Equal(got, []string{"alpha", "gamma", "keep"}) {
+		t.Errorf("sync/maindata's tags after a restart: %q", got)
 	}
 }
 

@@ -66,8 +66,12 @@ func loadTags(st Settings) (*tagStore, error) {
 	return s, nil
 }
 
-// list returns the created tags, sorted.
+// list returns the created tags, sorted; none for a nil store (a
+// Handler not made by New).
 func (s *tagStore) list() []string {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.created)
