@@ -316,6 +316,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		WebUIPort:   webUIPort,
 		PeerPort:    func() int { return peerPort },
 		Listening:   func() bool { return len(peerAddrs) > 0 },
+		// Tags created and not used yet are kept in the store.
+		Settings: d.store,
 	})
 	if err != nil {
 		return nil, err

@@ -268,17 +268,7 @@ func trackerMap(cache map[string]*tobj) map[string][]string {
 // download_path (where data is while incomplete). They are read at
 // every request: the service keeps them in memory, and there are few.
 func (h *Handler) maindataCategories() map[string]map[string]any {
-	cats := h.svc.Categories()
-	out := make(map[string]map[string]any, len(cats))
-	for _, c := range cats {
-		obj := map[string]any{"name": c.Name, "savePath": c.SavePath}
-		if c.CompletePath != "" {
-			obj["savePath"] = c.CompletePath
-			obj["download_path"] = c.SavePath
-		}
-		out[c.Name] = obj
-	}
-	return out
+	return h.categoryObjects() // categories.go
 }
 
 // serverState is sync/maindata's server_state: transfer/info's fields
@@ -334,7 +324,7 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 	cur := &snapshot{
 		torrents: maps.Clone(s.cache),
 		cats:     h.maindataCategories(),
-		tags:     h.allTagsFrom(s.cache),
+		tags:     h.allTagsFrom(s.cache, h.tags.list()...),
 		trackers: trackerMap(s.cache),
 		server:   h.serverState(),
 	}
