@@ -66,6 +66,9 @@ const (
 	MethodTaskMove    = "task.move"
 	MethodTaskPieces  = "task.pieces"
 
+	MethodTaskQueueMove  = "task.queue_move"
+	MethodTaskReannounce = "task.reannounce"
+
 	MethodTaskTrackers       = "task.trackers"
 	MethodTaskAddTrackers    = "task.add_trackers"
 	MethodTaskRemoveTrackers = "task.remove_trackers"
@@ -78,6 +81,10 @@ const (
 	MethodEventsReplay    = "events.replay"
 
 	MethodServerInfo = "server.info"
+
+	MethodCategoryList   = "category.list"
+	MethodCategorySet    = "category.set"
+	MethodCategoryRemove = "category.remove"
 )
 
 // Event names.
@@ -90,6 +97,13 @@ const (
 	EventTaskRemoved  = "task.removed"
 	EventTaskProgress = "task.progress"
 	EventTaskError    = "task.error"
+	// EventTaskQueue: a task moved in the queue order (task.queue_move).
+	EventTaskQueue = "task.queue"
+	// EventTaskChanged: a request changed a task's settings (see
+	// TaskChangedData).
+	EventTaskChanged = "task.changed"
+	// EventCategoryChanged carries every category after the set changed.
+	EventCategoryChanged = "category.changed"
 	// EventSessionStats carries the session.stats result every second.
 	EventSessionStats = "session.stats"
 )
@@ -98,7 +112,7 @@ const (
 var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
-	EventSessionStats,
+	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -109,6 +123,7 @@ var EphemeralEvents = []string{EventTaskProgress, EventSessionStats}
 var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError,
+	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 }
 
 // Task types accepted by task.add.

@@ -20,6 +20,7 @@ const (
 	CodeNoSpace        Code = 205 // the task's data does not fit in the free space of its download dir
 	CodeUnsupported    Code = 206 // a valid torrent or magnet Lodestone cannot download (BEP 52 v2-only)
 	CodePathConflict   Code = 207 // a file of the task would be at a path another task holds
+	CodeNoSuchCategory Code = 208 // task.add, task.set or category.remove names a category that does not exist
 	CodeUnauthorized   Code = 401 // missing or wrong token
 	CodeRateLimited    Code = 429 // too many wrong tokens from this address: wait for Retry-After
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
@@ -55,6 +56,8 @@ func (c Code) String() string {
 		return "unsupported_torrent"
 	case CodePathConflict:
 		return "path_conflict"
+	case CodeNoSuchCategory:
+		return "no_such_category"
 	case CodeUnauthorized:
 		return "unauthorized"
 	case CodeRateLimited:

@@ -19,6 +19,16 @@ type TaskAddParams struct {
 	DownloadDir string `json:"download_dir,omitempty"`
 	// Sequential downloads pieces in order. Optional.
 	Sequential bool `json:"sequential,omitempty"`
+	// Category is the name of the task's category (see Category);
+	// optional. Without DownloadDir, the data goes to the category's
+	// save path.
+	Category string `json:"category,omitempty"`
+	// SeedRatioLimit, SeedTimeLimit and SeedIdleLimit are the task's
+	// seeding limits, as in TaskSetParams. Optional: the session's
+	// (SeedLimitSession) by default.
+	SeedRatioLimit *float64 `json:"seed_ratio_limit,omitempty"`
+	SeedTimeLimit  *int64   `json:"seed_time_limit,omitempty"`
+	SeedIdleLimit  *int64   `json:"seed_idle_limit,omitempty"`
 }
 
 // TaskMoveParams are the params of task.move.
@@ -102,6 +112,8 @@ type Task struct {
 	PieceSize int64 `json:"piece_size"`
 	// Labels are the user's labels of the task.
 	Labels []string `json:"labels"`
+	// Category is the name of the task's category; "" when it has none.
+	Category string `json:"category"`
 	// DownloadDir is the directory holding the task's data.
 	DownloadDir string `json:"download_dir"`
 	// Sequential reports that pieces are downloaded in order.
@@ -110,7 +122,39 @@ type Task struct {
 	// per second, 0 for none.
 	DownloadRateLimit int64 `json:"download_rate_limit"`
 	UploadRateLimit   int64 `json:"upload_rate_limit"`
+	// Private reports the torrent's private flag (BEP 27: the info
+	// dictionary's "private" is 1); false until the metadata is known.
+	Private bool `json:"private"`
+	// ActiveAt is the last time payload data moved either way, RFC 3339
+	// UTC; absent if none ever did.
+	ActiveAt string `json:"active_at,omitempty"`
+	// SecondsDownloading and SecondsSeeding are the time the task spent
+	// running (not paused, queued, in error or finished) while
+	// incomplete, and while complete; kept across restarts like
+	// Downloaded and Uploaded.
+	SecondsDownloading int64 `json:"seconds_downloading"`
+	SecondsSeeding     int64 `json:"seconds_seeding"`
+	// QueuePosition is the task's place in the queue order, 0 first:
+	// positions are 0 to n-1 over all tasks. Downloads get their slots
+	// (max_active_downloads) in this order.
+	QueuePosition int `json:"queue_position"`
+	// SeedRatioLimit, SeedTimeLimit (seconds since finished_at) and
+	// SeedIdleLimit (seconds without upload) end this task's seeding:
+	// SeedLimitSession (-2) follows the session's setting, SeedLimitNone
+	// (-1) sets none, 0 or more is this task's own limit.
+	SeedRatioLimit float64 `json:"seed_ratio_limit"`
+	SeedTimeLimit  int64   `json:"seed_time_limit"`
+	SeedIdleLimit  int64   `json:"seed_idle_limit"`
 }
+
+// Values of the per-task seeding limits (Task.SeedRatioLimit and the
+// others).
+const (
+	// SeedLimitSession: the task follows the session's setting.
+	SeedLimitSession = -2
+	// SeedLimitNone: the task has no such limit, whatever the session's.
+	SeedLimitNone = -1
+)
 
 // TaskFieldNames lists the JSON names of Task's fields, for
 // TaskListParams.Fields.
@@ -118,7 +162,9 @@ var TaskFieldNames = []string{
 	"task_id", "name", "size", "completed", "state", "error", "busy", "added_at",
 	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
-	"download_dir", "sequential", "download_rate_limit", "upload_rate_limit",
+	"category", "download_dir", "sequential", "download_rate_limit", "upload_rate_limit",
+	"private", "active_at", "seconds_downloading", "seconds_seeding",
+	"queue_position", "seed_ratio_limit", "seed_time_limit", "seed_idle_limit",
 }
 
 // TaskProgressData is the data of task.progress: a snapshot of an active
@@ -159,6 +205,41 @@ type TaskSetParams struct {
 	// FilePriorities sets the priority of files by index: "skip",
 	// "normal" or "high".
 	FilePriorities map[int]string `json:"file_priorities,omitempty"`
+	// Category puts the task in that category, moving its data (as
+	// task.move does) when the category's save path is not the task's
+	// download dir; "" takes it out of its category, moving nothing.
+	Category *string `json:"category,omitempty"`
+	// SeedRatioLimit, SeedTimeLimit and SeedIdleLimit set the task's
+	// seeding limits (see Task): SeedLimitSession, SeedLimitNone, or 0
+	// or more. Other values are refused.
+	SeedRatioLimit *float64 `json:"seed_ratio_limit,omitempty"`
+	SeedTimeLimit  *int64   `json:"seed_time_limit,omitempty"`
+	SeedIdleLimit  *int64   `json:"seed_idle_limit,omitempty"`
+}
+
+// TaskQueueMoveParams are the params of task.queue_move.
+type TaskQueueMoveParams struct {
+	TaskID string `json:"task_id"`
+	// To is QueueTop, QueueUp, QueueDown or QueueBottom.
+	To string `json:"to"`
+}
+
+// Queue moves of task.queue_move.
+const (
+	QueueTop    = "top"
+	QueueUp     = "up"
+	QueueDown   = "down"
+	QueueBottom = "bottom"
+)
+
+// TaskQueueData is the data of task.queue: a task moved in the queue
+// order from position From to position To. The tasks between took one
+// step towards From: those at To..From-1 moved down one when To < From,
+// those at From+1..To moved up one when To > From.
+type TaskQueueData struct {
+	TaskID string `json:"task_id"`
+	From   int    `json:"from"`
+	To     int    `json:"to"`
 }
 
 // TaskPiecesResult is the result of task.pieces.
@@ -320,6 +401,9 @@ type Settings struct {
 	// SeedTimeLimit stops uploading a finished task this many seconds
 	// after it finished.
 	SeedTimeLimit int64 `json:"seed_time_limit"`
+	// SeedIdleLimit stops uploading a finished task once it has uploaded
+	// nothing for this many seconds while seeding.
+	SeedIdleLimit int64 `json:"seed_idle_limit"`
 	// MaxActiveSeeds is how many finished tasks upload at once; the others
 	// wait in state queued, first finished first served.
 	MaxActiveSeeds int `json:"max_active_seeds"`
@@ -340,6 +424,7 @@ type SessionSetParams struct {
 	MaxActiveDownloads *int     `json:"max_active_downloads,omitempty"`
 	SeedRatioLimit     *float64 `json:"seed_ratio_limit,omitempty"`
 	SeedTimeLimit      *int64   `json:"seed_time_limit,omitempty"`
+	SeedIdleLimit      *int64   `json:"seed_idle_limit,omitempty"`
 	MaxActiveSeeds     *int     `json:"max_active_seeds,omitempty"`
 	DownloadDir        *string  `json:"download_dir,omitempty"`
 	PeerPort           *int     `json:"peer_port,omitempty"`
@@ -399,4 +484,50 @@ type TaskTracker struct {
 type TaskTrackersParams struct {
 	TaskID string   `json:"task_id"`
 	URLs   []string `json:"urls"`
+}
+
+// Category is a named destination for tasks, as in qBittorrent: the result
+// of category.set and an element of category.list.
+type Category struct {
+	// Name is the category's name: 1 to 255 bytes of UTF-8 without
+	// control characters, trimmed; "/" separates subcategories.
+	Name string `json:"name"`
+	// SavePath is where the data of a task added in the category goes:
+	// absolute, or relative to the default download dir; inside a
+	// download root. "" is the default download dir. The daemon answers
+	// with it absolute.
+	SavePath string `json:"save_path"`
+	// CompletePath, when set, is where a task of the category moves its
+	// data once it finishes; same rules as SavePath.
+	CompletePath string `json:"complete_path,omitempty"`
+}
+
+// CategoryListResult is the result of category.list.
+type CategoryListResult struct {
+	// Categories are sorted by name.
+	Categories []Category `json:"categories"`
+}
+
+// CategoryRemoveParams are the params of category.remove.
+type CategoryRemoveParams struct {
+	Name string `json:"name"`
+}
+
+// CategoryChangedData is the data of category.changed: the whole set of
+// categories after a change.
+type CategoryChangedData struct {
+	Categories []Category `json:"categories"`
+}
+
+// TaskChangedData is the data of task.changed: a request changed some of
+// a task's settings (its category; its download dir, when that moved its
+// data). State changes have task.state instead, and progress
+// task.progress.
+type TaskChangedData struct {
+	TaskID string `json:"task_id"`
+	// Fields names the Task fields that changed, e.g. ["category",
+	// "download_dir"].
+	Fields []string `json:"fields"`
+	// Task is the task after the change.
+	Task Task `json:"task"`
 }

@@ -162,3 +162,36 @@ func (c *Client) TaskPieces(ctx context.Context, taskID string) (int, []byte, er
 	}
 	return r.Pieces, have, nil
 }
+
+// QueueMoveTask calls task.queue_move: to is api.QueueTop, QueueUp,
+// QueueDown or QueueBottom. It returns the task.
+func (c *Client) QueueMoveTask(ctx context.Context, taskID, to string) (api.Task, error) {
+	var r api.Task
+	err := c.Call(ctx, api.MethodTaskQueueMove, api.TaskQueueMoveParams{TaskID: taskID, To: to}, &r)
+	return r, err
+}
+
+// ReannounceTask calls task.reannounce.
+func (c *Client) ReannounceTask(ctx context.Context, taskID string) error {
+	return c.Call(ctx, api.MethodTaskReannounce, api.TaskIDParams{TaskID: taskID}, nil)
+}
+
+// Categories calls category.list: every category, sorted by name.
+func (c *Client) Categories(ctx context.Context) ([]api.Category, error) {
+	var r api.CategoryListResult
+	err := c.Call(ctx, api.MethodCategoryList, struct{}{}, &r)
+	return r.Categories, err
+}
+
+// SetCategory calls category.set: it creates or replaces the category
+// and returns it with its paths absolute.
+func (c *Client) SetCategory(ctx context.Context, cat api.Category) (api.Category, error) {
+	var r api.Category
+	err := c.Call(ctx, api.MethodCategorySet, cat, &r)
+	return r, err
+}
+
+// RemoveCategory calls category.remove.
+func (c *Client) RemoveCategory(ctx context.Context, name string) error {
+	return c.Call(ctx, api.MethodCategoryRemove, api.CategoryRemoveParams{Name: name}, nil)
+}

@@ -52,6 +52,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "API (WebSocket) listen address")
+	fs.StringVar(&cfg.TransmissionAddr, "transmission-addr", "", "also serve Transmission's RPC (/transmission/rpc) alone on this address, e.g. 127.0.0.1:9091, for tools that assume Transmission's port (default: off; it is always on the API address)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "state directory (store, token, piece completion)")
 	fs.StringVar(&cfg.DownloadDir, "download-dir", cfg.DownloadDir, "where downloaded data is written")
 	fs.StringVar(&cfg.PeerAddr, "peer-addr", cfg.PeerAddr, "BitTorrent listen address (default: all interfaces, a random high port kept across restarts)")

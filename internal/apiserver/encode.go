@@ -46,10 +46,23 @@ var taskFields = [...]taskField{
 	{"pieces", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, int64(t.Pieces), 10), true }},
 	{"piece_size", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.PieceSize, 10), true }},
 	{"labels", func(b []byte, t *api.Task) ([]byte, bool) { return appendStrings(b, t.Labels), true }},
+	{"category", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.Category), true }},
 	{"download_dir", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.DownloadDir), true }},
 	{"sequential", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendBool(b, t.Sequential), true }},
 	{"download_rate_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.DownloadRateLimit, 10), true }},
 	{"upload_rate_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.UploadRateLimit, 10), true }},
+	{"private", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendBool(b, t.Private), true }},
+	{"active_at", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.ActiveAt), t.ActiveAt != "" }},
+	{"seconds_downloading", func(b []byte, t *api.Task) ([]byte, bool) {
+		return strconv.AppendInt(b, t.SecondsDownloading, 10), true
+	}},
+	{"seconds_seeding", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SecondsSeeding, 10), true }},
+	{"queue_position", func(b []byte, t *api.Task) ([]byte, bool) {
+		return strconv.AppendInt(b, int64(t.QueuePosition), 10), true
+	}},
+	{"seed_ratio_limit", func(b []byte, t *api.Task) ([]byte, bool) { return appendFloat(b, t.SeedRatioLimit), true }},
+	{"seed_time_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SeedTimeLimit, 10), true }},
+	{"seed_idle_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SeedIdleLimit, 10), true }},
 }
 
 // allTaskFields selects every field, in declaration order.

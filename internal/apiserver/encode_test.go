@@ -20,13 +20,15 @@ func encodeCases() []api.Task {
 		DownloadRate: 123456, UploadRate: 7, Peers: 12, Downloaded: 1 << 40, Uploaded: 3,
 		Ratio: 1.0 / 3, ETASeconds: -1, Pieces: 2800, PieceSize: 256 << 10,
 		Labels: []string{"linux", "ünïcode", "a\u2028b"}, DownloadDir: "/srv/dl/x y",
-		Sequential: true, DownloadRateLimit: 1 << 20, UploadRateLimit: 5,
+		Sequential: true, DownloadRateLimit: 1 << 20, UploadRateLimit: 5, Category: "films/<hd> & \"x\"",
+		Private: true, ActiveAt: "2026-11-28T09:00:00.5Z", SecondsDownloading: 3600, SecondsSeeding: 86400,
+		QueuePosition: 7, SeedRatioLimit: 1.5, SeedTimeLimit: -1, SeedIdleLimit: -2,
 	}
 	weird := full
 	weird.Name = "ctl\x00\x01\x1f\b\f\n\r\t\\/\x7f<>&\u2029 bad:\xff\xfe end"
 	weird.Labels = []string{}
 	weird.Ratio = 1e-7
-	weird.Error, weird.FinishedAt = "", ""
+	weird.Error, weird.FinishedAt, weird.ActiveAt = "", "", ""
 	big := full
 	big.Ratio = 1e21
 	big.Labels = nil

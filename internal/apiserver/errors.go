@@ -61,6 +61,8 @@ func errorCode(err error) (api.Code, string) {
 		return api.CodeNoSpace, err.Error()
 	case errors.Is(err, service.ErrPathConflict):
 		return api.CodePathConflict, err.Error()
+	case errors.Is(err, service.ErrNoSuchCategory):
+		return api.CodeNoSuchCategory, err.Error()
 	case errors.Is(err, service.ErrTaskState):
 		return api.CodeTaskState, err.Error()
 	case errors.Is(err, errShuttingDown), errors.Is(err, service.ErrClosed), errors.Is(err, events.ErrClosed):

@@ -31,6 +31,7 @@ var inlineMethods = map[string]bool{
 	api.MethodTaskPieces:   true,
 	api.MethodTaskPeers:    true,
 	api.MethodTaskTrackers: true,
+	api.MethodCategoryList: true,
 }
 
 // methodTable is the one place that maps wire names to handlers.
@@ -96,8 +97,23 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskRemove, method(func(ctx context.Context, p api.TaskRemoveParams) (api.Empty, error) {
 		return api.Empty{}, s.svc.Remove(ctx, p.TaskID, p.DeleteData)
 	}))
+	register(api.MethodTaskQueueMove, method(func(_ context.Context, p api.TaskQueueMoveParams) (api.Task, error) {
+		return s.svc.QueueMove(p.TaskID, p.To)
+	}))
+	register(api.MethodTaskReannounce, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.Reannounce(ctx, p.TaskID)
+	}))
 	register(api.MethodServerInfo, method(func(context.Context, struct{}) (api.ServerInfo, error) {
 		return s.svc.Info()
+	}))
+	register(api.MethodCategoryList, method(func(context.Context, struct{}) (api.CategoryListResult, error) {
+		return api.CategoryListResult{Categories: s.svc.Categories()}, nil
+	}))
+	register(api.MethodCategorySet, method(func(_ context.Context, p api.Category) (api.Category, error) {
+		return s.svc.SetCategory(p)
+	}))
+	register(api.MethodCategoryRemove, method(func(_ context.Context, p api.CategoryRemoveParams) (api.Empty, error) {
+		return api.Empty{}, s.svc.RemoveCategory(p.Name)
 	}))
 	register(api.MethodEventsSubscribe, connMethod(subscribe))
 	register(api.MethodEventsReplay, connMethod(replay))

@@ -24,13 +24,15 @@ already prints the existing task.
 --label gives each task that label (repeatable): a new task is added with
 its labels, and a task that existed already has its labels replaced.
 
---paused, --files and --download-dir apply to new tasks only. --files
-downloads only the listed files, by their indices as "lodestone files"
-shows them (from 0), and skips the others; for a magnet the indices are
-checked when its metadata arrives, and if one is out of range every file
-is downloaded (the daemon sends an engine.alert). --download-dir is
-absolute, or relative to the daemon's download dir, and must lie inside
-one of the daemon's download roots.
+--paused, --files, --download-dir and --category apply to new tasks
+only. --files downloads only the listed files, by their indices as
+"lodestone files" shows them (from 0), and skips the others; for a magnet
+the indices are checked when its metadata arrives, and if one is out of
+range every file is downloaded (the daemon sends an engine.alert).
+--download-dir is absolute, or relative to the daemon's download dir, and
+must lie inside one of the daemon's download roots. --category puts the
+task in that category ("lodestone category"), which must exist: without
+--download-dir the data goes to the category's save path.
 `
 
 // addSource is one argument of add, ready to send.
@@ -49,6 +51,7 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 	var files indexList
 	fs.Var(&files, "files", "download only these files: comma-separated `indices`, e.g. 0,2,5 (repeatable)")
 	downloadDir := fs.String("download-dir", "", "put the data in this `dir` (default: the daemon's download dir)")
+	category := fs.String("category", "", "put the task in this `category` (it must exist)")
 	pos, err := e.parse(fs, args, addUsage)
 	if err != nil {
 		return err
@@ -72,6 +75,7 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 		src.params.Labels = labels.values
 		src.params.Files = files.values
 		src.params.DownloadDir = *downloadDir
+		src.params.Category = *category
 		srcs = append(srcs, src)
 	}
 

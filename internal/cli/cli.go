@@ -1,8 +1,9 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, pause,
-// resume, rm, set, move, watch, stats, help). Each talks to a running daemon through the public
-// client package and prints for a human, or with --json the daemon's raw
-// result for a program.
+// resume, rm, set, move, category, queue, reannounce, watch, stats,
+// help). Each talks to a running daemon through the public client package
+// and prints for a human, or with --json the daemon's raw result for a
+// program.
 //
 // It imports only client/, api/ and the standard library. Run is the single
 // entry point; it writes only to the writers it is given and keeps no state
@@ -54,8 +55,11 @@ func commands() []command {
 		{"pause", "pause tasks", runPause},
 		{"resume", "resume paused tasks", runResume},
 		{"rm", "remove tasks, optionally with their data", runRm},
-		{"set", "change a task's labels or file priorities", runSet},
+		{"set", "change a task's labels, file priorities, category or seeding limits", runSet},
 		{"move", "move a task's data to another directory", runMove},
+		{"category", "list, set or remove categories (named save paths)", runCategory},
+		{"queue", "move a task in the queue order", runQueue},
+		{"reannounce", "announce tasks to their trackers now", runReannounce},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 	}

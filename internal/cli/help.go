@@ -15,12 +15,12 @@ Lodestone is a BitTorrent daemon driven over a WebSocket API. "lodestone serve"
 runs it; every other command is a client of a running daemon.
 
 commands:
-  serve    run the daemon (lodestone serve -h for its flags)
+  serve      run the daemon (lodestone serve -h for its flags)
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
 	}
-	b.WriteString(`  help     show this help, or a command's: lodestone help <command>
+	b.WriteString(`  help       show this help, or a command's: lodestone help <command>
 
 Every client command takes:
   --api-addr host:port  the daemon's API address, or a ws:// URL (default 127.0.0.1:6810)

@@ -3,18 +3,22 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
 
 const setUsage = `usage: lodestone set [flags] <task-id>
 
-Changes the task (task.set): give at least one of --label, --skip, --normal
-and --high.
+Changes the task (task.set): give at least one of --label, --skip, --normal,
+--high, --category, --ratio-limit, --seed-time-limit and --seed-idle-limit.
 
 --label replaces the task's labels with the --label values, in the order
 given (duplicates are dropped), and prints "set <task_id> labels: <labels>".
@@ -26,6 +30,19 @@ others is an error.
 is not downloaded, a high one is fetched first. Files not named keep their
 priority. This needs the task's metadata. Prints "set <task_id> priorities:
 <index> <priority>, ...".
+
+--category puts the task in that category ("lodestone category"), moving
+its data to the category's save path when that is not where the data is;
+--category '' takes the task out of its category and moves nothing. Prints
+"set <task_id> category: <name> (<download_dir>)".
+
+--ratio-limit, --seed-time-limit and --seed-idle-limit set the task's own
+seeding limits: a ratio (uploaded / completed, e.g. 1.5), a time after it
+finished, and a time without uploading while seeding; times in seconds or
+as a duration such as 90m or 2h. "none" sets no limit for the task,
+whatever the session's; "session" follows the session's setting again.
+A task that reached a limit stops seeding (state finished). Prints "set
+<task_id> seeding limits: ratio <r>, time <t>, idle <i>".
 
 With --json, prints the task.set result (the updated task).
 `
@@ -40,6 +57,13 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	fs.Var(&skip, "skip", "do not download these files: comma-separated `indices` (repeatable)")
 	fs.Var(&normal, "normal", "download these files at normal priority: comma-separated `indices` (repeatable)")
 	fs.Var(&high, "high", "download these files first: comma-separated `indices` (repeatable)")
+	ratio := limitFlag{ratio: true}
+	var seedTime, idle limitFlag
+	fs.Var(&ratio, "ratio-limit", "stop seeding at this `ratio`, or none, or session")
+	fs.Var(&seedTime, "seed-time-limit", "stop seeding this long after finishing: `seconds` or a duration (90m), or none, or session")
+	fs.Var(&idle, "seed-idle-limit", "stop seeding after this long without uploading: `seconds` or a duration, or none, or session")
+	var category stringList
+	fs.Var(&category, "category", "put the task in this `category`, moving its data there ('' takes it out)")
 	pos, err := e.parse(fs, args, setUsage)
 	if err != nil {
 		return err
@@ -51,10 +75,28 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !labels.set && len(prios) == 0 {
-		return usagef("nothing to set: give --label, --skip, --normal or --high (--label '' clears the labels)")
+	limits := ratio.set || seedTime.set || idle.set
+	if !labels.set && len(prios) == 0 && !category.set && !limits {
+		return usagef("nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit, --seed-time-limit or --seed-idle-limit (--label '' clears the labels)")
+	}
+	if len(category.values) > 1 {
+		return usagef("--category given %d times: a task is in one category", len(category.values))
 	}
 	p := api.TaskSetParams{FilePriorities: prios}
+	if ratio.set {
+		p.SeedRatioLimit = &ratio.value
+	}
+	if seedTime.set {
+		v := int64(seedTime.value)
+		p.SeedTimeLimit = &v
+	}
+	if idle.set {
+		v := int64(idle.value)
+		p.SeedIdleLimit = &v
+	}
+	if category.set {
+		p.Category = &category.values[0]
+	}
 	if labels.set {
 		newLabels, err := parseSetLabels(labels.values)
 		if err != nil {
@@ -91,6 +133,13 @@ func runSet(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "set %s labels: %s\n", t.TaskID, shown)
 	}
+	if category.set {
+		shown := "(none)"
+		if t.Category != "" {
+			shown = sanitize(t.Category)
+		}
+		fmt.Fprintf(e.stdout, "set %s category: %s (%s)\n", t.TaskID, shown, sanitize(t.DownloadDir))
+	}
 	if len(prios) > 0 {
 		shown := make([]string, 0, len(prios))
 		for _, i := range slices.Sorted(maps.Keys(prios)) {
@@ -98,7 +147,66 @@ func runSet(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "set %s priorities: %s\n", t.TaskID, strings.Join(shown, ", "))
 	}
+	if limits {
+		fmt.Fprintf(e.stdout, "set %s seeding limits: ratio %s, time %s, idle %s\n", t.TaskID,
+			showLimit(t.SeedRatioLimit, false), showLimit(float64(t.SeedTimeLimit), true), showLimit(float64(t.SeedIdleLimit), true))
+	}
 	return nil
+}
+
+// limitFlag is a per-task seeding limit given on the command line: a
+// ratio (ratio) or a time, "none" or "session".
+type limitFlag struct {
+	ratio bool
+	set   bool
+	value float64 // api.SeedLimitSession, api.SeedLimitNone, or the limit (seconds for a time)
+}
+
+func (f *limitFlag) String() string {
+	if !f.set {
+		return ""
+	}
+	return showLimit(f.value, !f.ratio)
+}
+
+func (f *limitFlag) Set(v string) error {
+	switch v = strings.TrimSpace(v); v {
+	case "none":
+		f.value = api.SeedLimitNone
+	case "session":
+		f.value = api.SeedLimitSession
+	default:
+		n, err := strconv.ParseFloat(v, 64)
+		if !f.ratio && err != nil {
+			var d time.Duration
+			if d, err = time.ParseDuration(v); err == nil {
+				n = float64(d / time.Second)
+			}
+		}
+		if err != nil || n < 0 || math.IsInf(n, 0) || math.IsNaN(n) || !f.ratio && n != math.Trunc(n) {
+			if f.ratio {
+				return errors.New("want a ratio of 0 or more, none or session")
+			}
+			return errors.New("want whole seconds or a duration (90m), none or session")
+		}
+		f.value = n
+	}
+	f.set = true
+	return nil
+}
+
+// showLimit renders a seeding limit of a task for a human.
+func showLimit(v float64, seconds bool) string {
+	switch v {
+	case api.SeedLimitNone:
+		return "none"
+	case api.SeedLimitSession:
+		return "session"
+	}
+	if seconds {
+		return (time.Duration(v) * time.Second).String()
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // filePriorities turns the indices given per priority into task.set's

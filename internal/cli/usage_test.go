@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "pause", "resume", "rm", "set", "move", "watch", "stats"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "pause", "resume", "rm", "set", "move", "category", "queue", "reannounce", "watch", "stats"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
@@ -75,7 +75,14 @@ func TestUsageErrors(t *testing.T) {
 		{"pause without id", []string{"pause"}, []string{"no task id given"}},
 		{"resume without id", []string{"resume"}, []string{"no task id given"}},
 		{"rm without id", []string{"rm", "--delete-data"}, []string{"no task id given"}},
-		{"set nothing", []string{"set", "abcd"}, []string{"nothing to set: give --label, --skip, --normal or --high"}},
+		{"set nothing", []string{"set", "abcd"}, []string{"nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit"}},
+		{"set two categories", []string{"set", "abcd", "--category", "a", "--category", "b"}, []string{"a task is in one category"}},
+		{"category nothing", []string{"category"}, []string{"no action given: ls, set or rm"}},
+		{"category unknown action", []string{"category", "add", "tv"}, []string{`unknown action "add"`}},
+		{"category set without name", []string{"category", "set"}, []string{"set takes a name"}},
+		{"category rm two", []string{"category", "rm", "a", "b"}, []string{"rm takes one category name"}},
+		{"category ls argument", []string{"category", "ls", "x"}, []string{`unexpected argument "x"`}},
+		{"category complete path without set", []string{"category", "ls", "--complete-path", "/x"}, []string{"--complete-path goes with set"}},
 		{"set two ids", []string{"set", "ab", "cd", "--skip", "1"}, []string{"set takes one task id, got 2"}},
 		{"set two priorities", []string{"set", "abcd", "--skip", "1,2", "--high", "3,2"}, []string{"file 2 is given both --skip and --high"}},
 		{"set bad index", []string{"set", "abcd", "--high", "one"}, []string{`invalid value "one" for flag -high`}},

@@ -20,6 +20,11 @@ const DefaultAPIAddr = "127.0.0.1:6810"
 type Config struct {
 	// APIAddr is the HTTP/WebSocket listen address, host:port.
 	APIAddr string
+	// TransmissionAddr, when set, is a second listen address serving
+	// Transmission's RPC alone (/transmission/rpc), for tools that assume
+	// Transmission's port; it is always on the API listener too. Empty
+	// (the default) is off.
+	TransmissionAddr string
 	// DataDir holds the store, the piece-completion database and the token.
 	DataDir string
 	// DownloadDir is where torrent data is written by default.
@@ -103,6 +108,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("qbittorrent-addr %q: %w", c.QBittorrentAddr, err))
 		} else if !loopbackHost(host) && c.Token == "" {
 			errs = append(errs, fmt.Errorf("qbittorrent-addr %s is reachable from other machines: give an explicit --token (or LODESTONE_TOKEN) to listen there", c.QBittorrentAddr))
+		}
+	}
+	if c.TransmissionAddr != "" {
+		if host, _, err := net.SplitHostPort(c.TransmissionAddr); err != nil {
+			errs = append(errs, fmt.Errorf("transmission-addr %q: %w", c.TransmissionAddr, err))
+		} else if !loopbackHost(host) && c.Token == "" {
+			errs = append(errs, fmt.Errorf("transmission-addr %s is reachable from other machines: give an explicit --token (or LODESTONE_TOKEN) to listen there", c.TransmissionAddr))
 		}
 	}
 	if c.Token != "" {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -63,6 +64,11 @@ type Daemon struct {
 	qbLn   net.Listener
 	qbHTTP *http.Server
 	qbAddr string
+	// trLn and trHTTP serve Transmission's RPC alone on its own address
+	// (--transmission-addr); nil when off.
+	trLn   net.Listener
+	trHTTP *http.Server
+	trAddr string // trLn's address, kept after Close
 
 	apiAddr string // d.ln's address, kept after Close
 	scheme  string // "ws", or "wss" with TLS
@@ -196,9 +202,14 @@ func New(cfg Config) (_ *Daemon, err error) {
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
 	d.conns = connguard.New(connguard.Config{CapLoopbackPerAddr: cfg.CapLoopbackPerAddress, Logger: d.log.With("component", "api")})
+	hosts := cfg.AllowedHosts
+	if h, _, err := net.SplitHostPort(cfg.QBittorrentAddr); err == nil && h != "" && net.ParseIP(h) == nil {
+		// --qbittorrent-addr names this host: requests to it say so.
+		hosts = append(slices.Clip(hosts), h)
+	}
 	guard, err := httpguard.New(httpguard.Config{
 		Token:       d.token,
-		Hosts:       cfg.AllowedHosts,
+		Hosts:       append(slices.Clip(hosts), listenerHosts(cfg.TransmissionAddr)...),
 		AuthBackoff: cfg.AuthBackoff,
 		Logger:      d.log.With("component", "api"),
 		// A connection that carried a request with the right token is
@@ -248,15 +259,27 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// Transmission's RPC, for the tools that speak it; it passes the
 	// same guard (its Basic auth password is the token).
 	trpc, err := transmission.New(transmission.Config{
-		Service:  d.svc,
-		Settings: d.store,
-		Guard:    guard,
-		Logger:   d.log.With("component", "transmission"),
+		Service:       d.svc,
+		IDs:           d.store,
+		Guard:         guard,
+		DownloadRoots: append([]string{cfg.DownloadDir}, cfg.DownloadRoots...),
+		PeersPerTask:  engine.EstablishedConnsPerTorrent,
+		Logger:        d.log.With("component", "transmission"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("POST "+transmission.Path, trpc)
+	// Any method: the handshake answers GET too (Sonarr asks for the
+	// session id with one), then the handler refuses all but POST.
+	for _, p := range []string{transmission.Path, transmission.Path + "/"} {
+		mux.Handle("GET "+p, trpc)
+		mux.Handle("POST "+p, trpc)
+	}
+	if cfg.TransmissionAddr != "" {
+		if err := d.listenTransmission(trpc, tlsConfig); err != nil {
+			return nil, err
+		}
+	}
 	// qBittorrent's WebUI API v2, likewise: its login trades the token
 	// for a SID cookie, and the Host gate is the guard's.
 	if cfg.QBittorrentAddr != "" {
@@ -293,6 +316,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		WebUIPort:   webUIPort,
 		PeerPort:    func() int { return peerPort },
 		Listening:   func() bool { return len(peerAddrs) > 0 },
+		// Tags created and not used yet are kept in the store.
+		Settings: d.store,
 	})
 	if err != nil {
 		return nil, err
@@ -335,6 +360,48 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// Shutdown starts, instead of holding it until its timeout.
 	d.http.RegisterOnShutdown(streams.Close)
 	return d, nil
+}
+
+// listenTransmission opens --transmission-addr: Transmission's RPC alone
+// (any other path is 404), behind the same guard, connection caps and TLS
+// as the API, for the tools that assume Transmission's port.
+func (d *Daemon) listenTransmission(trpc http.Handler, tlsConfig *tls.Config) error {
+	ln, err := net.Listen("tcp", d.cfg.TransmissionAddr)
+	if err != nil {
+		return fmt.Errorf("listen on transmission-addr: %w", err)
+	}
+	d.trAddr = ln.Addr().String()
+	d.trLn = d.conns.Listener(ln, tlsConfig)
+	mux := http.NewServeMux()
+	for _, p := range []string{transmission.Path, transmission.Path + "/"} {
+		mux.Handle("GET "+p, trpc)
+		mux.Handle("POST "+p, trpc)
+	}
+	d.trHTTP = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ConnContext:       d.conns.ConnContext,
+		ConnState:         d.conns.ConnState,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// TransmissionAddr returns the address of the Transmission RPC's own
+// listener, "" when it is off.
+func (d *Daemon) TransmissionAddr() string { return d.trAddr }
+
+// listenerHosts returns the host of a listen address when it is a name
+// (IP literals and loopback names pass the Host check anyway), so that a
+// request naming the listener's own host:port is accepted.
+func listenerHosts(addr string) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || net.ParseIP(host) != nil {
+		return nil
+	}
+	return []string{host}
 }
 
 // damage is a damaged file moved aside at start, to be reported.
@@ -445,6 +512,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	if d.trHTTP != nil {
+		g.Go(func() error {
+			if err := d.trHTTP.Serve(d.trLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve transmission rpc: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error { return d.qb.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
@@ -494,6 +569,13 @@ func (d *Daemon) close() error {
 		}
 		cancel()
 	}
+	if d.trHTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := d.trHTTP.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down transmission rpc: %w", err), d.trHTTP.Close())
+		}
+		cancel()
+	}
 	if g != nil {
 		errs = append(errs, g.Wait())
 	}
@@ -514,6 +596,10 @@ func (d *Daemon) closeParts() error {
 	if d.qbLn != nil {
 		d.qbLn.Close()
 		d.qbLn = nil
+	}
+	if d.trLn != nil {
+		d.trLn.Close()
+		d.trLn = nil
 	}
 	if d.svc != nil {
 		errs = append(errs, d.svc.Close())

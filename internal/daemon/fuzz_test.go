@@ -24,7 +24,8 @@ var fuzzMethods = []string{
 	api.MethodTaskFiles, api.MethodTaskPeers, api.MethodTaskMove, api.MethodTaskTrackers,
 	api.MethodTaskAddTrackers, api.MethodTaskRemoveTrackers, api.MethodSessionStats,
 	api.MethodSessionGet, api.MethodSessionSet, api.MethodEventsSubscribe,
-	api.MethodEventsReplay, api.MethodServerInfo,
+	api.MethodEventsReplay, api.MethodServerInfo, api.MethodCategoryList,
+	api.MethodCategorySet, api.MethodCategoryRemove,
 }
 
 // FuzzParams sends every method arbitrary params through a real daemon
@@ -44,6 +45,8 @@ func FuzzParams(f *testing.F) {
 		`{"max_active_downloads":-5,"download_limit":1e300}`, `{"seed_ratio_limit":"NaN"}`,
 		`{"events":["task.progress","nope"]}`, `{"after":18446744073709551615}`, `{"after":-1}`,
 		`{"state":["downloading"],"fields":["name","bogus"]}`, `{"task_id":"` + id + `","delete_data":true}`,
+		`{"name":"tv/hd","save_path":"../../etc","complete_path":"/"}`, `{"name":"\u0000/","save_path":7}`,
+		`{"task_id":"` + id + `","category":"nope"}`, `{"type":"magnet","data":"magnet:?xt=urn:btih:` + id + `","category":"tv"}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))

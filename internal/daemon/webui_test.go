@@ -392,6 +392,11 @@ func TestWebUI(t *testing.T) {
 		t.Errorf("GET /: %s, Content-Type %q, CSP %q", resp.Status, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Security-Policy"))
 	}
 
+	// A category made before the page opens is in its add dialog.
+	if _, err := c.SetCategory(ctx, api.Category{Name: "tv", SavePath: "tv"}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Logged in by the URL printed at start; the token leaves the address bar.
 	b.open("/?token=" + daemontest.Token)
 	b.waitLoggedIn()
@@ -419,6 +424,8 @@ func TestWebUI(t *testing.T) {
 	b.do("choose the .torrent", chromedp.SetUploadFiles(chromedp.CSS("#add-file"), []string{torrentFile}))
 	b.waitJS("the chosen file listed", `document.getElementById('add-files').textContent.includes('multi.torrent')`, 10*time.Second)
 	b.do("type a download dir", chromedp.SendKeys(chromedp.CSS("#add-dir"), "fromui"))
+	b.waitJS("the category menu", `[...document.getElementById('add-category').options].map((o) => o.value).join() === ',tv'`, 10*time.Second)
+	b.do("choose a category", chromedp.SetValue(chromedp.CSS("#add-category"), "tv"))
 	b.click("#add-ok")
 	b.waitJS("the file choice", `document.querySelectorAll('#add-tree input[type=checkbox]').length === 5`, 20*time.Second)
 	files, err := c.TaskFiles(ctx, multi.InfoHash)
@@ -459,9 +466,10 @@ func TestWebUI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(d.Dirs.Download, "fromui"); task.DownloadDir != want {
-		t.Errorf("download_dir %s, want %s (typed in the dialog)", task.DownloadDir, want)
+	if want := filepath.Join(d.Dirs.Download, "fromui"); task.DownloadDir != want || task.Category != "tv" {
+		t.Errorf("download_dir %s, category %q; want %s (typed in the dialog, which wins over the category's) and tv", task.DownloadDir, task.Category, want)
 	}
+	b.waitJS("the category in the row", uiRowJS(multi.InfoHash)+`.querySelector('.c-labels').textContent === 'tv'`, 10*time.Second)
 
 	// A magnet typed in: the dialog waits for the metadata, then starts it.
 	b.click("#btn-add")
@@ -556,6 +564,24 @@ func TestWebUI(t *testing.T) {
 	if err != nil || len(trackers) != 2 || trackers[1].URL != "http://127.0.0.1:1/announce" {
 		t.Errorf("trackers after the UI added one: %+v, %v", trackers, err)
 	}
+
+	// A category made while the page is open reaches its menus
+	// (category.changed); choosing it in the detail pane moves the data
+	// to its save path.
+	films, err := c.SetCategory(ctx, api.Category{Name: "films", SavePath: "films"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.click("#tab-general")
+	b.waitJS("the task's category and the new one offered", `document.querySelector('#d-info .kv-category dd').textContent === 'tv' && document.getElementById('d-category').value === 'tv' && [...document.getElementById('d-category').options].some((o) => o.value === 'films')`, 10*time.Second)
+	b.do("choose films", chromedp.SetValue(chromedp.CSS("#d-category"), "films"))
+	b.click("#f-category button[type=submit]")
+	waitUntilAPI(t, "the task in films, its data moved", 30*time.Second, func() bool {
+		task, err := c.GetTask(ctx, multi.InfoHash)
+		return err == nil && task.Category == "films" && task.DownloadDir == films.SavePath && task.Busy == ""
+	})
+	b.waitJS("films shown in the pane and the row", `document.querySelector('#d-info .kv-category dd').textContent === 'films' && `+uiRowJS(multi.InfoHash)+`.querySelector('.c-labels').textContent === 'films'`, 10*time.Second)
+	b.snapshot("detail-category")
 
 	// The magnet's detail pane: peers, the pieces map, a streamed file.
 	b.click(uiRow(single.InfoHash) + " .name")

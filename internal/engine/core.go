@@ -80,6 +80,11 @@ type Torrent interface {
 	AddPeers(addrs []string)
 	// DialKnownPeers prompts the engine to dial the peers it knows.
 	DialKnownPeers()
+	// Reannounce announces to every tracker of the torrent now, and
+	// looks it up on the DHT again when the DHT is on, without waiting
+	// for their intervals. It returns at once; Trackers shows the
+	// outcome.
+	Reannounce()
 	// Merge adds the trackers and peer addresses (x.pe) of a magnet spec
 	// to the torrent, for a duplicate add.
 	Merge(spec Spec) error

@@ -91,6 +91,13 @@ type anacrolixEngine struct {
 	announces *announceWatchdog
 	// udpTrackers are the engine's UDP tracker sockets, closed by Close.
 	udpTrackers *packetConns
+	// trackerDial, trackerListen and userAgent are the engine's tracker
+	// dialer, UDP tracker sockets and user agent, for Reannounce.
+	trackerDial   dialFunc
+	trackerListen func(network, addr string) (net.PacketConn, error)
+	userAgent     string
+	// bg runs reannounces; Close ends them.
+	bg *background
 
 	closeOnce sync.Once
 	closeErr  error
@@ -214,6 +221,8 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		buffers:     newBufferPool(cfg.WriteBuffer),
 		announces:   startAnnounceWatchdog(cl, book, log),
 		udpTrackers: udpTrackers,
+		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
+		bg: newBackground(),
 	}, nil
 }
 
@@ -303,6 +312,7 @@ func (e *anacrolixEngine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 func (e *anacrolixEngine) Close() error {
 	e.closeOnce.Do(func() {
 		e.announces.close()
+		e.bg.stop()
 		errs := e.cl.Close()
 		e.udpTrackers.close()
 		errs = append(errs, e.pc.Close())
@@ -339,6 +349,7 @@ func (e *anacrolixEngine) Add(spec Spec) (Torrent, error) {
 	}
 	tt := newTorrent(spec.ID, t, werr, writeFailed, e.book)
 	tt.lim = lim
+	tt.eng = e
 	tt.setUnannounced(unannounced)
 	return tt, nil
 }
@@ -347,6 +358,7 @@ func (e *anacrolixEngine) Add(spec Spec) (Torrent, error) {
 type anacrolixTorrent struct {
 	id   string
 	t    *torrent.Torrent
+	eng  *anacrolixEngine
 	book *trackerBook
 	lim  *limiters
 	werr *atomicError // shared with the torrent's storage
@@ -548,6 +560,8 @@ type Stats struct {
 	// Pieces and PieceSize describe the pieces; 0 without metadata.
 	Pieces    int
 	PieceSize int64
+	// Private reports the info dictionary's private flag (BEP 27).
+	Private bool
 }
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
@@ -563,6 +577,7 @@ func (t *anacrolixTorrent) Stats() Stats {
 		return st
 	}
 	st.HasInfo = true
+	st.Private = info.Private != nil && *info.Private
 	l := t.layout(info)
 	st.Size = l.size
 	st.Pieces, st.PieceSize = info.NumPieces(), info.PieceLength

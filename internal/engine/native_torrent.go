@@ -671,6 +671,26 @@ func (t *nativeTorrent) AddPeers(addrs []string) {
 // after failures, backing off); nothing to prompt.
 func (t *nativeTorrent) DialKnownPeers() {}
 
+// Reannounce announces to every tracker now: through the core torrent
+// once it runs, else through the metadata fetch, whose next attempt
+// takes every tracker.
+func (t *nativeTorrent) Reannounce() {
+	t.mu.Lock()
+	c := t.core
+	if c == nil {
+		for u, st := range t.trackerStats {
+			st.NextAnnounce = time.Time{}
+			t.trackerStats[u] = st
+		}
+	}
+	t.mu.Unlock()
+	if c != nil {
+		c.Reannounce()
+		return
+	}
+	t.kick()
+}
+
 func (t *nativeTorrent) Merge(spec Spec) error {
 	if spec.Magnet == "" {
 		return nil
@@ -822,6 +842,7 @@ func (t *nativeTorrent) Stats() Stats {
 		return st
 	}
 	st.HasInfo = true
+	st.Private = meta.Private
 	st.Size = l.size
 	st.Pieces, st.PieceSize = len(meta.Hashes), meta.PieceLength
 	if c == nil {

@@ -76,9 +76,12 @@ func (h *Handler) preferences(w http.ResponseWriter, _ *http.Request) {
 	if ratio <= 0 {
 		ratio = -1
 	}
-	seedMinutes := int64(-1)
+	seedMinutes, idleMinutes := int64(-1), int64(-1)
 	if st.SeedTimeLimit > 0 {
-		seedMinutes = max(st.SeedTimeLimit/60, 1)
+		seedMinutes = minutes(st.SeedTimeLimit)
+	}
+	if st.SeedIdleLimit > 0 {
+		idleMinutes = minutes(st.SeedIdleLimit)
 	}
 	listenPort := st.PeerPort
 	if h.peerPort != nil {
@@ -110,8 +113,8 @@ func (h *Handler) preferences(w http.ResponseWriter, _ *http.Request) {
 		"max_ratio":                         ratio,
 		"max_seeding_time_enabled":          st.SeedTimeLimit > 0,
 		"max_seeding_time":                  seedMinutes,
-		"max_inactive_seeding_time_enabled": false,
-		"max_inactive_seeding_time":         -1,
+		"max_inactive_seeding_time_enabled": st.SeedIdleLimit > 0,
+		"max_inactive_seeding_time":         idleMinutes,
 		// 0: stop the torrent, which is what Lodestone does at a limit
 		// (state finished).
 		"max_ratio_act":        0,
@@ -177,7 +180,8 @@ func prefsParams(raw map[string]json.RawMessage) (api.SessionSetParams, error) {
 		dl, ul                 int64
 		ratio                  float64
 		ratioOn, seedOn, queue bool
-		seedMin                int64
+		idleOn                 bool
+		seedMin, idleMin       int64
 		maxDL, maxUL           int
 		save                   string
 		port                   int
@@ -199,6 +203,10 @@ func prefsParams(raw map[string]json.RawMessage) (api.SessionSetParams, error) {
 		{"max_seeding_time", &seedMin, func() {
 			s := max(seedMin, 0) * 60
 			p.SeedTimeLimit = &s
+		}},
+		{"max_inactive_seeding_time", &idleMin, func() {
+			s := max(idleMin, 0) * 60
+			p.SeedIdleLimit = &s
 		}},
 		{"max_active_downloads", &maxDL, func() { n := max(maxDL, 0); p.MaxActiveDownloads = &n }},
 		{"max_active_uploads", &maxUL, func() { n := max(maxUL, 0); p.MaxActiveSeeds = &n }},
@@ -226,6 +234,12 @@ func prefsParams(raw map[string]json.RawMessage) (api.SessionSetParams, error) {
 	} else if ok && !seedOn {
 		zero := int64(0)
 		p.SeedTimeLimit = &zero
+	}
+	if ok, err := get("max_inactive_seeding_time_enabled", &idleOn); err != nil {
+		return p, err
+	} else if ok && !idleOn {
+		zero := int64(0)
+		p.SeedIdleLimit = &zero
 	}
 	if ok, err := get("queueing_enabled", &queue); err != nil {
 		return p, err

@@ -42,25 +42,6 @@ func params(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// has reports whether the form has the parameter at all (qBittorrent
-// tells an absent parameter from an empty one, e.g. category).
-func has(r *http.Request, name string) bool {
-	_, ok := r.Form[name]
-	return ok
-}
-
-// parseBool is qBittorrent's: "true" or "false", any case; anything
-// else is "not given".
-func parseBool(s string) (v, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
-}
-
 // requireHash returns the task a "hash" parameter names, answering 400
 // (missing) or 404 (no such torrent) as qBittorrent does.
 func (h *Handler) requireHash(w http.ResponseWriter, r *http.Request) (api.Task, bool) {
@@ -509,7 +490,7 @@ func (h *Handler) torrentTrackers(w http.ResponseWriter, r *http.Request) {
 	if pr, err := h.svc.Peers(t.TaskID); err == nil {
 		peers = pr.Peers
 	}
-	private := false // Lodestone does not report a torrent's private flag yet
+	private := t.Private
 	sticky := func(name, source string, enabled bool) map[string]any {
 		var seeds, leeches int64
 		for _, p := range peers {

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/events"
@@ -63,6 +64,12 @@ type Service interface {
 	Trackers(id string) (api.TaskTrackersResult, error)
 	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	Pieces(id string) (api.TaskPiecesResult, error)
+	RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error)
+	Categories() []api.Category
+	SetCategory(c api.Category) (api.Category, error)
+	RemoveCategory(name string) error
+	QueueMove(id, to string) (api.Task, error)
+	Reannounce(ctx context.Context, id string) error
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
@@ -77,7 +84,9 @@ type Config struct {
 	// OnAdmit, if set, is called with every request that passed with a
 	// session cookie (a bearer token is admitted by the Guard itself).
 	OnAdmit func(*http.Request)
-
+	// Settings keeps the tags created by torrents/createTags (tags.go);
+	// nil keeps them in memory only.
+	Settings Settings
 	// Events, if set, is the hub sync/maindata learns of task changes
 	// from (Run subscribes to it). Without it every sync/maindata
 	// request reads every task again.
@@ -108,6 +117,10 @@ type Handler struct {
 	routes   map[string]route
 	admit    func(*http.Request)
 	sync     *syncState
+	tags     *tagStore // tags.go
+	// catMu serialises the category changes made through the API, so
+	// that a check that a category exists holds until the change.
+	catMu sync.Mutex
 
 	hub            *events.Hub
 	downloadDir    string
@@ -151,6 +164,10 @@ func New(cfg Config) (*Handler, error) {
 		webUIPort:   cfg.WebUIPort,
 		peerPort:    cfg.PeerPort,
 		listening:   cfg.Listening,
+	}
+	var err error
+	if h.tags, err = loadTags(cfg.Settings); err != nil {
+		return nil, err
 	}
 	for _, table := range []map[string]route{authRoutes, appRoutes, readRoutes, actionRoutes, syncRoutes} {
 		for name, rt := range table {
@@ -205,7 +222,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rt.fn(h, w, r)
-	if rt.change {
+	if rt.change && !strings.HasPrefix(name, "auth/") {
 		h.touched(r)
 	}
 }

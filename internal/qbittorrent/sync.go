@@ -47,13 +47,17 @@ const (
 // taskEvents are the events that say a task changed.
 var taskEvents = []string{
 	api.EventTaskAdded, api.EventTaskRemoved, api.EventTaskState, api.EventTaskMetadata,
-	api.EventTaskFinished, api.EventTaskError, api.EventTaskProgress,
+	api.EventTaskFinished, api.EventTaskError, api.EventTaskProgress, api.EventTaskChanged,
+	api.EventTaskQueue,
 }
 
 // tobj is one torrent's object as last built. It is never changed once
 // stored: a change builds a new one, so two snapshots holding the same
 // pointer hold the same fields.
-type tobj struct{ fields map[string]any }
+type tobj struct {
+	fields   map[string]any
+	trackers []string // the torrent's tracker URLs, for the trackers map
+}
 
 // snapshot is what one sync/maindata answer told its client, kept to
 // diff the next request that names its rid.
@@ -62,6 +66,7 @@ type snapshot struct {
 	torrents map[string]*tobj
 	cats     map[string]map[string]any
 	tags     []string
+	trackers map[string][]string // tracker URL → the hashes of its torrents
 	server   map[string]any
 }
 
@@ -163,11 +168,17 @@ func (h *Handler) Run(ctx context.Context) error {
 func (h *Handler) consume(ctx context.Context, sub *events.Subscription) error {
 	handle := func(frame []byte) {
 		var ev struct {
+			Name string `json:"name"`
 			Data struct {
 				TaskID string `json:"task_id"`
 			} `json:"data"`
 		}
-		if json.Unmarshal(frame, &ev) == nil && ev.Data.TaskID != "" {
+		switch {
+		case json.Unmarshal(frame, &ev) != nil:
+		case ev.Name == api.EventTaskQueue:
+			// One move shifts the positions of every task in between.
+			h.sync.markAll()
+		case ev.Data.TaskID != "":
 			h.sync.mark(ev.Data.TaskID)
 		}
 	}
@@ -226,15 +237,38 @@ func (h *Handler) keep(old *tobj, t api.Task, st api.Settings, now time.Time) *t
 	ti := h.gather(t, st)
 	fields := h.torrentObject(&ti, now)
 	delete(fields, "hash") // the key of the torrents map, as in qBittorrent
-	if old != nil && maps.Equal(old.fields, fields) {
+	trackers := make([]string, 0, len(ti.trackers))
+	for _, tr := range ti.trackers {
+		trackers = append(trackers, tr.URL)
+	}
+	if old != nil && maps.Equal(old.fields, fields) && slices.Equal(old.trackers, trackers) {
 		return old
 	}
-	return &tobj{fields: fields}
+	return &tobj{fields: fields, trackers: trackers}
 }
 
-// categoryObjects are the categories as sync/maindata sends them.
-func (h *Handler) categoryObjects() map[string]map[string]any {
-	return map[string]map[string]any{}
+// trackerMap is sync/maindata's trackers: each tracker URL with the
+// hashes of the torrents that have it, sorted.
+func trackerMap(cache map[string]*tobj) map[string][]string {
+	m := map[string][]string{}
+	for id, o := range cache {
+		for _, u := range o.trackers {
+			m[u] = append(m[u], id)
+		}
+	}
+	for _, ids := range m {
+		slices.Sort(ids)
+	}
+	return m
+}
+
+// maindataCategories are the categories as sync/maindata sends them,
+// as torrents/categories shows them: name and savePath; a category with
+// a complete path shows that as its savePath and its save path as
+// download_path (where data is while incomplete). They are read at
+// every request: the service keeps them in memory, and there are few.
+func (h *Handler) maindataCategories() map[string]map[string]any {
+	return h.categoryObjects() // categories.go
 }
 
 // serverState is sync/maindata's server_state: transfer/info's fields
@@ -272,8 +306,8 @@ func (s *syncState) nextRIDLocked() int {
 // maindata is sync/maindata: with rid 0, or one no longer (or never)
 // remembered, everything and full_update; otherwise what changed since
 // that answer: torrents as partial objects (the changed fields),
-// torrents_removed, categories(_removed), tags(_removed), and the
-// changed server_state fields.
+// torrents_removed, categories(_removed), tags(_removed),
+// trackers(_removed), and the changed server_state fields.
 func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 	if !params(w, r) {
 		return
@@ -289,8 +323,9 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 	h.refreshLocked(now, wasPolling)
 	cur := &snapshot{
 		torrents: maps.Clone(s.cache),
-		cats:     h.categoryObjects(),
-		tags:     h.allTagsFrom(s.cache),
+		cats:     h.maindataCategories(),
+		tags:     h.allTagsFrom(s.cache, h.tags.list()...),
+		trackers: trackerMap(s.cache),
 		server:   h.serverState(),
 	}
 	var prev *snapshot
@@ -307,6 +342,7 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 		out["torrents"] = torrents
 		out["categories"] = cur.cats
 		out["tags"] = cur.tags
+		out["trackers"] = cur.trackers
 		out["server_state"] = cur.server
 	} else {
 		diffInto(out, prev, cur)
@@ -384,6 +420,25 @@ func diffInto(out map[string]any, prev, cur *snapshot) {
 	if len(tagsRemoved) > 0 {
 		out["tags_removed"] = tagsRemoved
 	}
+	trackers := map[string][]string{}
+	for u, ids := range cur.trackers {
+		if old, ok := prev.trackers[u]; !ok || !slices.Equal(old, ids) {
+			trackers[u] = ids // the whole list, as qBittorrent sends it
+		}
+	}
+	if len(trackers) > 0 {
+		out["trackers"] = trackers
+	}
+	var trackersRemoved []string
+	for u := range prev.trackers {
+		if _, ok := cur.trackers[u]; !ok {
+			trackersRemoved = append(trackersRemoved, u)
+		}
+	}
+	if len(trackersRemoved) > 0 {
+		slices.Sort(trackersRemoved)
+		out["trackers_removed"] = trackersRemoved
+	}
 	if d := fieldDiff(prev.server, cur.server); len(d) > 0 {
 		out["server_state"] = d
 	}
@@ -401,10 +456,11 @@ func fieldDiff(old, cur map[string]any) map[string]any {
 	return d
 }
 
-// allTagsFrom is every tag of the cached torrents, sorted: the tags are
-// the tasks' labels, so the cache has them all without listing tasks.
-func (h *Handler) allTagsFrom(cache map[string]*tobj) []string {
-	tags := []string{}
+// allTagsFrom is every tag of the cached torrents and the extra ones
+// (tags created without a torrent), sorted: the tags are the tasks'
+// labels, so the cache has them all without listing tasks.
+func (h *Handler) allTagsFrom(cache map[string]*tobj, extra ...string) []string {
+	tags := append([]string{}, extra...) // [] when none, never null
 	for _, o := range cache {
 		tags = append(tags, splitTags(o.fields["tags"].(string))...)
 	}

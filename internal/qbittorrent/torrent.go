@@ -61,7 +61,9 @@ func (h *Handler) gather(t api.Task, st api.Settings) torrentInfo {
 			ti.files = fr.Files
 		}
 	}
-	if t.Peers > 0 {
+	// Task.Peers is refreshed once a second: ask whenever the task may
+	// have peers, not only when it last had some.
+	if t.Peers > 0 || t.State == api.StateDownloading || t.State == api.StateSeeding || t.State == api.StateMetadata || t.State == api.StateChecking {
 		if pr, err := h.svc.Peers(t.TaskID); err == nil {
 			ti.peers = pr.Peers
 		}
@@ -194,13 +196,50 @@ func magnetURI(ti *torrentInfo) string {
 	return b.String()
 }
 
-// limitOrNone turns a session limit (0 = none) into qBittorrent's form
-// (-1 = none).
-func limitOrNone[T int64 | float64](v T) T {
-	if v <= 0 {
+// shareLimits are a torrent's seeding limits in qBittorrent's terms:
+// its own (-2 the global one, -1 none; times in minutes) and those in
+// force (-1 none).
+type shareLimits struct {
+	ratio, maxRatio              float64
+	time, idle, maxTime, maxIdle int64
+}
+
+// minutes converts a time limit in seconds to qBittorrent's minutes,
+// keeping -2 and -1, and rounding a positive one up (a limit of 30 s is
+// not "none").
+func minutes(secs int64) int64 {
+	if secs <= 0 {
+		return secs
+	}
+	return (secs + 59) / 60
+}
+
+// inForce is the limit that applies: the task's own, else (-2) the
+// session's, where 0 means none; -1 for none.
+func inForce[T int64 | float64](own, session T) T {
+	v := own
+	if own == api.SeedLimitSession {
+		v = session
+		if v <= 0 {
+			return -1
+		}
+	}
+	if v < 0 {
 		return -1
 	}
 	return v
+}
+
+// seedLimits are t's seeding limits given the session's settings st.
+func seedLimits(t api.Task, st api.Settings) shareLimits {
+	return shareLimits{
+		ratio:    t.SeedRatioLimit,
+		maxRatio: inForce(t.SeedRatioLimit, st.SeedRatioLimit),
+		time:     minutes(t.SeedTimeLimit),
+		maxTime:  minutes(inForce(t.SeedTimeLimit, st.SeedTimeLimit)),
+		idle:     minutes(t.SeedIdleLimit),
+		maxIdle:  minutes(inForce(t.SeedIdleLimit, st.SeedIdleLimit)),
+	}
 }
 
 // torrentObject is the torrent as torrents/info lists it, keyed by
@@ -244,23 +283,34 @@ func (h *Handler) torrentObject(ti *torrentInfo, now time.Time) map[string]any {
 		}
 	}
 	addedOn := unixTime(t.AddedAt)
-	lastActivity := addedOn
+	lastActivity := unixTime(t.ActiveAt)
 	if t.DownloadRate > 0 || t.UploadRate > 0 {
 		lastActivity = now.Unix()
+	} else if lastActivity < 0 {
+		lastActivity = addedOn // qBittorrent's answer when nothing ever moved
 	}
 	contentPath, rootPath := contentPaths(ti)
 	ratio := t.Ratio
 	if math.IsInf(ratio, 0) || math.IsNaN(ratio) {
 		ratio = -1
 	}
-	// The session's seeding limits are every task's (-2: "the global
-	// one"); max_* are the limits in force, -1 for none, times in
-	// minutes as qBittorrent counts them.
-	maxSeedingTime := int64(-1)
-	if ti.settings.SeedTimeLimit > 0 {
-		maxSeedingTime = max(ti.settings.SeedTimeLimit/60, 1)
-	}
+	lim := seedLimits(t, ti.settings)
+	// qBittorrent's queue position: 1-based for incomplete torrents, 0
+	// for complete ones. Lodestone has one order over all tasks, so the
+	// numbers skip the complete ones.
 	priority := int64(0)
+	if !ti.complete() {
+		priority = int64(t.QueuePosition) + 1
+	}
+	seedingTime := t.SecondsSeeding
+	if t.State == api.StateFinished {
+		// Lodestone's seed time limit counts from finished_at: a task it
+		// stopped at that limit is shown past it, so that Sonarr, which
+		// compares seeding_time with the limit, agrees it is done.
+		if fin := unixTime(t.FinishedAt); fin > 0 {
+			seedingTime = max(seedingTime, now.Unix()-fin)
+		}
+	}
 	return map[string]any{
 		"hash":                        t.TaskID,
 		"infohash_v1":                 t.TaskID,
@@ -274,7 +324,7 @@ func (h *Handler) torrentObject(ti *torrentInfo, now time.Time) map[string]any {
 		"upspeed":                     t.UploadRate,
 		"eta":                         eta,
 		"state":                       torrentState(ti),
-		"category":                    "",
+		"category":                    t.Category,
 		"tags":                        strings.Join(t.Labels, ", "),
 		"save_path":                   t.DownloadDir,
 		"download_path":               "",
@@ -283,13 +333,13 @@ func (h *Handler) torrentObject(ti *torrentInfo, now time.Time) map[string]any {
 		"added_on":                    addedOn,
 		"completion_on":               unixTime(t.FinishedAt),
 		"ratio":                       ratio,
-		"ratio_limit":                 float64(-2),
-		"seeding_time":                int64(0),
-		"seeding_time_limit":          int64(-2),
-		"inactive_seeding_time_limit": int64(-2),
-		"max_ratio":                   limitOrNone(ti.settings.SeedRatioLimit),
-		"max_seeding_time":            maxSeedingTime,
-		"max_inactive_seeding_time":   int64(-1),
+		"ratio_limit":                 lim.ratio,
+		"seeding_time":                seedingTime,
+		"seeding_time_limit":          lim.time,
+		"inactive_seeding_time_limit": lim.idle,
+		"max_ratio":                   lim.maxRatio,
+		"max_seeding_time":            lim.maxTime,
+		"max_inactive_seeding_time":   lim.maxIdle,
 		"num_seeds":                   seeds,
 		"num_leechs":                  leechs,
 		"num_complete":                complete,
@@ -313,9 +363,9 @@ func (h *Handler) torrentObject(ti *torrentInfo, now time.Time) map[string]any {
 		"trackers_count":              int64(len(ti.trackers)),
 		"last_activity":               lastActivity,
 		"seen_complete":               seenComplete(ti, seeds, now),
-		"time_active":                 int64(0),
+		"time_active":                 t.SecondsDownloading + t.SecondsSeeding,
 		"availability":                availability(ti, seeds),
-		"private":                     false,
+		"private":                     t.Private,
 		"reannounce":                  reannounce,
 		"comment":                     "",
 		"popularity":                  float64(0),

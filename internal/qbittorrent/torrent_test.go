@@ -82,6 +82,8 @@ func TestTorrentObject(t *testing.T) {
 			TaskID: "0123456789abcdef0123456789abcdef01234567", Name: "show", Size: 300, State: api.StateDownloading,
 			Pieces: 3, PieceSize: 100, DownloadDir: "/dl", Labels: []string{"tv", "hd"},
 			AddedAt: "2026-12-07T02:00:00Z", DownloadRate: 10, ETASeconds: 20, Peers: 2,
+			SeedRatioLimit: api.SeedLimitSession, SeedTimeLimit: api.SeedLimitSession, SeedIdleLimit: 90,
+			QueuePosition: 4, SecondsDownloading: 100, SecondsSeeding: 0, Private: true,
 		},
 		files: []api.TaskFile{
 			{Path: "show/a.mkv", Size: 200, Completed: 100, Priority: api.PriorityNormal},
@@ -104,6 +106,8 @@ func TestTorrentObject(t *testing.T) {
 		"num_seeds": int64(1), "num_leechs": int64(1), "num_complete": int64(5), "num_incomplete": int64(7),
 		"tracker": "http://tr/announce", "trackers_count": int64(1), "last_activity": now.Unix(),
 		"max_ratio": 2.0, "max_seeding_time": int64(60), "ratio_limit": -2.0, "seeding_time_limit": int64(-2),
+		"inactive_seeding_time_limit": int64(2), "max_inactive_seeding_time": int64(2),
+		"priority": int64(5), "time_active": int64(100), "seeding_time": int64(0), "private": true,
 		"auto_tmm": false, "category": "", "download_path": "",
 	}
 	for k, v := range want {
@@ -125,13 +129,26 @@ func TestTorrentObject(t *testing.T) {
 	// A single file: content_path is the file, root_path empty; a
 	// stalled, finished task has the "infinite" ETA.
 	single := torrentInfo{
-		task:  api.Task{TaskID: "bb", Name: "f.iso", Size: 5, Completed: 5, State: api.StateSeeding, Pieces: 1, DownloadDir: "/dl", FinishedAt: "2026-12-07T02:30:00Z", ETASeconds: -1},
+		task: api.Task{TaskID: "bb", Name: "f.iso", Size: 5, Completed: 5, State: api.StateSeeding, Pieces: 1, DownloadDir: "/dl", FinishedAt: "2026-12-07T02:30:00Z", ETASeconds: -1,
+			SeedRatioLimit: api.SeedLimitNone, SeedTimeLimit: api.SeedLimitSession, SeedIdleLimit: api.SeedLimitSession,
+			QueuePosition: 7, ActiveAt: "2026-12-07T02:45:00Z", SecondsSeeding: 60},
 		files: []api.TaskFile{{Path: "f.iso", Size: 5, Completed: 5, Priority: api.PriorityNormal}},
 	}
 	o = h.torrentObject(&single, now)
 	if o["content_path"] != "/dl/f.iso" || o["root_path"] != "" || o["eta"] != int64(maxETA) || o["progress"] != 1.0 ||
-		o["completion_on"] != now.Add(-30*time.Minute).Unix() || o["state"] != stateStalledUP || o["max_ratio"] != -1.0 || o["max_seeding_time"] != int64(-1) {
+		o["completion_on"] != now.Add(-30*time.Minute).Unix() || o["state"] != stateStalledUP || o["max_ratio"] != -1.0 || o["ratio_limit"] != -1.0 ||
+		o["max_seeding_time"] != int64(-1) || o["max_inactive_seeding_time"] != int64(-1) || o["priority"] != int64(0) ||
+		o["last_activity"] != now.Add(-15*time.Minute).Unix() || o["seeding_time"] != int64(60) {
 		t.Errorf("single file: %v", o)
+	}
+
+	// Finished at its time limit: seeding_time counts from finished_at
+	// (Lodestone's rule), so Sonarr sees the limit reached.
+	single.task.State = api.StateFinished
+	single.settings = api.Settings{SeedTimeLimit: 1200}
+	o = h.torrentObject(&single, now)
+	if o["state"] != stateStoppedUP || o["seeding_time"] != int64(30*60) || o["max_seeding_time"] != int64(20) {
+		t.Errorf("finished: state %v seeding_time %v max_seeding_time %v", o["state"], o["seeding_time"], o["max_seeding_time"])
 	}
 }
 
@@ -219,8 +236,9 @@ func TestInfoQuery(t *testing.T) {
 
 // TestMaindataDiff checks what a delta carries: the changed fields of a
 // changed torrent only, a new torrent whole, removed torrents and tags,
-// added tags, changed server_state fields; an unchanged torrent (same
-// object) is left out.
+// added tags, a changed tracker's whole list and removed trackers,
+// changed server_state fields; an unchanged torrent (same object) and
+// tracker are left out.
 func TestMaindataDiff(t *testing.T) {
 	same := &tobj{fields: map[string]any{"name": "same", "progress": 1.0}}
 	prev := &snapshot{
@@ -229,9 +247,10 @@ func TestMaindataDiff(t *testing.T) {
 			"chg":  {fields: map[string]any{"name": "chg", "progress": 0.25, "state": stateDownloading}},
 			"gone": {fields: map[string]any{"name": "gone"}},
 		},
-		cats:   map[string]map[string]any{"old": {"name": "old", "savePath": "/o"}},
-		tags:   []string{"a", "b"},
-		server: map[string]any{"dl_info_speed": int64(1), "connection_status": "connected"},
+		cats:     map[string]map[string]any{"old": {"name": "old", "savePath": "/o"}},
+		tags:     []string{"a", "b"},
+		trackers: map[string][]string{"http://t1": {"chg", "keep"}, "http://t2": {"gone"}, "http://t3": {"keep"}},
+		server:   map[string]any{"dl_info_speed": int64(1), "connection_status": "connected"},
 	}
 	cur := &snapshot{
 		torrents: map[string]*tobj{
@@ -239,14 +258,15 @@ func TestMaindataDiff(t *testing.T) {
 			"chg":  {fields: map[string]any{"name": "chg", "progress": 0.5, "state": stateDownloading}},
 			"new":  {fields: map[string]any{"name": "new"}},
 		},
-		cats:   map[string]map[string]any{"tv": {"name": "tv", "savePath": "/tv"}},
-		tags:   []string{"b", "c"},
-		server: map[string]any{"dl_info_speed": int64(2), "connection_status": "connected"},
+		cats:     map[string]map[string]any{"tv": {"name": "tv", "savePath": "/tv"}},
+		tags:     []string{"b", "c"},
+		trackers: map[string][]string{"http://t1": {"chg", "keep", "new"}, "http://t3": {"keep"}},
+		server:   map[string]any{"dl_info_speed": int64(2), "connection_status": "connected"},
 	}
 	out := map[string]any{}
 	diffInto(out, prev, cur)
 	b, _ := json.Marshal(out)
-	want := `{"categories":{"tv":{"name":"tv","savePath":"/tv"}},"categories_removed":["old"],"server_state":{"dl_info_speed":2},"tags":["c"],"tags_removed":["a"],"torrents":{"chg":{"progress":0.5},"new":{"name":"new"}},"torrents_removed":["gone"]}`
+	want := `{"categories":{"tv":{"name":"tv","savePath":"/tv"}},"categories_removed":["old"],"server_state":{"dl_info_speed":2},"tags":["c"],"tags_removed":["a"],"torrents":{"chg":{"progress":0.5},"new":{"name":"new"}},"torrents_removed":["gone"],"trackers":{"http://t1":["chg","keep","new"]},"trackers_removed":["http://t2"]}`
 	if string(b) != want {
 		t.Errorf("delta:\n%s\nwant\n%s", b, want)
 	}
@@ -269,19 +289,19 @@ func TestPrefsParams(t *testing.T) {
 		}
 		return prefsParams(raw)
 	}
-	p, err := parse(`{"dl_limit":1024,"up_limit":-1,"max_ratio":1.5,"max_seeding_time":90,"max_active_downloads":3,"max_active_uploads":4,"save_path":"/x","listen_port":6881,"web_ui_password":"ignored"}`)
+	p, err := parse(`{"dl_limit":1024,"up_limit":-1,"max_ratio":1.5,"max_seeding_time":90,"max_inactive_seeding_time":5,"max_active_downloads":3,"max_active_uploads":4,"save_path":"/x","listen_port":6881,"web_ui_password":"ignored"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *p.DownloadRateLimit != 1024 || *p.UploadRateLimit != 0 || *p.SeedRatioLimit != 1.5 || *p.SeedTimeLimit != 90*60 ||
+	if *p.DownloadRateLimit != 1024 || *p.UploadRateLimit != 0 || *p.SeedRatioLimit != 1.5 || *p.SeedTimeLimit != 90*60 || *p.SeedIdleLimit != 5*60 ||
 		*p.MaxActiveDownloads != 3 || *p.MaxActiveSeeds != 4 || *p.DownloadDir != "/x" || *p.PeerPort != 6881 {
 		t.Errorf("params: %+v", p)
 	}
-	p, err = parse(`{"max_ratio_enabled":false,"max_ratio":2,"max_seeding_time_enabled":false,"queueing_enabled":false}`)
+	p, err = parse(`{"max_ratio_enabled":false,"max_ratio":2,"max_seeding_time_enabled":false,"max_inactive_seeding_time_enabled":false,"queueing_enabled":false}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *p.SeedRatioLimit != 0 || *p.SeedTimeLimit != 0 || *p.MaxActiveDownloads != 0 || *p.MaxActiveSeeds != 0 {
+	if *p.SeedRatioLimit != 0 || *p.SeedTimeLimit != 0 || *p.SeedIdleLimit != 0 || *p.MaxActiveDownloads != 0 || *p.MaxActiveSeeds != 0 {
 		t.Errorf("switched off: %+v", p)
 	}
 	p, err = parse(`{"locale":"en"}`)
@@ -300,5 +320,18 @@ func TestPeerObject(t *testing.T) {
 	if o["ip"] != "::1" || o["port"] != 6881 || o["client"] != "Lodestone" || o["connection"] != "μTP" ||
 		o["flags"] != "P I H" || o["dl_speed"] != int64(3) || o["up_speed"] != int64(4) || o["progress"] != 1.0 || o["country"] != "" {
 		t.Errorf("peer: %v", o)
+	}
+}
+
+// TestTrackerMap builds maindata's trackers from the torrents' lists.
+func TestTrackerMap(t *testing.T) {
+	m := trackerMap(map[string]*tobj{
+		"b": {trackers: []string{"http://x", "udp://y"}},
+		"a": {trackers: []string{"http://x"}},
+		"c": {},
+	})
+	b, _ := json.Marshal(m)
+	if want := `{"http://x":["a","b"],"udp://y":["b"]}`; string(b) != want {
+		t.Errorf("trackers %s, want %s", b, want)
 	}
 }

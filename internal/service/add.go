@@ -39,21 +39,58 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	if err != nil {
 		return api.TaskAddResult{}, err
 	}
+	if err := checkSeedLimits(p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit); err != nil {
+		return api.TaskAddResult{}, err
+	}
 	base, existing, release, err := s.claim(ctx, spec)
 	if err != nil || existing != nil {
 		return resultOf(existing), err
 	}
 	defer release()
 
+	// Held to the end, so that the category cannot be removed before the
+	// task is in it (categories.go).
+	s.catMu.RLock()
+	defer s.catMu.RUnlock()
+	var cat store.Category
+	fromCategory := false
+	if strings.TrimSpace(p.Category) != "" {
+		s.mu.Lock()
+		if cat, err = s.categoryLocked(p.Category); err == nil && p.DownloadDir == "" {
+			// Without a download_dir, the data goes to the category's.
+			p.DownloadDir, fromCategory = s.categoryDirLocked(cat), true
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return api.TaskAddResult{}, err
+		}
+	}
 	dir, err := s.resolveDownloadDir(p.DownloadDir, base)
+	if err != nil && fromCategory {
+		// Checked when the category was set: the roots changed since.
+		err = fmt.Errorf("category %q: %w", cat.Name, err)
+	}
 	if err != nil {
 		return api.TaskAddResult{}, err
 	}
 	spec.DownloadDir = dir
+	s.mu.Lock()
+	key := s.orderKeyLocked()
+	s.mu.Unlock()
 	rec := store.Task{
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
 		Paused: p.Paused, Labels: labels, DownloadDir: dir, Sequential: p.Sequential,
+		Category: cat.Name, QueueOrder: key,
+	}
+	if p.SeedRatioLimit != nil {
+		rec.SeedRatioLimit = ownLimit(*p.SeedRatioLimit)
+	}
+	if p.SeedTimeLimit != nil {
+		rec.SeedTimeLimit = ownLimit(*p.SeedTimeLimit)
+	}
+	if p.SeedIdleLimit != nil {
+		rec.SeedIdleLimit = ownLimit(*p.SeedIdleLimit)
 	}
 	if len(p.Files) > 0 {
 		if spec.NumFiles == 0 {
@@ -89,6 +126,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	x := s.lock()
 	s.install(tk, l)
 	s.tasks[spec.ID] = tk
+	pos := s.enqueueLocked(tk)
 	s.startForeignCheckLocked(tk)
 	if s.settings.MaxActiveDownloads > 0 || s.settings.MaxActiveSeeds > 0 {
 		// Without limits no task is queued, so the new task needs no
@@ -98,6 +136,11 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	x.apply(tk)
 	// Before any event of the task's progress.
 	x.emit(api.EventTaskAdded, api.TaskAddedData{TaskID: rec.ID, Name: rec.Name, Size: rec.Size})
+	if bottom := len(s.queue) - 1; pos != bottom {
+		// An add that began later finished first: a listener that put
+		// this task at the bottom learns its place.
+		x.emit(api.EventTaskQueue, api.TaskQueueData{TaskID: rec.ID, From: bottom, To: pos})
+	}
 	x.unlock()
 	s.log.Info("task added", "task_id", spec.ID, "name", spec.Name)
 	return api.TaskAddResult{TaskID: rec.ID, Name: rec.Name, Size: rec.Size}, nil

@@ -31,6 +31,7 @@ type memStore struct {
 	writes   int
 	paths    map[string][]string // reservations by task id (paths_fakes_test.go)
 	left     map[string]string   // paths left by removed tasks
+	cats     map[string]store.Category
 }
 
 func newMemStore() *memStore {
@@ -242,6 +243,49 @@ func (m *memStore) UpdateTaskClearJournal(id string, fn func(*store.Task), op st
 	return nil
 }
 
+func (m *memStore) Categories() ([]store.Category, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Category
+	for _, k := range slices.Sorted(maps.Keys(m.cats)) {
+		out = append(out, m.cats[k])
+	}
+	return out, nil
+}
+
+func (m *memStore) PutCategory(c store.Category) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	if m.cats == nil {
+		m.cats = map[string]store.Category{}
+	}
+	m.cats[c.Name] = c
+	return nil
+}
+
+func (m *memStore) DeleteCategory(name string, ids []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writeLocked(); err != nil {
+		return err
+	}
+	delete(m.cats, name)
+	for _, id := range ids {
+		err := m.updateLocked(id, func(t *store.Task) {
+			if t.Category == name {
+				t.Category = ""
+			}
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
 // memLog is an in-memory events.Log.
 type memLog struct {
 	mu     sync.Mutex
@@ -352,33 +396,40 @@ type fakeTorrent struct {
 	// verifyGate, when set, holds Verify until it is closed.
 	verifyGate chan struct{}
 
-	mu        sync.Mutex
-	hasInfo   bool
-	files     []engine.FileStat
-	download  bool
-	upload    bool
-	prios     map[int]engine.Priority
-	checking  bool
-	writeErr  error
-	trackers  []string
-	peers     int
-	sentUp    int64
-	sentDown  int64
-	downLimit int64
-	upLimit   int64
-	calls     int // toggles received
+	mu          sync.Mutex
+	hasInfo     bool
+	files       []engine.FileStat
+	download    bool
+	upload      bool
+	prios       map[int]engine.Priority
+	checking    bool
+	writeErr    error
+	trackers    []string
+	peers       int
+	sentUp      int64
+	sentDown    int64
+	downLimit   int64
+	upLimit     int64
+	calls       int  // toggles received
+	reannounced int  // Reannounce calls
+	private     bool // the info's private flag
 }
 
 var _ engine.Torrent = (*fakeTorrent)(nil)
 
-func (t *fakeTorrent) ID() string                   { return t.id }
-func (t *fakeTorrent) GotInfo() <-chan struct{}     { return t.gotInfo }
-func (t *fakeTorrent) Closed() <-chan struct{}      { return t.closed }
-func (t *fakeTorrent) Start()                       { t.SetPriorities(nil) }
-func (t *fakeTorrent) PrioritizeSequential()        {}
-func (t *fakeTorrent) ClearSequential()             {}
-func (t *fakeTorrent) AddPeers([]string)            {}
-func (t *fakeTorrent) DialKnownPeers()              {}
+func (t *fakeTorrent) ID() string               { return t.id }
+func (t *fakeTorrent) GotInfo() <-chan struct{} { return t.gotInfo }
+func (t *fakeTorrent) Closed() <-chan struct{}  { return t.closed }
+func (t *fakeTorrent) Start()                   { t.SetPriorities(nil) }
+func (t *fakeTorrent) PrioritizeSequential()    {}
+func (t *fakeTorrent) ClearSequential()         {}
+func (t *fakeTorrent) AddPeers([]string)        {}
+func (t *fakeTorrent) DialKnownPeers()          {}
+func (t *fakeTorrent) Reannounce() {
+	t.mu.Lock()
+	t.reannounced++
+	t.mu.Unlock()
+}
 func (t *fakeTorrent) Merge(engine.Spec) error      { return nil }
 func (t *fakeTorrent) Peers() []engine.PeerStat     { return nil }
 func (t *fakeTorrent) MetaInfo() ([]byte, error)    { return []byte("d4:infod6:lengthi1eee"), nil }
@@ -500,7 +551,7 @@ func (t *fakeTorrent) ClearWriteError() {
 func (t *fakeTorrent) Stats() engine.Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := engine.Stats{HasInfo: t.hasInfo, Name: t.name, Checking: t.checking, Peers: t.peers, BytesRead: t.sentDown, BytesWritten: t.sentUp}
+	st := engine.Stats{HasInfo: t.hasInfo, Name: t.name, Checking: t.checking, Peers: t.peers, BytesRead: t.sentDown, BytesWritten: t.sentUp, Private: t.private}
 	for _, f := range t.files {
 		st.Size += f.Size
 		st.Completed += f.Completed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,9 @@ type harness struct {
 	sub *events.Subscription
 	dir string
 	now time.Time
+	// clock is now for the service's task clocks, which its own
+	// goroutines read too.
+	clock atomic.Int64
 
 	stopped bool
 }
@@ -31,6 +35,7 @@ type harness struct {
 func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, st: newMemStore(), eng: newFakeEngine(), dir: t.TempDir(), now: time.Now()}
+	h.clock.Store(h.now.UnixNano())
 	h.start()
 	t.Cleanup(h.stop)
 	return h
@@ -41,7 +46,8 @@ func (h *harness) start() {
 	h.t.Helper()
 	h.hub = events.New(newMemLog(), events.Options{Ephemeral: []string{api.EventTaskProgress, api.EventSessionStats}})
 	h.sub = h.hub.Subscribe(nil)
-	svc, err := New(h.st, h.eng, h.hub, Options{DownloadDir: h.dir, Tick: time.Hour})
+	svc, err := New(h.st, h.eng, h.hub, Options{DownloadDir: h.dir, Tick: time.Hour,
+		clock: func() time.Time { return time.Unix(0, h.clock.Load()) }})
 	if err != nil {
 		h.t.Fatalf("New: %v", err)
 	}
@@ -74,6 +80,7 @@ func (h *harness) restart() {
 // poll runs one poll, a second after the last.
 func (h *harness) poll() {
 	h.now = h.now.Add(time.Second)
+	h.clock.Store(h.now.UnixNano())
 	h.svc.poll(h.now)
 }
 

@@ -41,8 +41,9 @@ func (s *Service) List(f ListFilter) []api.Task {
 		return strings.Compare(a.tk.rec.ID, b.tk.rec.ID)
 	})
 	ts := make([]api.Task, len(es))
+	now := s.clock()
 	for i, e := range es {
-		ts[i] = e.tk.view(s.taskDir(e.tk))
+		ts[i] = e.tk.view(s.taskDir(e.tk), now)
 	}
 	return ts
 }

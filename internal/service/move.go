@@ -32,16 +32,24 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	}
 	defer exit()
 	s.mu.Lock()
-	from, base := s.taskDir(tk), s.defaultDirLocked()
+	base := s.defaultDirLocked()
 	s.mu.Unlock()
 	to, err := s.resolveDownloadDir(dir, base)
 	if err != nil {
 		return api.Task{}, err
 	}
+	return s.moveTask(tk, to)
+}
+
+// moveTask is Move's work once to is resolved: tk's op lock must be held
+// (task.set moving a task into a category calls it too). When the dir
+// changed, it publishes task.changed naming download_dir.
+func (s *Service) moveTask(tk *task, to string) (api.Task, error) {
 	x := s.lock()
+	from := s.taskDir(tk)
 	if to == from {
 		defer x.unlock()
-		return tk.view(from), nil
+		return tk.view(from, s.clock()), nil
 	}
 	if tk.t == nil {
 		x.unlock()
@@ -91,10 +99,13 @@ func (s *Service) Move(id, dir string) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
+	if newDir == to {
+		x.changed(tk, "download_dir")
+	}
 	if merr != nil {
 		return api.Task{}, fmt.Errorf("move %s: %w", tk.rec.ID, merr)
 	}
-	return tk.view(s.taskDir(tk)), nil
+	return tk.view(s.taskDir(tk), s.clock()), nil
 }
 
 // moveData moves the task id's files (paths relative to the download

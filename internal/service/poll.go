@@ -48,12 +48,22 @@ type probe struct {
 	flushedDown  int64
 	spaceDue     bool
 	spaceChecked bool
+	limits       seedLimits
+	idleFrom     time.Time
+	prevRead     int64 // the engine's counters at the last reading
+	prevWritten  int64
+	activeAt     time.Time
+	secDown      int64 // seconds downloading and seeding, live and stored
+	secSeed      int64
+	recSecDown   int64
+	recSecSeed   int64
 
 	// Read without the lock.
 	st       engine.Stats
 	werr     error
 	doneNow  bool
 	spaceErr error
+	moved    bool // payload moved since the last reading
 
 	// Durable updates decided without the lock; written holds whether
 	// they reached the store.
@@ -76,6 +86,7 @@ type aggregates struct {
 // account brings s.totals up to date with tk's rates and byte counts.
 // Service.mu must be held.
 func (s *Service) account(tk *task) {
+	tk.tickClock(s.clock())
 	now := aggregates{downloadRate: tk.down.rate(), uploadRate: tk.up.rate(), downloaded: tk.stats.BytesRead, uploaded: tk.stats.BytesWritten}
 	s.totals.add(tk.counted, -1)
 	s.totals.add(now, 1)
@@ -109,14 +120,20 @@ func (s *Service) poll(now time.Time) {
 		if tk.t == nil || tk.busy != "" {
 			continue
 		}
-		if !flush && tk.quiet() && now.Sub(tk.statsAt) < quietPollInterval && !seedTimeUp(set, tk, now) {
+		limits := limitsOf(&tk.rec, set)
+		if !flush && tk.quiet() && now.Sub(tk.statsAt) < quietPollInterval && !seedTimeUp(limits, tk, now) {
 			continue
 		}
+		down, seed := tk.seconds(now)
 		probes = append(probes, probe{
 			tk: tk, t: tk.t, prios: tk.rec.FilePriorities, dir: s.taskDir(tk),
 			metadata: len(tk.rec.MetaInfo) > 0, finishedAt: tk.rec.FinishedAt, seedingDone: tk.rec.SeedingDone,
 			recUp: tk.rec.Uploaded, recDown: tk.rec.Downloaded, flushedUp: tk.flushedUp, flushedDown: tk.flushedDown,
 			spaceDue: tk.halt.kind == haltNoSpace && now.Sub(tk.halt.at) >= spaceRetryInterval,
+			limits:   limits, idleFrom: tk.idleFrom(),
+			prevRead: tk.stats.BytesRead, prevWritten: tk.stats.BytesWritten, activeAt: tk.activeAt,
+			secDown: int64(down / time.Second), secSeed: int64(seed / time.Second),
+			recSecDown: tk.rec.SecondsDownloading, recSecSeed: tk.rec.SecondsSeeding,
 		})
 	}
 	s.mu.Unlock()
@@ -139,8 +156,20 @@ func (s *Service) poll(now time.Time) {
 		}
 		p.up = p.recUp - p.flushedUp + p.st.BytesWritten
 		p.down = p.recDown - p.flushedDown + p.st.BytesRead
-		p.seedLimit = p.doneNow && !p.seedingDone && seedLimitReached(set, finishedAt, p.st.Completed, p.up, now)
-		p.flushTotals = flush && (p.up != p.recUp || p.down != p.recDown)
+		if p.st.BytesRead > p.prevRead || p.st.BytesWritten > p.prevWritten {
+			p.moved, p.activeAt = true, now.UTC()
+		}
+		if p.st.BytesWritten > p.prevWritten && !p.idleFrom.IsZero() {
+			// It uploaded since the last reading (a quiet task is read
+			// seldom): not idle.
+			p.idleFrom = now
+		}
+		p.seedLimit = p.doneNow && !p.seedingDone && p.limits.reached(finishedAt, p.st.Completed, p.up, p.idleFrom, now)
+		// The clocks are stored with the byte totals, and on their own
+		// only once they gathered secondsFlushSlack (clock.go).
+		clocks := p.secDown != p.recSecDown || p.secSeed != p.recSecSeed
+		clocksDue := time.Duration(p.secDown-p.recSecDown+p.secSeed-p.recSecSeed)*time.Second >= secondsFlushSlack
+		p.flushTotals = flush && (p.up != p.recUp || p.down != p.recDown || clocks && clocksDue)
 		if p.finishAt.IsZero() && !p.seedLimit && !p.flushTotals {
 			continue
 		}
@@ -153,6 +182,7 @@ func (s *Service) poll(now time.Time) {
 		held = append(held, p.tk)
 		p.written = true
 		finishAt, limit, totals, up, down := p.finishAt, p.seedLimit, p.flushTotals, p.up, p.down
+		activeAt, secDown, secSeed := p.activeAt, p.secDown, p.secSeed
 		writes[p.tk.rec.ID] = func(r *store.Task) {
 			if !finishAt.IsZero() {
 				r.FinishedAt = finishAt
@@ -162,6 +192,8 @@ func (s *Service) poll(now time.Time) {
 			}
 			if totals {
 				r.Uploaded, r.Downloaded = up, down
+				r.ActiveAt = activeAt
+				r.SecondsDownloading, r.SecondsSeeding = secDown, secSeed
 			}
 		}
 	}
@@ -185,6 +217,7 @@ func (s *Service) poll(now time.Time) {
 	// 3. Commit under the lock.
 	var kicks, sequential []engine.Torrent
 	var progress []api.TaskProgressData
+	var completes []completeMove // finished tasks to move (categories)
 	x := s.lock()
 	for i := range probes {
 		p := &probes[i]
@@ -194,6 +227,12 @@ func (s *Service) poll(now time.Time) {
 		}
 		tk.statsAt = now
 		failed := p.st.HashFailures - tk.stats.HashFailures
+		if p.moved {
+			tk.activeAt = p.activeAt
+		}
+		if p.st.BytesWritten > tk.stats.BytesWritten {
+			tk.uploadAt = now
+		}
 		tk.stats = p.st
 		if failed > 0 || tk.state == api.StateDownloading && tk.stats.Peers == 0 && now.Sub(tk.kickedAt) >= idleKickInterval {
 			// A piece lost to a failed hash (a recheck) or a download with
@@ -213,6 +252,9 @@ func (s *Service) poll(now time.Time) {
 				tk.rec.FinishedAt = p.finishAt
 				s.log.Info("task finished", "task_id", tk.rec.ID, "name", tk.rec.Name)
 				x.emit(api.EventTaskFinished, api.TaskFinishedData{TaskID: tk.rec.ID})
+				if c, ok := s.categories[tk.rec.Category]; ok && c.CompletePath != "" && c.CompletePath != s.taskDir(tk) {
+					completes = append(completes, completeMove{tk.rec.ID, c.Name, c.CompletePath})
+				}
 			}
 			if p.seedLimit {
 				tk.rec.SeedingDone = true
@@ -220,6 +262,8 @@ func (s *Service) poll(now time.Time) {
 			if p.flushTotals {
 				tk.rec.Uploaded, tk.rec.Downloaded = p.up, p.down
 				tk.flushedUp, tk.flushedDown = p.st.BytesWritten, p.st.BytesRead
+				tk.rec.ActiveAt = p.activeAt
+				tk.rec.SecondsDownloading, tk.rec.SecondsSeeding = p.secDown, p.secSeed
 			}
 		}
 		// Done counts once the finish is on disk: never announced before.
@@ -280,6 +324,11 @@ func (s *Service) poll(now time.Time) {
 	if flush {
 		s.flushedAt = now
 	}
+	for _, c := range completes {
+		// Once the op locks are let go of: the move takes its task's.
+		s.wg.Add(1)
+		go s.moveComplete(c)
+	}
 	for _, t := range kicks {
 		t.DialKnownPeers()
 	}
@@ -324,11 +373,11 @@ func (tk *task) quiet() bool {
 	return false
 }
 
-// seedTimeUp reports whether a seeding task's seed_time_limit has come:
-// then it is read at once, quiet or not, so it stops on time.
-func seedTimeUp(set store.Settings, tk *task, now time.Time) bool {
-	return set.SeedTimeLimit > 0 && tk.state == api.StateSeeding && !tk.rec.FinishedAt.IsZero() &&
-		now.Sub(tk.rec.FinishedAt) >= time.Duration(set.SeedTimeLimit)*time.Second
+// seedTimeUp reports whether a seeding task's time or idle limit (l) has
+// come: then it is read at once, quiet or not, so it stops on time.
+// Service.mu must be held.
+func seedTimeUp(l seedLimits, tk *task, now time.Time) bool {
+	return tk.state == api.StateSeeding && !tk.rec.FinishedAt.IsZero() && l.timeUp(tk.rec.FinishedAt, tk.idleFrom(), now)
 }
 
 // rateMeter turns a growing byte counter into a rate smoothed over a few

@@ -74,6 +74,16 @@ type Store interface {
 	// its entry of op, in one transaction; it fails with
 	// store.ErrNotFound, clearing nothing, when there is no such task.
 	UpdateTaskClearJournal(id string, fn func(*store.Task), op string) error
+
+	// Categories (categories.go).
+
+	// Categories returns every category, ordered by name.
+	Categories() ([]store.Category, error)
+	// PutCategory creates or replaces a category.
+	PutCategory(c store.Category) error
+	// DeleteCategory removes a category and sets the category of the
+	// tasks ids that are in it to "", in one transaction.
+	DeleteCategory(name string, ids []string) error
 }
 
 // Engine is the BitTorrent engine the tasks run on.

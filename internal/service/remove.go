@@ -93,6 +93,7 @@ func (s *Service) Remove(_ context.Context, id string, deleteData bool) error {
 
 	x = s.lock()
 	delete(s.tasks, tk.rec.ID)
+	s.dequeueLocked(tk)
 	delete(s.followed, tk)
 	s.totals.add(tk.counted, -1)
 	s.counts.move(tk.state, "")

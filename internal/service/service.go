@@ -11,8 +11,8 @@
 // files are named by concern: state.go holds the state machine, queue.go
 // the download and seeding slots, poll.go the progress loop, journal.go
 // the start-up healing of moves and deletions a crash cut short, and add,
-// pause, recheck, set, move, remove, settings, totals, space, publish
-// the rest.
+// pause, recheck, set, move, remove, settings, categories, totals,
+// space, publish the rest.
 package service
 
 import (
@@ -85,6 +85,9 @@ type Options struct {
 	// move then puts back what it moved, as any stopped move does), so
 	// that a test can SIGKILL the daemon at a known point of either.
 	StallAfterFiles int
+	// clock, when set, replaces time.Now for the task clocks (a
+	// package test's clock).
+	clock func() time.Time
 }
 
 // Service owns the tasks. Create it with New, run its loop with Run, and
@@ -102,6 +105,9 @@ type Service struct {
 	stateDir    string
 	version     string
 	started     time.Time
+	// clock tells the time for the task clocks (clock.go): time.Now,
+	// or a test's clock.
+	clock func() time.Time
 
 	stallAfterFiles int // Options.StallAfterFiles
 
@@ -119,17 +125,29 @@ type Service struct {
 	// concurrent calls cannot lose each other's updates. It is taken
 	// before mu.
 	settingsMu sync.Mutex
+	// queueMu serialises QueueMove (order.go), each deciding on the
+	// order the last left. It is taken before mu.
+	queueMu sync.Mutex
+
+	// catMu orders the writes of categories against the requests that
+	// put tasks into them (categories.go). It is taken after a task's op
+	// lock and before mu.
+	catMu sync.RWMutex
 
 	// mu guards the fields below it and every task's fields (but op).
-	mu       sync.Mutex
-	tasks    map[string]*task
-	adding   map[string]chan struct{} // ids whose task.add is under way
-	closed   bool
-	settings store.Settings
-	counts   stateCounts        // tasks by state
-	queuedN  int                // tasks the queue holds back (queue.go)
-	totals   aggregates         // sums over the tasks (account)
-	followed map[*task]struct{} // tasks whose task.progress is followed
+	mu        sync.Mutex
+	tasks     map[string]*task
+	adding    map[string]chan struct{} // ids whose task.add is under way
+	closed    bool
+	settings  store.Settings
+	counts    stateCounts        // tasks by state
+	queuedN   int                // tasks the queue holds back (queue.go)
+	totals    aggregates         // sums over the tasks (account)
+	followed  map[*task]struct{} // tasks whose task.progress is followed
+	queue     []*task            // every task, in queue order (order.go)
+	queueNext int64              // the key of the next task at the bottom
+	// categories are the categories by name (categories.go).
+	categories map[string]store.Category
 }
 
 // New restores every stored task into the engine. Call Run to start
@@ -160,6 +178,10 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	cats, err := st.Categories()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
@@ -168,7 +190,13 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		ctx: ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},
-		flushedAt: time.Now(),
+		flushedAt: time.Now(), clock: opts.clock, categories: make(map[string]store.Category, len(cats)),
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	for _, c := range cats {
+		s.categories[c.Name] = c
 	}
 	eng.SetRateLimits(settings.DownloadRateLimit, settings.UploadRateLimit)
 	if err := s.pinDirs(recs); err != nil {
@@ -202,7 +230,9 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		s.install(tk, l)
 	}
 	s.reserveRestored(restored)
+	s.queueNext = s.restoreOrder(restored)
 	x := s.lock()
+	s.queue = restored
 	for _, tk := range restored {
 		s.tasks[tk.rec.ID] = tk
 		// Also when halted: a halt for space clears by itself, and must
@@ -363,7 +393,7 @@ func (s *Service) Get(id string) (api.Task, error) {
 	if err != nil {
 		return api.Task{}, err
 	}
-	return tk.view(s.taskDir(tk)), nil
+	return tk.view(s.taskDir(tk), s.clock()), nil
 }
 
 // Info returns what server.info reports.

@@ -2,15 +2,22 @@ package service
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
 // Set changes a task's settings: labels, file priorities, sequential
-// order and rate limits. Everything is checked first and then committed
-// in one store transaction: all of it or, on an error, none.
+// order, rate limits, category and seeding limits. Everything is checked
+// first and then committed in one store transaction: all of it or, on an
+// error, none. Putting the task in a category whose dir (its save path,
+// or the default download dir) is not the task's first moves its data
+// there, as Move does; should the move fail, nothing is changed. Category
+// "" takes the task out of its category and moves nothing. A task.changed
+// names the Task fields that changed.
 func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	var labels []string
 	var err error
@@ -22,6 +29,29 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	for _, l := range []*int64{p.DownloadRateLimit, p.UploadRateLimit} {
 		if l != nil && *l < 0 {
 			return api.Task{}, fmt.Errorf("%w: rate limits must be 0 (none) or positive", ErrInvalidParams)
+		}
+	}
+	if err := checkSeedLimits(p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit); err != nil {
+		return api.Task{}, err
+	}
+	var ratio *float64
+	var seedTime, idle *int64
+	if p.SeedRatioLimit != nil {
+		ratio = ownLimit(*p.SeedRatioLimit)
+	}
+	if p.SeedTimeLimit != nil {
+		seedTime = ownLimit(*p.SeedTimeLimit)
+	}
+	if p.SeedIdleLimit != nil {
+		idle = ownLimit(*p.SeedIdleLimit)
+	}
+	if p.Category != nil && strings.TrimSpace(*p.Category) != "" {
+		// Checked before anything is done, and again at the commit.
+		s.mu.Lock()
+		_, err := s.categoryLocked(*p.Category)
+		s.mu.Unlock()
+		if err != nil {
+			return api.Task{}, err
 		}
 	}
 	tk, exit, err := s.beginOp(id)
@@ -41,6 +71,23 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			return api.Task{}, err
 		}
 	}
+	// Last, once all else is checked: the data moves before the commit.
+	if err := s.moveToCategory(tk, p.Category); err != nil {
+		return api.Task{}, err
+	}
+	// From the check of the category to the commit (categories.go).
+	s.catMu.RLock()
+	defer s.catMu.RUnlock()
+	var category string
+	if p.Category != nil && strings.TrimSpace(*p.Category) != "" {
+		s.mu.Lock()
+		c, err := s.categoryLocked(*p.Category)
+		s.mu.Unlock()
+		if err != nil {
+			return api.Task{}, err
+		}
+		category = c.Name
+	}
 	err = s.store.UpdateTask(tk.rec.ID, func(r *store.Task) {
 		if p.Labels != nil {
 			r.Labels = labels
@@ -58,14 +105,32 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 			// Wanting more data makes a finished task active again.
 			r.FilePriorities, r.SeedingDone = prios, false
 		}
+		// Like the session's limits, a seeding limit changed does not
+		// bring a finished task back: task.resume does.
+		if p.SeedRatioLimit != nil {
+			r.SeedRatioLimit = ratio
+		}
+		if p.SeedTimeLimit != nil {
+			r.SeedTimeLimit = seedTime
+		}
+		if p.SeedIdleLimit != nil {
+			r.SeedIdleLimit = idle
+		}
+		if p.Category != nil {
+			r.Category = category
+		}
 	})
 	if err != nil {
 		return api.Task{}, err
 	}
 	x := s.lock()
 	defer x.unlock()
+	before := tk.view(s.taskDir(tk), s.clock())
 	if p.Labels != nil {
 		tk.rec.Labels = labels
+	}
+	if p.Category != nil {
+		tk.rec.Category = category
 	}
 	if p.Sequential != nil {
 		if tk.rec.Sequential && !*p.Sequential && tk.t != nil {
@@ -78,6 +143,15 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	if p.UploadRateLimit != nil {
 		tk.rec.UploadLimit = *p.UploadRateLimit
+	}
+	if p.SeedRatioLimit != nil {
+		tk.rec.SeedRatioLimit = ratio
+	}
+	if p.SeedTimeLimit != nil {
+		tk.rec.SeedTimeLimit = seedTime
+	}
+	if p.SeedIdleLimit != nil {
+		tk.rec.SeedIdleLimit = idle
 	}
 	if tk.t != nil && (p.DownloadRateLimit != nil || p.UploadRateLimit != nil) {
 		tk.t.SetRateLimits(tk.rec.DownloadLimit, tk.rec.UploadLimit)
@@ -97,7 +171,70 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
-	return tk.view(s.taskDir(tk)), nil
+	after := tk.view(s.taskDir(tk), s.clock())
+	if fields := changedSettings(before, after); len(fields) > 0 {
+		x.changed(tk, fields...)
+	}
+	return after, nil
+}
+
+// changedSettings names the fields of the settings task.set changes that
+// differ between two views of a task.
+func changedSettings(a, b api.Task) []string {
+	var out []string
+	if !slices.Equal(a.Labels, b.Labels) {
+		out = append(out, "labels")
+	}
+	if a.Category != b.Category {
+		out = append(out, "category")
+	}
+	if a.Sequential != b.Sequential {
+		out = append(out, "sequential")
+	}
+	if a.DownloadRateLimit != b.DownloadRateLimit {
+		out = append(out, "download_rate_limit")
+	}
+	if a.UploadRateLimit != b.UploadRateLimit {
+		out = append(out, "upload_rate_limit")
+	}
+	if a.SeedRatioLimit != b.SeedRatioLimit {
+		out = append(out, "seed_ratio_limit")
+	}
+	if a.SeedTimeLimit != b.SeedTimeLimit {
+		out = append(out, "seed_time_limit")
+	}
+	if a.SeedIdleLimit != b.SeedIdleLimit {
+		out = append(out, "seed_idle_limit")
+	}
+	return out
+}
+
+// moveToCategory moves tk's data to the dir of the category name, when
+// name is not "", not tk's category already, and its dir is not tk's. tk's
+// op lock must be held.
+func (s *Service) moveToCategory(tk *task, name *string) error {
+	if name == nil || strings.TrimSpace(*name) == "" {
+		return nil
+	}
+	s.mu.Lock()
+	c, err := s.categoryLocked(*name)
+	var to string
+	if err == nil {
+		to = s.categoryDirLocked(c)
+	}
+	same := err == nil && (c.Name == tk.rec.Category || to == s.taskDir(tk))
+	s.mu.Unlock()
+	if err != nil || same {
+		return err
+	}
+	// Checked again, as task.move does: the roots may have changed.
+	if to, err = s.resolveDownloadDir(to, to); err != nil {
+		return fmt.Errorf("category %q: %w", c.Name, err)
+	}
+	if _, err := s.moveTask(tk, to); err != nil {
+		return fmt.Errorf("moving the data to category %q's dir: %w", c.Name, err)
+	}
+	return nil
 }
 
 // mergePriorities returns cur with the changes of p applied, checked

@@ -49,6 +49,9 @@ func (s *Service) SetSettings(p api.SessionSetParams) (api.Settings, error) {
 	if p.SeedTimeLimit != nil {
 		set.SeedTimeLimit = *p.SeedTimeLimit
 	}
+	if p.SeedIdleLimit != nil {
+		set.SeedIdleLimit = *p.SeedIdleLimit
+	}
 	if p.MaxActiveSeeds != nil {
 		set.MaxActiveSeeds = *p.MaxActiveSeeds
 	}
@@ -94,6 +97,8 @@ func checkSettings(set store.Settings) error {
 		return fmt.Errorf("%w: seed_ratio_limit must be 0 (none) or positive", ErrInvalidParams)
 	case set.SeedTimeLimit < 0:
 		return fmt.Errorf("%w: seed_time_limit must be 0 (none) or positive", ErrInvalidParams)
+	case set.SeedIdleLimit < 0:
+		return fmt.Errorf("%w: seed_idle_limit must be 0 (none) or positive", ErrInvalidParams)
 	}
 	return nil
 }
@@ -106,6 +111,7 @@ func wireSettings(set store.Settings, peerPort int) api.Settings {
 		MaxActiveDownloads: set.MaxActiveDownloads,
 		SeedRatioLimit:     set.SeedRatioLimit,
 		SeedTimeLimit:      set.SeedTimeLimit,
+		SeedIdleLimit:      set.SeedIdleLimit,
 		MaxActiveSeeds:     set.MaxActiveSeeds,
 		DownloadDir:        set.DownloadDir,
 		PeerPort:           peerPort,

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,6 +33,42 @@ func (s *Service) Peers(id string) (api.TaskPeersResult, error) {
 		})
 	}
 	return res, nil
+}
+
+// Reannounce makes a task announce to every one of its trackers now, and
+// look itself up on the DHT again when the DHT is on, rather than wait
+// for their intervals. It returns once the engine is told: the announces
+// run in the background, unbound by ctx, and task.trackers shows their
+// outcome. A task that transfers nothing (paused, finished, a seed held
+// by the queue, in error, busy) is refused with ErrTaskState: it has
+// told its trackers it stopped.
+func (s *Service) Reannounce(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	leave, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	s.mu.Lock()
+	tk, err := s.lookupLocked(id)
+	var t engine.Torrent
+	switch {
+	case err != nil:
+	case tk.busy != "":
+		err = fmt.Errorf("%w: task %s is busy %s", ErrTaskState, tk.rec.ID, tk.busy)
+	case tk.t == nil || !tk.appliedSet || !tk.applied.download && !tk.applied.upload:
+		err = fmt.Errorf("%w: task %s is %s: it transfers nothing, so it has nothing to announce", ErrTaskState, tk.rec.ID, tk.state)
+	default:
+		t = tk.t
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	t.Reannounce()
+	return nil
 }
 
 // Trackers returns a task's trackers and what is known of each.

@@ -65,10 +65,26 @@ type task struct {
 	// Session byte counters already folded into rec.Uploaded and
 	// rec.Downloaded.
 	flushedUp, flushedDown int64
+
+	qpos int // its index in Service.queue (order.go)
+
+	// The clock (clock.go): time spent downloading and seeding over the
+	// task's life up to clockAt, and what it was doing since.
+	secDown, secSeed time.Duration
+	clockAt          time.Time
+	clockKind        clockKind
+	seedingSince     time.Time // when it last began seeding
+	activeAt         time.Time // payload last moved either way
+	uploadAt         time.Time // payload last went out (this session)
 }
 
 func newTask(rec store.Task) *task {
-	return &task{rec: rec, addedAt: rec.AddedAt.Format(time.RFC3339Nano), prioGen: 1}
+	return &task{
+		rec: rec, addedAt: rec.AddedAt.Format(time.RFC3339Nano), prioGen: 1,
+		secDown:  time.Duration(rec.SecondsDownloading) * time.Second,
+		secSeed:  time.Duration(rec.SecondsSeeding) * time.Second,
+		activeAt: rec.ActiveAt,
+	}
 }
 
 // haltKind says why a task is stopped against the user's wishes.
@@ -176,8 +192,8 @@ func (tk *task) progress() api.TaskProgressData {
 	}
 }
 
-// view renders tk for the wire; dir is its download dir.
-func (tk *task) view(dir string) api.Task {
+// view renders tk for the wire at now; dir is its download dir.
+func (tk *task) view(dir string, now time.Time) api.Task {
 	v := api.Task{
 		TaskID:       tk.rec.ID,
 		Name:         tk.rec.Name,
@@ -195,11 +211,32 @@ func (tk *task) view(dir string) api.Task {
 		Pieces:       tk.stats.Pieces,
 		PieceSize:    tk.stats.PieceSize,
 		Labels:       tk.rec.Labels,
+		Category:     tk.rec.Category,
 		DownloadDir:  dir,
 		Sequential:   tk.rec.Sequential,
 
 		DownloadRateLimit: tk.rec.DownloadLimit,
 		UploadRateLimit:   tk.rec.UploadLimit,
+
+		Private:        tk.stats.Private,
+		QueuePosition:  tk.qpos,
+		SeedRatioLimit: float64(api.SeedLimitSession),
+		SeedTimeLimit:  api.SeedLimitSession,
+		SeedIdleLimit:  api.SeedLimitSession,
+	}
+	down, seed := tk.seconds(now)
+	v.SecondsDownloading, v.SecondsSeeding = int64(down/time.Second), int64(seed/time.Second)
+	if !tk.activeAt.IsZero() {
+		v.ActiveAt = tk.activeAt.UTC().Format(time.RFC3339Nano)
+	}
+	if l := tk.rec.SeedRatioLimit; l != nil {
+		v.SeedRatioLimit = *l
+	}
+	if l := tk.rec.SeedTimeLimit; l != nil {
+		v.SeedTimeLimit = *l
+	}
+	if l := tk.rec.SeedIdleLimit; l != nil {
+		v.SeedIdleLimit = *l
 	}
 	if v.Labels == nil {
 		v.Labels = []string{}

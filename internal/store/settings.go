@@ -34,6 +34,9 @@ type Settings struct {
 	// SeedRatioLimit and SeedTimeLimit (seconds) end seeding; 0 is none.
 	SeedRatioLimit float64 `json:"seed_ratio_limit"`
 	SeedTimeLimit  int64   `json:"seed_time_limit"`
+	// SeedIdleLimit (seconds without upload while seeding) ends seeding;
+	// 0 is none. Records written before it existed have none.
+	SeedIdleLimit int64 `json:"seed_idle_limit,omitempty"`
 	// DownloadDir is the default download dir of new tasks, resolved; ""
 	// is the daemon's --download-dir.
 	DownloadDir string `json:"download_dir"`

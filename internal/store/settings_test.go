@@ -19,7 +19,7 @@ func TestSettingsRoundTripAndVersions(t *testing.T) {
 	if port, err := s.PeerPort(); err != nil || port != 0 {
 		t.Fatalf("no peer port: %d, %v", port, err)
 	}
-	want := Settings{DownloadRateLimit: 5, MaxActiveSeeds: 2, SeedRatioLimit: 1.5, DownloadDir: "/srv/dl"}
+	want := Settings{DownloadRateLimit: 5, MaxActiveSeeds: 2, SeedRatioLimit: 1.5, SeedIdleLimit: 600, DownloadDir: "/srv/dl"}
 	if err := s.PutSettings(want, 51413); err != nil {
 		t.Fatal(err)
 	}

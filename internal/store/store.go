@@ -113,6 +113,29 @@ type Task struct {
 	UploadLimit   int64 `json:"upload_limit,omitempty"`
 	// SeedingDone records that the seeding limit was reached.
 	SeedingDone bool `json:"seeding_done,omitempty"`
+	// QueueOrder places the task in the queue order: tasks are ordered
+	// by it, lowest first. Keys are sparse (a move rewrites one or two
+	// records, not every task between) and never 0: 0 is a record made
+	// before the queue order existed, which the service places after the
+	// others, oldest added first, and gives a key at its next start.
+	QueueOrder int64 `json:"queue_order,omitempty"`
+	// ActiveAt is when payload last moved either way; zero if never.
+	// Stored with the byte totals.
+	ActiveAt time.Time `json:"active_at,omitzero"`
+	// SecondsDownloading and SecondsSeeding are the time spent running
+	// while incomplete and while complete, as of the last flush of the
+	// totals.
+	SecondsDownloading int64 `json:"seconds_downloading,omitempty"`
+	SecondsSeeding     int64 `json:"seconds_seeding,omitempty"`
+	// SeedRatioLimit, SeedTimeLimit and SeedIdleLimit are the task's own
+	// seeding limits: nil follows the session's, -1 is none, 0 or more
+	// a limit (times in seconds).
+	SeedRatioLimit *float64 `json:"seed_ratio_limit,omitempty"`
+	SeedTimeLimit  *int64   `json:"seed_time_limit,omitempty"`
+	SeedIdleLimit  *int64   `json:"seed_idle_limit,omitempty"`
+	// Category is the name of the task's category (categories.go); ""
+	// for none. Records made before categories existed have none.
+	Category string `json:"category,omitempty"`
 }
 
 // Store is an open store. Its methods are safe for concurrent use.
@@ -224,7 +247,7 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketTasks, bucketMetaInfo} {
+		for _, b := range [][]byte{bucketTasks, bucketMetaInfo, bucketCategories} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -87,3 +87,41 @@ func TestSettings(t *testing.T) {
 		t.Errorf("setting = %q", v)
 	}
 }
+
+// The fields of issue 16 round-trip, and a record written before them
+// reads as "none yet": no queue key, the session's seeding limits.
+func TestFactsFieldsPersist(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratio, none, zero := 1.5, int64(-1), int64(0)
+	active := time.Date(2026, 11, 27, 9, 0, 0, 500, time.UTC)
+	want := Task{ID: "aa", Name: "a", QueueOrder: -3, ActiveAt: active, SecondsDownloading: 60, SecondsSeeding: 7200,
+		SeedRatioLimit: &ratio, SeedTimeLimit: &none, SeedIdleLimit: &zero}
+	if err := s.PutTask(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutTask(Task{ID: "bb", Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts, err := s.Tasks()
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("tasks %+v, %v", ts, err)
+	}
+	got := ts[0]
+	if got.QueueOrder != -3 || !got.ActiveAt.Equal(active) || got.SecondsDownloading != 60 || got.SecondsSeeding != 7200 ||
+		got.SeedRatioLimit == nil || *got.SeedRatioLimit != 1.5 || got.SeedTimeLimit == nil || *got.SeedTimeLimit != -1 ||
+		got.SeedIdleLimit == nil || *got.SeedIdleLimit != 0 {
+		t.Errorf("got %+v", got)
+	}
+	if old := ts[1]; old.QueueOrder != 0 || !old.ActiveAt.IsZero() || old.SeedRatioLimit != nil || old.SeedTimeLimit != nil || old.SeedIdleLimit != nil {
+		t.Errorf("a record without them: %+v", old)
+	}
+}

@@ -1,9 +1,12 @@
 package transmission
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -12,61 +15,58 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
-func (h *Handler) sessionGet(_ context.Context, _ json.RawMessage) (any, error) {
-	set, err := h.svc.Settings()
+// The torrent methods other than torrent-get and torrent-set.
+
+func (h *Handler) torrentAdd(ctx context.Context, a args) (map[string]any, error) {
+	filename, _, err := a.str("filename")
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"rpc-version":              RPCVersion,
-		"rpc-version-minimum":      RPCVersionMinimum,
-		"rpc-version-semver":       "5.3.0",
-		"version":                  Version,
-		"session-id":               h.session,
-		"download-dir":             set.DownloadDir,
-		"peer-port":                set.PeerPort,
-		"speed-limit-down":         set.DownloadRateLimit / 1000,
-		"speed-limit-down-enabled": set.DownloadRateLimit > 0,
-		"speed-limit-up":           set.UploadRateLimit / 1000,
-		"speed-limit-up-enabled":   set.UploadRateLimit > 0,
-		"seedRatioLimit":           set.SeedRatioLimit,
-		"seedRatioLimited":         set.SeedRatioLimit > 0,
-		// Lodestone's seed time limit stops a task after that long
-		// seeding, where Transmission's idle limit stops it after that
-		// long without upload: the nearest key, and what Sonarr reads
-		// to know a stopped task has done seeding.
-		"idle-seeding-limit":         minutes(set.SeedTimeLimit),
-		"idle-seeding-limit-enabled": set.SeedTimeLimit > 0,
-		"download-queue-size":        set.MaxActiveDownloads,
-		"download-queue-enabled":     set.MaxActiveDownloads > 0,
-		"seed-queue-size":            set.MaxActiveSeeds,
-		"seed-queue-enabled":         set.MaxActiveSeeds > 0,
-	}, nil
-}
-
-// addArgs are torrent-add's arguments.
-type addArgs struct {
-	Filename    string   `json:"filename"`
-	Metainfo    string   `json:"metainfo"`
-	DownloadDir string   `json:"download-dir"`
-	Paused      bool     `json:"paused"`
-	Labels      []string `json:"labels"`
-}
-
-func (h *Handler) torrentAdd(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a addArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, badArgs("torrent-add: invalid arguments: %v", err)
+	metainfo, _, err := a.str("metainfo")
+	if err != nil {
+		return nil, err
 	}
-	p := api.TaskAddParams{Paused: a.Paused, Labels: a.Labels, DownloadDir: a.DownloadDir}
+	dir, _, err := a.str("download_dir")
+	if err != nil {
+		return nil, err
+	}
+	paused, _, err := a.boolean("paused")
+	if err != nil {
+		return nil, err
+	}
+	labels, _, err := a.strs("labels")
+	if err != nil {
+		return nil, err
+	}
+	seq, _, err := a.boolean("sequential_download")
+	if err != nil {
+		return nil, err
+	}
+	// The file choices are checked before anything is added.
+	fc, err := parseFileChoices(a)
+	if err != nil {
+		return nil, err
+	}
+	// cookies, peer-limit and bandwidthPriority are accepted and not
+	// used (docs/COMPAT.md); their types are still checked.
+	if _, _, err := a.str("cookies"); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"peer_limit", "bandwidth_priority"} {
+		if _, _, err := a.integer(k); err != nil {
+			return nil, err
+		}
+	}
+	p := api.TaskAddParams{Paused: paused, Labels: labels, DownloadDir: dir, Sequential: seq}
+	lower := strings.ToLower(filename)
 	switch {
-	case a.Metainfo != "":
-		p.Type, p.Data = api.TaskTypeTorrent, a.Metainfo
-	case strings.HasPrefix(strings.ToLower(a.Filename), "magnet:"):
-		p.Type, p.Data = api.TaskTypeMagnet, a.Filename
-	case strings.HasPrefix(strings.ToLower(a.Filename), "http://"), strings.HasPrefix(strings.ToLower(a.Filename), "https://"):
-		p.Type, p.Data = api.TaskTypeURL, a.Filename
-	case a.Filename != "":
+	case metainfo != "":
+		p.Type, p.Data = api.TaskTypeTorrent, metainfo
+	case strings.HasPrefix(lower, "magnet:"):
+		p.Type, p.Data = api.TaskTypeMagnet, filename
+	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
+		p.Type, p.Data = api.TaskTypeURL, filename
+	case filename != "":
 		// Transmission also reads a file on its own disk; an RPC client
 		// must not make the daemon read its local files.
 		return nil, badArgs("torrent-add: filename must be a magnet link or an http(s) URL")
@@ -86,6 +86,25 @@ func (h *Handler) torrentAdd(ctx context.Context, raw json.RawMessage) (any, err
 	if err != nil {
 		return nil, err
 	}
+	if !dup && !fc.empty() {
+		// Applied once the task exists (its file list is the torrent's);
+		// refused, the task is removed again: a failed add adds nothing.
+		// A magnet has no file list before its metadata: its choices are
+		// refused (torrent-set them once it has one).
+		err := h.applyFileChoices(res.TaskID, fc)
+		if err == nil && p.Type != api.TaskTypeTorrent {
+			if fs, ferr := h.svc.Files(res.TaskID); ferr == nil && len(fs.Files) == 0 {
+				err = badArgs("torrent-add: file choices need the torrent's metadata; set them with torrent-set once it has arrived")
+			}
+		}
+		if err != nil {
+			if rerr := h.svc.Remove(ctx, res.TaskID, false); rerr != nil {
+				h.log.Warn("torrent-add: could not remove the task whose file choices were refused", "task_id", res.TaskID, "err", rerr)
+			}
+			h.ids.forget(res.TaskID)
+			return nil, err
+		}
+	}
 	key := "torrent-added"
 	if dup {
 		key = "torrent-duplicate"
@@ -95,19 +114,21 @@ func (h *Handler) torrentAdd(ctx context.Context, raw json.RawMessage) (any, err
 	}}, nil
 }
 
-// idsArgs are the ids argument shared by the torrent methods.
-type idsArgs struct {
-	IDs json.RawMessage `json:"ids"`
+// selection is what an ids argument names.
+type selection struct {
+	tasks []api.Task     // in id order
+	ids   map[string]int // every live task's id
+	// recent: the ids were "recently-active"; removed lists the ids
+	// removed within the window.
+	recent  bool
+	removed []int
 }
 
-// selected returns the tasks named by an ids argument (absent: all; a
-// number; a hash; "recently-active"; an array of numbers and hashes),
-// with their ids, oldest first.
-func (h *Handler) selected(raw json.RawMessage) ([]api.Task, map[string]int, error) {
-	var a idsArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, nil, badArgs("invalid arguments: %v", err)
-	}
+// selected returns the tasks named by the ids argument: absent, all; a
+// number; a hash; "recently-active" (or "recently_active"); an array of
+// numbers and hashes. Every live task is given its id on the way, and the
+// tasks gone since are dropped from the table.
+func (h *Handler) selected(a args) (selection, error) {
 	all := h.svc.List(service.ListFilter{})
 	names := make([]string, len(all))
 	live := make(map[string]bool, len(all))
@@ -115,57 +136,84 @@ func (h *Handler) selected(raw json.RawMessage) ([]api.Task, map[string]int, err
 		names[i] = t.TaskID
 		live[t.TaskID] = true
 	}
-	ids, err := h.ids.assign(names, func(task string) bool { return live[task] })
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(a.IDs) == 0 || string(a.IDs) == "null" {
-		return all, ids, nil
-	}
-	var list []json.RawMessage
-	if a.IDs[0] == '[' {
-		if err := json.Unmarshal(a.IDs, &list); err != nil {
-			return nil, nil, badArgs("invalid ids: %v", err)
+	// A task missing from this list may have been added since it was
+	// taken (by a request running beside this one): only the service's
+	// word drops it from the table.
+	ids, err := h.ids.assign(names, func(task string) bool {
+		if live[task] {
+			return true
 		}
-	} else {
-		list = []json.RawMessage{a.IDs}
+		_, err := h.svc.Get(task)
+		return !errors.Is(err, service.ErrTaskNotFound)
+	})
+	if err != nil {
+		return selection{}, err
+	}
+	slices.SortStableFunc(all, func(x, y api.Task) int { return cmp.Compare(ids[x.TaskID], ids[y.TaskID]) })
+	sel := selection{tasks: all, ids: ids}
+	raw, ok := a["ids"]
+	if !ok {
+		return sel, nil
+	}
+	var list []any
+	if err := decodeJSON(raw, &list); err != nil {
+		var one any
+		if err := decodeJSON(raw, &one); err != nil {
+			return selection{}, invalid("ids", "a number, a hash, \"recently-active\" or an array of numbers and hashes")
+		}
+		if s, ok := one.(string); ok && snake(s) == "recently_active" {
+			now := time.Now()
+			sel.recent = true
+			sel.removed = h.ids.recentlyRemoved(now.Add(-recentWindow))
+			sel.tasks = slices.DeleteFunc(sel.tasks, func(t api.Task) bool { return !recentlyActive(t, now) })
+			return sel, nil
+		}
+		list = []any{one}
 	}
 	wantID := map[int]bool{}
 	wantHash := map[string]bool{}
 	for _, v := range list {
-		var n int
-		var s string
-		switch {
-		case json.Unmarshal(v, &n) == nil:
-			wantID[n] = true
-		case json.Unmarshal(v, &s) == nil:
-			if s == "recently-active" {
-				// Transmission picks tasks active in the last minute;
-				// every task is a superset a client handles the same.
-				return all, ids, nil
+		switch v := v.(type) {
+		case float64:
+			if v != float64(int(v)) {
+				return selection{}, invalid("ids", "whole numbers")
 			}
-			wantHash[strings.ToLower(s)] = true
+			wantID[int(v)] = true
+		case string:
+			wantHash[strings.ToLower(v)] = true
 		default:
-			return nil, nil, badArgs("invalid ids: %s", v)
+			return selection{}, invalid("ids", "numbers and hashes")
 		}
 	}
-	var out []api.Task
-	for _, t := range all {
-		if wantID[ids[t.TaskID]] || wantHash[t.TaskID] {
-			out = append(out, t)
+	sel.tasks = slices.DeleteFunc(sel.tasks, func(t api.Task) bool {
+		return !wantID[ids[t.TaskID]] && !wantHash[t.TaskID]
+	})
+	return sel, nil
+}
+
+// recentlyActive reports whether t moved payload, was added or finished
+// within recentWindow of now.
+func recentlyActive(t api.Task, now time.Time) bool {
+	since := now.Add(-recentWindow)
+	for _, ts := range []string{activeAt(t), t.AddedAt, t.FinishedAt} {
+		if ts == "" {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339, ts); err == nil && !at.Before(since) {
+			return true
 		}
 	}
-	return out, ids, nil
+	return t.DownloadRate > 0 || t.UploadRate > 0
 }
 
 // each runs op on every selected task. A task removed meanwhile is
 // skipped, as Transmission skips ids it does not know.
-func (h *Handler) each(raw json.RawMessage, op func(id string) error) (any, error) {
-	ts, _, err := h.selected(raw)
+func (h *Handler) each(a args, op func(id string) error) (map[string]any, error) {
+	sel, err := h.selected(a)
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range ts {
+	for _, t := range sel.tasks {
 		if err := op(t.TaskID); err != nil && !errors.Is(err, service.ErrTaskNotFound) {
 			return nil, err
 		}
@@ -173,232 +221,119 @@ func (h *Handler) each(raw json.RawMessage, op func(id string) error) (any, erro
 	return nil, nil
 }
 
-func (h *Handler) torrentStart(ctx context.Context, raw json.RawMessage) (any, error) {
-	return h.each(raw, func(id string) error { return h.svc.Resume(ctx, id) })
+func (h *Handler) torrentStart(ctx context.Context, a args) (map[string]any, error) {
+	return h.each(a, func(id string) error { return h.svc.Resume(ctx, id) })
 }
 
-func (h *Handler) torrentStop(ctx context.Context, raw json.RawMessage) (any, error) {
-	return h.each(raw, func(id string) error { return h.svc.Pause(ctx, id) })
+func (h *Handler) torrentStop(ctx context.Context, a args) (map[string]any, error) {
+	return h.each(a, func(id string) error { return h.svc.Pause(ctx, id) })
 }
 
-func (h *Handler) torrentVerify(ctx context.Context, raw json.RawMessage) (any, error) {
-	return h.each(raw, func(id string) error { return h.svc.Recheck(ctx, id) })
+func (h *Handler) torrentVerify(ctx context.Context, a args) (map[string]any, error) {
+	return h.each(a, func(id string) error { return h.svc.Recheck(ctx, id) })
 }
 
-func (h *Handler) torrentRemove(ctx context.Context, raw json.RawMessage) (any, error) {
-	var a struct {
-		DeleteLocalData bool `json:"delete-local-data"`
-	}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, badArgs("invalid arguments: %v", err)
-	}
-	return h.each(raw, func(id string) error { return h.svc.Remove(ctx, id, a.DeleteLocalData) })
+func (h *Handler) torrentReannounce(ctx context.Context, a args) (map[string]any, error) {
+	return h.each(a, func(id string) error { return h.reannounce(ctx, id) })
 }
 
-func (h *Handler) torrentGet(_ context.Context, raw json.RawMessage) (any, error) {
-	var a struct {
-		Fields []string `json:"fields"`
-		Format string   `json:"format"`
-	}
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, badArgs("invalid arguments: %v", err)
-	}
-	if len(a.Fields) == 0 {
-		return nil, badArgs("no fields specified")
-	}
-	ts, ids, err := h.selected(raw)
+func (h *Handler) torrentRemove(ctx context.Context, a args) (map[string]any, error) {
+	del, _, err := a.boolean("delete_local_data")
 	if err != nil {
 		return nil, err
 	}
-	set, err := h.svc.Settings()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]map[string]any, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, h.fields(t, ids[t.TaskID], set, a.Fields))
-	}
-	return map[string]any{"torrents": out}, nil
-}
-
-// Transmission's status codes (tr_torrent_activity).
-const (
-	statusStopped      = 0
-	statusCheckWait    = 1
-	statusChecking     = 2
-	statusDownloadWait = 3
-	statusDownloading  = 4
-	statusSeedWait     = 5
-	statusSeeding      = 6
-)
-
-// status maps a Lodestone state to Transmission's status. A magnet
-// fetching its metadata is downloading, as in Transmission; a finished,
-// paused or failed task is stopped (the failure is in error).
-func status(t api.Task) int {
-	switch t.State {
-	case api.StateChecking:
-		return statusChecking
-	case api.StateMetadata, api.StateDownloading:
-		return statusDownloading
-	case api.StateSeeding:
-		return statusSeeding
-	case api.StateQueued:
-		if t.Size > 0 && t.Completed == t.Size {
-			return statusSeedWait
+	return h.each(a, func(id string) error {
+		if err := h.svc.Remove(ctx, id, del); err != nil {
+			return err
 		}
-		return statusDownloadWait
-	}
-	return statusStopped
+		return h.ids.forget(id)
+	})
 }
 
-// Transmission's error codes (tr_stat_errtype): Lodestone's task errors
-// are all the daemon's own, so "local error".
-const errLocal = 3
-
-func unix(ts string) int64 {
-	if ts == "" {
-		return 0
-	}
-	t, err := time.Parse(time.RFC3339, ts)
+// torrentSetLocation moves tasks (move: true) with the service's Move.
+// Without move, Transmission points the task at the new dir and looks for
+// its data there. Lodestone can do that only for a task none of whose
+// files are in its current dir: Move then moves nothing and the task
+// starts over in the new dir, adopting (after hashing) the files it finds
+// there. A task that still has files where it is would need them moved,
+// which the client did not ask for: refused.
+func (h *Handler) torrentSetLocation(_ context.Context, a args) (map[string]any, error) {
+	loc, ok, err := a.str("location")
 	if err != nil {
-		return 0
+		return nil, err
 	}
-	return t.Unix()
-}
-
-// fields returns the asked fields of t that Lodestone has; others are
-// left out, as Transmission leaves out names it does not know.
-func (h *Handler) fields(t api.Task, id int, set api.Settings, names []string) map[string]any {
-	m := make(map[string]any, len(names))
-	for _, n := range names {
-		var v any
-		switch n {
-		case "id":
-			v = id
-		case "hashString":
-			v = t.TaskID
-		case "name":
-			v = t.Name
-		case "downloadDir":
-			v = t.DownloadDir
-		case "totalSize", "sizeWhenDone":
-			v = t.Size
-		case "leftUntilDone":
-			v = t.Size - t.Completed
-		case "haveValid":
-			v = t.Completed
-		case "percentDone":
-			p := 0.0
-			if t.Size > 0 {
-				p = float64(t.Completed) / float64(t.Size)
-			}
-			v = p
-		case "isFinished":
-			v = t.State == api.StateFinished
-		case "eta":
-			// Transmission: -1 not available, -2 unknown.
-			e := t.ETASeconds
-			if e < 0 {
-				e = -1
-				if t.State == api.StateDownloading {
-					e = -2
-				}
-			}
-			v = e
-		case "status":
-			v = status(t)
-		case "error":
-			e := 0
-			if t.State == api.StateError {
-				e = errLocal
-			}
-			v = e
-		case "errorString":
-			v = t.Error
-		case "rateDownload":
-			v = t.DownloadRate
-		case "rateUpload":
-			v = t.UploadRate
-		case "uploadedEver":
-			v = t.Uploaded
-		case "downloadedEver":
-			v = t.Downloaded
-		case "uploadRatio":
-			v = t.Ratio
-		case "addedDate":
-			v = unix(t.AddedAt)
-		case "doneDate":
-			v = unix(t.FinishedAt)
-		case "labels":
-			l := t.Labels
-			if l == nil {
-				l = []string{}
-			}
-			v = l
-		case "peersConnected":
-			v = t.Peers
-		case "pieceCount":
-			v = t.Pieces
-		case "pieceSize":
-			v = t.PieceSize
-		case "queuePosition":
-			v = id
-		case "isStalled":
-			v = false
-		case "magnetLink":
-			v = "magnet:?xt=urn:btih:" + t.TaskID
-		case "downloadLimit":
-			v = t.DownloadRateLimit / 1000
-		case "downloadLimited":
-			v = t.DownloadRateLimit > 0
-		case "uploadLimit":
-			v = t.UploadRateLimit / 1000
-		case "uploadLimited":
-			v = t.UploadRateLimit > 0
-		case "seedRatioMode", "seedIdleMode":
-			// Lodestone's seed limits are the session's: Transmission's
-			// mode 0, "follow the session".
-			v = 0
-		case "seedRatioLimit":
-			v = set.SeedRatioLimit
-		case "seedIdleLimit":
-			v = minutes(set.SeedTimeLimit)
-		case "fileCount", "file-count", "files", "fileStats":
-			fs, err := h.svc.Files(t.TaskID)
-			if err != nil {
+	if !ok || loc == "" {
+		return nil, badArgs("no location")
+	}
+	if !filepath.IsAbs(loc) {
+		return nil, failed(codePathNotAbsolute, "new location path is not absolute: %q", loc)
+	}
+	move, _, err := a.boolean("move")
+	if err != nil {
+		return nil, err
+	}
+	sel, err := h.selected(a)
+	if err != nil {
+		return nil, err
+	}
+	if !move {
+		for _, t := range sel.tasks {
+			if filepath.Clean(t.DownloadDir) == filepath.Clean(loc) {
 				continue
 			}
-			v = fileField(n, fs.Files)
-		default:
-			continue
+			if left, err := h.filesIn(t); err != nil {
+				return nil, err
+			} else if left != "" {
+				return nil, failed(codeSystemError, "torrent-set-location without move: %s still has its data in %s (%s); Lodestone cannot point a task elsewhere while its data stays behind: set move to true", t.Name, t.DownloadDir, left)
+			}
 		}
-		m[n] = v
 	}
-	return m
+	for _, t := range sel.tasks {
+		if _, err := h.svc.Move(t.TaskID, loc); err != nil && !errors.Is(err, service.ErrTaskNotFound) {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
-// fileField renders a task's files as Transmission's files, fileStats or
-// fileCount.
-func fileField(name string, fs []api.TaskFile) any {
-	if name == "fileCount" || name == "file-count" {
-		return len(fs)
+// filesIn returns a file of t present in t's download dir, "" if none.
+func (h *Handler) filesIn(t api.Task) (string, error) {
+	files, err := h.svc.Files(t.TaskID)
+	if err != nil {
+		return "", err
 	}
-	out := make([]map[string]any, len(fs))
-	for i, f := range fs {
-		prio := 0
-		if f.Priority == "high" {
-			prio = 1
+	for _, f := range files.Files {
+		if _, err := os.Lstat(filepath.Join(t.DownloadDir, filepath.FromSlash(f.Path))); !errors.Is(err, fs.ErrNotExist) {
+			return f.Path, nil
 		}
-		e := map[string]any{"bytesCompleted": f.Completed, "wanted": f.Priority != "skip", "priority": prio}
-		if name == "files" {
-			e = map[string]any{"bytesCompleted": f.Completed, "length": f.Size, "name": f.Path}
-		}
-		out[i] = e
 	}
-	return out
+	return "", nil
 }
 
-// minutes rounds seconds up to whole minutes, Transmission's unit of seed
-// limits, so that a limit is never reported shorter than it is.
-func minutes(seconds int64) int64 { return (seconds + 59) / 60 }
+func (h *Handler) torrentRenamePath(_ context.Context, _ args) (map[string]any, error) {
+	return nil, failed(codeSystemError, "torrent-rename-path is not supported by Lodestone: a task's file names are those of its torrent")
+}
+
+// queueMove returns the method moving tasks in the queue. Several tasks
+// keep their relative order, as Transmission's: they are moved one at a
+// time in the order that leaves them so (the first one last to the top,
+// the last one first to the bottom).
+func queueMove(to string) func(h *Handler, ctx context.Context, a args) (map[string]any, error) {
+	return func(h *Handler, _ context.Context, a args) (map[string]any, error) {
+		sel, err := h.selected(a)
+		if err != nil {
+			return nil, err
+		}
+		ts := slices.Clone(sel.tasks)
+		slices.SortStableFunc(ts, func(x, y api.Task) int { return cmp.Compare(queuePosition(x), queuePosition(y)) })
+		if to == "top" || to == "down" {
+			slices.Reverse(ts)
+		}
+		for _, t := range ts {
+			if _, err := h.queueMove(t.TaskID, to); err != nil && !errors.Is(err, service.ErrTaskNotFound) {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+}

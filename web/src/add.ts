@@ -1,5 +1,5 @@
 // The Add dialog: magnet links, .torrent URLs and .torrent files (picker or
-// drag-and-drop), a download dir and labels; then, for each new torrent,
+// drag-and-drop), a download dir, a category and labels; then, for each new torrent,
 // a choice of its files before it starts. A torrent whose files are to be
 // chosen is added paused, its unwanted files set to skip, then resumed.
 
@@ -127,6 +127,7 @@ export class AddDialog {
     byId<HTMLInputElement>("add-dir").value = "";
     byId<HTMLInputElement>("add-dir").placeholder = this.d.defaultDir() || "the default download dir";
     byId<HTMLInputElement>("add-labels").value = "";
+    byId<HTMLSelectElement>("add-category").value = "";
     this.addFiles(files);
     this.addText(text);
     this.step(1);
@@ -205,6 +206,7 @@ export class AddDialog {
     const choose = byId<HTMLInputElement>("add-choose").checked;
     const start = byId<HTMLInputElement>("add-start").checked;
     const seq = byId<HTMLInputElement>("add-seq").checked;
+    const category = byId<HTMLSelectElement>("add-category").value;
     const known = new Set(this.d.store.rows.keys());
     const failed: Item[] = [];
     let added = 0;
@@ -220,6 +222,7 @@ export class AddDialog {
         if (dir) params["download_dir"] = dir;
         if (labels.length > 0) params["labels"] = labels;
         if (seq) params["sequential"] = true;
+        if (category) params["category"] = category;
         const res = await this.d.api.call<AddResult>("task.add", params);
         if (known.has(res.task_id)) {
           this.d.notify(`Already added: ${res.name}`);

@@ -58,6 +58,7 @@ export class Detail {
   private readonly pane = byId("detail");
   private readonly info = byId("d-info");
   private readonly dd = new Map<string, HTMLElement>();
+  private shownCat = ""; // the category the menu was last set to
 
   constructor(private readonly d: DetailDeps) {
     byId("detail-close").addEventListener("click", () => this.close());
@@ -89,7 +90,7 @@ export class Detail {
       ["hash", "Info-hash"], ["state", "State"], ["size", "Size"], ["done", "Verified"],
       ["dl", "Downloaded"], ["ul", "Uploaded"], ["ratio", "Ratio"], ["rates", "Rates"],
       ["eta", "ETA"], ["peers", "Peers"], ["pieces", "Pieces"], ["added", "Added"],
-      ["finished", "Finished"], ["dir", "Directory"], ["error", "Error"],
+      ["finished", "Finished"], ["category", "Category"], ["dir", "Directory"], ["error", "Error"],
     ] as const) {
       const dd = h("dd");
       this.info.append(h("div", { class: `kv kv-${k}` }, h("dt", null, label), dd));
@@ -177,7 +178,13 @@ export class Detail {
     set("pieces", t.pieces > 0 ? `${t.pieces.toLocaleString()} × ${fmt.size(t.piece_size)}` : "");
     set("added", fmt.date(t.added_at, true));
     set("finished", fmt.date(t.finished_at, true));
+    set("category", t.category);
     set("dir", t.download_dir);
+    if (t.category !== this.shownCat) {
+      // Only when it changed: a choice being made is left alone.
+      this.shownCat = t.category;
+      showCategory(t.category);
+    }
     set("error", t.error ?? "");
     this.drawAlerts();
   }
@@ -284,6 +291,8 @@ export class Detail {
     const t = this.id ? this.d.store.get(this.id) : undefined;
     if (!t) return;
     byId<HTMLInputElement>("d-labels").value = t.labels.join(", ");
+    this.shownCat = t.category;
+    showCategory(t.category);
     byId<HTMLInputElement>("d-dlimit").value = fmt.bytesToKib(t.download_rate_limit);
     byId<HTMLInputElement>("d-ulimit").value = fmt.bytesToKib(t.upload_rate_limit);
     byId<HTMLInputElement>("d-move").value = t.download_dir;
@@ -303,6 +312,16 @@ export class Detail {
   }
 
   private wireGeneral(): void {
+    byId("f-category").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const before = this.id ? this.d.store.get(this.id)?.download_dir : undefined;
+      const category = byId<HTMLSelectElement>("d-category").value;
+      const t = await this.set({ category }, "Set category");
+      if (!t) return;
+      byId<HTMLInputElement>("d-move").value = t.download_dir;
+      if (t.download_dir !== before) this.d.notify(`Category set; data moved to ${t.download_dir}.`);
+      else this.d.notify(category ? "Category set." : "Category cleared.");
+    });
     byId("f-labels").addEventListener("submit", async (e) => {
       e.preventDefault();
       const labels = byId<HTMLInputElement>("d-labels").value.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -557,4 +576,12 @@ export class Detail {
     }
     ctx.globalAlpha = 1;
   }
+}
+
+// showCategory selects the task's category in the pane's menu, adding it
+// when the menu does not know it yet.
+function showCategory(name: string): void {
+  const sel = byId<HTMLSelectElement>("d-category");
+  if (name && ![...sel.options].some((o) => o.value === name)) sel.append(h("option", { value: name }, name));
+  sel.value = name;
 }

@@ -13,7 +13,7 @@ import { TaskTable } from "./table.js";
 import { NO_LABEL, STATE_FILTERS, TaskStore, type StateFilter } from "./tasks.js";
 import { reportError, toast } from "./toast.js";
 import {
-  EV, type ApiEvent, type ServerInfo, type SessionStats, type Settings,
+  EV, type ApiEvent, type Category, type ServerInfo, type SessionStats, type Settings,
   type Task, type TaskProgress, type TaskState,
 } from "./types.js";
 
@@ -199,11 +199,13 @@ class App implements Api {
       this.countsDirty = true;
       this.schedule();
       if (this.refreshIds.size > 0) void this.flushRefresh();
-      const [settings, stats] = await Promise.all([
+      const [settings, stats, cats] = await Promise.all([
         this.call<Settings>("session.get"),
         this.call<SessionStats>("session.stats"),
+        this.call<{ categories: Category[] }>("category.list"),
       ]);
       this.settings = settings;
+      this.setCategories(cats.categories);
       this.onStats(stats, false);
     } catch (e) {
       this.loading = false;
@@ -278,7 +280,7 @@ class App implements Api {
             task_id: id, name: typeof d["name"] === "string" ? d["name"] : id, size, completed: 0,
             state: size > 0 ? "checking" : "metadata", added_at: new Date().toISOString(),
             download_rate: 0, upload_rate: 0, peers: 0, downloaded: 0, uploaded: 0, ratio: 0,
-            eta_seconds: -1, pieces: 0, piece_size: 0, labels: [], download_dir: "",
+            eta_seconds: -1, pieces: 0, piece_size: 0, labels: [], category: "", download_dir: "",
             sequential: false, download_rate_limit: 0, upload_rate_limit: 0,
           });
         }
@@ -299,6 +301,16 @@ class App implements Api {
         this.detail.changed(id, true);
         break;
       }
+      case EV.changed: {
+        // A request changed the task's settings: the event carries it whole.
+        const t = d["task"] as Task | undefined;
+        if (t && typeof t === "object" && t.task_id === id && s.has(id)) s.put(t);
+        this.detail.changed(id, true);
+        break;
+      }
+      case EV.categories:
+        this.setCategories(Array.isArray(d["categories"]) ? (d["categories"] as Category[]) : []);
+        break;
       case EV.finished: {
         const t = s.get(id);
         if (t) toast(`Finished: ${t.name}`);
@@ -444,6 +456,20 @@ class App implements Api {
       if (n > 0) parts.push(`${n.toLocaleString()} ${FILTER_NAMES[f].toLowerCase()}`);
     }
     setText(byId("state-summary"), parts.join(" · "));
+  }
+
+  // setCategories offers the categories in the add form's and the detail
+  // pane's menus, keeping what each has selected while it still exists.
+  private setCategories(cats: Category[]): void {
+    for (const id of ["add-category", "d-category"]) {
+      const sel = byId<HTMLSelectElement>(id);
+      const cur = sel.value;
+      sel.replaceChildren(
+        h("option", { value: "" }, "(none)"),
+        ...cats.map((c) => h("option", { value: c.name, title: c.save_path || "the default download dir" }, c.name)),
+      );
+      sel.value = cats.some((c) => c.name === cur) ? cur : "";
+    }
   }
 
   private updateLabels(): void {

@@ -29,6 +29,13 @@ export const NO_LABEL = "\u0000none";
 
 const stateRank = new Map<TaskState, number>(TASK_STATES.map((s, i) => [s, i]));
 
+// tagText is what the list's Category · Labels column shows.
+export function tagText(t: Task): string {
+  const labels = t.labels.join(", ");
+  if (!t.category) return labels;
+  return labels ? `${t.category} · ${labels}` : t.category;
+}
+
 function etaKey(t: Task): number {
   return t.eta_seconds >= 0 ? t.eta_seconds : Number.MAX_SAFE_INTEGER;
 }
@@ -44,7 +51,7 @@ const compare: Record<SortKey, (a: Row, b: Row) => number> = {
   ratio: (a, b) => a.t.ratio - b.t.ratio,
   peers: (a, b) => a.t.peers - b.t.peers,
   labels: (a, b) => {
-    const x = a.t.labels.join(","), y = b.t.labels.join(",");
+    const x = tagText(a.t), y = tagText(b.t);
     return x < y ? -1 : x > y ? 1 : 0;
   },
   added: (a, b) => a.added - b.added,
@@ -61,7 +68,7 @@ const sortFields: Record<SortKey, readonly (keyof Task)[]> = {
   eta: ["eta_seconds"],
   ratio: ["ratio"],
   peers: ["peers"],
-  labels: ["labels"],
+  labels: ["category", "labels"],
   added: ["added_at"],
 };
 
@@ -115,6 +122,7 @@ export class TaskStore {
   // put adds or replaces a whole task.
   put(t: Task): void {
     if (!Array.isArray(t.labels)) t.labels = [];
+    if (typeof t.category !== "string") t.category = "";
     const old = this.rows.get(t.task_id);
     this.rows.set(t.task_id, {
       t,
@@ -281,7 +289,7 @@ export class TaskStore {
       if (label) {
         if (label === NO_LABEL ? t.labels.length > 0 : !t.labels.includes(label)) continue;
       }
-      if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text))) continue;
+      if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text)) && !t.category.toLowerCase().includes(text)) continue;
       out.push(r);
     }
     const cmp = compare[this.sortKey];

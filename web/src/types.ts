@@ -29,6 +29,8 @@ export interface Task {
   pieces: number;
   piece_size: number;
   labels: string[];
+  // category is "" when the task has none (older daemons leave it out).
+  category: string;
   download_dir: string;
   sequential: boolean;
   download_rate_limit: number;
@@ -111,6 +113,13 @@ export interface ServerInfo {
   last_event_id: string;
 }
 
+// Category is a named save path (category.list, category.set).
+export interface Category {
+  name: string;
+  save_path: string;
+  complete_path?: string;
+}
+
 export interface AddResult {
   task_id: string;
   name: string;
@@ -134,6 +143,8 @@ export const EV = {
   alert: "engine.alert",
   progress: "task.progress",
   stats: "session.stats",
+  changed: "task.changed",
+  categories: "category.changed",
 } as const;
 
 // Ephemeral events are never replayed and may arrive after higher ids.
@@ -151,6 +162,9 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = {
   203: "not possible in this state",
   204: "fetch failed",
   205: "not enough disk space",
+  206: "unsupported torrent",
+  207: "path taken by another task",
+  208: "no such category",
   401: "unauthorized",
   429: "too many attempts",
   500: "internal error",

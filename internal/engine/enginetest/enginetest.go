@@ -355,6 +355,24 @@ func (m *MetaInfo) WithName(name string) []byte {
 	return buf.Bytes()
 }
 
+// WithPrivate returns the .torrent with the info's private flag set (BEP
+// 27): another info-hash for the same content.
+func (m *MetaInfo) WithPrivate() []byte {
+	info := m.info
+	private := true
+	info.Private = &private
+	mi := *m.mi
+	var err error
+	if mi.InfoBytes, err = bencode.Marshal(info); err != nil {
+		panic(err)
+	}
+	var buf bytes.Buffer
+	if err := mi.Write(&buf); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
 // SameFiles compares the download of tr under downloadDir with its
 // source, byte for byte, failing the test on any difference.
 func SameFiles(t testing.TB, tr *Torrent, downloadDir string) {

@@ -62,6 +62,18 @@ func (t *Torrent) SetTrackers(urls []string) {
 	t.kickAnnounce()
 }
 
+// Reannounce makes the torrent announce to every tracker now, whatever
+// their intervals, and look itself up on the DHT again (when the client
+// runs one and the torrent is not private). A paused torrent announces
+// when it resumes, as it would anyway.
+func (t *Torrent) Reannounce() {
+	t.mu.Lock()
+	t.reannounce = true
+	t.mu.Unlock()
+	t.kickAnnounce()
+	t.kickDHT()
+}
+
 // announceLoop announces to every tracker of the torrent: at once
 // "started", then at the interval the tracker asks for (never more often
 // than every 30 s), "completed" as soon as the download is done, and
@@ -82,11 +94,14 @@ func (t *Torrent) announceLoop() {
 		t.mu.Lock()
 		paused := t.paused
 		urls := slices.Clone(t.trackers)
-		for u := range t.trackerStates {
+		for u, st := range t.trackerStates {
 			if !slices.Contains(urls, u) {
 				delete(t.trackerStates, u)
+			} else if t.reannounce {
+				st.next = time.Time{}
 			}
 		}
+		t.reannounce = false
 		t.mu.Unlock()
 		if paused {
 			t.sayStopped(urls)

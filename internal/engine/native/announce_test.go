@@ -46,3 +46,32 @@ func TestAnnounceEvents(t *testing.T) {
 		t.Fatalf("tracker saw events %q, want %q", got, want)
 	}
 }
+
+// Reannounce announces to the tracker at once, long before the interval
+// it asked for (60 s), as a regular announce (no event); the schedule
+// goes on after it.
+func TestReannounce(t *testing.T) {
+	tracker := enginetest.StartTracker(t)
+	tr := enginetest.Generate(t, enginetest.Content{Name: "r.bin", Size: 100_000, Seed: 22, Trackers: []string{tracker.URL}})
+	c := newClient(t, Config{})
+	tt := addTorrent(t, c, tr, t.TempDir())
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20 s (tracker saw %q)", what, tracker.Events())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("started", func() bool { return tracker.Announces() == 1 })
+	tt.Reannounce()
+	waitFor("the reannounce", func() bool { return tracker.Announces() == 2 })
+	if got := tracker.Events(); !slices.Equal(got, []string{"started", ""}) {
+		t.Errorf("tracker saw events %q, want started then a regular announce", got)
+	}
+	if st := tt.Trackers(); len(st) != 1 || st[0].NextAnnounce.Before(time.Now().Add(30*time.Second)) {
+		t.Errorf("after the reannounce the next is due %v, want the tracker's interval again", st)
+	}
+}

@@ -48,6 +48,7 @@ type Torrent struct {
 	// trackerStates is the announce loop's record of each tracker.
 	trackerStates map[string]*trackerState
 	pauseC        chan struct{}      // wakes the announce loop when paused changes
+	reannounce    bool               // the announce loop announces to every tracker at once (Reannounce)
 	dhtWake       chan struct{}      // wakes the DHT loop on Resume
 	dhtCancel     context.CancelFunc // ends the DHT lookup in flight (Pause); nil if none
 	banned        map[netip.Addr]bool

@@ -91,6 +91,7 @@ export class AddDialog {
         byId("add-dir").value = "";
         byId("add-dir").placeholder = this.d.defaultDir() || "the default download dir";
         byId("add-labels").value = "";
+        byId("add-category").value = "";
         this.addFiles(files);
         this.addText(text);
         this.step(1);
@@ -170,6 +171,7 @@ export class AddDialog {
         const choose = byId("add-choose").checked;
         const start = byId("add-start").checked;
         const seq = byId("add-seq").checked;
+        const category = byId("add-category").value;
         const known = new Set(this.d.store.rows.keys());
         const failed = [];
         let added = 0;
@@ -189,6 +191,8 @@ export class AddDialog {
                     params["labels"] = labels;
                 if (seq)
                     params["sequential"] = true;
+                if (category)
+                    params["category"] = category;
                 const res = await this.d.api.call("task.add", params);
                 if (known.has(res.task_id)) {
                     this.d.notify(`Already added: ${res.name}`);

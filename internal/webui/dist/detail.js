@@ -22,6 +22,7 @@ export class Detail {
     pane = byId("detail");
     info = byId("d-info");
     dd = new Map();
+    shownCat = "";
     constructor(d) {
         this.d = d;
         byId("detail-close").addEventListener("click", () => this.close());
@@ -60,7 +61,7 @@ export class Detail {
             ["hash", "Info-hash"], ["state", "State"], ["size", "Size"], ["done", "Verified"],
             ["dl", "Downloaded"], ["ul", "Uploaded"], ["ratio", "Ratio"], ["rates", "Rates"],
             ["eta", "ETA"], ["peers", "Peers"], ["pieces", "Pieces"], ["added", "Added"],
-            ["finished", "Finished"], ["dir", "Directory"], ["error", "Error"],
+            ["finished", "Finished"], ["category", "Category"], ["dir", "Directory"], ["error", "Error"],
         ]) {
             const dd = h("dd");
             this.info.append(h("div", { class: `kv kv-${k}` }, h("dt", null, label), dd));
@@ -143,7 +144,12 @@ export class Detail {
         set("pieces", t.pieces > 0 ? `${t.pieces.toLocaleString()} × ${fmt.size(t.piece_size)}` : "");
         set("added", fmt.date(t.added_at, true));
         set("finished", fmt.date(t.finished_at, true));
+        set("category", t.category);
         set("dir", t.download_dir);
+        if (t.category !== this.shownCat) {
+            this.shownCat = t.category;
+            showCategory(t.category);
+        }
         set("error", t.error ?? "");
         this.drawAlerts();
     }
@@ -251,6 +257,8 @@ export class Detail {
         if (!t)
             return;
         byId("d-labels").value = t.labels.join(", ");
+        this.shownCat = t.category;
+        showCategory(t.category);
         byId("d-dlimit").value = fmt.bytesToKib(t.download_rate_limit);
         byId("d-ulimit").value = fmt.bytesToKib(t.upload_rate_limit);
         byId("d-move").value = t.download_dir;
@@ -270,6 +278,19 @@ export class Detail {
         }
     }
     wireGeneral() {
+        byId("f-category").addEventListener("submit", async (e) => {
+            e.preventDefault();
+            const before = this.id ? this.d.store.get(this.id)?.download_dir : undefined;
+            const category = byId("d-category").value;
+            const t = await this.set({ category }, "Set category");
+            if (!t)
+                return;
+            byId("d-move").value = t.download_dir;
+            if (t.download_dir !== before)
+                this.d.notify(`Category set; data moved to ${t.download_dir}.`);
+            else
+                this.d.notify(category ? "Category set." : "Category cleared.");
+        });
         byId("f-labels").addEventListener("submit", async (e) => {
             e.preventDefault();
             const labels = byId("d-labels").value.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -511,4 +532,10 @@ export class Detail {
         }
         ctx.globalAlpha = 1;
     }
+}
+function showCategory(name) {
+    const sel = byId("d-category");
+    if (name && ![...sel.options].some((o) => o.value === name))
+        sel.append(h("option", { value: name }, name));
+    sel.value = name;
 }

@@ -182,11 +182,13 @@ class App {
             this.schedule();
             if (this.refreshIds.size > 0)
                 void this.flushRefresh();
-            const [settings, stats] = await Promise.all([
+            const [settings, stats, cats] = await Promise.all([
                 this.call("session.get"),
                 this.call("session.stats"),
+                this.call("category.list"),
             ]);
             this.settings = settings;
+            this.setCategories(cats.categories);
             this.onStats(stats, false);
         }
         catch (e) {
@@ -254,7 +256,7 @@ class App {
                         task_id: id, name: typeof d["name"] === "string" ? d["name"] : id, size, completed: 0,
                         state: size > 0 ? "checking" : "metadata", added_at: new Date().toISOString(),
                         download_rate: 0, upload_rate: 0, peers: 0, downloaded: 0, uploaded: 0, ratio: 0,
-                        eta_seconds: -1, pieces: 0, piece_size: 0, labels: [], download_dir: "",
+                        eta_seconds: -1, pieces: 0, piece_size: 0, labels: [], category: "", download_dir: "",
                         sequential: false, download_rate_limit: 0, upload_rate_limit: 0,
                     });
                 }
@@ -275,6 +277,16 @@ class App {
                 this.detail.changed(id, true);
                 break;
             }
+            case EV.changed: {
+                const t = d["task"];
+                if (t && typeof t === "object" && t.task_id === id && s.has(id))
+                    s.put(t);
+                this.detail.changed(id, true);
+                break;
+            }
+            case EV.categories:
+                this.setCategories(Array.isArray(d["categories"]) ? d["categories"] : []);
+                break;
             case EV.finished: {
                 const t = s.get(id);
                 if (t)
@@ -427,6 +439,14 @@ class App {
                 parts.push(`${n.toLocaleString()} ${FILTER_NAMES[f].toLowerCase()}`);
         }
         setText(byId("state-summary"), parts.join(" · "));
+    }
+    setCategories(cats) {
+        for (const id of ["add-category", "d-category"]) {
+            const sel = byId(id);
+            const cur = sel.value;
+            sel.replaceChildren(h("option", { value: "" }, "(none)"), ...cats.map((c) => h("option", { value: c.name, title: c.save_path || "the default download dir" }, c.name)));
+            sel.value = cats.some((c) => c.name === cur) ? cur : "";
+        }
     }
     updateLabels() {
         const sel = byId("filter-label");

@@ -1,5 +1,6 @@
 import { h, setAttr, setText } from "./dom.js";
 import * as fmt from "./format.js";
+import { tagText } from "./tasks.js";
 const OVERSCAN = 6;
 export class TaskTable {
     store;
@@ -171,7 +172,7 @@ export class TaskTable {
         setText(re.eta, t.state === "downloading" ? fmt.duration(t.eta_seconds) || "∞" : "");
         setText(re.ratio, fmt.ratio(t.ratio));
         setText(re.peers, t.peers > 0 ? String(t.peers) : "");
-        setText(re.labels, t.labels.join(", "));
+        setText(re.labels, tagText(t));
         setText(re.added, fmt.date(t.added_at));
     }
     drawHead() {

@@ -6,6 +6,12 @@ export const STATE_FILTERS = [
 ];
 export const NO_LABEL = "\u0000none";
 const stateRank = new Map(TASK_STATES.map((s, i) => [s, i]));
+export function tagText(t) {
+    const labels = t.labels.join(", ");
+    if (!t.category)
+        return labels;
+    return labels ? `${t.category} · ${labels}` : t.category;
+}
 function etaKey(t) {
     return t.eta_seconds >= 0 ? t.eta_seconds : Number.MAX_SAFE_INTEGER;
 }
@@ -20,7 +26,7 @@ const compare = {
     ratio: (a, b) => a.t.ratio - b.t.ratio,
     peers: (a, b) => a.t.peers - b.t.peers,
     labels: (a, b) => {
-        const x = a.t.labels.join(","), y = b.t.labels.join(",");
+        const x = tagText(a.t), y = tagText(b.t);
         return x < y ? -1 : x > y ? 1 : 0;
     },
     added: (a, b) => a.added - b.added,
@@ -35,7 +41,7 @@ const sortFields = {
     eta: ["eta_seconds"],
     ratio: ["ratio"],
     peers: ["peers"],
-    labels: ["labels"],
+    labels: ["category", "labels"],
     added: ["added_at"],
 };
 function isActive(t) {
@@ -77,6 +83,8 @@ export class TaskStore {
     put(t) {
         if (!Array.isArray(t.labels))
             t.labels = [];
+        if (typeof t.category !== "string")
+            t.category = "";
         const old = this.rows.get(t.task_id);
         this.rows.set(t.task_id, {
             t,
@@ -246,7 +254,7 @@ export class TaskStore {
                 if (label === NO_LABEL ? t.labels.length > 0 : !t.labels.includes(label))
                     continue;
             }
-            if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text)))
+            if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text)) && !t.category.toLowerCase().includes(text))
                 continue;
             out.push(r);
         }

@@ -11,6 +11,8 @@ export const EV = {
     alert: "engine.alert",
     progress: "task.progress",
     stats: "session.stats",
+    changed: "task.changed",
+    categories: "category.changed",
 };
 export const EPHEMERAL = new Set([EV.progress, EV.stats]);
 export const ERROR_NAMES = {
@@ -24,6 +26,9 @@ export const ERROR_NAMES = {
     203: "not possible in this state",
     204: "fetch failed",
     205: "not enough disk space",
+    206: "unsupported torrent",
+    207: "path taken by another task",
+    208: "no such category",
     401: "unauthorized",
     429: "too many attempts",
     500: "internal error",
