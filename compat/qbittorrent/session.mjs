@@ -114,7 +114,7 @@ async function waitFor(name, hash, pred) {
       out.steps.push({ name, ok: true });
       return last;
     }
-    if (!last && Date.now() - start > 5000) {
+    if (!last && Date.now() - start > 15000) {
       break; // not listed at all: no use waiting for its state
     }
     await sleep(100);
