@@ -348,6 +348,11 @@ func TestClientSession(t *testing.T) {
 	if ref == nil || lod == nil {
 		t.Fatal("a session did not finish; nothing to compare")
 	}
+	// Issue 16: Lodestone reports a webapi version of at least 2.11, so
+	// clients use the torrents/stop and start names and "stopped".
+	if v := parseVersion(lod.APIVersion); len(v) < 2 || v[0] < 2 || v[0] == 2 && v[1] < 11 {
+		t.Errorf("lodestone: webapiVersion %q, want >= 2.11", lod.APIVersion)
+	}
 	compareObservations(t, ref, lod)
 }
 
