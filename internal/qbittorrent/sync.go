@@ -284,6 +284,22 @@ func (h *Handler) serverState() map[string]any {
 	m["alltime_dl"] = stats.Downloaded
 	m["alltime_ul"] = stats.Uploaded
 	m["total_peer_connections"] = int64(0)
+	// qBittorrent's ratio of everything ever sent to everything ever
+	// received, as it formats it ("%.2f", a string).
+	ratio := 0.0
+	if stats.Downloaded > 0 {
+		ratio = float64(stats.Uploaded) / float64(stats.Downloaded)
+	}
+	m["global_ratio"] = strconv.FormatFloat(ratio, 'f', 2, 64)
+	// libtorrent's disk cache and I/O queue statistics: Lodestone's
+	// storage has no such cache, so they read as nothing cached, queued
+	// or wasted, with qBittorrent's types (three are strings).
+	for _, k := range []string{"average_time_queue", "queued_io_jobs", "total_buffers_size", "total_queued_size", "total_wasted_session"} {
+		m[k] = int64(0)
+	}
+	for _, k := range []string{"read_cache_hits", "read_cache_overload", "write_cache_overload"} {
+		m[k] = "0"
+	}
 	return m
 }
 

@@ -38,17 +38,6 @@ var allowed = map[string]string{
 	// for manual management (useAutoTMM=false, which @ctrl/qbittorrent
 	// always sends).
 	"value magnet.save_path": "a torrent added with a category is saved in the category's path",
-	// server_state's libtorrent disk-cache and queue statistics, which
-	// Lodestone's engines do not have.
-	"server_state.average_time_queue missing":   "libtorrent disk statistics",
-	"server_state.queued_io_jobs missing":       "libtorrent disk statistics",
-	"server_state.read_cache_hits missing":      "libtorrent disk statistics",
-	"server_state.read_cache_overload missing":  "libtorrent disk statistics",
-	"server_state.write_cache_overload missing": "libtorrent disk statistics",
-	"server_state.total_buffers_size missing":   "libtorrent disk statistics",
-	"server_state.total_queued_size missing":    "libtorrent disk statistics",
-	"server_state.total_wasted_session missing": "libtorrent disk statistics",
-	"server_state.global_ratio missing":         "not served yet",
 
 	// TestSonarrSequence.
 	"sonarr (GetItems: single.bin Completed, multi Completed, held.bin Paused; force-started one forced: true)": "" +
