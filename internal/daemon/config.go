@@ -65,6 +65,11 @@ type Config struct {
 	// counting them only in the total: for tests, where 127.0.0.x stand
 	// in for remote addresses.
 	CapLoopbackPerAddress bool
+	// QBittorrentAddr, if set, is a second listen address (host:port)
+	// serving only qBittorrent's WebUI API (/api/v2/), for tools that
+	// expect it on a port of its own; the API is served on APIAddr too.
+	// Same gates and TLS as APIAddr.
+	QBittorrentAddr string
 	// Engine is the BitTorrent core: "native" (engine.CoreNative, also
 	// when empty) or "anacrolix" (engine.CoreAnacrolix).
 	Engine string
@@ -97,6 +102,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("api-addr %q: %w", c.APIAddr, err))
 	} else if !loopbackHost(host) && c.Token == "" {
 		errs = append(errs, fmt.Errorf("api-addr %s is reachable from other machines: give an explicit --token (or LODESTONE_TOKEN) to listen there", c.APIAddr))
+	}
+	if c.QBittorrentAddr != "" {
+		if host, _, err := net.SplitHostPort(c.QBittorrentAddr); err != nil {
+			errs = append(errs, fmt.Errorf("qbittorrent-addr %q: %w", c.QBittorrentAddr, err))
+		} else if !loopbackHost(host) && c.Token == "" {
+			errs = append(errs, fmt.Errorf("qbittorrent-addr %s is reachable from other machines: give an explicit --token (or LODESTONE_TOKEN) to listen there", c.QBittorrentAddr))
+		}
 	}
 	if c.TransmissionAddr != "" {
 		if host, _, err := net.SplitHostPort(c.TransmissionAddr); err != nil {

@@ -58,6 +58,12 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	ln      net.Listener
 	http    *http.Server
+	// qb serves qBittorrent's API; qbLn and qbHTTP are its own listener
+	// (--qbittorrent-addr), nil when off.
+	qb     *qbittorrent.Handler
+	qbLn   net.Listener
+	qbHTTP *http.Server
+	qbAddr string
 	// trLn and trHTTP serve Transmission's RPC alone on its own address
 	// (--transmission-addr); nil when off.
 	trLn   net.Listener
@@ -196,9 +202,14 @@ func New(cfg Config) (_ *Daemon, err error) {
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
 	d.conns = connguard.New(connguard.Config{CapLoopbackPerAddr: cfg.CapLoopbackPerAddress, Logger: d.log.With("component", "api")})
+	hosts := cfg.AllowedHosts
+	if h, _, err := net.SplitHostPort(cfg.QBittorrentAddr); err == nil && h != "" && net.ParseIP(h) == nil {
+		// --qbittorrent-addr names this host: requests to it say so.
+		hosts = append(slices.Clip(hosts), h)
+	}
 	guard, err := httpguard.New(httpguard.Config{
 		Token:       d.token,
-		Hosts:       append(slices.Clip(cfg.AllowedHosts), listenerHosts(cfg.TransmissionAddr)...),
+		Hosts:       append(slices.Clip(hosts), listenerHosts(cfg.TransmissionAddr)...),
 		AuthBackoff: cfg.AuthBackoff,
 		Logger:      d.log.With("component", "api"),
 		// A connection that carried a request with the right token is
@@ -271,19 +282,65 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	// qBittorrent's WebUI API v2, likewise: its login trades the token
 	// for a SID cookie, and the Host gate is the guard's.
-	qb, err := qbittorrent.New(qbittorrent.Config{
-		Service: d.svc,
-		Guard:   guard,
-		Logger:  d.log.With("component", "qbittorrent"),
-		OnAdmit: func(r *http.Request) { connguard.MarkAuthenticated(r.Context()) },
+	if cfg.QBittorrentAddr != "" {
+		ln, err := net.Listen("tcp", cfg.QBittorrentAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on qbittorrent-addr: %w", err)
+		}
+		d.qbAddr = ln.Addr().String()
+		d.qbLn = d.conns.Listener(ln, tlsConfig)
+	}
+	webUIHost, webUIPort := splitPort(d.apiAddr)
+	if d.qbAddr != "" {
+		webUIHost, webUIPort = splitPort(d.qbAddr)
+	}
+	var peerPort int
+	peerAddrs := d.eng.PeerAddrs()
+	for _, a := range peerAddrs {
+		if ta, ok := a.(*net.TCPAddr); ok {
+			peerPort = ta.Port
+			break
+		}
+	}
+	d.qb, err = qbittorrent.New(qbittorrent.Config{
+		Service:     d.svc,
+		Guard:       guard,
+		Logger:      d.log.With("component", "qbittorrent"),
+		OnAdmit:     func(r *http.Request) { connguard.MarkAuthenticated(r.Context()) },
+		Events:      d.hub,
+		DownloadDir: cfg.DownloadDir,
+		DHT:         cfg.DHT,
+		PEX:         true, // the engine exchanges peers (ut_pex) always
+		UPnP:        cfg.UPnP,
+		WebUIHost:   webUIHost,
+		WebUIPort:   webUIPort,
+		PeerPort:    func() int { return peerPort },
+		Listening:   func() bool { return len(peerAddrs) > 0 },
+		// Tags created and not used yet are kept in the store.
+		Settings: d.store,
 	})
 	if err != nil {
 		return nil, err
 	}
 	// Both methods are named: a pattern without one would conflict with
 	// the web UI's "GET /".
-	mux.Handle("GET "+qbittorrent.Prefix, qb)
-	mux.Handle("POST "+qbittorrent.Prefix, qb)
+	mux.Handle("GET "+qbittorrent.Prefix, d.qb)
+	mux.Handle("POST "+qbittorrent.Prefix, d.qb)
+	if d.qbLn != nil {
+		// Only the API on its own port: everything else is 404 there.
+		qmux := http.NewServeMux()
+		qmux.Handle("GET "+qbittorrent.Prefix, d.qb)
+		qmux.Handle("POST "+qbittorrent.Prefix, d.qb)
+		d.qbHTTP = &http.Server{
+			Handler:           qmux,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ConnContext:       d.conns.ConnContext,
+			ConnState:         d.conns.ConnState,
+			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+		}
+	}
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
 	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(streams))
 	d.http = &http.Server{
@@ -376,6 +433,20 @@ func (d *Daemon) peerAddr() (string, error) {
 	return ":" + strconv.Itoa(port), nil
 }
 
+// splitPort splits a listen address into its host and numeric port.
+func splitPort(addr string) (string, int) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	n, _ := strconv.Atoi(port)
+	return host, n
+}
+
+// QBittorrentAddr returns the address of the qBittorrent API's own
+// listener (--qbittorrent-addr), "" when there is none.
+func (d *Daemon) QBittorrentAddr() string { return d.qbAddr }
+
 // APIAddr returns the address the API listens on.
 func (d *Daemon) APIAddr() string { return d.apiAddr }
 
@@ -433,6 +504,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if d.qbHTTP != nil {
+		g.Go(func() error {
+			if err := d.qbHTTP.Serve(d.qbLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve qbittorrent api: %w", err)
+			}
+			return nil
+		})
+	}
 	if d.trHTTP != nil {
 		g.Go(func() error {
 			if err := d.trHTTP.Serve(d.trLn); !errors.Is(err, http.ErrServerClosed) {
@@ -441,6 +520,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error { return d.qb.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
@@ -482,6 +562,11 @@ func (d *Daemon) close() error {
 		if err := d.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down http: %w", err), d.http.Close())
 		}
+		if d.qbHTTP != nil {
+			if err := d.qbHTTP.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("shut down qbittorrent http: %w", err), d.qbHTTP.Close())
+			}
+		}
 		cancel()
 	}
 	if d.trHTTP != nil {
@@ -507,6 +592,10 @@ func (d *Daemon) closeParts() error {
 	if d.ln != nil {
 		d.ln.Close()
 		d.ln = nil
+	}
+	if d.qbLn != nil {
+		d.qbLn.Close()
+		d.qbLn = nil
 	}
 	if d.trLn != nil {
 		d.trLn.Close()

@@ -24,8 +24,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
@@ -61,6 +63,13 @@ type Service interface {
 	Peers(id string) (api.TaskPeersResult, error)
 	Trackers(id string) (api.TaskTrackersResult, error)
 	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
+	Pieces(id string) (api.TaskPiecesResult, error)
+	RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error)
+	Categories() []api.Category
+	SetCategory(c api.Category) (api.Category, error)
+	RemoveCategory(name string) error
+	QueueMove(id, to string) (api.Task, error)
+	Reannounce(ctx context.Context, id string) error
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
@@ -75,6 +84,28 @@ type Config struct {
 	// OnAdmit, if set, is called with every request that passed with a
 	// session cookie (a bearer token is admitted by the Guard itself).
 	OnAdmit func(*http.Request)
+	// Settings keeps the tags created by torrents/createTags (tags.go);
+	// nil keeps them in memory only.
+	Settings Settings
+	// Events, if set, is the hub sync/maindata learns of task changes
+	// from (Run subscribes to it). Without it every sync/maindata
+	// request reads every task again.
+	Events *events.Hub
+	// DownloadDir is the daemon's default download dir, reported when
+	// the settings name none.
+	DownloadDir string
+	// DHT, PEX and UPnP report the engine's configuration in
+	// app/preferences and torrents/trackers.
+	DHT, PEX, UPnP bool
+	// WebUIHost and WebUIPort are the address the API is served on, for
+	// app/preferences' web_ui_address and web_ui_port.
+	WebUIHost string
+	WebUIPort int
+	// PeerPort, if set, returns the BitTorrent listen port (listen_port).
+	PeerPort func() int
+	// Listening, if set, reports whether the engine listens for peers
+	// (transfer/info's connection_status).
+	Listening func() bool
 }
 
 // Handler serves the API. It is safe for concurrent use.
@@ -85,6 +116,19 @@ type Handler struct {
 	sessions *sessions
 	routes   map[string]route
 	admit    func(*http.Request)
+	sync     *syncState
+	tags     *tagStore // tags.go
+	// catMu serialises the category changes made through the API, so
+	// that a check that a category exists holds until the change.
+	catMu sync.Mutex
+
+	hub            *events.Hub
+	downloadDir    string
+	dht, pex, upnp bool
+	webUIHost      string
+	webUIPort      int
+	peerPort       func() int
+	listening      func() bool
 }
 
 // route is one endpoint: its function, and whether it changes anything
@@ -109,6 +153,21 @@ func New(cfg Config) (*Handler, error) {
 		sessions: newSessions(),
 		routes:   map[string]route{},
 		admit:    cfg.OnAdmit,
+		sync:     newSyncState(),
+
+		hub:         cfg.Events,
+		downloadDir: cfg.DownloadDir,
+		dht:         cfg.DHT,
+		pex:         cfg.PEX,
+		upnp:        cfg.UPnP,
+		webUIHost:   cfg.WebUIHost,
+		webUIPort:   cfg.WebUIPort,
+		peerPort:    cfg.PeerPort,
+		listening:   cfg.Listening,
+	}
+	var err error
+	if h.tags, err = loadTags(cfg.Settings); err != nil {
+		return nil, err
 	}
 	for _, table := range []map[string]route{authRoutes, appRoutes, readRoutes, actionRoutes, syncRoutes} {
 		for name, rt := range table {
@@ -163,6 +222,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	rt.fn(h, w, r)
+	if rt.change && !strings.HasPrefix(name, "auth/") {
+		h.touched(r)
+	}
+}
+
+// touched tells sync/maindata which tasks a change request may have
+// changed: those its hash or hashes parameter names, or all of them.
+// Not every change is an event of the service (labels, limits, moves
+// are not), so the request's own names are the sure way to know.
+func (h *Handler) touched(r *http.Request) {
+	if r.Form == nil {
+		h.sync.markAll()
+		return
+	}
+	v := r.Form.Get("hashes")
+	if v == "" {
+		v = r.Form.Get("hash")
+	}
+	all, ids := hashList(v)
+	if all || len(ids) == 0 {
+		h.sync.markAll()
+		return
+	}
+	h.sync.mark(ids...)
 }
 
 // sameHostCSRF is qBittorrent's CSRF rule: an Origin or Referer header,
