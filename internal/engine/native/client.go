@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/dht/v2"
@@ -112,7 +111,6 @@ type Client struct {
 	// socket: every user of a uTP connection is one (a uTP connection
 	// used after its socket closed would touch freed memory in libutp).
 	wg   sync.WaitGroup
-	gone atomic.Int64 // bytes downloaded by peers since gone
 	// udpLoops tracks the goroutines that end only once the UDP socket is
 	// closed: the uTP accept loop.
 	udpLoops sync.WaitGroup

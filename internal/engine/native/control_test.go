@@ -126,3 +126,34 @@ func TestPauseResumeAndResumeData(t *testing.T) {
 		t.Fatalf("downloaded %d bytes again; the resumed pieces should have been kept", d)
 	}
 }
+
+// A torrent's Downloaded counts its own peers only, those gone included:
+// the payload of another torrent's peers that left is not its own (it
+// once was: the count of departed peers was the client's, so a torrent
+// that never had a peer showed another's download).
+func TestDownloadedCountsOwnPeers(t *testing.T) {
+	a := enginetest.Generate(t, enginetest.Content{Name: "own-a.bin", Size: 300_000, PieceLength: 16 << 10, Seed: 61})
+	b := enginetest.Generate(t, enginetest.Content{Name: "own-b.bin", Size: 200_000, PieceLength: 16 << 10, Seed: 62})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, a)
+	c := newClient(t, Config{})
+	ta := addTorrent(t, c, a, t.TempDir())
+	tb := addTorrent(t, c, b, t.TempDir())
+	ta.AddPeers([]netip.AddrPort{addrOf(t, seeder.Addr)})
+	waitDone(t, ta, 60*time.Second)
+	// Pausing drops a's peers: their payload moves to what the gone
+	// peers downloaded.
+	ta.Pause()
+	deadline := time.Now().Add(30 * time.Second)
+	for ta.Stats().Peers != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a's peers still connected after Pause")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := ta.Stats().Downloaded; d < 300_000 {
+		t.Errorf("a downloaded %d bytes by its own count, want at least its size 300000", d)
+	}
+	if d := tb.Stats().Downloaded; d != 0 {
+		t.Errorf("b, which never had a peer, downloaded %d bytes", d)
+	}
+}

@@ -57,7 +57,10 @@ type Torrent struct {
 	doneOnce      sync.Once
 	finished      bool
 
-	wasted   atomic.Int64 // bytes received and thrown away
+	wasted atomic.Int64 // bytes received and thrown away
+	// gone is the payload downloaded from this torrent's peers that
+	// have left; Stats adds the peers still here.
+	gone     atomic.Int64
 	hashFail atomic.Int64 // pieces that failed their hash
 	uploaded atomic.Int64 // piece bytes sent
 	upReads  atomic.Int64 // disk reads to serve them
@@ -143,7 +146,7 @@ func (t *Torrent) Stats() Stats {
 		down += p.downloaded.Load()
 	}
 	t.mu.Unlock()
-	s.Downloaded = down + t.c.gone.Load()
+	s.Downloaded = down + t.gone.Load()
 	s.Wasted = t.wasted.Load()
 	s.Uploaded = t.uploaded.Load()
 	s.UploadReads = t.upReads.Load()
@@ -305,7 +308,7 @@ func (t *Torrent) peerGone(p *peer) {
 	}
 	if _, ok := t.peers[p]; ok {
 		delete(t.peers, p)
-		t.c.gone.Add(p.downloaded.Load())
+		t.gone.Add(p.downloaded.Load())
 		for i := range t.meta.Hashes {
 			if p.has.get(i) {
 				t.avail[i]--
