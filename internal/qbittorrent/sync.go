@@ -80,6 +80,12 @@ type syncState struct {
 	dirty   map[string]bool
 	dirtAll bool
 
+	// caughtUp takes a request's channel to the event subscriber, which
+	// reads every event already queued to it, then closes the channel:
+	// so a sync request sees every change acknowledged before it came
+	// (Hub.Publish returns only once its event is queued).
+	caughtUp chan chan struct{}
+
 	// lastSync is when the last sync request came (Unix nanoseconds):
 	// progress events are wanted only while clients poll.
 	lastSync atomic.Int64
@@ -95,7 +101,7 @@ type syncState struct {
 }
 
 func newSyncState() *syncState {
-	return &syncState{dirty: map[string]bool{}, cache: map[string]*tobj{}}
+	return &syncState{dirty: map[string]bool{}, cache: map[string]*tobj{}, caughtUp: make(chan chan struct{})}
 }
 
 // mark records that tasks ids changed.
@@ -182,14 +188,17 @@ func (h *Handler) consume(ctx context.Context, sub *events.Subscription) error {
 			h.sync.mark(ev.Data.TaskID)
 		}
 	}
-	for {
+	drain := func() {
 		for {
 			frame, ok := sub.Next()
 			if !ok {
-				break
+				return
 			}
 			handle(frame)
 		}
+	}
+	for {
+		drain()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -198,7 +207,35 @@ func (h *Handler) consume(ctx context.Context, sub *events.Subscription) error {
 		case frame := <-sub.C():
 			handle(frame)
 		case <-sub.Kick():
+		case done := <-h.sync.caughtUp:
+			drain()
+			close(done)
 		}
+	}
+}
+
+// catchUpWait bounds how long a sync request waits for the event
+// subscriber to read what is queued to it; past that it answers with
+// what is marked so far (the next request has the rest).
+const catchUpWait = time.Second
+
+// catchUp waits until the event subscriber has read every event queued
+// to it before now, or catchUpWait.
+func (h *Handler) catchUp() {
+	if h.hub == nil {
+		return
+	}
+	t := time.NewTimer(catchUpWait)
+	defer t.Stop()
+	done := make(chan struct{})
+	select {
+	case h.sync.caughtUp <- done:
+	case <-t.C:
+		return
+	}
+	select {
+	case <-done:
+	case <-t.C:
 	}
 }
 
@@ -333,6 +370,7 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	wasPolling := s.polling()
 	s.lastSync.Store(now.UnixNano())
+	h.catchUp()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,6 +2,7 @@ package qbittorrent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -64,6 +65,18 @@ func TestSyncSubscriber(t *testing.T) {
 	})
 	if slices.Contains(marked, "alerted") {
 		t.Errorf("an engine.alert marked its task: %v", marked)
+	}
+	// catchUp returns only once the subscriber has read what was
+	// published before it: a sync request after an acknowledged change
+	// sees it (TestQBittorrentReads found the delta after two adds
+	// missing the second, on a loaded machine).
+	for i := range 50 {
+		id := fmt.Sprintf("caught-%d", i)
+		publish(api.EventTaskAdded, api.TaskAddedData{TaskID: id})
+		h.catchUp()
+		if _, ids := h.sync.takeDirty(); !slices.Contains(ids, id) {
+			t.Fatalf("after catchUp, %s is not marked (marked: %v)", id, ids)
+		}
 	}
 	// A queue move shifts other tasks' positions: everything is marked.
 	publish(api.EventTaskQueue, api.TaskQueueData{TaskID: "moved", From: 3, To: 0})
