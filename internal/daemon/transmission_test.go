@@ -541,6 +541,11 @@ func TestTransmissionRPCTorrentSet(t *testing.T) {
 		t.Errorf("facts after the download: %v", got)
 	}
 	c.ok("torrent-reannounce", map[string]any{"ids": []int{id}})
+	// A stopped torrent has nothing to announce: skipped, and still
+	// success, as Transmission answers.
+	c.ok("torrent-stop", map[string]any{"ids": []int{id}})
+	c.ok("torrent-reannounce", map[string]any{"ids": []int{id}})
+	c.ok("torrent-start", map[string]any{"ids": []int{id}})
 	if r := c.call("torrent-set", map[string]any{"ids": id, "files-wanted": []int{5}}); r.Result == "success" {
 		t.Errorf("torrent-set files-wanted [5] of 5 files: %q, want an error", r.Result)
 	}

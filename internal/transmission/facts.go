@@ -2,17 +2,26 @@ package transmission
 
 import (
 	"context"
+	"errors"
 	"math"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
 // The per-task facts and controls of the service (queue position,
 // reannounce, activity, seeding time, per-task seed limits) in
 // Transmission's terms.
 
+// reannounce asks for an announce now. A task that cannot announce
+// (paused, finished, busy: the service's ErrTaskState) is skipped, as
+// Transmission skips a torrent that is not running, and torrent-reannounce
+// still answers success.
 func (h *Handler) reannounce(ctx context.Context, id string) error {
-	return h.svc.Reannounce(ctx, id)
+	if err := h.svc.Reannounce(ctx, id); err != nil && !errors.Is(err, service.ErrTaskState) {
+		return err
+	}
+	return nil
 }
 
 func (h *Handler) queueMove(id, to string) (api.Task, error) {
