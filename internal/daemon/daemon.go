@@ -259,12 +259,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// Transmission's RPC, for the tools that speak it; it passes the
 	// same guard (its Basic auth password is the token).
 	trpc, err := transmission.New(transmission.Config{
-		Service:       d.svc,
-		IDs:           d.store,
-		Guard:         guard,
-		DownloadRoots: append([]string{cfg.DownloadDir}, cfg.DownloadRoots...),
-		PeersPerTask:  engine.EstablishedConnsPerTorrent,
-		Logger:        d.log.With("component", "transmission"),
+		Service:      d.svc,
+		IDs:          d.store,
+		Guard:        guard,
+		DownloadDir:  cfg.DownloadDir,
+		PeersPerTask: engine.EstablishedConnsPerTorrent,
+		Logger:       d.log.With("component", "transmission"),
 	})
 	if err != nil {
 		return nil, err

@@ -58,6 +58,20 @@ func (s *Service) resolveDownloadDir(dir, base string) (string, error) {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(base, dir)
 	}
+	real, err := s.inRoots(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		return "", fmt.Errorf("%w: download_dir %s: %w", ErrInvalidParams, dir, err)
+	}
+	return real, nil
+}
+
+// inRoots returns the absolute dir with the symlinks of the part that
+// exists resolved, checking that it is a download root or lies inside
+// one; else an error wrapping ErrInvalidParams. It creates nothing.
+func (s *Service) inRoots(dir string) (string, error) {
 	dir = filepath.Clean(dir)
 	// Resolve the deepest existing ancestor, so a symlink planted inside a
 	// root cannot lead out of it.
@@ -86,9 +100,6 @@ func (s *Service) resolveDownloadDir(dir, base string) (string, error) {
 	}
 	if !inRoot {
 		return "", fmt.Errorf("%w: download_dir %s is outside the download roots %v", ErrInvalidParams, dir, s.roots)
-	}
-	if err := os.MkdirAll(real, 0o755); err != nil {
-		return "", fmt.Errorf("%w: download_dir %s: %w", ErrInvalidParams, dir, err)
 	}
 	return real, nil
 }

@@ -179,3 +179,26 @@ func formatBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// DiskSpace returns the space available to unprivileged writers and the
+// size of the filesystem holding dir, an absolute directory that is a
+// download root or lies inside one (after resolving symlinks). Any other
+// path is refused with ErrInvalidParams, so that no client learns about
+// the rest of the machine through it.
+func (s *Service) DiskSpace(dir string) (free, total int64, err error) {
+	if !filepath.IsAbs(dir) {
+		return 0, 0, fmt.Errorf("%w: %q is not an absolute path", ErrInvalidParams, dir)
+	}
+	real, err := s.inRoots(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
+		return 0, 0, fmt.Errorf("%w: %s: no such directory", ErrInvalidParams, dir)
+	}
+	free, total, ok := diskStats(real)
+	if !ok {
+		return 0, 0, fmt.Errorf("disk space of %s: not available on this system", dir)
+	}
+	return free, total, nil
+}

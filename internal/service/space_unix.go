@@ -47,9 +47,19 @@ func isSpaceErrno(err error) bool {
 
 // freeBytes returns the space available to us on dir's filesystem, or -1.
 func freeBytes(dir string) int64 {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	free, _, ok := diskStats(dir)
+	if !ok {
 		return -1
 	}
-	return int64(st.Bavail) * int64(st.Bsize)
+	return free
+}
+
+// diskStats returns the space available to unprivileged writers and the
+// size of dir's filesystem.
+func diskStats(dir string) (free, total int64, ok bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), int64(st.Blocks) * int64(st.Bsize), true
 }

@@ -57,6 +57,7 @@ func (s *twin) RemoveTrackers(string, []string) (api.TaskTrackersResult, error) 
 }
 func (s *twin) Settings() (api.Settings, error)                        { return api.Settings{SeedRatioLimit: 2}, nil }
 func (s *twin) SetSettings(api.SessionSetParams) (api.Settings, error) { return api.Settings{}, nil }
+func (s *twin) DiskSpace(string) (int64, int64, error)                 { return 1, 2, nil }
 func (s *twin) Stats() api.SessionStats                                { return api.SessionStats{} }
 func (s *twin) Info() (api.ServerInfo, error)                          { return api.ServerInfo{UptimeSeconds: 5}, nil }
 
@@ -89,7 +90,7 @@ func FuzzServe(f *testing.F) {
 	}
 	h, err := New(Config{
 		Service: &twin{task: api.Task{TaskID: "abc", Name: "a", Size: 30, State: api.StateDownloading, SeedRatioLimit: -2, SeedIdleLimit: 60}},
-		IDs:     st, Guard: guard, DownloadRoots: []string{f.TempDir()},
+		IDs:     st, Guard: guard, DownloadDir: f.TempDir(),
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

@@ -84,6 +84,7 @@ type Service interface {
 	Move(id, dir string) (api.Task, error)
 	Reannounce(ctx context.Context, id string) error
 	QueueMove(id, to string) (api.Task, error)
+	DiskSpace(dir string) (free, total int64, err error)
 	Settings() (api.Settings, error)
 	SetSettings(p api.SessionSetParams) (api.Settings, error)
 	Stats() api.SessionStats
@@ -101,9 +102,9 @@ type Config struct {
 	Service Service
 	IDs     IDStore
 	Guard   *httpguard.Guard
-	// DownloadRoots are the directories free-space may be asked about
-	// (the daemon's download dir and roots); others are refused.
-	DownloadRoots []string
+	// DownloadDir is the daemon's --download-dir, the default download
+	// dir while the session's setting is "".
+	DownloadDir string
 	// PeersPerTask is the most peers the engine connects a task to,
 	// reported as Transmission's per-torrent peer limit.
 	PeersPerTask int
@@ -112,13 +113,13 @@ type Config struct {
 
 // Handler serves the RPC. It is safe for concurrent use.
 type Handler struct {
-	svc     Service
-	ids     *idTable
-	guard   *httpguard.Guard
-	roots   []string
-	peers   int // Config.PeersPerTask
-	log     *slog.Logger
-	session string // this run's X-Transmission-Session-Id
+	svc         Service
+	ids         *idTable
+	guard       *httpguard.Guard
+	downloadDir string
+	peers       int // Config.PeersPerTask
+	log         *slog.Logger
+	session     string // this run's X-Transmission-Session-Id
 
 	// mu guards the fields below.
 	mu sync.Mutex
@@ -146,14 +147,14 @@ func New(cfg Config) (*Handler, error) {
 	var b [24]byte
 	rand.Read(b[:]) // never fails (crypto/rand)
 	return &Handler{
-		svc:     cfg.Service,
-		ids:     ids,
-		guard:   cfg.Guard,
-		roots:   cfg.DownloadRoots,
-		peers:   cfg.PeersPerTask,
-		log:     cfg.Logger,
-		session: base64.RawURLEncoding.EncodeToString(b[:]),
-		off:     map[string]float64{},
+		svc:         cfg.Service,
+		ids:         ids,
+		guard:       cfg.Guard,
+		downloadDir: cfg.DownloadDir,
+		peers:       cfg.PeersPerTask,
+		log:         cfg.Logger,
+		session:     base64.RawURLEncoding.EncodeToString(b[:]),
+		off:         map[string]float64{},
 	}, nil
 }
 

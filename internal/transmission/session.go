@@ -2,8 +2,6 @@ package transmission
 
 import (
 	"context"
-	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -28,9 +26,9 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		return nil, err
 	}
 	dir := set.DownloadDir
-	if dir == "" && len(h.roots) > 0 {
-		// "" is the daemon's own download dir, the first root.
-		dir = h.roots[0]
+	if dir == "" {
+		// "" is the daemon's own download dir.
+		dir = h.downloadDir
 	}
 	m := map[string]any{
 		"rpc-version":         RPCVersion,
@@ -75,7 +73,7 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 			"memory-bytes": 1024,
 		},
 	}
-	if free, _, ok := diskSpace(dir); ok {
+	if free, _, err := h.svc.DiskSpace(dir); err == nil {
 		m["download-dir-free-space"] = free
 	}
 	if hasFields {
@@ -322,8 +320,8 @@ func (h *Handler) blocklistUpdate(_ context.Context, _ args) (map[string]any, er
 }
 
 // freeSpace reports the free and total space of a directory inside the
-// download roots; any other path is refused, so the RPC cannot be used to
-// probe the rest of the machine.
+// download roots; any other path is refused (by the service), so the RPC
+// cannot be used to probe the rest of the machine.
 func (h *Handler) freeSpace(_ context.Context, a args) (map[string]any, error) {
 	p, ok, err := a.str("path")
 	if err != nil {
@@ -335,61 +333,9 @@ func (h *Handler) freeSpace(_ context.Context, a args) (map[string]any, error) {
 	if !filepath.IsAbs(p) {
 		return nil, failed(codePathNotAbsolute, "path is not absolute: %q", p)
 	}
-	if !h.inRoots(p) {
-		return nil, failed(codeSystemError, "free-space: %s is outside Lodestone's download roots", p)
-	}
-	free, total, ok := diskSpace(p)
-	if !ok {
-		return nil, failed(codeSystemError, "free-space: %s: no such directory", p)
+	free, total, err := h.svc.DiskSpace(p)
+	if err != nil {
+		return nil, failed(codeSystemError, "free-space: %s", strings.TrimPrefix(err.Error(), "invalid params: "))
 	}
 	return map[string]any{"path": p, "size-bytes": free, "total_size": total}, nil
-}
-
-// inRoots reports whether p, its symlinks resolved (of the part that
-// exists), is a download root or inside one.
-func (h *Handler) inRoots(p string) bool {
-	real := realPath(p)
-	for _, r := range h.roots {
-		root := realPath(r)
-		rel, err := filepath.Rel(root, real)
-		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel) {
-			return true
-		}
-	}
-	return false
-}
-
-// realPath returns p absolute and clean, with the symlinks of its longest
-// existing prefix resolved.
-func realPath(p string) string {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return filepath.Clean(p)
-	}
-	existing, rest := abs, ""
-	for {
-		if r, err := filepath.EvalSymlinks(existing); err == nil {
-			return filepath.Join(r, rest)
-		}
-		parent := filepath.Dir(existing)
-		if parent == existing {
-			return abs
-		}
-		rest = filepath.Join(filepath.Base(existing), rest)
-		existing = parent
-	}
-}
-
-// diskSpace returns the free space (for unprivileged writers) and the
-// size of dir's filesystem; ok is false when dir is not a directory or
-// cannot be read.
-func diskSpace(dir string) (free, total int64, ok bool) {
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return 0, 0, false
-	}
-	free, total, ok = statfs(dir)
-	if ok {
-		free, total = min(free, math.MaxInt64), min(total, math.MaxInt64)
-	}
-	return free, total, ok
 }

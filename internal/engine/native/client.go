@@ -110,7 +110,7 @@ type Client struct {
 	// wg tracks the goroutines Close waits for before it closes the UDP
 	// socket: every user of a uTP connection is one (a uTP connection
 	// used after its socket closed would touch freed memory in libutp).
-	wg   sync.WaitGroup
+	wg sync.WaitGroup
 	// udpLoops tracks the goroutines that end only once the UDP socket is
 	// closed: the uTP accept loop.
 	udpLoops sync.WaitGroup
