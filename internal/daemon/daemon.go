@@ -58,17 +58,13 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	ln      net.Listener
 	http    *http.Server
-	// qb serves qBittorrent's API; qbLn and qbHTTP are its own listener
-	// (--qbittorrent-addr), nil when off.
-	qb     *qbittorrent.Handler
-	qbLn   net.Listener
-	qbHTTP *http.Server
-	qbAddr string
-	// trLn and trHTTP serve Transmission's RPC alone on its own address
-	// (--transmission-addr); nil when off.
-	trLn   net.Listener
-	trHTTP *http.Server
-	trAddr string // trLn's address, kept after Close
+	// qb serves qBittorrent's API.
+	qb *qbittorrent.Handler
+	// sides are the listeners serving one API alone (side.go): qbSide
+	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
+	// when off.
+	sides          []*side
+	qbSide, trSide *side
 
 	apiAddr string // d.ln's address, kept after Close
 	scheme  string // "ws", or "wss" with TLS
@@ -276,23 +272,23 @@ func New(cfg Config) (_ *Daemon, err error) {
 		mux.Handle("POST "+p, trpc)
 	}
 	if cfg.TransmissionAddr != "" {
-		if err := d.listenTransmission(trpc, tlsConfig); err != nil {
+		if d.trSide, err = d.listenSide("transmission rpc", "transmission-addr", cfg.TransmissionAddr, tlsConfig); err != nil {
 			return nil, err
 		}
+		d.serveOnly(d.trSide, trpc, "GET "+transmission.Path, "POST "+transmission.Path,
+			"GET "+transmission.Path+"/", "POST "+transmission.Path+"/")
 	}
 	// qBittorrent's WebUI API v2, likewise: its login trades the token
 	// for a SID cookie, and the Host gate is the guard's.
 	if cfg.QBittorrentAddr != "" {
-		ln, err := net.Listen("tcp", cfg.QBittorrentAddr)
-		if err != nil {
-			return nil, fmt.Errorf("listen on qbittorrent-addr: %w", err)
+		// Opened first: the API reports its address as the WebUI's.
+		if d.qbSide, err = d.listenSide("qbittorrent api", "qbittorrent-addr", cfg.QBittorrentAddr, tlsConfig); err != nil {
+			return nil, err
 		}
-		d.qbAddr = ln.Addr().String()
-		d.qbLn = d.conns.Listener(ln, tlsConfig)
 	}
 	webUIHost, webUIPort := splitPort(d.apiAddr)
-	if d.qbAddr != "" {
-		webUIHost, webUIPort = splitPort(d.qbAddr)
+	if d.qbSide != nil {
+		webUIHost, webUIPort = splitPort(d.qbSide.addr)
 	}
 	var peerPort int
 	peerAddrs := d.eng.PeerAddrs()
@@ -326,72 +322,21 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// the web UI's "GET /".
 	mux.Handle("GET "+qbittorrent.Prefix, d.qb)
 	mux.Handle("POST "+qbittorrent.Prefix, d.qb)
-	if d.qbLn != nil {
-		// Only the API on its own port: everything else is 404 there.
-		qmux := http.NewServeMux()
-		qmux.Handle("GET "+qbittorrent.Prefix, d.qb)
-		qmux.Handle("POST "+qbittorrent.Prefix, d.qb)
-		d.qbHTTP = &http.Server{
-			Handler:           qmux,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ConnContext:       d.conns.ConnContext,
-			ConnState:         d.conns.ConnState,
-			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
-		}
+	if d.qbSide != nil {
+		d.serveOnly(d.qbSide, d.qb, "GET "+qbittorrent.Prefix, "POST "+qbittorrent.Prefix)
 	}
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
 	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(streams))
-	d.http = &http.Server{
-		Handler: mux,
-		// Handshake and keep-alive limits (WebSocket connections are
-		// hijacked and kept alive by pings instead). An unauthenticated
-		// connection is closed after connguard.DefaultUnauthIdle idle
-		// instead, and counts against its caps.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ConnContext:       d.conns.ConnContext,
-		ConnState:         d.conns.ConnState,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
-	}
+	d.http = d.httpServer(mux)
 	// Open file streams (one may wait for data indefinitely) end when
 	// Shutdown starts, instead of holding it until its timeout.
 	d.http.RegisterOnShutdown(streams.Close)
 	return d, nil
 }
 
-// listenTransmission opens --transmission-addr: Transmission's RPC alone
-// (any other path is 404), behind the same guard, connection caps and TLS
-// as the API, for the tools that assume Transmission's port.
-func (d *Daemon) listenTransmission(trpc http.Handler, tlsConfig *tls.Config) error {
-	ln, err := net.Listen("tcp", d.cfg.TransmissionAddr)
-	if err != nil {
-		return fmt.Errorf("listen on transmission-addr: %w", err)
-	}
-	d.trAddr = ln.Addr().String()
-	d.trLn = d.conns.Listener(ln, tlsConfig)
-	mux := http.NewServeMux()
-	for _, p := range []string{transmission.Path, transmission.Path + "/"} {
-		mux.Handle("GET "+p, trpc)
-		mux.Handle("POST "+p, trpc)
-	}
-	d.trHTTP = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ConnContext:       d.conns.ConnContext,
-		ConnState:         d.conns.ConnState,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
-	}
-	return nil
-}
-
 // TransmissionAddr returns the address of the Transmission RPC's own
 // listener, "" when it is off.
-func (d *Daemon) TransmissionAddr() string { return d.trAddr }
+func (d *Daemon) TransmissionAddr() string { return sideAddr(d.trSide) }
 
 // listenerHosts returns the host of a listen address when it is a name
 // (IP literals and loopback names pass the Host check anyway), so that a
@@ -445,7 +390,7 @@ func splitPort(addr string) (string, int) {
 
 // QBittorrentAddr returns the address of the qBittorrent API's own
 // listener (--qbittorrent-addr), "" when there is none.
-func (d *Daemon) QBittorrentAddr() string { return d.qbAddr }
+func (d *Daemon) QBittorrentAddr() string { return sideAddr(d.qbSide) }
 
 // APIAddr returns the address the API listens on.
 func (d *Daemon) APIAddr() string { return d.apiAddr }
@@ -504,18 +449,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	if d.qbHTTP != nil {
+	for _, s := range d.sides {
 		g.Go(func() error {
-			if err := d.qbHTTP.Serve(d.qbLn); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve qbittorrent api: %w", err)
-			}
-			return nil
-		})
-	}
-	if d.trHTTP != nil {
-		g.Go(func() error {
-			if err := d.trHTTP.Serve(d.trLn); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve transmission rpc: %w", err)
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve %s: %w", s.name, err)
 			}
 			return nil
 		})
@@ -562,17 +499,10 @@ func (d *Daemon) close() error {
 		if err := d.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shut down http: %w", err), d.http.Close())
 		}
-		if d.qbHTTP != nil {
-			if err := d.qbHTTP.Shutdown(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("shut down qbittorrent http: %w", err), d.qbHTTP.Close())
+		for _, s := range d.sides {
+			if err := s.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("shut down %s: %w", s.name, err), s.srv.Close())
 			}
-		}
-		cancel()
-	}
-	if d.trHTTP != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := d.trHTTP.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down transmission rpc: %w", err), d.trHTTP.Close())
 		}
 		cancel()
 	}
@@ -593,13 +523,11 @@ func (d *Daemon) closeParts() error {
 		d.ln.Close()
 		d.ln = nil
 	}
-	if d.qbLn != nil {
-		d.qbLn.Close()
-		d.qbLn = nil
-	}
-	if d.trLn != nil {
-		d.trLn.Close()
-		d.trLn = nil
+	for _, s := range d.sides {
+		if s.ln != nil {
+			s.ln.Close()
+			s.ln = nil
+		}
 	}
 	if d.svc != nil {
 		errs = append(errs, d.svc.Close())
