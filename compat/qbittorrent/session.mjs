@@ -147,7 +147,27 @@ const torrentData = await readFile(input.torrentPath);
 await step('addTorrent', () => client.addTorrent(torrentData, {
   paused: 'true', savepath: input.savePath, category: 'movies', tags: 'compat,first', filename: 'multi.torrent',
 }));
-const normalized = await step('normalizedAddTorrent magnet', () => client.normalizedAddTorrent(input.magnet, { label: 'tv-sonarr' }));
+// The client asks for the torrent right after adding it; qBittorrent
+// adds a magnet in the background, so under load that first look can
+// miss it ("Torrent not found", seen against qbittorrent-nox in CI). The
+// add was made: look again, for at most 10 s, as a caller of the client
+// must.
+const normalized = await step('normalizedAddTorrent magnet', async () => {
+  try {
+    return await client.normalizedAddTorrent(input.magnet, { label: 'tv-sonarr' });
+  } catch (e) {
+    if (!String(e?.message).includes('Torrent not found')) throw e;
+    for (let i = 0; i < 100; i++) {
+      await sleep(100);
+      try {
+        return await client.getTorrent(input.magnetHash);
+      } catch {
+        // not there yet
+      }
+    }
+    throw e;
+  }
+});
 out.normalized = pick(normalized, ['id', 'name', 'state', 'label', 'savePath', 'totalSize', 'isCompleted']);
 
 // The paused .torrent as listed, read in full before anything runs.
