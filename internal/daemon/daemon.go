@@ -260,6 +260,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Guard:        guard,
 		DownloadDir:  cfg.DownloadDir,
 		PeersPerTask: engine.EstablishedConnsPerTorrent,
+		Network:      transmissionNetwork(cfg),
 		Logger:       d.log.With("component", "transmission"),
 	})
 	if err != nil {
@@ -337,6 +338,18 @@ func New(cfg Config) (_ *Daemon, err error) {
 // TransmissionAddr returns the address of the Transmission RPC's own
 // listener, "" when it is off.
 func (d *Daemon) TransmissionAddr() string { return sideAddr(d.trSide) }
+
+// transmissionNetwork tells the Transmission RPC what the engine does on
+// the network. Both cores accept encrypted and plaintext peers; the
+// anacrolix core tries encryption first (its library's default), the
+// native core plaintext first.
+func transmissionNetwork(cfg Config) transmission.Network {
+	enc := "tolerated"
+	if cfg.Engine == engine.CoreAnacrolix {
+		enc = "preferred"
+	}
+	return transmission.Network{DHT: cfg.DHT, UTP: cfg.UTP, PortForwarding: cfg.UPnP, PEX: true, Encryption: enc}
+}
 
 // listenerHosts returns the host of a listen address when it is a name
 // (IP literals and loopback names pass the Host check anyway), so that a

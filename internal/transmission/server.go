@@ -108,7 +108,23 @@ type Config struct {
 	// PeersPerTask is the most peers the engine connects a task to,
 	// reported as Transmission's per-torrent peer limit.
 	PeersPerTask int
-	Logger       *slog.Logger
+	// Network is what the engine does on the network, reported in
+	// session-get.
+	Network Network
+	Logger  *slog.Logger
+}
+
+// Network is the engine's network setup in Transmission's terms.
+type Network struct {
+	DHT, UTP, PortForwarding bool
+	// PEX reports peer exchange (both cores exchange peers on public
+	// torrents).
+	PEX bool
+	// Encryption is Transmission's name for the MSE/PE policy:
+	// "preferred" (encrypted first, plaintext accepted) or "tolerated"
+	// (plaintext first, encrypted accepted); "required" is never the
+	// case today.
+	Encryption string
 }
 
 // Handler serves the RPC. It is safe for concurrent use.
@@ -118,6 +134,7 @@ type Handler struct {
 	guard       *httpguard.Guard
 	downloadDir string
 	peers       int // Config.PeersPerTask
+	network     Network
 	log         *slog.Logger
 	session     string // this run's X-Transmission-Session-Id
 
@@ -151,6 +168,7 @@ func New(cfg Config) (*Handler, error) {
 		ids:         ids,
 		guard:       cfg.Guard,
 		downloadDir: cfg.DownloadDir,
+		network:     cfg.Network,
 		peers:       cfg.PeersPerTask,
 		log:         cfg.Logger,
 		session:     base64.RawURLEncoding.EncodeToString(b[:]),

@@ -58,12 +58,19 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		// start unless paused; no incomplete dir, alternative speeds or
 		// blocklist.
 		"peer-limit-per-torrent": h.peers,
-		"start-added-torrents":   true,
-		"incomplete-dir-enabled": false,
-		"incomplete-dir":         "",
-		"alt-speed-enabled":      false,
-		"blocklist-enabled":      false,
-		"blocklist-size":         0,
+		// The network, as the daemon was started (serve --dht, --utp,
+		// --upnp; the core's encryption policy).
+		"dht-enabled":             h.network.DHT,
+		"utp-enabled":             h.network.UTP,
+		"port-forwarding-enabled": h.network.PortForwarding,
+		"pex-enabled":             h.network.PEX,
+		"encryption":              h.network.Encryption,
+		"start-added-torrents":    true,
+		"incomplete-dir-enabled":  false,
+		"incomplete-dir":          "",
+		"alt-speed-enabled":       false,
+		"blocklist-enabled":       false,
+		"blocklist-size":          0,
 		"units": map[string]any{
 			"speed-units":  []string{"kB/s", "MB/s", "GB/s", "TB/s"},
 			"speed-bytes":  1000,

@@ -69,14 +69,9 @@ var allowed = map[string]string{
 
 	// Pending: reported to be served (Lodestone has these settings or a
 	// value for them), listed until they are.
-	"session alt-speed-down":          "pending: alt-speed-enabled is served, so its two limits should be (transmission-remote -si prints its LIMITS only with all of them)",
-	"session alt-speed-up":            "pending: as alt-speed-down",
-	"session peer-limit-global":       "pending: Lodestone's connection cap (transmission-remote -si needs it for LIMITS)",
-	"session dht-enabled":             "pending: serve --dht",
-	"session pex-enabled":             "pending: Lodestone's PEX setting",
-	"session utp-enabled":             "pending: serve --utp",
-	"session port-forwarding-enabled": "pending: serve --upnp",
-	"session encryption":              "pending: Lodestone's encryption policy",
+	"session alt-speed-down":    "pending: alt-speed-enabled is served, so its two limits should be (transmission-remote -si prints its LIMITS only with all of them)",
+	"session alt-speed-up":      "pending: as alt-speed-down",
+	"session peer-limit-global": "pending: Lodestone's connection cap (transmission-remote -si needs it for LIMITS)",
 }
 
 // jsonType names the JSON type of a raw value ("absent" for none).
