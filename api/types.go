@@ -193,6 +193,8 @@ type TaskErrorData struct {
 // TaskSetParams are the params of task.set; absent fields are unchanged.
 type TaskSetParams struct {
 	TaskID string `json:"task_id"`
+	// Select, in place of TaskID: see TaskIDParams.
+	Select *TaskSelect `json:"select,omitempty"`
 	// Labels replaces the task's labels.
 	Labels *[]string `json:"labels,omitempty"`
 	// Sequential downloads pieces in order (for playing while
@@ -317,11 +319,16 @@ type TaskStateData struct {
 // task.pause, task.resume, task.recheck.
 type TaskIDParams struct {
 	TaskID string `json:"task_id"`
+	// Select, in place of TaskID, acts on every task it selects; the
+	// result is then a TaskBulkResult.
+	Select *TaskSelect `json:"select,omitempty"`
 }
 
 // TaskRemoveParams are the params of task.remove.
 type TaskRemoveParams struct {
 	TaskID string `json:"task_id"`
+	// Select, in place of TaskID: see TaskIDParams.
+	Select *TaskSelect `json:"select,omitempty"`
 	// DeleteData also deletes the task's own files (only those) from disk.
 	DeleteData bool `json:"delete_data"`
 }
@@ -530,4 +537,37 @@ type TaskChangedData struct {
 	Fields []string `json:"fields"`
 	// Task is the task after the change.
 	Task Task `json:"task"`
+}
+
+// TaskSelect selects the tasks a bulk call (task.pause, task.resume,
+// task.remove, task.recheck, task.set) acts on. The criteria set combine
+// with AND; at least one must be set, so that acting on every task takes
+// an explicit All.
+type TaskSelect struct {
+	// TaskIDs selects these tasks (in this order); an id of no task
+	// gets its own result with CodeTaskNotFound.
+	TaskIDs []string `json:"task_ids,omitempty"`
+	// Label selects the tasks that have this label.
+	Label string `json:"label,omitempty"`
+	// Category selects the tasks in this category.
+	Category string `json:"category,omitempty"`
+	// State selects the tasks in this state.
+	State TaskState `json:"state,omitempty"`
+	// All selects every task.
+	All bool `json:"all,omitempty"`
+}
+
+// TaskBulkResult is the result of a bulk call: one entry per task
+// selected, oldest first (in TaskIDs' order when given).
+type TaskBulkResult struct {
+	Results []TaskBulkItem `json:"results"`
+}
+
+// TaskBulkItem is the outcome of a bulk call for one task: Error is 0 when
+// it succeeded, else the code (and Message) the single-task call would
+// have answered.
+type TaskBulkItem struct {
+	TaskID  string `json:"task_id"`
+	Error   Code   `json:"error"`
+	Message string `json:"message,omitempty"`
 }

@@ -52,8 +52,8 @@ func (s *Server) methodTable() map[string]handler {
 		return appendTask(make([]byte, 0, 640), &t, allTaskFields), nil
 	}))
 	register(api.MethodTaskList, method(s.taskList))
-	register(api.MethodTaskSet, method(func(_ context.Context, p api.TaskSetParams) (api.Task, error) {
-		return s.svc.Set(p.TaskID, p)
+	register(api.MethodTaskSet, method(func(_ context.Context, p api.TaskSetParams) (any, error) {
+		return s.bulk(p.TaskID, p.Select, func(id string) (any, error) { return s.svc.Set(id, p) })
 	}))
 	register(api.MethodSessionGet, method(func(context.Context, struct{}) (api.Settings, error) {
 		return s.svc.Settings()
@@ -85,17 +85,17 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodSessionStats, method(func(context.Context, struct{}) (api.SessionStats, error) {
 		return s.svc.Stats(), nil
 	}))
-	register(api.MethodTaskPause, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
-		return api.Empty{}, s.svc.Pause(ctx, p.TaskID)
+	register(api.MethodTaskPause, method(func(ctx context.Context, p api.TaskIDParams) (any, error) {
+		return s.bulk(p.TaskID, p.Select, func(id string) (any, error) { return api.Empty{}, s.svc.Pause(ctx, id) })
 	}))
-	register(api.MethodTaskResume, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
-		return api.Empty{}, s.svc.Resume(ctx, p.TaskID)
+	register(api.MethodTaskResume, method(func(ctx context.Context, p api.TaskIDParams) (any, error) {
+		return s.bulk(p.TaskID, p.Select, func(id string) (any, error) { return api.Empty{}, s.svc.Resume(ctx, id) })
 	}))
-	register(api.MethodTaskRecheck, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
-		return api.Empty{}, s.svc.Recheck(ctx, p.TaskID)
+	register(api.MethodTaskRecheck, method(func(ctx context.Context, p api.TaskIDParams) (any, error) {
+		return s.bulk(p.TaskID, p.Select, func(id string) (any, error) { return api.Empty{}, s.svc.Recheck(ctx, id) })
 	}))
-	register(api.MethodTaskRemove, method(func(ctx context.Context, p api.TaskRemoveParams) (api.Empty, error) {
-		return api.Empty{}, s.svc.Remove(ctx, p.TaskID, p.DeleteData)
+	register(api.MethodTaskRemove, method(func(ctx context.Context, p api.TaskRemoveParams) (any, error) {
+		return s.bulk(p.TaskID, p.Select, func(id string) (any, error) { return api.Empty{}, s.svc.Remove(ctx, id, p.DeleteData) })
 	}))
 	register(api.MethodTaskQueueMove, method(func(_ context.Context, p api.TaskQueueMoveParams) (api.Task, error) {
 		return s.svc.QueueMove(p.TaskID, p.To)

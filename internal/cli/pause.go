@@ -11,11 +11,20 @@ import (
 )
 
 const pauseUsage = `usage: lodestone pause [flags] <task-id>...
+       lodestone pause [flags] --all | --label L | --state S | --category C
 
 Pauses each task (stops its download and upload; kept across restarts) and
 prints "paused <task_id> <name>". Pausing a paused task is not an error.
 Every id is resolved before any task is paused. With --json, prints each
 task.pause result ({}), one per line.
+` + selectUsage
+
+// selectUsage ends the usage of the subcommands that take a select.
+const selectUsage = `
+Instead of ids, --all, --label, --state and --category select the tasks
+(given together, a task must match all of them) in one bulk call; it
+prints one line per task, "<verb> <task_id>: <error>" for one it failed
+on, and fails if any did. With --json, prints the bulk result.
 `
 
 func runPause(ctx context.Context, e *env, args []string) error {
@@ -24,6 +33,8 @@ func runPause(ctx context.Context, e *env, args []string) error {
 		act: func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error {
 			return c.Call(ctx, api.MethodTaskPause, api.TaskIDParams{TaskID: id}, raw)
 		},
+		method: api.MethodTaskPause,
+		params: func(sel *api.TaskSelect) any { return api.TaskIDParams{Select: sel} },
 	})
 }
 
@@ -37,6 +48,10 @@ type taskAction struct {
 	flags  func(fs *flag.FlagSet)
 	suffix func() string
 	act    func(ctx context.Context, c *client.Client, id string, raw *json.RawMessage) error
+	// method and params make the bulk call for a select (--all, --label,
+	// --state, --category).
+	method string
+	params func(sel *api.TaskSelect) any
 }
 
 // runTaskAction is the body of pause, resume and rm: resolve every id,
@@ -45,6 +60,8 @@ func runTaskAction(ctx context.Context, e *env, args []string, a taskAction) err
 	fs := newFlagSet(a.name)
 	var common commonFlags
 	common.register(fs)
+	var sf selectFlags
+	sf.register(fs, "label", "category")
 	if a.flags != nil {
 		a.flags(fs)
 	}
@@ -52,14 +69,27 @@ func runTaskAction(ctx context.Context, e *env, args []string, a taskAction) err
 	if err != nil {
 		return err
 	}
-	if err := needIDs(pos); err != nil {
+	sel, err := sf.selection(pos)
+	if err != nil {
 		return err
+	}
+	if sel == nil {
+		if err := needIDs(pos); err != nil {
+			return err
+		}
 	}
 	c, err := common.dial(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if sel != nil {
+		suffix := ""
+		if a.suffix != nil {
+			suffix = a.suffix()
+		}
+		return runBulk(ctx, e, c, common.json, a.method, a.params(sel), a.verb, a.done, suffix)
+	}
 	tasks, err := resolveTasks(ctx, c, pos)
 	if err != nil {
 		return err

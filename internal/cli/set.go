@@ -16,6 +16,7 @@ import (
 )
 
 const setUsage = `usage: lodestone set [flags] <task-id>
+       lodestone set [flags] --all | --with-label L | --state S | --in-category C
 
 Changes the task (task.set): give at least one of --label, --skip, --normal,
 --high, --category, --ratio-limit, --seed-time-limit and --seed-idle-limit.
@@ -45,6 +46,12 @@ A task that reached a limit stops seeding (state finished). Prints "set
 <task_id> seeding limits: ratio <r>, time <t>, idle <i>".
 
 With --json, prints the task.set result (the updated task).
+
+Instead of an id, --all, --with-label, --state and --in-category select
+the tasks (given together, a task must match all of them) to change in one
+bulk call; it prints "set <task_id> <name>" per task, "set <task_id>:
+<error>" for one it failed on, and fails if any did. With --json, prints
+the bulk result.
 `
 
 func runSet(ctx context.Context, e *env, args []string) error {
@@ -64,12 +71,20 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	fs.Var(&idle, "seed-idle-limit", "stop seeding after this long without uploading: `seconds` or a duration, or none, or session")
 	var category stringList
 	fs.Var(&category, "category", "put the task in this `category`, moving its data there ('' takes it out)")
+	var sf selectFlags
+	sf.register(fs, "with-label", "in-category")
 	pos, err := e.parse(fs, args, setUsage)
 	if err != nil {
 		return err
 	}
-	if err := oneID("set", pos); err != nil {
+	sel, err := sf.selection(pos)
+	if err != nil {
 		return err
+	}
+	if sel == nil {
+		if err := oneID("set", pos); err != nil {
+			return err
+		}
 	}
 	prios, err := filePriorities(map[string]indexList{api.PrioritySkip: skip, api.PriorityNormal: normal, api.PriorityHigh: high})
 	if err != nil {
@@ -110,6 +125,10 @@ func runSet(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if sel != nil {
+		p.Select = sel
+		return runBulk(ctx, e, c, common.json, api.MethodTaskSet, p, "set", "set", "")
+	}
 	tasks, err := resolveTasks(ctx, c, pos)
 	if err != nil {
 		return err

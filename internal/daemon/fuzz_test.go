@@ -47,6 +47,8 @@ func FuzzParams(f *testing.F) {
 		`{"state":["downloading"],"fields":["name","bogus"]}`, `{"task_id":"` + id + `","delete_data":true}`,
 		`{"name":"tv/hd","save_path":"../../etc","complete_path":"/"}`, `{"name":"\u0000/","save_path":7}`,
 		`{"task_id":"` + id + `","category":"nope"}`, `{"type":"magnet","data":"magnet:?xt=urn:btih:` + id + `","category":"tv"}`,
+		`{"select":{"all":true}}`, `{"select":{}}`, `{"select":{"task_ids":["` + id + `","zz"],"state":"paused"},"labels":["b"]}`,
+		`{"select":{"label":"a","category":"tv"},"delete_data":true}`, `{"select":{"all":true},"task_id":"` + id + `"}`, `{"select":[]}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))

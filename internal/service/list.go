@@ -14,6 +14,8 @@ import (
 type ListFilter struct {
 	State api.TaskState
 	Label string
+	// Category selects the tasks in this category.
+	Category string
 }
 
 // List returns the tasks passing f, oldest first.
@@ -30,6 +32,9 @@ func (s *Service) List(f ListFilter) []api.Task {
 			continue
 		}
 		if f.Label != "" && !slices.Contains(tk.rec.Labels, f.Label) {
+			continue
+		}
+		if f.Category != "" && tk.rec.Category != f.Category {
 			continue
 		}
 		es = append(es, entry{tk.rec.AddedAt.UnixNano(), tk})

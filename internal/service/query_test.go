@@ -76,6 +76,19 @@ func TestListFilesAndPriorities(t *testing.T) {
 	if got := h.svc.List(ListFilter{State: api.StatePaused}); len(got) != 1 || got[0].TaskID != b {
 		t.Errorf("list paused: %+v", got)
 	}
+	if _, err := h.svc.SetCategory(api.Category{Name: "films"}); err != nil {
+		t.Fatal(err)
+	}
+	film := "films"
+	if _, err := h.svc.Set(b, api.TaskSetParams{Category: &film}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.svc.List(ListFilter{Category: "films"}); len(got) != 1 || got[0].TaskID != b {
+		t.Errorf("list by category: %+v", got)
+	}
+	if got := h.svc.List(ListFilter{Category: "films", Label: "tv"}); len(got) != 0 {
+		t.Errorf("list by category and label: %+v", got)
+	}
 	// A magnet with a file selection gets it once the metadata arrives.
 	res, err := h.svc.Add(context.Background(), api.TaskAddParams{Type: api.TaskTypeMagnet, Data: "magnet:?xt=urn:btih:5555555555555555555555555555555555555555", Files: []int{1}})
 	if err != nil {
