@@ -159,8 +159,9 @@ func TestExportTorrent(t *testing.T) {
 	other := enginetest.Generate(t, enginetest.Content{Name: "none.bin", Size: 1000, Seed: 174})
 	m := addMagnet(t, c, other.Magnet(nil))
 	var ae *api.Error
-	if _, err := c.Export(ctxT(t, 10*time.Second), m.TaskID); !errors.As(err, &ae) || ae.Code != api.CodeTaskState || !strings.Contains(ae.Message, "metadata") {
-		t.Errorf("export without metadata: %v, want 203 naming the metadata", err)
+	if _, err := c.Export(ctxT(t, 10*time.Second), strings.ToUpper(m.TaskID)); !errors.As(err, &ae) || ae.Code != api.CodeTaskState ||
+		!strings.Contains(ae.Message, "metadata of task "+m.TaskID+" has not arrived") {
+		t.Errorf("export without metadata: %v, want 203 naming the metadata and the task", err)
 	}
 	if _, err := c.Export(ctxT(t, 10*time.Second), strings.Repeat("0", 40)); !errors.As(err, &ae) || ae.Code != api.CodeTaskNotFound {
 		t.Errorf("export of an unknown task: %v, want not found", err)

@@ -21,7 +21,7 @@ func (s *Service) Export(id string) (api.TaskExportResult, error) {
 	var t engine.Torrent
 	magnet := false
 	if err == nil {
-		mi, magnet, t = tk.rec.MetaInfo, tk.rec.Magnet != "", tk.t
+		id, mi, magnet, t = tk.rec.ID, tk.rec.MetaInfo, tk.rec.Magnet != "", tk.t
 	}
 	s.mu.Unlock()
 	if err != nil {
