@@ -73,6 +73,9 @@ const (
 	MethodTaskAddTrackers    = "task.add_trackers"
 	MethodTaskRemoveTrackers = "task.remove_trackers"
 
+	// MethodTaskExport returns a task's .torrent file.
+	MethodTaskExport = "task.export"
+
 	MethodSessionStats = "session.stats"
 	MethodSessionGet   = "session.get"
 	MethodSessionSet   = "session.set"

@@ -29,6 +29,19 @@ type TaskAddParams struct {
 	SeedRatioLimit *float64 `json:"seed_ratio_limit,omitempty"`
 	SeedTimeLimit  *int64   `json:"seed_time_limit,omitempty"`
 	SeedIdleLimit  *int64   `json:"seed_idle_limit,omitempty"`
+	// MetadataOnly adds the task paused with nothing downloaded: a
+	// magnet still fetches its metadata (task.metadata), so that files
+	// can be chosen (task.set file_priorities) before task.resume.
+	// Optional.
+	MetadataOnly bool `json:"metadata_only,omitempty"`
+}
+
+// TaskExportResult is the result of task.export.
+type TaskExportResult struct {
+	// Torrent is the task's .torrent file, base64 (standard encoding).
+	// Its info dictionary is byte for byte the task's, so its info-hash
+	// is the task's id.
+	Torrent string `json:"torrent"`
 }
 
 // TaskMoveParams are the params of task.move.

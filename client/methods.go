@@ -142,6 +142,19 @@ func (c *Client) RemoveTrackers(ctx context.Context, taskID string, urls ...stri
 	return r.Trackers, err
 }
 
+// Export calls task.export and returns the task's .torrent file, decoded.
+func (c *Client) Export(ctx context.Context, taskID string) ([]byte, error) {
+	var r api.TaskExportResult
+	if err := c.Call(ctx, api.MethodTaskExport, api.TaskIDParams{TaskID: taskID}, &r); err != nil {
+		return nil, err
+	}
+	b, err := base64.StdEncoding.DecodeString(r.Torrent)
+	if err != nil {
+		return nil, fmt.Errorf("task.export: torrent is not base64: %w", err)
+	}
+	return b, nil
+}
+
 // MoveTask calls task.move and returns the moved task.
 func (c *Client) MoveTask(ctx context.Context, taskID, downloadDir string) (api.Task, error) {
 	var r api.Task

@@ -73,6 +73,9 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskRemoveTrackers, method(func(_ context.Context, p api.TaskTrackersParams) (api.TaskTrackersResult, error) {
 		return s.svc.RemoveTrackers(p.TaskID, p.URLs)
 	}))
+	register(api.MethodTaskExport, method(func(_ context.Context, p api.TaskIDParams) (api.TaskExportResult, error) {
+		return s.svc.Export(p.TaskID)
+	}))
 	register(api.MethodTaskMove, method(func(_ context.Context, p api.TaskMoveParams) (api.Task, error) {
 		return s.svc.Move(p.TaskID, p.DownloadDir)
 	}))

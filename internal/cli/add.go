@@ -24,11 +24,14 @@ already prints the existing task.
 --label gives each task that label (repeatable): a new task is added with
 its labels, and a task that existed already has its labels replaced.
 
---paused, --files, --download-dir and --category apply to new tasks
-only. --files downloads only the listed files, by their indices as
-"lodestone files" shows them (from 0), and skips the others; for a magnet
-the indices are checked when its metadata arrives, and if one is out of
-range every file is downloaded (the daemon sends an engine.alert).
+--paused, --metadata-only, --files, --download-dir and --category apply
+to new tasks only. --metadata-only adds a task paused with nothing
+downloaded: a magnet still fetches its metadata, so "lodestone set" can
+choose its files before "lodestone resume". --files downloads only the
+listed files, by their indices as "lodestone files" shows them (from 0),
+and skips the others; for a magnet the indices are checked when its
+metadata arrives, and if one is out of range every file is downloaded
+(the daemon sends an engine.alert).
 --download-dir is absolute, or relative to the daemon's download dir, and
 must lie inside one of the daemon's download roots. --category puts the
 task in that category ("lodestone category"), which must exist: without
@@ -48,6 +51,7 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 	var labels stringList
 	fs.Var(&labels, "label", "give the task this `label` (repeatable)")
 	paused := fs.Bool("paused", false, "add the task paused: it does not start until resumed")
+	metadataOnly := fs.Bool("metadata-only", false, "add the task paused with nothing downloaded; a magnet still fetches its metadata, so files can be chosen before resuming")
 	var files indexList
 	fs.Var(&files, "files", "download only these files: comma-separated `indices`, e.g. 0,2,5 (repeatable)")
 	downloadDir := fs.String("download-dir", "", "put the data in this `dir` (default: the daemon's download dir)")
@@ -72,6 +76,7 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		src.params.Paused = *paused
+		src.params.MetadataOnly = *metadataOnly
 		src.params.Labels = labels.values
 		src.params.Files = files.values
 		src.params.DownloadDir = *downloadDir

@@ -52,6 +52,7 @@ func commands() []command {
 		{"info", "show every field of one task", runInfo},
 		{"files", "list a task's files with their progress and priority", runFiles},
 		{"peers", "list a task's connected peers", runPeers},
+		{"export", "write a task's .torrent file", runExport},
 		{"pause", "pause tasks", runPause},
 		{"resume", "resume paused tasks", runResume},
 		{"rm", "remove tasks, optionally with their data", runRm},

@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "pause", "resume", "rm", "set", "move", "category", "queue", "reannounce", "watch", "stats"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "queue", "reannounce", "watch", "stats"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
@@ -64,6 +64,7 @@ func TestUsageErrors(t *testing.T) {
 		{"add files with a gap", []string{"add", "--files", "1,,2", "a.torrent"}, []string{"want comma-separated file indices"}},
 		{"files without id", []string{"files"}, []string{"no task id given"}},
 		{"files two ids", []string{"files", "ab", "cd"}, []string{"files takes one task id, got 2"}},
+		{"export without id", []string{"export"}, []string{"no task id given"}},
 		{"peers without id", []string{"peers", "--json"}, []string{"no task id given"}},
 		{"peers two ids", []string{"peers", "ab", "cd"}, []string{"peers takes one task id, got 2"}},
 		{"move without id", []string{"move"}, []string{"no task id given"}},

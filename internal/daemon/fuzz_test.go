@@ -25,7 +25,7 @@ var fuzzMethods = []string{
 	api.MethodTaskAddTrackers, api.MethodTaskRemoveTrackers, api.MethodSessionStats,
 	api.MethodSessionGet, api.MethodSessionSet, api.MethodEventsSubscribe,
 	api.MethodEventsReplay, api.MethodServerInfo, api.MethodCategoryList,
-	api.MethodCategorySet, api.MethodCategoryRemove,
+	api.MethodCategorySet, api.MethodCategoryRemove, api.MethodTaskExport,
 }
 
 // FuzzParams sends every method arbitrary params through a real daemon

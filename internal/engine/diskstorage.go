@@ -28,8 +28,11 @@ import (
 //
 // Files are laid out as SafePaths says (the layout); pad files are never
 // created and read as zeros, though padStorage in front already keeps
-// their bytes away. Empty files are created when the torrent opens, as
-// the engine's storage did.
+// their bytes away. Empty files are created when the first piece is
+// marked complete (downloaded, or found on disk): not when the torrent
+// opens, as the engine's storage did, so that a task that is paused with
+// its metadata known (task.add metadata_only) has created no file, as on
+// the native core.
 type diskStorage struct {
 	dir   string
 	guard *safefs.Guard
@@ -49,12 +52,7 @@ func (s diskStorage) OpenTorrent(_ context.Context, info *metainfo.Info, ih meta
 		rw: make([]*os.File, len(l.paths)), ro: make([]*os.File, len(l.paths))}
 	for k, e := range l.extents {
 		if e.to == e.from {
-			f, err := d.OpenFile(l.paths[k], os.O_RDWR|os.O_CREATE, 0o644)
-			if err != nil {
-				t.close()
-				return storage.TorrentImpl{}, fmt.Errorf("create empty file: %w", err)
-			}
-			f.Close()
+			t.empties = append(t.empties, k)
 		}
 	}
 	return storage.TorrentImpl{
@@ -78,6 +76,26 @@ type diskTorrent struct {
 	mu     sync.Mutex // guards the handles
 	rw, ro []*os.File // opened for writing (and reading), and for reading only
 	closed bool
+	// empties are the indices of the empty data files not created yet.
+	empties []int
+}
+
+// createEmpties creates the empty data files, once a piece is complete.
+func (t *diskTorrent) createEmpties() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || len(t.empties) == 0 {
+		return nil
+	}
+	for len(t.empties) > 0 {
+		f, err := t.dir.OpenFile(t.paths[t.empties[0]], os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("create empty file: %w", err)
+		}
+		f.Close()
+		t.empties = t.empties[1:]
+	}
+	return nil
 }
 
 // first returns the index of the first data file ending after off.
@@ -281,5 +299,11 @@ func (t *diskTorrent) forgetFrom(k int, size int64) {
 	}
 }
 
-func (p diskPiece) MarkComplete() error    { return p.t.pc.Set(p.key, g.Some(true)) }
+func (p diskPiece) MarkComplete() error {
+	if err := p.t.createEmpties(); err != nil {
+		return err
+	}
+	return p.t.pc.Set(p.key, g.Some(true))
+}
+
 func (p diskPiece) MarkNotComplete() error { return p.t.pc.Set(p.key, g.Some(false)) }

@@ -80,7 +80,7 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 	rec := store.Task{
 		ID: spec.ID, Magnet: spec.Magnet, MetaInfo: spec.MetaInfo,
 		Name: spec.Name, Size: spec.Size, AddedAt: time.Now().UTC(),
-		Paused: p.Paused, Labels: labels, DownloadDir: dir, Sequential: p.Sequential,
+		Paused: p.Paused || p.MetadataOnly, Labels: labels, DownloadDir: dir, Sequential: p.Sequential,
 		Category: cat.Name, QueueOrder: key,
 	}
 	if p.SeedRatioLimit != nil {
