@@ -299,6 +299,10 @@ func (t *diskTorrent) forgetFrom(k int, size int64) {
 	}
 }
 
+// createEmpties creates the torrent's empty files, for a wrapper that
+// records completion itself (padPiece).
+func (p diskPiece) createEmpties() error { return p.t.createEmpties() }
+
 func (p diskPiece) MarkComplete() error {
 	if err := p.t.createEmpties(); err != nil {
 		return err

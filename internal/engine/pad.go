@@ -146,5 +146,20 @@ func (p padPiece) Completion() storage.Completion {
 	return completeOnDisk(c, p.s.extents, p.off, p.len, size, nil)
 }
 
-func (p padPiece) MarkComplete() error    { return p.s.pc.Set(p.key, g.Some(true)) }
+// MarkComplete records the piece. The file storage's own MarkComplete
+// is not called, so it is asked directly to create the torrent's empty
+// files, which it does at the first complete piece (diskstorage.go).
+func (p padPiece) MarkComplete() error {
+	if e, ok := p.inner.(emptiesCreator); ok {
+		if err := e.createEmpties(); err != nil {
+			return err
+		}
+	}
+	return p.s.pc.Set(p.key, g.Some(true))
+}
+
 func (p padPiece) MarkNotComplete() error { return p.s.pc.Set(p.key, g.Some(false)) }
+
+// emptiesCreator is a file storage's piece that creates its torrent's
+// empty files on demand.
+type emptiesCreator interface{ createEmpties() error }
