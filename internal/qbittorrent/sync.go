@@ -413,50 +413,17 @@ func (h *Handler) maindata(w http.ResponseWriter, r *http.Request) {
 // diffInto puts in out what changed from prev to cur, leaving out the
 // keys with nothing to say, as qBittorrent does.
 func diffInto(out map[string]any, prev, cur *snapshot) {
-	torrents := map[string]map[string]any{}
-	for id, o := range cur.torrents {
-		old, ok := prev.torrents[id]
+	keyedDiff(out, "torrents", prev.torrents, cur.torrents, func(old *tobj, had bool, o *tobj) (map[string]any, bool) {
 		switch {
-		case !ok:
-			torrents[id] = o.fields
-		case old != o:
-			if d := fieldDiff(old.fields, o.fields); len(d) > 0 {
-				torrents[id] = d
-			}
+		case !had:
+			return o.fields, true
+		case old == o: // unchanged objects keep their pointer
+			return nil, false
 		}
-	}
-	if len(torrents) > 0 {
-		out["torrents"] = torrents
-	}
-	var removed []string
-	for id := range prev.torrents {
-		if _, ok := cur.torrents[id]; !ok {
-			removed = append(removed, id)
-		}
-	}
-	if len(removed) > 0 {
-		slices.Sort(removed)
-		out["torrents_removed"] = removed
-	}
-	cats := map[string]map[string]any{}
-	for name, c := range cur.cats {
-		if d := fieldDiff(prev.cats[name], c); len(d) > 0 {
-			cats[name] = d
-		}
-	}
-	if len(cats) > 0 {
-		out["categories"] = cats
-	}
-	var catsRemoved []string
-	for name := range prev.cats {
-		if _, ok := cur.cats[name]; !ok {
-			catsRemoved = append(catsRemoved, name)
-		}
-	}
-	if len(catsRemoved) > 0 {
-		slices.Sort(catsRemoved)
-		out["categories_removed"] = catsRemoved
-	}
+		d := fieldDiff(old.fields, o.fields)
+		return d, len(d) > 0
+	})
+	keyedDiff(out, "categories", prev.cats, cur.cats, changedFields)
 	var tagsAdded, tagsRemoved []string
 	for _, t := range cur.tags {
 		if !slices.Contains(prev.tags, t) {
@@ -474,28 +441,46 @@ func diffInto(out map[string]any, prev, cur *snapshot) {
 	if len(tagsRemoved) > 0 {
 		out["tags_removed"] = tagsRemoved
 	}
-	trackers := map[string][]string{}
-	for u, ids := range cur.trackers {
-		if old, ok := prev.trackers[u]; !ok || !slices.Equal(old, ids) {
-			trackers[u] = ids // the whole list, as qBittorrent sends it
-		}
-	}
-	if len(trackers) > 0 {
-		out["trackers"] = trackers
-	}
-	var trackersRemoved []string
-	for u := range prev.trackers {
-		if _, ok := cur.trackers[u]; !ok {
-			trackersRemoved = append(trackersRemoved, u)
-		}
-	}
-	if len(trackersRemoved) > 0 {
-		slices.Sort(trackersRemoved)
-		out["trackers_removed"] = trackersRemoved
-	}
+	keyedDiff(out, "trackers", prev.trackers, cur.trackers, func(old []string, had bool, ids []string) ([]string, bool) {
+		return ids, !had || !slices.Equal(old, ids) // the whole list, as qBittorrent sends it
+	})
 	if d := fieldDiff(prev.server, cur.server); len(d) > 0 {
 		out["server_state"] = d
 	}
+}
+
+// keyedDiff puts under name in out the entries of cur that are new or
+// changed since prev, as change says (had: prev has the key), and under
+// name+"_removed" the keys of prev that cur lacks, sorted; either is left
+// out when empty, as qBittorrent does.
+func keyedDiff[V, D any](out map[string]any, name string, prev, cur map[string]V, change func(old V, had bool, v V) (D, bool)) {
+	changed := map[string]D{}
+	for k, v := range cur {
+		old, had := prev[k]
+		if d, ok := change(old, had, v); ok {
+			changed[k] = d
+		}
+	}
+	if len(changed) > 0 {
+		out[name] = changed
+	}
+	var removed []string
+	for k := range prev {
+		if _, ok := cur[k]; !ok {
+			removed = append(removed, k)
+		}
+	}
+	if len(removed) > 0 {
+		slices.Sort(removed)
+		out[name+"_removed"] = removed
+	}
+}
+
+// changedFields is keyedDiff's change for field maps: the fields new or
+// different since old (all of them for a new key).
+func changedFields(old map[string]any, _ bool, cur map[string]any) (map[string]any, bool) {
+	d := fieldDiff(old, cur)
+	return d, len(d) > 0
 }
 
 // fieldDiff returns the fields of cur that are new or differ from old.
@@ -562,25 +547,7 @@ func (h *Handler) torrentPeers(w http.ResponseWriter, r *http.Request) {
 		out["full_update"] = true
 		out["peers"] = cur.peers
 	} else {
-		changed := map[string]map[string]any{}
-		for addr, p := range cur.peers {
-			if d := fieldDiff(prev.peers[addr], p); len(d) > 0 {
-				changed[addr] = d
-			}
-		}
-		if len(changed) > 0 {
-			out["peers"] = changed
-		}
-		var removed []string
-		for addr := range prev.peers {
-			if _, ok := cur.peers[addr]; !ok {
-				removed = append(removed, addr)
-			}
-		}
-		if len(removed) > 0 {
-			slices.Sort(removed)
-			out["peers_removed"] = removed
-		}
+		keyedDiff(out, "peers", prev.peers, cur.peers, changedFields)
 	}
 	cur.rid = s.nextRIDLocked()
 	out["rid"] = cur.rid
