@@ -1,14 +1,12 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -31,7 +30,7 @@ func run(t *testing.T, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	code := cli.Run(ctx, args, &out, &errb)
 	return result{code, out.String(), errb.String()}
 }
@@ -65,24 +64,6 @@ func (r result) fails(t *testing.T, code int, want ...string) {
 			t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // golden compares got with testdata/name, or rewrites it with -update.
@@ -136,7 +117,7 @@ func waitState(t *testing.T, d *daemontest.Daemon, id string, want api.TaskState
 }
 
 // waitOutput polls until buf contains s.
-func waitOutput(t *testing.T, buf *syncBuffer, s string) {
+func waitOutput(t *testing.T, buf *syncbuf.Buffer, s string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(buf.String(), s) {

@@ -11,6 +11,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
 
 // watch follows a magnet download from a loopback seeder and exits 0 when
@@ -80,9 +81,9 @@ func TestWatchMagnet(t *testing.T) {
 
 // startWatch runs watch in the background, returning its output buffer and
 // its result channel.
-func startWatch(t *testing.T, d *daemontest.Daemon, args ...string) (*syncBuffer, <-chan result) {
+func startWatch(t *testing.T, d *daemontest.Daemon, args ...string) (*syncbuf.Buffer, <-chan result) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan result, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)

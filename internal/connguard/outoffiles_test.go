@@ -3,35 +3,17 @@
 package connguard
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // useAllFiles lowers this process's open-file limit to a little above the
 // descriptors open now and opens /dev/null until none is left, then
@@ -90,7 +72,7 @@ func useAllFiles(t *testing.T, free int) {
 // the unauthenticated connection idle the longest, and the failed accept
 // is logged (issue 15, item 9).
 func TestOutOfFilesClosesIdle(t *testing.T) {
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	addr, g := serve(t, Config{UnauthIdle: time.Minute, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	old := dial(t, "127.0.0.1", addr)
 	old.mustGet(t, false)

@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/internal/connguard"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
 
 // httpConn is a raw keep-alive HTTP/1.1 connection to the API.
@@ -277,26 +277,8 @@ func TestUnauthenticatedIdleTimeout(t *testing.T) {
 type limitedProcess struct {
 	addr string // API host:port
 	cmd  *exec.Cmd
-	out  *lockedBuffer // stdout
-	log  *lockedBuffer // stderr: the text log
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	out  *syncbuf.Buffer // stdout
+	log  *syncbuf.Buffer // stderr: the text log
 }
 
 // startLimited runs the real binary under `ulimit -n nofile`, on
@@ -311,7 +293,7 @@ func startLimited(t *testing.T, nofile int) *limitedProcess {
 	if core := daemontest.Core(); core != "" {
 		args = append(args, "--engine", core)
 	}
-	p := &limitedProcess{cmd: exec.Command("sh", args...), out: &lockedBuffer{}, log: &lockedBuffer{}}
+	p := &limitedProcess{cmd: exec.Command("sh", args...), out: &syncbuf.Buffer{}, log: &syncbuf.Buffer{}}
 	p.cmd.Env = append(os.Environ(), "LODESTONE_TOKEN="+daemontest.Token)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.log
 	if err := p.cmd.Start(); err != nil {

@@ -18,13 +18,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
 
 // server is one qBittorrent WebUI API v2 server under test: Lodestone or
@@ -167,7 +167,7 @@ func startReference(t *testing.T) *server {
 		t.Fatal(err)
 	}
 
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	cmd := exec.Command(bin, "--profile="+profile, fmt.Sprintf("--webui-port=%d", webPort))
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.Env = append(os.Environ(), "HOME="+base, "XDG_CONFIG_HOME="+filepath.Join(base, "xdg"))
@@ -221,24 +221,6 @@ func startReference(t *testing.T) *server {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return s
-}
-
-// lockedBuffer collects a process's output from its copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // swarm is a loopback swarm both servers download from: a seeder with a

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
 
 // nodeDir is compat/transmission, where the node client scripts and their
@@ -74,7 +75,7 @@ func runCtrl(t *testing.T, srv *server, cfg ctrlConfig) map[string]ctrlStep {
 	cmd := exec.CommandContext(ctx, node, "session.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TR_COMPAT="+string(b))
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -1,7 +1,6 @@
 package transmission_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -13,13 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
 
 // rpcUser and rpcPass are the credentials of the reference server.
@@ -229,7 +228,7 @@ func startTransmission(t testing.TB) *server {
 	}
 	cmd := exec.Command(bin, "-f", "-g", cfg, "-p", strconv.Itoa(rpcPort), "-w", dl, "--no-portmap",
 		"-t", "-u", rpcUser, "-v", rpcPass, "-P", strconv.Itoa(peerPort), "--no-dht", "--no-lpd")
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start transmission-daemon: %v", err)
@@ -267,24 +266,6 @@ func startTransmission(t testing.TB) *server {
 		}
 	}
 	return s
-}
-
-// lockedBuffer collects a child process's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // bothServers starts Lodestone and the reference, in that order.
