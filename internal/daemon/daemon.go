@@ -198,14 +198,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
 	d.conns = connguard.New(connguard.Config{CapLoopbackPerAddr: cfg.CapLoopbackPerAddress, Logger: d.log.With("component", "api")})
-	hosts := cfg.AllowedHosts
-	if h, _, err := net.SplitHostPort(cfg.QBittorrentAddr); err == nil && h != "" && net.ParseIP(h) == nil {
-		// --qbittorrent-addr names this host: requests to it say so.
-		hosts = append(slices.Clip(hosts), h)
-	}
+	// A side listener given by name (--qbittorrent-addr,
+	// --transmission-addr) is a host requests may name.
+	hosts := slices.Concat(cfg.AllowedHosts, listenerHosts(cfg.QBittorrentAddr), listenerHosts(cfg.TransmissionAddr))
 	guard, err := httpguard.New(httpguard.Config{
 		Token:       d.token,
-		Hosts:       append(slices.Clip(hosts), listenerHosts(cfg.TransmissionAddr)...),
+		Hosts:       hosts,
 		AuthBackoff: cfg.AuthBackoff,
 		Logger:      d.log.With("component", "api"),
 		// A connection that carried a request with the right token is
