@@ -98,7 +98,9 @@ func passwordPBKDF2(t *testing.T, pass string) string {
 // with a known password and qBittorrent's own defenses on (CSRF, Host
 // header validation against localhost only, a ban after refMaxFails), and
 // a session bound to lo with DHT, PeX, LSD, UPnP and queueing off, TCP
-// only and several connections per address (every peer is 127.0.0.1).
+// only and several connections per address (every peer is 127.0.0.1), and
+// no peer countries resolved: otherwise it goes to fetch its geolocation
+// database from the internet.
 func referenceConfig(webPort, peerPort int, passHash, download string) string {
 	return fmt.Sprintf(`[LegalNotice]
 Accepted=true
@@ -125,6 +127,7 @@ PortForwardingEnabled=false
 
 [Preferences]
 General\Locale=en
+Connection\ResolvePeerCountries=false
 WebUI\Address=127.0.0.1
 WebUI\Port=%d
 WebUI\UseUPnP=false
