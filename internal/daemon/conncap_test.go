@@ -206,8 +206,18 @@ func TestUnauthenticatedConnsCapped(t *testing.T) {
 		t.Fatalf("the owner's /metrics: %v", err)
 	}
 	// The strangers' connections still open, the owner's two besides.
-	by := serverConns(t, port)
-	if open := sum(by) - by["127.0.0.1"]; open > connguard.DefaultMaxUnauth {
+	// The kernel counts a connection established before the daemon has
+	// accepted it (and so before the cap can close it): on a loaded
+	// machine the accept queue may still hold some, so the count is
+	// taken again until the queue has drained, for at most 10 s.
+	var open int
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		by := serverConns(t, port)
+		if open = sum(by) - by["127.0.0.1"]; open <= connguard.DefaultMaxUnauth || time.Now().After(deadline) {
+			break
+		}
+	}
+	if open > connguard.DefaultMaxUnauth {
 		t.Fatalf("%d of the %d strangers' connections open in the daemon, want at most %d", open, n, connguard.DefaultMaxUnauth)
 	}
 	// The owner's connection was not cut by the strangers' after it.
