@@ -147,6 +147,17 @@ const torrentData = await readFile(input.torrentPath);
 await step('addTorrent', () => client.addTorrent(torrentData, {
   paused: 'true', savepath: input.savePath, category: 'movies', tags: 'compat,first', filename: 'multi.torrent',
 }));
+// qBittorrent adds in the background and numbers its queue in the order
+// adds finish: the .torrent is waited for before the magnet is added, so
+// both servers give them the same priorities.
+for (let i = 0; i < 100; i++) {
+  try {
+    await client.getTorrent(input.torrentHash);
+    break;
+  } catch {
+    await sleep(100);
+  }
+}
 // The client asks for the torrent right after adding it; qBittorrent
 // adds a magnet in the background, so under load that first look can
 // miss it ("Torrent not found", seen against qbittorrent-nox in CI). The
