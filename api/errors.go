@@ -21,7 +21,13 @@ const (
 	CodeUnsupported    Code = 206 // a valid torrent or magnet Lodestone cannot download (BEP 52 v2-only)
 	CodePathConflict   Code = 207 // a file of the task would be at a path another task holds
 	CodeNoSuchCategory Code = 208 // task.add, task.set or category.remove names a category that does not exist
+	CodeNoSuchWatch    Code = 209 // watch.remove names a folder that is not watched
+	CodeNoSuchFeed     Code = 210 // an rss method names a feed_id that does not exist
+	CodeNoSuchRule     Code = 211 // an rss method names a rule that does not exist
+	CodeNoSuchWebhook  Code = 212 // a webhook method names a webhook_id that does not exist
+	CodeNoSuchKey      Code = 213 // key.revoke names a key_id that does not exist
 	CodeUnauthorized   Code = 401 // missing or wrong token
+	CodeForbidden      Code = 403 // the credential is valid but its scope does not allow the method, or the key was revoked
 	CodeRateLimited    Code = 429 // too many wrong tokens from this address: wait for Retry-After
 	CodeInternal       Code = 500 // a bug or an unexpected failure; see the daemon's log
 	CodeUnavailable    Code = 503 // the daemon is shutting down, or has too many connections
@@ -58,8 +64,20 @@ func (c Code) String() string {
 		return "path_conflict"
 	case CodeNoSuchCategory:
 		return "no_such_category"
+	case CodeNoSuchWatch:
+		return "no_such_watch"
+	case CodeNoSuchFeed:
+		return "no_such_feed"
+	case CodeNoSuchRule:
+		return "no_such_rule"
+	case CodeNoSuchWebhook:
+		return "no_such_webhook"
+	case CodeNoSuchKey:
+		return "no_such_key"
 	case CodeUnauthorized:
 		return "unauthorized"
+	case CodeForbidden:
+		return "forbidden"
 	case CodeRateLimited:
 		return "rate_limited"
 	case CodeInternal:

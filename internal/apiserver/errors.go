@@ -38,7 +38,12 @@ func refuse(kind error, format string, args ...any) error {
 // error's code and the message sent with it. An error it does not know is
 // CodeInternal.
 func errorCode(err error) (api.Code, string) {
+	var ae *api.Error
 	switch {
+	case errors.As(err, &ae):
+		// Methods served beside the service's (Config.Methods) say their
+		// code themselves.
+		return ae.Code, ae.Message
 	case errors.Is(err, errParse):
 		return api.CodeParseError, err.Error()
 	case errors.Is(err, errInvalidRequest):

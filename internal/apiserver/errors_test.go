@@ -37,6 +37,7 @@ func TestErrorCode(t *testing.T) {
 		{errShuttingDown, api.CodeUnavailable, "daemon is shutting down"},
 		{fmt.Errorf("list: %w", service.ErrClosed), api.CodeUnavailable, "daemon is shutting down"},
 		{fmt.Errorf("replay: %w", events.ErrClosed), api.CodeUnavailable, "daemon is shutting down"},
+		{fmt.Errorf("watch: %w", &api.Error{Code: api.CodeNoSuchWatch, Message: "no watched folder /x"}), api.CodeNoSuchWatch, "no watched folder /x"},
 		{errors.New("disk on fire"), api.CodeInternal, "internal error: disk on fire"},
 	} {
 		code, msg := errorCode(tc.err)

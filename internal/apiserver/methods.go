@@ -120,7 +120,24 @@ func (s *Server) methodTable() map[string]handler {
 	}))
 	register(api.MethodEventsSubscribe, connMethod(subscribe))
 	register(api.MethodEventsReplay, connMethod(replay))
+	for name, h := range s.cfg.Methods {
+		register(name, func(ctx context.Context, _ *conn, raw json.RawMessage) (any, error) { return h(ctx, raw) })
+	}
 	return m
+}
+
+// Handler serves one method added beside the service's through
+// Config.Methods (watch folders, RSS, webhooks, keys), with the request's
+// raw params ("{}" when absent). An *api.Error it returns is sent with its
+// own code and message.
+type Handler func(ctx context.Context, params json.RawMessage) (any, error)
+
+// Method adapts fn to a Handler, decoding params into P as the server's own
+// methods do: params that do not decode are refused with 103, and unknown
+// fields are ignored.
+func Method[P, R any](fn func(context.Context, P) (R, error)) Handler {
+	h := method(fn)
+	return func(ctx context.Context, raw json.RawMessage) (any, error) { return h(ctx, nil, raw) }
 }
 
 // method adapts a typed function to a handler, decoding params into P.

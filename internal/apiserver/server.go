@@ -61,6 +61,9 @@ type Config struct {
 	// name), the answer's code and how long the method ran. It must be
 	// quick and safe for concurrent use.
 	ObserveRequest func(method string, code api.Code, took time.Duration)
+	// Methods are served beside the service's, by name. A name the server
+	// already serves makes New panic.
+	Methods map[string]Handler
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
