@@ -214,7 +214,11 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.guard = guard
+	// The methods of the daemon's parts beside the service (watch folders,
+	// RSS, webhooks, keys): each part adds its own.
+	methods := map[string]apiserver.Handler{}
 	d.api, err = apiserver.New(apiserver.Config{
+		Methods:        methods,
 		Guard:          guard,
 		ObserveRequest: d.metrics.ObserveRequest,
 		Logger:         d.log.With("component", "api"),
