@@ -56,6 +56,9 @@ type Options struct {
 	Engine string
 	// Logger replaces the daemon's log (nil: t.Log, from level Info).
 	Logger *slog.Logger
+	// Configure, when set, edits the configuration last (fields no other
+	// option sets, such as the webhook retry timings).
+	Configure func(*daemon.Config)
 }
 
 // Daemon is an in-process daemon.
@@ -106,6 +109,9 @@ func Start(t testing.TB, opts Options) *Daemon {
 	}
 	if opts.Logger != nil {
 		cfg.Logger = opts.Logger
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
