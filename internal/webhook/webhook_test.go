@@ -360,7 +360,10 @@ func TestBadParams(t *testing.T) {
 		}
 	}
 	for _, call := range []func() error{
-		func() error { _, err := m.Remove(context.Background(), api.WebhookIDParams{WebhookID: "nope"}); return err },
+		func() error {
+			_, err := m.Remove(context.Background(), api.WebhookIDParams{WebhookID: "nope"})
+			return err
+		},
 		func() error {
 			_, err := m.Deliveries(context.Background(), api.WebhookIDParams{WebhookID: "nope"})
 			return err
