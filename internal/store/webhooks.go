@@ -297,8 +297,13 @@ func finishDelivery(out, hist *bbolt.Bucket, d WebhookDelivery) error {
 	if err := hist.Put(u64(d.Seq), v); err != nil {
 		return err
 	}
-	n := hist.Stats().KeyN
+	// Counted with a cursor: Stats does not see the writes of this
+	// transaction. The history is short.
+	n := 0
 	c := hist.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
 	for k, _ := c.First(); k != nil && n > WebhookHistoryCap; k, _ = c.First() {
 		if err := c.Delete(); err != nil {
 			return err
@@ -475,4 +480,50 @@ func (s *Store) WebhookDeliveries(id string, limit int) ([]WebhookDelivery, erro
 		return nil, fmt.Errorf("read deliveries of webhook %s: %w", id, err)
 	}
 	return ds, nil
+}
+
+// checkWebhooks decodes every webhook and delivery record, for
+// checkRecords.
+func checkWebhooks(tx *bbolt.Tx) error {
+	if b := tx.Bucket(bucketWebhooks); b != nil {
+		err := b.ForEach(func(k, v []byte) error {
+			var w Webhook
+			if err := json.Unmarshal(v, &w); err != nil {
+				return fmt.Errorf("webhook %q: %w", k, err)
+			}
+			if w.ID != string(k) {
+				return fmt.Errorf("webhook %q: record names %q", k, w.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, parent := range [][]byte{bucketWebhookOutbox, bucketWebhookHistory} {
+		p := tx.Bucket(parent)
+		if p == nil {
+			continue
+		}
+		err := p.ForEach(func(id, v []byte) error {
+			b := p.Bucket(id)
+			if v != nil || b == nil {
+				return fmt.Errorf("%s %q: not a bucket", parent, id)
+			}
+			return b.ForEach(func(k, v []byte) error {
+				var d WebhookDelivery
+				if len(k) != 8 {
+					return fmt.Errorf("%s %q: key %x", parent, id, k)
+				}
+				if err := json.Unmarshal(v, &d); err != nil {
+					return fmt.Errorf("%s %q delivery %x: %w", parent, id, k, err)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

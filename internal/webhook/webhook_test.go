@@ -402,7 +402,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
+		t.Fatalf("port %s taken meanwhile: %v", addr, err)
 	}
 	r := &receiver{t: t, secret: "k", wake: make(chan struct{}, 1)}
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(r.serve)}}
