@@ -270,10 +270,19 @@ func (m *Manager) feedOnce(ctx context.Context) error {
 	// Without a webhook there is nothing to catch up on: one added later
 	// starts after the events delivered by then, live.
 	if replay {
-		if _, err := m.cfg.Hub.Replay(sub, after); errors.Is(err, events.ErrGap) {
+		_, err := m.cfg.Hub.Replay(sub, after)
+		switch {
+		case errors.Is(err, events.ErrGap):
 			m.log.Warn("webhook events lost: the event log no longer holds them", "after", after)
-		} else if err != nil {
-			return err
+		case err != nil:
+			select {
+			case <-sub.Done():
+				// Replay says ErrClosed for a subscription already cut
+				// off: its own Err says whether the hub closed.
+				return sub.Err()
+			default:
+				return err
+			}
 		}
 	}
 	var batch [][]byte
@@ -316,6 +325,13 @@ func (m *Manager) consider(batch [][]byte) error {
 		seq  uint64
 		name string
 		f    []byte
+	}
+	m.mu.Lock()
+	none := len(m.hooks) == 0
+	m.mu.Unlock()
+	if none {
+		// A webhook added meanwhile starts after these events (Add).
+		return nil
 	}
 	evs := make([]framed, 0, len(batch))
 	for _, f := range batch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,10 +23,11 @@ import (
 // env is a real store and hub in a temp dir; run starts a Manager on
 // them, which stop ends (as a daemon's shutdown does).
 type env struct {
-	t   *testing.T
-	dir string
-	st  *store.Store
-	hub *events.Hub
+	t        *testing.T
+	dir      string
+	st       *store.Store
+	hub      *events.Hub
+	queueLen int // of the hub's subscribers; 0: the default
 }
 
 func newEnv(t *testing.T) *env {
@@ -40,7 +42,7 @@ func (e *env) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.st, e.hub = st, events.New(st, events.Options{Ephemeral: api.EphemeralEvents})
+	e.st, e.hub = st, events.New(st, events.Options{Ephemeral: api.EphemeralEvents, QueueLen: e.queueLen})
 }
 
 func (e *env) close() {
@@ -452,4 +454,75 @@ func TestRemoveDropsOutbox(t *testing.T) {
 	if r.tries != tries {
 		t.Fatalf("%d requests after remove", r.tries-tries)
 	}
+}
+
+// A feeder whose queue overflows (here: held while 50 events arrive in a
+// queue of 4) is cut off by the hub, which never waits for it; it
+// subscribes again and replays from the cursors: no event is lost. It is
+// held either with a batch in hand, or (after a restart) before its
+// replay, which then finds its subscription already cut off.
+func TestFeederCatchesUpAfterOverflow(t *testing.T) {
+	for _, beforeReplay := range []bool{false, true} {
+		t.Run(fmt.Sprintf("beforeReplay=%v", beforeReplay), func(t *testing.T) {
+			e := &env{t: t, dir: t.TempDir(), queueLen: 4}
+			e.open()
+			t.Cleanup(e.close)
+			r := newReceiver(t)
+			r.secret = "k"
+			m := e.run(Config{AllowPrivate: true})
+			add(t, m.Manager, api.WebhookAddParams{URL: r.srv.URL, Events: []string{api.EventTaskAdded}, Secret: "k"})
+			if beforeReplay {
+				m.stop()
+				m = e.hold(Config{AllowPrivate: true})
+			} else {
+				m.feedMu.Lock()
+			}
+			dropped := e.hub.Dropped()
+			want := map[string]bool{}
+			for i := range 50 {
+				want[e.publish(api.EventTaskAdded, map[string]int{"n": i}).ID] = true
+			}
+			if e.hub.Dropped() == dropped {
+				m.feedMu.Unlock()
+				t.Fatal("the held feeder was not cut off: the test proves nothing")
+			}
+			m.feedMu.Unlock()
+			for _, ev := range r.waitFor(50) {
+				delete(want, ev.ID)
+			}
+			if len(want) != 0 {
+				t.Fatalf("events never delivered: %v", want)
+			}
+		})
+	}
+}
+
+// hold starts a Manager whose feeder is held, subscribed, before it reads
+// the cursors: the caller unlocks its feedMu.
+func (e *env) hold(cfg Config) *running {
+	e.t.Helper()
+	cfg.Store, cfg.Hub = e.st, e.hub
+	m, err := New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m.feedMu.Lock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	for !e.hub.Wanted(api.EventTaskAdded) {
+		time.Sleep(time.Millisecond)
+	}
+	var once sync.Once
+	r := &running{Manager: m, stop: func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}}
+	e.t.Cleanup(r.stop)
+	return r
 }
