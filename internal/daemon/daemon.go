@@ -34,6 +34,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
+	"github.com/lodestone-bt/lodestone/internal/watch"
 	"github.com/lodestone-bt/lodestone/internal/webui"
 )
 
@@ -58,6 +59,8 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	ln      net.Listener
 	http    *http.Server
+	// watch turns files dropped in watched folders into tasks.
+	watch *watch.Watcher
 	// qb serves qBittorrent's API.
 	qb *qbittorrent.Handler
 	// sides are the listeners serving one API alone (side.go): qbSide
@@ -217,6 +220,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// The methods of the daemon's parts beside the service (watch folders,
 	// RSS, webhooks, keys): each part adds its own.
 	methods := map[string]apiserver.Handler{}
+	if err := d.addWatchMethods(methods); err != nil {
+		return nil, err
+	}
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -473,6 +479,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return d.qb.Run(gctx) })
+	g.Go(func() error { return d.watch.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
