@@ -366,7 +366,7 @@ func TestRestartNeverAddsTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	f.open(t, time.Hour) // the restart
+	f.open(t, time.Hour)   // the restart
 	f.w.dropStaleRecords() // as Run begins
 	f.scan()
 	f.scan()
