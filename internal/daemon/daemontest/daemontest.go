@@ -56,6 +56,10 @@ type Options struct {
 	Engine string
 	// Logger replaces the daemon's log (nil: t.Log, from level Info).
 	Logger *slog.Logger
+	// WatchRoots and WatchInterval set the Config fields of watch
+	// folders (--watch-root; the time between scans).
+	WatchRoots    []string
+	WatchInterval time.Duration
 }
 
 // Daemon is an in-process daemon.
@@ -107,6 +111,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if opts.Logger != nil {
 		cfg.Logger = opts.Logger
 	}
+	cfg.WatchRoots, cfg.WatchInterval = opts.WatchRoots, opts.WatchInterval
 	d, err := daemon.New(cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
