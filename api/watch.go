@@ -10,8 +10,9 @@ const (
 	MethodWatchRemove = "watch.remove"
 )
 
-// EventWatchChanged: a watch was added, changed or removed (see
-// WatchChangedData). The tasks a watch adds appear as task.added.
+// EventWatchChanged: a watch was added, changed (its category, counts or
+// last_error) or removed (see WatchChangedData), for a UI to refresh
+// watch.list. The tasks a watch adds appear as task.added.
 const EventWatchChanged = "watch.changed"
 
 // WatchAddParams are the params of watch.add.

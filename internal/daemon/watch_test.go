@@ -33,6 +33,14 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 // every part.
 func watchAlert(parts ...string) func(json.RawMessage) bool { return alertMatching("", parts...) }
 
+// watchChanged matches watch.changed of path, removed or not.
+func watchChanged(path string, removed bool) func(json.RawMessage) bool {
+	return func(raw json.RawMessage) bool {
+		var d api.WatchChangedData
+		return json.Unmarshal(raw, &d) == nil && d.Path == path && d.Removed == removed
+	}
+}
+
 // addedTask matches task.added of task id.
 func addedTask(id string) func(json.RawMessage) bool { return forTask(id) }
 
@@ -63,6 +71,7 @@ func TestWatchFolders(t *testing.T) {
 	if w.Path != dir || w.Category != "" || w.CreatedAt == 0 {
 		t.Errorf("watch.add = %+v", w)
 	}
+	waitEvent(t, c, api.EventWatchChanged, 5*time.Second, watchChanged(dir, false))
 
 	t.Run("slow writer", func(t *testing.T) {
 		tr := enginetest.Generate(t, enginetest.Content{Name: "slow.bin", Size: 3 << 20, PieceLength: 16 << 10, Seed: 1})
@@ -186,6 +195,7 @@ func TestWatchFolders(t *testing.T) {
 	if err := c.RemoveWatch(ctxT(t, 5*time.Second), dir); err != nil {
 		t.Fatal(err)
 	}
+	waitEvent(t, c, api.EventWatchChanged, 5*time.Second, watchChanged(dir, true))
 	if got := watches(t, c); len(got) != 1 || slices.ContainsFunc(got, func(w api.Watch) bool { return w.Path == dir }) {
 		t.Errorf("after watch.remove: %+v", got)
 	}

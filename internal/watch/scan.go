@@ -105,11 +105,18 @@ type pass struct {
 func (w *Watcher) scanFolder(ctx context.Context, f *folder) {
 	w.mu.Lock()
 	p := &pass{f: f, path: f.rec.Path, category: f.rec.Category}
+	before := f.wireLocked()
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
 		f.lastError = p.problem
+		after := f.wireLocked()
+		_, watched := w.folders[p.path]
 		w.mu.Unlock()
+		if watched && after != before {
+			// Its counts or last_error: the UI shows them.
+			w.changed(api.WatchChangedData{Path: p.path})
+		}
 	}()
 	// Checked at every scan: a symlink on the way may have been changed
 	// to lead out of the roots since watch.add.

@@ -160,7 +160,6 @@ func (w *Watcher) Add(_ context.Context, p api.WatchAddParams) (api.Watch, error
 		return api.Watch{}, &api.Error{Code: api.CodeNoSuchCategory, Message: fmt.Sprintf("no such category %q (create it with category.set)", cat)}
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	f := w.folders[path]
 	rec := store.Watch{Path: path, Category: cat, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	if f != nil {
@@ -169,6 +168,7 @@ func (w *Watcher) Add(_ context.Context, p api.WatchAddParams) (api.Watch, error
 	// Durable before the answer. Under mu, so that a concurrent remove
 	// cannot interleave between the store and the map.
 	if err := w.opts.Store.PutWatch(rec); err != nil {
+		w.mu.Unlock()
 		return api.Watch{}, err
 	}
 	if f == nil {
@@ -176,12 +176,15 @@ func (w *Watcher) Add(_ context.Context, p api.WatchAddParams) (api.Watch, error
 		w.folders[path] = f
 	}
 	f.rec = rec
+	out := f.wireLocked()
+	w.mu.Unlock()
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
 	w.log.Info("folder watched", "path", path, "category", cat)
-	return f.wireLocked(), nil
+	w.changed(api.WatchChangedData{Path: path})
+	return out, nil
 }
 
 // List returns the watched folders, sorted by path (watch.list).
@@ -204,16 +207,27 @@ func (w *Watcher) Remove(_ context.Context, p api.WatchRemoveParams) (api.Empty,
 		return api.Empty{}, err
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.folders[path] == nil {
+		w.mu.Unlock()
 		return api.Empty{}, &api.Error{Code: api.CodeNoSuchWatch, Message: fmt.Sprintf("%s is not watched", path)}
 	}
 	if err := w.opts.Store.DeleteWatch(path); err != nil {
+		w.mu.Unlock()
 		return api.Empty{}, err
 	}
 	delete(w.folders, path)
+	w.mu.Unlock()
 	w.log.Info("folder no longer watched", "path", path)
+	w.changed(api.WatchChangedData{Path: path, Removed: true})
 	return api.Empty{}, nil
+}
+
+// changed publishes watch.changed, for the UI; the change is durable
+// already, so a failure to publish is only logged.
+func (w *Watcher) changed(d api.WatchChangedData) {
+	if _, err := w.opts.Events.Publish(api.EventWatchChanged, d); err != nil {
+		w.log.Error("publish watch.changed", "err", err)
+	}
 }
 
 // wireLocked renders f for the wire. Watcher.mu must be held.
