@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
 // watchScan is the test daemons' time between two scans of the watched
@@ -50,8 +53,10 @@ func addedTask(id string) func(json.RawMessage) bool { return forTask(id) }
 // *.invalid with an engine.alert saying why; a .magnet file of two
 // magnets adds two tasks; a watch with a category gives its tasks the
 // category and its save path; folders outside the roots are refused
-// (103) unless under a --watch-root; an unknown watch is 209; and the
-// watches survive a restart.
+// (103) unless under a --watch-root; an unknown watch is 209; the same
+// torrent dropped twice is one task; the watches survive a restart; and a
+// file whose store record says it was added before a crash is renamed,
+// not added again.
 func TestWatchFolders(t *testing.T) {
 	extra := t.TempDir() // a --watch-root
 	opts := daemontest.Options{WatchInterval: watchScan, WatchRoots: []string{extra}}
@@ -108,6 +113,16 @@ func TestWatchFolders(t *testing.T) {
 		}
 		if _, err := os.Stat(path + ".invalid"); err == nil {
 			t.Error("also renamed invalid")
+		}
+		// The same torrent dropped again: the service answers the task
+		// that exists, and the file is done with.
+		again := filepath.Join(dir, "again.torrent")
+		if err := os.WriteFile(again, tr.MetaInfo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitFile(t, again+".added", 10*time.Second)
+		if n := len(listTasks(t, c)); n != 1 {
+			t.Errorf("%d tasks after the same torrent was dropped again, want 1", n)
 		}
 	})
 
@@ -177,12 +192,25 @@ func TestWatchFolders(t *testing.T) {
 
 	before := watches(t, c)
 	i := slices.IndexFunc(before, func(w api.Watch) bool { return w.Path == dir })
-	if len(before) != 2 || i < 0 || before[i].Added != 2 || before[i].Invalid != 1 {
-		t.Fatalf("watch.list = %+v, want two watches, %s with added 2, invalid 1", before, dir)
+	if len(before) != 2 || i < 0 || before[i].Added != 3 || before[i].Invalid != 1 {
+		t.Fatalf("watch.list = %+v, want two watches, %s with added 3, invalid 1", before, dir)
 	}
 	d.Stop(t)
+	// A crash after the add of crashed.torrent and before its rename: its
+	// store record says its one item is done. (Its task is not there, so
+	// that an add would show.)
+	crashed := enginetest.Generate(t, enginetest.Content{Name: "crashed.bin", Size: 5000, Seed: 6})
+	crashedPath := filepath.Join(dir, "crashed.torrent")
+	if err := os.WriteFile(crashedPath, crashed.MetaInfo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recordDone(t, d.Dirs.Data, crashedPath, 1)
 	d = daemontest.Start(t, daemontest.Options{Dirs: d.Dirs, WatchInterval: watchScan, WatchRoots: []string{extra}})
 	c = d.Client(t)
+	waitFile(t, crashedPath+".added", 10*time.Second)
+	if _, err := c.GetTask(ctxT(t, 5*time.Second), crashed.InfoHash); !asCode(err, &ae, api.CodeTaskNotFound) {
+		t.Errorf("the file recorded done was added again: task.get %v", err)
+	}
 	after := watches(t, c)
 	if len(after) != 2 {
 		t.Fatalf("after restart watch.list = %+v", after)
@@ -206,6 +234,35 @@ func TestWatchFolders(t *testing.T) {
 			names = append(names, fmt.Sprintf("%s %s", tk.TaskID, tk.Name))
 		}
 		t.Errorf("%d tasks after restart, want 4: %s", n, strings.Join(names, ", "))
+	}
+}
+
+// recordDone writes the watch record of the file path (its size, mtime
+// and SHA-256) with done items done into the store of the stopped daemon
+// of dataDir, as the daemon does before and after adding.
+func recordDone(t *testing.T, dataDir, path string, done int) {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sum := sha256.Sum256(raw)
+	rec := store.WatchAdd{Path: real, Size: fi.Size(), ModTime: fi.ModTime(), SHA256: hex.EncodeToString(sum[:]), Done: done}
+	if err := st.PutWatchAdd(rec); err != nil {
+		t.Fatal(err)
 	}
 }
 
