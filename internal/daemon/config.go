@@ -82,6 +82,12 @@ type Config struct {
 	Engine string
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
+	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
+	// retries of webhook deliveries, for tests: the first wait (doubling),
+	// the longest wait, and how long after its first attempt a delivery
+	// is retried. Zero is webhook.DefaultBackoff (1 s), DefaultMaxBackoff
+	// (1 h) and DefaultMaxAge (24 h); no flag sets them.
+	WebhookBackoff, WebhookMaxBackoff, WebhookMaxAge time.Duration
 	// TestStallAfterFiles is a hook for crash tests, 0 (off) for any real
 	// use: see service.Options.StallAfterFiles. `lodestone serve` reads
 	// it from $LODESTONE_TEST_STALL_AFTER_FILES.

@@ -60,6 +60,9 @@ type Options struct {
 	// folders (--watch-root; the time between scans).
 	WatchRoots    []string
 	WatchInterval time.Duration
+	// Configure, when set, edits the configuration last (fields no other
+	// option sets, such as the webhook retry timings).
+	Configure func(*daemon.Config)
 }
 
 // Daemon is an in-process daemon.
@@ -112,6 +115,9 @@ func Start(t testing.TB, opts Options) *Daemon {
 		cfg.Logger = opts.Logger
 	}
 	cfg.WatchRoots, cfg.WatchInterval = opts.WatchRoots, opts.WatchInterval
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
 	d, err := daemon.New(cfg)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
