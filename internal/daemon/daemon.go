@@ -30,6 +30,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/qbittorrent"
+	"github.com/lodestone-bt/lodestone/internal/rss"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
@@ -60,6 +61,8 @@ type Daemon struct {
 	http    *http.Server
 	// qb serves qBittorrent's API.
 	qb *qbittorrent.Handler
+	// rss polls the RSS feeds and applies their rules.
+	rss *rss.Manager
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -217,6 +220,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// The methods of the daemon's parts beside the service (watch folders,
 	// RSS, webhooks, keys): each part adds its own.
 	methods := map[string]apiserver.Handler{}
+	if err := d.addRSS(methods); err != nil {
+		return nil, err
+	}
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -473,6 +479,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return d.qb.Run(gctx) })
+	g.Go(func() error { return d.rss.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
@@ -543,6 +550,11 @@ func (d *Daemon) closeParts() error {
 			s.ln.Close()
 			s.ln = nil
 		}
+	}
+	if d.rss != nil {
+		// Ends the fetches and adds in flight before the service closes.
+		errs = append(errs, d.rss.Close())
+		d.rss = nil
 	}
 	if d.svc != nil {
 		errs = append(errs, d.svc.Close())
