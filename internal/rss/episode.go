@@ -18,8 +18,8 @@ var (
 	// Multi-episode releases (S01E02E03) count as their first episode.
 	reSxxEyy = regexp.MustCompile(`(?i)(?:^|[^a-z0-9])s(\d{1,3})[ ._-]?e(\d{1,4})(?:[^0-9]|$)`)
 	reNxNN   = regexp.MustCompile(`(?i)(?:^|[^a-z0-9])(\d{1,2})x(\d{2,3})(?:[^a-z0-9]|$)`)
-	reYMD    = regexp.MustCompile(`(?:^|[^0-9.-])((?:19|20)\d{2})[.\- ](\d{2})[.\- ](\d{2})(?:[^0-9]|$)`)
-	reDMY    = regexp.MustCompile(`(?:^|[^0-9.-])(\d{2})[.\-](\d{2})[.\-]((?:19|20)\d{2})(?:[^0-9]|$)`)
+	reYMD    = regexp.MustCompile(`(?:^|[^0-9])((?:19|20)\d{2})[.\- ](\d{2})[.\- ](\d{2})(?:[^0-9]|$)`)
+	reDMY    = regexp.MustCompile(`(?:^|[^0-9])(\d{2})[.\-](\d{2})[.\-]((?:19|20)\d{2})(?:[^0-9]|$)`)
 	// leadingTags are release-group tags before the show's name:
 	// "[Group] Show - S01E02".
 	leadingTags = regexp.MustCompile(`^\s*(?:[\[(][^\])]*[\])]\s*)+`)
@@ -31,7 +31,7 @@ func Episode(title string) (show, episode string, ok bool) {
 	if m := reSxxEyy.FindStringSubmatchIndex(title); m != nil {
 		s, _ := strconv.Atoi(title[m[2]:m[3]])
 		e, _ := strconv.Atoi(title[m[4]:m[5]])
-		return showName(title[:m[2]]), fmt.Sprintf("S%02dE%02d", s, e), true
+		return showName(title[:m[2]-1]), fmt.Sprintf("S%02dE%02d", s, e), true // before the S
 	}
 	if m := reNxNN.FindStringSubmatchIndex(title); m != nil {
 		s, _ := strconv.Atoi(title[m[2]:m[3]])
