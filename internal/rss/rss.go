@@ -218,7 +218,7 @@ func (m *Manager) poll(ctx context.Context, id string) {
 	m.mu.Lock()
 	if f, ok := m.feeds[id]; ok {
 		f.polling = false
-		iv := time.Duration(f.rec.IntervalS) * time.Second
+		iv := time.Duration(max(f.rec.IntervalS, api.RSSMinInterval)) * time.Second
 		f.next = time.Now().Add(iv + mrand.N(iv/20+1))
 	}
 	m.mu.Unlock()
