@@ -17,6 +17,7 @@ import (
 	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
 // feedServer serves documents the test sets, on loopback.
@@ -404,5 +405,56 @@ func TestRSSRefusesPrivate(t *testing.T) {
 	list := call[api.RSSListResult](t, c, api.MethodRSSList, struct{}{})
 	if len(list.Feeds) != 1 || list.Feeds[0].LastError == "" || list.Feeds[0].Items != 0 {
 		t.Fatalf("feeds %+v", list.Feeds)
+	}
+}
+
+// TestRSSFirstFetchAndInterruptedAdd: a feed is fetched as soon as it is
+// added (no rss.refresh), and the rules apply; an item a stop caught
+// between its claim and its add (planted in the store while the daemon is
+// down) is reported at the next start and never added, while the other
+// items are.
+func TestRSSFirstFetchAndInterruptedAdd(t *testing.T) {
+	dirs := daemontest.NewDirs(t)
+	d := daemontest.Start(t, daemontest.Options{Dirs: dirs, AllowPrivateURLs: true})
+	c := d.Client(t)
+	fs := newFeedServer(t)
+	h1, h2, h3 := hashOf("i1"), hashOf("i2"), hashOf("i3")
+	items := [][2]string{{"Item one", magnetOf(h1)}}
+	fs.set("/feed", 0, rssDoc(items...))
+	call[api.RSSRule](t, c, api.MethodRSSRuleSet, api.RSSRuleSetParams{Name: "items", Include: "^item"})
+	feed := call[api.RSSFeed](t, c, api.MethodRSSAdd, api.RSSAddParams{URL: fs.URL + "/feed"})
+	ev := waitEvent(t, c, api.EventRSSItemAdded, 60*time.Second, nil)
+	if a := decode[api.RSSItemAddedData](t, ev.Data); a.TaskID != h1 || a.FeedID != feed.FeedID {
+		t.Fatalf("rss.item_added %+v", a)
+	}
+	d.Stop(t)
+
+	// A crash after the claim of "Item two", before its task.add.
+	items = append(items, [2]string{"Item two", magnetOf(h2)}, [2]string{"Item three", magnetOf(h3)})
+	fs.set("/feed", 0, rssDoc(items...))
+	guid2 := "g1-" + hashOf("Item two")
+	s, err := store.Open(dirs.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.ClaimRSSItem("items", feed.FeedID, guid2, "", "", time.Now().Unix(), 3); err != nil || !ok {
+		t.Fatalf("plant a claim: %v, %v", ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d = daemontest.Start(t, daemontest.Options{Dirs: dirs, AllowPrivateURLs: true})
+	c = d.Client(t)
+	if _, err := c.Replay(ctxT(t, 30*time.Second), ""); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, api.EventEngineAlert, 30*time.Second, func(raw json.RawMessage) bool {
+		a := decode[api.EngineAlertData](t, raw)
+		return strings.Contains(a.Message, guid2) && strings.Contains(a.Message, "not added again")
+	})
+	call[api.RSSFeed](t, c, api.MethodRSSRefresh, api.RSSFeedIDParams{FeedID: feed.FeedID})
+	if got, want := taskIDs(t, c), sorted(h1, h3); !slices.Equal(got, want) {
+		t.Fatalf("tasks %v, want %v (never the interrupted item's)", got, want)
 	}
 }

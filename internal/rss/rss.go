@@ -272,7 +272,13 @@ func (m *Manager) Add(_ context.Context, p api.RSSAddParams) (api.RSSFeed, error
 			return wireFeed(f), nil
 		}
 	}
-	rec := store.RSSFeed{ID: newID(), URL: u.String(), IntervalS: iv, CreatedAt: time.Now().Unix()}
+	// CreatedAt orders rss.list: strictly increasing, even within a tick
+	// of the clock.
+	created := time.Now().UnixNano()
+	for _, f := range m.feeds {
+		created = max(created, f.rec.CreatedAt+1)
+	}
+	rec := store.RSSFeed{ID: newID(), URL: u.String(), IntervalS: iv, CreatedAt: created}
 	if err := m.cfg.Store.PutRSSFeed(rec); err != nil {
 		return api.RSSFeed{}, err
 	}

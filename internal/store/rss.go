@@ -54,7 +54,9 @@ type RSSFeed struct {
 	LastFetchAt int64 `json:"last_fetch_at,omitempty"`
 	// LastError is why the last fetch failed, "" if it did not.
 	LastError string `json:"last_error,omitempty"`
-	CreatedAt int64  `json:"created_at"`
+	// CreatedAt is when the feed was added, in unix nanoseconds: it
+	// orders the feeds.
+	CreatedAt int64 `json:"created_at"`
 }
 
 // RSSItem is an item of a feed's last fetch.
