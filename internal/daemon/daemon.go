@@ -30,6 +30,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/qbittorrent"
+	"github.com/lodestone-bt/lodestone/internal/rss"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
@@ -66,6 +67,8 @@ type Daemon struct {
 	qb *qbittorrent.Handler
 	// webhooks delivers events to the webhooks (issue 17).
 	webhooks *webhook.Manager
+	// rss polls the RSS feeds and applies their rules.
+	rss *rss.Manager
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -227,6 +230,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	if err := d.addWebhooks(methods); err != nil {
+		return nil, err
+	}
+	if err := d.addRSS(methods); err != nil {
 		return nil, err
 	}
 	d.api, err = apiserver.New(apiserver.Config{
@@ -510,6 +516,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.qb.Run(gctx) })
 	g.Go(func() error { return d.watch.Run(gctx) })
 	g.Go(func() error { return d.webhooks.Run(gctx) })
+	g.Go(func() error { return d.rss.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
@@ -580,6 +587,11 @@ func (d *Daemon) closeParts() error {
 			s.ln.Close()
 			s.ln = nil
 		}
+	}
+	if d.rss != nil {
+		// Ends the fetches and adds in flight before the service closes.
+		errs = append(errs, d.rss.Close())
+		d.rss = nil
 	}
 	if d.svc != nil {
 		errs = append(errs, d.svc.Close())
