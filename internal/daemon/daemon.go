@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/apikeys"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
 	"github.com/lodestone-bt/lodestone/internal/connguard"
 	"github.com/lodestone-bt/lodestone/internal/engine"
@@ -60,6 +61,8 @@ type Daemon struct {
 	http    *http.Server
 	// qb serves qBittorrent's API.
 	qb *qbittorrent.Handler
+	// keys are the scoped API keys, accepted by guard beside the token.
+	keys *apikeys.Keys
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -201,8 +204,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// A side listener given by name (--qbittorrent-addr,
 	// --transmission-addr) is a host requests may name.
 	hosts := slices.Concat(cfg.AllowedHosts, listenerHosts(cfg.QBittorrentAddr), listenerHosts(cfg.TransmissionAddr))
+	if d.keys, err = apikeys.New(d.store, d.log.With("component", "keys")); err != nil {
+		return nil, err
+	}
 	guard, err := httpguard.New(httpguard.Config{
 		Token:       d.token,
+		Keys:        d.keys,
 		Hosts:       hosts,
 		AuthBackoff: cfg.AuthBackoff,
 		Logger:      d.log.With("component", "api"),
@@ -217,6 +224,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// The methods of the daemon's parts beside the service (watch folders,
 	// RSS, webhooks, keys): each part adds its own.
 	methods := map[string]apiserver.Handler{}
+	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
+	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
+	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -473,6 +483,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return d.qb.Run(gctx) })
+	g.Go(func() error { return d.keys.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
