@@ -55,12 +55,12 @@ func newConn(s *Server, ws *websocket.Conn, remote string, p httpguard.Principal
 		principal: p,
 		limited:   !p.IsToken(),
 		rate:      lim,
-		s:      s,
-		ws:     ws,
-		log:    s.log.With("remote", remote),
-		out:    make(chan []byte, s.cfg.Inflight),
-		replay: make(chan replayRequest),
-		slots:  make(chan struct{}, s.cfg.Inflight),
+		s:         s,
+		ws:        ws,
+		log:       s.log.With("remote", remote),
+		out:       make(chan []byte, s.cfg.Inflight),
+		replay:    make(chan replayRequest),
+		slots:     make(chan struct{}, s.cfg.Inflight),
 	}
 }
 

@@ -81,10 +81,10 @@ type Guard struct {
 	session    string // the token's session cookie value (sessionValue)
 	sessionKey []byte // the HMAC key of session cookie values
 	keys       Keys   // Config.Keys; nil: the token only
-	hosts   []string
-	auth    *backoff
-	log     *slog.Logger
-	admit   func(*http.Request) // Config.OnAdmit
+	hosts      []string
+	auth       *backoff
+	log        *slog.Logger
+	admit      func(*http.Request) // Config.OnAdmit
 
 	logLimit *rate.Limiter // refusal log lines
 	unlogged atomic.Int64  // refusals not logged since the last line
@@ -125,11 +125,11 @@ func New(cfg Config) (*Guard, error) {
 		session:    session,
 		sessionKey: sessionKey,
 		keys:       cfg.Keys,
-		hosts:    cfg.Hosts,
-		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff, cfg.GlobalAuthFailures),
-		log:      cfg.Logger,
-		admit:    cfg.OnAdmit,
-		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
+		hosts:      cfg.Hosts,
+		auth:       newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff, cfg.GlobalAuthFailures),
+		log:        cfg.Logger,
+		admit:      cfg.OnAdmit,
+		logLimit:   rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}, nil
 }
 
