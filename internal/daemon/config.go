@@ -32,6 +32,13 @@ type Config struct {
 	// DownloadRoots are further directories that tasks may be put in
 	// (task.add download_dir, task.move); DownloadDir always is one.
 	DownloadRoots []string
+	// WatchRoots are further directories watched folders may lie in
+	// (watch.add), besides DownloadDir and DownloadRoots: a folder where
+	// another program drops .torrent files need not be a download root.
+	WatchRoots []string
+	// WatchInterval is the time between two scans of the watched folders;
+	// 0 is watch.DefaultInterval (tests shorten it).
+	WatchInterval time.Duration
 	// PeerAddr is the BitTorrent listen address. Empty means all
 	// interfaces on a random high port chosen at first start and kept.
 	PeerAddr string
