@@ -526,3 +526,38 @@ func (e *env) hold(cfg Config) *running {
 	e.t.Cleanup(r.stop)
 	return r
 }
+
+// Without a webhook the feeder holds no subscription: the hub queues
+// nothing to it, and it can never be counted among the clients cut off
+// for lagging. The first webhook starts it, a removal of the last ends
+// it at the next event.
+func TestNoSubscriptionWithoutWebhooks(t *testing.T) {
+	e := newEnv(t)
+	m := e.run(Config{AllowPrivate: true})
+	r := newReceiver(t)
+	r.secret = "k"
+	e.publish(api.EventTaskAdded, map[string]int{})
+	if e.hub.Wanted(api.EventTaskAdded) {
+		t.Fatal("subscribed with no webhook")
+	}
+	res := add(t, m.Manager, api.WebhookAddParams{URL: r.srv.URL, Events: []string{api.EventTaskAdded}, Secret: "k"})
+	waitWanted(t, e.hub, true)
+	ev := e.publish(api.EventTaskAdded, map[string]int{"n": 1})
+	if got := r.waitFor(1); got[0].ID != ev.ID {
+		t.Fatalf("received %+v, want only the event after the webhook was added (%s)", got, ev.ID)
+	}
+	if _, err := m.Remove(context.Background(), api.WebhookIDParams{WebhookID: res.WebhookID}); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(api.EventTaskAdded, map[string]int{"n": 2})
+	waitWanted(t, e.hub, false)
+}
+
+func waitWanted(t *testing.T, hub *events.Hub, want bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); hub.Wanted(api.EventTaskAdded) != want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hub.Wanted = %v, want %v", !want, want)
+		}
+	}
+}
