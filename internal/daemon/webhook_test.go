@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -66,15 +67,21 @@ func newHookReceiver(t *testing.T, addr string) *hookReceiver {
 }
 
 // downAddr returns a loopback address where nothing listens (connections
-// are refused) until a receiver is started on it.
+// are refused) until a receiver is started on it. Its port lies below the
+// kernel's ephemeral range, so no socket bound to port 0 (the daemon's
+// listeners, outgoing connections) can take it meanwhile.
 func downAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken: try another
+		}
+		ln.Close()
+		return addr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Fatal("no free port below 32000 on 127.0.0.1")
+	return ""
 }
 
 func (r *hookReceiver) setSecret(s string) {

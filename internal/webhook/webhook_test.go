@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -383,13 +384,18 @@ func TestBadParams(t *testing.T) {
 // logged, before its delivery was queued).
 func TestPendingSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
-	// A port that refuses connections: a listener opened, then closed.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A port that refuses connections, below the ephemeral range so that
+	// no socket bound to port 0 takes it meanwhile.
+	var addr string
+	for i := 0; addr == ""; i++ {
+		a := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		if ln, err := net.Listen("tcp", a); err == nil {
+			ln.Close()
+			addr = a
+		} else if i == 100 {
+			t.Fatal(err)
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	m := e.run(Config{AllowPrivate: true})
 	res := add(t, m.Manager, api.WebhookAddParams{URL: "http://" + addr + "/", Events: []string{"*"}, Secret: "k"})
 	queued := e.publish(api.EventTaskAdded, map[string]int{"n": 1})
@@ -402,7 +408,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 	e.close()
 	e.open()
 
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("port %s taken meanwhile: %v", addr, err)
 	}
