@@ -1,6 +1,6 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, pause,
-// resume, rm, set, move, category, queue, reannounce, watch, stats,
+// resume, rm, set, move, category, queue, reannounce, recheck, watch, stats,
 // help). Each talks to a running daemon through the public client package
 // and prints for a human, or with --json the daemon's raw result for a
 // program.
@@ -61,6 +61,7 @@ func commands() []command {
 		{"category", "list, set or remove categories (named save paths)", runCategory},
 		{"queue", "move a task in the queue order", runQueue},
 		{"reannounce", "announce tasks to their trackers now", runReannounce},
+		{"recheck", "verify tasks' data on disk again", runRecheck},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "queue", "reannounce", "watch", "stats"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "queue", "reannounce", "recheck", "watch", "stats"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
@@ -74,6 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		{"info without id", []string{"info"}, []string{"no task id given"}},
 		{"info two ids", []string{"info", "ab", "cd"}, []string{"one task id"}},
 		{"pause without id", []string{"pause"}, []string{"no task id given"}},
+		{"recheck without id", []string{"recheck"}, []string{"no task id given"}},
 		{"resume without id", []string{"resume"}, []string{"no task id given"}},
 		{"rm without id", []string{"rm", "--delete-data"}, []string{"no task id given"}},
 		{"set nothing", []string{"set", "abcd"}, []string{"nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit"}},
