@@ -437,8 +437,8 @@ func TestRSSFirstFetchAndInterruptedAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.ClaimRSSItem("items", feed.FeedID, guid2, "", "", time.Now().Unix(), 3); err != nil || !ok {
-		t.Fatalf("plant a claim: %v, %v", ok, err)
+	if n, err := s.ClaimRSSItem("items", feed.FeedID, guid2, "", "", time.Now().Unix(), 3); err != nil || n != 1 {
+		t.Fatalf("plant a claim: %v, %v", n, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
