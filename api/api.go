@@ -116,6 +116,7 @@ var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
 	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
+	EventWatchChanged,
 	EventRSSItemAdded,
 }
 
@@ -128,6 +129,7 @@ var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError,
 	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
+	EventWatchChanged,
 	EventRSSItemAdded,
 }
 

@@ -588,6 +588,9 @@ func checkRecords(tx *bbolt.Tx) error {
 	if err := checkCategories(tx); err != nil {
 		return err
 	}
+	if err := checkWebhooks(tx); err != nil {
+		return err
+	}
 	if err := checkRSS(tx); err != nil {
 		return err
 	}
