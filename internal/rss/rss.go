@@ -359,7 +359,11 @@ func (m *Manager) Refresh(ctx context.Context, p api.RSSFeedIDParams) (api.RSSFe
 	defer cancel()
 	stop := context.AfterFunc(m.ctx, cancel)
 	defer stop()
-	return m.refresh(ctx, p.FeedID)
+	f, err := m.refresh(ctx, p.FeedID)
+	if err != nil && m.ctx.Err() != nil {
+		return f, &api.Error{Code: api.CodeUnavailable, Message: "daemon is shutting down"}
+	}
+	return f, err
 }
 
 func (m *Manager) lookup(id string) (*feed, error) {
