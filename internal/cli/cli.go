@@ -1,7 +1,7 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
-// pause, resume, rm, set, move, category, rss, webhook, key, queue,
-// reannounce, recheck, watch, stats, help). Each talks to a running
+// pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
+// queue, reannounce, recheck, watch, stats, help). Each talks to a running
 // daemon through the public client package and prints for a human, or
 // with --json the daemon's raw result for a program.
 //
@@ -59,6 +59,7 @@ func commands() []command {
 		{"set", "change a task's labels, file priorities, category or seeding limits", runSet},
 		{"move", "move a task's data to another directory", runMove},
 		{"category", "list, set or remove categories (named save paths)", runCategory},
+		{"watchdir", "list, add or remove watch folders", runWatchdir},
 		{"rss", "manage RSS feeds and the rules that add their items", runRSS},
 		{"webhook", "manage webhooks: events POSTed to a URL", runWebhook},
 		{"key", "create, list or revoke scoped API keys", runKey},
