@@ -138,8 +138,9 @@ type hook struct {
 
 // ref is a pending delivery in memory: the frame stays in the store.
 type ref struct {
-	seq  uint64
-	next time.Time
+	seq    uint64
+	next   time.Time
+	status int // of its latest attempt (0: none, or no answer)
 }
 
 func (h *hook) wants(name string) bool { return h.all || h.events[name] }
@@ -173,7 +174,7 @@ func New(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 		for _, d := range out {
-			h.pending = append(h.pending, ref{seq: d.Seq, next: d.NextAttemptAt})
+			h.pending = append(h.pending, ref{seq: d.Seq, next: d.NextAttemptAt, status: d.Status})
 		}
 		m.hooks[rec.ID] = h
 	}

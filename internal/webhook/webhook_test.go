@@ -110,7 +110,9 @@ type receiver struct {
 	tries   int
 	triesOf map[string]int  // by event id
 	answer  func(n int) int // n counts the requests for the event, from 1
-	wake    chan struct{}
+	// answerEvent, when set, decides instead, knowing the event.
+	answerEvent func(ev api.Event, n int) int
+	wake        chan struct{}
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -145,7 +147,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.triesOf[ev.ID]++
 	status := http.StatusNoContent
-	if r.answer != nil {
+	if r.answerEvent != nil {
+		status = r.answerEvent(ev, r.triesOf[ev.ID])
+	} else if r.answer != nil {
 		status = r.answer(r.triesOf[ev.ID])
 	}
 	if status/100 == 2 {
@@ -565,5 +569,46 @@ func waitWanted(t *testing.T, hub *events.Hub, want bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("hub.Wanted = %v, want %v", !want, want)
 		}
+	}
+}
+
+// A success brings forward the deliveries waiting because the endpoint was
+// unavailable (here a 503, with a backoff of an hour), not one it refused
+// (a 400), which keeps its backoff.
+func TestSuccessWakesOnlyUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		woken  bool
+	}{{http.StatusServiceUnavailable, true}, {http.StatusBadRequest, false}} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			e := newEnv(t)
+			m := e.run(Config{AllowPrivate: true, Backoff: time.Hour, MaxBackoff: time.Hour})
+			r := newReceiver(t)
+			r.secret = "k"
+			r.answerEvent = func(ev api.Event, n int) int {
+				if string(ev.Data) == `{"n":1}` && (n == 1 || !tc.woken) {
+					return tc.status
+				}
+				return http.StatusOK
+			}
+			res := add(t, m.Manager, api.WebhookAddParams{URL: r.srv.URL, Events: []string{api.EventTaskAdded}, Secret: "k"})
+			a := e.publish(api.EventTaskAdded, map[string]int{"n": 1})
+			for d := waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryPending); d.Attempts == 0; {
+				d = waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryPending)
+			}
+			b := e.publish(api.EventTaskAdded, map[string]int{"n": 2})
+			waitDelivery(t, m.Manager, res.WebhookID, b.ID, api.DeliveryDelivered)
+			if tc.woken {
+				if d := waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryDelivered); d.Attempts != 2 {
+					t.Fatalf("delivery %+v, want delivered at the second attempt", d)
+				}
+				return
+			}
+			c := e.publish(api.EventTaskAdded, map[string]int{"n": 3})
+			waitDelivery(t, m.Manager, res.WebhookID, c.ID, api.DeliveryDelivered)
+			if d := waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryPending); d.Attempts != 1 || d.Status != tc.status {
+				t.Fatalf("refused delivery %+v: want it left to its backoff after one attempt", d)
+			}
+		})
 	}
 }
