@@ -523,8 +523,13 @@ func (e *env) hold(cfg Config) *running {
 		defer close(done)
 		m.Run(ctx)
 	}()
-	for !e.hub.Wanted(api.EventTaskAdded) {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !e.hub.Wanted(api.EventTaskAdded); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			m.feedMu.Unlock()
+			cancel()
+			<-done
+			e.t.Fatal("the feeder never subscribed")
+		}
 	}
 	var once sync.Once
 	r := &running{Manager: m, stop: func() {
