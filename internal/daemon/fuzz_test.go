@@ -26,6 +26,7 @@ var fuzzMethods = []string{
 	api.MethodSessionGet, api.MethodSessionSet, api.MethodEventsSubscribe,
 	api.MethodEventsReplay, api.MethodServerInfo, api.MethodCategoryList,
 	api.MethodCategorySet, api.MethodCategoryRemove, api.MethodTaskExport,
+	api.MethodKeyCreate, api.MethodKeyList, api.MethodKeyRevoke,
 }
 
 // FuzzParams sends every method arbitrary params through a real daemon
@@ -49,6 +50,7 @@ func FuzzParams(f *testing.F) {
 		`{"task_id":"` + id + `","category":"nope"}`, `{"type":"magnet","data":"magnet:?xt=urn:btih:` + id + `","category":"tv"}`,
 		`{"select":{"all":true}}`, `{"select":{}}`, `{"select":{"task_ids":["` + id + `","zz"],"state":"paused"},"labels":["b"]}`,
 		`{"select":{"label":"a","category":"tv"},"delete_data":true}`, `{"select":{"all":true},"task_id":"` + id + `"}`, `{"select":[]}`,
+		`{"name":"k","scope":"read"}`, `{"name":"\u0000","scope":"ADMIN"}`, `{"key_id":"` + id + `"}`, `{"key_id":7}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))
