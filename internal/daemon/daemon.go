@@ -31,10 +31,13 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/qbittorrent"
+	"github.com/lodestone-bt/lodestone/internal/rss"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
+	"github.com/lodestone-bt/lodestone/internal/watch"
+	"github.com/lodestone-bt/lodestone/internal/webhook"
 	"github.com/lodestone-bt/lodestone/internal/webui"
 )
 
@@ -59,10 +62,16 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	ln      net.Listener
 	http    *http.Server
+	// watch turns files dropped in watched folders into tasks.
+	watch *watch.Watcher
 	// qb serves qBittorrent's API.
 	qb *qbittorrent.Handler
 	// keys are the scoped API keys, accepted by guard beside the token.
 	keys *apikeys.Keys
+	// webhooks delivers events to the webhooks (issue 17).
+	webhooks *webhook.Manager
+	// rss polls the RSS feeds and applies their rules.
+	rss *rss.Manager
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -227,6 +236,15 @@ func New(cfg Config) (_ *Daemon, err error) {
 	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
 	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
 	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
+	if err := d.addWatchMethods(methods); err != nil {
+		return nil, err
+	}
+	if err := d.addWebhooks(methods); err != nil {
+		return nil, err
+	}
+	if err := d.addRSS(methods); err != nil {
+		return nil, err
+	}
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -345,6 +363,29 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// Shutdown starts, instead of holding it until its timeout.
 	d.http.RegisterOnShutdown(streams.Close)
 	return d, nil
+}
+
+// addWebhooks builds the webhook manager and adds its methods.
+func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
+	var err error
+	d.webhooks, err = webhook.New(webhook.Config{
+		Store:        d.store,
+		Hub:          d.hub,
+		AllowPrivate: d.cfg.AllowPrivateURLs,
+		Backoff:      d.cfg.WebhookBackoff,
+		MaxBackoff:   d.cfg.WebhookMaxBackoff,
+		MaxAge:       d.cfg.WebhookMaxAge,
+		UserAgent:    "Lodestone/" + Version,
+		Logger:       d.log.With("component", "webhook"),
+	})
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	methods[api.MethodWebhookAdd] = apiserver.Method(d.webhooks.Add)
+	methods[api.MethodWebhookList] = apiserver.Method(d.webhooks.List)
+	methods[api.MethodWebhookRemove] = apiserver.Method(d.webhooks.Remove)
+	methods[api.MethodWebhookDeliveries] = apiserver.Method(d.webhooks.Deliveries)
+	return nil
 }
 
 // TransmissionAddr returns the address of the Transmission RPC's own
@@ -484,6 +525,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return d.qb.Run(gctx) })
 	g.Go(func() error { return d.keys.Run(gctx) })
+	g.Go(func() error { return d.watch.Run(gctx) })
+	g.Go(func() error { return d.webhooks.Run(gctx) })
+	g.Go(func() error { return d.rss.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
@@ -554,6 +598,11 @@ func (d *Daemon) closeParts() error {
 			s.ln.Close()
 			s.ln = nil
 		}
+	}
+	if d.rss != nil {
+		// Ends the fetches and adds in flight before the service closes.
+		errs = append(errs, d.rss.Close())
+		d.rss = nil
 	}
 	if d.svc != nil {
 		errs = append(errs, d.svc.Close())
