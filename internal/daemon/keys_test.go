@@ -143,6 +143,9 @@ func TestKeyScopes(t *testing.T) {
 				{api.MethodTaskResume, api.TaskIDParams{TaskID: task.TaskID}, api.ScopeControl},
 				{api.MethodSessionSet, api.SessionSetParams{}, api.ScopeAdmin},
 				{api.MethodKeyList, struct{}{}, api.ScopeAdmin},
+				{api.MethodWatchList, struct{}{}, api.ScopeAdmin},
+				{api.MethodWebhookList, struct{}{}, api.ScopeAdmin},
+				{api.MethodRSSList, struct{}{}, api.ScopeAdmin},
 			} {
 				code, msg := wsCall(t, c, m.method, m.params)
 				switch {
