@@ -1,7 +1,7 @@
 // Package apikeys owns the scoped API keys (issue 17): it creates them with
 // crypto/rand, keeps only their SHA-256 (in the store, and in memory in an
-// index for a constant-time-per-request lookup), revokes them, and records
-// when each was last used. It answers key.create, key.list and key.revoke;
+// index by hash, so a request's key is found with one map lookup), revokes
+// them, and records when each was last used. It answers key.create, key.list and key.revoke;
 // httpguard asks it whether a credential is a live key.
 package apikeys
 
