@@ -1,6 +1,6 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, pause,
-// resume, rm, set, move, category, queue, reannounce, watch, stats,
+// resume, rm, set, move, category, key, queue, reannounce, watch, stats,
 // help). Each talks to a running daemon through the public client package
 // and prints for a human, or with --json the daemon's raw result for a
 // program.
@@ -59,6 +59,7 @@ func commands() []command {
 		{"set", "change a task's labels, file priorities, category or seeding limits", runSet},
 		{"move", "move a task's data to another directory", runMove},
 		{"category", "list, set or remove categories (named save paths)", runCategory},
+		{"key", "create, list or revoke scoped API keys", runKey},
 		{"queue", "move a task in the queue order", runQueue},
 		{"reannounce", "announce tasks to their trackers now", runReannounce},
 		{"watch", "follow progress until tasks finish", runWatch},
