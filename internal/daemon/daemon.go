@@ -66,12 +66,12 @@ type Daemon struct {
 	watch *watch.Watcher
 	// qb serves qBittorrent's API.
 	qb *qbittorrent.Handler
-	// keys are the scoped API keys, accepted by guard beside the token.
-	keys *apikeys.Keys
 	// webhooks delivers events to the webhooks (issue 17).
 	webhooks *webhook.Manager
 	// rss polls the RSS feeds and applies their rules.
 	rss *rss.Manager
+	// keys are the scoped API keys, accepted by guard beside the token.
+	keys *apikeys.Keys
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -233,9 +233,6 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// The methods of the daemon's parts beside the service (watch folders,
 	// RSS, webhooks, keys): each part adds its own.
 	methods := map[string]apiserver.Handler{}
-	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
-	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
-	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
 	if err := d.addWatchMethods(methods); err != nil {
 		return nil, err
 	}
@@ -245,6 +242,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if err := d.addRSS(methods); err != nil {
 		return nil, err
 	}
+	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
+	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
+	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -524,10 +524,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return d.qb.Run(gctx) })
-	g.Go(func() error { return d.keys.Run(gctx) })
 	g.Go(func() error { return d.watch.Run(gctx) })
 	g.Go(func() error { return d.webhooks.Run(gctx) })
 	g.Go(func() error { return d.rss.Run(gctx) })
+	g.Go(func() error { return d.keys.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
