@@ -283,8 +283,15 @@ func TestWebhookReceiverDownThenUp(t *testing.T) {
 		ids = append(ids, addPaused(t, c, fmt.Sprintf("down-%d.bin", i)))
 	}
 	waitDeliveries(t, c, hook.WebhookID, "refused attempts", 30*time.Second, func(ds []api.WebhookDelivery) bool {
-		return len(ds) == 4 && ds[3].Attempts >= 2 && ds[3].State == api.DeliveryPending &&
-			ds[3].Status == 0 && strings.Contains(ds[3].Error, "refused") && ds[3].NextAttemptAt > 0
+		if len(ds) != 4 || ds[3].Attempts < 2 {
+			return false
+		}
+		for _, d := range ds {
+			if d.Attempts < 1 || d.State != api.DeliveryPending || d.Status != 0 || !strings.Contains(d.Error, "refused") || d.NextAttemptAt == 0 {
+				return false
+			}
+		}
+		return true
 	})
 	hooks, err := c.Webhooks(ctxT(t, 10*time.Second))
 	if err != nil || len(hooks) != 1 || hooks[0].Pending != 4 {
