@@ -77,9 +77,10 @@ type TaskListParams struct {
 }
 
 // TaskListResult is the result of task.list. With Fields set, each task
-// holds only the selected fields.
+// holds only the selected fields: the tag schema:"partial" makes the
+// schema's items a TaskPartial, whose fields may each be absent.
 type TaskListResult struct {
-	Tasks []Task `json:"tasks"`
+	Tasks []Task `json:"tasks" schema:"partial"`
 }
 
 // Task is a task as returned by task.get and task.list.
