@@ -78,9 +78,9 @@ func obj(kv ...any) *ordered {
 
 // document builds the AsyncAPI 3.0 document.
 func (r *reflector) document() (*ordered, error) {
-	msgs := &ordered{}      // components/messages
-	chMsgs := &ordered{}    // the channel's messages: refs to msgs
-	ops := &ordered{}       // operations
+	msgs := &ordered{}   // components/messages
+	chMsgs := &ordered{} // the channel's messages: refs to msgs
+	ops := &ordered{}    // operations
 	channel := "#/channels/api"
 	addMsg := func(key string, m *ordered) {
 		msgs.addAny(key, m)
