@@ -343,8 +343,9 @@ type TaskRemoveParams struct {
 	TaskID string `json:"task_id"`
 	// Select, in place of TaskID: see TaskIDParams.
 	Select *TaskSelect `json:"select,omitempty"`
-	// DeleteData also deletes the task's own files (only those) from disk.
-	DeleteData bool `json:"delete_data"`
+	// DeleteData also deletes the task's own files (only those) from
+	// disk. Optional (schema:"optional": false when absent).
+	DeleteData bool `json:"delete_data" schema:"optional"`
 }
 
 // Empty is the result of methods that return nothing: {}.
@@ -377,9 +378,9 @@ type EventsSubscribeResult struct {
 
 // EventsReplayParams are the params of events.replay.
 type EventsReplayParams struct {
-	// After is the id of the last event the client saw; "0" (or "") replays
-	// the whole log.
-	After string `json:"after"`
+	// After is the id of the last event the client saw; "0" (or "", or
+	// absent) replays the whole log.
+	After string `json:"after" schema:"optional"`
 }
 
 // EventsReplayResult is the result of events.replay. The replayed events

@@ -220,8 +220,8 @@ export interface TaskRemoveParams {
   task_id: string;
   /** Select, in place of TaskID: see TaskIDParams. */
   select?: TaskSelect | null;
-  /** DeleteData also deletes the task's own files (only those) from disk. */
-  delete_data: boolean;
+  /** DeleteData also deletes the task's own files (only those) from disk. Optional (schema:"optional": false when absent). */
+  delete_data?: boolean;
 }
 
 /** TaskSetParams are the params of task.set; absent fields are unchanged. */
@@ -405,8 +405,8 @@ export interface EventsSubscribeResult {
 
 /** EventsReplayParams are the params of events.replay. */
 export interface EventsReplayParams {
-  /** After is the id of the last event the client saw; "0" (or "") replays the whole log. */
-  after: string;
+  /** After is the id of the last event the client saw; "0" (or "", or absent) replays the whole log. */
+  after?: string;
 }
 
 /** EventsReplayResult is the result of events.replay. The replayed events follow this response, in order, then live events. */

@@ -294,7 +294,9 @@ func (r *reflector) fields(t reflect.Type, s *Schema) {
 			fs = &c
 		}
 		s.Properties.add(name, fs)
-		optional := false
+		// schema:"optional": a field the daemon reads as its zero value
+		// when absent, though Go always writes it.
+		optional := f.Tag.Get("schema") == "optional"
 		for o := range strings.SplitSeq(opts, ",") {
 			optional = optional || o == "omitempty" || o == "omitzero"
 		}
