@@ -116,6 +116,8 @@ var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
 	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
+	EventWatchChanged,
+	EventRSSItemAdded,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -127,6 +129,8 @@ var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError,
 	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
+	EventWatchChanged,
+	EventRSSItemAdded,
 }
 
 // Task types accepted by task.add.

@@ -60,6 +60,29 @@ var Methods = []MethodSpec{
 	{Name: MethodCategoryList, Result: CategoryListResult{}},
 	{Name: MethodCategorySet, Params: Category{}, Result: Category{}},
 	{Name: MethodCategoryRemove, Params: CategoryRemoveParams{}, Result: Empty{}},
+
+	{Name: MethodWatchAdd, Params: WatchAddParams{}, Result: Watch{}},
+	{Name: MethodWatchList, Result: WatchListResult{}},
+	{Name: MethodWatchRemove, Params: WatchRemoveParams{}, Result: Empty{}},
+
+	{Name: MethodRSSAdd, Params: RSSAddParams{}, Result: RSSFeed{}},
+	{Name: MethodRSSList, Result: RSSListResult{}},
+	{Name: MethodRSSRemove, Params: RSSFeedIDParams{}, Result: Empty{}},
+	{Name: MethodRSSRefresh, Params: RSSFeedIDParams{}, Result: RSSFeed{}},
+	{Name: MethodRSSItems, Params: RSSFeedIDParams{}, Result: RSSItemsResult{}},
+	{Name: MethodRSSRuleSet, Params: RSSRuleSetParams{}, Result: RSSRule{}},
+	{Name: MethodRSSRuleList, Result: RSSRuleListResult{}},
+	{Name: MethodRSSRuleRemove, Params: RSSRuleNameParams{}, Result: Empty{}},
+	{Name: MethodRSSPreview, Params: RSSPreviewParams{}, Result: RSSPreviewResult{}},
+
+	{Name: MethodWebhookAdd, Params: WebhookAddParams{}, Result: WebhookAddResult{}},
+	{Name: MethodWebhookList, Result: WebhookListResult{}},
+	{Name: MethodWebhookRemove, Params: WebhookIDParams{}, Result: Empty{}},
+	{Name: MethodWebhookDeliveries, Params: WebhookIDParams{}, Result: WebhookDeliveriesResult{}},
+
+	{Name: MethodKeyCreate, Params: KeyCreateParams{}, Result: KeyCreateResult{}},
+	{Name: MethodKeyList, Result: KeyListResult{}},
+	{Name: MethodKeyRevoke, Params: KeyRevokeParams{}, Result: Empty{}},
 }
 
 // Events lists every event.
@@ -76,6 +99,8 @@ var Events = []EventSpec{
 	{Name: EventCategoryChanged, Data: CategoryChangedData{}},
 	{Name: EventEngineAlert, Data: EngineAlertData{}},
 	{Name: EventSessionStats, Data: SessionStats{}},
+	{Name: EventWatchChanged, Data: WatchChangedData{}},
+	{Name: EventRSSItemAdded, Data: RSSItemAddedData{}},
 }
 
 // Codes lists every error code, CodeOK first.

@@ -426,7 +426,12 @@ export interface ServerInfo {
   uptime_seconds: number;
   /** LastEventID is at least the id of the last event published and below that of any event to come (ids are reserved in blocks, so it may be above the last id seen): replaying after it yields only future events. */
   last_event_id: string;
+  /** Scope is what this connection's credential may do: "admin" for the token, else the API key's scope (see api/keys.go). */
+  scope: Scope;
 }
+
+/** Scope is what a credential may do. Each scope includes the ones before it: read < control < admin. */
+export type Scope = "read" | "control" | "admin";
 
 /** CategoryListResult is the result of category.list. */
 export interface CategoryListResult {
@@ -447,6 +452,264 @@ export interface Category {
 /** CategoryRemoveParams are the params of category.remove. */
 export interface CategoryRemoveParams {
   name: string;
+}
+
+/** WatchAddParams are the params of watch.add. */
+export interface WatchAddParams {
+  /** Path is the folder: absolute, an existing directory inside a download root or a --watch-root (symlinks resolved). */
+  path: string;
+  /** Category, when set, is the category of every task the folder adds (so their data goes to its save path). Adding a watched path again replaces its category. */
+  category?: string;
+}
+
+/** Watch is a watched folder: the result of watch.add and an element of watch.list. */
+export interface Watch {
+  /** Path is the folder, absolute and cleaned, as it was given (not resolved: the watch follows a symlink that is later changed, and the roots are checked again at each scan). */
+  path: string;
+  /** Category is the category given to the tasks it adds; "" is none. */
+  category: string;
+  /** CreatedAt is when the folder was first watched (unix seconds). */
+  created_at: number;
+  /** Added counts the files turned into tasks since the daemon started (a .magnet file counts once). */
+  added: number;
+  /** Invalid counts the files renamed *.invalid since the daemon started. */
+  invalid: number;
+  /** LastError is the last problem of the folder itself or of a file in it (the folder missing, a file that could not be read, renamed or added), "" when the last scan had none. */
+  last_error?: string;
+}
+
+/** WatchListResult is the result of watch.list. */
+export interface WatchListResult {
+  /** Watches are sorted by path. */
+  watches: Watch[];
+}
+
+/** WatchRemoveParams are the params of watch.remove. */
+export interface WatchRemoveParams {
+  path: string;
+}
+
+/** RSSAddParams are the params of rss.add. */
+export interface RSSAddParams {
+  /** URL is the feed's http or https URL. */
+  url: string;
+  /** IntervalS is the polling interval in seconds: RSSDefaultInterval when 0, at least RSSMinInterval. */
+  interval_s?: number;
+}
+
+/** RSSFeed is a feed, the result of rss.add and rss.refresh. */
+export interface RSSFeed {
+  feed_id: string;
+  url: string;
+  interval_s: number;
+  /** Title is the feed's own title, "" until its first fetch. */
+  title: string;
+  /** LastFetchAt is when the feed was last fetched successfully; 0 if never. */
+  last_fetch_at: number;
+  /** LastError is why the last fetch failed; "" when it succeeded. */
+  last_error: string;
+  /** Items counts the items held from the last successful fetch. */
+  items: number;
+}
+
+/** RSSListResult is the result of rss.list. */
+export interface RSSListResult {
+  feeds: RSSFeed[];
+}
+
+/** RSSFeedIDParams are the params of rss.remove, rss.refresh and rss.items. */
+export interface RSSFeedIDParams {
+  feed_id: string;
+}
+
+/** RSSItemsResult is the result of rss.items. */
+export interface RSSItemsResult {
+  items: RSSItem[];
+}
+
+/** RSSItem is an item of a feed's last fetch. */
+export interface RSSItem {
+  feed_id: string;
+  /** GUID identifies the item in its feed: its guid (RSS) or id (Atom), else its link. */
+  guid: string;
+  title: string;
+  /** Link is what a rule adds: a magnet URI, or the http(s) URL of a .torrent; "" when the item has neither. */
+  link: string;
+  /** PublishedAt is the item's date; 0 when it has none. */
+  published_at: number;
+  /** Episode is "S01E02" or a date "2026-12-07" when the title names one. */
+  episode?: string;
+}
+
+/** RSSRuleSetParams are the params of rss.rule.set, and the unsaved rule rss.preview may be given. */
+export interface RSSRuleSetParams {
+  name: string;
+  /** Feeds limits the rule to these feeds; empty is every feed. */
+  feeds?: string[];
+  /** Include is an RE2 regular expression an item's title must match (case-insensitively); required. */
+  include: string;
+  /** Exclude is an RE2 regular expression a title must not match. */
+  exclude?: string;
+  /** Category is the category of the tasks added; it must exist. */
+  category?: string;
+  /** Paused adds the tasks paused. */
+  paused?: boolean;
+  /** DedupeEpisodes adds one item per episode (Episode of RSSItem) and show, however many releases of it appear. */
+  dedupe_episodes?: boolean;
+  /** Enabled is true when absent; a disabled rule adds nothing but can still be previewed. */
+  enabled?: boolean | null;
+}
+
+/** RSSRule is a saved rule. */
+export interface RSSRule {
+  name: string;
+  feeds: string[];
+  include: string;
+  exclude: string;
+  category: string;
+  paused: boolean;
+  dedupe_episodes: boolean;
+  enabled: boolean;
+}
+
+/** RSSRuleListResult is the result of rss.rule.list. */
+export interface RSSRuleListResult {
+  rules: RSSRule[];
+}
+
+/** RSSRuleNameParams are the params of rss.rule.remove. */
+export interface RSSRuleNameParams {
+  name: string;
+}
+
+/** RSSPreviewParams are the params of rss.preview: Rule is a saved rule's name (a JSON string) or a rule object as in rss.rule.set, not saved. */
+export interface RSSPreviewParams {
+  rule: unknown;
+}
+
+/** RSSPreviewResult is the result of rss.preview. */
+export interface RSSPreviewResult {
+  items: RSSPreviewItem[];
+}
+
+/** RSSPreviewItem is an item a previewed rule matches. */
+export interface RSSPreviewItem {
+  feed_id: string;
+  /** GUID identifies the item in its feed: its guid (RSS) or id (Atom), else its link. */
+  guid: string;
+  title: string;
+  /** Link is what a rule adds: a magnet URI, or the http(s) URL of a .torrent; "" when the item has neither. */
+  link: string;
+  /** PublishedAt is the item's date; 0 when it has none. */
+  published_at: number;
+  /** Episode is "S01E02" or a date "2026-12-07" when the title names one. */
+  episode?: string;
+  /** Added is true when the rule already added this item, or (with dedupe_episodes) already has its episode. */
+  added: boolean;
+}
+
+/** WebhookAddParams are the params of webhook.add. */
+export interface WebhookAddParams {
+  /** URL is the endpoint: an absolute http or https URL. */
+  url: string;
+  /** Events are event names (as in events.subscribe), or ["*"] for all. Ephemeral events (task.progress, session.stats) are refused. */
+  events: string[];
+  /** Secret keys the signature; empty: 32 random bytes, hex-encoded. */
+  secret?: string;
+}
+
+/** WebhookAddResult is the result of webhook.add. It is the only answer that shows the secret. */
+export interface WebhookAddResult {
+  webhook_id: string;
+  secret: string;
+  url: string;
+  events: string[];
+  created_at: number;
+}
+
+/** WebhookListResult is the result of webhook.list. */
+export interface WebhookListResult {
+  webhooks: Webhook[];
+}
+
+/** Webhook is a webhook as webhook.list shows it (never its secret). */
+export interface Webhook {
+  webhook_id: string;
+  url: string;
+  events: string[];
+  created_at: number;
+  /** Pending is how many deliveries wait in its outbox. */
+  pending: number;
+  /** LastStatus is the HTTP status of the latest attempt, 0 when it got no answer (or there was none yet). */
+  last_status: number;
+  /** LastDeliveryAt is when the latest attempt was made, 0 if none. */
+  last_delivery_at: number;
+}
+
+/** WebhookIDParams are the params of webhook.remove and webhook.deliveries. */
+export interface WebhookIDParams {
+  webhook_id: string;
+}
+
+/** WebhookDeliveriesResult is the result of webhook.deliveries: the latest deliveries (at most 100), newest event first. */
+export interface WebhookDeliveriesResult {
+  deliveries: WebhookDelivery[];
+}
+
+/** WebhookDelivery is one event's delivery to a webhook. */
+export interface WebhookDelivery {
+  /** EventID is the event's id (also its X-Lodestone-Delivery). */
+  event_id: string;
+  /** Event is the event's name. */
+  event: string;
+  /** State is DeliveryPending, DeliveryDelivered or DeliveryFailed. */
+  state: string;
+  /** Attempts counts the attempts made. */
+  attempts: number;
+  /** Status is the HTTP status of the latest attempt, 0 when it got no answer. */
+  status: number;
+  /** Error says why the latest attempt failed. */
+  error?: string;
+  /** LastAttemptAt is when the latest attempt was made, 0 if none. */
+  last_attempt_at: number;
+  /** NextAttemptAt is when a pending delivery is tried next. */
+  next_attempt_at?: number;
+}
+
+/** KeyCreateParams are the params of key.create. */
+export interface KeyCreateParams {
+  /** Name is a label for people ("sonarr"); need not be unique. */
+  name: string;
+  scope: Scope;
+}
+
+/** KeyCreateResult is the result of key.create. Key is the secret: it is shown here once and never again (only its SHA-256 is stored). */
+export interface KeyCreateResult {
+  key_id: string;
+  key: string;
+  name: string;
+  scope: Scope;
+  created_at: number;
+}
+
+/** KeyListResult is the result of key.list, oldest key first. */
+export interface KeyListResult {
+  keys: Key[];
+}
+
+/** Key describes a live key in key.list (never its secret). */
+export interface Key {
+  key_id: string;
+  name: string;
+  scope: Scope;
+  created_at: number;
+  /** LastUsedAt is when the key last authenticated a request (0: never). It is kept in memory at once and written to the store at most once a minute, so after a crash it may be up to a minute old. */
+  last_used_at: number;
+}
+
+/** KeyRevokeParams are the params of key.revoke. */
+export interface KeyRevokeParams {
+  key_id: string;
 }
 
 /** TaskAddedData is the data of task.added. */
@@ -536,6 +799,24 @@ export interface EngineAlertData {
   level?: string;
 }
 
+/** WatchChangedData is the data of watch.changed. */
+export interface WatchChangedData {
+  path: string;
+  /** Removed is true when the folder is no longer watched. */
+  removed?: boolean;
+}
+
+/** RSSItemAddedData is the data of rss.item_added. */
+export interface RSSItemAddedData {
+  feed_id: string;
+  rule: string;
+  guid: string;
+  title: string;
+  link: string;
+  task_id: string;
+  episode?: string;
+}
+
 // Bulk is the params of a bulk method: task_id, or select in its place.
 export type Bulk<P extends { task_id: string }> =
   | (Omit<P, "select"> & { select?: null })
@@ -573,6 +854,25 @@ export interface Methods {
   "category.list": { params: NoParams; result: CategoryListResult };
   "category.set": { params: Category; result: Category };
   "category.remove": { params: CategoryRemoveParams; result: Empty };
+  "watch.add": { params: WatchAddParams; result: Watch };
+  "watch.list": { params: NoParams; result: WatchListResult };
+  "watch.remove": { params: WatchRemoveParams; result: Empty };
+  "rss.add": { params: RSSAddParams; result: RSSFeed };
+  "rss.list": { params: NoParams; result: RSSListResult };
+  "rss.remove": { params: RSSFeedIDParams; result: Empty };
+  "rss.refresh": { params: RSSFeedIDParams; result: RSSFeed };
+  "rss.items": { params: RSSFeedIDParams; result: RSSItemsResult };
+  "rss.rule.set": { params: RSSRuleSetParams; result: RSSRule };
+  "rss.rule.list": { params: NoParams; result: RSSRuleListResult };
+  "rss.rule.remove": { params: RSSRuleNameParams; result: Empty };
+  "rss.preview": { params: RSSPreviewParams; result: RSSPreviewResult };
+  "webhook.add": { params: WebhookAddParams; result: WebhookAddResult };
+  "webhook.list": { params: NoParams; result: WebhookListResult };
+  "webhook.remove": { params: WebhookIDParams; result: Empty };
+  "webhook.deliveries": { params: WebhookIDParams; result: WebhookDeliveriesResult };
+  "key.create": { params: KeyCreateParams; result: KeyCreateResult };
+  "key.list": { params: NoParams; result: KeyListResult };
+  "key.revoke": { params: KeyRevokeParams; result: Empty };
 }
 
 export type MethodName = keyof Methods;
@@ -591,6 +891,8 @@ export interface Events {
   "category.changed": CategoryChangedData;
   "engine.alert": EngineAlertData;
   "session.stats": SessionStats;
+  "watch.changed": WatchChangedData;
+  "rss.item_added": RSSItemAddedData;
 }
 
 export type EventName = keyof Events;

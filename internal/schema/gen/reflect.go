@@ -175,6 +175,7 @@ var (
 	bytesType = reflect.TypeFor[[]byte]()
 	timeType  = reflect.TypeFor[time.Time]()
 	stateType = reflect.TypeFor[api.TaskState]()
+	scopeType = reflect.TypeFor[api.Scope]()
 	codeType  = reflect.TypeFor[api.Code]()
 )
 
@@ -195,6 +196,11 @@ func (r *reflector) schemaOf(t reflect.Type) *Schema {
 				s.Enum = append(s.Enum, string(st))
 			}
 			return s
+		})
+	case scopeType:
+		return r.define("Scope", t, func() *Schema {
+			return &Schema{Type: "string", Description: r.docs.types["Scope"],
+				Enum: []any{string(api.ScopeRead), string(api.ScopeControl), string(api.ScopeAdmin)}}
 		})
 	case codeType:
 		return r.define("ErrorCode", t, r.codes)
