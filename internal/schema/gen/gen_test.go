@@ -2,6 +2,9 @@ package gen
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,5 +96,52 @@ func TestCatalogueCoversEveryConstant(t *testing.T) {
 	}
 	if len(d.codes) < 20 {
 		t.Fatalf("found %d error codes in api: the source was not read", len(d.codes))
+	}
+}
+
+// The Go client declares no wire type of its own: its params, results and
+// events are package api's, which the schema is generated from, so the
+// two cannot disagree.
+func TestGoClientUsesAPITypes(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join(root, "client"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	n := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		n++
+		f, err := parser.ParseFile(fset, filepath.Join(root, "client", e.Name()), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				ts, ok := spec.(*ast.TypeSpec)
+				if !ok || !ts.Name.IsExported() {
+					continue
+				}
+				st, ok := ts.Type.(*ast.StructType)
+				if !ok {
+					continue
+				}
+				for _, field := range st.Fields.List {
+					if field.Tag != nil && strings.Contains(field.Tag.Value, "json:") {
+						t.Errorf("client.%s (%s) has JSON fields: wire types belong in package api, so that the schema describes them", ts.Name.Name, fset.Position(ts.Pos()))
+						break
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no client sources found")
 	}
 }
