@@ -77,10 +77,11 @@ type TaskListParams struct {
 }
 
 // TaskListResult is the result of task.list. With Fields set, each task
-// holds only the selected fields: the tag schema:"partial" makes the
-// schema's items a TaskPartial, whose fields may each be absent.
+// holds only the selected fields: the tag schema:"partial=task_id" makes
+// the schema's items a TaskPartial, whose fields but task_id may each be
+// absent.
 type TaskListResult struct {
-	Tasks []Task `json:"tasks" schema:"partial"`
+	Tasks []Task `json:"tasks" schema:"partial=task_id"`
 }
 
 // Task is a task as returned by task.get and task.list.

@@ -51,7 +51,7 @@ export interface TaskListParams {
 /** TaskState is the state of a task as seen on the wire. */
 export type TaskState = "metadata" | "checking" | "downloading" | "seeding" | "paused" | "error" | "queued" | "finished";
 
-/** TaskListResult is the result of task.list. With Fields set, each task holds only the selected fields: the tag schema:"partial" makes the schema's items a TaskPartial, whose fields may each be absent. */
+/** TaskListResult is the result of task.list. With Fields set, each task holds only the selected fields: the tag schema:"partial=task_id" makes the schema's items a TaskPartial, whose fields but task_id may each be absent. */
 export interface TaskListResult {
   tasks: TaskPartial[];
 }
@@ -115,10 +115,10 @@ export interface Task {
   seed_idle_limit: number;
 }
 
-/** Task with only some of its fields (task.list with fields): every field may be left out. */
+/** Task with only some of its fields (task.list with fields): every field may be left out but task_id. */
 export interface TaskPartial {
   /** TaskID is the lowercase hex v1 info-hash: stable across restarts. */
-  task_id?: string;
+  task_id: string;
   name?: string;
   /** Size is the total size of all files; 0 until metadata is known. */
   size?: number;
@@ -584,7 +584,7 @@ export interface RSSRuleNameParams {
 
 /** RSSPreviewParams are the params of rss.preview: Rule is a saved rule's name (a JSON string) or a rule object as in rss.rule.set, not saved. */
 export interface RSSPreviewParams {
-  rule: unknown;
+  rule: string | RSSRuleSetParams;
 }
 
 /** RSSPreviewResult is the result of rss.preview. */

@@ -288,10 +288,18 @@ func (r *reflector) fields(t reflect.Type, s *Schema) {
 		if name == "" {
 			name = f.Name
 		}
+		// The schema tag refines what reflection cannot see:
+		// "optional", "partial[=kept,...]" or "oneOf=A|B" (see
+		// docs/API.md, Schema).
+		stag := f.Tag.Get("schema")
 		var fs *Schema
-		if f.Tag.Get("schema") == "partial" {
-			fs = r.partial(f.Type)
-		} else {
+		switch {
+		case stag == "partial" || strings.HasPrefix(stag, "partial="):
+			_, kept, _ := strings.Cut(stag, "=")
+			fs = r.partial(f.Type, kept)
+		case strings.HasPrefix(stag, "oneOf="):
+			fs = r.oneOf(t, f, strings.TrimPrefix(stag, "oneOf="))
+		default:
 			fs = r.schemaOf(f.Type)
 		}
 		if doc := r.docs.fields[t.Name()+"."+f.Name]; doc != "" {
@@ -302,7 +310,7 @@ func (r *reflector) fields(t reflect.Type, s *Schema) {
 		s.Properties.add(name, fs)
 		// schema:"optional": a field the daemon reads as its zero value
 		// when absent, though Go always writes it.
-		optional := f.Tag.Get("schema") == "optional"
+		optional := stag == "optional"
 		for o := range strings.SplitSeq(opts, ",") {
 			optional = optional || o == "omitempty" || o == "omitzero"
 		}
@@ -314,10 +322,11 @@ func (r *reflector) fields(t reflect.Type, s *Schema) {
 
 // partial is the schema of a field tagged schema:"partial": a struct, or
 // a slice of them, whose fields may each be left out (task.list with
-// fields). The struct gets a second component schema, NamePartial.
-func (r *reflector) partial(t reflect.Type) *Schema {
+// fields) but those named in kept (comma-separated). The struct gets a
+// second component schema, NamePartial.
+func (r *reflector) partial(t reflect.Type, kept string) *Schema {
 	if t.Kind() == reflect.Slice {
-		return &Schema{Type: "array", Items: r.partial(t.Elem())}
+		return &Schema{Type: "array", Items: r.partial(t.Elem(), kept)}
 	}
 	if t.Kind() != reflect.Struct || t.Name() == "" {
 		panic("gen: schema:\"partial\" on " + t.String() + ", not a named struct or a slice of them")
@@ -326,9 +335,49 @@ func (r *reflector) partial(t reflect.Type) *Schema {
 	return r.define(t.Name()+"Partial", reflect.PointerTo(t), func() *Schema {
 		s := r.defs[strings.TrimPrefix(full.Ref, refPrefix)].clone()
 		s.Required = nil
-		s.Description = t.Name() + " with only some of its fields (task.list with fields): every field may be left out."
+		s.Description = t.Name() + " with only some of its fields (task.list with fields): every field may be left out"
+		if kept != "" {
+			for k := range strings.SplitSeq(kept, ",") {
+				if s.Properties.get(k) == nil {
+					panic("gen: schema:\"partial=" + kept + "\": " + t.Name() + " has no field " + k)
+				}
+				s.Required = append(s.Required, k)
+			}
+			s.Description += " but " + strings.Join(s.Required, ", ")
+		}
+		s.Description += "."
 		return s
 	})
+}
+
+// oneOf is the schema of a json.RawMessage field tagged
+// schema:"oneOf=A|B": one of the alternatives, each "string", "integer",
+// "number", "boolean" or the name of a struct type of package api that
+// the catalogue names elsewhere.
+func (r *reflector) oneOf(owner reflect.Type, f reflect.StructField, alts string) *Schema {
+	s := &Schema{}
+	for a := range strings.SplitSeq(alts, "|") {
+		switch a {
+		case "string", "integer", "number", "boolean":
+			s.OneOf = append(s.OneOf, &Schema{Type: a})
+			continue
+		}
+		t, ok := r.types[a]
+		if !ok {
+			for _, spec := range api.Methods {
+				for _, v := range []any{spec.Params, spec.Result} {
+					if v != nil && reflect.TypeOf(v).Name() == a {
+						t, ok = reflect.TypeOf(v), true
+					}
+				}
+			}
+		}
+		if !ok {
+			panic("gen: " + owner.Name() + "." + f.Name + `: schema:"oneOf=` + alts + `": ` + a + " is no type the catalogue names")
+		}
+		s.OneOf = append(s.OneOf, r.schemaOf(t))
+	}
+	return s
 }
 
 // codes is the schema of an error code: every code, named.

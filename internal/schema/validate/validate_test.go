@@ -40,6 +40,7 @@ func TestValidatorRefusesWhatTheSchemaDoesNotDescribe(t *testing.T) {
 		{"null labels", api.MethodTaskGet, `{"id":"1","error":0,"result":` + strings.Replace(task, `"labels":[]`, `"labels":null`, 1) + `}`, false},
 		{"another method's result", api.MethodTaskFiles, `{"id":"1","error":0,"result":` + task + `}`, false},
 		{"partial tasks in a list", api.MethodTaskList, `{"id":"1","error":0,"result":{"tasks":[{"task_id":"ab","name":"x"}]}}`, true},
+		{"partial task without its id", api.MethodTaskList, `{"id":"1","error":0,"result":{"tasks":[{"name":"x"}]}}`, false},
 		{"unknown field in a partial task", api.MethodTaskList, `{"id":"1","error":0,"result":{"tasks":[{"task_id":"ab","nmae":"x"}]}}`, false},
 		{"bulk result", api.MethodTaskPause, `{"id":"1","error":0,"result":{"results":[{"task_id":"ab","error":202,"message":"no such task"},{"task_id":"cd","error":0}]}}`, true},
 		{"single result of a bulk method", api.MethodTaskPause, `{"id":"1","error":0,"result":{}}`, true},
@@ -72,6 +73,10 @@ func TestValidatorRefusesWhatTheSchemaDoesNotDescribe(t *testing.T) {
 		{"set file priorities", "", `{"id":"1","method":"task.set","params":{"task_id":"ab","file_priorities":{"0":"skip","12":"high"}}}`, true},
 		{"set file priorities by name", "", `{"id":"1","method":"task.set","params":{"task_id":"ab","file_priorities":{"a":"skip"}}}`, false},
 		{"unknown method", "", `{"id":"1","method":"task.explode","params":{}}`, false},
+		{"preview a saved rule", "", `{"id":"1","method":"rss.preview","params":{"rule":"tv"}}`, true},
+		{"preview an unsaved rule", "", `{"id":"1","method":"rss.preview","params":{"rule":{"name":"x","include":"foo"}}}`, true},
+		{"preview a rule of a number", "", `{"id":"1","method":"rss.preview","params":{"rule":7}}`, false},
+		{"preview a rule with a misspelt field", "", `{"id":"1","method":"rss.preview","params":{"rule":{"name":"x","inclde":"foo"}}}`, false},
 	}
 	for _, tc := range requests {
 		t.Run("request/"+tc.name, func(t *testing.T) {
