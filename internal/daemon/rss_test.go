@@ -421,8 +421,14 @@ func TestRSSFirstFetchAndInterruptedAdd(t *testing.T) {
 	h1, h2, h3 := hashOf("i1"), hashOf("i2"), hashOf("i3")
 	items := [][2]string{{"Item one", magnetOf(h1)}}
 	fs.set("/feed", 0, rssDoc(items...))
-	call[api.RSSRule](t, c, api.MethodRSSRuleSet, api.RSSRuleSetParams{Name: "items", Include: "^item"})
-	feed := call[api.RSSFeed](t, c, api.MethodRSSAdd, api.RSSAddParams{URL: fs.URL + "/feed"})
+	// Through the client's own methods.
+	if _, err := c.SetRule(ctxT(t, 30*time.Second), api.RSSRuleSetParams{Name: "items", Include: "^item"}); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := c.AddFeed(ctxT(t, 30*time.Second), fs.URL+"/feed", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ev := waitEvent(t, c, api.EventRSSItemAdded, 60*time.Second, nil)
 	if a := decode[api.RSSItemAddedData](t, ev.Data); a.TaskID != h1 || a.FeedID != feed.FeedID {
 		t.Fatalf("rss.item_added %+v", a)
@@ -437,8 +443,8 @@ func TestRSSFirstFetchAndInterruptedAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.ClaimRSSItem("items", feed.FeedID, guid2, "", "", time.Now().Unix(), 3); err != nil || !ok {
-		t.Fatalf("plant a claim: %v, %v", ok, err)
+	if n, err := s.ClaimRSSItem("items", feed.FeedID, guid2, "", "", time.Now().Unix(), 3); err != nil || n != 1 {
+		t.Fatalf("plant a claim: %v, %v", n, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -453,8 +459,38 @@ func TestRSSFirstFetchAndInterruptedAdd(t *testing.T) {
 		a := decode[api.EngineAlertData](t, raw)
 		return strings.Contains(a.Message, guid2) && strings.Contains(a.Message, "not added again")
 	})
-	call[api.RSSFeed](t, c, api.MethodRSSRefresh, api.RSSFeedIDParams{FeedID: feed.FeedID})
+	if _, err := c.RefreshFeed(ctxT(t, 60*time.Second), feed.FeedID); err != nil {
+		t.Fatal(err)
+	}
 	if got, want := taskIDs(t, c), sorted(h1, h3); !slices.Equal(got, want) {
 		t.Fatalf("tasks %v, want %v (never the interrupted item's)", got, want)
+	}
+	pv, err := c.PreviewRule(ctxT(t, 30*time.Second), "items")
+	if err != nil || len(pv) != 3 || !pv[0].Added || !pv[1].Added || !pv[2].Added {
+		t.Fatalf("preview %+v, %v: want every item taken", pv, err)
+	}
+	pv, err = c.PreviewUnsavedRule(ctxT(t, 30*time.Second), api.RSSRuleSetParams{Include: "two"})
+	if err != nil || len(pv) != 1 || pv[0].GUID != guid2 || pv[0].Added {
+		t.Fatalf("preview of an unsaved rule %+v, %v", pv, err)
+	}
+	feeds, err := c.Feeds(ctxT(t, 30*time.Second))
+	if err != nil || len(feeds) != 1 || feeds[0].Items != 3 {
+		t.Fatalf("feeds %+v, %v", feeds, err)
+	}
+	if items, err := c.FeedItems(ctxT(t, 30*time.Second), feed.FeedID); err != nil || len(items) != 3 {
+		t.Fatalf("items %+v, %v", items, err)
+	}
+	if rules, err := c.Rules(ctxT(t, 30*time.Second)); err != nil || len(rules) != 1 {
+		t.Fatalf("rules %+v, %v", rules, err)
+	}
+	if err := c.RemoveRule(ctxT(t, 30*time.Second), "items"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveFeed(ctxT(t, 30*time.Second), feed.FeedID); err != nil {
+		t.Fatal(err)
+	}
+	var ae *api.Error
+	if _, err := c.RefreshFeed(ctxT(t, 30*time.Second), feed.FeedID); !asCode(err, &ae, api.CodeNoSuchFeed) {
+		t.Fatalf("refresh of a removed feed: %v", err)
 	}
 }

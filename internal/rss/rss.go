@@ -53,15 +53,15 @@ const (
 type Store interface {
 	RSSFeeds() ([]store.RSSFeed, error)
 	PutRSSFeed(store.RSSFeed) error
-	UpdateRSSFeed(store.RSSFeed) error
-	PutRSSFetch(store.RSSFeed, []store.RSSItem) error
+	UpdateRSSFeed(id string, fn func(*store.RSSFeed)) error
+	PutRSSFetch(id string, fn func(*store.RSSFeed), items []store.RSSItem) error
 	RSSItems(id string) ([]store.RSSItem, error)
 	DeleteRSSFeed(id string) error
 	RSSRules() ([]store.RSSRule, error)
 	PutRSSRule(store.RSSRule) error
 	DeleteRSSRule(name string) error
 	RSSRuleState(name string) (map[string]store.RSSSeen, map[string]bool, error)
-	ClaimRSSItem(rule, feedID, guid, show, episode string, now int64, maxAttempts int) (bool, error)
+	ClaimRSSItem(rule, feedID, guid, show, episode string, now int64, maxAttempts int) (int, error)
 	FinishRSSItem(rule, feedID, guid, show, episode, taskID, addErr string, now int64) error
 	InterruptRSSAdding(now int64) ([]store.InterruptedRSSItem, error)
 }
@@ -108,7 +108,11 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the poll goroutines
 
-	// mu guards feeds.
+	// writeMu serializes rss.add and rss.remove, which write the store
+	// without holding mu.
+	writeMu sync.Mutex
+	// mu guards feeds and every feed's fields but lock; never held
+	// across I/O.
 	mu    sync.Mutex
 	feeds map[string]*feed
 }
@@ -255,37 +259,45 @@ func (m *Manager) Add(_ context.Context, p api.RSSAddParams) (api.RSSFeed, error
 	case iv > 7*24*3600:
 		return api.RSSFeed{}, invalid("interval_s must be at most %d, not %d", 7*24*3600, iv)
 	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, f := range m.feeds {
-		if f.rec.URL == u.String() {
-			rec := f.rec
-			rec.IntervalS = iv
-			if err := m.cfg.Store.UpdateRSSFeed(rec); err != nil {
-				return api.RSSFeed{}, err
-			}
-			f.rec = rec
-			if next := time.Now().Add(time.Duration(iv) * time.Second); f.next.After(next) {
-				f.next = next
-				m.nudge()
-			}
-			return wireFeed(f), nil
-		}
-	}
+	var known *feed
 	// CreatedAt orders rss.list: strictly increasing, even within a tick
 	// of the clock.
 	created := time.Now().UnixNano()
 	for _, f := range m.feeds {
+		if f.rec.URL == u.String() {
+			known = f
+		}
 		created = max(created, f.rec.CreatedAt+1)
+	}
+	m.mu.Unlock()
+	if known != nil {
+		setInterval := func(r *store.RSSFeed) { r.IntervalS = iv }
+		if err := m.cfg.Store.UpdateRSSFeed(known.rec.ID, setInterval); err != nil {
+			return api.RSSFeed{}, err
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		setInterval(&known.rec)
+		if next := time.Now().Add(time.Duration(iv) * time.Second); known.next.After(next) {
+			known.next = next
+			m.nudge()
+		}
+		return wireFeed(known), nil
 	}
 	rec := store.RSSFeed{ID: newID(), URL: u.String(), IntervalS: iv, CreatedAt: created}
 	if err := m.cfg.Store.PutRSSFeed(rec); err != nil {
 		return api.RSSFeed{}, err
 	}
 	f := &feed{rec: rec, next: time.Now(), lock: make(chan struct{}, 1)}
+	m.mu.Lock()
 	m.feeds[rec.ID] = f
+	out := wireFeed(f)
+	m.mu.Unlock()
 	m.nudge()
-	return wireFeed(f), nil
+	return out, nil
 }
 
 // List is rss.list, oldest feed first.
@@ -307,15 +319,20 @@ func (f *feed) sortKey() string { return fmt.Sprintf("%020d/%s", f.rec.CreatedAt
 // Remove is rss.remove: the feed goes with its items and what the rules
 // saw of it.
 func (m *Manager) Remove(_ context.Context, p api.RSSFeedIDParams) (struct{}, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.feeds[p.FeedID]; !ok {
-		return struct{}{}, noFeed(p.FeedID)
-	}
-	if err := m.cfg.Store.DeleteRSSFeed(p.FeedID); err != nil {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	if _, err := m.lookup(p.FeedID); err != nil {
 		return struct{}{}, err
 	}
+	if err := m.cfg.Store.DeleteRSSFeed(p.FeedID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return struct{}{}, noFeed(p.FeedID)
+		}
+		return struct{}{}, err
+	}
+	m.mu.Lock()
 	delete(m.feeds, p.FeedID)
+	m.mu.Unlock()
 	return struct{}{}, nil
 }
 
@@ -342,7 +359,11 @@ func (m *Manager) Refresh(ctx context.Context, p api.RSSFeedIDParams) (api.RSSFe
 	defer cancel()
 	stop := context.AfterFunc(m.ctx, cancel)
 	defer stop()
-	return m.refresh(ctx, p.FeedID)
+	f, err := m.refresh(ctx, p.FeedID)
+	if err != nil && m.ctx.Err() != nil {
+		return f, &api.Error{Code: api.CodeUnavailable, Message: "daemon is shutting down"}
+	}
+	return f, err
 }
 
 func (m *Manager) lookup(id string) (*feed, error) {
@@ -378,22 +399,23 @@ func (m *Manager) refresh(ctx context.Context, id string) (api.RSSFeed, error) {
 		return api.RSSFeed{}, m.failed(f, rec, err)
 	}
 	items := storeItems(parsed.Items)
-	streak := rec.LastError != ""
-	rec.Title, rec.LastFetchAt, rec.LastError = cleanText(parsed.Title), time.Now().Unix(), ""
-	if err := m.cfg.Store.PutRSSFetch(rec, items); err != nil {
+	title, at := cleanText(parsed.Title), time.Now().Unix()
+	fetched := func(r *store.RSSFeed) { r.Title, r.LastFetchAt, r.LastError = title, at, "" }
+	if err := m.cfg.Store.PutRSSFetch(id, fetched, items); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return api.RSSFeed{}, noFeed(id)
 		}
 		return api.RSSFeed{}, err
 	}
-	if streak {
+	if rec.LastError != "" {
 		m.log.Info("rss feed recovered", "feed_id", id, "url", rec.URL)
 	}
 	m.mu.Lock()
-	f.rec, f.items = rec, len(items)
+	fetched(&f.rec)
+	f.items = len(items)
 	out := wireFeed(f)
 	m.mu.Unlock()
-	m.apply(ctx, rec.ID, items)
+	m.apply(ctx, id, items)
 	return out, nil
 }
 
@@ -415,16 +437,18 @@ func (m *Manager) fetch(ctx context.Context, raw string) (Parsed, error) {
 
 // failed records a failed fetch; the first of a streak is alerted.
 func (m *Manager) failed(f *feed, rec store.RSSFeed, cause error) error {
+	// Only fetches change LastError, and they are serialized by f.lock:
+	// rec's is the one before this fetch.
 	first := rec.LastError == ""
-	rec.LastError = cause.Error()
-	if err := m.cfg.Store.UpdateRSSFeed(rec); err != nil {
+	setError := func(r *store.RSSFeed) { r.LastError = cause.Error() }
+	if err := m.cfg.Store.UpdateRSSFeed(rec.ID, setError); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return noFeed(rec.ID)
 		}
 		m.log.Error("record rss feed error", "feed_id", rec.ID, "err", err)
 	} else {
 		m.mu.Lock()
-		f.rec = rec
+		setError(&f.rec)
 		m.mu.Unlock()
 	}
 	if first {
@@ -488,12 +512,12 @@ func (m *Manager) take(ctx context.Context, r store.RSSRule, feedID string, it s
 	if r.DedupeEpisodes && it.Episode != "" {
 		show, ep = it.Show, it.Episode
 	}
-	ok, err := m.cfg.Store.ClaimRSSItem(r.Name, feedID, it.GUID, show, ep, time.Now().Unix(), maxAttempts)
+	attempt, err := m.cfg.Store.ClaimRSSItem(r.Name, feedID, it.GUID, show, ep, time.Now().Unix(), maxAttempts)
 	if err != nil {
 		m.log.Error("claim rss item", "rule", r.Name, "guid", it.GUID, "err", err)
 		return
 	}
-	if !ok {
+	if attempt == 0 {
 		return
 	}
 	p := api.TaskAddParams{Type: api.TaskTypeURL, Data: it.Link, Paused: r.Paused, Category: r.Category}
@@ -509,8 +533,15 @@ func (m *Manager) take(ctx context.Context, r store.RSSRule, feedID string, it s
 		m.log.Error("record rss item", "rule", r.Name, "guid", it.GUID, "err", err)
 	}
 	if addErr != nil {
-		if ctx.Err() == nil {
-			m.alert(api.LevelWarning, fmt.Sprintf("RSS rule %q could not add %q: %v", r.Name, it.Title, addErr))
+		// The first failure and the last are alerted, not each retry.
+		switch {
+		case ctx.Err() != nil:
+		case attempt == 1 && maxAttempts > 1:
+			m.alert(api.LevelWarning, fmt.Sprintf("RSS rule %q could not add %q (%s): %v; it is tried again at the next fetches, %d times at most", r.Name, it.Title, it.Link, addErr, maxAttempts-1))
+		case attempt >= maxAttempts:
+			m.alert(api.LevelWarning, fmt.Sprintf("RSS rule %q gave up adding %q (%s) after %d attempts: %v", r.Name, it.Title, it.Link, attempt, addErr))
+		default:
+			m.log.Warn("rss item not added", "rule", r.Name, "title", it.Title, "attempt", attempt, "err", addErr)
 		}
 		return
 	}

@@ -133,59 +133,68 @@ func (s *Store) PutRSSFeed(f RSSFeed) error {
 	return s.putJSON(bucketRSSFeeds, []byte(f.ID), f, "rss feed")
 }
 
-// UpdateRSSFeed replaces the feed f, durably, if it still exists; else it
-// returns ErrNotFound.
-func (s *Store) UpdateRSSFeed(f RSSFeed) error {
-	v, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("encode rss feed %s: %w", f.ID, err)
-	}
-	err = s.c.update(s.db, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketRSSFeeds)
-		if b == nil || b.Get([]byte(f.ID)) == nil {
-			return ErrNotFound
-		}
-		return b.Put([]byte(f.ID), v)
-	})
-	if err != nil {
-		return fmt.Errorf("update rss feed %s: %w", f.ID, err)
-	}
-	return nil
+// UpdateRSSFeed changes feed id's record with fn, durably, in one
+// transaction (so updates of different fields never undo each other), and
+// returns ErrNotFound when there is no such feed. fn may run more than
+// once: it must only set fields.
+func (s *Store) UpdateRSSFeed(id string, fn func(*RSSFeed)) error {
+	return s.putRSSFetch(id, fn, nil)
 }
 
-// PutRSSFetch stores a successful fetch: the feed record and its items
-// (replacing the previous fetch's), in one transaction.
-func (s *Store) PutRSSFetch(f RSSFeed, items []RSSItem) error {
-	fv, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("encode rss feed %s: %w", f.ID, err)
+// PutRSSFetch stores a successful fetch of feed id: fn changes its record,
+// and items replace the previous fetch's, in one transaction. It returns
+// ErrNotFound when there is no such feed (removed meanwhile).
+func (s *Store) PutRSSFetch(id string, fn func(*RSSFeed), items []RSSItem) error {
+	if items == nil {
+		items = []RSSItem{}
 	}
-	iv, err := json.Marshal(items)
-	if err != nil {
-		return fmt.Errorf("encode rss items %s: %w", f.ID, err)
+	return s.putRSSFetch(id, fn, items)
+}
+
+// putRSSFetch is UpdateRSSFeed, and also stores items when not nil.
+func (s *Store) putRSSFetch(id string, fn func(*RSSFeed), items []RSSItem) error {
+	var iv []byte
+	if items != nil {
+		var err error
+		if iv, err = json.Marshal(items); err != nil {
+			return fmt.Errorf("encode rss items %s: %w", id, err)
+		}
 	}
-	err = s.c.update(s.db, func(tx *bbolt.Tx) error {
-		fb, err := tx.CreateBucketIfNotExists(bucketRSSFeeds)
+	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
+		fb := tx.Bucket(bucketRSSFeeds)
+		if fb == nil {
+			return ErrNotFound
+		}
+		v := fb.Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		var f RSSFeed
+		if err := json.Unmarshal(v, &f); err != nil {
+			return fmt.Errorf("decode rss feed %s: %w", id, err)
+		}
+		fn(&f)
+		f.ID = id
+		fv, err := json.Marshal(f)
 		if err != nil {
 			return err
 		}
-		ib, err := tx.CreateBucketIfNotExists(bucketRSSItems)
-		if err != nil {
-			return err
+		if iv != nil {
+			ib, err := tx.CreateBucketIfNotExists(bucketRSSItems)
+			if err != nil {
+				return err
+			}
+			if err := ib.Put([]byte(id), iv); err != nil {
+				return err
+			}
 		}
-		if fb.Get([]byte(f.ID)) == nil {
-			return ErrNotFound // removed meanwhile
-		}
-		if err := fb.Put([]byte(f.ID), fv); err != nil {
-			return err
-		}
-		if err := ib.Put([]byte(f.ID), iv); err != nil {
+		if err := fb.Put([]byte(id), fv); err != nil {
 			return errAbort{err}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("put rss fetch %s: %w", f.ID, err)
+		return fmt.Errorf("update rss feed %s: %w", id, err)
 	}
 	return nil
 }
@@ -336,13 +345,14 @@ func RSSEpisodeKey(show, episode string) string { return string(rssKey(show, epi
 
 // ClaimRSSItem durably marks item guid of feed feedID as being added by
 // rule, with its episode (when episode is not ""), before the caller adds
-// it. It claims nothing, and returns false, when the rule is gone, when
-// the rule took the item already (adding, added, interrupted, or failed
-// maxAttempts times), or when another item holds the episode.
-func (s *Store) ClaimRSSItem(rule, feedID, guid, show, episode string, now int64, maxAttempts int) (bool, error) {
-	claimed := false
+// it, and returns which attempt this is (1 for the first). It claims
+// nothing, and returns 0, when the rule is gone, when the rule took the
+// item already (adding, added, interrupted, or failed maxAttempts times),
+// or when another item holds the episode.
+func (s *Store) ClaimRSSItem(rule, feedID, guid, show, episode string, now int64, maxAttempts int) (int, error) {
+	claimed := 0
 	err := s.c.update(s.db, func(tx *bbolt.Tx) error {
-		claimed = false
+		claimed = 0
 		rb := tx.Bucket(bucketRSSRules)
 		if rb == nil || rb.Get([]byte(rule)) == nil {
 			return nil
@@ -392,11 +402,11 @@ func (s *Store) ClaimRSSItem(rule, feedID, guid, show, episode string, now int64
 				return errAbort{err}
 			}
 		}
-		claimed = true
+		claimed = seen.Attempts
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("claim rss item: %w", err)
+		return 0, fmt.Errorf("claim rss item: %w", err)
 	}
 	return claimed, nil
 }

@@ -18,11 +18,11 @@ func TestRSSClaims(t *testing.T) {
 	}
 	claim := func(rule, feed, guid, show, ep string) bool {
 		t.Helper()
-		ok, err := s.ClaimRSSItem(rule, feed, guid, show, ep, 1, 3)
+		n, err := s.ClaimRSSItem(rule, feed, guid, show, ep, 1, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		return n > 0
 	}
 	if claim("r", "f", "g1", "", "") {
 		t.Fatal("claimed for a rule that does not exist")
@@ -80,9 +80,9 @@ func TestRSSClaims(t *testing.T) {
 	if claim("r", "f", "g3", "show", "S01E03") {
 		t.Fatal("a failed item took an episode another release added")
 	}
-	for i := 0; i < 3; i++ {
-		if !claim("r", "f", "g5", "", "") {
-			t.Fatalf("attempt %d of a failing item refused", i+1)
+	for i := 1; i <= 3; i++ {
+		if n, err := s.ClaimRSSItem("r", "f", "g5", "", "", 5, 3); err != nil || n != i {
+			t.Fatalf("attempt %d of a failing item: %d, %v", i, n, err)
 		}
 		if err := s.FinishRSSItem("r", "f", "g5", "", "", "", "boom", 5); err != nil {
 			t.Fatal(err)
@@ -129,15 +129,15 @@ func TestRSSFetchRecords(t *testing.T) {
 	}
 	defer s.Close()
 	f := RSSFeed{ID: "f", URL: "http://a.example/rss", IntervalS: 60}
-	if err := s.PutRSSFetch(f, nil); !errors.Is(err, ErrNotFound) {
+	setTitle := func(f *RSSFeed) { f.Title = "T" }
+	if err := s.PutRSSFetch("f", setTitle, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("fetch of an unknown feed: %v", err)
 	}
 	if err := s.PutRSSFeed(f); err != nil {
 		t.Fatal(err)
 	}
-	f.Title = "T"
 	items := []RSSItem{{GUID: "a", Title: "A S01E01", Show: "a", Episode: "S01E01"}, {GUID: "b", Title: "B"}}
-	if err := s.PutRSSFetch(f, items); err != nil {
+	if err := s.PutRSSFetch("f", setTitle, items); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.RSSItems("f")
@@ -148,7 +148,14 @@ func TestRSSFetchRecords(t *testing.T) {
 	if err != nil || len(feeds) != 1 || feeds[0].Title != "T" {
 		t.Fatalf("feeds %+v, %v", feeds, err)
 	}
-	if err := s.UpdateRSSFeed(RSSFeed{ID: "zz"}); !errors.Is(err, ErrNotFound) {
+	if err := s.UpdateRSSFeed("zz", setTitle); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of an unknown feed: %v", err)
+	}
+	// An update changes its fields only.
+	if err := s.UpdateRSSFeed("f", func(f *RSSFeed) { f.IntervalS = 120 }); err != nil {
+		t.Fatal(err)
+	}
+	if feeds, _ := s.RSSFeeds(); feeds[0].Title != "T" || feeds[0].IntervalS != 120 || feeds[0].URL != f.URL {
+		t.Fatalf("after an update: %+v", feeds[0])
 	}
 }
