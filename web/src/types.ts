@@ -1,130 +1,34 @@
 // Wire types of the Lodestone WebSocket API (docs/API.md §4–§6), as the UI
-// uses them. Fields the UI does not read are left out: the API only ever
-// adds fields, and unknown ones are ignored.
+// uses them. They are the generated ones (api.gen.ts, from the schema
+// docs/asyncapi.json, itself generated from the Go api package), so tsc
+// fails when the UI reads a field the API does not send, or reads one
+// with the wrong type.
 
-export type TaskState =
-  | "metadata" | "checking" | "queued" | "downloading"
-  | "seeding" | "finished" | "paused" | "error";
+import type * as wire from "./api.gen.js";
 
+export type TaskState = wire.TaskState;
 export const TASK_STATES: readonly TaskState[] = [
   "downloading", "seeding", "metadata", "checking", "queued", "paused", "finished", "error",
 ];
 
-export interface Task {
-  task_id: string;
-  name: string;
-  size: number;
-  completed: number;
-  state: TaskState;
-  error?: string;
-  added_at: string;
-  finished_at?: string;
-  download_rate: number;
-  upload_rate: number;
-  peers: number;
-  downloaded: number;
-  uploaded: number;
-  ratio: number;
-  eta_seconds: number;
-  pieces: number;
-  piece_size: number;
-  labels: string[];
-  // category is "" when the task has none (older daemons leave it out).
-  category: string;
-  download_dir: string;
-  sequential: boolean;
-  download_rate_limit: number;
-  upload_rate_limit: number;
-}
-
-export interface TaskProgress {
-  task_id: string;
-  state: TaskState;
-  size: number;
-  completed: number;
-  download_rate: number;
-  upload_rate: number;
-  peers: number;
-  eta_seconds: number;
-  downloaded?: number;
-  uploaded?: number;
-  ratio?: number;
-}
+export type Task = wire.Task;
+export type TaskProgress = wire.TaskProgressData;
 
 export type Priority = "skip" | "normal" | "high";
 
-export interface TaskFile {
-  index: number;
-  path: string;
-  size: number;
-  completed: number;
+// TaskFile narrows the wire's priority (a string) to the values it takes.
+export interface TaskFile extends wire.TaskFile {
   priority: Priority;
 }
 
-export interface TaskPeer {
-  address: string;
-  client: string;
-  network: string;
-  source: string;
-  downloaded: number;
-  uploaded: number;
-  download_rate: number;
-  upload_rate: number;
-  progress: number;
-  flags?: string[];
-}
-
-export interface TaskTracker {
-  url: string;
-  status: string;
-  last_error?: string;
-  last_announce?: string;
-  next_announce?: string;
-  seeders: number;
-  leechers: number;
-}
-
-export interface SessionStats {
-  download_rate: number;
-  upload_rate: number;
-  downloaded: number;
-  uploaded: number;
-  tasks: number;
-  tasks_by_state: Partial<Record<TaskState, number>>;
-  free_disk_bytes: number;
-}
-
-export interface Settings {
-  download_rate_limit: number;
-  upload_rate_limit: number;
-  max_active_downloads: number;
-  seed_ratio_limit: number;
-  seed_time_limit: number;
-  max_active_seeds: number;
-  download_dir: string;
-  peer_port: number;
-}
-
-export interface ServerInfo {
-  version: string;
-  api_version: number;
-  engine_version: string;
-  uptime_seconds: number;
-  last_event_id: string;
-}
-
+export type TaskPeer = wire.TaskPeer;
+export type TaskTracker = wire.TaskTracker;
+export type SessionStats = wire.SessionStats;
+export type Settings = wire.Settings;
+export type ServerInfo = wire.ServerInfo;
 // Category is a named save path (category.list, category.set).
-export interface Category {
-  name: string;
-  save_path: string;
-  complete_path?: string;
-}
-
-export interface AddResult {
-  task_id: string;
-  name: string;
-  size: number;
-}
+export type Category = wire.Category;
+export type AddResult = wire.TaskAddResult;
 
 export interface ApiEvent {
   id: string;
