@@ -238,6 +238,9 @@ func (c *Client) dial(ctx context.Context, network string, addr netip.AddrPort) 
 	if network == NetworkUTP {
 		return c.utp.DialContext(ctx, "udp", addr.String())
 	}
+	if c.cfg.PeerDialContext != nil {
+		return c.cfg.PeerDialContext(ctx, "tcp", addr.String())
+	}
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", addr.String())
 }
