@@ -90,7 +90,7 @@ client pass {
 socks pass {
   from: 127.0.0.0/8 to: 0.0.0.0/0
   command: connect udpassociate udpreply
-  log: connect disconnect error
+  log: connect disconnect error iooperation
 }
 `, s.LogPath, port)
 	for name, data := range map[string][]byte{"passwd": passwd, "shadow": shadow, "danted.conf": []byte(conf)} {
