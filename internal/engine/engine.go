@@ -70,6 +70,14 @@ type Config struct {
 	// Core is the BitTorrent implementation: CoreNative (the default
 	// when empty) or CoreAnacrolix.
 	Core string
+	// Proxy, if set, is a SOCKS5 proxy, socks5://[user:pass@]host:port:
+	// outgoing peer connections and tracker announces go through it,
+	// tracker host names resolved by it, never directly (proxy.go).
+	Proxy string
+	// ProxyAllowDirect, with Proxy, keeps on what cannot go through it:
+	// the listener (incoming peers), the DHT, uTP and UPnP. Off (the
+	// default) they are all off, and nothing leaves but through the proxy.
+	ProxyAllowDirect bool
 }
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
@@ -209,10 +217,17 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
 
+	route, err := proxyAnacrolix(cc, cfg, alerts.push, udpTrackers)
+	if err != nil {
+		return nil, errors.Join(err, pc.Close())
+	}
 	applyGuards(cc) // last: it wraps the tracker dialer and the logger
 	cl, err := torrent.NewClient(cc)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
+	}
+	if route != nil {
+		cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: proxyPeerDialer{route}})
 	}
 	return &anacrolixEngine{
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
@@ -237,8 +252,13 @@ type packetConns struct {
 // listen returns a ClientConfig.TrackerListenPacket that opens a socket,
 // wraps it, and keeps it.
 func (p *packetConns) listen(wrap func(net.PacketConn) net.PacketConn) func(network, addr string) (net.PacketConn, error) {
+	return p.listenVia(net.ListenPacket, wrap)
+}
+
+// listenVia is listen with the socket opened by open.
+func (p *packetConns) listenVia(open func(network, addr string) (net.PacketConn, error), wrap func(net.PacketConn) net.PacketConn) func(network, addr string) (net.PacketConn, error) {
 	return func(network, addr string) (net.PacketConn, error) {
-		pc, err := net.ListenPacket(network, addr)
+		pc, err := open(network, addr)
 		if err != nil {
 			return nil, err
 		}
