@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/socks"
 )
 
 // DefaultAPIAddr is where the API listens unless told otherwise: loopback
@@ -67,6 +68,14 @@ type Config struct {
 	// verified, which are written to disk once their piece passes
 	// (experimental); 0 writes every chunk as it arrives.
 	WriteBufferMiB int
+	// Proxy is a SOCKS5 proxy, socks5://[user:pass@]host:port, that peer
+	// connections and tracker announces go through (engine.Config.Proxy);
+	// empty: none. Its password is never logged.
+	Proxy string
+	// ProxyAllowDirect, with Proxy, keeps the peer listener, the DHT, uTP
+	// and UPnP on beside it (--proxy-only=false); off, nothing leaves but
+	// through the proxy.
+	ProxyAllowDirect bool
 	// CapLoopbackPerAddress caps the unauthenticated connections of each
 	// loopback address as a remote address's are (connguard), instead of
 	// counting them only in the total: for tests, where 127.0.0.x stand
@@ -151,6 +160,11 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir != "" && c.DownloadDir != "" {
 		errs = append(errs, checkDataDirApart(c.DataDir, append([]string{c.DownloadDir}, c.DownloadRoots...))...)
+	}
+	if c.Proxy != "" {
+		if _, err := socks.Parse(c.Proxy); err != nil {
+			errs = append(errs, fmt.Errorf("proxy: %w", err))
+		}
 	}
 	switch c.Engine {
 	case "", engine.CoreAnacrolix, engine.CoreNative:

@@ -151,6 +151,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	if cfg.Proxy != "" && !cfg.ProxyAllowDirect {
+		// Proxy-only: the engine runs none of these; say so everywhere
+		// they are reported (session settings, the compat APIs).
+		cfg.DHT, cfg.UPnP, cfg.UTP = false, false, false
+		d.cfg = cfg
+	}
 	d.eng, err = engine.New(engine.Config{
 		DownloadDir: cfg.DownloadDir,
 		StateDir:    stateDir,
@@ -163,6 +169,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		AllowPrivateTrackers: cfg.AllowPrivateTrackers,
 		WriteBuffer:          int64(max(cfg.WriteBufferMiB, 0)) << 20,
 		Core:                 cfg.Engine,
+		Proxy:                cfg.Proxy,
+		ProxyAllowDirect:     cfg.ProxyAllowDirect,
 		// No task's file is opened in the data dir, whatever its path
 		// says (Validate checked the names; this checks at every open).
 		Protect: []string{cfg.DataDir},
