@@ -1,0 +1,223 @@
+package daemon_test
+
+import (
+	"encoding/base64"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/daemon"
+	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/socks/dantetest"
+)
+
+// front is a TCP relay on a loopback address of its own in front of a
+// seeder or a tracker: it records the address of every connection it
+// accepts, which is what the seeder or tracker behind it would see.
+type front struct {
+	ln net.Listener
+	wg sync.WaitGroup
+
+	mu    sync.Mutex
+	from  []string // remote addresses, in dante's notation (ip.port)
+	conns []net.Conn
+}
+
+func startFront(t *testing.T, host, target string) *front {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &front{ln: ln}
+	f.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+			f.mu.Lock()
+			f.from = append(f.from, ap.Addr().String()+"."+strings.TrimPrefix(c.RemoteAddr().String(), ap.Addr().String()+":"))
+			f.conns = append(f.conns, c)
+			f.mu.Unlock()
+			f.wg.Go(func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				f.mu.Lock()
+				f.conns = append(f.conns, up)
+				f.mu.Unlock()
+				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, up)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.mu.Unlock()
+		f.wg.Wait()
+	})
+	return f
+}
+
+// Addr is where the front listens.
+func (f *front) Addr() string { return f.ln.Addr().String() }
+
+// dante is the front's address in dante's log notation (ip.port).
+func (f *front) dante() string { return strings.Replace(f.Addr(), ":", ".", 1) }
+
+// accepted returns the remote address of every connection accepted.
+func (f *front) accepted() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.from...)
+}
+
+// proxyDaemon starts a daemon with every peer and tracker connection
+// through proxyURL, proxy-only (the default when a proxy is set).
+func proxyDaemon(t *testing.T, proxyURL string) *daemontest.Daemon {
+	return daemontest.Start(t, daemontest.Options{Configure: func(c *daemon.Config) {
+		c.Proxy = proxyURL
+		// As a user's daemon has them: proxy-only must turn them off.
+		c.DHT, c.UTP = true, true
+	}})
+}
+
+// requireFromProxy fails unless every connection f accepted was made by
+// dante for a client: its log shows a connect from that very address
+// and port to f. dante writes the line once it connected, so it is
+// waited for.
+func requireFromProxy(t *testing.T, d *dantetest.Server, what string, f *front) {
+	t.Helper()
+	from := f.accepted()
+	if len(from) == 0 {
+		t.Errorf("%s: no connection at all", what)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, src := range from {
+		for !strings.Contains(d.Log(), src+" "+f.dante()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a connection from %s that the proxy did not make; dante's log:\n%s", what, src, d.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestProxySOCKS5 downloads through a real dante with user/password: the
+// seeder and both trackers (HTTP and UDP) are reached only through it,
+// the daemon listens for no peer, and the download completes.
+func TestProxySOCKS5(t *testing.T) {
+	d := dantetest.Start(t)
+	tr := enginetest.Generate(t, enginetest.Content{Name: "proxied.bin", Size: 3_000_017, Seed: 181})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
+	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
+	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
+	trackerFront := startFront(t, "127.0.0.7", strings.TrimPrefix(strings.TrimSuffix(httpTracker.URL, "/announce"), "http://"))
+	udpTracker := enginetest.StartUDPTracker(t, "127.0.0.8", seedFront.Addr())
+	meta := enginetest.Parse(t, tr.MetaInfo).WithTrackers("http://"+trackerFront.Addr()+"/announce", udpTracker.URL)
+
+	dm := proxyDaemon(t, d.URL())
+	if addrs := dm.PeerAddrs(); len(addrs) != 0 {
+		t.Errorf("proxy-only daemon listens for peers at %v", addrs)
+	}
+	c := dm.Client(t)
+	res, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(meta)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, api.EventTaskFinished, 120*time.Second, forTask(res.TaskID))
+	enginetest.SameFiles(t, tr, dm.Dirs.Download)
+
+	requireFromProxy(t, d, "the seeder", seedFront)
+	requireFromProxy(t, d, "the HTTP tracker", trackerFront)
+	if httpTracker.Announces() == 0 {
+		t.Error("no announce reached the HTTP tracker")
+	}
+	// The UDP tracker: every datagram came from dante's relay, which
+	// logged the association's traffic to it.
+	for deadline := time.Now().Add(60 * time.Second); udpTracker.Announces() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no announce reached the UDP tracker through the proxy; dante's log:\n%s", d.Log())
+		}
+	}
+	udpDante := strings.Replace(strings.TrimSuffix(strings.TrimPrefix(udpTracker.URL, "udp://"), "/announce"), ":", ".", 1)
+	for _, src := range udpTracker.Sources() {
+		if !strings.HasPrefix(src, "127.0.0.1:") {
+			t.Errorf("the UDP tracker got a datagram from %s, not from the proxy", src)
+		}
+	}
+	if !strings.Contains(d.Log(), udpDante) {
+		t.Errorf("dante's log does not show the UDP tracker %s:\n%s", udpDante, d.Log())
+	}
+	if strings.Contains(d.Log(), dantetest.Password) {
+		t.Error("dante's log shows the password (it should not have been sent in the clear anywhere else either)")
+	}
+}
+
+// TestProxySOCKS5Down: with the proxy gone, the seeder and both
+// trackers see no connection at all, and an alert says why, without the
+// password.
+func TestProxySOCKS5Down(t *testing.T) {
+	d := dantetest.Start(t)
+	d.Stop()
+	tr := enginetest.Generate(t, enginetest.Content{Name: "stranded.bin", Size: 300_007, Seed: 182})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
+	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
+	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
+	trackerFront := startFront(t, "127.0.0.7", strings.TrimPrefix(strings.TrimSuffix(httpTracker.URL, "/announce"), "http://"))
+	udpTracker := enginetest.StartUDPTracker(t, "127.0.0.8", seedFront.Addr())
+	httpURL := "http://" + trackerFront.Addr() + "/announce"
+
+	dm := proxyDaemon(t, d.URL())
+	c := dm.Client(t)
+	// A peer given directly, and both trackers: all through the proxy,
+	// so never reached.
+	res := addMagnet(t, c, tr.Magnet([]string{seedFront.Addr()}, httpURL, udpTracker.URL))
+	ev := waitEvent(t, c, api.EventEngineAlert, 60*time.Second, alertMatching("", "SOCKS5 proxy", "unreachable"))
+	msg := decode[api.EngineAlertData](t, ev.Data).Message
+	if strings.Contains(msg, dantetest.Password) || !strings.Contains(msg, d.Addr) {
+		t.Errorf("alert %q: want the proxy's address and no password", msg)
+	}
+	// Both trackers were tried (through the proxy) and failed.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		trs, err := c.TaskTrackers(ctxT(t, 10*time.Second), res.TaskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := 0
+		for _, tr := range trs {
+			if tr.Status == "error" && strings.Contains(tr.LastError, "unreachable") {
+				failed++
+			}
+		}
+		if failed == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trackers %+v: want both failed, the proxy unreachable", trs)
+		}
+	}
+	if got := seedFront.accepted(); len(got) != 0 {
+		t.Errorf("the seeder saw %d direct connections: %v", len(got), got)
+	}
+	if got := trackerFront.accepted(); len(got) != 0 {
+		t.Errorf("the HTTP tracker saw %d direct connections: %v", len(got), got)
+	}
+	if got := udpTracker.Sources(); len(got) != 0 {
+		t.Errorf("the UDP tracker got %d direct datagrams: %v", len(got), got)
+	}
+}
