@@ -221,3 +221,30 @@ func TestProxySOCKS5Down(t *testing.T) {
 		t.Errorf("the UDP tracker got %d direct datagrams: %v", len(got), got)
 	}
 }
+
+// TestProxySOCKS5NoUDP: a proxy that does not relay UDP makes the UDP
+// tracker skipped, with an alert, never contacted directly; the HTTP
+// tracker and the peers still work through the proxy.
+func TestProxySOCKS5NoUDP(t *testing.T) {
+	d := dantetest.StartWith(t, dantetest.Options{NoUDP: true})
+	tr := enginetest.Generate(t, enginetest.Content{Name: "tcponly.bin", Size: 1_000_003, Seed: 184})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
+	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
+	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
+	udpTracker := enginetest.StartUDPTracker(t, "127.0.0.8", seedFront.Addr())
+	meta := enginetest.Parse(t, tr.MetaInfo).WithTrackers(httpTracker.URL, udpTracker.URL)
+
+	dm := proxyDaemon(t, d.URL())
+	c := dm.Client(t)
+	res, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(meta)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, api.EventEngineAlert, 60*time.Second, alertMatching("", "does not relay UDP", "UDP trackers are skipped"))
+	waitEvent(t, c, api.EventTaskFinished, 120*time.Second, forTask(res.TaskID))
+	enginetest.SameFiles(t, tr, dm.Dirs.Download)
+	requireFromProxy(t, d, "the seeder", seedFront)
+	if got := udpTracker.Sources(); len(got) != 0 {
+		t.Errorf("the UDP tracker got %d datagrams, want none: %v", len(got), got)
+	}
+}

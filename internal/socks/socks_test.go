@@ -231,3 +231,24 @@ func TestUDPAssociate(t *testing.T) {
 		t.Fatalf("dante logged no UDP association:\n%s", d.Log())
 	}
 }
+
+// TestUDPRefused: a proxy that does not relay UDP refuses the association
+// with ErrUDPUnsupported (and CONNECT still works).
+func TestUDPRefused(t *testing.T) {
+	d := dantetest.StartWith(t, dantetest.Options{NoUDP: true})
+	p, err := socks.Parse(d.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := p.ListenPacket(ctx); !errors.Is(err, socks.ErrUDPUnsupported) {
+		t.Fatalf("ListenPacket: %v, want ErrUDPUnsupported", err)
+	}
+	addr, _, _ := echoTCP(t, "127.0.0.5:0")
+	c, err := p.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}

@@ -58,9 +58,22 @@ func Require(t testing.TB) {
 	}
 }
 
+// Options tune StartWith.
+type Options struct {
+	// NoUDP refuses UDP ASSOCIATE (CONNECT only), as proxies that do not
+	// relay UDP do.
+	NoUDP bool
+}
+
 // Start runs danted on a free port of 127.0.0.1 until the test ends (or
 // Stop), and returns once it accepts connections.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)
 	dir := t.TempDir()
@@ -76,6 +89,10 @@ func Start(t testing.TB) *Server {
 	}
 	passwd = append(passwd, User+":x:65534:65534::/nonexistent:/usr/sbin/nologin\n"...)
 	shadow = append(shadow, User+":"+passwordHash+":19000:0:99999:7:::\n"...)
+	commands := "connect udpassociate udpreply"
+	if opts.NoUDP {
+		commands = "connect"
+	}
 	conf := fmt.Sprintf(`logoutput: %s
 internal: 127.0.0.1 port = %s
 external: 127.0.0.1
@@ -89,10 +106,10 @@ client pass {
 }
 socks pass {
   from: 127.0.0.0/8 to: 0.0.0.0/0
-  command: connect udpassociate udpreply
+  command: %s
   log: connect disconnect error iooperation
 }
-`, s.LogPath, port)
+`, s.LogPath, port, commands)
 	for name, data := range map[string][]byte{"passwd": passwd, "shadow": shadow, "danted.conf": []byte(conf)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
