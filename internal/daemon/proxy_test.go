@@ -248,3 +248,33 @@ func TestProxySOCKS5NoUDP(t *testing.T) {
 		t.Errorf("the UDP tracker got %d datagrams, want none: %v", len(got), got)
 	}
 }
+
+// TestProxySOCKS5Recovers: the proxy comes back after a streak of
+// failures: one alert says it answers again, and the download completes
+// through it.
+func TestProxySOCKS5Recovers(t *testing.T) {
+	d := dantetest.Start(t)
+	d.Stop()
+	tr := enginetest.Generate(t, enginetest.Content{Name: "later.bin", Size: 1_000_003, Seed: 185})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
+	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
+	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
+	meta := enginetest.Parse(t, tr.MetaInfo).WithTrackers(httpTracker.URL)
+
+	dm := proxyDaemon(t, d.URL())
+	c := dm.Client(t)
+	res, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(meta)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, api.EventEngineAlert, 60*time.Second, alertMatching("", "SOCKS5 proxy", "unreachable"))
+	d.Restart(t)
+	// Announce at once rather than after the tracker's backoff.
+	if err := c.ReannounceTask(ctxT(t, 30*time.Second), res.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, api.EventEngineAlert, 60*time.Second, alertMatching("", "SOCKS5 proxy", "answers again"))
+	waitEvent(t, c, api.EventTaskFinished, 120*time.Second, forTask(res.TaskID))
+	enginetest.SameFiles(t, tr, dm.Dirs.Download)
+	requireFromProxy(t, d, "the seeder", seedFront)
+}

@@ -42,8 +42,9 @@ type Server struct {
 	Addr string
 	// LogPath is its log file.
 	LogPath string
+	dir     string // config, passwd and shadow
 	cmd     *exec.Cmd
-	done    chan struct{}
+	done    chan struct{} // closed when cmd has exited
 }
 
 // Require fails the test in CI when danted is missing, and skips it
@@ -78,7 +79,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 	Require(t)
 	dir := t.TempDir()
 	port := freePort(t)
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", port), LogPath: filepath.Join(dir, "danted.log"), done: make(chan struct{})}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", port), LogPath: filepath.Join(dir, "danted.log")}
 	passwd, err := os.ReadFile("/etc/passwd")
 	if err != nil {
 		t.Fatal(err)
@@ -119,25 +120,47 @@ socks pass {
 	if err := os.Chmod(filepath.Join(dir, "passwd"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.dir = dir
+	s.run(t)
+	return s
+}
+
+// Restart starts the stopped danted again, on the same address.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	select {
+	case <-s.done:
+	default:
+		t.Fatal("dantetest: Restart of a running danted")
+	}
+	s.run(t)
+}
+
+// run starts danted from the files in s.dir and waits until it accepts
+// connections.
+func (s *Server) run(t testing.TB) {
+	t.Helper()
+	s.done = make(chan struct{})
 	script := `mount --bind "$1/passwd" /etc/passwd && mount --bind "$1/shadow" /etc/shadow && exec ` + Path + ` -f "$1/danted.conf" -N 1`
-	s.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", dir)
+	s.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	// Its own process group: Stop ends danted's children too.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start danted: %v", err)
 	}
-	go func() { s.cmd.Wait(); close(s.done) }()
+	cmd, done := s.cmd, s.done
+	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(s.Stop)
 	for {
 		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
 		if err == nil {
 			c.Close()
-			return s
+			return
 		}
 		select {
-		case <-s.done:
-			t.Fatalf("danted exited: %v; log:\n%s", s.cmd.ProcessState, s.Log())
+		case <-done:
+			t.Fatalf("danted exited: %v; log:\n%s", cmd.ProcessState, s.Log())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
