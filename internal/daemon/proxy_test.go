@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
@@ -117,28 +118,55 @@ func requireFromProxy(t *testing.T, d *dantetest.Server, what string, f *front) 
 	}
 }
 
+// proxySwarm is a torrent's seeder behind a front on 127.0.0.6, an HTTP
+// tracker behind a front on 127.0.0.7 and a UDP tracker on 127.0.0.8,
+// both trackers answering with the seeder's front. The seeder does no
+// PEX: it would dial its own front, a connection the proxy did not make.
+type proxySwarm struct {
+	tr                      *enginetest.Torrent
+	seedFront, trackerFront *front
+	httpURL                 string // the HTTP tracker's front
+	httpTracker             *enginetest.Tracker
+	udpTracker              *enginetest.UDPTracker
+}
+
+func startProxySwarm(t *testing.T, c enginetest.Content) *proxySwarm {
+	t.Helper()
+	sw := &proxySwarm{tr: enginetest.Generate(t, c)}
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, sw.tr)
+	sw.seedFront = startFront(t, "127.0.0.6", seeder.Addr)
+	sw.httpTracker = enginetest.StartTracker(t, sw.seedFront.Addr())
+	sw.trackerFront = startFront(t, "127.0.0.7", strings.TrimPrefix(strings.TrimSuffix(sw.httpTracker.URL, "/announce"), "http://"))
+	sw.httpURL = "http://" + sw.trackerFront.Addr() + "/announce"
+	sw.udpTracker = enginetest.StartUDPTracker(t, "127.0.0.8", sw.seedFront.Addr())
+	return sw
+}
+
+// add adds the swarm's torrent, announcing to trackers, to the daemon of c.
+func (sw *proxySwarm) add(t *testing.T, c *client.Client, trackers ...string) api.TaskAddResult {
+	t.Helper()
+	meta := enginetest.Parse(t, sw.tr.MetaInfo).WithTrackers(trackers...)
+	res, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(meta)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // TestProxySOCKS5 downloads through a real dante with user/password: the
 // seeder and both trackers (HTTP and UDP) are reached only through it,
 // the daemon listens for no peer, and the download completes.
 func TestProxySOCKS5(t *testing.T) {
 	d := dantetest.Start(t)
-	tr := enginetest.Generate(t, enginetest.Content{Name: "proxied.bin", Size: 3_000_017, Seed: 181})
-	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
-	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
-	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
-	trackerFront := startFront(t, "127.0.0.7", strings.TrimPrefix(strings.TrimSuffix(httpTracker.URL, "/announce"), "http://"))
-	udpTracker := enginetest.StartUDPTracker(t, "127.0.0.8", seedFront.Addr())
-	meta := enginetest.Parse(t, tr.MetaInfo).WithTrackers("http://"+trackerFront.Addr()+"/announce", udpTracker.URL)
+	sw := startProxySwarm(t, enginetest.Content{Name: "proxied.bin", Size: 3_000_017, Seed: 181})
+	tr, seedFront, trackerFront, httpTracker, udpTracker := sw.tr, sw.seedFront, sw.trackerFront, sw.httpTracker, sw.udpTracker
 
 	dm := proxyDaemon(t, d.URL())
 	if addrs := dm.PeerAddrs(); len(addrs) != 0 {
 		t.Errorf("proxy-only daemon listens for peers at %v", addrs)
 	}
 	c := dm.Client(t)
-	res, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(meta)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := sw.add(t, c, sw.httpURL, udpTracker.URL)
 	waitEvent(t, c, api.EventTaskFinished, 120*time.Second, forTask(res.TaskID))
 	enginetest.SameFiles(t, tr, dm.Dirs.Download)
 
@@ -174,13 +202,8 @@ func TestProxySOCKS5(t *testing.T) {
 func TestProxySOCKS5Down(t *testing.T) {
 	d := dantetest.Start(t)
 	d.Stop()
-	tr := enginetest.Generate(t, enginetest.Content{Name: "stranded.bin", Size: 300_007, Seed: 182})
-	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
-	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
-	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
-	trackerFront := startFront(t, "127.0.0.7", strings.TrimPrefix(strings.TrimSuffix(httpTracker.URL, "/announce"), "http://"))
-	udpTracker := enginetest.StartUDPTracker(t, "127.0.0.8", seedFront.Addr())
-	httpURL := "http://" + trackerFront.Addr() + "/announce"
+	sw := startProxySwarm(t, enginetest.Content{Name: "stranded.bin", Size: 300_007, Seed: 182})
+	tr, seedFront, trackerFront, udpTracker, httpURL := sw.tr, sw.seedFront, sw.trackerFront, sw.udpTracker, sw.httpURL
 
 	dm := proxyDaemon(t, d.URL())
 	c := dm.Client(t)
@@ -227,19 +250,12 @@ func TestProxySOCKS5Down(t *testing.T) {
 // tracker and the peers still work through the proxy.
 func TestProxySOCKS5NoUDP(t *testing.T) {
 	d := dantetest.StartWith(t, dantetest.Options{NoUDP: true})
-	tr := enginetest.Generate(t, enginetest.Content{Name: "tcponly.bin", Size: 1_000_003, Seed: 184})
-	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
-	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
-	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
-	udpTracker := enginetest.StartUDPTracker(t, "127.0.0.8", seedFront.Addr())
-	meta := enginetest.Parse(t, tr.MetaInfo).WithTrackers(httpTracker.URL, udpTracker.URL)
+	sw := startProxySwarm(t, enginetest.Content{Name: "tcponly.bin", Size: 1_000_003, Seed: 184})
+	tr, seedFront, udpTracker := sw.tr, sw.seedFront, sw.udpTracker
 
 	dm := proxyDaemon(t, d.URL())
 	c := dm.Client(t)
-	res, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(meta)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := sw.add(t, c, sw.httpURL, udpTracker.URL)
 	waitEvent(t, c, api.EventEngineAlert, 60*time.Second, alertMatching("", "does not relay UDP", "UDP trackers are skipped"))
 	waitEvent(t, c, api.EventTaskFinished, 120*time.Second, forTask(res.TaskID))
 	enginetest.SameFiles(t, tr, dm.Dirs.Download)
@@ -255,18 +271,12 @@ func TestProxySOCKS5NoUDP(t *testing.T) {
 func TestProxySOCKS5Recovers(t *testing.T) {
 	d := dantetest.Start(t)
 	d.Stop()
-	tr := enginetest.Generate(t, enginetest.Content{Name: "later.bin", Size: 1_000_003, Seed: 185})
-	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, tr)
-	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
-	httpTracker := enginetest.StartTracker(t, seedFront.Addr())
-	meta := enginetest.Parse(t, tr.MetaInfo).WithTrackers(httpTracker.URL)
+	sw := startProxySwarm(t, enginetest.Content{Name: "later.bin", Size: 1_000_003, Seed: 185})
+	tr, seedFront := sw.tr, sw.seedFront
 
 	dm := proxyDaemon(t, d.URL())
 	c := dm.Client(t)
-	res, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(meta)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := sw.add(t, c, sw.httpURL)
 	waitEvent(t, c, api.EventEngineAlert, 60*time.Second, alertMatching("", "SOCKS5 proxy", "unreachable"))
 	d.Restart(t)
 	// Announce at once rather than after the tracker's backoff.
