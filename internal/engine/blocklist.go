@@ -52,6 +52,22 @@ func watchBlocklist(cl *torrent.Client, f *blocklist.Filter) (cancel func()) {
 	})
 }
 
+// closeBlockedConns returns a Callbacks.PeerConnAdded function that
+// closes a connection to a blocked peer as soon as it is made: the
+// client checks the list for every address it is given and every
+// connection it accepts, but dials a peer given as trusted (ours, and a
+// magnet's x.pe) without looking again, so one queued before a list
+// blocked it could connect. The callback runs under the client's lock:
+// the close runs in its own goroutine.
+func closeBlockedConns(f *blocklist.Filter) func(*torrent.PeerConn) {
+	return func(pc *torrent.PeerConn) {
+		ap, err := netip.ParseAddrPort(pc.RemoteAddr.String())
+		if err == nil && f.Refuse(ap.Addr().Unmap()) {
+			go pc.Close()
+		}
+	}
+}
+
 // blockedAddr reports whether a is blocked, counting it, for peers
 // added as trusted (which anacrolix's client would dial unchecked).
 func blockedAddr(f *blocklist.Filter, a netip.AddrPort) bool {

@@ -220,6 +220,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 
 	if cfg.Blocklist != nil {
 		cc.IPBlocklist = ipRanger{cfg.Blocklist}
+		cc.Callbacks.PeerConnAdded = append(cc.Callbacks.PeerConnAdded, closeBlockedConns(cfg.Blocklist))
 	}
 
 	applyGuards(cc) // last: it wraps the tracker dialer and the logger
