@@ -183,6 +183,14 @@ func TestBlocklist(t *testing.T) {
 		t.Fatal("a connection from 127.0.0.3 was refused")
 	}
 	defer kept.Close()
+	// A control: 127.0.0.4 is on neither list, its connection must
+	// outlive the change, so that the drop of 127.0.0.3's is the list's
+	// doing.
+	control := handshakeFrom(t, "127.0.0.4", peerAddr, tr.InfoHash)
+	if control == nil {
+		t.Fatal("a connection from 127.0.0.4 was refused")
+	}
+	defer control.Close()
 	set, err = c.Settings(ctxT(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +210,10 @@ func TestBlocklist(t *testing.T) {
 	kept.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := io.Copy(io.Discard, kept); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the connection from 127.0.0.3 was not dropped when the list changed: %v", err)
+	}
+	control.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := io.Copy(io.Discard, control); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the connection from 127.0.0.4, on no list, ended too: %v", err)
 	}
 	if conn := handshakeFrom(t, "127.0.0.3", peerAddr, tr.InfoHash); conn != nil {
 		conn.Close()
