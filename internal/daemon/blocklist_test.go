@@ -301,3 +301,44 @@ func scrapeMetrics(t *testing.T, d *daemontest.Daemon) string {
 	}
 	return string(b)
 }
+
+// TestBlocklistTrackerPeers: peers a tracker hands out are filtered too
+// (the list here a file, in eMule's format): the magnet names no peer,
+// the tracker names seeders on 127.0.0.2 (blocked) and 127.0.0.3, and
+// only 127.0.0.3 is ever dialled.
+func TestBlocklistTrackerPeers(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.Content{Name: "tracked.bin", Size: 200_000, Seed: 20})
+	seedA := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.2"}, tr)
+	seedB := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.3"}, tr)
+	proxyA := startProxy(t, "127.0.0.2", seedA.Addr)
+	proxyB := startProxy(t, "127.0.0.3", seedB.Addr)
+	tracker := enginetest.StartTracker(t, proxyA.addr(), proxyB.addr())
+	file := t.TempDir() + "/ipfilter.dat"
+	if err := os.WriteFile(file, []byte("127.000.000.002 - 127.000.000.002 , 000 , test\n127.000.000.003 - 127.000.000.003 , 200 , allowed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := daemontest.Start(t, daemontest.Options{Configure: func(cfg *daemon.Config) {
+		cfg.Blocklists = []string{file}
+	}})
+	c := d.Client(t)
+	res, err := c.AddTask(ctxT(t, 5*time.Second), api.TaskAddParams{Type: api.TaskTypeMagnet, Data: tr.Magnet(nil, tracker.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, c, res.TaskID, "download from the tracker's unblocked seeder", 60*time.Second, func(task api.Task) bool {
+		return task.State == api.StateSeeding && task.Completed == task.Size
+	})
+	if proxyA.accepted.Load() != 0 {
+		t.Errorf("the blocked seeder was dialled %d times", proxyA.accepted.Load())
+	}
+	if proxyB.accepted.Load() == 0 {
+		t.Error("the unblocked seeder was never dialled")
+	}
+	set, err := c.Settings(ctxT(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.BlocklistRules != 1 || set.BlocklistRefused == 0 {
+		t.Errorf("session.get: rules %d (the allowed eMule entry is no rule), refused %d", set.BlocklistRules, set.BlocklistRefused)
+	}
+}
