@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,8 +123,13 @@ func TestBlocklist(t *testing.T) {
 	var list atomic.Value
 	list.Store("# test list\n127.0.0.2\nnot an address\n")
 	var fetches atomic.Int64
+	var down atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprint(w, list.Load().(string))
 	}))
 	defer srv.Close()
@@ -226,6 +232,20 @@ func TestBlocklist(t *testing.T) {
 	}
 	if fetches.Load() < 2 {
 		t.Errorf("the list was fetched %d times", fetches.Load())
+	}
+
+	// A refresh that fails raises an alert and keeps the last good list.
+	if err := c.Subscribe(ctxT(t, 5*time.Second), api.EventEngineAlert); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	waitEvent(t, c, api.EventEngineAlert, 30*time.Second, func(raw json.RawMessage) bool {
+		var a api.EngineAlertData
+		return json.Unmarshal(raw, &a) == nil && a.Level == api.LevelWarning && strings.Contains(a.Message, srv.URL)
+	})
+	if conn := handshakeFrom(t, "127.0.0.3", peerAddr, tr.InfoHash); conn != nil {
+		conn.Close()
+		t.Error("a connection from 127.0.0.3 was answered once the list's server failed")
 	}
 }
 
