@@ -179,8 +179,11 @@ func TestLoader(t *testing.T) {
 	}
 
 	l := NewLoader(f, LoaderOptions{Fetcher: fetch.New(fetch.Options{AllowPrivate: true}), OnError: onErr})
-	if err := l.Load(ctx, []string{file, srv.URL}, false); err != nil {
+	if err := l.Load(ctx, []string{file, srv.URL, file}, false); err != nil {
 		t.Fatal(err)
+	}
+	if got := l.Sources(); len(got) != 2 || f.List().Rules() != 2 {
+		t.Fatalf("sources %v, %d rules: a list named twice counts once", got, f.List().Rules())
 	}
 	two, three, ten := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("10.0.0.1")
 	if !f.Blocked(two) || !f.Blocked(ten) || f.Blocked(three) {

@@ -88,19 +88,21 @@ func CheckSource(source string) error {
 // OnError and tried again at the next refresh, the other lists in force
 // meanwhile; a file that cannot be read is still an error.
 func (l *Loader) Load(ctx context.Context, sources []string, keepGoing bool) error {
+	var uniq []string
 	for _, s := range sources {
 		if err := CheckSource(s); err != nil {
 			return err
 		}
+		if !slices.Contains(uniq, s) {
+			uniq = append(uniq, s) // a list named twice counts once
+		}
 	}
+	sources = uniq
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lists := make(map[string]*List, len(sources))
 	var failed []error
 	for _, s := range sources {
-		if _, dup := lists[s]; dup {
-			continue
-		}
 		list, err := l.read(ctx, s)
 		if err != nil {
 			if keepGoing && IsURL(s) {
@@ -116,7 +118,7 @@ func (l *Loader) Load(ctx context.Context, sources []string, keepGoing bool) err
 	if len(failed) > 0 {
 		return errors.Join(failed...)
 	}
-	l.sources = slices.Clone(sources)
+	l.sources = sources
 	l.lists = lists
 	l.applyLocked()
 	return nil
