@@ -111,6 +111,10 @@ export interface ServerInfo {
   engine_version: string;
   uptime_seconds: number;
   last_event_id: string;
+  // scope is what this connection may do: "admin" for the token, a key's
+  // scope ("read", "control", "admin") for an API key. Older daemons leave
+  // it out (the token: admin).
+  scope?: string;
 }
 
 // Category is a named save path (category.list, category.set).
@@ -118,6 +122,93 @@ export interface Category {
   name: string;
   save_path: string;
   complete_path?: string;
+}
+
+// BulkResult answers a bulk call (task.pause, … with select): one entry
+// per task selected, error 0 when it succeeded.
+export interface BulkResult {
+  results: { task_id: string; error: number; message?: string }[];
+}
+
+// Watch is a watched folder (watch.list).
+export interface Watch {
+  path: string;
+  category: string;
+  created_at: number;
+  added: number;
+  invalid: number;
+  last_error?: string;
+}
+
+// Feed is an RSS or Atom feed (rss.list).
+export interface Feed {
+  feed_id: string;
+  url: string;
+  interval_s: number;
+  title: string;
+  last_fetch_at: number;
+  last_error: string;
+  items: number;
+}
+
+// FeedItem is an item of a feed's last fetch (rss.items, rss.preview).
+export interface FeedItem {
+  feed_id: string;
+  guid: string;
+  title: string;
+  link: string;
+  published_at: number;
+  episode?: string;
+  // added: rss.preview only.
+  added?: boolean;
+}
+
+// Rule is an RSS download rule (rss.rule.list, rss.rule.set).
+export interface Rule {
+  name: string;
+  feeds?: string[];
+  include: string;
+  exclude?: string;
+  category?: string;
+  paused?: boolean;
+  dedupe_episodes?: boolean;
+  enabled?: boolean;
+}
+
+// Webhook is a registered webhook (webhook.list; the secret only in
+// webhook.add's answer).
+export interface Webhook {
+  webhook_id: string;
+  url: string;
+  events: string[];
+  created_at: number;
+  pending?: number;
+  last_status?: number;
+  last_delivery_at?: number;
+  secret?: string;
+}
+
+// Delivery is one event's delivery to a webhook (webhook.deliveries).
+export interface Delivery {
+  event_id: string;
+  event: string;
+  state: "pending" | "delivered" | "failed";
+  attempts: number;
+  status: number;
+  error?: string;
+  last_attempt_at: number;
+  next_attempt_at?: number;
+}
+
+// ApiKey is a scoped API key (key.list; the key itself only in
+// key.create's answer).
+export interface ApiKey {
+  key_id: string;
+  name: string;
+  scope: string;
+  created_at: number;
+  last_used_at: number;
+  key?: string;
 }
 
 export interface AddResult {
@@ -145,7 +236,16 @@ export const EV = {
   stats: "session.stats",
   changed: "task.changed",
   categories: "category.changed",
+  // Sent by daemons with RSS and watch folders; subscribed to when the
+  // daemon knows them (OPTIONAL_EVENTS).
+  rssItem: "rss.item_added",
+  watchChanged: "watch.changed",
 } as const;
+
+// OPTIONAL_EVENTS are the events an older daemon may not know: a
+// subscription naming one it does not know is refused (103), so they are
+// left out of it there.
+export const OPTIONAL_EVENTS: ReadonlySet<string> = new Set([EV.rssItem, EV.watchChanged]);
 
 // Ephemeral events are never replayed and may arrive after higher ids.
 export const EPHEMERAL: ReadonlySet<string> = new Set([EV.progress, EV.stats]);
@@ -165,6 +265,12 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = {
   206: "unsupported torrent",
   207: "path taken by another task",
   208: "no such category",
+  209: "no such watch folder",
+  210: "no such feed",
+  211: "no such rule",
+  212: "no such webhook",
+  213: "no such key",
+  403: "forbidden",
   401: "unauthorized",
   429: "too many attempts",
   500: "internal error",
