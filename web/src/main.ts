@@ -5,7 +5,7 @@
 import { AddDialog } from "./add.js";
 import { ApiError, Conn, Disconnected, idAbove, type Api, type ConnStatus } from "./conn.js";
 import { Detail, type Alert } from "./detail.js";
-import { byId, h, setText } from "./dom.js";
+import { byId, h, setAttr, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { RateGraph } from "./graph.js";
 import { SettingsDialog } from "./settings.js";
@@ -53,6 +53,9 @@ class App implements Api {
   // events are the names subscribed to: every one the UI knows that the
   // daemon knows too (an older one refuses a subscription to the others).
   private events: string[] = [...ALL_EVENTS];
+  // readOnly: logged in with a key of scope read (server.info), which may
+  // not act on tasks: the actions are disabled rather than refused.
+  private readOnly = false;
   private infoId = "0";
   private loading = false;
   private readonly touched = new Set<string>();
@@ -198,6 +201,9 @@ class App implements Api {
         ]);
         this.infoId = info.last_event_id;
         this.settingsDlg.setScope(info.scope);
+        this.readOnly = info.scope === "read";
+        byId("btn-add").toggleAttribute("disabled", this.readOnly);
+        setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
         this.fresh(list.tasks);
         this.store.replaceAll(list.tasks);
         this.loading = false;
@@ -523,8 +529,8 @@ class App implements Api {
     // Forget selected tasks that are gone.
     for (const id of s.selected) if (!s.has(id)) s.selected.delete(id);
     const n = s.selected.size;
-    for (const b of ["btn-resume", "btn-pause", "btn-recheck", "btn-remove"]) byId<HTMLButtonElement>(b).disabled = n === 0;
-    for (const b of ["btn-pause-all", "btn-resume-all"]) byId<HTMLButtonElement>(b).disabled = s.size === 0;
+    for (const b of ["btn-resume", "btn-pause", "btn-recheck", "btn-remove"]) byId<HTMLButtonElement>(b).disabled = n === 0 || this.readOnly;
+    for (const b of ["btn-pause-all", "btn-resume-all"]) byId<HTMLButtonElement>(b).disabled = s.size === 0 || this.readOnly;
     setText(byId("sel-count"), n > 0 ? `${n.toLocaleString()} selected` : "");
   }
 

@@ -301,7 +301,6 @@ export class RssPage implements Page {
       body.replaceChildren();
       return;
     }
-    if (!r.name) r.name = "(preview)";
     let items: FeedItem[];
     try {
       items = (await this.d.api.call<{ items: FeedItem[] }>("rss.preview", { rule: r })).items ?? [];

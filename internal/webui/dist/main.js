@@ -1,7 +1,7 @@
 import { AddDialog } from "./add.js";
 import { ApiError, Conn, Disconnected, idAbove } from "./conn.js";
 import { Detail } from "./detail.js";
-import { byId, h, setText } from "./dom.js";
+import { byId, h, setAttr, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { RateGraph } from "./graph.js";
 import { SettingsDialog } from "./settings.js";
@@ -41,6 +41,7 @@ class App {
     alerts = new Map();
     settings = null;
     events = [...ALL_EVENTS];
+    readOnly = false;
     infoId = "0";
     loading = false;
     touched = new Set();
@@ -178,6 +179,9 @@ class App {
                 ]);
                 this.infoId = info.last_event_id;
                 this.settingsDlg.setScope(info.scope);
+                this.readOnly = info.scope === "read";
+                byId("btn-add").toggleAttribute("disabled", this.readOnly);
+                setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
                 this.fresh(list.tasks);
                 this.store.replaceAll(list.tasks);
                 this.loading = false;
@@ -494,9 +498,9 @@ class App {
                 s.selected.delete(id);
         const n = s.selected.size;
         for (const b of ["btn-resume", "btn-pause", "btn-recheck", "btn-remove"])
-            byId(b).disabled = n === 0;
+            byId(b).disabled = n === 0 || this.readOnly;
         for (const b of ["btn-pause-all", "btn-resume-all"])
-            byId(b).disabled = s.size === 0;
+            byId(b).disabled = s.size === 0 || this.readOnly;
         setText(byId("sel-count"), n > 0 ? `${n.toLocaleString()} selected` : "");
     }
     fillDirs() {

@@ -266,8 +266,6 @@ export class RssPage {
             body.replaceChildren();
             return;
         }
-        if (!r.name)
-            r.name = "(preview)";
         let items;
         try {
             items = (await this.d.api.call("rss.preview", { rule: r })).items ?? [];
