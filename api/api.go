@@ -116,6 +116,7 @@ var EventNames = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
 	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
+	EventWatchChanged,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -127,6 +128,7 @@ var DefaultEvents = []string{
 	EventEngineAlert, EventTaskFinished, EventTaskMetadata, EventTaskState,
 	EventTaskAdded, EventTaskRemoved, EventTaskError,
 	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
+	EventWatchChanged,
 }
 
 // Task types accepted by task.add.

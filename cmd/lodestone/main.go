@@ -63,6 +63,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	tokenFile := fs.String("token-file", "", "read the API token from this file (surrounding whitespace ignored)")
 	fs.Var((*hostList)(&cfg.AllowedHosts), "allow-host", "extra host name accepted in the HTTP Host header (repeatable)")
 	fs.Var((*hostList)(&cfg.DownloadRoots), "download-root", "extra directory tasks may be put in with download_dir or task.move (repeatable; the download dir always is one)")
+	fs.Var((*hostList)(&cfg.WatchRoots), "watch-root", "extra directory watched folders (watch.add) may lie in, besides the download dir and roots (repeatable)")
 	fs.BoolVar(&cfg.AllowPrivateURLs, "allow-private-urls", false, "let task.add type url fetch from loopback and private addresses (refused by default)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the API over TLS with this PEM certificate (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")

@@ -32,6 +32,13 @@ type Config struct {
 	// DownloadRoots are further directories that tasks may be put in
 	// (task.add download_dir, task.move); DownloadDir always is one.
 	DownloadRoots []string
+	// WatchRoots are further directories watched folders may lie in
+	// (watch.add), besides DownloadDir and DownloadRoots: a folder where
+	// another program drops .torrent files need not be a download root.
+	WatchRoots []string
+	// WatchInterval is the time between two scans of the watched folders;
+	// 0 is watch.DefaultInterval (tests shorten it).
+	WatchInterval time.Duration
 	// PeerAddr is the BitTorrent listen address. Empty means all
 	// interfaces on a random high port chosen at first start and kept.
 	PeerAddr string
@@ -75,6 +82,12 @@ type Config struct {
 	Engine string
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
+	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
+	// retries of webhook deliveries, for tests: the first wait (doubling),
+	// the longest wait, and how long after its first attempt a delivery
+	// is retried. Zero is webhook.DefaultBackoff (1 s), DefaultMaxBackoff
+	// (1 h) and DefaultMaxAge (24 h); no flag sets them.
+	WebhookBackoff, WebhookMaxBackoff, WebhookMaxAge time.Duration
 	// TestStallAfterFiles is a hook for crash tests, 0 (off) for any real
 	// use: see service.Options.StallAfterFiles. `lodestone serve` reads
 	// it from $LODESTONE_TEST_STALL_AFTER_FILES.

@@ -34,6 +34,8 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
+	"github.com/lodestone-bt/lodestone/internal/watch"
+	"github.com/lodestone-bt/lodestone/internal/webhook"
 	"github.com/lodestone-bt/lodestone/internal/webui"
 )
 
@@ -58,8 +60,12 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	ln      net.Listener
 	http    *http.Server
+	// watch turns files dropped in watched folders into tasks.
+	watch *watch.Watcher
 	// qb serves qBittorrent's API.
 	qb *qbittorrent.Handler
+	// webhooks delivers events to the webhooks (issue 17).
+	webhooks *webhook.Manager
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -217,6 +223,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// The methods of the daemon's parts beside the service (watch folders,
 	// RSS, webhooks, keys): each part adds its own.
 	methods := map[string]apiserver.Handler{}
+	if err := d.addWatchMethods(methods); err != nil {
+		return nil, err
+	}
+	if err := d.addWebhooks(methods); err != nil {
+		return nil, err
+	}
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -335,6 +347,29 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// Shutdown starts, instead of holding it until its timeout.
 	d.http.RegisterOnShutdown(streams.Close)
 	return d, nil
+}
+
+// addWebhooks builds the webhook manager and adds its methods.
+func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
+	var err error
+	d.webhooks, err = webhook.New(webhook.Config{
+		Store:        d.store,
+		Hub:          d.hub,
+		AllowPrivate: d.cfg.AllowPrivateURLs,
+		Backoff:      d.cfg.WebhookBackoff,
+		MaxBackoff:   d.cfg.WebhookMaxBackoff,
+		MaxAge:       d.cfg.WebhookMaxAge,
+		UserAgent:    "Lodestone/" + Version,
+		Logger:       d.log.With("component", "webhook"),
+	})
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	methods[api.MethodWebhookAdd] = apiserver.Method(d.webhooks.Add)
+	methods[api.MethodWebhookList] = apiserver.Method(d.webhooks.List)
+	methods[api.MethodWebhookRemove] = apiserver.Method(d.webhooks.Remove)
+	methods[api.MethodWebhookDeliveries] = apiserver.Method(d.webhooks.Deliveries)
+	return nil
 }
 
 // TransmissionAddr returns the address of the Transmission RPC's own
@@ -473,6 +508,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return d.qb.Run(gctx) })
+	g.Go(func() error { return d.watch.Run(gctx) })
+	g.Go(func() error { return d.webhooks.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)

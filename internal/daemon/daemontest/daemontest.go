@@ -56,6 +56,13 @@ type Options struct {
 	Engine string
 	// Logger replaces the daemon's log (nil: t.Log, from level Info).
 	Logger *slog.Logger
+	// WatchRoots and WatchInterval set the Config fields of watch
+	// folders (--watch-root; the time between scans).
+	WatchRoots    []string
+	WatchInterval time.Duration
+	// Configure, when set, edits the configuration last (fields no other
+	// option sets, such as the webhook retry timings).
+	Configure func(*daemon.Config)
 }
 
 // Daemon is an in-process daemon.
@@ -106,6 +113,10 @@ func Start(t testing.TB, opts Options) *Daemon {
 	}
 	if opts.Logger != nil {
 		cfg.Logger = opts.Logger
+	}
+	cfg.WatchRoots, cfg.WatchInterval = opts.WatchRoots, opts.WatchInterval
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
