@@ -548,7 +548,9 @@ class App implements Api {
   private async bulk(method: string, extra: object, what: string, all = false): Promise<void> {
     const ids = [...this.store.selected];
     if (!all && ids.length === 0) return;
-    const name = (id: string) => this.store.get(id)?.name ?? id;
+    // Names as the user saw them: a task may be gone by the answer.
+    const names = new Map(ids.map((id) => [id, this.store.get(id)?.name ?? id]));
+    const name = (id: string) => names.get(id) ?? this.store.get(id)?.name ?? id;
     let res: BulkResult;
     try {
       res = await this.call<BulkResult>(method, { ...extra, select: all ? { all: true } : { task_ids: ids } });

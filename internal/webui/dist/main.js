@@ -513,7 +513,8 @@ class App {
         const ids = [...this.store.selected];
         if (!all && ids.length === 0)
             return;
-        const name = (id) => this.store.get(id)?.name ?? id;
+        const names = new Map(ids.map((id) => [id, this.store.get(id)?.name ?? id]));
+        const name = (id) => names.get(id) ?? this.store.get(id)?.name ?? id;
         let res;
         try {
             res = await this.call(method, { ...extra, select: all ? { all: true } : { task_ids: ids } });

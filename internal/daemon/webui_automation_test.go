@@ -1,0 +1,181 @@
+package daemon_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+)
+
+// The settings pages of the automation parts — watch folders, RSS feeds
+// and rules, webhooks, API keys — driven in Chromium, each asserted
+// through the daemon's API.
+
+func TestWebUISettingsWatch(t *testing.T) {
+	chromiumPath(t)
+	d := daemontest.Start(t, daemontest.Options{WatchInterval: 100 * time.Millisecond})
+	c := d.Client(t)
+	ctx := ctxT(t, 2*time.Minute)
+	if _, err := c.SetCategory(ctx, api.Category{Name: "tv", SavePath: "tv"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(d.Dirs.Download, "watched")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
+	b.open("/?token=" + daemontest.Token)
+	b.waitLoggedIn()
+	b.openSettings("watch")
+	b.waitJS("the empty list", `document.getElementById('watch-body').textContent.includes('No folder is watched')`, 10*time.Second)
+
+	// Watch a folder for category tv.
+	b.typeInto("#watch-path", dir)
+	b.waitJS("tv offered", `[...document.getElementById('watch-category').options].some((o) => o.value === 'tv')`, 5*time.Second)
+	evalJS[bool](b, `(() => { const s = document.getElementById('watch-category'); s.value = 'tv'; s.dispatchEvent(new Event('change')); return true })()`)
+	b.click("#watch-ok")
+	row := `document.querySelector('#watch-body tr[data-path=` + jsString(dir) + `]')`
+	b.waitJS("the folder listed", row+` !== null && `+row+`.textContent.includes('tv')`, 10*time.Second)
+	ws, err := c.Watches(ctx)
+	if err != nil || len(ws) != 1 || ws[0].Path != dir || ws[0].Category != "tv" {
+		t.Fatalf("watches after the form: %+v, %v", ws, err)
+	}
+
+	// A .torrent dropped in it is added; the page's count follows.
+	tr := enginetest.Generate(t, enginetest.Content{Name: "watched.bin", Size: 30_000, Seed: 171})
+	tmp := filepath.Join(dir, ".part")
+	if err := os.WriteFile(tmp, tr.MetaInfo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "w.torrent")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntilAPI(t, "the watched file added in tv", 30*time.Second, func() bool {
+		tk, err := c.GetTask(ctx, tr.InfoHash)
+		return err == nil && tk.Category == "tv"
+	})
+	b.waitJS("the added count", row+` !== null && `+row+`.children[2].textContent === '1'`, 15*time.Second)
+
+	// A folder outside the roots is refused with the daemon's reason.
+	b.typeInto("#watch-path", "/proc")
+	b.click("#watch-ok")
+	b.waitJS("the error notice", `[...document.querySelectorAll('#toasts .toast.error')].some((t) => t.textContent.includes('Watch /proc failed') && t.textContent.includes('(error 103)'))`, 10*time.Second)
+
+	// Stop watching (the button asks first).
+	rm := `#watch-body tr[data-path="` + dir + `"] button`
+	b.click(rm)
+	b.waitJS("the confirmation", `document.querySelector('`+rm+`').textContent === 'Stop watching?'`, 5*time.Second)
+	b.click(rm)
+	b.waitJS("the folder gone", row+` === null`, 10*time.Second)
+	if ws, err := c.Watches(ctx); err != nil || len(ws) != 0 {
+		t.Errorf("watches after removing: %+v, %v", ws, err)
+	}
+	b.snapshot("settings-watch")
+	b.checkConsole()
+}
+
+// uiHookReceiver records the webhook POSTs it receives.
+type uiHookReceiver struct {
+	mu    sync.Mutex
+	posts []uiHookPost
+}
+
+type uiHookPost struct {
+	event, timestamp, signature string
+	body                        []byte
+}
+
+func (h *uiHookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	h.posts = append(h.posts, uiHookPost{r.Header.Get(api.HeaderWebhookEvent), r.Header.Get(api.HeaderWebhookTimestamp), r.Header.Get(api.HeaderWebhookSignature), body})
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *uiHookReceiver) received() []uiHookPost {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]uiHookPost(nil), h.posts...)
+}
+
+func TestWebUISettingsWebhooks(t *testing.T) {
+	chromiumPath(t)
+	recv := &uiHookReceiver{}
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	d := daemontest.Start(t, daemontest.Options{AllowPrivateURLs: true})
+	c := d.Client(t)
+	ctx := ctxT(t, 2*time.Minute)
+	b := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
+	b.open("/?token=" + daemontest.Token)
+	b.waitLoggedIn()
+	b.openSettings("webhooks")
+	b.waitJS("the empty list and the events offered", `document.getElementById('hook-body').textContent.includes('No webhooks yet') && document.querySelector('#hook-events input[value="task.added"]') !== null && document.querySelector('#hook-events input[value="task.progress"]') === null`, 10*time.Second)
+
+	// Add one for task.added: its secret is shown once.
+	b.typeInto("#hook-url", srv.URL+"/hook")
+	b.click(`#hook-events input[value="task.added"]`)
+	b.click("#hook-ok")
+	b.waitJS("the secret shown", `!document.getElementById('hook-secret').hidden && /^[0-9a-f]{64}$/.test(document.getElementById('hook-secret-value').textContent)`, 10*time.Second)
+	secret := evalJS[string](b, `document.getElementById('hook-secret-value').textContent`)
+	hooks, err := c.Webhooks(ctx)
+	if err != nil || len(hooks) != 1 || hooks[0].URL != srv.URL+"/hook" || strings.Join(hooks[0].Events, ",") != api.EventTaskAdded {
+		t.Fatalf("webhooks after the form: %+v, %v", hooks, err)
+	}
+	id := hooks[0].WebhookID
+	row := `document.querySelector('#hook-body tr[data-id="` + id + `"]')`
+	b.waitJS("the webhook listed", row+` !== null`, 10*time.Second)
+	b.click(`#hook-body tr[data-id="` + id + `"] button[aria-label^="Deliveries"]`)
+	b.waitJS("no deliveries yet", `!document.getElementById('hook-deliveries').hidden && document.getElementById('hook-deliveries-body').textContent.includes('No deliveries yet')`, 10*time.Second)
+
+	// An event: the deliveries table shows it delivered, and the receiver
+	// got it signed with the secret the page showed.
+	tr := enginetest.Generate(t, enginetest.Content{Name: "hooked.bin", Size: 20_000, Seed: 172})
+	added := addTorrent(t, c, tr)
+	b.waitJS("the delivery listed", `[...document.querySelectorAll('#hook-deliveries-body tr[data-state="delivered"]')].some((r) => r.textContent.includes('task.added') && r.children[2].textContent === '204' && r.children[3].textContent === '1')`, 20*time.Second)
+	dels, err := c.WebhookDeliveries(ctx, id)
+	if err != nil || len(dels) != 1 || dels[0].Event != api.EventTaskAdded || dels[0].State != api.DeliveryDelivered {
+		t.Errorf("deliveries: %+v, %v", dels, err)
+	}
+	posts := recv.received()
+	if len(posts) != 1 || !strings.Contains(string(posts[0].body), added.TaskID) {
+		t.Fatalf("the receiver got %d posts: %+v", len(posts), posts)
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(posts[0].timestamp + "."))
+	mac.Write(posts[0].body)
+	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); posts[0].signature != want {
+		t.Errorf("signature %q; with the secret the page showed it would be %q", posts[0].signature, want)
+	}
+	b.waitJS("the list's last status", row+`.children[3].textContent === '204'`, 10*time.Second)
+	b.snapshot("settings-webhooks")
+
+	// The secret is gone once dismissed, and never listed.
+	b.click("#hook-secret-done")
+	if got := evalJS[string](b, `document.getElementById('hook-secret').hidden + ' ' + document.getElementById('hook-secret-value').textContent + document.getElementById('sp-webhooks').textContent.includes(`+jsString(secret)+`)`); got != "true false" {
+		t.Errorf("after Done, the secret box: %q; want hidden, empty, and the secret nowhere on the page", got)
+	}
+
+	// Remove it (the button asks first).
+	rm := `#hook-body tr[data-id="` + id + `"] button[aria-label^="Remove"]`
+	b.click(rm)
+	b.click(rm)
+	b.waitJS("the webhook gone", row+` === null && document.getElementById('hook-deliveries').hidden`, 10*time.Second)
+	if hooks, err := c.Webhooks(ctx); err != nil || len(hooks) != 0 {
+		t.Errorf("webhooks after removing: %+v, %v", hooks, err)
+	}
+	b.checkConsole()
+}
