@@ -117,6 +117,7 @@ var EventNames = []string{
 	EventTaskAdded, EventTaskRemoved, EventTaskProgress, EventTaskError,
 	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 	EventWatchChanged,
+	EventRSSItemAdded,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -129,6 +130,7 @@ var DefaultEvents = []string{
 	EventTaskAdded, EventTaskRemoved, EventTaskError,
 	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 	EventWatchChanged,
+	EventRSSItemAdded,
 }
 
 // Task types accepted by task.add.

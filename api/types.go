@@ -403,6 +403,9 @@ type ServerInfo struct {
 	// may be above the last id seen): replaying after it yields only
 	// future events.
 	LastEventID string `json:"last_event_id"`
+	// Scope is what this connection's credential may do: "admin" for the
+	// token, else the API key's scope (see api/keys.go).
+	Scope Scope `json:"scope"`
 }
 
 // Settings are the daemon-wide settings of session.get and session.set.

@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
@@ -59,7 +60,8 @@ func pprofHandler(g *httpguard.Guard) http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return g.Authorize(mux)
+	// Profiles are the daemon's internals: the token or an admin key.
+	return g.AuthorizeScope(api.ScopeAdmin, mux)
 }
 
 // run serves until ctx ends and returns once serving has stopped. A

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/events"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
 // conn is one WebSocket client: a reader (the goroutine of run), a
@@ -33,25 +34,33 @@ type conn struct {
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup // every goroutine of the connection but run's
 
+	// principal is who opened the connection; limited is true when it
+	// is an API key, whose scope and liveness each request checks
+	// (permit). The token's connections skip the check.
+	principal httpguard.Principal
+	limited   bool
+
 	// writes counts the writes under way and writeStart holds when the
 	// latest began (Unix ns; 0 when none), for pingLoop's watch.
 	writes     atomic.Int32
 	writeStart atomic.Int64
 }
 
-func newConn(s *Server, ws *websocket.Conn, remote string) *conn {
+func newConn(s *Server, ws *websocket.Conn, remote string, p httpguard.Principal) *conn {
 	var lim *rate.Limiter
 	if s.cfg.RequestRate > 0 {
 		lim = rate.NewLimiter(rate.Limit(s.cfg.RequestRate), s.cfg.RequestBurst)
 	}
 	return &conn{
-		rate:   lim,
-		s:      s,
-		ws:     ws,
-		log:    s.log.With("remote", remote),
-		out:    make(chan []byte, s.cfg.Inflight),
-		replay: make(chan replayRequest),
-		slots:  make(chan struct{}, s.cfg.Inflight),
+		principal: p,
+		limited:   !p.IsToken(),
+		rate:      lim,
+		s:         s,
+		ws:        ws,
+		log:       s.log.With("remote", remote),
+		out:       make(chan []byte, s.cfg.Inflight),
+		replay:    make(chan replayRequest),
+		slots:     make(chan struct{}, s.cfg.Inflight),
 	}
 }
 
@@ -68,6 +77,7 @@ var (
 	reasonShutdown = &closeReason{websocket.StatusGoingAway, "daemon shutting down"}
 	reasonNoPong   = &closeReason{websocket.StatusPolicyViolation, "no pong"}
 	reasonWrite    = &closeReason{websocket.StatusPolicyViolation, "write timed out"}
+	reasonRevoked  = &closeReason{websocket.StatusPolicyViolation, "key revoked"}
 )
 
 func (c *conn) run(parent context.Context) {
@@ -79,6 +89,9 @@ func (c *conn) run(parent context.Context) {
 
 	c.wg.Go(func() { c.writeLoop(ctx) })
 	c.wg.Go(func() { c.pingLoop(ctx) })
+	if c.limited {
+		c.wg.Go(func() { c.muteOnRevoke(ctx) })
+	}
 	// A cause (lagging, no pong, shutdown) is sent as a close frame; that
 	// ends the read below. The reader's own context is not cancelled, as
 	// that would drop the TCP connection before the close frame. The
@@ -130,6 +143,9 @@ func (c *conn) readLoop(ctx context.Context) {
 			code, msg := errorCode(err)
 			c.s.observe(MethodInvalid, code, 0)
 			c.send(ctx, encodeError(req.ID, code, msg))
+			continue
+		}
+		if c.limited && !c.permit(ctx, req) {
 			continue
 		}
 		if inlineMethods[req.Method] {

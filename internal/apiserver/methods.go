@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/service"
 )
 
@@ -106,8 +107,10 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodTaskReannounce, method(func(ctx context.Context, p api.TaskIDParams) (api.Empty, error) {
 		return api.Empty{}, s.svc.Reannounce(ctx, p.TaskID)
 	}))
-	register(api.MethodServerInfo, method(func(context.Context, struct{}) (api.ServerInfo, error) {
-		return s.svc.Info()
+	register(api.MethodServerInfo, connMethod(func(_ context.Context, c *conn, _ struct{}) (api.ServerInfo, error) {
+		info, err := s.svc.Info()
+		info.Scope = c.principal.Scope
+		return info, err
 	}))
 	register(api.MethodCategoryList, method(func(context.Context, struct{}) (api.CategoryListResult, error) {
 		return api.CategoryListResult{Categories: s.svc.Categories()}, nil
@@ -121,7 +124,10 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodEventsSubscribe, connMethod(subscribe))
 	register(api.MethodEventsReplay, connMethod(replay))
 	for name, h := range s.cfg.Methods {
-		register(name, func(ctx context.Context, _ *conn, raw json.RawMessage) (any, error) { return h(ctx, raw) })
+		// The part's handler may ask who calls (httpguard.PrincipalFrom).
+		register(name, func(ctx context.Context, c *conn, raw json.RawMessage) (any, error) {
+			return h(httpguard.WithPrincipal(ctx, c.principal), raw)
+		})
 	}
 	return m
 }

@@ -1,8 +1,10 @@
 // Package apiserver serves Lodestone's WebSocket API: it admits each
-// handshake through an httpguard.Guard (token, Origin, Host) and within the
-// connection caps, then runs one reader and one writer per
+// handshake through an httpguard.Guard (token or API key, Origin, Host) and
+// within the connection caps, then runs one reader and one writer per
 // connection, dispatching requests through an explicit method table and
-// forwarding hub events through a bounded queue.
+// forwarding hub events through a bounded queue. A connection opened with
+// an API key is held to the key's scope (api.MethodScope) and ends with
+// its revocation (scope.go).
 package apiserver
 
 import (
@@ -182,7 +184,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
-	if ref := s.guard.Check(r); ref != nil {
+	principal, ref := s.guard.Authenticate(r)
+	if ref != nil {
 		s.guard.Refuse(w, r, ref)
 		return
 	}
@@ -202,5 +205,5 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxMessageBytes)
-	newConn(s, c, r.RemoteAddr).run(s.ctx)
+	newConn(s, c, r.RemoteAddr, principal).run(s.ctx)
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/apikeys"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
 	"github.com/lodestone-bt/lodestone/internal/connguard"
 	"github.com/lodestone-bt/lodestone/internal/engine"
@@ -30,6 +31,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/qbittorrent"
+	"github.com/lodestone-bt/lodestone/internal/rss"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
@@ -66,6 +68,10 @@ type Daemon struct {
 	qb *qbittorrent.Handler
 	// webhooks delivers events to the webhooks (issue 17).
 	webhooks *webhook.Manager
+	// rss polls the RSS feeds and applies their rules.
+	rss *rss.Manager
+	// keys are the scoped API keys, accepted by guard beside the token.
+	keys *apikeys.Keys
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -207,8 +213,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// A side listener given by name (--qbittorrent-addr,
 	// --transmission-addr) is a host requests may name.
 	hosts := slices.Concat(cfg.AllowedHosts, listenerHosts(cfg.QBittorrentAddr), listenerHosts(cfg.TransmissionAddr))
+	if d.keys, err = apikeys.New(d.store, d.log.With("component", "keys")); err != nil {
+		return nil, err
+	}
 	guard, err := httpguard.New(httpguard.Config{
 		Token:       d.token,
+		Keys:        d.keys,
 		Hosts:       hosts,
 		AuthBackoff: cfg.AuthBackoff,
 		Logger:      d.log.With("component", "api"),
@@ -229,6 +239,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if err := d.addWebhooks(methods); err != nil {
 		return nil, err
 	}
+	if err := d.addRSS(methods); err != nil {
+		return nil, err
+	}
+	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
+	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
+	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -510,6 +526,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.qb.Run(gctx) })
 	g.Go(func() error { return d.watch.Run(gctx) })
 	g.Go(func() error { return d.webhooks.Run(gctx) })
+	g.Go(func() error { return d.rss.Run(gctx) })
+	g.Go(func() error { return d.keys.Run(gctx) })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)
@@ -580,6 +598,11 @@ func (d *Daemon) closeParts() error {
 			s.ln.Close()
 			s.ln = nil
 		}
+	}
+	if d.rss != nil {
+		// Ends the fetches and adds in flight before the service closes.
+		errs = append(errs, d.rss.Close())
+		d.rss = nil
 	}
 	if d.svc != nil {
 		errs = append(errs, d.svc.Close())

@@ -1,7 +1,7 @@
 // Package httpguard decides which HTTP requests reach the daemon: the Host
 // check (DNS rebinding), the Origin check (a foreign page), the token (or
-// the web UI's session cookie, derived from it), and the backoff after
-// wrong tokens, per address and for all addresses together. The
+// the web UI's session cookie, derived from it) or a live API key, and the
+// backoff after wrong credentials, per address and for all addresses together. The
 // WebSocket API, the file streams and the metrics share one Guard, so
 // wrong tokens sent to any of them count against the same budgets. A
 // refused request is answered with the API's refusal body (WriteError).
@@ -9,7 +9,11 @@
 // The token is compared first, and a right one always passes: the token
 // (at least 132 bits) is what protects the daemon, not the backoff, which
 // makes guessing loud and cheap to refuse without ever locking the owner
-// out because of someone else's failures.
+// out because of someone else's failures. A credential that is not the
+// token is then looked up as an API key (Config.Keys); one that is not a
+// live key, revoked ones included, is a wrong credential like any other.
+// An admitted request's Principal (the token, or which key with which
+// scope) is what the endpoints authorise by (PrincipalFrom).
 package httpguard
 
 import (
@@ -67,16 +71,20 @@ type Config struct {
 	// OnAdmit, if set, is called with every request Check admits (the
 	// daemon marks its connection authenticated: connguard).
 	OnAdmit func(*http.Request)
+	// Keys, if set, are the API keys accepted beside the token.
+	Keys Keys
 }
 
 // Guard checks HTTP requests. It is safe for concurrent use.
 type Guard struct {
-	secret  []byte
-	session string // the session cookie's value (sessionValue)
-	hosts   []string
-	auth    *backoff
-	log     *slog.Logger
-	admit   func(*http.Request) // Config.OnAdmit
+	secret     []byte
+	session    string // the token's session cookie value (sessionValue)
+	sessionKey []byte // the HMAC key of session cookie values
+	keys       Keys   // Config.Keys; nil: the token only
+	hosts      []string
+	auth       *backoff
+	log        *slog.Logger
+	admit      func(*http.Request) // Config.OnAdmit
 
 	logLimit *rate.Limiter // refusal log lines
 	unlogged atomic.Int64  // refusals not logged since the last line
@@ -108,18 +116,20 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	session, err := sessionValue(cfg.Token)
+	sessionKey, session, err := sessionValue(cfg.Token)
 	if err != nil {
 		return nil, err
 	}
 	return &Guard{
-		secret:   []byte(cfg.Token),
-		session:  session,
-		hosts:    cfg.Hosts,
-		auth:     newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff, cfg.GlobalAuthFailures),
-		log:      cfg.Logger,
-		admit:    cfg.OnAdmit,
-		logLimit: rate.NewLimiter(refusalLogRate, refusalLogBurst),
+		secret:     []byte(cfg.Token),
+		session:    session,
+		sessionKey: sessionKey,
+		keys:       cfg.Keys,
+		hosts:      cfg.Hosts,
+		auth:       newBackoff(cfg.AuthFailures, cfg.AuthBackoff, cfg.MaxAuthBackoff, cfg.GlobalAuthFailures),
+		log:        cfg.Logger,
+		admit:      cfg.OnAdmit,
+		logLimit:   rate.NewLimiter(refusalLogRate, refusalLogBurst),
 	}, nil
 }
 
@@ -132,45 +142,54 @@ type Refusal struct {
 	RetryAfter time.Duration
 }
 
-// Check runs every gate in order (Host, Origin, the credential) and
-// returns nil if r may pass, or the first refusal. A right token or
-// session cookie always passes, clears the count of r's address
-// (ClientKey) and is passed to Config.OnAdmit. A request with no
-// credential, or only a session cookie that is not this process's, is
-// refused with 401 without counting. A wrong token is refused with 429
-// while its address waits or the global budget is spent, else counted
-// and refused with 401.
+// Check is Authenticate without the Principal: for endpoints that any
+// live credential may use.
 func (g *Guard) Check(r *http.Request) *Refusal {
+	_, ref := g.Authenticate(r)
+	return ref
+}
+
+// Authenticate runs every gate in order (Host, Origin, the credential)
+// and returns who r authenticated as, or the first refusal. A right token,
+// a live API key or a live session cookie always passes, clears the count
+// of r's address (ClientKey) and is passed to Config.OnAdmit. A request
+// with no credential, or only a session cookie that is not this process's
+// (or whose key was revoked), is refused with 401 without counting. A
+// wrong token or key (a revoked key is a wrong one) is refused with 429
+// while its address waits or the global budget is spent, else counted and
+// refused with 401.
+func (g *Guard) Authenticate(r *http.Request) (Principal, *Refusal) {
 	if ref := g.CheckHost(r); ref != nil {
-		return ref
+		return Principal{}, ref
 	}
 	if ref := g.checkOrigin(r); ref != nil {
-		return ref
+		return Principal{}, ref
 	}
 	key := ClientKey(r.RemoteAddr)
-	switch g.credential(r) {
+	c, p := g.credential(r)
+	switch c {
 	case credRight:
 		g.auth.succeeded(key)
 		if g.admit != nil {
 			g.admit(r)
 		}
-		return nil
+		return p, nil
 	case credNone:
 		// Not a guess: a foreign page's <img> of /files or /metrics
 		// carries no credential, a browser may still hold a session
 		// cookie of an earlier run, and another page of this host may
 		// have planted a bogus one. Counting those would let anyone
 		// push the owner's address into backoff.
-		return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
+		return Principal{}, &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
 	}
 	if wait, global := g.auth.failed(key); wait > 0 {
 		msg := "too many wrong tokens from this address: retry later"
 		if global {
 			msg = "too many wrong tokens: retry later"
 		}
-		return &Refusal{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, Message: msg, RetryAfter: wait}
+		return Principal{}, &Refusal{Status: http.StatusTooManyRequests, Code: api.CodeRateLimited, Message: msg, RetryAfter: wait}
 	}
-	return &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
+	return Principal{}, &Refusal{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "missing or wrong token"}
 }
 
 // checkOrigin refuses a request whose Origin header, when present, is not
@@ -191,16 +210,12 @@ func (g *Guard) CheckHost(r *http.Request) *Refusal {
 	return &Refusal{Status: http.StatusForbidden, Code: api.CodeUnauthorized, Message: "host " + r.Host + " is not allowed"}
 }
 
-// Authorize wraps next with Check: a refused request is answered by
-// Refuse and never reaches next.
+// Authorize wraps next with Authenticate: a refused request is answered
+// by Refuse and never reaches next; an admitted one carries its Principal
+// in its context (PrincipalFrom). Any live credential passes, whatever its
+// scope: for endpoints that only read (/files, /metrics).
 func (g *Guard) Authorize(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ref := g.Check(r); ref != nil {
-			g.Refuse(w, r, ref)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return g.AuthorizeScope(api.ScopeRead, next)
 }
 
 // RequireHost wraps next with CheckHost alone: for the web UI's static
@@ -267,15 +282,16 @@ type cred int
 
 const (
 	credNone  cred = iota // none, or only session cookies not of this process
-	credWrong             // a token, wrong
-	credRight             // the token, or this process's session cookie
+	credWrong             // a token or key, wrong (or revoked)
+	credRight             // the token, a live key, or a live session cookie
 )
 
 // credential judges the credential r presents: "Authorization: Bearer
-// <token>", else "?token=<token>", else the session cookie (either name;
-// any of several passes, so a cookie planted by another page of this host
-// cannot shadow the right one). Tokens are compared in constant time.
-func (g *Guard) credential(r *http.Request) cred {
+// <token or key>", else "?token=<token or key>", else the session cookie
+// (either name; any of several passes, so a cookie planted by another page
+// of this host cannot shadow the right one). The token is compared first,
+// in constant time; anything else is looked up as an API key.
+func (g *Guard) credential(r *http.Request) (cred, Principal) {
 	got := r.URL.Query().Get("token")
 	bearer := false
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
@@ -283,14 +299,21 @@ func (g *Guard) credential(r *http.Request) cred {
 	}
 	if got != "" {
 		if subtle.ConstantTimeCompare([]byte(got), g.secret) == 1 {
-			return credRight
+			return credRight, tokenPrincipal
 		}
-		return credWrong
+		if g.keys != nil {
+			if id, scope, revoked, ok := g.keys.Authenticate(got); ok {
+				return credRight, Principal{ID: id, Scope: scope, revoked: revoked}
+			}
+		}
+		return credWrong, Principal{}
 	}
-	if !bearer && g.hasSession(r) {
-		return credRight
+	if !bearer {
+		if p, ok := g.sessionPrincipal(r); ok {
+			return credRight, p
+		}
 	}
-	return credNone
+	return credNone, Principal{}
 }
 
 // hostAllowed accepts loopback names, IP literals and configured names, so

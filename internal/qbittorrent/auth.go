@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
 // SIDCookie is the session cookie auth/login sets, as qBittorrent names it.
@@ -30,19 +32,27 @@ var authRoutes = map[string]route{
 }
 
 // sessions are the live login sessions, by SID, each with the time it
-// expires; using a session extends it.
+// expires and who logged in; using a session extends it.
 type sessions struct {
 	mu   sync.Mutex
-	byID map[string]time.Time
+	byID map[string]*session
 	now  func() time.Time
 }
 
-func newSessions() *sessions {
-	return &sessions{byID: map[string]time.Time{}, now: time.Now}
+// session is one login: when it expires, and the credential it was opened
+// with (the token, or an API key: its scope, and its end at the key's
+// revocation).
+type session struct {
+	exp time.Time
+	p   httpguard.Principal
 }
 
-// create starts a session and returns its SID.
-func (s *sessions) create() string {
+func newSessions() *sessions {
+	return &sessions{byID: map[string]*session{}, now: time.Now}
+}
+
+// create starts a session for p and returns its SID.
+func (s *sessions) create(p httpguard.Principal) string {
 	var b [24]byte
 	rand.Read(b[:]) // never fails (crypto/rand)
 	sid := base64.RawURLEncoding.EncodeToString(b[:])
@@ -51,27 +61,28 @@ func (s *sessions) create() string {
 	now := s.now()
 	if len(s.byID) >= maxSessions {
 		oldest, when := "", time.Time{}
-		for id, exp := range s.byID {
-			if !exp.After(now) {
+		for id, ss := range s.byID {
+			if !ss.exp.After(now) || !ss.p.Live() {
 				delete(s.byID, id)
 				continue
 			}
-			if oldest == "" || exp.Before(when) {
-				oldest, when = id, exp
+			if oldest == "" || ss.exp.Before(when) {
+				oldest, when = id, ss.exp
 			}
 		}
 		if len(s.byID) >= maxSessions {
 			delete(s.byID, oldest)
 		}
 	}
-	s.byID[sid] = now.Add(sessionTimeout)
+	s.byID[sid] = &session{exp: now.Add(sessionTimeout), p: p}
 	return sid
 }
 
-// valid reports whether sid is a live session, extending it if so.
+// valid returns who r's session logged in as, if r carries a live
+// session, extending it. A session whose key was revoked ends here.
 // Every SID cookie of r is tried, so one planted by another page of this
 // host cannot shadow the right one.
-func (s *sessions) valid(r *http.Request) bool {
+func (s *sessions) valid(r *http.Request) (httpguard.Principal, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -79,18 +90,18 @@ func (s *sessions) valid(r *http.Request) bool {
 		if c.Name != SIDCookie {
 			continue
 		}
-		exp, ok := s.byID[c.Value]
+		ss, ok := s.byID[c.Value]
 		if !ok {
 			continue
 		}
-		if !exp.After(now) {
+		if !ss.exp.After(now) || !ss.p.Live() {
 			delete(s.byID, c.Value)
 			continue
 		}
-		s.byID[c.Value] = now.Add(sessionTimeout)
-		return true
+		ss.exp = now.Add(sessionTimeout)
+		return ss.p, true
 	}
-	return false
+	return httpguard.Principal{}, false
 }
 
 // end drops the sessions r carries.
@@ -105,33 +116,35 @@ func (s *sessions) end(r *http.Request) {
 }
 
 // authorized lets r pass if it carries a live SID or the right bearer
-// token; otherwise it answers as qBittorrent does (403 "Forbidden") and
-// returns false. A wrong bearer token counts against the address's
-// backoff like any wrong token, and one sent while the address waits is
-// answered 429 by the Guard.
-func (h *Handler) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if h.sessions.valid(r) {
+// token or a live API key, and returns who it authenticated as; otherwise
+// it answers as qBittorrent does (403 "Forbidden") and returns false. A
+// wrong bearer token or key counts against the address's backoff like any
+// wrong token, and one sent while the address waits is answered 429 by
+// the Guard.
+func (h *Handler) authorized(w http.ResponseWriter, r *http.Request) (httpguard.Principal, bool) {
+	if p, ok := h.sessions.valid(r); ok {
+		h.guard.Touch(p)
 		if h.admit != nil {
 			h.admit(r)
 		}
-		return true
+		return p, true
 	}
 	if r.Header.Get("Authorization") != "" {
-		ref := h.guard.Check(r)
+		p, ref := h.guard.Authenticate(r)
 		if ref == nil {
-			return true
+			return p, true
 		}
 		if ref.Status == http.StatusTooManyRequests {
 			h.guard.Refuse(w, r, ref)
-			return false
+			return httpguard.Principal{}, false
 		}
 	}
 	writeStatus(w, http.StatusForbidden, "Forbidden")
-	return false
+	return httpguard.Principal{}, false
 }
 
-// login is auth/login: the form's password is the API token (the user
-// name is ignored). Right: "Ok." and a SID cookie. Wrong: "Fails.", and
+// login is auth/login: the form's password is the API token or an API key
+// (the user name is ignored); the session has that credential's scope. Right: "Ok." and a SID cookie. Wrong: "Fails.", and
 // the address's backoff counts it; while it waits, 403 with qBittorrent's
 // ban message.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +162,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	gr := r.Clone(r.Context())
 	gr.Header.Set("Authorization", "Bearer "+pass)
 	gr.Header.Del("Cookie")
-	if ref := h.guard.Check(gr); ref != nil {
+	p, ref := h.guard.Authenticate(gr)
+	if ref != nil {
 		if ref.Status == http.StatusTooManyRequests {
 			writeStatus(w, http.StatusForbidden, bannedMessage)
 			return
@@ -159,7 +173,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     SIDCookie,
-		Value:    h.sessions.create(),
+		Value:    h.sessions.create(p),
 		Path:     "/",
 		HttpOnly: true,
 		Secure:   r.TLS != nil,

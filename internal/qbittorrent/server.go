@@ -14,7 +14,8 @@
 // qBittorrent's own CSRF rule (an Origin or Referer, when present, must
 // name the host the request was sent to); then the credential: the SID
 // cookie from auth/login, or "Authorization: Bearer <token>" as newer
-// clients send.
+// clients send; an API key works wherever the token does, held to its
+// scope (scope.go).
 package qbittorrent
 
 import (
@@ -207,8 +208,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 		return
 	}
-	if name != "auth/login" && !h.authorized(w, r) {
-		return
+	if name != "auth/login" {
+		p, ok := h.authorized(w, r)
+		if !ok {
+			return
+		}
+		if !p.Allows(routeScope(name, rt)) {
+			// qBittorrent's one refusal, as for a missing login.
+			writeStatus(w, http.StatusForbidden, "Forbidden")
+			return
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	defer func() {

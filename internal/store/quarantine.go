@@ -591,6 +591,9 @@ func checkRecords(tx *bbolt.Tx) error {
 	if err := checkWebhooks(tx); err != nil {
 		return err
 	}
+	if err := checkRSS(tx); err != nil {
+		return err
+	}
 	if b := tx.Bucket(bucketEvents); b != nil {
 		err := b.ForEach(func(k, v []byte) error {
 			if len(k) != 8 || !json.Valid(v) {

@@ -213,6 +213,10 @@ const (
 	codeMethodNotFound = -32601
 	codeInvalidParams  = -32602
 	codeInternalError  = -32603
+	// codeForbidden: a method the credential's scope does not cover.
+	// Transmission has none (its daemon knows one credential): it is
+	// taken from JSON-RPC's range for server errors.
+	codeForbidden = -32000
 
 	codeSetAnnounceList  = 1
 	codeInvalidTracker   = 2
@@ -234,6 +238,7 @@ var codeMessage = map[int]string{
 	codeMethodNotFound:   "Method not found",
 	codeInvalidParams:    "Invalid params",
 	codeInternalError:    "Internal error",
+	codeForbidden:        "forbidden",
 	codeSetAnnounceList:  "error setting announce list",
 	codeInvalidTracker:   "Invalid tracker list",
 	codePathNotAbsolute:  "path is not absolute",

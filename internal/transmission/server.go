@@ -29,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/lodestone-bt/lodestone/api"
@@ -188,7 +189,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gr = r.Clone(r.Context())
 		gr.Header.Set("Authorization", "Bearer "+pass)
 	}
-	if ref := h.guard.Check(gr); ref != nil {
+	principal, ref := h.guard.Authenticate(gr)
+	if ref != nil {
 		if ref.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Transmission"`)
 		}
@@ -219,7 +221,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	reply := h.serve(r.Context(), body)
+	// Each method checks the credential's scope (call).
+	reply := h.serve(httpguard.WithPrincipal(r.Context(), principal), body)
 	if reply == nil {
 		// Only JSON-RPC notifications: no reply, as Transmission.
 		w.WriteHeader(http.StatusNoContent)
@@ -416,6 +419,9 @@ func (h *Handler) call(ctx context.Context, method string, raw json.RawMessage, 
 	if !ok {
 		return nil, &rpcError{codeMethodNotFound, "method name not recognized"}
 	}
+	if rerr := permit(ctx, method, m.scope); rerr != nil {
+		return nil, rerr
+	}
 	a, err := parseArgs(raw)
 	if err == nil {
 		out, err = m.fn(h, ctx, a)
@@ -447,31 +453,52 @@ type method struct {
 	fn func(h *Handler, ctx context.Context, a args) (map[string]any, error)
 	// sideEffects: run even as a JSON-RPC notification.
 	sideEffects bool
+	// scope is what an API key needs to call it (the token may call all).
+	scope api.Scope
 }
 
-// methods is the method table, by snake_case name. The legacy protocol's
+// methods is the method table, by snake_case name, with the scope each
+// needs: reads are read, torrent changes control, the session's settings
+// and anything daemon-wide admin. The legacy protocol's
 // kebab-case names reach it through snake.
 var methods = map[string]method{
-	"session_get":          {(*Handler).sessionGet, false},
-	"session_set":          {(*Handler).sessionSet, true},
-	"session_stats":        {(*Handler).sessionStats, false},
-	"session_close":        {(*Handler).sessionClose, true},
-	"free_space":           {(*Handler).freeSpace, false},
-	"port_test":            {(*Handler).portTest, false},
-	"blocklist_update":     {(*Handler).blocklistUpdate, true},
-	"torrent_add":          {(*Handler).torrentAdd, true},
-	"torrent_get":          {(*Handler).torrentGet, false},
-	"torrent_set":          {(*Handler).torrentSet, true},
-	"torrent_start":        {(*Handler).torrentStart, true},
-	"torrent_start_now":    {(*Handler).torrentStart, true},
-	"torrent_stop":         {(*Handler).torrentStop, true},
-	"torrent_verify":       {(*Handler).torrentVerify, true},
-	"torrent_reannounce":   {(*Handler).torrentReannounce, true},
-	"torrent_remove":       {(*Handler).torrentRemove, true},
-	"torrent_set_location": {(*Handler).torrentSetLocation, true},
-	"torrent_rename_path":  {(*Handler).torrentRenamePath, true},
-	"queue_move_top":       {queueMove("top"), true},
-	"queue_move_up":        {queueMove("up"), true},
-	"queue_move_down":      {queueMove("down"), true},
-	"queue_move_bottom":    {queueMove("bottom"), true},
+	"session_get":          {(*Handler).sessionGet, false, api.ScopeRead},
+	"session_set":          {(*Handler).sessionSet, true, api.ScopeAdmin},
+	"session_stats":        {(*Handler).sessionStats, false, api.ScopeRead},
+	"session_close":        {(*Handler).sessionClose, true, api.ScopeAdmin},
+	"free_space":           {(*Handler).freeSpace, false, api.ScopeRead},
+	"port_test":            {(*Handler).portTest, false, api.ScopeRead},
+	"blocklist_update":     {(*Handler).blocklistUpdate, true, api.ScopeAdmin},
+	"torrent_add":          {(*Handler).torrentAdd, true, api.ScopeControl},
+	"torrent_get":          {(*Handler).torrentGet, false, api.ScopeRead},
+	"torrent_set":          {(*Handler).torrentSet, true, api.ScopeControl},
+	"torrent_start":        {(*Handler).torrentStart, true, api.ScopeControl},
+	"torrent_start_now":    {(*Handler).torrentStart, true, api.ScopeControl},
+	"torrent_stop":         {(*Handler).torrentStop, true, api.ScopeControl},
+	"torrent_verify":       {(*Handler).torrentVerify, true, api.ScopeControl},
+	"torrent_reannounce":   {(*Handler).torrentReannounce, true, api.ScopeControl},
+	"torrent_remove":       {(*Handler).torrentRemove, true, api.ScopeControl},
+	"torrent_set_location": {(*Handler).torrentSetLocation, true, api.ScopeControl},
+	"torrent_rename_path":  {(*Handler).torrentRenamePath, true, api.ScopeControl},
+	"queue_move_top":       {queueMove("top"), true, api.ScopeControl},
+	"queue_move_up":        {queueMove("up"), true, api.ScopeControl},
+	"queue_move_down":      {queueMove("down"), true, api.ScopeControl},
+	"queue_move_bottom":    {queueMove("bottom"), true, api.ScopeControl},
+}
+
+// permit refuses a method the request's credential may not call: an API
+// key of a narrower scope than need, or a request that carries no
+// principal at all. The legacy protocol sends the message as its result
+// string ("forbidden: …"), which Transmission's clients report as the
+// call's error, as they do every result that is not "success".
+func permit(ctx context.Context, method string, need api.Scope) *rpcError {
+	p, ok := httpguard.PrincipalFrom(ctx)
+	if ok && p.Allows(need) {
+		return nil
+	}
+	msg := "forbidden: " + strings.ReplaceAll(method, "_", "-") + " needs scope " + string(need)
+	if ok && !p.Live() {
+		msg = "forbidden: key revoked"
+	}
+	return &rpcError{codeForbidden, msg}
 }

@@ -262,7 +262,9 @@ func TestHalfWrittenRetried(t *testing.T) {
 // unchanged for InvalidAfter; a .magnet file with some bad lines adds the
 // others and alerts each bad line.
 func TestInvalidAfterUnchanged(t *testing.T) {
-	f := newFixture(t, 50*time.Millisecond)
+	// Long enough for the first scans to come before it on a loaded
+	// machine.
+	f := newFixture(t, time.Second)
 	bad := filepath.Join(f.dir, "bad.torrent")
 	write(t, bad, []byte("d4:infod4:name1:x"))
 	tr := torrent(t, 3)
@@ -273,7 +275,7 @@ func TestInvalidAfterUnchanged(t *testing.T) {
 	if len(f.svc.added()) != 0 || len(f.names(t)) != 2 {
 		t.Fatalf("taken before InvalidAfter: adds %v, folder %v", f.svc.added(), f.names(t))
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(time.Second + 10*time.Millisecond)
 	f.scan()
 	if _, err := os.Stat(bad + SuffixInvalid); err != nil {
 		t.Fatalf("bad.torrent not renamed invalid: %v (folder %v)", err, f.names(t))
