@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -83,6 +84,116 @@ func TestWebUISettingsWatch(t *testing.T) {
 		t.Errorf("watches after removing: %+v, %v", ws, err)
 	}
 	b.snapshot("settings-watch")
+	b.checkConsole()
+}
+
+// rssFeed is an RSS 2.0 document of items (title, magnet link).
+func rssFeed(items [][2]string) string {
+	var sb strings.Builder
+	sb.WriteString(`<?xml version="1.0"?><rss version="2.0"><channel><title>Loopback TV</title><link>http://127.0.0.1/</link><description>test</description>`)
+	for i, it := range items {
+		fmt.Fprintf(&sb, `<item><title>%s</title><link>%s</link><guid>g-%d</guid><pubDate>Mon, 07 Dec 2026 0%d:00:00 GMT</pubDate></item>`, it[0], strings.ReplaceAll(it[1], "&", "&amp;"), i, i)
+	}
+	sb.WriteString(`</channel></rss>`)
+	return sb.String()
+}
+
+func TestWebUISettingsRSS(t *testing.T) {
+	chromiumPath(t)
+	hashes := []string{strings.Repeat("a1", 20), strings.Repeat("b2", 20), strings.Repeat("c3", 20)}
+	feed := rssFeed([][2]string{
+		{"Show A S01E01 1080p", "magnet:?xt=urn:btih:" + hashes[0] + "&dn=a1"},
+		{"Show A S01E02 720p", "magnet:?xt=urn:btih:" + hashes[1] + "&dn=a2"},
+		{"Other Thing 2026", "magnet:?xt=urn:btih:" + hashes[2] + "&dn=o"},
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml")
+		io.WriteString(w, feed)
+	}))
+	t.Cleanup(srv.Close)
+	d := daemontest.Start(t, daemontest.Options{AllowPrivateURLs: true})
+	c := d.Client(t)
+	ctx := ctxT(t, 2*time.Minute)
+	b := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
+	b.open("/?token=" + daemontest.Token)
+	b.waitLoggedIn()
+	b.openSettings("rss")
+	b.waitJS("the empty lists", `document.getElementById('feed-body').textContent.includes('No feeds yet') && document.getElementById('rule-body').textContent.includes('No rules yet')`, 10*time.Second)
+
+	// Add the feed; its first fetch (in the background) brings 3 items.
+	b.typeInto("#feed-url", srv.URL+"/feed.xml")
+	b.click("#feed-ok")
+	feedRow := `document.querySelector('#feed-body tr[data-id]')`
+	b.waitJS("the feed fetched", feedRow+` !== null && `+feedRow+`.textContent.includes('Loopback TV') && `+feedRow+`.children[3].textContent === '3'`, 20*time.Second)
+	feeds, err := c.Feeds(ctx)
+	if err != nil || len(feeds) != 1 || feeds[0].URL != srv.URL+"/feed.xml" || feeds[0].IntervalS != 1800 {
+		t.Fatalf("rss.list after the form: %+v, %v", feeds, err)
+	}
+	feedID := feeds[0].FeedID
+	b.click(`#feed-body tr[data-id="` + feedID + `"] button[aria-label^="Items"]`)
+	b.waitJS("the feed's items", `!document.getElementById('feed-items').hidden && document.querySelectorAll('#feed-items-body tr').length === 3 && document.getElementById('feed-items-body').textContent.includes('S01E02')`, 10*time.Second)
+
+	// A rule typed, not saved: the preview shows what it matches, live.
+	b.typeInto("#rule-name", "show-a")
+	b.typeInto("#rule-include", "show a")
+	preview := `[...document.querySelectorAll('#rule-preview-body tr')].map((r) => r.children[0].textContent).join('|')`
+	b.waitJS("two matches", preview+` === 'Show A S01E01 1080p|Show A S01E02 720p'`, 10*time.Second)
+	b.typeInto("#rule-exclude", "720p")
+	b.waitJS("one match", preview+` === 'Show A S01E01 1080p'`, 10*time.Second)
+	// A bad regular expression: the daemon's reason, in place.
+	b.typeInto("#rule-include", "show (a")
+	b.waitJS("the preview's error", `document.getElementById('rule-preview-status').classList.contains('error') && document.getElementById('rule-preview-status').textContent.includes('(error 103)')`, 10*time.Second)
+	b.typeInto("#rule-include", "show a")
+	b.waitJS("one match again", preview+` === 'Show A S01E01 1080p'`, 10*time.Second)
+	if rules, err := c.Rules(ctx); err != nil || len(rules) != 0 {
+		t.Fatalf("rss.rule.list before saving: %+v, %v; the preview must not save", rules, err)
+	}
+
+	// Saved (paused), then the feed refreshed: the rule adds its item; the
+	// preview marks it added.
+	b.click("#rule-paused")
+	b.click("#rule-ok")
+	b.waitJS("the rule listed", `document.querySelector('#rule-body tr[data-name="show-a"]') !== null`, 10*time.Second)
+	if rules, err := c.Rules(ctx); err != nil || len(rules) != 1 || rules[0].Include != "show a" || rules[0].Exclude != "720p" || !rules[0].Paused || !rules[0].Enabled {
+		t.Fatalf("rss.rule.list after saving: %+v, %v", rules, err)
+	}
+	b.click(`#feed-body tr[data-id="` + feedID + `"] button[aria-label^="Refresh"]`)
+	waitUntilAPI(t, "the rule's item added, paused", 30*time.Second, func() bool {
+		tk, err := c.GetTask(ctx, hashes[0])
+		return err == nil && tk.State == api.StatePaused
+	})
+	b.waitJS("the preview marks it added", `[...document.querySelectorAll('#rule-preview-body tr')].some((r) => r.children[0].textContent === 'Show A S01E01 1080p' && r.children[3].textContent === 'yes')`, 15*time.Second)
+	if tasks := listTasks(t, c); len(tasks) != 1 {
+		t.Errorf("tasks after the refresh: %d, want only the rule's item", len(tasks))
+	}
+
+	// Edit the rule: include the other show too.
+	b.click(`#rule-body tr[data-name="show-a"] button[aria-label^="Edit"]`)
+	b.waitJS("the form holds the rule", `document.getElementById('rule-name').readOnly && document.getElementById('rule-exclude').value === '720p' && document.getElementById('rule-paused').checked`, 5*time.Second)
+	b.typeInto("#rule-include", "show a|other")
+	b.waitJS("two matches", preview+` === 'Show A S01E01 1080p|Other Thing 2026'`, 10*time.Second)
+	b.click("#rule-ok")
+	waitUntilAPI(t, "the rule edited", 10*time.Second, func() bool {
+		r, err := c.Rules(ctx)
+		return err == nil && len(r) == 1 && r[0].Include == "show a|other"
+	})
+	b.snapshot("settings-rss")
+
+	// Remove the rule, then the feed (each asks first).
+	rm := `#rule-body tr[data-name="show-a"] button[aria-label^="Remove"]`
+	b.click(rm)
+	b.click(rm)
+	b.waitJS("the rule gone", `document.querySelector('#rule-body tr[data-name="show-a"]') === null`, 10*time.Second)
+	rm = `#feed-body tr[data-id="` + feedID + `"] button[aria-label^="Remove"]`
+	b.click(rm)
+	b.click(rm)
+	b.waitJS("the feed gone", feedRow+` === null && document.getElementById('feed-items').hidden`, 10*time.Second)
+	if feeds, err := c.Feeds(ctx); err != nil || len(feeds) != 0 {
+		t.Errorf("rss.list after removing: %+v, %v", feeds, err)
+	}
+	if rules, err := c.Rules(ctx); err != nil || len(rules) != 0 {
+		t.Errorf("rss.rule.list after removing: %+v, %v", rules, err)
+	}
 	b.checkConsole()
 }
 
