@@ -111,7 +111,7 @@ export class RssPage implements Page {
       });
       return h("tr", { "data-id": f.feed_id },
         h("td", { class: "url" }, f.title ? h("span", null, f.title) : null, h("div", { class: "muted small-text" }, f.url)),
-        cell(fmt.duration(f.interval_s), "num"),
+        cell(`${Math.round(f.interval_s / 60)} min`, "num"),
         cell(fmt.unix(f.last_fetch_at)),
         cell(String(f.items), "num"),
         cell(f.last_error || "", "error"),

@@ -92,7 +92,7 @@ export class RssPage {
                 if (confirmClick(rm, "Remove?"))
                     void this.removeFeed(f);
             });
-            return h("tr", { "data-id": f.feed_id }, h("td", { class: "url" }, f.title ? h("span", null, f.title) : null, h("div", { class: "muted small-text" }, f.url)), cell(fmt.duration(f.interval_s), "num"), cell(fmt.unix(f.last_fetch_at)), cell(String(f.items), "num"), cell(f.last_error || "", "error"), h("td", { class: "actions" }, items, refresh, rm));
+            return h("tr", { "data-id": f.feed_id }, h("td", { class: "url" }, f.title ? h("span", null, f.title) : null, h("div", { class: "muted small-text" }, f.url)), cell(`${Math.round(f.interval_s / 60)} min`, "num"), cell(fmt.unix(f.last_fetch_at)), cell(String(f.items), "num"), cell(f.last_error || "", "error"), h("td", { class: "actions" }, items, refresh, rm));
         });
         byId("feed-body").replaceChildren(...(rows.length > 0 ? rows : [emptyRow(6, "No feeds yet.")]));
     }
