@@ -87,6 +87,27 @@ var MethodScopes = map[string]Scope{
 	MethodKeyCreate:      ScopeAdmin,
 	MethodKeyList:        ScopeAdmin,
 	MethodKeyRevoke:      ScopeAdmin,
+
+	MethodWatchAdd:    ScopeAdmin,
+	MethodWatchList:   ScopeAdmin,
+	MethodWatchRemove: ScopeAdmin,
+
+	MethodWebhookAdd:        ScopeAdmin,
+	MethodWebhookList:       ScopeAdmin,
+	MethodWebhookRemove:     ScopeAdmin,
+	MethodWebhookDeliveries: ScopeAdmin,
+
+	// RSS, rss.items and rss.rule.list included: feeds and rules are
+	// the daemon's configuration, as the issue says.
+	MethodRSSAdd:        ScopeAdmin,
+	MethodRSSList:       ScopeAdmin,
+	MethodRSSRemove:     ScopeAdmin,
+	MethodRSSRefresh:    ScopeAdmin,
+	MethodRSSItems:      ScopeAdmin,
+	MethodRSSRuleSet:    ScopeAdmin,
+	MethodRSSRuleList:   ScopeAdmin,
+	MethodRSSRuleRemove: ScopeAdmin,
+	MethodRSSPreview:    ScopeAdmin,
 }
 
 // MethodScope returns the scope method needs: its entry in MethodScopes,

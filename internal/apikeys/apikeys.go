@@ -1,11 +1,12 @@
 // Package apikeys owns the scoped API keys (issue 17): it creates them with
 // crypto/rand, keeps only their SHA-256 (in the store, and in memory in an
-// index for a constant-time-per-request lookup), revokes them, and records
-// when each was last used. It answers key.create, key.list and key.revoke;
+// index by hash, so a request's key is found with one map lookup), revokes
+// them, and records when each was last used. It answers key.create, key.list and key.revoke;
 // httpguard asks it whether a credential is a live key.
 package apikeys
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -126,13 +127,14 @@ func (k *Keys) Create(_ context.Context, p api.KeyCreateParams) (api.KeyCreateRe
 		ID: hex.EncodeToString(id[:]), Name: p.Name, Scope: string(p.Scope),
 		Hash: sum[:], CreatedAt: k.now().Unix(),
 	}
-	// Stored under the lock, so a key is in the index iff it is stored.
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	// Stored first, outside the lock (nobody knows the key yet), so that
+	// the write does not hold up the authentication of other keys.
 	if err := k.st.PutAPIKey(rec); err != nil {
 		return api.KeyCreateResult{}, err
 	}
+	k.mu.Lock()
 	k.addLocked(rec)
+	k.mu.Unlock()
 	k.log.Info("api key created", "key_id", rec.ID, "name", rec.Name, "scope", rec.Scope)
 	return api.KeyCreateResult{KeyID: rec.ID, Key: key, Name: rec.Name, Scope: p.Scope, CreatedAt: rec.CreatedAt}, nil
 }
@@ -147,16 +149,14 @@ func (k *Keys) List(context.Context, struct{}) (api.KeyListResult, error) {
 	}
 	k.mu.RUnlock()
 	slices.SortFunc(out, func(a, b api.Key) int {
-		if a.CreatedAt != b.CreatedAt {
-			return int(a.CreatedAt - b.CreatedAt)
-		}
-		return strings.Compare(a.KeyID, b.KeyID)
+		return cmp.Or(cmp.Compare(a.CreatedAt, b.CreatedAt), strings.Compare(a.KeyID, b.KeyID))
 	})
 	return api.KeyListResult{Keys: out}, nil
 }
 
 // Revoke deletes key id durably, then drops it from the index and closes
-// its Revoked channel: from then on it authenticates nothing, and open
+// its revocation channel (under the lock throughout, so that two revokes
+// of one key cannot both close it): from then on it authenticates nothing, and open
 // connections and sessions it authenticated see it at their next use.
 // An unknown id is 213.
 func (k *Keys) Revoke(_ context.Context, p api.KeyRevokeParams) (api.Empty, error) {

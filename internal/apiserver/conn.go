@@ -89,9 +89,6 @@ func (c *conn) run(parent context.Context) {
 
 	c.wg.Go(func() { c.writeLoop(ctx) })
 	c.wg.Go(func() { c.pingLoop(ctx) })
-	if c.limited {
-		c.wg.Go(func() { c.muteOnRevoke(ctx) })
-	}
 	// A cause (lagging, no pong, shutdown) is sent as a close frame; that
 	// ends the read below. The reader's own context is not cancelled, as
 	// that would drop the TCP connection before the close frame. The
@@ -274,12 +271,15 @@ func (c *conn) writeLoop(ctx context.Context) {
 			}
 		default:
 		}
-		frame, ok := c.sub.Next() // anything ready, in delivery order
-		if !ok {
-			frame = c.nextFrame(ctx)
+		frame, event := c.sub.Next() // anything ready, in delivery order
+		if !event {
+			frame, event = c.nextFrame(ctx)
 		}
 		if frame == nil {
 			return
+		}
+		if event && c.limited && !c.principal.Live() {
+			continue // a revoked key reads nothing more (see permit)
 		}
 		if !c.writeNow(ctx, frame) {
 			return
@@ -287,32 +287,34 @@ func (c *conn) writeLoop(ctx context.Context) {
 	}
 }
 
-// nextFrame waits for the next response or event; nil means stop.
-func (c *conn) nextFrame(ctx context.Context) []byte {
+// nextFrame waits for the next response or event, and says which it is;
+// nil means stop.
+func (c *conn) nextFrame(ctx context.Context) (frame []byte, event bool) {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, false
 		case frame := <-c.out:
-			return frame
+			return frame, false
 		case frame := <-c.sub.C():
-			return frame
+			return frame, true
 		case <-c.sub.Kick():
 			// A snapshot; Next also takes any live event queued before it.
 			if frame, ok := c.sub.Next(); ok {
-				return frame
+				return frame, true
 			}
 		case rq := <-c.replay:
 			// Here, in the only consumer of the subscription, no event is
-			// in flight: the replay cannot duplicate or reorder one.
-			return c.doReplay(rq)
+			// in flight: the replay cannot duplicate or reorder one. The
+			// replayed events follow through Next.
+			return c.doReplay(rq), false
 		case <-c.sub.Done():
 			if errors.Is(c.sub.Err(), events.ErrLagging) {
 				c.cancel(reasonLagging)
 			} else {
 				c.cancel(reasonShutdown)
 			}
-			return nil
+			return nil, false
 		}
 	}
 }

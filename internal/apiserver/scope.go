@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/lodestone-bt/lodestone/api"
-	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
 )
 
@@ -19,7 +18,9 @@ import (
 //
 // An unknown method passes, to be answered 102 as for anyone. The lookup
 // is in memory (the revocation is a closed channel), and connections the
-// token opened never come here.
+// token opened never come here. Events stop at the revocation itself,
+// before any request: the writer drops every event it would write to a
+// revoked key (writeLoop).
 func (c *conn) permit(ctx context.Context, req api.Request) bool {
 	p := c.principal
 	_, known := c.s.methods[req.Method]
@@ -44,15 +45,4 @@ func (c *conn) permit(ctx context.Context, req api.Request) bool {
 		return false
 	}
 	return true
-}
-
-// muteOnRevoke stops the connection's events the moment its key is
-// revoked: a revoked key reads nothing more, even before its next
-// request (which permit refuses). It returns when ctx ends.
-func (c *conn) muteOnRevoke(ctx context.Context) {
-	select {
-	case <-c.principal.Revoked():
-		c.s.hub.SetFilter(c.sub, events.Names())
-	case <-ctx.Done():
-	}
 }

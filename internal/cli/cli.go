@@ -1,9 +1,9 @@
 // Package cli is Lodestone's command-line client: the subcommands of
-// `lodestone` other than `serve` (add, ls, info, files, peers, pause,
-// resume, rm, set, move, category, queue, reannounce, watch, stats,
-// help). Each talks to a running daemon through the public client package
-// and prints for a human, or with --json the daemon's raw result for a
-// program.
+// `lodestone` other than `serve` (add, ls, info, files, peers, export,
+// pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
+// queue, reannounce, recheck, watch, stats, help). Each talks to a running
+// daemon through the public client package and prints for a human, or
+// with --json the daemon's raw result for a program.
 //
 // It imports only client/, api/ and the standard library. Run is the single
 // entry point; it writes only to the writers it is given and keeps no state
@@ -59,8 +59,13 @@ func commands() []command {
 		{"set", "change a task's labels, file priorities, category or seeding limits", runSet},
 		{"move", "move a task's data to another directory", runMove},
 		{"category", "list, set or remove categories (named save paths)", runCategory},
+		{"watchdir", "list, add or remove watch folders", runWatchdir},
+		{"rss", "manage RSS feeds and the rules that add their items", runRSS},
+		{"webhook", "manage webhooks: events POSTed to a URL", runWebhook},
+		{"key", "create, list or revoke scoped API keys", runKey},
 		{"queue", "move a task in the queue order", runQueue},
 		{"reannounce", "announce tasks to their trackers now", runReannounce},
+		{"recheck", "verify tasks' data on disk again", runRecheck},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 	}

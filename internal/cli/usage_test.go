@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "queue", "reannounce", "watch", "stats"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "watchdir", "rss", "webhook", "key", "queue", "reannounce", "recheck", "watch", "stats"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
@@ -74,6 +74,16 @@ func TestUsageErrors(t *testing.T) {
 		{"info without id", []string{"info"}, []string{"no task id given"}},
 		{"info two ids", []string{"info", "ab", "cd"}, []string{"one task id"}},
 		{"pause without id", []string{"pause"}, []string{"no task id given"}},
+		{"recheck without id", []string{"recheck"}, []string{"no task id given"}},
+		{"watchdir without action", []string{"watchdir"}, []string{"no action given: ls, add or rm"}},
+		{"watchdir add two dirs", []string{"watchdir", "add", "/a", "/b"}, []string{"add takes one directory, got 2 arguments"}},
+		{"rss without action", []string{"rss"}, []string{"no action given"}},
+		{"rss unknown action", []string{"rss", "fetch"}, []string{`unknown action "fetch"`}},
+		{"rss add two urls", []string{"rss", "add", "a", "b"}, []string{"add takes one feed URL, got 2 arguments"}},
+		{"webhook without action", []string{"webhook"}, []string{"no action given"}},
+		{"webhook event with rm", []string{"webhook", "rm", "x", "--event", "task.added"}, []string{"--event goes with add"}},
+		{"key create without scope", []string{"key", "create", "x"}, []string{"create takes a name and a scope"}},
+		{"key ls with argument", []string{"key", "ls", "x"}, []string{`ls takes no argument, got "x"`}},
 		{"resume without id", []string{"resume"}, []string{"no task id given"}},
 		{"rm without id", []string{"rm", "--delete-data"}, []string{"no task id given"}},
 		{"set nothing", []string{"set", "abcd"}, []string{"nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit"}},

@@ -26,6 +26,7 @@ var fuzzMethods = []string{
 	api.MethodSessionGet, api.MethodSessionSet, api.MethodEventsSubscribe,
 	api.MethodEventsReplay, api.MethodServerInfo, api.MethodCategoryList,
 	api.MethodCategorySet, api.MethodCategoryRemove, api.MethodTaskExport,
+	api.MethodKeyCreate, api.MethodKeyList, api.MethodKeyRevoke,
 	// RSS, but rss.add: a fuzzed URL could lead off this machine.
 	api.MethodRSSList, api.MethodRSSRemove, api.MethodRSSRefresh, api.MethodRSSItems,
 	api.MethodRSSRuleSet, api.MethodRSSRuleList, api.MethodRSSRuleRemove, api.MethodRSSPreview,
@@ -52,6 +53,7 @@ func FuzzParams(f *testing.F) {
 		`{"task_id":"` + id + `","category":"nope"}`, `{"type":"magnet","data":"magnet:?xt=urn:btih:` + id + `","category":"tv"}`,
 		`{"select":{"all":true}}`, `{"select":{}}`, `{"select":{"task_ids":["` + id + `","zz"],"state":"paused"},"labels":["b"]}`,
 		`{"select":{"label":"a","category":"tv"},"delete_data":true}`, `{"select":{"all":true},"task_id":"` + id + `"}`, `{"select":[]}`,
+		`{"name":"k","scope":"read"}`, `{"name":"\u0000","scope":"ADMIN"}`, `{"key_id":"` + id + `"}`, `{"key_id":7}`,
 		`{"name":"r","include":"(","exclude":"["}`, `{"name":"r","include":"a","feeds":["x"],"category":"nope","enabled":"no"}`,
 		`{"rule":"r"}`, `{"rule":{"include":"a","feeds":["x"]}}`, `{"rule":7}`, `{"feed_id":7}`, `{"feed_id":"` + id + `"}`,
 	}

@@ -143,6 +143,9 @@ func TestKeyScopes(t *testing.T) {
 				{api.MethodTaskResume, api.TaskIDParams{TaskID: task.TaskID}, api.ScopeControl},
 				{api.MethodSessionSet, api.SessionSetParams{}, api.ScopeAdmin},
 				{api.MethodKeyList, struct{}{}, api.ScopeAdmin},
+				{api.MethodWatchList, struct{}{}, api.ScopeAdmin},
+				{api.MethodWebhookList, struct{}{}, api.ScopeAdmin},
+				{api.MethodRSSList, struct{}{}, api.ScopeAdmin},
 			} {
 				code, msg := wsCall(t, c, m.method, m.params)
 				switch {
@@ -327,7 +330,8 @@ func TestKeyShownOnce(t *testing.T) {
 
 // TestKeyRevoke revokes keys in use: an open WebSocket connection's next
 // request is refused with 403 "key revoked" and the connection is then
-// closed; a new one is refused at the handshake (401, as any wrong
+// closed, and it gets no event published after the revocation; a new one
+// is refused at the handshake (401, as any wrong
 // credential); a qBittorrent SID session and a web UI session opened with
 // the key end; Transmission's RPC refuses the key. The token, and another
 // key, are untouched.
@@ -380,6 +384,14 @@ func TestKeyRevoke(t *testing.T) {
 	if err := admin.RevokeKey(ctxT(t, 10*time.Second), k.KeyID); err != nil {
 		t.Fatal(err)
 	}
+	// An event after the revocation reaches the live key's connection,
+	// never the revoked one's, even before its next request.
+	tr := enginetest.Generate(t, enginetest.Content{Name: "after.bin", Size: 20_000, Seed: 172})
+	added, err := admin.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(tr.MetaInfo), Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, kept, api.EventTaskAdded, 10*time.Second, forTask(added.TaskID))
 	_, err = c.ListTasks(ctxT(t, 10*time.Second))
 	if code := (*api.Error)(nil); !asCode(err, &code, api.CodeForbidden) || code.Message != "key revoked" {
 		t.Fatalf("the next request after revocation: %v, want 403 key revoked", err)
@@ -388,6 +400,11 @@ func TestKeyRevoke(t *testing.T) {
 	case <-c.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the revoked key's connection was not closed")
+	}
+	for ev := range c.Events() {
+		if ev.Name == api.EventTaskAdded && forTask(added.TaskID)(ev.Data) {
+			t.Error("the revoked key's connection got an event published after the revocation")
+		}
 	}
 	if _, err := dialKey(t, d, k.Key); !isHandshakeStatus(err, http.StatusUnauthorized) {
 		t.Errorf("dial with the revoked key: %v, want 401", err)

@@ -65,6 +65,7 @@ type Service interface {
 	Trackers(id string) (api.TaskTrackersResult, error)
 	AddTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	Pieces(id string) (api.TaskPiecesResult, error)
+	Export(id string) (api.TaskExportResult, error)
 	RemoveTrackers(id string, urls []string) (api.TaskTrackersResult, error)
 	Categories() []api.Category
 	SetCategory(c api.Category) (api.Category, error)
@@ -170,7 +171,7 @@ func New(cfg Config) (*Handler, error) {
 	if h.tags, err = loadTags(cfg.Settings); err != nil {
 		return nil, err
 	}
-	for _, table := range []map[string]route{authRoutes, appRoutes, readRoutes, actionRoutes, syncRoutes} {
+	for _, table := range []map[string]route{authRoutes, appRoutes, readRoutes, actionRoutes, syncRoutes, exportRoutes} {
 		for name, rt := range table {
 			if _, dup := h.routes[name]; dup {
 				return nil, fmt.Errorf("qbittorrent: route %s defined twice", name)
