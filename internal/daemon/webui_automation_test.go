@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
@@ -288,5 +289,88 @@ func TestWebUISettingsWebhooks(t *testing.T) {
 	if hooks, err := c.Webhooks(ctx); err != nil || len(hooks) != 0 {
 		t.Errorf("webhooks after removing: %+v, %v", hooks, err)
 	}
+	b.checkConsole()
+}
+
+func TestWebUISettingsKeys(t *testing.T) {
+	chromiumPath(t)
+	d := daemontest.Start(t, daemontest.Options{})
+	c := d.Client(t)
+	ctx := ctxT(t, 2*time.Minute)
+	b := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
+	b.open("/?token=" + daemontest.Token)
+	b.waitLoggedIn()
+	b.openSettings("keys")
+	b.waitJS("the empty list", `document.getElementById('key-body').textContent.includes('No API keys yet')`, 10*time.Second)
+
+	// Create a control key: shown once, and it works as a credential of
+	// that scope.
+	b.typeInto("#key-name", "sonarr")
+	b.click("#key-ok")
+	b.waitJS("the key shown", `!document.getElementById('key-once').hidden && document.getElementById('key-value').textContent.length >= 20`, 10*time.Second)
+	key := evalJS[string](b, `document.getElementById('key-value').textContent`)
+	keys, err := c.ListKeys(ctx)
+	if err != nil || len(keys) != 1 || keys[0].Name != "sonarr" || keys[0].Scope != api.ScopeControl {
+		t.Fatalf("keys after the form: %+v, %v", keys, err)
+	}
+	kc, err := client.Dial(ctx, d.URL, key)
+	if err != nil {
+		t.Fatalf("dial with the key the page showed: %v", err)
+	}
+	if info, err := kc.ServerInfo(ctx); err != nil || info.Scope != "control" {
+		t.Errorf("server.info with the key: %+v, %v; want scope control", info, err)
+	}
+	kc.Close()
+	row := `document.querySelector('#key-body tr[data-id="` + keys[0].KeyID + `"]')`
+	b.waitJS("the key listed", row+` !== null && `+row+`.textContent.includes('control') && !`+row+`.textContent.includes(`+jsString(key)+`)`, 10*time.Second)
+
+	// Copy puts it on the clipboard (or selects it): either way the page
+	// says so, and nothing fails.
+	b.click("#key-copy")
+	b.waitJS("the copy notice", `[...document.querySelectorAll('#toasts .toast')].some((t) => t.textContent.includes('Copied.') || t.textContent.includes('Copy failed'))`, 5*time.Second)
+	// Closing the dialog forgets it.
+	b.click("#settings-close")
+	b.openSettings("keys")
+	if got := evalJS[string](b, `document.getElementById('key-once').hidden + ' ' + document.getElementById('key-value').textContent`); got != "true " {
+		t.Errorf("the key after closing the dialog: %q; want hidden and empty", got)
+	}
+
+	// A read key: the page logged in with it says the settings need an
+	// admin key and offers no admin action.
+	read, err := c.CreateKey(ctx, "viewer", api.ScopeRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := newUIBrowser(t, uiBase(t, d), uiBrowserOptions{})
+	rb.open("/?token=" + read.Key)
+	rb.waitLoggedIn()
+	rb.waitJS("no task action for a read key", `document.getElementById('btn-add').disabled`, 10*time.Second)
+	rb.openSettings("keys")
+	rb.waitJS("the scope note", `!document.getElementById('scope-note').hidden && document.getElementById('scope-note').textContent.includes('“read”') && document.getElementById('sp-keys').querySelector('.unavailable').textContent.includes('admin key') && document.querySelector('#sp-keys .page-body').hidden`, 10*time.Second)
+	rb.openSettings("general")
+	if !evalJS[bool](rb, `document.getElementById('settings-ok').disabled && document.getElementById('s-dl').disabled`) {
+		t.Error("the general settings are editable with a read key")
+	}
+	rb.openSettings("categories")
+	rb.waitJS("categories read-only", `document.getElementById('cat-ok').disabled`, 5*time.Second)
+	if sent, _ := rb.counts(); sent[api.MethodKeyList] != 0 || sent[api.MethodSessionSet] != 0 {
+		t.Errorf("the read key's page called key.list %d and session.set %d times; want none", sent[api.MethodKeyList], sent[api.MethodSessionSet])
+	}
+	rb.checkConsole()
+
+	// Revoke the control key (the button asks first).
+	rm := `#key-body tr[data-id="` + keys[0].KeyID + `"] button`
+	b.click(rm)
+	b.waitJS("the confirmation", `document.querySelector('`+rm+`').textContent === 'Revoke?'`, 5*time.Second)
+	b.click(rm)
+	b.waitJS("the key gone", row+` === null`, 10*time.Second)
+	if keys, err := c.ListKeys(ctx); err != nil || len(keys) != 1 || keys[0].Name != "viewer" {
+		t.Errorf("keys after revoking: %+v, %v; want only viewer", keys, err)
+	}
+	if kc, err := client.Dial(ctx, d.URL, key); err == nil {
+		kc.Close()
+		t.Error("the revoked key still connects")
+	}
+	b.snapshot("settings-keys")
 	b.checkConsole()
 }
