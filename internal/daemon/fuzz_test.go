@@ -30,6 +30,9 @@ var fuzzMethods = []string{
 	// RSS, but rss.add: a fuzzed URL could lead off this machine.
 	api.MethodRSSList, api.MethodRSSRemove, api.MethodRSSRefresh, api.MethodRSSItems,
 	api.MethodRSSRuleSet, api.MethodRSSRuleList, api.MethodRSSRuleRemove, api.MethodRSSPreview,
+	// Webhooks, but webhook.add, for the same reason (its params are
+	// checked by TestWebhookRefusals).
+	api.MethodWebhookList, api.MethodWebhookRemove, api.MethodWebhookDeliveries,
 }
 
 // FuzzParams sends every method arbitrary params through a real daemon
@@ -56,6 +59,7 @@ func FuzzParams(f *testing.F) {
 		`{"name":"k","scope":"read"}`, `{"name":"\u0000","scope":"ADMIN"}`, `{"key_id":"` + id + `"}`, `{"key_id":7}`,
 		`{"name":"r","include":"(","exclude":"["}`, `{"name":"r","include":"a","feeds":["x"],"category":"nope","enabled":"no"}`,
 		`{"rule":"r"}`, `{"rule":{"include":"a","feeds":["x"]}}`, `{"rule":7}`, `{"feed_id":7}`, `{"feed_id":"` + id + `"}`,
+		`{"webhook_id":"nope"}`, `{"webhook_id":7}`, `{"webhook_id":""}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))

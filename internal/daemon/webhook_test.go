@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -66,15 +67,21 @@ func newHookReceiver(t *testing.T, addr string) *hookReceiver {
 }
 
 // downAddr returns a loopback address where nothing listens (connections
-// are refused) until a receiver is started on it.
+// are refused) until a receiver is started on it. Its port lies below the
+// kernel's ephemeral range, so no socket bound to port 0 (the daemon's
+// listeners, outgoing connections) can take it meanwhile.
 func downAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken: try another
+		}
+		ln.Close()
+		return addr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Fatal("no free port below 32000 on 127.0.0.1")
+	return ""
 }
 
 func (r *hookReceiver) setSecret(s string) {
@@ -276,8 +283,15 @@ func TestWebhookReceiverDownThenUp(t *testing.T) {
 		ids = append(ids, addPaused(t, c, fmt.Sprintf("down-%d.bin", i)))
 	}
 	waitDeliveries(t, c, hook.WebhookID, "refused attempts", 30*time.Second, func(ds []api.WebhookDelivery) bool {
-		return len(ds) == 4 && ds[3].Attempts >= 2 && ds[3].State == api.DeliveryPending &&
-			ds[3].Status == 0 && strings.Contains(ds[3].Error, "refused") && ds[3].NextAttemptAt > 0
+		if len(ds) != 4 || ds[3].Attempts < 2 {
+			return false
+		}
+		for _, d := range ds {
+			if d.Attempts < 1 || d.State != api.DeliveryPending || d.Status != 0 || !strings.Contains(d.Error, "refused") || d.NextAttemptAt == 0 {
+				return false
+			}
+		}
+		return true
 	})
 	hooks, err := c.Webhooks(ctxT(t, 10*time.Second))
 	if err != nil || len(hooks) != 1 || hooks[0].Pending != 4 {

@@ -3,8 +3,12 @@ package store
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 )
 
 func pendingDelivery(seq uint64) WebhookDelivery {
@@ -136,5 +140,52 @@ func TestWebhookOutboxCap(t *testing.T) {
 	}
 	if last := ds[len(ds)-1]; last.Seq != 1 || last.State != "failed" || last.Error != ErrOutboxFull.Error() {
 		t.Fatalf("oldest delivery %+v, want failed for room", last)
+	}
+}
+
+// A damaged webhook or delivery record is found by Open, like any other
+// record, rather than failing the daemon later.
+func TestDamagedWebhookRecordRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		parent, child []byte // child: a webhook's sub-bucket, or nil
+		key           []byte
+		want          string // in the error
+	}{
+		{"webhook", bucketWebhooks, nil, []byte("h"), `webhook "h"`},
+		{"outbox", bucketWebhookOutbox, []byte("h"), u64(1), `webhook_outbox "h" delivery`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutWebhook(Webhook{ID: "h", URL: "http://example.com/", Events: []string{"*"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.EnqueueWebhooks([]WebhookEnqueue{{ID: "h", Cursor: 1, Deliveries: []WebhookDelivery{pendingDelivery(1)}}}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			db, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(func(tx *bbolt.Tx) error {
+				b := tx.Bucket(tc.parent)
+				if tc.child != nil {
+					b = b.Bucket(tc.child)
+				}
+				return b.Put(tc.key, []byte("{not json"))
+			})
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(dir); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Open: %v, want ErrDamaged naming %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -152,8 +152,11 @@ func (m *Manager) forget(h *hook, seq uint64) {
 }
 
 // recorded updates h's memory after the attempt d was stored. A success
-// shows the endpoint is up: the deliveries waiting for a retry are due at
-// once, rather than each after its own backoff.
+// shows the endpoint is up again: the deliveries waiting for a retry
+// because it was unreachable or failing (no answer, 408, 429, 5xx) are
+// due at once, rather than each after its own backoff. Those it refused
+// (another 4xx, a 3xx) keep their backoff: one event the endpoint rejects
+// is not retried after every success.
 func (m *Manager) recorded(h *hook, d store.WebhookDelivery) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -165,11 +168,17 @@ func (m *Manager) recorded(h *hook, d store.WebhookDelivery) {
 		r := &h.pending[i]
 		switch {
 		case r.seq == d.Seq:
-			r.next = d.NextAttemptAt
-		case d.State == api.DeliveryDelivered && r.next.After(d.LastAttemptAt):
+			r.next, r.status = d.NextAttemptAt, d.Status
+		case d.State == api.DeliveryDelivered && r.next.After(d.LastAttemptAt) && unavailable(r.status):
 			r.next = d.LastAttemptAt
 		}
 	}
+}
+
+// unavailable reports whether an attempt answered status failed because
+// the endpoint was down or overloaded rather than refusing the event.
+func unavailable(status int) bool {
+	return status == 0 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
 }
 
 // attempt POSTs d once and returns it updated: delivered, pending with

@@ -4,7 +4,7 @@
 // Durability: each webhook has a durable cursor, the id of the last event
 // considered for it, and a durable outbox of the deliveries still to make
 // (internal/store, webhooks.go). One feeder goroutine subscribes to the
-// event hub; on start it replays, from the hub's log, the events after the
+// event hub while a webhook exists; on start it replays, from the hub's log, the events after the
 // lowest cursor, so an event published just before a crash, whose
 // delivery was never queued, is found again. It writes each batch of
 // matching events to the outboxes together with the new cursors, in one
@@ -112,6 +112,7 @@ type Manager struct {
 	// mu guards the fields below it and the workers' fields of the hooks.
 	mu      sync.Mutex
 	hooks   map[string]*hook
+	added   chan struct{}   // signalled by Add, for a feeder waiting for a webhook; cap 1
 	running context.Context // Run's context while it runs, else nil
 	wg      sync.WaitGroup  // the feeder and the workers
 }
@@ -137,8 +138,9 @@ type hook struct {
 
 // ref is a pending delivery in memory: the frame stays in the store.
 type ref struct {
-	seq  uint64
-	next time.Time
+	seq    uint64
+	next   time.Time
+	status int // of its latest attempt (0: none, or no answer)
 }
 
 func (h *hook) wants(name string) bool { return h.all || h.events[name] }
@@ -160,7 +162,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, client: newClient(cfg.AllowPrivate, cfg.Timeout), hooks: make(map[string]*hook)}
+	m := &Manager{cfg: cfg, log: cfg.Logger, client: newClient(cfg.AllowPrivate, cfg.Timeout), hooks: make(map[string]*hook), added: make(chan struct{}, 1)}
 	recs, err := cfg.Store.Webhooks()
 	if err != nil {
 		return nil, err
@@ -172,7 +174,7 @@ func New(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 		for _, d := range out {
-			h.pending = append(h.pending, ref{seq: d.Seq, next: d.NextAttemptAt})
+			h.pending = append(h.pending, ref{seq: d.Seq, next: d.NextAttemptAt, status: d.Status})
 		}
 		m.hooks[rec.ID] = h
 	}
@@ -232,12 +234,27 @@ func (m *Manager) startLocked(h *hook) {
 func loggedFilter(name string) bool { return !slices.Contains(api.EphemeralEvents, name) }
 
 // feed runs the feeder until ctx ends, subscribing again whenever the hub
-// cuts it off.
+// cuts it off. While there is no webhook it holds no subscription, so the
+// hub queues nothing to it.
 func (m *Manager) feed(ctx context.Context) {
 	for {
+		m.mu.Lock()
+		none := len(m.hooks) == 0
+		m.mu.Unlock()
+		if none {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.added:
+			}
+			continue
+		}
 		err := m.feedOnce(ctx)
-		if ctx.Err() != nil || errors.Is(err, events.ErrClosed) {
+		switch {
+		case ctx.Err() != nil || errors.Is(err, events.ErrClosed):
 			return
+		case errors.Is(err, errNoHooks):
+			continue
 		}
 		m.log.Warn("webhook feeder restarts", "err", err)
 		select {
@@ -248,11 +265,15 @@ func (m *Manager) feed(ctx context.Context) {
 	}
 }
 
+// errNoHooks ends a subscription once the last webhook is removed.
+var errNoHooks = errors.New("no webhook")
+
 // feedBatch bounds the events considered in one store transaction.
 const feedBatch = 256
 
 // feedOnce subscribes, replays the events after the lowest cursor, and
-// considers every event until ctx ends or the subscription does.
+// considers every event until ctx ends, the subscription does, or no
+// webhook is left (errNoHooks).
 func (m *Manager) feedOnce(ctx context.Context) error {
 	sub := m.cfg.Hub.Subscribe(loggedFilter)
 	defer sub.Close()
@@ -267,12 +288,20 @@ func (m *Manager) feedOnce(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	m.feedMu.Unlock()
-	// Without a webhook there is nothing to catch up on: one added later
-	// starts after the events delivered by then, live.
-	if replay {
-		if _, err := m.cfg.Hub.Replay(sub, after); errors.Is(err, events.ErrGap) {
-			m.log.Warn("webhook events lost: the event log no longer holds them", "after", after)
-		} else if err != nil {
+	if !replay {
+		return errNoHooks
+	}
+	_, err := m.cfg.Hub.Replay(sub, after)
+	switch {
+	case errors.Is(err, events.ErrGap):
+		m.log.Warn("webhook events lost: the event log no longer holds them", "after", after)
+	case err != nil:
+		select {
+		case <-sub.Done():
+			// Replay says ErrClosed for a subscription already cut off:
+			// its own Err says whether the hub closed.
+			return sub.Err()
+		default:
 			return err
 		}
 	}
@@ -316,6 +345,13 @@ func (m *Manager) consider(batch [][]byte) error {
 		seq  uint64
 		name string
 		f    []byte
+	}
+	m.mu.Lock()
+	none := len(m.hooks) == 0
+	m.mu.Unlock()
+	if none {
+		// A webhook added later starts after these events (Add).
+		return errNoHooks
 	}
 	evs := make([]framed, 0, len(batch))
 	for _, f := range batch {
@@ -514,6 +550,10 @@ func (m *Manager) Add(_ context.Context, p api.WebhookAddParams) (api.WebhookAdd
 		m.startLocked(h)
 	}
 	m.mu.Unlock()
+	select {
+	case m.added <- struct{}{}:
+	default:
+	}
 	m.log.Info("webhook added", "webhook", rec.ID, "url", rec.URL, "events", rec.Events)
 	return api.WebhookAddResult{WebhookID: rec.ID, Secret: secret, URL: rec.URL, Events: evs, CreatedAt: rec.CreatedAt.Unix()}, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,10 +24,11 @@ import (
 // env is a real store and hub in a temp dir; run starts a Manager on
 // them, which stop ends (as a daemon's shutdown does).
 type env struct {
-	t   *testing.T
-	dir string
-	st  *store.Store
-	hub *events.Hub
+	t        *testing.T
+	dir      string
+	st       *store.Store
+	hub      *events.Hub
+	queueLen int // of the hub's subscribers; 0: the default
 }
 
 func newEnv(t *testing.T) *env {
@@ -40,7 +43,7 @@ func (e *env) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.st, e.hub = st, events.New(st, events.Options{Ephemeral: api.EphemeralEvents})
+	e.st, e.hub = st, events.New(st, events.Options{Ephemeral: api.EphemeralEvents, QueueLen: e.queueLen})
 }
 
 func (e *env) close() {
@@ -107,7 +110,9 @@ type receiver struct {
 	tries   int
 	triesOf map[string]int  // by event id
 	answer  func(n int) int // n counts the requests for the event, from 1
-	wake    chan struct{}
+	// answerEvent, when set, decides instead, knowing the event.
+	answerEvent func(ev api.Event, n int) int
+	wake        chan struct{}
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -142,7 +147,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.triesOf[ev.ID]++
 	status := http.StatusNoContent
-	if r.answer != nil {
+	if r.answerEvent != nil {
+		status = r.answerEvent(ev, r.triesOf[ev.ID])
+	} else if r.answer != nil {
 		status = r.answer(r.triesOf[ev.ID])
 	}
 	if status/100 == 2 {
@@ -381,13 +388,18 @@ func TestBadParams(t *testing.T) {
 // logged, before its delivery was queued).
 func TestPendingSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
-	// A port that refuses connections: a listener opened, then closed.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A port that refuses connections, below the ephemeral range so that
+	// no socket bound to port 0 takes it meanwhile.
+	var addr string
+	for i := 0; addr == ""; i++ {
+		a := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		if ln, err := net.Listen("tcp", a); err == nil {
+			ln.Close()
+			addr = a
+		} else if i == 100 {
+			t.Fatal(err)
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	m := e.run(Config{AllowPrivate: true})
 	res := add(t, m.Manager, api.WebhookAddParams{URL: "http://" + addr + "/", Events: []string{"*"}, Secret: "k"})
 	queued := e.publish(api.EventTaskAdded, map[string]int{"n": 1})
@@ -400,7 +412,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 	e.close()
 	e.open()
 
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("port %s taken meanwhile: %v", addr, err)
 	}
@@ -451,5 +463,157 @@ func TestRemoveDropsOutbox(t *testing.T) {
 	defer r.mu.Unlock()
 	if r.tries != tries {
 		t.Fatalf("%d requests after remove", r.tries-tries)
+	}
+}
+
+// A feeder whose queue overflows (here: held while 50 events arrive in a
+// queue of 4) is cut off by the hub, which never waits for it; it
+// subscribes again and replays from the cursors: no event is lost. It is
+// held either with a batch in hand, or (after a restart) before its
+// replay, which then finds its subscription already cut off.
+func TestFeederCatchesUpAfterOverflow(t *testing.T) {
+	for _, beforeReplay := range []bool{false, true} {
+		t.Run(fmt.Sprintf("beforeReplay=%v", beforeReplay), func(t *testing.T) {
+			e := &env{t: t, dir: t.TempDir(), queueLen: 4}
+			e.open()
+			t.Cleanup(e.close)
+			r := newReceiver(t)
+			r.secret = "k"
+			m := e.run(Config{AllowPrivate: true})
+			add(t, m.Manager, api.WebhookAddParams{URL: r.srv.URL, Events: []string{api.EventTaskAdded}, Secret: "k"})
+			if beforeReplay {
+				m.stop()
+				m = e.hold(Config{AllowPrivate: true})
+			} else {
+				m.feedMu.Lock()
+			}
+			dropped := e.hub.Dropped()
+			want := map[string]bool{}
+			for i := range 50 {
+				want[e.publish(api.EventTaskAdded, map[string]int{"n": i}).ID] = true
+			}
+			if e.hub.Dropped() == dropped {
+				m.feedMu.Unlock()
+				t.Fatal("the held feeder was not cut off: the test proves nothing")
+			}
+			m.feedMu.Unlock()
+			for _, ev := range r.waitFor(50) {
+				delete(want, ev.ID)
+			}
+			if len(want) != 0 {
+				t.Fatalf("events never delivered: %v", want)
+			}
+		})
+	}
+}
+
+// hold starts a Manager whose feeder is held, subscribed, before it reads
+// the cursors: the caller unlocks its feedMu.
+func (e *env) hold(cfg Config) *running {
+	e.t.Helper()
+	cfg.Store, cfg.Hub = e.st, e.hub
+	m, err := New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m.feedMu.Lock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !e.hub.Wanted(api.EventTaskAdded); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			m.feedMu.Unlock()
+			cancel()
+			<-done
+			e.t.Fatal("the feeder never subscribed")
+		}
+	}
+	var once sync.Once
+	r := &running{Manager: m, stop: func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}}
+	e.t.Cleanup(r.stop)
+	return r
+}
+
+// Without a webhook the feeder holds no subscription: the hub queues
+// nothing to it, and it can never be counted among the clients cut off
+// for lagging. The first webhook starts it, a removal of the last ends
+// it at the next event.
+func TestNoSubscriptionWithoutWebhooks(t *testing.T) {
+	e := newEnv(t)
+	m := e.run(Config{AllowPrivate: true})
+	r := newReceiver(t)
+	r.secret = "k"
+	e.publish(api.EventTaskAdded, map[string]int{})
+	if e.hub.Wanted(api.EventTaskAdded) {
+		t.Fatal("subscribed with no webhook")
+	}
+	res := add(t, m.Manager, api.WebhookAddParams{URL: r.srv.URL, Events: []string{api.EventTaskAdded}, Secret: "k"})
+	waitWanted(t, e.hub, true)
+	ev := e.publish(api.EventTaskAdded, map[string]int{"n": 1})
+	if got := r.waitFor(1); got[0].ID != ev.ID {
+		t.Fatalf("received %+v, want only the event after the webhook was added (%s)", got, ev.ID)
+	}
+	if _, err := m.Remove(context.Background(), api.WebhookIDParams{WebhookID: res.WebhookID}); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(api.EventTaskAdded, map[string]int{"n": 2})
+	waitWanted(t, e.hub, false)
+}
+
+func waitWanted(t *testing.T, hub *events.Hub, want bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); hub.Wanted(api.EventTaskAdded) != want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hub.Wanted = %v, want %v", !want, want)
+		}
+	}
+}
+
+// A success brings forward the deliveries waiting because the endpoint was
+// unavailable (here a 503, with a backoff of an hour), not one it refused
+// (a 400), which keeps its backoff.
+func TestSuccessWakesOnlyUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		woken  bool
+	}{{http.StatusServiceUnavailable, true}, {http.StatusBadRequest, false}} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			e := newEnv(t)
+			m := e.run(Config{AllowPrivate: true, Backoff: time.Hour, MaxBackoff: time.Hour})
+			r := newReceiver(t)
+			r.secret = "k"
+			r.answerEvent = func(ev api.Event, n int) int {
+				if string(ev.Data) == `{"n":1}` && (n == 1 || !tc.woken) {
+					return tc.status
+				}
+				return http.StatusOK
+			}
+			res := add(t, m.Manager, api.WebhookAddParams{URL: r.srv.URL, Events: []string{api.EventTaskAdded}, Secret: "k"})
+			a := e.publish(api.EventTaskAdded, map[string]int{"n": 1})
+			for d := waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryPending); d.Attempts == 0; {
+				d = waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryPending)
+			}
+			b := e.publish(api.EventTaskAdded, map[string]int{"n": 2})
+			waitDelivery(t, m.Manager, res.WebhookID, b.ID, api.DeliveryDelivered)
+			if tc.woken {
+				if d := waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryDelivered); d.Attempts != 2 {
+					t.Fatalf("delivery %+v, want delivered at the second attempt", d)
+				}
+				return
+			}
+			c := e.publish(api.EventTaskAdded, map[string]int{"n": 3})
+			waitDelivery(t, m.Manager, res.WebhookID, c.ID, api.DeliveryDelivered)
+			if d := waitDelivery(t, m.Manager, res.WebhookID, a.ID, api.DeliveryPending); d.Attempts != 1 || d.Status != tc.status {
+				t.Fatalf("refused delivery %+v: want it left to its backoff after one attempt", d)
+			}
+		})
 	}
 }
