@@ -133,7 +133,7 @@ type RSSRuleListResult struct {
 // RSSPreviewParams are the params of rss.preview: Rule is a saved rule's
 // name (a JSON string) or a rule object as in rss.rule.set, not saved.
 type RSSPreviewParams struct {
-	Rule json.RawMessage `json:"rule"`
+	Rule json.RawMessage `json:"rule" schema:"oneOf=string|RSSRuleSetParams"`
 }
 
 // RSSPreviewItem is an item a previewed rule matches.

@@ -77,9 +77,11 @@ type TaskListParams struct {
 }
 
 // TaskListResult is the result of task.list. With Fields set, each task
-// holds only the selected fields.
+// holds only the selected fields: the tag schema:"partial=task_id" makes
+// the schema's items a TaskPartial, whose fields but task_id may each be
+// absent.
 type TaskListResult struct {
-	Tasks []Task `json:"tasks"`
+	Tasks []Task `json:"tasks" schema:"partial=task_id"`
 }
 
 // Task is a task as returned by task.get and task.list.
@@ -342,8 +344,9 @@ type TaskRemoveParams struct {
 	TaskID string `json:"task_id"`
 	// Select, in place of TaskID: see TaskIDParams.
 	Select *TaskSelect `json:"select,omitempty"`
-	// DeleteData also deletes the task's own files (only those) from disk.
-	DeleteData bool `json:"delete_data"`
+	// DeleteData also deletes the task's own files (only those) from
+	// disk. Optional (schema:"optional": false when absent).
+	DeleteData bool `json:"delete_data" schema:"optional"`
 }
 
 // Empty is the result of methods that return nothing: {}.
@@ -376,9 +379,9 @@ type EventsSubscribeResult struct {
 
 // EventsReplayParams are the params of events.replay.
 type EventsReplayParams struct {
-	// After is the id of the last event the client saw; "0" (or "") replays
-	// the whole log.
-	After string `json:"after"`
+	// After is the id of the last event the client saw; "0" (or "", or
+	// absent) replays the whole log.
+	After string `json:"after" schema:"optional"`
 }
 
 // EventsReplayResult is the result of events.replay. The replayed events

@@ -50,6 +50,30 @@ type Options struct {
 	// it missed (events.replay). Events then ends only with Close, or
 	// when the daemon's log no longer holds what was missed (Err says so).
 	Reconnect bool
+	// FrameHook, when set, sees every frame the client sends (dir
+	// FrameSent, or FrameSentRaw for WriteRaw's) before it is written,
+	// and every frame it receives (FrameReceived) before it is handled:
+	// tests validate them against the API's schema. It is called from
+	// several goroutines at once and must not keep frame.
+	FrameHook func(dir string, frame []byte)
+}
+
+// Directions of the frames Options.FrameHook sees.
+const (
+	// FrameSent is a request the client encoded.
+	FrameSent = "sent"
+	// FrameSentRaw is a frame WriteRaw sent as it was given, which may
+	// be deliberately invalid.
+	FrameSentRaw = "sent-raw"
+	// FrameReceived is a response or an event from the daemon.
+	FrameReceived = "received"
+)
+
+// hook hands a frame to Options.FrameHook.
+func (c *Client) hook(dir string, frame []byte) {
+	if c.opts.FrameHook != nil {
+		c.opts.FrameHook(dir, frame)
+	}
 }
 
 // Client is a connection to a daemon. Its methods are safe for concurrent
@@ -235,6 +259,7 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
+	c.hook(FrameSent, frame)
 	if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		return fmt.Errorf("%w: write: %w", ErrDisconnected, err)
 	}
@@ -277,6 +302,7 @@ func (c *Client) WriteRaw(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return err
 	}
+	c.hook(FrameSentRaw, frame)
 	if err := ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
@@ -360,10 +386,10 @@ func (c *Client) redial() (*websocket.Conn, string, error) {
 		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = nil
 		if names != nil {
-			err = writeRequest(wctx, ws, subID, api.MethodEventsSubscribe, api.EventsSubscribeParams{Names: names})
+			err = c.writeRequest(wctx, ws, subID, api.MethodEventsSubscribe, api.EventsSubscribeParams{Names: names})
 		}
 		if err == nil {
-			err = writeRequest(wctx, ws, replayID, api.MethodEventsReplay, api.EventsReplayParams{After: strconv.FormatUint(after, 10)})
+			err = c.writeRequest(wctx, ws, replayID, api.MethodEventsReplay, api.EventsReplayParams{After: strconv.FormatUint(after, 10)})
 		}
 		cancel()
 		if err != nil {
@@ -378,7 +404,7 @@ func (c *Client) redial() (*websocket.Conn, string, error) {
 	}
 }
 
-func writeRequest(ctx context.Context, ws *websocket.Conn, id, method string, params any) error {
+func (c *Client) writeRequest(ctx context.Context, ws *websocket.Conn, id, method string, params any) error {
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return err
@@ -387,6 +413,7 @@ func writeRequest(ctx context.Context, ws *websocket.Conn, id, method string, pa
 	if err != nil {
 		return err
 	}
+	c.hook(FrameSent, frame)
 	return ws.Write(ctx, websocket.MessageText, frame)
 }
 
@@ -405,6 +432,7 @@ func (c *Client) read(ws *websocket.Conn, replayID string) error {
 		if err != nil {
 			return fmt.Errorf("connection ended: %w", err)
 		}
+		c.hook(FrameReceived, data)
 		// An event has "name"; a response has "error".
 		var probe struct {
 			Name  *string `json:"name"`

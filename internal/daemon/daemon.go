@@ -32,6 +32,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/qbittorrent"
 	"github.com/lodestone-bt/lodestone/internal/rss"
+	"github.com/lodestone-bt/lodestone/internal/schema"
 	"github.com/lodestone-bt/lodestone/internal/service"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
@@ -276,6 +277,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /", guard.RequireHost(webui.Handler()))
+	mux.Handle("GET "+schema.Path, guard.RequireHost(schema.Handler())) // public: no token
 	mux.Handle("GET /metrics", guard.Authorize(d.metrics.Handler()))
 	// The web UI trades its token for an HttpOnly session cookie here,
 	// so that its plain links (/files) are authorised.

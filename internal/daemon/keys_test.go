@@ -37,10 +37,11 @@ func createKey(t *testing.T, c *client.Client, name string, scope api.Scope) api
 	return k
 }
 
-// dialKey connects to d's WebSocket API with key as the credential.
+// dialKey connects to d's WebSocket API with key as the credential; its
+// frames are validated against the API schema, as daemontest.Dial's are.
 func dialKey(t *testing.T, d *daemontest.Daemon, key string) (*client.Client, error) {
 	t.Helper()
-	c, err := client.Dial(ctxT(t, 10*time.Second), d.URL, key)
+	c, err := client.DialOptions(ctxT(t, 10*time.Second), d.URL, key, client.Options{FrameHook: daemontest.ValidateFrames(t)})
 	if err == nil {
 		t.Cleanup(func() { c.Close() })
 	}

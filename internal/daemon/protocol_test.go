@@ -87,6 +87,9 @@ func TestResponseEnvelope(t *testing.T) {
 	}()
 	tr := enginetest.Generate(t, enginetest.Content{Name: "env.bin", Size: 1234, Seed: 9})
 	req := `{"id":"unique-request-id","method":"task.add","params":{"type":"torrent","data":"` + base64.StdEncoding.EncodeToString(tr.MetaInfo) + `"}}`
+	// Frames sent and read by hand are checked against the schema too.
+	validate := daemontest.ValidateFrames(t)
+	validate(client.FrameSent, []byte(req))
 	if err := ws.Write(ctxT(t, 5*time.Second), websocket.MessageText, []byte(req)); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +102,7 @@ func TestResponseEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		validate(client.FrameReceived, data)
 		got = nil
 		if err := json.Unmarshal(data, &got); err != nil {
 			t.Fatal(err)

@@ -6,7 +6,7 @@
 import { byId, h, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { NEEDS_ADMIN, PageState, cell, confirmClick, copyText, emptyRow, type Page, type PageDeps } from "./settings-page.js";
-import type { ApiEvent, ApiKey } from "./types.js";
+import type { ApiEvent, ApiKey, KeyCreated } from "./types.js";
 
 export class KeysPage implements Page {
   private readonly state = new PageState("sp-keys");
@@ -65,9 +65,9 @@ export class KeysPage implements Page {
     const ok = byId<HTMLButtonElement>("key-ok");
     ok.disabled = true;
     try {
-      const k = await this.d.api.call<ApiKey>("key.create", { name, scope });
+      const k = await this.d.api.call<KeyCreated>("key.create", { name, scope });
       byId<HTMLInputElement>("key-name").value = "";
-      setText(byId("key-value"), k.key ?? "");
+      setText(byId("key-value"), k.key);
       byId("key-once").hidden = false;
       byId("key-copy").focus();
     } catch (e) {

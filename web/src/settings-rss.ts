@@ -11,7 +11,7 @@ import { byId, h, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { NEEDS_ADMIN, PageState, cell, confirmClick, emptyRow, fillCategories, type Page, type PageDeps } from "./settings-page.js";
 import { errorText } from "./toast.js";
-import { EV, type ApiEvent, type Feed, type FeedItem, type Rule } from "./types.js";
+import { EV, type ApiEvent, type Feed, type FeedItem, type PreviewItem, type Rule, type RuleParams } from "./types.js";
 
 const inp = (id: string) => byId<HTMLInputElement>(id);
 const PREVIEW_DELAY = 250; // ms of quiet typing before a preview
@@ -236,8 +236,8 @@ export class RssPage implements Page {
   }
 
   // formRule is the rule as the form has it, saved or not.
-  private formRule(): Rule {
-    const r: Rule = {
+  private formRule(): RuleParams {
+    const r: RuleParams = {
       name: inp("rule-name").value.trim(),
       include: inp("rule-include").value,
       feeds: [...byId("rule-feeds").querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value),
@@ -301,9 +301,9 @@ export class RssPage implements Page {
       body.replaceChildren();
       return;
     }
-    let items: FeedItem[];
+    let items: PreviewItem[];
     try {
-      items = (await this.d.api.call<{ items: FeedItem[] }>("rss.preview", { rule: r })).items ?? [];
+      items = (await this.d.api.call<{ items: PreviewItem[] }>("rss.preview", { rule: r })).items ?? [];
     } catch (e) {
       if (seq !== this.previewSeq) return;
       status.classList.add("error");

@@ -8,7 +8,7 @@
 import { byId, h, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { NEEDS_ADMIN, PageState, cell, confirmClick, copyText, emptyRow, type Page, type PageDeps } from "./settings-page.js";
-import { EPHEMERAL, type ApiEvent, type Delivery, type Webhook } from "./types.js";
+import { EPHEMERAL, type ApiEvent, type Delivery, type Webhook, type WebhookAdded } from "./types.js";
 
 const REREAD_DELAY = 700; // ms after an event before reading again
 
@@ -133,10 +133,10 @@ export class WebhooksPage implements Page {
     const ok = byId<HTMLButtonElement>("hook-ok");
     ok.disabled = true;
     try {
-      const w = await this.d.api.call<Webhook>("webhook.add", secret ? { url, events, secret } : { url, events });
+      const w = await this.d.api.call<WebhookAdded>("webhook.add", secret ? { url, events, secret } : { url, events });
       byId<HTMLInputElement>("hook-url").value = "";
       byId<HTMLInputElement>("hook-secret-in").value = "";
-      setText(byId("hook-secret-value"), w.secret ?? "");
+      setText(byId("hook-secret-value"), w.secret);
       byId("hook-secret").hidden = false;
       this.d.notify(`Webhook added: ${w.url}.`);
     } catch (e) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
+	"github.com/lodestone-bt/lodestone/internal/schema/validate"
 )
 
 // Token is the API token test daemons use.
@@ -149,12 +150,14 @@ func (d *Daemon) Client(t testing.TB) *client.Client {
 	return Dial(t, d.URL)
 }
 
-// Dial connects a client to url with the test token.
+// Dial connects a client to url with the test token. Every frame the
+// client sends and receives is validated against the API's schema
+// (ValidateFrames).
 func Dial(t testing.TB, url string) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, url, Token)
+	c, err := client.DialOptions(ctx, url, Token, client.Options{FrameHook: ValidateFrames(t)})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -341,4 +344,68 @@ func (p *Process) wait(t testing.TB) error {
 		t.Errorf("lodestone did not exit within 30s")
 		return errors.New("timeout")
 	}
+}
+
+var (
+	validatorOnce sync.Once
+	validator     *validate.Validator
+	validatorErr  error
+)
+
+// ValidateFrames returns a client.Options.FrameHook that validates one
+// connection's frames against the API's schema (docs/asyncapi.json):
+// requests by their method, responses by the method of the request they
+// answer, events by their name. A frame the schema does not describe fails
+// t, with the frame and why. A request the schema refuses fails t only if
+// the daemon accepts it: tests send invalid params on purpose, to check the
+// refusal. Frames WriteRaw sends are not validated, but their answers are.
+// Benchmarks get no hook (nil): they measure the daemon, not the
+// validator.
+func ValidateFrames(t testing.TB) func(dir string, frame []byte) {
+	t.Helper()
+	if _, bench := t.(*testing.B); bench {
+		return nil
+	}
+	validatorOnce.Do(func() { validator, validatorErr = validate.New() })
+	if validatorErr != nil {
+		t.Fatalf("API schema: %v", validatorErr)
+	}
+	conn := validator.Conn()
+	// Frames may still arrive while the test's cleanups run (before the
+	// client is closed), never after: ended stops reports once t is done.
+	var mu sync.Mutex
+	ended := false
+	t.Cleanup(func() {
+		mu.Lock()
+		ended = true
+		mu.Unlock()
+	})
+	return func(dir string, frame []byte) {
+		var err error
+		switch dir {
+		case client.FrameSent:
+			conn.Sent(frame)
+		case client.FrameSentRaw:
+			conn.SentRaw(frame)
+		case client.FrameReceived:
+			err = conn.Received(frame)
+		}
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended {
+			t.Errorf("a frame %s does not match the API schema (docs/asyncapi.json):\n%s\n%v", dir, abbreviate(frame), err)
+		}
+	}
+}
+
+// abbreviate keeps a long frame's start and end.
+func abbreviate(frame []byte) string {
+	const keep = 1500
+	if len(frame) <= 2*keep {
+		return string(frame)
+	}
+	return fmt.Sprintf("%s … (%d bytes) … %s", frame[:keep], len(frame)-2*keep, frame[len(frame)-keep:])
 }

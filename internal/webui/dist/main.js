@@ -284,7 +284,9 @@ class App {
                         state: size > 0 ? "checking" : "metadata", added_at: new Date().toISOString(),
                         download_rate: 0, upload_rate: 0, peers: 0, downloaded: 0, uploaded: 0, ratio: 0,
                         eta_seconds: -1, pieces: 0, piece_size: 0, labels: [], category: "", download_dir: "",
-                        sequential: false, download_rate_limit: 0, upload_rate_limit: 0,
+                        sequential: false, download_rate_limit: 0, upload_rate_limit: 0, private: false,
+                        seconds_downloading: 0, seconds_seeding: 0, queue_position: 0,
+                        seed_ratio_limit: -2, seed_time_limit: -2, seed_idle_limit: -2,
                     });
                 }
                 this.countsDirty = true;

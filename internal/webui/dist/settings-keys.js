@@ -53,7 +53,7 @@ export class KeysPage {
         try {
             const k = await this.d.api.call("key.create", { name, scope });
             byId("key-name").value = "";
-            setText(byId("key-value"), k.key ?? "");
+            setText(byId("key-value"), k.key);
             byId("key-once").hidden = false;
             byId("key-copy").focus();
         }

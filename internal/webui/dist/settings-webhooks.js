@@ -113,7 +113,7 @@ export class WebhooksPage {
             const w = await this.d.api.call("webhook.add", secret ? { url, events, secret } : { url, events });
             byId("hook-url").value = "";
             byId("hook-secret-in").value = "";
-            setText(byId("hook-secret-value"), w.secret ?? "");
+            setText(byId("hook-secret-value"), w.secret);
             byId("hook-secret").hidden = false;
             this.d.notify(`Webhook added: ${w.url}.`);
         }
