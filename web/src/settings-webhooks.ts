@@ -136,6 +136,8 @@ export class WebhooksPage implements Page {
       const w = await this.d.api.call<WebhookAdded>("webhook.add", secret ? { url, events, secret } : { url, events });
       byId<HTMLInputElement>("hook-url").value = "";
       byId<HTMLInputElement>("hook-secret-in").value = "";
+      for (const i of byId("hook-events").querySelectorAll<HTMLInputElement>("input")) i.checked = false;
+      this.syncAll();
       setText(byId("hook-secret-value"), w.secret);
       byId("hook-secret").hidden = false;
       this.d.notify(`Webhook added: ${w.url}.`);

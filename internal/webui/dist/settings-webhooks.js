@@ -113,6 +113,9 @@ export class WebhooksPage {
             const w = await this.d.api.call("webhook.add", secret ? { url, events, secret } : { url, events });
             byId("hook-url").value = "";
             byId("hook-secret-in").value = "";
+            for (const i of byId("hook-events").querySelectorAll("input"))
+                i.checked = false;
+            this.syncAll();
             setText(byId("hook-secret-value"), w.secret);
             byId("hook-secret").hidden = false;
             this.d.notify(`Webhook added: ${w.url}.`);
