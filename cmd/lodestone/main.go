@@ -72,6 +72,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.WriteBufferMiB, "write-buffer-mib", 0, "experimental: memory in MiB for pieces being downloaded, each hashed in memory and written once verified (0, the default: write every 16 KiB chunk as it arrives)")
 	fs.StringVar(&cfg.Proxy, "proxy", "", "SOCKS5 proxy for peer connections and trackers, socks5://[user:pass@]host:port; host names are resolved by the proxy (default: $LODESTONE_PROXY; on the command line every local user sees its password in ps)")
 	proxyOnly := fs.Bool("proxy-only", true, "with --proxy: nothing leaves but through it (no incoming peers, DHT, uTP or UPnP); false keeps those on, directly")
+	fs.Var((*hostList)(&cfg.Blocklists), "blocklist", "IP blocklist: an absolute file path or an http(s) URL; eMule ipfilter.dat, PeerGuardian P2P or CIDR lines, gzip or not (repeatable; see docs/PRIVACY.md)")
+	fs.DurationVar(&cfg.BlocklistRefresh, "blocklist-refresh", cfg.BlocklistRefresh, "how often URL blocklists are fetched again")
 	fs.StringVar(&cfg.QBittorrentAddr, "qbittorrent-addr", "", "also serve qBittorrent's WebUI API (/api/v2/ only) on this address, for tools that want a port of their own (default: off; the API is served on --api-addr too)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, for performance work (default: off)")

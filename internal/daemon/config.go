@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/socks"
 )
@@ -89,6 +90,13 @@ type Config struct {
 	// Engine is the BitTorrent core: "native" (engine.CoreNative, also
 	// when empty) or "anacrolix" (engine.CoreAnacrolix).
 	Engine string
+	// Blocklists are IP blocklists, file paths and http(s) URLs (fetched
+	// under AllowPrivateURLs' rule), in force until session.set changes
+	// them; a list stored by session.set replaces them at start.
+	Blocklists []string
+	// BlocklistRefresh is how often URL blocklists are fetched again (0:
+	// blocklist.DefaultRefresh, 24 h; tests shorten it).
+	BlocklistRefresh time.Duration
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
@@ -114,6 +122,8 @@ func Default() Config {
 		UPnP:        true,
 		UTP:         true,
 		Engine:      engine.CoreNative,
+		// Blocklist URLs are fetched daily.
+		BlocklistRefresh: blocklist.DefaultRefresh,
 	}
 }
 
@@ -150,6 +160,11 @@ func (c Config) Validate() error {
 	if c.PeerAddr != "" {
 		if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
 			errs = append(errs, fmt.Errorf("peer-addr %q: %w", c.PeerAddr, err))
+		}
+	}
+	for _, b := range c.Blocklists {
+		if err := blocklist.CheckSource(b); err != nil {
+			errs = append(errs, fmt.Errorf("blocklist: %w", err))
 		}
 	}
 	if c.DataDir == "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 
+	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/netguard"
 )
 
@@ -78,6 +79,10 @@ type Config struct {
 	// the listener (incoming peers), the DHT, uTP and UPnP. Off (the
 	// default) they are all off, and nothing leaves but through the proxy.
 	ProxyAllowDirect bool
+	// Blocklist, if set, is the live IP blocklist: a blocked address is
+	// never queued or dialled, its incoming connection is refused, and a
+	// change of list drops the connections it now blocks, on both cores.
+	Blocklist *blocklist.Filter
 }
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
@@ -106,6 +111,10 @@ type anacrolixEngine struct {
 	userAgent     string
 	// bg runs reannounces; Close ends them.
 	bg *background
+	// blocklist is Config.Blocklist; unwatchBlocklist stops dropping
+	// peers on its changes.
+	blocklist        *blocklist.Filter
+	unwatchBlocklist func()
 
 	closeOnce sync.Once
 	closeErr  error
@@ -221,6 +230,11 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if err != nil {
 		return nil, errors.Join(err, pc.Close())
 	}
+	if cfg.Blocklist != nil {
+		cc.IPBlocklist = ipRanger{cfg.Blocklist}
+		cc.Callbacks.PeerConnAdded = append(cc.Callbacks.PeerConnAdded, closeBlockedConns(cfg.Blocklist))
+	}
+
 	applyGuards(cc) // last: it wraps the tracker dialer and the logger
 	cl, err := torrent.NewClient(cc)
 	if err != nil {
@@ -237,7 +251,8 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		announces:   startAnnounceWatchdog(cl, book, log),
 		udpTrackers: udpTrackers,
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
-		bg: newBackground(),
+		bg:        newBackground(),
+		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
 	}, nil
 }
 
@@ -331,6 +346,7 @@ func (e *anacrolixEngine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 // completion store. Later calls return the first call's result.
 func (e *anacrolixEngine) Close() error {
 	e.closeOnce.Do(func() {
+		e.unwatchBlocklist()
 		e.announces.close()
 		e.bg.stop()
 		errs := e.cl.Close()
@@ -528,7 +544,7 @@ func (t *anacrolixTorrent) AddPeers(addrs []string) {
 	var ps []torrent.PeerInfo
 	for _, a := range addrs {
 		ap, err := netip.ParseAddrPort(a)
-		if err != nil {
+		if err != nil || blockedAddr(t.eng.blocklist, ap) {
 			continue
 		}
 		ps = append(ps, torrent.PeerInfo{Addr: ipPortAddr(ap), Source: torrent.PeerSourceDirect, Trusted: true})

@@ -104,6 +104,9 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	if cfg.WriteBuffer > 0 {
 		ncfg.BufferBytes = cfg.WriteBuffer
 	}
+	if cfg.Blocklist != nil { // never a typed nil in the interface
+		ncfg.Blocklist = cfg.Blocklist
+	}
 	if err := proxyNative(&ncfg, cfg, e.alerts.push); err != nil {
 		return nil, errors.Join(err, done.Close())
 	}

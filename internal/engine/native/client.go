@@ -98,6 +98,11 @@ type Config struct {
 	// the mappings hourly and removing them at Close. It needs a
 	// ListenAddr.
 	UPnP bool
+	// Blocklist, if set, is consulted before any peer address is queued
+	// or dialled and any incoming connection is read: a blocked address
+	// is never dialled and its connection is closed at once; a change of
+	// list drops the connections it now blocks (blocklist.go).
+	Blocklist Blocklist
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -125,6 +130,8 @@ type Client struct {
 	closeErr  error
 	down      limit // rate limits of all torrents together
 	up        limit
+	// unwatch stops dropBlocked being called on a change of blocklist.
+	unwatch func()
 
 	mu        sync.Mutex
 	utpClosed bool // the UDP socket is closed: uTP connections must not be touched
@@ -217,6 +224,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.trackers = newTrackerRegistry(c.newTrackerClient, dial, lookup, log)
 	c.trackers.proxied = cfg.TrackerProxy != nil
+	c.unwatch = func() {}
+	if cfg.Blocklist != nil {
+		c.unwatch = cfg.Blocklist.OnChange(c.dropBlocked)
+	}
 	if cfg.ListenAddr == "" {
 		if cfg.UTP || cfg.DHT || cfg.UPnP {
 			cancel()
@@ -272,6 +283,7 @@ func (c *Client) Close() error {
 // context is cancelled (under mu); the torrents, then every tracked
 // goroutine end; only then is the UDP socket closed.
 func (c *Client) close() error {
+	c.unwatch()
 	c.mu.Lock()
 	c.cancel()
 	c.mu.Unlock()
@@ -457,7 +469,10 @@ func (t *Torrent) AddPeers(addrs []netip.AddrPort) { t.addPeers(addrs, SourceDir
 func (t *Torrent) addPeers(addrs []netip.AddrPort, source string) {
 	t.mu.Lock()
 	for _, a := range addrs {
-		if _, ok := t.seen[a]; !ok && len(t.seen) < maxKnownPeers && a.IsValid() && a.Port() != 0 {
+		if !a.IsValid() || t.c.refused(a.Addr()) {
+			continue // blocklisted: never queued
+		}
+		if _, ok := t.seen[a]; !ok && len(t.seen) < maxKnownPeers && a.Port() != 0 {
 			t.seen[a] = source
 			t.known = append(t.known, a)
 		}
@@ -480,7 +495,7 @@ const (
 func (t *Torrent) redialLater(addr netip.AddrPort, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ctx.Err() != nil || t.banned[addr.Addr()] || t.nhave == len(t.meta.Hashes) || errors.Is(err, errBanned) {
+	if t.ctx.Err() != nil || t.banned[addr.Addr()] || t.nhave == len(t.meta.Hashes) || errors.Is(err, errBanned) || errors.Is(err, errBlocked) {
 		return
 	}
 	n := t.redials[addr]
