@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 	"github.com/lodestone-bt/lodestone/internal/socks/dantetest"
+	"github.com/lodestone-bt/lodestone/internal/syncbuf"
 )
 
 // front is a TCP relay on a loopback address of its own in front of a
@@ -89,8 +91,19 @@ func (f *front) accepted() []string {
 
 // proxyDaemon starts a daemon with every peer and tracker connection
 // through proxyURL, proxy-only (the default when a proxy is set).
+// Its log, down to debug, must never show the proxy's password.
 func proxyDaemon(t *testing.T, proxyURL string) *daemontest.Daemon {
-	return daemontest.Start(t, daemontest.Options{Configure: func(c *daemon.Config) {
+	var logs syncbuf.Buffer
+	t.Cleanup(func() { // after the daemon stopped: every record is in
+		if strings.Contains(logs.String(), dantetest.Password) {
+			t.Error("the daemon's log shows the proxy's password")
+		}
+	})
+	log := slog.New(slog.NewMultiHandler(
+		slog.NewTextHandler(daemontest.LogWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}),
+		slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+	))
+	return daemontest.Start(t, daemontest.Options{Logger: log, Configure: func(c *daemon.Config) {
 		c.Proxy = proxyURL
 		// As a user's daemon has them: proxy-only must turn them off.
 		c.DHT, c.UTP = true, true
