@@ -70,6 +70,13 @@ type Config struct {
 	// Core is the BitTorrent implementation: CoreNative (the default
 	// when empty) or CoreAnacrolix.
 	Core string
+	// Encryption is the MSE/PE policy of peer connections:
+	// EncryptionPrefer (the default when empty), EncryptionRequire or
+	// EncryptionDisable (see encryption.go).
+	Encryption string
+	// Anonymous hides the client's name and version from peers and
+	// trackers (see encryption.go).
+	Anonymous bool
 }
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
@@ -205,9 +212,17 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		cc.TrackerListenPacket = udpTrackers.listen(func(pc net.PacketConn) net.PacketConn { return pc })
 	}
 	cc.HTTPProxy = nil // no proxy from the environment, which would bypass the guard
-	cc.HTTPUserAgent = "Lodestone/" + Version
+	cc.HTTPUserAgent = UserAgent(false)
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
+	if err := setEncryption(cc, cfg.Encryption); err != nil {
+		return nil, errors.Join(err, pc.Close())
+	}
+	if cfg.Anonymous {
+		if err := setAnonymous(cc); err != nil {
+			return nil, errors.Join(err, pc.Close())
+		}
+	}
 
 	applyGuards(cc) // last: it wraps the tracker dialer and the logger
 	cl, err := torrent.NewClient(cc)
