@@ -80,6 +80,14 @@ type Config struct {
 	// Engine is the BitTorrent core: "native" (engine.CoreNative, also
 	// when empty) or "anacrolix" (engine.CoreAnacrolix).
 	Engine string
+	// Encryption is the MSE/PE policy of peer connections: "prefer"
+	// (engine.EncryptionPrefer, also when empty), "require" or "disable"
+	// (docs/PRIVACY.md).
+	Encryption string
+	// Anonymous hides Lodestone's name and version from peers and
+	// trackers: the extension handshake, the peer ID, tracker requests
+	// and the .torrent and RSS downloads (docs/PRIVACY.md).
+	Anonymous bool
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
@@ -105,6 +113,7 @@ func Default() Config {
 		UPnP:        true,
 		UTP:         true,
 		Engine:      engine.CoreNative,
+		Encryption:  engine.EncryptionPrefer,
 	}
 }
 
@@ -156,6 +165,9 @@ func (c Config) Validate() error {
 	case "", engine.CoreAnacrolix, engine.CoreNative:
 	default:
 		errs = append(errs, fmt.Errorf("engine %q: want %s or %s", c.Engine, engine.CoreAnacrolix, engine.CoreNative))
+	}
+	if err := engine.CheckEncryption(c.Encryption); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -29,6 +29,9 @@ func TestValidate(t *testing.T) {
 		{"bad peer addr", func(c *Config) { c.PeerAddr = "x" }, "peer-addr"},
 		{"native engine", func(c *Config) { c.Engine = "native" }, ""},
 		{"unknown engine", func(c *Config) { c.Engine = "libtorrent" }, "engine \"libtorrent\""},
+		{"encryption required", func(c *Config) { c.Encryption = "require" }, ""},
+		{"encryption default", func(c *Config) { c.Encryption = "" }, ""},
+		{"unknown encryption", func(c *Config) { c.Encryption = "forced" }, "encryption \"forced\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base
