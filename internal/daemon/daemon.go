@@ -174,6 +174,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Core:                 cfg.Engine,
 		Proxy:                cfg.Proxy,
 		ProxyAllowDirect:     cfg.ProxyAllowDirect,
+		Encryption:           cfg.Encryption,
+		Anonymous:            cfg.Anonymous,
 		// No task's file is opened in the data dir, whatever its path
 		// says (Validate checked the names; this checks at every open).
 		Protect:   []string{cfg.DataDir},
@@ -213,7 +215,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Fetcher: fetch.New(fetch.Options{
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
-			UserAgent:    "Lodestone/" + Version,
+			UserAgent:    engine.UserAgent(cfg.Anonymous),
 		}),
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
@@ -420,13 +422,17 @@ func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
 func (d *Daemon) TransmissionAddr() string { return sideAddr(d.trSide) }
 
 // transmissionNetwork tells the Transmission RPC what the engine does on
-// the network. Both cores accept encrypted and plaintext peers; the
-// anacrolix core tries encryption first (its library's default), the
-// native core plaintext first.
+// the network. Encryption is in Transmission's words: "preferred"
+// (--encryption prefer: both cores try MSE/PE first), "required", or
+// "tolerated" for disable, the nearest (Transmission cannot refuse
+// encrypted peers).
 func transmissionNetwork(cfg Config) transmission.Network {
-	enc := "tolerated"
-	if cfg.Engine == engine.CoreAnacrolix {
-		enc = "preferred"
+	enc := "preferred"
+	switch cfg.Encryption {
+	case engine.EncryptionRequire:
+		enc = "required"
+	case engine.EncryptionDisable:
+		enc = "tolerated"
 	}
 	return transmission.Network{DHT: cfg.DHT, UTP: cfg.UTP, PortForwarding: cfg.UPnP, PEX: true, Encryption: enc}
 }
