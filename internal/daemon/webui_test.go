@@ -353,9 +353,24 @@ func (b *uiBrowser) waitJS(what, js string, timeout time.Duration) {
 	}
 }
 
+// click clicks the element sel finds. A page that re-renders a table
+// (on an event) may replace the element between the lookup and the click
+// ("Could not find node"): the click is tried again on the new element, a
+// few times, as a user's second click would be.
 func (b *uiBrowser) click(sel string) {
 	b.t.Helper()
-	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "find node") {
+			b.t.Fatalf("click %s: %v", sel, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // open loads a page of the UI.
