@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/dht/v2"
@@ -92,6 +94,15 @@ type Config struct {
 	// the mappings hourly and removing them at Close. It needs a
 	// ListenAddr.
 	UPnP bool
+	// Control, if set, runs on every socket the client opens before it
+	// is bound or connected: the peer listener, the UDP socket (uTP and
+	// the DHT), outgoing peer connections, and trackers' when
+	// TrackerDialContext and TrackerListenPacket are not set. The daemon
+	// binds them to one network interface with it (SO_BINDTODEVICE).
+	Control func(network, address string, c syscall.RawConn) error
+	// LocalAddr, if valid, is the source address of outgoing peer
+	// connections (--bind-address); the listener's is ListenAddr's.
+	LocalAddr netip.Addr
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -114,6 +125,10 @@ type Client struct {
 	// udpLoops tracks the goroutines that end only once the UDP socket is
 	// closed: the uTP accept loop.
 	udpLoops sync.WaitGroup
+
+	// netDown is set while the interface the client is bound to is down
+	// (SetNetworkDown): nothing is dialled.
+	netDown atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -201,7 +216,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	dial := cfg.TrackerDialContext
 	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
+		dial = (&net.Dialer{Control: cfg.Control}).DialContext
+	}
+	if cfg.TrackerListenPacket == nil && cfg.Control != nil {
+		lc := net.ListenConfig{Control: cfg.Control}
+		c.cfg.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
+			return lc.ListenPacket(context.Background(), network, addr)
+		}
 	}
 	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -516,7 +537,7 @@ func (t *Torrent) spawnLocked(fn func()) {
 func (t *Torrent) dialMore() {
 	for {
 		t.mu.Lock()
-		if t.ctx.Err() != nil || t.err != nil || t.paused || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
+		if t.ctx.Err() != nil || t.err != nil || t.paused || t.c.netDown.Load() || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
 			t.mu.Unlock()
 			return
 		}
