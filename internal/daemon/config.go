@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/lodestone-bt/lodestone/internal/bindif"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 )
 
@@ -80,6 +82,15 @@ type Config struct {
 	// Engine is the BitTorrent core: "native" (engine.CoreNative, also
 	// when empty) or "anacrolix" (engine.CoreAnacrolix).
 	Engine string
+	// BindInterface, if set, ties every BitTorrent socket to this network
+	// interface, with a kill switch: nothing leaves by another one, and
+	// traffic stops while it is down (engine.Config.BindInterface;
+	// Linux, native core). The API listener is not affected. Changing it
+	// takes a restart.
+	BindInterface string
+	// BindAddress, if set, is the fixed local address of every BitTorrent
+	// socket (engine.Config.BindAddress); no kill switch on its own.
+	BindAddress string
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
@@ -152,12 +163,32 @@ func (c Config) Validate() error {
 	if c.DataDir != "" && c.DownloadDir != "" {
 		errs = append(errs, checkDataDirApart(c.DataDir, append([]string{c.DownloadDir}, c.DownloadRoots...))...)
 	}
+	errs = append(errs, c.validateBind()...)
 	switch c.Engine {
 	case "", engine.CoreAnacrolix, engine.CoreNative:
 	default:
 		errs = append(errs, fmt.Errorf("engine %q: want %s or %s", c.Engine, engine.CoreAnacrolix, engine.CoreNative))
 	}
 	return errors.Join(errs...)
+}
+
+// validateBind checks --bind-interface and --bind-address.
+func (c Config) validateBind() []error {
+	var errs []error
+	if c.BindInterface != "" {
+		if _, err := bindif.Control(c.BindInterface); err != nil {
+			errs = append(errs, fmt.Errorf("bind-interface %s: %w", c.BindInterface, err))
+		}
+	}
+	if c.BindAddress != "" {
+		if _, err := netip.ParseAddr(c.BindAddress); err != nil {
+			errs = append(errs, fmt.Errorf("bind-address %q: %w", c.BindAddress, err))
+		}
+	}
+	if (c.BindInterface != "" || c.BindAddress != "") && c.Engine == engine.CoreAnacrolix {
+		errs = append(errs, engine.ErrBindUnsupported)
+	}
+	return errs
 }
 
 // checkDataDirApart refuses every download dir or root that contains the

@@ -163,6 +163,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 		AllowPrivateTrackers: cfg.AllowPrivateTrackers,
 		WriteBuffer:          int64(max(cfg.WriteBufferMiB, 0)) << 20,
 		Core:                 cfg.Engine,
+		// Every BitTorrent socket on one interface or address (issue 18).
+		BindInterface: cfg.BindInterface,
+		BindAddress:   cfg.BindAddress,
 		// No task's file is opened in the data dir, whatever its path
 		// says (Validate checked the names; this checks at every open).
 		Protect: []string{cfg.DataDir},

@@ -70,6 +70,17 @@ type Config struct {
 	// Core is the BitTorrent implementation: CoreNative (the default
 	// when empty) or CoreAnacrolix.
 	Core string
+	// BindInterface, if set, binds every BitTorrent socket (peer
+	// listener, peer connections over TCP and uTP, trackers, DHT) to this
+	// network interface (SO_BINDTODEVICE; Linux only), and turns UPnP
+	// off. While it is down or has no address nothing is sent, one alert
+	// says so and Stats.Network is NetworkDown; traffic resumes by itself
+	// when it is back (bind.go). Native core only for now.
+	BindInterface string
+	// BindAddress, if set, is the source address of every BitTorrent
+	// socket and the listener's host: for a fixed address. Without
+	// BindInterface it is no kill switch. Native core only for now.
+	BindAddress string
 }
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
@@ -562,6 +573,9 @@ type Stats struct {
 	PieceSize int64
 	// Private reports the info dictionary's private flag (BEP 27).
 	Private bool
+	// Network is NetworkDown while the interface the engine is bound to
+	// is down (Config.BindInterface), "" otherwise.
+	Network string
 }
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/internal/bindif"
+	"github.com/lodestone-bt/lodestone/internal/netguard"
+)
+
+// NetworkDown is Stats.Network while the interface the engine is bound
+// to (Config.BindInterface) is down or has no address.
+const NetworkDown = "down"
+
+// ErrBindUnsupported is returned by New for BindInterface or BindAddress
+// on the anacrolix core, which does not implement them yet.
+var ErrBindUnsupported = errors.New("bind-interface and bind-address are not supported yet on the anacrolix core: use the native core")
+
+// binding is what Config.BindInterface and Config.BindAddress make of
+// the engine's sockets.
+type binding struct {
+	// iface is the interface every socket is bound to; "" for none.
+	iface string
+	// control binds a socket to iface (nil without one).
+	control bindif.ControlFunc
+	// local is the source address of every socket (invalid: any).
+	local netip.Addr
+}
+
+// newBinding checks cfg's bind settings.
+func newBinding(cfg Config) (binding, error) {
+	var b binding
+	if cfg.BindAddress != "" {
+		a, err := netip.ParseAddr(cfg.BindAddress)
+		if err != nil {
+			return b, fmt.Errorf("bind address %q: %w", cfg.BindAddress, err)
+		}
+		b.local = a.Unmap()
+	}
+	if cfg.BindInterface != "" {
+		ctl, err := bindif.Control(cfg.BindInterface)
+		if err != nil {
+			return b, fmt.Errorf("bind interface %s: %w", cfg.BindInterface, err)
+		}
+		b.iface, b.control = cfg.BindInterface, ctl
+	}
+	return b, nil
+}
+
+func (b binding) active() bool { return b.iface != "" || b.local.IsValid() }
+
+// peerAddr returns the peer listen address: on the bind address when
+// one is set; else, bound to an interface, on every address of the
+// family (the socket is bound to the device, so it only ever sees that
+// interface's traffic, and needs no reopening when its address changes);
+// else addr as given.
+func (b binding) peerAddr(addr string) (string, error) {
+	host, port, err := splitPeerAddr(addr)
+	if err != nil || !b.active() {
+		return addr, err
+	}
+	switch {
+	case b.local.IsValid():
+		host = b.local.String()
+	case strings.Contains(host, ":"):
+		host = "::"
+	default:
+		host = "0.0.0.0"
+	}
+	return net.JoinHostPort(host, fmt.Sprint(port)), nil
+}
+
+// trackerSockets returns the dialer of HTTP trackers and the socket
+// maker of UDP trackers: refusing private addresses when guard is set,
+// bound to the interface or address when one is set. Both nil when
+// neither applies (the core's defaults).
+func (b binding) trackerSockets(guard bool) (dialFunc, func(network, addr string) (net.PacketConn, error)) {
+	if !guard && !b.active() {
+		return nil, nil
+	}
+	var gctl bindif.ControlFunc
+	if guard {
+		gctl = netguard.Control
+	}
+	ctl := bindif.Chain(gctl, b.control)
+	d := &net.Dialer{Timeout: 15 * time.Second, Control: ctl}
+	if b.local.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: b.local.AsSlice()}
+	}
+	lc := net.ListenConfig{Control: b.control}
+	listen := func(network, addr string) (net.PacketConn, error) {
+		if b.local.IsValid() {
+			addr = net.JoinHostPort(b.local.String(), "0")
+		}
+		pc, err := lc.ListenPacket(context.Background(), network, addr)
+		if err != nil || !guard {
+			return pc, err
+		}
+		return netguard.PacketConn(pc), nil
+	}
+	return d.DialContext, listen
+}
+
+// watchInterface follows the bound interface until e stops, telling the
+// core when it goes down and comes back, with one alert each way.
+func (e *nativeEngine) watchInterface(iface string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.wg.Add(2)
+	go func() {
+		defer e.wg.Done()
+		<-e.stop
+		cancel()
+	}()
+	go func() {
+		defer e.wg.Done()
+		first := true
+		bindif.Watch(ctx, iface, 0, func(st bindif.State) {
+			was := e.netDown.Load()
+			e.netDown.Store(!st.Up)
+			e.cl.SetNetworkDown(!st.Up)
+			switch {
+			case !st.Up && (first || !was):
+				e.alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("network down: %s; all BitTorrent traffic stopped until it is back (bind-interface)", st.Reason)})
+			case st.Up && was:
+				e.alerts.push(Alert{Level: LevelInfo, Message: fmt.Sprintf("network back: interface %s has %v; BitTorrent traffic resumes", iface, st.Addrs)})
+			}
+			if st.Up {
+				e.log.Info("bound interface up", "interface", iface, "addrs", st.Addrs)
+			} else {
+				e.log.Warn("bound interface down", "interface", iface, "reason", st.Reason)
+			}
+			first = false
+		})
+	}()
+}
