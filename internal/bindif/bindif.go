@@ -79,11 +79,15 @@ type State struct {
 	Addrs []netip.Addr
 	// Reason says why it is not up ("" when up).
 	Reason string
+	// Index is the interface's index, 0 when it does not exist. A socket
+	// is bound to the index: an interface deleted and created again under
+	// the same name (wg-quick down/up) has another one.
+	Index int
 }
 
 // Equal reports whether s and o are the same state.
 func (s State) Equal(o State) bool {
-	return s.Up == o.Up && s.Reason == o.Reason && slices.Equal(s.Addrs, o.Addrs)
+	return s.Up == o.Up && s.Reason == o.Reason && s.Index == o.Index && slices.Equal(s.Addrs, o.Addrs)
 }
 
 // Look reads the state of the interface named name now.
@@ -94,9 +98,9 @@ func Look(name string) State {
 	}
 	addrs, err := ifi.Addrs()
 	if err != nil {
-		return State{Reason: fmt.Sprintf("interface %s: %v", name, err)}
+		return State{Reason: fmt.Sprintf("interface %s: %v", name, err), Index: ifi.Index}
 	}
-	var st State
+	st := State{Index: ifi.Index}
 	for _, a := range addrs {
 		if p, err := netip.ParsePrefix(a.String()); err == nil && !p.Addr().IsLinkLocalUnicast() {
 			st.Addrs = append(st.Addrs, p.Addr().Unmap())

@@ -119,7 +119,18 @@ func (e *nativeEngine) watchInterface(iface string) {
 	go func() {
 		defer e.wg.Done()
 		first := true
+		index := 0 // the index the long-lived sockets were bound to
 		bindif.Watch(ctx, iface, 0, func(st bindif.State) {
+			if index == 0 {
+				index = st.Index
+			} else if st.Index != 0 && st.Index != index {
+				// The listener and the UDP socket were opened once,
+				// bound to the old device; reopening them is not done
+				// yet: say so rather than let incoming peers, uTP and the
+				// DHT fail silently.
+				e.alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("interface %s was created again (index %d, was %d): the peer listener, uTP, the DHT and UDP trackers stay bound to the old one until the daemon restarts; outgoing TCP peers and HTTP trackers use the new one", iface, st.Index, index)})
+				index = st.Index
+			}
 			was := e.netDown.Load()
 			e.netDown.Store(!st.Up)
 			e.cl.SetNetworkDown(!st.Up)
