@@ -21,7 +21,6 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
-	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
 
@@ -65,13 +64,10 @@ func needBindTools(t *testing.T) {
 }
 
 func TestBindInterfaceKillSwitch(t *testing.T) {
-	if daemontest.Core() == engine.CoreAnacrolix {
-		t.Skip("bind-interface is refused on the anacrolix core (TestBindRefusedOnAnacrolix)")
-	}
 	needBindTools(t)
 	if os.Getenv(bindInnerEnv) == "" {
 		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestBindInterfaceKillSwitch$", "-test.v", "-test.count=1", "-test.timeout=4m")
-		cmd.Env = append(os.Environ(), bindInnerEnv+"=1")
+		cmd.Env = append(os.Environ(), bindInnerEnv+"=1") // LODESTONE_TEST_ENGINE passes on
 		out, err := cmd.CombinedOutput()
 		t.Logf("in a network namespace of its own:\n%s", out)
 		if err != nil {
@@ -167,17 +163,6 @@ func TestBindInterfaceKillSwitch(t *testing.T) {
 	}
 	if !t.Failed() {
 		t.Logf("seeder saw %v; alt0 sent 0 packets; nftables counted 0 packets of 198.18.0.0/15 by another interface", ips)
-	}
-}
-
-// TestBindRefusedOnAnacrolix: the anacrolix core does not bind yet, and
-// says so rather than run unbound.
-func TestBindRefusedOnAnacrolix(t *testing.T) {
-	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
-	cfg.Engine = engine.CoreAnacrolix
-	cfg.BindInterface = "lo"
-	if _, err := daemon.New(cfg); !errors.Is(err, engine.ErrBindUnsupported) {
-		t.Fatalf("daemon.New on anacrolix with bind-interface: %v, want ErrBindUnsupported", err)
 	}
 }
 

@@ -85,8 +85,8 @@ type Config struct {
 	// BindInterface, if set, ties every BitTorrent socket to this network
 	// interface, with a kill switch: nothing leaves by another one, and
 	// traffic stops while it is down (engine.Config.BindInterface;
-	// Linux, native core). The API listener is not affected. Changing it
-	// takes a restart.
+	// Linux). The API listener is not affected. Changing it takes a
+	// restart.
 	BindInterface string
 	// BindAddress, if set, is the fixed local address of every BitTorrent
 	// socket (engine.Config.BindAddress); no kill switch on its own.
@@ -184,9 +184,6 @@ func (c Config) validateBind() []error {
 		if _, err := netip.ParseAddr(c.BindAddress); err != nil {
 			errs = append(errs, fmt.Errorf("bind-address %q: %w", c.BindAddress, err))
 		}
-	}
-	if (c.BindInterface != "" || c.BindAddress != "") && c.Engine == engine.CoreAnacrolix {
-		errs = append(errs, engine.ErrBindUnsupported)
 	}
 	return errs
 }

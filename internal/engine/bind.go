@@ -2,11 +2,12 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/bindif"
@@ -16,10 +17,6 @@ import (
 // NetworkDown is Stats.Network while the interface the engine is bound
 // to (Config.BindInterface) is down or has no address.
 const NetworkDown = "down"
-
-// ErrBindUnsupported is returned by New for BindInterface or BindAddress
-// on the anacrolix core, which does not implement them yet.
-var ErrBindUnsupported = errors.New("bind-interface and bind-address are not supported yet on the anacrolix core: use the native core")
 
 // binding is what Config.BindInterface and Config.BindAddress make of
 // the engine's sockets.
@@ -92,12 +89,8 @@ func (b binding) trackerSockets(guard bool) (dialFunc, func(network, addr string
 	if b.local.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: b.local.AsSlice()}
 	}
-	lc := net.ListenConfig{Control: b.control}
 	listen := func(network, addr string) (net.PacketConn, error) {
-		if b.local.IsValid() {
-			addr = net.JoinHostPort(b.local.String(), "0")
-		}
-		pc, err := lc.ListenPacket(context.Background(), network, addr)
+		pc, err := b.listenPacket(network, addr)
 		if err != nil || !guard {
 			return pc, err
 		}
@@ -106,20 +99,39 @@ func (b binding) trackerSockets(guard bool) (dialFunc, func(network, addr string
 	return d.DialContext, listen
 }
 
-// watchInterface follows the bound interface until e stops, telling the
-// core when it goes down and comes back, with one alert each way.
-func (e *nativeEngine) watchInterface(iface string) {
+// listenPacket opens a UDP socket bound to the interface and address
+// (UDP trackers, uTP, the DHT); addr's host is replaced by the bind
+// address when one is set.
+func (b binding) listenPacket(network, addr string) (net.PacketConn, error) {
+	if b.local.IsValid() {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			port = "0"
+		}
+		addr = net.JoinHostPort(b.local.String(), port)
+	}
+	lc := net.ListenConfig{Control: b.control}
+	return lc.ListenPacket(context.Background(), network, addr)
+}
+
+// netWatch follows the bound interface (bindif.Watch) until stopped,
+// telling the core when it goes down and comes back, with one alert each
+// way. A nil *netWatch (not bound) is never down.
+type netWatch struct {
+	down   atomic.Bool
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startNetWatch starts watching iface; set is called with each change
+// (and at once if it is down), from the watching goroutine.
+func startNetWatch(iface string, alerts *alertSink, log *slog.Logger, set func(down bool)) *netWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	e.wg.Add(2)
+	w := &netWatch{cancel: cancel, done: make(chan struct{})}
+	first := true
+	index := 0 // the index the long-lived sockets were bound to
 	go func() {
-		defer e.wg.Done()
-		<-e.stop
-		cancel()
-	}()
-	go func() {
-		defer e.wg.Done()
-		first := true
-		index := 0 // the index the long-lived sockets were bound to
+		defer close(w.done)
 		bindif.Watch(ctx, iface, 0, func(st bindif.State) {
 			if index == 0 {
 				index = st.Index
@@ -128,24 +140,47 @@ func (e *nativeEngine) watchInterface(iface string) {
 				// bound to the old device; reopening them is not done
 				// yet: say so rather than let incoming peers, uTP and the
 				// DHT fail silently.
-				e.alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("interface %s was created again (index %d, was %d): the peer listener, uTP, the DHT and UDP trackers stay bound to the old one until the daemon restarts; outgoing TCP peers and HTTP trackers use the new one", iface, st.Index, index)})
+				alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("interface %s was created again (index %d, was %d): the peer listener, uTP, the DHT and UDP trackers stay bound to the old one until the daemon restarts; outgoing TCP peers and HTTP trackers use the new one", iface, st.Index, index)})
 				index = st.Index
 			}
-			was := e.netDown.Load()
-			e.netDown.Store(!st.Up)
-			e.cl.SetNetworkDown(!st.Up)
+			was := w.down.Load()
+			w.down.Store(!st.Up)
+			if first || was != !st.Up {
+				set(!st.Up)
+			}
 			switch {
 			case !st.Up && (first || !was):
-				e.alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("network down: %s; all BitTorrent traffic stopped until it is back (bind-interface)", st.Reason)})
+				alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("network down: %s; all BitTorrent traffic stopped until it is back (bind-interface)", st.Reason)})
 			case st.Up && was:
-				e.alerts.push(Alert{Level: LevelInfo, Message: fmt.Sprintf("network back: interface %s has %v; BitTorrent traffic resumes", iface, st.Addrs)})
+				alerts.push(Alert{Level: LevelInfo, Message: fmt.Sprintf("network back: interface %s has %v; BitTorrent traffic resumes", iface, st.Addrs)})
 			}
 			if st.Up {
-				e.log.Info("bound interface up", "interface", iface, "addrs", st.Addrs)
+				log.Info("bound interface up", "interface", iface, "addrs", st.Addrs)
 			} else {
-				e.log.Warn("bound interface down", "interface", iface, "reason", st.Reason)
+				log.Warn("bound interface down", "interface", iface, "reason", st.Reason)
 			}
 			first = false
 		})
 	}()
+	return w
+}
+
+// isDown reports whether the bound interface is down.
+func (w *netWatch) isDown() bool { return w != nil && w.down.Load() }
+
+// network is Stats.Network.
+func (w *netWatch) network() string {
+	if w.isDown() {
+		return NetworkDown
+	}
+	return ""
+}
+
+// stop ends the watch and waits for it. Idempotent; nil-safe.
+func (w *netWatch) stop() {
+	if w == nil {
+		return
+	}
+	w.cancel()
+	<-w.done
 }

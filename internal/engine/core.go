@@ -162,9 +162,6 @@ func New(cfg Config) (Engine, error) {
 	case "", CoreNative:
 		return newNative(cfg)
 	case CoreAnacrolix:
-		if cfg.BindInterface != "" || cfg.BindAddress != "" {
-			return nil, ErrBindUnsupported
-		}
 		return newAnacrolix(cfg)
 	}
 	return nil, fmt.Errorf("engine core %q: want %q or %q", cfg.Core, CoreAnacrolix, CoreNative)

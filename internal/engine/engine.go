@@ -75,11 +75,11 @@ type Config struct {
 	// network interface (SO_BINDTODEVICE; Linux only), and turns UPnP
 	// off. While it is down or has no address nothing is sent, one alert
 	// says so and Stats.Network is NetworkDown; traffic resumes by itself
-	// when it is back (bind.go). Native core only for now.
+	// when it is back (bind.go; anacrolix_bind.go for that core).
 	BindInterface string
 	// BindAddress, if set, is the source address of every BitTorrent
 	// socket and the listener's host: for a fixed address. Without
-	// BindInterface it is no kill switch. Native core only for now.
+	// BindInterface it is no kill switch.
 	BindAddress string
 }
 
@@ -109,6 +109,10 @@ type anacrolixEngine struct {
 	userAgent     string
 	// bg runs reannounces; Close ends them.
 	bg *background
+	// bound is our TCP listener and dialer when bound to an interface or
+	// address (nil otherwise); watch follows the interface (nil: none).
+	bound *anacrolixBound
+	watch *netWatch
 
 	closeOnce sync.Once
 	closeErr  error
@@ -220,12 +224,21 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
 
+	var bound *anacrolixBound
+	bind, err := newBinding(cfg)
+	if err == nil && bind.active() {
+		bound, err = bindAnacrolix(cc, bind, cfg.PeerAddr, !cfg.AllowPrivateTrackers, udpTrackers)
+	}
+	if err != nil {
+		return nil, errors.Join(err, pc.Close())
+	}
+
 	applyGuards(cc) // last: it wraps the tracker dialer and the logger
 	cl, err := torrent.NewClient(cc)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
+		return nil, errors.Join(fmt.Errorf("start engine: %w", err), bound.close(), pc.Close())
 	}
-	return &anacrolixEngine{
+	e := &anacrolixEngine{
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
 		alerts: alerts, book: book, log: log,
 		newStorage: newStorage, defaultDir: cfg.DownloadDir, files: files,
@@ -233,13 +246,22 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		announces:   startAnnounceWatchdog(cl, book, log),
 		udpTrackers: udpTrackers,
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
-		bg: newBackground(),
-	}, nil
+		bg: newBackground(), bound: bound,
+	}
+	if bound != nil {
+		bound.attach(cl)
+		if bind.iface != "" {
+			e.watch = startNetWatch(bind.iface, alerts, log, func(down bool) { bound.setDown(cl, down) })
+		}
+	}
+	return e, nil
 }
 
 // packetConns keeps the sockets the engine opens for UDP trackers, to
 // close them when the engine closes.
 type packetConns struct {
+	// open opens a socket (nil: net.ListenPacket); set before use.
+	open   func(network, addr string) (net.PacketConn, error)
 	mu     sync.Mutex
 	conns  []net.PacketConn
 	closed bool
@@ -249,7 +271,11 @@ type packetConns struct {
 // wraps it, and keeps it.
 func (p *packetConns) listen(wrap func(net.PacketConn) net.PacketConn) func(network, addr string) (net.PacketConn, error) {
 	return func(network, addr string) (net.PacketConn, error) {
-		pc, err := net.ListenPacket(network, addr)
+		open := p.open
+		if open == nil {
+			open = net.ListenPacket
+		}
+		pc, err := open(network, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -322,9 +348,11 @@ func (e *anacrolixEngine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 // completion store. Later calls return the first call's result.
 func (e *anacrolixEngine) Close() error {
 	e.closeOnce.Do(func() {
+		e.watch.stop()
 		e.announces.close()
 		e.bg.stop()
 		errs := e.cl.Close()
+		errs = append(errs, e.bound.close())
 		e.udpTrackers.close()
 		errs = append(errs, e.pc.Close())
 		e.closeErr = errors.Join(errs...)
@@ -580,7 +608,7 @@ type Stats struct {
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
 func (t *anacrolixTorrent) Stats() Stats {
-	st := Stats{Name: t.safeName(t.t.Name())}
+	st := Stats{Name: t.safeName(t.t.Name()), Network: t.eng.watch.network()}
 	ts := t.t.Stats()
 	st.Peers = ts.ActivePeers
 	st.BytesRead = ts.BytesReadUsefulData.Int64()

@@ -35,8 +35,8 @@ type nativeEngine struct {
 	// read and written count the payload of torrents dropped since the
 	// engine started, for Totals.
 	read, written atomic.Int64
-	// netDown: the bound interface is down (Config.BindInterface).
-	netDown atomic.Bool
+	// watch follows the bound interface (nil: not bound).
+	watch *netWatch
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -112,7 +112,7 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	e.wg.Add(1)
 	go e.checkpointLoop()
 	if bind.iface != "" {
-		e.watchInterface(bind.iface)
+		e.watch = startNetWatch(bind.iface, e.alerts, e.log, e.cl.SetNetworkDown)
 	}
 	return e, nil
 }
@@ -156,6 +156,7 @@ func (e *nativeEngine) list() []*nativeTorrent {
 
 func (e *nativeEngine) Close() error {
 	e.closeOnce.Do(func() {
+		e.watch.stop()
 		close(e.stop)
 		e.wg.Wait()
 		// One record of every torrent's pieces, then drops that have
