@@ -444,6 +444,19 @@ type Settings struct {
 	// (when the daemon is not given --peer-addr); 0 means "keep the
 	// current one".
 	PeerPort int `json:"peer_port"`
+	// Blocklists are the IP blocklists in force: file paths and http(s)
+	// URLs, merged (docs/PRIVACY.md). session.set replaces them,
+	// reading every one first: one that cannot be read fails the call
+	// and changes nothing. Kept across restarts; until set, the daemon's
+	// --blocklist flags.
+	Blocklists []string `json:"blocklists"`
+	// BlocklistRules is how many blocking rules the lists hold, and
+	// BlocklistSkipped how many of their lines were skipped as
+	// malformed; BlocklistRefused counts the peer addresses and
+	// connections refused since the daemon started. Read-only.
+	BlocklistRules   int   `json:"blocklist_rules"`
+	BlocklistSkipped int   `json:"blocklist_skipped"`
+	BlocklistRefused int64 `json:"blocklist_refused"`
 }
 
 // SessionSetParams are the params of session.set: absent fields are
@@ -458,6 +471,8 @@ type SessionSetParams struct {
 	MaxActiveSeeds     *int     `json:"max_active_seeds,omitempty"`
 	DownloadDir        *string  `json:"download_dir,omitempty"`
 	PeerPort           *int     `json:"peer_port,omitempty"`
+	// Blocklists replaces the IP blocklists; [] removes them all.
+	Blocklists *[]string `json:"blocklists,omitempty"`
 }
 
 // TaskPeersResult is the result of task.peers.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/bindif"
+	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 )
 
@@ -91,6 +92,13 @@ type Config struct {
 	// BindAddress, if set, is the fixed local address of every BitTorrent
 	// socket (engine.Config.BindAddress); no kill switch on its own.
 	BindAddress string
+	// Blocklists are IP blocklists, file paths and http(s) URLs (fetched
+	// under AllowPrivateURLs' rule), in force until session.set changes
+	// them; a list stored by session.set replaces them at start.
+	Blocklists []string
+	// BlocklistRefresh is how often URL blocklists are fetched again (0:
+	// blocklist.DefaultRefresh, 24 h; tests shorten it).
+	BlocklistRefresh time.Duration
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
@@ -116,6 +124,8 @@ func Default() Config {
 		UPnP:        true,
 		UTP:         true,
 		Engine:      engine.CoreNative,
+		// Blocklist URLs are fetched daily.
+		BlocklistRefresh: blocklist.DefaultRefresh,
 	}
 }
 
@@ -152,6 +162,11 @@ func (c Config) Validate() error {
 	if c.PeerAddr != "" {
 		if _, _, err := net.SplitHostPort(c.PeerAddr); err != nil {
 			errs = append(errs, fmt.Errorf("peer-addr %q: %w", c.PeerAddr, err))
+		}
+	}
+	for _, b := range c.Blocklists {
+		if err := blocklist.CheckSource(b); err != nil {
+			errs = append(errs, fmt.Errorf("blocklist: %w", err))
 		}
 	}
 	if c.DataDir == "" {

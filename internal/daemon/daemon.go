@@ -73,6 +73,8 @@ type Daemon struct {
 	rss *rss.Manager
 	// keys are the scoped API keys, accepted by guard beside the token.
 	keys *apikeys.Keys
+	// blocklists are the IP blocklists the engine enforces (issue 18).
+	blocklists *blocklists
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -151,6 +153,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	d.blocklists = newBlocklists(cfg, d.store, d.log.With("component", "blocklist"))
 	d.eng, err = engine.New(engine.Config{
 		DownloadDir: cfg.DownloadDir,
 		StateDir:    stateDir,
@@ -168,12 +171,24 @@ func New(cfg Config) (_ *Daemon, err error) {
 		BindAddress:   cfg.BindAddress,
 		// No task's file is opened in the data dir, whatever its path
 		// says (Validate checked the names; this checks at every open).
-		Protect: []string{cfg.DataDir},
+		Protect:   []string{cfg.DataDir},
+		Blocklist: d.blocklists.filter,
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.hub = events.New(d.store, events.Options{Ephemeral: api.EphemeralEvents})
+	d.blocklists.hub = d.hub
+	{
+		// In force before any task starts; a URL that cannot be
+		// fetched does not hold the start for longer than this.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := d.blocklists.start(ctx, cfg.Blocklists)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	for _, dm := range damaged {
 		// Logged, so a client that connects later reads it with
 		// events.replay.
@@ -197,6 +212,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		}),
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
+		Blocklists:      d.blocklists,
 	})
 	if err != nil {
 		return nil, err
@@ -211,6 +227,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 			sz, err := d.store.Size()
 			return metrics.StoreSize(sz), err == nil
 		},
+		Blocklist: d.blocklists.metrics,
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
 	d.conns = connguard.New(connguard.Config{CapLoopbackPerAddr: cfg.CapLoopbackPerAddress, Logger: d.log.With("component", "api")})
@@ -533,6 +550,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.webhooks.Run(gctx) })
 	g.Go(func() error { return d.rss.Run(gctx) })
 	g.Go(func() error { return d.keys.Run(gctx) })
+	g.Go(func() error { d.blocklists.loader.Run(gctx); return nil })
 	g.Go(func() error {
 		if err := d.svc.Run(gctx); err != nil {
 			return fmt.Errorf("service: %w", err)

@@ -76,6 +76,8 @@ type uiBrowser struct {
 	sent     map[string]int
 	events   map[string]int
 	progress map[string]int
+	// requests are the request frames the page sent, as sent.
+	requests []string
 }
 
 type uiBrowserOptions struct {
@@ -180,6 +182,7 @@ func (b *uiBrowser) listen(ev any) {
 		if e.Response != nil && json.Unmarshal(e.Response.PayloadData, &req) == nil && req.Method != "" {
 			b.mu.Lock()
 			b.sent[req.Method]++
+			b.requests = append(b.requests, string(e.Response.PayloadData))
 			b.mu.Unlock()
 		}
 	case *network.EventWebSocketFrameReceived:
@@ -239,6 +242,20 @@ func (b *uiBrowser) counts() (sent, events map[string]int) {
 		events[k] = v
 	}
 	return sent, events
+}
+
+// requestsOf returns the request frames of a method the page sent.
+func (b *uiBrowser) requestsOf(method string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, f := range b.requests {
+		var req struct{ Method string }
+		if json.Unmarshal([]byte(f), &req) == nil && req.Method == method {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (b *uiBrowser) progressOf(id string) int {
@@ -939,6 +956,8 @@ type injector struct {
 	mu   sync.Mutex
 	page *websocket.Conn // the page's side of the latest connection
 	down bool            // answer 503 to everything but the UI's files
+	// drop, when set, keeps the daemon's frames it matches from the page.
+	drop func(frame []byte) bool
 }
 
 func startInjector(t testing.TB, d *daemontest.Daemon) *injector {
@@ -996,6 +1015,10 @@ func startInjector(t testing.TB, d *daemontest.Daemon) *injector {
 				return
 			}
 			in.mu.Lock()
+			if in.drop != nil && in.drop(data) {
+				in.mu.Unlock()
+				continue
+			}
 			err = page.Write(ctx, websocket.MessageText, data)
 			in.mu.Unlock()
 			if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 
+	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/netguard"
 )
 
@@ -81,6 +82,10 @@ type Config struct {
 	// socket and the listener's host: for a fixed address. Without
 	// BindInterface it is no kill switch.
 	BindAddress string
+	// Blocklist, if set, is the live IP blocklist: a blocked address is
+	// never queued or dialled, its incoming connection is refused, and a
+	// change of list drops the connections it now blocks, on both cores.
+	Blocklist *blocklist.Filter
 }
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
@@ -113,6 +118,10 @@ type anacrolixEngine struct {
 	// address (nil otherwise); watch follows the interface (nil: none).
 	bound *anacrolixBound
 	watch *netWatch
+	// blocklist is Config.Blocklist; unwatchBlocklist stops dropping
+	// peers on its changes.
+	blocklist        *blocklist.Filter
+	unwatchBlocklist func()
 
 	closeOnce sync.Once
 	closeErr  error
@@ -224,6 +233,10 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
 
+	if cfg.Blocklist != nil {
+		cc.IPBlocklist = ipRanger{cfg.Blocklist}
+		cc.Callbacks.PeerConnAdded = append(cc.Callbacks.PeerConnAdded, closeBlockedConns(cfg.Blocklist))
+	}
 	var bound *anacrolixBound
 	bind, err := newBinding(cfg)
 	if err == nil && bind.active() {
@@ -246,7 +259,9 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		announces:   startAnnounceWatchdog(cl, book, log),
 		udpTrackers: udpTrackers,
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
-		bg: newBackground(), bound: bound,
+		bg:        newBackground(),
+		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
+		bound: bound,
 	}
 	if bound != nil {
 		bound.attach(cl)
@@ -349,6 +364,7 @@ func (e *anacrolixEngine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 func (e *anacrolixEngine) Close() error {
 	e.closeOnce.Do(func() {
 		e.watch.stop()
+		e.unwatchBlocklist()
 		e.announces.close()
 		e.bg.stop()
 		errs := e.cl.Close()
@@ -547,7 +563,7 @@ func (t *anacrolixTorrent) AddPeers(addrs []string) {
 	var ps []torrent.PeerInfo
 	for _, a := range addrs {
 		ap, err := netip.ParseAddrPort(a)
-		if err != nil {
+		if err != nil || blockedAddr(t.eng.blocklist, ap) {
 			continue
 		}
 		ps = append(ps, torrent.PeerInfo{Addr: ipPortAddr(ap), Source: torrent.PeerSourceDirect, Trusted: true})

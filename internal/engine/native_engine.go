@@ -105,6 +105,9 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	if cfg.WriteBuffer > 0 {
 		ncfg.BufferBytes = cfg.WriteBuffer
 	}
+	if cfg.Blocklist != nil { // never a typed nil in the interface
+		ncfg.Blocklist = cfg.Blocklist
+	}
 	e.cl, err = native.New(ncfg)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), done.Close())

@@ -32,6 +32,9 @@ type Sources struct {
 	// Store returns the size of the store's file; ok false when it could
 	// not be read.
 	Store func() (size StoreSize, ok bool)
+	// Blocklist returns the IP blocklists' counts (blocklist.go); nil
+	// reports none.
+	Blocklist func() BlocklistCounts
 }
 
 // StoreSize is how much room the task store's file takes. It has exactly
@@ -86,6 +89,9 @@ func New(src Sources) *Metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.store, &collector{src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.Blocklist != nil {
+		m.reg.MustRegister(blocklistCollector{src.Blocklist})
+	}
 	return m
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -272,11 +273,12 @@ func TestConcurrentSessionSetLosesNothing(t *testing.T) {
 		DownloadRateLimit: int64(1000 + last), UploadRateLimit: int64(2000 + last),
 		MaxActiveDownloads: 3000 + last, MaxActiveSeeds: 4000 + last,
 		SeedRatioLimit: float64(5000 + last), SeedTimeLimit: int64(6000 + last),
+		Blocklists: []string{},
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("settings %+v\nwant     %+v", got, want)
 	}
-	if stored, _ := h.st.Settings(); wireSettings(stored, 0) != want {
+	if stored, _ := h.st.Settings(); !reflect.DeepEqual(wireSettings(stored, 0), want) {
 		t.Errorf("stored %+v", stored)
 	}
 }

@@ -85,6 +85,9 @@ type Options struct {
 	// move then puts back what it moved, as any stopped move does), so
 	// that a test can SIGKILL the daemon at a known point of either.
 	StallAfterFiles int
+	// Blocklists, if set, are the IP blocklists session.get reports and
+	// session.set replaces (nil: the blocklists setting is refused).
+	Blocklists Blocklists
 	// clock, when set, replaces time.Now for the task clocks (a
 	// package test's clock).
 	clock func() time.Time
@@ -109,7 +112,8 @@ type Service struct {
 	// or a test's clock.
 	clock func() time.Time
 
-	stallAfterFiles int // Options.StallAfterFiles
+	stallAfterFiles int        // Options.StallAfterFiles
+	blocklists      Blocklists // Options.Blocklists, may be nil
 
 	ctx    context.Context // ends when the service closes
 	cancel context.CancelFunc
@@ -187,7 +191,8 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
 		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir,
 		version: opts.Version, started: time.Now(), stallAfterFiles: opts.StallAfterFiles,
-		ctx: ctx, cancel: cancel,
+		blocklists: opts.Blocklists,
+		ctx:        ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},
 		flushedAt: time.Now(), clock: opts.clock, categories: make(map[string]store.Category, len(cats)),

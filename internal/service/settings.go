@@ -16,7 +16,9 @@ func (s *Service) Settings() (api.Settings, error) {
 	if err != nil {
 		return api.Settings{}, err
 	}
-	return wireSettings(set, port), nil
+	w := wireSettings(set, port)
+	s.blocklistSettings(&w)
+	return w, nil
 }
 
 // SetSettings validates p, stores the result durably and applies it.
@@ -75,6 +77,14 @@ func (s *Service) SetSettings(p api.SessionSetParams) (api.Settings, error) {
 			set.DownloadDir = dir
 		}
 	}
+	if p.Blocklists != nil {
+		// Loaded (and kept, by Blocklists.Set) before the other
+		// settings are stored: a list that cannot be read fails the
+		// call and changes nothing.
+		if err := s.setBlocklists(*p.Blocklists); err != nil {
+			return api.Settings{}, err
+		}
+	}
 	if err := s.store.PutSettings(set, port); err != nil {
 		return api.Settings{}, err
 	}
@@ -115,5 +125,6 @@ func wireSettings(set store.Settings, peerPort int) api.Settings {
 		MaxActiveSeeds:     set.MaxActiveSeeds,
 		DownloadDir:        set.DownloadDir,
 		PeerPort:           peerPort,
+		Blocklists:         []string{}, // filled in by blocklistSettings
 	}
 }

@@ -381,6 +381,12 @@ export interface Settings {
   download_dir: string;
   /** PeerPort is the BitTorrent listen port used from the next start (when the daemon is not given --peer-addr); 0 means "keep the current one". */
   peer_port: number;
+  /** Blocklists are the IP blocklists in force: file paths and http(s) URLs, merged (docs/PRIVACY.md). session.set replaces them, reading every one first: one that cannot be read fails the call and changes nothing. Kept across restarts; until set, the daemon's --blocklist flags. */
+  blocklists: string[];
+  /** BlocklistRules is how many blocking rules the lists hold, and BlocklistSkipped how many of their lines were skipped as malformed; BlocklistRefused counts the peer addresses and connections refused since the daemon started. Read-only. */
+  blocklist_rules: number;
+  blocklist_skipped: number;
+  blocklist_refused: number;
 }
 
 /** SessionSetParams are the params of session.set: absent fields are unchanged. The result is the new Settings. */
@@ -394,6 +400,8 @@ export interface SessionSetParams {
   max_active_seeds?: number | null;
   download_dir?: string | null;
   peer_port?: number | null;
+  /** Blocklists replaces the IP blocklists; [] removes them all. */
+  blocklists?: string[] | null;
 }
 
 /** EventsSubscribeParams are the params of events.subscribe. */

@@ -66,6 +66,12 @@ export function date(s: string | undefined, long = false): string {
   return (long ? dateTimeFmt : dateFmt).format(t);
 }
 
+// unix formats a time in unix seconds shortly; 0 (or less) is never.
+export function unix(s: number | undefined, never = "never"): string {
+  if (!s || s <= 0 || !Number.isFinite(s)) return never;
+  return dateFmt.format(s * 1000);
+}
+
 // stateLabel is a task state as shown to people.
 export function stateLabel(s: string): string {
   switch (s) {

@@ -5,15 +5,15 @@
 import { AddDialog } from "./add.js";
 import { ApiError, Conn, Disconnected, idAbove, type Api, type ConnStatus } from "./conn.js";
 import { Detail, type Alert } from "./detail.js";
-import { byId, h, setText } from "./dom.js";
+import { byId, h, setAttr, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { RateGraph } from "./graph.js";
 import { SettingsDialog } from "./settings.js";
 import { TaskTable } from "./table.js";
 import { NO_LABEL, STATE_FILTERS, TaskStore, type StateFilter } from "./tasks.js";
-import { reportError, toast } from "./toast.js";
+import { errorText, reportError, toast } from "./toast.js";
 import {
-  EV, type ApiEvent, type Category, type ServerInfo, type SessionStats, type Settings,
+  EV, OPTIONAL_EVENTS, type ApiEvent, type BulkResult, type Category, type ServerInfo, type SessionStats, type Settings,
   type Task, type TaskProgress, type TaskState,
 } from "./types.js";
 
@@ -23,6 +23,7 @@ const MAX_ALERTS = 20; // kept per task
 const REFRESH_DELAY = 100; // ms to gather task.get refreshes
 const LIST_INSTEAD = 40; // more refreshes than this: one task.list
 const STALE_RATE = 3000; // ms without task.progress after which rates are 0
+const MAX_BULK_ERRORS = 3; // per-task failures named in a bulk action's notice
 
 const FILTER_NAMES: Record<StateFilter, string> = {
   all: "All", active: "Active", downloading: "Downloading", seeding: "Seeding",
@@ -49,6 +50,12 @@ class App implements Api {
   private readonly graph: RateGraph;
   private readonly alerts = new Map<string, Alert[]>();
   private settings: Settings | null = null;
+  // events are the names subscribed to: every one the UI knows that the
+  // daemon knows too (an older one refuses a subscription to the others).
+  private events: string[] = [...ALL_EVENTS];
+  // readOnly: logged in with a key of scope read (server.info), which may
+  // not act on tasks: the actions are disabled rather than refused.
+  private readOnly = false;
   private infoId = "0";
   private loading = false;
   private readonly touched = new Set<string>();
@@ -83,7 +90,11 @@ class App implements Api {
       api: this, store: this.store, report, notify,
       defaultDir: () => this.settings?.download_dir ?? "",
     });
-    this.settingsDlg = new SettingsDialog({ api: this, report, notify, saved: (s) => (this.settings = s) });
+    this.settingsDlg = new SettingsDialog({
+      api: this, report, notify,
+      saved: (s) => (this.settings = s),
+      eventNames: () => this.events,
+    });
     this.graph = new RateGraph(byId<HTMLCanvasElement>("rate-graph"));
     this.wire();
   }
@@ -176,19 +187,23 @@ class App implements Api {
         // Restore the subscription and catch up (docs/API.md §9): both
         // run in the order sent.
         const after = idAbove(conn.lastId, this.infoId) ? conn.lastId : this.infoId;
-        const sub = this.call("events.subscribe", { names: ALL_EVENTS });
+        const sub = this.subscribe();
         const replay = this.call<{ replayed: number; complete: boolean }>("events.replay", { after });
         await sub;
         if (!(await replay).complete) await this.loadAll();
       } else {
         this.loading = true;
-        const sub = this.call("events.subscribe", { names: ALL_EVENTS });
+        const sub = this.subscribe();
         const [info, list] = await Promise.all([
           this.call<ServerInfo>("server.info"),
           this.call<{ tasks: Task[] }>("task.list"),
           sub,
         ]);
         this.infoId = info.last_event_id;
+        this.settingsDlg.setScope(info.scope);
+        this.readOnly = info.scope === "read";
+        byId("btn-add").toggleAttribute("disabled", this.readOnly);
+        setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
         this.fresh(list.tasks);
         this.store.replaceAll(list.tasks);
         this.loading = false;
@@ -210,6 +225,23 @@ class App implements Api {
     } catch (e) {
       this.loading = false;
       reportError(e, "Load the tasks");
+    }
+  }
+
+  // subscribe subscribes to this.events; a name the daemon does not know
+  // (103 naming an optional event, such as rss.item_added on a daemon
+  // without RSS) is dropped and the rest subscribed to again.
+  private async subscribe(): Promise<void> {
+    for (;;) {
+      try {
+        const r = await this.call<{ names: string[] }>("events.subscribe", { names: this.events });
+        if (Array.isArray(r.names)) this.events = r.names;
+        return;
+      } catch (e) {
+        const bad = e instanceof ApiError && e.code === 103 ? this.events.find((n) => OPTIONAL_EVENTS.has(n) && e.detail.includes(`"${n}"`)) : undefined;
+        if (bad === undefined) throw e;
+        this.events = this.events.filter((n) => n !== bad);
+      }
     }
   }
 
@@ -313,6 +345,11 @@ class App implements Api {
       case EV.categories:
         this.setCategories(Array.isArray(d["categories"]) ? (d["categories"] as Category[]) : []);
         break;
+      case EV.rssItem: {
+        const title = typeof d["title"] === "string" ? d["title"] : "";
+        toast(`RSS rule ${String(d["rule"] ?? "")} added ${title}`);
+        break;
+      }
       case EV.finished: {
         const t = s.get(id);
         if (t) toast(`Finished: ${t.name}`);
@@ -353,6 +390,7 @@ class App implements Api {
         break;
       }
     }
+    this.settingsDlg.event(ev);
     this.schedule();
   }
 
@@ -472,6 +510,7 @@ class App implements Api {
       );
       sel.value = cats.some((c) => c.name === cur) ? cur : "";
     }
+    this.settingsDlg.setCategories(cats);
   }
 
   private updateLabels(): void {
@@ -492,7 +531,8 @@ class App implements Api {
     // Forget selected tasks that are gone.
     for (const id of s.selected) if (!s.has(id)) s.selected.delete(id);
     const n = s.selected.size;
-    for (const b of ["btn-resume", "btn-pause", "btn-remove"]) byId<HTMLButtonElement>(b).disabled = n === 0;
+    for (const b of ["btn-resume", "btn-pause", "btn-recheck", "btn-remove"]) byId<HTMLButtonElement>(b).disabled = n === 0 || this.readOnly;
+    for (const b of ["btn-pause-all", "btn-resume-all"]) byId<HTMLButtonElement>(b).disabled = s.size === 0 || this.readOnly;
     setText(byId("sel-count"), n > 0 ? `${n.toLocaleString()} selected` : "");
   }
 
@@ -504,16 +544,33 @@ class App implements Api {
 
   // --- Actions ---
 
-  private async bulk(method: string, extra: object, what: string): Promise<void> {
+  // bulk acts on the selected tasks (or on all, with all set) in one call
+  // with select (docs/API.md, "Bulk calls"), and reports each task that
+  // failed with the daemon's reason.
+  private async bulk(method: string, extra: object, what: string, all = false): Promise<void> {
     const ids = [...this.store.selected];
-    const res = await Promise.allSettled(ids.map((id) => this.call(method, { task_id: id, ...extra })));
-    const failed = res.flatMap((r, i) => (r.status === "rejected" ? [{ id: ids[i]!, err: r.reason as unknown }] : []));
-    if (failed.length === 1) {
-      const f = failed[0]!;
-      reportError(f.err, `${what} ${this.store.get(f.id)?.name ?? f.id}`);
-    } else if (failed.length > 1) {
-      reportError(failed[0]!.err, `${what} of ${failed.length} tasks`);
+    if (!all && ids.length === 0) return;
+    // Names as the user saw them: a task may be gone by the answer.
+    const names = new Map(ids.map((id) => [id, this.store.get(id)?.name ?? id]));
+    const name = (id: string) => names.get(id) ?? this.store.get(id)?.name ?? id;
+    let res: BulkResult;
+    try {
+      res = await this.call<BulkResult>(method, { ...extra, select: all ? { all: true } : { task_ids: ids } });
+    } catch (e) {
+      reportError(e, all ? `${what} all tasks` : ids.length === 1 ? `${what} ${name(ids[0]!)}` : `${what} ${ids.length} tasks`);
+      return;
     }
+    const results = Array.isArray(res.results) ? res.results : [];
+    const failed = results.filter((r) => r.error !== 0);
+    if (failed.length === 0) return;
+    const why = failed.map((r) => errorText(new ApiError(r.error, r.message ?? "", method), `${what} ${name(r.task_id)}`));
+    if (failed.length === 1) {
+      toast(why[0]!, "error");
+      return;
+    }
+    const shown = why.slice(0, MAX_BULK_ERRORS);
+    const more = failed.length > shown.length ? `; and ${failed.length - shown.length} more` : "";
+    toast(`${failed.length} of ${results.length} tasks failed: ${shown.join("; ")}${more}`, "error");
   }
 
   private openRemove(): void {
@@ -567,6 +624,9 @@ class App implements Api {
     });
     byId("btn-resume").addEventListener("click", () => void this.bulk("task.resume", {}, "Resume"));
     byId("btn-pause").addEventListener("click", () => void this.bulk("task.pause", {}, "Pause"));
+    byId("btn-recheck").addEventListener("click", () => void this.bulk("task.recheck", {}, "Verify"));
+    byId("btn-pause-all").addEventListener("click", () => void this.bulk("task.pause", {}, "Pause", true));
+    byId("btn-resume-all").addEventListener("click", () => void this.bulk("task.resume", {}, "Resume", true));
     byId("btn-remove").addEventListener("click", () => this.openRemove());
     byId("remove-data").addEventListener("change", () => this.syncRemove());
     byId("remove-cancel").addEventListener("click", () => byId<HTMLDialogElement>("dlg-remove").close());

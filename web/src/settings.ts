@@ -1,9 +1,19 @@
-// The Settings dialog: session.get into a form, session.set from it.
+// The Settings dialog: a page per kind of setting, as tabs. General is
+// session.get into a form and session.set from it; the others (categories,
+// watch folders, RSS, webhooks, API keys) are in settings-*.ts. Pages read
+// their lists when shown and follow events while the dialog is open; with
+// a key whose scope is not admin they are read-only or closed, saying why.
 
 import { byId, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import type { Api } from "./conn.js";
-import type { ServerInfo, Settings } from "./types.js";
+import { CategoriesPage } from "./settings-categories.js";
+import { KeysPage } from "./settings-keys.js";
+import type { Page, PageDeps } from "./settings-page.js";
+import { RssPage } from "./settings-rss.js";
+import { WatchPage } from "./settings-watch.js";
+import { WebhooksPage } from "./settings-webhooks.js";
+import type { ApiEvent, Category, ServerInfo, Settings } from "./types.js";
 
 export interface SettingsDeps {
   api: Api;
@@ -11,22 +21,116 @@ export interface SettingsDeps {
   notify(msg: string): void;
   // saved receives the settings after session.get or session.set.
   saved(s: Settings): void;
+  eventNames(): readonly string[];
 }
 
 const inp = (id: string) => byId<HTMLInputElement>(id);
 
+export const PAGES = ["general", "categories", "watch", "rss", "webhooks", "keys"] as const;
+export type PageName = (typeof PAGES)[number];
+
 export class SettingsDialog {
   private readonly dlg = byId<HTMLDialogElement>("dlg-settings");
+  private page: PageName = "general";
+  private readonly pages: Record<Exclude<PageName, "general">, Page>;
+  private cats: Category[] = [];
+  // scope is this connection's (server.info); "" until known.
+  private scope = "";
 
   constructor(private readonly d: SettingsDeps) {
     byId("settings-cancel").addEventListener("click", () => this.dlg.close());
+    byId("settings-close").addEventListener("click", () => this.dlg.close());
     byId("settings-form").addEventListener("submit", (e) => {
       e.preventDefault();
       void this.save();
     });
+    const deps: PageDeps = {
+      api: d.api, report: d.report, notify: d.notify,
+      categories: () => this.cats,
+      eventNames: d.eventNames,
+      admin: () => this.isAdmin,
+    };
+    this.pages = {
+      categories: new CategoriesPage(deps),
+      watch: new WatchPage(deps),
+      rss: new RssPage(deps),
+      webhooks: new WebhooksPage(deps),
+      keys: new KeysPage(deps),
+    };
+    // A secret or key shown once is gone once the dialog closes.
+    this.dlg.addEventListener("close", () => {
+      for (const [box, value] of [["hook-secret", "hook-secret-value"], ["key-once", "key-value"]] as const) {
+        byId(value).textContent = "";
+        byId(box).hidden = true;
+      }
+    });
+    const tabs = this.dlg.querySelector<HTMLElement>(".settings-tabs")!;
+    tabs.addEventListener("click", (e) => {
+      const b = (e.target as Element).closest<HTMLButtonElement>("[data-page]");
+      if (b) this.show(b.dataset["page"] as PageName);
+    });
+    tabs.addEventListener("keydown", (e) => {
+      const i = PAGES.indexOf(this.page);
+      let n = -1;
+      if (e.key === "ArrowRight") n = (i + 1) % PAGES.length;
+      else if (e.key === "ArrowLeft") n = (i + PAGES.length - 1) % PAGES.length;
+      else if (e.key === "Home") n = 0;
+      else if (e.key === "End") n = PAGES.length - 1;
+      if (n < 0) return;
+      e.preventDefault();
+      this.show(PAGES[n]!);
+      byId(`st-${PAGES[n]}`).focus();
+    });
   }
 
-  async open(): Promise<void> {
+  get isOpen(): boolean {
+    return this.dlg.open;
+  }
+
+  // isAdmin: the token, an admin key, or a daemon without scopes.
+  get isAdmin(): boolean {
+    return this.scope === "" || this.scope === "admin";
+  }
+
+  // setScope takes server.info's scope: anything but admin makes the
+  // settings read-only (or closes the pages that are admin-only), with a
+  // note saying why.
+  setScope(scope: string | undefined): void {
+    this.scope = scope ?? "";
+    const note = byId("scope-note");
+    note.hidden = this.isAdmin;
+    setText(note, this.isAdmin ? "" : `This page logged in with an API key of scope “${this.scope}”: settings are read-only, and watch folders, RSS, webhooks and API keys need an admin key.`);
+    for (const f of this.dlg.querySelectorAll<HTMLFormElement>("form")) {
+      for (const el of f.elements) (el as HTMLInputElement).disabled = !this.isAdmin && el.id !== "settings-cancel";
+    }
+  }
+
+  // setCategories takes the daemon's categories (category.list, or a
+  // category.changed event).
+  setCategories(cats: Category[]): void {
+    this.cats = cats;
+    for (const p of Object.values(this.pages)) p.categoriesChanged();
+  }
+
+  // event hands an event to the page shown.
+  event(ev: ApiEvent): void {
+    if (!this.dlg.open || this.page === "general") return;
+    this.pages[this.page].event(ev);
+  }
+
+  // show switches to a page, reading its lists.
+  show(page: PageName): void {
+    this.page = page;
+    for (const p of PAGES) {
+      const b = byId(`st-${p}`);
+      b.setAttribute("aria-selected", String(p === page));
+      b.tabIndex = p === page ? 0 : -1;
+      byId(`sp-${p}`).hidden = p !== page;
+    }
+    if (page !== "general") void this.pages[page].open();
+  }
+
+  async open(page: PageName = "general"): Promise<void> {
     let s: Settings;
     let info: ServerInfo | null = null;
     try {
@@ -40,9 +144,12 @@ export class SettingsDialog {
     }
     this.d.saved(s);
     this.fill(s);
+    if (info) this.setScope(info.scope);
     setText(byId("s-about"), info ? `Lodestone ${info.version} · API ${info.api_version} · engine ${info.engine_version} · up ${fmt.duration(info.uptime_seconds)}` : "");
-    this.dlg.showModal();
-    inp("s-dl").focus();
+    if (!this.dlg.open) this.dlg.showModal();
+    this.show(page);
+    if (page === "general") inp("s-dl").focus();
+    else byId(`st-${page}`).focus();
   }
 
   private fill(s: Settings): void {

@@ -1,5 +1,7 @@
 // Toasts: short notices and errors, in an ARIA live region. Errors stay
-// until dismissed; notices go after a few seconds.
+// until dismissed; notices go after a few seconds. The region is a popover,
+// shown again with each notice, so that it is above an open modal dialog
+// (the Settings pages report their errors there too).
 
 import { ApiError } from "./conn.js";
 import { byId, h } from "./dom.js";
@@ -13,7 +15,16 @@ export function toast(msg: string, kind: "info" | "error" = "info"): void {
   close.addEventListener("click", () => t.remove());
   box.append(t);
   while (box.children.length > MAX) box.firstElementChild?.remove();
+  raise(box);
   if (kind === "info") setTimeout(() => t.remove(), 5000);
+}
+
+// raise puts the notices on top of the top layer (above any modal dialog
+// opened since they were last shown).
+function raise(box: HTMLElement): void {
+  if (typeof box.showPopover !== "function") return;
+  if (box.matches(":popover-open")) box.hidePopover();
+  box.showPopover();
 }
 
 // errorText words an error for people: "Add x.torrent failed: bad torrent

@@ -30,6 +30,30 @@ export type ServerInfo = wire.ServerInfo;
 export type Category = wire.Category;
 export type AddResult = wire.TaskAddResult;
 
+// BulkResult answers a bulk call (task.pause, … with select): one entry
+// per task selected, error 0 when it succeeded.
+export type BulkResult = wire.TaskBulkResult;
+// Watch is a watched folder (watch.list).
+export type Watch = wire.Watch;
+// Feed is an RSS or Atom feed (rss.list); FeedItem an item of its last
+// fetch (rss.items); PreviewItem one that a rule matches (rss.preview).
+export type Feed = wire.RSSFeed;
+export type FeedItem = wire.RSSItem;
+export type PreviewItem = wire.RSSPreviewItem;
+// Rule is a saved RSS rule (rss.rule.list); RuleParams one as
+// rss.rule.set and rss.preview take it.
+export type Rule = wire.RSSRule;
+export type RuleParams = wire.RSSRuleSetParams;
+// Webhook is a registered webhook (webhook.list); its secret is only in
+// webhook.add's answer (WebhookAdded).
+export type Webhook = wire.Webhook;
+export type WebhookAdded = wire.WebhookAddResult;
+export type Delivery = wire.WebhookDelivery;
+// ApiKey is a scoped API key (key.list); the key itself is only in
+// key.create's answer (KeyCreated).
+export type ApiKey = wire.Key;
+export type KeyCreated = wire.KeyCreateResult;
+
 export interface ApiEvent {
   id: string;
   name: string;
@@ -49,7 +73,16 @@ export const EV = {
   stats: "session.stats",
   changed: "task.changed",
   categories: "category.changed",
+  // Sent by daemons with RSS and watch folders; subscribed to when the
+  // daemon knows them (OPTIONAL_EVENTS).
+  rssItem: "rss.item_added",
+  watchChanged: "watch.changed",
 } as const;
+
+// OPTIONAL_EVENTS are the events an older daemon may not know: a
+// subscription naming one it does not know is refused (103), so they are
+// left out of it there.
+export const OPTIONAL_EVENTS: ReadonlySet<string> = new Set([EV.rssItem, EV.watchChanged]);
 
 // Ephemeral events are never replayed and may arrive after higher ids.
 export const EPHEMERAL: ReadonlySet<string> = new Set([EV.progress, EV.stats]);
@@ -69,6 +102,12 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = {
   206: "unsupported torrent",
   207: "path taken by another task",
   208: "no such category",
+  209: "no such watch folder",
+  210: "no such feed",
+  211: "no such rule",
+  212: "no such webhook",
+  213: "no such key",
+  403: "forbidden",
   401: "unauthorized",
   429: "too many attempts",
   500: "internal error",

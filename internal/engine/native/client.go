@@ -103,6 +103,11 @@ type Config struct {
 	// LocalAddr, if valid, is the source address of outgoing peer
 	// connections (--bind-address); the listener's is ListenAddr's.
 	LocalAddr netip.Addr
+	// Blocklist, if set, is consulted before any peer address is queued
+	// or dialled and any incoming connection is read: a blocked address
+	// is never dialled and its connection is closed at once; a change of
+	// list drops the connections it now blocks (blocklist.go).
+	Blocklist Blocklist
 }
 
 // Client runs torrents: it owns the listener and the piece buffers.
@@ -134,6 +139,8 @@ type Client struct {
 	closeErr  error
 	down      limit // rate limits of all torrents together
 	up        limit
+	// unwatch stops dropBlocked being called on a change of blocklist.
+	unwatch func()
 
 	mu        sync.Mutex
 	utpClosed bool // the UDP socket is closed: uTP connections must not be touched
@@ -228,6 +235,10 @@ func New(cfg Config) (*Client, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	}
 	c.trackers = newTrackerRegistry(c.newTrackerClient, dial, lookup, log)
+	c.unwatch = func() {}
+	if cfg.Blocklist != nil {
+		c.unwatch = cfg.Blocklist.OnChange(c.dropBlocked)
+	}
 	if cfg.ListenAddr == "" {
 		if cfg.UTP || cfg.DHT || cfg.UPnP {
 			cancel()
@@ -283,6 +294,7 @@ func (c *Client) Close() error {
 // context is cancelled (under mu); the torrents, then every tracked
 // goroutine end; only then is the UDP socket closed.
 func (c *Client) close() error {
+	c.unwatch()
 	c.mu.Lock()
 	c.cancel()
 	c.mu.Unlock()
@@ -468,7 +480,10 @@ func (t *Torrent) AddPeers(addrs []netip.AddrPort) { t.addPeers(addrs, SourceDir
 func (t *Torrent) addPeers(addrs []netip.AddrPort, source string) {
 	t.mu.Lock()
 	for _, a := range addrs {
-		if _, ok := t.seen[a]; !ok && len(t.seen) < maxKnownPeers && a.IsValid() && a.Port() != 0 {
+		if !a.IsValid() || t.c.refused(a.Addr()) {
+			continue // blocklisted: never queued
+		}
+		if _, ok := t.seen[a]; !ok && len(t.seen) < maxKnownPeers && a.Port() != 0 {
 			t.seen[a] = source
 			t.known = append(t.known, a)
 		}
@@ -491,7 +506,7 @@ const (
 func (t *Torrent) redialLater(addr netip.AddrPort, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ctx.Err() != nil || t.banned[addr.Addr()] || t.nhave == len(t.meta.Hashes) || errors.Is(err, errBanned) {
+	if t.ctx.Err() != nil || t.banned[addr.Addr()] || t.nhave == len(t.meta.Hashes) || errors.Is(err, errBanned) || errors.Is(err, errBlocked) {
 		return
 	}
 	n := t.redials[addr]

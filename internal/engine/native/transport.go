@@ -146,6 +146,9 @@ func (c *Client) acceptLoop(ln acceptor) {
 		if err != nil {
 			return
 		}
+		if c.refuseConn(conn) {
+			continue
+		}
 		if !c.goTracked(func() { c.serveIncoming(conn) }) {
 			c.mu.Lock()
 			if !c.utpClosed {
@@ -258,6 +261,10 @@ func (c *Client) connectOver(ctx context.Context, network string, addr netip.Add
 
 // dial opens a connection to addr over network.
 func (c *Client) dial(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
+	if c.refused(addr.Addr()) {
+		// Queued before the list blocked it (a redial).
+		return nil, errBlocked
+	}
 	if network == NetworkUTP {
 		return c.utp.DialContext(ctx, "udp", addr.String())
 	}

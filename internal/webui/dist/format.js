@@ -57,6 +57,11 @@ export function date(s, long = false) {
         return "";
     return (long ? dateTimeFmt : dateFmt).format(t);
 }
+export function unix(s, never = "never") {
+    if (!s || s <= 0 || !Number.isFinite(s))
+        return never;
+    return dateFmt.format(s * 1000);
+}
 export function stateLabel(s) {
     switch (s) {
         case "metadata": return "Fetching metadata";

@@ -1,20 +1,21 @@
 import { AddDialog } from "./add.js";
 import { ApiError, Conn, Disconnected, idAbove } from "./conn.js";
 import { Detail } from "./detail.js";
-import { byId, h, setText } from "./dom.js";
+import { byId, h, setAttr, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { RateGraph } from "./graph.js";
 import { SettingsDialog } from "./settings.js";
 import { TaskTable } from "./table.js";
 import { NO_LABEL, STATE_FILTERS, TaskStore } from "./tasks.js";
-import { reportError, toast } from "./toast.js";
-import { EV, } from "./types.js";
+import { errorText, reportError, toast } from "./toast.js";
+import { EV, OPTIONAL_EVENTS, } from "./types.js";
 const TOKEN_KEY = "lodestone.token";
 const ALL_EVENTS = Object.values(EV);
 const MAX_ALERTS = 20;
 const REFRESH_DELAY = 100;
 const LIST_INSTEAD = 40;
 const STALE_RATE = 3000;
+const MAX_BULK_ERRORS = 3;
 const FILTER_NAMES = {
     all: "All", active: "Active", downloading: "Downloading", seeding: "Seeding",
     completed: "Completed", paused: "Paused", queued: "Queued", checking: "Checking",
@@ -39,6 +40,8 @@ class App {
     graph;
     alerts = new Map();
     settings = null;
+    events = [...ALL_EVENTS];
+    readOnly = false;
     infoId = "0";
     loading = false;
     touched = new Set();
@@ -71,7 +74,11 @@ class App {
             api: this, store: this.store, report, notify,
             defaultDir: () => this.settings?.download_dir ?? "",
         });
-        this.settingsDlg = new SettingsDialog({ api: this, report, notify, saved: (s) => (this.settings = s) });
+        this.settingsDlg = new SettingsDialog({
+            api: this, report, notify,
+            saved: (s) => (this.settings = s),
+            eventNames: () => this.events,
+        });
         this.graph = new RateGraph(byId("rate-graph"));
         this.wire();
     }
@@ -156,7 +163,7 @@ class App {
         try {
             if (again) {
                 const after = idAbove(conn.lastId, this.infoId) ? conn.lastId : this.infoId;
-                const sub = this.call("events.subscribe", { names: ALL_EVENTS });
+                const sub = this.subscribe();
                 const replay = this.call("events.replay", { after });
                 await sub;
                 if (!(await replay).complete)
@@ -164,13 +171,17 @@ class App {
             }
             else {
                 this.loading = true;
-                const sub = this.call("events.subscribe", { names: ALL_EVENTS });
+                const sub = this.subscribe();
                 const [info, list] = await Promise.all([
                     this.call("server.info"),
                     this.call("task.list"),
                     sub,
                 ]);
                 this.infoId = info.last_event_id;
+                this.settingsDlg.setScope(info.scope);
+                this.readOnly = info.scope === "read";
+                byId("btn-add").toggleAttribute("disabled", this.readOnly);
+                setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
                 this.fresh(list.tasks);
                 this.store.replaceAll(list.tasks);
                 this.loading = false;
@@ -194,6 +205,22 @@ class App {
         catch (e) {
             this.loading = false;
             reportError(e, "Load the tasks");
+        }
+    }
+    async subscribe() {
+        for (;;) {
+            try {
+                const r = await this.call("events.subscribe", { names: this.events });
+                if (Array.isArray(r.names))
+                    this.events = r.names;
+                return;
+            }
+            catch (e) {
+                const bad = e instanceof ApiError && e.code === 103 ? this.events.find((n) => OPTIONAL_EVENTS.has(n) && e.detail.includes(`"${n}"`)) : undefined;
+                if (bad === undefined)
+                    throw e;
+                this.events = this.events.filter((n) => n !== bad);
+            }
         }
     }
     logout(err) {
@@ -289,6 +316,11 @@ class App {
             case EV.categories:
                 this.setCategories(Array.isArray(d["categories"]) ? d["categories"] : []);
                 break;
+            case EV.rssItem: {
+                const title = typeof d["title"] === "string" ? d["title"] : "";
+                toast(`RSS rule ${String(d["rule"] ?? "")} added ${title}`);
+                break;
+            }
             case EV.finished: {
                 const t = s.get(id);
                 if (t)
@@ -332,6 +364,7 @@ class App {
                 break;
             }
         }
+        this.settingsDlg.event(ev);
         this.schedule();
     }
     onStats(st, sample) {
@@ -449,6 +482,7 @@ class App {
             sel.replaceChildren(h("option", { value: "" }, "(none)"), ...cats.map((c) => h("option", { value: c.name, title: c.save_path || "the default download dir" }, c.name)));
             sel.value = cats.some((c) => c.name === cur) ? cur : "";
         }
+        this.settingsDlg.setCategories(cats);
     }
     updateLabels() {
         const sel = byId("filter-label");
@@ -465,8 +499,10 @@ class App {
             if (!s.has(id))
                 s.selected.delete(id);
         const n = s.selected.size;
-        for (const b of ["btn-resume", "btn-pause", "btn-remove"])
-            byId(b).disabled = n === 0;
+        for (const b of ["btn-resume", "btn-pause", "btn-recheck", "btn-remove"])
+            byId(b).disabled = n === 0 || this.readOnly;
+        for (const b of ["btn-pause-all", "btn-resume-all"])
+            byId(b).disabled = s.size === 0 || this.readOnly;
         setText(byId("sel-count"), n > 0 ? `${n.toLocaleString()} selected` : "");
     }
     fillDirs() {
@@ -475,17 +511,32 @@ class App {
             dirs.unshift(this.settings.download_dir);
         byId("dirs").replaceChildren(...dirs.map((d) => h("option", { value: d })));
     }
-    async bulk(method, extra, what) {
+    async bulk(method, extra, what, all = false) {
         const ids = [...this.store.selected];
-        const res = await Promise.allSettled(ids.map((id) => this.call(method, { task_id: id, ...extra })));
-        const failed = res.flatMap((r, i) => (r.status === "rejected" ? [{ id: ids[i], err: r.reason }] : []));
+        if (!all && ids.length === 0)
+            return;
+        const names = new Map(ids.map((id) => [id, this.store.get(id)?.name ?? id]));
+        const name = (id) => names.get(id) ?? this.store.get(id)?.name ?? id;
+        let res;
+        try {
+            res = await this.call(method, { ...extra, select: all ? { all: true } : { task_ids: ids } });
+        }
+        catch (e) {
+            reportError(e, all ? `${what} all tasks` : ids.length === 1 ? `${what} ${name(ids[0])}` : `${what} ${ids.length} tasks`);
+            return;
+        }
+        const results = Array.isArray(res.results) ? res.results : [];
+        const failed = results.filter((r) => r.error !== 0);
+        if (failed.length === 0)
+            return;
+        const why = failed.map((r) => errorText(new ApiError(r.error, r.message ?? "", method), `${what} ${name(r.task_id)}`));
         if (failed.length === 1) {
-            const f = failed[0];
-            reportError(f.err, `${what} ${this.store.get(f.id)?.name ?? f.id}`);
+            toast(why[0], "error");
+            return;
         }
-        else if (failed.length > 1) {
-            reportError(failed[0].err, `${what} of ${failed.length} tasks`);
-        }
+        const shown = why.slice(0, MAX_BULK_ERRORS);
+        const more = failed.length > shown.length ? `; and ${failed.length - shown.length} more` : "";
+        toast(`${failed.length} of ${results.length} tasks failed: ${shown.join("; ")}${more}`, "error");
     }
     openRemove() {
         const ids = [...this.store.selected];
@@ -530,6 +581,9 @@ class App {
         });
         byId("btn-resume").addEventListener("click", () => void this.bulk("task.resume", {}, "Resume"));
         byId("btn-pause").addEventListener("click", () => void this.bulk("task.pause", {}, "Pause"));
+        byId("btn-recheck").addEventListener("click", () => void this.bulk("task.recheck", {}, "Verify"));
+        byId("btn-pause-all").addEventListener("click", () => void this.bulk("task.pause", {}, "Pause", true));
+        byId("btn-resume-all").addEventListener("click", () => void this.bulk("task.resume", {}, "Resume", true));
         byId("btn-remove").addEventListener("click", () => this.openRemove());
         byId("remove-data").addEventListener("change", () => this.syncRemove());
         byId("remove-cancel").addEventListener("click", () => byId("dlg-remove").close());

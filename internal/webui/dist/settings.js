@@ -1,18 +1,108 @@
 import { byId, setText } from "./dom.js";
 import * as fmt from "./format.js";
+import { CategoriesPage } from "./settings-categories.js";
+import { KeysPage } from "./settings-keys.js";
+import { RssPage } from "./settings-rss.js";
+import { WatchPage } from "./settings-watch.js";
+import { WebhooksPage } from "./settings-webhooks.js";
 const inp = (id) => byId(id);
+export const PAGES = ["general", "categories", "watch", "rss", "webhooks", "keys"];
 export class SettingsDialog {
     d;
     dlg = byId("dlg-settings");
+    page = "general";
+    pages;
+    cats = [];
+    scope = "";
     constructor(d) {
         this.d = d;
         byId("settings-cancel").addEventListener("click", () => this.dlg.close());
+        byId("settings-close").addEventListener("click", () => this.dlg.close());
         byId("settings-form").addEventListener("submit", (e) => {
             e.preventDefault();
             void this.save();
         });
+        const deps = {
+            api: d.api, report: d.report, notify: d.notify,
+            categories: () => this.cats,
+            eventNames: d.eventNames,
+            admin: () => this.isAdmin,
+        };
+        this.pages = {
+            categories: new CategoriesPage(deps),
+            watch: new WatchPage(deps),
+            rss: new RssPage(deps),
+            webhooks: new WebhooksPage(deps),
+            keys: new KeysPage(deps),
+        };
+        this.dlg.addEventListener("close", () => {
+            for (const [box, value] of [["hook-secret", "hook-secret-value"], ["key-once", "key-value"]]) {
+                byId(value).textContent = "";
+                byId(box).hidden = true;
+            }
+        });
+        const tabs = this.dlg.querySelector(".settings-tabs");
+        tabs.addEventListener("click", (e) => {
+            const b = e.target.closest("[data-page]");
+            if (b)
+                this.show(b.dataset["page"]);
+        });
+        tabs.addEventListener("keydown", (e) => {
+            const i = PAGES.indexOf(this.page);
+            let n = -1;
+            if (e.key === "ArrowRight")
+                n = (i + 1) % PAGES.length;
+            else if (e.key === "ArrowLeft")
+                n = (i + PAGES.length - 1) % PAGES.length;
+            else if (e.key === "Home")
+                n = 0;
+            else if (e.key === "End")
+                n = PAGES.length - 1;
+            if (n < 0)
+                return;
+            e.preventDefault();
+            this.show(PAGES[n]);
+            byId(`st-${PAGES[n]}`).focus();
+        });
     }
-    async open() {
+    get isOpen() {
+        return this.dlg.open;
+    }
+    get isAdmin() {
+        return this.scope === "" || this.scope === "admin";
+    }
+    setScope(scope) {
+        this.scope = scope ?? "";
+        const note = byId("scope-note");
+        note.hidden = this.isAdmin;
+        setText(note, this.isAdmin ? "" : `This page logged in with an API key of scope “${this.scope}”: settings are read-only, and watch folders, RSS, webhooks and API keys need an admin key.`);
+        for (const f of this.dlg.querySelectorAll("form")) {
+            for (const el of f.elements)
+                el.disabled = !this.isAdmin && el.id !== "settings-cancel";
+        }
+    }
+    setCategories(cats) {
+        this.cats = cats;
+        for (const p of Object.values(this.pages))
+            p.categoriesChanged();
+    }
+    event(ev) {
+        if (!this.dlg.open || this.page === "general")
+            return;
+        this.pages[this.page].event(ev);
+    }
+    show(page) {
+        this.page = page;
+        for (const p of PAGES) {
+            const b = byId(`st-${p}`);
+            b.setAttribute("aria-selected", String(p === page));
+            b.tabIndex = p === page ? 0 : -1;
+            byId(`sp-${p}`).hidden = p !== page;
+        }
+        if (page !== "general")
+            void this.pages[page].open();
+    }
+    async open(page = "general") {
         let s;
         let info = null;
         try {
@@ -27,9 +117,16 @@ export class SettingsDialog {
         }
         this.d.saved(s);
         this.fill(s);
+        if (info)
+            this.setScope(info.scope);
         setText(byId("s-about"), info ? `Lodestone ${info.version} · API ${info.api_version} · engine ${info.engine_version} · up ${fmt.duration(info.uptime_seconds)}` : "");
-        this.dlg.showModal();
-        inp("s-dl").focus();
+        if (!this.dlg.open)
+            this.dlg.showModal();
+        this.show(page);
+        if (page === "general")
+            inp("s-dl").focus();
+        else
+            byId(`st-${page}`).focus();
     }
     fill(s) {
         inp("s-dl").value = fmt.bytesToKib(s.download_rate_limit);

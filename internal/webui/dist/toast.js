@@ -9,8 +9,16 @@ export function toast(msg, kind = "info") {
     box.append(t);
     while (box.children.length > MAX)
         box.firstElementChild?.remove();
+    raise(box);
     if (kind === "info")
         setTimeout(() => t.remove(), 5000);
+}
+function raise(box) {
+    if (typeof box.showPopover !== "function")
+        return;
+    if (box.matches(":popover-open"))
+        box.hidePopover();
+    box.showPopover();
 }
 export function errorText(err, what) {
     if (err instanceof ApiError)

@@ -13,7 +13,10 @@ export const EV = {
     stats: "session.stats",
     changed: "task.changed",
     categories: "category.changed",
+    rssItem: "rss.item_added",
+    watchChanged: "watch.changed",
 };
+export const OPTIONAL_EVENTS = new Set([EV.rssItem, EV.watchChanged]);
 export const EPHEMERAL = new Set([EV.progress, EV.stats]);
 export const ERROR_NAMES = {
     100: "parse error",
@@ -29,6 +32,12 @@ export const ERROR_NAMES = {
     206: "unsupported torrent",
     207: "path taken by another task",
     208: "no such category",
+    209: "no such watch folder",
+    210: "no such feed",
+    211: "no such rule",
+    212: "no such webhook",
+    213: "no such key",
+    403: "forbidden",
     401: "unauthorized",
     429: "too many attempts",
     500: "internal error",
