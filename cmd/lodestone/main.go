@@ -72,6 +72,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.AllowPrivateTrackers, "allow-private-trackers", false, "let torrents announce to trackers on loopback and private addresses (refused by default)")
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "BitTorrent core: native (Lodestone's own) or anacrolix (github.com/anacrolix/torrent, the core before it; see docs/PERFORMANCE.md)")
 	fs.IntVar(&cfg.WriteBufferMiB, "write-buffer-mib", 0, "experimental: memory in MiB for pieces being downloaded, each hashed in memory and written once verified (0, the default: write every 16 KiB chunk as it arrives)")
+	fs.StringVar(&cfg.Proxy, "proxy", "", "SOCKS5 proxy for peer connections and trackers, socks5://[user:pass@]host:port; host names are resolved by the proxy (default: $LODESTONE_PROXY; on the command line every local user sees its password in ps)")
+	proxyOnly := fs.Bool("proxy-only", true, "with --proxy: nothing leaves but through it (no incoming peers, DHT, uTP or UPnP); false keeps those on, directly")
 	fs.Var((*hostList)(&cfg.Blocklists), "blocklist", "IP blocklist: an absolute file path or an http(s) URL; eMule ipfilter.dat, PeerGuardian P2P or CIDR lines, gzip or not (repeatable; see docs/PRIVACY.md)")
 	fs.DurationVar(&cfg.BlocklistRefresh, "blocklist-refresh", cfg.BlocklistRefresh, "how often URL blocklists are fetched again")
 	fs.StringVar(&cfg.QBittorrentAddr, "qbittorrent-addr", "", "also serve qBittorrent's WebUI API (/api/v2/ only) on this address, for tools that want a port of their own (default: off; the API is served on --api-addr too)")
@@ -83,6 +85,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
+	// Read after parsing, not as the flag's default: -help would print
+	// the password.
+	if cfg.Proxy == "" {
+		cfg.Proxy = os.Getenv("LODESTONE_PROXY")
+	}
+	cfg.ProxyAllowDirect = !*proxyOnly
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log-level: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/bindif"
 	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/socks"
 )
 
 // DefaultAPIAddr is where the API listens unless told otherwise: loopback
@@ -70,6 +71,14 @@ type Config struct {
 	// verified, which are written to disk once their piece passes
 	// (experimental); 0 writes every chunk as it arrives.
 	WriteBufferMiB int
+	// Proxy is a SOCKS5 proxy, socks5://[user:pass@]host:port, that peer
+	// connections and tracker announces go through (engine.Config.Proxy);
+	// empty: none. Its password is never logged.
+	Proxy string
+	// ProxyAllowDirect, with Proxy, keeps the peer listener, the DHT, uTP
+	// and UPnP on beside it (--proxy-only=false); off, nothing leaves but
+	// through the proxy.
+	ProxyAllowDirect bool
 	// CapLoopbackPerAddress caps the unauthenticated connections of each
 	// loopback address as a remote address's are (connguard), instead of
 	// counting them only in the total: for tests, where 127.0.0.x stand
@@ -179,6 +188,11 @@ func (c Config) Validate() error {
 		errs = append(errs, checkDataDirApart(c.DataDir, append([]string{c.DownloadDir}, c.DownloadRoots...))...)
 	}
 	errs = append(errs, c.validateBind()...)
+	if c.Proxy != "" {
+		if _, err := socks.Parse(c.Proxy); err != nil {
+			errs = append(errs, fmt.Errorf("proxy: %w", err))
+		}
+	}
 	switch c.Engine {
 	case "", engine.CoreAnacrolix, engine.CoreNative:
 	default:
@@ -199,6 +213,11 @@ func (c Config) validateBind() []error {
 		if _, err := netip.ParseAddr(c.BindAddress); err != nil {
 			errs = append(errs, fmt.Errorf("bind-address %q: %w", c.BindAddress, err))
 		}
+	}
+	if (c.BindInterface != "" || c.BindAddress != "") && c.Proxy != "" {
+		// The connections to the proxy would have to be bound too: not
+		// done yet, so refused rather than half bound.
+		errs = append(errs, errors.New("bind-interface and bind-address cannot be combined with proxy yet"))
 	}
 	return errs
 }

@@ -29,6 +29,9 @@ func TestValidate(t *testing.T) {
 		{"bad peer addr", func(c *Config) { c.PeerAddr = "x" }, "peer-addr"},
 		{"native engine", func(c *Config) { c.Engine = "native" }, ""},
 		{"unknown engine", func(c *Config) { c.Engine = "libtorrent" }, "engine \"libtorrent\""},
+		{"socks5 proxy", func(c *Config) { c.Proxy = "socks5://me:pw@127.0.0.1:1080" }, ""},
+		{"http proxy", func(c *Config) { c.Proxy = "http://me:pw@127.0.0.1:3128" }, "only socks5"},
+		{"proxy without port", func(c *Config) { c.Proxy = "socks5://127.0.0.1" }, "proxy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base

@@ -153,6 +153,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	if cfg.Proxy != "" && !cfg.ProxyAllowDirect {
+		// Proxy-only: the engine runs none of these; say so everywhere
+		// they are reported (session settings, the compat APIs).
+		cfg.DHT, cfg.UPnP, cfg.UTP = false, false, false
+		d.cfg = cfg
+	}
 	d.blocklists = newBlocklists(cfg, d.store, d.log.With("component", "blocklist"))
 	d.eng, err = engine.New(engine.Config{
 		DownloadDir: cfg.DownloadDir,
@@ -166,6 +172,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		AllowPrivateTrackers: cfg.AllowPrivateTrackers,
 		WriteBuffer:          int64(max(cfg.WriteBufferMiB, 0)) << 20,
 		Core:                 cfg.Engine,
+		Proxy:                cfg.Proxy,
+		ProxyAllowDirect:     cfg.ProxyAllowDirect,
 		// Every BitTorrent socket on one interface or address (issue 18).
 		BindInterface: cfg.BindInterface,
 		BindAddress:   cfg.BindAddress,

@@ -9,6 +9,8 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/lodestone-bt/lodestone/internal/netguard"
 )
 
 // anacrolixBound is what binding (Config.BindInterface, BindAddress)
@@ -49,7 +51,11 @@ func bindAnacrolix(cc *torrent.ClientConfig, b binding, peerAddr string, guard b
 	cc.NoDefaultPortForwarding = true
 	dial, _ := b.trackerSockets(guard)
 	cc.TrackerDialContext = dial
-	udpTrackers.open = b.listenPacket
+	wrap := func(pc net.PacketConn) net.PacketConn { return pc }
+	if guard {
+		wrap = func(pc net.PacketConn) net.PacketConn { return netguard.PacketConn(pc) }
+	}
+	cc.TrackerListenPacket = udpTrackers.listenVia(b.listenPacket, wrap)
 	return &anacrolixBound{ln: ln, b: b, held: make(map[metainfo.Hash][]torrent.PeerInfo)}, nil
 }
 

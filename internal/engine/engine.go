@@ -82,6 +82,14 @@ type Config struct {
 	// socket and the listener's host: for a fixed address. Without
 	// BindInterface it is no kill switch.
 	BindAddress string
+	// Proxy, if set, is a SOCKS5 proxy, socks5://[user:pass@]host:port:
+	// outgoing peer connections and tracker announces go through it,
+	// tracker host names resolved by it, never directly (proxy.go).
+	Proxy string
+	// ProxyAllowDirect, with Proxy, keeps on what cannot go through it:
+	// the listener (incoming peers), the DHT, uTP and UPnP. Off (the
+	// default) they are all off, and nothing leaves but through the proxy.
+	ProxyAllowDirect bool
 	// Blocklist, if set, is the live IP blocklist: a blocked address is
 	// never queued or dialled, its incoming connection is refused, and a
 	// change of list drops the connections it now blocks, on both cores.
@@ -233,6 +241,10 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
 
+	route, err := proxyAnacrolix(cc, cfg, alerts.push, udpTrackers)
+	if err != nil {
+		return nil, errors.Join(err, pc.Close())
+	}
 	if cfg.Blocklist != nil {
 		cc.IPBlocklist = ipRanger{cfg.Blocklist}
 		cc.Callbacks.PeerConnAdded = append(cc.Callbacks.PeerConnAdded, closeBlockedConns(cfg.Blocklist))
@@ -250,6 +262,9 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	cl, err := torrent.NewClient(cc)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), bound.close(), pc.Close())
+	}
+	if route != nil {
+		cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: proxyPeerDialer{route}})
 	}
 	e := &anacrolixEngine{
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
@@ -275,8 +290,6 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 // packetConns keeps the sockets the engine opens for UDP trackers, to
 // close them when the engine closes.
 type packetConns struct {
-	// open opens a socket (nil: net.ListenPacket); set before use.
-	open   func(network, addr string) (net.PacketConn, error)
 	mu     sync.Mutex
 	conns  []net.PacketConn
 	closed bool
@@ -285,11 +298,12 @@ type packetConns struct {
 // listen returns a ClientConfig.TrackerListenPacket that opens a socket,
 // wraps it, and keeps it.
 func (p *packetConns) listen(wrap func(net.PacketConn) net.PacketConn) func(network, addr string) (net.PacketConn, error) {
+	return p.listenVia(net.ListenPacket, wrap)
+}
+
+// listenVia is listen with the socket opened by open.
+func (p *packetConns) listenVia(open func(network, addr string) (net.PacketConn, error), wrap func(net.PacketConn) net.PacketConn) func(network, addr string) (net.PacketConn, error) {
 	return func(network, addr string) (net.PacketConn, error) {
-		open := p.open
-		if open == nil {
-			open = net.ListenPacket
-		}
 		pc, err := open(network, addr)
 		if err != nil {
 			return nil, err

@@ -108,6 +108,9 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	if cfg.Blocklist != nil { // never a typed nil in the interface
 		ncfg.Blocklist = cfg.Blocklist
 	}
+	if err := proxyNative(&ncfg, cfg, e.alerts.push); err != nil {
+		return nil, errors.Join(err, done.Close())
+	}
 	e.cl, err = native.New(ncfg)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), done.Close())

@@ -177,6 +177,9 @@ type SeederOptions struct {
 	UploadRate int
 	// Host is the loopback address to listen on; "" is 127.0.0.1.
 	Host string
+	// NoPEX turns peer exchange off: the seeder dials no address that a
+	// peer tells it of (a test counting who connects where needs that).
+	NoPEX bool
 }
 
 // Seeder is an engine client on loopback seeding generated torrents.
@@ -204,6 +207,7 @@ func StartSeeder(t testing.TB, opts SeederOptions, trs ...*Torrent) *Seeder {
 	cc.DisableWebtorrent = true
 	cc.Seed = true
 	cc.DisableUTP = !opts.UTP
+	cc.DisablePEX = opts.NoPEX
 	cc.DisableTCP = opts.UTP
 	cc.MaxAllocPeerRequestDataPerConn = 16 << 20
 	cc.UploadRateLimiter = rate.NewLimiter(rate.Inf, 16<<20)

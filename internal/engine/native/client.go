@@ -65,6 +65,12 @@ type Config struct {
 	// the local network goes here).
 	TrackerDialContext  func(ctx context.Context, network, addr string) (net.Conn, error)
 	TrackerListenPacket func(network, addr string) (net.PacketConn, error)
+	// TrackerProxy, if set, carries every tracker announce in their
+	// place, with no host name looked up here (see TrackerProxy).
+	TrackerProxy TrackerProxy
+	// PeerDialContext, if set, makes the outgoing TCP connections to
+	// peers (a SOCKS5 proxy's dialer goes here); uTP is not affected.
+	PeerDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// UserAgent is sent to HTTP trackers.
 	UserAgent string
 	// TrackerTimeout bounds one tracker announce (default 15 s); waiting
@@ -234,7 +240,11 @@ func New(cfg Config) (*Client, error) {
 	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	}
+	if cfg.TrackerProxy != nil {
+		dial = cfg.TrackerProxy.DialContext
+	}
 	c.trackers = newTrackerRegistry(c.newTrackerClient, dial, lookup, log)
+	c.trackers.proxied = cfg.TrackerProxy != nil
 	c.unwatch = func() {}
 	if cfg.Blocklist != nil {
 		c.unwatch = cfg.Blocklist.OnChange(c.dropBlocked)
@@ -679,9 +689,13 @@ func (c *Client) announceRequest(ctx context.Context, url string, wait bool, req
 // own transport (no keep-alive) dialling through dial, or a UDP one with
 // its own socket.
 func (c *Client) newTrackerClient(url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (tracker.Client, error) {
-	return tracker.NewClient(url, tracker.NewClientOpts{
+	target, listen, err := c.proxiedUDPTracker(url)
+	if err != nil {
+		return nil, err
+	}
+	return tracker.NewClient(target, tracker.NewClientOpts{
 		Http:         trHttp.NewClientOpts{DialContext: dial},
 		Slogger:      c.log.With("tracker", url),
-		ListenPacket: c.cfg.TrackerListenPacket,
+		ListenPacket: listen,
 	})
 }

@@ -65,6 +65,10 @@ type trackerRegistry struct {
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	log    *slog.Logger
 	slots  chan struct{} // announces in flight, client-wide
+	// proxied: dial is a proxy's, which takes host names; nothing is
+	// looked up here (a UDP client is given the tracker's url as it is,
+	// see Client.proxiedUDPTracker). Set before the first announce.
+	proxied bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -241,7 +245,7 @@ func (r *trackerRegistry) clientOf(ctx context.Context, e *trackerEntry) (tracke
 	}
 	target := e.url
 	var addr netip.Addr
-	if u.Scheme == "udp" {
+	if u.Scheme == "udp" && !r.proxied {
 		addrs, err := r.resolve(ctx, e, u.Hostname())
 		if err != nil {
 			return nil, err
@@ -304,6 +308,9 @@ func (r *trackerRegistry) resolve(ctx context.Context, e *trackerEntry, host str
 // addresses, in order, until one answers. The guard against private
 // addresses, if any, is in r.dial, on the address actually dialled.
 func (r *trackerRegistry) dialVia(ctx context.Context, e *trackerEntry, network, hostPort string) (net.Conn, error) {
+	if r.proxied {
+		return r.dial(ctx, network, hostPort) // the proxy resolves the name
+	}
 	host, port, err := net.SplitHostPort(hostPort)
 	if err != nil {
 		return nil, err
@@ -341,6 +348,12 @@ func (r *trackerRegistry) record(e *trackerEntry, ctx context.Context, err error
 		e.failures = 0
 		e.downUntil = time.Time{}
 		return time.Time{}
+	}
+	if r.proxied && e.cl != nil {
+		// A UDP client's association with the proxy may be what failed
+		// (the proxy restarted): the next announce asks for a new one.
+		e.cl.Close()
+		e.cl = nil
 	}
 	e.failures++
 	wait := trackerBackoff << min(e.failures-1, 10)

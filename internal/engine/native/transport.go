@@ -268,6 +268,9 @@ func (c *Client) dial(ctx context.Context, network string, addr netip.AddrPort) 
 	if network == NetworkUTP {
 		return c.utp.DialContext(ctx, "udp", addr.String())
 	}
+	if c.cfg.PeerDialContext != nil {
+		return c.cfg.PeerDialContext(ctx, "tcp", addr.String())
+	}
 	d := net.Dialer{Control: c.cfg.Control}
 	if c.cfg.LocalAddr.IsValid() {
 		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.cfg.LocalAddr, 0))
