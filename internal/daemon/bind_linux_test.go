@@ -302,3 +302,29 @@ func startBindSeeder(t *testing.T, ns, torrentFile, root string, rate int) *bind
 	enginetest.WaitLine(t, lines, "seeding", 60*time.Second)
 	return s
 }
+
+// The bind flags are checked at start: a bad address, and the
+// combination with a proxy, which is not done yet.
+func TestBindConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*daemon.Config)
+		want string
+	}{
+		{"bad address", func(c *daemon.Config) { c.BindAddress = "not-an-ip" }, "bind-address"},
+		{"with a proxy", func(c *daemon.Config) { c.BindInterface = "lo"; c.Proxy = "socks5://127.0.0.1:1080" }, "cannot be combined with proxy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
+			tc.edit(&cfg)
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
+	cfg.BindInterface, cfg.BindAddress = "lo", "127.0.0.1"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("bind-interface lo with bind-address 127.0.0.1: %v", err)
+	}
+}
