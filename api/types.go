@@ -502,6 +502,10 @@ type TaskPeer struct {
 	// Flags describe the connection: "utp" (else TCP), "incoming" (the
 	// peer dialled us), "seed" (it has everything).
 	Flags []string `json:"flags"`
+	// Encryption is the connection's: "rc4" (an MSE/PE handshake, then
+	// RC4 on the whole stream), "header" (an MSE/PE handshake, then
+	// plaintext) or "plaintext" (no MSE/PE).
+	Encryption string `json:"encryption"`
 }
 
 // TaskTrackersResult is the result of task.trackers.

@@ -71,6 +71,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.BoolVar(&cfg.AllowPrivateTrackers, "allow-private-trackers", false, "let torrents announce to trackers on loopback and private addresses (refused by default)")
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "BitTorrent core: native (Lodestone's own) or anacrolix (github.com/anacrolix/torrent, the core before it; see docs/PERFORMANCE.md)")
+	fs.StringVar(&cfg.Encryption, "encryption", cfg.Encryption, "peer encryption (MSE/PE): prefer (try it first, accept both), require (RC4-encrypted peers only, both ways) or disable (plaintext only); see docs/PRIVACY.md")
+	fs.BoolVar(&cfg.Anonymous, "anonymous", false, "hide Lodestone's name and version from peers and trackers: no client name in handshakes, a random peer ID, a generic User-Agent; see docs/PRIVACY.md")
 	fs.IntVar(&cfg.WriteBufferMiB, "write-buffer-mib", 0, "experimental: memory in MiB for pieces being downloaded, each hashed in memory and written once verified (0, the default: write every 16 KiB chunk as it arrives)")
 	fs.StringVar(&cfg.Proxy, "proxy", "", "SOCKS5 proxy for peer connections and trackers, socks5://[user:pass@]host:port; host names are resolved by the proxy (default: $LODESTONE_PROXY; on the command line every local user sees its password in ps)")
 	proxyOnly := fs.Bool("proxy-only", true, "with --proxy: nothing leaves but through it (no incoming peers, DHT, uTP or UPnP); false keeps those on, directly")

@@ -108,6 +108,14 @@ type Config struct {
 	// BlocklistRefresh is how often URL blocklists are fetched again (0:
 	// blocklist.DefaultRefresh, 24 h; tests shorten it).
 	BlocklistRefresh time.Duration
+	// Encryption is the MSE/PE policy of peer connections: "prefer"
+	// (engine.EncryptionPrefer, also when empty), "require" or "disable"
+	// (docs/PRIVACY.md).
+	Encryption string
+	// Anonymous hides Lodestone's name and version from peers and
+	// trackers: the extension handshake, the peer ID, tracker requests
+	// and the .torrent and RSS downloads (docs/PRIVACY.md).
+	Anonymous bool
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
@@ -135,6 +143,7 @@ func Default() Config {
 		Engine:      engine.CoreNative,
 		// Blocklist URLs are fetched daily.
 		BlocklistRefresh: blocklist.DefaultRefresh,
+		Encryption:       engine.EncryptionPrefer,
 	}
 }
 
@@ -197,6 +206,9 @@ func (c Config) Validate() error {
 	case "", engine.CoreAnacrolix, engine.CoreNative:
 	default:
 		errs = append(errs, fmt.Errorf("engine %q: want %s or %s", c.Engine, engine.CoreAnacrolix, engine.CoreNative))
+	}
+	if err := engine.CheckEncryption(c.Encryption); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

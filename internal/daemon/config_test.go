@@ -32,6 +32,9 @@ func TestValidate(t *testing.T) {
 		{"socks5 proxy", func(c *Config) { c.Proxy = "socks5://me:pw@127.0.0.1:1080" }, ""},
 		{"http proxy", func(c *Config) { c.Proxy = "http://me:pw@127.0.0.1:3128" }, "only socks5"},
 		{"proxy without port", func(c *Config) { c.Proxy = "socks5://127.0.0.1" }, "proxy"},
+		{"encryption required", func(c *Config) { c.Encryption = "require" }, ""},
+		{"encryption default", func(c *Config) { c.Encryption = "" }, ""},
+		{"unknown encryption", func(c *Config) { c.Encryption = "forced" }, "encryption \"forced\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base

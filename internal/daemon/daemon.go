@@ -174,6 +174,8 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Core:                 cfg.Engine,
 		Proxy:                cfg.Proxy,
 		ProxyAllowDirect:     cfg.ProxyAllowDirect,
+		Encryption:           cfg.Encryption,
+		Anonymous:            cfg.Anonymous,
 		// Every BitTorrent socket on one interface or address (issue 18).
 		BindInterface: cfg.BindInterface,
 		BindAddress:   cfg.BindAddress,
@@ -216,7 +218,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Fetcher: fetch.New(fetch.Options{
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
-			UserAgent:    "Lodestone/" + Version,
+			UserAgent:    engine.UserAgent(cfg.Anonymous),
 		}),
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
@@ -423,13 +425,17 @@ func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
 func (d *Daemon) TransmissionAddr() string { return sideAddr(d.trSide) }
 
 // transmissionNetwork tells the Transmission RPC what the engine does on
-// the network. Both cores accept encrypted and plaintext peers; the
-// anacrolix core tries encryption first (its library's default), the
-// native core plaintext first.
+// the network. Encryption is in Transmission's words: "preferred"
+// (--encryption prefer: both cores try MSE/PE first), "required", or
+// "tolerated" for disable, the nearest (Transmission cannot refuse
+// encrypted peers).
 func transmissionNetwork(cfg Config) transmission.Network {
-	enc := "tolerated"
-	if cfg.Engine == engine.CoreAnacrolix {
-		enc = "preferred"
+	enc := "preferred"
+	switch cfg.Encryption {
+	case engine.EncryptionRequire:
+		enc = "required"
+	case engine.EncryptionDisable:
+		enc = "tolerated"
 	}
 	return transmission.Network{DHT: cfg.DHT, UTP: cfg.UTP, PortForwarding: cfg.UPnP, PEX: true, Encryption: enc}
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
 	"github.com/lodestone-bt/lodestone/internal/rss"
 )
@@ -19,7 +20,7 @@ func (d *Daemon) addRSS(methods map[string]apiserver.Handler) error {
 			MaxBytes:     rss.MaxFeedBytes,
 			Timeout:      rss.FetchTimeout,
 			AllowPrivate: d.cfg.AllowPrivateURLs,
-			UserAgent:    "Lodestone/" + Version,
+			UserAgent:    engine.UserAgent(d.cfg.Anonymous),
 		}),
 		Logger: d.log.With("component", "rss"),
 	})

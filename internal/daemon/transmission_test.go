@@ -721,9 +721,9 @@ func TestTransmissionRPCSession(t *testing.T) {
 		"download-dir": dl, "peer-port": 51413.0, "rpc-version": float64(transmission.RPCVersion),
 		"peer-limit-per-torrent": float64(engine.EstablishedConnsPerTorrent),
 		// The tests' daemons run without DHT, uTP and UPnP; the
-		// encryption policy is the core's.
+		// encryption policy is the default (prefer).
 		"dht-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "pex-enabled": true,
-		"encryption": map[bool]string{true: "preferred", false: "tolerated"}[daemontest.Core() == engine.CoreAnacrolix],
+		"encryption": "preferred", // --encryption prefer, the default, on both cores
 	} {
 		if sess[k] != want {
 			t.Errorf("session-get %s = %v, want %v", k, sess[k], want)

@@ -94,6 +94,13 @@ type Config struct {
 	// never queued or dialled, its incoming connection is refused, and a
 	// change of list drops the connections it now blocks, on both cores.
 	Blocklist *blocklist.Filter
+	// Encryption is the MSE/PE policy of peer connections:
+	// EncryptionPrefer (the default when empty), EncryptionRequire or
+	// EncryptionDisable (see encryption.go).
+	Encryption string
+	// Anonymous hides the client's name and version from peers and
+	// trackers (see encryption.go).
+	Anonymous bool
 }
 
 // Engine wraps one anacrolix torrent client. Create it with New; Close it.
@@ -237,9 +244,17 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		cc.TrackerListenPacket = udpTrackers.listen(func(pc net.PacketConn) net.PacketConn { return pc })
 	}
 	cc.HTTPProxy = nil // no proxy from the environment, which would bypass the guard
-	cc.HTTPUserAgent = "Lodestone/" + Version
+	cc.HTTPUserAgent = UserAgent(false)
 	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
 	cc.Bep20 = "-LS0001-"
+	if err := setEncryption(cc, cfg.Encryption); err != nil {
+		return nil, errors.Join(err, pc.Close())
+	}
+	if cfg.Anonymous {
+		if err := setAnonymous(cc); err != nil {
+			return nil, errors.Join(err, pc.Close())
+		}
+	}
 
 	route, err := proxyAnacrolix(cc, cfg, alerts.push, udpTrackers)
 	if err != nil {

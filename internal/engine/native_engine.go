@@ -90,7 +90,9 @@ func newNative(cfg Config) (*nativeEngine, error) {
 		OnAnnounce:          e.announced,
 		TrackerDialContext:  capTrackerReads(dial, MaxTrackerResponse),
 		TrackerListenPacket: listenPacket,
-		UserAgent:           "Lodestone/" + Version,
+		UserAgent:           UserAgent(cfg.Anonymous),
+		Encryption:          cfg.Encryption,
+		Anonymous:           cfg.Anonymous,
 		// uTP needs cgo (libutp): a binary built without it speaks TCP
 		// only, as the other core does.
 		UTP: cfg.UTP && utpAvailable,

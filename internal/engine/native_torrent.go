@@ -787,7 +787,7 @@ func (t *nativeTorrent) Peers() []PeerStat {
 		st := PeerStat{
 			Addr: p.Addr.String(), Client: p.Client, Network: networkName(p), Source: p.Source,
 			Downloaded: p.Downloaded, Uploaded: p.Uploaded, DownloadRate: s.dRate, UploadRate: s.uRt,
-			Flags: []string{},
+			Flags: []string{}, Encryption: p.Encryption,
 		}
 		if p.Network == native.NetworkUTP {
 			st.Flags = append(st.Flags, "utp")

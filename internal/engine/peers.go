@@ -27,6 +27,9 @@ type PeerStat struct {
 	Progress float64
 	// Flags describe the connection: "utp", "incoming", "seed".
 	Flags []string
+	// Encryption is the connection's: CryptoRC4, CryptoHeader or
+	// CryptoPlaintext.
+	Encryption string
 }
 
 // Peers returns the connected peers.
@@ -47,6 +50,7 @@ func (t *anacrolixTorrent) Peers() []PeerStat {
 			Uploaded:     st.BytesWrittenData.Int64(),
 			DownloadRate: int64(st.DownloadRate),
 			UploadRate:   int64(st.LastWriteUploadRate),
+			Encryption:   anacrolixCrypto(pc),
 		}
 		if v, ok := pc.PeerClientName.Load().(string); ok {
 			ps.Client = v

@@ -30,6 +30,7 @@ func (s *Service) Peers(id string) (api.TaskPeersResult, error) {
 			Address: p.Addr, Client: p.Client, Network: p.Network, Source: p.Source,
 			Downloaded: p.Downloaded, Uploaded: p.Uploaded,
 			DownloadRate: p.DownloadRate, UploadRate: p.UploadRate, Progress: p.Progress, Flags: p.Flags,
+			Encryption: p.Encryption,
 		})
 	}
 	return res, nil

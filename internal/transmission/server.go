@@ -122,9 +122,9 @@ type Network struct {
 	// torrents).
 	PEX bool
 	// Encryption is Transmission's name for the MSE/PE policy:
-	// "preferred" (encrypted first, plaintext accepted) or "tolerated"
-	// (plaintext first, encrypted accepted); "required" is never the
-	// case today.
+	// "preferred" (serve --encryption prefer: encrypted first, plaintext
+	// accepted), "required" (require) or "tolerated" (the nearest to
+	// disable, which Transmission lacks).
 	Encryption string
 }
 

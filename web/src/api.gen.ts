@@ -292,6 +292,8 @@ export interface TaskPeer {
   progress: number;
   /** Flags describe the connection: "utp" (else TCP), "incoming" (the peer dialled us), "seed" (it has everything). */
   flags: string[];
+  /** Encryption is the connection's: "rc4" (an MSE/PE handshake, then RC4 on the whole stream), "header" (an MSE/PE handshake, then plaintext) or "plaintext" (no MSE/PE). */
+  encryption: string;
 }
 
 /** TaskMoveParams are the params of task.move. */

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +72,14 @@ type Config struct {
 	PeerDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// UserAgent is sent to HTTP trackers.
 	UserAgent string
+	// Encryption is the MSE/PE policy of peer connections: EncryptionPrefer
+	// (the default when empty), EncryptionRequire or EncryptionDisable.
+	Encryption string
+	// Anonymous leaves our name out of what peers see: the extension
+	// handshake has no "v" (client name), and a zero PeerID is random
+	// through and through, with no client prefix. (The tracker user
+	// agent is UserAgent's: the caller picks a generic one.)
+	Anonymous bool
 	// TrackerTimeout bounds one tracker announce (default 15 s); waiting
 	// for a free slot (see announcesInFlight) is not counted.
 	TrackerTimeout time.Duration
@@ -196,9 +203,14 @@ func (c *Client) feedStarved() {
 
 // New starts a client.
 func New(cfg Config) (*Client, error) {
+	if err := CheckEncryption(cfg.Encryption); err != nil {
+		return nil, err
+	}
+	if cfg.Encryption == "" {
+		cfg.Encryption = EncryptionPrefer
+	}
 	if cfg.PeerID == ([20]byte{}) {
-		copy(cfg.PeerID[:], "-LS0100-")
-		if _, err := rand.Read(cfg.PeerID[8:]); err != nil {
+		if err := newPeerID(&cfg.PeerID, cfg.Anonymous); err != nil {
 			return nil, err
 		}
 	}
@@ -411,19 +423,32 @@ func (c *Client) serveIncoming(conn net.Conn) {
 	}{br, conn}
 	var r io.Reader = br // reused by the peer as it is
 	var w io.Writer = conn
-	if head, err := br.Peek(len(pp.Protocol)); err != nil {
+	crypto := CryptoPlaintext
+	head, err := br.Peek(len(pp.Protocol))
+	switch {
+	case err != nil:
 		conn.Close()
 		return
-	} else if string(head) != pp.Protocol {
+	case string(head) == pp.Protocol && c.cfg.Encryption == EncryptionRequire:
+		c.log.Debug("plaintext peer refused: encryption required", "peer", conn.RemoteAddr())
+		conn.Close()
+		return
+	case string(head) == pp.Protocol:
+	case c.cfg.Encryption == EncryptionDisable:
+		c.log.Debug("encrypted peer refused: encryption disabled", "peer", conn.RemoteAddr())
+		conn.Close()
+		return
+	default:
 		// Not a plain handshake: an encrypted one (MSE/PE), as aria2
 		// and libtorrent try first. Without it aria2 drops the
 		// connection and comes back in plain a second later.
-		if rw, err = c.receiveEncrypted(ctx, rw); err != nil {
+		var method mse.CryptoMethod
+		if rw, method, err = c.receiveEncrypted(ctx, rw); err != nil {
 			c.log.Debug("encrypted handshake failed", "peer", conn.RemoteAddr(), "err", err)
 			conn.Close()
 			return
 		}
-		r, w = rw, rw
+		r, w, crypto = rw, rw, cryptoName(method)
 	}
 	res, err := pp.Handshake(ctx, rw, nil, c.cfg.PeerID, ourBits())
 	if err != nil {
@@ -433,7 +458,7 @@ func (c *Client) serveIncoming(conn net.Conn) {
 	c.mu.Lock()
 	t := c.torrents[res.Hash]
 	c.mu.Unlock()
-	if t == nil && c.takeForMetadata(&peerConn{conn: conn, r: r, w: w, res: res}) {
+	if t == nil && c.takeForMetadata(&peerConn{conn: conn, r: r, w: w, res: res, crypto: crypto}) {
 		return // a magnet's metadata fetch asks it
 	}
 	addr, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
@@ -441,15 +466,13 @@ func (c *Client) serveIncoming(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	t.runPeer(conn, r, w, addr, res, true)
+	t.runPeer(conn, r, w, addr, res, crypto, true)
 }
 
 // receiveEncrypted answers an MSE/PE handshake (BEP 8's encryption, as
-// every major client speaks it) for any of our torrents. We choose
-// plaintext after the handshake whenever the peer offers it: the
-// obfuscated handshake is what hides the protocol, and RC4 on every byte
-// would cost more CPU than SHA-1.
-func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.ReadWriter, error) {
+// every major client speaks it) for any of our torrents, choosing the
+// method after it as the policy says (cryptoSelector).
+func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.ReadWriter, mse.CryptoMethod, error) {
 	c.mu.Lock()
 	keys := make([][]byte, 0, len(c.torrents)+len(c.fetching))
 	for ih := range c.torrents {
@@ -466,11 +489,11 @@ func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.Rea
 			}
 		}
 	}
-	rw, _, err := mse.ReceiveHandshake(ctx, rw, skeys, mse.DefaultCryptoSelector)
+	rw, method, err := mse.ReceiveHandshake(ctx, rw, skeys, cryptoSelector(c.cfg.Encryption))
 	if err != nil {
-		return nil, fmt.Errorf("native: MSE handshake: %w", err)
+		return nil, 0, fmt.Errorf("native: MSE handshake: %w", err)
 	}
-	return rw, nil
+	return rw, method, nil
 }
 
 // Peer sources: how the torrent learned of a peer's address.
@@ -606,7 +629,7 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 		pc.conn.Close()
 		return errBanned
 	}
-	if t.runPeer(pc.conn, pc.r, pc.w, addr, pc.res, false) > 0 {
+	if t.runPeer(pc.conn, pc.r, pc.w, addr, pc.res, pc.crypto, false) > 0 {
 		t.mu.Lock()
 		delete(t.redials, addr) // it was useful: the backoff starts over
 		t.mu.Unlock()
@@ -623,8 +646,9 @@ func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
 
 // runPeer speaks to a handshaken peer until the connection ends. r and
 // w are the stream after the handshake: the connection itself (w is then
-// conn, for gathered writes), or its MSE layer.
-func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult, incoming bool) (downloaded int64) {
+// conn, for gathered writes), or its MSE layer; crypto names its
+// encryption (Crypto*).
+func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult, crypto string, incoming bool) (downloaded int64) {
 	// A *bufio.Reader of this size is reused as it is, with what it has
 	// buffered.
 	br := bufio.NewReaderSize(r, readBufferSize)
@@ -635,6 +659,7 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 		p.w = bufio.NewWriterSize(w, utpWriteBuffer)
 	}
 	p.incoming = incoming
+	p.crypto = crypto
 	t.mu.Lock()
 	p.source = SourceIncoming
 	if src, ok := t.seen[addr]; ok && !incoming {

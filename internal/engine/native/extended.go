@@ -1,6 +1,7 @@
 package native
 
 import (
+	"crypto/rand"
 	"fmt"
 	"strings"
 	"unicode"
@@ -12,15 +13,45 @@ import (
 // clientName is what the extension handshake calls us.
 const clientName = "Lodestone"
 
+// ourName is the client name our extension handshakes give ("v"): none
+// in anonymous mode.
+func (c *Client) ourName() string {
+	if c.cfg.Anonymous {
+		return ""
+	}
+	return clientName
+}
+
+// newPeerID fills id with a fresh peer ID: Lodestone's prefix (BEP 20
+// style, "-LS0100-") and random bytes, or random bytes only when
+// anonymous, so that the ID names no client. An anonymous ID never
+// starts with '-', which would read as a BEP 20 client prefix.
+func newPeerID(id *[20]byte, anonymous bool) error {
+	if anonymous {
+		if _, err := rand.Read(id[:]); err != nil {
+			return err
+		}
+		if id[0] == '-' {
+			id[0] = 'x'
+		}
+		return nil
+	}
+	copy(id[:], "-LS0100-")
+	_, err := rand.Read(id[8:])
+	return err
+}
+
 // sendExtendedHandshake sends our BEP 10 handshake to a peer that speaks
 // the extension protocol: ut_metadata (BEP 9) when we hold the info
 // dictionary, our request-queue bound and listening port.
 func (p *peer) sendExtendedHandshake() {
 	hs := pp.ExtendedHandshakeMessage{
-		M:    map[pp.ExtensionName]pp.ExtensionNumber{},
-		V:    clientName,
-		Reqq: maxUploadQueue,
-		Port: int(p.t.c.Addr().Port()),
+		M: map[pp.ExtensionName]pp.ExtensionNumber{},
+		V: p.t.c.ourName(),
+		// "e": we prefer encrypted connections (BEP 10), unless off.
+		Encryption: p.t.c.cfg.Encryption != EncryptionDisable,
+		Reqq:       maxUploadQueue,
+		Port:       int(p.t.c.Addr().Port()),
 	}
 	if !p.t.meta.Private {
 		hs.M[pp.ExtensionNamePex] = utPexID

@@ -82,7 +82,8 @@ func TestInteropToAria2(t *testing.T) {
 // The native core downloads a magnet from a Transmission seeder, which it
 // dials (Transmission does not dial loopback peers): one that prefers
 // plain connections, and one that requires encryption (the native core
-// falls back to an MSE handshake when the plain one is hung up on).
+// opens with an MSE handshake, and falls back to plaintext when that is
+// hung up on).
 func TestInteropFromTransmission(t *testing.T) {
 	for _, enc := range []string{"-et", "-er"} { // encryption tolerated, required
 		t.Run(map[string]string{"-et": "plain", "-er": "encryption required"}[enc], func(t *testing.T) {

@@ -261,7 +261,7 @@ func (c *Client) metadataOver(ctx context.Context, pc *peerConn, infoHash [20]by
 	if res.SupportsFast() {
 		writeMessage(&out, pp.HaveNone, nil)
 	}
-	hs, _ := bencode.Marshal(pp.ExtendedHandshakeMessage{M: map[pp.ExtensionName]pp.ExtensionNumber{pp.ExtensionNameMetadata: utMetadataID}, V: clientName})
+	hs, _ := bencode.Marshal(pp.ExtendedHandshakeMessage{M: map[pp.ExtensionName]pp.ExtensionNumber{pp.ExtensionNameMetadata: utMetadataID}, V: c.ourName()})
 	writeMessage(&out, pp.Extended, append([]byte{0}, hs...))
 	if _, err := pc.w.Write(out.Bytes()); err != nil {
 		return nil, err

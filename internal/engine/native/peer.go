@@ -49,6 +49,8 @@ type peer struct {
 	ext  bool      // both sides speak BEP 10
 	// network is what the connection runs over: NetworkTCP or NetworkUTP.
 	network string
+	// crypto is the connection's encryption (Crypto*).
+	crypto string
 
 	done      chan struct{} // closed when the connection is finished
 	closeOnce sync.Once

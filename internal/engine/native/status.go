@@ -18,6 +18,9 @@ type PeerStat struct {
 	// Network is what the connection runs over: NetworkTCP ("tcp") or
 	// NetworkUTP ("utp").
 	Network string
+	// Encryption is the connection's: CryptoPlaintext, CryptoHeader or
+	// CryptoRC4.
+	Encryption string
 	// Downloaded and Uploaded are payload bytes from and to the peer.
 	Downloaded, Uploaded int64
 	// Has is how many pieces the peer has.
@@ -34,7 +37,7 @@ func (t *Torrent) Peers() []PeerStat {
 	out := make([]PeerStat, 0, len(peers))
 	for _, p := range peers {
 		p.mu.Lock()
-		s := PeerStat{Addr: p.addr, Client: p.client, Incoming: p.incoming, Source: p.source, Network: p.network, Has: p.nhas, Choked: p.choked}
+		s := PeerStat{Addr: p.addr, Client: p.client, Incoming: p.incoming, Source: p.source, Network: p.network, Encryption: p.crypto, Has: p.nhas, Choked: p.choked}
 		p.mu.Unlock()
 		p.omu.Lock()
 		s.Choking = p.choking

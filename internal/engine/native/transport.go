@@ -175,6 +175,8 @@ type peerConn struct {
 	r    io.Reader
 	w    io.Writer
 	res  pp.HandshakeResult
+	// crypto is the connection's encryption (Crypto*).
+	crypto string
 }
 
 // connect dials addr and shakes hands for infoHash. TCP goes first. With
@@ -242,19 +244,21 @@ func (c *Client) connect(ctx context.Context, addr netip.AddrPort, infoHash [20]
 	return nil, errors.Join(errs...)
 }
 
-// connectOver dials addr over network and shakes hands for infoHash: in
-// plain first, and if the peer hangs up on that (peers that require
-// encryption do), once more with an encrypted handshake (MSE/PE,
-// plaintext after it when the peer allows). reached reports whether the
-// peer answered the dial.
+// connectOver dials addr over network and shakes hands for infoHash as
+// the encryption policy says: under EncryptionPrefer with an encrypted
+// handshake first (MSE/PE), and if the peer hangs up on that (peers
+// that speak plaintext only do), once more in plain; under
+// EncryptionRequire encrypted only, under EncryptionDisable plain only.
+// reached reports whether the peer answered the dial.
 func (c *Client) connectOver(ctx context.Context, network string, addr netip.AddrPort, infoHash [20]byte) (_ *peerConn, reached bool, _ error) {
-	pc, reached, err := c.connectWith(ctx, network, addr, infoHash, false)
-	if err == nil || !reached || ctx.Err() != nil {
+	policy := c.cfg.Encryption
+	pc, reached, err := c.connectWith(ctx, network, addr, infoHash, policy != EncryptionDisable)
+	if policy != EncryptionPrefer || err == nil || !reached || ctx.Err() != nil {
 		return pc, reached, err
 	}
-	pc, _, err2 := c.connectWith(ctx, network, addr, infoHash, true)
+	pc, _, err2 := c.connectWith(ctx, network, addr, infoHash, false)
 	if err2 != nil {
-		return nil, true, fmt.Errorf("%w; encrypted: %w", err, err2)
+		return nil, true, fmt.Errorf("encrypted: %w; plain: %w", err, err2)
 	}
 	return pc, true, nil
 }
@@ -292,12 +296,13 @@ func (c *Client) connectWith(ctx context.Context, network string, addr netip.Add
 	}()
 	pc := &peerConn{conn: conn, r: deadlineConn{conn}, w: conn}
 	ih := metainfo.Hash(infoHash)
+	pc.crypto = CryptoPlaintext
 	if encrypted {
-		rw, _, err := mse.InitiateHandshakeContext(ctx, deadlineConn{conn}, ih[:], nil, mse.AllSupportedCrypto)
+		rw, method, err := mse.InitiateHandshakeContext(ctx, deadlineConn{conn}, ih[:], nil, cryptoProvides(c.cfg.Encryption))
 		if err != nil {
 			return nil, true, fmt.Errorf("native: MSE handshake: %w", err)
 		}
-		pc.r, pc.w = rw, rw
+		pc.r, pc.w, pc.crypto = rw, rw, cryptoName(method)
 	}
 	pc.res, err = pp.Handshake(ctx, struct {
 		io.Reader
