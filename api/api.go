@@ -195,6 +195,10 @@ const (
 	BusyRemoving = "removing"
 )
 
+// NetworkDown is Task.Network while the interface the daemon is bound to
+// (serve --bind-interface) is down or has no address.
+const NetworkDown = "down"
+
 // Alert levels of engine.alert.
 const (
 	LevelInfo    = "info"

@@ -100,6 +100,10 @@ type Task struct {
 	// BusyRemoving); absent when none. Requests about the task that need
 	// its data wait for that work or are refused with CodeTaskState.
 	Busy string `json:"busy,omitempty"`
+	// Network is NetworkDown while the network interface the daemon is
+	// bound to (serve --bind-interface) is down or has no address: the
+	// task transfers nothing until it is back. Absent otherwise.
+	Network string `json:"network,omitempty"`
 	// AddedAt is when the task was added, RFC 3339 UTC.
 	AddedAt string `json:"added_at"`
 	// FinishedAt is when all data was first verified, RFC 3339 UTC; absent
@@ -174,7 +178,7 @@ const (
 // TaskFieldNames lists the JSON names of Task's fields, for
 // TaskListParams.Fields.
 var TaskFieldNames = []string{
-	"task_id", "name", "size", "completed", "state", "error", "busy", "added_at",
+	"task_id", "name", "size", "completed", "state", "error", "busy", "network", "added_at",
 	"finished_at", "download_rate", "upload_rate", "peers", "downloaded",
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
 	"category", "download_dir", "sequential", "download_rate_limit", "upload_rate_limit",

@@ -56,6 +56,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "state directory (store, token, piece completion)")
 	fs.StringVar(&cfg.DownloadDir, "download-dir", cfg.DownloadDir, "where downloaded data is written")
 	fs.StringVar(&cfg.PeerAddr, "peer-addr", cfg.PeerAddr, "BitTorrent listen address (default: all interfaces, a random high port kept across restarts)")
+	fs.StringVar(&cfg.BindInterface, "bind-interface", "", "send and receive all BitTorrent traffic (peers, trackers, DHT) through this network interface only, e.g. wg0; while it is down, nothing is sent (kill switch); Linux only, native engine (see docs/PRIVACY.md)")
+	fs.StringVar(&cfg.BindAddress, "bind-address", "", "use this local address for all BitTorrent traffic and listening (a fixed address; no kill switch without --bind-interface)")
 	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "use the mainline DHT")
 	fs.BoolVar(&cfg.UPnP, "upnp", cfg.UPnP, "forward the peer port with UPnP/NAT-PMP")
 	fs.BoolVar(&cfg.UTP, "utp", cfg.UTP, "use uTP besides TCP")

@@ -34,6 +34,7 @@ var taskFields = [...]taskField{
 	{"state", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, string(t.State)), true }},
 	{"error", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.Error), t.Error != "" }},
 	{"busy", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.Busy), t.Busy != "" }},
+	{"network", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.Network), t.Network != "" }},
 	{"added_at", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.AddedAt), true }},
 	{"finished_at", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.FinishedAt), t.FinishedAt != "" }},
 	{"download_rate", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.DownloadRate, 10), true }},

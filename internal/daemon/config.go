@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/lodestone-bt/lodestone/internal/bindif"
 	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/socks"
@@ -90,6 +92,15 @@ type Config struct {
 	// Engine is the BitTorrent core: "native" (engine.CoreNative, also
 	// when empty) or "anacrolix" (engine.CoreAnacrolix).
 	Engine string
+	// BindInterface, if set, ties every BitTorrent socket to this network
+	// interface, with a kill switch: nothing leaves by another one, and
+	// traffic stops while it is down (engine.Config.BindInterface;
+	// Linux). The API listener is not affected. Changing it takes a
+	// restart.
+	BindInterface string
+	// BindAddress, if set, is the fixed local address of every BitTorrent
+	// socket (engine.Config.BindAddress); no kill switch on its own.
+	BindAddress string
 	// Blocklists are IP blocklists, file paths and http(s) URLs (fetched
 	// under AllowPrivateURLs' rule), in force until session.set changes
 	// them; a list stored by session.set replaces them at start.
@@ -185,6 +196,7 @@ func (c Config) Validate() error {
 	if c.DataDir != "" && c.DownloadDir != "" {
 		errs = append(errs, checkDataDirApart(c.DataDir, append([]string{c.DownloadDir}, c.DownloadRoots...))...)
 	}
+	errs = append(errs, c.validateBind()...)
 	if c.Proxy != "" {
 		if _, err := socks.Parse(c.Proxy); err != nil {
 			errs = append(errs, fmt.Errorf("proxy: %w", err))
@@ -199,6 +211,27 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validateBind checks --bind-interface and --bind-address.
+func (c Config) validateBind() []error {
+	var errs []error
+	if c.BindInterface != "" {
+		if _, err := bindif.Control(c.BindInterface); err != nil {
+			errs = append(errs, fmt.Errorf("bind-interface %s: %w", c.BindInterface, err))
+		}
+	}
+	if c.BindAddress != "" {
+		if _, err := netip.ParseAddr(c.BindAddress); err != nil {
+			errs = append(errs, fmt.Errorf("bind-address %q: %w", c.BindAddress, err))
+		}
+	}
+	if (c.BindInterface != "" || c.BindAddress != "") && c.Proxy != "" {
+		// The connections to the proxy would have to be bound too: not
+		// done yet, so refused rather than half bound.
+		errs = append(errs, errors.New("bind-interface and bind-address cannot be combined with proxy yet"))
+	}
+	return errs
 }
 
 // checkDataDirApart refuses every download dir or root that contains the

@@ -176,6 +176,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 		ProxyAllowDirect:     cfg.ProxyAllowDirect,
 		Encryption:           cfg.Encryption,
 		Anonymous:            cfg.Anonymous,
+		// Every BitTorrent socket on one interface or address (issue 18).
+		BindInterface: cfg.BindInterface,
+		BindAddress:   cfg.BindAddress,
 		// No task's file is opened in the data dir, whatever its path
 		// says (Validate checked the names; this checks at every open).
 		Protect:   []string{cfg.DataDir},

@@ -71,6 +71,17 @@ type Config struct {
 	// Core is the BitTorrent implementation: CoreNative (the default
 	// when empty) or CoreAnacrolix.
 	Core string
+	// BindInterface, if set, binds every BitTorrent socket (peer
+	// listener, peer connections over TCP and uTP, trackers, DHT) to this
+	// network interface (SO_BINDTODEVICE; Linux only), and turns UPnP
+	// off. While it is down or has no address nothing is sent, one alert
+	// says so and Stats.Network is NetworkDown; traffic resumes by itself
+	// when it is back (bind.go; anacrolix_bind.go for that core).
+	BindInterface string
+	// BindAddress, if set, is the source address of every BitTorrent
+	// socket and the listener's host: for a fixed address. Without
+	// BindInterface it is no kill switch.
+	BindAddress string
 	// Proxy, if set, is a SOCKS5 proxy, socks5://[user:pass@]host:port:
 	// outgoing peer connections and tracker announces go through it,
 	// tracker host names resolved by it, never directly (proxy.go).
@@ -118,6 +129,10 @@ type anacrolixEngine struct {
 	userAgent     string
 	// bg runs reannounces; Close ends them.
 	bg *background
+	// bound is our TCP listener and dialer when bound to an interface or
+	// address (nil otherwise); watch follows the interface (nil: none).
+	bound *anacrolixBound
+	watch *netWatch
 	// blocklist is Config.Blocklist; unwatchBlocklist stops dropping
 	// peers on its changes.
 	blocklist        *blocklist.Filter
@@ -249,16 +264,24 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		cc.IPBlocklist = ipRanger{cfg.Blocklist}
 		cc.Callbacks.PeerConnAdded = append(cc.Callbacks.PeerConnAdded, closeBlockedConns(cfg.Blocklist))
 	}
+	var bound *anacrolixBound
+	bind, err := newBinding(cfg)
+	if err == nil && bind.active() {
+		bound, err = bindAnacrolix(cc, bind, cfg.PeerAddr, !cfg.AllowPrivateTrackers, udpTrackers)
+	}
+	if err != nil {
+		return nil, errors.Join(err, pc.Close())
+	}
 
 	applyGuards(cc) // last: it wraps the tracker dialer and the logger
 	cl, err := torrent.NewClient(cc)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("start engine: %w", err), pc.Close())
+		return nil, errors.Join(fmt.Errorf("start engine: %w", err), bound.close(), pc.Close())
 	}
 	if route != nil {
 		cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: proxyPeerDialer{route}})
 	}
-	return &anacrolixEngine{
+	e := &anacrolixEngine{
 		cl: cl, down: cc.DownloadRateLimiter, up: cc.UploadRateLimiter, pc: pc,
 		alerts: alerts, book: book, log: log,
 		newStorage: newStorage, defaultDir: cfg.DownloadDir, files: files,
@@ -268,7 +291,15 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-	}, nil
+		bound: bound,
+	}
+	if bound != nil {
+		bound.attach(cl)
+		if bind.iface != "" {
+			e.watch = startNetWatch(bind.iface, alerts, log, func(down bool) { bound.setDown(cl, down) })
+		}
+	}
+	return e, nil
 }
 
 // packetConns keeps the sockets the engine opens for UDP trackers, to
@@ -361,10 +392,12 @@ func (e *anacrolixEngine) PeerAddrs() []net.Addr { return e.cl.ListenAddrs() }
 // completion store. Later calls return the first call's result.
 func (e *anacrolixEngine) Close() error {
 	e.closeOnce.Do(func() {
+		e.watch.stop()
 		e.unwatchBlocklist()
 		e.announces.close()
 		e.bg.stop()
 		errs := e.cl.Close()
+		errs = append(errs, e.bound.close())
 		e.udpTrackers.close()
 		errs = append(errs, e.pc.Close())
 		e.closeErr = errors.Join(errs...)
@@ -613,11 +646,14 @@ type Stats struct {
 	PieceSize int64
 	// Private reports the info dictionary's private flag (BEP 27).
 	Private bool
+	// Network is NetworkDown while the interface the engine is bound to
+	// is down (Config.BindInterface), "" otherwise.
+	Network string
 }
 
 // Stats reads the torrent's progress. It is O(number of piece-state runs).
 func (t *anacrolixTorrent) Stats() Stats {
-	st := Stats{Name: t.safeName(t.t.Name())}
+	st := Stats{Name: t.safeName(t.t.Name()), Network: t.eng.watch.network()}
 	ts := t.t.Stats()
 	st.Peers = ts.ActivePeers
 	st.BytesRead = ts.BytesReadUsefulData.Int64()

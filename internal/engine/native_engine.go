@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/engine/native"
-	"github.com/lodestone-bt/lodestone/internal/netguard"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
@@ -36,6 +35,8 @@ type nativeEngine struct {
 	// read and written count the payload of torrents dropped since the
 	// engine started, for Totals.
 	read, written atomic.Int64
+	// watch follows the bound interface (nil: not bound).
+	watch *netWatch
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -69,20 +70,19 @@ func newNative(cfg Config) (*nativeEngine, error) {
 		torrents: make(map[string]*nativeTorrent), stop: make(chan struct{}),
 	}
 	coreLog := slog.New(newAlertHandler(cfg.Logger.Handler(), e.alerts.push, &trackerBook{}))
-	var dial dialFunc
-	var listenPacket func(network, addr string) (net.PacketConn, error)
-	if !cfg.AllowPrivateTrackers {
-		dial = (&net.Dialer{Timeout: 15 * time.Second, Control: netguard.Control}).DialContext
-		listenPacket = func(network, addr string) (net.PacketConn, error) {
-			pc, err := net.ListenPacket(network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return netguard.PacketConn(pc), nil
-		}
+	bind, err := newBinding(cfg)
+	if err != nil {
+		return nil, errors.Join(err, done.Close())
 	}
+	peerAddr, err := bind.peerAddr(cfg.PeerAddr)
+	if err != nil {
+		return nil, errors.Join(err, done.Close())
+	}
+	dial, listenPacket := bind.trackerSockets(!cfg.AllowPrivateTrackers)
 	ncfg := native.Config{
-		ListenAddr:          cfg.PeerAddr,
+		ListenAddr:          peerAddr,
+		Control:             bind.control,
+		LocalAddr:           bind.local,
 		Logger:              coreLog,
 		Preallocate:         true,
 		Protect:             guard,
@@ -101,7 +101,8 @@ func newNative(cfg Config) (*nativeEngine, error) {
 		DHT: cfg.DHT,
 		// UPnP/NAT-PMP port forwarding: UPnP here (NAT-PMP is not
 		// spoken); off in every test.
-		UPnP: cfg.UPnP,
+		// UPnP's multicast would leave by any interface: off when bound.
+		UPnP: cfg.UPnP && !bind.active(),
 	}
 	if cfg.WriteBuffer > 0 {
 		ncfg.BufferBytes = cfg.WriteBuffer
@@ -118,6 +119,9 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	}
 	e.wg.Add(1)
 	go e.checkpointLoop()
+	if bind.iface != "" {
+		e.watch = startNetWatch(bind.iface, e.alerts, e.log, e.cl.SetNetworkDown)
+	}
 	return e, nil
 }
 
@@ -160,6 +164,7 @@ func (e *nativeEngine) list() []*nativeTorrent {
 
 func (e *nativeEngine) Close() error {
 	e.closeOnce.Do(func() {
+		e.watch.stop()
 		close(e.stop)
 		e.wg.Wait()
 		// One record of every torrent's pieces, then drops that have

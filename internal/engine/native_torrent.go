@@ -837,6 +837,7 @@ func (t *nativeTorrent) Stats() Stats {
 	st := Stats{Name: SanitizeName(t.name), Checking: t.checking}
 	c, meta, l, base := t.core, t.meta, t.layout, t.base
 	t.mu.Unlock()
+	st.Network = t.e.watch.network()
 	st.BytesRead, st.BytesWritten, st.HashFailures = base.read, base.written, base.hashFailures
 	if meta == nil {
 		return st

@@ -201,6 +201,7 @@ func (tk *task) view(dir string, now time.Time) api.Task {
 		Completed:    tk.stats.Completed,
 		State:        tk.state,
 		Busy:         tk.busy,
+		Network:      tk.stats.Network,
 		AddedAt:      tk.addedAt,
 		DownloadRate: tk.down.rate(),
 		UploadRate:   tk.up.rate(),

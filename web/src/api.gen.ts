@@ -70,6 +70,8 @@ export interface Task {
   error?: string;
   /** Busy names slow work the task is doing in the background (BusyMoving, BusyRemoving); absent when none. Requests about the task that need its data wait for that work or are refused with CodeTaskState. */
   busy?: string;
+  /** Network is NetworkDown while the network interface the daemon is bound to (serve --bind-interface) is down or has no address: the task transfers nothing until it is back. Absent otherwise. */
+  network?: string;
   /** AddedAt is when the task was added, RFC 3339 UTC. */
   added_at: string;
   /** FinishedAt is when all data was first verified, RFC 3339 UTC; absent until then. */
@@ -129,6 +131,8 @@ export interface TaskPartial {
   error?: string;
   /** Busy names slow work the task is doing in the background (BusyMoving, BusyRemoving); absent when none. Requests about the task that need its data wait for that work or are refused with CodeTaskState. */
   busy?: string;
+  /** Network is NetworkDown while the network interface the daemon is bound to (serve --bind-interface) is down or has no address: the task transfers nothing until it is back. Absent otherwise. */
+  network?: string;
   /** AddedAt is when the task was added, RFC 3339 UTC. */
   added_at?: string;
   /** FinishedAt is when all data was first verified, RFC 3339 UTC; absent until then. */

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/dht/v2"
@@ -105,6 +107,15 @@ type Config struct {
 	// the mappings hourly and removing them at Close. It needs a
 	// ListenAddr.
 	UPnP bool
+	// Control, if set, runs on every socket the client opens before it
+	// is bound or connected: the peer listener, the UDP socket (uTP and
+	// the DHT), outgoing peer connections, and trackers' when
+	// TrackerDialContext and TrackerListenPacket are not set. The daemon
+	// binds them to one network interface with it (SO_BINDTODEVICE).
+	Control func(network, address string, c syscall.RawConn) error
+	// LocalAddr, if valid, is the source address of outgoing peer
+	// connections (--bind-address); the listener's is ListenAddr's.
+	LocalAddr netip.Addr
 	// Blocklist, if set, is consulted before any peer address is queued
 	// or dialled and any incoming connection is read: a blocked address
 	// is never dialled and its connection is closed at once; a change of
@@ -132,6 +143,10 @@ type Client struct {
 	// udpLoops tracks the goroutines that end only once the UDP socket is
 	// closed: the uTP accept loop.
 	udpLoops sync.WaitGroup
+
+	// netDown is set while the interface the client is bound to is down
+	// (SetNetworkDown): nothing is dialled.
+	netDown atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -226,7 +241,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	dial := cfg.TrackerDialContext
 	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
+		dial = (&net.Dialer{Control: cfg.Control}).DialContext
+	}
+	if cfg.TrackerListenPacket == nil && cfg.Control != nil {
+		lc := net.ListenConfig{Control: cfg.Control}
+		c.cfg.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
+			return lc.ListenPacket(context.Background(), network, addr)
+		}
 	}
 	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -564,7 +585,7 @@ func (t *Torrent) spawnLocked(fn func()) {
 func (t *Torrent) dialMore() {
 	for {
 		t.mu.Lock()
-		if t.ctx.Err() != nil || t.err != nil || t.paused || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
+		if t.ctx.Err() != nil || t.err != nil || t.paused || t.c.netDown.Load() || len(t.known) == 0 || len(t.peers)+len(t.dialing) >= t.c.cfg.MaxPeers {
 			t.mu.Unlock()
 			return
 		}

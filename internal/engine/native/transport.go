@@ -51,7 +51,8 @@ func (c *Client) listen() error {
 		attempts = listenAttempts
 	}
 	for i := 1; ; i++ {
-		ln, err := net.Listen("tcp", c.cfg.ListenAddr)
+		lc := net.ListenConfig{Control: c.cfg.Control}
+		ln, err := lc.Listen(context.Background(), "tcp", c.cfg.ListenAddr)
 		if err != nil {
 			return fmt.Errorf("native: listen: %w", err)
 		}
@@ -76,8 +77,9 @@ func (c *Client) listen() error {
 // else a plain one for the DHT. A build without cgo has no uTP: it stays
 // off, with a warning.
 func (c *Client) listenUDP(addr string) error {
+	lc := net.ListenConfig{Control: c.cfg.Control}
 	if c.cfg.UTP {
-		s, err := utp.NewSocket("udp", addr, utp.WithLogger(c.log.With("component", "utp")))
+		s, err := c.newUTPSocket(addr)
 		switch {
 		case err == nil:
 			c.utp, c.udp = s, s
@@ -91,12 +93,33 @@ func (c *Client) listenUDP(addr string) error {
 	if !c.cfg.DHT {
 		return nil
 	}
-	pc, err := net.ListenPacket("udp", addr)
+	pc, err := lc.ListenPacket(context.Background(), "udp", addr)
 	if err != nil {
 		return fmt.Errorf("native: listen: %w", err)
 	}
 	c.udp = pc
 	return nil
+}
+
+// newUTPSocket opens the uTP socket at addr. With a Control (a socket
+// bound to an interface), the UDP socket is opened here, where Control
+// can run on it, and handed to uTP.
+func (c *Client) newUTPSocket(addr string) (utp.Socket, error) {
+	opt := utp.WithLogger(c.log.With("component", "utp"))
+	if c.cfg.Control == nil {
+		return utp.NewSocket("udp", addr, opt)
+	}
+	lc := net.ListenConfig{Control: c.cfg.Control}
+	pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := utp.NewSocketFromPacketConn(pc, opt)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // UTPAddr returns the uTP socket's address (the listener's port number),
@@ -252,7 +275,10 @@ func (c *Client) dial(ctx context.Context, network string, addr netip.AddrPort) 
 	if c.cfg.PeerDialContext != nil {
 		return c.cfg.PeerDialContext(ctx, "tcp", addr.String())
 	}
-	var d net.Dialer
+	d := net.Dialer{Control: c.cfg.Control}
+	if c.cfg.LocalAddr.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.cfg.LocalAddr, 0))
+	}
 	return d.DialContext(ctx, "tcp", addr.String())
 }
 
