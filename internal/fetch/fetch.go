@@ -3,7 +3,8 @@
 // connection to loopback, private, link-local or otherwise internal
 // addresses (SSRF) unless allowed. The address is checked on the socket
 // actually dialled, after DNS, so a name that resolves to 127.0.0.1 is
-// refused too.
+// refused too — except through a proxy (Options.Dial), where names are
+// the proxy's to resolve and only address literals are checked.
 package fetch
 
 import (
@@ -44,6 +45,11 @@ type Options struct {
 	AllowPrivate bool
 	// UserAgent is sent with each request.
 	UserAgent string
+	// Dial, if set, makes every connection instead of a direct dial: a
+	// SOCKS5 proxy's (serve --proxy, proxy-only), which resolves host
+	// names itself. The SSRF check then refuses only non-public address
+	// literals (netguard.ViaProxy): the socket dialled is the proxy's.
+	Dial netguard.DialFunc
 }
 
 // Fetcher fetches URLs. It is safe for concurrent use.
@@ -64,8 +70,15 @@ func New(opts Options) *Fetcher {
 	if !opts.AllowPrivate {
 		dialer.Control = netguard.Control
 	}
+	dial := netguard.DialFunc(dialer.DialContext)
+	if opts.Dial != nil {
+		dial = opts.Dial
+		if !opts.AllowPrivate {
+			dial = netguard.ViaProxy(opts.Dial)
+		}
+	}
 	tr := &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: opts.Timeout,
 		MaxIdleConns:          4,

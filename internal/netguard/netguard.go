@@ -6,10 +6,12 @@
 package netguard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 )
 
@@ -123,4 +125,32 @@ func (c guardedPacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, fmt.Errorf("%w: %s is not a public address", ErrForbidden, addr)
 	}
 	return c.PacketConn.WriteTo(b, addr)
+}
+
+// DialFunc is the shape of net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// ViaProxy wraps dial, a dialer through a proxy that resolves host names
+// itself, with what is left of the SSRF check there: Control cannot
+// help, as the socket dialled is the proxy's. A target that is an
+// address literal is refused unless public; a host name is passed on
+// unresolved (but "localhost" and its subdomains), so its address is
+// the proxy's business and out of our sight (resolving it here only to
+// check it would leak the lookup).
+func ViaProxy(dial DialFunc) DialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s", ErrForbidden, addr)
+		}
+		if a, err := netip.ParseAddr(host); err == nil && !Public(a) {
+			return nil, fmt.Errorf("%w: %s is not a public address", ErrForbidden, a)
+		}
+		// The one name known without a lookup to mean "this machine"
+		// (RFC 6761): the proxy's, here.
+		if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+			return nil, fmt.Errorf("%w: %s", ErrForbidden, host)
+		}
+		return dial(ctx, network, addr)
+	}
 }

@@ -96,3 +96,39 @@ func TestPacketConnRefusesLoopback(t *testing.T) {
 		t.Fatalf("the target received %d bytes", n)
 	}
 }
+
+// TestViaProxy: through a proxy, a non-public address literal (in any
+// spelling) or localhost is refused before the proxy's dialer is
+// called; a public literal and any other host name are passed on,
+// unresolved.
+func TestViaProxy(t *testing.T) {
+	var asked []string
+	dial := ViaProxy(func(_ context.Context, _, addr string) (net.Conn, error) {
+		asked = append(asked, addr)
+		return nil, errors.New("the proxy's dialer")
+	})
+	for addr, refused := range map[string]bool{
+		"127.0.0.9:80":          true,
+		"[::1]:80":              true,
+		"[::ffff:10.0.0.1]:443": true,
+		"[fe80::1%lo]:80":       true,
+		"169.254.169.254:80":    true,
+		"no-port":               true,
+		"8.8.8.8:80":            false,
+		"[2001:4860::8888]:443": false,
+		"localhost:80":          true,
+		"LocalHost.:80":         true,
+		"a.localhost:80":        true,
+		"localhost.example:80":  false, // the proxy's to resolve
+		"tracker.example:443":   false,
+	} {
+		asked = nil
+		_, err := dial(context.Background(), "tcp", addr)
+		if got := errors.Is(err, ErrForbidden); got != refused {
+			t.Errorf("%s: err %v, want refused %v", addr, err, refused)
+		}
+		if refused == (len(asked) != 0) {
+			t.Errorf("%s: the proxy's dialer was asked %v", addr, asked)
+		}
+	}
+}

@@ -35,15 +35,24 @@ const maxResponse = 64 << 10
 // environment, no redirect followed (a 3xx is a failure: following one
 // would sign the event to a target nobody added), and, unless
 // allowPrivate, no connection to a non-public address, checked on the
-// socket dialled, after DNS.
-func newClient(allowPrivate bool, timeout time.Duration) *http.Client {
+// socket dialled, after DNS. With via (a proxy's dialer, which resolves
+// host names itself) every connection goes through it, and only address
+// literals can be checked (netguard.ViaProxy).
+func newClient(allowPrivate bool, timeout time.Duration, via netguard.DialFunc) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout}
 	if !allowPrivate {
 		dialer.Control = netguard.Control
 	}
+	dial := netguard.DialFunc(dialer.DialContext)
+	if via != nil {
+		dial = via
+		if !allowPrivate {
+			dial = netguard.ViaProxy(via)
+		}
+	}
 	return &http.Client{
 		Transport: &http.Transport{
-			DialContext:           dialer.DialContext,
+			DialContext:           dial,
 			TLSHandshakeTimeout:   timeout,
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConnsPerHost:   2,

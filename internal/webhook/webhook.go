@@ -92,6 +92,9 @@ type Config struct {
 	Timeout time.Duration
 	// UserAgent is sent with each delivery.
 	UserAgent string
+	// Dial, if set, makes every connection: a SOCKS5 proxy's (serve
+	// --proxy, proxy-only), which resolves host names itself.
+	Dial netguard.DialFunc
 	// Logger receives the logs (nil: discarded).
 	Logger *slog.Logger
 }
@@ -162,7 +165,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger, client: newClient(cfg.AllowPrivate, cfg.Timeout), hooks: make(map[string]*hook), added: make(chan struct{}, 1)}
+	m := &Manager{cfg: cfg, log: cfg.Logger, client: newClient(cfg.AllowPrivate, cfg.Timeout, cfg.Dial), hooks: make(map[string]*hook), added: make(chan struct{}, 1)}
 	recs, err := cfg.Store.Webhooks()
 	if err != nil {
 		return nil, err
