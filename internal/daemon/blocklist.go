@@ -43,6 +43,7 @@ func newBlocklists(cfg Config, st *store.Store, log *slog.Logger) *blocklists {
 			Timeout:      2 * time.Minute,
 			AllowPrivate: cfg.AllowPrivateURLs,
 			UserAgent:    "Lodestone/" + Version,
+			Dial:         httpDial(cfg),
 		}),
 		Refresh: cfg.BlocklistRefresh,
 		Logger:  log,

@@ -219,6 +219,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
 			UserAgent:    engine.UserAgent(cfg.Anonymous),
+			Dial:         httpDial(cfg),
 		}),
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
@@ -408,6 +409,7 @@ func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
 		MaxBackoff:   d.cfg.WebhookMaxBackoff,
 		MaxAge:       d.cfg.WebhookMaxAge,
 		UserAgent:    "Lodestone/" + Version,
+		Dial:         httpDial(d.cfg),
 		Logger:       d.log.With("component", "webhook"),
 	})
 	if err != nil {

@@ -92,7 +92,8 @@ func (f *front) accepted() []string {
 // proxyDaemon starts a daemon with every peer and tracker connection
 // through proxyURL, proxy-only (the default when a proxy is set).
 // Its log, down to debug, must never show the proxy's password.
-func proxyDaemon(t *testing.T, proxyURL string) *daemontest.Daemon {
+// more edit the configuration further.
+func proxyDaemon(t *testing.T, proxyURL string, more ...func(*daemon.Config)) *daemontest.Daemon {
 	var logs syncbuf.Buffer
 	t.Cleanup(func() { // after the daemon stopped: every record is in
 		if strings.Contains(logs.String(), dantetest.Password) {
@@ -107,6 +108,9 @@ func proxyDaemon(t *testing.T, proxyURL string) *daemontest.Daemon {
 		c.Proxy = proxyURL
 		// As a user's daemon has them: proxy-only must turn them off.
 		c.DHT, c.UTP = true, true
+		for _, f := range more {
+			f(c)
+		}
 	}})
 }
 
@@ -114,7 +118,7 @@ func proxyDaemon(t *testing.T, proxyURL string) *daemontest.Daemon {
 // dante for a client: its log shows a connect from that very address
 // and port to f. dante writes the line once it connected, so it is
 // waited for.
-func requireFromProxy(t *testing.T, d *dantetest.Server, what string, f *front) {
+func requireFromProxy(t *testing.T, d *dantetest.Server, what string, f acceptor) {
 	t.Helper()
 	from := f.accepted()
 	if len(from) == 0 {
@@ -129,6 +133,13 @@ func requireFromProxy(t *testing.T, d *dantetest.Server, what string, f *front) 
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// acceptor is a listener that records whom it accepted: a front, or a
+// webServer.
+type acceptor interface {
+	accepted() []string // remote addresses, in dante's notation
+	dante() string      // its own address, in dante's notation
 }
 
 // proxySwarm is a torrent's seeder behind a front on 127.0.0.6, an HTTP
