@@ -3,9 +3,11 @@ package fetch
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -44,5 +46,36 @@ func TestLimits(t *testing.T) {
 		if _, err := CheckURL(u); err == nil {
 			t.Errorf("CheckURL(%q) accepted", u)
 		}
+	}
+}
+
+// TestDial: with Options.Dial (a proxy's dialer), every connection is
+// its, a host name reaches it unresolved, and a non-public address
+// literal is refused without asking it; the proxy itself may be on
+// loopback.
+func TestDial(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("via " + r.Host)) }))
+	defer srv.Close()
+	var mu sync.Mutex
+	var asked []string
+	f := New(Options{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		asked = append(asked, addr)
+		mu.Unlock()
+		// The "proxy" connects every target to srv, on loopback.
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Listener.Addr().String())
+	}})
+	body, err := f.Get(context.Background(), "http://feeds.example/rss")
+	if err != nil || string(body) != "via feeds.example" {
+		t.Fatalf("Get through the dialer = %q, %v", body, err)
+	}
+	if _, err := f.Get(context.Background(), srv.URL); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("Get(%s) through the dialer = %v, want ErrForbiddenAddress", srv.URL, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || asked[0] != "feeds.example:80" {
+		t.Errorf("the dialer was asked %v, want only feeds.example:80", asked)
 	}
 }
