@@ -100,7 +100,10 @@ func TestHostilePeers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each waits up to 3 s for a drop that may not come
-			c := newClient(t, Config{})
+			// The scripted peer speaks plaintext and accepts one
+			// connection: under the default policy (prefer) the client
+			// would spend it on an MSE handshake first.
+			c := newClient(t, Config{Encryption: EncryptionDisable})
 			tt, err := c.Add(m)
 			if err != nil {
 				t.Fatal(err)
