@@ -30,25 +30,7 @@ type Category struct {
 
 // Categories returns every stored category, ordered by name.
 func (s *Store) Categories() ([]Category, error) {
-	var out []Category
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketCategories)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var c Category
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("decode category %q: %w", k, err)
-			}
-			out = append(out, c)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list categories: %w", err)
-	}
-	return out, nil
+	return allJSON[Category](s, bucketCategories, "category", "categories")
 }
 
 // PutCategory creates or replaces the category c, durably.

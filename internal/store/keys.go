@@ -28,25 +28,7 @@ type KeyRecord struct {
 
 // APIKeys returns every stored key, in id order.
 func (s *Store) APIKeys() ([]KeyRecord, error) {
-	var out []KeyRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketKeys)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var r KeyRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode api key %q: %w", k, err)
-			}
-			out = append(out, r)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	return out, nil
+	return allJSON[KeyRecord](s, bucketKeys, "api key", "api keys")
 }
 
 // PutAPIKey creates or replaces the key r, durably.

@@ -46,25 +46,7 @@ type WatchAdd struct {
 
 // Watches returns every watched folder, ordered by path.
 func (s *Store) Watches() ([]Watch, error) {
-	var out []Watch
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketWatches)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var w Watch
-			if err := json.Unmarshal(v, &w); err != nil {
-				return fmt.Errorf("decode watch %q: %w", k, err)
-			}
-			out = append(out, w)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list watches: %w", err)
-	}
-	return out, nil
+	return allJSON[Watch](s, bucketWatches, "watch", "watches")
 }
 
 // PutWatch creates or replaces the watch w, durably.
@@ -83,25 +65,7 @@ func (s *Store) DeleteWatch(path string) error {
 
 // WatchAdds returns every file record, ordered by path.
 func (s *Store) WatchAdds() ([]WatchAdd, error) {
-	var out []WatchAdd
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketWatchAdds)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var a WatchAdd
-			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode watch add %q: %w", k, err)
-			}
-			out = append(out, a)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list watch adds: %w", err)
-	}
-	return out, nil
+	return allJSON[WatchAdd](s, bucketWatchAdds, "watch add", "watch adds")
 }
 
 // WatchAdd returns the record of the file path, or ErrNotFound.

@@ -86,25 +86,7 @@ var ErrOutboxFull = errors.New("outbox full: given up for newer events")
 
 // Webhooks returns every stored webhook, ordered by id.
 func (s *Store) Webhooks() ([]Webhook, error) {
-	var out []Webhook
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketWebhooks)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var w Webhook
-			if err := json.Unmarshal(v, &w); err != nil {
-				return fmt.Errorf("decode webhook %q: %w", k, err)
-			}
-			out = append(out, w)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", err)
-	}
-	return out, nil
+	return allJSON[Webhook](s, bucketWebhooks, "webhook", "webhooks")
 }
 
 // PutWebhook creates or replaces the webhook w's record, durably.
