@@ -127,6 +127,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		cfg.Logger.Warn("not notifying systemd", "err", err)
 	} else if n != nil {
 		cfg.Notifier = n
+		// A service's stdout is the journal, which more than the
+		// daemon's user reads: no banner, which shows the token. The
+		// "serving" log line names the API.
+		stdout = io.Discard
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -49,7 +51,7 @@ func notifySocket(t *testing.T) (string, <-chan string) {
 // serveUnderNotify starts `lodestone serve` (this test binary running
 // main) as systemd would start a Type=notify unit with WatchdogSec=:
 // $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID set.
-func serveUnderNotify(t *testing.T, sock, dataDir, downloadDir string) *exec.Cmd {
+func serveUnderNotify(t *testing.T, sock, dataDir, downloadDir string, stdout io.Writer) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--api-addr", "127.0.0.1:0", "--peer-addr", "127.0.0.1:0",
 		"--data-dir", dataDir, "--download-dir", downloadDir, "--dht=false", "--upnp=false")
@@ -62,8 +64,8 @@ func serveUnderNotify(t *testing.T, sock, dataDir, downloadDir string) *exec.Cmd
 	// own pid in systemd; a value is only known once it runs, so it is
 	// left unset here, as systemd's documentation allows.
 	cmd.Env = append(cmd.Env, runMainEnv+"=1", "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
-	cmd.Stdout = os.Stderr // the test's log
-	cmd.Stderr = os.Stderr
+	cmd.Stdout = stdout
+	cmd.Stderr = os.Stderr // the test's log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +111,16 @@ func apiURL(t *testing.T, ready string) string {
 // answers and the tasks are loaded: the second start's first API call,
 // made once, lists the task the first one added. Watchdog pings carry the
 // status line (its task count read from the service), and SIGTERM sends
-// STOPPING=1 before a clean exit.
+// STOPPING=1 before a clean exit. The token stays out of stdout, which is
+// the journal under systemd.
 func TestServeNotifiesSystemd(t *testing.T) {
 	sock, msgs := notifySocket(t)
 	dataDir, downloadDir := t.TempDir(), t.TempDir()
 	const magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=notify"
 	var added string
 	for run := 1; run <= 2; run++ {
-		cmd := serveUnderNotify(t, sock, dataDir, downloadDir)
+		var stdout bytes.Buffer
+		cmd := serveUnderNotify(t, sock, dataDir, downloadDir, &stdout)
 		ready := await(t, msgs, "READY=1")
 		tok, err := os.ReadFile(filepath.Join(dataDir, "token"))
 		if err != nil {
@@ -155,6 +159,10 @@ func TestServeNotifiesSystemd(t *testing.T) {
 		await(t, msgs, "STOPPING=1")
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("run %d: serve after SIGTERM: %v", run, err)
+		}
+		// Read after Wait, once the copy of the child's stdout ended.
+		if strings.Contains(stdout.String(), strings.TrimSpace(string(tok))) {
+			t.Fatalf("run %d: the token is on stdout, which systemd sends to the journal:\n%s", run, stdout.String())
 		}
 	}
 }
