@@ -75,6 +75,8 @@ type Daemon struct {
 	keys *apikeys.Keys
 	// blocklists are the IP blocklists the engine enforces (issue 18).
 	blocklists *blocklists
+	// net is the network policy session.set changes (netsettings.go).
+	net *netSettings
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -153,6 +155,13 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	// The network settings session.set stored win over the flags.
+	var storedNet storedNetwork
+	if cfg, storedNet, err = loadNetwork(cfg, d.store); err != nil {
+		return nil, err
+	}
+	d.cfg = cfg
+	d.net = newNetSettings(cfg, storedNet, d.store, d.log.With("component", "network"))
 	if cfg.Proxy != "" && !cfg.ProxyAllowDirect {
 		// Proxy-only: the engine runs none of these; say so everywhere
 		// they are reported (session settings, the compat APIs).
@@ -189,6 +198,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	d.hub = events.New(d.store, events.Options{Ephemeral: api.EphemeralEvents})
 	d.blocklists.hub = d.hub
+	d.net.eng, d.net.hub = d.eng, d.hub
 	{
 		// In force before any task starts; a URL that cannot be
 		// fetched does not hold the start for longer than this.
@@ -224,6 +234,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
 		Blocklists:      d.blocklists,
+		Network:         d.net,
 	})
 	if err != nil {
 		return nil, err

@@ -138,6 +138,9 @@ type anacrolixEngine struct {
 	blocklist        *blocklist.Filter
 	unwatchBlocklist func()
 
+	// started is the network policy the engine started with.
+	started Network
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -291,7 +294,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-		bound: bound,
+		bound: bound, started: cfg.network(),
 	}
 	if bound != nil {
 		bound.attach(cl)
