@@ -584,6 +584,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	// Ready once serving: the listener has been open since New, and the
+	// tasks were loaded then. The watchdog's first ping follows it.
+	d.notifyReady()
+	if d.cfg.Notifier != nil {
+		g.Go(func() error { d.supervise(gctx); return nil })
+	}
 	// Read under d.mu: a Close from another goroutine clears d.eng.
 	peers := fmt.Sprint(d.PeerAddrs())
 	d.mu.Unlock()
@@ -604,6 +610,7 @@ func (d *Daemon) Close() error {
 }
 
 func (d *Daemon) close() error {
+	d.notifyStopping()
 	d.mu.Lock()
 	d.closing = true
 	g, stopRun := d.group, d.stopRun
