@@ -71,6 +71,25 @@ func commands() []command {
 	}
 }
 
+// commandNames lists every command's name, as help lists them, with
+// serve and help.
+func commandNames() []string {
+	names := []string{"serve"}
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return append(names, "help")
+}
+
+// unknownCommand is the message for a command name that is none: with the
+// nearest name when it looks like a typo of one.
+func unknownCommand(name string) string {
+	if s := suggest(name, commandNames()); s != "" {
+		return fmt.Sprintf("unknown command %q; did you mean %q?", name, s)
+	}
+	return fmt.Sprintf("unknown command %q; run 'lodestone help' for the list", name)
+}
+
 func lookup(name string) (command, bool) {
 	for _, c := range commands() {
 		if c.name == name {
@@ -107,8 +126,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := lookup(name)
 	if !ok {
-		fmt.Fprint(stderr, mainUsage())
-		fmt.Fprintf(stderr, "\nlodestone: unknown command %q\n", name)
+		fmt.Fprintf(stderr, "lodestone: %s\n", unknownCommand(name))
 		return ExitUsage
 	}
 	return e.exit(name, cmd.run(ctx, e, args[1:]))

@@ -52,7 +52,12 @@ func TestUsageErrors(t *testing.T) {
 		want []string // parts of stderr
 	}{
 		{"no command", nil, []string{"usage: lodestone <command>"}},
-		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+		{"unknown command", []string{"frobnicate"}, []string{`lodestone: unknown command "frobnicate"; run 'lodestone help' for the list`}},
+		{"typo of a command", []string{"lss"}, []string{`lodestone: unknown command "lss"; did you mean "ls"?`}},
+		{"swapped letters", []string{"sl"}, []string{`did you mean "ls"?`}},
+		{"typo of a long command", []string{"recheack"}, []string{`did you mean "recheck"?`}},
+		{"help for a typo", []string{"help", "stat"}, []string{`unknown command "stat"; did you mean "stats"?`}},
+		{"typo of a flag", []string{"ls", "--lable", "x"}, []string{"flag provided but not defined: -lable; did you mean --label?"}},
 		{"help for unknown command", []string{"help", "frobnicate"}, []string{`unknown command "frobnicate"`}},
 		{"unknown flag", []string{"ls", "--bogus"}, []string{"flag provided but not defined: -bogus", "usage: lodestone ls"}},
 		{"extra argument", []string{"ls", "extra"}, []string{`unexpected argument "extra"`}},
