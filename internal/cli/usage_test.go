@@ -129,8 +129,16 @@ func TestLocalFailures(t *testing.T) {
 
 	run(t, "ls", "--api-addr", closed, "--token", "x").fails(t, cli.ExitFailure,
 		"lodestone: cannot reach the daemon at ws://"+closed+"/ws", "connection refused")
-	run(t, "add", "--token", "x", "--api-addr", closed, "/no/such/file.torrent").fails(t, cli.ExitFailure,
-		"lodestone: read torrent file: open /no/such/file.torrent: no such file or directory")
+	// A path that does not exist, or a mistyped URL, says what add takes.
+	run(t, "add", "--token", "x", "--api-addr", closed, "/no/such/file.torrent").fails(t, cli.ExitUsage,
+		"lodestone add: not a magnet URI, http(s) URL, .torrent file or info-hash: /no/such/file.torrent\n")
+	run(t, "add", "--token", "x", "--api-addr", closed, "htps://example.org/a.torrent").fails(t, cli.ExitUsage,
+		"not a magnet URI, http(s) URL, .torrent file or info-hash: htps://example.org/a.torrent")
+	// 39 hex digits are no info-hash.
+	run(t, "add", "--token", "x", "--api-addr", closed, "0123456789abcdef0123456789abcdef0123456").fails(t, cli.ExitUsage,
+		"info-hash: 0123456789abcdef0123456789abcdef0123456")
+	// A file that exists but cannot be read is a failure, not a usage error.
+	run(t, "add", "--token", "x", "--api-addr", closed, t.TempDir()).fails(t, cli.ExitFailure, "lodestone: read torrent file: ")
 	if os.Getenv(cli.TokenEnv) == "" {
 		run(t, "ls", "--api-addr", closed, "--data-dir", t.TempDir()).fails(t, cli.ExitFailure,
 			"lodestone: no API token: pass --token, set $LODESTONE_TOKEN")
