@@ -1,7 +1,7 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
-// queue, reannounce, recheck, watch, stats, help). Each talks to a running
+// queue, reannounce, recheck, trackers, limits, watch, stats, help). Each talks to a running
 // daemon through the public client package and prints for a human, or
 // with --json the daemon's raw result for a program.
 //
@@ -66,6 +66,8 @@ func commands() []command {
 		{"queue", "move a task in the queue order", runQueue},
 		{"reannounce", "announce tasks to their trackers now", runReannounce},
 		{"recheck", "verify tasks' data on disk again", runRecheck},
+		{"trackers", "list, add or remove a task's trackers", runTrackers},
+		{"limits", "show or set the daemon's rate limits, queue slots and seeding limits", runLimits},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 	}
