@@ -68,6 +68,7 @@ func commands() []command {
 		{"recheck", "verify tasks' data on disk again", runRecheck},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
+		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
 	}
 }
 

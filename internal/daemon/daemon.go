@@ -277,6 +277,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
 	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
 	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
+	methods[api.MethodServerDoctor] = apiserver.Method(d.diagnose)
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
