@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/apikeys"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
 	"github.com/lodestone-bt/lodestone/internal/connguard"
+	"github.com/lodestone-bt/lodestone/internal/doctor"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
@@ -288,6 +288,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
 	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
 	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
+	methods[api.MethodServerDoctor] = apiserver.Method(d.diagnose)
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -518,21 +519,16 @@ func (d *Daemon) Token() string { return d.token }
 // profiler).
 func (d *Daemon) Guard() *httpguard.Guard { return d.guard }
 
-// APIURL returns the WebSocket URL of the API, without the token.
-func (d *Daemon) APIURL() string { return d.scheme + "://" + d.APIAddr() + api.Path }
+// APIURL returns the WebSocket URL of the API, without the token. On an
+// API listening on every address, it names loopback (see OtherWebURLs).
+func (d *Daemon) APIURL() string { return d.scheme + "://" + d.apiHostPorts()[0] + api.Path }
 
 // URL returns a ready-to-use WebSocket URL, token included.
 func (d *Daemon) URL() string { return d.APIURL() + "?token=" + d.token }
 
 // WebURL returns the web UI's address with the token, which logs a
 // browser straight in (the page then drops it from the address bar).
-func (d *Daemon) WebURL() string {
-	scheme := "http"
-	if d.scheme == "wss" {
-		scheme = "https"
-	}
-	return scheme + "://" + d.APIAddr() + "/?token=" + url.QueryEscape(d.token)
-}
+func (d *Daemon) WebURL() string { return d.webURLAt(d.apiHostPorts()[0]) }
 
 // PeerAddrs returns the BitTorrent listen addresses.
 func (d *Daemon) PeerAddrs() []net.Addr { return d.eng.PeerAddrs() }
@@ -591,7 +587,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { d.supervise(gctx); return nil })
 	}
 	// Read under d.mu: a Close from another goroutine clears d.eng.
-	peers := fmt.Sprint(d.PeerAddrs())
+	peers := doctor.AddrsText(d.PeerAddrs())
 	d.mu.Unlock()
 	d.log.Info("serving", "api", d.APIURL(), "peer", peers)
 	<-gctx.Done()

@@ -133,6 +133,8 @@ type anacrolixEngine struct {
 	// address (nil otherwise); watch follows the interface (nil: none).
 	bound *anacrolixBound
 	watch *netWatch
+	// upnp reports whether the library forwards the peer port (Status).
+	upnp bool
 	// blocklist is Config.Blocklist; unwatchBlocklist stops dropping
 	// peers on its changes.
 	blocklist        *blocklist.Filter
@@ -295,6 +297,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
 		bound: bound, started: cfg.network(),
+		upnp: !cc.NoDefaultPortForwarding,
 	}
 	if bound != nil {
 		bound.attach(cl)
