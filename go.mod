@@ -27,6 +27,8 @@ require (
 	golang.org/x/time v0.14.0
 )
 
+require github.com/pelletier/go-toml/v2 v2.2.4 // indirect
+
 require (
 	github.com/RoaringBitmap/roaring/v2 v2.16.0 // indirect
 	github.com/alecthomas/atomic v0.1.0-alpha2 // indirect
