@@ -16,6 +16,7 @@ require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coder/websocket v1.8.15
+	github.com/pelletier/go-toml/v2 v2.2.4
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.74.0
@@ -26,8 +27,6 @@ require (
 	golang.org/x/sys v0.49.0
 	golang.org/x/time v0.14.0
 )
-
-require github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 
 require (
 	github.com/RoaringBitmap/roaring/v2 v2.16.0 // indirect
