@@ -168,6 +168,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 		cfg.DHT, cfg.UPnP, cfg.UTP = false, false, false
 		d.cfg = cfg
 	}
+	if err := d.configuredBlocklists(); err != nil {
+		return nil, err
+	}
 	d.blocklists = newBlocklists(cfg, d.store, d.log.With("component", "blocklist"))
 	d.eng, err = engine.New(engine.Config{
 		DownloadDir: cfg.DownloadDir,
@@ -237,6 +240,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Network:         d.net,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.applyConfigured(); err != nil {
 		return nil, err
 	}
 	d.metrics = metrics.New(metrics.Sources{
