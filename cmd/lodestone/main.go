@@ -152,7 +152,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if prof != nil {
 		prof.srv.Handler = pprofHandler(d.Guard())
 	}
-	fmt.Fprintf(stdout, "Lodestone is running.\n  Web UI: %s\n  API:    %s\n  Token:  %s\n  URL:    %s\n", d.WebURL(), d.APIURL(), d.Token(), d.URL())
+	fmt.Fprintf(stdout, "Lodestone is running.\n  Web UI: %s\n", d.WebURL())
+	for _, u := range d.OtherWebURLs() { // --api-addr 0.0.0.0: every address
+		fmt.Fprintf(stdout, "          %s\n", u)
+	}
+	fmt.Fprintf(stdout, "  API:    %s\n  Token:  %s\n  URL:    %s\n", d.APIURL(), d.Token(), d.URL())
 	// The daemon and the profiler end together, and serve returns once
 	// both have.
 	ctx, cancel := context.WithCancel(ctx)

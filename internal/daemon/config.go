@@ -116,6 +116,11 @@ type Config struct {
 	// trackers: the extension handshake, the peer ID, tracker requests
 	// and the .torrent and RSS downloads (docs/PRIVACY.md).
 	Anonymous bool
+	// Configured, if set, are the session.set settings the
+	// configuration gives, applied at start when they changed since
+	// last applied (see Configured); nil (tests) applies none, and
+	// Blocklists are in force until session.set changes them.
+	Configured *Configured
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
 	// Notifier, if set, is told when the daemon is ready and when it
