@@ -3,7 +3,10 @@ package daemon_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +14,9 @@ import (
 	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/socks/dantetest"
 	"github.com/lodestone-bt/lodestone/internal/store"
 )
 
@@ -148,3 +154,119 @@ func storedNetwork(t *testing.T, dataDir string) map[string]any {
 	}
 	return m
 }
+
+// pendingOrLive checks session.set's answer for a change of setting
+// name: on the native core it is in force at once (restart_required
+// empty); on the anacrolix core it is pending a restart, and one
+// engine.alert (warning) names it. It reports whether it was live.
+func pendingOrLive(t *testing.T, c *client.Client, got api.Settings, name string) bool {
+	t.Helper()
+	if daemontest.Core() != engine.CoreAnacrolix {
+		if len(got.RestartRequired) != 0 {
+			t.Fatalf("native core: restart_required %v after setting %s", got.RestartRequired, name)
+		}
+		return true
+	}
+	if !slices.Contains(got.RestartRequired, name) {
+		t.Fatalf("anacrolix core: restart_required %v, want %s in it", got.RestartRequired, name)
+	}
+	ev := waitEvent(t, c, api.EventEngineAlert, 30*time.Second, alertMatching("", name, "restart"))
+	if a := decode[api.EngineAlertData](t, ev.Data); a.Level != api.LevelWarning {
+		t.Errorf("alert %+v, want level warning", a)
+	}
+	return false
+}
+
+// The proxy set and cleared at runtime: a download before goes to the
+// seeder directly; after session.set proxy (dante with user/password)
+// every new connection to the seeder is one dante made; after proxy ""
+// they are direct again. On the anacrolix core the proxy is pending a
+// restart (pendingOrLive), and in force after it. The seeder sits behind
+// a front that records whom it accepted.
+func TestNetSettingsProxyLive(t *testing.T) {
+	dante := dantetest.Start(t)
+	trs := make([]*enginetest.Torrent, 3)
+	for i := range trs {
+		trs[i] = enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("live-proxy-%d.bin", i), Size: int64(700_001 + i), Seed: uint64(480 + i)})
+	}
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, trs...)
+	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
+	dirs := daemontest.NewDirs(t)
+	dm := daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	c := dm.Client(t)
+	fetch := func(c *client.Client, tr *enginetest.Torrent) {
+		t.Helper()
+		res := addMagnet(t, c, tr.Magnet([]string{seedFront.Addr()}))
+		waitEvent(t, c, api.EventTaskFinished, 120*time.Second, forTask(res.TaskID))
+	}
+	viaDante := func(src string) bool { return strings.Contains(dante.Log(), src+" "+seedFront.dante()) }
+
+	fetch(c, trs[0])
+	direct := seedFront.accepted()
+	if len(direct) == 0 || len(dante.Connects()) != 0 {
+		t.Fatalf("before the proxy: the seeder accepted %v, dante connected %v", direct, dante.Connects())
+	}
+
+	got, err := c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{Proxy: sptr(dante.URL())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ProxyOnly || strings.Contains(got.Proxy, dantetest.Password) {
+		t.Errorf("session.set answered %+v", networkOf(got))
+	}
+	if !pendingOrLive(t, c, got, "proxy") {
+		dm.Stop(t)
+		dm = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+		c = dm.Client(t)
+		if s := getSettings(t, c); len(s.RestartRequired) != 0 || s.Proxy == "" {
+			t.Fatalf("after the restart: %+v", networkOf(s))
+		}
+	}
+	if addrs := dm.PeerAddrs(); len(addrs) != 0 {
+		t.Errorf("proxy-only: the daemon still listens for peers at %v", addrs)
+	}
+	fetch(c, trs[1])
+	proxied := seedFront.accepted()[len(direct):]
+	if len(proxied) == 0 {
+		t.Fatal("no connection to the seeder through the proxy")
+	}
+	requireFromProxy(t, dante, "the seeder", &sinceFront{seedFront, len(direct)})
+
+	got, err = c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{Proxy: sptr("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Proxy != "" {
+		t.Errorf("proxy %q after clearing it", got.Proxy)
+	}
+	if !pendingOrLive(t, c, got, "proxy") {
+		dm.Stop(t)
+		dm = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+		c = dm.Client(t)
+	}
+	if addrs := dm.PeerAddrs(); len(addrs) == 0 {
+		t.Error("without the proxy the daemon listens for no peer")
+	}
+	n := len(dante.Connects())
+	fetch(c, trs[2])
+	after := seedFront.accepted()[len(direct)+len(proxied):]
+	if len(after) == 0 {
+		t.Fatal("no connection to the seeder after the proxy was cleared")
+	}
+	for _, src := range after {
+		if viaDante(src) {
+			t.Errorf("a connection from %s through dante after the proxy was cleared", src)
+		}
+	}
+	if m := len(dante.Connects()); m != n {
+		t.Errorf("dante made %d more connections after the proxy was cleared", m-n)
+	}
+}
+
+// sinceFront is a front's connections from the n-th on.
+type sinceFront struct {
+	*front
+	n int
+}
+
+func (s *sinceFront) accepted() []string { return s.front.accepted()[s.n:] }

@@ -86,8 +86,3 @@ func pending(started, want Network, live ...string) []string {
 func (e *anacrolixEngine) SetNetwork(n Network) []string {
 	return pending(e.started, n)
 }
-
-// SetNetwork applies n to the native core (see nativeNet).
-func (e *nativeEngine) SetNetwork(n Network) []string {
-	return pending(e.started, n)
-}
