@@ -270,3 +270,77 @@ type sinceFront struct {
 }
 
 func (s *sinceFront) accepted() []string { return s.front.accepted()[s.n:] }
+
+// Encryption set to require at runtime, against libtorrent peers that
+// speak plaintext only (testdata/lt_enc.py): a libtorrent leecher that
+// dialled Lodestone's seed connects before (task.peers and libtorrent
+// agree: plaintext) and is dropped after, and its redials find no peer;
+// a libtorrent seeder that Lodestone dials after the change is refused
+// (libtorrent logs the connection closed and never a handshake). On the
+// anacrolix core the change is enforced at once by closing what breaks
+// it, but its handshakes follow the policy only after a restart
+// (restart_required), so the refusal is checked after one. Then, on a
+// restart, the setting is still reported and still in force: the
+// restored task dials the seeder again and is refused again.
+func TestNetSettingsEncryptionLive(t *testing.T) {
+	dirs := daemontest.NewDirs(t)
+	d := daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	c := d.Client(t)
+	// Long enough at libtorrent's 200 kB/s to last past the change.
+	up := enginetest.Generate(t, enginetest.Content{Name: "enc-live-up.bin", Size: 8<<20 + 17, Seed: 501})
+	seed(t, d, up)
+	w := watchPeers(t, c, up.InfoHash)
+	down := enginetest.Generate(t, enginetest.Content{Name: "enc-live-down.bin", Size: 1<<20 + 3, Seed: 502})
+	lt := startLTEnc(t, fmt.Sprintf("leech-live leech plain %s %s %s\nseed-live seed plain %s %s\n",
+		enginetest.WriteTorrentFile(t, up), t.TempDir(), peerAddr(t, d), enginetest.WriteTorrentFile(t, down), down.Root))
+	connected(t, lt, "leech-live", w, engine.CryptoPlaintext)
+
+	got, err := c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{Encryption: sptr("require")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Encryption != "require" {
+		t.Fatalf("encryption %q", got.Encryption)
+	}
+	live := pendingOrLive(t, c, got, "encryption")
+	waitUntilAPI(t, "the plaintext leecher dropped", 60*time.Second, func() bool {
+		peers, err := c.TaskPeers(ctxT(t, 10*time.Second), up.InfoHash)
+		return err == nil && len(peers) == 0
+	})
+	if !live {
+		d.Stop(t)
+		d = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+		c = d.Client(t)
+	}
+	port := strings.TrimPrefix(lt.wait(t, "seed-live", "port ", 30*time.Second), "port ")
+	res := addMagnet(t, c, down.Magnet([]string{"127.0.0.1:" + port}))
+	refused(t, lt, "seed-live", c, res.TaskID)
+
+	// Kept, and in force after a restart.
+	d.Stop(t)
+	closedBefore := lt.count("seed-live", "closed ")
+	d = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	c = d.Client(t)
+	if s := getSettings(t, c); s.Encryption != "require" || len(s.RestartRequired) != 0 {
+		t.Fatalf("after the restart: %+v", networkOf(s))
+	}
+	for deadline := time.Now().Add(60 * time.Second); lt.count("seed-live", "closed ") == closedBefore; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted daemon did not dial the libtorrent seeder again")
+		}
+	}
+	refused(t, lt, "seed-live", c, res.TaskID)
+}
+
+// count returns how many lines of session name start with prefix.
+func (lt *ltEnc) count(name, prefix string) int {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	n := 0
+	for _, l := range lt.lines[name] {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}

@@ -138,8 +138,10 @@ type anacrolixEngine struct {
 	blocklist        *blocklist.Filter
 	unwatchBlocklist func()
 
-	// started is the network policy the engine started with.
+	// started is the network policy the engine started with; net is
+	// what of it may change (anacrolix_net.go).
 	started Network
+	net     *anacrolixNet
 
 	closeOnce sync.Once
 	closeErr  error
@@ -253,6 +255,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if err := setEncryption(cc, cfg.Encryption); err != nil {
 		return nil, errors.Join(err, pc.Close())
 	}
+	netPolicy := newAnacrolixNet(cc, cfg.Encryption)
 	if cfg.Anonymous {
 		if err := setAnonymous(cc); err != nil {
 			return nil, errors.Join(err, pc.Close())
@@ -294,7 +297,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-		bound: bound, started: cfg.network(),
+		bound: bound, started: cfg.network(), net: netPolicy,
 	}
 	if bound != nil {
 		bound.attach(cl)
