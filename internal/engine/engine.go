@@ -267,7 +267,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	var bound *anacrolixBound
 	bind, err := newBinding(cfg)
 	if err == nil && bind.active() {
-		bound, err = bindAnacrolix(cc, bind, cfg.PeerAddr, !cfg.AllowPrivateTrackers, udpTrackers)
+		bound, err = bindAnacrolix(cc, bind, cfg.PeerAddr, !cfg.AllowPrivateTrackers, udpTrackers, route != nil, proxyOnly(cfg))
 	}
 	if err != nil {
 		return nil, errors.Join(err, pc.Close())

@@ -38,7 +38,10 @@ type proxyRoute struct {
 }
 
 // newProxyRoute returns the route through cfg.Proxy, or nil if none is
-// set. push receives its alerts.
+// set. push receives its alerts. With cfg.BindInterface (or
+// BindAddress), every connection to the proxy is bound like the
+// engine's own sockets: to the device, so that with the interface down
+// not even the proxy is reached another way (the kill switch holds).
 func newProxyRoute(cfg Config, push func(Alert)) (*proxyRoute, error) {
 	if cfg.Proxy == "" {
 		return nil, nil
@@ -47,6 +50,11 @@ func newProxyRoute(cfg Config, push func(Alert)) (*proxyRoute, error) {
 	if err != nil {
 		return nil, err
 	}
+	b, err := newBinding(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Bind(b.control, b.local)
 	return &proxyRoute{p: p, push: push, allowPrivate: cfg.AllowPrivateTrackers}, nil
 }
 
