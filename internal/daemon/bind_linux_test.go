@@ -126,16 +126,18 @@ func TestBindInterfaceKillSwitch(t *testing.T) {
 	}
 }
 
-// runInOwnNetns runs the test named name again under `unshare --net`, in
-// a network namespace of its own, and reports true when this is the
-// outer run (which has then checked the inner one passed): the caller
-// returns. In the inner run it reports false.
-func runInOwnNetns(t *testing.T, name string) bool {
+// runInOwnNetns runs the test named name again under `unshare --net`
+// (and more, further unshare flags), in a network namespace of its own,
+// and reports true when this is the outer run (which has then checked
+// the inner one passed): the caller returns. In the inner run it reports
+// false.
+func runInOwnNetns(t *testing.T, name string, more ...string) bool {
 	t.Helper()
 	if os.Getenv(bindInnerEnv) != "" {
 		return false
 	}
-	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^"+name+"$", "-test.v", "-test.count=1", "-test.timeout=4m")
+	args := append(append([]string{"--net"}, more...), "--", os.Args[0], "-test.run", "^"+name+"$", "-test.v", "-test.count=1", "-test.timeout=4m")
+	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), bindInnerEnv+"=1") // LODESTONE_TEST_ENGINE passes on
 	out, err := cmd.CombinedOutput()
 	t.Logf("in a network namespace of its own:\n%s", out)

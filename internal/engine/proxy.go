@@ -35,6 +35,9 @@ type proxyRoute struct {
 	mu         sync.Mutex
 	down       bool // the last attempt found the proxy unreachable
 	udpRefused bool // the proxy refused UDP ASSOCIATE (alerted)
+	// udpNamesWithheld: the anacrolix core withheld a UDP tracker named
+	// by a host name (alerted; anacrolix_udpnames.go).
+	udpNamesWithheld bool
 }
 
 // newProxyRoute returns the route through cfg.Proxy, or nil if none is
@@ -191,8 +194,8 @@ func proxyNative(ncfg *native.Config, cfg Config, push func(Alert)) error {
 // what cannot go through it. The client's own sockets dial no peer: the
 // caller adds the route as the one peer dialer (proxyPeerDialer) once
 // the client exists. UDP trackers' datagrams go through a UDP
-// association, but this core resolves a UDP tracker's host name itself
-// before every send (a DNS query leaves; docs/PRIVACY.md).
+// association; those named by a host name are withheld from this core,
+// which would resolve the name itself (withholdNamedUDP).
 func proxyAnacrolix(cc *torrent.ClientConfig, cfg Config, push func(Alert), udp *packetConns) (*proxyRoute, error) {
 	r, err := newProxyRoute(cfg, push)
 	if err != nil || r == nil {
