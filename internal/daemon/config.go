@@ -123,6 +123,10 @@ type Config struct {
 	Configured *Configured
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
+	// Notifier, if set, is told when the daemon is ready and when it
+	// stops, and runs its watchdog beside it (notify.go): systemd's
+	// sd_notify under a Type=notify unit. Nil tells nobody.
+	Notifier Notifier
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
 	// retries of webhook deliveries, for tests: the first wait (doubling),
 	// the longest wait, and how long after its first attempt a delivery
