@@ -167,3 +167,25 @@ func TestConfigCommands(t *testing.T) {
 		t.Errorf("unknown subcommand: %d", code)
 	}
 }
+
+// The README's example file passes `config check`.
+func TestReadmeExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)## Configure\n.*?```toml\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README.md has no Configure section with a TOML example")
+	}
+	dir := t.TempDir()
+	text := regexp.MustCompile(`(?m)^download_dir = .*$`).ReplaceAllString(string(m[1]), `download_dir = "`+filepath.Join(dir, "dl")+`"`)
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := runConfig([]string{"check", "--data-dir", filepath.Join(dir, "data"), path}, envMap(map[string]string{"HOME": dir}), &out, &errb); code != 0 {
+		t.Fatalf("check of the README's example: %d %s", code, errb.String())
+	}
+}

@@ -134,7 +134,7 @@ func Reference(w io.Writer, keys []Key) error {
 		def := "`" + k.Default + "`"
 		if k.Name == "data_dir" || k.Name == "download_dir" {
 			// The user's: not the same on every machine.
-			def = "see below"
+			def = "see above"
 		}
 		ew.printf("| `%s` | %s | `%s` | %s | %s | %s |\n", k.Name, flag, k.Env, def, reload,
 			strings.ReplaceAll(k.Usage, "|", `\|`))
