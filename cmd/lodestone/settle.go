@@ -44,7 +44,7 @@ func settle(args []string, lookupEnv func(string) (string, bool), stderr io.Writ
 // settleParsed settles the configuration of fs, newServeFlags' set after
 // parsing.
 func settleParsed(fs *flag.FlagSet, sf *serveFlags, lookupEnv func(string) (string, bool)) (*settled, error) {
-	conf, err := config.Load(fs, config.Options{Path: *sf.Config, LookupEnv: lookupEnv, Skip: []string{"config"}})
+	conf, err := config.Load(fs, config.Options{Path: *sf.Config, LookupEnv: lookupEnv, Skip: []string{"config"}, Checks: serveChecks()})
 	if err != nil {
 		return nil, err
 	}

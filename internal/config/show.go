@@ -83,7 +83,11 @@ func WriteInit(w io.Writer, keys []Key) error {
 // applies it.
 func describe(k Key) string {
 	var b strings.Builder
-	b.WriteString(k.Usage)
+	if k.Usage != "" {
+		// Usage is written for after a flag's name; here it starts
+		// a sentence.
+		b.WriteString(strings.ToUpper(k.Usage[:1]) + k.Usage[1:])
+	}
 	if !strings.HasSuffix(k.Usage, ".") {
 		b.WriteString(".")
 	}
