@@ -69,6 +69,12 @@ func settleParsed(fs *flag.FlagSet, sf *serveFlags, lookupEnv func(string) (stri
 		SeedIdleLimit:      ses.SeedIdleLimit,
 		DownloadDir:        ses.DownloadDir,
 		Blocklists:         s.cfg.Blocklists,
+		BindInterface:      s.cfg.BindInterface,
+		BindAddress:        s.cfg.BindAddress,
+		Proxy:              s.cfg.Proxy,
+		ProxyOnly:          !s.cfg.ProxyAllowDirect,
+		Encryption:         s.cfg.Encryption,
+		Anonymous:          s.cfg.Anonymous,
 	}
 	return s, nil
 }
