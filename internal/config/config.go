@@ -14,9 +14,10 @@
 // LODESTONE_SESSION_DOWNLOAD_RATE_LIMIT); an array's is a comma-separated
 // list, log_levels' "engine=debug,api=warn".
 //
-// The values themselves are checked by the flag.Values the keys are bound
-// to, so a command-line flag, a variable and a file's key are refused
-// alike, the file's with its path and line.
+// A value is checked by the flag.Value its key is bound to (its type) and
+// by Options.Checks (what the flag means), so a command-line flag, a
+// variable and a file's key are refused alike, the file's with its path
+// and line.
 package config
 
 import (
