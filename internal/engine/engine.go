@@ -140,8 +140,10 @@ type anacrolixEngine struct {
 	blocklist        *blocklist.Filter
 	unwatchBlocklist func()
 
-	// started is the network policy the engine started with.
+	// started is the network policy the engine started with; net is
+	// what of it may change (anacrolix_net.go).
 	started Network
+	net     *anacrolixNet
 
 	closeOnce sync.Once
 	closeErr  error
@@ -255,6 +257,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if err := setEncryption(cc, cfg.Encryption); err != nil {
 		return nil, errors.Join(err, pc.Close())
 	}
+	netPolicy := newAnacrolixNet(cc, cfg.Encryption)
 	if cfg.Anonymous {
 		if err := setAnonymous(cc); err != nil {
 			return nil, errors.Join(err, pc.Close())
@@ -296,7 +299,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-		bound: bound, started: cfg.network(),
+		bound: bound, started: cfg.network(), net: netPolicy,
 		upnp: !cc.NoDefaultPortForwarding,
 	}
 	if bound != nil {
