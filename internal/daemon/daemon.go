@@ -155,6 +155,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	if err := d.configuredNetwork(); err != nil {
+		return nil, err
+	}
 	// The network settings session.set stored win over the flags.
 	var storedNet storedNetwork
 	if cfg, storedNet, err = loadNetwork(cfg, d.store); err != nil {
