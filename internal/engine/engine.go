@@ -28,6 +28,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/netguard"
+	"github.com/lodestone-bt/lodestone/internal/version"
 )
 
 // Config is what the daemon decides about the engine.
@@ -254,7 +255,8 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	}
 	cc.HTTPProxy = nil // no proxy from the environment, which would bypass the guard
 	cc.HTTPUserAgent = UserAgent(false)
-	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
+	// Lodestone's version, not the library's (Version).
+	cc.ExtendedHandshakeClientVersion = "Lodestone " + version.Get().Version
 	cc.Bep20 = "-LS0001-"
 	if err := setEncryption(cc, cfg.Encryption); err != nil {
 		return nil, errors.Join(err, pc.Close())
