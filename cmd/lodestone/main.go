@@ -104,6 +104,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Token = tok
+	cfg.TokenFile = *tokenFile // named in the daemon file, for local clients
 	if v := os.Getenv("LODESTONE_TEST_STALL_AFTER_FILES"); v != "" {
 		// A hook for the crash tests only (daemon.Config).
 		if cfg.TestStallAfterFiles, err = strconv.Atoi(v); err != nil {
