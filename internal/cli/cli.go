@@ -71,6 +71,7 @@ func commands() []command {
 		{"limits", "show or set the daemon's rate limits, queue slots and seeding limits", runLimits},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
+		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
 	}
 }
 

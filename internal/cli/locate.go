@@ -44,7 +44,8 @@ type target struct {
 // value: the CLI cannot read it anywhere.
 var errTokenGiven = errors.New("this daemon was started with --token/LODESTONE_TOKEN; set LODESTONE_TOKEN to that value or pass --token")
 
-// locate finds the daemon and the token to present.
+// locate finds the daemon and the token to present. When only the token
+// is missing, the target returned still has the URL.
 func (c *commonFlags) locate(e *env) (target, error) {
 	var flagURL string
 	if c.apiAddr != "" {
@@ -70,10 +71,10 @@ func (c *commonFlags) locate(e *env) (target, error) {
 	case e.getenv(TokenEnv) != "":
 		t.token, t.source = e.getenv(TokenEnv), "$"+TokenEnv
 	case df != nil && df.TokenSource == api.TokenSourceGiven:
-		return target{}, fmt.Errorf("the daemon at %s: %w", df.APIURL, errTokenGiven)
+		return t, fmt.Errorf("the daemon at %s: %w", df.APIURL, errTokenGiven)
 	case df != nil && df.TokenFile != "":
 		if t.token, err = readToken(df.TokenFile); err != nil {
-			return target{}, fmt.Errorf("the daemon at %s keeps its token in %s: %w", df.APIURL, df.TokenFile, err)
+			return t, fmt.Errorf("the daemon at %s keeps its token in %s: %w", df.APIURL, df.TokenFile, err)
 		}
 		t.source = df.TokenFile
 	default:
@@ -81,10 +82,10 @@ func (c *commonFlags) locate(e *env) (target, error) {
 		path := filepath.Join(dir, tokenFile)
 		t.token, err = readToken(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return target{}, fmt.Errorf("no API token: no daemon is running with data dir %s (is \"lodestone serve\" running? if with another --data-dir, pass the same --data-dir here), or pass --token or set $%s", dir, TokenEnv)
+			return t, fmt.Errorf("no API token: no daemon is running with data dir %s (is \"lodestone serve\" running? if with another --data-dir, pass the same --data-dir here), or pass --token or set $%s", dir, TokenEnv)
 		}
 		if err != nil {
-			return target{}, err
+			return t, err
 		}
 		t.source = path
 	}

@@ -133,10 +133,15 @@ type anacrolixEngine struct {
 	// address (nil otherwise); watch follows the interface (nil: none).
 	bound *anacrolixBound
 	watch *netWatch
+	// upnp reports whether the library forwards the peer port (Status).
+	upnp bool
 	// blocklist is Config.Blocklist; unwatchBlocklist stops dropping
 	// peers on its changes.
 	blocklist        *blocklist.Filter
 	unwatchBlocklist func()
+
+	// started is the network policy the engine started with.
+	started Network
 
 	closeOnce sync.Once
 	closeErr  error
@@ -291,7 +296,8 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-		bound: bound,
+		bound: bound, started: cfg.network(),
+		upnp: !cc.NoDefaultPortForwarding,
 	}
 	if bound != nil {
 		bound.attach(cl)
