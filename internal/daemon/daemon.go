@@ -414,6 +414,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// Open file streams (one may wait for data indefinitely) end when
 	// Shutdown starts, instead of holding it until its timeout.
 	d.http.RegisterOnShutdown(streams.Close)
+	// Now that the API listens, local clients may find it: they connect
+	// to a backlog that Run serves.
+	d.writeDaemonFiles()
 	return d, nil
 }
 
@@ -614,6 +617,7 @@ func (d *Daemon) Close() error {
 
 func (d *Daemon) close() error {
 	d.notifyStopping()
+	d.removeDaemonFiles() // no client should find a daemon shutting down
 	d.mu.Lock()
 	d.closing = true
 	g, stopRun := d.group, d.stopRun
