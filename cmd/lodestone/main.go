@@ -21,6 +21,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
+	"github.com/lodestone-bt/lodestone/internal/sdnotify"
 )
 
 func main() {
@@ -118,6 +119,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if tokenOnCommandLine {
 		cfg.Logger.Warn("--token on the command line is visible to every local user (ps, /proc): prefer --token-file or LODESTONE_TOKEN")
+	}
+
+	// Under a Type=notify systemd unit: READY=1, STOPPING=1 and the
+	// watchdog (contrib/systemd).
+	if n, err := sdnotify.New(os.Getenv, os.Getpid()); err != nil {
+		cfg.Logger.Warn("not notifying systemd", "err", err)
+	} else if n != nil {
+		cfg.Notifier = n
+		// A service's stdout is the journal, which more than the
+		// daemon's user reads: no banner, which shows the token. The
+		// "serving" log line names the API.
+		stdout = io.Discard
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

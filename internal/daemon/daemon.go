@@ -75,6 +75,8 @@ type Daemon struct {
 	keys *apikeys.Keys
 	// blocklists are the IP blocklists the engine enforces (issue 18).
 	blocklists *blocklists
+	// net is the network policy session.set changes (netsettings.go).
+	net *netSettings
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -153,11 +155,21 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	// The network settings session.set stored win over the flags.
+	var storedNet storedNetwork
+	if cfg, storedNet, err = loadNetwork(cfg, d.store); err != nil {
+		return nil, err
+	}
+	d.cfg = cfg
+	d.net = newNetSettings(cfg, storedNet, d.store, d.log.With("component", "network"))
 	if cfg.Proxy != "" && !cfg.ProxyAllowDirect {
 		// Proxy-only: the engine runs none of these; say so everywhere
 		// they are reported (session settings, the compat APIs).
 		cfg.DHT, cfg.UPnP, cfg.UTP = false, false, false
 		d.cfg = cfg
+	}
+	if err := d.configuredBlocklists(); err != nil {
+		return nil, err
 	}
 	d.blocklists = newBlocklists(cfg, d.store, d.log.With("component", "blocklist"))
 	d.eng, err = engine.New(engine.Config{
@@ -189,6 +201,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	d.hub = events.New(d.store, events.Options{Ephemeral: api.EphemeralEvents})
 	d.blocklists.hub = d.hub
+	d.net.eng, d.net.hub = d.eng, d.hub
 	{
 		// In force before any task starts; a URL that cannot be
 		// fetched does not hold the start for longer than this.
@@ -224,8 +237,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
 		Blocklists:      d.blocklists,
+		Network:         d.net,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.applyConfigured(); err != nil {
 		return nil, err
 	}
 	d.metrics = metrics.New(metrics.Sources{
@@ -569,6 +586,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	// Ready once serving: the listener has been open since New, and the
+	// tasks were loaded then. The watchdog's first ping follows it.
+	d.notifyReady()
+	if d.cfg.Notifier != nil {
+		g.Go(func() error { d.supervise(gctx); return nil })
+	}
 	// Read under d.mu: a Close from another goroutine clears d.eng.
 	peers := doctor.AddrsText(d.PeerAddrs())
 	d.mu.Unlock()
@@ -589,6 +612,7 @@ func (d *Daemon) Close() error {
 }
 
 func (d *Daemon) close() error {
+	d.notifyStopping()
 	d.mu.Lock()
 	d.closing = true
 	g, stopRun := d.group, d.stopRun

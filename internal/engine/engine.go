@@ -140,6 +140,9 @@ type anacrolixEngine struct {
 	blocklist        *blocklist.Filter
 	unwatchBlocklist func()
 
+	// started is the network policy the engine started with.
+	started Network
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -293,8 +296,8 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-		bound: bound,
-		upnp:  !cc.NoDefaultPortForwarding,
+		bound: bound, started: cfg.network(),
+		upnp: !cc.NoDefaultPortForwarding,
 	}
 	if bound != nil {
 		bound.attach(cl)

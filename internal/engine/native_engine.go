@@ -37,6 +37,8 @@ type nativeEngine struct {
 	read, written atomic.Int64
 	// watch follows the bound interface (nil: not bound).
 	watch *netWatch
+	// started is the network policy the engine started with.
+	started Network
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -68,6 +70,7 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	e := &nativeEngine{
 		alerts: newAlertSink(), log: cfg.Logger, defaultDir: cfg.DownloadDir, done: done,
 		torrents: make(map[string]*nativeTorrent), stop: make(chan struct{}),
+		started: cfg.network(),
 	}
 	coreLog := slog.New(newAlertHandler(cfg.Logger.Handler(), e.alerts.push, &trackerBook{}))
 	bind, err := newBinding(cfg)
