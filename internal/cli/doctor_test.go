@@ -80,6 +80,15 @@ func TestDoctorHealthy(t *testing.T) {
 	want(t, fs, "clock_skew", api.DoctorOK)
 	want(t, fs, "proxy", api.DoctorOK, "no proxy")
 
+	// A wrong token: the daemon is there but refuses it, an error that
+	// says where to get the right one; the local checks follow.
+	code, fs, r = doctorFindings(t, "--api-addr", d.APIAddr(), "--data-dir", d.Dirs.Data, "--token", "wrong-token-0123456789abcdef")
+	if code != cli.ExitFailure {
+		t.Fatalf("exit %d with a wrong token, want %d\n%s", code, cli.ExitFailure, r.stdout)
+	}
+	want(t, fs, "daemon", api.DoctorError, "refused the token from --token", "fix:--data-dir")
+	want(t, fs, "token_file", api.DoctorOK, "mode 0600")
+
 	// The text form: one line per finding, the fix under it.
 	text := run(t, "doctor", "--api-addr", d.APIAddr(), "--data-dir", d.Dirs.Data).ok(t)
 	if !strings.Contains(text.stdout, "ok     token_file    token file ") {
