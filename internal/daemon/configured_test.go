@@ -80,3 +80,49 @@ func TestConfiguredSettings(t *testing.T) {
 		t.Error("Reconfigure after Close succeeded")
 	}
 }
+
+// The network settings (issue 18's session.set fields) follow the same
+// rule, at start only: a session.set value outlives restarts with the
+// configuration unchanged, and a changed configuration drops it.
+func TestConfiguredNetwork(t *testing.T) {
+	dirs := daemontest.NewDirs(t)
+	start := func(enc string, anonymous bool) *daemontest.Daemon {
+		return daemontest.Start(t, daemontest.Options{Dirs: dirs, Configure: func(cfg *daemon.Config) {
+			cfg.Encryption, cfg.Anonymous = enc, anonymous
+			cfg.Configured = &daemon.Configured{Encryption: enc, Anonymous: anonymous, ProxyOnly: true}
+		}})
+	}
+	get := func(d *daemontest.Daemon) api.Settings {
+		t.Helper()
+		set, err := d.Client(t).Settings(ctxT(t, 5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	// A daemon from before there was a configuration: session.set's
+	// encryption and anonymity are kept by a first start that gives the
+	// defaults.
+	d := daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	require, yes := "require", true
+	if _, err := d.Client(t).SetSettings(ctxT(t, 5*time.Second), api.SessionSetParams{Encryption: &require, Anonymous: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	d.Stop(t)
+	d = start("prefer", false)
+	if s := get(d); s.Encryption != "require" || !s.Anonymous {
+		t.Fatalf("first configured start: encryption %q, anonymous %v; want session.set's require, true", s.Encryption, s.Anonymous)
+	}
+	d.Stop(t)
+	// The configuration changes encryption: its value wins; anonymous,
+	// unchanged, stays session.set's.
+	d = start("disable", false)
+	if s := get(d); s.Encryption != "disable" || !s.Anonymous || len(s.RestartRequired) != 0 {
+		t.Fatalf("configuration changed: encryption %q, anonymous %v, restart %v", s.Encryption, s.Anonymous, s.RestartRequired)
+	}
+	d.Stop(t)
+	d = start("disable", false)
+	if s := get(d); s.Encryption != "disable" || !s.Anonymous {
+		t.Fatalf("restart, unchanged: encryption %q, anonymous %v", s.Encryption, s.Anonymous)
+	}
+}

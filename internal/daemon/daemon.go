@@ -37,13 +37,11 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
+	"github.com/lodestone-bt/lodestone/internal/version"
 	"github.com/lodestone-bt/lodestone/internal/watch"
 	"github.com/lodestone-bt/lodestone/internal/webhook"
 	"github.com/lodestone-bt/lodestone/internal/webui"
 )
-
-// Version is Lodestone's version.
-const Version = "0.1.0-dev"
 
 // Daemon is a running Lodestone. Create it with New, run it with Run.
 type Daemon struct {
@@ -155,6 +153,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	if err := d.configuredNetwork(); err != nil {
+		return nil, err
+	}
 	// The network settings session.set stored win over the flags.
 	var storedNet storedNetwork
 	if cfg, storedNet, err = loadNetwork(cfg, d.store); err != nil {
@@ -227,7 +228,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		DownloadDir:   cfg.DownloadDir,
 		DownloadRoots: cfg.DownloadRoots,
 		StateDir:      cfg.DataDir, // keeps a reserve when downloads share its disk
-		Version:       Version,
+		Version:       version.Get().Version,
 		Fetcher: fetch.New(fetch.Options{
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
@@ -426,7 +427,7 @@ func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
 		Backoff:      d.cfg.WebhookBackoff,
 		MaxBackoff:   d.cfg.WebhookMaxBackoff,
 		MaxAge:       d.cfg.WebhookMaxAge,
-		UserAgent:    "Lodestone/" + Version,
+		UserAgent:    version.UserAgent(),
 		Dial:         httpDial(d.cfg),
 		Logger:       d.log.With("component", "webhook"),
 	})
