@@ -125,4 +125,17 @@ func TestConfiguredNetwork(t *testing.T) {
 	if s := get(d); s.Encryption != "disable" || !s.Anonymous {
 		t.Fatalf("restart, unchanged: encryption %q, anonymous %v", s.Encryption, s.Anonymous)
 	}
+	// A reload changes it while running, through session.set; the
+	// unchanged anonymous stays session.set's.
+	if err := d.Reconfigure(daemon.Configured{Encryption: "require", ProxyOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if s := get(d); s.Encryption != "require" || !s.Anonymous {
+		t.Fatalf("after Reconfigure: encryption %q, anonymous %v", s.Encryption, s.Anonymous)
+	}
+	d.Stop(t)
+	d = start("require", false)
+	if s := get(d); s.Encryption != "require" || !s.Anonymous {
+		t.Fatalf("restart after the reload: encryption %q, anonymous %v", s.Encryption, s.Anonymous)
+	}
 }
