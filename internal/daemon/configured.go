@@ -253,7 +253,12 @@ func (d *Daemon) applyConfigured() error {
 // session.set's path, and logs each (key, old value in force, new).
 // The others are left as session.set made them. A network setting the
 // engine cannot change live is logged as pending a restart.
+//
+// It may be called from any goroutine while Run runs; after Close has
+// begun it returns ErrClosed, and Close waits for one under way.
 func (d *Daemon) Reconfigure(c Configured) error {
+	d.reconf.Lock()
+	defer d.reconf.Unlock()
 	d.mu.Lock()
 	closing := d.closing
 	d.mu.Unlock()
