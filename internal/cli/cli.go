@@ -5,9 +5,9 @@
 // daemon through the public client package and prints for a human, or
 // with --json the daemon's raw result for a program.
 //
-// It imports only client/, api/ and the standard library. Run is the single
-// entry point; it writes only to the writers it is given and keeps no state
-// between calls.
+// It imports only client/, api/, internal/version and the standard
+// library. Run is the single entry point; it writes only to the writers it
+// is given and keeps no state between calls.
 package cli
 
 import (
@@ -71,6 +71,7 @@ func commands() []command {
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
+		{"version", "print the version, commit, Go version and engines", runVersion},
 	}
 }
 
@@ -126,6 +127,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch name {
 	case "help", "-h", "-help", "--help":
 		return e.exit(name, runHelp(e, args[1:]))
+	case "--version", "-version":
+		return e.exit("version", runVersion(ctx, e, args[1:]))
 	}
 	cmd, ok := lookup(name)
 	if !ok {

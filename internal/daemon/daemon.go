@@ -37,13 +37,11 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
+	"github.com/lodestone-bt/lodestone/internal/version"
 	"github.com/lodestone-bt/lodestone/internal/watch"
 	"github.com/lodestone-bt/lodestone/internal/webhook"
 	"github.com/lodestone-bt/lodestone/internal/webui"
 )
-
-// Version is Lodestone's version.
-const Version = "0.1.0-dev"
 
 // Daemon is a running Lodestone. Create it with New, run it with Run.
 type Daemon struct {
@@ -234,7 +232,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		DownloadDir:   cfg.DownloadDir,
 		DownloadRoots: cfg.DownloadRoots,
 		StateDir:      cfg.DataDir, // keeps a reserve when downloads share its disk
-		Version:       Version,
+		Version:       version.Get().Version,
 		Fetcher: fetch.New(fetch.Options{
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
@@ -433,7 +431,7 @@ func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
 		Backoff:      d.cfg.WebhookBackoff,
 		MaxBackoff:   d.cfg.WebhookMaxBackoff,
 		MaxAge:       d.cfg.WebhookMaxAge,
-		UserAgent:    "Lodestone/" + Version,
+		UserAgent:    version.UserAgent(),
 		Dial:         httpDial(d.cfg),
 		Logger:       d.log.With("component", "webhook"),
 	})
