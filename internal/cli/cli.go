@@ -72,6 +72,8 @@ func commands() []command {
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
+		{"create", "make a .torrent of a file or directory and print its magnet", runCreate},
+		{"wait", "wait until the daemon answers (after starting it in the background)", runWait},
 		{"version", "print the version, commit, Go version and engines", runVersion},
 	}
 }
