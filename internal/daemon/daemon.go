@@ -91,6 +91,10 @@ type Daemon struct {
 	stopRun context.CancelFunc
 	closing bool
 
+	// reconf is held by Reconfigure while it works, and by close
+	// before the parts are closed: the two never overlap.
+	reconf sync.Mutex
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -643,6 +647,9 @@ func (d *Daemon) close() error {
 	if g != nil {
 		errs = append(errs, g.Wait())
 	}
+	// A Reconfigure under way ends first; later ones see closing.
+	d.reconf.Lock()
+	d.reconf.Unlock()
 	errs = append(errs, d.closeParts())
 	return errors.Join(errs...)
 }
