@@ -120,7 +120,7 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	e.wg.Add(1)
 	go e.checkpointLoop()
 	if bind.iface != "" {
-		e.watch = startNetWatch(bind.iface, e.alerts, e.log, e.cl.SetNetworkDown)
+		e.watch = startNetWatch(bind.dev, e.alerts, e.log, e.cl.SetNetworkDown)
 	}
 	return e, nil
 }
