@@ -116,8 +116,17 @@ type Config struct {
 	// trackers: the extension handshake, the peer ID, tracker requests
 	// and the .torrent and RSS downloads (docs/PRIVACY.md).
 	Anonymous bool
+	// Configured, if set, are the session.set settings the
+	// configuration gives, applied at start when they changed since
+	// last applied (see Configured); nil (tests) applies none, and
+	// Blocklists are in force until session.set changes them.
+	Configured *Configured
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
+	// Notifier, if set, is told when the daemon is ready and when it
+	// stops, and runs its watchdog beside it (notify.go): systemd's
+	// sd_notify under a Type=notify unit. Nil tells nobody.
+	Notifier Notifier
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
 	// retries of webhook deliveries, for tests: the first wait (doubling),
 	// the longest wait, and how long after its first attempt a delivery

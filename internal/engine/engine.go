@@ -28,6 +28,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/internal/blocklist"
 	"github.com/lodestone-bt/lodestone/internal/netguard"
+	"github.com/lodestone-bt/lodestone/internal/version"
 )
 
 // Config is what the daemon decides about the engine.
@@ -133,12 +134,19 @@ type anacrolixEngine struct {
 	// address (nil otherwise); watch follows the interface (nil: none).
 	bound *anacrolixBound
 	watch *netWatch
+	// upnp reports whether the library forwards the peer port (Status).
+	upnp bool
 	// route is the way through Config.Proxy (nil: none).
 	route *proxyRoute
 	// blocklist is Config.Blocklist; unwatchBlocklist stops dropping
 	// peers on its changes.
 	blocklist        *blocklist.Filter
 	unwatchBlocklist func()
+
+	// started is the network policy the engine started with; net is
+	// what of it may change (anacrolix_net.go).
+	started Network
+	net     *anacrolixNet
 
 	closeOnce sync.Once
 	closeErr  error
@@ -247,11 +255,13 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	}
 	cc.HTTPProxy = nil // no proxy from the environment, which would bypass the guard
 	cc.HTTPUserAgent = UserAgent(false)
-	cc.ExtendedHandshakeClientVersion = "Lodestone " + Version
+	// Lodestone's version, not the library's (Version).
+	cc.ExtendedHandshakeClientVersion = "Lodestone " + version.Get().Version
 	cc.Bep20 = "-LS0001-"
 	if err := setEncryption(cc, cfg.Encryption); err != nil {
 		return nil, errors.Join(err, pc.Close())
 	}
+	netPolicy := newAnacrolixNet(cc, cfg.Encryption)
 	if cfg.Anonymous {
 		if err := setAnonymous(cc); err != nil {
 			return nil, errors.Join(err, pc.Close())
@@ -293,7 +303,8 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-		bound: bound,
+		bound: bound, started: cfg.network(), net: netPolicy,
+		upnp:  !cc.NoDefaultPortForwarding,
 		route: route,
 	}
 	if bound != nil {
