@@ -310,7 +310,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if bound != nil {
 		bound.attach(cl)
 		if bind.iface != "" {
-			e.watch = startNetWatch(bind.iface, alerts, log, func(down bool) { bound.setDown(cl, down) })
+			e.watch = startNetWatch(bind.dev, alerts, log, func(down bool) { bound.setDown(cl, down) })
 		}
 	}
 	return e, nil
