@@ -37,7 +37,7 @@ func main() {
 	}
 	// Every other command is a client of a running daemon.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, args, os.Stdout, os.Stderr)
+	code := cli.Main(ctx, args, cli.Options{Stdout: os.Stdout, Stderr: os.Stderr, ServeFlags: serveFlags})
 	stop()
 	os.Exit(code)
 }
