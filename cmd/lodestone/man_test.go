@@ -24,7 +24,7 @@ func TestManPage(t *testing.T) {
 		t.Setenv(v, "")
 	}
 	var out, errb bytes.Buffer
-	if code := cli.Main(context.Background(), []string{"__man"}, cli.Options{Stdout: &out, Stderr: &errb, ServeFlags: serveFlags}); code != 0 {
+	if code := cli.Main(context.Background(), []string{"__man"}, cli.Options{Stdout: &out, Stderr: &errb, ServeFlags: serveFlagSet}); code != 0 {
 		t.Fatalf("__man: exit %d: %s", code, errb.String())
 	}
 	committed, err := os.ReadFile(manPage)

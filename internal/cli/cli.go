@@ -2,14 +2,14 @@
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
 // queue, reannounce, recheck, trackers, limits, watch, stats, doctor,
-// completion, help). Each talks to a running daemon through the public
+// create, wait, version, completion, help). Each talks to a running daemon through the public
 // client package and prints for a human, or with --json the daemon's raw
 // result for a program. The same command definitions give shell
 // completion (complete.go) and the man page (man.go).
 //
-// It imports only client/, api/ and the standard library. Run (or Main)
-// is the single entry point; it writes only to the writers it is given
-// and keeps no state between calls.
+// It imports only client/, api/, internal/version and the standard
+// library. Run (or Main) is the single entry point; it writes only to the
+// writers it is given and keeps no state between calls.
 package cli
 
 import (
@@ -74,6 +74,9 @@ func commands() []command {
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
+		{"create", "make a .torrent of a file or directory and print its magnet", runCreate},
+		{"wait", "wait until the daemon answers (after starting it in the background)", runWait},
+		{"version", "print the version, commit, Go version and engines", runVersion},
 		{"completion", "print a shell completion script: bash, zsh or fish", runCompletion},
 	}
 }
@@ -85,7 +88,7 @@ func commandNames() []string {
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
-	return append(names, "help")
+	return append(names, "help", "config") // config: cmd/lodestone's
 }
 
 // unknownCommand is the message for a command name that is none: with the
@@ -157,6 +160,8 @@ func Main(ctx context.Context, args []string, opts Options) int {
 	switch name {
 	case "help", "-h", "-help", "--help":
 		return e.exit(name, runHelp(e, args[1:]))
+	case "--version", "-version":
+		return e.exit("version", runVersion(ctx, e, args[1:]))
 	case "__complete":
 		// Hidden: the completion scripts' callback.
 		return e.exit(name, runComplete(ctx, e, args[1:]))

@@ -34,13 +34,16 @@ A task is named by its id (the info-hash, 40 hex digits) or any unique prefix of
 	for _, s := range specs(e.serveFlags) {
 		fmt.Fprintf(&b, ".SS %s\n", roffEscape(s.name))
 		writeManUsage(&b, s.usage)
+		if s.name == "config" {
+			continue // serve's flags, listed above
+		}
 		skip := common
 		if s.name == "serve" {
 			skip = nil // serve's --api-addr and --data-dir are its own
 		}
 		writeManFlags(&b, s.flags, skip, e.getenv)
 	}
-	b.WriteString(".SH COMMON FLAGS\n.PP\nEvery command but serve and completion takes these.\n")
+	b.WriteString(".SH COMMON FLAGS\n.PP\nThe commands that talk to a daemon take these.\n")
 	writeManFlags(&b, common, nil, e.getenv)
 	b.WriteString(`.SH ENVIRONMENT
 .TP

@@ -45,11 +45,29 @@ func specs(serveFlags func() *flag.FlagSet) []spec {
 	for _, c := range commands() {
 		out = append(out, describeCommand(c))
 	}
+	if serveFlags != nil {
+		// cmd/lodestone runs config too, with serve's flags.
+		out = append(out, spec{name: "config", summary: "show, check or write the configuration file", flags: serveFlags(), usage: configUsage})
+	}
 	return out
 }
 
-// usageLineRE matches a usage line's words after "[flags]".
-var usageLineRE = regexp.MustCompile(`lodestone [a-z-]+ \[flags\] ?(.*)`)
+// configUsage sums up `lodestone config -h` (cmd/lodestone) for the man
+// page and completion.
+const configUsage = `usage: lodestone config [flags] show [PATH]
+       lodestone config [flags] check [PATH]
+       lodestone config init [PATH]
+
+show prints the configuration serve would run with (its flags, the
+environment, the file PATH or the default one) and where each value comes
+from, secrets masked; check validates it without starting, naming the file,
+line and key of a mistake; init writes a file of every key and its default
+(PATH "-": standard output). The flags are serve's. See docs/OPERATIONS.md.
+`
+
+// usageLineRE matches a synopsis line's words after the command and its
+// "[flags]".
+var usageLineRE = regexp.MustCompile(`(?m)^(?:usage: | +)lodestone [a-z-]+ (?:\[flags\] ?)?(.*)`)
 
 // actions are the words a command takes as its first argument (category
 // ls|set|rm, ...), read from its usage lines: the leading lowercase words,

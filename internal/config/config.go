@@ -14,9 +14,10 @@
 // LODESTONE_SESSION_DOWNLOAD_RATE_LIMIT); an array's is a comma-separated
 // list, log_levels' "engine=debug,api=warn".
 //
-// The values themselves are checked by the flag.Values the keys are bound
-// to, so a command-line flag, a variable and a file's key are refused
-// alike, the file's with its path and line.
+// A value is checked by the flag.Value its key is bound to (its type) and
+// by Options.Checks (what the flag means), so a command-line flag, a
+// variable and a file's key are refused alike, the file's with its path
+// and line.
 package config
 
 import (
@@ -179,6 +180,11 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// Skip are flags of the FlagSet that are no keys (--config itself).
 	Skip []string
+	// Checks check the values of flags, by flag name, beyond their type
+	// (an address, a name from a list): each value that is not the
+	// default, each element of an array, whatever its source. An empty
+	// string is not checked: it is every such flag's "off".
+	Checks map[string]func(string) error
 }
 
 // DefaultPaths returns the files searched without --config, in order:
@@ -229,7 +235,13 @@ func keysOf(fs *flag.FlagSet, skip []string) ([]Key, *Config, error) {
 
 // runtimeFlags are the serve flags whose keys a reload applies while the
 // daemon runs; every other flag's key takes a restart.
-var runtimeFlags = map[string]bool{"blocklist": true, "log-level": true}
+// The network ones are session.set's too (issue 18): applied live, or
+// reported pending a restart by the daemon.
+var runtimeFlags = map[string]bool{
+	"blocklist": true, "log-level": true,
+	"bind-interface": true, "bind-address": true, "proxy": true, "proxy-only": true,
+	"encryption": true, "anonymous": true,
+}
 
 // secretFlags are the flags whose values are masked.
 var secretFlags = map[string]bool{"token": true, "proxy": true}
@@ -334,9 +346,16 @@ func Load(fs *flag.FlagSet, opts Options) (*Config, error) {
 		v := Value{Key: k}
 		if onCommandLine[k.Flag] && k.Flag != "" {
 			v.Source = Source{Kind: FromFlag}
+			if err := check(k, opts.Checks[k.Flag]); err != nil {
+				errs.add(0, fmt.Errorf("--%s: %w", k.Flag, err))
+			}
 		} else if s, ok := opts.LookupEnv(k.Env); ok {
 			v.Source = Source{Kind: FromEnv, Env: k.Env}
-			if err := setFromEnv(k, s); err != nil {
+			err := setFromEnv(k, s)
+			if err == nil {
+				err = check(k, opts.Checks[k.Flag])
+			}
+			if err != nil {
 				if !k.Secret {
 					// The flag package's errors do not say what
 					// they were given.
@@ -346,7 +365,11 @@ func Load(fs *flag.FlagSet, opts Options) (*Config, error) {
 			}
 		} else if fv, ok := file[k.Name]; ok {
 			v.Source = Source{Kind: FromFile, File: c.File, Line: fv.line}
-			if line, err := setFromFile(k, fv); err != nil {
+			line, err := setFromFile(k, fv)
+			if err == nil {
+				err = check(k, opts.Checks[k.Flag])
+			}
+			if err != nil {
 				errs.add(line, fmt.Errorf("%s:%d: key %s: %w", c.File, line, k.Name, err))
 			}
 		}
@@ -357,6 +380,30 @@ func Load(fs *flag.FlagSet, opts Options) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// check applies a flag's check to k's value, or to each element of an
+// array.
+func check(k Key, fn func(string) error) error {
+	if fn == nil {
+		return nil
+	}
+	var values []string
+	switch v := k.value.(flag.Getter).Get().(type) {
+	case string:
+		values = []string{v}
+	case []string:
+		values = v
+	}
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // findFile returns the file to read: opts.Path, which must exist, or the

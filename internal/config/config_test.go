@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -17,6 +18,22 @@ type list []string
 func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 func (l *list) Get() any           { return []string(*l) }
+
+// testChecks check api-addr (a colon) and allow-host (no spaces).
+var testChecks = map[string]func(string) error{
+	"api-addr": func(s string) error {
+		if !strings.Contains(s, ":") {
+			return errors.New("want host:port")
+		}
+		return nil
+	},
+	"allow-host": func(s string) error {
+		if strings.Contains(s, " ") {
+			return errors.New("a space in a host name")
+		}
+		return nil
+	},
+}
 
 // vars are the variables testFlags binds.
 type vars struct {
@@ -63,7 +80,7 @@ func load(t *testing.T, args []string, env map[string]string, file string) (*Con
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(fs, Options{Path: file, LookupEnv: envOf(env), Skip: []string{"config"}})
+	c, err := Load(fs, Options{Path: file, LookupEnv: envOf(env), Skip: []string{"config"}, Checks: testChecks})
 	return c, v, err
 }
 
@@ -302,7 +319,7 @@ func TestDiff(t *testing.T) {
 	if c := got["dht"]; c.Runtime || c.Old != "true" || c.New != "false" {
 		t.Errorf("dht change: %+v", c)
 	}
-	if c := got["proxy"]; c.Runtime || strings.Contains(c.New, "secret") {
+	if c := got["proxy"]; strings.Contains(c.New, "secret") || c.New == "" {
 		t.Errorf("proxy change: %+v", c)
 	}
 	if len(changes) != 3 {
@@ -310,7 +327,23 @@ func TestDiff(t *testing.T) {
 	}
 	inForce := Applied(old, next)
 	again := Diff(inForce, next)
-	if len(again) != 2 || again[0].Runtime || again[1].Runtime {
+	if len(again) != 1 || again[0].Key != "dht" {
 		t.Errorf("after applying, still to restart: %+v", again)
+	}
+}
+
+// A flag's check refuses a bad value from any source, naming it.
+func TestChecks(t *testing.T) {
+	file := writeFile(t, "dht = true\napi_addr = \"nowhere\"\nallow_host = [\"ok.example\", \"bad host\"]\n")
+	_, _, err := load(t, nil, nil, file)
+	if err == nil || !strings.Contains(err.Error(), file+":2: key api_addr: want host:port") || !strings.Contains(err.Error(), file+":3: key allow_host: a space in a host name") {
+		t.Errorf("file: %v", err)
+	}
+	_, _, err = load(t, []string{"--api-addr", "nowhere"}, map[string]string{"LODESTONE_ALLOW_HOST": "a,b c"}, "")
+	if err == nil || !strings.Contains(err.Error(), "--api-addr: want host:port") || !strings.Contains(err.Error(), `LODESTONE_ALLOW_HOST: key allow_host: "a,b c": a space`) {
+		t.Errorf("flag and env: %v", err)
+	}
+	if _, _, err := load(t, []string{"--api-addr", "127.0.0.1:1"}, nil, ""); err != nil {
+		t.Errorf("a good flag: %v", err)
 	}
 }

@@ -83,7 +83,11 @@ func WriteInit(w io.Writer, keys []Key) error {
 // applies it.
 func describe(k Key) string {
 	var b strings.Builder
-	b.WriteString(k.Usage)
+	if k.Usage != "" {
+		// Usage is written for after a flag's name; here it starts
+		// a sentence.
+		b.WriteString(strings.ToUpper(k.Usage[:1]) + k.Usage[1:])
+	}
 	if !strings.HasSuffix(k.Usage, ".") {
 		b.WriteString(".")
 	}
@@ -134,7 +138,7 @@ func Reference(w io.Writer, keys []Key) error {
 		def := "`" + k.Default + "`"
 		if k.Name == "data_dir" || k.Name == "download_dir" {
 			// The user's: not the same on every machine.
-			def = "see below"
+			def = "see above"
 		}
 		ew.printf("| `%s` | %s | `%s` | %s | %s | %s |\n", k.Name, flag, k.Env, def, reload,
 			strings.ReplaceAll(k.Usage, "|", `\|`))

@@ -14,6 +14,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/fetch"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/store"
+	"github.com/lodestone-bt/lodestone/internal/version"
 )
 
 // blocklistsKey is the store's setting holding the blocklists set by
@@ -56,7 +57,7 @@ func newBlocklists(cfg Config, st *store.Store, log *slog.Logger) *blocklists {
 			MaxBytes:     blocklist.MaxDownload,
 			Timeout:      2 * time.Minute,
 			AllowPrivate: cfg.AllowPrivateURLs,
-			UserAgent:    "Lodestone/" + Version,
+			UserAgent:    version.UserAgent(),
 			Dial:         httpDial(cfg),
 		}),
 		Refresh: cfg.BlocklistRefresh,

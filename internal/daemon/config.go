@@ -244,11 +244,6 @@ func (c Config) validateBind() []error {
 			errs = append(errs, fmt.Errorf("bind-address %q: %w", c.BindAddress, err))
 		}
 	}
-	if (c.BindInterface != "" || c.BindAddress != "") && c.Proxy != "" {
-		// The connections to the proxy would have to be bound too: not
-		// done yet, so refused rather than half bound.
-		errs = append(errs, errors.New("bind-interface and bind-address cannot be combined with proxy yet"))
-	}
 	return errs
 }
 

@@ -3,9 +3,11 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 )
 
 // Configured are the settings of session.set that `lodestone serve`'s
@@ -20,6 +22,13 @@ import (
 // by a restart with an unchanged file. A configuration that never gave a
 // setting counts as having given its default, so a daemon that ran before
 // there was a file keeps its stored settings.
+//
+// The network settings (bind_interface ... anonymous, which session.set
+// also changes: netsettings.go) are applied at start by dropping
+// session.set's stored value of each one the configuration changed, so
+// that the flag's (Config's) is used from the first connection; by
+// Reconfigure like the others, through session.set, which applies them
+// live or reports them pending a restart.
 type Configured struct {
 	DownloadRateLimit  int64    `json:"download_rate_limit"`
 	UploadRateLimit    int64    `json:"upload_rate_limit"`
@@ -30,6 +39,41 @@ type Configured struct {
 	SeedIdleLimit      int64    `json:"seed_idle_limit"`
 	DownloadDir        string   `json:"download_dir"`
 	Blocklists         []string `json:"blocklists"`
+	BindInterface      string   `json:"bind_interface"`
+	BindAddress        string   `json:"bind_address"`
+	Proxy              string   `json:"proxy"`
+	ProxyOnly          bool     `json:"proxy_only"`
+	Encryption         string   `json:"encryption"`
+	Anonymous          bool     `json:"anonymous"`
+}
+
+// defaultConfigured is what a configuration that gives nothing gives.
+func defaultConfigured() Configured {
+	return Configured{ProxyOnly: true, Encryption: engine.EncryptionPrefer}
+}
+
+// networkFields are Configured's network settings: their wire names (the
+// keys of netsettings.go's stored JSON) and values.
+func networkFields(c Configured) map[string]any {
+	enc := c.Encryption
+	if enc == "" {
+		enc = engine.EncryptionPrefer
+	}
+	return map[string]any{
+		"bind_interface": c.BindInterface,
+		"bind_address":   c.BindAddress,
+		"proxy":          c.Proxy,
+		"proxy_only":     c.ProxyOnly,
+		"encryption":     enc,
+		"anonymous":      c.Anonymous,
+	}
+}
+
+// withNetwork returns c with from's network settings.
+func (c Configured) withNetwork(from Configured) Configured {
+	c.BindInterface, c.BindAddress, c.Proxy = from.BindInterface, from.BindAddress, from.Proxy
+	c.ProxyOnly, c.Encryption, c.Anonymous = from.ProxyOnly, from.Encryption, from.Anonymous
+	return c
 }
 
 // configuredKey is the store's setting holding the Configured last
@@ -70,6 +114,28 @@ var configuredFields = []configuredField{
 	{"session.download_dir", func(c Configured) any { return c.DownloadDir },
 		func(p *api.SessionSetParams, c Configured) { p.DownloadDir = &c.DownloadDir },
 		func(s api.Settings) any { return s.DownloadDir }},
+	{"bind_interface", func(c Configured) any { return c.BindInterface },
+		func(p *api.SessionSetParams, c Configured) { p.BindInterface = &c.BindInterface },
+		func(s api.Settings) any { return s.BindInterface }},
+	{"bind_address", func(c Configured) any { return c.BindAddress },
+		func(p *api.SessionSetParams, c Configured) { p.BindAddress = &c.BindAddress },
+		func(s api.Settings) any { return s.BindAddress }},
+	// The wire value is masked: the log never shows the password.
+	{"proxy", func(c Configured) any { return c.Proxy },
+		func(p *api.SessionSetParams, c Configured) { p.Proxy = &c.Proxy },
+		func(s api.Settings) any { return s.Proxy }},
+	{"proxy_only", func(c Configured) any { return c.ProxyOnly },
+		func(p *api.SessionSetParams, c Configured) { p.ProxyOnly = &c.ProxyOnly },
+		func(s api.Settings) any { return s.ProxyOnly }},
+	{"encryption", func(c Configured) any { return networkFields(c)["encryption"] },
+		func(p *api.SessionSetParams, c Configured) {
+			e := networkFields(c)["encryption"].(string)
+			p.Encryption = &e
+		},
+		func(s api.Settings) any { return s.Encryption }},
+	{"anonymous", func(c Configured) any { return c.Anonymous },
+		func(p *api.SessionSetParams, c Configured) { p.Anonymous = &c.Anonymous },
+		func(s api.Settings) any { return s.Anonymous }},
 	{"blocklist", func(c Configured) any { return fmt.Sprintf("%q", c.Blocklists) },
 		func(p *api.SessionSetParams, c Configured) {
 			b := slices.Clone(c.Blocklists)
@@ -81,10 +147,10 @@ var configuredFields = []configuredField{
 		func(s api.Settings) any { return fmt.Sprintf("%q", s.Blocklists) }},
 }
 
-// lastConfigured returns the Configured applied last; the zero value
-// (every default) if none ever was.
+// lastConfigured returns the Configured applied last; every default if
+// none ever was.
 func (d *Daemon) lastConfigured() (Configured, error) {
-	var c Configured
+	c := defaultConfigured()
 	raw, err := d.store.Setting(configuredKey)
 	if err != nil || raw == nil {
 		return c, err
@@ -93,6 +159,45 @@ func (d *Daemon) lastConfigured() (Configured, error) {
 		return c, fmt.Errorf("stored configured settings: %w", err)
 	}
 	return c, nil
+}
+
+// configuredNetwork drops, at start, session.set's stored value of each
+// network setting whose configured value changed since last applied, so
+// that the configuration's (Config's) is used; loadNetwork then lays the
+// rest over the flags. A no-op without Config.Configured.
+func (d *Daemon) configuredNetwork() error {
+	if d.cfg.Configured == nil {
+		return nil
+	}
+	last, err := d.lastConfigured()
+	if err != nil {
+		return err
+	}
+	raw, err := d.store.Setting(networkKey)
+	if err != nil || raw == nil {
+		return err
+	}
+	var stored map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return fmt.Errorf("stored network settings: %w", err)
+	}
+	was, now := networkFields(last), networkFields(*d.cfg.Configured)
+	changed := false
+	for _, key := range slices.Sorted(maps.Keys(now)) {
+		if _, ok := stored[key]; ok && was[key] != now[key] {
+			delete(stored, key)
+			changed = true
+			// The proxy's value is not logged: it may hold a password.
+			d.log.Info("configured setting applied: session.set's value dropped", "key", key)
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if raw, err = json.Marshal(stored); err != nil {
+		return err
+	}
+	return d.store.PutSetting(networkKey, raw)
 }
 
 // configuredBlocklists stores the configured blocklists, when they
@@ -133,8 +238,10 @@ func (d *Daemon) applyConfigured() error {
 	if err != nil {
 		return err
 	}
-	// Already in force.
+	// Already in force: the blocklists (configuredBlocklists) and the
+	// network settings (configuredNetwork).
 	last.Blocklists = d.cfg.Configured.Blocklists
+	last = last.withNetwork(*d.cfg.Configured)
 	if err := d.reconfigure(last, *d.cfg.Configured, "configured setting applied"); err != nil {
 		return fmt.Errorf("configured settings: %w", err)
 	}
@@ -144,8 +251,14 @@ func (d *Daemon) applyConfigured() error {
 // Reconfigure applies the settings of a reloaded configuration (SIGHUP)
 // that changed since the configuration last gave them, through
 // session.set's path, and logs each (key, old value in force, new).
-// The others are left as session.set made them.
+// The others are left as session.set made them. A network setting the
+// engine cannot change live is logged as pending a restart.
+//
+// It may be called from any goroutine while Run runs; after Close has
+// begun it returns ErrClosed, and Close waits for one under way.
 func (d *Daemon) Reconfigure(c Configured) error {
+	d.reconf.Lock()
+	defer d.reconf.Unlock()
 	d.mu.Lock()
 	closing := d.closing
 	d.mu.Unlock()
@@ -181,6 +294,9 @@ func (d *Daemon) reconfigure(last, now Configured, msg string) error {
 		}
 		for _, f := range changed {
 			d.log.Info(msg, "key", f.key, "old", f.wire(before), "new", f.wire(after))
+			if slices.Contains(after.RestartRequired, f.key) {
+				d.log.Warn("setting not fully in force until a restart", "key", f.key)
+			}
 		}
 	}
 	raw, err := json.Marshal(now)

@@ -37,13 +37,11 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/stream"
 	"github.com/lodestone-bt/lodestone/internal/transmission"
+	"github.com/lodestone-bt/lodestone/internal/version"
 	"github.com/lodestone-bt/lodestone/internal/watch"
 	"github.com/lodestone-bt/lodestone/internal/webhook"
 	"github.com/lodestone-bt/lodestone/internal/webui"
 )
-
-// Version is Lodestone's version.
-const Version = "0.1.0-dev"
 
 // Daemon is a running Lodestone. Create it with New, run it with Run.
 type Daemon struct {
@@ -92,6 +90,10 @@ type Daemon struct {
 	group   *errgroup.Group
 	stopRun context.CancelFunc
 	closing bool
+
+	// reconf is held by Reconfigure while it works, and by close
+	// before the parts are closed: the two never overlap.
+	reconf sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -154,6 +156,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
+	}
+	if err := d.configuredNetwork(); err != nil {
+		return nil, err
 	}
 	// The network settings session.set stored win over the flags.
 	var storedNet storedNetwork
@@ -227,7 +232,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		DownloadDir:   cfg.DownloadDir,
 		DownloadRoots: cfg.DownloadRoots,
 		StateDir:      cfg.DataDir, // keeps a reserve when downloads share its disk
-		Version:       Version,
+		Version:       version.Get().Version,
 		Fetcher: fetch.New(fetch.Options{
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
@@ -429,7 +434,7 @@ func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
 		Backoff:      d.cfg.WebhookBackoff,
 		MaxBackoff:   d.cfg.WebhookMaxBackoff,
 		MaxAge:       d.cfg.WebhookMaxAge,
-		UserAgent:    "Lodestone/" + Version,
+		UserAgent:    version.UserAgent(),
 		Dial:         httpDial(d.cfg),
 		Logger:       d.log.With("component", "webhook"),
 	})
@@ -642,6 +647,9 @@ func (d *Daemon) close() error {
 	if g != nil {
 		errs = append(errs, g.Wait())
 	}
+	// A Reconfigure under way ends first; later ones see closing.
+	d.reconf.Lock()
+	d.reconf.Unlock()
 	errs = append(errs, d.closeParts())
 	return errors.Join(errs...)
 }

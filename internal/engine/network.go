@@ -79,15 +79,3 @@ func pending(started, want Network, live ...string) []string {
 	}
 	return out
 }
-
-// SetNetwork reports every change from the start as pending: this core
-// reads its network configuration without a lock, so nothing of it may
-// change while it runs (see anacrolixNet for what is done anyway).
-func (e *anacrolixEngine) SetNetwork(n Network) []string {
-	return pending(e.started, n)
-}
-
-// SetNetwork applies n to the native core (see nativeNet).
-func (e *nativeEngine) SetNetwork(n Network) []string {
-	return pending(e.started, n)
-}

@@ -214,10 +214,20 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/lodestone once per test process and returns its path.
+// Binary builds cmd/lodestone once per test process and returns its path;
+// or returns $LODESTONE_TEST_BINARY, a binary built beforehand (scripts/test
+// builds it once for the two passes of this package's tests, with -race
+// as they would, rather than each linking its own).
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv("LODESTONE_TEST_BINARY"); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				buildErr = fmt.Errorf("LODESTONE_TEST_BINARY: %w", err)
+			}
+			buildPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "lodestone-bin-")
 		if err != nil {
 			buildErr = err
@@ -273,6 +283,9 @@ func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
 		"--download-dir", dirs.Download,
 		"--dht=false", "--upnp=false", "--utp=false", "--allow-private-trackers",
 		"--token", Token,
+		// No configuration file: a ~/.config or /etc one on the test
+		// machine must not change the daemon under test.
+		"--config", os.DevNull,
 	)
 	if core := Core(); core != "" {
 		cmd.Args = append(cmd.Args, "--engine", core)
