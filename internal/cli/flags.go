@@ -119,6 +119,12 @@ func newFlagSet(cmd string) *flag.FlagSet {
 // errHelp; a bad flag prints the flag package's message and the usage to
 // stderr and returns a usage error.
 func (e *env) parse(fs *flag.FlagSet, args []string, usage string) ([]string, error) {
+	if e.spec != nil {
+		// Describing the command (spec.go): hand over its flags and
+		// usage, and stop before it acts.
+		e.spec.flags, e.spec.usage = fs, usage
+		return nil, errHelp
+	}
 	var msg strings.Builder
 	fs.SetOutput(&msg)
 	var pos []string
