@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,8 +123,22 @@ func TestFirstSession(t *testing.T) {
 	}
 	readme := string(raw)
 	ss := steps(blocks(t, readme, "console first-session"))
+	// The README names its ports: a daemon of the user's on one of them
+	// (outside scripts/test's namespace) would answer in the session's
+	// stead.
+	for _, addr := range []string{"127.0.0.1:6810", "127.0.0.1:6811", "127.0.0.1:6881"} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("the README's port %s is taken: %v", addr, err)
+			}
+			t.Skipf("the README's port %s is taken (run it in a namespace of its own: unshare --net --map-root-user): %v", addr, err)
+		}
+		ln.Close()
+	}
 	bin := daemontest.Binary(t)
-	// The session's own paths: a run before this one may have left them.
+	// The session's own paths (a run before this one may have left them;
+	// a session of the reader's in /tmp/ls is wiped too).
 	os.RemoveAll("/tmp/ls")
 	t.Cleanup(func() { os.RemoveAll("/tmp/ls") })
 
