@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // unitsDir holds the systemd units that run this binary.
@@ -185,4 +187,81 @@ func TestSystemdSysusers(t *testing.T) {
 	if !strings.HasPrefix(string(group), "lodestone:x:"+f[3]+":") {
 		t.Fatalf("group: %q, want group lodestone with gid %s", group, f[3])
 	}
+}
+
+// TestSystemUnitLayout starts `lodestone serve` as the system unit does:
+// its ExecStart= arguments and its Environment=, with /var/lib moved into
+// a temporary directory where the StateDirectory= directories are made.
+// The daemon must reach READY=1 and keep its token in the data dir the
+// docs name (a download dir inside the data dir, say, is refused at start).
+func TestSystemUnitLayout(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(unitsDir, "lodestone.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	varLib := filepath.Join(t.TempDir(), "var", "lib")
+	var args, env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		key, value, _ := strings.Cut(line, "=")
+		switch key {
+		case "ExecStart":
+			f := strings.Fields(value)
+			if len(f) < 2 || f[1] != "serve" {
+				t.Fatalf("ExecStart=%s: want lodestone serve", value)
+			}
+			args = f[1:]
+		case "Environment":
+			for _, kv := range strings.Fields(value) {
+				env = append(env, strings.ReplaceAll(kv, "/var/lib", varLib))
+			}
+		case "StateDirectory":
+			for _, dir := range strings.Fields(value) {
+				if err := os.MkdirAll(filepath.Join(varLib, dir), 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if args == nil || env == nil {
+		t.Fatal("no ExecStart= or Environment= in lodestone.service")
+	}
+	sock, msgs := notifySocket(t)
+	// Loopback only, on ports of the test's choosing.
+	args = append(args, "--api-addr", "127.0.0.1:0", "--peer-addr", "127.0.0.1:0", "--dht=false", "--upnp=false")
+	cmd := exec.Command(os.Args[0], args...)
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "XDG_") && k != "NOTIFY_SOCKET" && !strings.HasPrefix(k, "WATCHDOG_") && k != "LODESTONE_TOKEN" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(cmd.Env, runMainEnv+"=1", "NOTIFY_SOCKET="+sock)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	select {
+	case m := <-msgs:
+		if !strings.HasPrefix(m, "READY=1\n") {
+			t.Fatalf("first notification %q, want READY=1", m)
+		}
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("serve with the unit's settings exited before READY=1: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("no READY=1")
+	}
+	if _, err := os.Stat(filepath.Join(varLib, "lodestone", "token")); err != nil {
+		t.Errorf("the token is not in /var/lib/lodestone: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Errorf("serve after SIGTERM: %v", err)
+	}
+	exited <- nil // for the cleanup
 }

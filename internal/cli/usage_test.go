@@ -141,6 +141,6 @@ func TestLocalFailures(t *testing.T) {
 	run(t, "add", "--token", "x", "--api-addr", closed, t.TempDir()).fails(t, cli.ExitFailure, "lodestone: read torrent file: ")
 	if os.Getenv(cli.TokenEnv) == "" {
 		run(t, "ls", "--api-addr", closed, "--data-dir", t.TempDir()).fails(t, cli.ExitFailure,
-			"lodestone: no API token: pass --token, set $LODESTONE_TOKEN")
+			"lodestone: no API token: no daemon is running with data dir ", "pass --token or set $LODESTONE_TOKEN")
 	}
 }
