@@ -2,14 +2,17 @@
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
 // queue, reannounce, recheck, trackers, limits, watch, stats, doctor,
-// create, wait, version, completion, help). Each talks to a running daemon through the public
-// client package and prints for a human, or with --json the daemon's raw
-// result for a program. The same command definitions give shell
-// completion (complete.go) and the man page (man.go).
+// create, wait, version, completion, help). Each talks to a running
+// daemon through the public client package and prints for a human, or
+// with --json the daemon's raw result for a program. The same command
+// definitions give shell completion (complete.go) and the man page
+// (man.go).
 //
-// It imports only client/, api/, internal/version and the standard
-// library. Run (or Main) is the single entry point; it writes only to the
-// writers it is given and keeps no state between calls.
+// Besides client/ and api/ it imports only small leaf packages: version,
+// typo, mktorrent (create) and doctor (the checks it shares with the
+// daemon), never the daemon itself. Run (or Main) is the single entry
+// point; it writes only to the writers it is given and keeps no state
+// between calls.
 package cli
 
 import (
@@ -23,6 +26,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/client"
+	"github.com/lodestone-bt/lodestone/internal/typo"
 )
 
 // Exit codes returned by Run.
@@ -94,7 +98,7 @@ func commandNames() []string {
 // unknownCommand is the message for a command name that is none: with the
 // nearest name when it looks like a typo of one.
 func unknownCommand(name string) string {
-	if s := suggest(name, commandNames()); s != "" {
+	if s := typo.Nearest(name, commandNames()); s != "" {
 		return fmt.Sprintf("unknown command %q; did you mean %q?", name, s)
 	}
 	return fmt.Sprintf("unknown command %q; run 'lodestone help' for the list", name)

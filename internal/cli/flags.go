@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/client"
+	"github.com/lodestone-bt/lodestone/internal/typo"
 )
 
 // DefaultAPIAddr is the daemon's default API address (as in
@@ -159,7 +160,7 @@ func flagHint(fs *flag.FlagSet, err error) string {
 	}
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	if s := suggest(strings.TrimLeft(name, "-"), names); s != "" {
+	if s := typo.Nearest(strings.TrimLeft(name, "-"), names); s != "" {
 		return fmt.Sprintf("; did you mean --%s?", s)
 	}
 	return ""
