@@ -88,11 +88,11 @@ func commands() []command {
 // commandNames lists every command's name, as help lists them, with
 // serve and help.
 func commandNames() []string {
-	names := []string{"serve"}
+	names := []string{"serve", "config"} // cmd/lodestone's
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
-	return append(names, "help", "config") // config: cmd/lodestone's
+	return append(names, "help")
 }
 
 // unknownCommand is the message for a command name that is none: with the

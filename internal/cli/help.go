@@ -16,6 +16,7 @@ runs it; every other command is a client of a running daemon.
 
 commands:
   serve      run the daemon (lodestone serve -h for its flags)
+  config     show, check or write the configuration file (lodestone config -h)
 `)
 	for _, c := range commands() {
 		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
@@ -55,6 +56,10 @@ func runHelp(e *env, args []string) error {
 	}
 	if args[0] == "serve" {
 		fmt.Fprintln(e.stdout, "usage: lodestone serve [flags]\n\nRun \"lodestone serve -h\" for the daemon's flags.")
+		return nil
+	}
+	if args[0] == "config" {
+		fmt.Fprint(e.stdout, configUsage)
 		return nil
 	}
 	cmd, ok := lookup(args[0])
