@@ -191,8 +191,11 @@ func TestNetSettingsProxyLive(t *testing.T) {
 	}
 	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{Host: "127.0.0.5", NoPEX: true}, trs...)
 	seedFront := startFront(t, "127.0.0.6", seeder.Addr)
+	// The daemon's own HTTP fetches follow the proxy setting too.
+	web := startWebServer(t, "127.0.0.9", enginetest.Generate(t, enginetest.Content{Name: "live-proxy-web.bin", Size: 4099, Seed: 489}))
 	dirs := daemontest.NewDirs(t)
-	dm := daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	opts := daemontest.Options{Dirs: dirs, AllowPrivateURLs: true}
+	dm := daemontest.Start(t, opts)
 	c := dm.Client(t)
 	fetch := func(c *client.Client, tr *enginetest.Torrent) {
 		t.Helper()
@@ -216,7 +219,7 @@ func TestNetSettingsProxyLive(t *testing.T) {
 	}
 	if !pendingOrLive(t, c, got, "proxy") {
 		dm.Stop(t)
-		dm = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+		dm = daemontest.Start(t, opts)
 		c = dm.Client(t)
 		if s := getSettings(t, c); len(s.RestartRequired) != 0 || s.Proxy == "" {
 			t.Fatalf("after the restart: %+v", networkOf(s))
@@ -231,6 +234,10 @@ func TestNetSettingsProxyLive(t *testing.T) {
 		t.Fatal("no connection to the seeder through the proxy")
 	}
 	requireFromProxy(t, dante, "the seeder", &sinceFront{seedFront, len(direct)})
+	if _, err := c.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeURL, Data: web.srv.URL + "/web.torrent", Paused: true}); err != nil {
+		t.Fatalf("task.add url through the proxy: %v", err)
+	}
+	requireFromProxy(t, dante, "the web server (task.add url)", web)
 
 	got, err = c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{Proxy: sptr("")})
 	if err != nil {
@@ -241,7 +248,7 @@ func TestNetSettingsProxyLive(t *testing.T) {
 	}
 	if !pendingOrLive(t, c, got, "proxy") {
 		dm.Stop(t)
-		dm = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+		dm = daemontest.Start(t, opts)
 		c = dm.Client(t)
 	}
 	if addrs := dm.PeerAddrs(); len(addrs) == 0 {
