@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
@@ -14,6 +15,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/metrics"
 	"github.com/lodestone-bt/lodestone/internal/netguard"
 	"github.com/lodestone-bt/lodestone/internal/store"
+	"github.com/lodestone-bt/lodestone/internal/version"
 )
 
 // blocklistsKey is the store's setting holding the blocklists set by
@@ -30,6 +32,19 @@ type blocklists struct {
 	// hub receives the alerts; set once, after New made it and before
 	// any list is loaded.
 	hub *events.Hub
+
+	// errMu guards the last failure to load a list, for server.doctor.
+	errMu   sync.Mutex
+	lastErr string
+	errAt   time.Time
+}
+
+// lastError returns the last failure to load or refresh a list and when
+// it happened ("" if none).
+func (b *blocklists) lastError() (string, time.Time) {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.lastErr, b.errAt
 }
 
 // newBlocklists makes the filter and its loader; URL lists are fetched
@@ -43,12 +58,15 @@ func newBlocklists(cfg Config, st *store.Store, dial netguard.DialFunc, log *slo
 			MaxBytes:     blocklist.MaxDownload,
 			Timeout:      2 * time.Minute,
 			AllowPrivate: cfg.AllowPrivateURLs,
-			UserAgent:    "Lodestone/" + Version,
+			UserAgent:    version.UserAgent(),
 			Dial:         dial,
 		}),
 		Refresh: cfg.BlocklistRefresh,
 		Logger:  log,
 		OnError: func(source string, err error) {
+			b.errMu.Lock()
+			b.lastErr, b.errAt = fmt.Sprintf("%s: %v", source, err), time.Now()
+			b.errMu.Unlock()
 			if b.hub == nil {
 				return
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/lodestone-bt/lodestone/client"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+	"github.com/lodestone-bt/lodestone/internal/version"
 )
 
 func TestPauseResume(t *testing.T) {
@@ -260,7 +261,7 @@ func TestServerInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.APIVersion != api.Version || info.EngineVersion != "1.62.0" || info.Version == "" {
+	if info.APIVersion != api.Version || info.EngineVersion != "1.62.0" || info.Version != version.Get().Version {
 		t.Errorf("server.info = %+v", info)
 	}
 }

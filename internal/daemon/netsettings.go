@@ -115,7 +115,7 @@ func newNetSettings(cfg Config, stored storedNetwork, st *store.Store, log *slog
 		Proxy: cfg.Proxy, ProxyAllowDirect: cfg.ProxyAllowDirect,
 		Encryption: cmp(cfg.Encryption, engine.EncryptionPrefer), Anonymous: cfg.Anonymous,
 	}}
-	n.setFetchProxy(cfg.Proxy, !cfg.ProxyAllowDirect)
+	n.setFetchProxy(n.cur)
 	return n
 }
 
@@ -212,11 +212,6 @@ func (n *netSettings) Prepare(p api.SessionSetParams) (func() error, error) {
 		v := *p.Anonymous
 		next.Anonymous, stored.Anonymous = v, &v
 	}
-	if len(errs) == 0 && (next.BindInterface != "" || next.BindAddress != "") && next.Proxy != "" {
-		// As at start (Config.validateBind): the connections to the
-		// proxy would have to be bound too.
-		errs = append(errs, errors.New("bind_interface and bind_address cannot be combined with proxy yet: clear one first"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -243,7 +238,7 @@ func (n *netSettings) apply(next engine.Network, stored storedNetwork) error {
 		}
 	}
 	n.cur, n.stored, n.pending = next, stored, pending
-	n.setFetchProxy(next.Proxy, !next.ProxyAllowDirect)
+	n.setFetchProxy(next)
 	n.log.Info("network settings changed", "bind_interface", next.BindInterface, "bind_address", next.BindAddress,
 		"proxy", maskProxy(next.Proxy), "proxy_only", !next.ProxyAllowDirect, "encryption", next.Encryption,
 		"anonymous", next.Anonymous, "restart_required", pending)

@@ -39,6 +39,9 @@ type Engine interface {
 	SetNetwork(n Network) (pending []string)
 	// Totals reads the engine's totals, for a scrape, not a loop.
 	Totals() Totals
+	// Status reads the engine's network state (DHT, port forwarding),
+	// for a diagnosis, not a loop.
+	Status() Status
 	// Close stops the engine, recording piece completion first. Later
 	// calls return the first call's result.
 	Close() error

@@ -9,6 +9,7 @@ import (
 	"github.com/anacrolix/torrent/mse"
 
 	"github.com/lodestone-bt/lodestone/internal/engine/native"
+	"github.com/lodestone-bt/lodestone/internal/version"
 )
 
 // Encryption policies of peer connections (Config.Encryption), the same
@@ -52,7 +53,7 @@ func UserAgent(anonymous bool) string {
 	if anonymous {
 		return anonymousUserAgent
 	}
-	return "Lodestone/" + Version
+	return version.UserAgent()
 }
 
 // setEncryption applies an encryption policy to the anacrolix client's

@@ -468,6 +468,26 @@ export interface ServerInfo {
 /** Scope is what a credential may do. Each scope includes the ones before it: read < control < admin. */
 export type Scope = "read" | "control" | "admin";
 
+/** DoctorResult is the result of server.doctor. */
+export interface DoctorResult {
+  /** Time is the daemon's clock when it checked, RFC 3339 with nanoseconds (the command line compares it with its own). */
+  time: string;
+  /** Findings are every check's outcome, in a fixed order. */
+  findings: DoctorFinding[];
+}
+
+/** DoctorFinding is the outcome of one check. */
+export interface DoctorFinding {
+  /** Check names what was checked, e.g. "download_dir", "token_file", "peer_port" (a stable name for programs). */
+  check: string;
+  /** Level is DoctorOK, DoctorWarn or DoctorError. */
+  level: string;
+  /** Message says what was found, for a human. */
+  message: string;
+  /** Fix says how to fix it: an exact command or setting; empty with DoctorOK. */
+  fix?: string;
+}
+
 /** CategoryListResult is the result of category.list. */
 export interface CategoryListResult {
   /** Categories are sorted by name. */
@@ -886,6 +906,7 @@ export interface Methods {
   "events.subscribe": { params: EventsSubscribeParams; result: EventsSubscribeResult };
   "events.replay": { params: EventsReplayParams; result: EventsReplayResult };
   "server.info": { params: NoParams; result: ServerInfo };
+  "server.doctor": { params: NoParams; result: DoctorResult };
   "category.list": { params: NoParams; result: CategoryListResult };
   "category.set": { params: Category; result: Category };
   "category.remove": { params: CategoryRemoveParams; result: Empty };
