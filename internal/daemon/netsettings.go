@@ -102,6 +102,12 @@ type netSettings struct {
 	// pending names the settings not in force until a restart.
 	pending []string
 
+	// started is the policy at start; offAtStart, whether a proxy-only
+	// start turned off the DHT, uTP or UPnP that the flags asked for
+	// (only a restart turns them on again).
+	started    engine.Network
+	offAtStart bool
+
 	// fetchProxy is the proxy of the daemon's HTTP fetches (httpDial),
 	// nil for direct ones.
 	fetchProxy atomic.Pointer[socks.Proxy]
@@ -115,6 +121,8 @@ func newNetSettings(cfg Config, stored storedNetwork, st *store.Store, log *slog
 		Proxy: cfg.Proxy, ProxyAllowDirect: cfg.ProxyAllowDirect,
 		Encryption: cmp(cfg.Encryption, engine.EncryptionPrefer), Anonymous: cfg.Anonymous,
 	}}
+	n.started = n.cur
+	n.offAtStart = proxyOnly(n.cur) && (cfg.DHT || cfg.UTP || cfg.UPnP)
 	n.setFetchProxy(n.cur)
 	return n
 }
@@ -231,6 +239,16 @@ func (n *netSettings) apply(next engine.Network, stored storedNetwork) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	pending := n.eng.SetNetwork(next)
+	if n.offAtStart && !proxyOnly(next) {
+		// The engine runs without the DHT, uTP and UPnP that a
+		// proxy-only start turned off: they come back at a restart.
+		if next.Proxy != n.started.Proxy && !slices.Contains(pending, engine.SettingProxy) {
+			pending = append(pending, engine.SettingProxy)
+		}
+		if next.ProxyAllowDirect != n.started.ProxyAllowDirect && !slices.Contains(pending, engine.SettingProxyOnly) {
+			pending = append(pending, engine.SettingProxyOnly)
+		}
+	}
 	var fresh []string
 	for _, name := range pending {
 		if !slices.Contains(n.pending, name) {
@@ -253,6 +271,9 @@ func (n *netSettings) apply(next engine.Network, stored storedNetwork) error {
 	}
 	return nil
 }
+
+// proxyOnly reports whether nothing leaves but through n's proxy.
+func proxyOnly(n engine.Network) bool { return n.Proxy != "" && !n.ProxyAllowDirect }
 
 // checkLocalAddr refuses s unless it is an address of one of this
 // machine's interfaces (or the unspecified address).

@@ -345,3 +345,29 @@ func (lt *ltEnc) count(name, prefix string) int {
 	}
 	return n
 }
+
+// A daemon started proxy-only runs without the DHT and uTP its flags
+// ask for; clearing the proxy at runtime brings them back only at a
+// restart, which restart_required says, on either core. A restart
+// clears it.
+func TestNetSettingsProxyOnlyStartPending(t *testing.T) {
+	dante := dantetest.Start(t)
+	dm := proxyDaemon(t, dante.URL())
+	dirs := dm.Dirs
+	c := dm.Client(t)
+	got, err := c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{Proxy: sptr("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got.RestartRequired, "proxy") {
+		t.Errorf("restart_required %v after clearing the proxy of a proxy-only start: want proxy in it", got.RestartRequired)
+	}
+	dm.Stop(t)
+	dm = daemontest.Start(t, daemontest.Options{Dirs: dirs, Configure: func(c *daemon.Config) { c.Proxy = dante.URL() }})
+	if s := getSettings(t, dm.Client(t)); s.Proxy != "" || len(s.RestartRequired) != 0 {
+		t.Errorf("after the restart (the stored proxy \"\" wins over the flag): %+v", networkOf(s))
+	}
+	if addrs := dm.PeerAddrs(); len(addrs) == 0 {
+		t.Error("after the restart the daemon listens for no peer")
+	}
+}

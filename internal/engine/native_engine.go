@@ -158,7 +158,9 @@ func (e *nativeEngine) list() []*nativeTorrent {
 
 func (e *nativeEngine) Close() error {
 	e.closeOnce.Do(func() {
+		e.netMu.Lock() // no SetNetwork replaces the watch meanwhile
 		e.watch.stop()
+		e.netMu.Unlock()
 		close(e.stop)
 		e.wg.Wait()
 		// One record of every torrent's pieces, then drops that have
