@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/client"
 )
 
 // unitsDir holds the systemd units that run this binary.
@@ -185,4 +190,112 @@ func TestSystemdSysusers(t *testing.T) {
 	if !strings.HasPrefix(string(group), "lodestone:x:"+f[3]+":") {
 		t.Fatalf("group: %q, want group lodestone with gid %s", group, f[3])
 	}
+}
+
+// TestSystemUnitLayout starts `lodestone serve` as the system unit does:
+// its ExecStart= arguments and its Environment=, with /var/lib and
+// /etc/lodestone moved into a temporary directory, the StateDirectory=
+// directories made, and the config file `lodestone config init` writes.
+// The daemon must reach READY=1, keep its token in the data dir the docs
+// name (a download dir inside the data dir, say, is refused at start),
+// and live through the SIGHUP of ExecReload= to a clean exit at SIGTERM.
+func TestSystemUnitLayout(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(unitsDir, "lodestone.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	varLib, etc := filepath.Join(root, "var", "lib"), filepath.Join(root, "etc", "lodestone")
+	var args, env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		key, value, _ := strings.Cut(line, "=")
+		switch key {
+		case "ExecStart":
+			f := strings.Fields(value)
+			if len(f) < 2 || f[1] != "serve" {
+				t.Fatalf("ExecStart=%s: want lodestone serve", value)
+			}
+			for _, a := range f[1:] {
+				args = append(args, strings.ReplaceAll(a, "/etc/lodestone", etc))
+			}
+		case "Environment":
+			for _, kv := range strings.Fields(value) {
+				env = append(env, strings.ReplaceAll(kv, "/var/lib", varLib))
+			}
+		case "StateDirectory":
+			for _, dir := range strings.Fields(value) {
+				if err := os.MkdirAll(filepath.Join(varLib, dir), 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if args == nil || env == nil {
+		t.Fatal("no ExecStart= or Environment= in lodestone.service")
+	}
+	// The config file as the docs make it: `lodestone config init`.
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	initCmd := exec.Command(os.Args[0], "config", "init", filepath.Join(etc, "config.toml"))
+	initCmd.Env = append(os.Environ(), runMainEnv+"=1")
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		t.Fatalf("lodestone config init: %v\n%s", err, out)
+	}
+	sock, msgs := notifySocket(t)
+	// Loopback only, on ports of the test's choosing.
+	args = append(args, "--api-addr", "127.0.0.1:0", "--peer-addr", "127.0.0.1:0", "--dht=false", "--upnp=false")
+	cmd := exec.Command(os.Args[0], args...)
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "XDG_") && k != "NOTIFY_SOCKET" && !strings.HasPrefix(k, "WATCHDOG_") && k != "LODESTONE_TOKEN" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(cmd.Env, runMainEnv+"=1", "NOTIFY_SOCKET="+sock)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	var ready string
+	select {
+	case ready = <-msgs:
+		if !strings.HasPrefix(ready, "READY=1\n") {
+			t.Fatalf("first notification %q, want READY=1", ready)
+		}
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("serve with the unit's settings exited before READY=1: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("no READY=1")
+	}
+	tok, err := os.ReadFile(filepath.Join(varLib, "lodestone", "token"))
+	if err != nil {
+		t.Fatalf("the token is not in /var/lib/lodestone: %v", err)
+	}
+	// ExecReload=: SIGHUP reloads; the daemon answers after it, and its
+	// exit below is clean, not SIGHUP's.
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, apiURL(t, ready), strings.TrimSpace(string(tok)))
+	if err != nil {
+		t.Fatalf("the API after SIGHUP: %v", err)
+	}
+	if _, err := c.ServerInfo(ctx); err != nil {
+		t.Fatalf("server.info after SIGHUP: %v", err)
+	}
+	c.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil {
+		t.Errorf("serve after SIGTERM: %v", err)
+	}
+	exited <- nil // for the cleanup
 }

@@ -13,6 +13,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -71,6 +72,8 @@ func commands() []command {
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
+		{"create", "make a .torrent of a file or directory and print its magnet", runCreate},
+		{"wait", "wait until the daemon answers (after starting it in the background)", runWait},
 		{"version", "print the version, commit, Go version and engines", runVersion},
 	}
 }
@@ -111,14 +114,38 @@ type env struct {
 	tty bool
 	// getenv reads an environment variable.
 	getenv func(string) string
+	// serveFlags builds serve's flag set (Options.ServeFlags); may be nil.
+	serveFlags func() *flag.FlagSet
 }
 
 // Run runs the client command named by args[0] with the remaining
 // arguments, writing output to stdout and diagnostics to stderr, and
 // returns the process exit code (ExitOK, ExitFailure or ExitUsage). ctx
 // bounds the whole command; cancelling it (e.g. on SIGINT) stops a watch.
+// It is Main with only the output streams set.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr, tty: isTerminal(stdout), getenv: os.Getenv}
+	return Main(ctx, args, Options{Stdout: stdout, Stderr: stderr})
+}
+
+// Options are what Main takes from its caller besides the arguments.
+type Options struct {
+	// Stdout and Stderr receive output and diagnostics.
+	Stdout, Stderr io.Writer
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+	// ServeFlags builds `lodestone serve`'s flag set without parsing it
+	// or acting, so that completion and the man page list serve's flags;
+	// nil leaves them out. cmd/lodestone owns serve, so it passes this.
+	ServeFlags func() *flag.FlagSet
+}
+
+// Main is Run with all of Options.
+func Main(ctx context.Context, args []string, opts Options) int {
+	stdout, stderr := opts.Stdout, opts.Stderr
+	e := &env{stdout: stdout, stderr: stderr, tty: isTerminal(stdout), getenv: opts.Getenv, serveFlags: opts.ServeFlags}
+	if e.getenv == nil {
+		e.getenv = os.Getenv
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage())
 		return ExitUsage

@@ -214,10 +214,20 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/lodestone once per test process and returns its path.
+// Binary builds cmd/lodestone once per test process and returns its path;
+// or returns $LODESTONE_TEST_BINARY, a binary built beforehand (scripts/test
+// builds it once for the two passes of this package's tests, with -race
+// as they would, rather than each linking its own).
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv("LODESTONE_TEST_BINARY"); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				buildErr = fmt.Errorf("LODESTONE_TEST_BINARY: %w", err)
+			}
+			buildPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "lodestone-bin-")
 		if err != nil {
 			buildErr = err
