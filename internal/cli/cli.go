@@ -1,13 +1,18 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
-// queue, reannounce, recheck, trackers, limits, watch, stats, help). Each talks to a running
+// queue, reannounce, recheck, trackers, limits, watch, stats, doctor,
+// create, wait, version, completion, help). Each talks to a running
 // daemon through the public client package and prints for a human, or
-// with --json the daemon's raw result for a program.
+// with --json the daemon's raw result for a program. The same command
+// definitions give shell completion (complete.go) and the man page
+// (man.go).
 //
-// It imports only client/, api/, internal/version and the standard
-// library. Run is the single entry point; it writes only to the writers it
-// is given and keeps no state between calls.
+// Besides client/ and api/ it imports only small leaf packages: version,
+// typo, mktorrent (create) and doctor (the checks it shares with the
+// daemon), never the daemon itself. Run (or Main) is the single entry
+// point; it writes only to the writers it is given and keeps no state
+// between calls.
 package cli
 
 import (
@@ -21,6 +26,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/client"
+	"github.com/lodestone-bt/lodestone/internal/typo"
 )
 
 // Exit codes returned by Run.
@@ -75,6 +81,7 @@ func commands() []command {
 		{"create", "make a .torrent of a file or directory and print its magnet", runCreate},
 		{"wait", "wait until the daemon answers (after starting it in the background)", runWait},
 		{"version", "print the version, commit, Go version and engines", runVersion},
+		{"completion", "print a shell completion script: bash, zsh or fish", runCompletion},
 	}
 }
 
@@ -85,13 +92,13 @@ func commandNames() []string {
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
-	return append(names, "help")
+	return append(names, "help", "config") // config: cmd/lodestone's
 }
 
 // unknownCommand is the message for a command name that is none: with the
 // nearest name when it looks like a typo of one.
 func unknownCommand(name string) string {
-	if s := suggest(name, commandNames()); s != "" {
+	if s := typo.Nearest(name, commandNames()); s != "" {
 		return fmt.Sprintf("unknown command %q; did you mean %q?", name, s)
 	}
 	return fmt.Sprintf("unknown command %q; run 'lodestone help' for the list", name)
@@ -116,6 +123,9 @@ type env struct {
 	getenv func(string) string
 	// serveFlags builds serve's flag set (Options.ServeFlags); may be nil.
 	serveFlags func() *flag.FlagSet
+	// spec, when set, makes parse record the command's flags and usage
+	// there and return errHelp at once (spec.go).
+	spec *spec
 }
 
 // Run runs the client command named by args[0] with the remaining
@@ -156,6 +166,12 @@ func Main(ctx context.Context, args []string, opts Options) int {
 		return e.exit(name, runHelp(e, args[1:]))
 	case "--version", "-version":
 		return e.exit("version", runVersion(ctx, e, args[1:]))
+	case "__complete":
+		// Hidden: the completion scripts' callback.
+		return e.exit(name, runComplete(ctx, e, args[1:]))
+	case "__man":
+		// Hidden: writes docs/lodestone.1 (man.go).
+		return e.exit(name, runMan(e, args[1:]))
 	}
 	cmd, ok := lookup(name)
 	if !ok {

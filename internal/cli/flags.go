@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/client"
+	"github.com/lodestone-bt/lodestone/internal/typo"
 )
 
 // DefaultAPIAddr is the daemon's default API address (as in
@@ -119,6 +120,12 @@ func newFlagSet(cmd string) *flag.FlagSet {
 // errHelp; a bad flag prints the flag package's message and the usage to
 // stderr and returns a usage error.
 func (e *env) parse(fs *flag.FlagSet, args []string, usage string) ([]string, error) {
+	if e.spec != nil {
+		// Describing the command (spec.go): hand over its flags and
+		// usage, and stop before it acts.
+		e.spec.flags, e.spec.usage = fs, usage
+		return nil, errHelp
+	}
 	var msg strings.Builder
 	fs.SetOutput(&msg)
 	var pos []string
@@ -153,7 +160,7 @@ func flagHint(fs *flag.FlagSet, err error) string {
 	}
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	if s := suggest(strings.TrimLeft(name, "-"), names); s != "" {
+	if s := typo.Nearest(strings.TrimLeft(name, "-"), names); s != "" {
 		return fmt.Sprintf("; did you mean --%s?", s)
 	}
 	return ""

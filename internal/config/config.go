@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/logging"
+	"github.com/lodestone-bt/lodestone/internal/typo"
 )
 
 // Kind is the type of a key's value.
@@ -544,39 +545,16 @@ func tomlType(v any) string {
 	return "a date or time"
 }
 
-// suggest returns a hint naming the key nearest name, if one is near.
+// suggest is the " (did you mean ...)" for an unknown key, or "".
 func suggest(name string, keys []Key) string {
-	best, bestD := "", 3
-	for _, k := range keys {
-		if d := distance(name, k.Name); d < bestD {
-			best, bestD = k.Name, d
-		}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
 	}
-	if best == "" {
-		return ""
+	if best := typo.Nearest(name, names); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // mask hides a secret: a URL's password, or the whole value.

@@ -84,8 +84,13 @@ func TestNetSettingsRefused(t *testing.T) {
 	if got.BindInterface != "lsnotyet0" {
 		t.Errorf("bind_interface %q", got.BindInterface)
 	}
+	// With an interface bound, a proxy is accepted: the connections to
+	// it are bound too (bindproxy_linux_test.go).
+	if got, err := c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{Proxy: sptr("socks5://127.0.0.1:1080")}); err != nil || got.Proxy != "socks5://127.0.0.1:1080" || got.BindInterface != "lsnotyet0" {
+		t.Errorf("proxy beside bind_interface: %+v, %v", networkOf(got), err)
+	}
 	// What session.set stored wins over the flags at the next start.
-	if _, err := c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{BindInterface: sptr(""), Encryption: sptr("disable"), Anonymous: bptr(true)}); err != nil {
+	if _, err := c.SetSettings(ctxT(t, 10*time.Second), api.SessionSetParams{BindInterface: sptr(""), Proxy: sptr(""), Encryption: sptr("disable"), Anonymous: bptr(true)}); err != nil {
 		t.Fatal(err)
 	}
 	d.Stop(t)

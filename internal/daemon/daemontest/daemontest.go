@@ -291,9 +291,10 @@ func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
 		cmd.Args = append(cmd.Args, "--engine", core)
 	}
 	cmd.Args = append(cmd.Args, opts.Args...)
-	if len(opts.Env) > 0 {
-		cmd.Env = append(os.Environ(), opts.Env...)
-	}
+	// The daemon file goes to a runtime dir of the test's, not the
+	// user's: a SIGKILLed daemon would leave it there (api.DaemonFile).
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir())
+	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Stderr = LogWriter(t)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

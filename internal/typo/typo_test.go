@@ -1,8 +1,8 @@
-package cli
+package typo
 
 import "testing"
 
-func TestSuggest(t *testing.T) {
+func TestNearest(t *testing.T) {
 	t.Parallel()
 	names := []string{"add", "ls", "info", "rm", "recheck", "reannounce", "stats", "set"}
 	tests := []struct{ word, want string }{
@@ -18,8 +18,8 @@ func TestSuggest(t *testing.T) {
 		{"reanounce", "reannounce"},
 	}
 	for _, tt := range tests {
-		if got := suggest(tt.word, names); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
+		if got := Nearest(tt.word, names); got != tt.want {
+			t.Errorf("Nearest(%q) = %q, want %q", tt.word, got, tt.want)
 		}
 	}
 	for _, tt := range []struct {

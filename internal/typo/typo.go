@@ -1,12 +1,14 @@
-package cli
+// Package typo finds the name a mistyped word most likely meant, for the
+// "did you mean" of the command line and of the config file.
+package typo
 
 import "strings"
 
-// suggest returns the candidate closest to word when it is close enough to
+// Nearest returns the candidate closest to word when it is close enough to
 // be a typo of it (an edit distance of at most 2 and at most half the
-// word's length, so "x" suggests nothing), else "". Ties go to the earlier candidate, so callers list the
-// likelier names first.
-func suggest(word string, candidates []string) string {
+// word's length, so "x" suggests nothing), else "". Ties go to the
+// earlier candidate, so callers list the likelier names first.
+func Nearest(word string, candidates []string) string {
 	best, bestDist := "", 0
 	for _, c := range candidates {
 		d := editDistance(strings.ToLower(word), c)
