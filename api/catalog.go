@@ -57,6 +57,7 @@ var Methods = []MethodSpec{
 	{Name: MethodEventsSubscribe, Params: EventsSubscribeParams{}, Result: EventsSubscribeResult{}},
 	{Name: MethodEventsReplay, Params: EventsReplayParams{}, Result: EventsReplayResult{}},
 	{Name: MethodServerInfo, Result: ServerInfo{}},
+	{Name: MethodServerDoctor, Result: DoctorResult{}},
 	{Name: MethodCategoryList, Result: CategoryListResult{}},
 	{Name: MethodCategorySet, Params: Category{}, Result: Category{}},
 	{Name: MethodCategoryRemove, Params: CategoryRemoveParams{}, Result: Empty{}},

@@ -457,6 +457,36 @@ type Settings struct {
 	BlocklistRules   int   `json:"blocklist_rules"`
 	BlocklistSkipped int   `json:"blocklist_skipped"`
 	BlocklistRefused int64 `json:"blocklist_refused"`
+
+	// The network privacy settings (docs/PRIVACY.md, "Settings at
+	// runtime"). Each starts as its serve flag says; once session.set
+	// changes it, the stored value wins over the flag at every start.
+
+	// BindInterface ties every BitTorrent socket to this network
+	// interface, with a kill switch; "" for none. An interface that does
+	// not exist yet is accepted (a VPN's may appear later): traffic waits
+	// for it.
+	BindInterface string `json:"bind_interface"`
+	// BindAddress is the local address of every BitTorrent socket; ""
+	// for none. It must be an address of this machine.
+	BindAddress string `json:"bind_address"`
+	// Proxy is the SOCKS5 proxy, socks5://[user:pass@]host:port; "" for
+	// none. session.get masks the password (socks5://user:***@host:port);
+	// giving that masked form back to session.set keeps the password.
+	Proxy string `json:"proxy"`
+	// ProxyOnly, with a proxy: nothing leaves but through it (no
+	// incoming peers, DHT, uTP or UPnP).
+	ProxyOnly bool `json:"proxy_only"`
+	// Encryption is the MSE/PE policy of peer connections: "prefer",
+	// "require" or "disable".
+	Encryption string `json:"encryption"`
+	// Anonymous hides Lodestone's name and version from peers and
+	// trackers.
+	Anonymous bool `json:"anonymous"`
+	// RestartRequired names the network settings above that were
+	// changed but are not fully in force until the daemon restarts (the
+	// engine core cannot change them live); [] when none. Read-only.
+	RestartRequired []string `json:"restart_required"`
 }
 
 // SessionSetParams are the params of session.set: absent fields are
@@ -473,6 +503,14 @@ type SessionSetParams struct {
 	PeerPort           *int     `json:"peer_port,omitempty"`
 	// Blocklists replaces the IP blocklists; [] removes them all.
 	Blocklists *[]string `json:"blocklists,omitempty"`
+	// The network settings (see Settings): a bad value fails the whole
+	// call and changes nothing.
+	BindInterface *string `json:"bind_interface,omitempty"`
+	BindAddress   *string `json:"bind_address,omitempty"`
+	Proxy         *string `json:"proxy,omitempty"`
+	ProxyOnly     *bool   `json:"proxy_only,omitempty"`
+	Encryption    *string `json:"encryption,omitempty"`
+	Anonymous     *bool   `json:"anonymous,omitempty"`
 }
 
 // TaskPeersResult is the result of task.peers.

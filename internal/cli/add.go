@@ -4,21 +4,25 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/lodestone-bt/lodestone/api"
 )
 
-const addUsage = `usage: lodestone add [flags] <magnet-uri | URL | file.torrent>...
+const addUsage = `usage: lodestone add [flags] <magnet-uri | URL | file.torrent | info-hash>...
 
 Adds a task for each argument and prints "added <task_id> <name>" for each
 (with --json, the task.add result). An argument starting with "magnet:" is a
 magnet URI; one starting with "http://" or "https://" is the URL of a
 .torrent file, which the daemon fetches (URLs leading to loopback or private
-addresses are refused unless it runs with --allow-private-urls); anything
-else is the path of a local .torrent file. Adding a task that exists
+addresses are refused unless it runs with --allow-private-urls); a bare
+info-hash (40 hex digits or 32 base32 characters) is added as a magnet of
+that hash, which finds peers through the DHT; anything else is the path of
+a local .torrent file. Adding a task that exists
 already prints the existing task.
 
 --label gives each task that label (repeatable): a new task is added with
@@ -118,8 +122,10 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 }
 
 // readAddSource classifies arg as a magnet URI, an http(s) URL of a
-// .torrent (fetched by the daemon) or a local .torrent file, reading the
-// file.
+// .torrent (fetched by the daemon), a bare info-hash (40 hex digits or 32
+// base32 characters, made into a magnet as the web UI does) or a local
+// .torrent file, reading the file. An argument that is none of these says
+// what was expected rather than only "no such file".
 func readAddSource(arg string) (addSource, error) {
 	trimmed := strings.TrimSpace(arg)
 	lower := strings.ToLower(trimmed)
@@ -128,10 +134,35 @@ func readAddSource(arg string) (addSource, error) {
 		return addSource{arg: arg, params: api.TaskAddParams{Type: api.TaskTypeMagnet, Data: trimmed}}, nil
 	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
 		return addSource{arg: arg, params: api.TaskAddParams{Type: api.TaskTypeURL, Data: trimmed}}, nil
+	case isInfoHash(trimmed):
+		return addSource{arg: arg, params: api.TaskAddParams{Type: api.TaskTypeMagnet, Data: "magnet:?xt=urn:btih:" + trimmed}}, nil
 	}
 	b, err := os.ReadFile(arg)
+	if errors.Is(err, fs.ErrNotExist) {
+		return addSource{}, usagef("not a magnet URI, http(s) URL, .torrent file or info-hash: %s", arg)
+	}
 	if err != nil {
 		return addSource{}, fmt.Errorf("read torrent file: %w", err)
 	}
 	return addSource{arg: arg, params: api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(b)}}, nil
+}
+
+// isInfoHash reports whether s is a bare v1 info-hash: 40 hex digits or 32
+// base32 characters (the web UI's rule, web/src/add.ts).
+func isInfoHash(s string) bool {
+	var alphabet string
+	switch len(s) {
+	case 40:
+		alphabet = "0123456789abcdefABCDEF"
+	case 32:
+		alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	default:
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune(alphabet, r) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"encoding/base32"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -77,5 +79,32 @@ func TestAddOptions(t *testing.T) {
 	task = waitState(t, d, id, api.StateDownloading)
 	if fmt.Sprint(task.Labels) != "[again]" || !strings.HasSuffix(task.DownloadDir, "/sub") {
 		t.Errorf("after adding again: labels %v, download_dir %s", task.Labels, task.DownloadDir)
+	}
+}
+
+// add of a bare info-hash, 40 hex digits or 32 base32 characters, adds a
+// magnet of it (as the web UI does): the task's id is that hash.
+func TestAddInfoHash(t *testing.T) {
+	t.Parallel()
+	d := daemontest.Start(t, daemontest.Options{})
+	hexHash := "0123456789abcdef0123456789abcdef01234567"
+	r := runAt(t, d, "add", "--paused", strings.ToUpper(hexHash)).ok(t)
+	if !strings.HasPrefix(r.stdout, "added "+hexHash+" ") {
+		t.Errorf("add of a hex info-hash printed %q", r.stdout)
+	}
+	raw, err := hex.DecodeString("fedcba9876543210fedcba9876543210fedcba98")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b32 := base32.StdEncoding.EncodeToString(raw)
+	if len(b32) != 32 {
+		t.Fatalf("base32 hash %q", b32)
+	}
+	r = runAt(t, d, "add", "--paused", b32).ok(t)
+	if !strings.HasPrefix(r.stdout, "added fedcba9876543210fedcba9876543210fedcba98 ") {
+		t.Errorf("add of a base32 info-hash %s printed %q", b32, r.stdout)
+	}
+	for _, id := range []string{hexHash, "fedcba9876543210fedcba9876543210fedcba98"} {
+		waitState(t, d, id, api.StatePaused)
 	}
 }

@@ -1,7 +1,7 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
-// queue, reannounce, recheck, watch, stats, help). Each talks to a running
+// queue, reannounce, recheck, trackers, limits, watch, stats, help). Each talks to a running
 // daemon through the public client package and prints for a human, or
 // with --json the daemon's raw result for a program.
 //
@@ -66,10 +66,32 @@ func commands() []command {
 		{"queue", "move a task in the queue order", runQueue},
 		{"reannounce", "announce tasks to their trackers now", runReannounce},
 		{"recheck", "verify tasks' data on disk again", runRecheck},
+		{"trackers", "list, add or remove a task's trackers", runTrackers},
+		{"limits", "show or set the daemon's rate limits, queue slots and seeding limits", runLimits},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
+		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
 		{"version", "print the version, commit, Go version and engines", runVersion},
 	}
+}
+
+// commandNames lists every command's name, as help lists them, with
+// serve and help.
+func commandNames() []string {
+	names := []string{"serve"}
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return append(names, "help")
+}
+
+// unknownCommand is the message for a command name that is none: with the
+// nearest name when it looks like a typo of one.
+func unknownCommand(name string) string {
+	if s := suggest(name, commandNames()); s != "" {
+		return fmt.Sprintf("unknown command %q; did you mean %q?", name, s)
+	}
+	return fmt.Sprintf("unknown command %q; run 'lodestone help' for the list", name)
 }
 
 func lookup(name string) (command, bool) {
@@ -110,8 +132,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := lookup(name)
 	if !ok {
-		fmt.Fprint(stderr, mainUsage())
-		fmt.Fprintf(stderr, "\nlodestone: unknown command %q\n", name)
+		fmt.Fprintf(stderr, "lodestone: %s\n", unknownCommand(name))
 		return ExitUsage
 	}
 	return e.exit(name, cmd.run(ctx, e, args[1:]))

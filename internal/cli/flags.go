@@ -210,7 +210,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string, usage string) ([]string, er
 		}
 		if err != nil {
 			printUsage(e.stderr, fs, usage)
-			return nil, usagef("%s", strings.TrimSpace(firstLine(msg.String(), err.Error())))
+			return nil, usagef("%s%s", strings.TrimSpace(firstLine(msg.String(), err.Error())), flagHint(fs, err))
 		}
 		rest := fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
@@ -222,6 +222,21 @@ func (e *env) parse(fs *flag.FlagSet, args []string, usage string) ([]string, er
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// flagHint is "; did you mean --x?" for an undefined flag that looks like a
+// typo of one of fs's, else "".
+func flagHint(fs *flag.FlagSet, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return ""
+	}
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if s := suggest(strings.TrimLeft(name, "-"), names); s != "" {
+		return fmt.Sprintf("; did you mean --%s?", s)
+	}
+	return ""
 }
 
 func firstLine(s, fallback string) string {

@@ -51,7 +51,7 @@ func runHelp(e *env, args []string) error {
 	}
 	cmd, ok := lookup(args[0])
 	if !ok {
-		return usagef("unknown command %q", args[0])
+		return usagef("%s", unknownCommand(args[0]))
 	}
 	// -h makes the command print its usage and do nothing else.
 	return cmd.run(context.Background(), e, []string{"-h"})

@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "watchdir", "rss", "webhook", "key", "queue", "reannounce", "recheck", "watch", "stats"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "watchdir", "rss", "webhook", "key", "queue", "reannounce", "recheck", "trackers", "limits", "watch", "stats", "doctor", "version"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
@@ -52,7 +52,12 @@ func TestUsageErrors(t *testing.T) {
 		want []string // parts of stderr
 	}{
 		{"no command", nil, []string{"usage: lodestone <command>"}},
-		{"unknown command", []string{"frobnicate"}, []string{`unknown command "frobnicate"`}},
+		{"unknown command", []string{"frobnicate"}, []string{`lodestone: unknown command "frobnicate"; run 'lodestone help' for the list`}},
+		{"typo of a command", []string{"lss"}, []string{`lodestone: unknown command "lss"; did you mean "ls"?`}},
+		{"swapped letters", []string{"sl"}, []string{`did you mean "ls"?`}},
+		{"typo of a long command", []string{"recheack"}, []string{`did you mean "recheck"?`}},
+		{"help for a typo", []string{"help", "stat"}, []string{`unknown command "stat"; did you mean "stats"?`}},
+		{"typo of a flag", []string{"ls", "--lable", "x"}, []string{"flag provided but not defined: -lable; did you mean --label?"}},
 		{"help for unknown command", []string{"help", "frobnicate"}, []string{`unknown command "frobnicate"`}},
 		{"unknown flag", []string{"ls", "--bogus"}, []string{"flag provided but not defined: -bogus", "usage: lodestone ls"}},
 		{"extra argument", []string{"ls", "extra"}, []string{`unexpected argument "extra"`}},
@@ -124,8 +129,16 @@ func TestLocalFailures(t *testing.T) {
 
 	run(t, "ls", "--api-addr", closed, "--token", "x").fails(t, cli.ExitFailure,
 		"lodestone: cannot reach the daemon at ws://"+closed+"/ws", "connection refused")
-	run(t, "add", "--token", "x", "--api-addr", closed, "/no/such/file.torrent").fails(t, cli.ExitFailure,
-		"lodestone: read torrent file: open /no/such/file.torrent: no such file or directory")
+	// A path that does not exist, or a mistyped URL, says what add takes.
+	run(t, "add", "--token", "x", "--api-addr", closed, "/no/such/file.torrent").fails(t, cli.ExitUsage,
+		"lodestone add: not a magnet URI, http(s) URL, .torrent file or info-hash: /no/such/file.torrent\n")
+	run(t, "add", "--token", "x", "--api-addr", closed, "htps://example.org/a.torrent").fails(t, cli.ExitUsage,
+		"not a magnet URI, http(s) URL, .torrent file or info-hash: htps://example.org/a.torrent")
+	// 39 hex digits are no info-hash.
+	run(t, "add", "--token", "x", "--api-addr", closed, "0123456789abcdef0123456789abcdef0123456").fails(t, cli.ExitUsage,
+		"info-hash: 0123456789abcdef0123456789abcdef0123456")
+	// A file that exists but cannot be read is a failure, not a usage error.
+	run(t, "add", "--token", "x", "--api-addr", closed, t.TempDir()).fails(t, cli.ExitFailure, "lodestone: read torrent file: ")
 	if os.Getenv(cli.TokenEnv) == "" {
 		run(t, "ls", "--api-addr", closed, "--data-dir", t.TempDir()).fails(t, cli.ExitFailure,
 			"lodestone: no API token: pass --token, set $LODESTONE_TOKEN")

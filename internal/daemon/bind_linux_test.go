@@ -65,50 +65,10 @@ func needBindTools(t *testing.T) {
 
 func TestBindInterfaceKillSwitch(t *testing.T) {
 	needBindTools(t)
-	if os.Getenv(bindInnerEnv) == "" {
-		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestBindInterfaceKillSwitch$", "-test.v", "-test.count=1", "-test.timeout=4m")
-		cmd.Env = append(os.Environ(), bindInnerEnv+"=1") // LODESTONE_TEST_ENGINE passes on
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a network namespace of its own:\n%s", out)
-		if err != nil {
-			t.Fatalf("the test in its namespace failed: %v", err)
-		}
-		if !strings.Contains(string(out), "--- PASS: TestBindInterfaceKillSwitch") {
-			t.Fatal("the test in its namespace did not pass")
-		}
+	if runInOwnNetns(t, "TestBindInterfaceKillSwitch") {
 		return
 	}
-
-	netRun(t, "ip", "link", "set", "lo", "up")
-	for _, k := range []string{"all", "default"} {
-		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/disable_ipv6", []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-	}
-	peerNS := newNetns(t)
-	netRun(t, "ip", "link", "add", "bt0", "type", "veth", "peer", "name", "bt0p", "netns", peerNS)
-	netRun(t, "ip", "link", "add", "alt0", "type", "veth", "peer", "name", "alt0p", "netns", peerNS)
-	netRun(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "bt0")
-	netRun(t, "ip", "link", "set", "bt0", "up")
-	netRun(t, "ip", "addr", "add", "198.19.0.1/24", "dev", "alt0")
-	netRun(t, "ip", "link", "set", "alt0", "up")
-	netRun(t, "ip", "route", "add", "198.18.0.0/24", "via", "198.19.0.2", "dev", "alt0", "metric", "100")
-	netRun(t, "nsenter", "--net="+peerNS, "sh", "-ec", `
-		echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
-		ip link set lo up
-		ip addr add 198.18.0.2/24 dev bt0p
-		ip link set bt0p up
-		ip addr add 198.19.0.2/24 dev alt0p
-		ip link set alt0p up`)
-	// Every packet to or from a 198.18.0.0/15 address that leaves by
-	// another interface than bt0 (lo, alt0) is counted.
-	netRun(t, "nft", "-f", "-", `table ip leak {
-		chain out {
-			type filter hook output priority 0;
-			oifname != "bt0" ip daddr 198.18.0.0/15 counter
-			oifname != "bt0" ip saddr 198.18.0.0/15 counter
-		}
-	}`)
+	peerNS := bindNets(t)
 
 	// 8 MiB at 1 MiB/s: the interface goes down in the middle.
 	tr := enginetest.Generate(t, enginetest.Content{Name: "bind.bin", Size: 8 << 20, PieceLength: 64 << 10, Seed: 18})
@@ -164,6 +124,67 @@ func TestBindInterfaceKillSwitch(t *testing.T) {
 	if !t.Failed() {
 		t.Logf("seeder saw %v; alt0 sent 0 packets; nftables counted 0 packets of 198.18.0.0/15 by another interface", ips)
 	}
+}
+
+// runInOwnNetns runs the test named name again under `unshare --net`
+// (and more, further unshare flags), in a network namespace of its own,
+// and reports true when this is the outer run (which has then checked
+// the inner one passed): the caller returns. In the inner run it reports
+// false.
+func runInOwnNetns(t *testing.T, name string, more ...string) bool {
+	t.Helper()
+	if os.Getenv(bindInnerEnv) != "" {
+		return false
+	}
+	args := append(append([]string{"--net"}, more...), "--", os.Args[0], "-test.run", "^"+name+"$", "-test.v", "-test.count=1", "-test.timeout=4m")
+	cmd := exec.Command("unshare", args...)
+	cmd.Env = append(os.Environ(), bindInnerEnv+"=1") // LODESTONE_TEST_ENGINE passes on
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a network namespace of its own:\n%s", out)
+	if err != nil {
+		t.Fatalf("the test in its namespace failed: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatal("the test in its namespace did not pass")
+	}
+	return true
+}
+
+// bindNets builds the namespaces described above (bt0, alt0, the route
+// through alt0, the nftables counters) and returns the peer namespace.
+func bindNets(t *testing.T) (peerNS string) {
+	t.Helper()
+	netRun(t, "ip", "link", "set", "lo", "up")
+	for _, k := range []string{"all", "default"} {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/disable_ipv6", []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	peerNS = newNetns(t)
+	netRun(t, "ip", "link", "add", "bt0", "type", "veth", "peer", "name", "bt0p", "netns", peerNS)
+	netRun(t, "ip", "link", "add", "alt0", "type", "veth", "peer", "name", "alt0p", "netns", peerNS)
+	netRun(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "bt0")
+	netRun(t, "ip", "link", "set", "bt0", "up")
+	netRun(t, "ip", "addr", "add", "198.19.0.1/24", "dev", "alt0")
+	netRun(t, "ip", "link", "set", "alt0", "up")
+	netRun(t, "ip", "route", "add", "198.18.0.0/24", "via", "198.19.0.2", "dev", "alt0", "metric", "100")
+	netRun(t, "nsenter", "--net="+peerNS, "sh", "-ec", `
+		echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+		ip link set lo up
+		ip addr add 198.18.0.2/24 dev bt0p
+		ip link set bt0p up
+		ip addr add 198.19.0.2/24 dev alt0p
+		ip link set alt0p up`)
+	// Every packet to or from a 198.18.0.0/15 address that leaves by
+	// another interface than bt0 (lo, alt0) is counted.
+	netRun(t, "nft", "-f", "-", `table ip leak {
+		chain out {
+			type filter hook output priority 0;
+			oifname != "bt0" ip daddr 198.18.0.0/15 counter
+			oifname != "bt0" ip saddr 198.18.0.0/15 counter
+		}
+	}`)
+	return peerNS
 }
 
 // assertNoLeak fails the test unless alt0 never sent a packet and no
@@ -303,8 +324,8 @@ func startBindSeeder(t *testing.T, ns, torrentFile, root string, rate int) *bind
 	return s
 }
 
-// The bind flags are checked at start: a bad address, and the
-// combination with a proxy, which is not done yet.
+// The bind flags are checked at start: a bad address; beside a proxy
+// they are accepted (the connections to the proxy are bound too).
 func TestBindConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -312,7 +333,6 @@ func TestBindConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"bad address", func(c *daemon.Config) { c.BindAddress = "not-an-ip" }, "bind-address"},
-		{"with a proxy", func(c *daemon.Config) { c.BindInterface = "lo"; c.Proxy = "socks5://127.0.0.1:1080" }, "cannot be combined with proxy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := daemontest.Config(t, daemontest.NewDirs(t), false)
@@ -326,5 +346,9 @@ func TestBindConfigValidate(t *testing.T) {
 	cfg.BindInterface, cfg.BindAddress = "lo", "127.0.0.1"
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("bind-interface lo with bind-address 127.0.0.1: %v", err)
+	}
+	cfg.Proxy = "socks5://127.0.0.1:1080"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("bind-interface with a proxy: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
@@ -30,6 +31,19 @@ type blocklists struct {
 	// hub receives the alerts; set once, after New made it and before
 	// any list is loaded.
 	hub *events.Hub
+
+	// errMu guards the last failure to load a list, for server.doctor.
+	errMu   sync.Mutex
+	lastErr string
+	errAt   time.Time
+}
+
+// lastError returns the last failure to load or refresh a list and when
+// it happened ("" if none).
+func (b *blocklists) lastError() (string, time.Time) {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.lastErr, b.errAt
 }
 
 // newBlocklists makes the filter and its loader; URL lists are fetched
@@ -49,6 +63,9 @@ func newBlocklists(cfg Config, st *store.Store, log *slog.Logger) *blocklists {
 		Refresh: cfg.BlocklistRefresh,
 		Logger:  log,
 		OnError: func(source string, err error) {
+			b.errMu.Lock()
+			b.lastErr, b.errAt = fmt.Sprintf("%s: %v", source, err), time.Now()
+			b.errMu.Unlock()
 			if b.hub == nil {
 				return
 			}

@@ -116,8 +116,17 @@ type Config struct {
 	// trackers: the extension handshake, the peer ID, tracker requests
 	// and the .torrent and RSS downloads (docs/PRIVACY.md).
 	Anonymous bool
+	// Configured, if set, are the session.set settings the
+	// configuration gives, applied at start when they changed since
+	// last applied (see Configured); nil (tests) applies none, and
+	// Blocklists are in force until session.set changes them.
+	Configured *Configured
 	// Logger receives all logs. Nil discards them.
 	Logger *slog.Logger
+	// Notifier, if set, is told when the daemon is ready and when it
+	// stops, and runs its watchdog beside it (notify.go): systemd's
+	// sd_notify under a Type=notify unit. Nil tells nobody.
+	Notifier Notifier
 	// WebhookBackoff, WebhookMaxBackoff and WebhookMaxAge tune the
 	// retries of webhook deliveries, for tests: the first wait (doubling),
 	// the longest wait, and how long after its first attempt a delivery
@@ -225,11 +234,6 @@ func (c Config) validateBind() []error {
 		if _, err := netip.ParseAddr(c.BindAddress); err != nil {
 			errs = append(errs, fmt.Errorf("bind-address %q: %w", c.BindAddress, err))
 		}
-	}
-	if (c.BindInterface != "" || c.BindAddress != "") && c.Proxy != "" {
-		// The connections to the proxy would have to be bound too: not
-		// done yet, so refused rather than half bound.
-		errs = append(errs, errors.New("bind-interface and bind-address cannot be combined with proxy yet"))
 	}
 	return errs
 }

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/apikeys"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
 	"github.com/lodestone-bt/lodestone/internal/connguard"
+	"github.com/lodestone-bt/lodestone/internal/doctor"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
@@ -73,6 +73,8 @@ type Daemon struct {
 	keys *apikeys.Keys
 	// blocklists are the IP blocklists the engine enforces (issue 18).
 	blocklists *blocklists
+	// net is the network policy session.set changes (netsettings.go).
+	net *netSettings
 	// sides are the listeners serving one API alone (side.go): qbSide
 	// (--qbittorrent-addr) and trSide (--transmission-addr), each nil
 	// when off.
@@ -151,11 +153,24 @@ func New(cfg Config) (_ *Daemon, err error) {
 	for _, dm := range damaged {
 		d.log.Error("damaged file moved aside", "what", dm.what, "file", dm.Path, "moved_to", dm.MovedTo, "err", dm.Cause, "effect", dm.effect)
 	}
+	if err := d.configuredNetwork(); err != nil {
+		return nil, err
+	}
+	// The network settings session.set stored win over the flags.
+	var storedNet storedNetwork
+	if cfg, storedNet, err = loadNetwork(cfg, d.store); err != nil {
+		return nil, err
+	}
+	d.cfg = cfg
+	d.net = newNetSettings(cfg, storedNet, d.store, d.log.With("component", "network"))
 	if cfg.Proxy != "" && !cfg.ProxyAllowDirect {
 		// Proxy-only: the engine runs none of these; say so everywhere
 		// they are reported (session settings, the compat APIs).
 		cfg.DHT, cfg.UPnP, cfg.UTP = false, false, false
 		d.cfg = cfg
+	}
+	if err := d.configuredBlocklists(); err != nil {
+		return nil, err
 	}
 	d.blocklists = newBlocklists(cfg, d.store, d.log.With("component", "blocklist"))
 	d.eng, err = engine.New(engine.Config{
@@ -187,6 +202,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	}
 	d.hub = events.New(d.store, events.Options{Ephemeral: api.EphemeralEvents})
 	d.blocklists.hub = d.hub
+	d.net.eng, d.net.hub = d.eng, d.hub
 	{
 		// In force before any task starts; a URL that cannot be
 		// fetched does not hold the start for longer than this.
@@ -222,8 +238,12 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
 		Blocklists:      d.blocklists,
+		Network:         d.net,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.applyConfigured(); err != nil {
 		return nil, err
 	}
 	d.metrics = metrics.New(metrics.Sources{
@@ -275,6 +295,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
 	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
 	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
+	methods[api.MethodServerDoctor] = apiserver.Method(d.diagnose)
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
@@ -505,21 +526,16 @@ func (d *Daemon) Token() string { return d.token }
 // profiler).
 func (d *Daemon) Guard() *httpguard.Guard { return d.guard }
 
-// APIURL returns the WebSocket URL of the API, without the token.
-func (d *Daemon) APIURL() string { return d.scheme + "://" + d.APIAddr() + api.Path }
+// APIURL returns the WebSocket URL of the API, without the token. On an
+// API listening on every address, it names loopback (see OtherWebURLs).
+func (d *Daemon) APIURL() string { return d.scheme + "://" + d.apiHostPorts()[0] + api.Path }
 
 // URL returns a ready-to-use WebSocket URL, token included.
 func (d *Daemon) URL() string { return d.APIURL() + "?token=" + d.token }
 
 // WebURL returns the web UI's address with the token, which logs a
 // browser straight in (the page then drops it from the address bar).
-func (d *Daemon) WebURL() string {
-	scheme := "http"
-	if d.scheme == "wss" {
-		scheme = "https"
-	}
-	return scheme + "://" + d.APIAddr() + "/?token=" + url.QueryEscape(d.token)
-}
+func (d *Daemon) WebURL() string { return d.webURLAt(d.apiHostPorts()[0]) }
 
 // PeerAddrs returns the BitTorrent listen addresses.
 func (d *Daemon) PeerAddrs() []net.Addr { return d.eng.PeerAddrs() }
@@ -571,8 +587,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	// Ready once serving: the listener has been open since New, and the
+	// tasks were loaded then. The watchdog's first ping follows it.
+	d.notifyReady()
+	if d.cfg.Notifier != nil {
+		g.Go(func() error { d.supervise(gctx); return nil })
+	}
 	// Read under d.mu: a Close from another goroutine clears d.eng.
-	peers := fmt.Sprint(d.PeerAddrs())
+	peers := doctor.AddrsText(d.PeerAddrs())
 	d.mu.Unlock()
 	d.log.Info("serving", "api", d.APIURL(), "peer", peers)
 	<-gctx.Done()
@@ -591,6 +613,7 @@ func (d *Daemon) Close() error {
 }
 
 func (d *Daemon) close() error {
+	d.notifyStopping()
 	d.mu.Lock()
 	d.closing = true
 	g, stopRun := d.group, d.stopRun

@@ -38,6 +38,12 @@ func TestPrivateTrackerRefused(t *testing.T) {
 		// the alert is matched by its port.
 		a := waitTrackerAlert(t, c, res.TaskID, ":"+port+"/announce", "not a public address")
 		t.Logf("%s: %s", u, a.Message)
+		// The alert names the setting that allows such a tracker, and
+		// stays short: not the whole announce URL with its query
+		// (issue 19).
+		if !strings.Contains(a.Message, "--allow-private-trackers") || strings.Contains(a.Message, "info_hash=") {
+			t.Errorf("alert %q: want it short, naming --allow-private-trackers", a.Message)
+		}
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the internal tracker got %d requests", n)

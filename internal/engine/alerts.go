@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/lodestone-bt/lodestone/internal/netguard"
 )
 
 // Alert levels.
@@ -76,10 +78,13 @@ type alertHandler struct {
 	attrs []slog.Attr // attributes added with WithAttrs, flattened
 	push  func(Alert)
 	book  *trackerBook
+	// dhtUnresolved is set once the DHT's "nothing resolved" was logged
+	// (shared by the handler's copies).
+	dhtUnresolved *atomic.Bool
 }
 
 func newAlertHandler(next slog.Handler, push func(Alert), book *trackerBook) *alertHandler {
-	return &alertHandler{next: next, push: push, book: book}
+	return &alertHandler{next: next, push: push, book: book, dhtUnresolved: new(atomic.Bool)}
 }
 
 func (h *alertHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -89,6 +94,17 @@ func (h *alertHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *alertHandler) Handle(ctx context.Context, r slog.Record) error {
+	if isDHTUnresolved(r) {
+		// With no network or DNS, each DHT node (the anacrolix core runs
+		// one per address family) logs an error at every bootstrap
+		// attempt. It is one condition, expected offline: one warning,
+		// once, and no alert.
+		if h.dhtUnresolved.Swap(true) || !h.next.Enabled(ctx, slog.LevelWarn) {
+			return nil
+		}
+		w := slog.NewRecord(r.Time, slog.LevelWarn, "DHT: none of its starting nodes resolved (no network or DNS?); it keeps trying quietly", r.PC)
+		return h.next.Handle(ctx, w)
+	}
 	if a, ok := h.alertFor(r); ok {
 		h.push(a)
 	}
@@ -99,11 +115,28 @@ func (h *alertHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h *alertHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &alertHandler{next: h.next.WithAttrs(as), attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...), push: h.push, book: h.book}
+	return &alertHandler{next: h.next.WithAttrs(as), attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...), push: h.push, book: h.book, dhtUnresolved: h.dhtUnresolved}
 }
 
 func (h *alertHandler) WithGroup(name string) slog.Handler {
-	return &alertHandler{next: h.next.WithGroup(name), attrs: h.attrs, push: h.push, book: h.book}
+	return &alertHandler{next: h.next.WithGroup(name), attrs: h.attrs, push: h.push, book: h.book, dhtUnresolved: h.dhtUnresolved}
+}
+
+// isDHTUnresolved reports whether r is the DHT library's bootstrap
+// failure for want of starting nodes (their names did not resolve), as
+// either core logs it: the anacrolix core as the message, the native one
+// as its "detail".
+func isDHTUnresolved(r slog.Record) bool {
+	const text = "getting starting nodes: nothing resolved"
+	if strings.Contains(r.Message, text) {
+		return true
+	}
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "detail" && strings.Contains(a.Value.String(), text)
+		return !found
+	})
+	return found
 }
 
 // alertFor decides whether r is an alert.
@@ -144,7 +177,16 @@ func (h *alertHandler) alertFor(r slog.Record) (Alert, bool) {
 		if errVal == "" {
 			return Alert{}, false
 		}
+		if msg, ok := privateTrackerMessage(url, errVal); ok {
+			return Alert{TaskID: ih, Level: LevelWarning, Message: msg}, true
+		}
 		return Alert{TaskID: ih, Level: LevelWarning, Message: fmt.Sprintf("tracker announce failed: %s: %s", url, errVal)}, true
+	case strings.HasPrefix(r.Message, nativeAnnounceFailed) && r.Level >= slog.LevelWarn:
+		// The native core's announce failure (native/announce.go).
+		if msg, ok := privateTrackerMessage(strings.TrimPrefix(r.Message, nativeAnnounceFailed), errVal); ok {
+			return Alert{TaskID: ih, Level: LevelWarning, Message: msg}, true
+		}
+		return Alert{TaskID: ih, Level: LevelWarning, Message: clipText(r.Message + ": " + errVal)}, true
 	case r.Level >= slog.LevelWarn:
 		msg := r.Message
 		if errVal != "" {
@@ -157,6 +199,27 @@ func (h *alertHandler) alertFor(r slog.Record) (Alert, bool) {
 		return Alert{TaskID: ih, Level: level, Message: clipText(msg)}, true
 	}
 	return Alert{}, false
+}
+
+// nativeAnnounceFailed starts the native core's log message of a failed
+// announce; the tracker's URL follows.
+const nativeAnnounceFailed = "tracker announce failed: "
+
+// privateTrackerMessage shortens the alert of a tracker refused by the
+// SSRF guard (netguard) to what its reader needs: which tracker, why, and
+// the setting that allows it. The engine's own error would repeat the
+// whole announce URL with its query (some 400 characters).
+func privateTrackerMessage(url, errVal string) (string, bool) {
+	marker := netguard.ErrForbidden.Error()
+	i := strings.Index(errVal, marker)
+	if i < 0 {
+		return "", false
+	}
+	why := strings.TrimPrefix(errVal[i+len(marker):], ": ")
+	if why == "" {
+		why = "not a public address"
+	}
+	return fmt.Sprintf("tracker %s refused: %s (trackers on loopback or private addresses need --allow-private-trackers)", url, why), true
 }
 
 // MaxAlertText bounds the text of an alert or a tracker error.

@@ -18,8 +18,10 @@ import (
 // trackers but none for its own TCP sockets: its TCP is turned off and
 // replaced by a listener and a dialer of ours, bound like the rest.
 type anacrolixBound struct {
-	ln net.Listener // our TCP peer listener; closed by close
+	ln net.Listener // our TCP peer listener (nil: none); closed by close
 	b  binding
+	// proxied: outgoing TCP goes through the proxy, not our dialer.
+	proxied bool
 
 	mu sync.Mutex
 	// held are the peers each torrent knew when the interface went
@@ -32,7 +34,16 @@ type anacrolixBound struct {
 // ours, opened here (its port becomes cc.ListenPort, so uTP shares it).
 // guard refuses trackers on private addresses. Call attach once the
 // client exists.
-func bindAnacrolix(cc *torrent.ClientConfig, b binding, peerAddr string, guard bool, udpTrackers *packetConns) (*anacrolixBound, error) {
+//
+// proxied: trackers and outgoing TCP peers go through the proxy (its
+// route, bound to the same device, was set up already): they are left
+// to it, and no direct dialer is added. proxyOnly: no listener either.
+func bindAnacrolix(cc *torrent.ClientConfig, b binding, peerAddr string, guard bool, udpTrackers *packetConns, proxied, proxyOnly bool) (*anacrolixBound, error) {
+	cc.NoDefaultPortForwarding = true
+	if proxyOnly {
+		// Nothing of the client's own but what the proxy carries.
+		return &anacrolixBound{b: b, proxied: true, held: make(map[metainfo.Hash][]torrent.PeerInfo)}, nil
+	}
 	addr, err := b.peerAddr(peerAddr)
 	if err != nil {
 		return nil, err
@@ -48,7 +59,10 @@ func bindAnacrolix(cc *torrent.ClientConfig, b binding, peerAddr string, guard b
 	cc.ListenPort, _ = strconv.Atoi(port)
 	cc.DisableTCP = true
 	cc.ListenPacket = b.listenPacket
-	cc.NoDefaultPortForwarding = true
+	bound := &anacrolixBound{ln: ln, b: b, proxied: proxied, held: make(map[metainfo.Hash][]torrent.PeerInfo)}
+	if proxied {
+		return bound, nil
+	}
 	dial, _ := b.trackerSockets(guard)
 	cc.TrackerDialContext = dial
 	wrap := func(pc net.PacketConn) net.PacketConn { return pc }
@@ -56,16 +70,22 @@ func bindAnacrolix(cc *torrent.ClientConfig, b binding, peerAddr string, guard b
 		wrap = func(pc net.PacketConn) net.PacketConn { return netguard.PacketConn(pc) }
 	}
 	cc.TrackerListenPacket = udpTrackers.listenVia(b.listenPacket, wrap)
-	return &anacrolixBound{ln: ln, b: b, held: make(map[metainfo.Hash][]torrent.PeerInfo)}, nil
+	return bound, nil
 }
 
-// attach gives cl our TCP listener and dialer.
+// attach gives cl our TCP listener and dialer (neither when they are
+// the proxy's).
 func (a *anacrolixBound) attach(cl *torrent.Client) {
+	if a.ln != nil {
+		cl.AddListener(a.ln)
+	}
+	if a.proxied {
+		return
+	}
 	d := &net.Dialer{Control: a.b.control}
 	if a.b.local.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: a.b.local.AsSlice()}
 	}
-	cl.AddListener(a.ln)
 	cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: d})
 }
 
@@ -96,7 +116,7 @@ func (a *anacrolixBound) setDown(cl *torrent.Client, down bool) {
 // close closes our listener (the client does not close listeners it was
 // given). Nil-safe.
 func (a *anacrolixBound) close() error {
-	if a == nil {
+	if a == nil || a.ln == nil {
 		return nil
 	}
 	return a.ln.Close()

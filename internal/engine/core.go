@@ -31,8 +31,17 @@ type Engine interface {
 	SetRateLimits(down, up int64)
 	// PeerAddrs returns the addresses the engine accepts peers on.
 	PeerAddrs() []net.Addr
+	// SetNetwork puts n in force, as far as the core can while it runs
+	// (network.go), and returns the names (Setting*) of what is not in
+	// force until a restart: never nil. n must have been validated (as
+	// Config's fields are); connections that break the new policy are
+	// closed.
+	SetNetwork(n Network) (pending []string)
 	// Totals reads the engine's totals, for a scrape, not a loop.
 	Totals() Totals
+	// Status reads the engine's network state (DHT, port forwarding),
+	// for a diagnosis, not a loop.
+	Status() Status
 	// Close stops the engine, recording piece completion first. Later
 	// calls return the first call's result.
 	Close() error
@@ -165,9 +174,17 @@ func New(cfg Config) (Engine, error) {
 	}
 	switch cfg.Core {
 	case "", CoreNative:
-		return newNative(cfg)
+		e, err := newNative(cfg)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return e, nil
 	case CoreAnacrolix:
-		return newAnacrolix(cfg)
+		e, err := newAnacrolix(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
 	return nil, fmt.Errorf("engine core %q: want %q or %q", cfg.Core, CoreAnacrolix, CoreNative)
 }

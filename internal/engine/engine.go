@@ -134,10 +134,19 @@ type anacrolixEngine struct {
 	// address (nil otherwise); watch follows the interface (nil: none).
 	bound *anacrolixBound
 	watch *netWatch
+	// upnp reports whether the library forwards the peer port (Status).
+	upnp bool
+	// route is the way through Config.Proxy (nil: none).
+	route *proxyRoute
 	// blocklist is Config.Blocklist; unwatchBlocklist stops dropping
 	// peers on its changes.
 	blocklist        *blocklist.Filter
 	unwatchBlocklist func()
+
+	// started is the network policy the engine started with; net is
+	// what of it may change (anacrolix_net.go).
+	started Network
+	net     *anacrolixNet
 
 	closeOnce sync.Once
 	closeErr  error
@@ -252,6 +261,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if err := setEncryption(cc, cfg.Encryption); err != nil {
 		return nil, errors.Join(err, pc.Close())
 	}
+	netPolicy := newAnacrolixNet(cc, cfg.Encryption)
 	if cfg.Anonymous {
 		if err := setAnonymous(cc); err != nil {
 			return nil, errors.Join(err, pc.Close())
@@ -269,7 +279,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	var bound *anacrolixBound
 	bind, err := newBinding(cfg)
 	if err == nil && bind.active() {
-		bound, err = bindAnacrolix(cc, bind, cfg.PeerAddr, !cfg.AllowPrivateTrackers, udpTrackers)
+		bound, err = bindAnacrolix(cc, bind, cfg.PeerAddr, !cfg.AllowPrivateTrackers, udpTrackers, route != nil, proxyOnly(cfg))
 	}
 	if err != nil {
 		return nil, errors.Join(err, pc.Close())
@@ -293,7 +303,9 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 		trackerDial: cc.TrackerDialContext, trackerListen: cc.TrackerListenPacket, userAgent: cc.HTTPUserAgent,
 		bg:        newBackground(),
 		blocklist: cfg.Blocklist, unwatchBlocklist: watchBlocklist(cl, cfg.Blocklist),
-		bound: bound,
+		bound: bound, started: cfg.network(), net: netPolicy,
+		upnp:  !cc.NoDefaultPortForwarding,
+		route: route,
 	}
 	if bound != nil {
 		bound.attach(cl)
@@ -422,7 +434,8 @@ func (e *anacrolixEngine) Add(spec Spec) (Torrent, error) {
 	werr := new(atomicError)
 	writeFailed := writeFailedFunc(spec.ID, werr, e.alerts.push)
 	ts.Storage = limitedStorage{inner: e.newStorage(dir), dir: dir, lim: lim, werr: werr, files: e.files, pc: e.pc, pool: e.buffers, writeFailed: writeFailed}
-	var unannounced []string
+	var unannounced, withheld []string
+	ts.Trackers, withheld = withholdNamedUDP(e.route, ts.Trackers)
 	ts.Trackers, unannounced = capTrackers(ts.Trackers, AnacrolixMaxTrackers)
 	t, added, err := e.cl.AddTorrentSpec(ts)
 	if err != nil {
@@ -436,7 +449,7 @@ func (e *anacrolixEngine) Add(spec Spec) (Torrent, error) {
 	tt := newTorrent(spec.ID, t, werr, writeFailed, e.book)
 	tt.lim = lim
 	tt.eng = e
-	tt.setUnannounced(unannounced)
+	tt.setUnannounced(unannounced, withheld)
 	return tt, nil
 }
 
@@ -459,9 +472,11 @@ type anacrolixTorrent struct {
 	allowedMu sync.Mutex
 	allowed   chan struct{}
 	// unannounced are the trackers past AnacrolixMaxTrackers, not given
-	// to the engine.
+	// to the engine; withheld the UDP trackers named by a host name,
+	// not given to it behind a proxy (withholdNamedUDP).
 	trackersMu  sync.Mutex
 	unannounced []string
+	withheld    []string
 }
 
 // allowedSignal returns a channel closed the next time data download is

@@ -37,6 +37,14 @@ type nativeEngine struct {
 	read, written atomic.Int64
 	// watch follows the bound interface (nil: not bound).
 	watch *netWatch
+	// started is the network policy the engine started with; cfg the
+	// whole configuration, and upnp whether port forwarding runs.
+	started Network
+	cfg     Config
+	upnp    bool
+	// netMu serialises SetNetwork; cur is the policy it last applied.
+	netMu sync.Mutex
+	cur   Network
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -68,31 +76,16 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	e := &nativeEngine{
 		alerts: newAlertSink(), log: cfg.Logger, defaultDir: cfg.DownloadDir, done: done,
 		torrents: make(map[string]*nativeTorrent), stop: make(chan struct{}),
+		started: cfg.network(),
 	}
+	e.cfg, e.cur = cfg, cfg.network()
 	coreLog := slog.New(newAlertHandler(cfg.Logger.Handler(), e.alerts.push, &trackerBook{}))
-	bind, err := newBinding(cfg)
-	if err != nil {
-		return nil, errors.Join(err, done.Close())
-	}
-	peerAddr, err := bind.peerAddr(cfg.PeerAddr)
-	if err != nil {
-		return nil, errors.Join(err, done.Close())
-	}
-	dial, listenPacket := bind.trackerSockets(!cfg.AllowPrivateTrackers)
 	ncfg := native.Config{
-		ListenAddr:          peerAddr,
-		Control:             bind.control,
-		LocalAddr:           bind.local,
-		Logger:              coreLog,
-		Preallocate:         true,
-		Protect:             guard,
-		OnPieceWritten:      e.pieceWritten,
-		OnAnnounce:          e.announced,
-		TrackerDialContext:  capTrackerReads(dial, MaxTrackerResponse),
-		TrackerListenPacket: listenPacket,
-		UserAgent:           UserAgent(cfg.Anonymous),
-		Encryption:          cfg.Encryption,
-		Anonymous:           cfg.Anonymous,
+		Logger:         coreLog,
+		Preallocate:    true,
+		Protect:        guard,
+		OnPieceWritten: e.pieceWritten,
+		OnAnnounce:     e.announced,
 		// uTP needs cgo (libutp): a binary built without it speaks TCP
 		// only, as the other core does.
 		UTP: cfg.UTP && utpAvailable,
@@ -101,8 +94,11 @@ func newNative(cfg Config) (*nativeEngine, error) {
 		DHT: cfg.DHT,
 		// UPnP/NAT-PMP port forwarding: UPnP here (NAT-PMP is not
 		// spoken); off in every test.
-		// UPnP's multicast would leave by any interface: off when bound.
-		UPnP: cfg.UPnP && !bind.active(),
+		UPnP: cfg.UPnP,
+	}
+	bind, err := nativeNetwork(&ncfg, cfg, e.alerts.push)
+	if err != nil {
+		return nil, errors.Join(err, done.Close())
 	}
 	if cfg.WriteBuffer > 0 {
 		ncfg.BufferBytes = cfg.WriteBuffer
@@ -110,9 +106,7 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	if cfg.Blocklist != nil { // never a typed nil in the interface
 		ncfg.Blocklist = cfg.Blocklist
 	}
-	if err := proxyNative(&ncfg, cfg, e.alerts.push); err != nil {
-		return nil, errors.Join(err, done.Close())
-	}
+	e.upnp = ncfg.UPnP
 	e.cl, err = native.New(ncfg)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start engine: %w", err), done.Close())
@@ -286,4 +280,85 @@ func (e *nativeEngine) checkpoint() {
 			t.dirty.Store(true)
 		}
 	}
+}
+
+// nativeNetwork sets the network part of ncfg as cfg says: the listener
+// and every socket bound to cfg's interface or address, trackers behind
+// the private-address guard, the proxy (which, proxy-only, turns off
+// the listener, the DHT, uTP and UPnP), encryption and anonymity. UPnP's
+// multicast would leave by any interface: off when bound.
+func nativeNetwork(ncfg *native.Config, cfg Config, push func(Alert)) (binding, error) {
+	bind, err := newBinding(cfg)
+	if err != nil {
+		return bind, err
+	}
+	peerAddr, err := bind.peerAddr(cfg.PeerAddr)
+	if err != nil {
+		return bind, err
+	}
+	dial, listenPacket := bind.trackerSockets(!cfg.AllowPrivateTrackers)
+	ncfg.ListenAddr = peerAddr
+	ncfg.Control = bind.control
+	ncfg.LocalAddr = bind.local
+	ncfg.TrackerDialContext = capTrackerReads(dial, MaxTrackerResponse)
+	ncfg.TrackerListenPacket = listenPacket
+	ncfg.UserAgent = UserAgent(cfg.Anonymous)
+	ncfg.Encryption = cfg.Encryption
+	ncfg.Anonymous = cfg.Anonymous
+	ncfg.PeerDialContext, ncfg.TrackerProxy = nil, nil
+	ncfg.UPnP = ncfg.UPnP && !bind.active()
+	return bind, proxyNative(ncfg, cfg, push)
+}
+
+// SetNetwork applies n to the native core while it runs: encryption and
+// anonymity on new connections and the next announce; the binding and
+// the proxy by a new route (native.Client.SetPolicy: peers dropped and
+// dialled again through it, the TCP listener opened again or closed,
+// trackers reached the new way) and a new watch of the bound interface.
+// The UDP socket (uTP, the DHT) and UPnP are not reopened: when they
+// run, the binding and proxy settings stay pending a restart (uTP is
+// off meanwhile, the DHT keeps its old socket).
+func (e *nativeEngine) SetNetwork(n Network) []string {
+	e.netMu.Lock()
+	defer e.netMu.Unlock()
+	n = n.normal()
+	cfg := e.cfg
+	cfg.BindInterface, cfg.BindAddress = n.BindInterface, n.BindAddress
+	cfg.Proxy, cfg.ProxyAllowDirect = n.Proxy, n.ProxyAllowDirect
+	cfg.Encryption, cfg.Anonymous = n.Encryption, n.Anonymous
+	var ncfg native.Config
+	bind, err := nativeNetwork(&ncfg, cfg, e.alerts.push)
+	if err != nil {
+		// Validated by the caller: should it fail anyway, nothing
+		// changes.
+		e.log.Error("network settings not applied", "err", err)
+		return pending(e.started, n)
+	}
+	routeChanged := n.BindInterface != e.cur.BindInterface || n.BindAddress != e.cur.BindAddress ||
+		n.Proxy != e.cur.Proxy || n.ProxyAllowDirect != e.cur.ProxyAllowDirect
+	pol := native.Policy{
+		ListenAddr: ncfg.ListenAddr, Control: ncfg.Control, LocalAddr: ncfg.LocalAddr,
+		PeerDialContext: ncfg.PeerDialContext, TrackerDialContext: ncfg.TrackerDialContext,
+		TrackerListenPacket: ncfg.TrackerListenPacket, TrackerProxy: ncfg.TrackerProxy,
+		UserAgent: ncfg.UserAgent, Encryption: ncfg.Encryption, Anonymous: ncfg.Anonymous,
+	}
+	if n.BindInterface != e.cur.BindInterface {
+		// The old watch's word on the network is void; the new one
+		// gives its own at once.
+		e.watch.stop()
+		e.watch = nil
+		e.cl.SetNetworkDown(false)
+	}
+	if err := e.cl.SetPolicy(pol, routeChanged); err != nil {
+		e.alerts.push(Alert{Level: LevelWarning, Message: fmt.Sprintf("the peer listener could not be opened under the new network settings; incoming peers are refused until it can be: %v", err)})
+	}
+	if n.BindInterface != e.cur.BindInterface && bind.iface != "" {
+		e.watch = startNetWatch(bind.iface, e.alerts, e.log, e.cl.SetNetworkDown)
+	}
+	e.cur = n
+	live := []string{SettingEncryption, SettingAnonymous}
+	if !e.cl.HasUDP() && !e.upnp {
+		live = append(live, SettingBindInterface, SettingBindAddress, SettingProxy, SettingProxyOnly)
+	}
+	return pending(e.started, n, live...)
 }

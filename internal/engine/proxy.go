@@ -35,10 +35,16 @@ type proxyRoute struct {
 	mu         sync.Mutex
 	down       bool // the last attempt found the proxy unreachable
 	udpRefused bool // the proxy refused UDP ASSOCIATE (alerted)
+	// udpNamesWithheld: the anacrolix core withheld a UDP tracker named
+	// by a host name (alerted; anacrolix_udpnames.go).
+	udpNamesWithheld bool
 }
 
 // newProxyRoute returns the route through cfg.Proxy, or nil if none is
-// set. push receives its alerts.
+// set. push receives its alerts. With cfg.BindInterface (or
+// BindAddress), every connection to the proxy is bound like the
+// engine's own sockets: to the device, so that with the interface down
+// not even the proxy is reached another way (the kill switch holds).
 func newProxyRoute(cfg Config, push func(Alert)) (*proxyRoute, error) {
 	if cfg.Proxy == "" {
 		return nil, nil
@@ -47,6 +53,11 @@ func newProxyRoute(cfg Config, push func(Alert)) (*proxyRoute, error) {
 	if err != nil {
 		return nil, err
 	}
+	b, err := newBinding(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Bind(b.control, b.local)
 	return &proxyRoute{p: p, push: push, allowPrivate: cfg.AllowPrivateTrackers}, nil
 }
 
@@ -183,8 +194,8 @@ func proxyNative(ncfg *native.Config, cfg Config, push func(Alert)) error {
 // what cannot go through it. The client's own sockets dial no peer: the
 // caller adds the route as the one peer dialer (proxyPeerDialer) once
 // the client exists. UDP trackers' datagrams go through a UDP
-// association, but this core resolves a UDP tracker's host name itself
-// before every send (a DNS query leaves; docs/PRIVACY.md).
+// association; those named by a host name are withheld from this core,
+// which would resolve the name itself (withholdNamedUDP).
 func proxyAnacrolix(cc *torrent.ClientConfig, cfg Config, push func(Alert), udp *packetConns) (*proxyRoute, error) {
 	r, err := newProxyRoute(cfg, push)
 	if err != nil || r == nil {

@@ -137,10 +137,11 @@ func canonicalTracker(u string) (string, bool) {
 	return c, true
 }
 
-// setUnannounced records the trackers past AnacrolixMaxTrackers.
-func (t *anacrolixTorrent) setUnannounced(urls []string) {
+// setUnannounced records the trackers past AnacrolixMaxTrackers, and
+// those withheld (withholdNamedUDP).
+func (t *anacrolixTorrent) setUnannounced(urls, withheld []string) {
 	t.trackersMu.Lock()
-	t.unannounced = urls
+	t.unannounced, t.withheld = urls, withheld
 	t.trackersMu.Unlock()
 }
 
@@ -170,7 +171,14 @@ func (t *anacrolixTorrent) Trackers() []TrackerStatus {
 	defer t.trackersMu.Unlock()
 	for _, u := range t.unannounced {
 		if !slices.Contains(seen, u) {
+			seen = append(seen, u)
 			out = append(out, TrackerStatus{URL: u, LastError: notAnnouncedText, Seeders: -1, Leechers: -1})
+		}
+	}
+	for _, u := range t.withheld {
+		if !slices.Contains(seen, u) {
+			seen = append(seen, u)
+			out = append(out, TrackerStatus{URL: u, LastError: withheldText, Seeders: -1, Leechers: -1})
 		}
 	}
 	return out
@@ -184,8 +192,9 @@ func (t *anacrolixTorrent) SetTrackers(urls []string) {
 	for i, u := range urls {
 		tiers[i] = []string{u}
 	}
-	kept, rest := capTrackers(tiers, AnacrolixMaxTrackers)
-	t.setUnannounced(rest)
+	kept, withheld := withholdNamedUDP(t.route(), tiers)
+	kept, rest := capTrackers(kept, AnacrolixMaxTrackers)
+	t.setUnannounced(rest, withheld)
 	t.t.ModifyTrackers(kept)
 }
 
@@ -193,17 +202,29 @@ func (t *anacrolixTorrent) SetTrackers(urls []string) {
 // engine getting the first AnacrolixMaxTrackers of them all.
 func (t *anacrolixTorrent) addTrackers(tiers [][]string) {
 	t.trackersMu.Lock()
-	over := t.unannounced
+	over, held := t.unannounced, t.withheld
 	t.trackersMu.Unlock()
 	mi := t.t.Metainfo()
 	all := mi.UpvertedAnnounceList()
 	if len(over) > 0 {
 		all = append(all, over)
 	}
+	if len(held) > 0 {
+		all = append(all, held)
+	}
 	all = append(all, tiers...)
-	kept, rest := capTrackers(all, AnacrolixMaxTrackers)
-	t.setUnannounced(rest)
+	kept, withheld := withholdNamedUDP(t.route(), all)
+	kept, rest := capTrackers(kept, AnacrolixMaxTrackers)
+	t.setUnannounced(rest, withheld)
 	t.t.ModifyTrackers(kept)
+}
+
+// route is the engine's proxy route, nil without a proxy (or an engine).
+func (t *anacrolixTorrent) route() *proxyRoute {
+	if t.eng == nil {
+		return nil
+	}
+	return t.eng.route
 }
 
 // CheckTrackerURL accepts http, https and udp tracker URLs.

@@ -99,6 +99,7 @@ func (h *Handler) preferences(w http.ResponseWriter, _ *http.Request) {
 	if st.MaxActiveDownloads > 0 && st.MaxActiveSeeds > 0 {
 		activeTorrents = st.MaxActiveDownloads + st.MaxActiveSeeds
 	}
+	filterOn, filterPath := h.ipFilterPrefs(st)
 	writeJSON(w, map[string]any{
 		"save_path":                         h.savePath(st),
 		"temp_path_enabled":                 false,
@@ -145,7 +146,8 @@ func (h *Handler) preferences(w http.ResponseWriter, _ *http.Request) {
 		"max_uploads":             -1,
 		"max_uploads_per_torrent": -1,
 		"proxy_type":              "None",
-		"ip_filter_enabled":       false,
+		"ip_filter_enabled":       filterOn,
+		"ip_filter_path":          filterPath,
 	})
 }
 
@@ -267,6 +269,15 @@ func (h *Handler) setPreferences(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := prefsParams(raw)
 	if err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	st, err := h.svc.Settings()
+	if err != nil {
+		writeStatus(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if p.Blocklists, err = h.ipFilterParams(raw, st.Blocklists); err != nil {
 		writeStatus(w, http.StatusBadRequest, err.Error())
 		return
 	}

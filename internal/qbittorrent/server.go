@@ -131,6 +131,8 @@ type Handler struct {
 	webUIPort      int
 	peerPort       func() int
 	listening      func() bool
+	// ipFilter remembers the blocklists turned off (ipfilter.go).
+	ipFilter ipFilterMemory
 }
 
 // route is one endpoint: its function, and whether it changes anything

@@ -273,7 +273,7 @@ func TestConcurrentSessionSetLosesNothing(t *testing.T) {
 		DownloadRateLimit: int64(1000 + last), UploadRateLimit: int64(2000 + last),
 		MaxActiveDownloads: 3000 + last, MaxActiveSeeds: 4000 + last,
 		SeedRatioLimit: float64(5000 + last), SeedTimeLimit: int64(6000 + last),
-		Blocklists: []string{},
+		Blocklists: []string{}, RestartRequired: []string{},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("settings %+v\nwant     %+v", got, want)

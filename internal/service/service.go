@@ -88,6 +88,9 @@ type Options struct {
 	// Blocklists, if set, are the IP blocklists session.get reports and
 	// session.set replaces (nil: the blocklists setting is refused).
 	Blocklists Blocklists
+	// Network, if set, is the network policy session.get reports and
+	// session.set changes (nil: those settings are refused).
+	Network Network
 	// clock, when set, replaces time.Now for the task clocks (a
 	// package test's clock).
 	clock func() time.Time
@@ -114,6 +117,7 @@ type Service struct {
 
 	stallAfterFiles int        // Options.StallAfterFiles
 	blocklists      Blocklists // Options.Blocklists, may be nil
+	network         Network    // Options.Network, may be nil
 
 	ctx    context.Context // ends when the service closes
 	cancel context.CancelFunc
@@ -192,6 +196,7 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir,
 		version: opts.Version, started: time.Now(), stallAfterFiles: opts.StallAfterFiles,
 		blocklists: opts.Blocklists,
+		network:    opts.Network,
 		ctx:        ctx, cancel: cancel,
 		tasks: make(map[string]*task), adding: make(map[string]chan struct{}),
 		settings: settings, counts: stateCounts{}, followed: map[*task]struct{}{},

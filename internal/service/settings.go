@@ -18,6 +18,7 @@ func (s *Service) Settings() (api.Settings, error) {
 	}
 	w := wireSettings(set, port)
 	s.blocklistSettings(&w)
+	s.networkSettings(&w)
 	return w, nil
 }
 
@@ -77,6 +78,12 @@ func (s *Service) SetSettings(p api.SessionSetParams) (api.Settings, error) {
 			set.DownloadDir = dir
 		}
 	}
+	// Checked before the blocklists are loaded: a bad network value
+	// fails the call with nothing changed.
+	applyNetwork, err := s.prepareNetwork(p)
+	if err != nil {
+		return api.Settings{}, err
+	}
 	if p.Blocklists != nil {
 		// Loaded (and kept, by Blocklists.Set) before the other
 		// settings are stored: a list that cannot be read fails the
@@ -87,6 +94,11 @@ func (s *Service) SetSettings(p api.SessionSetParams) (api.Settings, error) {
 	}
 	if err := s.store.PutSettings(set, port); err != nil {
 		return api.Settings{}, err
+	}
+	if applyNetwork != nil {
+		if err := applyNetwork(); err != nil {
+			return api.Settings{}, err
+		}
 	}
 	x := s.lock()
 	s.settings = set
@@ -126,5 +138,6 @@ func wireSettings(set store.Settings, peerPort int) api.Settings {
 		DownloadDir:        set.DownloadDir,
 		PeerPort:           peerPort,
 		Blocklists:         []string{}, // filled in by blocklistSettings
+		RestartRequired:    []string{}, // filled in by networkSettings
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/proxy"
@@ -29,6 +31,11 @@ type Proxy struct {
 	dialer     proxy.ContextDialer
 	// forward dials the proxy itself.
 	forward *net.Dialer
+	// control runs on every socket to the proxy, TCP and the UDP relay's
+	// (nil: none); local is their source address (invalid: any). Set by
+	// Bind.
+	control func(network, address string, c syscall.RawConn) error
+	local   netip.Addr
 }
 
 // UnreachableError is a failure to reach the proxy itself (as opposed to
@@ -83,6 +90,19 @@ func Parse(raw string) (*Proxy, error) {
 	}
 	p.dialer = d.(proxy.ContextDialer)
 	return p, nil
+}
+
+// Bind ties every socket to the proxy, the TCP connections (CONNECT and
+// UDP ASSOCIATE's control connection) and the UDP socket that talks to
+// the relay: control runs on each before it is bound or connected (to
+// bind it to a device: bindif.Control), and local, when valid, is its
+// source address. It must be called before the Proxy is used.
+func (p *Proxy) Bind(control func(network, address string, c syscall.RawConn) error, local netip.Addr) {
+	p.control, p.local = control, local
+	p.forward.Control = control
+	if local.IsValid() {
+		p.forward.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
+	}
 }
 
 // String is the proxy's URL with the password left out.

@@ -51,13 +51,15 @@ func (p *Proxy) ListenPacket(ctx context.Context) (net.PacketConn, error) {
 	}
 	// The datagrams leave from the address the control connection left
 	// from: a proxy may relay only for that.
+	// Bound like the control connection (Bind).
 	local := ctrl.LocalAddr().(*net.TCPAddr)
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: local.IP})
+	lc := net.ListenConfig{Control: p.control}
+	sock, err := lc.ListenPacket(ctx, "udp", (&net.UDPAddr{IP: local.IP}).String())
 	if err != nil {
 		ctrl.Close()
 		return nil, fmt.Errorf("socks: UDP socket: %w", err)
 	}
-	pc := &packetConn{UDPConn: udp, ctrl: ctrl, relay: relay}
+	pc := &packetConn{UDPConn: sock.(*net.UDPConn), ctrl: ctrl, relay: relay}
 	go pc.watch()
 	return pc, nil
 }

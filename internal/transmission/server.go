@@ -146,6 +146,9 @@ type Handler struct {
 	// limit later uses them, as Transmission does. Keyed by the limit's
 	// name, and the task's id for a task's.
 	off map[string]float64
+	// blocklistsOff are the blocklists turned off through
+	// blocklist-enabled, restored when it is turned on (blocklist.go).
+	blocklistsOff []string
 }
 
 // New returns a Handler, loading the id table (a damaged table is rebuilt

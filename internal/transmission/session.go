@@ -55,8 +55,7 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		"seed-queue-size":            int(h.remembered("seedq", float64(set.MaxActiveSeeds))),
 		"seed-queue-enabled":         set.MaxActiveSeeds > 0,
 		// What Lodestone does, in Transmission's words: added tasks
-		// start unless paused; no incomplete dir, alternative speeds or
-		// blocklist.
+		// start unless paused; no incomplete dir or alternative speeds.
 		"peer-limit-per-torrent": h.peers,
 		// The network, as the daemon was started (serve --dht, --utp,
 		// --upnp; the core's encryption policy).
@@ -69,8 +68,6 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		"incomplete-dir-enabled":  false,
 		"incomplete-dir":          "",
 		"alt-speed-enabled":       false,
-		"blocklist-enabled":       false,
-		"blocklist-size":          0,
 		"units": map[string]any{
 			"speed-units":  []string{"kB/s", "MB/s", "GB/s", "TB/s"},
 			"speed-bytes":  1000,
@@ -80,6 +77,7 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 			"memory-bytes": 1024,
 		},
 	}
+	h.blocklistFields(set, m)
 	if free, _, err := h.svc.DiskSpace(dir); err == nil {
 		m["download-dir-free-space"] = free
 	}
@@ -243,6 +241,9 @@ func (h *Handler) sessionSet(_ context.Context, a args) (map[string]any, error) 
 		n := int(port)
 		p.PeerPort = &n
 	}
+	if p.Blocklists, err = h.blocklistParams(a, set.Blocklists); err != nil {
+		return nil, err
+	}
 	if _, err := h.svc.SetSettings(p); err != nil {
 		return nil, err
 	}
@@ -320,10 +321,6 @@ func (h *Handler) portTest(_ context.Context, a args) (map[string]any, error) {
 		return nil, badArgs("invalid ip protocol string")
 	}
 	return nil, failed(codeHTTPError, "Couldn't test port: Lodestone does not contact an outside service to test its port")
-}
-
-func (h *Handler) blocklistUpdate(_ context.Context, _ args) (map[string]any, error) {
-	return nil, failed(codeSystemError, "blocklist-update is not supported: Lodestone has no blocklist")
 }
 
 // freeSpace reports the free and total space of a directory inside the

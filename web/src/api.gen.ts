@@ -389,6 +389,20 @@ export interface Settings {
   blocklist_rules: number;
   blocklist_skipped: number;
   blocklist_refused: number;
+  /** BindInterface ties every BitTorrent socket to this network interface, with a kill switch; "" for none. An interface that does not exist yet is accepted (a VPN's may appear later): traffic waits for it. */
+  bind_interface: string;
+  /** BindAddress is the local address of every BitTorrent socket; "" for none. It must be an address of this machine. */
+  bind_address: string;
+  /** Proxy is the SOCKS5 proxy, socks5://[user:pass@]host:port; "" for none. session.get masks the password (socks5://user:***@host:port); giving that masked form back to session.set keeps the password. */
+  proxy: string;
+  /** ProxyOnly, with a proxy: nothing leaves but through it (no incoming peers, DHT, uTP or UPnP). */
+  proxy_only: boolean;
+  /** Encryption is the MSE/PE policy of peer connections: "prefer", "require" or "disable". */
+  encryption: string;
+  /** Anonymous hides Lodestone's name and version from peers and trackers. */
+  anonymous: boolean;
+  /** RestartRequired names the network settings above that were changed but are not fully in force until the daemon restarts (the engine core cannot change them live); [] when none. Read-only. */
+  restart_required: string[];
 }
 
 /** SessionSetParams are the params of session.set: absent fields are unchanged. The result is the new Settings. */
@@ -404,6 +418,13 @@ export interface SessionSetParams {
   peer_port?: number | null;
   /** Blocklists replaces the IP blocklists; [] removes them all. */
   blocklists?: string[] | null;
+  /** The network settings (see Settings): a bad value fails the whole call and changes nothing. */
+  bind_interface?: string | null;
+  bind_address?: string | null;
+  proxy?: string | null;
+  proxy_only?: boolean | null;
+  encryption?: string | null;
+  anonymous?: boolean | null;
 }
 
 /** EventsSubscribeParams are the params of events.subscribe. */
@@ -446,6 +467,26 @@ export interface ServerInfo {
 
 /** Scope is what a credential may do. Each scope includes the ones before it: read < control < admin. */
 export type Scope = "read" | "control" | "admin";
+
+/** DoctorResult is the result of server.doctor. */
+export interface DoctorResult {
+  /** Time is the daemon's clock when it checked, RFC 3339 with nanoseconds (the command line compares it with its own). */
+  time: string;
+  /** Findings are every check's outcome, in a fixed order. */
+  findings: DoctorFinding[];
+}
+
+/** DoctorFinding is the outcome of one check. */
+export interface DoctorFinding {
+  /** Check names what was checked, e.g. "download_dir", "token_file", "peer_port" (a stable name for programs). */
+  check: string;
+  /** Level is DoctorOK, DoctorWarn or DoctorError. */
+  level: string;
+  /** Message says what was found, for a human. */
+  message: string;
+  /** Fix says how to fix it: an exact command or setting; empty with DoctorOK. */
+  fix?: string;
+}
 
 /** CategoryListResult is the result of category.list. */
 export interface CategoryListResult {
@@ -865,6 +906,7 @@ export interface Methods {
   "events.subscribe": { params: EventsSubscribeParams; result: EventsSubscribeResult };
   "events.replay": { params: EventsReplayParams; result: EventsReplayResult };
   "server.info": { params: NoParams; result: ServerInfo };
+  "server.doctor": { params: NoParams; result: DoctorResult };
   "category.list": { params: NoParams; result: CategoryListResult };
   "category.set": { params: Category; result: Category };
   "category.remove": { params: CategoryRemoveParams; result: Empty };

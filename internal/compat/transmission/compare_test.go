@@ -55,7 +55,6 @@ var allowed = map[string]string{
 	"session alt-speed-time-day":           "no alternative speeds, so no schedule for them",
 	"session alt-speed-time-enabled":       "no alternative speeds, so no schedule for them",
 	"session alt-speed-time-end":           "no alternative speeds, so no schedule for them",
-	"session blocklist-url":                "no blocklist",
 	"session cache-size-mb":                "no write cache setting",
 	"session config-dir":                   "the data dir is not told to RPC clients",
 	"session queue-stalled-enabled":        "no rule that lets a stalled download out of the queue",

@@ -273,6 +273,9 @@ func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
 		"--download-dir", dirs.Download,
 		"--dht=false", "--upnp=false", "--utp=false", "--allow-private-trackers",
 		"--token", Token,
+		// No configuration file: a ~/.config or /etc one on the test
+		// machine must not change the daemon under test.
+		"--config", os.DevNull,
 	)
 	if core := Core(); core != "" {
 		cmd.Args = append(cmd.Args, "--engine", core)

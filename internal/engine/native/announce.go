@@ -226,7 +226,7 @@ func (t *Torrent) announce(ctx context.Context, url string, wait bool, st *track
 	}
 	res, retry, err := t.c.announceRequest(ctx, url, wait, tracker.AnnounceRequest{
 		InfoHash:   t.meta.InfoHash,
-		PeerId:     t.c.cfg.PeerID,
+		PeerId:     t.c.policy().peerID,
 		Downloaded: s.Downloaded,
 		Uploaded:   s.Uploaded,
 		Left:       max(left, 0),

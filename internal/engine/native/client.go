@@ -144,6 +144,12 @@ type Client struct {
 	// closed: the uTP accept loop.
 	udpLoops sync.WaitGroup
 
+	// pol is the Policy in force (SetPolicy); polMu serialises its
+	// changes, and routes numbers the routes (Policy.route).
+	pol    atomic.Pointer[Policy]
+	polMu  sync.Mutex
+	routes uint64
+
 	// netDown is set while the interface the client is bound to is down
 	// (SetNetworkDown): nothing is dialled.
 	netDown atomic.Bool
@@ -155,7 +161,10 @@ type Client struct {
 	// unwatch stops dropBlocked being called on a change of blocklist.
 	unwatch func()
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// lnPort is the listener's port, kept when it closes (SetPolicy
+	// opens the next one on it); ln itself is guarded by mu too.
+	lnPort    int
 	utpClosed bool // the UDP socket is closed: uTP connections must not be touched
 	torrents  map[[20]byte]*Torrent
 	// fetching holds, per magnet wanting its metadata (WantMetadata),
@@ -238,25 +247,15 @@ func New(cfg Config) (*Client, error) {
 		cfg: cfg, log: log, pool: newBufferPool(cfg.BufferBytes),
 		ctx: ctx, cancel: cancel, torrents: make(map[[20]byte]*Torrent), starved: make(map[*Torrent]bool),
 		fetching: make(map[[20]byte]chan *peerConn), arrived: make(map[[20]byte]func()),
+		routes: 1,
 	}
-	dial := cfg.TrackerDialContext
-	if dial == nil {
-		dial = (&net.Dialer{Control: cfg.Control}).DialContext
-	}
-	if cfg.TrackerListenPacket == nil && cfg.Control != nil {
-		lc := net.ListenConfig{Control: cfg.Control}
-		c.cfg.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
-			return lc.ListenPacket(context.Background(), network, addr)
-		}
-	}
+	pol := policyOf(cfg)
+	c.pol.Store(&pol)
 	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	}
-	if cfg.TrackerProxy != nil {
-		dial = cfg.TrackerProxy.DialContext
-	}
-	c.trackers = newTrackerRegistry(c.newTrackerClient, dial, lookup, log)
-	c.trackers.proxied = cfg.TrackerProxy != nil
+	c.trackers = newTrackerRegistry(c.newTrackerClient, lookup, log)
+	c.trackers.setRoute(c.trackerDial(&pol), cfg.TrackerProxy != nil)
 	c.unwatch = func() {}
 	if cfg.Blocklist != nil {
 		c.unwatch = cfg.Blocklist.OnChange(c.dropBlocked)
@@ -269,8 +268,15 @@ func New(cfg Config) (*Client, error) {
 		return c, nil
 	}
 	if err := c.listen(); err != nil {
-		cancel()
-		return nil, err
+		if cfg.Control == nil || !errors.Is(err, syscall.ENODEV) {
+			cancel()
+			return nil, err
+		}
+		// Bound to an interface that does not exist (yet: a VPN's):
+		// nothing listens until SetNetworkDown(false) says it is
+		// there; uTP and the DHT stay off.
+		log.Warn("bound interface missing: no peer listener until it appears", "err", err)
+		return c, nil
 	}
 	if cfg.DHT {
 		if err := c.startDHT(c.udp); err != nil {
@@ -278,10 +284,13 @@ func New(cfg Config) (*Client, error) {
 			return nil, errors.Join(err, c.ln.Close(), c.udp.Close())
 		}
 	}
+	ln := c.ln
+	_, sport, _ := net.SplitHostPort(ln.Addr().String())
+	fmt.Sscan(sport, &c.lnPort)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.acceptLoop(c.ln)
+		c.acceptLoop(ln)
 	}()
 	if c.utp != nil {
 		c.udpLoops.Add(1)
@@ -298,6 +307,8 @@ func New(cfg Config) (*Client, error) {
 
 // Addr returns the listener's address, or an invalid one if none.
 func (c *Client) Addr() netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.ln == nil {
 		return netip.AddrPort{}
 	}
@@ -321,10 +332,10 @@ func (c *Client) close() error {
 	c.cancel()
 	c.mu.Unlock()
 	var errs []error
+	c.mu.Lock()
 	if c.ln != nil {
 		errs = append(errs, c.ln.Close())
 	}
-	c.mu.Lock()
 	ts := make([]*Torrent, 0, len(c.torrents))
 	for _, t := range c.torrents {
 		ts = append(ts, t)
@@ -416,6 +427,7 @@ func ourBits() pp.PeerExtensionBits {
 func (c *Client) serveIncoming(conn net.Conn) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.DialTimeout)
 	defer cancel()
+	pol := c.policy() // the connection is made under it
 	br := bufio.NewReaderSize(deadlineConn{conn}, readBufferSize)
 	var rw io.ReadWriter = struct {
 		io.Reader
@@ -429,12 +441,12 @@ func (c *Client) serveIncoming(conn net.Conn) {
 	case err != nil:
 		conn.Close()
 		return
-	case string(head) == pp.Protocol && c.cfg.Encryption == EncryptionRequire:
+	case string(head) == pp.Protocol && pol.Encryption == EncryptionRequire:
 		c.log.Debug("plaintext peer refused: encryption required", "peer", conn.RemoteAddr())
 		conn.Close()
 		return
 	case string(head) == pp.Protocol:
-	case c.cfg.Encryption == EncryptionDisable:
+	case pol.Encryption == EncryptionDisable:
 		c.log.Debug("encrypted peer refused: encryption disabled", "peer", conn.RemoteAddr())
 		conn.Close()
 		return
@@ -443,14 +455,14 @@ func (c *Client) serveIncoming(conn net.Conn) {
 		// and libtorrent try first. Without it aria2 drops the
 		// connection and comes back in plain a second later.
 		var method mse.CryptoMethod
-		if rw, method, err = c.receiveEncrypted(ctx, rw); err != nil {
+		if rw, method, err = c.receiveEncrypted(ctx, rw, pol); err != nil {
 			c.log.Debug("encrypted handshake failed", "peer", conn.RemoteAddr(), "err", err)
 			conn.Close()
 			return
 		}
 		r, w, crypto = rw, rw, cryptoName(method)
 	}
-	res, err := pp.Handshake(ctx, rw, nil, c.cfg.PeerID, ourBits())
+	res, err := pp.Handshake(ctx, rw, nil, pol.peerID, ourBits())
 	if err != nil {
 		conn.Close()
 		return
@@ -458,7 +470,7 @@ func (c *Client) serveIncoming(conn net.Conn) {
 	c.mu.Lock()
 	t := c.torrents[res.Hash]
 	c.mu.Unlock()
-	if t == nil && c.takeForMetadata(&peerConn{conn: conn, r: r, w: w, res: res, crypto: crypto}) {
+	if t == nil && c.takeForMetadata(&peerConn{conn: conn, r: r, w: w, res: res, crypto: crypto, pol: pol}) {
 		return // a magnet's metadata fetch asks it
 	}
 	addr, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
@@ -466,13 +478,13 @@ func (c *Client) serveIncoming(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	t.runPeer(conn, r, w, addr, res, crypto, true)
+	t.runPeer(conn, r, w, addr, res, crypto, true, pol)
 }
 
 // receiveEncrypted answers an MSE/PE handshake (BEP 8's encryption, as
 // every major client speaks it) for any of our torrents, choosing the
 // method after it as the policy says (cryptoSelector).
-func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.ReadWriter, mse.CryptoMethod, error) {
+func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter, pol *Policy) (io.ReadWriter, mse.CryptoMethod, error) {
 	c.mu.Lock()
 	keys := make([][]byte, 0, len(c.torrents)+len(c.fetching))
 	for ih := range c.torrents {
@@ -489,7 +501,7 @@ func (c *Client) receiveEncrypted(ctx context.Context, rw io.ReadWriter) (io.Rea
 			}
 		}
 	}
-	rw, method, err := mse.ReceiveHandshake(ctx, rw, skeys, cryptoSelector(c.cfg.Encryption))
+	rw, method, err := mse.ReceiveHandshake(ctx, rw, skeys, cryptoSelector(pol.Encryption))
 	if err != nil {
 		return nil, 0, fmt.Errorf("native: MSE handshake: %w", err)
 	}
@@ -629,7 +641,7 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 		pc.conn.Close()
 		return errBanned
 	}
-	if t.runPeer(pc.conn, pc.r, pc.w, addr, pc.res, pc.crypto, false) > 0 {
+	if t.runPeer(pc.conn, pc.r, pc.w, addr, pc.res, pc.crypto, false, pc.pol) > 0 {
 		t.mu.Lock()
 		delete(t.redials, addr) // it was useful: the backoff starts over
 		t.mu.Unlock()
@@ -641,14 +653,14 @@ func (t *Torrent) dial(addr netip.AddrPort) error {
 func (t *Torrent) admit(addr netip.AddrPort, id [20]byte) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.ctx.Err() == nil && !t.paused && !t.banned[addr.Addr()] && len(t.peers) < t.c.cfg.MaxPeers && id != t.c.cfg.PeerID
+	return t.ctx.Err() == nil && !t.paused && !t.banned[addr.Addr()] && len(t.peers) < t.c.cfg.MaxPeers && id != t.c.policy().peerID
 }
 
 // runPeer speaks to a handshaken peer until the connection ends. r and
 // w are the stream after the handshake: the connection itself (w is then
 // conn, for gathered writes), or its MSE layer; crypto names its
 // encryption (Crypto*).
-func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult, crypto string, incoming bool) (downloaded int64) {
+func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.AddrPort, res pp.HandshakeResult, crypto string, incoming bool, pol *Policy) (downloaded int64) {
 	// A *bufio.Reader of this size is reused as it is, with what it has
 	// buffered.
 	br := bufio.NewReaderSize(r, readBufferSize)
@@ -660,12 +672,15 @@ func (t *Torrent) runPeer(conn net.Conn, r io.Reader, w io.Writer, addr netip.Ad
 	}
 	p.incoming = incoming
 	p.crypto = crypto
+	p.pol = pol
 	t.mu.Lock()
 	p.source = SourceIncoming
 	if src, ok := t.seen[addr]; ok && !incoming {
 		p.source = src
 	}
-	if t.ctx.Err() != nil || t.paused {
+	// A policy set since the connection was made (SetPolicy) may refuse
+	// it; one set from now on finds it in t.peers.
+	if t.ctx.Err() != nil || t.paused || t.c.policy().breaks(pol, crypto) {
 		t.mu.Unlock()
 		conn.Close()
 		return 0
@@ -707,7 +722,7 @@ func (c *Client) announced(infoHash [20]byte, url string, res tracker.AnnounceRe
 // once (ErrTrackerBackoff) while the tracker backs off. timeout bounds the
 // announce once sent. retry is as for announced.
 func (c *Client) announceRequest(ctx context.Context, url string, wait bool, req tracker.AnnounceRequest, timeout time.Duration) (res tracker.AnnounceResponse, retry time.Time, err error) {
-	return c.trackers.announce(ctx, url, wait, req, tracker.AnnounceOpt{UserAgent: c.cfg.UserAgent}, timeout)
+	return c.trackers.announce(ctx, url, wait, req, tracker.AnnounceOpt{UserAgent: c.policy().UserAgent}, timeout)
 }
 
 // newTrackerClient makes the client of one tracker: an HTTP one with its

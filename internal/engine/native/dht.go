@@ -100,6 +100,9 @@ func (c *Client) DHTNodes() int {
 	return c.dht.NumNodes()
 }
 
+// DHTOn reports whether the client runs a DHT node.
+func (c *Client) DHTOn() bool { return c.dht != nil }
+
 // dhtLookup walks the DHT toward infoHash and hands the peers the nodes
 // know to found, until the walk ends or ctx does. With port non-zero the
 // walk ends by announcing us on that port to the closest nodes that

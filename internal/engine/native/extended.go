@@ -16,7 +16,7 @@ const clientName = "Lodestone"
 // ourName is the client name our extension handshakes give ("v"): none
 // in anonymous mode.
 func (c *Client) ourName() string {
-	if c.cfg.Anonymous {
+	if c.policy().Anonymous {
 		return ""
 	}
 	return clientName
@@ -49,7 +49,7 @@ func (p *peer) sendExtendedHandshake() {
 		M: map[pp.ExtensionName]pp.ExtensionNumber{},
 		V: p.t.c.ourName(),
 		// "e": we prefer encrypted connections (BEP 10), unless off.
-		Encryption: p.t.c.cfg.Encryption != EncryptionDisable,
+		Encryption: p.t.c.policy().Encryption != EncryptionDisable,
 		Reqq:       maxUploadQueue,
 		Port:       int(p.t.c.Addr().Port()),
 	}

@@ -53,7 +53,7 @@ func (c *Client) FetchMetadata(ctx context.Context, infoHash [20]byte, peers []n
 		log := c.log.With("infohash", fmt.Sprintf("%x", infoHash))
 		forEachBounded(ctx, trackers, announcesPerTorrent, func(u string, wait bool) (busy bool) {
 			res, retry, err := c.announceRequest(ctx, u, wait, tracker.AnnounceRequest{
-				InfoHash: infoHash, PeerId: c.cfg.PeerID, Left: -1, NumWant: 50, Port: c.Addr().Port(),
+				InfoHash: infoHash, PeerId: c.policy().peerID, Left: -1, NumWant: 50, Port: c.Addr().Port(),
 			}, c.cfg.TrackerTimeout)
 			if errors.Is(err, errTrackerBusy) {
 				return true

@@ -19,6 +19,9 @@ func (c *Client) SetNetworkDown(down bool) {
 		ts = append(ts, t)
 	}
 	c.mu.Unlock()
+	if !down {
+		c.reopenListener() // the interface may not have existed before
+	}
 	for _, t := range ts {
 		if down {
 			t.dropPeers()

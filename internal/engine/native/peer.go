@@ -51,6 +51,8 @@ type peer struct {
 	network string
 	// crypto is the connection's encryption (Crypto*).
 	crypto string
+	// pol is the policy the connection was made under.
+	pol *Policy
 
 	done      chan struct{} // closed when the connection is finished
 	closeOnce sync.Once

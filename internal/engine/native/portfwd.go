@@ -26,8 +26,9 @@ type portForwarder struct {
 	log  *slog.Logger
 	done chan struct{}
 
-	mu     sync.Mutex
-	mapped []portMapping
+	mu       sync.Mutex
+	mapped   []portMapping
+	searched bool // a search for gateways has ended
 }
 
 type portMapping struct {
@@ -67,7 +68,7 @@ func (f *portForwarder) run() {
 			}
 		}
 		f.mu.Lock()
-		f.mapped = mapped
+		f.mapped, f.searched = mapped, true
 		f.mu.Unlock()
 		select {
 		case <-f.c.ctx.Done():
@@ -89,4 +90,16 @@ func (f *portForwarder) wait() {
 	case <-f.done:
 	case <-time.After(unmapWait):
 	}
+}
+
+// PortForwarding reports whether the client forwards its port with UPnP
+// (on), whether a first search for gateways has ended, and how many
+// mappings (gateway and protocol) it holds.
+func (c *Client) PortForwarding() (on, searched bool, mapped int) {
+	if c.ports == nil {
+		return false, false, 0
+	}
+	c.ports.mu.Lock()
+	defer c.ports.mu.Unlock()
+	return true, c.ports.searched, len(c.ports.mapped)
 }

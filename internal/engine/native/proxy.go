@@ -28,13 +28,14 @@ type TrackerProxy interface {
 // is given before every send) looks nothing up, and its socket is a UDP
 // association that sends to the real host name, resolved by the proxy.
 func (c *Client) proxiedUDPTracker(rawURL string) (string, func(network, addr string) (net.PacketConn, error), error) {
-	p := c.cfg.TrackerProxy
+	pol := c.policy()
+	p := pol.TrackerProxy
 	if p == nil {
-		return rawURL, c.cfg.TrackerListenPacket, nil
+		return rawURL, c.trackerListen(pol), nil
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "udp" {
-		return rawURL, c.cfg.TrackerListenPacket, nil
+		return rawURL, c.trackerListen(pol), nil
 	}
 	host, port := u.Hostname(), u.Port()
 	if port == "" {

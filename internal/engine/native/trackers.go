@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/tracker"
@@ -59,20 +60,41 @@ type trackerRegistry struct {
 	// through dial (the tracker's resolved addresses), a UDP one is given
 	// url with the host's address in place of its name.
 	newClient func(url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (tracker.Client, error)
-	// dial connects to an address (an IP literal and a port).
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// route is how trackers are reached (setRoute).
+	route atomic.Pointer[trackerRoute]
 	// lookup resolves a tracker's host name.
-	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
-	log    *slog.Logger
-	slots  chan struct{} // announces in flight, client-wide
-	// proxied: dial is a proxy's, which takes host names; nothing is
-	// looked up here (a UDP client is given the tracker's url as it is,
-	// see Client.proxiedUDPTracker). Set before the first announce.
-	proxied bool
-
+	lookup  func(ctx context.Context, host string) ([]netip.Addr, error)
+	log     *slog.Logger
+	slots   chan struct{} // announces in flight, client-wide
 	mu      sync.Mutex
 	closed  bool
 	entries map[string]*trackerEntry
+}
+
+// trackerRoute is the way to the trackers.
+type trackerRoute struct {
+	// dial connects to an address (an IP literal and a port).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// proxied: dial is a proxy's, which takes host names; nothing is
+	// looked up here (a UDP client is given the tracker's url as it is,
+	// see Client.proxiedUDPTracker).
+	proxied bool
+}
+
+// setRoute makes the trackers reached through dial from now on: every
+// tracker's client is made again at its next announce, and backoffs
+// are forgotten (they were the old route's).
+func (r *trackerRegistry) setRoute(dial func(context.Context, string, string) (net.Conn, error), proxied bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.route.Store(&trackerRoute{dial: dial, proxied: proxied})
+	for _, e := range r.entries {
+		if e.cl != nil {
+			e.cl.Close()
+			e.cl = nil
+		}
+		e.failures, e.downUntil = 0, time.Time{}
+	}
 }
 
 // trackerEntry is one tracker. Its fields are guarded by the registry's
@@ -99,12 +121,11 @@ type trackerEntry struct {
 
 func newTrackerRegistry(
 	newClient func(string, func(context.Context, string, string) (net.Conn, error)) (tracker.Client, error),
-	dial func(context.Context, string, string) (net.Conn, error),
 	lookup func(context.Context, string) ([]netip.Addr, error),
 	log *slog.Logger,
 ) *trackerRegistry {
 	return &trackerRegistry{
-		newClient: newClient, dial: dial, lookup: lookup, log: log,
+		newClient: newClient, lookup: lookup, log: log,
 		slots:   make(chan struct{}, announcesInFlight),
 		entries: make(map[string]*trackerEntry),
 	}
@@ -245,7 +266,7 @@ func (r *trackerRegistry) clientOf(ctx context.Context, e *trackerEntry) (tracke
 	}
 	target := e.url
 	var addr netip.Addr
-	if u.Scheme == "udp" && !r.proxied {
+	if u.Scheme == "udp" && !r.route.Load().proxied {
 		addrs, err := r.resolve(ctx, e, u.Hostname())
 		if err != nil {
 			return nil, err
@@ -308,8 +329,9 @@ func (r *trackerRegistry) resolve(ctx context.Context, e *trackerEntry, host str
 // addresses, in order, until one answers. The guard against private
 // addresses, if any, is in r.dial, on the address actually dialled.
 func (r *trackerRegistry) dialVia(ctx context.Context, e *trackerEntry, network, hostPort string) (net.Conn, error) {
-	if r.proxied {
-		return r.dial(ctx, network, hostPort) // the proxy resolves the name
+	route := r.route.Load()
+	if route.proxied {
+		return route.dial(ctx, network, hostPort) // the proxy resolves the name
 	}
 	host, port, err := net.SplitHostPort(hostPort)
 	if err != nil {
@@ -321,7 +343,7 @@ func (r *trackerRegistry) dialVia(ctx context.Context, e *trackerEntry, network,
 	}
 	var errs []error
 	for _, a := range addrs {
-		c, err := r.dial(ctx, network, net.JoinHostPort(a.String(), port))
+		c, err := route.dial(ctx, network, net.JoinHostPort(a.String(), port))
 		if err == nil {
 			return c, nil
 		}
@@ -349,7 +371,7 @@ func (r *trackerRegistry) record(e *trackerEntry, ctx context.Context, err error
 		e.downUntil = time.Time{}
 		return time.Time{}
 	}
-	if r.proxied && e.cl != nil {
+	if r.route.Load().proxied && e.cl != nil {
 		// A UDP client's association with the proxy may be what failed
 		// (the proxy restarted): the next announce asks for a new one.
 		e.cl.Close()

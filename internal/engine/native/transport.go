@@ -149,6 +149,10 @@ func (c *Client) acceptLoop(ln acceptor) {
 		if c.refuseConn(conn) {
 			continue
 		}
+		if networkOf(conn) == NetworkUTP && !c.udpAllowed(c.policy()) {
+			conn.Close() // the policy changed since the socket opened
+			continue
+		}
 		if !c.goTracked(func() { c.serveIncoming(conn) }) {
 			c.mu.Lock()
 			if !c.utpClosed {
@@ -177,6 +181,8 @@ type peerConn struct {
 	res  pp.HandshakeResult
 	// crypto is the connection's encryption (Crypto*).
 	crypto string
+	// pol is the policy the connection was made under.
+	pol *Policy
 }
 
 // connect dials addr and shakes hands for infoHash. TCP goes first. With
@@ -187,7 +193,7 @@ type peerConn struct {
 // but that refused our handshakes is not tried over uTP: it is there, and
 // does not want us.
 func (c *Client) connect(ctx context.Context, addr netip.AddrPort, infoHash [20]byte) (*peerConn, error) {
-	if c.utp == nil {
+	if !c.udpAllowed(c.policy()) {
 		pc, _, err := c.connectOver(ctx, NetworkTCP, addr, infoHash)
 		return pc, err
 	}
@@ -251,12 +257,13 @@ func (c *Client) connect(ctx context.Context, addr netip.AddrPort, infoHash [20]
 // EncryptionRequire encrypted only, under EncryptionDisable plain only.
 // reached reports whether the peer answered the dial.
 func (c *Client) connectOver(ctx context.Context, network string, addr netip.AddrPort, infoHash [20]byte) (_ *peerConn, reached bool, _ error) {
-	policy := c.cfg.Encryption
-	pc, reached, err := c.connectWith(ctx, network, addr, infoHash, policy != EncryptionDisable)
+	pol := c.policy() // the connection is made under it
+	policy := pol.Encryption
+	pc, reached, err := c.connectWith(ctx, network, addr, infoHash, policy != EncryptionDisable, pol)
 	if policy != EncryptionPrefer || err == nil || !reached || ctx.Err() != nil {
 		return pc, reached, err
 	}
-	pc, _, err2 := c.connectWith(ctx, network, addr, infoHash, false)
+	pc, _, err2 := c.connectWith(ctx, network, addr, infoHash, false, pol)
 	if err2 != nil {
 		return nil, true, fmt.Errorf("encrypted: %w; plain: %w", err, err2)
 	}
@@ -264,28 +271,31 @@ func (c *Client) connectOver(ctx context.Context, network string, addr netip.Add
 }
 
 // dial opens a connection to addr over network.
-func (c *Client) dial(ctx context.Context, network string, addr netip.AddrPort) (net.Conn, error) {
+func (c *Client) dial(ctx context.Context, network string, addr netip.AddrPort, pol *Policy) (net.Conn, error) {
 	if c.refused(addr.Addr()) {
 		// Queued before the list blocked it (a redial).
 		return nil, errBlocked
 	}
 	if network == NetworkUTP {
+		if !c.udpAllowed(pol) {
+			return nil, errors.New("native: uTP is off until a restart (the network policy changed)")
+		}
 		return c.utp.DialContext(ctx, "udp", addr.String())
 	}
-	if c.cfg.PeerDialContext != nil {
-		return c.cfg.PeerDialContext(ctx, "tcp", addr.String())
+	if pol.PeerDialContext != nil {
+		return pol.PeerDialContext(ctx, "tcp", addr.String())
 	}
-	d := net.Dialer{Control: c.cfg.Control}
-	if c.cfg.LocalAddr.IsValid() {
-		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.cfg.LocalAddr, 0))
+	d := net.Dialer{Control: pol.Control}
+	if pol.LocalAddr.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(pol.LocalAddr, 0))
 	}
 	return d.DialContext(ctx, "tcp", addr.String())
 }
 
 // connectWith makes one attempt; reached reports whether the connection
 // was made.
-func (c *Client) connectWith(ctx context.Context, network string, addr netip.AddrPort, infoHash [20]byte, encrypted bool) (_ *peerConn, reached bool, err error) {
-	conn, err := c.dial(ctx, network, addr)
+func (c *Client) connectWith(ctx context.Context, network string, addr netip.AddrPort, infoHash [20]byte, encrypted bool, pol *Policy) (_ *peerConn, reached bool, err error) {
+	conn, err := c.dial(ctx, network, addr, pol)
 	if err != nil {
 		return nil, false, err
 	}
@@ -294,11 +304,11 @@ func (c *Client) connectWith(ctx context.Context, network string, addr netip.Add
 			conn.Close()
 		}
 	}()
-	pc := &peerConn{conn: conn, r: deadlineConn{conn}, w: conn}
+	pc := &peerConn{conn: conn, r: deadlineConn{conn}, w: conn, pol: pol}
 	ih := metainfo.Hash(infoHash)
 	pc.crypto = CryptoPlaintext
 	if encrypted {
-		rw, method, err := mse.InitiateHandshakeContext(ctx, deadlineConn{conn}, ih[:], nil, cryptoProvides(c.cfg.Encryption))
+		rw, method, err := mse.InitiateHandshakeContext(ctx, deadlineConn{conn}, ih[:], nil, cryptoProvides(pol.Encryption))
 		if err != nil {
 			return nil, true, fmt.Errorf("native: MSE handshake: %w", err)
 		}
@@ -307,12 +317,12 @@ func (c *Client) connectWith(ctx context.Context, network string, addr netip.Add
 	pc.res, err = pp.Handshake(ctx, struct {
 		io.Reader
 		io.Writer
-	}{pc.r, pc.w}, &ih, c.cfg.PeerID, ourBits())
+	}{pc.r, pc.w}, &ih, pol.peerID, ourBits())
 	switch {
 	case err != nil:
 	case pc.res.Hash != ih:
 		err = errors.New("native: peer answered for another torrent")
-	case pc.res.PeerID == c.cfg.PeerID:
+	case pc.res.PeerID == pol.peerID:
 		err = errors.New("native: connected to ourselves")
 	}
 	if err != nil {

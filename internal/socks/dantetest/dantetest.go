@@ -37,12 +37,13 @@ const (
 
 // Server is a running danted.
 type Server struct {
-	// Addr is where it listens (127.0.0.1:port); its outgoing
-	// connections leave from 127.0.0.1 too.
+	// Addr is where it listens (127.0.0.1:port, or Options.Host's); its
+	// outgoing connections leave from that address too.
 	Addr string
 	// LogPath is its log file.
 	LogPath string
-	dir     string // config, passwd and shadow
+	dir     string // config, passwd, shadow and hosts
+	netns   string // Options.Netns
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when cmd has exited
 }
@@ -64,10 +65,20 @@ type Options struct {
 	// NoUDP refuses UDP ASSOCIATE (CONNECT only), as proxies that do not
 	// relay UDP do.
 	NoUDP bool
+	// Netns, if set, is the network namespace danted runs in (a path, as
+	// nsenter --net takes it); Host the address it listens on and
+	// connects from (127.0.0.1 when ""), and Clients the network its
+	// clients may come from (127.0.0.0/8 when "").
+	Netns, Host, Clients string
+	// Hosts, if set, are lines added to /etc/hosts as danted alone sees
+	// it (a copy bind-mounted in its mount namespace): names that only
+	// the proxy can resolve.
+	Hosts string
 }
 
 // Start runs danted on a free port of 127.0.0.1 until the test ends (or
-// Stop), and returns once it accepts connections.
+// Stop), and returns once it accepts connections. In another network
+// namespace (Options.Netns) the port is 1080.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	return StartWith(t, Options{})
@@ -78,8 +89,18 @@ func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", port), LogPath: filepath.Join(dir, "danted.log")}
+	host, clients := opts.Host, opts.Clients
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if clients == "" {
+		clients = "127.0.0.0/8"
+	}
+	port := "1080"
+	if opts.Netns == "" {
+		port = freePort(t)
+	}
+	s := &Server{Addr: net.JoinHostPort(host, port), LogPath: filepath.Join(dir, "danted.log"), netns: opts.Netns}
 	passwd, err := os.ReadFile("/etc/passwd")
 	if err != nil {
 		t.Fatal(err)
@@ -90,35 +111,43 @@ func StartWith(t testing.TB, opts Options) *Server {
 	}
 	passwd = append(passwd, User+":x:65534:65534::/nonexistent:/usr/sbin/nologin\n"...)
 	shadow = append(shadow, User+":"+passwordHash+":19000:0:99999:7:::\n"...)
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts = append(hosts, "\n"+opts.Hosts+"\n"...)
 	commands := "connect udpassociate udpreply"
 	if opts.NoUDP {
 		commands = "connect"
 	}
 	conf := fmt.Sprintf(`logoutput: %s
-internal: 127.0.0.1 port = %s
-external: 127.0.0.1
+internal: %s port = %s
+external: %s
 socksmethod: username
 clientmethod: none
 user.privileged: root
 user.unprivileged: root
 client pass {
-  from: 127.0.0.0/8 to: 0.0.0.0/0
+  from: %s to: 0.0.0.0/0
   log: connect disconnect error
 }
 socks pass {
-  from: 127.0.0.0/8 to: 0.0.0.0/0
+  from: %s to: 0.0.0.0/0
   command: %s
   log: connect disconnect error iooperation
 }
-`, s.LogPath, port, commands)
-	for name, data := range map[string][]byte{"passwd": passwd, "shadow": shadow, "danted.conf": []byte(conf)} {
+`, s.LogPath, host, port, host, clients, clients, commands)
+	for name, data := range map[string][]byte{"passwd": passwd, "shadow": shadow, "hosts": hosts, "danted.conf": []byte(conf)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The passwd copy must be readable by everyone, as the real one is.
-	if err := os.Chmod(filepath.Join(dir, "passwd"), 0o644); err != nil {
-		t.Fatal(err)
+	// The passwd and hosts copies must be readable by everyone, as the
+	// real ones are.
+	for _, name := range []string{"passwd", "hosts"} {
+		if err := os.Chmod(filepath.Join(dir, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.dir = dir
 	s.run(t)
@@ -141,8 +170,12 @@ func (s *Server) Restart(t testing.TB) {
 func (s *Server) run(t testing.TB) {
 	t.Helper()
 	s.done = make(chan struct{})
-	script := `mount --bind "$1/passwd" /etc/passwd && mount --bind "$1/shadow" /etc/shadow && exec ` + Path + ` -f "$1/danted.conf" -N 1`
-	s.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", s.dir)
+	script := `mount --bind "$1/passwd" /etc/passwd && mount --bind "$1/shadow" /etc/shadow && mount --bind "$1/hosts" /etc/hosts && exec ` + Path + ` -f "$1/danted.conf" -N 1`
+	args := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", s.dir}
+	if s.netns != "" {
+		args = append([]string{"nsenter", "--net=" + s.netns}, args...)
+	}
+	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	// Its own process group: Stop ends danted's children too.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
