@@ -158,17 +158,25 @@ func checkVersion(t *testing.T, info version.Info, platform string, utp bool) {
 	}
 }
 
+// token is the API token the tests' daemons are given.
+const token = "buildtest-token-0123456789abcdef"
+
 // serve starts `<argv> serve` on loopback with temporary dirs, DHT and
 // UPnP off, asks it server.info over the WebSocket API, stops it with
 // SIGTERM and returns what it logged.
 func serve(t *testing.T, argv []string) string {
 	t.Helper()
 	dir := t.TempDir()
+	return serveIn(t, argv, filepath.Join(dir, "data"), filepath.Join(dir, "downloads"))
+}
+
+// serveIn is serve with the data and download dirs given.
+func serveIn(t *testing.T, argv []string, dataDir, downloadDir string) string {
+	t.Helper()
 	args := append(argv[1:], "serve", "--dht=false", "--upnp=false",
 		"--api-addr", "127.0.0.1:0", "--peer-addr", "127.0.0.1:0",
-		"--data-dir", filepath.Join(dir, "data"), "--download-dir", filepath.Join(dir, "downloads"))
+		"--data-dir", dataDir, "--download-dir", downloadDir)
 	cmd := exec.Command(argv[0], args...)
-	const token = "buildtest-token-0123456789abcdef"
 	cmd.Env = append(os.Environ(), "LODESTONE_TOKEN="+token)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
