@@ -41,7 +41,7 @@ func main() {
 	}
 	// Every other command is a client of a running daemon.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, args, os.Stdout, os.Stderr)
+	code := cli.Main(ctx, args, cli.Options{Stdout: os.Stdout, Stderr: os.Stderr, ServeFlags: serveFlagSet})
 	stop()
 	os.Exit(code)
 }
@@ -154,4 +154,11 @@ func tokenFrom(flagValue string, onCommandLine bool, file string) (string, error
 		return "", fmt.Errorf("token-file %s is empty", file)
 	}
 	return tok, nil
+}
+
+// serveFlagSet is serve's flag set, for the completion and the man page
+// (cli.Options.ServeFlags).
+func serveFlagSet() *flag.FlagSet {
+	fs, _ := newServeFlags()
+	return fs
 }

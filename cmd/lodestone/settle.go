@@ -58,6 +58,7 @@ func settleParsed(fs *flag.FlagSet, sf *serveFlags, lookupEnv func(string) (stri
 	if s.cfg.Token, err = tokenFrom(s.cfg.Token, s.tokenOnCommandLine, *sf.TokenFile); err != nil {
 		return nil, err
 	}
+	s.cfg.TokenFile = *sf.TokenFile // named in the daemon file, for local clients
 	ses := conf.Session
 	s.cfg.Configured = &daemon.Configured{
 		DownloadRateLimit:  ses.DownloadRateLimit,

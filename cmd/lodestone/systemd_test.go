@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lodestone-bt/lodestone/client"
 )
 
 // unitsDir holds the systemd units that run this binary.
@@ -190,16 +193,19 @@ func TestSystemdSysusers(t *testing.T) {
 }
 
 // TestSystemUnitLayout starts `lodestone serve` as the system unit does:
-// its ExecStart= arguments and its Environment=, with /var/lib moved into
-// a temporary directory where the StateDirectory= directories are made.
-// The daemon must reach READY=1 and keep its token in the data dir the
-// docs name (a download dir inside the data dir, say, is refused at start).
+// its ExecStart= arguments and its Environment=, with /var/lib and
+// /etc/lodestone moved into a temporary directory, the StateDirectory=
+// directories made, and the config file `lodestone config init` writes.
+// The daemon must reach READY=1, keep its token in the data dir the docs
+// name (a download dir inside the data dir, say, is refused at start),
+// and live through the SIGHUP of ExecReload= to a clean exit at SIGTERM.
 func TestSystemUnitLayout(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(unitsDir, "lodestone.service"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	varLib := filepath.Join(t.TempDir(), "var", "lib")
+	root := t.TempDir()
+	varLib, etc := filepath.Join(root, "var", "lib"), filepath.Join(root, "etc", "lodestone")
 	var args, env []string
 	for _, line := range strings.Split(string(b), "\n") {
 		key, value, _ := strings.Cut(line, "=")
@@ -209,7 +215,9 @@ func TestSystemUnitLayout(t *testing.T) {
 			if len(f) < 2 || f[1] != "serve" {
 				t.Fatalf("ExecStart=%s: want lodestone serve", value)
 			}
-			args = f[1:]
+			for _, a := range f[1:] {
+				args = append(args, strings.ReplaceAll(a, "/etc/lodestone", etc))
+			}
 		case "Environment":
 			for _, kv := range strings.Fields(value) {
 				env = append(env, strings.ReplaceAll(kv, "/var/lib", varLib))
@@ -224,6 +232,15 @@ func TestSystemUnitLayout(t *testing.T) {
 	}
 	if args == nil || env == nil {
 		t.Fatal("no ExecStart= or Environment= in lodestone.service")
+	}
+	// The config file as the docs make it: `lodestone config init`.
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	initCmd := exec.Command(os.Args[0], "config", "init", filepath.Join(etc, "config.toml"))
+	initCmd.Env = append(os.Environ(), runMainEnv+"=1")
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		t.Fatalf("lodestone config init: %v\n%s", err, out)
 	}
 	sock, msgs := notifySocket(t)
 	// Loopback only, on ports of the test's choosing.
@@ -243,10 +260,11 @@ func TestSystemUnitLayout(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	var ready string
 	select {
-	case m := <-msgs:
-		if !strings.HasPrefix(m, "READY=1\n") {
-			t.Fatalf("first notification %q, want READY=1", m)
+	case ready = <-msgs:
+		if !strings.HasPrefix(ready, "READY=1\n") {
+			t.Fatalf("first notification %q, want READY=1", ready)
 		}
 	case err := <-exited:
 		exited <- err
@@ -254,9 +272,25 @@ func TestSystemUnitLayout(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("no READY=1")
 	}
-	if _, err := os.Stat(filepath.Join(varLib, "lodestone", "token")); err != nil {
-		t.Errorf("the token is not in /var/lib/lodestone: %v", err)
+	tok, err := os.ReadFile(filepath.Join(varLib, "lodestone", "token"))
+	if err != nil {
+		t.Fatalf("the token is not in /var/lib/lodestone: %v", err)
 	}
+	// ExecReload=: SIGHUP reloads; the daemon answers after it, and its
+	// exit below is clean, not SIGHUP's.
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, apiURL(t, ready), strings.TrimSpace(string(tok)))
+	if err != nil {
+		t.Fatalf("the API after SIGHUP: %v", err)
+	}
+	if _, err := c.ServerInfo(ctx); err != nil {
+		t.Fatalf("server.info after SIGHUP: %v", err)
+	}
+	c.Close()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

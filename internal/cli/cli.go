@@ -1,18 +1,21 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
-// queue, reannounce, recheck, trackers, limits, watch, stats, help). Each talks to a running
-// daemon through the public client package and prints for a human, or
-// with --json the daemon's raw result for a program.
+// queue, reannounce, recheck, trackers, limits, watch, stats, doctor,
+// create, wait, version, completion, help). Each talks to a running daemon through the public
+// client package and prints for a human, or with --json the daemon's raw
+// result for a program. The same command definitions give shell
+// completion (complete.go) and the man page (man.go).
 //
 // It imports only client/, api/, internal/version and the standard
-// library. Run is the single entry point; it writes only to the writers it
-// is given and keeps no state between calls.
+// library. Run (or Main) is the single entry point; it writes only to the
+// writers it is given and keeps no state between calls.
 package cli
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -71,7 +74,10 @@ func commands() []command {
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
+		{"create", "make a .torrent of a file or directory and print its magnet", runCreate},
+		{"wait", "wait until the daemon answers (after starting it in the background)", runWait},
 		{"version", "print the version, commit, Go version and engines", runVersion},
+		{"completion", "print a shell completion script: bash, zsh or fish", runCompletion},
 	}
 }
 
@@ -82,7 +88,7 @@ func commandNames() []string {
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
-	return append(names, "help")
+	return append(names, "help", "config") // config: cmd/lodestone's
 }
 
 // unknownCommand is the message for a command name that is none: with the
@@ -111,14 +117,41 @@ type env struct {
 	tty bool
 	// getenv reads an environment variable.
 	getenv func(string) string
+	// serveFlags builds serve's flag set (Options.ServeFlags); may be nil.
+	serveFlags func() *flag.FlagSet
+	// spec, when set, makes parse record the command's flags and usage
+	// there and return errHelp at once (spec.go).
+	spec *spec
 }
 
 // Run runs the client command named by args[0] with the remaining
 // arguments, writing output to stdout and diagnostics to stderr, and
 // returns the process exit code (ExitOK, ExitFailure or ExitUsage). ctx
 // bounds the whole command; cancelling it (e.g. on SIGINT) stops a watch.
+// It is Main with only the output streams set.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr, tty: isTerminal(stdout), getenv: os.Getenv}
+	return Main(ctx, args, Options{Stdout: stdout, Stderr: stderr})
+}
+
+// Options are what Main takes from its caller besides the arguments.
+type Options struct {
+	// Stdout and Stderr receive output and diagnostics.
+	Stdout, Stderr io.Writer
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+	// ServeFlags builds `lodestone serve`'s flag set without parsing it
+	// or acting, so that completion and the man page list serve's flags;
+	// nil leaves them out. cmd/lodestone owns serve, so it passes this.
+	ServeFlags func() *flag.FlagSet
+}
+
+// Main is Run with all of Options.
+func Main(ctx context.Context, args []string, opts Options) int {
+	stdout, stderr := opts.Stdout, opts.Stderr
+	e := &env{stdout: stdout, stderr: stderr, tty: isTerminal(stdout), getenv: opts.Getenv, serveFlags: opts.ServeFlags}
+	if e.getenv == nil {
+		e.getenv = os.Getenv
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage())
 		return ExitUsage
@@ -129,6 +162,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return e.exit(name, runHelp(e, args[1:]))
 	case "--version", "-version":
 		return e.exit("version", runVersion(ctx, e, args[1:]))
+	case "__complete":
+		// Hidden: the completion scripts' callback.
+		return e.exit(name, runComplete(ctx, e, args[1:]))
+	case "__man":
+		// Hidden: writes docs/lodestone.1 (man.go).
+		return e.exit(name, runMan(e, args[1:]))
 	}
 	cmd, ok := lookup(name)
 	if !ok {

@@ -70,10 +70,15 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 
 // diagnose asks the daemon, or checks the local setup when none answers.
 func diagnose(ctx context.Context, e *env, common *commonFlags, downloadDir, peerAddr string) ([]api.DoctorFinding, error) {
-	url, err := common.url()
-	if err != nil {
-		return nil, err
+	// The daemon and its token, found as every command finds them
+	// (locate.go); the URL is set even when the token is not found.
+	t, tokErr := common.locate(e)
+	var ue *usageError
+	if errors.As(tokErr, &ue) {
+		return nil, tokErr
 	}
+	url, token, source := t.url, t.token, t.source
+	var err error
 	dataDir := common.dataDir
 	if dataDir == "" {
 		dataDir = defaultDataDir(e.getenv)
@@ -81,7 +86,6 @@ func diagnose(ctx context.Context, e *env, common *commonFlags, downloadDir, pee
 	if downloadDir == "" {
 		downloadDir = defaultDownloadDir(e.getenv)
 	}
-	token, source, tokErr := common.resolveToken(e)
 	var c *client.Client
 	if tokErr == nil {
 		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
@@ -99,7 +103,7 @@ func diagnose(ctx context.Context, e *env, common *commonFlags, downloadDir, pee
 		f := doctor.Error(doctor.CheckDaemon, fmt.Sprintf("pass the daemon's token with --token or $%s, or point --data-dir at its data dir", TokenEnv),
 			"the daemon at %s refused the token from %s (HTTP %d)", url, source, he.StatusCode)
 		return append([]api.DoctorFinding{f}, localChecks(dataDir, downloadDir, peerAddr, false)...), nil
-	case tokErr != nil && answers(ctx, common.apiAddr):
+	case tokErr != nil && answers(ctx, url):
 		f := doctor.Error(doctor.CheckDaemon, fmt.Sprintf("pass the daemon's token with --token or $%s, or point --data-dir at its data dir", TokenEnv),
 			"something answers at %s, but no token was found: %v", url, tokErr)
 		return append([]api.DoctorFinding{f}, localChecks(dataDir, downloadDir, peerAddr, false)...), nil

@@ -80,6 +80,15 @@ func TestDoctorHealthy(t *testing.T) {
 	want(t, fs, "clock_skew", api.DoctorOK)
 	want(t, fs, "proxy", api.DoctorOK, "no proxy")
 
+	// A wrong token: the daemon is there but refuses it, an error that
+	// says where to get the right one; the local checks follow.
+	code, fs, r = doctorFindings(t, "--api-addr", d.APIAddr(), "--data-dir", d.Dirs.Data, "--token", "wrong-token-0123456789abcdef")
+	if code != cli.ExitFailure {
+		t.Fatalf("exit %d with a wrong token, want %d\n%s", code, cli.ExitFailure, r.stdout)
+	}
+	want(t, fs, "daemon", api.DoctorError, "refused the token from --token", "fix:--data-dir")
+	want(t, fs, "token_file", api.DoctorOK, "mode 0600")
+
 	// The text form: one line per finding, the fix under it.
 	text := run(t, "doctor", "--api-addr", d.APIAddr(), "--data-dir", d.Dirs.Data).ok(t)
 	if !strings.Contains(text.stdout, "ok     token_file    token file ") {
@@ -162,4 +171,31 @@ func TestDoctorNoDaemonPortInUse(t *testing.T) {
 		t.Fatalf("exit %d with the port free, want 0\n%s\n%s", code, r.stdout, r.stderr)
 	}
 	want(t, fs, "peer_port", api.DoctorOK, "is free")
+}
+
+// A daemon whose SOCKS5 proxy does not answer and whose blocklist URL
+// could not be fetched: the proxy is an error naming the setting, the
+// blocklist a warning with the failure.
+func TestDoctorProxyAndBlocklist(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := closed.Addr().String()
+	closed.Close()
+	d := daemontest.Start(t, daemontest.Options{Configure: func(c *daemon.Config) {
+		c.Proxy = "socks5://user:hunter2@" + dead
+		c.Blocklists = []string{"http://" + dead + "/list.txt"}
+	}})
+	code, fs, r := doctorFindings(t, "--api-addr", d.APIAddr(), "--token", daemontest.Token)
+	if code != cli.ExitFailure {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, cli.ExitFailure, r.stdout, r.stderr)
+	}
+	want(t, fs, "proxy", api.DoctorError, "socks5://user:***@"+dead, "does not answer", "fix:--proxy")
+	if strings.Contains(r.stdout, "hunter2") {
+		t.Errorf("the proxy's password is shown:\n%s", r.stdout)
+	}
+	want(t, fs, "blocklist", api.DoctorWarn, "the last load failed", dead+"/list.txt")
+	want(t, fs, "peer_port", api.DoctorOK, "--proxy-only")
+	want(t, fs, "token_file", api.DoctorOK, "given by")
 }

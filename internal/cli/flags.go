@@ -1,21 +1,15 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/client"
 )
 
@@ -41,84 +35,10 @@ type commonFlags struct {
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.apiAddr, "api-addr", DefaultAPIAddr, "the daemon's API `address`: host:port, or a full ws:// URL")
-	fs.StringVar(&c.token, "token", "", "API `token` (default: $"+TokenEnv+", else the file token in the data dir)")
-	fs.StringVar(&c.dataDir, "data-dir", "", "the daemon's data `dir`, where its token file is (default: $XDG_DATA_HOME/lodestone, else ~/.local/share/lodestone)")
+	fs.StringVar(&c.apiAddr, "api-addr", "", "the daemon's API `address`: host:port, or a full ws:// URL (default: the running daemon's, else "+DefaultAPIAddr+")")
+	fs.StringVar(&c.token, "token", "", "API `token` (default: $"+TokenEnv+", else the running daemon's token file)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "the daemon's data `dir`, where it says how to reach it (default: $XDG_DATA_HOME/lodestone, else ~/.local/share/lodestone)")
 	fs.BoolVar(&c.json, "json", false, "print the daemon's result as JSON instead of text")
-}
-
-// url returns the WebSocket URL of the daemon.
-func (c *commonFlags) url() (string, error) {
-	if strings.HasPrefix(c.apiAddr, "ws://") || strings.HasPrefix(c.apiAddr, "wss://") {
-		return c.apiAddr, nil
-	}
-	if _, _, err := net.SplitHostPort(c.apiAddr); err != nil {
-		return "", usagef("--api-addr %q: want host:port or a ws:// URL", c.apiAddr)
-	}
-	return "ws://" + c.apiAddr + api.Path, nil
-}
-
-// resolveToken returns the token to present: --token, else $LODESTONE_TOKEN,
-// else the daemon's token file, and where it came from.
-func (c *commonFlags) resolveToken(e *env) (token, source string, err error) {
-	if c.token != "" {
-		return c.token, "--token", nil
-	}
-	if t := e.getenv(TokenEnv); t != "" {
-		return t, "$" + TokenEnv, nil
-	}
-	dir := c.dataDir
-	if dir == "" {
-		dir = defaultDataDir(e.getenv)
-	}
-	path := filepath.Join(dir, tokenFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", "", fmt.Errorf("no API token: pass --token, set $%s, or point --data-dir at the daemon's data dir: %w", TokenEnv, err)
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("read token: %w", err)
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", "", fmt.Errorf("token file %s is empty", path)
-	}
-	return t, path, nil
-}
-
-// defaultDataDir mirrors the daemon's default data dir:
-// $XDG_DATA_HOME/lodestone, else ~/.local/share/lodestone.
-func defaultDataDir(getenv func(string) string) string {
-	if d := getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "lodestone")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "lodestone")
-	}
-	return "lodestone-data"
-}
-
-// dial connects to the daemon. The caller closes the client.
-func (c *commonFlags) dial(ctx context.Context, e *env) (*client.Client, error) {
-	url, err := c.url()
-	if err != nil {
-		return nil, err
-	}
-	token, source, err := c.resolveToken(e)
-	if err != nil {
-		return nil, err
-	}
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	cl, err := client.Dial(dctx, url, token)
-	if err != nil {
-		var he *client.HandshakeError
-		if errors.As(err, &he) {
-			return nil, &refusedError{url: url, source: source, err: he}
-		}
-		return nil, fmt.Errorf("cannot reach the daemon at %s (is \"lodestone serve\" running? see --api-addr): %w", url, err)
-	}
-	return cl, nil
 }
 
 // refusedError is a handshake the daemon refused. Its text explains the
@@ -132,7 +52,7 @@ type refusedError struct {
 func (e *refusedError) Error() string {
 	switch e.err.StatusCode {
 	case 401:
-		return fmt.Sprintf("the daemon at %s refused the token from %s (HTTP 401): check --token, $%s or the data dir's token file", e.url, e.source, TokenEnv)
+		return fmt.Sprintf("the daemon at %s refused the token from %s (HTTP 401): pass the daemon's token with --token or $%s, or its data dir with --data-dir", e.url, e.source, TokenEnv)
 	case 403:
 		return fmt.Sprintf("the daemon at %s refused the connection (HTTP 403): its Host or Origin check failed", e.url)
 	}
@@ -199,6 +119,12 @@ func newFlagSet(cmd string) *flag.FlagSet {
 // errHelp; a bad flag prints the flag package's message and the usage to
 // stderr and returns a usage error.
 func (e *env) parse(fs *flag.FlagSet, args []string, usage string) ([]string, error) {
+	if e.spec != nil {
+		// Describing the command (spec.go): hand over its flags and
+		// usage, and stop before it acts.
+		e.spec.flags, e.spec.usage = fs, usage
+		return nil, errHelp
+	}
 	var msg strings.Builder
 	fs.SetOutput(&msg)
 	var pos []string

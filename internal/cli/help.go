@@ -23,11 +23,19 @@ commands:
 	b.WriteString(`  help       show this help, or a command's: lodestone help <command>
 
 Every client command takes:
-  --api-addr host:port  the daemon's API address, or a ws:// URL (default 127.0.0.1:6810)
-  --token token         API token (default: $LODESTONE_TOKEN, else <data-dir>/token)
+  --api-addr host:port  the daemon's API address, or a ws:// URL (default: the
+                        running daemon's, else 127.0.0.1:6810)
+  --token token         API token (default: $LODESTONE_TOKEN, else the running
+                        daemon's token file)
   --data-dir dir        the daemon's data dir (default: $XDG_DATA_HOME/lodestone,
                         else ~/.local/share/lodestone)
   --json                print the daemon's result as JSON instead of text
+
+A running daemon writes where it listens and where its token is to
+daemon.json in its data dir, and to $XDG_RUNTIME_DIR/lodestone/: the
+commands find it there. A daemon given its token as a value (--token,
+LODESTONE_TOKEN) does not write the token anywhere: set LODESTONE_TOKEN
+for the commands too.
 
 A task is named by its id (the info-hash, 40 hex digits) or any unique prefix
 of it, such as the 8 characters "lodestone ls" shows. Flags may come before or

@@ -20,18 +20,54 @@ Prints every field of the task (task.get), one "key: value" per line, in
 the order of the API's task object. Sizes, rates and the ETA show in human
 units with the exact number in parentheses, e.g. "size: 1.0 MiB (1048576)".
 A field the daemon left out (such as finished_at before the task finished)
-shows "-". With --json, prints the task.get result.
+shows "-". Then one "alert: tracker <url>: <why>" line for each tracker
+whose last announce failed (task.trackers), e.g. one on a private address
+refused unless the daemon runs with --allow-private-trackers. With --json,
+prints the task.get result.
 `
 
 func runInfo(ctx context.Context, e *env, args []string) error {
-	raw, common, err := callOnTask(ctx, e, "info", infoUsage, api.MethodTaskGet, "get", args)
+	fs := newFlagSet("info")
+	var common commonFlags
+	common.register(fs)
+	pos, err := e.parse(fs, args, infoUsage)
 	if err != nil {
 		return err
+	}
+	if err := oneID("info", pos); err != nil {
+		return err
+	}
+	c, err := common.dial(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tasks, err := resolveTasks(ctx, c, pos)
+	if err != nil {
+		return err
+	}
+	id := tasks[0].TaskID
+	var raw json.RawMessage
+	if err := c.Call(ctx, api.MethodTaskGet, api.TaskIDParams{TaskID: id}, &raw); err != nil {
+		return fmt.Errorf("get %s: %w", id, err)
 	}
 	if common.json {
 		return printJSON(e.stdout, raw)
 	}
-	return writeFields(e.stdout, raw)
+	if err := writeFields(e.stdout, raw); err != nil {
+		return err
+	}
+	trackers, err := c.TaskTrackers(ctx, id)
+	if err != nil {
+		return fmt.Errorf("trackers of %s: %w", id, err)
+	}
+	errs, _ := trackerAlerts(trackers)
+	for _, tr := range errs {
+		if _, err := fmt.Fprintf(e.stdout, "alert: tracker %s: %s\n", sanitize(tr.URL), sanitize(tr.LastError)); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+	return nil
 }
 
 // byteFields and rateFields are task fields shown with a human unit too.

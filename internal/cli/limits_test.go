@@ -6,6 +6,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
 
 // limits shows session.get's limits and sets them with session.set, sizes
@@ -41,4 +42,27 @@ func TestLimits(t *testing.T) {
 	runAt(t, d, "limits", "--down", "1XB").fails(t, cli.ExitUsage, `invalid value "1XB" for flag -down: want a size such as 500KiB`)
 	runAt(t, d, "limits", "--max-downloads", "-1").fails(t, cli.ExitUsage, "want a whole number of 0 or more")
 	runAt(t, d, "limits", "--ratio-limit", "session").fails(t, cli.ExitUsage, "session is for a task's own limit")
+}
+
+// set --down, --up and --sequential change a task's own rate caps and
+// piece order (task.set).
+func TestSetRatesAndSequential(t *testing.T) {
+	t.Parallel()
+	tr := enginetest.Generate(t, enginetest.Content{Name: "rates.bin", Size: 50_000, Seed: 43})
+	d := daemontest.Start(t, daemontest.Options{})
+	id := tr.InfoHash
+	runAt(t, d, "add", "--paused", torrentFile(t, tr)).ok(t)
+	out := runAt(t, d, "set", id[:8], "--down", "1MiB", "--up", "200KiB", "--sequential").ok(t).stdout
+	if want := "set " + id + " rate limits: down 1.0 MiB/s, up 200.0 KiB/s\nset " + id + " sequential: true\n"; out != want {
+		t.Errorf("set printed %q, want %q", out, want)
+	}
+	task, err := d.Client(t).GetTask(t.Context(), id)
+	if err != nil || task.DownloadRateLimit != 1<<20 || task.UploadRateLimit != 200<<10 || !task.Sequential {
+		t.Errorf("task.get after set: %+v, %v", task, err)
+	}
+	out = runAt(t, d, "set", id, "--down", "0", "--sequential=false").ok(t).stdout
+	if want := "set " + id + " rate limits: down none, up 200.0 KiB/s\nset " + id + " sequential: false\n"; out != want {
+		t.Errorf("set printed %q, want %q", out, want)
+	}
+	runAt(t, d, "set", id, "--up", "fast").fails(t, cli.ExitUsage, `invalid value "fast" for flag -up`)
 }

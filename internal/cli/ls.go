@@ -14,14 +14,17 @@ import (
 const lsUsage = `usage: lodestone ls [flags]
 
 Lists tasks, oldest first, as a table: ID (the first 8 characters of the
-task id), NAME, SIZE, DONE, STATE, DOWN and UP rates, PEERS, LABELS. SIZE is
-"?" while a magnet's metadata is unknown. With --json, prints the task.list
-result with every field of every task.
+task id), NAME, SIZE, DONE, STATE, DOWN and UP rates, PEERS, LABELS and
+ALERT. SIZE is "?" while a magnet's metadata is unknown. ALERT is "-", or
+the start of what needs a look: the task's error, "network down" (the
+interface of serve --bind-interface is down), or "tracker: " and why its
+trackers fail when none works; "lodestone info" shows it in full. With
+--json, prints the task.list result with every field of every task.
 `
 
 // lsFields are the task fields the table needs (task_id is always sent).
 func lsFields() []string {
-	return []string{"name", "size", "completed", "state", "download_rate", "upload_rate", "peers", "labels"}
+	return []string{"name", "size", "completed", "state", "error", "network", "download_rate", "upload_rate", "peers", "labels"}
 }
 
 func runLs(ctx context.Context, e *env, args []string) error {
@@ -58,13 +61,14 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return fmt.Errorf("list tasks: decode result: %w", err)
 	}
-	return writeTable(e.stdout, res.Tasks)
+	return writeTable(e.stdout, res.Tasks, allTrackers(ctx, c, res.Tasks))
 }
 
-// writeTable writes tasks as ls's aligned table, header first.
-func writeTable(w io.Writer, tasks []api.Task) error {
+// writeTable writes tasks as ls's aligned table, header first; trackers
+// are each task's, by id, for the ALERT column.
+func writeTable(w io.Writer, tasks []api.Task, trackers map[string][]api.TaskTracker) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSIZE\tDONE\tSTATE\tDOWN\tUP\tPEERS\tLABELS")
+	fmt.Fprintln(tw, "ID\tNAME\tSIZE\tDONE\tSTATE\tDOWN\tUP\tPEERS\tLABELS\tALERT")
 	for _, t := range tasks {
 		size := formatBytes(t.Size)
 		if t.Size == 0 && t.State == api.StateMetadata {
@@ -74,9 +78,9 @@ func writeTable(w io.Writer, tasks []api.Task) error {
 		if len(t.Labels) > 0 {
 			labels = sanitize(strings.Join(t.Labels, ","))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
 			shortID(t.TaskID), truncate(sanitize(t.Name), 48), size, formatPercent(t.Completed, t.Size),
-			t.State, formatRate(t.DownloadRate), formatRate(t.UploadRate), t.Peers, labels)
+			t.State, formatRate(t.DownloadRate), formatRate(t.UploadRate), t.Peers, labels, shortAlert(t, trackers[t.TaskID]))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)

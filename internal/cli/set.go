@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"math"
@@ -19,7 +20,8 @@ const setUsage = `usage: lodestone set [flags] <task-id>
        lodestone set [flags] --all | --with-label L | --state S | --in-category C
 
 Changes the task (task.set): give at least one of --label, --skip, --normal,
---high, --category, --ratio-limit, --seed-time-limit and --seed-idle-limit.
+--high, --category, --ratio-limit, --seed-time-limit, --seed-idle-limit,
+--down, --up and --sequential.
 
 --label replaces the task's labels with the --label values, in the order
 given (duplicates are dropped), and prints "set <task_id> labels: <labels>".
@@ -36,6 +38,13 @@ priority. This needs the task's metadata. Prints "set <task_id> priorities:
 its data to the category's save path when that is not where the data is;
 --category '' takes the task out of its category and moves nothing. Prints
 "set <task_id> category: <name> (<download_dir>)".
+
+--down and --up cap the task's download and upload rate, in bytes per
+second or with a unit as "lodestone limits" takes them (1MiB, 200KiB); 0
+removes the task's own cap (the daemon's still applies). Prints "set
+<task_id> rate limits: down <rate>, up <rate>". --sequential downloads the
+pieces in order, to play a file while it downloads; --sequential=false
+goes back to rarest first. Prints "set <task_id> sequential: <bool>".
 
 --ratio-limit, --seed-time-limit and --seed-idle-limit set the task's own
 seeding limits: a ratio (uploaded / completed, e.g. 1.5), a time after it
@@ -71,12 +80,18 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	fs.Var(&idle, "seed-idle-limit", "stop seeding after this long without uploading: `seconds` or a duration, or none, or session")
 	var category stringList
 	fs.Var(&category, "category", "put the task in this `category`, moving its data there ('' takes it out)")
+	var down, up sizeFlag
+	fs.Var(&down, "down", "cap the task's download `rate` per second, e.g. 1MiB (0: no cap of its own)")
+	fs.Var(&up, "up", "cap the task's upload `rate` per second, e.g. 200KiB (0: no cap of its own)")
+	sequential := fs.Bool("sequential", false, "download pieces in order (for playing while downloading); --sequential=false: rarest first again")
 	var sf selectFlags
 	sf.register(fs, "with-label", "in-category")
 	pos, err := e.parse(fs, args, setUsage)
 	if err != nil {
 		return err
 	}
+	seqSet := false
+	fs.Visit(func(f *flag.Flag) { seqSet = seqSet || f.Name == "sequential" })
 	sel, err := sf.selection(pos)
 	if err != nil {
 		return err
@@ -91,8 +106,9 @@ func runSet(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	limits := ratio.set || seedTime.set || idle.set
-	if !labels.set && len(prios) == 0 && !category.set && !limits {
-		return usagef("nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit, --seed-time-limit or --seed-idle-limit (--label '' clears the labels)")
+	rates := down.set || up.set
+	if !labels.set && len(prios) == 0 && !category.set && !limits && !rates && !seqSet {
+		return usagef("nothing to set: give --label, --skip, --normal, --high, --category, --ratio-limit, --seed-time-limit, --seed-idle-limit, --down, --up or --sequential (--label '' clears the labels)")
 	}
 	if len(category.values) > 1 {
 		return usagef("--category given %d times: a task is in one category", len(category.values))
@@ -111,6 +127,15 @@ func runSet(ctx context.Context, e *env, args []string) error {
 	}
 	if category.set {
 		p.Category = &category.values[0]
+	}
+	if down.set {
+		p.DownloadRateLimit = &down.value
+	}
+	if up.set {
+		p.UploadRateLimit = &up.value
+	}
+	if seqSet {
+		p.Sequential = sequential
 	}
 	if labels.set {
 		newLabels, err := parseSetLabels(labels.values)
@@ -166,11 +191,25 @@ func runSet(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "set %s priorities: %s\n", t.TaskID, strings.Join(shown, ", "))
 	}
+	if rates {
+		fmt.Fprintf(e.stdout, "set %s rate limits: down %s, up %s\n", t.TaskID, rateLimit(t.DownloadRateLimit), rateLimit(t.UploadRateLimit))
+	}
+	if seqSet {
+		fmt.Fprintf(e.stdout, "set %s sequential: %t\n", t.TaskID, t.Sequential)
+	}
 	if limits {
 		fmt.Fprintf(e.stdout, "set %s seeding limits: ratio %s, time %s, idle %s\n", t.TaskID,
 			showLimit(t.SeedRatioLimit, false), showLimit(float64(t.SeedTimeLimit), true), showLimit(float64(t.SeedIdleLimit), true))
 	}
 	return nil
+}
+
+// rateLimit renders a task's rate cap: "none" for 0.
+func rateLimit(n int64) string {
+	if n == 0 {
+		return "none"
+	}
+	return formatRate(n)
 }
 
 // limitFlag is a per-task seeding limit given on the command line: a

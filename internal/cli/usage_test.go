@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "watchdir", "rss", "webhook", "key", "queue", "reannounce", "recheck", "trackers", "limits", "watch", "stats", "doctor", "version"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "watchdir", "rss", "webhook", "key", "queue", "reannounce", "recheck", "trackers", "limits", "watch", "stats", "doctor", "create", "wait", "version", "completion"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {
@@ -141,6 +141,6 @@ func TestLocalFailures(t *testing.T) {
 	run(t, "add", "--token", "x", "--api-addr", closed, t.TempDir()).fails(t, cli.ExitFailure, "lodestone: read torrent file: ")
 	if os.Getenv(cli.TokenEnv) == "" {
 		run(t, "ls", "--api-addr", closed, "--data-dir", t.TempDir()).fails(t, cli.ExitFailure,
-			"lodestone: no API token: pass --token, set $LODESTONE_TOKEN")
+			"lodestone: no API token: no daemon is running with data dir ", "pass --token or set $LODESTONE_TOKEN")
 	}
 }

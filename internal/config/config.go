@@ -235,7 +235,13 @@ func keysOf(fs *flag.FlagSet, skip []string) ([]Key, *Config, error) {
 
 // runtimeFlags are the serve flags whose keys a reload applies while the
 // daemon runs; every other flag's key takes a restart.
-var runtimeFlags = map[string]bool{"blocklist": true, "log-level": true}
+// The network ones are session.set's too (issue 18): applied live, or
+// reported pending a restart by the daemon.
+var runtimeFlags = map[string]bool{
+	"blocklist": true, "log-level": true,
+	"bind-interface": true, "bind-address": true, "proxy": true, "proxy-only": true,
+	"encryption": true, "anonymous": true,
+}
 
 // secretFlags are the flags whose values are masked.
 var secretFlags = map[string]bool{"token": true, "proxy": true}

@@ -52,6 +52,14 @@ type Config struct {
 	// Token is the API token; empty means the one stored in DataDir,
 	// generated on first start.
 	Token string
+	// TokenFile is the file Token was read from (serve --token-file), if
+	// it was: the daemon file (api.DaemonFile) names it so that local
+	// clients read it too. Empty otherwise.
+	TokenFile string
+	// RuntimeDir is where the daemon also writes its daemon file, one per
+	// running daemon ($XDG_RUNTIME_DIR/lodestone by default), so that
+	// local clients find a daemon whatever its data dir; "" for none.
+	RuntimeDir string
 	// AllowedHosts are host names accepted in the HTTP Host header besides
 	// loopback names and IP literals.
 	AllowedHosts []string
@@ -145,6 +153,7 @@ func Default() Config {
 	return Config{
 		APIAddr:     DefaultAPIAddr,
 		DataDir:     defaultDataDir(),
+		RuntimeDir:  defaultRuntimeDir(),
 		DownloadDir: defaultDownloadDir(),
 		DHT:         true,
 		UPnP:        true,

@@ -24,10 +24,11 @@ import (
 // there was a file keeps its stored settings.
 //
 // The network settings (bind_interface ... anonymous, which session.set
-// also changes: netsettings.go) take a restart: a changed configured
-// value is not applied by Reconfigure but at the next start, where it
-// drops session.set's stored value for that setting, so the flag's
-// (Config's) is used.
+// also changes: netsettings.go) are applied at start by dropping
+// session.set's stored value of each one the configuration changed, so
+// that the flag's (Config's) is used from the first connection; by
+// Reconfigure like the others, through session.set, which applies them
+// live or reports them pending a restart.
 type Configured struct {
 	DownloadRateLimit  int64    `json:"download_rate_limit"`
 	UploadRateLimit    int64    `json:"upload_rate_limit"`
@@ -113,6 +114,28 @@ var configuredFields = []configuredField{
 	{"session.download_dir", func(c Configured) any { return c.DownloadDir },
 		func(p *api.SessionSetParams, c Configured) { p.DownloadDir = &c.DownloadDir },
 		func(s api.Settings) any { return s.DownloadDir }},
+	{"bind_interface", func(c Configured) any { return c.BindInterface },
+		func(p *api.SessionSetParams, c Configured) { p.BindInterface = &c.BindInterface },
+		func(s api.Settings) any { return s.BindInterface }},
+	{"bind_address", func(c Configured) any { return c.BindAddress },
+		func(p *api.SessionSetParams, c Configured) { p.BindAddress = &c.BindAddress },
+		func(s api.Settings) any { return s.BindAddress }},
+	// The wire value is masked: the log never shows the password.
+	{"proxy", func(c Configured) any { return c.Proxy },
+		func(p *api.SessionSetParams, c Configured) { p.Proxy = &c.Proxy },
+		func(s api.Settings) any { return s.Proxy }},
+	{"proxy_only", func(c Configured) any { return c.ProxyOnly },
+		func(p *api.SessionSetParams, c Configured) { p.ProxyOnly = &c.ProxyOnly },
+		func(s api.Settings) any { return s.ProxyOnly }},
+	{"encryption", func(c Configured) any { return networkFields(c)["encryption"] },
+		func(p *api.SessionSetParams, c Configured) {
+			e := networkFields(c)["encryption"].(string)
+			p.Encryption = &e
+		},
+		func(s api.Settings) any { return s.Encryption }},
+	{"anonymous", func(c Configured) any { return c.Anonymous },
+		func(p *api.SessionSetParams, c Configured) { p.Anonymous = &c.Anonymous },
+		func(s api.Settings) any { return s.Anonymous }},
 	{"blocklist", func(c Configured) any { return fmt.Sprintf("%q", c.Blocklists) },
 		func(p *api.SessionSetParams, c Configured) {
 			b := slices.Clone(c.Blocklists)
@@ -228,10 +251,14 @@ func (d *Daemon) applyConfigured() error {
 // Reconfigure applies the settings of a reloaded configuration (SIGHUP)
 // that changed since the configuration last gave them, through
 // session.set's path, and logs each (key, old value in force, new).
-// The others are left as session.set made them. The network settings
-// are not applied (they take a restart, and the next start applies
-// them).
+// The others are left as session.set made them. A network setting the
+// engine cannot change live is logged as pending a restart.
+//
+// It may be called from any goroutine while Run runs; after Close has
+// begun it returns ErrClosed, and Close waits for one under way.
 func (d *Daemon) Reconfigure(c Configured) error {
+	d.reconf.Lock()
+	defer d.reconf.Unlock()
 	d.mu.Lock()
 	closing := d.closing
 	d.mu.Unlock()
@@ -242,8 +269,6 @@ func (d *Daemon) Reconfigure(c Configured) error {
 	if err != nil {
 		return err
 	}
-	// Recorded as they were: the next start compares with them.
-	c = c.withNetwork(last)
 	return d.reconfigure(last, c, "setting changed by the configuration")
 }
 
@@ -269,6 +294,9 @@ func (d *Daemon) reconfigure(last, now Configured, msg string) error {
 		}
 		for _, f := range changed {
 			d.log.Info(msg, "key", f.key, "old", f.wire(before), "new", f.wire(after))
+			if slices.Contains(after.RestartRequired, f.key) {
+				d.log.Warn("setting not fully in force until a restart", "key", f.key)
+			}
 		}
 	}
 	raw, err := json.Marshal(now)

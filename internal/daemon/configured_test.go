@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,5 +125,45 @@ func TestConfiguredNetwork(t *testing.T) {
 	d = start("disable", false)
 	if s := get(d); s.Encryption != "disable" || !s.Anonymous {
 		t.Fatalf("restart, unchanged: encryption %q, anonymous %v", s.Encryption, s.Anonymous)
+	}
+	// A reload changes it while running, through session.set; the
+	// unchanged anonymous stays session.set's.
+	if err := d.Reconfigure(daemon.Configured{Encryption: "require", ProxyOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if s := get(d); s.Encryption != "require" || !s.Anonymous {
+		t.Fatalf("after Reconfigure: encryption %q, anonymous %v", s.Encryption, s.Anonymous)
+	}
+	d.Stop(t)
+	d = start("require", false)
+	if s := get(d); s.Encryption != "require" || !s.Anonymous {
+		t.Fatalf("restart after the reload: encryption %q, anonymous %v", s.Encryption, s.Anonymous)
+	}
+}
+
+// Reconfigure and Close may race (a SIGHUP just before SIGTERM): Close
+// waits for a Reconfigure under way, and the later ones are refused. Run
+// with -race.
+func TestReconfigureDuringClose(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{Configure: func(cfg *daemon.Config) {
+		cfg.Configured = &daemon.Configured{ProxyOnly: true}
+	}})
+	done := make(chan error, 1)
+	go func() {
+		for i := int64(1); ; i++ {
+			if err := d.Reconfigure(daemon.Configured{DownloadRateLimit: i, ProxyOnly: true}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	d.Stop(t)
+	select {
+	case err := <-done:
+		if !errors.Is(err, daemon.ErrClosed) {
+			t.Errorf("Reconfigure during Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Reconfigure still succeeds 30s after Close")
 	}
 }

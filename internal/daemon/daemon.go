@@ -91,6 +91,10 @@ type Daemon struct {
 	stopRun context.CancelFunc
 	closing bool
 
+	// reconf is held by Reconfigure while it works, and by close
+	// before the parts are closed: the two never overlap.
+	reconf sync.Mutex
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -414,6 +418,9 @@ func New(cfg Config) (_ *Daemon, err error) {
 	// Open file streams (one may wait for data indefinitely) end when
 	// Shutdown starts, instead of holding it until its timeout.
 	d.http.RegisterOnShutdown(streams.Close)
+	// Now that the API listens, local clients may find it: they connect
+	// to a backlog that Run serves.
+	d.writeDaemonFiles()
 	return d, nil
 }
 
@@ -614,6 +621,7 @@ func (d *Daemon) Close() error {
 
 func (d *Daemon) close() error {
 	d.notifyStopping()
+	d.removeDaemonFiles() // no client should find a daemon shutting down
 	d.mu.Lock()
 	d.closing = true
 	g, stopRun := d.group, d.stopRun
@@ -639,6 +647,9 @@ func (d *Daemon) close() error {
 	if g != nil {
 		errs = append(errs, g.Wait())
 	}
+	// A Reconfigure under way ends first; later ones see closing.
+	d.reconf.Lock()
+	d.reconf.Unlock()
 	errs = append(errs, d.closeParts())
 	return errors.Join(errs...)
 }

@@ -205,11 +205,6 @@ func (n *netSettings) Prepare(p api.SessionSetParams) (func() error, error) {
 		v := *p.Anonymous
 		next.Anonymous, stored.Anonymous = v, &v
 	}
-	if len(errs) == 0 && (next.BindInterface != "" || next.BindAddress != "") && next.Proxy != "" {
-		// As at start (Config.validateBind): the connections to the
-		// proxy would have to be bound too.
-		errs = append(errs, errors.New("bind_interface and bind_address cannot be combined with proxy yet: clear one first"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -458,6 +458,7 @@ func TestWebUI(t *testing.T) {
 	b.do("type a download dir", chromedp.SendKeys(chromedp.CSS("#add-dir"), "fromui"))
 	b.waitJS("the category menu", `[...document.getElementById('add-category').options].map((o) => o.value).join() === ',tv'`, 10*time.Second)
 	b.do("choose a category", chromedp.SetValue(chromedp.CSS("#add-category"), "tv"))
+	b.click("#add-choose") // off by default; the page keeps it for the magnet below
 	b.click("#add-ok")
 	b.waitJS("the file choice", `document.querySelectorAll('#add-tree input[type=checkbox]').length === 5`, 20*time.Second)
 	files, err := c.TaskFiles(ctx, multi.InfoHash)
@@ -783,8 +784,7 @@ func TestWebUIReconnectAndDrop(t *testing.T) {
 		return nil
 	}))
 	b.waitJS("the add dialog with the file", `document.getElementById('dlg-add').open && document.getElementById('add-files').textContent.includes('dropped.torrent') && document.getElementById('drop').hidden`, 10*time.Second)
-	b.click("#add-choose") // untick "choose files"
-	b.click("#add-ok")
+	b.click("#add-ok") // "choose files" is off by default: added and started at once
 	b.waitJS("the dropped torrent's row", uiRowJS(dropped.InfoHash)+` !== null && !document.getElementById('dlg-add').open`, 10*time.Second)
 	if task, err := c.GetTask(ctxT(t, 10*time.Second), dropped.InfoHash); err != nil || task.State == api.StatePaused {
 		t.Errorf("the dropped torrent: %s, %v; want it added and started", task.State, err)
@@ -821,7 +821,8 @@ func TestWebUIAddURLAndErrors(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#add-links"), srv.URL+"/x.torrent"),
 		chromedp.SendKeys(chromedp.CSS("#add-labels"), "iso, linux"),
 		chromedp.SendKeys(chromedp.CSS("#add-dir"), "sub"))
-	b.click("#add-start") // untick "start downloading"
+	b.click("#add-start")  // untick "start downloading"
+	b.click("#add-choose") // tick "choose files first"
 	b.click("#add-ok")
 	b.waitJS("the file choice", `document.querySelectorAll('#add-tree input[type=checkbox]').length === 1 && document.getElementById('add-ok').textContent === 'Add paused'`, 20*time.Second)
 	b.click("#add-ok")

@@ -23,8 +23,11 @@ const NetworkDown = "down"
 type binding struct {
 	// iface is the interface every socket is bound to; "" for none.
 	iface string
-	// control binds a socket to iface (nil without one).
+	// control binds a socket to iface (nil without one), through dev,
+	// which keeps the sockets to bind them again to a new interface of
+	// the same name.
 	control bindif.ControlFunc
+	dev     *bindif.Device
 	// local is the source address of every socket (invalid: any).
 	local netip.Addr
 }
@@ -40,11 +43,11 @@ func newBinding(cfg Config) (binding, error) {
 		b.local = a.Unmap()
 	}
 	if cfg.BindInterface != "" {
-		ctl, err := bindif.Control(cfg.BindInterface)
+		dev, err := bindif.NewDevice(cfg.BindInterface)
 		if err != nil {
 			return b, fmt.Errorf("bind interface %s: %w", cfg.BindInterface, err)
 		}
-		b.iface, b.control = cfg.BindInterface, ctl
+		b.iface, b.control, b.dev = cfg.BindInterface, dev.Control, dev
 	}
 	return b, nil
 }
@@ -123,9 +126,12 @@ type netWatch struct {
 	done   chan struct{}
 }
 
-// startNetWatch starts watching iface; set is called with each change
-// (and at once if it is down), from the watching goroutine.
-func startNetWatch(iface string, alerts *alertSink, log *slog.Logger, set func(down bool)) *netWatch {
+// startNetWatch starts watching dev's interface; set is called with each
+// change (and at once if it is down), from the watching goroutine. When
+// the interface is deleted and created again (another index), every
+// socket bound so far is bound to the new one (bindif.Device.Rebind).
+func startNetWatch(dev *bindif.Device, alerts *alertSink, log *slog.Logger, set func(down bool)) *netWatch {
+	iface := dev.Name()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &netWatch{cancel: cancel, done: make(chan struct{})}
 	first := true
@@ -136,11 +142,16 @@ func startNetWatch(iface string, alerts *alertSink, log *slog.Logger, set func(d
 			if index == 0 {
 				index = st.Index
 			} else if st.Index != 0 && st.Index != index {
-				// The listener and the UDP socket were opened once,
-				// bound to the old device; reopening them is not done
-				// yet: say so rather than let incoming peers, uTP and the
-				// DHT fail silently.
-				alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("interface %s was created again (index %d, was %d): the peer listener, uTP, the DHT and UDP trackers stay bound to the old one until the daemon restarts; outgoing TCP peers and HTTP trackers use the new one", iface, st.Index, index)})
+				// The listener, the UDP socket and the UDP trackers'
+				// sockets were bound to the old device: bind them to
+				// the new one, or say why they could not be.
+				n, err := dev.Rebind()
+				if err != nil {
+					alerts.push(Alert{Level: LevelError, Message: fmt.Sprintf("interface %s was created again (index %d, was %d), and the sockets bound to the old one could not be bound to it (%v; that takes CAP_NET_RAW): the peer listener, uTP, the DHT and UDP trackers stay on the old one until the daemon restarts; outgoing TCP peers and HTTP trackers use the new one", iface, st.Index, index, err)})
+				} else {
+					alerts.push(Alert{Level: LevelInfo, Message: fmt.Sprintf("interface %s was created again (index %d, was %d): %d sockets (the peer listener, uTP, the DHT, UDP trackers) are bound to the new one", iface, st.Index, index, n)})
+				}
+				log.Info("bound interface created again", "interface", iface, "index", st.Index, "was", index, "rebound", n, "err", err)
 				index = st.Index
 			}
 			was := w.down.Load()

@@ -310,7 +310,7 @@ func newAnacrolix(cfg Config) (*anacrolixEngine, error) {
 	if bound != nil {
 		bound.attach(cl)
 		if bind.iface != "" {
-			e.watch = startNetWatch(bind.iface, alerts, log, func(down bool) { bound.setDown(cl, down) })
+			e.watch = startNetWatch(bind.dev, alerts, log, func(down bool) { bound.setDown(cl, down) })
 		}
 	}
 	return e, nil
@@ -697,7 +697,12 @@ func (t *anacrolixTorrent) Stats() Stats {
 func verifiedSpans(runs []torrent.PieceStateRun, pieceLen int64) (done []extent, checking bool) {
 	index := 0
 	for _, run := range runs {
-		if run.Hashing || run.QueuedForHash || run.Checking {
+		// A piece whose completion is not known yet is being checked
+		// (data found on disk at add or start). A piece just downloaded
+		// is hashed too, but its completion is known (not complete):
+		// that is downloading, not checking, however long the hash
+		// queue on a loaded machine (CI saw "checking" mid-download).
+		if (run.Hashing || run.QueuedForHash) && !run.Ok {
 			checking = true
 		}
 		if run.Complete && run.Ok {

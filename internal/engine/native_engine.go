@@ -114,7 +114,7 @@ func newNative(cfg Config) (*nativeEngine, error) {
 	e.wg.Add(1)
 	go e.checkpointLoop()
 	if bind.iface != "" {
-		e.watch = startNetWatch(bind.iface, e.alerts, e.log, e.cl.SetNetworkDown)
+		e.watch = startNetWatch(bind.dev, e.alerts, e.log, e.cl.SetNetworkDown)
 	}
 	return e, nil
 }
@@ -353,7 +353,7 @@ func (e *nativeEngine) SetNetwork(n Network) []string {
 		e.alerts.push(Alert{Level: LevelWarning, Message: fmt.Sprintf("the peer listener could not be opened under the new network settings; incoming peers are refused until it can be: %v", err)})
 	}
 	if n.BindInterface != e.cur.BindInterface && bind.iface != "" {
-		e.watch = startNetWatch(bind.iface, e.alerts, e.log, e.cl.SetNetworkDown)
+		e.watch = startNetWatch(bind.dev, e.alerts, e.log, e.cl.SetNetworkDown)
 	}
 	e.cur = n
 	live := []string{SettingEncryption, SettingAnonymous}

@@ -100,7 +100,7 @@ func (h *Handler) preferences(w http.ResponseWriter, _ *http.Request) {
 		activeTorrents = st.MaxActiveDownloads + st.MaxActiveSeeds
 	}
 	filterOn, filterPath := h.ipFilterPrefs(st)
-	writeJSON(w, map[string]any{
+	prefs := map[string]any{
 		"save_path":                         h.savePath(st),
 		"temp_path_enabled":                 false,
 		"temp_path":                         "",
@@ -134,10 +134,7 @@ func (h *Handler) preferences(w http.ResponseWriter, _ *http.Request) {
 		"dht":                  h.dht,
 		"pex":                  h.pex,
 		"lsd":                  false,
-		// 0: prefer encryption, allow plain connections (the engine's
-		// behaviour).
-		"encryption":              0,
-		"anonymous_mode":          false,
+		// encryption, anonymous_mode and proxy_*: netPrefs, below.
 		"web_ui_port":             h.webUIPort,
 		"web_ui_address":          h.webUIHost,
 		"bypass_local_auth":       false,
@@ -145,10 +142,11 @@ func (h *Handler) preferences(w http.ResponseWriter, _ *http.Request) {
 		"max_connec_per_torrent":  -1,
 		"max_uploads":             -1,
 		"max_uploads_per_torrent": -1,
-		"proxy_type":              "None",
 		"ip_filter_enabled":       filterOn,
 		"ip_filter_path":          filterPath,
-	})
+	}
+	netPrefs(st, prefs)
+	writeJSON(w, prefs)
 }
 
 // savePath is the default download dir: the setting, or the daemon's
@@ -278,6 +276,10 @@ func (h *Handler) setPreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Blocklists, err = h.ipFilterParams(raw, st.Blocklists); err != nil {
+		writeStatus(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := netParams(raw, st, &p); err != nil {
 		writeStatus(w, http.StatusBadRequest, err.Error())
 		return
 	}

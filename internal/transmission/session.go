@@ -78,6 +78,10 @@ func (h *Handler) sessionGet(_ context.Context, a args) (map[string]any, error) 
 		},
 	}
 	h.blocklistFields(set, m)
+	if e := transmissionEncryption(set.Encryption); e != "" {
+		// The policy in force (session.set may have changed it).
+		m["encryption"] = e
+	}
 	if free, _, err := h.svc.DiskSpace(dir); err == nil {
 		m["download-dir-free-space"] = free
 	}
@@ -242,6 +246,9 @@ func (h *Handler) sessionSet(_ context.Context, a args) (map[string]any, error) 
 		p.PeerPort = &n
 	}
 	if p.Blocklists, err = h.blocklistParams(a, set.Blocklists); err != nil {
+		return nil, err
+	}
+	if err := encryptionParam(a, set.Encryption, &p); err != nil {
 		return nil, err
 	}
 	if _, err := h.svc.SetSettings(p); err != nil {

@@ -105,6 +105,18 @@ export class AddDialog {
     byId("add-all").addEventListener("click", () => this.checkAll(true));
     byId("add-none").addEventListener("click", () => this.checkAll(false));
     byId("add-tree").addEventListener("change", () => this.summarize());
+    for (const id of ["add-start", "add-choose"]) byId(id).addEventListener("change", () => this.labelAdd());
+  }
+
+  // labelAdd names what the first step's button will do. The two choices
+  // combine: "Start downloading" says whether the torrents run once added
+  // (after the file choice, with "Choose files first"); off by default is
+  // the choice, which needs a click per torrent.
+  private labelAdd(): void {
+    if (this.cur) return;
+    const start = byId<HTMLInputElement>("add-start").checked;
+    const choose = byId<HTMLInputElement>("add-choose").checked;
+    setText(byId("add-ok"), choose ? "Next: choose files" : start ? "Add" : "Add paused");
   }
 
   get isOpen(): boolean {
@@ -171,7 +183,7 @@ export class AddDialog {
     byId("add-step2").hidden = n !== 2;
     setText(byId("add-title"), n === 1 ? "Add torrents" : "Choose files");
     setText(byId("add-cancel"), n === 1 ? "Cancel" : "Don't add");
-    if (n === 1) setText(byId("add-ok"), "Add");
+    if (n === 1) this.labelAdd();
   }
 
   private setBusy(b: boolean, label?: string): void {
@@ -237,6 +249,7 @@ export class AddDialog {
       }
     }
     this.setBusy(false);
+    this.labelAdd();
     // Leave what failed in the form, to fix or cancel.
     this.files = failed.flatMap((it) => (it.file ? [it.file] : []));
     this.drawChosen();

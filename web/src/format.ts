@@ -1,28 +1,37 @@
 // Human-readable sizes, rates, durations and dates.
 
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 
-// size formats bytes with binary units: "0 B", "999 B", "1.46 KiB", "12.3 MiB".
+// size formats bytes as the CLI does (internal/cli/format.go formatBytes),
+// so that both show the same text for the same task: "512 B", "1.5 KiB",
+// "4.8 MiB", "700.0 MiB" (binary units, one decimal, a tie rounded to
+// even as Go's %.1f does). The shared cases are in
+// web/testdata/formats.json, checked against both.
 export function size(n: number): string {
   if (!Number.isFinite(n) || n < 0) return "–";
-  if (n < 1024) return `${Math.round(n)} B`;
-  let v = n;
+  if (n < 1024) return `${Math.trunc(n)} B`;
+  let v = n / 1024;
   let i = 0;
-  while (v >= 1024 && i < UNITS.length - 1) {
+  // Move up a unit when one decimal would round to 1024.0.
+  while (v >= 1023.95 && i < UNITS.length - 1) {
     v /= 1024;
     i++;
   }
-  const digits = v >= 100 ? 0 : v >= 10 ? 1 : 2;
-  return `${v.toFixed(digits)} ${UNITS[i]}`;
+  return `${oneDecimal(v)} ${UNITS[i]}`;
 }
 
-// rate formats bytes per second; zero shows as blank (the table stays calm).
+// oneDecimal is v with one decimal, an exact tie (1.25) rounded to even
+// as Go's strconv does; toFixed would round it up ("1.3" against the
+// CLI's "1.2").
+function oneDecimal(v: number): string {
+  const x = v * 10;
+  let r = Math.round(x);
+  if (x - Math.floor(x) === 0.5 && r % 2 !== 0) r -= 1;
+  return `${Math.trunc(r / 10)}.${r % 10}`;
+}
+
+// rate formats bytes per second, zero included ("0 B/s"), as the CLI does.
 export function rate(n: number): string {
-  return n > 0 ? `${size(n)}/s` : "";
-}
-
-// rateAlways formats bytes per second, zero included.
-export function rateAlways(n: number): string {
   return `${size(Math.max(0, n))}/s`;
 }
 
@@ -55,21 +64,29 @@ export function ratio(r: number): string {
   return Number.isFinite(r) ? r.toFixed(2) : "∞";
 }
 
-const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
-const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
-
-// date formats an RFC 3339 time shortly ("" when absent or invalid).
+// date formats an RFC 3339 time as local ISO 8601, "2026-12-06 14:03"
+// ("2026-12-06 14:03:07" with long, as the CLI prints times): the same in
+// every locale, never 12/6/26, which reads as June or December depending
+// on who looks. "" when absent or invalid.
 export function date(s: string | undefined, long = false): string {
   if (!s) return "";
   const t = Date.parse(s);
   if (Number.isNaN(t)) return "";
-  return (long ? dateTimeFmt : dateFmt).format(t);
+  return isoLocal(t, long);
 }
 
-// unix formats a time in unix seconds shortly; 0 (or less) is never.
+// unix formats a time in unix seconds as date does; 0 (or less) is never.
 export function unix(s: number | undefined, never = "never"): string {
   if (!s || s <= 0 || !Number.isFinite(s)) return never;
-  return dateFmt.format(s * 1000);
+  return isoLocal(s * 1000, false);
+}
+
+function isoLocal(ms: number, seconds: boolean): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  const day = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+  const time = `${p(d.getHours())}:${p(d.getMinutes())}${seconds ? `:${p(d.getSeconds())}` : ""}`;
+  return `${day} ${time}`;
 }
 
 // stateLabel is a task state as shown to people.

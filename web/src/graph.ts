@@ -1,5 +1,7 @@
 // The header's rate graph: download and upload totals of the last five
-// minutes, one sample a second (session.stats events), on a canvas.
+// minutes, one sample a second (session.stats events), on a canvas. It
+// draws its baseline always, and says "idle" (a label beside the canvas)
+// while nothing moved in the window: an empty box read as a broken widget.
 
 import { cssVar } from "./dom.js";
 import * as fmt from "./format.js";
@@ -12,7 +14,7 @@ export class RateGraph {
   private n = 0; // samples held
   private head = 0; // next write position
 
-  constructor(private readonly canvas: HTMLCanvasElement) {
+  constructor(private readonly canvas: HTMLCanvasElement, private readonly idle: HTMLElement) {
     matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => this.draw());
   }
 
@@ -49,8 +51,13 @@ export class RateGraph {
     if (!ctx) return;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, hgt);
-    let max = 1024;
-    for (let i = 0; i < this.n; i++) max = Math.max(max, this.at(this.down, i), this.at(this.up, i));
+    let peak = 0;
+    for (let i = 0; i < this.n; i++) peak = Math.max(peak, this.at(this.down, i), this.at(this.up, i));
+    const max = Math.max(1024, peak);
+    this.idle.hidden = peak > 0;
+    // The baseline (zero), drawn first so the rates' fill covers it.
+    ctx.fillStyle = cssVar("--muted") || "#5d6875";
+    ctx.fillRect(0, hgt - 1, w, 1);
     const x = (i: number) => w - ((this.n - 1 - i) / (SAMPLES - 1)) * w;
     const y = (v: number) => hgt - 1 - (v / max) * (hgt - 3);
     if (this.n > 1) {
@@ -74,7 +81,9 @@ export class RateGraph {
     const last = this.n > 0 ? this.n - 1 : -1;
     const d = last >= 0 ? this.at(this.down, last) : 0;
     const u = last >= 0 ? this.at(this.up, last) : 0;
-    c.setAttribute("aria-label", `Transfer rates of the last 5 minutes; peak ${fmt.rateAlways(max === 1024 ? 0 : max)}; now down ${fmt.rateAlways(d)}, up ${fmt.rateAlways(u)}`);
-    c.title = `Last 5 minutes · peak ${fmt.rateAlways(max === 1024 ? 0 : max)}`;
+    c.setAttribute("aria-label", peak > 0
+      ? `Transfer rates of the last 5 minutes; peak ${fmt.rate(peak)}; now down ${fmt.rate(d)}, up ${fmt.rate(u)}`
+      : "Transfer rates of the last 5 minutes: idle, nothing transferred");
+    c.title = peak > 0 ? `Last 5 minutes · peak ${fmt.rate(peak)}` : "Last 5 minutes · idle";
   }
 }

@@ -58,6 +58,9 @@ class App implements Api {
   private readOnly = false;
   private infoId = "0";
   private loading = false;
+  // listed: the first task.list of this login has arrived. Until then the
+  // table says it is loading, not "No tasks yet.".
+  private listed = false;
   private readonly touched = new Set<string>();
   private readonly refreshIds = new Set<string>();
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -95,7 +98,7 @@ class App implements Api {
       saved: (s) => (this.settings = s),
       eventNames: () => this.events,
     });
-    this.graph = new RateGraph(byId<HTMLCanvasElement>("rate-graph"));
+    this.graph = new RateGraph(byId<HTMLCanvasElement>("rate-graph"), byId("graph-idle"));
     this.wire();
   }
 
@@ -148,6 +151,7 @@ class App implements Api {
     if (byId("app").hidden) {
       byId("app").hidden = false;
       byId<HTMLInputElement>("login-token").value = "";
+      this.graph.draw(); // its baseline, before the first sample
       byId("grid").focus();
     }
   }
@@ -206,6 +210,8 @@ class App implements Api {
         setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
         this.fresh(list.tasks);
         this.store.replaceAll(list.tasks);
+        this.listed = true;
+        this.store.changed = true;
         this.loading = false;
         // Tasks events spoke of while the list was on its way.
         for (const id of this.touched) this.queueRefresh(id);
@@ -257,6 +263,8 @@ class App implements Api {
     this.lastProgress.clear();
     this.detail.close();
     this.graph.clear();
+    this.listed = false;
+    byId("disk").hidden = true;
     this.infoId = "0";
     this.schedule();
     this.showLogin(err);
@@ -395,12 +403,13 @@ class App implements Api {
   }
 
   private onStats(st: SessionStats, sample: boolean): void {
-    setText(byId("rate-down"), fmt.rateAlways(st.download_rate));
-    setText(byId("rate-up"), fmt.rateAlways(st.upload_rate));
+    setText(byId("rate-down"), fmt.rate(st.download_rate));
+    setText(byId("rate-up"), fmt.rate(st.upload_rate));
     setText(byId("free-disk"), st.free_disk_bytes >= 0 ? fmt.size(st.free_disk_bytes) : "?");
+    byId("disk").hidden = false;
     if (sample) this.graph.push(st.download_rate, st.upload_rate);
     const active = st.download_rate > 0 || st.upload_rate > 0;
-    const title = active ? `↓ ${fmt.rateAlways(st.download_rate)} ↑ ${fmt.rateAlways(st.upload_rate)} · Lodestone` : "Lodestone";
+    const title = active ? `↓ ${fmt.rate(st.download_rate)} ↑ ${fmt.rate(st.upload_rate)} · Lodestone` : "Lodestone";
     if (document.title !== title) document.title = title;
   }
 
@@ -465,8 +474,9 @@ class App implements Api {
       this.updateToolbar();
       const empty = s.view.length === 0;
       byId("empty").hidden = !empty;
-      setText(byId("empty-text"), s.size === 0 ? "No tasks yet." : "No task matches the filter.");
-      setText(byId("count"), s.view.length === s.size ? `${s.size.toLocaleString()} task${s.size === 1 ? "" : "s"}` : `${s.view.length.toLocaleString()} of ${s.size.toLocaleString()} tasks`);
+      setText(byId("empty-text"), !this.listed ? "Loading tasks…" : s.size === 0 ? "No tasks yet." : "No task matches the filter.");
+      byId("empty-hint").hidden = !this.listed || s.size > 0;
+      setText(byId("count"), !this.listed ? "Loading…" : s.view.length === s.size ? `${s.size.toLocaleString()} task${s.size === 1 ? "" : "s"}` : `${s.view.length.toLocaleString()} of ${s.size.toLocaleString()} tasks`);
     }
     if (s.labelsDirty) this.updateLabels();
     if (this.countsDirty) this.updateCounts();

@@ -221,8 +221,12 @@ export class TaskTable {
     setText(re.state, fmt.stateLabel(t.state));
     re.state.className = `badge s-${t.state}`;
     re.el.dataset["state"] = t.state;
+    // Zero shows as "0 B/s" (a blank cell read as unknown), dimmed so
+    // that the rows that transfer stand out.
     setText(re.down, fmt.rate(t.download_rate));
     setText(re.up, fmt.rate(t.upload_rate));
+    re.down.classList.toggle("zero", t.download_rate <= 0);
+    re.up.classList.toggle("zero", t.upload_rate <= 0);
     setText(re.eta, t.state === "downloading" ? fmt.duration(t.eta_seconds) || "∞" : "");
     setText(re.ratio, fmt.ratio(t.ratio));
     setText(re.peers, t.peers > 0 ? String(t.peers) : "");

@@ -214,10 +214,20 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/lodestone once per test process and returns its path.
+// Binary builds cmd/lodestone once per test process and returns its path;
+// or returns $LODESTONE_TEST_BINARY, a binary built beforehand (scripts/test
+// builds it once for the two passes of this package's tests, with -race
+// as they would, rather than each linking its own).
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv("LODESTONE_TEST_BINARY"); p != "" {
+			if _, err := os.Stat(p); err != nil {
+				buildErr = fmt.Errorf("LODESTONE_TEST_BINARY: %w", err)
+			}
+			buildPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "lodestone-bin-")
 		if err != nil {
 			buildErr = err
@@ -281,9 +291,10 @@ func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
 		cmd.Args = append(cmd.Args, "--engine", core)
 	}
 	cmd.Args = append(cmd.Args, opts.Args...)
-	if len(opts.Env) > 0 {
-		cmd.Env = append(os.Environ(), opts.Env...)
-	}
+	// The daemon file goes to a runtime dir of the test's, not the
+	// user's: a SIGKILLed daemon would leave it there (api.DaemonFile).
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir())
+	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Stderr = LogWriter(t)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

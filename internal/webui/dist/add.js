@@ -72,6 +72,15 @@ export class AddDialog {
         byId("add-all").addEventListener("click", () => this.checkAll(true));
         byId("add-none").addEventListener("click", () => this.checkAll(false));
         byId("add-tree").addEventListener("change", () => this.summarize());
+        for (const id of ["add-start", "add-choose"])
+            byId(id).addEventListener("change", () => this.labelAdd());
+    }
+    labelAdd() {
+        if (this.cur)
+            return;
+        const start = byId("add-start").checked;
+        const choose = byId("add-choose").checked;
+        setText(byId("add-ok"), choose ? "Next: choose files" : start ? "Add" : "Add paused");
     }
     get isOpen() {
         return this.dlg.open;
@@ -132,7 +141,7 @@ export class AddDialog {
         setText(byId("add-title"), n === 1 ? "Add torrents" : "Choose files");
         setText(byId("add-cancel"), n === 1 ? "Cancel" : "Don't add");
         if (n === 1)
-            setText(byId("add-ok"), "Add");
+            this.labelAdd();
     }
     setBusy(b, label) {
         this.busy = b;
@@ -209,6 +218,7 @@ export class AddDialog {
             }
         }
         this.setBusy(false);
+        this.labelAdd();
         this.files = failed.flatMap((it) => (it.file ? [it.file] : []));
         this.drawChosen();
         byId("add-links").value = failed.flatMap((it) => (it.line ? [it.line] : [])).join("\n");

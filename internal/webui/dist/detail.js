@@ -138,7 +138,7 @@ export class Detail {
         set("dl", fmt.size(t.downloaded));
         set("ul", fmt.size(t.uploaded));
         set("ratio", fmt.ratio(t.ratio));
-        set("rates", `↓ ${fmt.rateAlways(t.download_rate)}  ↑ ${fmt.rateAlways(t.upload_rate)}`);
+        set("rates", `↓ ${fmt.rate(t.download_rate)}  ↑ ${fmt.rate(t.upload_rate)}`);
         set("eta", t.state === "downloading" ? fmt.duration(t.eta_seconds) || "∞" : "");
         set("peers", String(t.peers));
         set("pieces", t.pieces > 0 ? `${t.pieces.toLocaleString()} × ${fmt.size(t.piece_size)}` : "");

@@ -1,22 +1,25 @@
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 export function size(n) {
     if (!Number.isFinite(n) || n < 0)
         return "–";
     if (n < 1024)
-        return `${Math.round(n)} B`;
-    let v = n;
+        return `${Math.trunc(n)} B`;
+    let v = n / 1024;
     let i = 0;
-    while (v >= 1024 && i < UNITS.length - 1) {
+    while (v >= 1023.95 && i < UNITS.length - 1) {
         v /= 1024;
         i++;
     }
-    const digits = v >= 100 ? 0 : v >= 10 ? 1 : 2;
-    return `${v.toFixed(digits)} ${UNITS[i]}`;
+    return `${oneDecimal(v)} ${UNITS[i]}`;
+}
+function oneDecimal(v) {
+    const x = v * 10;
+    let r = Math.round(x);
+    if (x - Math.floor(x) === 0.5 && r % 2 !== 0)
+        r -= 1;
+    return `${Math.trunc(r / 10)}.${r % 10}`;
 }
 export function rate(n) {
-    return n > 0 ? `${size(n)}/s` : "";
-}
-export function rateAlways(n) {
     return `${size(Math.max(0, n))}/s`;
 }
 export function duration(s) {
@@ -47,20 +50,25 @@ export function percentText(p) {
 export function ratio(r) {
     return Number.isFinite(r) ? r.toFixed(2) : "∞";
 }
-const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
-const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 export function date(s, long = false) {
     if (!s)
         return "";
     const t = Date.parse(s);
     if (Number.isNaN(t))
         return "";
-    return (long ? dateTimeFmt : dateFmt).format(t);
+    return isoLocal(t, long);
 }
 export function unix(s, never = "never") {
     if (!s || s <= 0 || !Number.isFinite(s))
         return never;
-    return dateFmt.format(s * 1000);
+    return isoLocal(s * 1000, false);
+}
+function isoLocal(ms, seconds) {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, "0");
+    const day = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+    const time = `${p(d.getHours())}:${p(d.getMinutes())}${seconds ? `:${p(d.getSeconds())}` : ""}`;
+    return `${day} ${time}`;
 }
 export function stateLabel(s) {
     switch (s) {

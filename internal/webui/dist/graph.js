@@ -3,12 +3,14 @@ import * as fmt from "./format.js";
 const SAMPLES = 300;
 export class RateGraph {
     canvas;
+    idle;
     down = new Float64Array(SAMPLES);
     up = new Float64Array(SAMPLES);
     n = 0;
     head = 0;
-    constructor(canvas) {
+    constructor(canvas, idle) {
         this.canvas = canvas;
+        this.idle = idle;
         matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => this.draw());
     }
     push(down, up) {
@@ -42,9 +44,13 @@ export class RateGraph {
             return;
         ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
         ctx.clearRect(0, 0, w, hgt);
-        let max = 1024;
+        let peak = 0;
         for (let i = 0; i < this.n; i++)
-            max = Math.max(max, this.at(this.down, i), this.at(this.up, i));
+            peak = Math.max(peak, this.at(this.down, i), this.at(this.up, i));
+        const max = Math.max(1024, peak);
+        this.idle.hidden = peak > 0;
+        ctx.fillStyle = cssVar("--muted") || "#5d6875";
+        ctx.fillRect(0, hgt - 1, w, 1);
         const x = (i) => w - ((this.n - 1 - i) / (SAMPLES - 1)) * w;
         const y = (v) => hgt - 1 - (v / max) * (hgt - 3);
         if (this.n > 1) {
@@ -71,7 +77,9 @@ export class RateGraph {
         const last = this.n > 0 ? this.n - 1 : -1;
         const d = last >= 0 ? this.at(this.down, last) : 0;
         const u = last >= 0 ? this.at(this.up, last) : 0;
-        c.setAttribute("aria-label", `Transfer rates of the last 5 minutes; peak ${fmt.rateAlways(max === 1024 ? 0 : max)}; now down ${fmt.rateAlways(d)}, up ${fmt.rateAlways(u)}`);
-        c.title = `Last 5 minutes · peak ${fmt.rateAlways(max === 1024 ? 0 : max)}`;
+        c.setAttribute("aria-label", peak > 0
+            ? `Transfer rates of the last 5 minutes; peak ${fmt.rate(peak)}; now down ${fmt.rate(d)}, up ${fmt.rate(u)}`
+            : "Transfer rates of the last 5 minutes: idle, nothing transferred");
+        c.title = peak > 0 ? `Last 5 minutes · peak ${fmt.rate(peak)}` : "Last 5 minutes · idle";
     }
 }

@@ -44,6 +44,7 @@ class App {
     readOnly = false;
     infoId = "0";
     loading = false;
+    listed = false;
     touched = new Set();
     refreshIds = new Set();
     refreshTimer;
@@ -79,7 +80,7 @@ class App {
             saved: (s) => (this.settings = s),
             eventNames: () => this.events,
         });
-        this.graph = new RateGraph(byId("rate-graph"));
+        this.graph = new RateGraph(byId("rate-graph"), byId("graph-idle"));
         this.wire();
     }
     call(method, params) {
@@ -128,6 +129,7 @@ class App {
         if (byId("app").hidden) {
             byId("app").hidden = false;
             byId("login-token").value = "";
+            this.graph.draw();
             byId("grid").focus();
         }
     }
@@ -184,6 +186,8 @@ class App {
                 setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
                 this.fresh(list.tasks);
                 this.store.replaceAll(list.tasks);
+                this.listed = true;
+                this.store.changed = true;
                 this.loading = false;
                 for (const id of this.touched)
                     this.queueRefresh(id);
@@ -234,6 +238,8 @@ class App {
         this.lastProgress.clear();
         this.detail.close();
         this.graph.clear();
+        this.listed = false;
+        byId("disk").hidden = true;
         this.infoId = "0";
         this.schedule();
         this.showLogin(err);
@@ -368,13 +374,14 @@ class App {
         this.schedule();
     }
     onStats(st, sample) {
-        setText(byId("rate-down"), fmt.rateAlways(st.download_rate));
-        setText(byId("rate-up"), fmt.rateAlways(st.upload_rate));
+        setText(byId("rate-down"), fmt.rate(st.download_rate));
+        setText(byId("rate-up"), fmt.rate(st.upload_rate));
         setText(byId("free-disk"), st.free_disk_bytes >= 0 ? fmt.size(st.free_disk_bytes) : "?");
+        byId("disk").hidden = false;
         if (sample)
             this.graph.push(st.download_rate, st.upload_rate);
         const active = st.download_rate > 0 || st.upload_rate > 0;
-        const title = active ? `↓ ${fmt.rateAlways(st.download_rate)} ↑ ${fmt.rateAlways(st.upload_rate)} · Lodestone` : "Lodestone";
+        const title = active ? `↓ ${fmt.rate(st.download_rate)} ↑ ${fmt.rate(st.upload_rate)} · Lodestone` : "Lodestone";
         if (document.title !== title)
             document.title = title;
     }
@@ -441,8 +448,9 @@ class App {
             this.updateToolbar();
             const empty = s.view.length === 0;
             byId("empty").hidden = !empty;
-            setText(byId("empty-text"), s.size === 0 ? "No tasks yet." : "No task matches the filter.");
-            setText(byId("count"), s.view.length === s.size ? `${s.size.toLocaleString()} task${s.size === 1 ? "" : "s"}` : `${s.view.length.toLocaleString()} of ${s.size.toLocaleString()} tasks`);
+            setText(byId("empty-text"), !this.listed ? "Loading tasks…" : s.size === 0 ? "No tasks yet." : "No task matches the filter.");
+            byId("empty-hint").hidden = !this.listed || s.size > 0;
+            setText(byId("count"), !this.listed ? "Loading…" : s.view.length === s.size ? `${s.size.toLocaleString()} task${s.size === 1 ? "" : "s"}` : `${s.view.length.toLocaleString()} of ${s.size.toLocaleString()} tasks`);
         }
         if (s.labelsDirty)
             this.updateLabels();

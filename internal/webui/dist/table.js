@@ -169,6 +169,8 @@ export class TaskTable {
         re.el.dataset["state"] = t.state;
         setText(re.down, fmt.rate(t.download_rate));
         setText(re.up, fmt.rate(t.upload_rate));
+        re.down.classList.toggle("zero", t.download_rate <= 0);
+        re.up.classList.toggle("zero", t.upload_rate <= 0);
         setText(re.eta, t.state === "downloading" ? fmt.duration(t.eta_seconds) || "∞" : "");
         setText(re.ratio, fmt.ratio(t.ratio));
         setText(re.peers, t.peers > 0 ? String(t.peers) : "");
