@@ -41,7 +41,12 @@ func main() {
 	}
 	// Every other command is a client of a running daemon.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, args, cli.Options{Stdout: os.Stdout, Stderr: os.Stderr, ServeFlags: serveFlagSet})
+	var code int
+	if len(args) > 0 && args[0] == "doctor" { // checks serve's configuration too
+		code = cli.RunDoctor(ctx, args[1:], os.Stdout, os.Stderr, doctorSetup(os.LookupEnv))
+	} else {
+		code = cli.Main(ctx, args, cli.Options{Stdout: os.Stdout, Stderr: os.Stderr, ServeFlags: serveFlagSet})
+	}
 	stop()
 	os.Exit(code)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,21 +25,53 @@ answering on --api-addr, it asks the daemon (server.doctor): its data and
 download dirs (writable, free space), its token file's mode, its peer
 listener, UPnP, the DHT, its clock, whether it runs as root, the
 blocklists and the proxy; and compares the daemon's clock with this one.
-With none answering, it checks the setup the daemon would start with: the
---data-dir, --download-dir and --peer-addr given here (serve's defaults
-otherwise), the token file, whether the peer port is free, the clock and
-the user.
+With none answering, it checks the setup the daemon would start with:
+serve's configuration (the file of --config, else serve's search path;
+the environment; the defaults) and, as it or the flags here say, the data
+and download dirs, the token file, whether the peer port is free, the
+clock and the user. Either way a wrong configuration file is an error:
+the daemon would not start again.
 
 Each finding is ok, warn or error, with the fix on the next line. Exits 1
 when any finding is an error. With --json, prints {"findings": [...]}.
 `
 
+// DoctorSetup is what `lodestone serve` would start with, settled from its
+// configuration (file, environment, defaults) by cmd/lodestone, which
+// owns the configuration (this package does not import it).
+type DoctorSetup struct {
+	// File is the configuration file read, "" for none.
+	File string
+	// APIAddr, DataDir, DownloadDir and PeerAddr are the settings doctor
+	// checks; serve's defaults when the configuration is wrong.
+	APIAddr, DataDir, DownloadDir, PeerAddr string
+	// Err is what is wrong with the configuration (a file's line and
+	// key, a bad value, a refused combination); nil when it is right.
+	Err error
+}
+
+// RunDoctor runs `lodestone doctor` with args (after the command name),
+// as Run would, but with its defaults from settle: the configuration
+// serve would read (the file at the path given by --config, else serve's
+// search path). It returns the exit code.
+func RunDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, settle func(configPath string) DoctorSetup) int {
+	e := &env{stdout: stdout, stderr: stderr, tty: isTerminal(stdout), getenv: os.Getenv}
+	return e.exit("doctor", runDoctorWith(ctx, e, args, settle))
+}
+
 func runDoctor(ctx context.Context, e *env, args []string) error {
+	return runDoctorWith(ctx, e, args, nil)
+}
+
+// runDoctorWith runs doctor; settle, if not nil, gives the defaults of
+// the flags not given and the configuration's own finding.
+func runDoctorWith(ctx context.Context, e *env, args []string, settle func(string) DoctorSetup) error {
 	fs := newFlagSet("doctor")
 	var common commonFlags
 	common.register(fs)
-	downloadDir := fs.String("download-dir", "", "with no daemon running: the download `dir` to check (default: serve's, $XDG_DOWNLOAD_DIR else ~/Downloads)")
-	peerAddr := fs.String("peer-addr", "", "with no daemon running: the peer `address` to check is free (default: serve's, a port chosen at first start)")
+	downloadDir := fs.String("download-dir", "", "with no daemon running: the download `dir` to check (default: serve's configuration's)")
+	peerAddr := fs.String("peer-addr", "", "with no daemon running: the peer `address` to check is free (default: serve's configuration's)")
+	configPath := fs.String("config", "", "serve's configuration `file` to check and take the settings from (default: serve's search path)")
 	pos, err := e.parse(fs, args, doctorUsage)
 	if err != nil {
 		return err
@@ -45,9 +79,31 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
+	var conf *api.DoctorFinding
+	if settle != nil {
+		setup := settle(*configPath)
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["api-addr"] && setup.APIAddr != "" {
+			common.apiAddr = setup.APIAddr
+		}
+		if !given["data-dir"] {
+			common.dataDir = setup.DataDir
+		}
+		if !given["download-dir"] {
+			*downloadDir = setup.DownloadDir
+		}
+		if !given["peer-addr"] {
+			*peerAddr = setup.PeerAddr
+		}
+		conf = configFinding(setup)
+	}
 	findings, err := diagnose(ctx, e, &common, *downloadDir, *peerAddr)
 	if err != nil {
 		return err
+	}
+	if conf != nil {
+		findings = withConfig(findings, *conf)
 	}
 	if common.json {
 		raw, err := json.Marshal(struct {
@@ -111,6 +167,36 @@ func diagnose(ctx context.Context, e *env, common *commonFlags, downloadDir, pee
 	f := doctor.Warn(doctor.CheckDaemon, "start it: lodestone serve (or give --api-addr if it listens elsewhere)",
 		"no daemon answers at %s: checking the setup it would start with", url)
 	return append([]api.DoctorFinding{f}, localChecks(dataDir, downloadDir, peerAddr, true)...), nil
+}
+
+// configFinding is the finding of serve's configuration as settled.
+func configFinding(s DoctorSetup) *api.DoctorFinding {
+	if s.Err != nil {
+		// The error names the file and line when a file is at fault.
+		f := doctor.Error(doctor.CheckConfigFile, "correct it, then: lodestone config check",
+			"serve's configuration is wrong: %v; the daemon would not start", s.Err)
+		return &f
+	}
+	file := s.File
+	if file == "" {
+		file = "no configuration file: flags, environment and defaults"
+	}
+	f := doctor.OK(doctor.CheckConfigFile, "serve's configuration is right (%s)", file)
+	return &f
+}
+
+// withConfig adds the configuration's finding after the daemon's (the
+// first). With no daemon answering it replaces the client's own config
+// check: serve's validation covers it.
+func withConfig(fs []api.DoctorFinding, conf api.DoctorFinding) []api.DoctorFinding {
+	out := []api.DoctorFinding{fs[0], conf}
+	for _, f := range fs[1:] {
+		if f.Check == doctor.CheckConfig && fs[0].Level != api.DoctorOK {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // askDaemon runs server.doctor and adds the comparison of clocks.

@@ -70,6 +70,7 @@ func TestDoctorHealthy(t *testing.T) {
 		}
 	}
 	want(t, fs, "daemon", api.DoctorOK, "answers")
+	want(t, fs, "config", api.DoctorOK, "API on "+d.APIAddr())
 	want(t, fs, "data_dir", api.DoctorOK, "is writable")
 	want(t, fs, "token_file", api.DoctorOK, "mode 0600")
 	_, port, _ := net.SplitHostPort(d.PeerAddrs()[0].String())
@@ -196,6 +197,7 @@ func TestDoctorProxyAndBlocklist(t *testing.T) {
 		t.Errorf("the proxy's password is shown:\n%s", r.stdout)
 	}
 	want(t, fs, "blocklist", api.DoctorWarn, "the last load failed", dead+"/list.txt")
+	want(t, fs, "config", api.DoctorOK)
 	want(t, fs, "peer_port", api.DoctorOK, "--proxy-only")
 	want(t, fs, "token_file", api.DoctorOK, "given by")
 }

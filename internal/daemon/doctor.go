@@ -9,6 +9,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/doctor"
+	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/socks"
 )
 
@@ -21,7 +22,12 @@ const proxyDialTimeout = 5 * time.Second
 // the proxy — in a fixed order.
 func (d *Daemon) diagnose(ctx context.Context, _ struct{}) (api.DoctorResult, error) {
 	now := time.Now()
+	core := d.cfg.Engine
+	if core == "" {
+		core = engine.CoreNative
+	}
 	fs := []doctor.Finding{
+		doctor.Served(d.APIAddr(), d.scheme == "wss", core),
 		doctor.Dir(doctor.CheckDataDir, "data dir", d.cfg.DataDir, "--data-dir"),
 		doctor.Dir(doctor.CheckDownloadDir, "download dir", d.cfg.DownloadDir, "--download-dir"),
 	}

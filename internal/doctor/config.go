@@ -47,3 +47,17 @@ func within(dir, path string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && rel != "." && rel != ".." && !filepath.IsAbs(rel) && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
+
+// Served checks a running daemon's configuration as it applies it: the
+// API on an address other machines reach without TLS sends the token in
+// clear over the network. engine is the BitTorrent core in use.
+func Served(apiAddr string, tls bool, engine string) Finding {
+	host, _, err := net.SplitHostPort(apiAddr)
+	ip := net.ParseIP(host)
+	remote := err == nil && host != "localhost" && (ip == nil || !ip.IsLoopback())
+	if remote && !tls {
+		return Warn(CheckConfig, "serve the API with --tls-cert and --tls-key, or keep --api-addr on 127.0.0.1 behind a TLS reverse proxy",
+			"the API listens on %s, reachable from other machines, without TLS: the token crosses the network in clear", apiAddr)
+	}
+	return OK(CheckConfig, "the daemon validated its configuration at start: API on %s, engine %s", apiAddr, engine)
+}

@@ -21,6 +21,7 @@ type Finding = api.DoctorFinding
 // Check names, stable for programs reading --json.
 const (
 	CheckConfig      = "config"
+	CheckConfigFile  = "config_file"
 	CheckDaemon      = "daemon"
 	CheckDataDir     = "data_dir"
 	CheckDownloadDir = "download_dir"

@@ -18,3 +18,24 @@ func TestAddrsText(t *testing.T) {
 		t.Errorf("AddrsText = %q, want %q", got, want)
 	}
 }
+
+// An API other machines reach without TLS is warned about; loopback or
+// TLS is fine.
+func TestServed(t *testing.T) {
+	for _, c := range []struct {
+		addr  string
+		tls   bool
+		level string
+	}{
+		{"127.0.0.1:6810", false, "ok"},
+		{"[::1]:6810", false, "ok"},
+		{"localhost:6810", false, "ok"},
+		{"[::]:6810", false, "warn"},
+		{"192.168.1.5:6810", false, "warn"},
+		{"[::]:6810", true, "ok"},
+	} {
+		if f := Served(c.addr, c.tls, "native"); f.Level != c.level {
+			t.Errorf("Served(%s, tls %v) = %+v, want level %s", c.addr, c.tls, f, c.level)
+		}
+	}
+}

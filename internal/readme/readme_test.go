@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,10 +123,30 @@ func TestFirstSession(t *testing.T) {
 	}
 	readme := string(raw)
 	ss := steps(blocks(t, readme, "console first-session"))
+	// The README names its ports: a daemon of the user's on one of them
+	// (outside scripts/test's namespace) would answer in the session's
+	// stead.
+	for _, addr := range []string{"127.0.0.1:6810", "127.0.0.1:6811", "127.0.0.1:6881"} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("the README's port %s is taken: %v", addr, err)
+			}
+			t.Skipf("the README's port %s is taken (run it in a namespace of its own: unshare --net --map-root-user): %v", addr, err)
+		}
+		ln.Close()
+	}
 	bin := daemontest.Binary(t)
-	// The session's own paths: a run before this one may have left them.
-	os.RemoveAll("/tmp/ls")
-	t.Cleanup(func() { os.RemoveAll("/tmp/ls") })
+	// The session's directory, /tmp/ls, is the test's own: two test runs
+	// on one machine (each in its own network namespace) would otherwise
+	// share it. Nothing else of the commands or output changes.
+	ls := filepath.Join(t.TempDir(), "ls")
+	for i := range ss {
+		ss[i].cmd = strings.ReplaceAll(ss[i].cmd, "/tmp/ls", ls)
+		for j := range ss[i].want {
+			ss[i].want[j] = strings.ReplaceAll(ss[i].want[j], "/tmp/ls", ls)
+		}
+	}
 
 	var script strings.Builder
 	script.WriteString("set -e\n")
@@ -167,14 +188,14 @@ func TestFirstSession(t *testing.T) {
 		}
 	}
 	if err != nil {
-		for _, log := range []string{"/tmp/ls/log", "/tmp/ls/seed/log"} {
+		for _, log := range []string{ls + "/log", ls + "/seed/log"} {
 			b, _ := os.ReadFile(log)
 			t.Logf("%s:\n%s", log, b)
 		}
 		t.Fatalf("the session stopped at $ %s: %v\nstderr:\n%s", ss[max(cur, 0)].cmd, err, stderr.String())
 	}
-	replayWebsocat(t, ctx, blocks(t, readme, "text first-session-ws")[0].lines)
-	checkEvents(t, ctx, blocks(t, readme, "text first-session-events")[0].lines)
+	replayWebsocat(t, ctx, ls, blocks(t, readme, "text first-session-ws")[0].lines)
+	checkEvents(t, ctx, ls, blocks(t, readme, "text first-session-events")[0].lines)
 }
 
 // stopGroup ends the daemons the session left running in the
@@ -194,13 +215,14 @@ func stopGroup(t *testing.T, pgid int) {
 }
 
 // dialAsWebsocat connects as the README's websocat line does: the API
-// address it names, the token of /tmp/ls/data/token as a bearer token.
-func dialAsWebsocat(t *testing.T, ctx context.Context, line string) *websocket.Conn {
+// address it names, the token of /tmp/ls/data/token (in ls) as a bearer
+// token.
+func dialAsWebsocat(t *testing.T, ctx context.Context, ls, line string) *websocket.Conn {
 	t.Helper()
 	if !strings.Contains(line, `websocat -H "Authorization: Bearer $(cat /tmp/ls/data/token)" ws://127.0.0.1:6810/ws`) {
 		t.Fatalf("the websocat line changed: %s", line)
 	}
-	tok, err := os.ReadFile("/tmp/ls/data/token")
+	tok, err := os.ReadFile(filepath.Join(ls, "data", "token"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +237,8 @@ func dialAsWebsocat(t *testing.T, ctx context.Context, line string) *websocket.C
 // replayWebsocat sends each --> line and waits for the answer with its id,
 // which must hold every field the <-- line shows ("..." stands for the
 // fields left out).
-func replayWebsocat(t *testing.T, ctx context.Context, lines []string) {
-	c := dialAsWebsocat(t, ctx, strings.TrimPrefix(lines[0], "$ "))
+func replayWebsocat(t *testing.T, ctx context.Context, ls string, lines []string) {
+	c := dialAsWebsocat(t, ctx, ls, strings.TrimPrefix(lines[0], "$ "))
 	defer c.CloseNow()
 	for _, l := range lines[1:] {
 		if req, ok := strings.CutPrefix(l, "--> "); ok {
@@ -252,8 +274,8 @@ func replayWebsocat(t *testing.T, ctx context.Context, lines []string) {
 
 // checkEvents replays the daemon's event log and finds the events the
 // README lists, in order (ids aside: an event log's ids are its own).
-func checkEvents(t *testing.T, ctx context.Context, lines []string) {
-	c := dialAsWebsocat(t, ctx, `websocat -H "Authorization: Bearer $(cat /tmp/ls/data/token)" ws://127.0.0.1:6810/ws`)
+func checkEvents(t *testing.T, ctx context.Context, ls string, lines []string) {
+	c := dialAsWebsocat(t, ctx, ls, `websocat -H "Authorization: Bearer $(cat /tmp/ls/data/token)" ws://127.0.0.1:6810/ws`)
 	defer c.CloseNow()
 	if err := c.Write(ctx, websocket.MessageText, []byte(`{"id":"r","method":"events.replay","params":{"after":"0"}}`)); err != nil {
 		t.Fatal(err)
