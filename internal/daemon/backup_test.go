@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +193,72 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	if entries, err := os.ReadDir(empty); err != nil || len(entries) != 0 {
 		t.Errorf("after a failed restore the dir holds %v (%v), want nothing", entries, err)
+	}
+}
+
+// Moving to another machine where the data is at another path: restored
+// on its own, the task says its data is missing; moved to the new path
+// (task.move) and rechecked, it verifies the data there without a peer.
+func TestRestoreDataMovedElsewhere(t *testing.T) {
+	tr := enginetest.Generate(t, enginetest.Content{Name: "moved.bin", Size: 700_001, Seed: 92})
+	seeder := enginetest.StartSeeder(t, enginetest.SeederOptions{}, tr)
+	a := daemontest.Start(t, daemontest.Options{})
+	c := a.Client(t)
+	done := addMagnet(t, c, tr.Magnet([]string{seeder.Addr}))
+	waitEvent(t, c, api.EventTaskFinished, 60*time.Second, forTask(done.TaskID))
+	seeder.Close()
+	raw, err := fetchBackup(t, a, daemontest.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Stop(t)
+
+	// The "new machine": the data at another path, the old one gone.
+	newDownload := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.Rename(a.Dirs.Download, newDownload); err != nil {
+		t.Fatal(err)
+	}
+	dirs := daemontest.Dirs{Data: filepath.Join(t.TempDir(), "restored"), Download: newDownload}
+	if _, err := backup.Restore(bytes.NewReader(raw), dirs.Data); err != nil {
+		t.Fatal(err)
+	}
+	b := daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	cb := b.Client(t)
+	task := stateOf(t, cb, done.TaskID)
+	if task.State != api.StateError || !strings.Contains(task.Error, "data dir missing: "+a.Dirs.Download) {
+		t.Fatalf("restored with its data elsewhere: state %s, error %q; want error naming %s", task.State, task.Error, a.Dirs.Download)
+	}
+	// The documented steps (docs/OPERATIONS.md): pause, make the old
+	// path an empty dir, restart, move to the new path, recheck, resume.
+	if err := cb.PauseTask(ctxT(t, 10*time.Second), done.TaskID); err != nil {
+		t.Fatalf("pause a task whose dir is missing: %v", err)
+	}
+	b.Stop(t)
+	if err := os.MkdirAll(a.Dirs.Download, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b = daemontest.Start(t, daemontest.Options{Dirs: dirs})
+	cb = b.Client(t)
+	moved, err := cb.MoveTask(ctxT(t, 60*time.Second), done.TaskID, newDownload)
+	if err != nil {
+		t.Fatalf("move to where the data is: %v", err)
+	}
+	if moved.DownloadDir != newDownload {
+		t.Errorf("moved to %s, want %s", moved.DownloadDir, newDownload)
+	}
+	// The move kept what was verified at the old path: nothing. A
+	// recheck hashes the data at the new one.
+	if err := cb.RecheckTask(ctxT(t, 10*time.Second), done.TaskID); err != nil {
+		t.Fatalf("recheck: %v", err)
+	}
+	if err := cb.ResumeTask(ctxT(t, 10*time.Second), done.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, cb, done.TaskID, "seeding with all data verified", 60*time.Second, func(task api.Task) bool {
+		return task.State == api.StateSeeding && task.Completed == task.Size && task.Size > 0
+	})
+	enginetest.SameFiles(t, tr, newDownload)
+	if entries, err := os.ReadDir(a.Dirs.Download); err != nil || len(entries) != 0 {
+		t.Errorf("the old path holds %v (%v), want nothing", entries, err)
 	}
 }
