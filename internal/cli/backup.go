@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,10 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	body, err := client.Backup(ctx, t.url, t.token, client.BackupOptions{WithToken: *withToken})
+	// A client of its own, whose idle connection is closed on return.
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer hc.CloseIdleConnections()
+	body, err := client.Backup(ctx, t.url, t.token, client.BackupOptions{WithToken: *withToken, HTTPClient: hc})
 	if err != nil {
 		var he *client.HandshakeError
 		if errors.As(err, &he) {
