@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
@@ -162,4 +163,61 @@ func TestCompletionScriptsParse(t *testing.T) {
 		})
 	}
 	run(t, "completion", "tcsh").fails(t, cli.ExitUsage, `unknown shell "tcsh"`)
+}
+
+// The bash script completes a real interactive shell's TAB: bash -i in a
+// tmux pane of the test's own tmux server, keys typed, the screen read.
+func TestCompletionBashInteractive(t *testing.T) {
+	t.Parallel()
+	bash := needTool(t, "bash")
+	tmux := needTool(t, "tmux")
+	bin := daemontest.Binary(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "lodestone.bash")
+	if err := os.WriteFile(script, []byte(run(t, "completion", "bash").ok(t).stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The binary under its own name, first on PATH, as an installed one.
+	binDir := filepath.Join(dir, "bin")
+	if err := os.Mkdir(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(bin, filepath.Join(binDir, "lodestone")); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "tmux.sock")
+	tm := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(tmux, append([]string{"-S", sock}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "HOME="+dir, "PS1=$ ", "TERM=xterm")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	tm("-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "20", bash+" --norc --noprofile -i")
+	t.Cleanup(func() { exec.Command(tmux, "-S", sock, "kill-server").Run() })
+	// screenHas waits for a line of the pane to end with want (tmux
+	// trims the space a completed word is followed by).
+	screenHas := func(what, want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			screen := tm("capture-pane", "-p")
+			if slices.ContainsFunc(lines(screen), func(l string) bool { return strings.HasSuffix(strings.TrimRight(l, " "), want) }) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the screen never showed %q:\n%s", what, want, screen)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	tm("send-keys", "source "+script+" && echo sour\"\"ced", "Enter") // the echo, not the typed line, ends in "sourced"
+	screenHas("source the script", "sourced")
+	tm("send-keys", "lodestone rech", "Tab")
+	screenHas("lodestone rech<TAB>", "lodestone recheck")
+	tm("send-keys", "C-u", "lodestone add --metad", "Tab")
+	screenHas("lodestone add --metad<TAB>", "lodestone add --metadata-only")
 }

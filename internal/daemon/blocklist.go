@@ -13,6 +13,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/events"
 	"github.com/lodestone-bt/lodestone/internal/fetch"
 	"github.com/lodestone-bt/lodestone/internal/metrics"
+	"github.com/lodestone-bt/lodestone/internal/netguard"
 	"github.com/lodestone-bt/lodestone/internal/store"
 	"github.com/lodestone-bt/lodestone/internal/version"
 )
@@ -50,7 +51,7 @@ func (b *blocklists) lastError() (string, time.Time) {
 // under --allow-private-urls' SSRF rule, and a list that cannot be
 // fetched or refreshed becomes an engine.alert (warning) once hub is
 // set. Nothing is loaded yet (see start).
-func newBlocklists(cfg Config, st *store.Store, log *slog.Logger) *blocklists {
+func newBlocklists(cfg Config, st *store.Store, dial netguard.DialFunc, log *slog.Logger) *blocklists {
 	b := &blocklists{filter: blocklist.NewFilter(), store: st}
 	b.loader = blocklist.NewLoader(b.filter, blocklist.LoaderOptions{
 		Fetcher: fetch.New(fetch.Options{
@@ -58,7 +59,7 @@ func newBlocklists(cfg Config, st *store.Store, log *slog.Logger) *blocklists {
 			Timeout:      2 * time.Minute,
 			AllowPrivate: cfg.AllowPrivateURLs,
 			UserAgent:    version.UserAgent(),
-			Dial:         httpDial(cfg),
+			Dial:         dial,
 		}),
 		Refresh: cfg.BlocklistRefresh,
 		Logger:  log,

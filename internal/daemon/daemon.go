@@ -176,7 +176,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	if err := d.configuredBlocklists(); err != nil {
 		return nil, err
 	}
-	d.blocklists = newBlocklists(cfg, d.store, d.log.With("component", "blocklist"))
+	d.blocklists = newBlocklists(cfg, d.store, d.net.httpDial(cfg.AllowPrivateURLs), d.log.With("component", "blocklist"))
 	d.eng, err = engine.New(engine.Config{
 		DownloadDir: cfg.DownloadDir,
 		StateDir:    stateDir,
@@ -237,7 +237,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
 			UserAgent:    engine.UserAgent(cfg.Anonymous),
-			Dial:         httpDial(cfg),
+			Dial:         d.net.httpDial(cfg.AllowPrivateURLs),
 		}),
 		Logger:          d.log.With("component", "service"),
 		StallAfterFiles: cfg.TestStallAfterFiles,
@@ -436,7 +436,7 @@ func (d *Daemon) addWebhooks(methods map[string]apiserver.Handler) error {
 		MaxBackoff:   d.cfg.WebhookMaxBackoff,
 		MaxAge:       d.cfg.WebhookMaxAge,
 		UserAgent:    version.UserAgent(),
-		Dial:         httpDial(d.cfg),
+		Dial:         d.net.httpDial(d.cfg.AllowPrivateURLs),
 		Logger:       d.log.With("component", "webhook"),
 	})
 	if err != nil {

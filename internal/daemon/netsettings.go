@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/bindif"
@@ -73,7 +74,7 @@ func loadNetwork(cfg Config, st *store.Store) (Config, storedNetwork, error) {
 	}
 	cfg = s.overlay(cfg)
 	if err := errors.Join(append(cfg.validateBind(), engine.CheckEncryption(cfg.Encryption))...); err != nil {
-		return cfg, s, fmt.Errorf("network settings stored by session.set (they win over the serve flags; change them with lodestone set or session.set): %w", err)
+		return cfg, s, fmt.Errorf("network settings stored by session.set (they win over the serve flags; change them with session.set or the web UI): %w", err)
 	}
 	if cfg.Proxy != "" {
 		if _, err := socks.Parse(cfg.Proxy); err != nil {
@@ -100,16 +101,30 @@ type netSettings struct {
 	stored storedNetwork
 	// pending names the settings not in force until a restart.
 	pending []string
+
+	// started is the policy at start; offAtStart, whether a proxy-only
+	// start turned off the DHT, uTP or UPnP that the flags asked for
+	// (only a restart turns them on again).
+	started    engine.Network
+	offAtStart bool
+
+	// fetchProxy is the proxy of the daemon's HTTP fetches (httpDial),
+	// nil for direct ones.
+	fetchProxy atomic.Pointer[socks.Proxy]
 }
 
 // newNetSettings starts from cfg, the flags with the stored settings
 // laid over them (loadNetwork).
 func newNetSettings(cfg Config, stored storedNetwork, st *store.Store, log *slog.Logger) *netSettings {
-	return &netSettings{store: st, log: log, stored: stored, pending: []string{}, cur: engine.Network{
+	n := &netSettings{store: st, log: log, stored: stored, pending: []string{}, cur: engine.Network{
 		BindInterface: cfg.BindInterface, BindAddress: cfg.BindAddress,
 		Proxy: cfg.Proxy, ProxyAllowDirect: cfg.ProxyAllowDirect,
 		Encryption: cmp(cfg.Encryption, engine.EncryptionPrefer), Anonymous: cfg.Anonymous,
 	}}
+	n.started = n.cur
+	n.offAtStart = proxyOnly(n.cur) && (cfg.DHT || cfg.UTP || cfg.UPnP)
+	n.setFetchProxy(n.cur)
+	return n
 }
 
 // cmp returns s, or def when s is empty.
@@ -224,6 +239,16 @@ func (n *netSettings) apply(next engine.Network, stored storedNetwork) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	pending := n.eng.SetNetwork(next)
+	if n.offAtStart && !proxyOnly(next) {
+		// The engine runs without the DHT, uTP and UPnP that a
+		// proxy-only start turned off: they come back at a restart.
+		if next.Proxy != n.started.Proxy && !slices.Contains(pending, engine.SettingProxy) {
+			pending = append(pending, engine.SettingProxy)
+		}
+		if next.ProxyAllowDirect != n.started.ProxyAllowDirect && !slices.Contains(pending, engine.SettingProxyOnly) {
+			pending = append(pending, engine.SettingProxyOnly)
+		}
+	}
 	var fresh []string
 	for _, name := range pending {
 		if !slices.Contains(n.pending, name) {
@@ -231,6 +256,7 @@ func (n *netSettings) apply(next engine.Network, stored storedNetwork) error {
 		}
 	}
 	n.cur, n.stored, n.pending = next, stored, pending
+	n.setFetchProxy(next)
 	n.log.Info("network settings changed", "bind_interface", next.BindInterface, "bind_address", next.BindAddress,
 		"proxy", maskProxy(next.Proxy), "proxy_only", !next.ProxyAllowDirect, "encryption", next.Encryption,
 		"anonymous", next.Anonymous, "restart_required", pending)
@@ -245,6 +271,9 @@ func (n *netSettings) apply(next engine.Network, stored storedNetwork) error {
 	}
 	return nil
 }
+
+// proxyOnly reports whether nothing leaves but through n's proxy.
+func proxyOnly(n engine.Network) bool { return n.Proxy != "" && !n.ProxyAllowDirect }
 
 // checkLocalAddr refuses s unless it is an address of one of this
 // machine's interfaces (or the unspecified address).

@@ -21,7 +21,7 @@ func (d *Daemon) addRSS(methods map[string]apiserver.Handler) error {
 			Timeout:      rss.FetchTimeout,
 			AllowPrivate: d.cfg.AllowPrivateURLs,
 			UserAgent:    engine.UserAgent(d.cfg.Anonymous),
-			Dial:         httpDial(d.cfg),
+			Dial:         d.net.httpDial(d.cfg.AllowPrivateURLs),
 		}),
 		Logger: d.log.With("component", "rss"),
 	})

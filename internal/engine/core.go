@@ -167,6 +167,11 @@ func CompletionFileOf(core string) string {
 // New starts an engine on cfg.Core (CoreNative when empty) listening on
 // cfg.PeerAddr.
 func New(cfg Config) (Engine, error) {
+	if cfg.UTP && !utpAvailable && cfg.Logger != nil {
+		// Said once at start, so an operator who asked for uTP learns why
+		// no peer ever connects over it.
+		cfg.Logger.Warn("uTP is not compiled in (a CGO_ENABLED=0 build): peers connect over TCP only")
+	}
 	switch cfg.Core {
 	case "", CoreNative:
 		e, err := newNative(cfg)

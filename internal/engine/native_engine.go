@@ -158,7 +158,9 @@ func (e *nativeEngine) list() []*nativeTorrent {
 
 func (e *nativeEngine) Close() error {
 	e.closeOnce.Do(func() {
+		e.netMu.Lock() // no SetNetwork replaces the watch meanwhile
 		e.watch.stop()
+		e.netMu.Unlock()
 		close(e.stop)
 		e.wg.Wait()
 		// One record of every torrent's pieces, then drops that have
@@ -317,7 +319,7 @@ func nativeNetwork(ncfg *native.Config, cfg Config, push func(Alert)) (binding, 
 // trackers reached the new way) and a new watch of the bound interface.
 // The UDP socket (uTP, the DHT) and UPnP are not reopened: when they
 // run, the binding and proxy settings stay pending a restart (uTP is
-// off meanwhile, the DHT keeps its old socket).
+// off and the DHT silent meanwhile: native.Client.SetPolicy).
 func (e *nativeEngine) SetNetwork(n Network) []string {
 	e.netMu.Lock()
 	defer e.netMu.Unlock()

@@ -149,7 +149,7 @@ func ViaProxy(dial DialFunc) DialFunc {
 		// The one name known without a lookup to mean "this machine"
 		// (RFC 6761): the proxy's, here.
 		if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
-			return nil, fmt.Errorf("%w: %s", ErrForbidden, host)
+			return nil, fmt.Errorf("%w: %s names this machine, not a public address", ErrForbidden, host)
 		}
 		return dial(ctx, network, addr)
 	}

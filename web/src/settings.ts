@@ -1,6 +1,6 @@
 // The Settings dialog: a page per kind of setting, as tabs. General is
 // session.get into a form and session.set from it; the others (categories,
-// watch folders, RSS, webhooks, API keys) are in settings-*.ts. Pages read
+// watch folders, RSS, webhooks, API keys, privacy) are in settings-*.ts. Pages read
 // their lists when shown and follow events while the dialog is open; with
 // a key whose scope is not admin they are read-only or closed, saying why.
 
@@ -10,6 +10,7 @@ import type { Api } from "./conn.js";
 import { CategoriesPage } from "./settings-categories.js";
 import { KeysPage } from "./settings-keys.js";
 import type { Page, PageDeps } from "./settings-page.js";
+import { PrivacyPage } from "./settings-privacy.js";
 import { RssPage } from "./settings-rss.js";
 import { WatchPage } from "./settings-watch.js";
 import { WebhooksPage } from "./settings-webhooks.js";
@@ -26,7 +27,7 @@ export interface SettingsDeps {
 
 const inp = (id: string) => byId<HTMLInputElement>(id);
 
-export const PAGES = ["general", "categories", "watch", "rss", "webhooks", "keys"] as const;
+export const PAGES = ["general", "categories", "watch", "rss", "webhooks", "keys", "privacy"] as const;
 export type PageName = (typeof PAGES)[number];
 
 export class SettingsDialog {
@@ -56,6 +57,7 @@ export class SettingsDialog {
       rss: new RssPage(deps),
       webhooks: new WebhooksPage(deps),
       keys: new KeysPage(deps),
+      privacy: new PrivacyPage(deps),
     };
     // A secret or key shown once is gone once the dialog closes.
     this.dlg.addEventListener("close", () => {

@@ -153,6 +153,12 @@ type Client struct {
 	// netDown is set while the interface the client is bound to is down
 	// (SetNetworkDown): nothing is dialled.
 	netDown atomic.Bool
+	// dhtRefused counts the DHT's sends refused after a change of route
+	// (dhtConn.WriteTo).
+	dhtRefused atomic.Int64
+	// onDHTRefused, if set (by tests, before the route changes), sees
+	// each refused send.
+	onDHTRefused func([]byte)
 
 	closeOnce sync.Once
 	closeErr  error

@@ -45,7 +45,7 @@ func (c *Client) startDHT(pc net.PacketConn) error {
 		starting = func() ([]dht.Addr, error) { return dht.GlobalBootstrapAddrs("udp") }
 	}
 	s, err := dht.NewServer(&dht.ServerConfig{
-		Conn:          dhtConn{pc},
+		Conn:          dhtConn{pc, c},
 		StartingNodes: c.untilClosed(starting),
 		PeerStore:     newDHTPeerStore(),
 		Store:         noBEP44{},
@@ -87,9 +87,30 @@ func (c *Client) untilClosed(get func() ([]dht.Addr, error)) func() ([]dht.Addr,
 // dhtConn is the DHT node's socket; its Close does nothing. The node
 // closes its socket at once, from a goroutine, but the uTP connections
 // on that socket must go first: the client closes it last (see close).
-type dhtConn struct{ net.PacketConn }
+type dhtConn struct {
+	net.PacketConn
+	c *Client
+}
 
 func (dhtConn) Close() error { return nil }
+
+// errDHTRerouted is what a DHT send gets once the client's route changed
+// (SetPolicy): its socket was opened for the old one.
+var errDHTRerouted = errors.New("native: the DHT is silent until a restart: the network policy changed")
+
+// WriteTo sends nothing once the policy's route is not the one the
+// socket was opened for (SetPolicy): the DHT then falls silent until a
+// restart, rather than send outside a new proxy or binding.
+func (d dhtConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if !d.c.udpRoute() {
+		d.c.dhtRefused.Add(1)
+		if d.c.onDHTRefused != nil {
+			d.c.onDHTRefused(b)
+		}
+		return 0, errDHTRerouted
+	}
+	return d.PacketConn.WriteTo(b, addr)
+}
 
 // DHTNodes returns how many nodes the DHT's routing table holds; 0 with
 // the DHT off.

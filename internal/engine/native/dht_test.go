@@ -1,8 +1,10 @@
 package native
 
 import (
+	"bytes"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,5 +226,50 @@ func TestDHTPeerStore(t *testing.T) {
 	s.AddPeer(ih, krpc.NodeAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0})
 	if got := s.GetPeers(ih); len(got) != 0 {
 		t.Fatalf("a peer without a port was kept: %v", got)
+	}
+}
+
+// After SetPolicy changes the route (a proxy or a binding set at
+// runtime), the DHT node, whose socket was opened for the old route,
+// sends nothing: a torrent added then tries to look itself up, its sends
+// are refused, and the bootstrap node is never asked about it; one
+// added before was announced.
+func TestDHTSilentAfterReroute(t *testing.T) {
+	node := startDHTNode(t)
+	cfg := Config{DHT: true, DHTStartingNodes: node.starting}
+	before := enginetest.Generate(t, enginetest.Content{Name: "before.bin", Size: 100_000, Seed: 94})
+	after := enginetest.Generate(t, enginetest.Content{Name: "after.bin", Size: 100_000, Seed: 95})
+	c := newClient(t, cfg)
+	mb, err := ParseTorrent(before.MetaInfo, before.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, c, mb)
+	node.waitAnnounce(t, mb.InfoHash, c.Addr().Port())
+
+	ma, err := ParseTorrent(after.MetaInfo, after.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refused sends that ask about the new torrent (its info-hash
+	// is in the query's bytes).
+	var asking atomic.Int64
+	c.onDHTRefused = func(b []byte) {
+		if bytes.Contains(b, ma.InfoHash[:]) {
+			asking.Add(1)
+		}
+	}
+	pol := *c.policy()
+	if err := c.SetPolicy(pol, true); err != nil {
+		t.Fatal(err)
+	}
+	seed(t, c, ma)
+	for deadline := time.Now().Add(30 * time.Second); asking.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the DHT tried no lookup of the new torrent within 30 s")
+		}
+	}
+	if node.asked(ma.InfoHash) {
+		t.Fatal("the DHT asked about a torrent added after the reroute")
 	}
 }

@@ -71,12 +71,16 @@ func (p *Policy) breaks(was *Policy, crypto string) bool {
 // reopened (SetPolicy).
 func (c *Client) udpAllowed(p *Policy) bool { return c.utp != nil && p.route == 1 }
 
+// udpRoute reports whether the route in force is the one the UDP socket
+// was opened for (the DHT may send).
+func (c *Client) udpRoute() bool { return c.policy().route == 1 }
+
 // SetPolicy puts p in force while the client runs. reroute says that
 // the ways out changed (ListenAddr, Control, LocalAddr, the peer dialer
 // or the trackers'): every peer connection is then closed, the listener
 // is opened again as p says (on the port it had), the trackers' clients
-// are made again, and uTP is off until the route is the starting one
-// again (the UDP socket is not reopened: see UDPStale). Connections
+// are made again, and uTP and the DHT are off (the DHT sends nothing)
+// until a restart: the UDP socket is not reopened (HasUDP). Connections
 // whose encryption p refuses are closed too. Peers that were dropped
 // are dialled again, and every torrent announces at once. New
 // connections follow p; so does the next announce. It returns the

@@ -2,11 +2,12 @@ import { byId, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { CategoriesPage } from "./settings-categories.js";
 import { KeysPage } from "./settings-keys.js";
+import { PrivacyPage } from "./settings-privacy.js";
 import { RssPage } from "./settings-rss.js";
 import { WatchPage } from "./settings-watch.js";
 import { WebhooksPage } from "./settings-webhooks.js";
 const inp = (id) => byId(id);
-export const PAGES = ["general", "categories", "watch", "rss", "webhooks", "keys"];
+export const PAGES = ["general", "categories", "watch", "rss", "webhooks", "keys", "privacy"];
 export class SettingsDialog {
     d;
     dlg = byId("dlg-settings");
@@ -34,6 +35,7 @@ export class SettingsDialog {
             rss: new RssPage(deps),
             webhooks: new WebhooksPage(deps),
             keys: new KeysPage(deps),
+            privacy: new PrivacyPage(deps),
         };
         this.dlg.addEventListener("close", () => {
             for (const [box, value] of [["hook-secret", "hook-secret-value"], ["key-once", "key-value"]]) {
