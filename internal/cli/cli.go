@@ -2,17 +2,17 @@
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
 // queue, reannounce, recheck, trackers, limits, watch, stats, doctor,
-// create, wait, version, completion, help). Each talks to a running
-// daemon through the public client package and prints for a human, or
-// with --json the daemon's raw result for a program. The same command
+// backup, restore, create, wait, version, completion, help). Each talks
+// to a running daemon through the public client package and prints for a
+// human, or with --json the daemon's raw result for a program. The same command
 // definitions give shell completion (complete.go) and the man page
 // (man.go).
 //
 // Besides client/ and api/ it imports only small leaf packages: version,
-// typo, mktorrent (create) and doctor (the checks it shares with the
-// daemon), never the daemon itself. Run (or Main) is the single entry
-// point; it writes only to the writers it is given and keeps no state
-// between calls.
+// typo, mktorrent (create), doctor (the checks it shares with the
+// daemon) and backup (the backup format; restore), never the daemon
+// itself. Run (or Main) is the single entry point; it writes only to the
+// writers it is given and keeps no state between calls.
 package cli
 
 import (
@@ -78,6 +78,8 @@ func commands() []command {
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
 		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
+		{"backup", "take a backup of the running daemon's data dir", runBackup},
+		{"restore", "restore a backup into a new data dir (daemon stopped)", runRestore},
 		{"create", "make a .torrent of a file or directory and print its magnet", runCreate},
 		{"wait", "wait until the daemon answers (after starting it in the background)", runWait},
 		{"version", "print the version, commit, Go version and engines", runVersion},

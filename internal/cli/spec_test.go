@@ -15,7 +15,7 @@ func TestSpecs(t *testing.T) {
 		if !strings.HasPrefix(s.usage, "usage: lodestone "+c.name) {
 			t.Errorf("%s: usage %.40q: the command did not reach parse", c.name, s.usage)
 		}
-		if !strings.Contains(" completion create version ", " "+c.name+" ") && s.flags.Lookup("api-addr") == nil {
+		if !strings.Contains(" completion create version restore ", " "+c.name+" ") && s.flags.Lookup("api-addr") == nil {
 			t.Errorf("%s: no --api-addr among its flags", c.name)
 		}
 	}

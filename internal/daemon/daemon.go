@@ -333,6 +333,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 	mux.Handle("GET /", guard.RequireHost(webui.Handler()))
 	mux.Handle("GET "+schema.Path, guard.RequireHost(schema.Handler())) // public: no token
 	mux.Handle("GET /metrics", guard.Authorize(d.metrics.Handler()))
+	mux.Handle("GET "+api.BackupPath, guard.AuthorizeScope(api.ScopeAdmin, http.HandlerFunc(d.serveBackup)))
 	// The web UI trades its token for an HttpOnly session cookie here,
 	// so that its plain links (/files) are authorised.
 	session := guard.SessionHandler()
