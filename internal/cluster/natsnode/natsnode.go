@@ -20,7 +20,12 @@
 //     installs signal handlers (only main touches signals).
 //   - Start waits, within its context, until the server accepts clients and
 //     JetStream answers, so a caller can create streams at once. In a NATS
-//     cluster JetStream answers only once the servers elected a meta leader.
+//     cluster JetStream answers only once the servers elected a meta leader,
+//     and an embedded server with a cluster port opens its client port only
+//     once routes to its peers are up: a node whose peers are all down waits
+//     for them (as long as ctx allows) rather than running a cluster of one
+//     that could diverge. Start every node of a cluster with routes to the
+//     others; any majority of them then comes up.
 package natsnode
 
 import (
@@ -73,9 +78,6 @@ type Options struct {
 	// TLSCert and TLSKey are the PEM certificate and key: the embedded
 	// server serves clients with them, and the client presents them.
 	TLSCert, TLSKey string
-	// ReadyTimeout bounds the wait for the embedded server to accept
-	// clients. Zero means 10 s.
-	ReadyTimeout time.Duration
 	// Logger receives the server's and the connection's messages; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -124,7 +126,7 @@ type Node struct {
 }
 
 // ErrNotReady is returned by Start when the embedded server did not accept
-// clients in time.
+// clients before the context ended.
 var ErrNotReady = errors.New("natsnode: embedded server not ready")
 
 // Start starts the embedded server (unless o.URLs is set), connects to it or
@@ -142,7 +144,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	n := &Node{}
 	urls := o.URLs
 	if len(urls) == 0 {
-		s, err := startServer(o, log)
+		s, err := startServer(ctx, o, log)
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +190,7 @@ func (n *Node) ClientURL() string {
 	return n.Server.ClientURL()
 }
 
-func startServer(o Options, log *slog.Logger) (*server.Server, error) {
+func startServer(ctx context.Context, o Options, log *slog.Logger) (*server.Server, error) {
 	host, port, err := splitHostPort(o.Listen, "127.0.0.1", 0)
 	if err != nil {
 		return nil, fmt.Errorf("natsnode: listen: %w", err)
@@ -234,14 +236,14 @@ func startServer(o Options, log *slog.Logger) (*server.Server, error) {
 	}
 	s.SetLoggerV2(serverLogger{log}, false, false, false)
 	s.Start()
-	d := o.ReadyTimeout
-	if d == 0 {
-		d = 10 * time.Second
-	}
-	if !s.ReadyForConnections(d) {
-		s.Shutdown()
-		s.WaitForShutdown()
-		return nil, ErrNotReady
+	// A server with a cluster port but no peer up yet waits for routes
+	// before it opens its listeners, so the wait is bounded by ctx alone.
+	for !s.ReadyForConnections(250 * time.Millisecond) {
+		if ctx.Err() != nil {
+			s.Shutdown()
+			s.WaitForShutdown()
+			return nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+		}
 	}
 	return s, nil
 }

@@ -8,10 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,4 +208,63 @@ func writeCerts(t *testing.T) (ca, cert, key string) {
 		return p
 	}
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", srvDER), write("key.pem", "EC PRIVATE KEY", keyDER)
+}
+
+// Embedded servers of two Lodestone clusters do not merge: each server's
+// NATS cluster name is its Lodestone cluster name, and a server rejects a
+// route from a server of another cluster name. Neither gets a route.
+func TestRouteFromAnotherClusterRefused(t *testing.T) {
+	ctx := ctxT(t)
+	ports := []int{natsnodetest.FreePort(t), natsnodetest.FreePort(t)}
+	refused := make(chan struct{}, 2)
+	sctx, cancel := context.WithCancel(ctx)
+	started := make(chan *natsnode.Node, 2)
+	for i, name := range []string{"alpha", "beta"} {
+		o := natsnodetest.Options(t, name, i, ports)
+		o.Logger = slog.New(&watchHandler{want: "does not match", hit: refused})
+		go func() {
+			// Neither may ever see a JetStream meta leader; cancel ends
+			// its Start.
+			n, _ := natsnode.Start(sctx, o)
+			started <- n
+		}()
+	}
+	select {
+	case <-refused:
+	case <-ctx.Done():
+		t.Fatal("no route was refused")
+	}
+	cancel()
+	for range 2 {
+		if n := <-started; n != nil {
+			if r := n.Server.NumRoutes(); r != 0 {
+				t.Errorf("%s has %d routes", n.Server.Name(), r)
+			}
+			n.Shutdown()
+		}
+	}
+}
+
+// watchHandler is a slog handler that signals hit once a record's
+// attributes contain want.
+type watchHandler struct {
+	want string
+	hit  chan struct{}
+}
+
+func (h *watchHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *watchHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *watchHandler) WithGroup(string) slog.Handler            { return h }
+func (h *watchHandler) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if strings.Contains(a.Value.String(), h.want) {
+			select {
+			case h.hit <- struct{}{}:
+			default:
+			}
+			return false
+		}
+		return true
+	})
+	return nil
 }

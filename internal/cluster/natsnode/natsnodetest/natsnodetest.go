@@ -53,7 +53,10 @@ func Cluster(t testing.TB, cluster string, n int) []*natsnode.Node {
 	for i := range ports {
 		ports[i] = FreePort(t)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Usually a few seconds; but the servers elect a JetStream meta leader
+	// with Raft election timeouts of 4-9 s that cannot be shortened from
+	// outside the server package, and a split vote costs another round.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	nodes := make([]*natsnode.Node, n)
 	errs := make(chan error, n)
