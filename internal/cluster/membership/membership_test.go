@@ -75,8 +75,8 @@ func waitLive(t *testing.T, m *membership.Membership, d time.Duration, want ...s
 // live lists within the TTL plus slack, through the expiry marker the server
 // places; when it joins again it is back everywhere.
 func TestThreeNodesJoinExpireRejoin(t *testing.T) {
-	ctx := ctxT(t)
 	srv := natsnodetest.Cluster(t, "lodestone-test", 3)
+	ctx := ctxT(t)
 	names := []string{"a", "b", "c"}
 	ms := make([]*membership.Membership, 3)
 	for i := range ms {
