@@ -99,9 +99,11 @@ func TestThreeNodesJoinExpireRejoin(t *testing.T) {
 	}
 	defer w.Stop()
 	ms[2].Close()
+	stopped := time.Now()
 	// TTL + slack: the key must outlive its last beat by up to a TTL, and
 	// the server checks expiry once a second or so.
 	waitLive(t, ms[0], ttl+5*time.Second, "a", "b")
+	t.Logf("c gone from a's live list %v after it stopped (its last beat was up to ttl/3 earlier; ttl %v)", time.Since(stopped).Round(10*time.Millisecond), ttl)
 	waitLive(t, ms[1], time.Second, "a", "b")
 	// The server itself marks the expiry, so watchers need not trust
 	// their clocks: a purge marker for c arrives.
@@ -115,6 +117,7 @@ func TestThreeNodesJoinExpireRejoin(t *testing.T) {
 			t.Fatal("no expiry marker for c")
 		}
 	}
+	t.Logf("expiry marker for c %v after it stopped", time.Since(stopped).Round(10*time.Millisecond))
 	ms[2] = join(t, ctx, srv[2], "c", 3, nil)
 	for _, m := range ms {
 		waitLive(t, m, 5*time.Second, names...)
