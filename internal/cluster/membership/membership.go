@@ -8,7 +8,9 @@
 //     places a marker when a key expires (LimitMarkerTTL), so watchers learn
 //     of a dead node from the server rather than from their own clocks.
 //   - Live() reads a map kept by one KV watcher goroutine; nothing polls or
-//     lists keys. As a second guard against a lost marker, an entry not
+//     lists keys. A watcher can be lost with its consumer (a server restart):
+//     each node sees its own heartbeats come back through its watcher, and
+//     when one does not, the watchers are recreated. As a second guard against a lost marker, an entry not
 //     refreshed for a TTL by the local clock (the time the watcher received
 //     it, never the sender's clock) is not live.
 //   - The cluster-wide facts that must outlive heartbeats (the cluster name,
@@ -140,12 +142,15 @@ type Membership struct {
 	wg      sync.WaitGroup
 	beatMu  sync.Mutex // serialises puts of our heartbeat
 
-	// mu guards the fields below it, written by the watcher goroutines.
+	restart chan struct{} // beatLoop asks watchLoop to recreate its watchers
+
+	// mu guards the fields below it, written by watchLoop and Beat.
 	mu      sync.Mutex
 	live    map[string]seen
 	drained map[string]bool
-	ready   chan struct{} // closed once both watchers delivered their initial values
-	pending int
+	putRev  uint64    // revision of our last heartbeat put
+	putAt   time.Time // when it was acknowledged
+	seenRev uint64    // revision of our key the watcher last delivered
 }
 
 type seen struct {
@@ -166,8 +171,7 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 		log:     cfg.Logger.With("component", "membership", "node", cfg.NodeID),
 		live:    map[string]seen{},
 		drained: map[string]bool{},
-		ready:   make(chan struct{}),
-		pending: 2,
+		restart: make(chan struct{}, 1),
 	}
 	var err error
 	m.cluster, err = bucket(ctx, cfg.JS, jetstream.KeyValueConfig{
@@ -197,23 +201,12 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	nw, err := m.nodes.WatchAll(wctx)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("membership: watch nodes: %w", err)
-	}
-	cw, err := m.cluster.Watch(wctx, drainPrefix+">")
-	if err != nil {
-		_ = nw.Stop()
-		cancel()
-		return nil, fmt.Errorf("membership: watch drain flags: %w", err)
-	}
-	m.wg.Add(3)
-	go m.watch(wctx, nw, m.applyNode)
-	go m.watch(wctx, cw, m.applyDrain)
+	ready := make(chan struct{})
+	m.wg.Add(2)
+	go m.watchLoop(wctx, ready)
 	go m.beatLoop(wctx)
 	select {
-	case <-m.ready:
+	case <-ready:
 	case <-ctx.Done():
 		m.Close()
 		return nil, ctx.Err()
@@ -302,9 +295,13 @@ func (m *Membership) Beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.nodes.Put(ctx, m.cfg.NodeID, b); err != nil {
+	rev, err := m.nodes.Put(ctx, m.cfg.NodeID, b)
+	if err != nil {
 		return fmt.Errorf("membership: heartbeat: %w", err)
 	}
+	m.mu.Lock()
+	m.putRev, m.putAt = rev, time.Now()
+	m.mu.Unlock()
 	return nil
 }
 
@@ -318,6 +315,19 @@ func (m *Membership) beatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		// Our previous beat went out up to a third of a TTL ago (sooner
+		// if a caller called Beat); if our own watcher has not delivered
+		// it after a sixth, the watcher is stuck (its consumer lost with a
+		// server restart, say): have it recreated.
+		m.mu.Lock()
+		stuck := m.seenRev < m.putRev && time.Since(m.putAt) > m.ttl/6
+		m.mu.Unlock()
+		if stuck {
+			select {
+			case m.restart <- struct{}{}:
+			default:
+			}
+		}
 		bctx, cancel := context.WithTimeout(ctx, m.ttl/3)
 		if err := m.Beat(bctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("heartbeat failed", "err", err)
@@ -326,29 +336,71 @@ func (m *Membership) beatLoop(ctx context.Context) {
 	}
 }
 
-// watch feeds a watcher's entries to apply until ctx ends. A nil entry marks
-// the end of the initial values.
-func (m *Membership) watch(ctx context.Context, w jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) {
+// watchLoop watches both buckets until ctx ends and closes ready once both
+// delivered their initial values the first time. When a watcher ends or
+// beatLoop finds it stuck, it recreates both: the new ones deliver every
+// key's latest value (delete markers included) over the same maps, and a
+// node that died in the gap is dropped by Live's clock guard.
+func (m *Membership) watchLoop(ctx context.Context, ready chan struct{}) {
 	defer m.wg.Done()
-	defer w.Stop()
 	for {
+		err := m.watchOnce(ctx, ready)
+		if ctx.Err() != nil {
+			return
+		}
+		m.log.Warn("recreating the watchers", "err", err)
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if e == nil {
-				m.mu.Lock()
-				m.pending--
-				if m.pending == 0 {
-					close(m.ready)
-				}
-				m.mu.Unlock()
-				continue
-			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+var errStuck = errors.New("membership: watcher did not deliver our own heartbeat")
+
+func (m *Membership) watchOnce(ctx context.Context, ready chan struct{}) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	nw, err := m.nodes.WatchAll(wctx)
+	if err != nil {
+		return fmt.Errorf("membership: watch nodes: %w", err)
+	}
+	defer nw.Stop()
+	cw, err := m.cluster.Watch(wctx, drainPrefix+">")
+	if err != nil {
+		return fmt.Errorf("membership: watch drain flags: %w", err)
+	}
+	defer cw.Stop()
+	pending := 2 // watchers yet to deliver their initial values
+	for {
+		var e jetstream.KeyValueEntry
+		var ok bool
+		var apply func(jetstream.KeyValueEntry)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-m.restart:
+			return errStuck
+		case e, ok = <-nw.Updates():
+			apply = m.applyNode
+		case e, ok = <-cw.Updates():
+			apply = m.applyDrain
+		}
+		if !ok {
+			return errors.New("membership: watcher closed")
+		}
+		if e != nil {
 			apply(e)
+			continue
+		}
+		// A nil entry ends a watcher's initial values.
+		if pending--; pending == 0 {
+			select {
+			case <-ready:
+			default:
+				close(ready)
+			}
 		}
 	}
 }
@@ -371,6 +423,9 @@ func (m *Membership) applyNode(e jetstream.KeyValueEntry) {
 	if _, ok := m.live[n.ID]; !ok {
 		m.log.Info("node live", "peer", n.ID)
 	}
+	if n.ID == m.cfg.NodeID {
+		m.seenRev = max(m.seenRev, e.Revision())
+	}
 	m.live[n.ID] = seen{n: n, at: time.Now()}
 }
 
@@ -390,9 +445,12 @@ func (m *Membership) Live() []Node {
 	now := time.Now()
 	m.mu.Lock()
 	out := make([]Node, 0, len(m.live))
-	for _, s := range m.live {
+	for id, s := range m.live {
 		if now.Sub(s.at) > m.ttl {
-			continue // the expiry marker is late; the key is dead anyway
+			// The expiry marker is late or was missed while the
+			// watchers were recreated; the key is dead anyway.
+			delete(m.live, id)
+			continue
 		}
 		n := s.n
 		n.Draining = n.Draining || m.drained[n.ID]

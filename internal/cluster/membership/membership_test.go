@@ -3,6 +3,7 @@ package membership_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -224,4 +225,39 @@ func TestClusterNameMismatchRefused(t *testing.T) {
 	b := join(t, ctx, srv[0], "b", 1, nil)
 	waitLive(t, b, 5*time.Second, "a", "b")
 	waitLive(t, a, 5*time.Second, "a", "b")
+}
+
+// When the NATS server restarts (same store dir and port), the members'
+// connections reconnect, their watchers resume and a member that joined
+// while the others were reconnecting shows up in their live lists.
+func TestSurvivesServerRestart(t *testing.T) {
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	port := natsnodetest.FreePort(t)
+	o := natsnode.Options{Name: "s", StoreDir: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port)}
+	srv, err := natsnode.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := natsnode.Start(ctx, natsnode.Options{Name: "a", URLs: []string{srv.ClientURL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown()
+	ma := join(t, ctx, a, "a", 1, nil)
+	waitLive(t, ma, 5*time.Second, "a")
+	srv.Shutdown()
+	srv, err = natsnode.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	b, err := natsnode.Start(ctx, natsnode.Options{Name: "b", URLs: []string{srv.ClientURL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Shutdown()
+	mb := join(t, ctx, b, "b", 1, nil)
+	waitLive(t, ma, 10*time.Second, "a", "b")
+	waitLive(t, mb, 10*time.Second, "a", "b")
 }
