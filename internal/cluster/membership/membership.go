@@ -220,7 +220,7 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 
 // bucket creates a bucket or binds the existing one. A fresh JetStream
 // cluster may answer "temporarily unavailable" for a moment; it retries
-// until ctx ends.
+// until ctx ends, except on a server too old for expiry markers.
 func bucket(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	for {
 		kv, err := js.CreateKeyValue(ctx, c)
@@ -229,6 +229,10 @@ func bucket(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueCon
 		}
 		if err == nil {
 			return kv, nil
+		}
+		if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+			// A server older than 2.11: no point in waiting.
+			return nil, fmt.Errorf("membership: bucket %s: %w", c.Bucket, err)
 		}
 		select {
 		case <-ctx.Done():
