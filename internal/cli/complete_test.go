@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,7 +191,8 @@ func TestCompletionBashInteractive(t *testing.T) {
 	tm := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(tmux, append([]string{"-S", sock}, args...)...)
-		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "HOME="+dir, "PS1=$ ", "TERM=xterm")
+		// No history file: bash would write it into dir as it exits.
+		cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"), "HOME="+dir, "HISTFILE=", "PS1=$ ", "TERM=xterm")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("tmux %v: %v\n%s", args, err, out)
@@ -197,7 +200,16 @@ func TestCompletionBashInteractive(t *testing.T) {
 		return string(out)
 	}
 	tm("-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "20", bash+" --norc --noprofile -i")
-	t.Cleanup(func() { exec.Command(tmux, "-S", sock, "kill-server").Run() })
+	t.Cleanup(func() {
+		exec.Command(tmux, "-S", sock, "kill-server").Run()
+		// The server removes its socket as it exits, after kill-server
+		// returns: wait, or the TempDir's removal races it.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(sock); errors.Is(err, fs.ErrNotExist) {
+				return
+			}
+		}
+	})
 	// screenHas waits for a line of the pane to end with want (tmux
 	// trims the space a completed word is followed by).
 	screenHas := func(what, want string) {
