@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,7 +197,16 @@ func (c *natsCluster) connect(i int) *nats.Conn {
 	return nc
 }
 
-// testConfig is Default with R3, a per-test prefix and short retry times.
+var prefixes atomic.Int64
+
+// uniquePrefix makes a test's subject prefix unique in the process, so that
+// with -count=N a run does not see the streams of the one before on the
+// shared cluster.
+func uniquePrefix(name string) string {
+	return fmt.Sprintf("%s%d", name, prefixes.Add(1))
+}
+
+// testConfig is Default with R3, the prefix and short retry times.
 func testConfig(prefix string) bus.Config {
 	cfg := bus.Default()
 	cfg.Prefix = prefix

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,7 +127,8 @@ func cmdStreamMsgs(t *testing.T, nc *nats.Conn, name string) uint64 {
 // commands leave the work queue.
 func TestCommandsWaitForAbsentNode(t *testing.T) {
 	c := sharedCluster(t)
-	sender := newBus(t, c.connect(0), testConfig("absent"))
+	pre := uniquePrefix("t")
+	sender := newBus(t, c.connect(0), testConfig(pre))
 	var sent []*bus.Sent
 	for i := range 5 {
 		s := send(t, sender, "b", bus.Command{ID: fmt.Sprintf("c%d", i), Method: "task.pause", Params: json.RawMessage(`{"id":"t"}`)})
@@ -135,12 +137,12 @@ func TestCommandsWaitForAbsentNode(t *testing.T) {
 		}
 		sent = append(sent, s)
 	}
-	if n := cmdStreamMsgs(t, c.connect(1), "ABSENT_CMD"); n != 5 {
+	if n := cmdStreamMsgs(t, c.connect(1), strings.ToUpper(pre)+"_CMD"); n != 5 {
 		t.Fatalf("stream holds %d commands before the node came, want 5", n)
 	}
 
 	rec := newRecorder()
-	node := newBus(t, c.connect(2), testConfig("absent"))
+	node := newBus(t, c.connect(2), testConfig(pre))
 	receiver(t, node, "b", rec.handle)
 	got := rec.waitFor(t, 5)
 	for i, cmd := range got {
@@ -156,7 +158,7 @@ func TestCommandsWaitForAbsentNode(t *testing.T) {
 			t.Errorf("result %d = %+v, %v", i, r, err)
 		}
 	}
-	waitUntil(t, "acked commands leave the stream", func() bool { return cmdStreamMsgs(t, c.connect(0), "ABSENT_CMD") == 0 })
+	waitUntil(t, "acked commands leave the stream", func() bool { return cmdStreamMsgs(t, c.connect(0), strings.ToUpper(pre)+"_CMD") == 0 })
 }
 
 // TestCommandRetriesAndDeadLetter: a handler error brings the command back
@@ -164,7 +166,8 @@ func TestCommandsWaitForAbsentNode(t *testing.T) {
 // dead-letter stream, its sender gets the error, and it is not tried again.
 func TestCommandRetriesAndDeadLetter(t *testing.T) {
 	c := sharedCluster(t)
-	cfg := testConfig("retry")
+	pre := uniquePrefix("t")
+	cfg := testConfig(pre)
 	sender := newBus(t, c.connect(0), cfg)
 	rec := newRecorder()
 	rec.fail = func(cmd bus.Command, attempt int) error {
@@ -203,7 +206,7 @@ func TestCommandRetriesAndDeadLetter(t *testing.T) {
 	if n := rec.attempts("broken"); n != cfg.MaxDeliver {
 		t.Errorf("broken tried %d times, want %d", n, cfg.MaxDeliver)
 	}
-	waitUntil(t, "the work queue empties", func() bool { return cmdStreamMsgs(t, c.connect(0), "RETRY_CMD") == 0 })
+	waitUntil(t, "the work queue empties", func() bool { return cmdStreamMsgs(t, c.connect(0), strings.ToUpper(pre)+"_CMD") == 0 })
 }
 
 // TestCommandResendStoredOnce: a resend with the same ID inside the
@@ -211,8 +214,9 @@ func TestCommandRetriesAndDeadLetter(t *testing.T) {
 // once.
 func TestCommandResendStoredOnce(t *testing.T) {
 	c := sharedCluster(t)
-	b0 := newBus(t, c.connect(0), testConfig("dup"))
-	b1 := newBus(t, c.connect(1), testConfig("dup"))
+	pre := uniquePrefix("t")
+	b0 := newBus(t, c.connect(0), testConfig(pre))
+	b1 := newBus(t, c.connect(1), testConfig(pre))
 	first := send(t, b0, "n", bus.Command{ID: "same", Method: "m"})
 	first.Close()
 	again := send(t, b1, "n", bus.Command{ID: "same", Method: "m"}) // a retry from another node
@@ -224,7 +228,7 @@ func TestCommandResendStoredOnce(t *testing.T) {
 	}
 	send(t, b0, "n", bus.Command{ID: "marker", Method: "m"}).Close()
 	rec := newRecorder()
-	receiver(t, newBus(t, c.connect(2), testConfig("dup")), "n", rec.handle)
+	receiver(t, newBus(t, c.connect(2), testConfig(pre)), "n", rec.handle)
 	got := rec.waitFor(t, 2)
 	if got[0].ID != "same" || got[1].ID != "marker" || rec.attempts("same") != 1 {
 		t.Fatalf("handled %v, want same once then marker", got)
@@ -236,7 +240,8 @@ func TestCommandResendStoredOnce(t *testing.T) {
 // (after AckWait), so a crash loses nothing.
 func TestCommandRedeliveredAfterCrash(t *testing.T) {
 	c := sharedCluster(t)
-	cfg := testConfig("crash")
+	pre := uniquePrefix("t")
+	cfg := testConfig(pre)
 	sender := newBus(t, c.connect(0), cfg)
 	ncNode := c.connect(1)
 	node := newBus(t, ncNode, cfg)

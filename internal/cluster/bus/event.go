@@ -107,7 +107,34 @@ type stored struct {
 // ordered consumer: JetStream delivers it from the leader in sequence order
 // and the client resets it if a sequence is skipped, so nothing is missed
 // or repeated. It stops at the stream's last sequence as of the call.
+//
+// A read that meets a passing condition (no JetStream server answered yet,
+// a leader election) starts over until ctx ends; each attempt reads from
+// scratch, so retrying cannot duplicate anything.
 func (b *Bus) read(ctx context.Context, streamName, filter string, after uint64, limit int) ([]stored, error) {
+	for {
+		out, err := b.readOnce(ctx, streamName, filter, after, limit)
+		if err == nil || !transient(err) {
+			return out, err
+		}
+		b.log.Debug("read retry", "stream", streamName, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// transient says err may pass by itself: no responder, a lost request, a
+// stream between leaders.
+func transient(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, nats.ErrConnectionReconnecting)
+}
+
+func (b *Bus) readOnce(ctx context.Context, streamName, filter string, after uint64, limit int) ([]stored, error) {
 	if limit <= 0 {
 		return nil, nil
 	}

@@ -44,7 +44,8 @@ func key(e bus.Event) string {
 // published event exactly once; paging with after gives the same list.
 func TestEventsReplaySameFromEveryServer(t *testing.T) {
 	c := sharedCluster(t)
-	cfg := testConfig("replay")
+	pre := uniquePrefix("t")
+	cfg := testConfig(pre)
 	buses := []*bus.Bus{newBus(t, c.connect(0), cfg), newBus(t, c.connect(1), cfg), newBus(t, c.connect(2), cfg)}
 	const per = 40
 	var wg sync.WaitGroup
@@ -118,7 +119,8 @@ func TestEventsReplaySameFromEveryServer(t *testing.T) {
 // republish gets the first event's id; a new generation is a new event.
 func TestFinishedExactlyOnce(t *testing.T) {
 	c := sharedCluster(t)
-	cfg := testConfig("once")
+	pre := uniquePrefix("t")
+	cfg := testConfig(pre)
 	b0 := newBus(t, c.connect(0), cfg)
 	b1 := newBus(t, c.connect(1), cfg) // the node after its restart, on another server
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -160,7 +162,8 @@ func TestFinishedExactlyOnce(t *testing.T) {
 // through server 0, in order with no gap, until it is closed.
 func TestSubscribeFromSequence(t *testing.T) {
 	c := sharedCluster(t)
-	cfg := testConfig("sub")
+	pre := uniquePrefix("t")
+	cfg := testConfig(pre)
 	pub := newBus(t, c.connect(0), cfg)
 	reader := newBus(t, c.connect(2), cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
