@@ -21,6 +21,7 @@ func TestImportsStayInTheirRoom(t *testing.T) {
 	}{
 		{"github.com/anacrolix/", []string{"internal/engine", "goutp"}},
 		{"go.etcd.io/bbolt", []string{"internal/store"}},
+		{"github.com/nats-io/", []string{"internal/cluster"}},
 	}
 	const mod = "github.com/lodestone-bt/lodestone/"
 	// Packages that must not import others of this module: HTTP

@@ -218,6 +218,20 @@ func (s *Server) Stop() {
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
 	}
+	// danted's children can outlive the process waited for, still
+	// holding the listening socket (CI: a dial after Stop connected and
+	// was reset). None may be left: a stopped proxy refuses connections.
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	if s.netns != "" {
+		return // its address is not reachable from here to check
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
 
 // Log returns danted's log so far.
