@@ -14,9 +14,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Command is one request for a node. ID must be unique per request: it is
-// the JetStream message id that deduplicates a resend, and the key a
-// handler uses to be idempotent.
+// Command is one request for a node. ID must be unique in the cluster (the
+// duplicate window is the stream's, not a node's): it is the JetStream
+// message id that deduplicates a resend, and the key a handler uses to be
+// idempotent.
 type Command struct {
 	ID     string          `json:"id"`
 	Method string          `json:"method"`
@@ -140,22 +141,9 @@ func (b *Bus) Receive(ctx context.Context, node string, h Handler) error {
 	if err := validToken(node); err != nil {
 		return err
 	}
-	stream, err := b.js.Stream(ctx, b.cmdStream)
+	cons, err := b.consumer(ctx, node)
 	if err != nil {
-		return fmt.Errorf("bus: command stream: %w", err)
-	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       "node-" + node,
-		Description:   "commands for node " + node,
-		FilterSubject: b.cfg.Prefix + ".cmd." + node,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       b.cfg.AckWait,
-		MaxDeliver:    b.cfg.MaxDeliver,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		Replicas:      b.cfg.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("bus: consumer for %s: %w", node, err)
+		return err
 	}
 	log := b.log.With("node", node)
 
@@ -176,9 +164,18 @@ func (b *Bus) Receive(ctx context.Context, node string, h Handler) error {
 		mu.Unlock()
 		defer running.Done()
 		b.handle(ctx, log, msg, h)
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		log.Debug("command consumer", "err", err)
-	}))
+	},
+		// A pull request lives on the consumer's leader; when that
+		// server goes away the request is lost with it, and the client
+		// only notices by missed heartbeats. Short pulls and heartbeats
+		// bound that to a few seconds (the defaults, 30 s and 15 s,
+		// left a node deaf for ~30 s after a restart in the tests); an
+		// idle node costs one small request every 5 s.
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.PullHeartbeat(time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			log.Debug("command consumer", "err", err)
+		}))
 	if err != nil {
 		return fmt.Errorf("bus: consume for %s: %w", node, err)
 	}
@@ -190,6 +187,43 @@ func (b *Bus) Receive(ctx context.Context, node string, h Handler) error {
 	running.Wait()
 	<-cc.Closed()
 	return nil
+}
+
+// consumer creates or updates node's durable consumer, retrying passing
+// conditions (a server or JetStream leader that just started) until ctx ends.
+func (b *Bus) consumer(ctx context.Context, node string) (jetstream.Consumer, error) {
+	for {
+		cons, err := b.createConsumer(ctx, node)
+		if err == nil || !transient(err) {
+			return cons, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bus: consumer for %s: %w (last: %w)", node, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (b *Bus) createConsumer(ctx context.Context, node string) (jetstream.Consumer, error) {
+	stream, err := b.js.Stream(ctx, b.cmdStream)
+	if err != nil {
+		return nil, fmt.Errorf("bus: command stream: %w", err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       "node-" + node,
+		Description:   "commands for node " + node,
+		FilterSubject: b.cfg.Prefix + ".cmd." + node,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       b.cfg.AckWait,
+		MaxDeliver:    b.cfg.MaxDeliver,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Replicas:      b.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer for %s: %w", node, err)
+	}
+	return cons, nil
 }
 
 // handle runs one delivery of a command: handler, then the reply, then the

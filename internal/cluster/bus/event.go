@@ -230,7 +230,10 @@ func (b *Bus) Subscribe(ctx context.Context, after uint64) (*Subscription, error
 	if err != nil {
 		return nil, fmt.Errorf("bus: subscribe: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	// Short pulls and heartbeats, as in Receive: a subscription whose
+	// consumer's server went away resets itself within seconds.
+	it, err := cons.Messages(jetstream.PullMaxMessages(256),
+		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("bus: subscribe: %w", err)
 	}
