@@ -104,6 +104,16 @@ func send(t *testing.T, b *bus.Bus, node string, cmd bus.Command) *bus.Sent {
 
 func cmdStreamMsgs(t *testing.T, nc *nats.Conn, name string) uint64 {
 	t.Helper()
+	return streamState(t, nc, name).Msgs
+}
+
+func streamConsumers(t *testing.T, nc *nats.Conn, name string) int {
+	t.Helper()
+	return streamState(t, nc, name).Consumers
+}
+
+func streamState(t *testing.T, nc *nats.Conn, name string) jetstream.StreamState {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +128,7 @@ func cmdStreamMsgs(t *testing.T, nc *nats.Conn, name string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info.State
 }
 
 // TestCommandsWaitForAbsentNode: commands sent through server 0 for a node

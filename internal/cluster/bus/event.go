@@ -161,6 +161,15 @@ func (b *Bus) readOnce(ctx context.Context, streamName, filter string, after uin
 	if err != nil {
 		return nil, fmt.Errorf("bus: read %s: %w", streamName, err)
 	}
+	// The consumer would expire by itself after InactiveThreshold; a
+	// client reconnecting often should not leave a trail of them.
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			_ = stream.DeleteConsumer(dctx, info.Name)
+		}
+	}()
 	out := make([]stored, 0, end-start+1)
 	for len(out) < limit {
 		if err := ctx.Err(); err != nil {

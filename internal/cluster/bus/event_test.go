@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,6 +112,10 @@ func TestEventsReplaySameFromEveryServer(t *testing.T) {
 	}
 	if evs := replay(t, buses[0], uint64(3*per), 10); len(evs) != 0 {
 		t.Fatalf("replay after the last event returned %d events", len(evs))
+	}
+	// Each Replay deleted its consumer: none is left on the stream.
+	if n := streamConsumers(t, c.connect(1), strings.ToUpper(pre)+"_EVENTS"); n != 0 {
+		t.Fatalf("%d consumers left on the event stream after the replays", n)
 	}
 }
 
