@@ -35,11 +35,12 @@
 //
 // Every node publishes its events to "<prefix>.events.<node>" in the one
 // stream "<PREFIX>_EVENTS" (limits retention, bounded by age and bytes). The
-// stream sequence of an event is its cluster-wide id. Replay reads through an
-// ordered consumer, which JetStream serves from the stream leader and which
-// resets itself on any sequence gap, so from any node's connection it
-// returns events in sequence order with no gap and no duplicate. Subscribe
-// is the same ordered consumer left running.
+// stream sequence of an event is its cluster-wide id. Replay asks the
+// stream for its last sequence and reads up to it through an ordered
+// consumer, which delivers in sequence order and resets itself on any gap,
+// so from any node's connection it returns events in sequence order with no
+// gap and no duplicate, even if the replica serving it lags. Subscribe is
+// the same ordered consumer left running.
 //
 // task.finished is sent exactly once with a deterministic message id
 // (FinishedID: "finished:<task>:<generation>"): a node that crashes after

@@ -71,7 +71,7 @@ func (b *Bus) Publish(ctx context.Context, node, name string, data json.RawMessa
 // sequence order, with no gap: every event stored up to the last one
 // returned is in the answer, except those the stream's age or size limit
 // already removed (then the answer starts at the oldest kept). It answers
-// the same from any node's connection: the read goes to the stream leader.
+// the same from any node's connection.
 func (b *Bus) Replay(ctx context.Context, after uint64, limit int) ([]Event, error) {
 	msgs, err := b.read(ctx, b.eventStream, b.cfg.Prefix+".events.*", after, limit)
 	if err != nil {
@@ -104,9 +104,10 @@ type stored struct {
 }
 
 // read returns up to limit messages of a stream after seq, through an
-// ordered consumer: JetStream delivers it from the leader in sequence order
-// and the client resets it if a sequence is skipped, so nothing is missed
-// or repeated. It stops at the stream's last sequence as of the call.
+// ordered consumer: JetStream delivers in sequence order and the client
+// resets it if a sequence is skipped, so nothing is missed or repeated. It
+// reads until the stream's last sequence as of the call (asked of the
+// leader), so a lagging replica makes it wait, not stop short.
 //
 // A read that meets a passing condition (no JetStream server answered yet,
 // a leader election) starts over until ctx ends; each attempt reads from
