@@ -22,7 +22,13 @@ func receiver(t *testing.T, b *bus.Bus, node string, h bus.Handler) (stop func()
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- b.Receive(ctx, node, h) }()
+	go func() {
+		err := b.Receive(ctx, node, h)
+		if ctx.Err() == nil {
+			t.Errorf("Receive for %s ended early: %v", node, err)
+		}
+		errc <- err
+	}()
 	var once sync.Once
 	var err error
 	stop = func() error {
