@@ -4,9 +4,6 @@ package daemon_test
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -29,47 +26,10 @@ import (
 // alt0 (its route is there: checked).
 func TestNetSettingsBindLive(t *testing.T) {
 	needBindTools(t)
-	if os.Getenv(bindInnerEnv) == "" {
-		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestNetSettingsBindLive$", "-test.v", "-test.count=1", "-test.timeout=4m")
-		cmd.Env = append(os.Environ(), bindInnerEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a network namespace of its own:\n%s", out)
-		if err != nil {
-			t.Fatalf("the test in its namespace failed: %v", err)
-		}
-		if !strings.Contains(string(out), "--- PASS: TestNetSettingsBindLive") {
-			t.Fatal("the test in its namespace did not pass")
-		}
+	if runInOwnNetns(t, "TestNetSettingsBindLive") {
 		return
 	}
-	netRun(t, "ip", "link", "set", "lo", "up")
-	for _, k := range []string{"all", "default"} {
-		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/disable_ipv6", []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-	}
-	peerNS := newNetns(t)
-	netRun(t, "ip", "link", "add", "bt0", "type", "veth", "peer", "name", "bt0p", "netns", peerNS)
-	netRun(t, "ip", "link", "add", "alt0", "type", "veth", "peer", "name", "alt0p", "netns", peerNS)
-	netRun(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "bt0")
-	netRun(t, "ip", "link", "set", "bt0", "up")
-	netRun(t, "ip", "addr", "add", "198.19.0.1/24", "dev", "alt0")
-	netRun(t, "ip", "link", "set", "alt0", "up")
-	netRun(t, "ip", "route", "add", "198.18.0.0/24", "via", "198.19.0.2", "dev", "alt0", "metric", "100")
-	netRun(t, "nsenter", "--net="+peerNS, "sh", "-ec", `
-		echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
-		ip link set lo up
-		ip addr add 198.18.0.2/24 dev bt0p
-		ip link set bt0p up
-		ip addr add 198.19.0.2/24 dev alt0p
-		ip link set alt0p up`)
-	netRun(t, "nft", "-f", "-", `table ip leak {
-		chain out {
-			type filter hook output priority 0;
-			oifname != "bt0" ip daddr 198.18.0.0/15 counter
-			oifname != "bt0" ip saddr 198.18.0.0/15 counter
-		}
-	}`)
+	peerNS := bindNets(t)
 
 	tr := enginetest.Generate(t, enginetest.Content{Name: "bind-live.bin", Size: 8 << 20, PieceLength: 64 << 10, Seed: 19})
 	seeder := startBindSeeder(t, peerNS, enginetest.WriteTorrentFile(t, tr), tr.Root, 1<<20)
