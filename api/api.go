@@ -118,6 +118,7 @@ var EventNames = []string{
 	EventSessionStats, EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 	EventWatchChanged,
 	EventRSSItemAdded,
+	EventTaskMoved, EventClusterNode,
 }
 
 // EphemeralEvents are snapshots that are not logged, so never replayed.
@@ -131,6 +132,7 @@ var DefaultEvents = []string{
 	EventTaskChanged, EventCategoryChanged, EventTaskQueue,
 	EventWatchChanged,
 	EventRSSItemAdded,
+	EventTaskMoved, EventClusterNode,
 }
 
 // Task types accepted by task.add.

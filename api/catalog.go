@@ -84,6 +84,9 @@ var Methods = []MethodSpec{
 	{Name: MethodKeyCreate, Params: KeyCreateParams{}, Result: KeyCreateResult{}},
 	{Name: MethodKeyList, Result: KeyListResult{}},
 	{Name: MethodKeyRevoke, Params: KeyRevokeParams{}, Result: Empty{}},
+
+	{Name: MethodClusterStatus, Result: ClusterStatusResult{}},
+	{Name: MethodClusterDrain, Params: ClusterDrainParams{}, Result: ClusterDrainResult{}},
 }
 
 // Events lists every event.
@@ -102,6 +105,8 @@ var Events = []EventSpec{
 	{Name: EventSessionStats, Data: SessionStats{}},
 	{Name: EventWatchChanged, Data: WatchChangedData{}},
 	{Name: EventRSSItemAdded, Data: RSSItemAddedData{}},
+	{Name: EventTaskMoved, Data: TaskMovedData{}},
+	{Name: EventClusterNode, Data: ClusterNodeData{}},
 }
 
 // Codes lists every error code, CodeOK first.
@@ -110,5 +115,6 @@ var Codes = []Code{
 	CodeBadTorrent, CodeBadMagnet, CodeTaskNotFound, CodeTaskState, CodeFetchFailed,
 	CodeNoSpace, CodeUnsupported, CodePathConflict, CodeNoSuchCategory, CodeNoSuchWatch,
 	CodeNoSuchFeed, CodeNoSuchRule, CodeNoSuchWebhook, CodeNoSuchKey,
+	CodeNoNode, CodeNodeUnavailable, CodeClusterUnavailable, CodeNotClustered,
 	CodeUnauthorized, CodeForbidden, CodeRateLimited, CodeInternal, CodeUnavailable,
 }

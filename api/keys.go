@@ -68,6 +68,7 @@ var MethodScopes = map[string]Scope{
 	MethodCategoryList:    ScopeRead,
 	MethodEventsSubscribe: ScopeRead,
 	MethodEventsReplay:    ScopeRead,
+	MethodClusterStatus:   ScopeRead,
 
 	MethodTaskAdd:            ScopeControl,
 	MethodTaskPause:          ScopeControl,
@@ -87,6 +88,7 @@ var MethodScopes = map[string]Scope{
 	MethodKeyCreate:      ScopeAdmin,
 	MethodKeyList:        ScopeAdmin,
 	MethodKeyRevoke:      ScopeAdmin,
+	MethodClusterDrain:   ScopeAdmin,
 
 	MethodWatchAdd:    ScopeAdmin,
 	MethodWatchList:   ScopeAdmin,

@@ -34,6 +34,10 @@ type TaskAddParams struct {
 	// can be chosen (task.set file_priorities) before task.resume.
 	// Optional.
 	MetadataOnly bool `json:"metadata_only,omitempty"`
+	// Node pins the task to this cluster node instead of letting
+	// placement choose (cluster mode; CodeNoNode when it is not live).
+	// Optional; refused with CodeNotClustered outside a cluster.
+	Node string `json:"node,omitempty"`
 }
 
 // TaskExportResult is the result of task.export.
@@ -58,6 +62,9 @@ type TaskAddResult struct {
 	// Size is the total size of all files; 0 for a magnet until its
 	// metadata arrives (see EventTaskMetadata).
 	Size int64 `json:"size"`
+	// Node is the cluster node the task was placed on (cluster mode);
+	// absent otherwise.
+	Node string `json:"node,omitempty"`
 }
 
 // TaskGetParams are the params of task.get.
@@ -164,6 +171,9 @@ type Task struct {
 	SeedRatioLimit float64 `json:"seed_ratio_limit"`
 	SeedTimeLimit  int64   `json:"seed_time_limit"`
 	SeedIdleLimit  int64   `json:"seed_idle_limit"`
+	// Node is the id of the cluster node the task runs on (cluster mode,
+	// docs/CLUSTER.md); absent for a daemon not in a cluster.
+	Node string `json:"node,omitempty"`
 }
 
 // Values of the per-task seeding limits (Task.SeedRatioLimit and the
@@ -183,7 +193,7 @@ var TaskFieldNames = []string{
 	"uploaded", "ratio", "eta_seconds", "pieces", "piece_size", "labels",
 	"category", "download_dir", "sequential", "download_rate_limit", "upload_rate_limit",
 	"private", "active_at", "seconds_downloading", "seconds_seeding",
-	"queue_position", "seed_ratio_limit", "seed_time_limit", "seed_idle_limit",
+	"queue_position", "seed_ratio_limit", "seed_time_limit", "seed_idle_limit", "node",
 }
 
 // TaskProgressData is the data of task.progress: a snapshot of an active
@@ -413,6 +423,9 @@ type ServerInfo struct {
 	// Scope is what this connection's credential may do: "admin" for the
 	// token, else the API key's scope (see api/keys.go).
 	Scope Scope `json:"scope"`
+	// Cluster names the cluster and this node in cluster mode; absent
+	// otherwise.
+	Cluster *ClusterInfo `json:"cluster,omitempty"`
 }
 
 // Settings are the daemon-wide settings of session.get and session.set.

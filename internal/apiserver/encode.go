@@ -64,6 +64,7 @@ var taskFields = [...]taskField{
 	{"seed_ratio_limit", func(b []byte, t *api.Task) ([]byte, bool) { return appendFloat(b, t.SeedRatioLimit), true }},
 	{"seed_time_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SeedTimeLimit, 10), true }},
 	{"seed_idle_limit", func(b []byte, t *api.Task) ([]byte, bool) { return strconv.AppendInt(b, t.SeedIdleLimit, 10), true }},
+	{"node", func(b []byte, t *api.Task) ([]byte, bool) { return appendString(b, t.Node), t.Node != "" }},
 }
 
 // allTaskFields selects every field, in declaration order.
