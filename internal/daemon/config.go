@@ -12,6 +12,7 @@ import (
 
 	"github.com/lodestone-bt/lodestone/internal/bindif"
 	"github.com/lodestone-bt/lodestone/internal/blocklist"
+	"github.com/lodestone-bt/lodestone/internal/cluster"
 	"github.com/lodestone-bt/lodestone/internal/engine"
 	"github.com/lodestone-bt/lodestone/internal/socks"
 )
@@ -145,6 +146,9 @@ type Config struct {
 	// use: see service.Options.StallAfterFiles. `lodestone serve` reads
 	// it from $LODESTONE_TEST_STALL_AFTER_FILES.
 	TestStallAfterFiles int
+	// Cluster joins the daemon to a Lodestone cluster (issue 20,
+	// docs/CLUSTER.md); the zero value is a daemon of its own.
+	Cluster cluster.Config
 }
 
 // Default returns the configuration of a user's daemon with no flags:
@@ -226,6 +230,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("engine %q: want %s or %s", c.Engine, engine.CoreAnacrolix, engine.CoreNative))
 	}
 	if err := engine.CheckEncryption(c.Encryption); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Cluster.Enabled() {
+		if err := c.Cluster.WithDefaults().Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if err := c.Cluster.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
