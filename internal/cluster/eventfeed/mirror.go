@@ -1,0 +1,109 @@
+package eventfeed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/lodestone-bt/lodestone/internal/cluster/bus"
+	"github.com/lodestone-bt/lodestone/internal/events"
+)
+
+// MirrorConfig configures Mirror. Every field but Prefix and Logger is
+// required.
+type MirrorConfig struct {
+	// Hub is the node's mirror hub: events.NewMirror over NewSource(Bus).
+	Hub *events.Hub
+	// Bus is the cluster's event stream.
+	Bus *bus.Bus
+	// Conn carries the ephemeral events on core NATS.
+	Conn *nats.Conn
+	// Prefix is the first subject token of the ephemeral events, as in
+	// ForwardConfig; "" means DefaultPrefix.
+	Prefix string
+	// Logger receives the mirror's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Mirror feeds the cluster's events into the mirror hub until ctx ends
+// (nil) or the hub is closed (events.ErrClosed): the stream's events after
+// the hub's last one through one bus subscription, resubscribed after the
+// last injected event whenever it ends, and the ephemeral events of every
+// node from core NATS, coalesced by name, task and node.
+func Mirror(ctx context.Context, cfg MirrorConfig) error {
+	if cfg.Hub == nil || cfg.Bus == nil || cfg.Conn == nil {
+		return errors.New("eventfeed: mirror needs a hub, a bus and a connection")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "eventfeed")
+
+	live, err := cfg.Conn.Subscribe(cfg.Prefix+".live.*", func(m *nats.Msg) {
+		node := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		name := m.Header.Get(headerEvent)
+		key := name + "/" + taskKey(m.Data) + "/" + node
+		if err := cfg.Hub.InjectSnapshot(name, key, node, m.Data); err != nil && !errors.Is(err, events.ErrClosed) {
+			log.Debug("live event dropped", "node", node, "name", name, "err", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("eventfeed: subscribe live events: %w", err)
+	}
+	defer func() { _ = live.Unsubscribe() }()
+
+	wait := retryMin
+	for {
+		after, err := cfg.Hub.LastID()
+		if err != nil {
+			return fmt.Errorf("eventfeed: mirror: %w", err)
+		}
+		sub, err := cfg.Bus.Subscribe(ctx, after)
+		if err == nil {
+			wait = retryMin
+			err = inject(cfg.Hub, sub, log)
+			sub.Close()
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, events.ErrClosed):
+			return fmt.Errorf("eventfeed: mirror: %w", err)
+		case err != nil:
+			log.Warn("event subscription failed; retrying", "after", after, "err", err)
+		default:
+			log.Info("event subscription ended; resubscribing", "after", after)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// inject hands the subscription's events to the hub until it ends.
+func inject(h *events.Hub, sub *bus.Subscription, log *slog.Logger) error {
+	for ev := range sub.C() {
+		frame, err := events.Frame(ev.Seq, ev.Name, ev.Node, ev.Data)
+		if err != nil {
+			// Not JSON; the Source skips it too.
+			log.Warn("event not JSON", "seq", ev.Seq, "node", ev.Node, "err", err)
+			continue
+		}
+		if err := h.Inject(ev.Seq, ev.Name, frame); err != nil {
+			return err
+		}
+	}
+	return nil
+}
