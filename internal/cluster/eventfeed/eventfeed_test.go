@@ -291,6 +291,17 @@ func testReplayWhileFlowing(t *testing.T, servers []*natsnode.Node) {
 	}
 	wg.Wait()
 	total := uint64(100 + 2*per)
+	// Stage by stage, so that a failure says which stalled.
+	waitUntil(t, "every event in the stream", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, last, err := a.bus.EventSeqs(ctx)
+		return err == nil && last == total
+	})
+	waitUntil(t, "every event injected into the mirror", func() bool {
+		id, err := m.hub.LastID()
+		return err == nil && id == total
+	})
 	for i, c := range clients {
 		got := c.waitFor(t, int(total-afters[i]))
 		checkOnce(t, got, afters[i]+1, nil)

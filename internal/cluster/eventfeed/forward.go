@@ -56,6 +56,8 @@ type ForwardConfig struct {
 	// generation, which makes its message id. nil keeps every event, with
 	// generation 0. It is called from the forwarder's goroutine only.
 	Keep func(name string, data json.RawMessage) (keep bool, generation uint64)
+	// PublishTimeout bounds one publish attempt; 0 means 10 s.
+	PublishTimeout time.Duration
 	// Logger receives the forwarder's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -68,15 +70,16 @@ const (
 )
 
 // Publish retries back off from retryMin to retryMax; each attempt may
-// take publishTimeout.
+// take ForwardConfig.PublishTimeout, publishTimeout by default.
 const (
 	retryMin       = 100 * time.Millisecond
 	retryMax       = 5 * time.Second
 	publishTimeout = 10 * time.Second
 )
 
-// forwarder is Forward's state; its goroutine owns it.
-type forwarder struct {
+// Forwarder copies a node's local events into the cluster (see the package
+// comment). Its Run goroutine owns its state.
+type Forwarder struct {
 	cfg       ForwardConfig
 	log       *slog.Logger
 	ephemeral map[string]bool
@@ -88,23 +91,25 @@ type forwarder struct {
 	timer   *time.Timer // pending cursor write, nil when none
 }
 
-// Forward copies the node's local events into the cluster until ctx ends
-// (it then writes its cursor and returns nil) or the hub is closed
-// (events.ErrClosed). With no cursor stored yet it starts after the hub's
-// last event: the events of the node's time before the cluster are not
-// sent. See the package comment for what it guarantees.
-func Forward(ctx context.Context, cfg ForwardConfig) error {
+// NewForwarder checks cfg and reads the cursor. With no cursor stored yet
+// it stores one at the hub's last event: the events of the node's time
+// before the cluster are not sent, and those published after this call
+// are. So make it before the node's service publishes, and Run it.
+func NewForwarder(cfg ForwardConfig) (*Forwarder, error) {
 	if cfg.Node == "" || cfg.Hub == nil || cfg.Cursor == nil || cfg.Bus == nil || cfg.Conn == nil {
-		return errors.New("eventfeed: forward needs a node, a hub, a cursor store, a bus and a connection")
+		return nil, errors.New("eventfeed: forward needs a node, a hub, a cursor store, a bus and a connection")
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = publishTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &forwarder{
+	f := &Forwarder{
 		cfg: cfg, log: log.With("component", "eventfeed", "node", cfg.Node),
 		ephemeral: make(map[string]bool), live: cfg.Prefix + ".live." + cfg.Node,
 	}
@@ -112,8 +117,23 @@ func Forward(ctx context.Context, cfg ForwardConfig) error {
 		f.ephemeral[n] = true
 	}
 	if err := f.loadCursor(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Forward is NewForwarder and Run.
+func Forward(ctx context.Context, cfg ForwardConfig) error {
+	f, err := NewForwarder(cfg)
+	if err != nil {
 		return err
 	}
+	return f.Run(ctx)
+}
+
+// Run forwards until ctx ends (it then writes the cursor and returns nil)
+// or the hub is closed (events.ErrClosed). Call it once.
+func (f *Forwarder) Run(ctx context.Context) error {
 	defer f.stopTimer()
 	for {
 		err := f.run(ctx)
@@ -140,7 +160,7 @@ func Forward(ctx context.Context, cfg ForwardConfig) error {
 
 // loadCursor reads the stored cursor, or starts one at the hub's last
 // event and stores it.
-func (f *forwarder) loadCursor() error {
+func (f *Forwarder) loadCursor() error {
 	b, err := f.cfg.Cursor.Setting(CursorKey)
 	if err != nil {
 		return fmt.Errorf("eventfeed: read cursor: %w", err)
@@ -164,7 +184,7 @@ func (f *forwarder) loadCursor() error {
 
 // run forwards through one subscription, from the cursor, until it ends:
 // ctx, the hub closed, or the subscriber lagging.
-func (f *forwarder) run(ctx context.Context) error {
+func (f *Forwarder) run(ctx context.Context) error {
 	sub := f.cfg.Hub.Subscribe(nil)
 	defer sub.Close()
 	if _, err := f.cfg.Hub.Replay(sub, f.cursor); errors.Is(err, events.ErrGap) {
@@ -197,7 +217,7 @@ func (f *forwarder) run(ctx context.Context) error {
 
 // forward sends one frame of the local hub on. It returns an error only
 // when ctx ended before the stream acknowledged a logged event.
-func (f *forwarder) forward(ctx context.Context, frame []byte) error {
+func (f *Forwarder) forward(ctx context.Context, frame []byte) error {
 	var ev api.Event
 	if err := json.Unmarshal(frame, &ev); err != nil {
 		f.log.Error("local event not decodable", "err", err)
@@ -238,10 +258,10 @@ func (f *forwarder) forward(ctx context.Context, frame []byte) error {
 
 // publish stores ev in the stream under id, retrying until it is
 // acknowledged or ctx ends.
-func (f *forwarder) publish(ctx context.Context, ev api.Event, id string) error {
+func (f *Forwarder) publish(ctx context.Context, ev api.Event, id string) error {
 	wait := retryMin
 	for attempt := 1; ; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		pctx, cancel := context.WithTimeout(ctx, f.cfg.PublishTimeout)
 		_, err := f.cfg.Bus.Publish(pctx, f.cfg.Node, ev.Name, ev.Data, bus.WithID(id))
 		cancel()
 		if err == nil {
@@ -269,7 +289,7 @@ func (f *forwarder) publish(ctx context.Context, ev api.Event, id string) error 
 }
 
 // advance moves the cursor past seq and writes it when due.
-func (f *forwarder) advance(seq uint64) {
+func (f *Forwarder) advance(seq uint64) {
 	f.cursor = seq
 	if f.cursor-f.saved >= saveBatch || time.Since(f.lastPut) >= saveEvery {
 		f.save()
@@ -282,7 +302,7 @@ func (f *forwarder) advance(seq uint64) {
 
 // save writes the cursor if it moved. A failed write is logged and tried
 // again at the next one.
-func (f *forwarder) save() {
+func (f *Forwarder) save() {
 	f.stopTimer()
 	if f.cursor == f.saved {
 		return
@@ -295,7 +315,7 @@ func (f *forwarder) save() {
 	f.saved = f.cursor
 }
 
-func (f *forwarder) stopTimer() {
+func (f *Forwarder) stopTimer() {
 	if f.timer != nil {
 		f.timer.Stop()
 		f.timer = nil
@@ -304,7 +324,7 @@ func (f *forwarder) stopTimer() {
 
 // timerC is the pending cursor write's channel, nil (never ready) when
 // none is pending.
-func (f *forwarder) timerC() <-chan time.Time {
+func (f *Forwarder) timerC() <-chan time.Time {
 	if f.timer == nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,9 +52,15 @@ func connect(t testing.TB, servers []*natsnode.Node, i int) *nats.Conn {
 // JetStream elects leaders.
 func newBus(t testing.TB, nc *nats.Conn, prefix string) *bus.Bus {
 	t.Helper()
+	return newBusR(t, nc, prefix, 3)
+}
+
+// newBusR is newBus for a cluster of servers servers.
+func newBusR(t testing.TB, nc *nats.Conn, prefix string, servers int) *bus.Bus {
+	t.Helper()
 	cfg := bus.Default()
 	cfg.Prefix = prefix
-	cfg.Replicas = bus.Replicas(3)
+	cfg.Replicas = bus.Replicas(servers)
 	cfg.EventMaxBytes = 16 << 20 // reserved per stream on every replica
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -81,6 +88,9 @@ type node struct {
 	conn   *nats.Conn
 	bus    *bus.Bus
 	keep   func(string, json.RawMessage) (bool, uint64)
+	// publishTimeout and log, when set, go to the forwarder's config.
+	publishTimeout time.Duration
+	log            *slog.Logger
 
 	cancel context.CancelFunc
 	done   chan error
@@ -109,13 +119,16 @@ func (n *node) start(cs eventfeed.CursorStore) {
 	if cs == nil {
 		cs = n.store
 	}
+	f, err := eventfeed.NewForwarder(eventfeed.ForwardConfig{
+		Node: n.name, Hub: n.hub, Cursor: cs, Bus: n.bus, Conn: n.conn, Prefix: n.prefix, Keep: n.keep,
+		PublishTimeout: n.publishTimeout, Logger: n.log,
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel, n.done = cancel, make(chan error, 1)
-	go func() {
-		n.done <- eventfeed.Forward(ctx, eventfeed.ForwardConfig{
-			Node: n.name, Hub: n.hub, Cursor: cs, Bus: n.bus, Conn: n.conn, Prefix: n.prefix, Keep: n.keep,
-		})
-	}()
+	go func() { n.done <- f.Run(ctx) }()
 }
 
 // stop stops the forwarder, if running, and fails the test if it failed.
@@ -273,12 +286,26 @@ func (c *collector) events() []wireEvent {
 // waitFor waits until c has n logged events (snapshots are not counted).
 func (c *collector) waitFor(t testing.TB, n int) []wireEvent {
 	t.Helper()
-	var last int
-	waitUntil(t, fmt.Sprintf("%d events", n), func() bool {
-		last = len(logged(c.events()))
-		return last >= n
-	})
-	return logged(c.events())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := logged(c.events())
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-c.done:
+			t.Fatalf("subscription ended (%v) after %d of %d events", c.err, len(got), n)
+		default:
+		}
+		if time.Now().After(deadline) {
+			last := "none"
+			if len(got) > 0 {
+				last = got[len(got)-1].ID
+			}
+			t.Fatalf("timed out waiting for %d events: got %d, the last %s", n, len(got), last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // logged drops the snapshots.
