@@ -105,6 +105,7 @@ func TestRPC(t *testing.T) {
 		{"SlowHandlerBeyondContext", testSlowHandler},
 		{"ChunkedAnswer5MB", testChunked},
 		{"ConcurrentCallsNeverMix", testConcurrent},
+		{"InFlightBounded", testInFlightBounded},
 		{"CallAllOneAbsent", testCallAll},
 		{"StopCancelsHandlers", testStop},
 		{"CutOffFromNATS", testCutOff},
@@ -439,5 +440,53 @@ func testBadNames(t *testing.T, nodes []*natsnode.Node, prefix string) {
 		if _, err := rpc.Call(t.Context(), nc, bad, "b", "task.get", nil); !errors.Is(err, rpc.ErrBadName) {
 			t.Errorf("Call prefix %q: %v, want ErrBadName", bad, err)
 		}
+	}
+}
+
+// 100 calls at once to a handler that blocks: at most MaxInFlight run at
+// once (and that many do), the rest wait for a slot, and all 100 are
+// answered once the handlers are let go.
+func testInFlightBounded(t *testing.T, nodes []*natsnode.Node, prefix string) {
+	const calls = 100
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	serve(t, nodes, nodes[2], prefix, "b", func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		select {
+		case <-release:
+			return params, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, calls)
+	for i := range calls {
+		wg.Go(func() {
+			got, err := rpc.Call(ctx, nodes[0].Conn, prefix, "b", "task.get", fmt.Appendf(nil, "%d", i))
+			if err == nil && string(got) != fmt.Sprint(i) {
+				err = fmt.Errorf("answer %s", got)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("call %d: %w", i, err)
+			}
+		})
+	}
+	for running.Load() < rpc.MaxInFlight && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if m := most.Load(); m != rpc.MaxInFlight {
+		t.Errorf("at most %d handlers ran at once, want %d", m, rpc.MaxInFlight)
 	}
 }
