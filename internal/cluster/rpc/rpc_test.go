@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
@@ -488,5 +489,60 @@ func testInFlightBounded(t *testing.T, nodes []*natsnode.Node, prefix string) {
 	}
 	if m := most.Load(); m != rpc.MaxInFlight {
 		t.Errorf("at most %d handlers ran at once, want %d", m, rpc.MaxInFlight)
+	}
+}
+
+// A server with a max payload of 64 KiB, smaller than ChunkSize: answers go
+// in parts that fit it, and a 1 MB answer arrives byte for byte.
+func TestSmallMaxPayload(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: 64 << 10, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	want := randomBytes(7, 1_000_000)
+	stop, err := rpc.Serve(t.Context(), nc, "small", "b", func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		return want, nil
+	}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var parts atomic.Int32
+	spy, err := nc.Subscribe("_INBOX.>", func(m *nats.Msg) {
+		if m.Header.Get("Lodestone-Rpc-Part") != "" {
+			parts.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Unsubscribe()
+	got, err := rpc.Call(t.Context(), nc, "small", "b", "task.list", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("answer of %d bytes differs from the %d sent", len(got), len(want))
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// 64 KiB less the 4 KiB kept for headers: 60 KiB parts.
+	wantParts := int32((len(want) + 60<<10 - 1) / (60 << 10))
+	for deadline := time.Now().Add(10 * time.Second); parts.Load() < wantParts && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := parts.Load(); n != wantParts {
+		t.Errorf("%d parts, want %d", n, wantParts)
 	}
 }
