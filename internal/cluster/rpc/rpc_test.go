@@ -279,7 +279,7 @@ func testChunked(t *testing.T, nodes []*natsnode.Node, prefix string) {
 }
 
 // 200 concurrent calls through two servers, each with its own answer (every
-// tenth one 600 KB, so three parts), each get exactly their own answer.
+// tenth one 1.2 MB of hex, so five parts), each get exactly their own answer.
 func testConcurrent(t *testing.T, nodes []*natsnode.Node, prefix string) {
 	answer := func(i int) []byte {
 		n := 40 + i
