@@ -107,6 +107,7 @@ func TestRPC(t *testing.T) {
 		{"ChunkedAnswer5MB", testChunked},
 		{"ConcurrentCallsNeverMix", testConcurrent},
 		{"InFlightBounded", testInFlightBounded},
+		{"LostOrShortPartsRefused", testLostParts},
 		{"CallAllOneAbsent", testCallAll},
 		{"StopCancelsHandlers", testStop},
 		{"CutOffFromNATS", testCutOff},
@@ -544,5 +545,50 @@ func TestSmallMaxPayload(t *testing.T) {
 	}
 	if n := parts.Load(); n != wantParts {
 		t.Errorf("%d parts, want %d", n, wantParts)
+	}
+}
+
+// A responder (hand-made here, since Serve never sends one) whose answer
+// skips a part, or is shorter than its size header: Call refuses it rather
+// than return a corrupt answer; a whole answer from the same responder
+// passes.
+func testLostParts(t *testing.T, nodes []*natsnode.Node, prefix string) {
+	type part struct{ hdr, size, data string }
+	answers := map[string][]part{
+		"gap":   {{"0/3", "9", "abc"}, {"2/3", "", "ghi"}},
+		"short": {{"0/2", "9", "abc"}, {"1/2", "", "def"}},
+		"whole": {{"0/3", "9", "abc"}, {"1/3", "", "def"}, {"2/3", "", "ghi"}},
+	}
+	sub, err := nodes[2].Conn.Subscribe(rpc.Subject(prefix, "b"), func(m *nats.Msg) {
+		for _, p := range answers[m.Header.Get("Lodestone-Rpc-Method")] {
+			r := nats.NewMsg(m.Reply)
+			r.Header.Set("Lodestone-Rpc-Status", "ok")
+			r.Header.Set("Lodestone-Rpc-Part", p.hdr)
+			if p.size != "" {
+				r.Header.Set("Lodestone-Rpc-Size", p.size)
+			}
+			r.Data = []byte(p.data)
+			_ = nodes[2].Conn.PublishMsg(r)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	waitInterest(t, nodes, rpc.Subject(prefix, "b"), true)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err = rpc.Call(ctx, nodes[0].Conn, prefix, "b", "gap", nil)
+	if ae := apiCode(t, err); ae.Code != api.CodeNodeUnavailable || !strings.Contains(ae.Message, "part 2 of 3") {
+		t.Errorf("gap: %d %q, want 215 naming part 2 of 3", ae.Code, ae.Message)
+	}
+	if _, err := rpc.Call(ctx, nodes[0].Conn, prefix, "b", "short", nil); err == nil || !strings.Contains(err.Error(), "shorter") {
+		t.Errorf("short: %v, want an error saying it is shorter", err)
+	}
+	if got, err := rpc.Call(ctx, nodes[0].Conn, prefix, "b", "whole", nil); err != nil || string(got) != "abcdefghi" {
+		t.Errorf("whole: %q, %v", got, err)
+	}
+	if ctx.Err() != nil {
+		t.Error("a refused answer waited for the deadline")
 	}
 }
