@@ -74,7 +74,7 @@ func (k *Keys) Apply(rec store.KeyRecord) error {
 	}
 	k.byHash[[sha256.Size]byte(rec.Hash)] = e
 	k.byID[rec.ID] = e
-	k.log.Info("api key applied from the cluster", "key_id", rec.ID, "name", rec.Name, "scope", rec.Scope)
+	k.log.Info("api key applied", "key_id", rec.ID, "name", rec.Name, "scope", rec.Scope)
 	return nil
 }
 
@@ -92,7 +92,7 @@ func (k *Keys) Forget(id string) error {
 		return nil
 	}
 	k.dropLocked(e)
-	k.log.Info("api key revoked in the cluster", "key_id", id)
+	k.log.Info("api key forgotten", "key_id", id)
 	if err := k.st.DeleteAPIKey(id); err != nil {
 		return fmt.Errorf("apikeys: forget key %q: %w", id, err)
 	}
