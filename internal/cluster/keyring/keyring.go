@@ -158,11 +158,12 @@ func (r *Ring) Close() {
 	r.wg.Wait()
 }
 
-// unavailable is the answer when the bucket could not be written: this node
-// cannot reach the cluster now, another node may.
+// unavailable is the answer when the bucket could not be read or written:
+// this node cannot reach the cluster now, another node may. The cause is
+// in the message (the wire carries only the *api.Error).
 func unavailable(what string, err error) error {
-	return fmt.Errorf("%w (%w)", &api.Error{Code: api.CodeClusterUnavailable,
-		Message: fmt.Sprintf("the cluster's keys cannot be %s now: %v", what, err)}, err)
+	return &api.Error{Code: api.CodeClusterUnavailable,
+		Message: fmt.Sprintf("the cluster's keys cannot be %s now: %v", what, err)}
 }
 
 // Create makes a key (apikeys.Keys.Mint), stores its record in the bucket,
