@@ -33,7 +33,8 @@ type Source interface {
 	// EventsAfter calls fn for the stored events above after, in order,
 	// until fn returns false, with each event's frame as Frame encodes it,
 	// and returns the highest number dropped from the store (0 if none).
-	// It must see every event the stream stored before the call.
+	// It must see at least every event handed to Inject before the call
+	// (the hub asks for no later one).
 	EventsAfter(after uint64, fn func(seq uint64, frame []byte) bool) (dropped uint64, err error)
 	// LastSeq returns the number of the last event stored.
 	LastSeq() (uint64, error)

@@ -70,6 +70,23 @@ func testForwardAndMirror(t *testing.T, servers []*natsnode.Node) {
 	if evs := streamEvents(t, a.bus); len(evs) != 2*per {
 		t.Fatalf("stream holds %d events, want %d", len(evs), 2*per)
 	}
+	// The mirror replayed from its memory; a Source without one reads
+	// the same frames from the stream.
+	var fromStream [][]byte
+	if _, err := eventfeed.NewSource(a.bus, nil).EventsAfter(0, func(_ uint64, f []byte) bool {
+		fromStream = append(fromStream, f)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fromStream) != len(got) {
+		t.Fatalf("the stream read gives %d events, want %d", len(fromStream), len(got))
+	}
+	for i := range got {
+		if string(fromStream[i]) != string(got[i].raw) {
+			t.Fatalf("frame %d read from the stream = %s, live %s", i, fromStream[i], got[i].raw)
+		}
+	}
 	for _, n := range []*node{a, b} {
 		// The forwarder writes its cursor within 100 ms of its last event.
 		waitUntil(t, "cursor "+n.name, func() bool { return n.cursor() >= lastLogged(t, n) })

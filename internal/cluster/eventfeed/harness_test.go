@@ -178,14 +178,15 @@ func newMirror(t testing.TB, servers []*natsnode.Node, server int, prefix string
 	t.Helper()
 	nc := connect(t, servers, server)
 	b := newBus(t, nc, prefix)
-	h, err := events.NewMirror(eventfeed.NewSource(b, nil), events.Options{Ephemeral: api.EphemeralEvents, QueueLen: queue})
+	src := eventfeed.NewSource(b, nil)
+	h, err := events.NewMirror(src, events.Options{Ephemeral: api.EphemeralEvents, QueueLen: queue})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &mirror{hub: h, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		m.done <- eventfeed.Mirror(ctx, eventfeed.MirrorConfig{Hub: h, Bus: b, Conn: nc, Prefix: prefix})
+		m.done <- eventfeed.Mirror(ctx, eventfeed.MirrorConfig{Hub: h, Source: src, Bus: b, Conn: nc, Prefix: prefix})
 	}()
 	t.Cleanup(func() {
 		cancel()

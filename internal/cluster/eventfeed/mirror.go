@@ -17,8 +17,12 @@ import (
 // MirrorConfig configures Mirror. Every field but Prefix and Logger is
 // required.
 type MirrorConfig struct {
-	// Hub is the node's mirror hub: events.NewMirror over NewSource(Bus).
+	// Hub is the node's mirror hub: events.NewMirror over Source.
 	Hub *events.Hub
+	// Source, when set, is the hub's Source: Mirror hands it each event
+	// before the hub, for replays from memory. nil: replays read the
+	// stream.
+	Source *Source
 	// Bus is the cluster's event stream.
 	Bus *bus.Bus
 	// Conn carries the ephemeral events on core NATS.
@@ -70,7 +74,7 @@ func Mirror(ctx context.Context, cfg MirrorConfig) error {
 		sub, err := cfg.Bus.Subscribe(ctx, after)
 		if err == nil {
 			wait = retryMin
-			err = inject(cfg.Hub, sub, log)
+			err = inject(cfg.Hub, cfg.Source, sub, log)
 			sub.Close()
 		}
 		switch {
@@ -93,13 +97,17 @@ func Mirror(ctx context.Context, cfg MirrorConfig) error {
 }
 
 // inject hands the subscription's events to the hub until it ends.
-func inject(h *events.Hub, sub *bus.Subscription, log *slog.Logger) error {
+func inject(h *events.Hub, src *Source, sub *bus.Subscription, log *slog.Logger) error {
 	for ev := range sub.C() {
 		frame, err := events.Frame(ev.Seq, ev.Name, ev.Node, ev.Data)
 		if err != nil {
 			// Not JSON; the Source skips it too.
 			log.Warn("event not JSON", "seq", ev.Seq, "node", ev.Node, "err", err)
 			continue
+		}
+		if src != nil {
+			// Before the hub: a replay reads what the hub delivered.
+			src.remember(ev.Seq, frame)
 		}
 		if err := h.Inject(ev.Seq, ev.Name, frame); err != nil {
 			return err

@@ -133,7 +133,8 @@ func TestEventStreamLeaderRestart(t *testing.T) {
 
 	mc := r.connect(1)
 	mb := newBus(t, mc, pre)
-	mh, err := events.NewMirror(eventfeed.NewSource(mb, nil), events.Options{Ephemeral: api.EphemeralEvents})
+	msrc := eventfeed.NewSource(mb, nil)
+	mh, err := events.NewMirror(msrc, events.Options{Ephemeral: api.EphemeralEvents})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestEventStreamLeaderRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	mdone := make(chan error, 1)
 	go func() {
-		mdone <- eventfeed.Mirror(ctx, eventfeed.MirrorConfig{Hub: mh, Bus: mb, Conn: mc, Prefix: pre})
+		mdone <- eventfeed.Mirror(ctx, eventfeed.MirrorConfig{Hub: mh, Source: msrc, Bus: mb, Conn: mc, Prefix: pre})
 	}()
 	defer func() {
 		cancel()
