@@ -19,7 +19,7 @@ import (
 func BenchmarkEventLatency(b *testing.B) {
 	servers := natsnodetest.Cluster(b, "efbench", 3)
 	pre := uniquePrefix("lat")
-	m := newMirror(b, servers, 2, pre, 0)
+	m := newMirror(b, servers, 2, pre, true)
 	s := m.hub.Subscribe(nil)
 	defer s.Close()
 	a := newNode(b, servers, 0, "a", pre)

@@ -26,7 +26,8 @@ func TestEventFeed(t *testing.T) {
 	t.Run("CrashResendStoredOnce", func(t *testing.T) { testCrashResend(t, servers) })
 	t.Run("KeepAndFinished", func(t *testing.T) { testKeepAndFinished(t, servers) })
 	t.Run("Ephemeral", func(t *testing.T) { testEphemeral(t, servers) })
-	t.Run("ReplayWhileFlowing", func(t *testing.T) { testReplayWhileFlowing(t, servers) })
+	t.Run("ReplayWhileFlowing", func(t *testing.T) { testReplayWhileFlowing(t, servers, true) })
+	t.Run("ReplayWhileFlowingFromStream", func(t *testing.T) { testReplayWhileFlowing(t, servers, false) })
 }
 
 // Two nodes, on servers 0 and 1, each with a store, a local hub and a
@@ -37,7 +38,7 @@ func TestEventFeed(t *testing.T) {
 // once; and each forwarder's stored cursor reaches its last local event.
 func testForwardAndMirror(t *testing.T, servers []*natsnode.Node) {
 	pre := uniquePrefix("fm")
-	m := newMirror(t, servers, 2, pre, 0)
+	m := newMirror(t, servers, 2, pre, true)
 	live := collect(t, m.hub.Subscribe(nil))
 	a := newNode(t, servers, 0, "a", pre)
 	b := newNode(t, servers, 1, "b", pre)
@@ -122,7 +123,7 @@ func (f *frozen) PutSetting(key string, value []byte) error {
 // restart arrive too.
 func testCrashResend(t *testing.T, servers []*natsnode.Node) {
 	pre := uniquePrefix("crash")
-	m := newMirror(t, servers, 2, pre, 0)
+	m := newMirror(t, servers, 2, pre, true)
 	live := collect(t, m.hub.Subscribe(nil))
 	a := newNode(t, servers, 0, "a", pre)
 	fz := &frozen{CursorStore: a.store}
@@ -217,7 +218,7 @@ func testKeepAndFinished(t *testing.T, servers []*natsnode.Node) {
 // never in the stream.
 func testEphemeral(t *testing.T, servers []*natsnode.Node) {
 	pre := uniquePrefix("eph")
-	m := newMirror(t, servers, 2, pre, 0)
+	m := newMirror(t, servers, 2, pre, true)
 	live := collect(t, m.hub.Subscribe(nil))
 	a := newNode(t, servers, 0, "a", pre)
 	a.start(nil)
@@ -267,8 +268,8 @@ func testEphemeral(t *testing.T, servers []*natsnode.Node) {
 // A client of a mirror that started after events were stored replays
 // after a point while two nodes publish: it gets every event after the
 // point exactly once, in order, then the live ones; the mirror's LastID
-// follows the stream.
-func testReplayWhileFlowing(t *testing.T, servers []*natsnode.Node) {
+// follows the stream. Without the window, every replay reads the stream.
+func testReplayWhileFlowing(t *testing.T, servers []*natsnode.Node, window bool) {
 	pre := uniquePrefix("flow")
 	a := newNode(t, servers, 0, "a", pre)
 	b := newNode(t, servers, 1, "b", pre)
@@ -277,7 +278,7 @@ func testReplayWhileFlowing(t *testing.T, servers []*natsnode.Node) {
 	a.publish(api.EventTaskAdded, 0, 50)
 	b.publish(api.EventTaskAdded, 0, 50)
 	waitUntil(t, "100 events stored", func() bool { return len(streamEvents(t, a.bus)) == 100 })
-	m := newMirror(t, servers, 2, pre, 0)
+	m := newMirror(t, servers, 2, pre, window)
 	if id, err := m.hub.LastID(); err != nil || id != 100 {
 		t.Fatalf("mirror LastID = %d, %v; want 100", id, err)
 	}

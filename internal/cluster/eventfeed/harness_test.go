@@ -167,27 +167,31 @@ func (n *node) cursor() uint64 {
 	return c
 }
 
-// mirror is a node's mirror hub fed by Mirror.
+// mirror is a node's mirror hub fed by Mirror; with window, its Source
+// keeps the recent events (as in the daemon), else every replay reads the
+// stream.
 type mirror struct {
 	hub    *events.Hub
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func newMirror(t testing.TB, servers []*natsnode.Node, server int, prefix string, queue int) *mirror {
+func newMirror(t testing.TB, servers []*natsnode.Node, server int, prefix string, window bool) *mirror {
 	t.Helper()
 	nc := connect(t, servers, server)
 	b := newBus(t, nc, prefix)
 	src := eventfeed.NewSource(b, nil)
-	h, err := events.NewMirror(src, events.Options{Ephemeral: api.EphemeralEvents, QueueLen: queue})
+	h, err := events.NewMirror(src, events.Options{Ephemeral: api.EphemeralEvents})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &mirror{hub: h, cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		m.done <- eventfeed.Mirror(ctx, eventfeed.MirrorConfig{Hub: h, Source: src, Bus: b, Conn: nc, Prefix: prefix})
-	}()
+	cfg := eventfeed.MirrorConfig{Hub: h, Bus: b, Conn: nc, Prefix: prefix}
+	if window {
+		cfg.Source = src
+	}
+	go func() { m.done <- eventfeed.Mirror(ctx, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-m.done; err != nil {
