@@ -37,7 +37,7 @@
 // Mirror runs ONE bus subscription per node, from the mirror hub's last
 // event on, and injects each event into the hub; older events are read by
 // the hub's Source (NewSource, over bus.Replay, with the last 10,000
-// injected events in memory) when a client replays. It also subscribes to
-// "<prefix>.live.*" and hands each snapshot to the hub coalesced by name,
-// task and node.
+// injected events in memory) when a client replays. While a client of the
+// hub wants ephemeral events, it also subscribes to "<prefix>.live.*" and
+// hands each snapshot to the hub coalesced by name, task and node.
 package eventfeed

@@ -15,6 +15,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/cluster/eventfeed"
 	"github.com/lodestone-bt/lodestone/internal/cluster/natsnode"
 	"github.com/lodestone-bt/lodestone/internal/cluster/natsnode/natsnodetest"
+	"github.com/lodestone-bt/lodestone/internal/events"
 )
 
 // TestEventFeed runs on one cluster of three routed embedded servers (R3
@@ -26,6 +27,7 @@ func TestEventFeed(t *testing.T) {
 	t.Run("CrashResendStoredOnce", func(t *testing.T) { testCrashResend(t, servers) })
 	t.Run("KeepAndFinished", func(t *testing.T) { testKeepAndFinished(t, servers) })
 	t.Run("Ephemeral", func(t *testing.T) { testEphemeral(t, servers) })
+	t.Run("LiveOnDemand", func(t *testing.T) { testLiveOnDemand(t, servers) })
 	t.Run("ReplayWhileFlowing", func(t *testing.T) { testReplayWhileFlowing(t, servers, true) })
 	t.Run("ReplayWhileFlowingFromStream", func(t *testing.T) { testReplayWhileFlowing(t, servers, false) })
 }
@@ -335,4 +337,46 @@ func testReplayWhileFlowing(t *testing.T, servers []*natsnode.Node, window bool)
 	if _, last, err := a.bus.EventSeqs(ctx); err != nil || last != total {
 		t.Fatalf("stream last = %d, %v; want %d", last, err, total)
 	}
+}
+
+// A mirror subscribes to the nodes' ephemeral events only while a client
+// wants some: with a client that wants only task.added, the mirror's
+// server has no interest in node a's live subject; when the client asks
+// for task.progress it comes, and when the client leaves it goes.
+func testLiveOnDemand(t *testing.T, servers []*natsnode.Node) {
+	pre := uniquePrefix("ondemand")
+	m := newMirror(t, servers, 2, pre, true)
+	s := m.hub.Subscribe(events.Names(api.EventTaskAdded))
+	c := collect(t, s)
+	a := newNode(t, servers, 0, "a", pre)
+	a.start(nil)
+	a.publish(api.EventTaskAdded, 0, 1)
+	c.waitFor(t, 1) // the mirror runs
+	acc := servers[2].Server.GlobalAccount()
+	subject := pre + ".live.a"
+	time.Sleep(2 * time.Second) // two of the mirror's looks
+	if n := acc.Interest(subject); n != 0 {
+		t.Fatalf("%d subscriptions to %s while no client wants snapshots", n, subject)
+	}
+	m.hub.SetFilter(s, events.Names(api.EventTaskAdded, api.EventTaskProgress))
+	i := 0
+	waitUntil(t, "a task.progress on the mirror", func() bool {
+		i++
+		if err := a.hub.PublishCoalesced(api.EventTaskProgress, "t1", map[string]any{"task_id": "t1", "i": i}); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range c.events() {
+			if e.Name == api.EventTaskProgress {
+				return true
+			}
+		}
+		time.Sleep(30 * time.Millisecond)
+		return false
+	})
+	if acc.Interest(subject) == 0 {
+		t.Fatal("no interest seen while subscribed: the check above proves nothing")
+	}
+	c.close()
+	s.Close()
+	waitUntil(t, "no interest once the client left", func() bool { return acc.Interest(subject) == 0 })
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/cluster/bus"
 	"github.com/lodestone-bt/lodestone/internal/events"
 )
@@ -38,7 +41,8 @@ type MirrorConfig struct {
 // (nil) or the hub is closed (events.ErrClosed): the stream's events after
 // the hub's last one through one bus subscription, resubscribed after the
 // last injected event whenever it ends, and the ephemeral events of every
-// node from core NATS, coalesced by name, task and node.
+// node from core NATS, coalesced by name, task and node, while a client of
+// the hub wants them.
 func Mirror(ctx context.Context, cfg MirrorConfig) error {
 	if cfg.Hub == nil || cfg.Bus == nil || cfg.Conn == nil {
 		return errors.New("eventfeed: mirror needs a hub, a bus and a connection")
@@ -52,18 +56,17 @@ func Mirror(ctx context.Context, cfg MirrorConfig) error {
 	}
 	log = log.With("component", "eventfeed")
 
-	live, err := cfg.Conn.Subscribe(cfg.Prefix+".live.*", func(m *nats.Msg) {
-		node := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
-		name := m.Header.Get(headerEvent)
-		key := name + "/" + taskKey(m.Data) + "/" + node
-		if err := cfg.Hub.InjectSnapshot(name, key, node, m.Data); err != nil && !errors.Is(err, events.ErrClosed) {
-			log.Debug("live event dropped", "node", node, "name", name, "err", err)
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("eventfeed: subscribe live events: %w", err)
-	}
-	defer func() { _ = live.Unsubscribe() }()
+	// followLive ends with ctx, cancelled before the wait: Mirror may
+	// return (hub closed) while its parent context goes on.
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		followLive(ctx, cfg, log)
+	}()
 
 	wait := retryMin
 	for {
@@ -93,6 +96,58 @@ func Mirror(ctx context.Context, cfg MirrorConfig) error {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, retryMax)
+	}
+}
+
+// liveEvery is how often Mirror looks whether the hub's clients want
+// ephemeral events: a client that starts wanting them waits up to this
+// long for the first.
+const liveEvery = time.Second
+
+// followLive subscribes to every node's ephemeral events while a client of
+// the hub wants some (Hub.Wanted), and unsubscribes when none does: NATS
+// then forwards no node's snapshots to this one, so their fan-out grows
+// with the nodes that have watchers, not with all of them. It returns when
+// ctx ends.
+func followLive(ctx context.Context, cfg MirrorConfig, log *slog.Logger) {
+	subject := cfg.Prefix + ".live.*"
+	handle := func(m *nats.Msg) {
+		node := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		name := m.Header.Get(headerEvent)
+		key := name + "/" + taskKey(m.Data) + "/" + node
+		if err := cfg.Hub.InjectSnapshot(name, key, node, m.Data); err != nil && !errors.Is(err, events.ErrClosed) {
+			log.Debug("live event dropped", "node", node, "name", name, "err", err)
+		}
+	}
+	var sub *nats.Subscription
+	defer func() {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+	}()
+	tick := time.NewTicker(liveEvery)
+	defer tick.Stop()
+	for {
+		want := slices.ContainsFunc(api.EphemeralEvents, cfg.Hub.Wanted)
+		switch {
+		case want && sub == nil:
+			s, err := cfg.Conn.Subscribe(subject, handle)
+			if err != nil {
+				log.Warn("live events not subscribed", "err", err)
+				break
+			}
+			sub = s
+		case !want && sub != nil:
+			if err := sub.Unsubscribe(); err != nil {
+				log.Debug("live events unsubscribe", "err", err)
+			}
+			sub = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 
