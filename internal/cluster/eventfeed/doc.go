@@ -40,4 +40,21 @@
 // injected events in memory) when a client replays. While a client of the
 // hub wants ephemeral events, it also subscribes to "<prefix>.live.*" and
 // hands each snapshot to the hub coalesced by name, task and node.
+//
+// # Wiring
+//
+// In a cluster node the service keeps publishing to the local hub, and the
+// API server is given the mirror:
+//
+//	src := eventfeed.NewSource(b, log)
+//	mirror, err := events.NewMirror(src, events.Options{Ephemeral: api.EphemeralEvents})
+//	fwd, err := eventfeed.NewForwarder(eventfeed.ForwardConfig{
+//		Node: id, Hub: localHub, Cursor: st, Bus: b, Conn: nc, Keep: keep,
+//	}) // before the service publishes
+//	go fwd.Run(ctx)
+//	go eventfeed.Mirror(ctx, eventfeed.MirrorConfig{Hub: mirror, Source: src, Bus: b, Conn: nc})
+//	srv, err := apiserver.New(cfg, svc, mirror)
+//
+// To stop: cancel ctx and wait for Run and Mirror (Run writes the cursor),
+// then close the mirror, the local hub and the store.
 package eventfeed
