@@ -210,7 +210,7 @@ func Components() []string {
 	return []string{
 		"api", "blocklist", "bus", "dht", "engine", "keys", "membership",
 		"natsnode", "network", "qbittorrent", "rss", "sdnotify", "service",
-		"stream", "transmission", "upnp", "utp", "watch", "webhook",
+		"stream", "tasklist", "transmission", "upnp", "utp", "watch", "webhook",
 	}
 }
 
