@@ -135,6 +135,7 @@ type Config struct {
 	// the cache: old nil means created, cur nil means deleted. It is
 	// called from the watcher goroutine, per key in revision order, never
 	// concurrently, and must not block for long (the cache waits for it).
+	// The entries are the cache's: read them, do not modify them.
 	// It sees the initial entries too, as creations, before Open returns.
 	OnChange func(old, cur *Entry)
 	// CheckInterval is how often the watcher's progress is checked
@@ -158,6 +159,9 @@ type List struct {
 	perNode map[string]map[string]struct{}
 	rev     uint64        // every change up to this revision is applied
 	revC    chan struct{} // closed and replaced when rev grows (Wait)
+	// reloading: the bucket's revisions started over; the full load under
+	// way replaces entries whatever their revisions.
+	reloading bool
 }
 
 // Open creates or binds the bucket (history 1) and the object store, starts

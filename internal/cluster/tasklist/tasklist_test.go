@@ -519,3 +519,37 @@ func TestCacheRecoversWhenConsumerLost(t *testing.T) {
 	}
 	t.Logf("caught up %v after its consumer was deleted", time.Since(lost).Round(10*time.Millisecond))
 }
+
+// If the bucket is deleted and made again (by hand), its revisions start
+// over; a running list notices that the stream is behind its cache and
+// reloads it, telling OnChange of the entries gone.
+func TestCacheReloadsRecreatedBucket(t *testing.T) {
+	ctx := ctxT(t, 60*time.Second)
+	srv := natsnodetest.Cluster(t, "lodestone-test", 1)
+	rec := newRecorder(t)
+	l, err := tasklist.Open(ctx, tasklist.Config{JS: srv[0].JS, CheckInterval: time.Second, OnChange: rec.onChange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 3 {
+		if _, err := l.Create(ctx, tasklist.Entry{TaskID: id(i), Node: "a", Add: magnet(i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "3 entries", func() bool { return l.Len() == 3 })
+	if err := srv[0].JS.DeleteKeyValue(ctx, tasklist.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, ctx, srv[0], 1, nil)
+	if _, err := w.Create(ctx, tasklist.Entry{TaskID: id(7), Node: "b", Add: magnet(7)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the new bucket's one entry", func() bool {
+		_, ok := l.Get(id(7))
+		return ok && l.Len() == 1
+	})
+	if got := rec.get(id(0)); len(got) != 2 || got[1] != 0 {
+		t.Fatalf("OnChange for %s: %v", id(0), got)
+	}
+}

@@ -65,6 +65,14 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 	if err != nil {
 		return err
 	}
+	if last < from {
+		// The bucket was deleted and made again (by hand: nothing
+		// here deletes it), and its revisions start over. Load it all
+		// afresh; the old revisions mean nothing any more.
+		l.log.Warn("the task list's revisions went back; reloading it", "revision", from, "stream_last", last)
+		l.forgetRevisions()
+		from = 0
+	}
 	var w jetstream.KeyWatcher
 	if from == 0 {
 		w, err = l.kv.WatchAll(wctx)
@@ -101,6 +109,9 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 						l.sweep(seen)
 						seen = nil
 					}
+					l.mu.Lock()
+					l.reloading = false
+					l.mu.Unlock()
 					l.advance(last)
 					select {
 					case <-ready:
@@ -134,6 +145,9 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 				l.log.Debug("cannot check the watcher's progress", "err", err)
 				behindAt = 0
 				continue
+			}
+			if s < l.revision() {
+				return fmt.Errorf("%w: at revision %d, the stream's last is %d", errBehind, l.revision(), s)
 			}
 			behindAt = s
 		}
@@ -194,7 +208,7 @@ func (l *List) apply(kve jetstream.KeyValueEntry, live bool) {
 	}
 	l.mu.Lock()
 	old := l.cache[id]
-	stale := old != nil && old.Revision >= kve.Revision()
+	stale := !l.reloading && old != nil && old.Revision >= kve.Revision()
 	if !stale {
 		if cur != nil {
 			l.putLocked(cur)
@@ -228,6 +242,16 @@ func (l *List) sweep(seen map[string]struct{}) {
 			l.cfg.OnChange(e, nil)
 		}
 	}
+}
+
+// forgetRevisions is for a bucket whose revisions started over: the
+// cache's revision goes back to zero and, until the full load that follows
+// is in, apply replaces entries whatever their revisions.
+func (l *List) forgetRevisions() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rev = 0
+	l.reloading = true
 }
 
 func (l *List) putLocked(e *Entry) {
