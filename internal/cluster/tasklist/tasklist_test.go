@@ -452,26 +452,43 @@ func TestCacheRecoversAfterServerRestart(t *testing.T) {
 	}
 }
 
-// A typical magnet entry is a few hundred bytes of JSON.
+// A typical magnet entry is a few hundred bytes of JSON as stored, a
+// torrent's entry less (its bytes are in the object store).
 func TestEntrySize(t *testing.T) {
-	e := tasklist.Entry{
-		TaskID: id(1), Node: "node-17", Generation: 3, Add: magnet(1),
-		AddedAt: time.Date(2026, 12, 7, 12, 0, 0, 123456789, time.UTC), MovedFrom: "node-04", MoveReason: tasklist.MoveNodeDown,
+	ctx := ctxT(t, 30*time.Second)
+	srv := natsnodetest.Cluster(t, "lodestone-test", 1)
+	l := open(t, ctx, srv[0], 1, nil)
+	at := time.Date(2026, 12, 7, 12, 0, 0, 123456789, time.UTC)
+	if _, err := l.Create(ctx, tasklist.Entry{TaskID: id(1), Node: "node-17", Add: magnet(1), AddedAt: at}, nil); err != nil {
+		t.Fatal(err)
 	}
-	b, err := json.Marshal(e)
+	if _, err := l.Update(ctx, id(1), func(e *tasklist.Entry) error {
+		e.Generation, e.MovedFrom, e.MoveReason = 2, e.Node, tasklist.MoveNodeDown
+		e.Node = "node-04"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Create(ctx, tasklist.Entry{TaskID: id(2), Node: "node-17", AddedAt: at,
+		Add: api.TaskAddParams{Type: api.TaskTypeTorrent}}, make([]byte, 40_000)); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := srv[0].JS.KeyValue(ctx, tasklist.Bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("magnet entry: %d bytes: %s", len(b), b)
-	tor := tasklist.Entry{TaskID: id(1), Node: "node-17", Generation: 1, Object: id(1) + ".0123456789ab",
-		Add: api.TaskAddParams{Type: api.TaskTypeTorrent}, AddedAt: e.AddedAt}
-	bt, err := json.Marshal(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("torrent entry: %d bytes: %s", len(bt), bt)
-	if len(b) > 500 || len(bt) > 300 {
-		t.Fatalf("entries of %d and %d bytes", len(b), len(bt))
+	for _, c := range []struct {
+		id  string
+		max int
+	}{{id(1), 500}, {id(2), 300}} {
+		e, err := kv.Get(ctx, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d bytes: %s", len(e.Value()), e.Value())
+		if len(e.Value()) > c.max || !json.Valid(e.Value()) {
+			t.Errorf("entry of %d bytes, want at most %d", len(e.Value()), c.max)
+		}
 	}
 }
 
