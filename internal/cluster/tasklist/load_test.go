@@ -3,6 +3,7 @@ package tasklist_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,6 +57,9 @@ func TestLoad9000(t *testing.T) {
 	t.Logf("created %d entries in %v (%.0f/s, 16 writers, -race if on)", n, took.Round(time.Millisecond), n/took.Seconds())
 	waitFor(t, 10*time.Second, "the writer's cache", func() bool { return w.Len() == n })
 	var told atomic.Int64
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	start = time.Now()
 	l, err := tasklist.Open(ctx, tasklist.Config{JS: srv[0].JS, OnChange: func(old, cur *tasklist.Entry) {
 		if old != nil || cur == nil {
@@ -68,6 +72,11 @@ func TestLoad9000(t *testing.T) {
 	}
 	defer l.Close()
 	t.Logf("Open with %d entries took %v", n, time.Since(start).Round(time.Millisecond))
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("heap grew by %d KiB with the second list's cache (~%d B an entry)",
+		(int64(after.HeapAlloc)-int64(before.HeapAlloc))/1024, (int64(after.HeapAlloc)-int64(before.HeapAlloc))/n)
 	if l.Len() != n || told.Load() != n {
 		t.Fatalf("after Open: %d cached, %d told", l.Len(), told.Load())
 	}
