@@ -272,9 +272,9 @@ func TestTorrentStoredAndDeleted(t *testing.T) {
 // Two updaters on two servers of a three-server cluster (replicas 3) update
 // the same entry at once, each adding its own labels: every update is
 // applied, in some order, none lost, because each is a CAS retried on a
-// conflict. A third list on the third server sees the changes through
-// OnChange, per key in revision order, the last update and then the
-// deletion last; a list
+// conflict. A list on the third server reaches the final entry, and sees
+// the changes through OnChange per key in revision order, the deletion
+// last; a list
 // opened afterwards sees the entries that exist as creations.
 func TestConcurrentUpdatesAndOnChangeAcrossServers(t *testing.T) {
 	srv := natsnodetest.Cluster(t, "lodestone-test", 3)
@@ -331,6 +331,13 @@ func TestConcurrentUpdatesAndOnChangeAcrossServers(t *testing.T) {
 		}
 	}
 	t.Logf("%d updates took %d and %d function calls (the excess are CAS conflicts retried)", 2*each, calls[0], calls[1])
+	// The third server's cache reaches the final state.
+	if err := watcher.Wait(ctx, final.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := watcher.Get(id(1)); got.Revision != final.Revision || got.Generation != final.Generation {
+		t.Fatalf("cached on the third server: %+v", got)
+	}
 	e2, err := b.Create(ctx, tasklist.Entry{TaskID: id(2), Node: "b", Add: magnet(2)}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -342,10 +349,10 @@ func TestConcurrentUpdatesAndOnChangeAcrossServers(t *testing.T) {
 		s := rec.get(id(1))
 		return len(s) > 0 && s[len(s)-1] == 0
 	})
-	// Revisions of id(1) in order (the recorder fails on disorder),
-	// from the create to the last update, then the deletion. With
-	// history 1 an intermediate revision can be replaced in the stream
-	// before the watcher reads it, so not every one need be there.
+	// Revisions of id(1) in order (the recorder fails on disorder), from
+	// the create to the last update, then the deletion. With history 1
+	// an intermediate revision can be replaced in the stream before the
+	// watcher reads it, so not every one need be there.
 	s := rec.get(id(1))
 	if len(s) < 3 || s[0] != e.Revision || s[len(s)-2] != final.Revision {
 		t.Fatalf("OnChange for %s: %v (created %d, last %d)", id(1), s, e.Revision, final.Revision)
