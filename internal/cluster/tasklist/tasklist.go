@@ -301,6 +301,9 @@ func (l *List) Create(ctx context.Context, e Entry, torrent []byte) (Entry, erro
 		e.AddedAt = time.Now().UTC()
 	}
 	e.Object = ""
+	if (torrent != nil) != (e.Add.Type == api.TaskTypeTorrent) {
+		return Entry{}, fmt.Errorf("tasklist: task %s of type %q with %d torrent bytes: a torrent's bytes go with type torrent only", e.TaskID, e.Add.Type, len(torrent))
+	}
 	if torrent != nil {
 		var sfx [6]byte
 		if _, err := rand.Read(sfx[:]); err != nil {
@@ -311,8 +314,6 @@ func (l *List) Create(ctx context.Context, e Entry, torrent []byte) (Entry, erro
 		if _, err := l.obs.Put(ctx, jetstream.ObjectMeta{Name: e.Object}, bytes.NewReader(torrent)); err != nil {
 			return Entry{}, fmt.Errorf("tasklist: store torrent of %s: %w", e.TaskID, err)
 		}
-	} else if e.Add.Type == api.TaskTypeTorrent {
-		return Entry{}, fmt.Errorf("tasklist: task %s of type torrent without its bytes", e.TaskID)
 	}
 	b, err := encode(&e)
 	if err != nil {

@@ -202,6 +202,10 @@ func TestCreateUpdateDelete(t *testing.T) {
 			t.Errorf("create %+v: err %v", bad, err)
 		}
 	}
+	// Torrent bytes with a magnet would lose the magnet.
+	if _, err := l.Create(ctx, tasklist.Entry{TaskID: id(3), Node: "a", Add: magnet(3)}, []byte("d4:infode")); err == nil {
+		t.Error("a magnet with torrent bytes was accepted")
+	}
 	if _, err := l.Update(ctx, id(1), func(e *tasklist.Entry) error { e.Object = "x"; return nil }); err == nil {
 		t.Error("an update may not change the object")
 	}
@@ -274,8 +278,7 @@ func TestTorrentStoredAndDeleted(t *testing.T) {
 // applied, in some order, none lost, because each is a CAS retried on a
 // conflict. A list on the third server reaches the final entry, and sees
 // the changes through OnChange per key in revision order, the deletion
-// last; a list
-// opened afterwards sees the entries that exist as creations.
+// last; a list opened afterwards sees the entries that exist as creations.
 func TestConcurrentUpdatesAndOnChangeAcrossServers(t *testing.T) {
 	srv := natsnodetest.Cluster(t, "lodestone-test", 3)
 	ctx := ctxT(t, 60*time.Second)

@@ -94,6 +94,7 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 	defer tick.Stop()
 	nextCheck := time.Now().Add(l.cfg.CheckInterval)
 	var behindAt uint64 // the stream's last sequence at the previous check
+	lastRecv := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,6 +103,7 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 			if !ok {
 				return errClosed
 			}
+			lastRecv = time.Now()
 			if e == nil {
 				if initial {
 					initial = false
@@ -130,6 +132,11 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 			// polling its counter costs a mutex.
 			if nc.Stats().Reconnects != reconnects {
 				return errReconnected
+			}
+			if initial && time.Since(lastRecv) > 2*l.cfg.CheckInterval {
+				// The initial values stopped coming (the consumer
+				// lost mid-load without a reconnect).
+				return fmt.Errorf("%w: no initial value for %v", errBehind, time.Since(lastRecv).Round(time.Second))
 			}
 			if initial || time.Now().Before(nextCheck) {
 				continue
