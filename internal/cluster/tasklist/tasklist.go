@@ -30,9 +30,9 @@
 //     a watcher read it is gone from the stream, so a key changed quickly
 //     may skip intermediate revisions; its latest one always arrives.
 //     Reconcilers act on the state (cur), not on the sequence of steps.
-//   - Removed tasks leave a KV delete marker (about 100 bytes each) so that
-//     every watcher, including one resuming after an outage, learns of the
-//     removal from the stream.
+//   - Removed tasks leave a KV delete marker (about 170 bytes each in the
+//     store) so that every watcher, including one resuming after an
+//     outage, learns of the removal from the stream.
 package tasklist
 
 import (
