@@ -219,8 +219,8 @@ func Open(ctx context.Context, cfg Config) (*List, error) {
 	}
 }
 
-// Close stops the watcher and waits for it. It is safe to call more than
-// once.
+// Close stops the watcher and waits for it. Call it before closing the
+// NATS connection. It is safe to call more than once.
 func (l *List) Close() {
 	l.cancel()
 	<-l.done

@@ -30,6 +30,13 @@ func (l *List) run(ctx context.Context, ready chan struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
+		if l.cfg.JS.Conn().IsClosed() {
+			// Closed for good (the node shutting down before Close):
+			// nothing to recreate, no warnings to repeat.
+			l.log.Info("connection closed; the cache stays as it is until Close")
+			<-ctx.Done()
+			return
+		}
 		l.log.Warn("recreating the watcher", "err", err, "revision", l.revision())
 		// Back off while the server keeps failing us (a closed
 		// connection, JetStream still recovering), not after a watcher
