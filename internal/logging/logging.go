@@ -210,8 +210,8 @@ func Components() []string {
 	return []string{
 		"api", "blocklist", "bus", "dht", "engine", "eventfeed", "keyring", "keys",
 		"membership", "natsnode", "network", "qbittorrent", "rpc", "rss",
-		"sdnotify", "service", "stream", "transmission", "upnp", "utp", "watch",
-		"webhook",
+		"sdnotify", "service", "stream", "tasklist", "transmission", "upnp",
+		"utp", "watch", "webhook",
 	}
 }
 
