@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,7 +40,15 @@ func (n *Node) coordinate(ctx context.Context) {
 			continue
 		}
 		live := n.mem.Live()
-		if len(live) == 0 || live[0].ID != n.id {
+		if len(live) == 0 {
+			// Not even this node is live in its own view: the view is
+			// stale (the watcher is being recreated), not the nodes
+			// gone. Keep prev, so that the changes meanwhile are
+			// announced once the view is back (a node that died then
+			// had no cluster.node down).
+			continue
+		}
+		if live[0].ID != n.id {
 			prev = nil
 			continue
 		}
@@ -137,19 +146,44 @@ func (n *Node) failover(ctx context.Context, live []membership.Node) {
 	}
 }
 
+// publishFor is how long publish keeps trying to store an event. It must
+// stay below the bus's duplicate window (2 min), so that a resend of an
+// event stored without its acknowledgement is dropped as a duplicate.
+const publishFor = time.Minute
+
 // publish puts an event of the cluster itself (not of this daemon) into
-// the event stream; id, when set, makes a resend a duplicate.
+// the event stream; id, when set, makes a resend a duplicate (without
+// one, a random id does, for this call's resends). It retries: a failover
+// publishes its task.moved just when the stream may have lost its leader
+// with the dead node's server ("no response from stream" for a few
+// seconds, seen in TestClusterFailoverSIGKILL), and an event given up on
+// is never seen by any client.
 func (n *Node) publish(ctx context.Context, name string, data any, id string) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		n.log.Error("encode event", "name", name, "err", err)
 		return
 	}
-	var opts []bus.PublishOption
-	if id != "" {
-		opts = append(opts, bus.WithID(id))
+	if id == "" {
+		id = "cluster:" + n.id + ":" + rand.Text()
 	}
-	if _, err := n.bus.Publish(ctx, n.id, name, raw, opts...); err != nil {
-		n.log.Warn("publish a cluster event", "name", name, "err", err)
+	give := time.Now().Add(publishFor)
+	wait := 100 * time.Millisecond
+	for {
+		_, err := n.bus.Publish(ctx, n.id, name, raw, bus.WithID(id))
+		if err == nil {
+			return
+		}
+		if time.Now().After(give) {
+			n.log.Error("publish a cluster event: giving up", "name", name, "err", err)
+			return
+		}
+		n.log.Warn("publish a cluster event; retrying", "name", name, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
