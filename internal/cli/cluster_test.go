@@ -1,0 +1,164 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/cli"
+	"github.com/lodestone-bt/lodestone/internal/cluster"
+	"github.com/lodestone-bt/lodestone/internal/daemon"
+	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
+)
+
+// clusterStatus calls cluster.status on d.
+func clusterStatus(t *testing.T, d *daemontest.Daemon) (api.ClusterStatusResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var r api.ClusterStatusResult
+	err := d.Client(t).Call(ctx, api.MethodClusterStatus, struct{}{}, &r)
+	return r, err
+}
+
+// The cluster command's mistakes exit 2 before contacting any daemon.
+func TestClusterUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster"}, "no action given: status or drain"},
+		{[]string{"cluster", "join"}, `unknown action "join": status or drain`},
+		{[]string{"cluster", "status", "a"}, `status takes no argument, got "a"`},
+		{[]string{"cluster", "drain"}, "drain takes one node id, got 0 arguments"},
+		{[]string{"cluster", "drain", "a", "b"}, "drain takes one node id, got 2 arguments"},
+		{[]string{"cluster", "status", "--undo"}, "--undo goes with drain"},
+	} {
+		r := run(t, tt.args...)
+		r.fails(t, cli.ExitUsage, tt.want)
+		if r.stdout != "" {
+			t.Errorf("%q: stdout not empty: %s", tt.args, r.stdout)
+		}
+	}
+}
+
+// A daemon not in a cluster: status says so and exits 0, drain and its
+// undo fail with the daemon's not_clustered, ls has no NODE column and
+// info's node is "-".
+func TestClusterNotClustered(t *testing.T) {
+	t.Parallel()
+	d := daemontest.Start(t, daemontest.Options{})
+	if _, err := clusterStatus(t, d); err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Code == api.CodeUnknownMethod {
+			// TODO(issue 20): remove once the daemon's cluster
+			// handlers are on main; then this never happens.
+			t.Skip("this daemon has no cluster.status yet (issue 20: the lead's handlers are not merged)")
+		}
+		t.Fatal(err)
+	}
+	r := runAt(t, d, "cluster", "status").ok(t)
+	if r.stdout != "not in a cluster\n" {
+		t.Errorf("cluster status: %q", r.stdout)
+	}
+	var res api.ClusterStatusResult
+	out := runAt(t, d, "cluster", "status", "--json").ok(t).stdout
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Enabled || len(res.Nodes) != 0 {
+		t.Errorf("cluster status --json: %v %q", err, out)
+	}
+	runAt(t, d, "cluster", "drain", "b").fails(t, cli.ExitFailure, "lodestone: cluster drain b: ", "(not_clustered)")
+	runAt(t, d, "cluster", "drain", "--undo", "b").fails(t, cli.ExitFailure, "(not_clustered)")
+
+	tr := enginetest.Generate(t, enginetest.Content{Name: "alone.bin", Size: 20_000, Seed: 71})
+	runAt(t, d, "add", "--paused", torrentFile(t, tr)).ok(t)
+	if ls := runAt(t, d, "ls").ok(t).stdout; strings.Contains(ls, "NODE") {
+		t.Errorf("ls outside a cluster has a NODE column:\n%s", ls)
+	}
+	if info := runAt(t, d, "info", tr.InfoHash).ok(t).stdout; !strings.Contains(info, "\nnode: -\n") {
+		t.Errorf("info lacks node: -:\n%s", info)
+	}
+}
+
+// A node of a cluster of one, with its embedded NATS server: status shows
+// it live with its tasks; add --node pins a task to it, ls shows the NODE
+// column and info the node; add --node of an unknown node fails with
+// no_node; drain and drain --undo set and clear its flag.
+func TestClusterEmbedded(t *testing.T) {
+	t.Parallel()
+	d := daemontest.Start(t, daemontest.Options{Configure: func(c *daemon.Config) {
+		c.Cluster = cluster.Config{Embedded: true, NodeID: "a", FailoverAfter: 3 * time.Second}
+	}})
+	if st, err := clusterStatus(t, d); err != nil || !st.Enabled {
+		// TODO(issue 20): remove once the daemon's cluster wiring is
+		// on main; then this never happens.
+		t.Skipf("the daemon does not run cluster mode yet (issue 20: the lead's wiring is not merged): %+v %v", st, err)
+	}
+	// The node's first heartbeat may come a moment after the API answers.
+	waitStatus := func(re string) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out := runAt(t, d, "cluster", "status").ok(t).stdout
+			if regexp.MustCompile(re).MatchString(out) {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster status never matched %s:\n%s", re, out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	out := waitStatus(`(?m)^a +live +0 +- +`)
+	if first := lines(out)[0]; first != "cluster lodestone, answered by a, failover after 3s, 0 tasks" {
+		t.Errorf("cluster status header: %q", first)
+	}
+	if h := lines(out)[1]; !regexp.MustCompile(`^NODE +STATE +TASKS +MAX +FREE +DOWN +UP +HEARTBEAT$`).MatchString(h) {
+		t.Errorf("cluster status table header: %q", h)
+	}
+	var st api.ClusterStatusResult
+	js := runAt(t, d, "cluster", "status", "--json").ok(t).stdout
+	if err := json.Unmarshal([]byte(js), &st); err != nil || !st.Enabled || st.Node != "a" || st.Name != cluster.DefaultName || st.FailoverSeconds != 3 {
+		t.Errorf("cluster status --json: %v %s", err, js)
+	}
+
+	// Completion offers the node ids, from the daemon, to drain and to
+	// add --node.
+	conn := []string{"--api-addr", d.APIAddr(), "--token", daemontest.Token}
+	for _, args := range [][]string{append(append([]string{"cluster"}, conn...), "drain", ""), append(append([]string{"add"}, conn...), "--node", "")} {
+		if got := run(t, append([]string{"__complete"}, args...)...).ok(t).stdout; got != "a\tlive\n" {
+			t.Errorf("__complete %q: %q", args, got)
+		}
+	}
+
+	tr := enginetest.Generate(t, enginetest.Content{Name: "pinned.bin", Size: 20_000, Seed: 72})
+	if r := runAt(t, d, "add", "--paused", "--node", "a", torrentFile(t, tr)).ok(t); r.stdout != "added "+tr.InfoHash+" pinned.bin\n" {
+		t.Errorf("add --node a: %q", r.stdout)
+	}
+	ls := runAt(t, d, "ls").ok(t).stdout
+	if !regexp.MustCompile(`(?m)^ID +NAME +SIZE +DONE +STATE +NODE +DOWN +UP`).MatchString(ls) ||
+		!regexp.MustCompile(`(?m)^`+tr.InfoHash[:8]+` +pinned\.bin +.* paused +a +`).MatchString(ls) {
+		t.Errorf("ls in a cluster:\n%s", ls)
+	}
+	if info := runAt(t, d, "info", tr.InfoHash).ok(t).stdout; !strings.Contains(info, "\nnode: a\n") {
+		t.Errorf("info lacks node: a:\n%s", info)
+	}
+	other := enginetest.Generate(t, enginetest.Content{Name: "nowhere.bin", Size: 20_000, Seed: 73})
+	runAt(t, d, "add", "--node", "zz", torrentFile(t, other)).fails(t, cli.ExitFailure, "(no_node)")
+	waitStatus(`(?m)^cluster lodestone, answered by a, failover after 3s, 1 task\n(?s:.*)^a +live +1 +- +`)
+
+	if r := runAt(t, d, "cluster", "drain", "a").ok(t); r.stdout != "draining a: 1 task moves to other nodes\n" {
+		t.Errorf("cluster drain a: %q", r.stdout)
+	}
+	waitStatus(`(?m)^a +draining +`)
+	if r := runAt(t, d, "cluster", "drain", "--undo", "a").ok(t); r.stdout != "a is no longer draining: tasks may be placed on it again\n" {
+		t.Errorf("cluster drain --undo a: %q", r.stdout)
+	}
+	waitStatus(`(?m)^a +live +`)
+}
