@@ -84,6 +84,8 @@ func TestClusterNotClustered(t *testing.T) {
 	if info := runAt(t, d, "info", tr.InfoHash).ok(t).stdout; !strings.Contains(info, "\nnode: -\n") {
 		t.Errorf("info lacks node: -:\n%s", info)
 	}
+	other := enginetest.Generate(t, enginetest.Content{Name: "pinned.bin", Size: 20_000, Seed: 74})
+	runAt(t, d, "add", "--node", "a", torrentFile(t, other)).fails(t, cli.ExitFailure, "(not_clustered)")
 }
 
 // A node of a cluster of one, with its embedded NATS server: status shows
@@ -151,6 +153,7 @@ func TestClusterEmbedded(t *testing.T) {
 	}
 	other := enginetest.Generate(t, enginetest.Content{Name: "nowhere.bin", Size: 20_000, Seed: 73})
 	runAt(t, d, "add", "--node", "zz", torrentFile(t, other)).fails(t, cli.ExitFailure, "(no_node)")
+	runAt(t, d, "cluster", "drain", "zz").fails(t, cli.ExitFailure, "lodestone: cluster drain zz: ", "(invalid_params)")
 	waitStatus(`(?m)^cluster lodestone, answered by a, failover after 3s, 1 task\n(?s:.*)^a +live +1 +- +`)
 
 	if r := runAt(t, d, "cluster", "drain", "a").ok(t); r.stdout != "draining a: 1 task moves to other nodes\n" {
