@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/internal/cluster"
+	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 )
 
 // clusterKeys are the cluster flags' keys in the [cluster] table, as
@@ -229,5 +231,33 @@ func TestConfigShowMasksClusterSecrets(t *testing.T) {
 	errb.Reset()
 	if code := runConfig([]string{"check", "--node-id", "a.b", path}, env, &out, &errb); code != 1 || !strings.Contains(errb.String(), `node-id "a.b"`) {
 		t.Errorf("check of a bad node id: %d %q", code, errb.String())
+	}
+}
+
+// serve refuses a bad cluster configuration before it starts anything,
+// with cluster.Config.Validate's words and without showing the password.
+func TestServeRefusesBadClusterConfig(t *testing.T) {
+	bin := daemontest.Binary(t)
+	dirs := daemontest.NewDirs(t)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(serveConfig(dirs, "[cluster]\nembedded = true\nnode_id = \"a b\"\nfailover_after = \"1s\"\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", path)
+	cmd.Env = append(os.Environ(), "LODESTONE_CLUSTER_PASSWORD=pw-Zq3u8Lw0")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("serve with a bad cluster config: %v\n%s", err, out)
+	}
+	for _, want := range []string{`node-id "a b": use 1 to 64 letters, digits, '-' or '_'`, "cluster-failover-after 1s: want at least 3s", "cluster-user and cluster-password go together"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("serve's error lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "pw-Zq3u8Lw0") {
+		t.Errorf("serve's error shows the password:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dirs.Data, "cluster")); err == nil {
+		t.Error("the cluster store was made: the node started")
 	}
 }
