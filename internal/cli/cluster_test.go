@@ -1,9 +1,7 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,16 +14,6 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
-
-// clusterStatus calls cluster.status on d.
-func clusterStatus(t *testing.T, d *daemontest.Daemon) (api.ClusterStatusResult, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var r api.ClusterStatusResult
-	err := d.Client(t).Call(ctx, api.MethodClusterStatus, struct{}{}, &r)
-	return r, err
-}
 
 // The cluster command's mistakes exit 2 before contacting any daemon.
 func TestClusterUsageErrors(t *testing.T) {
@@ -55,15 +43,6 @@ func TestClusterUsageErrors(t *testing.T) {
 func TestClusterNotClustered(t *testing.T) {
 	t.Parallel()
 	d := daemontest.Start(t, daemontest.Options{})
-	if _, err := clusterStatus(t, d); err != nil {
-		var ae *api.Error
-		if errors.As(err, &ae) && ae.Code == api.CodeUnknownMethod {
-			// TODO(issue 20): remove once the daemon's cluster
-			// handlers are on main; then this never happens.
-			t.Skip("this daemon has no cluster.status yet (issue 20: the lead's handlers are not merged)")
-		}
-		t.Fatal(err)
-	}
 	r := runAt(t, d, "cluster", "status").ok(t)
 	if r.stdout != "not in a cluster\n" {
 		t.Errorf("cluster status: %q", r.stdout)
@@ -97,11 +76,6 @@ func TestClusterEmbedded(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{Configure: func(c *daemon.Config) {
 		c.Cluster = cluster.Config{Embedded: true, NodeID: "a", FailoverAfter: 3 * time.Second}
 	}})
-	if st, err := clusterStatus(t, d); err != nil || !st.Enabled {
-		// TODO(issue 20): remove once the daemon's cluster wiring is
-		// on main; then this never happens.
-		t.Skipf("the daemon does not run cluster mode yet (issue 20: the lead's wiring is not merged): %+v %v", st, err)
-	}
 	// The node's first heartbeat may come a moment after the API answers.
 	waitStatus := func(re string) string {
 		t.Helper()
