@@ -2,7 +2,9 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/cli"
 	"github.com/lodestone-bt/lodestone/internal/cluster"
+	"github.com/lodestone-bt/lodestone/internal/cluster/natsnode/natsnodetest"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
 	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
@@ -138,4 +141,85 @@ func TestClusterEmbedded(t *testing.T) {
 		t.Errorf("cluster drain --undo a: %q", r.stdout)
 	}
 	waitStatus(`(?m)^a +live +`)
+}
+
+// Three nodes whose embedded NATS servers are routed into one cluster, as
+// docs/CLUSTER.md starts them: status on any node lists all three; ls on
+// any node shows every task with its node; drain prints how many tasks
+// move, and they do (ls shows none left on the node); --undo clears the
+// flag.
+func TestClusterDrainMovesTasks(t *testing.T) {
+	t.Parallel()
+	ports := make([]int, 3)
+	for i := range ports {
+		ports[i] = natsnodetest.FreePort(t)
+	}
+	opts := make([]daemontest.Options, 3)
+	for i := range opts {
+		var routes []string
+		for j, p := range ports {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("127.0.0.1:%d", p))
+			}
+		}
+		id := string(rune('a' + i))
+		opts[i].Configure = func(c *daemon.Config) {
+			c.Cluster = cluster.Config{Embedded: true, NodeID: id, Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), Routes: routes, FailoverAfter: 3 * time.Second}
+		}
+	}
+	nodes := daemontest.StartAll(t, opts...)
+	a, b := nodes[0], nodes[1]
+	waitFor := func(d *daemontest.Daemon, cmd []string, re string) string {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			out := runAt(t, d, cmd[0], cmd[1:]...).ok(t).stdout
+			if regexp.MustCompile(re).MatchString(out) {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v never matched %s:\n%s", cmd, re, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor(b, []string{"cluster", "status"}, `(?m)^a +live +0 .*\n^b +live +0 .*\n^c +live +0 `)
+
+	const n = 9
+	for i := range n {
+		runAt(t, a, "add", "--paused", fmt.Sprintf("%040x", 1000003*(i+1))).ok(t)
+	}
+	out := waitFor(b, []string{"cluster", "status"}, fmt.Sprintf(`(?m)^cluster lodestone, answered by b, failover after 3s, %d tasks$`, n))
+	// The node holding the most tasks is drained.
+	counts := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^([abc]) +live +(\d+) `).FindAllStringSubmatch(out, -1) {
+		counts[m[1]], _ = strconv.Atoi(m[2])
+	}
+	drained := "a"
+	for _, id := range []string{"b", "c"} {
+		if counts[id] > counts[drained] {
+			drained = id
+		}
+	}
+	if counts["a"]+counts["b"]+counts["c"] != n || counts[drained] == 0 {
+		t.Fatalf("tasks per node %v, want %d in all:\n%s", counts, n, out)
+	}
+	ls := runAt(t, b, "ls").ok(t).stdout
+	if got := len(regexp.MustCompile(`(?m) paused +[abc] `).FindAllString(ls, -1)); got != n {
+		t.Errorf("ls on b shows %d tasks with a node, want %d:\n%s", got, n, ls)
+	}
+
+	want := fmt.Sprintf("draining %s: %d tasks move to other nodes\n", drained, counts[drained])
+	if counts[drained] == 1 {
+		want = fmt.Sprintf("draining %s: 1 task moves to other nodes\n", drained)
+	}
+	if r := runAt(t, a, "cluster", "drain", drained).ok(t); r.stdout != want {
+		t.Errorf("cluster drain %s: %q, want %q", drained, r.stdout, want)
+	}
+	waitFor(b, []string{"cluster", "status"}, `(?m)^`+drained+` +draining +0 `)
+	waitFor(a, []string{"ls"}, `(?s)\A(?:[^\n]*\n)(?:[^\n]* paused +[^`+drained+` ] [^\n]*\n){`+strconv.Itoa(n)+`}\z`)
+	if r := runAt(t, b, "cluster", "drain", "--undo", drained).ok(t); r.stdout != drained+" is no longer draining: tasks may be placed on it again\n" {
+		t.Errorf("cluster drain --undo: %q", r.stdout)
+	}
+	waitFor(a, []string{"cluster", "status"}, `(?m)^`+drained+` +live +0 `)
 }
