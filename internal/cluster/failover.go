@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
@@ -29,6 +30,7 @@ func (n *Node) coordinate(ctx context.Context) {
 	t := time.NewTicker(coordinateEvery)
 	defer t.Stop()
 	var prev map[string]string // node → state, as last announced
+	var selfSince time.Time    // since when this node is live in its own view
 	for {
 		select {
 		case <-ctx.Done():
@@ -40,21 +42,29 @@ func (n *Node) coordinate(ctx context.Context) {
 			continue
 		}
 		live := n.mem.Live()
-		if len(live) == 0 {
-			// Not even this node is live in its own view: the view is
-			// stale (the watcher is being recreated), not the nodes
-			// gone. Keep prev, so that the changes meanwhile are
-			// announced once the view is back (a node that died then
-			// had no cluster.node down).
+		if !slices.ContainsFunc(live, func(nd membership.Node) bool { return nd.ID == n.id }) {
+			// This node is not live in its own view: the view is
+			// stale (heartbeats failing while a leader is elected,
+			// a watcher being recreated), not the nodes gone. Keep
+			// prev, so that what changed meanwhile is announced once
+			// the view is back (a node that died then had no
+			// cluster.node down).
+			selfSince = time.Time{}
 			continue
+		}
+		if selfSince.IsZero() {
+			selfSince = time.Now()
 		}
 		if live[0].ID != n.id {
 			prev = nil
 			continue
 		}
-		// A node that just started has not seen a full failover period
-		// of heartbeats: its live list may miss nodes that are alive.
-		if time.Since(n.started) < n.mem.TTL() {
+		// A node that just started, or whose view just came back, has
+		// not seen every live node's next heartbeat (one every TTL/3)
+		// yet: its live list may miss nodes that are alive (once, after
+		// 6 s without heartbeat puts, the coordinator saw only itself
+		// for a tick, and would have moved the tasks of a live node).
+		if time.Since(n.started) < n.mem.TTL() || time.Since(selfSince) < n.mem.TTL()/2 {
 			continue
 		}
 		prev = n.announceNodes(ctx, prev, live)
