@@ -152,6 +152,9 @@ type List struct {
 	obs    jetstream.ObjectStore
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stopping counts watchers being stopped in the background (run
+	// waits for them before closing done).
+	stopping sync.WaitGroup
 
 	// mu guards the cache below; the watcher goroutine is its only writer.
 	mu      sync.Mutex

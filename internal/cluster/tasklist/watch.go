@@ -23,6 +23,7 @@ var (
 // history, so it delivers exactly the changes the cache missed, in order.
 func (l *List) run(ctx context.Context, ready chan struct{}) {
 	defer close(l.done)
+	defer l.stopping.Wait()
 	delay := 200 * time.Millisecond
 	for {
 		started := time.Now()
@@ -89,7 +90,18 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 	if err != nil {
 		return fmt.Errorf("tasklist: watch: %w", err)
 	}
-	defer stop(w)
+	// Stopped in the background: stopping deletes the watcher's consumer
+	// with a request that waits 5 s for an answer, and none comes when
+	// the consumer's server is the one that died; the replacement must
+	// not wait for it (it did: a node adopted a task failed over to it 5 s
+	// later, TestClusterFailoverSIGKILL).
+	l.stopping.Add(1)
+	defer func() {
+		go func() {
+			defer l.stopping.Done()
+			stop(w)
+		}()
+	}()
 	// seen collects the keys of a full load, to drop cached entries the
 	// bucket no longer has (only possible if delete markers were purged).
 	var seen map[string]struct{}
