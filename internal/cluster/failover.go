@@ -42,10 +42,14 @@ func (n *Node) coordinate(ctx context.Context) {
 			continue
 		}
 		live := n.mem.Live()
-		if !slices.ContainsFunc(live, func(nd membership.Node) bool { return nd.ID == n.id }) {
-			// This node is not live in its own view: the view is
-			// stale (heartbeats failing while a leader is elected,
-			// a watcher being recreated), not the nodes gone. Keep
+		self := slices.ContainsFunc(live, func(nd membership.Node) bool { return nd.ID == n.id })
+		if !self || time.Since(n.mem.LastBeat()) > n.mem.TTL()/2 {
+			// This node is not live in its own view, or its own
+			// heartbeats are not being stored (one every TTL/3): the
+			// view is stale (the heartbeats' bucket electing a
+			// leader, a watcher being recreated), not the nodes gone;
+			// its entries age out in no useful order (once a node
+			// saw itself alone and moved a live node's tasks). Keep
 			// prev, so that what changed meanwhile is announced once
 			// the view is back (a node that died then had no
 			// cluster.node down).

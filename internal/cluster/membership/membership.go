@@ -311,6 +311,16 @@ func (m *Membership) Leave(ctx context.Context) error {
 	return nil
 }
 
+// LastBeat is when this node's last heartbeat was stored (zero before the
+// first). While the bucket takes no heartbeats (no leader for a moment),
+// every node's entry ages out of every view in no useful order: a view
+// is only worth acting on while this node's own beats are stored.
+func (m *Membership) LastBeat() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.putAt
+}
+
 // TTL is the failover time in force: the nodes bucket's TTL.
 func (m *Membership) TTL() time.Duration { return m.ttl }
 
