@@ -20,7 +20,7 @@ import (
 // whose embedded NATS servers are routed into one cluster download from a
 // libtorrent seeder, slowly (a rate limit on each node), so that the kill
 // lands mid-download. A node X other than the one the tasks were added
-// through is SIGKILLed. A client of a surviving node sees cluster.node say
+// through is SIGKILLed once one of its tasks has data and none is done. A client of a surviving node sees cluster.node say
 // X is down, then task.moved for every task of X, to another node, within
 // the failover time plus 15 s (the bound; the time is logged).
 // Every task then finishes with every byte right in its new node's
@@ -93,11 +93,12 @@ func TestClusterFailoverSIGKILL(t *testing.T) {
 	y := 3 - x // the survivor other than a: b ↔ c
 	xID, xTasks := ids[x], placed[ids[x]]
 
-	// Kill X once each of its tasks has data on its disk and none is
-	// done: mid-download.
+	// Kill X once one of its tasks has data on its disk and none is done:
+	// mid-download. (Not each: the anacrolix core gives a rate-limited
+	// node's bandwidth to one task at a time.)
 	var atKill []string
-	waitUntilAPI(t, "every task of node "+xID+" under way", time.Minute, func() bool {
-		under := 0
+	started := map[string]bool{} // X's tasks with data on its disk
+	waitUntilAPI(t, "a task of node "+xID+" under way", time.Minute, func() bool {
 		atKill = atKill[:0]
 		for _, task := range listTasks(t, ca) {
 			if task.Node != xID {
@@ -107,11 +108,11 @@ func TestClusterFailoverSIGKILL(t *testing.T) {
 				t.Fatalf("task %s finished on node %s before the kill: the rate limit did not hold it", task.TaskID, xID)
 			}
 			if task.Completed > 0 {
-				under++
+				started[task.TaskID] = true
 			}
 			atKill = append(atKill, fmt.Sprintf("%s %d/%d", task.TaskID, task.Completed, task.Size))
 		}
-		return under == len(xTasks)
+		return len(started) > 0
 	})
 	cy := clients[y]
 	if err := cy.Subscribe(ctxT(t, 10*time.Second), api.EventTaskMoved, api.EventClusterNode, api.EventEngineAlert); err != nil {
@@ -251,7 +252,7 @@ func TestClusterFailoverSIGKILL(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range xTasks {
+	for id := range started {
 		path := filepath.Join(dirs[x].Download, byID[id].Name)
 		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
 			t.Errorf("node %s's partial download of task %s is gone (data must be kept): %v", xID, id, err)
