@@ -92,11 +92,14 @@ func DebianCluster(t testing.TB, n int, opts DebianOptions) *Debian {
 		opts.ClusterName = "lodestone-debian"
 	}
 	d := &Debian{t: t, bin: bin, opts: opts, dir: t.TempDir(), procs: make([]*debianProc, n)}
-	routePorts := make([]int, n)
+	ports, err := freePorts(2 * n) // client and route port of each
+	if err != nil {
+		t.Fatal(err)
+	}
+	routePorts := ports[n:]
 	for i := range n {
-		d.URLs = append(d.URLs, fmt.Sprintf("nats://127.0.0.1:%d", FreePort(t)))
+		d.URLs = append(d.URLs, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 		d.Names = append(d.Names, fmt.Sprintf("nats%d", i))
-		routePorts[i] = FreePort(t)
 	}
 	for i := range n {
 		if err := d.writeConfig(i, routePorts); err != nil {
