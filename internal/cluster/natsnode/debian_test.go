@@ -206,7 +206,8 @@ func sameReplay(t *testing.T, buses []*bus.Bus, want []string) {
 // two senders keep sending, once stopped gracefully and once (the next
 // leader) killed, each started again on the same config and store: every
 // acknowledged command reaches its node (at least once), every
-// acknowledged event is replayed identically through every server, the
+// acknowledged event is replayed identically through every server and
+// reached the live subscription through every node in order, once; the
 // node on the restarted server reconnects, and all three are live again.
 func TestDebianExternalCluster(t *testing.T) {
 	const user, pass = "lodestone", "interop-s3cret"
@@ -287,6 +288,16 @@ func TestDebianExternalCluster(t *testing.T) {
 		return c
 	}
 	atA, atC := receive(buses[0], "a"), receive(buses[2], "c")
+	// A live subscription through every node runs all along.
+	subs := make([]*bus.Subscription, 3)
+	for i, b := range buses {
+		sub, err := b.Subscribe(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sub.Close)
+		subs[i] = sub
+	}
 
 	// A command through server 0 reaches node c on server 2, and its
 	// result comes back.
@@ -414,6 +425,18 @@ func TestDebianExternalCluster(t *testing.T) {
 	}
 	sameReplay(t, buses, events)
 	t.Logf("%d events replay identically through the three servers", len(events))
+	for i, sub := range subs {
+		for want := uint64(1); want <= uint64(len(events)); want++ {
+			select {
+			case e := <-sub.C():
+				if e.Seq != want {
+					t.Fatalf("subscription through %s: seq %d, want %d", d.Names[i], e.Seq, want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("subscription through %s stalled before seq %d", d.Names[i], want)
+			}
+		}
+	}
 
 	// The stream is R3 on all three servers again.
 	eventually(t, "replicas current", 30*time.Second, func(ctx context.Context) error {
