@@ -68,6 +68,7 @@ func (c *tally) missing(ids []string) (lost []string, dups int) {
 type sender struct {
 	mu    sync.Mutex
 	acked []string
+	at    []time.Time // when each of acked was acknowledged
 	fails int
 	stop  chan struct{}
 	done  chan struct{}
@@ -91,6 +92,7 @@ func startSender(b *bus.Bus, from, node string) *sender {
 			if err == nil {
 				sent.Close()
 				s.acked = append(s.acked, id)
+				s.at = append(s.at, time.Now())
 				i++
 			} else {
 				s.fails++
@@ -110,6 +112,23 @@ func (s *sender) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.acked)
+}
+
+// stall is the longest time since from without an acknowledgement: from
+// from to the first one after it, or between two after it.
+func (s *sender) stall(from time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var longest time.Duration
+	prev := from
+	for _, at := range s.at {
+		if at.Before(from) {
+			continue
+		}
+		longest = max(longest, at.Sub(prev))
+		prev = at
+	}
+	return longest
 }
 
 // waitAcked waits until at least n commands were acknowledged.
@@ -389,6 +408,8 @@ func TestDebianExternalCluster(t *testing.T) {
 		beforeC, beforeA = toC.count(), toA.count()
 		toC.waitAcked(t, beforeC+10, 60*time.Second)
 		toA.waitAcked(t, beforeA+10, 60*time.Second)
+		t.Logf("%s: longest wait for an acknowledgement since: %v (sender through %s), %v (through %s)", how.name,
+			toC.stall(stopped).Round(time.Millisecond), d.Names[0], toA.stall(stopped).Round(time.Millisecond), d.Names[1])
 		if got := nodes[l].Conn.Stats().Reconnects; got <= reconnects {
 			t.Fatalf("node %s on the restarted server did not reconnect (%d reconnects)", names[l], got)
 		}
