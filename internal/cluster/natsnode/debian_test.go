@@ -480,3 +480,29 @@ func TestDebianExternalCluster(t *testing.T) {
 		return nil
 	})
 }
+
+// Debian's nats-server with a certificate speaks TLS only: a node that
+// trusts the CA connects with its password and JetStream answers; a client
+// that does not trust it is refused.
+func TestDebianTLS(t *testing.T) {
+	ca, cert, key := writeCerts(t)
+	d := natsnodetest.DebianCluster(t, 1, natsnodetest.DebianOptions{User: "lodestone", Password: "tls-s3cret", TLSCA: ca, TLSCert: cert, TLSKey: key})
+	ctx := ctxT(t)
+	n, err := natsnode.Start(ctx, natsnode.Options{Name: "a", URLs: d.URLs, User: "lodestone", Password: "tls-s3cret", TLSCA: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	if !n.Conn.TLSRequired() {
+		t.Fatal("the connection is not TLS")
+	}
+	if _, err := n.JS.AccountInfo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if m, err := natsnode.Start(sctx, natsnode.Options{Name: "b", URLs: d.URLs, User: "lodestone", Password: "tls-s3cret"}); err == nil {
+		m.Shutdown()
+		t.Fatal("a client without the CA accepted the server's certificate")
+	}
+}

@@ -31,6 +31,10 @@ type DebianOptions struct {
 	// User and Password, when set, are required of clients and of routes
 	// (the servers' authorization and cluster authorization blocks).
 	User, Password string
+	// TLSCert and TLSKey, when set, are the servers' PEM certificate and
+	// key: clients must then speak TLS (routes stay plain, on loopback).
+	// TLSCA is the CA the readiness probe trusts.
+	TLSCert, TLSKey, TLSCA string
 }
 
 // Debian is a NATS cluster of Debian's nats-server processes on loopback,
@@ -172,6 +176,9 @@ func (d *Debian) writeConfig(i int, routePorts []int) error {
 	fmt.Fprintf(&b, "server_name: %q\nlisten: %q\nlog_file: %q\nlogtime: true\n", d.Names[i], u.Host, d.LogPath(i))
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %q\n}\n", filepath.Join(d.serverDir(i), "jetstream"))
 	b.WriteString(auth)
+	if d.opts.TLSCert != "" {
+		fmt.Fprintf(&b, "tls {\n  cert_file: %q\n  key_file: %q\n}\n", d.opts.TLSCert, d.opts.TLSKey)
+	}
 	if len(routePorts) > 1 { // one server alone runs JetStream standalone
 		fmt.Fprintf(&b, "cluster {\n  name: %q\n  listen: \"127.0.0.1:%d\"\n", d.opts.ClusterName, routePorts[i])
 		if auth != "" {
@@ -243,6 +250,9 @@ func (d *Debian) probe(ctx context.Context, i int) error {
 	opts := []nats.Option{nats.NoReconnect(), nats.Timeout(2 * time.Second)}
 	if d.opts.User != "" {
 		opts = append(opts, nats.UserInfo(d.opts.User, d.opts.Password))
+	}
+	if d.opts.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(d.opts.TLSCA))
 	}
 	nc, err := nats.Connect(d.URLs[i], opts...)
 	if err != nil {
