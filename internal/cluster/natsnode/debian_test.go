@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -505,4 +507,65 @@ func TestDebianTLS(t *testing.T) {
 		m.Shutdown()
 		t.Fatal("a client without the CA accepted the server's certificate")
 	}
+}
+
+func TestUnsafeCAS(t *testing.T) {
+	for v, want := range map[string]bool{
+		"2.9.10": true, "2.9.20": true, "2.8.4": true, "1.4.1": true, "2.9.10-beta.1": true,
+		"2.9.21": false, "2.10.0": false, "2.11.3": false, "2.15.3": false, "": false, "x.y": false,
+	} {
+		if got := natsnode.UnsafeCAS(v); got != want {
+			t.Errorf("UnsafeCAS(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// A node connecting to Debian's 2.9.10 warns that its compare-and-set is
+// not atomic across servers; one connecting to our embedded 2.15 does not.
+func TestDebianUnsafeCASWarning(t *testing.T) {
+	d := natsnodetest.DebianCluster(t, 1, natsnodetest.DebianOptions{})
+	embedded := natsnodetest.Cluster(t, "lodestone-test", 1)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		url  string
+		warn bool
+	}{{d.URLs[0], true}, {embedded[0].ClientURL(), false}} {
+		h := &recordHandler{}
+		n, err := natsnode.Start(ctx, natsnode.Options{Name: "a", URLs: []string{tc.url}, Logger: slog.New(h)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		version := n.Conn.ConnectedServerVersion()
+		n.Shutdown()
+		if got := h.has("compare-and-set is not atomic"); got != tc.warn {
+			t.Errorf("server %s: warned %v, want %v", version, got, tc.warn)
+		}
+	}
+}
+
+// recordHandler is a slog handler that keeps every record's message.
+type recordHandler struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.msgs = append(h.msgs, r.Message)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *recordHandler) has(part string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.msgs {
+		if strings.Contains(m, part) {
+			return true
+		}
+	}
+	return false
 }
