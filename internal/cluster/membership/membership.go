@@ -191,7 +191,7 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkName(ctx); err != nil {
+	if err := untilDone(ctx, m.checkName); err != nil {
 		return nil, err
 	}
 	nodesCfg := jetstream.KeyValueConfig{
@@ -229,11 +229,31 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 		m.Close()
 		return nil, ctx.Err()
 	}
-	if err := m.Beat(ctx); err != nil {
+	if err := untilDone(ctx, m.Beat); err != nil {
 		m.Close()
 		return nil, err
 	}
 	return m, nil
+}
+
+// untilDone runs f until it succeeds, returns a final error (a name
+// mismatch), or ctx ends, each attempt bounded like bucket's. A bucket that
+// was just created may have no stream leader yet: a write then gets no
+// response for a while (seconds on NATS 2.9).
+func untilDone(ctx context.Context, f func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil || errors.Is(err, ErrClusterName) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // bucket creates a bucket or binds the existing one. A fresh JetStream
