@@ -394,6 +394,17 @@ func (n *Node) alertHere(level, msg string) {
 	}
 }
 
+// storeFailed is the answer to a call whose write to JetStream (the task
+// list, the command stream) failed although the node is connected: the
+// servers are electing a leader, or a quorum is away. Nothing was
+// acknowledged, so the client may try again, here or on another node;
+// 216 says so, where a plain error would be 500 "internal".
+func (n *Node) storeFailed(what string, err error) error {
+	n.log.Warn("the cluster did not take a write", "what", what, "err", err)
+	return &api.Error{Code: api.CodeClusterUnavailable,
+		Message: fmt.Sprintf("node %s could not %s (%v): the cluster is not answering; try again", n.id, what, err)}
+}
+
 // unavailable is the answer to cluster work while NATS is away.
 func (n *Node) unavailable() error {
 	return &api.Error{Code: api.CodeClusterUnavailable,
