@@ -282,8 +282,10 @@ func loadWorker(ctx context.Context, t *testing.T, clients []*client.Client, fir
 				mine = append(mine, id)
 			}
 		} else {
-			j, _ := rand.Int(rand.Reader, big.NewInt(int64(len(mine))))
-			id := mine[j.Int64()]
+			// Half the time the task just added: its next call goes
+			// through another node than its add.
+			j, _ := rand.Int(rand.Reader, big.NewInt(int64(2*len(mine))))
+			id := mine[min(j.Int64(), int64(len(mine)-1))]
 			method, call := api.MethodTaskPause, c.PauseTask
 			if r.Int64()%2 == 0 {
 				method, call = api.MethodTaskResume, c.ResumeTask
