@@ -204,6 +204,16 @@ func (c *conn) handle(ctx context.Context, req api.Request) (resp []byte) {
 		resp, code = c.failed(id, req.Method, refuse(errUnknownMethod, "unknown method %q", req.Method))
 		return resp
 	}
+	if r := c.s.cfg.Router; r != nil {
+		raw, routed, err := r.Route(ctx, req.Method, req.Params)
+		if err != nil {
+			resp, code = c.failed(id, req.Method, err)
+			return resp
+		}
+		if routed {
+			return resultResponse(id, encoded(raw))
+		}
+	}
 	result, err := h(context.WithValue(ctx, requestIDKey{}, id), c, req.Params)
 	if errors.Is(err, errDeferred) {
 		return nil // the writer answers (events.replay)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/httpguard"
@@ -110,6 +111,13 @@ func (s *Server) methodTable() map[string]handler {
 	register(api.MethodServerInfo, connMethod(func(_ context.Context, c *conn, _ struct{}) (api.ServerInfo, error) {
 		info, err := s.svc.Info()
 		info.Scope = c.principal.Scope
+		info.Cluster = s.cfg.Cluster
+		if s.cfg.Cluster != nil && err == nil {
+			// The event ids clients see are the cluster's (s.hub is
+			// the mirror of the cluster's stream), not this node's.
+			last, lerr := s.hub.LastID()
+			info.LastEventID, err = strconv.FormatUint(last, 10), lerr
+		}
 		return info, err
 	}))
 	register(api.MethodCategoryList, method(func(context.Context, struct{}) (api.CategoryListResult, error) {

@@ -66,6 +66,14 @@ type Config struct {
 	// Methods are served beside the service's, by name. A name the server
 	// already serves makes New panic.
 	Methods map[string]Handler
+	// Router, in cluster mode, is asked first about every request of a
+	// known method (after the credential's scope allowed it): it answers
+	// those that belong to another node, and leaves the rest to this
+	// daemon. Nil serves every request here.
+	Router Router
+	// Cluster, in cluster mode, names the cluster and this node in
+	// server.info; nil otherwise.
+	Cluster *api.ClusterInfo
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }

@@ -110,3 +110,7 @@ func (g *Guard) AuthorizeScope(need api.Scope, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
 }
+
+// TokenPrincipal is the daemon token's Principal: admin scope, never
+// revoked. The cluster runs requests another node admitted as it.
+func TokenPrincipal() Principal { return tokenPrincipal }

@@ -341,3 +341,26 @@ func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
 	s.requeueLocked(x)
 	x.apply(tk)
 }
+
+// Identify checks a task.add's params as Add would and returns them with a
+// URL fetched (type torrent, the .torrent in Data), the task's id and its
+// .torrent when the params carry one. Nothing is added: a cluster node
+// calls it to place the task before any node adds it.
+func (s *Service) Identify(ctx context.Context, p api.TaskAddParams) (_ api.TaskAddParams, id string, torrent []byte, err error) {
+	if p.Type == api.TaskTypeURL {
+		if p, err = s.fetchTorrent(ctx, p); err != nil {
+			return p, "", nil, err
+		}
+	}
+	spec, err := parseAdd(p)
+	if err != nil {
+		return p, "", nil, err
+	}
+	if _, err := cleanLabels(p.Labels); err != nil {
+		return p, "", nil, err
+	}
+	if err := checkSeedLimits(p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit); err != nil {
+		return p, "", nil, err
+	}
+	return p, spec.ID, spec.MetaInfo, nil
+}

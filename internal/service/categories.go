@@ -196,7 +196,7 @@ func (s *Service) RemoveCategory(name string) error {
 // changed queues task.changed for tk, whose fields named changed.
 // Service.mu must be held (x is its holder).
 func (x *locked) changed(tk *task, fields ...string) {
-	x.emit(api.EventTaskChanged, api.TaskChangedData{TaskID: tk.rec.ID, Fields: fields, Task: tk.view(x.s.taskDir(tk), x.s.clock())})
+	x.emit(api.EventTaskChanged, api.TaskChangedData{TaskID: tk.rec.ID, Fields: fields, Task: tk.view(x.s.taskDir(tk), x.s.clock(), x.s.node)})
 }
 
 // completeMove is a finished task to move to its category's complete

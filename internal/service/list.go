@@ -48,7 +48,7 @@ func (s *Service) List(f ListFilter) []api.Task {
 	ts := make([]api.Task, len(es))
 	now := s.clock()
 	for i, e := range es {
-		ts[i] = e.tk.view(s.taskDir(e.tk), now)
+		ts[i] = e.tk.view(s.taskDir(e.tk), now, s.node)
 	}
 	return ts
 }

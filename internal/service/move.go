@@ -49,7 +49,7 @@ func (s *Service) moveTask(tk *task, to string) (api.Task, error) {
 	from := s.taskDir(tk)
 	if to == from {
 		defer x.unlock()
-		return tk.view(from, s.clock()), nil
+		return tk.view(from, s.clock(), s.node), nil
 	}
 	if tk.t == nil {
 		x.unlock()
@@ -105,7 +105,7 @@ func (s *Service) moveTask(tk *task, to string) (api.Task, error) {
 	if merr != nil {
 		return api.Task{}, fmt.Errorf("move %s: %w", tk.rec.ID, merr)
 	}
-	return tk.view(s.taskDir(tk), s.clock()), nil
+	return tk.view(s.taskDir(tk), s.clock(), s.node), nil
 }
 
 // moveData moves the task id's files (paths relative to the download

@@ -139,7 +139,7 @@ func (s *Service) QueueMove(id, to string) (api.Task, error) {
 		keys[tk], keys[nb] = nb.rec.QueueOrder, tk.rec.QueueOrder
 	}
 	if len(keys) == 0 {
-		v := tk.view(s.taskDir(tk), s.clock())
+		v := tk.view(s.taskDir(tk), s.clock(), s.node)
 		s.mu.Unlock()
 		return v, nil
 	}
@@ -173,5 +173,5 @@ func (s *Service) QueueMove(id, to string) (api.Task, error) {
 	s.renumberLocked(min(from, at), max(from, at))
 	x.emit(api.EventTaskQueue, api.TaskQueueData{TaskID: tk.rec.ID, From: from, To: at})
 	s.requeueLocked(x)
-	return tk.view(s.taskDir(tk), s.clock()), nil
+	return tk.view(s.taskDir(tk), s.clock(), s.node), nil
 }

@@ -72,6 +72,9 @@ type Options struct {
 	StateDir string
 	// Version is the daemon's version, for server.info.
 	Version string
+	// Node is this daemon's cluster node id, set as every task's node
+	// (api.Task.Node); empty outside a cluster.
+	Node string
 	// Fetcher fetches .torrent URLs for task.add type url; nil refuses
 	// them.
 	Fetcher *fetch.Fetcher
@@ -110,6 +113,7 @@ type Service struct {
 	roots       []string // resolved, DownloadDir first
 	stateDir    string
 	version     string
+	node        string // Options.Node
 	started     time.Time
 	// clock tells the time for the task clocks (clock.go): time.Now,
 	// or a test's clock.
@@ -194,7 +198,7 @@ func New(st Store, eng Engine, hub Publisher, opts Options) (*Service, error) {
 	s := &Service{
 		store: st, eng: eng, hub: hub, log: opts.Logger, tick: opts.Tick,
 		fetcher: opts.Fetcher, downloadDir: opts.DownloadDir, roots: roots, stateDir: opts.StateDir,
-		version: opts.Version, started: time.Now(), stallAfterFiles: opts.StallAfterFiles,
+		version: opts.Version, node: opts.Node, started: time.Now(), stallAfterFiles: opts.StallAfterFiles,
 		blocklists: opts.Blocklists,
 		network:    opts.Network,
 		ctx:        ctx, cancel: cancel,
@@ -403,7 +407,7 @@ func (s *Service) Get(id string) (api.Task, error) {
 	if err != nil {
 		return api.Task{}, err
 	}
-	return tk.view(s.taskDir(tk), s.clock()), nil
+	return tk.view(s.taskDir(tk), s.clock(), s.node), nil
 }
 
 // Info returns what server.info reports.

@@ -125,7 +125,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	x := s.lock()
 	defer x.unlock()
-	before := tk.view(s.taskDir(tk), s.clock())
+	before := tk.view(s.taskDir(tk), s.clock(), s.node)
 	if p.Labels != nil {
 		tk.rec.Labels = labels
 	}
@@ -171,7 +171,7 @@ func (s *Service) Set(id string, p api.TaskSetParams) (api.Task, error) {
 	}
 	s.requeueLocked(x)
 	x.apply(tk)
-	after := tk.view(s.taskDir(tk), s.clock())
+	after := tk.view(s.taskDir(tk), s.clock(), s.node)
 	if fields := changedSettings(before, after); len(fields) > 0 {
 		x.changed(tk, fields...)
 	}

@@ -193,8 +193,9 @@ func (tk *task) progress() api.TaskProgressData {
 }
 
 // view renders tk for the wire at now; dir is its download dir.
-func (tk *task) view(dir string, now time.Time) api.Task {
+func (tk *task) view(dir string, now time.Time, node string) api.Task {
 	v := api.Task{
+		Node:         node,
 		TaskID:       tk.rec.ID,
 		Name:         tk.rec.Name,
 		Size:         tk.rec.Size,

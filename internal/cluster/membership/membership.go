@@ -62,21 +62,26 @@ var ErrClusterName = errors.New("membership: NATS belongs to another cluster")
 
 // Node is one node's heartbeat, as stored in NodesBucket.
 type Node struct {
-	ID       string    `json:"id"`
-	APIURL   string    `json:"api_url"`
-	FreeDisk uint64    `json:"free_disk"` // bytes free where tasks' data goes
-	Tasks    int       `json:"tasks"`
-	MaxTasks int       `json:"max_tasks"` // 0: no limit
-	Draining bool      `json:"draining"`
-	Version  string    `json:"version"`
-	At       time.Time `json:"at"` // the sender's clock; shown, never compared
+	ID       string `json:"id"`
+	APIURL   string `json:"api_url"`
+	FreeDisk uint64 `json:"free_disk"` // bytes free where tasks' data goes
+	Tasks    int    `json:"tasks"`
+	MaxTasks int    `json:"max_tasks"` // 0: no limit
+	// DownloadRate and UploadRate are the node's totals in bytes per
+	// second, for status displays.
+	DownloadRate int64     `json:"download_rate,omitempty"`
+	UploadRate   int64     `json:"upload_rate,omitempty"`
+	Draining     bool      `json:"draining"`
+	Version      string    `json:"version"`
+	At           time.Time `json:"at"` // the sender's clock; shown, never compared
 }
 
 // Status is what a node reports of itself at each heartbeat.
 type Status struct {
-	FreeDisk uint64
-	Tasks    int
-	MaxTasks int
+	FreeDisk                 uint64
+	Tasks                    int
+	MaxTasks                 int
+	DownloadRate, UploadRate int64
 }
 
 // Config configures Join.
@@ -294,6 +299,7 @@ func (m *Membership) Beat(ctx context.Context) error {
 	b, err := json.Marshal(Node{
 		ID: m.cfg.NodeID, APIURL: m.cfg.APIURL, Version: m.cfg.Version,
 		FreeDisk: st.FreeDisk, Tasks: st.Tasks, MaxTasks: st.MaxTasks,
+		DownloadRate: st.DownloadRate, UploadRate: st.UploadRate,
 		Draining: draining, At: time.Now().UTC(),
 	})
 	if err != nil {
