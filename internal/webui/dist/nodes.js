@@ -179,9 +179,10 @@ export class NodesPanel {
         r.state.className = `node-state n-${n.state}`;
         setText(r.tasks, n.max_tasks > 0 ? `${n.tasks.toLocaleString()} / ${n.max_tasks.toLocaleString()}` : n.tasks.toLocaleString());
         setAttr(r.tasks, "title", n.max_tasks > 0 ? `at most ${n.max_tasks} (--max-tasks)` : "no limit (--max-tasks)");
-        setText(r.disk, n.state === "down" && n.free_disk === 0 ? "" : fmt.size(n.free_disk));
-        setText(r.down, fmt.rate(n.download_rate));
-        setText(r.up, fmt.rate(n.upload_rate));
+        const down = n.state === "down" && !n.last_heartbeat;
+        setText(r.disk, down ? "—" : fmt.size(n.free_disk));
+        setText(r.down, down ? "—" : fmt.rate(n.download_rate));
+        setText(r.up, down ? "—" : fmt.rate(n.upload_rate));
         r.down.classList.toggle("zero", n.download_rate <= 0);
         r.up.classList.toggle("zero", n.upload_rate <= 0);
         r.beatAt = n.last_heartbeat ? Date.parse(n.last_heartbeat) : NaN;
