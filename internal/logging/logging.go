@@ -209,8 +209,8 @@ func (h *componentHandler) WithGroup(name string) slog.Handler {
 func Components() []string {
 	return []string{
 		"api", "blocklist", "bus", "dht", "engine", "keys", "membership",
-		"natsnode", "network", "qbittorrent", "rss", "sdnotify", "service",
-		"stream", "transmission", "upnp", "utp", "watch", "webhook",
+		"natsnode", "network", "qbittorrent", "rpc", "rss", "sdnotify",
+		"service", "stream", "transmission", "upnp", "utp", "watch", "webhook",
 	}
 }
 
