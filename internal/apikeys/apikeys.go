@@ -108,14 +108,16 @@ func invalid(format string, args ...any) error {
 	return &api.Error{Code: api.CodeInvalidParams, Message: fmt.Sprintf(format, args...)}
 }
 
-// Create makes a key of scope named name and stores its hash durably
-// before it returns the secret, which nothing keeps.
-func (k *Keys) Create(_ context.Context, p api.KeyCreateParams) (api.KeyCreateResult, error) {
+// Mint validates p and makes a new key: its record (id, name, scope, hash,
+// creation time) and the answer that carries the secret. It stores nothing
+// and indexes nothing: Create stores the record here, and a cluster node
+// (internal/cluster/keyring) stores it in the cluster first, then calls Apply.
+func (k *Keys) Mint(p api.KeyCreateParams) (store.KeyRecord, api.KeyCreateResult, error) {
 	if !p.Scope.Valid() {
-		return api.KeyCreateResult{}, invalid("scope %q is not one of read, control, admin", p.Scope)
+		return store.KeyRecord{}, api.KeyCreateResult{}, invalid("scope %q is not one of read, control, admin", p.Scope)
 	}
 	if len(p.Name) > maxNameLen || !utf8.ValidString(p.Name) {
-		return api.KeyCreateResult{}, invalid("name must be valid UTF-8 of at most %d bytes", maxNameLen)
+		return store.KeyRecord{}, api.KeyCreateResult{}, invalid("name must be valid UTF-8 of at most %d bytes", maxNameLen)
 	}
 	var id [8]byte
 	secret := make([]byte, secretBytes)
@@ -127,6 +129,16 @@ func (k *Keys) Create(_ context.Context, p api.KeyCreateParams) (api.KeyCreateRe
 		ID: hex.EncodeToString(id[:]), Name: p.Name, Scope: string(p.Scope),
 		Hash: sum[:], CreatedAt: k.now().Unix(),
 	}
+	return rec, api.KeyCreateResult{KeyID: rec.ID, Key: key, Name: rec.Name, Scope: p.Scope, CreatedAt: rec.CreatedAt}, nil
+}
+
+// Create makes a key of scope named name and stores its hash durably
+// before it returns the secret, which nothing keeps.
+func (k *Keys) Create(_ context.Context, p api.KeyCreateParams) (api.KeyCreateResult, error) {
+	rec, res, err := k.Mint(p)
+	if err != nil {
+		return api.KeyCreateResult{}, err
+	}
 	// Stored first, outside the lock (nobody knows the key yet), so that
 	// the write does not hold up the authentication of other keys.
 	if err := k.st.PutAPIKey(rec); err != nil {
@@ -136,7 +148,7 @@ func (k *Keys) Create(_ context.Context, p api.KeyCreateParams) (api.KeyCreateRe
 	k.addLocked(rec)
 	k.mu.Unlock()
 	k.log.Info("api key created", "key_id", rec.ID, "name", rec.Name, "scope", rec.Scope)
-	return api.KeyCreateResult{KeyID: rec.ID, Key: key, Name: rec.Name, Scope: p.Scope, CreatedAt: rec.CreatedAt}, nil
+	return res, nil
 }
 
 // List returns the live keys, oldest first (then by id), never a secret.
@@ -169,11 +181,17 @@ func (k *Keys) Revoke(_ context.Context, p api.KeyRevokeParams) (api.Empty, erro
 	if err := k.st.DeleteAPIKey(p.KeyID); err != nil {
 		return api.Empty{}, err
 	}
-	delete(k.byID, p.KeyID)
-	delete(k.byHash, [sha256.Size]byte(e.rec.Hash))
-	close(e.revoked)
+	k.dropLocked(e)
 	k.log.Info("api key revoked", "key_id", p.KeyID)
 	return api.Empty{}, nil
+}
+
+// dropLocked removes e from the index and closes its revocation channel;
+// k.mu is held.
+func (k *Keys) dropLocked(e *entry) {
+	delete(k.byID, e.rec.ID)
+	delete(k.byHash, [sha256.Size]byte(e.rec.Hash))
+	close(e.revoked)
 }
 
 // Authenticate reports whether secret is a live key, and if so its id,

@@ -20,6 +20,10 @@
 // events already queued, and from then until it has caught up, the replay
 // reads every logged event delivered to that subscriber from the log, a
 // page at a time, instead of its queue.
+//
+// A mirror hub (NewMirror, mirror.go) serves the same subscribers with
+// events numbered and stored elsewhere, the cluster's event stream: it
+// delivers what Inject hands it and replays from its Source.
 package events
 
 import (
@@ -76,6 +80,8 @@ type Hub struct {
 	log       Log
 	queueLen  int
 	ephemeral map[string]bool
+	// mirror says the events are numbered and stored elsewhere (NewMirror).
+	mirror bool
 
 	// mu guards the fields below it. Numbering and delivery happen under
 	// it, so sequence order and delivery order agree; logging does not.
@@ -131,7 +137,8 @@ func New(log Log, opts Options) *Hub {
 // number is not used again).
 //
 // Concurrent calls share store transactions, so many publishers at once
-// cost little more than one.
+// cost little more than one. A mirror hub (NewMirror) refuses it with
+// ErrMirror.
 func (h *Hub) Publish(name string, data any) (api.Event, error) {
 	p, err := h.Post(name, data)
 	if err != nil {
@@ -154,6 +161,9 @@ func (h *Hub) Post(name string, data any) (*Pending, error) {
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrClosed
+	}
+	if h.mirror {
+		return nil, ErrMirror
 	}
 	if err := h.reserveLocked(); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", name, err)
@@ -195,7 +205,8 @@ func (p *Pending) Wait() (api.Event, error) {
 // receives stale snapshots and never lags because of them. Snapshots are
 // not logged and may be delivered after events numbered later, never
 // before a logged event numbered earlier. It does not wait for logged
-// events still being written.
+// events still being written. On a mirror hub it is InjectSnapshot without
+// a node.
 func (h *Hub) PublishCoalesced(name, key string, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -205,6 +216,9 @@ func (h *Hub) PublishCoalesced(name, key string, data any) error {
 	defer h.mu.Unlock()
 	if h.closed {
 		return ErrClosed
+	}
+	if h.mirror {
+		return h.snapshotLocked(name, key, "", raw)
 	}
 	if err := h.reserveLocked(); err != nil {
 		return fmt.Errorf("publish %s: %w", name, err)

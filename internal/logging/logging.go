@@ -208,9 +208,10 @@ func (h *componentHandler) WithGroup(name string) slog.Handler {
 // the list in step with the code.
 func Components() []string {
 	return []string{
-		"api", "blocklist", "bus", "dht", "engine", "keys", "membership",
-		"natsnode", "network", "qbittorrent", "rpc", "rss", "sdnotify",
-		"service", "stream", "transmission", "upnp", "utp", "watch", "webhook",
+		"api", "blocklist", "bus", "dht", "engine", "eventfeed", "keyring", "keys",
+		"membership", "natsnode", "network", "qbittorrent", "rpc", "rss",
+		"sdnotify", "service", "stream", "tasklist", "transmission", "upnp",
+		"utp", "watch", "webhook",
 	}
 }
 

@@ -26,6 +26,9 @@ func (s *Service) Add(ctx context.Context, p api.TaskAddParams) (api.TaskAddResu
 		return api.TaskAddResult{}, err
 	}
 	defer exit()
+	if p.Node != "" && s.node == "" {
+		return api.TaskAddResult{}, &api.Error{Code: api.CodeNotClustered, Message: "node names a cluster node, and this daemon is not in a cluster"}
+	}
 	if p.Type == api.TaskTypeURL {
 		if p, err = s.fetchTorrent(ctx, p); err != nil {
 			return api.TaskAddResult{}, err
@@ -343,24 +346,25 @@ func (s *Service) awaitMetadata(tk *task, t engine.Torrent) {
 }
 
 // Identify checks a task.add's params as Add would and returns them with a
-// URL fetched (type torrent, the .torrent in Data), the task's id and its
-// .torrent when the params carry one. Nothing is added: a cluster node
-// calls it to place the task before any node adds it.
-func (s *Service) Identify(ctx context.Context, p api.TaskAddParams) (_ api.TaskAddParams, id string, torrent []byte, err error) {
+// URL fetched (type torrent, the .torrent in Data), what Add would answer
+// for a new task (id, name, size), and the .torrent when the params carry
+// one. Nothing is added: a cluster node calls it to place the task before
+// any node adds it.
+func (s *Service) Identify(ctx context.Context, p api.TaskAddParams) (_ api.TaskAddParams, _ api.TaskAddResult, torrent []byte, err error) {
 	if p.Type == api.TaskTypeURL {
 		if p, err = s.fetchTorrent(ctx, p); err != nil {
-			return p, "", nil, err
+			return p, api.TaskAddResult{}, nil, err
 		}
 	}
 	spec, err := parseAdd(p)
 	if err != nil {
-		return p, "", nil, err
+		return p, api.TaskAddResult{}, nil, err
 	}
 	if _, err := cleanLabels(p.Labels); err != nil {
-		return p, "", nil, err
+		return p, api.TaskAddResult{}, nil, err
 	}
 	if err := checkSeedLimits(p.SeedRatioLimit, p.SeedTimeLimit, p.SeedIdleLimit); err != nil {
-		return p, "", nil, err
+		return p, api.TaskAddResult{}, nil, err
 	}
-	return p, spec.ID, spec.MetaInfo, nil
+	return p, api.TaskAddResult{TaskID: spec.ID, Name: spec.Name, Size: spec.Size}, spec.MetaInfo, nil
 }
