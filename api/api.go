@@ -47,6 +47,9 @@ type Event struct {
 	ID string `json:"id"`
 	// Name is one of the Event* constants.
 	Name string `json:"name"`
+	// Node is, in cluster mode, the node the event comes from; absent
+	// otherwise.
+	Node string `json:"node,omitempty"`
 	// Data is the event's payload, a JSON object.
 	Data json.RawMessage `json:"data"`
 }

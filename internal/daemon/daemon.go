@@ -23,6 +23,7 @@ import (
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/apikeys"
 	"github.com/lodestone-bt/lodestone/internal/apiserver"
+	"github.com/lodestone-bt/lodestone/internal/cluster"
 	"github.com/lodestone-bt/lodestone/internal/connguard"
 	"github.com/lodestone-bt/lodestone/internal/doctor"
 	"github.com/lodestone-bt/lodestone/internal/engine"
@@ -73,6 +74,9 @@ type Daemon struct {
 	keys *apikeys.Keys
 	// blocklists are the IP blocklists the engine enforces (issue 18).
 	blocklists *blocklists
+	// cluster is this daemon's node of a cluster (cluster.go); nil for a
+	// daemon of its own.
+	cluster *cluster.Node
 	// net is the network policy session.set changes (netsettings.go).
 	net *netSettings
 	// sides are the listeners serving one API alone (side.go): qbSide
@@ -233,6 +237,7 @@ func New(cfg Config) (_ *Daemon, err error) {
 		DownloadRoots: cfg.DownloadRoots,
 		StateDir:      cfg.DataDir, // keeps a reserve when downloads share its disk
 		Version:       version.Get().Version,
+		Node:          clusterNodeID(cfg),
 		Fetcher: fetch.New(fetch.Options{
 			MaxBytes:     engine.MaxTorrentSize,
 			AllowPrivate: cfg.AllowPrivateURLs,
@@ -263,6 +268,24 @@ func New(cfg Config) (_ *Daemon, err error) {
 		Blocklist: d.blocklists.metrics,
 	})
 	d.store.ObserveWrites(d.metrics.ObserveStoreWrite)
+	if d.ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+		return nil, fmt.Errorf("listen on api-addr: %w", err)
+	}
+	d.apiAddr = d.ln.Addr().String()
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		d.scheme = "wss"
+	}
+	// The API listens before the cluster is joined: its URL goes into
+	// the heartbeats, and the token may become the cluster's.
+	if err := d.joinCluster(); err != nil {
+		return nil, err
+	}
 	d.conns = connguard.New(connguard.Config{CapLoopbackPerAddr: cfg.CapLoopbackPerAddress, Logger: d.log.With("component", "api")})
 	// A side listener given by name (--qbittorrent-addr,
 	// --transmission-addr) is a host requests may name.
@@ -299,28 +322,31 @@ func New(cfg Config) (_ *Daemon, err error) {
 	methods[api.MethodKeyCreate] = apiserver.Method(d.keys.Create)
 	methods[api.MethodKeyList] = apiserver.Method(d.keys.List)
 	methods[api.MethodKeyRevoke] = apiserver.Method(d.keys.Revoke)
+	d.addClusterMethods(methods)
+	hub := d.hub
+	var router apiserver.Router
+	var clusterInfo *api.ClusterInfo
+	if d.cluster != nil {
+		// Keys are the cluster's, and clients see the cluster's events.
+		if err := d.cluster.KeyMethods(methods, d.keys); err != nil {
+			return nil, err
+		}
+		hub, router, clusterInfo = d.cluster.Events(), d.cluster, d.cluster.Info()
+	}
 	methods[api.MethodServerDoctor] = apiserver.Method(d.diagnose)
 	d.api, err = apiserver.New(apiserver.Config{
 		Methods:        methods,
 		Guard:          guard,
 		ObserveRequest: d.metrics.ObserveRequest,
 		Logger:         d.log.With("component", "api"),
-	}, d.svc, d.hub)
+		Router:         router,
+		Cluster:        clusterInfo,
+	}, d.svc, hub)
 	if err != nil {
 		return nil, err
 	}
-	if d.ln, err = net.Listen("tcp", cfg.APIAddr); err != nil {
-		return nil, fmt.Errorf("listen on api-addr: %w", err)
-	}
-	d.apiAddr = d.ln.Addr().String()
-	var tlsConfig *tls.Config
-	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		d.scheme = "wss"
+	if err := d.runCluster(); err != nil {
+		return nil, err
 	}
 	// The guard does the TLS wrapping itself: it tracks the connections
 	// the server's hooks are given, and watches the TCP socket.
@@ -414,7 +440,11 @@ func New(cfg Config) (_ *Daemon, err error) {
 		d.serveOnly(d.qbSide, d.qb, "GET "+qbittorrent.Prefix, "POST "+qbittorrent.Prefix)
 	}
 	streams := stream.New(d.svc, d.log.With("component", "stream"))
-	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(streams))
+	var files http.Handler = streams
+	if d.cluster != nil {
+		files = d.cluster.Files(streams) // a task of another node streams from there
+	}
+	mux.Handle("GET /files/{task_id}/{path...}", guard.Authorize(files))
 	d.http = d.httpServer(mux)
 	// Open file streams (one may wait for data indefinitely) end when
 	// Shutdown starts, instead of holding it until its timeout.
@@ -660,6 +690,11 @@ func (d *Daemon) closeParts() error {
 	if d.api != nil {
 		errs = append(errs, d.api.Close())
 		d.api = nil
+	}
+	if d.cluster != nil {
+		// Before the service: a command being carried out uses it.
+		d.cluster.Close()
+		d.cluster = nil
 	}
 	if d.ln != nil {
 		d.ln.Close()

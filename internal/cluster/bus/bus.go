@@ -150,9 +150,28 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 		MaxAge:      cfg.EventMaxAge,
 	}}
 	for _, sc := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := ensureStream(ctx, js, sc); err != nil {
 			return nil, fmt.Errorf("bus: stream %s: %w", sc.Name, err)
 		}
 	}
 	return b, nil
+}
+
+// streamAttempt bounds one create-or-update of a stream. Nodes starting
+// together create the same replicated stream through different servers
+// at once, and then one of them may never hear back (seen with three
+// embedded servers: a 5-minute wait); asking again gets an answer.
+const streamAttempt = 10 * time.Second
+
+// ensureStream creates sc or updates the stream to it, asking again after
+// a timeout until ctx ends.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, streamAttempt)
+		_, err := js.CreateOrUpdateStream(actx, sc)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
 }

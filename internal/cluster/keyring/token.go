@@ -115,15 +115,19 @@ func settleToken(ctx context.Context, kv jetstream.KeyValue, local string) (stri
 // retries until ctx ends, except on an error that waiting cannot cure.
 func bucket(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	for {
-		kv, err := js.KeyValue(ctx, c.Bucket)
+		// Each attempt is bounded: a create racing other nodes' may
+		// never be answered (see bus.streamAttempt).
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		kv, err := js.KeyValue(actx, c.Bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			kv, err = js.CreateKeyValue(ctx, c)
+			kv, err = js.CreateKeyValue(actx, c)
 			if errors.Is(err, jetstream.ErrBucketExists) {
 				// Created by another node in between, maybe with
 				// another description: bind it.
-				kv, err = js.KeyValue(ctx, c.Bucket)
+				kv, err = js.KeyValue(actx, c.Bucket)
 			}
 		}
+		cancel()
 		if err == nil {
 			return kv, nil
 		}
@@ -150,3 +154,6 @@ func permanent(err error) bool {
 	var ae *jetstream.APIError
 	return errors.As(err, &ae) && ae.ErrorCode == jsReplicasNotSupported
 }
+
+// attemptTimeout bounds one attempt to bind or create a bucket.
+const attemptTimeout = 10 * time.Second

@@ -228,10 +228,14 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 // until ctx ends, except on a server too old for expiry markers.
 func bucket(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	for {
-		kv, err := js.CreateKeyValue(ctx, c)
+		// Each attempt is bounded: a create racing other nodes' may
+		// never be answered (see bus.streamAttempt).
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		kv, err := js.CreateKeyValue(actx, c)
 		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, c.Bucket)
+			kv, err = js.KeyValue(actx, c.Bucket)
 		}
+		cancel()
 		if err == nil {
 			return kv, nil
 		}

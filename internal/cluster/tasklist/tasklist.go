@@ -230,9 +230,11 @@ func (l *List) Close() {
 // answer "temporarily unavailable" for a moment: it retries until ctx ends.
 func keyValue(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	return retry(ctx, "bucket "+c.Bucket, func() (jetstream.KeyValue, error) {
-		kv, err := js.KeyValue(ctx, c.Bucket)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		defer cancel()
+		kv, err := js.KeyValue(actx, c.Bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			kv, err = js.CreateKeyValue(ctx, c)
+			kv, err = js.CreateKeyValue(actx, c)
 		}
 		return kv, err
 	})
@@ -240,13 +242,19 @@ func keyValue(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueC
 
 func objectStore(ctx context.Context, js jetstream.JetStream, c jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	return retry(ctx, "object store "+c.Bucket, func() (jetstream.ObjectStore, error) {
-		o, err := js.ObjectStore(ctx, c.Bucket)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		defer cancel()
+		o, err := js.ObjectStore(actx, c.Bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			o, err = js.CreateObjectStore(ctx, c)
+			o, err = js.CreateObjectStore(actx, c)
 		}
 		return o, err
 	})
 }
+
+// attemptTimeout bounds one attempt to bind or create a bucket: a create
+// racing other nodes' may never be answered (see bus.streamAttempt).
+const attemptTimeout = 10 * time.Second
 
 func retry[T any](ctx context.Context, what string, f func() (T, error)) (T, error) {
 	for {

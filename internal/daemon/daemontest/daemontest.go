@@ -101,9 +101,55 @@ func Config(t testing.TB, dirs Dirs, utp bool) daemon.Config {
 // Start runs a daemon until the test ends (or Stop).
 func Start(t testing.TB, opts Options) *Daemon {
 	t.Helper()
-	if opts.Dirs == (Dirs{}) {
-		opts.Dirs = NewDirs(t)
+	return StartAll(t, opts)[0]
+}
+
+// StartAll starts daemons at once and runs them until the test ends:
+// nodes of a cluster, whose embedded NATS servers wait for each other
+// before New returns.
+func StartAll(t testing.TB, opts ...Options) []*Daemon {
+	t.Helper()
+	cfgs := make([]daemon.Config, len(opts))
+	for i := range opts {
+		if opts[i].Dirs == (Dirs{}) {
+			opts[i].Dirs = NewDirs(t)
+		}
+		cfgs[i] = configOf(t, opts[i])
 	}
+	ds := make([]*daemon.Daemon, len(opts))
+	errs := make([]error, len(opts))
+	var wg sync.WaitGroup
+	for i := range cfgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ds[i], errs[i] = daemon.New(cfgs[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			for _, d := range ds {
+				if d != nil {
+					d.Close()
+				}
+			}
+			t.Fatalf("start daemon %d: %v", i, err)
+		}
+	}
+	out := make([]*Daemon, len(ds))
+	for i, d := range ds {
+		ctx, cancel := context.WithCancel(context.Background())
+		td := &Daemon{Daemon: d, Dirs: opts[i].Dirs, URL: "ws://" + d.APIAddr() + "/ws", stop: cancel, done: make(chan error, 1)}
+		go func() { td.done <- d.Run(ctx) }()
+		t.Cleanup(func() { td.Stop(t) })
+		out[i] = td
+	}
+	return out
+}
+
+// configOf is the configuration opts ask for.
+func configOf(t testing.TB, opts Options) daemon.Config {
 	cfg := Config(t, opts.Dirs, opts.UTP)
 	cfg.AllowPrivateURLs = opts.AllowPrivateURLs
 	cfg.AllowPrivateTrackers = !opts.DenyPrivateTrackers
@@ -119,15 +165,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	d, err := daemon.New(cfg)
-	if err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	td := &Daemon{Daemon: d, Dirs: opts.Dirs, URL: "ws://" + d.APIAddr() + "/ws", stop: cancel, done: make(chan error, 1)}
-	go func() { td.done <- d.Run(ctx) }()
-	t.Cleanup(func() { td.Stop(t) })
-	return td
+	return cfg
 }
 
 // Stop shuts the daemon down cleanly and waits for it.

@@ -177,6 +177,7 @@ func (r *reflector) document() (*ordered, error) {
 				Properties: props(
 					"id", &Schema{Type: "string", Pattern: "^[0-9]+$", Description: "Unique for the daemon's data directory, increasing: the decimal form of a sequence number."},
 					"name", &Schema{Const: e.Name},
+					"node", &Schema{Type: "string", Description: "Cluster mode: the node the event comes from (see docs/CLUSTER.md); absent otherwise."},
 					"data", r.schemaOf(reflect.TypeOf(e.Data)),
 				),
 				Required:             []string{"id", "name", "data"},

@@ -1,0 +1,155 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/internal/cluster/bus"
+	"github.com/lodestone-bt/lodestone/internal/cluster/membership"
+	"github.com/lodestone-bt/lodestone/internal/cluster/tasklist"
+)
+
+// The coordinator is the live node with the smallest id. Once a second it
+// places again every task whose node is not live (its heartbeat expired:
+// --cluster-failover-after) or is draining, and announces the changes of
+// the live list (cluster.node). Two nodes that both believe they
+// coordinate (their live lists differ for a moment) cannot move a task
+// twice: each move is a compare-and-set on the task's entry at the
+// generation it read.
+
+// coordinateEvery is the coordinator's period.
+const coordinateEvery = time.Second
+
+func (n *Node) coordinate(ctx context.Context) {
+	t := time.NewTicker(coordinateEvery)
+	defer t.Stop()
+	var prev map[string]string // node → state, as last announced
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !n.connected.Load() {
+			prev = nil
+			continue
+		}
+		live := n.mem.Live()
+		if len(live) == 0 || live[0].ID != n.id {
+			prev = nil
+			continue
+		}
+		// A node that just started has not seen a full failover period
+		// of heartbeats: its live list may miss nodes that are alive.
+		if time.Since(n.started) < n.mem.TTL() {
+			continue
+		}
+		prev = n.announceNodes(ctx, prev, live)
+		n.failover(ctx, live)
+	}
+}
+
+// announceNodes publishes a cluster.node event for each change of the
+// live list since prev (nil: the first look, announced as nothing).
+func (n *Node) announceNodes(ctx context.Context, prev map[string]string, live []membership.Node) map[string]string {
+	cur := make(map[string]string, len(live))
+	for _, nd := range live {
+		cur[nd.ID] = api.NodeStateLive
+		if nd.Draining {
+			cur[nd.ID] = api.NodeStateDraining
+		}
+	}
+	if prev == nil {
+		return cur
+	}
+	for id, st := range cur {
+		if prev[id] != st {
+			n.publish(ctx, api.EventClusterNode, api.ClusterNodeData{Node: id, State: st}, "")
+		}
+	}
+	for id := range prev {
+		if _, ok := cur[id]; !ok {
+			n.publish(ctx, api.EventClusterNode, api.ClusterNodeData{Node: id, State: api.NodeStateDown}, "")
+		}
+	}
+	return cur
+}
+
+// failover places again the tasks of nodes that are gone or draining.
+func (n *Node) failover(ctx context.Context, live []membership.Node) {
+	byID := make(map[string]int, len(live))
+	nodes := append([]membership.Node(nil), live...)
+	counts := n.tasks.Counts()
+	for i := range nodes {
+		byID[nodes[i].ID] = i
+		// The list's count is exact; a heartbeat's may be a beat old.
+		nodes[i].Tasks = counts[nodes[i].ID]
+	}
+	for _, e := range n.tasks.All() {
+		if ctx.Err() != nil {
+			return
+		}
+		i, ok := byID[e.Node]
+		if ok && !nodes[i].Draining {
+			continue
+		}
+		if e.Removing {
+			if !ok {
+				// Its node is gone: no one is left to remove it.
+				if err := n.tasks.Delete(ctx, e.TaskID, e.Revision); err != nil && !errors.Is(err, tasklist.ErrNotFound) {
+					n.log.Warn("remove a removed task of a dead node", "task_id", e.TaskID, "err", err)
+				}
+			}
+			continue
+		}
+		reason := "node_down"
+		if ok {
+			reason = "drained"
+		}
+		to, err := membership.Place(e.TaskID, nodes)
+		if err != nil {
+			n.log.Warn("no node can take the tasks of a node that is gone or draining", "node", e.Node, "err", err)
+			return
+		}
+		moved, err := n.tasks.Update(ctx, e.TaskID, func(x *taskEntry) error {
+			if x.Node != e.Node || x.Generation != e.Generation || x.Removing {
+				return tasklist.ErrSkip
+			}
+			x.MovedFrom, x.Node, x.MoveReason = x.Node, to, reason
+			x.Generation++
+			return nil
+		})
+		if errors.Is(err, tasklist.ErrSkip) || errors.Is(err, tasklist.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			n.log.Warn("move a task", "task_id", e.TaskID, "err", err)
+			continue
+		}
+		nodes[byID[to]].Tasks++
+		n.log.Info("task moved", "task_id", e.TaskID, "from", e.Node, "to", to, "reason", reason, "generation", moved.Generation)
+		n.publish(ctx, api.EventTaskMoved, api.TaskMovedData{TaskID: e.TaskID, From: e.Node, To: to,
+			Reason: reason, Generation: moved.Generation}, fmt.Sprintf("moved:%s:%d", e.TaskID, moved.Generation))
+	}
+}
+
+// publish puts an event of the cluster itself (not of this daemon) into
+// the event stream; id, when set, makes a resend a duplicate.
+func (n *Node) publish(ctx context.Context, name string, data any, id string) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		n.log.Error("encode event", "name", name, "err", err)
+		return
+	}
+	var opts []bus.PublishOption
+	if id != "" {
+		opts = append(opts, bus.WithID(id))
+	}
+	if _, err := n.bus.Publish(ctx, n.id, name, raw, opts...); err != nil {
+		n.log.Warn("publish a cluster event", "name", name, "err", err)
+	}
+}
