@@ -80,11 +80,6 @@ func TestWebUIClusterHidden(t *testing.T) {
 // (checked through the API), Undrain back to live; an API key that is not
 // admin is refused with the daemon's 403 in a notice; the detail pane
 // names the node.
-//
-// PENDING THE LEAD'S WIRING: it needs internal/daemon to run
-// Config.Cluster (server.info's cluster, cluster.status, cluster.drain).
-// Until that is on main, the daemon ignores Config.Cluster and this test
-// skips, saying so.
 func TestWebUICluster(t *testing.T) {
 	chromiumPath(t)
 	d := daemontest.Start(t, daemontest.Options{Configure: func(c *daemon.Config) {
@@ -96,11 +91,8 @@ func TestWebUICluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Cluster == nil {
-		t.Skip("PENDING: the daemon does not run cluster mode yet (server.info has no cluster): the lead's wiring of Config.Cluster is not on this branch")
-	}
-	if info.Cluster.Node != "a" {
-		t.Fatalf("server.info cluster %+v; want node a", *info.Cluster)
+	if info.Cluster == nil || info.Cluster.Node != "a" {
+		t.Fatalf("server.info cluster %+v; want node a", info.Cluster)
 	}
 	const n = 3
 	ids := addPausedTorrents(t, d, n)
