@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/lodestone-bt/lodestone/internal/cluster"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
 	"github.com/lodestone-bt/lodestone/internal/daemon/daemontest"
+	"github.com/lodestone-bt/lodestone/internal/engine/enginetest"
 )
 
 // The web UI in cluster mode (issue 20, docs/CLUSTER.md): the Node column
@@ -204,4 +206,86 @@ func TestWebUICluster(t *testing.T) {
 	}
 	kb.allowErrors(nil)
 	kb.checkConsole()
+}
+
+// TestWebUIClusterTwoNodes: two nodes routed into one cluster, the page on
+// node a. Tasks pinned to a and b show their node, the node filter keeps
+// each node's, and the Nodes panel counts them; Drain on b (from the page
+// on a) moves b's tasks to a: each is announced ("moved from b to a
+// (drained)"), its row follows it to a without leaving the table, and the
+// panel counts them on a (checked through the API).
+func TestWebUIClusterTwoNodes(t *testing.T) {
+	chromiumPath(t)
+	nodes := daemontest.StartAll(t, clusterOptions(t, 2, 3*time.Second)...)
+	ca := nodes[0].Client(t)
+	ctx := ctxT(t, 3*time.Minute)
+	base := enginetest.Generate(t, enginetest.Content{Name: "base.bin", Size: 40_000, Seed: 65})
+	mi := enginetest.Parse(t, base.MetaInfo)
+	placed := map[string]string{} // task → node
+	names := map[string]string{}
+	for i, node := range []string{"a", "b", "b"} {
+		name := fmt.Sprintf("pinned-%d.iso", i)
+		res, err := ca.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(mi.WithName(name)), Paused: true, Node: node})
+		if err != nil || res.Node != node {
+			t.Fatalf("task.add pinned to %s: %+v, %v", node, res, err)
+		}
+		placed[res.TaskID], names[res.TaskID] = node, name
+	}
+
+	b := newUIBrowser(t, uiBase(t, nodes[0]), uiBrowserOptions{})
+	b.open("/?token=" + daemontest.Token)
+	b.waitLoggedIn()
+	b.waitJS("3 rows", `document.getElementById('grid').dataset.count === '3'`, 20*time.Second)
+	for id, node := range placed {
+		b.waitJS("the node of "+names[id], uiRowJS(id)+`.querySelector('.c-node').textContent === `+jsString(node), 10*time.Second)
+	}
+	filter := func(node, want string) {
+		t.Helper()
+		evalJS[bool](b, `(() => { const s = document.getElementById('filter-node'); s.value = `+jsString(node)+`; s.dispatchEvent(new Event('change')); return true; })()`)
+		b.waitJS("the tasks of node "+node, `document.getElementById('grid').dataset.count === `+jsString(want), 5*time.Second)
+	}
+	b.waitJS("a and b in the node filter", `[...document.getElementById('filter-node').options].map((o) => o.value).join() === ',a,b'`, 10*time.Second)
+	filter("b", "2")
+	filter("a", "1")
+	filter("", "3")
+
+	rowOf := func(node string) string { return `document.querySelector('#nodes-body tr[data-node="` + node + `"]')` }
+	b.click("#btn-nodes")
+	b.waitJS("a and b listed live with their tasks", rowOf("a")+` !== null && `+rowOf("b")+` !== null && `+rowOf("a")+`.dataset.state === 'live' && `+rowOf("b")+`.dataset.state === 'live' && `+rowOf("a")+`.dataset.tasks === '1' && `+rowOf("b")+`.dataset.tasks === '2'`, 20*time.Second)
+	if got := evalJS[string](b, `[...document.querySelectorAll('#nodes-body tr')].map((r) => r.dataset.node).join()`); got != "a,b" {
+		t.Errorf("nodes listed %q; want a,b", got)
+	}
+
+	// Drain b from the page on a: its tasks move to a.
+	btn := `#nodes-body button[data-node="b"]`
+	b.click(btn)
+	drained := time.Now()
+	b.click(btn)
+	b.waitJS("b draining", rowOf("b")+`.dataset.state === 'draining'`, 10*time.Second)
+	for id, node := range placed {
+		if node != "b" {
+			continue
+		}
+		b.waitJS(names[id]+" moved", `[...document.querySelectorAll('#toasts .toast')].some((t) => t.textContent.includes(`+jsString("Task "+names[id]+" moved from b to a (drained)")+`))`, 30*time.Second)
+		b.waitJS(names[id]+"'s row on a", uiRowJS(id)+` !== null && `+uiRowJS(id)+`.querySelector('.c-node').textContent === 'a'`, 10*time.Second)
+	}
+	b.waitJS("the panel counts them on a", rowOf("a")+`.dataset.tasks === '3' && `+rowOf("b")+`.dataset.tasks === '0'`, 20*time.Second)
+	// The rows stayed: a moved task is never shown as removed.
+	if got := evalJS[string](b, `document.getElementById('grid').dataset.count`); got != "3" {
+		t.Errorf("rows after the move: %s; want 3", got)
+	}
+	// Node a takes them up (its reconciler adds them) soon after: until
+	// then task.get says task_not_found, which the page waited out.
+	for id := range placed {
+		waitUntilAPI(t, "task.get of "+names[id]+" on a", 30*time.Second, func() bool {
+			tk, err := ca.GetTask(ctx, id)
+			return err == nil && tk.Node == "a"
+		})
+		if placed[id] == "b" {
+			t.Logf("%s runs on a %v after Drain", names[id], time.Since(drained).Round(100*time.Millisecond))
+		}
+		b.waitJS(names[id]+"'s row still on a", uiRowJS(id)+` !== null && `+uiRowJS(id)+`.querySelector('.c-node').textContent === 'a'`, 10*time.Second)
+	}
+	b.snapshot("cluster-drained")
+	b.checkConsole()
 }

@@ -25,6 +25,8 @@ const REFRESH_DELAY = 100; // ms to gather task.get refreshes
 const LIST_INSTEAD = 40; // more refreshes than this: one task.list
 const STALE_RATE = 3000; // ms without task.progress after which rates are 0
 const MAX_BULK_ERRORS = 3; // per-task failures named in a bulk action's notice
+const MOVING = 30_000; // ms after task.moved during which task_not_found means "not adopted yet"
+const MOVING_RETRY = 1000; // ms between reads of a task on its way to its new node
 
 const FILTER_NAMES: Record<StateFilter, string> = {
   all: "All", active: "Active", downloading: "Downloading", seeding: "Seeding",
@@ -73,6 +75,8 @@ class App implements Api {
   private readonly refreshIds = new Set<string>();
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly removedAt = new Map<string, number>();
+  // movedAt is when each task's last task.moved arrived.
+  private readonly movedAt = new Map<string, number>();
   private frame = 0;
   private countsDirty = true;
   private countsAt = 0;
@@ -278,6 +282,7 @@ class App implements Api {
     this.store.clear();
     this.alerts.clear();
     this.refreshIds.clear();
+    this.movedAt.clear();
     this.lastProgress.clear();
     this.detail.close();
     this.graph.clear();
@@ -302,6 +307,16 @@ class App implements Api {
   private fresh(tasks: Task[]): void {
     const now = performance.now();
     for (const t of tasks) this.lastProgress.set(t.task_id, now);
+  }
+
+  // moving reports a task moved to another node lately (task.moved), which
+  // that node may not have taken up yet.
+  private moving(id: string): boolean {
+    const at = this.movedAt.get(id);
+    if (at === undefined) return false;
+    if (performance.now() - at < MOVING) return true;
+    this.movedAt.delete(id);
+    return false;
   }
 
   // goneSince reports a task removed after a request made at time t (its
@@ -394,6 +409,7 @@ class App implements Api {
       }
       case EV.removed:
         this.removedAt.set(id, performance.now());
+        this.movedAt.delete(id);
         this.lastProgress.delete(id);
         s.remove(id);
         this.alerts.delete(id);
@@ -404,6 +420,7 @@ class App implements Api {
       case EV.moved: {
         // Its node died or was drained: it starts again on another one.
         const m = d as unknown as TaskMoved;
+        this.movedAt.set(id, performance.now());
         s.patch(id, { node: m.to });
         const why = m.reason === "node_down" ? "node down" : m.reason === "drained" ? "drained" : m.reason;
         toast(`Task ${s.get(id)?.name ?? id} moved from ${m.from} to ${m.to}${why ? ` (${why})` : ""}`);
@@ -477,8 +494,10 @@ class App implements Api {
           this.store.put(t);
         }
       } catch (e) {
-        // Gone: the task.removed event is on its way, or was missed.
-        if (e instanceof ApiError && e.code === 202) this.store.remove(id);
+        // Gone: the task.removed event is on its way, or was missed. Or,
+        // just moved to another node, not yet started there: read again.
+        if (e instanceof ApiError && e.code === 202 && this.moving(id)) setTimeout(() => this.queueRefresh(id), MOVING_RETRY);
+        else if (e instanceof ApiError && e.code === 202) this.store.remove(id);
         else if (e instanceof ApiError) reportError(e, `Read ${this.store.get(id)?.name ?? id}`);
         else if (e instanceof Disconnected) this.refreshIds.add(id); // after reconnecting
       }

@@ -17,6 +17,8 @@ const REFRESH_DELAY = 100;
 const LIST_INSTEAD = 40;
 const STALE_RATE = 3000;
 const MAX_BULK_ERRORS = 3;
+const MOVING = 30_000;
+const MOVING_RETRY = 1000;
 const FILTER_NAMES = {
     all: "All", active: "Active", downloading: "Downloading", seeding: "Seeding",
     completed: "Completed", paused: "Paused", queued: "Queued", checking: "Checking",
@@ -53,6 +55,7 @@ class App {
     refreshIds = new Set();
     refreshTimer;
     removedAt = new Map();
+    movedAt = new Map();
     frame = 0;
     countsDirty = true;
     countsAt = 0;
@@ -249,6 +252,7 @@ class App {
         this.store.clear();
         this.alerts.clear();
         this.refreshIds.clear();
+        this.movedAt.clear();
         this.lastProgress.clear();
         this.detail.close();
         this.graph.clear();
@@ -271,6 +275,15 @@ class App {
         const now = performance.now();
         for (const t of tasks)
             this.lastProgress.set(t.task_id, now);
+    }
+    moving(id) {
+        const at = this.movedAt.get(id);
+        if (at === undefined)
+            return false;
+        if (performance.now() - at < MOVING)
+            return true;
+        this.movedAt.delete(id);
+        return false;
     }
     goneSince(id, t) {
         return (this.removedAt.get(id) ?? -1) >= t;
@@ -360,6 +373,7 @@ class App {
             }
             case EV.removed:
                 this.removedAt.set(id, performance.now());
+                this.movedAt.delete(id);
                 this.lastProgress.delete(id);
                 s.remove(id);
                 this.alerts.delete(id);
@@ -370,6 +384,7 @@ class App {
                 break;
             case EV.moved: {
                 const m = d;
+                this.movedAt.set(id, performance.now());
                 s.patch(id, { node: m.to });
                 const why = m.reason === "node_down" ? "node down" : m.reason === "drained" ? "drained" : m.reason;
                 toast(`Task ${s.get(id)?.name ?? id} moved from ${m.from} to ${m.to}${why ? ` (${why})` : ""}`);
@@ -446,7 +461,9 @@ class App {
                 }
             }
             catch (e) {
-                if (e instanceof ApiError && e.code === 202)
+                if (e instanceof ApiError && e.code === 202 && this.moving(id))
+                    setTimeout(() => this.queueRefresh(id), MOVING_RETRY);
+                else if (e instanceof ApiError && e.code === 202)
                     this.store.remove(id);
                 else if (e instanceof ApiError)
                     reportError(e, `Read ${this.store.get(id)?.name ?? id}`);
