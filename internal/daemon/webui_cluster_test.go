@@ -208,22 +208,23 @@ func TestWebUICluster(t *testing.T) {
 	kb.checkConsole()
 }
 
-// TestWebUIClusterTwoNodes: two nodes routed into one cluster, the page on
-// node a. Tasks pinned to a and b show their node, the node filter keeps
-// each node's, and the Nodes panel counts them; Drain on b (from the page
-// on a) moves b's tasks to a: each is announced ("moved from b to a
-// (drained)"), its row follows it to a without leaving the table, and the
-// panel counts them on a (checked through the API).
-func TestWebUIClusterTwoNodes(t *testing.T) {
+// TestWebUIClusterNodes: three nodes routed into one cluster, the page on
+// node a. Tasks pinned to a, b and c show their node, the node filter
+// keeps each node's, and the Nodes panel counts them; Drain on b (from the
+// page on a) moves b's tasks to a and c: each is announced ("moved from b
+// to a (drained)"), its row follows it without leaving the table, and the
+// panel counts them (checked through the API). Then node c stops: its
+// tasks move to a, announced "(node down)", and c is no longer live.
+func TestWebUIClusterNodes(t *testing.T) {
 	chromiumPath(t)
-	nodes := daemontest.StartAll(t, clusterOptions(t, 2, 3*time.Second)...)
+	nodes := daemontest.StartAll(t, clusterOptions(t, 3, 3*time.Second)...)
 	ca := nodes[0].Client(t)
 	ctx := ctxT(t, 3*time.Minute)
 	base := enginetest.Generate(t, enginetest.Content{Name: "base.bin", Size: 40_000, Seed: 65})
 	mi := enginetest.Parse(t, base.MetaInfo)
 	placed := map[string]string{} // task → node
 	names := map[string]string{}
-	for i, node := range []string{"a", "b", "b"} {
+	for i, node := range []string{"a", "b", "b", "c"} {
 		name := fmt.Sprintf("pinned-%d.iso", i)
 		res, err := ca.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeTorrent, Data: base64.StdEncoding.EncodeToString(mi.WithName(name)), Paused: true, Node: node})
 		if err != nil || res.Node != node {
@@ -235,7 +236,7 @@ func TestWebUIClusterTwoNodes(t *testing.T) {
 	b := newUIBrowser(t, uiBase(t, nodes[0]), uiBrowserOptions{})
 	b.open("/?token=" + daemontest.Token)
 	b.waitLoggedIn()
-	b.waitJS("3 rows", `document.getElementById('grid').dataset.count === '3'`, 20*time.Second)
+	b.waitJS("4 rows", `document.getElementById('grid').dataset.count === '4'`, 20*time.Second)
 	for id, node := range placed {
 		b.waitJS("the node of "+names[id], uiRowJS(id)+`.querySelector('.c-node').textContent === `+jsString(node), 10*time.Second)
 	}
@@ -244,48 +245,86 @@ func TestWebUIClusterTwoNodes(t *testing.T) {
 		evalJS[bool](b, `(() => { const s = document.getElementById('filter-node'); s.value = `+jsString(node)+`; s.dispatchEvent(new Event('change')); return true; })()`)
 		b.waitJS("the tasks of node "+node, `document.getElementById('grid').dataset.count === `+jsString(want), 5*time.Second)
 	}
-	b.waitJS("a and b in the node filter", `[...document.getElementById('filter-node').options].map((o) => o.value).join() === ',a,b'`, 10*time.Second)
+	b.waitJS("a, b and c in the node filter", `[...document.getElementById('filter-node').options].map((o) => o.value).join() === ',a,b,c'`, 10*time.Second)
 	filter("b", "2")
 	filter("a", "1")
-	filter("", "3")
+	filter("", "4")
 
 	rowOf := func(node string) string { return `document.querySelector('#nodes-body tr[data-node="` + node + `"]')` }
 	b.click("#btn-nodes")
 	b.waitJS("a and b listed live with their tasks", rowOf("a")+` !== null && `+rowOf("b")+` !== null && `+rowOf("a")+`.dataset.state === 'live' && `+rowOf("b")+`.dataset.state === 'live' && `+rowOf("a")+`.dataset.tasks === '1' && `+rowOf("b")+`.dataset.tasks === '2'`, 20*time.Second)
-	if got := evalJS[string](b, `[...document.querySelectorAll('#nodes-body tr')].map((r) => r.dataset.node).join()`); got != "a,b" {
-		t.Errorf("nodes listed %q; want a,b", got)
+	if got := evalJS[string](b, `[...document.querySelectorAll('#nodes-body tr')].map((r) => r.dataset.node).join()`); got != "a,b,c" {
+		t.Errorf("nodes listed %q; want a,b,c", got)
 	}
 
-	// Drain b from the page on a: its tasks move to a.
+	// Drain b from the page on a: its tasks move to a or c.
 	btn := `#nodes-body button[data-node="b"]`
 	b.click(btn)
 	drained := time.Now()
 	b.click(btn)
 	b.waitJS("b draining", rowOf("b")+`.dataset.state === 'draining'`, 10*time.Second)
+	toast := func(re string) string {
+		return `[...document.querySelectorAll('#toasts .toast')].some((t) => new RegExp(` + jsString(re) + `).test(t.textContent))`
+	}
+	now := map[string]string{} // task → node, after the drain
 	for id, node := range placed {
+		now[id] = node
 		if node != "b" {
 			continue
 		}
-		b.waitJS(names[id]+" moved", `[...document.querySelectorAll('#toasts .toast')].some((t) => t.textContent.includes(`+jsString("Task "+names[id]+" moved from b to a (drained)")+`))`, 30*time.Second)
+		b.waitJS(names[id]+" moved", toast(`^Task `+regexp.QuoteMeta(names[id])+` moved from b to [ac] \(drained\)`), 30*time.Second)
+		// The new node takes it up (its reconciler adds it) soon after:
+		// until then task.get says task_not_found, which the page waits
+		// out.
+		waitUntilAPI(t, "task.get of "+names[id]+" off b", 30*time.Second, func() bool {
+			tk, err := ca.GetTask(ctx, id)
+			now[id] = tk.Node
+			return err == nil && (tk.Node == "a" || tk.Node == "c")
+		})
+		t.Logf("%s runs on %s %v after Drain", names[id], now[id], time.Since(drained).Round(100*time.Millisecond))
+		b.waitJS(names[id]+"'s row on "+now[id], uiRowJS(id)+` !== null && `+uiRowJS(id)+`.querySelector('.c-node').textContent === `+jsString(now[id])+` && `+toast(`^Task `+regexp.QuoteMeta(names[id])+` moved from b to `+now[id]+` \(drained\)`), 10*time.Second)
+	}
+	count := func(node string) int {
+		k := 0
+		for _, n := range now {
+			if n == node {
+				k++
+			}
+		}
+		return k
+	}
+	b.waitJS("the panel counts them", rowOf("a")+fmt.Sprintf(`.dataset.tasks === '%d' && `, count("a"))+rowOf("c")+fmt.Sprintf(`.dataset.tasks === '%d' && `, count("c"))+rowOf("b")+`.dataset.tasks === '0'`, 20*time.Second)
+	// The rows stayed: a moved task is never shown as removed.
+	if got := evalJS[string](b, `document.getElementById('grid').dataset.count`); got != "4" {
+		t.Errorf("rows after the move: %s; want 4", got)
+	}
+	b.snapshot("cluster-drained")
+
+	// Node c stops: after the failover time its tasks move to a (b is
+	// draining), announced as such, and c is not live any more.
+	stopped := time.Now()
+	nodes[2].Stop(t)
+	for id, node := range now {
+		if node != "c" {
+			continue
+		}
+		b.waitJS(names[id]+" moved off c", toast(`^Task `+regexp.QuoteMeta(names[id])+` moved from c to a \(node down\)`), 60*time.Second)
+		t.Logf("%s moved off c, on the page, %v after c began to stop (failover after 3s)", names[id], time.Since(stopped).Round(100*time.Millisecond))
 		b.waitJS(names[id]+"'s row on a", uiRowJS(id)+` !== null && `+uiRowJS(id)+`.querySelector('.c-node').textContent === 'a'`, 10*time.Second)
 	}
-	b.waitJS("the panel counts them on a", rowOf("a")+`.dataset.tasks === '3' && `+rowOf("b")+`.dataset.tasks === '0'`, 20*time.Second)
-	// The rows stayed: a moved task is never shown as removed.
-	if got := evalJS[string](b, `document.getElementById('grid').dataset.count`); got != "3" {
-		t.Errorf("rows after the move: %s; want 3", got)
+	b.waitJS("c not live", rowOf("c")+` === null || `+rowOf("c")+`.dataset.state === 'down'`, 20*time.Second)
+	b.waitJS("a counts all 4", rowOf("a")+`.dataset.tasks === '4'`, 20*time.Second)
+	if got := evalJS[string](b, `document.getElementById('grid').dataset.count`); got != "4" {
+		t.Errorf("rows after c stopped: %s; want 4", got)
 	}
-	// Node a takes them up (its reconciler adds them) soon after: until
-	// then task.get says task_not_found, which the page waited out.
 	for id := range placed {
 		waitUntilAPI(t, "task.get of "+names[id]+" on a", 30*time.Second, func() bool {
 			tk, err := ca.GetTask(ctx, id)
 			return err == nil && tk.Node == "a"
 		})
-		if placed[id] == "b" {
-			t.Logf("%s runs on a %v after Drain", names[id], time.Since(drained).Round(100*time.Millisecond))
-		}
-		b.waitJS(names[id]+"'s row still on a", uiRowJS(id)+` !== null && `+uiRowJS(id)+`.querySelector('.c-node').textContent === 'a'`, 10*time.Second)
 	}
-	b.snapshot("cluster-drained")
+	if got := evalJS[string](b, `document.getElementById('grid').dataset.count`); got != "4" {
+		t.Errorf("rows once a runs every task: %s; want 4", got)
+	}
 	b.checkConsole()
 }
