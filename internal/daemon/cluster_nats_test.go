@@ -571,11 +571,17 @@ func TestClusterPartition(t *testing.T) {
 		}
 		onC[res.TaskID] = true
 	}
+	// Placed tasks, paused; those placed on c move with c's own.
 	all := maps.Clone(onC)
 	for range 4 {
 		_, uri := randomMagnet()
-		all[addMagnet(t, cb, uri).TaskID] = true
+		res, err := cb.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeMagnet, Data: uri, Paused: true})
+		if err != nil {
+			t.Fatalf("task.add through b: %v", err)
+		}
+		all[res.TaskID], onC[res.TaskID] = true, res.Node == "c"
 	}
+	maps.DeleteFunc(onC, func(_ string, on bool) bool { return !on })
 
 	proxy.cut()
 	cut := time.Now()
@@ -633,7 +639,10 @@ func TestClusterPartition(t *testing.T) {
 	t.Logf("c's tasks moved %v after the cut: %v", time.Since(cut).Round(time.Millisecond), moved)
 	for range 2 {
 		_, uri := randomMagnet()
-		res := addMagnet(t, ca, uri)
+		res, err := ca.AddTask(ctxT(t, 30*time.Second), api.TaskAddParams{Type: api.TaskTypeMagnet, Data: uri, Paused: true})
+		if err != nil {
+			t.Fatalf("task.add through a while c is cut off: %v", err)
+		}
 		if res.Node == "c" {
 			t.Fatalf("task.add placed a task on c, cut off: %+v", res)
 		}
@@ -677,8 +686,8 @@ func TestClusterPartition(t *testing.T) {
 					why = fmt.Sprintf("node %d lists moved task %s on %s, want %s", i, task.TaskID, task.Node, to)
 					return false
 				}
-				if onC[task.TaskID] && task.TaskID != tr.InfoHash && task.State != api.StatePaused {
-					why = fmt.Sprintf("paused task %s of c is %s on %s", task.TaskID, task.State, task.Node)
+				if task.TaskID != tr.InfoHash && task.State != api.StatePaused {
+					why = fmt.Sprintf("task %s, added paused, is %s on %s", task.TaskID, task.State, task.Node)
 					return false
 				}
 			}
