@@ -283,7 +283,7 @@ func objectStore(ctx context.Context, js jetstream.JetStream, c jetstream.Object
 
 // attemptTimeout bounds one attempt to bind or create a bucket: a create
 // racing other nodes' may never be answered (see bus.streamAttempt).
-const attemptTimeout = 10 * time.Second
+const attemptTimeout = 4 * time.Second
 
 func retry[T any](ctx context.Context, what string, f func() (T, error)) (T, error) {
 	for {
