@@ -242,7 +242,7 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 // response for a while (seconds on NATS 2.9).
 func untilDone(ctx context.Context, f func(ctx context.Context) error) error {
 	for {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 4*time.Second)
 		err := f(actx)
 		cancel()
 		if err == nil || errors.Is(err, ErrClusterName) {
@@ -263,7 +263,7 @@ func bucket(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueCon
 	for {
 		// Each attempt is bounded: a create racing other nodes' may
 		// never be answered (see bus.streamAttempt).
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 4*time.Second)
 		kv, err := js.CreateKeyValue(actx, c)
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = js.KeyValue(actx, c.Bucket)
