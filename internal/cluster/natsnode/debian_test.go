@@ -361,29 +361,6 @@ func TestDebianExternalCluster(t *testing.T) {
 	// Restart the command stream's leader while commands flow: first
 	// gracefully (SIGTERM: the server hands its leaderships over), then
 	// the new leader by SIGKILL (its peers must notice and elect).
-	cmdLeader := func() int {
-		var leader string
-		eventually(t, "leader of LODESTONE_CMD", 30*time.Second, func(ctx context.Context) error {
-			s, err := nodes[1].JS.Stream(ctx, "LODESTONE_CMD")
-			if err != nil {
-				return err
-			}
-			info, err := s.Info(ctx)
-			if err != nil {
-				return err
-			}
-			if info.Cluster == nil || info.Cluster.Leader == "" {
-				return fmt.Errorf("no leader yet")
-			}
-			leader = info.Cluster.Leader
-			return nil
-		})
-		l := d.Index(leader)
-		if l < 0 {
-			t.Fatalf("leader %q is none of %v", leader, d.Names)
-		}
-		return l
-	}
 	toC := startSender(buses[0], "a", "c")
 	toA := startSender(buses[1], "b", "a")
 	toC.waitAcked(t, 10, 30*time.Second)
@@ -393,7 +370,7 @@ func TestDebianExternalCluster(t *testing.T) {
 		name string
 		stop func(int)
 	}{{"stop", d.Stop}, {"kill", d.Kill}} {
-		l := cmdLeader()
+		l := d.StreamLeader("LODESTONE_CMD")
 		restarted = append(restarted, l)
 		reconnects := nodes[l].Conn.Stats().Reconnects
 		t.Logf("%s %s, leader of LODESTONE_CMD, after %d+%d acknowledged commands", how.name, d.Names[l], toC.count(), toA.count())

@@ -143,6 +143,67 @@ func (d *Debian) Index(name string) int {
 	return -1
 }
 
+// StreamLeader returns the index of the server leading stream, asking the
+// cluster through a connection of its own; it fails the test if no leader
+// is known within 30 s (an election takes seconds).
+func (d *Debian) StreamLeader(stream string) int {
+	d.t.Helper()
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		leader, err := d.streamLeader(stream)
+		if err == nil {
+			if i := d.Index(leader); i >= 0 {
+				return i
+			}
+			err = fmt.Errorf("leader %q is none of %v", leader, d.Names)
+		}
+		last = err
+	}
+	d.t.Fatalf("natsnodetest: leader of %s: %v", stream, last)
+	return -1
+}
+
+func (d *Debian) streamLeader(stream string) (string, error) {
+	d.mu.Lock()
+	var urls []string
+	for i, p := range d.procs {
+		if p != nil {
+			urls = append(urls, d.URLs[i])
+		}
+	}
+	d.mu.Unlock()
+	opts := []nats.Option{nats.NoReconnect(), nats.Timeout(2 * time.Second)}
+	if d.opts.User != "" {
+		opts = append(opts, nats.UserInfo(d.opts.User, d.opts.Password))
+	}
+	if d.opts.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(d.opts.TLSCA))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
+	if err != nil {
+		return "", err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return "", err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return "", errors.New("no leader yet")
+	}
+	return info.Cluster.Leader, nil
+}
+
 // Version returns the servers' version as nats-server --version prints it
 // ("nats-server: v2.9.10").
 func (d *Debian) Version() string {
