@@ -1,10 +1,12 @@
 package daemon_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/cluster"
 	"github.com/lodestone-bt/lodestone/internal/cluster/natsnode/natsnodetest"
 	"github.com/lodestone-bt/lodestone/internal/daemon"
@@ -18,6 +20,9 @@ import (
 // require a user and password. Six tasks added through node a, placed over
 // the nodes and downloading from an in-process seeder, all finish with
 // every byte right, and task.list on node c shows the six with their nodes.
+// Then the server leading the command stream is killed while six more
+// tasks are added and three paused through node a, and started again:
+// every acknowledged add finishes and every acknowledged pause holds.
 func TestClusterDebianNATS(t *testing.T) {
 	const user, pass = "lodestone", "debian-s3cret"
 	srv := natsnodetest.DebianCluster(t, 3, natsnodetest.DebianOptions{User: user, Password: pass})
@@ -73,6 +78,82 @@ func TestClusterDebianNATS(t *testing.T) {
 		}
 		if task.Node == "" || placed[task.Node] == 0 {
 			t.Fatalf("task %s is listed on node %q; placed: %v", task.TaskID, task.Node, placed)
+		}
+		enginetest.SameFiles(t, tr, dirs[task.Node])
+	}
+
+	// The server leading the command stream is killed while six more
+	// tasks are added and three of the first are paused through node a
+	// (each retried until answered: a node cut off from NATS answers 216),
+	// and started again: every acknowledged add and pause is carried out.
+	more := make([]*enginetest.Torrent, n)
+	for i := range more {
+		more[i] = enginetest.Generate(t, enginetest.Content{Name: fmt.Sprintf("deb-more%d.bin", i), Size: 150<<10 + int64(i)*4093, Seed: uint64(700 + i)})
+		seeder.Seed(t, more[i])
+	}
+	var pause []string
+	for id := range byID {
+		if len(pause) < 3 {
+			pause = append(pause, id)
+		}
+	}
+	l := srv.StreamLeader("LODESTONE_CMD")
+	t.Logf("killing %s, leader of LODESTONE_CMD", srv.Names[l])
+	killed := time.Now()
+	srv.Kill(l)
+	failed := 0
+	untilAnswered := func(what string, f func(ctx context.Context) error) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			err := f(ctxT(t, 15*time.Second))
+			if err == nil {
+				return
+			}
+			failed++
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for _, tr := range more {
+		untilAnswered("task.add", func(ctx context.Context) error {
+			res, err := ca.AddTask(ctx, api.TaskAddParams{Type: api.TaskTypeMagnet, Data: tr.Magnet([]string{seeder.Addr})})
+			if err == nil {
+				byID[res.TaskID] = tr
+			}
+			return err
+		})
+	}
+	for _, id := range pause {
+		untilAnswered("task.pause", func(ctx context.Context) error { return ca.PauseTask(ctx, id) })
+	}
+	t.Logf("6 adds and 3 pauses answered %v after the kill (%d attempts failed and were retried)", time.Since(killed).Round(time.Millisecond), failed)
+	srv.Start(l)
+	paused := map[string]bool{}
+	for _, id := range pause {
+		paused[id] = true
+	}
+	waitUntilAPI(t, "all 12 in node c's task.list, the new ones finished and three paused", 3*time.Minute, func() bool {
+		tasks := listTasks(t, cc)
+		ok := 0
+		for _, task := range tasks {
+			switch {
+			case paused[task.TaskID]:
+				if task.State == api.StatePaused {
+					ok++
+				}
+			case task.Size > 0 && task.Completed == task.Size && task.Node != "":
+				ok++
+			}
+		}
+		return len(tasks) == 2*n && ok == 2*n
+	})
+	for _, task := range listTasks(t, cc) {
+		tr := byID[task.TaskID]
+		if tr == nil {
+			t.Fatalf("task.list on c has a task no one added: %s", task.TaskID)
 		}
 		enginetest.SameFiles(t, tr, dirs[task.Node])
 	}
