@@ -134,7 +134,7 @@ func (n *Node) carryOut(ctx context.Context, cmd bus.Command) (json.RawMessage, 
 	if err := json.Unmarshal(cmd.Params, &p); err != nil {
 		return encodeReply(nil, invalid("%v", err)), nil
 	}
-	e, err := n.tasks.Load(ctx, p.TaskID)
+	e, err := n.loadFor(ctx, cmd)
 	switch {
 	case errors.Is(err, tasklist.ErrNotFound):
 		if cmd.Method == api.MethodTaskAdd {
@@ -169,6 +169,36 @@ func (n *Node) carryOut(ctx context.Context, cmd bus.Command) (json.RawMessage, 
 		n.forget(ctx, e.TaskID)
 	}
 	return encodeReply(res, err), nil
+}
+
+// cacheWait bounds how long a task.add command waits for this node's
+// cache of the task list to have the task's entry; past it, the command
+// is delivered again.
+const cacheWait = 10 * time.Second
+
+// loadFor reads the entry of the task a command names. For task.add, the
+// entry was just created on another node: the bucket's replicas answer
+// reads (direct get), and the one that answers may not have the create
+// yet, so the entry is taken from this node's cache once the cache has
+// the create's revision (an entry changed since, or deleted, is seen as
+// it is now).
+func (n *Node) loadFor(ctx context.Context, cmd bus.Command) (taskEntry, error) {
+	var p adoptParams
+	if cmd.Method != api.MethodTaskAdd || json.Unmarshal(cmd.Params, &p) != nil || p.Revision == 0 {
+		var tp taskParams
+		json.Unmarshal(cmd.Params, &tp)
+		return n.tasks.Load(ctx, tp.TaskID)
+	}
+	wait, cancel := context.WithTimeout(ctx, cacheWait)
+	defer cancel()
+	if err := n.tasks.Wait(wait, p.Revision); err != nil {
+		return taskEntry{}, err
+	}
+	e, ok := n.tasks.Get(p.TaskID)
+	if !ok {
+		return taskEntry{}, fmt.Errorf("%w: %s", tasklist.ErrNotFound, p.TaskID)
+	}
+	return e, nil
 }
 
 // adopt adds a task of the task list to this daemon, from the params it
