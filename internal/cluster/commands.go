@@ -40,6 +40,9 @@ func (n *Node) command(ctx context.Context, node, method string, params json.Raw
 	wait, cancel := context.WithTimeout(ctx, commandWait)
 	defer cancel()
 	raw, err := n.commandWait(wait, node, method, params)
+	if errors.Is(err, errNotStored) {
+		return nil, n.storeFailed("store the command for node "+node, err)
+	}
 	var ae *api.Error
 	if err != nil && errors.As(err, &ae) && ae.Code == api.CodeNodeUnavailable && emptyResult[method] {
 		return json.RawMessage("{}"), nil
@@ -130,39 +133,26 @@ func (n *Node) handleCommand(ctx context.Context, cmd bus.Command) (json.RawMess
 }
 
 func (n *Node) carryOut(ctx context.Context, cmd bus.Command) (json.RawMessage, error) {
+	if cmd.Method == api.MethodTaskAdd {
+		return n.carryOutAdd(ctx, cmd)
+	}
 	var p taskParams
 	if err := json.Unmarshal(cmd.Params, &p); err != nil {
 		return encodeReply(nil, invalid("%v", err)), nil
 	}
-	e, err := n.loadFor(ctx, cmd)
+	e, err := n.tasks.Load(ctx, p.TaskID)
 	switch {
 	case errors.Is(err, tasklist.ErrNotFound):
-		if cmd.Method == api.MethodTaskAdd {
-			return encodeReply(nil, &api.Error{Code: api.CodeTaskNotFound, Message: "the task was removed before its node added it"}), nil
-		}
 		// Not a cluster task (any more): the daemon answers.
 		return encodeReply(n.local.Call(ctx, cmd.Method, cmd.Params)), nil
 	case err != nil:
 		return nil, fmt.Errorf("read the task list: %w", err)
 	}
 	if e.Node != n.id {
-		if cmd.Method == api.MethodTaskAdd {
-			// Placed again before this node took it: the new node adopts it.
-			return encodeReply(nil, &api.Error{Code: api.CodeNodeUnavailable, Message: fmt.Sprintf("task %s moved to node %s", e.TaskID, e.Node)}), nil
-		}
 		n.log.Info("command for a task that moved: passed on", "task_id", e.TaskID, "method", cmd.Method, "to", e.Node)
 		wait, cancel := context.WithTimeout(ctx, commandWait)
 		defer cancel()
 		return encodeReply(n.commandWait(wait, e.Node, cmd.Method, cmd.Params)), nil
-	}
-	if cmd.Method == api.MethodTaskAdd {
-		res, err := n.adopt(ctx, e)
-		if err != nil && apiCode(err) != api.CodeInternal {
-			// Refused for good (no space, a path taken, no such
-			// category): the task leaves the cluster's list.
-			n.forgetIf(ctx, e.TaskID, e.Generation)
-		}
-		return encodeReply(res, err), nil
 	}
 	res, err := n.local.Call(ctx, cmd.Method, cmd.Params)
 	if cmd.Method == api.MethodTaskRemove && (err == nil || apiCode(err) == api.CodeTaskNotFound) {
@@ -171,34 +161,34 @@ func (n *Node) carryOut(ctx context.Context, cmd bus.Command) (json.RawMessage, 
 	return encodeReply(res, err), nil
 }
 
-// cacheWait bounds how long a task.add command waits for this node's
-// cache of the task list to have the task's entry; past it, the command
-// is delivered again.
-const cacheWait = 10 * time.Second
-
-// loadFor reads the entry of the task a command names. For task.add, the
-// entry was just created on another node: the bucket's replicas answer
-// reads (direct get), and the one that answers may not have the create
-// yet, so the entry is taken from this node's cache once the cache has
-// the create's revision (an entry changed since, or deleted, is seen as
-// it is now).
-func (n *Node) loadFor(ctx context.Context, cmd bus.Command) (taskEntry, error) {
+// carryOutAdd adds a task placed here by task.add, once this node's copy
+// of the task list has its entry.
+func (n *Node) carryOutAdd(ctx context.Context, cmd bus.Command) (json.RawMessage, error) {
 	var p adoptParams
-	if cmd.Method != api.MethodTaskAdd || json.Unmarshal(cmd.Params, &p) != nil || p.Revision == 0 {
-		var tp taskParams
-		json.Unmarshal(cmd.Params, &tp)
-		return n.tasks.Load(ctx, tp.TaskID)
+	if err := json.Unmarshal(cmd.Params, &p); err != nil {
+		return encodeReply(nil, invalid("%v", err)), nil
 	}
-	wait, cancel := context.WithTimeout(ctx, cacheWait)
-	defer cancel()
-	if err := n.tasks.Wait(wait, p.Revision); err != nil {
-		return taskEntry{}, err
+	wait, cancel := context.WithTimeout(ctx, commandWait)
+	err := n.tasks.Wait(wait, p.Revision)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("wait for the task list: %w", err)
 	}
 	e, ok := n.tasks.Get(p.TaskID)
-	if !ok {
-		return taskEntry{}, fmt.Errorf("%w: %s", tasklist.ErrNotFound, p.TaskID)
+	switch {
+	case !ok:
+		return encodeReply(nil, &api.Error{Code: api.CodeTaskNotFound, Message: "the task was removed before its node added it"}), nil
+	case e.Node != n.id:
+		// Placed again before this node took it: the new node adopts it.
+		return encodeReply(nil, &api.Error{Code: api.CodeNodeUnavailable, Message: fmt.Sprintf("task %s moved to node %s", e.TaskID, e.Node)}), nil
 	}
-	return e, nil
+	res, err := n.adopt(ctx, e)
+	if err != nil && apiCode(err) != api.CodeInternal {
+		// Refused for good (no space, a path taken, no such category):
+		// the task leaves the cluster's list.
+		n.forgetIf(ctx, e.TaskID, e.Generation)
+	}
+	return encodeReply(res, err), nil
 }
 
 // adopt adds a task of the task list to this daemon, from the params it

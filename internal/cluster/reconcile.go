@@ -166,7 +166,7 @@ func (n *Node) adoptAll(ctx context.Context, es []taskEntry, failed map[string]u
 				failed[e.TaskID] = e.Generation
 				mu.Unlock()
 				n.log.Error("could not take over a task placed here", "task_id", e.TaskID, "err", err)
-				n.alert(api.LevelError, fmt.Sprintf("task %s was placed on node %s, which could not add it: %s", e.TaskID, n.id, errMessage(err)))
+				n.taskAlert(e.TaskID, api.LevelError, fmt.Sprintf("task %s was placed on node %s, which could not add it: %s", e.TaskID, n.id, errMessage(err)))
 				return
 			}
 			n.log.Info("took over a task", "task_id", e.TaskID, "from", e.MovedFrom, "generation", e.Generation)
@@ -186,7 +186,7 @@ func (n *Node) drop(ctx context.Context, id, why string) {
 	}
 	n.unregister(id)
 	n.log.Info("task dropped here, its data kept", "task_id", id, "why", why)
-	n.alert(api.LevelInfo, fmt.Sprintf("task %s was dropped from node %s (its data is kept there): %s", id, n.id, why))
+	n.taskAlert(id, api.LevelInfo, fmt.Sprintf("task %s was dropped from node %s (its data is kept there): %s", id, n.id, why))
 }
 
 // register puts a local task the list lacks in it, placed here: from its
@@ -295,7 +295,7 @@ func (n *Node) updateEntry(ctx context.Context, id string, apply func(*taskEntry
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("update the cluster's task list: %w", err)
+		return n.storeFailed("update the cluster's task list", err)
 	}
 	return nil
 }
@@ -311,8 +311,10 @@ func (n *Node) forget(ctx context.Context, id string) {
 // forgetIf removes a task from the task list if it is still at
 // generation gen (a failed add must not remove a later placement).
 func (n *Node) forgetIf(ctx context.Context, id string, gen uint64) {
-	e, err := n.tasks.Load(ctx, id)
-	if err != nil || e.Generation != gen {
+	// The cache, not Load: a read of the bucket may be served by a
+	// replica that lags. The delete is a compare-and-set either way.
+	e, ok := n.tasks.Get(id)
+	if !ok || e.Generation != gen {
 		return
 	}
 	if err := n.tasks.Delete(ctx, id, e.Revision); err != nil && !errors.Is(err, tasklist.ErrNotFound) {

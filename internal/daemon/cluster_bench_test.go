@@ -2,8 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -77,11 +75,10 @@ func dialEvents(b *testing.B, d *daemontest.Daemon) *client.Client {
 	return c
 }
 
-// randomMagnet is a magnet of a random info-hash: no one has it.
-func randomMagnet(name string) string {
-	var ih [20]byte
-	rand.Read(ih[:]) // never fails (it panics first)
-	return fmt.Sprintf("magnet:?xt=urn:btih:%s&dn=%s", hex.EncodeToString(ih[:]), name)
+// namedMagnet is randomMagnet with a display name.
+func namedMagnet(name string) string {
+	_, uri := randomMagnet()
+	return uri + "&dn=" + name
 }
 
 // addPausedMagnets adds n paused magnets, the i-th through cs[i%len(cs)]
@@ -101,7 +98,7 @@ func addPausedMagnets(b *testing.B, cs []*client.Client, n int, node func(i int)
 				pin := node(i)
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				res, err := cs[i%len(cs)].AddTask(ctx, api.TaskAddParams{
-					Type: api.TaskTypeMagnet, Data: randomMagnet(fmt.Sprintf("t-%05d", i)),
+					Type: api.TaskTypeMagnet, Data: namedMagnet(fmt.Sprintf("t-%05d", i)),
 					Paused: true, Node: pin,
 				})
 				cancel()
@@ -257,7 +254,7 @@ func BenchmarkClusterTaskAdd(b *testing.B) {
 					defer wg.Done()
 					for k := next.Add(1); k <= int64(b.N); k = next.Add(1) {
 						res, err := c.AddTask(context.Background(), api.TaskAddParams{
-							Type: api.TaskTypeMagnet, Data: randomMagnet(fmt.Sprintf("add-%d", k)), Paused: true,
+							Type: api.TaskTypeMagnet, Data: namedMagnet(fmt.Sprintf("add-%d", k)), Paused: true,
 						})
 						if err != nil {
 							b.Errorf("task.add: %v", err)

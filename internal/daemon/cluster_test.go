@@ -1,11 +1,13 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +136,29 @@ func TestClusterThreeNodes(t *testing.T) {
 			t.Errorf("task.finished for a task no one added: %s", id)
 		}
 	}
+	sameReplay(t, nodes[0], nodes[1], nodes[2])
+	// A file of a task on another node streams through node a, Range
+	// and all.
+	fa := newFiles(t, nodes[0])
+	streamed := 0
+	for _, task := range listTasks(t, cc) {
+		if task.Node == "a" || streamed == 2 {
+			continue
+		}
+		streamed++
+		tr := byID[task.TaskID]
+		want, err := os.ReadFile(filepath.Join(tr.Root, tr.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := fa.do(t, "GET", fa.fileURL(task.TaskID, tr.Name), "Range", "bytes=100-9999")
+		if resp.StatusCode != 206 || !bytes.Equal(body, want[100:10000]) {
+			t.Fatalf("GET /files of a task on node %s through node a: %s, %d bytes, same: %v", task.Node, resp.Status, len(body), bytes.Equal(body, want[100:10000]))
+		}
+	}
+	if streamed == 0 {
+		t.Fatal("no task on another node than a to stream")
+	}
 	// A task of another node answers through any node.
 	for id := range byID {
 		var got api.Task
@@ -146,32 +171,53 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 }
 
-// replayCount replays every logged event through a new client of d and counts the events
-// named name by task.
+// replayCount replays every logged event through a new client of d and
+// counts the events named name by task.
 func replayCount(t *testing.T, d *daemontest.Daemon, name string) map[string]int {
 	t.Helper()
-	rc := d.Client(t)
-	var res api.EventsReplayResult
-	if err := rc.Call(ctxT(t, 30*time.Second), api.MethodEventsReplay, api.EventsReplayParams{After: "0"}, &res); err != nil {
-		t.Fatalf("events.replay: %v", err)
-	}
 	counts := map[string]int{}
-	for i := 0; i < res.Replayed; i++ {
-		select {
-		case ev := <-rc.Events():
-			if ev.Name != name {
-				continue
-			}
-			var d struct {
-				TaskID string `json:"task_id"`
-			}
-			if err := json.Unmarshal(ev.Data, &d); err != nil {
-				t.Fatal(err)
-			}
-			counts[d.TaskID]++
-		case <-time.After(30 * time.Second):
-			t.Fatalf("replay: %d of %d events came", i, res.Replayed)
+	for _, ev := range replayAll(t, d) {
+		if ev.Name != name {
+			continue
 		}
+		var data struct {
+			TaskID string `json:"task_id"`
+		}
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		counts[data.TaskID]++
 	}
 	return counts
+}
+
+// sameReplay checks that events.replay from 0 through each daemon gives
+// the same events, ids increasing, none twice.
+func sameReplay(t *testing.T, ds ...*daemontest.Daemon) {
+	t.Helper()
+	var first []api.Event
+	for i, d := range ds {
+		evs := replayAll(t, d)
+		var last uint64
+		for _, ev := range evs {
+			id, err := strconv.ParseUint(ev.ID, 10, 64)
+			if err != nil || id <= last {
+				t.Fatalf("replay through node %d: id %q after %d", i, ev.ID, last)
+			}
+			last = id
+		}
+		if i == 0 {
+			first = evs
+			continue
+		}
+		// Replays taken one after the other: the later may have more.
+		if len(evs) < len(first) {
+			t.Fatalf("replay through node %d has %d events, node 0's had %d", i, len(evs), len(first))
+		}
+		for j := range first {
+			if evs[j].ID != first[j].ID || evs[j].Name != first[j].Name || !bytes.Equal(evs[j].Data, first[j].Data) {
+				t.Fatalf("replays differ at %d: %+v vs %+v", j, evs[j], first[j])
+			}
+		}
+	}
 }
