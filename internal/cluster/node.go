@@ -293,6 +293,7 @@ func (n *Node) Run(local Local) error {
 	}
 	bcancel()
 	n.goRun(func() { n.watchConnection(ctx) })
+	n.goRun(func() { n.rewatchOnLoss(ctx) })
 	n.goRun(func() { n.reconcileLoop(ctx) })
 	n.goRun(func() { n.coordinate(ctx) })
 	return nil

@@ -14,6 +14,7 @@ var (
 	errClosed      = errors.New("tasklist: watcher closed")
 	errReconnected = errors.New("tasklist: connection reconnected")
 	errBehind      = errors.New("tasklist: watcher is behind the stream")
+	errRewatch     = errors.New("tasklist: watcher recreated on request")
 )
 
 // run keeps one watcher going until ctx ends and closes ready once the cache
@@ -37,6 +38,10 @@ func (l *List) run(ctx context.Context, ready chan struct{}) {
 			l.log.Info("connection closed; the cache stays as it is until Close")
 			<-ctx.Done()
 			return
+		}
+		if errors.Is(err, errRewatch) {
+			l.log.Info("recreating the watcher", "why", "a server of the cluster went away", "revision", l.revision())
+			continue
 		}
 		l.log.Warn("recreating the watcher", "err", err, "revision", l.revision())
 		// Back off while the server keeps failing us (a closed
@@ -146,6 +151,10 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 				seen[e.Key()] = struct{}{}
 			}
 			l.apply(e, !initial)
+		case <-l.rewatch:
+			if !initial {
+				return errRewatch
+			}
 		case <-tick.C:
 			// The connection's reconnect handler belongs to natsnode;
 			// polling its counter costs a mutex.
