@@ -326,7 +326,7 @@ func (n *Node) forgetIf(ctx context.Context, id string, gen uint64) {
 // not when it is about a task this node no longer holds (dropped, or
 // moved elsewhere while this node was away). It also gives the task's
 // generation, for task.finished's id.
-func (n *Node) forwardable(_ string, data json.RawMessage) (bool, uint64) {
+func (n *Node) forwardable(name string, data json.RawMessage) (bool, uint64) {
 	var d struct {
 		TaskID string `json:"task_id"`
 	}
@@ -340,5 +340,27 @@ func (n *Node) forwardable(_ string, data json.RawMessage) (bool, uint64) {
 	if !ok {
 		return true, 0
 	}
-	return e.Node == n.id, e.Generation
+	if e.Node != n.id {
+		return false, 0
+	}
+	if name == api.EventTaskFinished {
+		// Exactly once per task, not per placement: a task that had
+		// finished before its node died finishes again where it was
+		// moved to, silently. Recorded before the event is published
+		// (the forwarder retries a publish until it is stored).
+		if e.Finished {
+			return false, 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := n.updateEntry(ctx, d.TaskID, func(x *taskEntry) bool {
+			changed := !x.Finished
+			x.Finished = true
+			return changed
+		})
+		cancel()
+		if err != nil {
+			n.log.Warn("record that a task finished", "task_id", d.TaskID, "err", err)
+		}
+	}
+	return true, e.Generation
 }

@@ -159,6 +159,37 @@ func TestClusterThreeNodes(t *testing.T) {
 	if streamed == 0 {
 		t.Fatal("no task on another node than a to stream")
 	}
+	// Draining c moves its finished tasks to a and b, where they are
+	// downloaded again (data is not shared): still one task.finished
+	// each.
+	var dr api.ClusterDrainResult
+	if err := ca.Call(ctxT(t, 10*time.Second), api.MethodClusterDrain, api.ClusterDrainParams{Node: "c"}, &dr); err != nil {
+		t.Fatalf("cluster.drain c: %v", err)
+	}
+	if !dr.Draining || dr.Moving != placed["c"] {
+		t.Fatalf("cluster.drain c: %+v, want draining with %d tasks moving", dr, placed["c"])
+	}
+	waitUntilAPI(t, "c's tasks moved and finished again", 3*time.Minute, func() bool {
+		tasks := listTasks(t, ca)
+		done := 0
+		for _, task := range tasks {
+			if task.Node == "c" {
+				return false
+			}
+			if task.Size > 0 && task.Completed == task.Size {
+				done++
+			}
+		}
+		return len(tasks) == n && done == n
+	})
+	for _, task := range listTasks(t, ca) {
+		enginetest.SameFiles(t, byID[task.TaskID], dirs[task.Node])
+	}
+	for id, k := range replayCount(t, nodes[2], api.EventTaskFinished) {
+		if k != 1 {
+			t.Errorf("after the drain, task %s: %d task.finished events, want exactly 1", id, k)
+		}
+	}
 	// A task of another node answers through any node.
 	for id := range byID {
 		var got api.Task

@@ -111,6 +111,9 @@ type Entry struct {
 	Removing bool `json:"removing,omitempty"`
 	// DeleteData goes with Removing: delete the data too.
 	DeleteData bool `json:"delete_data,omitempty"`
+	// Finished: the task's task.finished went out once (on whichever
+	// node); a node the task is moved to later sends none.
+	Finished bool `json:"finished,omitempty"`
 	// AddedAt is when the task was added (UTC).
 	AddedAt time.Time `json:"added_at"`
 	// MovedFrom and MoveReason (MoveNodeDown, MoveDrained) tell where the
