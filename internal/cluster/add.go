@@ -25,6 +25,10 @@ const addWait = 20 * time.Second
 type adoptParams struct {
 	TaskID     string `json:"task_id"`
 	Generation uint64 `json:"generation"`
+	// Revision is the entry's revision in the task list: the node waits
+	// until its copy of the list has it (a read of the bucket may be
+	// served by a replica that has not).
+	Revision uint64 `json:"revision"`
 }
 
 // add places a task.add: it checks the params here (a bad torrent is
@@ -62,7 +66,7 @@ func (n *Node) add(ctx context.Context, raw json.RawMessage) (api.TaskAddResult,
 		return api.TaskAddResult{}, fmt.Errorf("store the task in the cluster: %w", err)
 	}
 	res.Node = e.Node
-	params, _ := json.Marshal(adoptParams{TaskID: e.TaskID, Generation: e.Generation})
+	params, _ := json.Marshal(adoptParams{TaskID: e.TaskID, Generation: e.Generation, Revision: e.Revision})
 	wait, cancel := context.WithTimeout(ctx, addWait)
 	defer cancel()
 	out, err := n.commandWait(wait, e.Node, api.MethodTaskAdd, params)

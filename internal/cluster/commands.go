@@ -130,6 +130,9 @@ func (n *Node) handleCommand(ctx context.Context, cmd bus.Command) (json.RawMess
 }
 
 func (n *Node) carryOut(ctx context.Context, cmd bus.Command) (json.RawMessage, error) {
+	if cmd.Method == api.MethodTaskAdd {
+		return n.carryOutAdd(ctx, cmd)
+	}
 	var p taskParams
 	if err := json.Unmarshal(cmd.Params, &p); err != nil {
 		return encodeReply(nil, invalid("%v", err)), nil
@@ -137,36 +140,50 @@ func (n *Node) carryOut(ctx context.Context, cmd bus.Command) (json.RawMessage, 
 	e, err := n.tasks.Load(ctx, p.TaskID)
 	switch {
 	case errors.Is(err, tasklist.ErrNotFound):
-		if cmd.Method == api.MethodTaskAdd {
-			return encodeReply(nil, &api.Error{Code: api.CodeTaskNotFound, Message: "the task was removed before its node added it"}), nil
-		}
 		// Not a cluster task (any more): the daemon answers.
 		return encodeReply(n.local.Call(ctx, cmd.Method, cmd.Params)), nil
 	case err != nil:
 		return nil, fmt.Errorf("read the task list: %w", err)
 	}
 	if e.Node != n.id {
-		if cmd.Method == api.MethodTaskAdd {
-			// Placed again before this node took it: the new node adopts it.
-			return encodeReply(nil, &api.Error{Code: api.CodeNodeUnavailable, Message: fmt.Sprintf("task %s moved to node %s", e.TaskID, e.Node)}), nil
-		}
 		n.log.Info("command for a task that moved: passed on", "task_id", e.TaskID, "method", cmd.Method, "to", e.Node)
 		wait, cancel := context.WithTimeout(ctx, commandWait)
 		defer cancel()
 		return encodeReply(n.commandWait(wait, e.Node, cmd.Method, cmd.Params)), nil
 	}
-	if cmd.Method == api.MethodTaskAdd {
-		res, err := n.adopt(ctx, e)
-		if err != nil && apiCode(err) != api.CodeInternal {
-			// Refused for good (no space, a path taken, no such
-			// category): the task leaves the cluster's list.
-			n.forgetIf(ctx, e.TaskID, e.Generation)
-		}
-		return encodeReply(res, err), nil
-	}
 	res, err := n.local.Call(ctx, cmd.Method, cmd.Params)
 	if cmd.Method == api.MethodTaskRemove && (err == nil || apiCode(err) == api.CodeTaskNotFound) {
 		n.forget(ctx, e.TaskID)
+	}
+	return encodeReply(res, err), nil
+}
+
+// carryOutAdd adds a task placed here by task.add, once this node's copy
+// of the task list has its entry.
+func (n *Node) carryOutAdd(ctx context.Context, cmd bus.Command) (json.RawMessage, error) {
+	var p adoptParams
+	if err := json.Unmarshal(cmd.Params, &p); err != nil {
+		return encodeReply(nil, invalid("%v", err)), nil
+	}
+	wait, cancel := context.WithTimeout(ctx, commandWait)
+	err := n.tasks.Wait(wait, p.Revision)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("wait for the task list: %w", err)
+	}
+	e, ok := n.tasks.Get(p.TaskID)
+	switch {
+	case !ok:
+		return encodeReply(nil, &api.Error{Code: api.CodeTaskNotFound, Message: "the task was removed before its node added it"}), nil
+	case e.Node != n.id:
+		// Placed again before this node took it: the new node adopts it.
+		return encodeReply(nil, &api.Error{Code: api.CodeNodeUnavailable, Message: fmt.Sprintf("task %s moved to node %s", e.TaskID, e.Node)}), nil
+	}
+	res, err := n.adopt(ctx, e)
+	if err != nil && apiCode(err) != api.CodeInternal {
+		// Refused for good (no space, a path taken, no such category):
+		// the task leaves the cluster's list.
+		n.forgetIf(ctx, e.TaskID, e.Generation)
 	}
 	return encodeReply(res, err), nil
 }

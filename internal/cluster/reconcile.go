@@ -279,8 +279,10 @@ func (n *Node) forget(ctx context.Context, id string) {
 // forgetIf removes a task from the task list if it is still at
 // generation gen (a failed add must not remove a later placement).
 func (n *Node) forgetIf(ctx context.Context, id string, gen uint64) {
-	e, err := n.tasks.Load(ctx, id)
-	if err != nil || e.Generation != gen {
+	// The cache, not Load: a read of the bucket may be served by a
+	// replica that lags. The delete is a compare-and-set either way.
+	e, ok := n.tasks.Get(id)
+	if !ok || e.Generation != gen {
 		return
 	}
 	if err := n.tasks.Delete(ctx, id, e.Revision); err != nil && !errors.Is(err, tasklist.ErrNotFound) {

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -133,6 +134,28 @@ func TestClusterThreeNodes(t *testing.T) {
 		if byID[id] == nil {
 			t.Errorf("task.finished for a task no one added: %s", id)
 		}
+	}
+	// A file of a task on another node streams through node a, Range
+	// and all.
+	fa := newFiles(t, nodes[0])
+	streamed := 0
+	for _, task := range listTasks(t, cc) {
+		if task.Node == "a" || streamed == 2 {
+			continue
+		}
+		streamed++
+		tr := byID[task.TaskID]
+		want, err := os.ReadFile(filepath.Join(tr.Root, tr.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := fa.do(t, "GET", fa.fileURL(task.TaskID, tr.Name), "Range", "bytes=100-9999")
+		if resp.StatusCode != 206 || !bytes.Equal(body, want[100:10000]) {
+			t.Fatalf("GET /files of a task on node %s through node a: %s, %d bytes, same: %v", task.Node, resp.Status, len(body), bytes.Equal(body, want[100:10000]))
+		}
+	}
+	if streamed == 0 {
+		t.Fatal("no task on another node than a to stream")
 	}
 	// A task of another node answers through any node.
 	for id := range byID {
