@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,7 @@ func TestClusterThreeNodes(t *testing.T) {
 			t.Errorf("task.finished for a task no one added: %s", id)
 		}
 	}
+	sameReplay(t, nodes[0], nodes[1], nodes[2])
 	// A file of a task on another node streams through node a, Range
 	// and all.
 	fa := newFiles(t, nodes[0])
@@ -169,32 +171,53 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 }
 
-// replayCount replays every logged event through a new client of d and counts the events
-// named name by task.
+// replayCount replays every logged event through a new client of d and
+// counts the events named name by task.
 func replayCount(t *testing.T, d *daemontest.Daemon, name string) map[string]int {
 	t.Helper()
-	rc := d.Client(t)
-	var res api.EventsReplayResult
-	if err := rc.Call(ctxT(t, 30*time.Second), api.MethodEventsReplay, api.EventsReplayParams{After: "0"}, &res); err != nil {
-		t.Fatalf("events.replay: %v", err)
-	}
 	counts := map[string]int{}
-	for i := 0; i < res.Replayed; i++ {
-		select {
-		case ev := <-rc.Events():
-			if ev.Name != name {
-				continue
-			}
-			var d struct {
-				TaskID string `json:"task_id"`
-			}
-			if err := json.Unmarshal(ev.Data, &d); err != nil {
-				t.Fatal(err)
-			}
-			counts[d.TaskID]++
-		case <-time.After(30 * time.Second):
-			t.Fatalf("replay: %d of %d events came", i, res.Replayed)
+	for _, ev := range replayAll(t, d) {
+		if ev.Name != name {
+			continue
 		}
+		var data struct {
+			TaskID string `json:"task_id"`
+		}
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		counts[data.TaskID]++
 	}
 	return counts
+}
+
+// sameReplay checks that events.replay from 0 through each daemon gives
+// the same events, ids increasing, none twice.
+func sameReplay(t *testing.T, ds ...*daemontest.Daemon) {
+	t.Helper()
+	var first []api.Event
+	for i, d := range ds {
+		evs := replayAll(t, d)
+		var last uint64
+		for _, ev := range evs {
+			id, err := strconv.ParseUint(ev.ID, 10, 64)
+			if err != nil || id <= last {
+				t.Fatalf("replay through node %d: id %q after %d", i, ev.ID, last)
+			}
+			last = id
+		}
+		if i == 0 {
+			first = evs
+			continue
+		}
+		// Replays taken one after the other: the later may have more.
+		if len(evs) < len(first) {
+			t.Fatalf("replay through node %d has %d events, node 0's had %d", i, len(evs), len(first))
+		}
+		for j := range first {
+			if evs[j].ID != first[j].ID || evs[j].Name != first[j].Name || !bytes.Equal(evs[j].Data, first[j].Data) {
+				t.Fatalf("replays differ at %d: %+v vs %+v", j, evs[j], first[j])
+			}
+		}
+	}
 }
