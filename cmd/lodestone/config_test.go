@@ -36,9 +36,13 @@ func TestServeFlagsAreKeys(t *testing.T) {
 		}
 		n++
 		k, ok := byFlag[f.Name]
+		name := strings.ReplaceAll(f.Name, "-", "_")
+		if c, ok := clusterKeys[f.Name]; ok {
+			name = "cluster." + c // the [cluster] table's
+		}
 		if !ok {
 			t.Errorf("flag --%s has no key", f.Name)
-		} else if k.Name != strings.ReplaceAll(f.Name, "-", "_") || k.Env != "LODESTONE_"+strings.ToUpper(k.Name) {
+		} else if k.Name != name || k.Env != "LODESTONE_"+strings.ToUpper(strings.ReplaceAll(k.Name, ".", "_")) {
 			t.Errorf("flag --%s: key %s, env %s", f.Name, k.Name, k.Env)
 		}
 	})

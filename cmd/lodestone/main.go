@@ -80,6 +80,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if s.tokenOnCommandLine {
 		cfg.Logger.Warn("--token on the command line is visible to every local user (ps, /proc): prefer --token-file or LODESTONE_TOKEN")
 	}
+	if s.clusterPasswordOnCommandLine {
+		cfg.Logger.Warn("--cluster-password on the command line is visible to every local user (ps, /proc): prefer LODESTONE_CLUSTER_PASSWORD or the config file")
+	}
 
 	// Under a Type=notify systemd unit: READY=1, STOPPING=1 and the
 	// watchdog (contrib/systemd).

@@ -72,6 +72,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 	sf.LogLevel = fs.String("log-level", "info", "log level: debug, info, warn, error (per component: the config file's [log_levels])")
 	sf.LogFormat = fs.String("log-format", logging.FormatText, "log format on standard error: text (key=value) or json (one object a line)")
 	sf.PprofAddr = fs.String("pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, for performance work (default: off)")
+	addClusterFlags(fs, &cfg.Cluster)
 	return fs, sf
 }
 
@@ -80,7 +81,7 @@ func newServeFlags() (*flag.FlagSet, *serveFlags) {
 // command line, the environment and the file, the file's with its line.
 // Checks across flags are daemon.Config.Validate's.
 func serveChecks() map[string]func(string) error {
-	return map[string]func(string) error{
+	checks := map[string]func(string) error{
 		"api-addr":          hostPort,
 		"transmission-addr": hostPort,
 		"qbittorrent-addr":  hostPort,
@@ -94,6 +95,10 @@ func serveChecks() map[string]func(string) error {
 		"log-level":         checkLevel,
 		"log-format":        logging.CheckFormat,
 	}
+	for flag, check := range clusterChecks() {
+		checks[flag] = check
+	}
+	return checks
 }
 
 // stringList is a repeatable string flag.

@@ -25,6 +25,9 @@ type settled struct {
 	pprofAddr string
 	// tokenOnCommandLine: --token was given as a flag.
 	tokenOnCommandLine bool
+	// clusterPasswordOnCommandLine: --cluster-password was given as a
+	// flag.
+	clusterPasswordOnCommandLine bool
 }
 
 // settle parses args as serve's command line (usage errors go to stderr)
@@ -55,6 +58,8 @@ func settleParsed(fs *flag.FlagSet, sf *serveFlags, lookupEnv func(string) (stri
 	}
 	tok, _ := conf.Lookup("token")
 	s.tokenOnCommandLine = tok.Source.Kind == config.FromFlag
+	pw, _ := conf.Lookup("cluster.password")
+	s.clusterPasswordOnCommandLine = pw.Source.Kind == config.FromFlag
 	if s.cfg.Token, err = tokenFrom(s.cfg.Token, s.tokenOnCommandLine, *sf.TokenFile); err != nil {
 		return nil, err
 	}

@@ -40,6 +40,9 @@ metadata arrives, and if one is out of range every file is downloaded
 must lie inside one of the daemon's download roots. --category puts the
 task in that category ("lodestone category"), which must exist: without
 --download-dir the data goes to the category's save path.
+--node, in a cluster, places the task on that node ("lodestone cluster
+status" lists them) instead of letting the cluster choose; it fails
+(no_node) when the node is not live.
 `
 
 // addSource is one argument of add, ready to send.
@@ -60,6 +63,7 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 	fs.Var(&files, "files", "download only these files: comma-separated `indices`, e.g. 0,2,5 (repeatable)")
 	downloadDir := fs.String("download-dir", "", "put the data in this `dir` (default: the daemon's download dir)")
 	category := fs.String("category", "", "put the task in this `category` (it must exist)")
+	node := fs.String("node", "", "in a cluster: place the task on this `node` (default: the cluster chooses)")
 	pos, err := e.parse(fs, args, addUsage)
 	if err != nil {
 		return err
@@ -85,6 +89,7 @@ func runAdd(ctx context.Context, e *env, args []string) error {
 		src.params.Files = files.values
 		src.params.DownloadDir = *downloadDir
 		src.params.Category = *category
+		src.params.Node = *node
 		srcs = append(srcs, src)
 	}
 

@@ -1,7 +1,7 @@
 // Package cli is Lodestone's command-line client: the subcommands of
 // `lodestone` other than `serve` (add, ls, info, files, peers, export,
 // pause, resume, rm, set, move, category, watchdir, rss, webhook, key,
-// queue, reannounce, recheck, trackers, limits, watch, stats, doctor,
+// queue, reannounce, recheck, trackers, limits, watch, stats, cluster, doctor,
 // backup, restore, create, wait, version, completion, help). Each talks
 // to a running daemon through the public client package and prints for a
 // human, or with --json the daemon's raw result for a program. The same command
@@ -77,6 +77,7 @@ func commands() []command {
 		{"limits", "show or set the daemon's rate limits, queue slots and seeding limits", runLimits},
 		{"watch", "follow progress until tasks finish", runWatch},
 		{"stats", "show session statistics", runStats},
+		{"cluster", "show a cluster's nodes, or drain one (cluster mode)", runCluster},
 		{"doctor", "check the daemon's setup and say how to fix what is wrong", runDoctor},
 		{"backup", "take a backup of the running daemon's data dir", runBackup},
 		{"restore", "restore a backup into a new data dir (daemon stopped)", runRestore},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
+	"github.com/lodestone-bt/lodestone/client"
 )
 
 const completionUsage = `usage: lodestone completion bash|zsh|fish
@@ -178,6 +179,11 @@ func runComplete(ctx context.Context, e *env, words []string) error {
 				add(string(st), "")
 			}
 		}
+		if pending.Name == "node" {
+			for _, n := range nodeCandidates(ctx, e, prev[1:]) {
+				add(n.ID, n.State)
+			}
+		}
 		return nil
 	case strings.HasPrefix(cur, "-"):
 		cur = "--" + strings.TrimLeft(cur, "-")
@@ -191,6 +197,11 @@ func runComplete(ctx context.Context, e *env, words []string) error {
 		}
 	}
 	switch {
+	case s.name == "cluster" && len(pos) == 1 && pos[0] == "drain":
+		for _, n := range nodeCandidates(ctx, e, prev[1:]) {
+			add(n.ID, n.State)
+		}
+		return nil
 	case !s.takesTaskIDs():
 		return nil
 	case s.name == "trackers" && len(pos) == 1 && slices.Contains(acts, pos[0]):
@@ -212,6 +223,42 @@ func runComplete(ctx context.Context, e *env, words []string) error {
 // --api-addr, --data-dir, --token) or the running one; none when it
 // cannot be reached in completeTimeout.
 func taskCandidates(ctx context.Context, e *env, words []string) []api.Task {
+	ctx, cancel := context.WithTimeout(ctx, completeTimeout)
+	defer cancel()
+	c := completionClient(ctx, e, words)
+	if c == nil {
+		return nil
+	}
+	defer c.Close()
+	tasks, err := c.ListTasksWith(ctx, api.TaskListParams{Fields: []string{"name"}})
+	if err != nil {
+		return nil
+	}
+	return tasks
+}
+
+// nodeCandidates lists the cluster's nodes (cluster.status) of the daemon
+// the words name, as taskCandidates does its tasks; none outside a
+// cluster.
+func nodeCandidates(ctx context.Context, e *env, words []string) []api.ClusterNode {
+	ctx, cancel := context.WithTimeout(ctx, completeTimeout)
+	defer cancel()
+	c := completionClient(ctx, e, words)
+	if c == nil {
+		return nil
+	}
+	defer c.Close()
+	var r api.ClusterStatusResult
+	if err := c.Call(ctx, api.MethodClusterStatus, struct{}{}, &r); err != nil {
+		return nil
+	}
+	return r.Nodes
+}
+
+// completionClient dials the daemon the words name (their --api-addr,
+// --data-dir, --token) or the running one; nil when it cannot be reached
+// before ctx ends.
+func completionClient(ctx context.Context, e *env, words []string) *client.Client {
 	var common commonFlags
 	fs := flag.NewFlagSet("complete", flag.ContinueOnError)
 	common.register(fs)
@@ -228,18 +275,11 @@ func taskCandidates(ctx context.Context, e *env, words []string) []api.Task {
 		}
 		fs.Set(name, value)
 	}
-	ctx, cancel := context.WithTimeout(ctx, completeTimeout)
-	defer cancel()
 	c, err := common.dial(ctx, e)
 	if err != nil {
 		return nil
 	}
-	defer c.Close()
-	tasks, err := c.ListTasksWith(ctx, api.TaskListParams{Fields: []string{"name"}})
-	if err != nil {
-		return nil
-	}
-	return tasks
+	return c
 }
 
 // oneLine keeps the first line of s, without tabs, for a description.

@@ -62,6 +62,8 @@ func TestComplete(t *testing.T) {
 		{[]string{"ls", "--state", "d"}, []string{"downloading"}},
 		{[]string{"ls", "--state=d"}, nil},
 		{[]string{"nosuch", ""}, nil},
+		{[]string{"cluster", ""}, []string{"status", "drain"}},
+		{[]string{"cluster", "drain", "--u"}, []string{"--undo"}},
 	}
 	for _, tt := range tests {
 		r := run(t, append([]string{"__complete"}, tt.args...)...).ok(t)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -18,13 +19,15 @@ task id), NAME, SIZE, DONE, STATE, DOWN and UP rates, PEERS, LABELS and
 ALERT. SIZE is "?" while a magnet's metadata is unknown. ALERT is "-", or
 the start of what needs a look: the task's error, "network down" (the
 interface of serve --bind-interface is down), or "tracker: " and why its
-trackers fail when none works; "lodestone info" shows it in full. With
---json, prints the task.list result with every field of every task.
+trackers fail when none works; "lodestone info" shows it in full. In a
+cluster (docs/CLUSTER.md), a NODE column after STATE names the node each
+task runs on. With --json, prints the task.list result with every field of
+every task.
 `
 
 // lsFields are the task fields the table needs (task_id is always sent).
 func lsFields() []string {
-	return []string{"name", "size", "completed", "state", "error", "network", "download_rate", "upload_rate", "peers", "labels"}
+	return []string{"name", "size", "completed", "state", "error", "network", "download_rate", "upload_rate", "peers", "labels", "node"}
 }
 
 func runLs(ctx context.Context, e *env, args []string) error {
@@ -65,10 +68,16 @@ func runLs(ctx context.Context, e *env, args []string) error {
 }
 
 // writeTable writes tasks as ls's aligned table, header first; trackers
-// are each task's, by id, for the ALERT column.
+// are each task's, by id, for the ALERT column. The NODE column is there
+// when a task has a node (cluster mode).
 func writeTable(w io.Writer, tasks []api.Task, trackers map[string][]api.TaskTracker) error {
+	nodes := slices.ContainsFunc(tasks, func(t api.Task) bool { return t.Node != "" })
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSIZE\tDONE\tSTATE\tDOWN\tUP\tPEERS\tLABELS\tALERT")
+	if nodes {
+		fmt.Fprintln(tw, "ID\tNAME\tSIZE\tDONE\tSTATE\tNODE\tDOWN\tUP\tPEERS\tLABELS\tALERT")
+	} else {
+		fmt.Fprintln(tw, "ID\tNAME\tSIZE\tDONE\tSTATE\tDOWN\tUP\tPEERS\tLABELS\tALERT")
+	}
 	for _, t := range tasks {
 		size := formatBytes(t.Size)
 		if t.Size == 0 && t.State == api.StateMetadata {
@@ -78,9 +87,13 @@ func writeTable(w io.Writer, tasks []api.Task, trackers map[string][]api.TaskTra
 		if len(t.Labels) > 0 {
 			labels = sanitize(strings.Join(t.Labels, ","))
 		}
+		state := string(t.State)
+		if nodes {
+			state += "\t" + orDash(t.Node)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
 			shortID(t.TaskID), truncate(sanitize(t.Name), 48), size, formatPercent(t.Completed, t.Size),
-			t.State, formatRate(t.DownloadRate), formatRate(t.UploadRate), t.Peers, labels, shortAlert(t, trackers[t.TaskID]))
+			state, formatRate(t.DownloadRate), formatRate(t.UploadRate), t.Peers, labels, shortAlert(t, trackers[t.TaskID]))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -10,7 +10,7 @@ import (
 )
 
 // commandNames are the client commands, in the order help lists them.
-var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "watchdir", "rss", "webhook", "key", "queue", "reannounce", "recheck", "trackers", "limits", "watch", "stats", "doctor", "backup", "restore", "create", "wait", "version", "completion"}
+var commandNames = []string{"add", "ls", "info", "files", "peers", "export", "pause", "resume", "rm", "set", "move", "category", "watchdir", "rss", "webhook", "key", "queue", "reannounce", "recheck", "trackers", "limits", "watch", "stats", "cluster", "doctor", "backup", "restore", "create", "wait", "version", "completion"}
 
 // The help text and every command's -h usage, pinned.
 func TestUsageGolden(t *testing.T) {

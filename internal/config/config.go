@@ -7,7 +7,9 @@
 //
 // Keys. Every serve flag is a key, named as the flag with dashes turned
 // into underscores (--api-addr: api_addr); a repeatable flag's key is an
-// array. Beside them, the [session] table holds session.set's settings
+// array. Cluster mode's flags are the exception: their keys are in the
+// [cluster] table (--cluster-listen: cluster.listen; see tableKeys). Beside
+// them, the [session] table holds session.set's settings
 // (session.download_rate_limit, ...) and the [log_levels] table a level
 // per component. A key's environment variable is LODESTONE_ followed by
 // the key in capitals, dots as underscores (LODESTONE_API_ADDR,
@@ -33,6 +35,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/lodestone-bt/lodestone/internal/logging"
 	"github.com/lodestone-bt/lodestone/internal/typo"
@@ -244,15 +248,41 @@ var runtimeFlags = map[string]bool{
 	"encryption": true, "anonymous": true,
 }
 
-// secretFlags are the flags whose values are masked.
-var secretFlags = map[string]bool{"token": true, "proxy": true}
+// secretFlags are the flags whose values are masked. A NATS URL may hold
+// a password as a proxy URL does (nats://user:pass@host:4222).
+var secretFlags = map[string]bool{"token": true, "proxy": true, "cluster": true, "cluster-password": true}
+
+// tableKeys names the keys of the serve flags kept in a table rather than
+// at the top level: cluster mode's, which a file gives together in
+// [cluster] (their variables are LODESTONE_CLUSTER_*, after the key).
+var tableKeys = map[string]string{
+	"cluster":                "cluster.url",
+	"cluster-embedded":       "cluster.embedded",
+	"node-id":                "cluster.node_id",
+	"cluster-name":           "cluster.name",
+	"cluster-user":           "cluster.user",
+	"cluster-password":       "cluster.password",
+	"cluster-creds":          "cluster.creds",
+	"cluster-tls-ca":         "cluster.tls_ca",
+	"cluster-tls-cert":       "cluster.tls_cert",
+	"cluster-tls-key":        "cluster.tls_key",
+	"cluster-client-addr":    "cluster.client_addr",
+	"cluster-listen":         "cluster.listen",
+	"cluster-routes":         "cluster.routes",
+	"max-tasks":              "cluster.max_tasks",
+	"cluster-failover-after": "cluster.failover_after",
+}
 
 func keyOfFlag(f *flag.Flag) (Key, error) {
 	g, ok := f.Value.(flag.Getter)
 	if !ok {
 		return Key{}, fmt.Errorf("flag %s: its value has no Get method", f.Name)
 	}
-	k := Key{Name: strings.ReplaceAll(f.Name, "-", "_"), Flag: f.Name, Usage: f.Usage, value: f.Value}
+	name := tableKeys[f.Name]
+	if name == "" {
+		name = strings.ReplaceAll(f.Name, "-", "_")
+	}
+	k := Key{Name: name, Flag: f.Name, Usage: f.Usage, value: f.Value}
 	switch g.Get().(type) {
 	case string:
 		k.Kind = KindString
@@ -557,8 +587,22 @@ func suggest(name string, keys []Key) string {
 	return ""
 }
 
-// mask hides a secret: a URL's password, or the whole value.
+// mask hides a secret: a URL's password, or the whole value; in an
+// array, each element's.
 func mask(text string) string {
+	if strings.HasPrefix(text, "[") {
+		var doc struct {
+			V []string `toml:"v"`
+		}
+		if err := toml.Unmarshal([]byte("v = "+text), &doc); err != nil {
+			return quote("xxxxx")
+		}
+		q := make([]string, len(doc.V))
+		for i, s := range doc.V {
+			q[i] = mask(quote(s))
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
 	s, err := strconv.Unquote(text)
 	if err != nil || s == "" {
 		return text

@@ -54,7 +54,8 @@ func WriteInit(w io.Writer, keys []Key) error {
 # applied by SIGHUP (systemctl reload) while the daemon runs; the others
 # take a restart. The [session] keys are session.set's settings: this file
 # gives them at start and on reload whenever its value changes, and a
-# session.set (web UI, CLI) lasts until then. See docs/OPERATIONS.md.
+# session.set (web UI, CLI) lasts until then. The [cluster] keys join the
+# daemon to a cluster of nodes (docs/CLUSTER.md). See docs/OPERATIONS.md.
 `)
 	keys = slices.Clone(keys)
 	slices.SortStableFunc(keys, compareKeys)

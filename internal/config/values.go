@@ -163,9 +163,13 @@ func (v levelsValue) Set(s string) error {
 }
 
 // compareKeys orders keys as files list them: top-level keys first, then
-// each table's.
+// each table's; in a table, the flags' keys by name (the [cluster] keys are
+// not named as their flags), the others in the order given.
 func compareKeys(a, b Key) int {
-	return cmp.Compare(table(a), table(b))
+	if c := cmp.Compare(table(a), table(b)); c != 0 || a.Flag == "" || b.Flag == "" {
+		return c
+	}
+	return cmp.Compare(a.Name, b.Name)
 }
 
 // table is the table a key is written in: "" for the top level.
