@@ -348,11 +348,14 @@ func (n *Node) watchConnection(ctx context.Context) {
 
 // alert publishes an engine.alert on this daemon's own hub (forwarded to
 // the cluster when it can be).
-func (n *Node) alert(level, msg string) {
+func (n *Node) alert(level, msg string) { n.taskAlert("", level, msg) }
+
+// taskAlert is alert about one task (taskID may be "").
+func (n *Node) taskAlert(taskID, level, msg string) {
 	if n.local.Hub == nil {
 		return
 	}
-	if _, err := n.local.Hub.Publish(api.EventEngineAlert, api.EngineAlertData{Level: level, Message: msg}); err != nil {
+	if _, err := n.local.Hub.Publish(api.EventEngineAlert, api.EngineAlertData{TaskID: taskID, Level: level, Message: msg}); err != nil {
 		n.log.Error("publish alert", "err", err)
 	}
 }

@@ -112,7 +112,7 @@ func (n *Node) reconcile(ctx context.Context, failed map[string]uint64) {
 			if _, err := n.adopt(ctx, e); err != nil {
 				failed[e.TaskID] = e.Generation
 				n.log.Error("could not take over a task placed here", "task_id", e.TaskID, "err", err)
-				n.alert(api.LevelError, fmt.Sprintf("task %s was placed on node %s, which could not add it: %s", e.TaskID, n.id, errMessage(err)))
+				n.taskAlert(e.TaskID, api.LevelError, fmt.Sprintf("task %s was placed on node %s, which could not add it: %s", e.TaskID, n.id, errMessage(err)))
 				continue
 			}
 			n.log.Info("took over a task", "task_id", e.TaskID, "from", e.MovedFrom, "generation", e.Generation)
@@ -154,7 +154,7 @@ func (n *Node) drop(ctx context.Context, id, why string) {
 	}
 	n.unregister(id)
 	n.log.Info("task dropped here, its data kept", "task_id", id, "why", why)
-	n.alert(api.LevelInfo, fmt.Sprintf("task %s was dropped from node %s (its data is kept there): %s", id, n.id, why))
+	n.taskAlert(id, api.LevelInfo, fmt.Sprintf("task %s was dropped from node %s (its data is kept there): %s", id, n.id, why))
 }
 
 // register puts a local task the list lacks in it, placed here: from its

@@ -8,13 +8,14 @@ import { Detail, type Alert } from "./detail.js";
 import { byId, h, setAttr, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { RateGraph } from "./graph.js";
+import { NodesPanel } from "./nodes.js";
 import { SettingsDialog } from "./settings.js";
 import { TaskTable } from "./table.js";
 import { NO_LABEL, STATE_FILTERS, TaskStore, type StateFilter } from "./tasks.js";
 import { errorText, reportError, toast } from "./toast.js";
 import {
-  EV, OPTIONAL_EVENTS, type ApiEvent, type BulkResult, type Category, type ServerInfo, type SessionStats, type Settings,
-  type Task, type TaskProgress, type TaskState,
+  EV, OPTIONAL_EVENTS, type ApiEvent, type BulkResult, type Category, type ClusterInfo, type ServerInfo, type SessionStats,
+  type Settings, type Task, type TaskMoved, type TaskProgress, type TaskState,
 } from "./types.js";
 
 const TOKEN_KEY = "lodestone.token";
@@ -24,6 +25,8 @@ const REFRESH_DELAY = 100; // ms to gather task.get refreshes
 const LIST_INSTEAD = 40; // more refreshes than this: one task.list
 const STALE_RATE = 3000; // ms without task.progress after which rates are 0
 const MAX_BULK_ERRORS = 3; // per-task failures named in a bulk action's notice
+const MOVING = 30_000; // ms after task.moved during which task_not_found means "not adopted yet"
+const MOVING_RETRY = 1000; // ms between reads of a task on its way to its new node
 
 const FILTER_NAMES: Record<StateFilter, string> = {
   all: "All", active: "Active", downloading: "Downloading", seeding: "Seeding",
@@ -48,6 +51,13 @@ class App implements Api {
   private readonly add: AddDialog;
   private readonly settingsDlg: SettingsDialog;
   private readonly graph: RateGraph;
+  private readonly nodes: NodesPanel;
+  // cluster is server.info's: the cluster and this node, null for a
+  // daemon not in a cluster (no Node column, no Nodes panel).
+  private cluster: ClusterInfo | null = null;
+  // statusNodes are the nodes the last cluster.status listed (the node
+  // filter offers them beside the nodes tasks are on).
+  private statusNodes: string[] = [];
   private readonly alerts = new Map<string, Alert[]>();
   private settings: Settings | null = null;
   // events are the names subscribed to: every one the UI knows that the
@@ -65,6 +75,8 @@ class App implements Api {
   private readonly refreshIds = new Set<string>();
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly removedAt = new Map<string, number>();
+  // movedAt is when each task's last task.moved arrived.
+  private readonly movedAt = new Map<string, number>();
   private frame = 0;
   private countsDirty = true;
   private countsAt = 0;
@@ -99,6 +111,14 @@ class App implements Api {
       eventNames: () => this.events,
     });
     this.graph = new RateGraph(byId<HTMLCanvasElement>("rate-graph"), byId("graph-idle"));
+    this.nodes = new NodesPanel({
+      api: this, report, notify,
+      readOnly: () => this.readOnly,
+      listed: (ids) => {
+        this.statusNodes = ids;
+        this.updateNodes();
+      },
+    });
     this.wire();
   }
 
@@ -195,6 +215,7 @@ class App implements Api {
         const replay = this.call<{ replayed: number; complete: boolean }>("events.replay", { after });
         await sub;
         if (!(await replay).complete) await this.loadAll();
+        this.nodes.reconnected();
       } else {
         this.loading = true;
         const sub = this.subscribe();
@@ -207,6 +228,7 @@ class App implements Api {
         this.settingsDlg.setScope(info.scope);
         this.readOnly = info.scope === "read";
         byId("btn-add").toggleAttribute("disabled", this.readOnly);
+        this.setCluster(info.cluster ?? null);
         setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
         this.fresh(list.tasks);
         this.store.replaceAll(list.tasks);
@@ -260,11 +282,13 @@ class App implements Api {
     this.store.clear();
     this.alerts.clear();
     this.refreshIds.clear();
+    this.movedAt.clear();
     this.lastProgress.clear();
     this.detail.close();
     this.graph.clear();
     this.listed = false;
     byId("disk").hidden = true;
+    this.setCluster(null);
     this.infoId = "0";
     this.schedule();
     this.showLogin(err);
@@ -283,6 +307,16 @@ class App implements Api {
   private fresh(tasks: Task[]): void {
     const now = performance.now();
     for (const t of tasks) this.lastProgress.set(t.task_id, now);
+  }
+
+  // moving reports a task moved to another node lately (task.moved), which
+  // that node may not have taken up yet.
+  private moving(id: string): boolean {
+    const at = this.movedAt.get(id);
+    if (at === undefined) return false;
+    if (performance.now() - at < MOVING) return true;
+    this.movedAt.delete(id);
+    return false;
   }
 
   // goneSince reports a task removed after a request made at time t (its
@@ -375,6 +409,7 @@ class App implements Api {
       }
       case EV.removed:
         this.removedAt.set(id, performance.now());
+        this.movedAt.delete(id);
         this.lastProgress.delete(id);
         s.remove(id);
         this.alerts.delete(id);
@@ -382,6 +417,17 @@ class App implements Api {
         this.add.changed(ev.name, id);
         this.countsDirty = true;
         break;
+      case EV.moved: {
+        // Its node died or was drained: it starts again on another one.
+        const m = d as unknown as TaskMoved;
+        this.movedAt.set(id, performance.now());
+        s.patch(id, { node: m.to });
+        const why = m.reason === "node_down" ? "node down" : m.reason === "drained" ? "drained" : m.reason;
+        toast(`Task ${s.get(id)?.name ?? id} moved from ${m.from} to ${m.to}${why ? ` (${why})` : ""}`);
+        this.queueRefresh(id);
+        this.detail.changed(id, true);
+        break;
+      }
       case EV.alert: {
         const level = typeof d["level"] === "string" ? d["level"] : "warning";
         const message = String(d["message"] ?? "");
@@ -398,6 +444,7 @@ class App implements Api {
         break;
       }
     }
+    this.nodes.event(ev);
     this.settingsDlg.event(ev);
     this.schedule();
   }
@@ -447,8 +494,10 @@ class App implements Api {
           this.store.put(t);
         }
       } catch (e) {
-        // Gone: the task.removed event is on its way, or was missed.
-        if (e instanceof ApiError && e.code === 202) this.store.remove(id);
+        // Gone: the task.removed event is on its way, or was missed. Or,
+        // just moved to another node, not yet started there: read again.
+        if (e instanceof ApiError && e.code === 202 && this.moving(id)) setTimeout(() => this.queueRefresh(id), MOVING_RETRY);
+        else if (e instanceof ApiError && e.code === 202) this.store.remove(id);
         else if (e instanceof ApiError) reportError(e, `Read ${this.store.get(id)?.name ?? id}`);
         else if (e instanceof Disconnected) this.refreshIds.add(id); // after reconnecting
       }
@@ -479,6 +528,7 @@ class App implements Api {
       setText(byId("count"), !this.listed ? "Loading…" : s.view.length === s.size ? `${s.size.toLocaleString()} task${s.size === 1 ? "" : "s"}` : `${s.view.length.toLocaleString()} of ${s.size.toLocaleString()} tasks`);
     }
     if (s.labelsDirty) this.updateLabels();
+    if (s.nodesDirty && this.cluster) this.updateNodes();
     if (this.countsDirty) this.updateCounts();
     this.detail.render();
   }
@@ -534,6 +584,33 @@ class App implements Api {
     );
     sel.value = labels.includes(cur) || cur === NO_LABEL ? cur : "";
     if (sel.value !== cur) this.applyFilter();
+  }
+
+  // setCluster shows what a daemon in a cluster has (the Node column and
+  // filter, the Nodes panel), or hides it (null).
+  private setCluster(c: ClusterInfo | null): void {
+    this.cluster = c;
+    this.statusNodes = [];
+    byId("app").classList.toggle("clustered", c !== null);
+    this.nodes.setCluster(c);
+    this.store.nodesDirty = true;
+    if (c === null && byId<HTMLSelectElement>("filter-node").value !== "") {
+      byId<HTMLSelectElement>("filter-node").value = "";
+      this.applyFilter();
+    }
+  }
+
+  // updateNodes offers in the node filter every node tasks are on or the
+  // cluster lists, keeping the one chosen.
+  private updateNodes(): void {
+    const sel = byId<HTMLSelectElement>("filter-node");
+    const cur = sel.value;
+    const ids = [...new Set([...this.store.nodes(), ...this.statusNodes])].sort();
+    if (cur && !ids.includes(cur)) ids.push(cur); // chosen: kept while it has no task
+    const have = [...sel.options].map((o) => o.value).join("\u0000");
+    if (have === ["", ...ids].join("\u0000")) return;
+    sel.replaceChildren(h("option", { value: "" }, "All nodes"), ...ids.map((n) => h("option", { value: n }, n)));
+    sel.value = cur;
   }
 
   private updateToolbar(): void {
@@ -610,6 +687,7 @@ class App implements Api {
       byId<HTMLInputElement>("filter-text").value,
       byId<HTMLSelectElement>("filter-state").value as StateFilter,
       byId<HTMLSelectElement>("filter-label").value,
+      byId<HTMLSelectElement>("filter-node").value,
     );
     this.schedule();
   }
@@ -651,6 +729,7 @@ class App implements Api {
     fs.replaceChildren(...STATE_FILTERS.map((f) => h("option", { value: f }, FILTER_NAMES[f])));
     fs.addEventListener("change", () => this.applyFilter());
     byId("filter-label").addEventListener("change", () => this.applyFilter());
+    byId("filter-node").addEventListener("change", () => this.applyFilter());
     byId("filter-text").addEventListener("input", () => this.applyFilter());
 
     // Drop .torrent files or links anywhere to add them.

@@ -18,6 +18,7 @@ interface RowEl {
   fill: HTMLDivElement;
   pct: HTMLSpanElement;
   state: HTMLSpanElement;
+  node: HTMLDivElement;
   down: HTMLDivElement;
   up: HTMLDivElement;
   eta: HTMLDivElement;
@@ -95,6 +96,8 @@ export class TaskTable {
     const state = h("span", { class: "badge" });
     const cell = (cls: string, ...kids: (Node | string)[]) => h("div", { role: "gridcell", class: cls }, ...kids);
     const size = cell("c-size num");
+    // The cluster node's column (hidden by the stylesheet outside a cluster).
+    const node = cell("c-node");
     const down = cell("c-down num");
     const up = cell("c-up num");
     const eta = cell("c-eta num");
@@ -110,6 +113,7 @@ export class TaskTable {
       size,
       cell("c-prog", bar, pct),
       cell("c-state", state),
+      node,
       down,
       up,
       eta,
@@ -118,7 +122,7 @@ export class TaskTable {
       labels,
       added,
     );
-    return { el, check, name, note, size, bar, fill, pct, state, down, up, eta, ratio, peers, labels, added, id: "", v: -1, sel: false, index: -1, cur: false };
+    return { el, check, name, note, size, bar, fill, pct, state, node, down, up, eta, ratio, peers, labels, added, id: "", v: -1, sel: false, index: -1, cur: false };
   }
 
   // render draws the visible rows; call it once per animation frame.
@@ -221,6 +225,8 @@ export class TaskTable {
     setText(re.state, fmt.stateLabel(t.state));
     re.state.className = `badge s-${t.state}`;
     re.el.dataset["state"] = t.state;
+    setText(re.node, t.node ?? "");
+    setAttr(re.node, "title", t.node ? `On node ${t.node}` : null);
     // Zero shows as "0 B/s" (a blank cell read as unknown), dimmed so
     // that the rows that transfer stand out.
     setText(re.down, fmt.rate(t.download_rate));

@@ -16,7 +16,7 @@ export interface Row {
 
 export type SortKey =
   | "name" | "size" | "progress" | "state" | "down" | "up"
-  | "eta" | "ratio" | "peers" | "labels" | "added";
+  | "eta" | "ratio" | "peers" | "labels" | "added" | "node";
 
 export const STATE_FILTERS = [
   "all", "active", "downloading", "seeding", "completed", "paused",
@@ -55,6 +55,10 @@ const compare: Record<SortKey, (a: Row, b: Row) => number> = {
     return x < y ? -1 : x > y ? 1 : 0;
   },
   added: (a, b) => a.added - b.added,
+  node: (a, b) => {
+    const x = a.t.node ?? "", y = b.t.node ?? "";
+    return x < y ? -1 : x > y ? 1 : 0;
+  },
 };
 
 // The Task fields each sort key reads: a change to one re-sorts the view.
@@ -70,6 +74,7 @@ const sortFields: Record<SortKey, readonly (keyof Task)[]> = {
   peers: ["peers"],
   labels: ["category", "labels"],
   added: ["added_at"],
+  node: ["node"],
 };
 
 function isActive(t: Task): boolean {
@@ -94,12 +99,16 @@ export class TaskStore {
   filterText = "";
   filterState: StateFilter = "all";
   filterLabel = "";
+  // filterNode keeps the tasks of one cluster node ("": all).
+  filterNode = "";
   readonly selected = new Set<string>();
   // viewDirty: the view must be recomputed; changed: something to redraw.
   viewDirty = true;
   changed = true;
   // labelsDirty: the set of labels (for the filter menu) may have changed.
   labelsDirty = true;
+  // nodesDirty: the set of nodes tasks are on may have changed.
+  nodesDirty = true;
   private ver = 0;
 
   get size(): number {
@@ -132,6 +141,7 @@ export class TaskStore {
       pct: percent(t.completed, t.size),
     });
     if (!old || old.t.labels.join("\u0000") !== t.labels.join("\u0000")) this.labelsDirty = true;
+    if (!old || old.t.node !== t.node) this.nodesDirty = true;
     this.viewDirty = true;
     this.changed = true;
   }
@@ -169,6 +179,10 @@ export class TaskStore {
       any = true;
       if ((sortBy as readonly string[]).includes(k) || k === "state" || k === "name" || k === "finished_at") resort = true;
       if (k === "labels") this.labelsDirty = true;
+      if (k === "node") {
+        this.nodesDirty = true;
+        if (this.filterNode) resort = true;
+      }
     }
     if (!any) return true;
     if ("name" in fields) r.lname = r.t.name.toLowerCase();
@@ -251,13 +265,14 @@ export class TaskStore {
     this.viewDirty = true;
     this.changed = true;
     this.labelsDirty = true;
+    this.nodesDirty = true;
   }
 
   clear(): void {
     this.rows.clear();
     this.selected.clear();
     this.view = [];
-    this.viewDirty = this.changed = this.labelsDirty = true;
+    this.viewDirty = this.changed = this.labelsDirty = this.nodesDirty = true;
   }
 
   setSort(key: SortKey): void {
@@ -265,15 +280,16 @@ export class TaskStore {
     else {
       this.sortKey = key;
       // Numbers are most useful biggest first; text and dates A→Z, old→new.
-      this.sortDesc = !(key === "name" || key === "state" || key === "labels" || key === "added" || key === "eta");
+      this.sortDesc = !(key === "name" || key === "state" || key === "labels" || key === "added" || key === "eta" || key === "node");
     }
     this.viewDirty = this.changed = true;
   }
 
-  setFilter(text: string, state: StateFilter, label: string): void {
+  setFilter(text: string, state: StateFilter, label: string, node = ""): void {
     this.filterText = text.trim().toLowerCase();
     this.filterState = state;
     this.filterLabel = label;
+    this.filterNode = node;
     this.viewDirty = this.changed = true;
   }
 
@@ -282,6 +298,7 @@ export class TaskStore {
     const text = this.filterText;
     const st = this.filterState;
     const label = this.filterLabel;
+    const node = this.filterNode;
     const out: Row[] = [];
     for (const r of this.rows.values()) {
       const t = r.t;
@@ -289,7 +306,8 @@ export class TaskStore {
       if (label) {
         if (label === NO_LABEL ? t.labels.length > 0 : !t.labels.includes(label)) continue;
       }
-      if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text)) && !t.category.toLowerCase().includes(text)) continue;
+      if (node && t.node !== node) continue;
+      if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text)) && !t.category.toLowerCase().includes(text) && !(t.node ?? "").toLowerCase().includes(text)) continue;
       out.push(r);
     }
     const cmp = compare[this.sortKey];
@@ -314,6 +332,14 @@ export class TaskStore {
     for (const r of this.rows.values()) for (const l of r.t.labels) s.add(l);
     this.labelsDirty = false;
     return [...s].sort((a, b) => a.localeCompare(b));
+  }
+
+  // nodes lists the cluster nodes the tasks are on, sorted.
+  nodes(): string[] {
+    const s = new Set<string>();
+    for (const r of this.rows.values()) if (r.t.node) s.add(r.t.node);
+    this.nodesDirty = false;
+    return [...s].sort();
   }
 
   // dirs lists the download dirs in use, most used first.

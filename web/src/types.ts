@@ -53,6 +53,14 @@ export type Delivery = wire.WebhookDelivery;
 // key.create's answer (KeyCreated).
 export type ApiKey = wire.Key;
 export type KeyCreated = wire.KeyCreateResult;
+// ClusterInfo names the cluster and the node answering (server.info, in
+// cluster mode only); ClusterStatus is cluster.status, ClusterNode one of
+// its nodes; TaskMoved is task.moved's data.
+export type ClusterInfo = wire.ClusterInfo;
+export type ClusterStatus = wire.ClusterStatusResult;
+export type ClusterNode = wire.ClusterNode;
+export type DrainResult = wire.ClusterDrainResult;
+export type TaskMoved = wire.TaskMovedData;
 
 export interface ApiEvent {
   id: string;
@@ -77,12 +85,15 @@ export const EV = {
   // daemon knows them (OPTIONAL_EVENTS).
   rssItem: "rss.item_added",
   watchChanged: "watch.changed",
+  // Sent by daemons in a cluster (docs/CLUSTER.md).
+  moved: "task.moved",
+  clusterNode: "cluster.node",
 } as const;
 
 // OPTIONAL_EVENTS are the events an older daemon may not know: a
 // subscription naming one it does not know is refused (103), so they are
 // left out of it there.
-export const OPTIONAL_EVENTS: ReadonlySet<string> = new Set([EV.rssItem, EV.watchChanged]);
+export const OPTIONAL_EVENTS: ReadonlySet<string> = new Set([EV.rssItem, EV.watchChanged, EV.moved, EV.clusterNode]);
 
 // Ephemeral events are never replayed and may arrive after higher ids.
 export const EPHEMERAL: ReadonlySet<string> = new Set([EV.progress, EV.stats]);
@@ -107,6 +118,10 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = {
   211: "no such rule",
   212: "no such webhook",
   213: "no such key",
+  214: "no node can take it",
+  215: "node unavailable",
+  216: "cluster unavailable",
+  217: "not in a cluster",
   403: "forbidden",
   401: "unauthorized",
   429: "too many attempts",

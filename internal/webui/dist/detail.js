@@ -58,7 +58,7 @@ export class Detail {
         this.wireFiles();
         this.wireTrackers();
         for (const [k, label] of [
-            ["hash", "Info-hash"], ["state", "State"], ["size", "Size"], ["done", "Verified"],
+            ["hash", "Info-hash"], ["state", "State"], ["node", "Node"], ["size", "Size"], ["done", "Verified"],
             ["dl", "Downloaded"], ["ul", "Uploaded"], ["ratio", "Ratio"], ["rates", "Rates"],
             ["eta", "ETA"], ["peers", "Peers"], ["pieces", "Pieces"], ["added", "Added"],
             ["finished", "Finished"], ["category", "Category"], ["dir", "Directory"], ["error", "Error"],
@@ -133,6 +133,7 @@ export class Detail {
         };
         set("hash", t.task_id);
         set("state", fmt.stateLabel(t.state));
+        set("node", t.node ?? "");
         set("size", t.size > 0 ? `${fmt.size(t.size)} (${t.size.toLocaleString()} bytes)` : "unknown until the metadata arrives");
         set("done", `${fmt.size(t.completed)} (${fmt.percentText(fmt.percent(t.completed, t.size))})`);
         set("dl", fmt.size(t.downloaded));

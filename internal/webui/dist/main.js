@@ -4,6 +4,7 @@ import { Detail } from "./detail.js";
 import { byId, h, setAttr, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { RateGraph } from "./graph.js";
+import { NodesPanel } from "./nodes.js";
 import { SettingsDialog } from "./settings.js";
 import { TaskTable } from "./table.js";
 import { NO_LABEL, STATE_FILTERS, TaskStore } from "./tasks.js";
@@ -16,6 +17,8 @@ const REFRESH_DELAY = 100;
 const LIST_INSTEAD = 40;
 const STALE_RATE = 3000;
 const MAX_BULK_ERRORS = 3;
+const MOVING = 30_000;
+const MOVING_RETRY = 1000;
 const FILTER_NAMES = {
     all: "All", active: "Active", downloading: "Downloading", seeding: "Seeding",
     completed: "Completed", paused: "Paused", queued: "Queued", checking: "Checking",
@@ -38,6 +41,9 @@ class App {
     add;
     settingsDlg;
     graph;
+    nodes;
+    cluster = null;
+    statusNodes = [];
     alerts = new Map();
     settings = null;
     events = [...ALL_EVENTS];
@@ -49,6 +55,7 @@ class App {
     refreshIds = new Set();
     refreshTimer;
     removedAt = new Map();
+    movedAt = new Map();
     frame = 0;
     countsDirty = true;
     countsAt = 0;
@@ -81,6 +88,14 @@ class App {
             eventNames: () => this.events,
         });
         this.graph = new RateGraph(byId("rate-graph"), byId("graph-idle"));
+        this.nodes = new NodesPanel({
+            api: this, report, notify,
+            readOnly: () => this.readOnly,
+            listed: (ids) => {
+                this.statusNodes = ids;
+                this.updateNodes();
+            },
+        });
         this.wire();
     }
     call(method, params) {
@@ -170,6 +185,7 @@ class App {
                 await sub;
                 if (!(await replay).complete)
                     await this.loadAll();
+                this.nodes.reconnected();
             }
             else {
                 this.loading = true;
@@ -183,6 +199,7 @@ class App {
                 this.settingsDlg.setScope(info.scope);
                 this.readOnly = info.scope === "read";
                 byId("btn-add").toggleAttribute("disabled", this.readOnly);
+                this.setCluster(info.cluster ?? null);
                 setAttr(byId("btn-add"), "title", this.readOnly ? "This API key may only read" : null);
                 this.fresh(list.tasks);
                 this.store.replaceAll(list.tasks);
@@ -235,11 +252,13 @@ class App {
         this.store.clear();
         this.alerts.clear();
         this.refreshIds.clear();
+        this.movedAt.clear();
         this.lastProgress.clear();
         this.detail.close();
         this.graph.clear();
         this.listed = false;
         byId("disk").hidden = true;
+        this.setCluster(null);
         this.infoId = "0";
         this.schedule();
         this.showLogin(err);
@@ -256,6 +275,15 @@ class App {
         const now = performance.now();
         for (const t of tasks)
             this.lastProgress.set(t.task_id, now);
+    }
+    moving(id) {
+        const at = this.movedAt.get(id);
+        if (at === undefined)
+            return false;
+        if (performance.now() - at < MOVING)
+            return true;
+        this.movedAt.delete(id);
+        return false;
     }
     goneSince(id, t) {
         return (this.removedAt.get(id) ?? -1) >= t;
@@ -345,6 +373,7 @@ class App {
             }
             case EV.removed:
                 this.removedAt.set(id, performance.now());
+                this.movedAt.delete(id);
                 this.lastProgress.delete(id);
                 s.remove(id);
                 this.alerts.delete(id);
@@ -353,6 +382,16 @@ class App {
                 this.add.changed(ev.name, id);
                 this.countsDirty = true;
                 break;
+            case EV.moved: {
+                const m = d;
+                this.movedAt.set(id, performance.now());
+                s.patch(id, { node: m.to });
+                const why = m.reason === "node_down" ? "node down" : m.reason === "drained" ? "drained" : m.reason;
+                toast(`Task ${s.get(id)?.name ?? id} moved from ${m.from} to ${m.to}${why ? ` (${why})` : ""}`);
+                this.queueRefresh(id);
+                this.detail.changed(id, true);
+                break;
+            }
             case EV.alert: {
                 const level = typeof d["level"] === "string" ? d["level"] : "warning";
                 const message = String(d["message"] ?? "");
@@ -370,6 +409,7 @@ class App {
                 break;
             }
         }
+        this.nodes.event(ev);
         this.settingsDlg.event(ev);
         this.schedule();
     }
@@ -421,7 +461,9 @@ class App {
                 }
             }
             catch (e) {
-                if (e instanceof ApiError && e.code === 202)
+                if (e instanceof ApiError && e.code === 202 && this.moving(id))
+                    setTimeout(() => this.queueRefresh(id), MOVING_RETRY);
+                else if (e instanceof ApiError && e.code === 202)
                     this.store.remove(id);
                 else if (e instanceof ApiError)
                     reportError(e, `Read ${this.store.get(id)?.name ?? id}`);
@@ -454,6 +496,8 @@ class App {
         }
         if (s.labelsDirty)
             this.updateLabels();
+        if (s.nodesDirty && this.cluster)
+            this.updateNodes();
         if (this.countsDirty)
             this.updateCounts();
         this.detail.render();
@@ -500,6 +544,29 @@ class App {
         sel.value = labels.includes(cur) || cur === NO_LABEL ? cur : "";
         if (sel.value !== cur)
             this.applyFilter();
+    }
+    setCluster(c) {
+        this.cluster = c;
+        this.statusNodes = [];
+        byId("app").classList.toggle("clustered", c !== null);
+        this.nodes.setCluster(c);
+        this.store.nodesDirty = true;
+        if (c === null && byId("filter-node").value !== "") {
+            byId("filter-node").value = "";
+            this.applyFilter();
+        }
+    }
+    updateNodes() {
+        const sel = byId("filter-node");
+        const cur = sel.value;
+        const ids = [...new Set([...this.store.nodes(), ...this.statusNodes])].sort();
+        if (cur && !ids.includes(cur))
+            ids.push(cur);
+        const have = [...sel.options].map((o) => o.value).join("\u0000");
+        if (have === ["", ...ids].join("\u0000"))
+            return;
+        sel.replaceChildren(h("option", { value: "" }, "All nodes"), ...ids.map((n) => h("option", { value: n }, n)));
+        sel.value = cur;
     }
     updateToolbar() {
         const s = this.store;
@@ -565,7 +632,7 @@ class App {
         setText(byId("remove-ok"), del ? "Remove and delete data" : "Remove");
     }
     applyFilter() {
-        this.store.setFilter(byId("filter-text").value, byId("filter-state").value, byId("filter-label").value);
+        this.store.setFilter(byId("filter-text").value, byId("filter-state").value, byId("filter-label").value, byId("filter-node").value);
         this.schedule();
     }
     wire() {
@@ -605,6 +672,7 @@ class App {
         fs.replaceChildren(...STATE_FILTERS.map((f) => h("option", { value: f }, FILTER_NAMES[f])));
         fs.addEventListener("change", () => this.applyFilter());
         byId("filter-label").addEventListener("change", () => this.applyFilter());
+        byId("filter-node").addEventListener("change", () => this.applyFilter());
         byId("filter-text").addEventListener("input", () => this.applyFilter());
         const drop = byId("drop");
         const carries = (e) => !!e.dataTransfer && [...e.dataTransfer.types].some((t) => t === "Files" || t === "text/uri-list" || t === "text/plain");

@@ -58,6 +58,7 @@ export class TaskTable {
         const state = h("span", { class: "badge" });
         const cell = (cls, ...kids) => h("div", { role: "gridcell", class: cls }, ...kids);
         const size = cell("c-size num");
+        const node = cell("c-node");
         const down = cell("c-down num");
         const up = cell("c-up num");
         const eta = cell("c-eta num");
@@ -65,8 +66,8 @@ export class TaskTable {
         const peers = cell("c-peers num");
         const labels = cell("c-labels");
         const added = cell("c-added");
-        const el = h("div", { class: "tr", role: "row", "aria-selected": "false" }, cell("c-sel", check), cell("c-name", name, note), size, cell("c-prog", bar, pct), cell("c-state", state), down, up, eta, ratio, peers, labels, added);
-        return { el, check, name, note, size, bar, fill, pct, state, down, up, eta, ratio, peers, labels, added, id: "", v: -1, sel: false, index: -1, cur: false };
+        const el = h("div", { class: "tr", role: "row", "aria-selected": "false" }, cell("c-sel", check), cell("c-name", name, note), size, cell("c-prog", bar, pct), cell("c-state", state), node, down, up, eta, ratio, peers, labels, added);
+        return { el, check, name, note, size, bar, fill, pct, state, node, down, up, eta, ratio, peers, labels, added, id: "", v: -1, sel: false, index: -1, cur: false };
     }
     render() {
         const store = this.store;
@@ -167,6 +168,8 @@ export class TaskTable {
         setText(re.state, fmt.stateLabel(t.state));
         re.state.className = `badge s-${t.state}`;
         re.el.dataset["state"] = t.state;
+        setText(re.node, t.node ?? "");
+        setAttr(re.node, "title", t.node ? `On node ${t.node}` : null);
         setText(re.down, fmt.rate(t.download_rate));
         setText(re.up, fmt.rate(t.upload_rate));
         re.down.classList.toggle("zero", t.download_rate <= 0);

@@ -30,6 +30,10 @@ const compare = {
         return x < y ? -1 : x > y ? 1 : 0;
     },
     added: (a, b) => a.added - b.added,
+    node: (a, b) => {
+        const x = a.t.node ?? "", y = b.t.node ?? "";
+        return x < y ? -1 : x > y ? 1 : 0;
+    },
 };
 const sortFields = {
     name: ["name"],
@@ -43,6 +47,7 @@ const sortFields = {
     peers: ["peers"],
     labels: ["category", "labels"],
     added: ["added_at"],
+    node: ["node"],
 };
 function isActive(t) {
     return t.download_rate > 0 || t.upload_rate > 0 || t.state === "checking" || t.state === "metadata";
@@ -63,10 +68,12 @@ export class TaskStore {
     filterText = "";
     filterState = "all";
     filterLabel = "";
+    filterNode = "";
     selected = new Set();
     viewDirty = true;
     changed = true;
     labelsDirty = true;
+    nodesDirty = true;
     ver = 0;
     get size() {
         return this.rows.size;
@@ -95,6 +102,8 @@ export class TaskStore {
         });
         if (!old || old.t.labels.join("\u0000") !== t.labels.join("\u0000"))
             this.labelsDirty = true;
+        if (!old || old.t.node !== t.node)
+            this.nodesDirty = true;
         this.viewDirty = true;
         this.changed = true;
     }
@@ -133,6 +142,11 @@ export class TaskStore {
                 resort = true;
             if (k === "labels")
                 this.labelsDirty = true;
+            if (k === "node") {
+                this.nodesDirty = true;
+                if (this.filterNode)
+                    resort = true;
+            }
         }
         if (!any)
             return true;
@@ -219,32 +233,35 @@ export class TaskStore {
         this.viewDirty = true;
         this.changed = true;
         this.labelsDirty = true;
+        this.nodesDirty = true;
     }
     clear() {
         this.rows.clear();
         this.selected.clear();
         this.view = [];
-        this.viewDirty = this.changed = this.labelsDirty = true;
+        this.viewDirty = this.changed = this.labelsDirty = this.nodesDirty = true;
     }
     setSort(key) {
         if (this.sortKey === key)
             this.sortDesc = !this.sortDesc;
         else {
             this.sortKey = key;
-            this.sortDesc = !(key === "name" || key === "state" || key === "labels" || key === "added" || key === "eta");
+            this.sortDesc = !(key === "name" || key === "state" || key === "labels" || key === "added" || key === "eta" || key === "node");
         }
         this.viewDirty = this.changed = true;
     }
-    setFilter(text, state, label) {
+    setFilter(text, state, label, node = "") {
         this.filterText = text.trim().toLowerCase();
         this.filterState = state;
         this.filterLabel = label;
+        this.filterNode = node;
         this.viewDirty = this.changed = true;
     }
     computeView() {
         const text = this.filterText;
         const st = this.filterState;
         const label = this.filterLabel;
+        const node = this.filterNode;
         const out = [];
         for (const r of this.rows.values()) {
             const t = r.t;
@@ -254,7 +271,9 @@ export class TaskStore {
                 if (label === NO_LABEL ? t.labels.length > 0 : !t.labels.includes(label))
                     continue;
             }
-            if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text)) && !t.category.toLowerCase().includes(text))
+            if (node && t.node !== node)
+                continue;
+            if (text && !r.lname.includes(text) && !t.task_id.startsWith(text) && !t.labels.some((l) => l.toLowerCase().includes(text)) && !t.category.toLowerCase().includes(text) && !(t.node ?? "").toLowerCase().includes(text))
                 continue;
             out.push(r);
         }
@@ -280,6 +299,14 @@ export class TaskStore {
                 s.add(l);
         this.labelsDirty = false;
         return [...s].sort((a, b) => a.localeCompare(b));
+    }
+    nodes() {
+        const s = new Set();
+        for (const r of this.rows.values())
+            if (r.t.node)
+                s.add(r.t.node);
+        this.nodesDirty = false;
+        return [...s].sort();
     }
     dirs() {
         const m = new Map();

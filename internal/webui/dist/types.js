@@ -15,8 +15,10 @@ export const EV = {
     categories: "category.changed",
     rssItem: "rss.item_added",
     watchChanged: "watch.changed",
+    moved: "task.moved",
+    clusterNode: "cluster.node",
 };
-export const OPTIONAL_EVENTS = new Set([EV.rssItem, EV.watchChanged]);
+export const OPTIONAL_EVENTS = new Set([EV.rssItem, EV.watchChanged, EV.moved, EV.clusterNode]);
 export const EPHEMERAL = new Set([EV.progress, EV.stats]);
 export const ERROR_NAMES = {
     100: "parse error",
@@ -37,6 +39,10 @@ export const ERROR_NAMES = {
     211: "no such rule",
     212: "no such webhook",
     213: "no such key",
+    214: "no node can take it",
+    215: "node unavailable",
+    216: "cluster unavailable",
+    217: "not in a cluster",
     403: "forbidden",
     401: "unauthorized",
     429: "too many attempts",

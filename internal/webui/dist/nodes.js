@@ -1,0 +1,230 @@
+import {} from "./conn.js";
+import { byId, h, setAttr, setText } from "./dom.js";
+import * as fmt from "./format.js";
+import { confirmClick } from "./settings-page.js";
+import { EV } from "./types.js";
+const POLL = 5000;
+const TICK = 1000;
+const EVENT_DELAY = 200;
+export function ago(ms, now) {
+    const s = Math.max(0, Math.floor((now - ms) / 1000));
+    if (s < 60)
+        return `${s} s ago`;
+    const m = Math.floor(s / 60);
+    if (m < 60)
+        return `${m} min ago`;
+    const hr = Math.floor(m / 60);
+    if (hr < 48)
+        return `${hr} h ago`;
+    return `${Math.floor(hr / 24)} d ago`;
+}
+const STATE_LABELS = { live: "Live", draining: "Draining", down: "Down" };
+export class NodesPanel {
+    d;
+    cluster = null;
+    pane = byId("nodes");
+    button = byId("btn-nodes");
+    body = byId("nodes-body");
+    rows = new Map();
+    poll;
+    tick;
+    soon;
+    busy = false;
+    again = false;
+    constructor(d) {
+        this.d = d;
+        this.button.addEventListener("click", () => (this.shown ? this.close() : this.open()));
+        byId("nodes-close").addEventListener("click", () => this.close());
+        this.body.addEventListener("click", (e) => {
+            const b = e.target.closest("button[data-node]");
+            if (b)
+                void this.drain(b);
+        });
+        document.addEventListener("visibilitychange", () => {
+            if (this.shown && document.visibilityState === "visible")
+                void this.refresh();
+        });
+    }
+    get shown() {
+        return !this.pane.hidden;
+    }
+    setCluster(c) {
+        this.cluster = c;
+        this.button.hidden = c === null;
+        if (c === null) {
+            this.close();
+            this.rows.clear();
+            this.body.replaceChildren();
+            setText(byId("nodes-summary"), "");
+        }
+    }
+    open() {
+        if (!this.cluster)
+            return;
+        this.pane.hidden = false;
+        setAttr(this.button, "aria-expanded", "true");
+        this.poll ??= setInterval(() => {
+            if (document.visibilityState === "visible")
+                void this.refresh();
+        }, POLL);
+        this.tick ??= setInterval(() => this.drawBeats(), TICK);
+        void this.refresh();
+    }
+    close() {
+        this.pane.hidden = true;
+        setAttr(this.button, "aria-expanded", "false");
+        clearInterval(this.poll);
+        clearInterval(this.tick);
+        clearTimeout(this.soon);
+        this.poll = this.tick = this.soon = undefined;
+    }
+    event(ev) {
+        if (ev.name !== EV.clusterNode && ev.name !== EV.moved)
+            return;
+        if (!this.cluster || !this.shown)
+            return;
+        this.soon ??= setTimeout(() => {
+            this.soon = undefined;
+            void this.refresh();
+        }, EVENT_DELAY);
+    }
+    reconnected() {
+        if (this.cluster && this.shown)
+            void this.refresh();
+    }
+    async refresh() {
+        if (!this.cluster)
+            return;
+        if (this.busy) {
+            this.again = true;
+            return;
+        }
+        this.busy = true;
+        try {
+            const st = await this.d.api.call("cluster.status");
+            this.note("");
+            this.draw(st);
+        }
+        catch (e) {
+            this.note(e instanceof Error ? `Reading the cluster's status failed: ${e.message}` : String(e));
+        }
+        finally {
+            this.busy = false;
+        }
+        if (this.again) {
+            this.again = false;
+            void this.refresh();
+        }
+    }
+    note(msg) {
+        const el = byId("nodes-note");
+        el.hidden = msg === "";
+        setText(el, msg);
+    }
+    draw(st) {
+        const nodes = Array.isArray(st.nodes) ? st.nodes : [];
+        const parts = [`Cluster “${st.name ?? this.cluster?.name ?? ""}”`, `${nodes.length} node${nodes.length === 1 ? "" : "s"}`, `${st.tasks.toLocaleString()} task${st.tasks === 1 ? "" : "s"}`];
+        if (st.failover_seconds > 0)
+            parts.push(`failover after ${fmt.duration(st.failover_seconds)}`);
+        setText(byId("nodes-summary"), parts.join(" · "));
+        const warn = byId("nodes-offline");
+        warn.hidden = st.connected;
+        const keep = new Set();
+        let prev = null;
+        for (const n of nodes) {
+            keep.add(n.id);
+            let r = this.rows.get(n.id);
+            if (!r) {
+                r = this.makeRow(n);
+                this.rows.set(n.id, r);
+            }
+            this.fill(r, n);
+            const want = prev ? prev.nextElementSibling : this.body.firstElementChild;
+            if (want !== r.tr) {
+                if (prev)
+                    prev.after(r.tr);
+                else
+                    this.body.prepend(r.tr);
+            }
+            prev = r.tr;
+        }
+        for (const [id, r] of this.rows) {
+            if (keep.has(id))
+                continue;
+            r.tr.remove();
+            this.rows.delete(id);
+        }
+        const empty = byId("nodes-empty");
+        empty.hidden = nodes.length > 0;
+        this.d.listed(nodes.map((n) => n.id));
+    }
+    makeRow(n) {
+        const state = h("span", { class: "node-state" });
+        const num = () => h("td", { class: "num" });
+        const tasks = num();
+        const disk = num();
+        const down = num();
+        const up = num();
+        const beat = h("td", { class: "beat" });
+        const btn = h("button", { type: "button", class: "small", "data-node": n.id });
+        const self = n.id === this.cluster?.node;
+        const tr = h("tr", { "data-node": n.id }, h("th", { scope: "row", class: "node-id" }, n.id, self ? h("span", { class: "muted" }, " (this node)") : null), h("td", null, state), tasks, disk, down, up, beat, h("td", { class: "actions" }, btn));
+        return { tr, state, tasks, disk, down, up, beat, btn, beatAt: NaN, n };
+    }
+    fill(r, n) {
+        r.n = n;
+        r.tr.dataset["state"] = n.state;
+        r.tr.dataset["tasks"] = String(n.tasks);
+        setText(r.state, STATE_LABELS[n.state] ?? n.state);
+        r.state.className = `node-state n-${n.state}`;
+        setText(r.tasks, n.max_tasks > 0 ? `${n.tasks.toLocaleString()} / ${n.max_tasks.toLocaleString()}` : n.tasks.toLocaleString());
+        setAttr(r.tasks, "title", n.max_tasks > 0 ? `at most ${n.max_tasks} (--max-tasks)` : "no limit (--max-tasks)");
+        const down = n.state === "down" && !n.last_heartbeat;
+        setText(r.disk, down ? "—" : fmt.size(n.free_disk));
+        setText(r.down, down ? "—" : fmt.rate(n.download_rate));
+        setText(r.up, down ? "—" : fmt.rate(n.upload_rate));
+        r.down.classList.toggle("zero", n.download_rate <= 0);
+        r.up.classList.toggle("zero", n.upload_rate <= 0);
+        r.beatAt = n.last_heartbeat ? Date.parse(n.last_heartbeat) : NaN;
+        setAttr(r.beat, "title", n.last_heartbeat ? fmt.date(n.last_heartbeat, true) : null);
+        this.drawBeat(r, Date.now());
+        if (r.btn.dataset["armed"] !== "1")
+            setText(r.btn, n.state === "draining" ? "Undrain" : "Drain");
+        setAttr(r.btn, "aria-label", `${n.state === "draining" ? "Undrain" : "Drain"} ${n.id}`);
+        r.btn.disabled = this.d.readOnly();
+        setAttr(r.btn, "title", this.d.readOnly() ? "This API key may only read" : n.state === "draining" ? "Place new tasks on this node again" : "Move this node's tasks to the others and place no new ones on it");
+    }
+    drawBeat(r, now) {
+        setText(r.beat, Number.isNaN(r.beatAt) ? "—" : ago(r.beatAt, now));
+    }
+    drawBeats() {
+        const now = Date.now();
+        for (const r of this.rows.values())
+            this.drawBeat(r, now);
+    }
+    async drain(b) {
+        const id = b.dataset["node"] ?? "";
+        const r = this.rows.get(id);
+        if (!r)
+            return;
+        const on = r.n.state !== "draining";
+        if (on && !confirmClick(b, "Drain?"))
+            return;
+        b.classList.remove("armed");
+        b.disabled = true;
+        try {
+            const res = await this.d.api.call("cluster.drain", { node: id, drain: on });
+            this.d.notify(res.draining ? `Draining ${id}: ${res.moving.toLocaleString()} task${res.moving === 1 ? "" : "s"} to move to other nodes.` : `${id} takes new tasks again.`);
+            if (r.n.state !== "down")
+                this.fill(r, { ...r.n, state: res.draining ? "draining" : "live" });
+        }
+        catch (e) {
+            this.d.report(e, `${on ? "Drain" : "Undrain"} ${id}`);
+        }
+        finally {
+            b.disabled = this.d.readOnly();
+            setText(b, r.n.state === "draining" ? "Undrain" : "Drain");
+        }
+        void this.refresh();
+    }
+}
