@@ -1,4 +1,4 @@
-package api_test
+package api
 
 import (
 	"fmt"
@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/lodestone-bt/lodestone/api"
 )
 
 // docs/API.md documents every method and event of the catalogue, each
@@ -39,10 +37,10 @@ func TestAPIDocCoversCatalogue(t *testing.T) {
 			t.Errorf("docs/API.md has no example of the %s %s (a JSON block matching %s)", what, name, pattern)
 		}
 	}
-	for _, m := range api.Methods {
+	for _, m := range Methods {
 		has("method", m.Name, `"method": ?"`+regexp.QuoteMeta(m.Name)+`"`)
 	}
-	for _, e := range api.Events {
+	for _, e := range Events {
 		has("event", e.Name, `"name": ?"`+regexp.QuoteMeta(e.Name)+`"`)
 	}
 	_, table, ok := strings.Cut(doc, "\n## 7. Error codes\n")
@@ -50,7 +48,7 @@ func TestAPIDocCoversCatalogue(t *testing.T) {
 		t.Fatal("docs/API.md has no section 7. Error codes")
 	}
 	table, _, _ = strings.Cut(table, "\n## ")
-	for _, c := range api.Codes {
+	for _, c := range Codes {
 		if row := fmt.Sprintf("| `%d` | `%s` |", int(c), c); !strings.Contains(table, row) {
 			t.Errorf("docs/API.md's error table has no row %q", row)
 		}

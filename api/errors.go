@@ -28,7 +28,7 @@ const (
 	CodeNoSuchKey          Code = 213 // key.revoke names a key_id that does not exist
 	CodeNoNode             Code = 214 // cluster: no live node can take the task (all draining, full or out of disk), or task.add's node is not live
 	CodeNodeUnavailable    Code = 215 // cluster: the task's node did not answer a read in time (it may be down); commands are queued instead
-	CodeClusterUnavailable Code = 216 // cluster: this node has lost NATS and refuses cluster work until it is back; another node may answer
+	CodeClusterUnavailable Code = 216 // cluster: this node has lost NATS (or JetStream did not take the write, e.g. during a leader election): nothing was stored; try again, or another node
 	CodeNotClustered       Code = 217 // a cluster method on a daemon that is not in a cluster
 	CodeUnauthorized       Code = 401 // missing or wrong token
 	CodeForbidden          Code = 403 // the credential is valid but its scope does not allow the method, or the key was revoked

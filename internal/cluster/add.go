@@ -63,7 +63,7 @@ func (n *Node) add(ctx context.Context, raw json.RawMessage) (api.TaskAddResult,
 		return res, nil
 	}
 	if err != nil {
-		return api.TaskAddResult{}, fmt.Errorf("store the task in the cluster: %w", err)
+		return api.TaskAddResult{}, n.storeFailed("store the task in the cluster's task list", err)
 	}
 	res.Node = e.Node
 	params, _ := json.Marshal(adoptParams{TaskID: e.TaskID, Generation: e.Generation, Revision: e.Revision})
@@ -85,7 +85,7 @@ func (n *Node) add(ctx context.Context, raw json.RawMessage) (api.TaskAddResult,
 		return api.TaskAddResult{}, err
 	case errors.Is(err, errNotStored):
 		n.forgetIf(context.WithoutCancel(ctx), e.TaskID, e.Generation)
-		return api.TaskAddResult{}, err
+		return api.TaskAddResult{}, n.storeFailed("send the task to its node", err)
 	default:
 		// Stored, not answered yet: the node adds it when it can.
 		n.log.Info("task stored; its node has not answered yet", "task_id", e.TaskID, "node", e.Node, "err", err)

@@ -40,6 +40,9 @@ func (n *Node) command(ctx context.Context, node, method string, params json.Raw
 	wait, cancel := context.WithTimeout(ctx, commandWait)
 	defer cancel()
 	raw, err := n.commandWait(wait, node, method, params)
+	if errors.Is(err, errNotStored) {
+		return nil, n.storeFailed("store the command for node "+node, err)
+	}
 	var ae *api.Error
 	if err != nil && errors.As(err, &ae) && ae.Code == api.CodeNodeUnavailable && emptyResult[method] {
 		return json.RawMessage("{}"), nil

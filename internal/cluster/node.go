@@ -331,7 +331,7 @@ func (n *Node) watchConnection(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		up := n.nats.Conn.IsConnected()
+		up := n.nats.Conn.IsConnected() && n.seated()
 		if up == n.connected.Swap(up) {
 			continue
 		}
@@ -341,9 +341,30 @@ func (n *Node) watchConnection(ctx context.Context) {
 			n.kickReconcile()
 		} else {
 			n.log.Error("cluster connection lost: refusing cluster work until it is back")
-			n.alert(api.LevelError, "connection to the cluster lost: this node refuses cluster work (task.add, commands, task.list) until it is back; its own tasks go on")
+			msg := "connection to the cluster lost: this node refuses cluster work (task.add, commands, task.list) until it is back; its own tasks go on"
+			n.alert(api.LevelError, msg)
+			n.alertHere(api.LevelError, msg)
 		}
 	}
+}
+
+// seated reports whether this node sees its own heartbeat in its live
+// list, that is, whether the cluster's state reaches it again. After a
+// partition longer than the failover time the connection comes back
+// before the membership's watchers do (up to a third of the failover
+// time later), and until then the live list is empty: task.add would be
+// answered 214 "no live node" instead of 216. A node that just started
+// is given the failover time to see its first heartbeat.
+func (n *Node) seated() bool {
+	if time.Since(n.started) < n.mem.TTL() {
+		return true
+	}
+	for _, nd := range n.mem.Live() {
+		if nd.ID == n.id {
+			return true
+		}
+	}
+	return false
 }
 
 // alert publishes an engine.alert on this daemon's own hub (forwarded to
@@ -358,6 +379,33 @@ func (n *Node) taskAlert(taskID, level, msg string) {
 	if _, err := n.local.Hub.Publish(api.EventEngineAlert, api.EngineAlertData{TaskID: taskID, Level: level, Message: msg}); err != nil {
 		n.log.Error("publish alert", "err", err)
 	}
+}
+
+// alertHere delivers an engine.alert to this node's own clients at once.
+// Their events come from the cluster's stream (the mirror), which the
+// alert published by alert reaches only once the connection is back: a
+// client of a node cut off from NATS would not learn why its calls fail
+// until then. The alert goes to them as an unlogged snapshot; the logged
+// one follows through the stream after the reconnect.
+func (n *Node) alertHere(level, msg string) {
+	if n.mirror == nil {
+		return
+	}
+	data, _ := json.Marshal(api.EngineAlertData{Level: level, Message: msg})
+	if err := n.mirror.InjectSnapshot(api.EventEngineAlert, "cluster-connection", n.id, data); err != nil && !errors.Is(err, events.ErrClosed) {
+		n.log.Error("deliver an alert to this node's clients", "err", err)
+	}
+}
+
+// storeFailed is the answer to a call whose write to JetStream (the task
+// list, the command stream) failed although the node is connected: the
+// servers are electing a leader, or a quorum is away. Nothing was
+// acknowledged, so the client may try again, here or on another node;
+// 216 says so, where a plain error would be 500 "internal".
+func (n *Node) storeFailed(what string, err error) error {
+	n.log.Warn("the cluster did not take a write", "what", what, "err", err)
+	return &api.Error{Code: api.CodeClusterUnavailable,
+		Message: fmt.Sprintf("node %s could not %s (%v): the cluster is not answering; try again", n.id, what, err)}
 }
 
 // unavailable is the answer to cluster work while NATS is away.

@@ -263,7 +263,7 @@ func (n *Node) updateEntry(ctx context.Context, id string, apply func(*taskEntry
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("update the cluster's task list: %w", err)
+		return n.storeFailed("update the cluster's task list", err)
 	}
 	return nil
 }

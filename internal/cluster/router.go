@@ -3,10 +3,12 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/lodestone-bt/lodestone/api"
 	"github.com/lodestone-bt/lodestone/internal/cluster/rpc"
+	"github.com/lodestone-bt/lodestone/internal/cluster/tasklist"
 )
 
 // How the router treats each method that names one task.
@@ -123,6 +125,18 @@ func (n *Node) answer(v any, err error) (json.RawMessage, bool, error) {
 // state in the task list first (so a move to another node keeps it).
 func (n *Node) one(ctx context.Context, kind route, method string, p taskParams, params json.RawMessage) (json.RawMessage, bool, error) {
 	e, ok := n.tasks.Get(p.TaskID)
+	if !ok && isInfoHash(p.TaskID) {
+		// The cache may lag behind an add through another node (its
+		// watcher is recreated after its server went away): the
+		// server's word decides before the daemon answers 202.
+		fresh, err := n.tasks.Load(ctx, p.TaskID)
+		switch {
+		case err == nil:
+			e, ok = fresh, true
+		case !errors.Is(err, tasklist.ErrNotFound):
+			return nil, true, n.storeFailed("read the cluster's task list", err)
+		}
+	}
 	if !ok {
 		return nil, false, nil // not a cluster task: the daemon says 202 (or has it)
 	}
@@ -167,6 +181,20 @@ func (n *Node) recordDesired(ctx context.Context, method string, p taskParams) e
 		return nil
 	}
 	return n.updateEntry(ctx, p.TaskID, apply)
+}
+
+// isInfoHash reports whether id can be a task of the task list: 40
+// lowercase hex digits.
+func isInfoHash(id string) bool {
+	if len(id) != 40 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // invalid is a 103 error.

@@ -161,7 +161,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 // together create the same replicated stream through different servers
 // at once, and then one of them may never hear back (seen with three
 // embedded servers: a 5-minute wait); asking again gets an answer.
-const streamAttempt = 10 * time.Second
+const streamAttempt = 4 * time.Second
 
 // ensureStream creates sc or updates the stream to it, asking again after
 // a timeout until ctx ends.

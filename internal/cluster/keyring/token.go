@@ -156,4 +156,4 @@ func permanent(err error) bool {
 }
 
 // attemptTimeout bounds one attempt to bind or create a bucket.
-const attemptTimeout = 10 * time.Second
+const attemptTimeout = 4 * time.Second

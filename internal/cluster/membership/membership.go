@@ -230,7 +230,7 @@ func bucket(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueCon
 	for {
 		// Each attempt is bounded: a create racing other nodes' may
 		// never be answered (see bus.streamAttempt).
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 4*time.Second)
 		kv, err := js.CreateKeyValue(actx, c)
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = js.KeyValue(actx, c.Bucket)

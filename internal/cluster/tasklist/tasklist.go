@@ -30,6 +30,9 @@
 //     a watcher read it is gone from the stream, so a key changed quickly
 //     may skip intermediate revisions; its latest one always arrives.
 //     Reconcilers act on the state (cur), not on the sequence of steps.
+//   - Reads of one entry (Load) go to the bucket's stream leader, never
+//     to a replica that may lag behind an acknowledged write: direct gets
+//     are turned off on the bucket.
 //   - Removed tasks leave a KV delete marker (about 170 bytes each in the
 //     store) so that every watcher, including one resuming after an
 //     outage, learns of the removal from the stream.
@@ -236,8 +239,34 @@ func keyValue(ctx context.Context, js jetstream.JetStream, c jetstream.KeyValueC
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			kv, err = js.CreateKeyValue(actx, c)
 		}
-		return kv, err
+		if err != nil {
+			return nil, err
+		}
+		return leaderReads(actx, js, kv, c.Bucket)
 	})
+}
+
+// leaderReads turns direct gets off for the bucket and binds it again.
+// With them (the client's default for a new bucket) any replica answers
+// a Get, and a follower that has not yet applied an acknowledged create
+// answers "not found": a task's node was told, 1.4 s after task.add
+// stored the task, that it did not exist (TestClusterNATSLeaderRestart).
+// Load is the server's word (for CAS, for dropping tasks): it must be
+// the stream leader's.
+func leaderReads(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bucket string) (jetstream.KeyValue, error) {
+	s, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, err
+	}
+	sc := s.CachedInfo().Config
+	if !sc.AllowDirect {
+		return kv, nil
+	}
+	sc.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, sc); err != nil {
+		return nil, err
+	}
+	return js.KeyValue(ctx, bucket)
 }
 
 func objectStore(ctx context.Context, js jetstream.JetStream, c jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
@@ -254,7 +283,7 @@ func objectStore(ctx context.Context, js jetstream.JetStream, c jetstream.Object
 
 // attemptTimeout bounds one attempt to bind or create a bucket: a create
 // racing other nodes' may never be answered (see bus.streamAttempt).
-const attemptTimeout = 10 * time.Second
+const attemptTimeout = 4 * time.Second
 
 func retry[T any](ctx context.Context, what string, f func() (T, error)) (T, error) {
 	for {
