@@ -92,6 +92,13 @@ type Node struct {
 	local   Local
 	started time.Time
 
+	// statusMu guards what status reads: membership's heartbeat goroutine
+	// calls status while Start is still opening the task list and before
+	// Run sets local (a data race under -race otherwise).
+	statusMu    sync.Mutex
+	statusTasks *tasklist.List
+	statusLocal func() membership.Status
+
 	// dropping holds the ids of local tasks being dropped because they
 	// belong elsewhere: their events are not forwarded.
 	dropping sync.Map
@@ -164,6 +171,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Node, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	n.statusMu.Lock()
+	n.statusTasks = n.tasks
+	n.statusMu.Unlock()
 	if n.token, err = keyring.Token(ctx, n.nats.JS, replicas, deps.Token, deps.TokenGiven); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -224,6 +234,9 @@ func (n *Node) KeyMethods(methods map[string]apiserver.Handler, keys *apikeys.Ke
 // coordinator. It returns at once; Close stops them.
 func (n *Node) Run(local Local) error {
 	n.local = local
+	n.statusMu.Lock()
+	n.statusLocal = local.Status
+	n.statusMu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	stopRPC, err := rpc.Serve(ctx, n.nats.Conn, subjectPrefix, n.id, n.serveRead, n.log.With("component", "rpc"))
@@ -309,13 +322,16 @@ func (n *Node) Close() {
 // status is the heartbeat's report: the daemon's free disk and rates, and
 // the task list's count of tasks placed here.
 func (n *Node) status() membership.Status {
+	n.statusMu.Lock()
+	tasks, local := n.statusTasks, n.statusLocal
+	n.statusMu.Unlock()
 	var st membership.Status
-	if n.local.Status != nil {
-		st = n.local.Status()
+	if local != nil {
+		st = local()
 	}
 	st.MaxTasks = n.cfg.MaxTasks
-	if n.tasks != nil {
-		st.Tasks = n.tasks.Counts()[n.id]
+	if tasks != nil {
+		st.Tasks = tasks.Counts()[n.id]
 	}
 	return st
 }

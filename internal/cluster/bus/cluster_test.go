@@ -3,21 +3,18 @@ package bus_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/lodestone-bt/lodestone/internal/cluster/bus"
+	"github.com/lodestone-bt/lodestone/internal/cluster/natsnode/natsnodetest"
 )
 
 // TestMain fails the package if any goroutine (a server's, a consumer's)
@@ -27,7 +24,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
-		shared.shutdown()
+		shared.Close()
 		_ = os.RemoveAll(sharedDir)
 	}
 	if code == 0 {
@@ -41,7 +38,7 @@ func TestMain(m *testing.M) {
 
 var (
 	sharedOnce sync.Once
-	shared     *natsCluster
+	shared     *natsnodetest.Embedded
 	sharedDir  string
 	sharedErr  error
 )
@@ -55,137 +52,51 @@ func sharedCluster(t testing.TB) *natsCluster {
 	sharedOnce.Do(func() {
 		sharedDir, sharedErr = os.MkdirTemp("", "bus-test-")
 		if sharedErr == nil {
-			shared, sharedErr = newCluster(sharedDir)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			shared, sharedErr = natsnodetest.StartEmbedded(ctx, sharedDir, "lodestone-test", 3)
 		}
 	})
 	if sharedErr != nil {
 		t.Fatal(sharedErr)
 	}
-	return &natsCluster{t: t, opts: shared.opts, servers: shared.servers}
+	return &natsCluster{t: t, Embedded: shared}
 }
 
 // natsCluster is three embedded NATS servers with JetStream, routed into one
-// cluster on loopback, each with its own store dir. The lead will replace
-// this helper with internal/cluster/natsnode.
+// cluster on loopback, each with its own store dir, restartable on the same
+// ports (natsnodetest.Embedded), as seen by one test.
 type natsCluster struct {
-	t       testing.TB
-	opts    []*server.Options
-	servers []*server.Server
-}
-
-// freePorts returns n distinct loopback ports free at the time of the call.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
+	t testing.TB
+	*natsnodetest.Embedded
 }
 
 // startCluster starts a cluster of the test's own, shut down at cleanup:
 // for a test that stops servers.
 func startCluster(t testing.TB) *natsCluster {
 	t.Helper()
-	c, err := newCluster(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.t = t
-	t.Cleanup(c.shutdown)
-	return c
-}
-
-func newCluster(dir string) (*natsCluster, error) {
-	const n = 3
-	ports, err := freePorts(2 * n) // client and route port of each: fixed so a restart keeps them
-	if err != nil {
-		return nil, err
-	}
-	var routes []string
-	for i := range n {
-		routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(ports[n+i]))
-	}
-	c := &natsCluster{}
-	for i := range n {
-		c.opts = append(c.opts, &server.Options{
-			ServerName: fmt.Sprintf("s%d", i),
-			Host:       "127.0.0.1",
-			Port:       ports[i],
-			JetStream:  true,
-			StoreDir:   filepath.Join(dir, fmt.Sprintf("s%d", i)),
-			Cluster: server.ClusterOpts{
-				Name: "lodestone-test",
-				Host: "127.0.0.1",
-				Port: ports[n+i],
-			},
-			Routes: server.RoutesFromStr(strings.Join(routes, ",")),
-			NoLog:  true,
-			NoSigs: true,
-		})
-	}
-	c.servers = make([]*server.Server, n)
-	for i := range n {
-		if err := c.startErr(i); err != nil {
-			c.shutdown()
-			return nil, err
-		}
-	}
-	return c, nil
-}
-
-func (c *natsCluster) startErr(i int) error {
-	s, err := server.NewServer(c.opts[i])
-	if err != nil {
-		return err
-	}
-	go s.Start()
-	if !s.ReadyForConnections(20 * time.Second) {
-		s.Shutdown()
-		return fmt.Errorf("server %d not ready", i)
-	}
-	c.servers[i] = s
-	return nil
+	return &natsCluster{t: t, Embedded: natsnodetest.EmbeddedCluster(t, "lodestone-test", 3)}
 }
 
 // start starts server i again on its ports and store dir.
 func (c *natsCluster) start(i int) {
 	c.t.Helper()
-	if err := c.startErr(i); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.Start(ctx, i); err != nil {
 		c.t.Fatal(err)
 	}
 }
 
-func (c *natsCluster) stop(i int) {
-	if s := c.servers[i]; s != nil {
-		s.Shutdown()
-		s.WaitForShutdown()
-		c.servers[i] = nil
-	}
-}
-
-func (c *natsCluster) shutdown() {
-	for i := range c.servers {
-		c.stop(i)
-	}
-}
-
-// url of server i; connect lists every server so a client fails over.
-func (c *natsCluster) url(i int) string {
-	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)
-}
+func (c *natsCluster) stop(i int) { c.Stop(i) }
 
 // connect opens a client to server i (others as fallbacks), closed at cleanup.
 func (c *natsCluster) connect(i int) *nats.Conn {
 	c.t.Helper()
-	urls := []string{c.url(i)}
-	for j := range c.opts {
+	urls := []string{c.URLs[i]}
+	for j, u := range c.URLs {
 		if j != i {
-			urls = append(urls, c.url(j))
+			urls = append(urls, u)
 		}
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.DontRandomize(),

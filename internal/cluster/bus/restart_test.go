@@ -55,13 +55,11 @@ func leaderOf(t *testing.T, c *natsCluster, nc *nats.Conn, stream string) int {
 		leader = info.Cluster.Leader
 		return nil
 	})
-	for i, o := range c.opts {
-		if o.ServerName == leader {
-			return i
-		}
+	i := c.Index(leader)
+	if i < 0 {
+		t.Fatalf("leader %q is not one of ours", leader)
 	}
-	t.Fatalf("leader %q is not one of ours", leader)
-	return -1
+	return i
 }
 
 // TestLeaderRestart: the server leading a stream is shut down and started
@@ -130,7 +128,7 @@ func TestLeaderRestart(t *testing.T) {
 			continue
 		}
 		restarted[l] = true
-		t.Logf("restarting %s, leader of %s", c.opts[l].ServerName, stream)
+		t.Logf("restarting %s, leader of %s", c.Names[l], stream)
 		c.stop(l)
 		other := buses[(l+1)%3]
 		sendSome(other, 10) // during the election and while l is away

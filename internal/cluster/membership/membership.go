@@ -13,6 +13,10 @@
 //     when one does not, the watchers are recreated. As a second guard against a lost marker, an entry not
 //     refreshed for a TTL by the local clock (the time the watcher received
 //     it, never the sender's clock) is not live.
+//   - Limit markers need NATS 2.11 (Debian 12 ships 2.9.10). On an older
+//     server the nodes bucket is made without them and that local-clock
+//     guard is the only expiry: Live drops a silent node after the same TTL,
+//     but nothing is pushed to watchers when it goes (Markers reports it).
 //   - The cluster-wide facts that must outlive heartbeats (the cluster name,
 //     the drain flags) live in a second bucket (ClusterBucket) without a TTL.
 //     The first node to join writes the name with Create, which is atomic,
@@ -143,6 +147,7 @@ type Membership struct {
 	nodes   jetstream.KeyValue
 	cluster jetstream.KeyValue
 	ttl     time.Duration // the bucket's, which may differ from cfg.TTL
+	markers bool          // the nodes bucket has limit markers (its status says)
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	beatMu  sync.Mutex // serialises puts of our heartbeat
@@ -186,13 +191,20 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkName(ctx); err != nil {
+	if err := untilDone(ctx, m.checkName); err != nil {
 		return nil, err
 	}
-	m.nodes, err = bucket(ctx, cfg.JS, jetstream.KeyValueConfig{
+	nodesCfg := jetstream.KeyValueConfig{
 		Bucket: NodesBucket, History: 1, Replicas: cfg.Replicas, TTL: cfg.TTL, LimitMarkerTTL: cfg.TTL,
 		Description: "Lodestone node heartbeats",
-	})
+	}
+	m.nodes, err = bucket(ctx, cfg.JS, nodesCfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		m.log.Warn("the NATS server is older than 2.11 and has no limit markers; expiring silent nodes by the local clock alone",
+			"server_version", cfg.JS.Conn().ConnectedServerVersion())
+		nodesCfg.LimitMarkerTTL = 0
+		m.nodes, err = bucket(ctx, cfg.JS, nodesCfg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +213,7 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 		return nil, fmt.Errorf("membership: bucket status: %w", err)
 	}
 	m.ttl = st.TTL()
+	m.markers = st.LimitMarkerTTL() > 0
 	if m.ttl != cfg.TTL {
 		m.log.Warn("the nodes bucket has another failover time; using it", "bucket_ttl", m.ttl, "ttl", cfg.TTL)
 	}
@@ -216,11 +229,31 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 		m.Close()
 		return nil, ctx.Err()
 	}
-	if err := m.Beat(ctx); err != nil {
+	if err := untilDone(ctx, m.Beat); err != nil {
 		m.Close()
 		return nil, err
 	}
 	return m, nil
+}
+
+// untilDone runs f until it succeeds, returns a final error (a name
+// mismatch), or ctx ends, each attempt bounded like bucket's. A bucket that
+// was just created may have no stream leader yet: a write then gets no
+// response for a while (seconds on NATS 2.9).
+func untilDone(ctx context.Context, f func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil || errors.Is(err, ErrClusterName) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // bucket creates a bucket or binds the existing one. A fresh JetStream
@@ -290,6 +323,11 @@ func (m *Membership) Leave(ctx context.Context) error {
 
 // TTL is the failover time in force: the nodes bucket's TTL.
 func (m *Membership) TTL() time.Duration { return m.ttl }
+
+// Markers says whether the server places expiry markers in the nodes bucket
+// (NATS 2.11 and later). Without them Live still drops a node silent for a
+// TTL, by the local clock, but watchers get no event when it goes.
+func (m *Membership) Markers() bool { return m.markers }
 
 // Beat sends a heartbeat now, with a fresh Status. Callers use it after a
 // change placement should see soon (a task added, disk freed).

@@ -85,6 +85,9 @@ func TestThreeNodesJoinExpireRejoin(t *testing.T) {
 	}
 	for _, m := range ms {
 		waitLive(t, m, 5*time.Second, names...)
+		if !m.Markers() {
+			t.Fatal("Markers() is false on a server with limit markers")
+		}
 	}
 	got := ms[0].Live()[1]
 	if got.APIURL != "http://b" || got.Version != "test" || got.FreeDisk != 100<<30 {

@@ -259,6 +259,7 @@ func connect(urls []string, o Options, log *slog.Logger) (*nats.Conn, error) {
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+			warnOldServer(c, log)
 		}),
 	}
 	if o.User != "" {
@@ -277,7 +278,36 @@ func connect(urls []string, o Options, log *slog.Logger) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsnode: connect: %w", err)
 	}
+	warnOldServer(nc, log)
 	return nc, nil
+}
+
+// UnsafeCAS reports whether a NATS server of this version ("2.9.10") may
+// accept two concurrent compare-and-set writes to one key of a replicated
+// stream: before 2.9.21 the server checked a write's expected last
+// per-subject sequence only before proposing it to the stream's Raft group,
+// not when applying it (nats-server issue 4320). Key-value creates (expected
+// sequence 0) were checked on apply and are safe. Debian 12 ships 2.9.10.
+func UnsafeCAS(version string) bool {
+	var v [3]int
+	for i, part := range strings.SplitN(strings.SplitN(version, "-", 2)[0], ".", 3) {
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return false // not a version we know: assume a current server
+		}
+		v[i] = n
+	}
+	return v[0] < 2 || v[0] == 2 && (v[1] < 9 || v[1] == 9 && v[2] < 21)
+}
+
+// warnOldServer logs what a server too old for safe compare-and-set means
+// for the cluster: an update of a task's entry racing another through a
+// different server may be lost.
+func warnOldServer(nc *nats.Conn, log *slog.Logger) {
+	if v := nc.ConnectedServerVersion(); UnsafeCAS(v) {
+		log.Warn("this NATS server's compare-and-set is not atomic across servers (fixed in nats-server 2.9.21): two concurrent updates of one task entry through different servers may both succeed and one be lost; use nats-server 2.9.21 or later",
+			"server_version", v, "url", nc.ConnectedUrlRedacted())
+	}
 }
 
 // waitJetStream asks for the account info until JetStream answers: in a
