@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lodestone-bt/lodestone/api"
@@ -28,6 +30,7 @@ func (n *Node) coordinate(ctx context.Context) {
 	t := time.NewTicker(coordinateEvery)
 	defer t.Stop()
 	var prev map[string]string // node → state, as last announced
+	var selfSince time.Time    // since when this node is live in its own view
 	for {
 		select {
 		case <-ctx.Done():
@@ -39,13 +42,33 @@ func (n *Node) coordinate(ctx context.Context) {
 			continue
 		}
 		live := n.mem.Live()
-		if len(live) == 0 || live[0].ID != n.id {
+		self := slices.ContainsFunc(live, func(nd membership.Node) bool { return nd.ID == n.id })
+		if !self || time.Since(n.mem.LastBeat()) > n.mem.TTL()/2 {
+			// This node is not live in its own view, or its own
+			// heartbeats are not being stored (one every TTL/3): the
+			// view is stale (the heartbeats' bucket electing a
+			// leader, a watcher being recreated), not the nodes gone;
+			// its entries age out in no useful order (once a node
+			// saw itself alone and moved a live node's tasks). Keep
+			// prev, so that what changed meanwhile is announced once
+			// the view is back (a node that died then had no
+			// cluster.node down).
+			selfSince = time.Time{}
+			continue
+		}
+		if selfSince.IsZero() {
+			selfSince = time.Now()
+		}
+		if live[0].ID != n.id {
 			prev = nil
 			continue
 		}
-		// A node that just started has not seen a full failover period
-		// of heartbeats: its live list may miss nodes that are alive.
-		if time.Since(n.started) < n.mem.TTL() {
+		// A node that just started, or whose view just came back, has
+		// not seen every live node's next heartbeat (one every TTL/3)
+		// yet: its live list may miss nodes that are alive (once, after
+		// 6 s without heartbeat puts, the coordinator saw only itself
+		// for a tick, and would have moved the tasks of a live node).
+		if time.Since(n.started) < n.mem.TTL() || time.Since(selfSince) < n.mem.TTL()/2 {
 			continue
 		}
 		prev = n.announceNodes(ctx, prev, live)
@@ -137,19 +160,44 @@ func (n *Node) failover(ctx context.Context, live []membership.Node) {
 	}
 }
 
+// publishFor is how long publish keeps trying to store an event. It must
+// stay below the bus's duplicate window (2 min), so that a resend of an
+// event stored without its acknowledgement is dropped as a duplicate.
+const publishFor = time.Minute
+
 // publish puts an event of the cluster itself (not of this daemon) into
-// the event stream; id, when set, makes a resend a duplicate.
+// the event stream; id, when set, makes a resend a duplicate (without
+// one, a random id does, for this call's resends). It retries: a failover
+// publishes its task.moved just when the stream may have lost its leader
+// with the dead node's server ("no response from stream" for a few
+// seconds, seen in TestClusterFailoverSIGKILL), and an event given up on
+// is never seen by any client.
 func (n *Node) publish(ctx context.Context, name string, data any, id string) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		n.log.Error("encode event", "name", name, "err", err)
 		return
 	}
-	var opts []bus.PublishOption
-	if id != "" {
-		opts = append(opts, bus.WithID(id))
+	if id == "" {
+		id = "cluster:" + n.id + ":" + rand.Text()
 	}
-	if _, err := n.bus.Publish(ctx, n.id, name, raw, opts...); err != nil {
-		n.log.Warn("publish a cluster event", "name", name, "err", err)
+	give := time.Now().Add(publishFor)
+	wait := 100 * time.Millisecond
+	for {
+		_, err := n.bus.Publish(ctx, n.id, name, raw, bus.WithID(id))
+		if err == nil {
+			return
+		}
+		if time.Now().After(give) {
+			n.log.Error("publish a cluster event: giving up", "name", name, "err", err)
+			return
+		}
+		n.log.Warn("publish a cluster event; retrying", "name", name, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }

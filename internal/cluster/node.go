@@ -167,7 +167,8 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Node, err error) {
 	}
 	if n.tasks, err = tasklist.Open(ctx, tasklist.Config{
 		JS: n.nats.JS, Replicas: replicas, OnChange: n.taskChanged,
-		Logger: n.log.With("component", "tasklist"),
+		CheckInterval: listCheckInterval(cfg.FailoverAfter),
+		Logger:        n.log.With("component", "tasklist"),
 	}); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -182,6 +183,18 @@ func Start(ctx context.Context, cfg Config, deps Deps) (_ *Node, err error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return n, nil
+}
+
+// listCheckInterval is how often the task list's watcher is checked
+// against its stream: a fifth of the failover time, from 2 s to 10 s. A
+// watcher whose consumer died with a node's server is silent until two
+// checks disagree, and the node that failover placed the dead node's
+// tasks on only adopts them once its watcher delivers the moves: with the
+// 10 s default that took 11-20 s after task.moved when the failover time
+// was 5 s (TestClusterFailoverSIGKILL). A check is one stream info
+// request.
+func listCheckInterval(failover time.Duration) time.Duration {
+	return min(max(failover/5, 2*time.Second), tasklist.DefaultCheckInterval)
 }
 
 // replicas is how many copies of each stream and bucket to keep: one per
@@ -280,6 +293,7 @@ func (n *Node) Run(local Local) error {
 	}
 	bcancel()
 	n.goRun(func() { n.watchConnection(ctx) })
+	n.goRun(func() { n.rewatchOnLoss(ctx) })
 	n.goRun(func() { n.reconcileLoop(ctx) })
 	n.goRun(func() { n.coordinate(ctx) })
 	return nil

@@ -87,6 +87,7 @@ func (n *Node) reconcile(ctx context.Context, failed map[string]uint64) {
 	for _, t := range n.local.Tasks() {
 		local[t.TaskID] = t
 	}
+	var adopt []taskEntry
 	for _, e := range n.tasks.OnNode(n.id) {
 		if ctx.Err() != nil {
 			return
@@ -108,16 +109,10 @@ func (n *Node) reconcile(ctx context.Context, failed map[string]uint64) {
 			// Its add command is on its way; that path reports errors.
 		case failed[e.TaskID] == e.Generation:
 		default:
-			n.dropping.Delete(e.TaskID)
-			if _, err := n.adopt(ctx, e); err != nil {
-				failed[e.TaskID] = e.Generation
-				n.log.Error("could not take over a task placed here", "task_id", e.TaskID, "err", err)
-				n.taskAlert(e.TaskID, api.LevelError, fmt.Sprintf("task %s was placed on node %s, which could not add it: %s", e.TaskID, n.id, errMessage(err)))
-				continue
-			}
-			n.log.Info("took over a task", "task_id", e.TaskID, "from", e.MovedFrom, "generation", e.Generation)
+			adopt = append(adopt, e)
 		}
 	}
+	n.adoptAll(ctx, adopt, failed)
 	for id := range local {
 		if ctx.Err() != nil {
 			return
@@ -141,6 +136,43 @@ func (n *Node) reconcile(ctx context.Context, failed map[string]uint64) {
 			n.log.Warn("read the task list", "task_id", id, "err", err)
 		}
 	}
+}
+
+// adoptParallel is how many tasks the reconciler adds at once: a node
+// taking over a dead node's tasks adds them as its API would, and one at
+// a time a thousand take seconds more than the failover time.
+const adoptParallel = 8
+
+// adoptAll adds the tasks placed here and missing, adoptParallel at a
+// time, and records those that fail in failed (by generation), so they
+// are not tried again until they are placed anew.
+func (n *Node) adoptAll(ctx context.Context, es []taskEntry, failed map[string]uint64) {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, adoptParallel)
+	)
+	for _, e := range es {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			n.dropping.Delete(e.TaskID)
+			if _, err := n.adopt(ctx, e); err != nil {
+				mu.Lock()
+				failed[e.TaskID] = e.Generation
+				mu.Unlock()
+				n.log.Error("could not take over a task placed here", "task_id", e.TaskID, "err", err)
+				n.taskAlert(e.TaskID, api.LevelError, fmt.Sprintf("task %s was placed on node %s, which could not add it: %s", e.TaskID, n.id, errMessage(err)))
+				return
+			}
+			n.log.Info("took over a task", "task_id", e.TaskID, "from", e.MovedFrom, "generation", e.Generation)
+		}()
+	}
+	wg.Wait()
 }
 
 // drop removes a task from this daemon alone, keeping its data: the

@@ -25,7 +25,7 @@ import (
 
 // clusterOptions are the options of n nodes "a", "b", … with embedded
 // NATS servers routed to each other, failing over after failover.
-func clusterOptions(t *testing.T, n int, failover time.Duration) []daemontest.Options {
+func clusterOptions(t testing.TB, n int, failover time.Duration) []daemontest.Options {
 	ports := make([]int, n)
 	for i := range ports {
 		ports[i] = natsnodetest.FreePort(t)

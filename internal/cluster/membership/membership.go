@@ -208,9 +208,9 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := m.nodes.Status(ctx)
+	st, err := bucketStatus(ctx, m.nodes)
 	if err != nil {
-		return nil, fmt.Errorf("membership: bucket status: %w", err)
+		return nil, err
 	}
 	m.ttl = st.TTL()
 	m.markers = st.LimitMarkerTTL() > 0
@@ -234,6 +234,29 @@ func Join(ctx context.Context, cfg Config) (*Membership, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// bucketStatus reads a bucket's status. Right after nodes of a new cluster
+// create the bucket at once, the stream may not be known yet where the
+// request lands (404 stream not found, seen when three `lodestone serve`
+// processes started together): it retries that until ctx ends.
+func bucketStatus(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyValueStatus, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := kv.Status(actx)
+		cancel()
+		if err == nil {
+			return st, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("membership: bucket status: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("membership: bucket status: %w", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // untilDone runs f until it succeeds, returns a final error (a name
@@ -319,6 +342,16 @@ func (m *Membership) Leave(ctx context.Context) error {
 		return fmt.Errorf("membership: leave: %w", err)
 	}
 	return nil
+}
+
+// LastBeat is when this node's last heartbeat was stored (zero before the
+// first). While the bucket takes no heartbeats (no leader for a moment),
+// every node's entry ages out of every view in no useful order: a view
+// is only worth acting on while this node's own beats are stored.
+func (m *Membership) LastBeat() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.putAt
 }
 
 // TTL is the failover time in force: the nodes bucket's TTL.
@@ -418,12 +451,13 @@ func (m *Membership) watchOnce(ctx context.Context, ready chan struct{}) error {
 	if err != nil {
 		return fmt.Errorf("membership: watch nodes: %w", err)
 	}
-	defer nw.Stop()
+	watchers := []jetstream.KeyWatcher{nw}
+	defer func() { m.stopWatchers(watchers) }()
 	cw, err := m.cluster.Watch(wctx, drainPrefix+">")
 	if err != nil {
 		return fmt.Errorf("membership: watch drain flags: %w", err)
 	}
-	defer cw.Stop()
+	watchers = append(watchers, cw)
 	pending := 2 // watchers yet to deliver their initial values
 	for {
 		var e jetstream.KeyValueEntry
@@ -455,6 +489,22 @@ func (m *Membership) watchOnce(ctx context.Context, ready chan struct{}) error {
 			}
 		}
 	}
+}
+
+// stopWatchers stops watchers in the background. Stopping one deletes its
+// consumer with a request that waits up to 5 s for an answer; when the
+// server that held the consumer is the one that died, none comes, and the
+// watchers' recreation waited for it (10 s for the two, measured: the
+// coordinator's live list went stale and failover came that much later).
+// The server removes a consumer it still has once it is inactive.
+func (m *Membership) stopWatchers(ws []jetstream.KeyWatcher) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for _, w := range ws {
+			w.Stop()
+		}
+	}()
 }
 
 func (m *Membership) applyNode(e jetstream.KeyValueEntry) {

@@ -155,6 +155,11 @@ type List struct {
 	obs    jetstream.ObjectStore
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stopping counts watchers being stopped in the background (run
+	// waits for them before closing done).
+	stopping sync.WaitGroup
+	// rewatch asks the watcher to start over from its revision (Rewatch).
+	rewatch chan struct{}
 
 	// mu guards the cache below; the watcher goroutine is its only writer.
 	mu      sync.Mutex
@@ -193,6 +198,7 @@ func Open(ctx context.Context, cfg Config) (*List, error) {
 		perNode: map[string]map[string]struct{}{},
 		revC:    make(chan struct{}),
 		done:    make(chan struct{}),
+		rewatch: make(chan struct{}, 1),
 	}
 	var err error
 	l.kv, err = keyValue(ctx, cfg.JS, jetstream.KeyValueConfig{
@@ -632,6 +638,18 @@ func (l *List) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.cache)
+}
+
+// Rewatch has the watcher recreated, resuming after the revision the
+// cache has (it misses nothing and repeats nothing). Call it when a NATS
+// server of the cluster went away: the watcher's consumer may have been
+// on it, and the client notices that only after missing its heartbeats
+// (about 10 s), since its own connection stays up. It does not block.
+func (l *List) Rewatch() {
+	select {
+	case l.rewatch <- struct{}{}:
+	default:
+	}
 }
 
 // Wait returns once the cache has applied every change up to revision rev

@@ -14,6 +14,7 @@ var (
 	errClosed      = errors.New("tasklist: watcher closed")
 	errReconnected = errors.New("tasklist: connection reconnected")
 	errBehind      = errors.New("tasklist: watcher is behind the stream")
+	errRewatch     = errors.New("tasklist: watcher recreated on request")
 )
 
 // run keeps one watcher going until ctx ends and closes ready once the cache
@@ -23,6 +24,7 @@ var (
 // history, so it delivers exactly the changes the cache missed, in order.
 func (l *List) run(ctx context.Context, ready chan struct{}) {
 	defer close(l.done)
+	defer l.stopping.Wait()
 	delay := 200 * time.Millisecond
 	for {
 		started := time.Now()
@@ -36,6 +38,10 @@ func (l *List) run(ctx context.Context, ready chan struct{}) {
 			l.log.Info("connection closed; the cache stays as it is until Close")
 			<-ctx.Done()
 			return
+		}
+		if errors.Is(err, errRewatch) {
+			l.log.Info("recreating the watcher", "why", "a server of the cluster went away", "revision", l.revision())
+			continue
 		}
 		l.log.Warn("recreating the watcher", "err", err, "revision", l.revision())
 		// Back off while the server keeps failing us (a closed
@@ -89,7 +95,18 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 	if err != nil {
 		return fmt.Errorf("tasklist: watch: %w", err)
 	}
-	defer stop(w)
+	// Stopped in the background: stopping deletes the watcher's consumer
+	// with a request that waits 5 s for an answer, and none comes when
+	// the consumer's server is the one that died; the replacement must
+	// not wait for it (it did: a node adopted a task failed over to it 5 s
+	// later, TestClusterFailoverSIGKILL).
+	l.stopping.Add(1)
+	defer func() {
+		go func() {
+			defer l.stopping.Done()
+			stop(w)
+		}()
+	}()
 	// seen collects the keys of a full load, to drop cached entries the
 	// bucket no longer has (only possible if delete markers were purged).
 	var seen map[string]struct{}
@@ -134,6 +151,10 @@ func (l *List) watchOnce(ctx context.Context, ready chan struct{}) error {
 				seen[e.Key()] = struct{}{}
 			}
 			l.apply(e, !initial)
+		case <-l.rewatch:
+			if !initial {
+				return errRewatch
+			}
 		case <-tick.C:
 			// The connection's reconnect handler belongs to natsnode;
 			// polling its counter costs a mutex.

@@ -314,6 +314,31 @@ type ProcessOptions struct {
 // StartProcessWith is StartProcess with more flags and environment.
 func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
 	t.Helper()
+	p, urlc := launch(t, dirs, opts)
+	p.await(t, urlc)
+	return p
+}
+
+// StartProcesses starts a process per dirs[i] with opts[i] at once, then
+// waits until each serves: the nodes of a cluster, whose embedded NATS
+// servers wait for each other before their API listens.
+func StartProcesses(t testing.TB, dirs []Dirs, opts []ProcessOptions) []*Process {
+	t.Helper()
+	ps := make([]*Process, len(dirs))
+	urls := make([]chan string, len(dirs))
+	for i := range dirs {
+		ps[i], urls[i] = launch(t, dirs[i], opts[i])
+	}
+	for i, p := range ps {
+		p.await(t, urls[i])
+	}
+	return ps
+}
+
+// launch starts `lodestone serve` on dirs; the returned channel gets the
+// API URL once it serves.
+func launch(t testing.TB, dirs Dirs, opts ProcessOptions) (*Process, chan string) {
+	t.Helper()
 	cmd := exec.Command(Binary(t), "serve",
 		"--api-addr", "127.0.0.1:0",
 		"--peer-addr", "127.0.0.1:0",
@@ -354,6 +379,12 @@ func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
 	}()
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() { p.Kill(t) })
+	return p, urlc
+}
+
+// await waits until p serves (its URL comes on urlc).
+func (p *Process) await(t testing.TB, urlc chan string) {
+	t.Helper()
 	select {
 	case p.URL = <-urlc:
 	case err := <-p.done:
@@ -362,7 +393,6 @@ func StartProcessWith(t testing.TB, dirs Dirs, opts ProcessOptions) *Process {
 	case <-time.After(60 * time.Second):
 		t.Fatal("lodestone did not start within 60s")
 	}
-	return p
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
