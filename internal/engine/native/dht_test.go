@@ -173,12 +173,16 @@ func testDHT(t *testing.T, withUTP bool) {
 		// Added together, one paused: by the time the other has
 		// announced itself, the paused one has asked nothing; resumed,
 		// it announces itself.
+		// The dirs first: cleanups run last-in first-out, so the
+		// client (still downloading tr when the subtest ends) closes
+		// before they are removed.
+		pausedDir, dl := t.TempDir(), t.TempDir()
 		lc := newClient(t, cfg)
-		pt, err := lc.AddPaused(parse(other, t.TempDir(), false))
+		pt, err := lc.AddPaused(parse(other, pausedDir, false))
 		if err != nil {
 			t.Fatal(err)
 		}
-		addTorrent(t, lc, tr, t.TempDir())
+		addTorrent(t, lc, tr, dl)
 		node.waitAnnounce(t, m.InfoHash, lc.Addr().Port())
 		if node.asked(pt.InfoHash()) {
 			t.Fatal("a paused torrent asked the DHT")
