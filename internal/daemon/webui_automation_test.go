@@ -182,13 +182,9 @@ func TestWebUISettingsRSS(t *testing.T) {
 
 	// Remove the rule, then the feed (each asks first).
 	rm := `#rule-body tr[data-name="show-a"] button[aria-label^="Remove"]`
-	b.click(rm)
-	b.click(rm)
-	b.waitJS("the rule gone", `document.querySelector('#rule-body tr[data-name="show-a"]') === null`, 10*time.Second)
+	clickConfirmed(t, b, rm, `document.querySelector('#rule-body tr[data-name="show-a"]') === null`)
 	rm = `#feed-body tr[data-id="` + feedID + `"] button[aria-label^="Remove"]`
-	b.click(rm)
-	b.click(rm)
-	b.waitJS("the feed gone", feedRow+` === null && document.getElementById('feed-items').hidden`, 10*time.Second)
+	clickConfirmed(t, b, rm, feedRow+` === null && document.getElementById('feed-items').hidden`)
 	if feeds, err := c.Feeds(ctx); err != nil || len(feeds) != 0 {
 		t.Errorf("rss.list after removing: %+v, %v", feeds, err)
 	}
@@ -373,4 +369,25 @@ func TestWebUISettingsKeys(t *testing.T) {
 	}
 	b.snapshot("settings-keys")
 	b.checkConsole()
+}
+
+// clickConfirmed clicks a button that asks first (confirmClick) until done
+// holds: once to arm it, once to confirm. The page may redraw its table
+// between the two clicks (a feed's row after a rule's removal), and a
+// redrawn button is no longer armed (seen in CI), so each click follows
+// the button's state as it is then.
+func clickConfirmed(t *testing.T, b *uiBrowser, sel, done string) {
+	t.Helper()
+	state := `(() => { if (` + done + `) return 'done'; const e = document.querySelector(` + jsString(sel) + `); return e === null ? 'none' : e.dataset.armed === '1' ? 'armed' : 'ready'; })()`
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		switch evalJS[string](b, state) {
+		case "done":
+			return
+		case "ready", "armed":
+			b.click(sel)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s did not hold within 20s", sel, done)
 }
