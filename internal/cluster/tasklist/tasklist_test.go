@@ -352,12 +352,13 @@ func TestConcurrentUpdatesAndOnChangeAcrossServers(t *testing.T) {
 		s := rec.get(id(1))
 		return len(s) > 0 && s[len(s)-1] == 0
 	})
-	// Revisions of id(1) in order (the recorder fails on disorder), from
-	// the create to the last update, then the deletion. With history 1
-	// an intermediate revision can be replaced in the stream before the
-	// watcher reads it, so not every one need be there.
+	// Revisions of id(1) in order (the recorder fails on disorder), up to
+	// the last update, then the deletion. With history 1 any revision
+	// but the last can be replaced in the stream before the watcher
+	// reads it (the create too: CI saw the first one at 2), so not every
+	// one need be there.
 	s := rec.get(id(1))
-	if len(s) < 3 || s[0] != e.Revision || s[len(s)-2] != final.Revision {
+	if len(s) < 2 || s[0] < e.Revision || s[len(s)-2] != final.Revision {
 		t.Fatalf("OnChange for %s: %v (created %d, last %d)", id(1), s, e.Revision, final.Revision)
 	}
 	t.Logf("OnChange saw %d of the %d revisions of %s", len(s)-1, 1+2*each, id(1))
