@@ -196,7 +196,7 @@ func (n *Node) carryOutAdd(ctx context.Context, cmd bus.Command) (json.RawMessag
 func (n *Node) adopt(ctx context.Context, e taskEntry) (json.RawMessage, error) {
 	p := e.Add
 	p.Node = ""
-	p.Paused = e.Paused || p.Paused && e.Generation == 1
+	p.Paused = e.Paused // the desired state: set from the add, then by pause and resume
 	if e.TorrentStored() {
 		b, err := n.tasks.Torrent(ctx, e.TaskID)
 		if err != nil {
